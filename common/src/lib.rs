@@ -1,0 +1,38 @@
+//! # strata-common
+//!
+//! The types every Strata crate shares, and the seams between them:
+//!
+//! ```text
+//!   push endpoint ──RecordBuilder──▶ Log::append ──▶ [partition 0..P]
+//!                                                         │ LogReader
+//!   ingester shard ◀──RecordView (zero-copy)──────────────┘
+//!   querier ──HeadReader::read──▶ ingester heads    (head-read protocol)
+//! ```
+//!
+//! - [`labels`]: label sets, validation, the stable series hash and partitioner.
+//! - [`tenant`]: validated tenant ids (`X-Scope-OrgID`).
+//! - [`sample`]: samples and staleness markers.
+//! - [`matcher`]: PromQL label matchers.
+//! - [`record`]: the versioned log record format.
+//! - [`log`]: the [`log::Log`] trait (Kafka semantics) and the embedded,
+//!   durable implementation [`log::embedded::EmbeddedLog`].
+//! - [`head`]: the head-read protocol between querier and ingester.
+//! - [`error`]: errors and the [`error::ErrorKind`] the API layer maps to status codes.
+//!
+//! Guarantees: the series hash and partitioner are stable across versions;
+//! records carry a version byte; the log contract is documented on [`log`].
+
+pub mod error;
+pub mod head;
+pub mod labels;
+pub mod log;
+pub mod matcher;
+pub mod record;
+pub mod sample;
+pub mod tenant;
+
+pub use error::{Error, ErrorKind, Result};
+pub use labels::{Label, Labels};
+pub use matcher::{MatchOp, Matcher};
+pub use sample::{Sample, Timestamp};
+pub use tenant::TenantId;

@@ -1,0 +1,72 @@
+//! The log: a partitioned, durable, append-only sequence of records with
+//! Kafka's semantics. The push endpoint appends; ingester shards read.
+//!
+//! Contract (both the embedded log and Kafka implement it):
+//! - A partition is a sequence of records numbered by consecutive offsets
+//!   starting at the partition's start offset; offsets never change or repeat.
+//! - [`Log::append`] resolves only once every record is durable (embedded:
+//!   written and fdatasync'ed; Kafka: acknowledged with acks=all). On error
+//!   none, some or all records may be durable; the caller answers 5xx and the
+//!   client retries, so ingesters must tolerate duplicates (they do: samples
+//!   are keyed by (series, timestamp)).
+//! - [`Log::end_offsets`] is the next offset to be written per partition
+//!   (Kafka's high watermark). Readers never see records at or past it.
+//! - A [`LogReader`] returns records in offset order from its start offset.
+//!   Its futures need not be `Send`: readers live on one ingester core.
+
+pub mod embedded;
+
+use bytes::Bytes;
+use futures::future::{BoxFuture, LocalBoxFuture};
+
+use crate::error::Result;
+
+/// A position in a partition.
+pub type Offset = u64;
+
+/// A partition number, `0..partition_count`.
+pub type PartitionId = u32;
+
+/// One record read back from the log.
+#[derive(Debug, Clone)]
+pub struct LogRecord {
+    pub offset: Offset,
+    pub payload: Bytes,
+}
+
+/// A partitioned durable log (see the module docs for the contract).
+pub trait Log: Send + Sync + 'static {
+    /// The number of partitions; fixed for the life of the log.
+    fn partition_count(&self) -> u32;
+
+    /// Appends `payloads` to `partition` in order; resolves with the offset of
+    /// the first once all are durable.
+    fn append(&self, partition: PartitionId, payloads: Vec<Bytes>) -> BoxFuture<'_, Result<Offset>>;
+
+    /// The next offset to be written, per partition (index = partition id).
+    fn end_offsets(&self) -> BoxFuture<'_, Result<Vec<Offset>>>;
+
+    /// Opens a reader of `partition` positioned at `from`. An offset below the
+    /// partition's start (removed by retention) is an
+    /// [`Error::OffsetOutOfRange`](crate::error::Error::OffsetOutOfRange).
+    fn open_reader(&self, partition: PartitionId, from: Offset) -> Result<Box<dyn LogReader>>;
+
+    /// Tells the log that records below `offset` of `partition` are flushed to
+    /// files and no longer needed; the embedded log may delete whole segments
+    /// below it. Kafka ignores this (the broker's retention applies).
+    fn release(&self, partition: PartitionId, offset: Offset) -> Result<()>;
+}
+
+/// Reads one partition in offset order.
+pub trait LogReader: Send {
+    /// The partition read.
+    fn partition(&self) -> PartitionId;
+
+    /// The offset of the next record to return.
+    fn position(&self) -> Offset;
+
+    /// Waits until at least one record is available, then returns up to
+    /// `max_records` of them in order. Never returns an empty batch unless the
+    /// log is closed (then an error).
+    fn next_batch(&mut self, max_records: usize) -> LocalBoxFuture<'_, Result<Vec<LogRecord>>>;
+}
