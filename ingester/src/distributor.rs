@@ -1,0 +1,1 @@
+//! Remote-write push endpoint (in progress).

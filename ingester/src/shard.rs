@@ -1,0 +1,1 @@
+//! Thread-per-core ingester shards (in progress).
