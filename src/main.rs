@@ -1,1 +1,51 @@
-fn main() {}
+//! The `strata` binary: sets the global allocator, parses the command line,
+//! loads the configuration, starts logging and the tokio runtime, and runs
+//! the chosen role (all-in-one when none is given).
+
+mod cli;
+mod config;
+mod server;
+
+use anyhow::{Result, bail};
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use cli::{Cli, Role};
+use config::Config;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let config = Config::load(cli.config.as_deref(), cli.flag_overrides())?;
+    init_logging(&config);
+    let role = cli.role.unwrap_or(Role::AllInOne);
+    match role {
+        Role::PrintConfig => {
+            print!("{}", toml::to_string_pretty(&config)?);
+            Ok(())
+        }
+        Role::AllInOne => {
+            let mut rt = tokio::runtime::Builder::new_multi_thread();
+            if config.http_threads > 0 {
+                rt.worker_threads(config.http_threads);
+            }
+            rt.enable_all().build()?.block_on(server::run_all_in_one(config))
+        }
+        Role::Distributor | Role::Ingester | Role::Querier => bail!(
+            "the {role:?} role runs against Kafka in a cluster, which this build does not support yet; \
+             run `strata` without a role for the all-in-one server"
+        ),
+    }
+}
+
+fn init_logging(config: &Config) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log_level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if config.log_json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

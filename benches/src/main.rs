@@ -1,1 +1,176 @@
-fn main() {}
+//! `loadgen`: the end-to-end benchmark. Pushes the same realistic workload
+//! (see [`workload`]) through Prometheus remote write into Strata, Prometheus
+//! and VictoriaMetrics, one system at a time on this machine, then times a set
+//! of dashboard queries on each, and prints absolute figures plus ratios
+//! against Strata (the machines are shared and noisy: trust the ratios).
+//!
+//! Run (release build of Strata first):
+//! ```text
+//! cargo build --release -p strata -p strata-benches
+//! target/release/loadgen --strata-bin target/release/strata --hosts 1000 --scrapes 60
+//! ```
+
+mod systems;
+mod workload;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+
+use systems::{Kind, System};
+use workload::{SERIES_PER_HOST, Workload};
+
+#[derive(Parser, Debug)]
+#[command(about = "End-to-end ingest and query benchmark: Strata vs Prometheus vs VictoriaMetrics")]
+struct Args {
+    /// The strata binary to benchmark (a release build).
+    #[arg(long, default_value = "target/release/strata")]
+    strata_bin: PathBuf,
+    /// Systems to run, comma separated.
+    #[arg(long, default_value = "strata,prometheus,victoriametrics", value_delimiter = ',')]
+    systems: Vec<String>,
+    /// Simulated hosts (26 series each).
+    #[arg(long, default_value_t = 1000)]
+    hosts: usize,
+    /// Scrapes per series (10 s apart).
+    #[arg(long, default_value_t = 60)]
+    scrapes: usize,
+    /// Concurrent remote-write senders (each owns a subset of hosts).
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Runs of each query (the median is reported).
+    #[arg(long, default_value_t = 10)]
+    query_runs: usize,
+}
+
+/// Dashboard-style queries over the workload.
+const QUERIES: [&str; 5] = [
+    "sum by (code) (rate(http_requests_total[5m]))",
+    "avg by (dc) (cpu_usage_percent)",
+    "max by (host) (cpu_usage_percent)",
+    "sum(rate(node_network_receive_bytes_total[5m])) / 1024",
+    "count(cpu_usage_percent > 70)",
+];
+
+struct Measured {
+    kind: Kind,
+    samples_per_sec: f64,
+    query_ms: Vec<f64>,
+    rss: u64,
+}
+
+async fn ingest(sys: &System, lanes: Arc<Vec<Vec<Vec<u8>>>>) -> Result<Duration> {
+    let client = reqwest::Client::new();
+    let url = sys.write_url();
+    let started = Instant::now();
+    let tasks = (0..lanes.len()).map(|lane| {
+        let (client, url, lanes) = (client.clone(), url.clone(), lanes.clone());
+        tokio::spawn(async move {
+            for body in &lanes[lane] {
+                let resp = client
+                    .post(&url)
+                    .header("Content-Type", "application/x-protobuf")
+                    .header("Content-Encoding", "snappy")
+                    .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+                    .body(body.clone())
+                    .send()
+                    .await?;
+                if !resp.status().is_success() {
+                    let status = resp.status();
+                    bail!("push failed: {status}: {}", resp.text().await.unwrap_or_default());
+                }
+            }
+            Ok(())
+        })
+    });
+    for r in futures::future::join_all(tasks).await {
+        r??;
+    }
+    Ok(started.elapsed())
+}
+
+fn query_median_ms(sys: &System, query: &str, w: &Workload, runs: usize) -> Result<f64> {
+    let client = reqwest::blocking::Client::new();
+    let mut times = Vec::with_capacity(runs);
+    let (start, end) = (w.start_ms as f64 / 1000.0, w.end_ms() as f64 / 1000.0);
+    for _ in 0..runs {
+        let t = Instant::now();
+        let resp = client
+            .get(format!("{}/api/v1/query_range", sys.base))
+            .query(&[("query", query), ("start", &start.to_string()), ("end", &end.to_string()), ("step", "15")])
+            .send()?;
+        let status = resp.status();
+        let body: serde_json::Value = resp.json()?;
+        if !status.is_success() || body["status"] != "success" {
+            bail!("{} failed {query}: {status} {body}", sys.kind.name());
+        }
+        if body["data"]["result"].as_array().is_none_or(|r| r.is_empty()) {
+            bail!("{} returned no series for {query}", sys.kind.name());
+        }
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
+    let interval_ms = 10_000;
+    let w = Workload {
+        hosts: args.hosts,
+        scrapes: args.scrapes,
+        interval_ms,
+        start_ms: (now_ms - args.scrapes as i64 * interval_ms) / 1000 * 1000,
+        samples_per_request: 2000,
+        workers: args.concurrency,
+    };
+    eprintln!(
+        "workload: {} hosts x {SERIES_PER_HOST} series x {} scrapes = {} samples; encoding...",
+        w.hosts,
+        w.scrapes,
+        w.total_samples()
+    );
+    let lanes = Arc::new(w.encode());
+    let requests: usize = lanes.iter().map(Vec::len).sum();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let mut results = Vec::new();
+    for name in &args.systems {
+        let kind = Kind::parse(name)?;
+        let sys = System::start(kind, &args.strata_bin)?;
+        eprintln!("{}: pushing {requests} requests with {} senders", kind.name(), args.concurrency);
+        let took = rt.block_on(ingest(&sys, lanes.clone())).with_context(|| format!("ingest into {}", kind.name()))?;
+        sys.settle()?;
+        let samples_per_sec = w.total_samples() as f64 / took.as_secs_f64();
+        let mut query_ms = Vec::new();
+        for q in QUERIES {
+            query_ms.push(query_median_ms(&sys, q, &w, args.query_runs)?);
+        }
+        let rss = sys.rss_bytes().unwrap_or(0);
+        eprintln!("{}: {samples_per_sec:.0} samples/s, disk {} MiB (not compacted)", kind.name(), sys.disk_bytes() >> 20);
+        results.push(Measured { kind, samples_per_sec, query_ms, rss });
+    }
+    report(&results);
+    Ok(())
+}
+
+fn report(results: &[Measured]) {
+    let strata = results.iter().find(|m| m.kind == Kind::Strata);
+    println!("\n{:<16} {:>14} {:>10} {:>12}", "system", "samples/s", "RSS MiB", "vs strata");
+    for m in results {
+        let ratio = strata.map(|s| s.samples_per_sec / m.samples_per_sec).unwrap_or(f64::NAN);
+        println!("{:<16} {:>14.0} {:>10} {:>11.2}x", m.kind.name(), m.samples_per_sec, m.rss >> 20, ratio);
+    }
+    println!("(\"vs strata\" for ingest = strata rate / system rate: >1 means Strata is faster)\n");
+    println!("median query_range latency, ms (ratio = system / strata: >1 means Strata is faster)");
+    for (i, q) in QUERIES.iter().enumerate() {
+        println!("  {q}");
+        for m in results {
+            let ratio = strata.map(|s| m.query_ms[i] / s.query_ms[i]).unwrap_or(f64::NAN);
+            println!("    {:<16} {:>9.2} ms  {:>6.2}x", m.kind.name(), m.query_ms[i], ratio);
+        }
+    }
+}

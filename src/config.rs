@@ -1,0 +1,150 @@
+//! The all-in-one configuration: composes the role configs unchanged and
+//! loads them with one precedence, documented once:
+//!
+//! defaults < TOML file (`--config`) < `STRATA_*` environment < flags.
+//!
+//! Environment variables name a field by its TOML path with `__` between
+//! sections: `STRATA_DATA_DIR=/var/lib/strata`,
+//! `STRATA_INGESTER__SHARDS=2`, `STRATA_LOG__FSYNC=never`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use strata_common::log::embedded::EmbeddedLogConfig;
+use strata_ingester::distributor::DistributorConfig;
+use strata_ingester::shard::IngesterConfig;
+use strata_querier::QuerierConfig;
+
+/// Default HTTP address: loopback only until auth is configured.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9009";
+
+/// Everything `strata` can be configured with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// HTTP listen address for the push endpoint, the query API, `/metrics`,
+    /// `/ready` and `/health`.
+    pub listen: SocketAddr,
+    /// Data directory: the embedded log (`log/`), files (`files/`) and the
+    /// manifest live under it.
+    pub data_dir: PathBuf,
+    /// Log filter in `tracing` syntax (`info`, `strata_ingester=debug`, ...);
+    /// `RUST_LOG` overrides it.
+    pub log_level: String,
+    /// Log lines as JSON instead of text.
+    pub log_json: bool,
+    /// Worker threads of the tokio runtime serving HTTP (0 = one per core).
+    pub http_threads: usize,
+    /// The embedded log (its `dir` defaults to `<data_dir>/log`).
+    pub log: EmbeddedLogConfig,
+    /// The push endpoint.
+    pub distributor: DistributorConfig,
+    /// The thread-per-core ingester.
+    pub ingester: IngesterConfig,
+    /// The query engine and HTTP API.
+    pub querier: QuerierConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            // Invariant: the constant is a valid socket address literal.
+            listen: DEFAULT_LISTEN.parse().expect("valid default listen address"),
+            data_dir: PathBuf::from("./data"),
+            log_level: "info".to_string(),
+            log_json: false,
+            http_threads: 0,
+            log: EmbeddedLogConfig::default(),
+            distributor: DistributorConfig::default(),
+            ingester: IngesterConfig::default(),
+            querier: QuerierConfig::default(),
+        }
+    }
+}
+
+/// Values given as command-line flags (they win over everything else).
+#[derive(Debug, Default, Serialize)]
+pub struct FlagOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_level: Option<String>,
+}
+
+impl Config {
+    /// Loads defaults, then `file`, then the environment, then `flags`.
+    pub fn load(file: Option<&Path>, flags: FlagOverrides) -> Result<Self> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            anyhow::ensure!(file.exists(), "config file {} does not exist", file.display());
+            fig = fig.merge(Toml::file(file));
+        }
+        let fig = fig.merge(Env::prefixed("STRATA_").split("__")).merge(Serialized::defaults(flags));
+        let mut config: Config = fig.extract().context("invalid configuration")?;
+        if config.log.dir.as_os_str().is_empty() {
+            config.log.dir = config.data_dir.join("log");
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every section.
+    pub fn validate(&self) -> Result<()> {
+        self.log.validate().context("[log]")?;
+        self.distributor.validate().context("[distributor]")?;
+        self.ingester.validate().context("[ingester]")?;
+        self.querier.validate().context("[querier]")?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precedence_file_env_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("strata.toml");
+        std::fs::write(&file, "data_dir = \"/from/file\"\nlog_level = \"debug\"\n[ingester]\nshards = 1\n").unwrap();
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("STRATA_LOG_LEVEL", "warn");
+            let flags = FlagOverrides { listen: Some("127.0.0.1:1234".parse().unwrap()), ..Default::default() };
+            let c = Config::load(Some(&file), flags).unwrap();
+            assert_eq!(c.data_dir, PathBuf::from("/from/file"));
+            assert_eq!(c.log_level, "warn");
+            assert_eq!(c.listen.port(), 1234);
+            assert_eq!(c.ingester.shards, 1);
+            assert_eq!(c.log.dir, PathBuf::from("/from/file/log"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn deploy_examples_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                Config::load(Some(&path), FlagOverrides::default()).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+                n += 1;
+            }
+        }
+        assert!(n > 0, "no example configs in deploy/");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, "listne = \"127.0.0.1:1\"\n").unwrap();
+        assert!(Config::load(Some(&file), FlagOverrides::default()).is_err());
+    }
+}

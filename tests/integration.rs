@@ -1,0 +1,11 @@
+//! End-to-end tests of the real `strata` binary: push real remote-write
+//! payloads over HTTP, query the Prometheus API, kill the process with
+//! SIGKILL mid-ingestion, and read back with the real `promtool`.
+
+mod integration {
+    pub mod api;
+    pub mod crash;
+    pub mod harness;
+    pub mod promtool;
+    pub mod push_query;
+}

@@ -1,0 +1,53 @@
+//! Bad input gets a precise status code and message, and loses nothing.
+
+use serde_json::json;
+
+use super::harness::{Strata, series, snappy, write_request};
+use super::push_query::T0;
+
+#[test]
+fn push_rejects_bad_input_with_precise_statuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("strata.toml");
+    std::fs::write(&config, "[distributor]\nmax_request_bytes = 4096\n").unwrap();
+    let s = Strata::start(&dir.path().join("data"), &["--config", config.to_str().unwrap()]);
+
+    let bad_name = write_request(vec![series(&[("__name__", "ok"), ("bad-label", "x")], &[(T0, 1.0)])]);
+    let r = s.push(&bad_name);
+    assert_eq!(r.status().as_u16(), 400);
+    let msg = r.text().unwrap();
+    assert!(msg.contains("bad-label"), "message does not name the label: {msg}");
+
+    let no_name = write_request(vec![series(&[("job", "x")], &[(T0, 1.0)])]);
+    assert_eq!(s.push(&no_name).status().as_u16(), 400);
+
+    assert_eq!(s.push_raw(b"not snappy at all", &[]).status().as_u16(), 400);
+    let r = s.push_raw(&snappy(b"x"), &[("Content-Type", "application/json")]);
+    assert_eq!(r.status().as_u16(), 415);
+    assert_eq!(s.push_raw(&[0u8; 8192], &[]).status().as_u16(), 413);
+    assert_eq!(s.push_raw(b"x", &[("X-Scope-OrgID", "bad/tenant")]).status().as_u16(), 400);
+
+    // One invalid series rejects the whole request: nothing is half-applied.
+    let mixed = write_request(vec![
+        series(&[("__name__", "good")], &[(T0, 1.0)]),
+        series(&[("__name__", "1bad")], &[(T0, 1.0)]),
+    ]);
+    assert_eq!(s.push(&mixed).status().as_u16(), 400);
+    let data = s.query("good", T0 as f64 / 1000.0);
+    assert_eq!(data["result"], json!([]));
+}
+
+#[test]
+fn query_errors_use_the_prometheus_envelope() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Strata::start(dir.path(), &[]);
+    let (status, body) = s.get("/api/v1/query", &[("query", "sum(")]);
+    assert_eq!(status, 400);
+    assert_eq!(body["status"], "error");
+    assert_eq!(body["errorType"], "bad_data");
+    let (status, body) = s.get("/api/v1/query_range", &[("query", "up"), ("start", "10"), ("end", "5"), ("step", "1")]);
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["errorType"], "bad_data");
+    let (status, body) = s.get("/api/v1/query", &[]);
+    assert_eq!(status, 400, "{body}");
+}
