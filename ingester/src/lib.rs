@@ -1,8 +1,10 @@
 //! # strata-ingester
 //!
-//! The write path (overview written with the implementation):
-//! - [`distributor`]: remote-write push endpoint → validate → partition → [`strata_common::log::Log::append`].
-//! - [`shard`]: thread-per-core glommio shards that consume partitions into memtables, flush files and serve head reads.
+//! Placeholder, rewritten below.
 
 pub mod distributor;
+pub mod error;
 pub mod shard;
+
+pub use error::{Error, Result};
+pub use shard::{Ingester, IngesterConfig};

@@ -1,0 +1,220 @@
+//! [`Ingester`]: starts the shards and talks to them over channels; it is the
+//! thread-safe face of the shards (and the in-process
+//! [`HeadReader`](strata_common::head::HeadReader)).
+
+use std::sync::Arc;
+
+use futures::future::{BoxFuture, try_join_all};
+use glommio::{CpuSet, ExecutorJoinHandle, LocalExecutorBuilder, Placement};
+use parking_lot::Mutex;
+use prometheus_client::registry::Registry;
+use strata_common::head::{HeadReadRequest, HeadReadResponse, HeadReader, PartitionProgress};
+use strata_common::log::{Log, Offset, PartitionId};
+use strata_storage::ManifestStore;
+
+use super::config::IngesterConfig;
+use super::merge::merge_responses;
+use super::metrics::IngesterMetrics;
+use super::worker::{Command, ShardSpec, run_shard};
+use crate::error::{Error, Result};
+
+struct ShardHandle {
+    partitions: Vec<PartitionId>,
+    commands: flume::Sender<Command>,
+    thread: Mutex<Option<ExecutorJoinHandle<()>>>,
+}
+
+/// The running shards. `Send + Sync`; share it in an `Arc`.
+///
+/// Dropping it closes the command channels, which stops the shards without
+/// waiting for them; [`Ingester::shutdown`] stops them and waits.
+pub struct Ingester {
+    shards: Vec<ShardHandle>,
+    log: Arc<dyn Log>,
+}
+
+impl std::fmt::Debug for Ingester {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ingester").field("shards", &self.shards.len()).finish_non_exhaustive()
+    }
+}
+
+/// The CPU ids shards may be pinned to: the online CPUs, in id order, no
+/// more than the process may use (`Placement::Fixed(n)` for a CPU that does
+/// not exist fails the executor).
+fn pinnable_cpus() -> Vec<usize> {
+    let available = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
+    match CpuSet::online() {
+        Ok(set) => {
+            let mut cpus: Vec<usize> = set.into_iter().map(|l| l.cpu).collect();
+            cpus.sort_unstable();
+            cpus.dedup();
+            cpus.truncate(available);
+            cpus
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the CPU topology; ingester shards run unpinned");
+            Vec::new()
+        }
+    }
+}
+
+impl Ingester {
+    /// Starts `config.effective_shards(partitions)` shards, each on its own OS
+    /// thread running a glommio executor. Shard `i` of `N` owns the partitions
+    /// `p` with `p % N == i` and replays each from the manifest's flushed
+    /// offset. Returns once every shard has opened its readers (replay
+    /// continues in the background; see [`Ingester::wait_caught_up`]).
+    ///
+    /// Blocks the calling thread briefly (until the readers are open).
+    pub fn start(
+        config: IngesterConfig,
+        log: Arc<dyn Log>,
+        manifest: Arc<ManifestStore>,
+        registry: &mut Registry,
+    ) -> Result<Ingester> {
+        config.validate()?;
+        let partitions = log.partition_count();
+        let n = config.effective_shards(partitions);
+        let metrics = IngesterMetrics::register(registry);
+        let cpus = if config.pin_cores { pinnable_cpus() } else { Vec::new() };
+        let mut shards = Vec::with_capacity(n);
+        let mut ready = Vec::with_capacity(n);
+        for shard in 0..n {
+            let owned: Vec<PartitionId> = (0..partitions).filter(|p| *p as usize % n == shard).collect();
+            let placement = cpus.get(shard).map_or(Placement::Unbound, |&cpu| Placement::Fixed(cpu));
+            let (cmd_tx, cmd_rx) = flume::unbounded();
+            let (ready_tx, ready_rx) = flume::bounded(1);
+            let spec = ShardSpec {
+                shard,
+                partitions: owned.clone(),
+                config: config.clone(),
+                log: log.clone(),
+                manifest: manifest.clone(),
+                metrics: metrics.clone(),
+                commands: cmd_rx,
+                ready: ready_tx,
+            };
+            // On an early return the handles built so far are dropped, which
+            // closes their command channels and stops those shards.
+            let thread = LocalExecutorBuilder::new(placement)
+                .name(&format!("strata-shard-{shard}"))
+                .io_memory(config.io_memory_bytes)
+                .spawn(move || run_shard(spec))
+                .map_err(|e| Error::ShardStart { shard, source: e.into() })?;
+            shards.push(ShardHandle { partitions: owned, commands: cmd_tx, thread: Mutex::new(Some(thread)) });
+            ready.push(ready_rx);
+        }
+        let ingester = Ingester { shards, log };
+        for (shard, rx) in ready.into_iter().enumerate() {
+            match rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Err(Error::ShardUnavailable(shard)),
+            }
+        }
+        tracing::info!(shards = n, partitions, pinned = !cpus.is_empty(), "ingester started");
+        Ok(ingester)
+    }
+
+    /// The number of shards running.
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// The partitions shard `shard` owns (`p % shard_count == shard`).
+    pub fn partitions_of(&self, shard: usize) -> &[PartitionId] {
+        self.shards.get(shard).map_or(&[], |s| &s.partitions)
+    }
+
+    /// Sends a command built by `make` to every shard and awaits every answer.
+    async fn ask_all<T: Send + 'static>(
+        &self,
+        make: impl Fn(flume::Sender<T>) -> Command,
+    ) -> Result<Vec<T>> {
+        let mut pending = Vec::with_capacity(self.shards.len());
+        for (i, s) in self.shards.iter().enumerate() {
+            let (tx, rx) = flume::bounded(1);
+            s.commands.send(make(tx)).map_err(|_| Error::ShardUnavailable(i))?;
+            pending.push(async move { rx.recv_async().await.map_err(|_| Error::ShardUnavailable(i)) });
+        }
+        try_join_all(pending).await
+    }
+
+    /// Reads every shard's head and merges the answers (series sorted by
+    /// labels; base offsets of every partition).
+    pub async fn read_heads(&self, req: HeadReadRequest) -> Result<HeadReadResponse> {
+        let answers = self.ask_all(|reply| Command::Read { req: req.clone(), reply }).await?;
+        Ok(merge_responses(answers))
+    }
+
+    /// Consumption progress of every partition, sorted by partition.
+    pub async fn partition_progress(&self) -> Result<Vec<PartitionProgress>> {
+        let mut all: Vec<_> = self.ask_all(|reply| Command::Progress { reply }).await?.into_iter().flatten().collect();
+        all.sort_unstable_by_key(|p| p.partition);
+        Ok(all)
+    }
+
+    /// Flushes every shard's memtable (everything consumed so far) and
+    /// resolves once the files and offsets are committed in the manifest.
+    /// A failure leaves the data in the (readable) head; shards retry later.
+    pub async fn flush_now(&self) -> Result<()> {
+        for r in self.ask_all(|reply| Command::Flush { reply }).await? {
+            r?;
+        }
+        Ok(())
+    }
+
+    /// Resolves once every partition has consumed up to `targets[partition]`
+    /// (e.g. the log's end offsets at some moment: read-your-writes). No
+    /// timeout here; wrap it in the caller's.
+    pub async fn wait_for_offsets(&self, targets: &[Offset]) -> Result<()> {
+        let targets = targets.to_vec();
+        self.ask_all(|reply| Command::WaitConsumed { targets: targets.clone(), reply }).await?;
+        Ok(())
+    }
+
+    /// Resolves once every partition has consumed everything the log held
+    /// when this was called (the end of a replay).
+    pub async fn wait_caught_up(&self) -> Result<()> {
+        let end = self.log.end_offsets().await.map_err(Error::Log)?;
+        self.wait_for_offsets(&end).await
+    }
+
+    /// Stops every shard and waits for its thread: consumers stop, an
+    /// in-flight flush finishes, nothing else is flushed (the log is the
+    /// WAL: call [`Ingester::flush_now`] first to shorten the next replay).
+    /// Idempotent. Joining blocks the caller briefly after the shards have
+    /// answered.
+    pub async fn shutdown(&self) -> Result<()> {
+        let mut pending = Vec::new();
+        for s in &self.shards {
+            let (tx, rx) = flume::bounded(1);
+            if s.commands.send(Command::Shutdown { reply: tx }).is_ok() {
+                pending.push(rx);
+            }
+        }
+        for rx in pending {
+            let _ = rx.recv_async().await; // Err: the shard had already stopped
+        }
+        for (i, s) in self.shards.iter().enumerate() {
+            let thread = s.thread.lock().take();
+            if let Some(t) = thread
+                && let Err(e) = t.join()
+            {
+                tracing::error!(shard = i, error = %e, "ingester shard thread ended abnormally");
+            }
+        }
+        Ok(())
+    }
+}
+
+impl HeadReader for Ingester {
+    fn read(&self, req: HeadReadRequest) -> BoxFuture<'_, strata_common::Result<HeadReadResponse>> {
+        Box::pin(async move { self.read_heads(req).await.map_err(Into::into) })
+    }
+
+    fn progress(&self) -> BoxFuture<'_, strata_common::Result<Vec<PartitionProgress>>> {
+        Box::pin(async move { self.partition_progress().await.map_err(Into::into) })
+    }
+}

@@ -1,0 +1,251 @@
+//! One shard's in-memory state: the active and frozen memtables, and per
+//! owned partition the consumed and flushed offsets. Lives in an
+//! `Rc<RefCell<..>>` on the shard's executor; every borrow is released
+//! before the next `.await`, so reads see a consistent (memtables, offsets)
+//! pair.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use strata_common::head::{HeadReadRequest, HeadReadResponse, PartitionProgress};
+use strata_common::log::{LogRecord, Offset, PartitionId};
+use strata_common::record::RecordView;
+use strata_common::TenantId;
+use strata_storage::{FrozenMemtable, Memtable, PartitionRange};
+
+use super::merge::merge_series;
+use super::metrics::{PartitionMetrics, ShardMetrics};
+
+/// Tenant ids cached per shard before the cache is reset (bounds memory if
+/// a writer invents tenants).
+const MAX_CACHED_TENANTS: usize = 10_000;
+
+/// One owned partition.
+pub(crate) struct PartitionState {
+    /// Next offset to consume; everything below is in a memtable or a file.
+    pub consumed: Offset,
+    /// Offset below which the partition is in durable files (committed in the
+    /// manifest); the head's data starts here (`base_offsets`).
+    pub flushed: Offset,
+    pub metrics: PartitionMetrics,
+}
+
+/// A frozen memtable and the log ranges it holds, being flushed. `table` is
+/// `None` for an offsets-only commit (records consumed, nothing appended:
+/// e.g. only undecodable records).
+#[derive(Clone)]
+pub(crate) struct FlushJob {
+    pub table: Option<Arc<FrozenMemtable>>,
+    pub ranges: Vec<PartitionRange>,
+}
+
+struct OffsetWaiter {
+    targets: Vec<(PartitionId, Offset)>,
+    reply: flume::Sender<()>,
+}
+
+pub(crate) struct ShardState {
+    pub shard: usize,
+    pub active: Memtable,
+    /// The memtable being flushed (at most one), readable until committed.
+    pub frozen: Option<FlushJob>,
+    pub partitions: BTreeMap<PartitionId, PartitionState>,
+    pub metrics: ShardMetrics,
+    tenants: HashMap<String, TenantId>,
+    waiters: Vec<OffsetWaiter>,
+}
+
+impl ShardState {
+    pub fn new(shard: usize, partitions: BTreeMap<PartitionId, PartitionState>, metrics: ShardMetrics) -> Self {
+        Self {
+            shard,
+            active: Memtable::new(),
+            frozen: None,
+            partitions,
+            metrics,
+            tenants: HashMap::new(),
+            waiters: Vec::new(),
+        }
+    }
+
+    /// Applies a batch of records read from `partition`: decodes each,
+    /// appends its series to the active memtable and advances the consumed
+    /// offset. Undecodable records are counted, logged and skipped.
+    pub fn apply_batch(&mut self, partition: PartitionId, records: &[LogRecord]) {
+        let Self { shard, active, partitions, metrics, tenants, .. } = self;
+        let Some(part) = partitions.get_mut(&partition) else {
+            return;
+        };
+        let mut samples = 0u64;
+        let mut consumed = 0u64;
+        for rec in records {
+            if rec.offset < part.consumed {
+                continue; // already applied (a reader re-delivering after a reopen)
+            }
+            match append_record(active, tenants, &rec.payload, partition, rec.offset) {
+                Ok(n) => samples += n as u64,
+                Err(reason) => {
+                    part.metrics.decode_failures.inc();
+                    tracing::error!(
+                        shard = *shard,
+                        partition,
+                        offset = rec.offset,
+                        %reason,
+                        "skipping a log record that cannot be decoded"
+                    );
+                }
+            }
+            part.consumed = rec.offset + 1;
+            consumed += 1;
+        }
+        part.metrics.records_consumed.inc_by(consumed);
+        part.metrics.consumed_offset.set(part.consumed as i64);
+        metrics.samples_appended.inc_by(samples);
+        metrics.memtable_bytes.set(active.approx_bytes() as i64);
+        if !self.waiters.is_empty() {
+            self.notify_waiters();
+        }
+    }
+
+    /// Moves the partition's consumed offset forward to `start` after the log
+    /// removed the records below it (retention); see the module docs of
+    /// [`crate::shard`] for the policy.
+    pub fn skip_to(&mut self, partition: PartitionId, start: Offset) {
+        if let Some(part) = self.partitions.get_mut(&partition)
+            && part.consumed < start
+        {
+            part.consumed = start;
+            part.metrics.consumed_offset.set(start as i64);
+            self.notify_waiters();
+        }
+    }
+
+    /// Active + frozen memtables, merged; `base_offsets` are the flushed
+    /// offsets the head starts at.
+    pub fn read(&self, req: &HeadReadRequest) -> HeadReadResponse {
+        let mut series = self.active.read(req);
+        if let Some(table) = self.frozen.as_ref().and_then(|f| f.table.as_ref()) {
+            series = merge_series(table.read(req), series);
+        }
+        HeadReadResponse { series, base_offsets: self.partitions.iter().map(|(p, s)| (*p, s.flushed)).collect() }
+    }
+
+    pub fn progress(&self) -> Vec<PartitionProgress> {
+        self.partitions
+            .iter()
+            .map(|(p, s)| PartitionProgress { partition: *p, consumed: s.consumed, flushed: s.flushed })
+            .collect()
+    }
+
+    /// Whether some partition has consumed records not yet covered by a
+    /// committed (or in-flight) flush.
+    fn has_unflushed_offsets(&self) -> bool {
+        let frozen_end = |p: PartitionId| {
+            self.frozen.as_ref().and_then(|f| f.ranges.iter().find(|r| r.partition == p).map(|r| r.end))
+        };
+        self.partitions.iter().any(|(p, s)| s.consumed > frozen_end(*p).unwrap_or(s.flushed))
+    }
+
+    /// Whether there is anything to flush (data or offsets).
+    pub fn has_unflushed(&self) -> bool {
+        !self.active.is_empty() || self.has_unflushed_offsets()
+    }
+
+    /// Freezes the active memtable (or, if it is empty but offsets moved,
+    /// prepares an offsets-only commit) and records it as the frozen table.
+    /// Returns `None` when a flush is already in flight or there is nothing
+    /// to flush.
+    pub fn freeze(&mut self) -> Option<FlushJob> {
+        if self.frozen.is_some() || !self.has_unflushed() {
+            return None;
+        }
+        let ranges: Vec<PartitionRange> = self
+            .partitions
+            .iter()
+            .filter(|(_, s)| s.consumed > s.flushed)
+            .map(|(p, s)| PartitionRange { partition: *p, start: s.flushed, end: s.consumed })
+            .collect();
+        let table = if self.active.is_empty() {
+            None
+        } else {
+            Some(Arc::new(std::mem::take(&mut self.active).freeze()))
+        };
+        self.metrics.memtable_bytes.set(self.active.approx_bytes() as i64);
+        let job = FlushJob { table, ranges };
+        self.frozen = Some(job.clone());
+        Some(job)
+    }
+
+    /// The flush of the frozen table is committed: drop it and advance the
+    /// flushed offsets, atomically with respect to reads.
+    pub fn finish_flush(&mut self, job: &FlushJob) {
+        self.frozen = None;
+        for r in &job.ranges {
+            if let Some(part) = self.partitions.get_mut(&r.partition) {
+                part.flushed = part.flushed.max(r.end);
+                part.metrics.flushed_offset.set(part.flushed as i64);
+            }
+        }
+    }
+
+    /// Registers a waiter answered once every owned partition in `targets`
+    /// (index = partition id) has consumed up to its target.
+    pub fn add_waiter(&mut self, targets: &[Offset], reply: flume::Sender<()>) {
+        let targets = self
+            .partitions
+            .keys()
+            .filter_map(|p| targets.get(*p as usize).map(|t| (*p, *t)))
+            .collect();
+        self.waiters.push(OffsetWaiter { targets, reply });
+        self.notify_waiters();
+    }
+
+    fn notify_waiters(&mut self) {
+        let partitions = &self.partitions;
+        self.waiters.retain(|w| {
+            if w.reply.is_disconnected() {
+                return false;
+            }
+            let reached = w.targets.iter().all(|(p, t)| partitions.get(p).is_none_or(|s| s.consumed >= *t));
+            if reached {
+                let _ = w.reply.send(());
+            }
+            !reached
+        });
+    }
+}
+
+/// Decodes one record completely, then appends its series; a record is
+/// applied whole or not at all. Returns the samples appended.
+fn append_record(
+    active: &mut Memtable,
+    tenants: &mut HashMap<String, TenantId>,
+    payload: &[u8],
+    partition: PartitionId,
+    offset: Offset,
+) -> Result<usize, String> {
+    let view = RecordView::parse(payload, partition, offset).map_err(|e| e.to_string())?;
+    let tenant = match tenants.get(view.tenant) {
+        Some(t) => t.clone(),
+        None => {
+            let t = TenantId::new(view.tenant).map_err(|e| e.to_string())?;
+            if tenants.len() >= MAX_CACHED_TENANTS {
+                tenants.clear();
+            }
+            tenants.insert(view.tenant.to_string(), t.clone());
+            t
+        }
+    };
+    let mut series = Vec::with_capacity(view.series_count().min(4096) as usize);
+    for s in view.series() {
+        let s = s.map_err(|reason| reason.to_string())?;
+        if s.labels.is_empty() {
+            return Err("a series has no labels".to_string());
+        }
+        if let Some(w) = s.labels.windows(2).find(|w| w[0].0 >= w[1].0) {
+            return Err(format!("labels not sorted/unique at {:?} >= {:?}", w[0].0, w[1].0));
+        }
+        series.push(s);
+    }
+    Ok(series.iter().map(|s| active.append(&tenant, &s.labels, s.samples())).sum())
+}
