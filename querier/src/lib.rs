@@ -1,1 +1,41 @@
-//! placeholder
+//! # strata-querier
+//!
+//! Strata's read path: a streaming PromQL engine and the Prometheus HTTP
+//! query API.
+//!
+//! ```text
+//!  HTTP (axum) ── api::router ──▶ params, tenant (X-Scope-OrgID)
+//!      │                               │ SeriesSource::prepare (read-your-writes wait)
+//!      ▼                               ▼
+//!  engine::Engine ──plan──▶ SeriesSource::select ──▶ lazy series
+//!      │  operators pull one series at a time (selectors, functions,
+//!      │  binary operators, aggregations), bounded by max_samples + timeout
+//!      ▼
+//!  JSON (Prometheus shapes, float formatting identical to Go's 'f', -1)
+//! ```
+//!
+//! - [`source`]: the [`SeriesSource`] seam with [`MemorySource`] (tests) and
+//!   [`StorageSource`] (ingester heads + files, merged; head wins).
+//! - [`engine`]: planning and evaluation; [`functions`]: the function table.
+//! - [`api`]: [`api::router`] and [`QuerierState`].
+//! - [`promqltest`]: runs Prometheus `promqltest` files against the engine.
+//!
+//! Guarantees: a query never sees another tenant's data; with strong read
+//! consistency it sees every write acknowledged before it started; it never
+//! loads more than `max_samples` samples nor runs past its timeout.
+
+pub mod api;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod functions;
+pub mod promqltest;
+pub mod source;
+
+pub use api::{QuerierState, router};
+pub use config::{QuerierConfig, ReadConsistency};
+pub use engine::{Engine, EngineOptions, QueryRequest, QueryValue};
+pub use error::{Error, ErrorType, Result};
+pub use source::memory::MemorySource;
+pub use source::storage::StorageSource;
+pub use source::{SampleLoader, SeriesIter, SeriesSource, SourceSeries};

@@ -1,0 +1,283 @@
+//! The Prometheus HTTP query API: `/api/v1/query`, `/api/v1/query_range`,
+//! `/api/v1/series`, `/api/v1/labels`, `/api/v1/label/{name}/values` and
+//! `/api/v1/status/buildinfo`, with Prometheus's parameters, JSON shapes and
+//! error envelope. GET query strings and POST forms are both accepted.
+
+pub mod json;
+pub mod params;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use strata_common::tenant::TENANT_HEADER;
+use strata_common::{Matcher, TenantId, Timestamp};
+
+use self::params::{Params, invalid_param, parse_duration, parse_time};
+use crate::config::{QuerierConfig, ReadConsistency};
+use crate::engine::{Engine, EngineOptions, QueryRequest};
+use crate::error::{Error, Result};
+use crate::source::{self, SeriesSource};
+
+/// Header a request may use to override the configured read consistency.
+pub const READ_CONSISTENCY_HEADER: &str = "X-Read-Consistency";
+
+/// Everything the HTTP handlers share.
+pub struct QuerierState {
+    pub config: QuerierConfig,
+    pub engine: Engine,
+    pub source: Arc<dyn SeriesSource>,
+}
+
+impl std::fmt::Debug for QuerierState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QuerierState").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl QuerierState {
+    /// Validates `config` and builds the engine over `source`.
+    pub fn new(config: QuerierConfig, source: Arc<dyn SeriesSource>) -> Result<Self> {
+        config.validate()?;
+        let engine = Engine::new(EngineOptions::from(&config));
+        Ok(Self { config, engine, source })
+    }
+}
+
+/// The query API routes.
+pub fn router(state: Arc<QuerierState>) -> Router {
+    Router::new()
+        .route("/api/v1/query", get(query).post(query))
+        .route("/api/v1/query_range", get(query_range).post(query_range))
+        .route("/api/v1/series", get(series).post(series))
+        .route("/api/v1/labels", get(labels).post(labels))
+        .route("/api/v1/label/{name}/values", get(label_values))
+        .route("/api/v1/status/buildinfo", get(buildinfo))
+        .with_state(state)
+}
+
+/// Smallest and largest times the metadata endpoints default to.
+const MIN_TIME: Timestamp = i64::MIN / 4;
+const MAX_TIME: Timestamp = i64::MAX / 4;
+
+fn respond(result: Result<String>) -> Response {
+    let (status, body) = match result {
+        Ok(body) => (StatusCode::OK, body),
+        Err(e) => {
+            let code = e.error_type().status();
+            if code >= 500 {
+                tracing::warn!(error = %e, "query API request failed");
+            }
+            (StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), json::error_body(&e))
+        }
+    };
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// Query string plus, for form posts, the body.
+fn request_params(headers: &HeaderMap, query: Option<String>, body: &Bytes) -> Result<Params> {
+    let mut p = Params::default();
+    if let Some(q) = query {
+        p.extend_from_urlencoded(&q)?;
+    }
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if is_form && !body.is_empty() {
+        let s = std::str::from_utf8(body).map_err(|_| Error::BadData("form body is not UTF-8".into()))?;
+        p.extend_from_urlencoded(s)?;
+    }
+    Ok(p)
+}
+
+fn tenant(headers: &HeaderMap, config: &QuerierConfig) -> Result<TenantId> {
+    match headers.get(TENANT_HEADER).map(|v| v.to_str()) {
+        Some(Ok(id)) => TenantId::new(id).map_err(|e| Error::BadData(e.to_string())),
+        Some(Err(_)) => Err(Error::BadData(format!("{TENANT_HEADER} is not valid ASCII"))),
+        None if config.multitenancy_enabled => Err(Error::Unauthorized("no org id".into())),
+        None => Ok(TenantId::default_tenant()),
+    }
+}
+
+fn consistency(headers: &HeaderMap, config: &QuerierConfig) -> Result<ReadConsistency> {
+    match headers.get(READ_CONSISTENCY_HEADER).and_then(|v| v.to_str().ok()) {
+        None => Ok(config.read_consistency),
+        Some(v) => ReadConsistency::parse(v)
+            .ok_or_else(|| Error::BadData(format!("invalid {READ_CONSISTENCY_HEADER} {v:?}: want strong or eventual"))),
+    }
+}
+
+fn now_ms() -> Timestamp {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as Timestamp)
+}
+
+fn time_param(p: &Params, name: &str, default: Option<Timestamp>) -> Result<Timestamp> {
+    match (p.get(name), default) {
+        (None, Some(d)) => Ok(d),
+        (v, _) => parse_time(v.unwrap_or("")).map_err(|e| invalid_param(name, e)),
+    }
+}
+
+fn timeout_param(p: &Params) -> Result<Option<Duration>> {
+    p.get("timeout")
+        .map(|v| parse_duration(v).map(|ms| Duration::from_millis(ms.max(0) as u64)).map_err(|e| invalid_param("timeout", e)))
+        .transpose()
+}
+
+fn query_param(p: &Params) -> Result<String> {
+    p.get("query")
+        .map(str::to_string)
+        .ok_or_else(|| invalid_param("query", "unknown position: parse error: no expression found in input"))
+}
+
+async fn query(State(st): State<Arc<QuerierState>>, headers: HeaderMap, RawQuery(q): RawQuery, body: Bytes) -> Response {
+    respond(async {
+        let p = request_params(&headers, q, &body)?;
+        let tenant = tenant(&headers, &st.config)?;
+        let t = time_param(&p, "time", Some(now_ms()))?;
+        let req = QueryRequest { tenant, query: query_param(&p)?, start: t, end: t, step: 1, instant: true, timeout: timeout_param(&p)? };
+        st.source.prepare(&req.tenant, consistency(&headers, &st.config)?).await?;
+        Ok(json::query_success(&st.engine.execute(st.source.as_ref(), req).await?))
+    }
+    .await)
+}
+
+async fn query_range(
+    State(st): State<Arc<QuerierState>>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
+    respond(async {
+        let p = request_params(&headers, q, &body)?;
+        let tenant = tenant(&headers, &st.config)?;
+        let start = time_param(&p, "start", None)?;
+        let end = time_param(&p, "end", None)?;
+        if end < start {
+            return Err(Error::BadData("end timestamp must not be before start time".into()));
+        }
+        let step = parse_duration(p.get("step").unwrap_or("")).map_err(|e| invalid_param("step", e))?;
+        if step <= 0 {
+            return Err(Error::BadData(
+                "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
+            ));
+        }
+        if ((end - start) / step) as u64 > st.config.max_points_per_series {
+            return Err(Error::BadData(format!(
+                "exceeded maximum resolution of {} points per timeseries. Try decreasing the query resolution (?step=XX)",
+                thousands(st.config.max_points_per_series)
+            )));
+        }
+        let query = query_param(&p)?;
+        let req = QueryRequest { tenant, query, start, end, step, instant: false, timeout: timeout_param(&p)? };
+        st.source.prepare(&req.tenant, consistency(&headers, &st.config)?).await?;
+        Ok(json::query_success(&st.engine.execute(st.source.as_ref(), req).await?))
+    }
+    .await)
+}
+
+/// `11000` → `11,000` (as in Prometheus's message).
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Parses every `match[]` as a series selector.
+fn match_params(p: &Params) -> Result<Vec<Vec<Matcher>>> {
+    p.get_all("match[]")
+        .into_iter()
+        .map(|m| {
+            let expr = promql_parser::parser::parse(m).map_err(|e| invalid_param("match[]", e))?;
+            match expr {
+                promql_parser::parser::Expr::VectorSelector(vs) => crate::engine::plan::matchers_of(&vs),
+                _ => Err(invalid_param("match[]", format!("{m:?} is not a series selector"))),
+            }
+        })
+        .collect()
+}
+
+struct MetaRequest {
+    tenant: TenantId,
+    matchers: Vec<Vec<Matcher>>,
+    start: Timestamp,
+    end: Timestamp,
+}
+
+async fn meta_request(st: &QuerierState, headers: &HeaderMap, q: Option<String>, body: &Bytes) -> Result<MetaRequest> {
+    let p = request_params(headers, q, body)?;
+    let tenant = tenant(headers, &st.config)?;
+    let start = time_param(&p, "start", Some(MIN_TIME))?;
+    let end = time_param(&p, "end", Some(MAX_TIME))?;
+    if end < start {
+        return Err(Error::BadData("end timestamp must not be before start time".into()));
+    }
+    let matchers = match_params(&p)?;
+    st.source.prepare(&tenant, consistency(headers, &st.config)?).await?;
+    Ok(MetaRequest { tenant, matchers, start, end })
+}
+
+async fn series(State(st): State<Arc<QuerierState>>, headers: HeaderMap, RawQuery(q): RawQuery, body: Bytes) -> Response {
+    respond(async {
+        let r = meta_request(&st, &headers, q, &body).await?;
+        if r.matchers.is_empty() {
+            return Err(Error::BadData("no match[] parameter provided".into()));
+        }
+        let series = source::series_union(st.source.as_ref(), &r.tenant, &r.matchers, r.start, r.end).await?;
+        Ok(json::series_success(&series))
+    }
+    .await)
+}
+
+async fn labels(State(st): State<Arc<QuerierState>>, headers: HeaderMap, RawQuery(q): RawQuery, body: Bytes) -> Response {
+    respond(async {
+        let r = meta_request(&st, &headers, q, &body).await?;
+        let names = source::label_names(st.source.as_ref(), &r.tenant, &r.matchers, r.start, r.end).await?;
+        Ok(json::strings_success(&names))
+    }
+    .await)
+}
+
+async fn label_values(
+    State(st): State<Arc<QuerierState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    respond(async {
+        if name.is_empty() {
+            return Err(Error::BadData(format!("invalid label name: {name:?}")));
+        }
+        let r = meta_request(&st, &headers, q, &Bytes::new()).await?;
+        let values = source::label_values(st.source.as_ref(), &r.tenant, &name, &r.matchers, r.start, r.end).await?;
+        Ok(json::strings_success(&values))
+    }
+    .await)
+}
+
+async fn buildinfo() -> Response {
+    let body = serde_json::json!({
+        "status": "success",
+        "data": {
+            "version": env!("CARGO_PKG_VERSION"),
+            "revision": "",
+            "branch": "",
+            "buildUser": "",
+            "buildDate": "",
+            "goVersion": "",
+        }
+    });
+    respond(Ok(body.to_string()))
+}

@@ -1,0 +1,206 @@
+//! JSON rendering identical to Prometheus's: floats as Go's
+//! `strconv.FormatFloat(v, 'f', -1, 64)` strings, timestamps as seconds with
+//! millisecond digits (`jsonutil.MarshalTimestamp`), HTML-safe escaping like
+//! Go's encoder, labels in sorted order.
+
+use std::fmt::Write;
+
+use strata_common::{Labels, Timestamp};
+
+use crate::engine::QueryValue;
+use crate::error::Error;
+
+/// Go's `FormatFloat(v, 'f', -1, 64)`: shortest round-trip digits, never an
+/// exponent; `NaN`, `+Inf`, `-Inf`.
+pub fn format_float(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v == f64::INFINITY {
+        "+Inf".into()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else {
+        // Rust's Display is the shortest round-trip form without exponent.
+        format!("{v}")
+    }
+}
+
+/// Prometheus `MarshalTimestamp`: `1700000000`, `1700000000.123`, `1700000000.500`.
+pub fn write_timestamp(out: &mut String, t: Timestamp) {
+    let (neg, abs) = (t < 0, t.unsigned_abs());
+    if neg {
+        out.push('-');
+    }
+    let _ = write!(out, "{}", abs / 1000);
+    let frac = abs % 1000;
+    if frac != 0 {
+        let _ = write!(out, ".{frac:03}");
+    }
+}
+
+/// A JSON string literal, escaped like Go's `encoding/json` (HTML-safe).
+pub fn write_str(out: &mut String, s: &str) {
+    let quoted = serde_json::Value::String(s.to_string()).to_string();
+    if quoted.contains(['<', '>', '&', '\u{2028}', '\u{2029}']) {
+        for c in quoted.chars() {
+            match c {
+                '<' => out.push_str("\\u003c"),
+                '>' => out.push_str("\\u003e"),
+                '&' => out.push_str("\\u0026"),
+                '\u{2028}' => out.push_str("\\u2028"),
+                '\u{2029}' => out.push_str("\\u2029"),
+                c => out.push(c),
+            }
+        }
+    } else {
+        out.push_str(&quoted);
+    }
+}
+
+/// `{"name":"value",...}`.
+pub fn write_labels(out: &mut String, labels: &Labels) {
+    out.push('{');
+    for (i, l) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_str(out, &l.name);
+        out.push(':');
+        write_str(out, &l.value);
+    }
+    out.push('}');
+}
+
+fn write_point(out: &mut String, t: Timestamp, v: &str) {
+    out.push('[');
+    write_timestamp(out, t);
+    out.push(',');
+    write_str(out, v);
+    out.push(']');
+}
+
+/// The full success envelope of a query result.
+pub fn query_success(value: &QueryValue) -> String {
+    let mut out = String::with_capacity(256);
+    out.push_str(r#"{"status":"success","data":{"resultType":"#);
+    match value {
+        QueryValue::Scalar { t, v } => {
+            out.push_str(r#""scalar","result":"#);
+            write_point(&mut out, *t, &format_float(*v));
+        }
+        QueryValue::String { t, v } => {
+            out.push_str(r#""string","result":"#);
+            write_point(&mut out, *t, v);
+        }
+        QueryValue::Vector(samples) => {
+            out.push_str(r#""vector","result":["#);
+            for (i, s) in samples.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(r#"{"metric":"#);
+                write_labels(&mut out, &s.labels);
+                out.push_str(r#","value":"#);
+                write_point(&mut out, s.t, &format_float(s.v));
+                out.push('}');
+            }
+            out.push(']');
+        }
+        QueryValue::Matrix(series) => {
+            out.push_str(r#""matrix","result":["#);
+            for (i, s) in series.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(r#"{"metric":"#);
+                write_labels(&mut out, &s.labels);
+                out.push_str(r#","values":["#);
+                for (j, (t, v)) in s.points.iter().enumerate() {
+                    if j > 0 {
+                        out.push(',');
+                    }
+                    write_point(&mut out, *t, &format_float(*v));
+                }
+                out.push_str("]}");
+            }
+            out.push(']');
+        }
+    }
+    out.push_str("}}");
+    out
+}
+
+/// `{"status":"success","data":[...label sets...]}`.
+pub fn series_success(series: &[Labels]) -> String {
+    let mut out = String::from(r#"{"status":"success","data":["#);
+    for (i, l) in series.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_labels(&mut out, l);
+    }
+    out.push_str("]}");
+    out
+}
+
+/// `{"status":"success","data":["a","b"]}`.
+pub fn strings_success(values: &[String]) -> String {
+    let mut out = String::from(r#"{"status":"success","data":["#);
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_str(&mut out, v);
+    }
+    out.push_str("]}");
+    out
+}
+
+/// `{"status":"error","errorType":"...","error":"..."}`.
+pub fn error_body(e: &Error) -> String {
+    let mut out = String::from(r#"{"status":"error","errorType":"#);
+    write_str(&mut out, e.error_type().as_str());
+    out.push_str(r#","error":"#);
+    write_str(&mut out, &e.to_string());
+    out.push('}');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_like_go() {
+        assert_eq!(format_float(1.5), "1.5");
+        assert_eq!(format_float(1e21), "1000000000000000000000");
+        assert_eq!(format_float(1e-7), "0.0000001");
+        assert_eq!(format_float(0.1 + 0.2), "0.30000000000000004");
+        assert_eq!(format_float(-0.0), "-0");
+        assert_eq!(format_float(f64::NAN), "NaN");
+        assert_eq!(format_float(f64::INFINITY), "+Inf");
+        assert_eq!(format_float(f64::NEG_INFINITY), "-Inf");
+        assert_eq!(format_float(100.0), "100");
+    }
+
+    #[test]
+    fn timestamps_like_prometheus() {
+        let f = |t| {
+            let mut s = String::new();
+            write_timestamp(&mut s, t);
+            s
+        };
+        assert_eq!(f(1_700_000_000_000), "1700000000");
+        assert_eq!(f(1_700_000_000_123), "1700000000.123");
+        assert_eq!(f(1_700_000_000_500), "1700000000.500");
+        assert_eq!(f(1_700_000_000_005), "1700000000.005");
+        assert_eq!(f(-1500), "-1.500");
+    }
+
+    #[test]
+    fn strings_are_html_safe() {
+        let mut s = String::new();
+        write_str(&mut s, "a<b>&\"c\"");
+        assert_eq!(s, r#""a\u003cb\u003e\u0026\"c\"""#);
+    }
+}

@@ -1,0 +1,221 @@
+//! The streaming PromQL engine.
+//!
+//! ```text
+//!  query text ─parse─▶ AST ─plan─▶ selections (matchers + time windows)
+//!      ─prefetch (async, SeriesSource::select)─▶ lazy series iterators
+//!      ─evaluate (blocking thread)─▶ operators pull one series at a time:
+//!         selector ─▶ function / binary / aggregation ─▶ result
+//! ```
+//! Every query is evaluated over a step grid (an instant query is a range
+//! query with one step). Samples are loaded one series at a time and
+//! counted against `max_samples`; the deadline is checked as series flow.
+
+pub mod aggregate;
+pub mod binary;
+pub mod ctx;
+pub mod eval;
+pub mod plan;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use promql_parser::parser::Expr;
+use promql_parser::parser::value::ValueType;
+use strata_common::{Labels, TenantId, Timestamp};
+
+use self::ctx::{EvalCtx, StepSeries, Value, collect};
+use self::plan::{Grid, Selection};
+use crate::config::QuerierConfig;
+use crate::error::{Error, Result};
+use crate::source::SeriesSource;
+
+/// Engine limits and defaults.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    pub lookback_delta_ms: i64,
+    pub max_samples: u64,
+    pub timeout: Duration,
+}
+
+impl From<&QuerierConfig> for EngineOptions {
+    fn from(c: &QuerierConfig) -> Self {
+        Self {
+            lookback_delta_ms: c.lookback_delta_ms as i64,
+            max_samples: c.max_samples,
+            timeout: Duration::from_millis(c.query_timeout_ms),
+        }
+    }
+}
+
+/// One query to run.
+#[derive(Debug, Clone)]
+pub struct QueryRequest {
+    pub tenant: TenantId,
+    pub query: String,
+    /// Evaluation time of an instant query, or the first step (ms).
+    pub start: Timestamp,
+    /// Last step (ms); equal to `start` for an instant query.
+    pub end: Timestamp,
+    /// Step width (ms); ignored for an instant query.
+    pub step: Timestamp,
+    /// Instant query (a range vector is allowed as the whole expression).
+    pub instant: bool,
+    /// Lowers the engine's timeout for this query.
+    pub timeout: Option<Duration>,
+}
+
+/// One sample of an instant vector result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstantSample {
+    pub labels: Labels,
+    pub t: Timestamp,
+    pub v: f64,
+}
+
+/// One series of a matrix result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RangeSeries {
+    pub labels: Labels,
+    pub points: Vec<(Timestamp, f64)>,
+}
+
+/// The result of a query, shaped like the Prometheus API's `data`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QueryValue {
+    Scalar { t: Timestamp, v: f64 },
+    String { t: Timestamp, v: String },
+    Vector(Vec<InstantSample>),
+    Matrix(Vec<RangeSeries>),
+}
+
+/// The PromQL engine.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    opts: EngineOptions,
+}
+
+impl Engine {
+    pub fn new(opts: EngineOptions) -> Self {
+        Self { opts }
+    }
+
+    /// Parses, plans and runs a query against `source`.
+    pub async fn execute(&self, source: &dyn SeriesSource, req: QueryRequest) -> Result<QueryValue> {
+        let expr = promql_parser::parser::parse(&req.query)
+            .map_err(|e| Error::BadData(format!("invalid parameter \"query\": {e}")))?;
+        let step = if req.instant { 1 } else { req.step };
+        if req.end < req.start || step <= 0 {
+            return Err(Error::BadData("invalid query range".into()));
+        }
+        let vt = expr.value_type();
+        if !req.instant && matches!(vt, ValueType::Matrix | ValueType::String) {
+            return Err(Error::BadData(format!(
+                "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
+                if vt == ValueType::Matrix { "range vector" } else { "string" }
+            )));
+        }
+        // Boxed so selector nodes keep their addresses (the selection keys).
+        let expr = Box::new(expr);
+        let grid = Grid { start: req.start, end: req.end, lookback: self.opts.lookback_delta_ms };
+        let mut selections: Vec<Selection> = Vec::new();
+        plan::plan(&expr, &grid, &mut selections)?;
+
+        let timeout = req.timeout.map_or(self.opts.timeout, |t| t.min(self.opts.timeout));
+        let deadline = Instant::now() + timeout;
+        let fetch = async {
+            let mut selected = HashMap::with_capacity(selections.len());
+            for sel in &selections {
+                let iter = source.select(&req.tenant, &sel.matchers, sel.min_t, sel.max_t).await?;
+                selected.insert(sel.key, iter);
+            }
+            Ok::<_, Error>(selected)
+        };
+        let selected = tokio::time::timeout(timeout, fetch).await.map_err(|_| Error::Timeout("query preparation"))??;
+
+        let opts = self.opts.clone();
+        let instant = req.instant;
+        let (start, end) = (req.start, req.end);
+        let task = tokio::task::spawn_blocking(move || {
+            let ctx = EvalCtx::new(start, end, step, opts.lookback_delta_ms, deadline, opts.max_samples, selected);
+            evaluate(&expr, &ctx, instant)
+        });
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(remaining, task).await {
+            Err(_) => Err(Error::Timeout("query execution")),
+            Ok(Err(join)) => Err(Error::Internal(format!("query evaluation task failed: {join}"))),
+            Ok(Ok(result)) => result,
+        }
+    }
+}
+
+/// Runs the evaluator and shapes its output.
+fn evaluate(expr: &Expr, ctx: &EvalCtx, instant: bool) -> Result<QueryValue> {
+    if let (true, Expr::MatrixSelector(ms)) = (instant, expr) {
+        let mut it = eval::MatrixIter::new(ctx, ms)?;
+        let mut out = Vec::new();
+        while let Some((labels, samples)) = it.next_series()? {
+            let r = it.timing.ref_t(ctx.start);
+            let points: Vec<_> = samples.iter().filter(|s| s.t > r - it.range && s.t <= r).map(|s| (s.t, s.v)).collect();
+            if !points.is_empty() {
+                out.push(RangeSeries { labels, points });
+            }
+        }
+        return Ok(QueryValue::Matrix(out));
+    }
+    match eval::eval(ctx, expr)? {
+        Value::Scalar(v) if instant => Ok(QueryValue::Scalar { t: ctx.start, v: v[0] }),
+        Value::Scalar(v) => Ok(QueryValue::Matrix(vec![RangeSeries {
+            labels: Labels::empty(),
+            points: v.into_iter().enumerate().map(|(i, v)| (ctx.ts(i), v)).collect(),
+        }])),
+        Value::String(s) if instant => Ok(QueryValue::String { t: ctx.start, v: s }),
+        Value::String(_) => Err(Error::BadData("a string is not a valid range query result".into())),
+        Value::Vector(mut stream) => {
+            let series = merge_same_labels(collect(stream.as_mut())?)?;
+            if instant {
+                let out = series
+                    .into_iter()
+                    .filter_map(|s| s.values[0].map(|v| InstantSample { labels: s.labels, t: ctx.start, v }))
+                    .collect();
+                return Ok(QueryValue::Vector(out));
+            }
+            let out = series
+                .into_iter()
+                .map(|s| RangeSeries {
+                    points: s.values.iter().enumerate().filter_map(|(i, v)| v.map(|v| (ctx.ts(i), v))).collect(),
+                    labels: s.labels,
+                })
+                .filter(|s| !s.points.is_empty())
+                .collect();
+            Ok(QueryValue::Matrix(out))
+        }
+    }
+}
+
+/// Sorts by labels and merges series with equal labels; two values at one
+/// step is Prometheus's "same labelset" error.
+fn merge_same_labels(mut series: Vec<StepSeries>) -> Result<Vec<StepSeries>> {
+    series.sort_by(|a, b| a.labels.cmp(&b.labels));
+    let mut out: Vec<StepSeries> = Vec::with_capacity(series.len());
+    for s in series {
+        match out.last_mut() {
+            Some(prev) if prev.labels == s.labels => {
+                for (p, v) in prev.values.iter_mut().zip(s.values) {
+                    match (&p, v) {
+                        (Some(_), Some(_)) => {
+                            return Err(Error::Execution("vector cannot contain metrics with the same labelset".into()));
+                        }
+                        (None, Some(v)) => *p = Some(v),
+                        _ => {}
+                    }
+                }
+            }
+            _ => out.push(s),
+        }
+    }
+    Ok(out)
+}
+
+/// A shared engine handle.
+pub type SharedEngine = Arc<Engine>;

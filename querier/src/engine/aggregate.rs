@@ -1,0 +1,183 @@
+//! Aggregation operators (`sum`, `avg`, `min`, `max`, `count`) with
+//! `by` / `without`. Input series are pulled one at a time; only the output
+//! groups (one accumulator per step) are kept in memory.
+
+use std::collections::HashMap;
+
+use promql_parser::parser::{AggregateExpr, LabelModifier};
+use strata_common::Labels;
+use strata_common::labels::METRIC_NAME;
+
+use super::ctx::{EvalCtx, StepSeries, Value, VecStream};
+use super::eval::eval as eval_expr;
+use crate::error::{Error, Result};
+
+/// The supported aggregation operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AggOp {
+    Sum,
+    Avg,
+    Min,
+    Max,
+    Count,
+    Group,
+}
+
+fn op_of(a: &AggregateExpr) -> Option<AggOp> {
+    Some(match a.op.to_string().as_str() {
+        "sum" => AggOp::Sum,
+        "avg" => AggOp::Avg,
+        "min" => AggOp::Min,
+        "max" => AggOp::Max,
+        "count" => AggOp::Count,
+        "group" => AggOp::Group,
+        _ => return None,
+    })
+}
+
+/// Fails for aggregations the engine does not implement yet.
+pub fn check(a: &AggregateExpr) -> Result<()> {
+    match op_of(a) {
+        Some(_) => Ok(()),
+        None => Err(Error::Unsupported(format!("aggregation {}", a.op))),
+    }
+}
+
+/// Prometheus's Kahan–Neumaier summation step: returns `(sum, compensation)`.
+#[inline]
+pub fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
+    let t = sum + inc;
+    let c = if t.is_infinite() {
+        0.0
+    } else if sum.abs() >= inc.abs() {
+        c + ((sum - t) + inc)
+    } else {
+        c + ((inc - t) + sum)
+    };
+    (t, c)
+}
+
+/// Per-step accumulator.
+#[derive(Debug, Clone, Copy, Default)]
+struct Acc {
+    n: f64,
+    v: f64,
+    c: f64,
+    /// `avg` switched to an incremental mean because the sum overflowed.
+    incremental: bool,
+}
+
+impl Acc {
+    fn add(&mut self, op: AggOp, x: f64) {
+        self.n += 1.0;
+        if self.n == 1.0 {
+            self.v = x;
+            return;
+        }
+        match op {
+            AggOp::Sum => (self.v, self.c) = kahan_inc(x, self.v, self.c),
+            AggOp::Avg => {
+                if !self.incremental {
+                    let (v, c) = kahan_inc(x, self.v, self.c);
+                    if !v.is_infinite() {
+                        (self.v, self.c) = (v, c);
+                        return;
+                    }
+                    self.incremental = true;
+                    self.v /= self.n - 1.0;
+                    self.c /= self.n - 1.0;
+                }
+                let q = (self.n - 1.0) / self.n;
+                (self.v, self.c) = kahan_inc(x / self.n, q * self.v, q * self.c);
+            }
+            AggOp::Min => {
+                if self.v > x || self.v.is_nan() {
+                    self.v = x;
+                }
+            }
+            AggOp::Max => {
+                if self.v < x || self.v.is_nan() {
+                    self.v = x;
+                }
+            }
+            AggOp::Count | AggOp::Group => {}
+        }
+    }
+
+    fn result(&self, op: AggOp) -> Option<f64> {
+        if self.n == 0.0 {
+            return None;
+        }
+        Some(match op {
+            AggOp::Sum => self.v + self.c,
+            AggOp::Avg if self.incremental => self.v + self.c,
+            AggOp::Avg if self.n == 1.0 => self.v,
+            AggOp::Avg => self.v / self.n + self.c / self.n,
+            AggOp::Min | AggOp::Max => self.v,
+            AggOp::Count => self.n,
+            AggOp::Group => 1.0,
+        })
+    }
+}
+
+/// The output labels of `labels` under the grouping modifier.
+pub fn group_labels(labels: &Labels, modifier: Option<&LabelModifier>) -> Labels {
+    let mut out = labels.clone();
+    match modifier {
+        None => return Labels::empty(),
+        Some(LabelModifier::Include(keep)) => out.retain(|l| keep.labels.iter().any(|k| *k == l.name)),
+        Some(LabelModifier::Exclude(drop)) => {
+            out.retain(|l| l.name != METRIC_NAME && !drop.labels.iter().any(|d| *d == l.name))
+        }
+    }
+    out
+}
+
+/// Evaluates an aggregation.
+pub fn eval<'a>(ctx: &'a EvalCtx, a: &'a AggregateExpr) -> Result<Value<'a>> {
+    let op = op_of(a).ok_or_else(|| Error::Unsupported(format!("aggregation {}", a.op)))?;
+    let mut input = match eval_expr(ctx, &a.expr)? {
+        Value::Vector(s) => s,
+        _ => return Err(Error::BadData(format!("expected an instant vector argument to {}", a.op))),
+    };
+    let mut groups: HashMap<Labels, Vec<Acc>> = HashMap::new();
+    while let Some(s) = input.next_series()? {
+        ctx.check_deadline()?;
+        let key = group_labels(&s.labels, a.modifier.as_ref());
+        let accs = groups.entry(key).or_insert_with(|| vec![Acc::default(); ctx.steps]);
+        for (acc, v) in accs.iter_mut().zip(&s.values) {
+            if let Some(x) = v {
+                acc.add(op, *x);
+            }
+        }
+    }
+    let mut out: Vec<StepSeries> = groups
+        .into_iter()
+        .map(|(labels, accs)| StepSeries { labels, values: accs.iter().map(|acc| acc.result(op)).collect() })
+        .collect();
+    out.sort_by(|x, y| x.labels.cmp(&y.labels));
+    Ok(Value::Vector(Box::new(VecStream(out.into_iter()))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kahan_keeps_small_terms() {
+        let (mut s, mut c) = (1e16, 0.0);
+        for _ in 0..10 {
+            (s, c) = kahan_inc(1.0, s, c);
+        }
+        assert_eq!(s + c, 1e16 + 10.0);
+    }
+
+    #[test]
+    fn avg_survives_overflow() {
+        let mut acc = Acc::default();
+        for x in [f64::MAX, f64::MAX, f64::MAX] {
+            acc.add(AggOp::Avg, x);
+        }
+        assert_eq!(acc.result(AggOp::Avg), Some(f64::MAX));
+    }
+}

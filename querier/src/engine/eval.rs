@@ -1,0 +1,181 @@
+//! The evaluator: turns AST nodes into [`Value`]s, and the selector
+//! operators at the leaves (instant selectors with lookback and staleness,
+//! range selectors feeding range functions).
+
+use promql_parser::parser::{Expr, MatrixSelector, VectorSelector};
+use strata_common::sample::is_stale_nan;
+use strata_common::{Labels, Sample, Timestamp};
+
+use super::ctx::{EvalCtx, SeriesStream, StepSeries, Value};
+use super::plan::{Grid, Timing};
+use super::{aggregate, binary};
+use crate::error::{Error, Result};
+use crate::functions;
+use crate::source::SeriesIter;
+
+/// Evaluates `expr` over the whole step grid.
+pub fn eval<'a>(ctx: &'a EvalCtx, expr: &'a Expr) -> Result<Value<'a>> {
+    ctx.check_deadline()?;
+    match expr {
+        Expr::NumberLiteral(n) => Ok(Value::Scalar(vec![n.val; ctx.steps])),
+        Expr::StringLiteral(s) => Ok(Value::String(s.val.clone())),
+        Expr::Paren(p) => eval(ctx, &p.expr),
+        Expr::Unary(u) => match eval(ctx, &u.expr)? {
+            Value::Scalar(v) => Ok(Value::Scalar(v.into_iter().map(|x| -x).collect())),
+            Value::Vector(inner) => Ok(Value::Vector(Box::new(MapStream {
+                inner,
+                drop_name: true,
+                f: Box::new(|x| Some(-x)),
+            }))),
+            Value::String(_) => Err(Error::BadData("unary minus on a string".into())),
+        },
+        Expr::VectorSelector(vs) => Ok(Value::Vector(Box::new(InstantSelector::new(ctx, vs)?))),
+        Expr::MatrixSelector(_) => Err(Error::BadData(
+            "a range vector is only allowed as a function argument or as a whole instant query".into(),
+        )),
+        Expr::Call(call) => functions::eval_call(ctx, call),
+        Expr::Aggregate(a) => aggregate::eval(ctx, a),
+        Expr::Binary(b) => binary::eval(ctx, b),
+        Expr::Subquery(_) => Err(Error::Unsupported("subquery".into())),
+        Expr::Extension(_) => Err(Error::Unsupported("extension expressions".into())),
+    }
+}
+
+fn grid(ctx: &EvalCtx) -> Grid {
+    Grid { start: ctx.start, end: ctx.end, lookback: ctx.lookback }
+}
+
+/// Applies `f` to every value of every series; `None` drops the point.
+pub struct MapStream<'a> {
+    pub inner: Box<dyn SeriesStream + 'a>,
+    pub drop_name: bool,
+    pub f: Box<dyn Fn(f64) -> Option<f64> + 'a>,
+}
+
+impl SeriesStream for MapStream<'_> {
+    fn next_series(&mut self) -> Result<Option<StepSeries>> {
+        while let Some(mut s) = self.inner.next_series()? {
+            for v in s.values.iter_mut() {
+                *v = v.and_then(|x| (self.f)(x));
+            }
+            if !s.has_values() {
+                continue;
+            }
+            if self.drop_name {
+                s.labels.remove(strata_common::labels::METRIC_NAME);
+            }
+            return Ok(Some(s));
+        }
+        Ok(None)
+    }
+}
+
+/// An instant vector selector: per step, the latest sample in
+/// `(ref - lookback, ref]` unless it is a staleness marker.
+pub struct InstantSelector<'a> {
+    ctx: &'a EvalCtx,
+    iter: SeriesIter,
+    timing: Timing,
+    window: (Timestamp, Timestamp),
+}
+
+impl<'a> InstantSelector<'a> {
+    pub fn new(ctx: &'a EvalCtx, vs: &'a VectorSelector) -> Result<Self> {
+        let g = grid(ctx);
+        let timing = Timing::of(vs, &g);
+        let window = timing.window(&g, ctx.lookback);
+        Ok(Self { ctx, iter: ctx.take_selection(vs as *const VectorSelector as usize)?, timing, window })
+    }
+}
+
+impl SeriesStream for InstantSelector<'_> {
+    fn next_series(&mut self) -> Result<Option<StepSeries>> {
+        for series in self.iter.by_ref() {
+            let mut series = series?;
+            self.ctx.check_deadline()?;
+            let samples = series.loader.load(self.window.0, self.window.1)?;
+            self.ctx.charge(samples.len())?;
+            let mut values = Vec::with_capacity(self.ctx.steps);
+            let mut idx = 0; // number of samples with t <= ref
+            for i in 0..self.ctx.steps {
+                let r = self.timing.ref_t(self.ctx.ts(i));
+                if idx > 0 && samples[idx - 1].t > r {
+                    idx = samples.partition_point(|s| s.t <= r); // ref moved back (never with a grid)
+                }
+                while idx < samples.len() && samples[idx].t <= r {
+                    idx += 1;
+                }
+                let v = match idx.checked_sub(1).map(|j| samples[j]) {
+                    Some(s) if s.t > r - self.ctx.lookback && !is_stale_nan(s.v) => Some(s.v),
+                    _ => None,
+                };
+                values.push(v);
+            }
+            let s = StepSeries { labels: series.labels, values };
+            if s.has_values() {
+                return Ok(Some(s));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// A range selector: yields each series with its samples in the whole
+/// window, staleness markers removed.
+pub struct MatrixIter<'a> {
+    pub ctx: &'a EvalCtx,
+    iter: SeriesIter,
+    pub timing: Timing,
+    /// The range in ms.
+    pub range: Timestamp,
+    window: (Timestamp, Timestamp),
+}
+
+impl<'a> MatrixIter<'a> {
+    pub fn new(ctx: &'a EvalCtx, ms: &'a MatrixSelector) -> Result<Self> {
+        let g = grid(ctx);
+        let timing = Timing::of(&ms.vs, &g);
+        let range = ms.range.as_millis() as Timestamp;
+        let window = timing.window(&g, range);
+        Ok(Self { ctx, iter: ctx.take_selection(&ms.vs as *const VectorSelector as usize)?, timing, range, window })
+    }
+
+    /// The next series with its (stale-free) samples.
+    pub fn next_series(&mut self) -> Result<Option<(Labels, Vec<Sample>)>> {
+        match self.iter.next() {
+            None => Ok(None),
+            Some(series) => {
+                let mut series = series?;
+                self.ctx.check_deadline()?;
+                let mut samples = series.loader.load(self.window.0, self.window.1)?;
+                self.ctx.charge(samples.len())?;
+                samples.retain(|s| !is_stale_nan(s.v));
+                Ok(Some((series.labels, samples)))
+            }
+        }
+    }
+
+    /// Calls `f(window, range_start, range_end)` per step with the samples in
+    /// the left-open window `(ref - range, ref]`.
+    pub fn per_step(
+        &self,
+        samples: &[Sample],
+        mut f: impl FnMut(&[Sample], Timestamp, Timestamp) -> Option<f64>,
+    ) -> Vec<Option<f64>> {
+        let (mut lo, mut hi) = (0usize, 0usize);
+        (0..self.ctx.steps)
+            .map(|i| {
+                let r = self.timing.ref_t(self.ctx.ts(i));
+                let start = r - self.range;
+                while lo < samples.len() && samples[lo].t <= start {
+                    lo += 1;
+                }
+                hi = hi.max(lo);
+                while hi < samples.len() && samples[hi].t <= r {
+                    hi += 1;
+                }
+                f(&samples[lo..hi], start, r)
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,131 @@
+//! Query planning: checks that every node of the AST is supported (so an
+//! unsupported query fails before any data is read), converts selectors to
+//! storage matchers and computes the time window each selector reads.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use promql_parser::label::MatchOp as PMatchOp;
+use promql_parser::parser::{AtModifier, Expr, Offset, VectorSelector};
+use strata_common::labels::METRIC_NAME;
+use strata_common::{MatchOp, Matcher, Timestamp};
+
+use super::{aggregate, binary};
+use crate::error::{Error, Result};
+use crate::functions;
+
+/// The query's time grid, as the planner needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct Grid {
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub lookback: Timestamp,
+}
+
+/// When a selector reads, relative to each step: `ref = (at or step) - offset`.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub offset: Timestamp,
+    pub at: Option<Timestamp>,
+}
+
+impl Timing {
+    pub fn of(vs: &VectorSelector, grid: &Grid) -> Self {
+        let offset = match &vs.offset {
+            Some(Offset::Pos(d)) => d.as_millis() as Timestamp,
+            Some(Offset::Neg(d)) => -(d.as_millis() as Timestamp),
+            None => 0,
+        };
+        let at = vs.at.as_ref().map(|at| match at {
+            AtModifier::Start => grid.start,
+            AtModifier::End => grid.end,
+            AtModifier::At(t) => system_time_ms(*t),
+        });
+        Self { offset, at }
+    }
+
+    /// The reference time of a step at `t`.
+    #[inline]
+    pub fn ref_t(&self, t: Timestamp) -> Timestamp {
+        self.at.unwrap_or(t) - self.offset
+    }
+
+    /// The sample window `[min, max]` a selector looking back `range` ms reads.
+    pub fn window(&self, grid: &Grid, range: Timestamp) -> (Timestamp, Timestamp) {
+        let (lo, hi) = (self.ref_t(grid.start), self.ref_t(grid.end));
+        (lo - range + 1, hi)
+    }
+}
+
+/// Milliseconds since the epoch (negative before it).
+pub fn system_time_ms(t: SystemTime) -> Timestamp {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_millis() as Timestamp,
+        Err(e) => -(e.duration().as_millis() as Timestamp),
+    }
+}
+
+/// One selection to fetch before evaluation.
+#[derive(Debug)]
+pub struct Selection {
+    /// Address of the selector node: the key the evaluator looks it up by.
+    pub key: usize,
+    pub matchers: Vec<Matcher>,
+    pub min_t: Timestamp,
+    pub max_t: Timestamp,
+}
+
+/// The storage matchers of a selector (the metric name becomes `__name__=`).
+pub fn matchers_of(vs: &VectorSelector) -> Result<Vec<Matcher>> {
+    if !vs.matchers.or_matchers.is_empty() {
+        return Err(Error::Unsupported("the `or` operator inside label matchers".into()));
+    }
+    let mut out = Vec::with_capacity(vs.matchers.matchers.len() + 1);
+    if let Some(name) = &vs.name {
+        out.push(Matcher::equal(METRIC_NAME, name.clone()));
+    }
+    for m in &vs.matchers.matchers {
+        let op = match m.op {
+            PMatchOp::Equal => MatchOp::Equal,
+            PMatchOp::NotEqual => MatchOp::NotEqual,
+            PMatchOp::Re(_) => MatchOp::RegexMatch,
+            PMatchOp::NotRe(_) => MatchOp::RegexNoMatch,
+        };
+        out.push(Matcher::new(op, m.name.clone(), m.value.clone()).map_err(|e| Error::BadData(e.to_string()))?);
+    }
+    Ok(out)
+}
+
+/// Walks `expr`: fails on unsupported nodes, collects the selections.
+pub fn plan(expr: &Expr, grid: &Grid, out: &mut Vec<Selection>) -> Result<()> {
+    match expr {
+        Expr::Aggregate(a) => {
+            aggregate::check(a)?;
+            plan(&a.expr, grid, out)
+        }
+        Expr::Unary(u) => plan(&u.expr, grid, out),
+        Expr::Binary(b) => {
+            binary::check(b)?;
+            plan(&b.lhs, grid, out)?;
+            plan(&b.rhs, grid, out)
+        }
+        Expr::Paren(p) => plan(&p.expr, grid, out),
+        Expr::Subquery(_) => Err(Error::Unsupported("subquery".into())),
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) => Ok(()),
+        Expr::VectorSelector(vs) => {
+            let (min_t, max_t) = Timing::of(vs, grid).window(grid, grid.lookback);
+            out.push(Selection { key: vs as *const VectorSelector as usize, matchers: matchers_of(vs)?, min_t, max_t });
+            Ok(())
+        }
+        Expr::MatrixSelector(ms) => {
+            let (min_t, max_t) = Timing::of(&ms.vs, grid).window(grid, ms.range.as_millis() as Timestamp);
+            let key = &ms.vs as *const VectorSelector as usize;
+            out.push(Selection { key, matchers: matchers_of(&ms.vs)?, min_t, max_t });
+            Ok(())
+        }
+        Expr::Call(call) => {
+            functions::check(call)?;
+            call.args.args.iter().try_for_each(|a| plan(a, grid, out))
+        }
+        Expr::Extension(_) => Err(Error::Unsupported("extension expressions".into())),
+    }
+}

@@ -1,0 +1,113 @@
+//! Errors of the querier and how each maps to the Prometheus API's
+//! `errorType` and HTTP status code.
+
+use std::time::Duration;
+
+/// The `errorType` values of the Prometheus HTTP API (plus `unauthorized`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorType {
+    /// Invalid parameters or query (400).
+    BadData,
+    /// The query could not be executed, e.g. a limit was hit (422).
+    Execution,
+    /// The query ran out of time (503).
+    Timeout,
+    /// A dependency is unavailable or behind; retry (503).
+    Unavailable,
+    /// The request carries no usable tenant (401).
+    Unauthorized,
+    /// A bug or an unexpected I/O failure (500).
+    Internal,
+}
+
+impl ErrorType {
+    /// The `errorType` string of the JSON envelope.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorType::BadData => "bad_data",
+            ErrorType::Execution => "execution",
+            ErrorType::Timeout => "timeout",
+            ErrorType::Unavailable => "unavailable",
+            ErrorType::Unauthorized => "unauthorized",
+            ErrorType::Internal => "internal",
+        }
+    }
+
+    /// The HTTP status code Prometheus answers with.
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorType::BadData => 400,
+            ErrorType::Execution => 422,
+            ErrorType::Timeout | ErrorType::Unavailable => 503,
+            ErrorType::Unauthorized => 401,
+            ErrorType::Internal => 500,
+        }
+    }
+}
+
+/// Errors of the querier.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Invalid request parameter or query text; the message is the full text.
+    #[error("{0}")]
+    BadData(String),
+    /// A PromQL feature the engine does not implement yet.
+    #[error("{0} is not supported yet")]
+    Unsupported(String),
+    /// A runtime failure of the query (e.g. duplicate series).
+    #[error("{0}")]
+    Execution(String),
+    /// The per-query sample budget was exceeded.
+    #[error("query processing would load too many samples into memory in query execution (limit: max_samples={limit})")]
+    TooManySamples { limit: u64 },
+    /// The per-query time budget was exceeded.
+    #[error("query timed out in {0}")]
+    Timeout(&'static str),
+    /// Read-your-writes wait gave up: ingesters are behind the log.
+    #[error("read consistency: ingesters did not catch up with the log within {waited:?} (lagging partitions: {lagging:?})")]
+    ConsistencyTimeout { waited: Duration, lagging: Vec<u32> },
+    /// No (valid) tenant on a request while multi-tenancy is on.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Invalid configuration.
+    #[error("invalid querier configuration: {0}")]
+    InvalidConfig(String),
+    /// A storage read failed.
+    #[error("storage: {0}")]
+    Storage(#[from] strata_storage::Error),
+    /// A shared-layer failure (head read, log, matcher, ...).
+    #[error("{0}")]
+    Common(#[from] strata_common::Error),
+    /// A bug (e.g. a panicked evaluation task).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// The API error type, which fixes the status code.
+    pub fn error_type(&self) -> ErrorType {
+        use strata_common::ErrorKind;
+        match self {
+            Error::BadData(_) | Error::Unsupported(_) | Error::InvalidConfig(_) => ErrorType::BadData,
+            Error::Execution(_) | Error::TooManySamples { .. } => ErrorType::Execution,
+            Error::Timeout(_) => ErrorType::Timeout,
+            Error::ConsistencyTimeout { .. } => ErrorType::Unavailable,
+            Error::Unauthorized(_) => ErrorType::Unauthorized,
+            Error::Storage(_) | Error::Internal(_) => ErrorType::Internal,
+            Error::Common(e) => match e.kind() {
+                ErrorKind::InvalidInput => ErrorType::BadData,
+                ErrorKind::Unavailable => ErrorType::Unavailable,
+                ErrorKind::TooLarge | ErrorKind::LimitExceeded => ErrorType::Execution,
+                ErrorKind::NotFound | ErrorKind::Internal => ErrorType::Internal,
+            },
+        }
+    }
+
+    /// Whether this is an "unsupported feature" error (the promqltest
+    /// harness counts those as skipped, not failed).
+    pub fn is_unsupported(&self) -> bool {
+        matches!(self, Error::Unsupported(_))
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,147 @@
+//! PromQL functions as a table: each family lives in its own module and
+//! exports a slice of [`FnDef`]s; [`lookup`] searches them all. Adding a
+//! function is adding one entry (and, for a new shape, a [`Kind`]).
+
+pub mod math;
+pub mod over_time;
+pub mod rate;
+
+use promql_parser::parser::{Call, Expr};
+use strata_common::{Sample, Timestamp};
+
+use crate::engine::ctx::{EvalCtx, SeriesStream, StepSeries, Value, VecStream, collect};
+use crate::engine::eval::{MapStream, MatrixIter, eval};
+use crate::error::{Error, Result};
+
+/// The samples a range function sees at one step.
+#[derive(Debug, Clone, Copy)]
+pub struct RangeWindow<'s> {
+    /// Samples in `(range_start, range_end]`, stale markers removed.
+    pub samples: &'s [Sample],
+    pub range_start: Timestamp,
+    pub range_end: Timestamp,
+    /// The selector's range in ms.
+    pub range: Timestamp,
+}
+
+/// How a function is evaluated.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    /// `f(range-vector)`: one value per series per step from its window.
+    Range(fn(&RangeWindow<'_>) -> Option<f64>),
+    /// `f(instant-vector)`: applied to every value.
+    Elementwise(fn(f64) -> f64),
+    /// `time()`.
+    Time,
+    /// `vector(scalar)`.
+    Vector,
+    /// `scalar(instant-vector)`.
+    Scalar,
+}
+
+/// One function.
+#[derive(Debug)]
+pub struct FnDef {
+    pub name: &'static str,
+    pub kind: Kind,
+    /// Whether the result keeps `__name__` (Prometheus 3 drops it for most).
+    pub keep_name: bool,
+}
+
+/// `time()`, `vector()`, `scalar()`.
+static MISC: &[FnDef] = &[
+    FnDef { name: "time", kind: Kind::Time, keep_name: false },
+    FnDef { name: "vector", kind: Kind::Vector, keep_name: false },
+    FnDef { name: "scalar", kind: Kind::Scalar, keep_name: false },
+];
+
+/// The function named `name`, if supported.
+pub fn lookup(name: &str) -> Option<&'static FnDef> {
+    rate::FUNCTIONS.iter().chain(over_time::FUNCTIONS).chain(math::FUNCTIONS).chain(MISC).find(|f| f.name == name)
+}
+
+/// Fails for functions the engine does not implement yet.
+pub fn check(call: &Call) -> Result<()> {
+    let def = lookup(call.func.name).ok_or_else(|| Error::Unsupported(format!("function {}", call.func.name)))?;
+    if matches!(def.kind, Kind::Range(_)) && !matches!(call.args.args.first().map(|a| a.as_ref()), Some(Expr::MatrixSelector(_))) {
+        return Err(Error::Unsupported(format!("function {} over a subquery or expression", def.name)));
+    }
+    Ok(())
+}
+
+/// Evaluates a function call.
+pub fn eval_call<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
+    check(call)?;
+    let name = call.func.name;
+    let def = lookup(name).ok_or_else(|| Error::Unsupported(format!("function {name}")))?;
+    let arg = |i: usize| call.args.args.get(i).map(|a| a.as_ref()).ok_or_else(|| Error::BadData(format!("missing argument {i} of {name}")));
+    match def.kind {
+        Kind::Range(f) => {
+            let Expr::MatrixSelector(ms) = arg(0)? else {
+                return Err(Error::Unsupported(format!("function {name} over a subquery or expression")));
+            };
+            Ok(Value::Vector(Box::new(RangeFnStream { iter: MatrixIter::new(ctx, ms)?, f, keep_name: def.keep_name })))
+        }
+        Kind::Elementwise(f) => match eval(ctx, arg(0)?)? {
+            Value::Vector(inner) => {
+                Ok(Value::Vector(Box::new(MapStream { inner, drop_name: !def.keep_name, f: Box::new(move |x| Some(f(x))) })))
+            }
+            _ => Err(Error::BadData(format!("expected an instant vector argument to {name}"))),
+        },
+        Kind::Time => Ok(Value::Scalar((0..ctx.steps).map(|i| ctx.ts(i) as f64 / 1000.0).collect())),
+        Kind::Vector => match eval(ctx, arg(0)?)? {
+            Value::Scalar(v) => {
+                let s = StepSeries { labels: strata_common::Labels::empty(), values: v.into_iter().map(Some).collect() };
+                Ok(Value::Vector(Box::new(VecStream(vec![s].into_iter()))))
+            }
+            _ => Err(Error::BadData("expected a scalar argument to vector".into())),
+        },
+        Kind::Scalar => match eval(ctx, arg(0)?)? {
+            Value::Vector(mut inner) => {
+                let all = collect(inner.as_mut())?;
+                let values = (0..ctx.steps)
+                    .map(|i| {
+                        let mut present = all.iter().filter_map(|s| s.values[i]);
+                        match (present.next(), present.next()) {
+                            (Some(v), None) => v,
+                            _ => f64::NAN,
+                        }
+                    })
+                    .collect();
+                Ok(Value::Scalar(values))
+            }
+            _ => Err(Error::BadData("expected an instant vector argument to scalar".into())),
+        },
+    }
+}
+
+/// Applies a range function to each selected series.
+struct RangeFnStream<'a> {
+    iter: MatrixIter<'a>,
+    f: fn(&RangeWindow<'_>) -> Option<f64>,
+    keep_name: bool,
+}
+
+impl SeriesStream for RangeFnStream<'_> {
+    fn next_series(&mut self) -> Result<Option<StepSeries>> {
+        while let Some((mut labels, samples)) = self.iter.next_series()? {
+            let range = self.iter.range;
+            let f = self.f;
+            let values = self.iter.per_step(&samples, |w, range_start, range_end| {
+                if w.is_empty() {
+                    return None;
+                }
+                f(&RangeWindow { samples: w, range_start, range_end, range })
+            });
+            let s = StepSeries { labels: std::mem::take(&mut labels), values };
+            if s.has_values() {
+                let mut s = s;
+                if !self.keep_name {
+                    s.labels.remove(strata_common::labels::METRIC_NAME);
+                }
+                return Ok(Some(s));
+            }
+        }
+        Ok(None)
+    }
+}

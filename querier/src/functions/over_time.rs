@@ -1,0 +1,59 @@
+//! `*_over_time` range functions over float samples.
+
+use super::{FnDef, Kind, RangeWindow};
+use crate::engine::aggregate::kahan_inc;
+
+fn sum(w: &RangeWindow<'_>) -> Option<f64> {
+    let (s, c) = w.samples.iter().fold((0.0, 0.0), |(s, c), x| kahan_inc(x.v, s, c));
+    Some(s + c)
+}
+
+fn avg(w: &RangeWindow<'_>) -> Option<f64> {
+    let n = w.samples.len() as f64;
+    let (s, c) = w.samples.iter().fold((0.0, 0.0), |(s, c), x| kahan_inc(x.v, s, c));
+    if !s.is_infinite() {
+        return Some(s / n + c / n);
+    }
+    // The sum overflows: fall back to an incremental mean.
+    let mut mean = 0.0;
+    for (i, x) in w.samples.iter().enumerate() {
+        mean += (x.v - mean) / (i as f64 + 1.0);
+    }
+    Some(mean)
+}
+
+fn min(w: &RangeWindow<'_>) -> Option<f64> {
+    w.samples.iter().map(|s| s.v).reduce(|m, v| if m > v || m.is_nan() { v } else { m })
+}
+
+fn max(w: &RangeWindow<'_>) -> Option<f64> {
+    w.samples.iter().map(|s| s.v).reduce(|m, v| if m < v || m.is_nan() { v } else { m })
+}
+
+fn count(w: &RangeWindow<'_>) -> Option<f64> {
+    Some(w.samples.len() as f64)
+}
+
+fn last(w: &RangeWindow<'_>) -> Option<f64> {
+    w.samples.last().map(|s| s.v)
+}
+
+fn first(w: &RangeWindow<'_>) -> Option<f64> {
+    w.samples.first().map(|s| s.v)
+}
+
+fn present(_: &RangeWindow<'_>) -> Option<f64> {
+    Some(1.0)
+}
+
+/// The `*_over_time` functions.
+pub static FUNCTIONS: &[FnDef] = &[
+    FnDef { name: "sum_over_time", kind: Kind::Range(sum), keep_name: false },
+    FnDef { name: "avg_over_time", kind: Kind::Range(avg), keep_name: false },
+    FnDef { name: "min_over_time", kind: Kind::Range(min), keep_name: false },
+    FnDef { name: "max_over_time", kind: Kind::Range(max), keep_name: false },
+    FnDef { name: "count_over_time", kind: Kind::Range(count), keep_name: false },
+    FnDef { name: "last_over_time", kind: Kind::Range(last), keep_name: true },
+    FnDef { name: "first_over_time", kind: Kind::Range(first), keep_name: true },
+    FnDef { name: "present_over_time", kind: Kind::Range(present), keep_name: false },
+];

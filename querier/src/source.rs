@@ -1,0 +1,130 @@
+//! The data-access seam: the engine and the metadata APIs pull series from a
+//! [`SeriesSource`]. A selected series carries its labels and a
+//! [`SampleLoader`], so samples are loaded one series at a time, when the
+//! engine reaches it.
+//!
+//! - [`memory::MemorySource`]: in-memory, for tests and the promqltest harness.
+//! - [`storage::StorageSource`]: ingester heads + flushed files, merged.
+
+pub mod memory;
+pub mod storage;
+
+use std::collections::BTreeSet;
+
+use futures::future::BoxFuture;
+use strata_common::{Labels, Matcher, Sample, TenantId, Timestamp};
+
+use crate::config::ReadConsistency;
+use crate::error::Result;
+
+/// Loads the samples of one selected series.
+pub trait SampleLoader: Send {
+    /// Samples with `min_t <= t <= max_t`, sorted by time, unique
+    /// timestamps; staleness markers included.
+    fn load(&mut self, min_t: Timestamp, max_t: Timestamp) -> Result<Vec<Sample>>;
+}
+
+/// One selected series: labels now, samples on demand.
+pub struct SourceSeries {
+    pub labels: Labels,
+    pub loader: Box<dyn SampleLoader>,
+}
+
+impl std::fmt::Debug for SourceSeries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceSeries").field("labels", &self.labels).finish_non_exhaustive()
+    }
+}
+
+/// Selected series in label order.
+pub type SeriesIter = Box<dyn Iterator<Item = Result<SourceSeries>> + Send>;
+
+/// A loader over samples already in memory.
+#[derive(Debug)]
+pub struct VecLoader(pub std::sync::Arc<Vec<Sample>>);
+
+impl SampleLoader for VecLoader {
+    fn load(&mut self, min_t: Timestamp, max_t: Timestamp) -> Result<Vec<Sample>> {
+        Ok(slice_range(&self.0, min_t, max_t).to_vec())
+    }
+}
+
+/// The sub-slice of time-sorted `samples` with `min_t <= t <= max_t`.
+pub fn slice_range(samples: &[Sample], min_t: Timestamp, max_t: Timestamp) -> &[Sample] {
+    let lo = samples.partition_point(|s| s.t < min_t);
+    let hi = samples.partition_point(|s| s.t <= max_t).max(lo);
+    &samples[lo..hi]
+}
+
+/// Where queries read series from.
+pub trait SeriesSource: Send + Sync + 'static {
+    /// Called once per request before any read: a strong read waits here
+    /// until the data written so far is visible.
+    fn prepare<'a>(&'a self, _tenant: &'a TenantId, _consistency: ReadConsistency) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Series of `tenant` matching every matcher with samples in
+    /// `[min_t, max_t]`, sorted by labels.
+    fn select<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        matchers: &'a [Matcher],
+        min_t: Timestamp,
+        max_t: Timestamp,
+    ) -> BoxFuture<'a, Result<SeriesIter>>;
+
+    /// Labels only of the series `select` would return (metadata APIs).
+    fn series_labels<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        matchers: &'a [Matcher],
+        min_t: Timestamp,
+        max_t: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<Labels>>>;
+}
+
+/// The union of `series_labels` over several matcher sets, sorted, unique.
+/// An empty `matcher_sets` selects every series of the tenant.
+pub async fn series_union(
+    source: &dyn SeriesSource,
+    tenant: &TenantId,
+    matcher_sets: &[Vec<Matcher>],
+    min_t: Timestamp,
+    max_t: Timestamp,
+) -> Result<Vec<Labels>> {
+    let all = [Vec::new()];
+    let sets = if matcher_sets.is_empty() { &all[..] } else { matcher_sets };
+    let mut out = BTreeSet::new();
+    for m in sets {
+        out.extend(source.series_labels(tenant, m, min_t, max_t).await?);
+    }
+    Ok(out.into_iter().collect())
+}
+
+/// Sorted unique label names of the matching series.
+pub async fn label_names(
+    source: &dyn SeriesSource,
+    tenant: &TenantId,
+    matcher_sets: &[Vec<Matcher>],
+    min_t: Timestamp,
+    max_t: Timestamp,
+) -> Result<Vec<String>> {
+    let series = series_union(source, tenant, matcher_sets, min_t, max_t).await?;
+    let names: BTreeSet<&str> = series.iter().flat_map(|l| l.iter().map(|l| l.name.as_str())).collect();
+    Ok(names.into_iter().map(str::to_string).collect())
+}
+
+/// Sorted unique values of label `name` on the matching series.
+pub async fn label_values(
+    source: &dyn SeriesSource,
+    tenant: &TenantId,
+    name: &str,
+    matcher_sets: &[Vec<Matcher>],
+    min_t: Timestamp,
+    max_t: Timestamp,
+) -> Result<Vec<String>> {
+    let series = series_union(source, tenant, matcher_sets, min_t, max_t).await?;
+    let values: BTreeSet<&str> = series.iter().filter_map(|l| l.get(name)).collect();
+    Ok(values.into_iter().map(str::to_string).collect())
+}

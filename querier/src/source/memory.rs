@@ -1,0 +1,89 @@
+//! [`MemorySource`]: series held in memory, per tenant. Used by unit tests,
+//! the HTTP API tests and the promqltest harness.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use futures::future::BoxFuture;
+use strata_common::matcher::matches_all;
+use strata_common::sample::sort_dedup_samples;
+use strata_common::{Labels, Matcher, Sample, TenantId, Timestamp};
+
+use super::{SeriesIter, SeriesSource, SourceSeries, VecLoader, slice_range};
+use crate::error::{Error, Result};
+
+type TenantData = BTreeMap<Labels, Arc<Vec<Sample>>>;
+
+/// An in-memory [`SeriesSource`].
+#[derive(Debug, Default)]
+pub struct MemorySource {
+    data: RwLock<BTreeMap<TenantId, TenantData>>,
+}
+
+impl MemorySource {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds samples to a series (newer writes win on equal timestamps).
+    pub fn append(&self, tenant: &TenantId, labels: Labels, samples: &[Sample]) -> Result<()> {
+        let mut data = self.data.write().map_err(|_| Error::Internal("memory source lock poisoned".into()))?;
+        let series = data.entry(tenant.clone()).or_default().entry(labels).or_default();
+        let mut merged = series.as_ref().clone();
+        merged.extend_from_slice(samples);
+        sort_dedup_samples(&mut merged);
+        *series = Arc::new(merged);
+        Ok(())
+    }
+
+    /// Removes every series of every tenant.
+    pub fn clear(&self) -> Result<()> {
+        let mut data = self.data.write().map_err(|_| Error::Internal("memory source lock poisoned".into()))?;
+        data.clear();
+        Ok(())
+    }
+
+    fn matching(
+        &self,
+        tenant: &TenantId,
+        matchers: &[Matcher],
+        min_t: Timestamp,
+        max_t: Timestamp,
+    ) -> Result<Vec<(Labels, Arc<Vec<Sample>>)>> {
+        let data = self.data.read().map_err(|_| Error::Internal("memory source lock poisoned".into()))?;
+        let Some(series) = data.get(tenant) else { return Ok(Vec::new()) };
+        Ok(series
+            .iter()
+            .filter(|(l, s)| matches_all(matchers, l) && !slice_range(s, min_t, max_t).is_empty())
+            .map(|(l, s)| (l.clone(), s.clone()))
+            .collect())
+    }
+}
+
+impl SeriesSource for MemorySource {
+    fn select<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        matchers: &'a [Matcher],
+        min_t: Timestamp,
+        max_t: Timestamp,
+    ) -> BoxFuture<'a, Result<SeriesIter>> {
+        Box::pin(async move {
+            let found = self.matching(tenant, matchers, min_t, max_t)?;
+            let iter = found
+                .into_iter()
+                .map(|(labels, samples)| Ok(SourceSeries { labels, loader: Box::new(VecLoader(samples)) }));
+            Ok(Box::new(iter) as SeriesIter)
+        })
+    }
+
+    fn series_labels<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        matchers: &'a [Matcher],
+        min_t: Timestamp,
+        max_t: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<Labels>>> {
+        Box::pin(async move { Ok(self.matching(tenant, matchers, min_t, max_t)?.into_iter().map(|(l, _)| l).collect()) })
+    }
+}

@@ -1,0 +1,219 @@
+//! [`StorageSource`]: reads the ingesters' heads and the flushed files and
+//! merges them.
+//!
+//! ```text
+//!  prepare (strong): log.end_offsets() ──▶ poll heads.progress() every 1 ms
+//!                    until consumed >= end for every partition (or 503)
+//!  select:  heads.read(req) ─▶ series + base_offsets
+//!           store.select(.., base_offsets) ─▶ stored series (lazy samples)
+//!           merge both label-sorted lists; equal labels: samples merged by
+//!           time, the head wins on equal timestamps
+//! ```
+//! The head is asked first, then the files (see `strata_common::head`), so
+//! no sample is counted twice and none is missed.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::iter::Peekable;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use strata_common::head::{HeadReadRequest, HeadReader, HeadSeries};
+use strata_common::log::Log;
+use strata_common::{Labels, Matcher, Sample, TenantId, Timestamp};
+use strata_storage::{Store, StoredSeries};
+
+use super::{SampleLoader, SeriesIter, SeriesSource, SourceSeries, slice_range};
+use crate::config::ReadConsistency;
+use crate::error::{Error, Result};
+
+/// A [`SeriesSource`] over the heads and the files.
+pub struct StorageSource {
+    store: Arc<Store>,
+    heads: Arc<dyn HeadReader>,
+    log: Option<Arc<dyn Log>>,
+    consistency_timeout: Duration,
+}
+
+impl std::fmt::Debug for StorageSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageSource").field("consistency_timeout", &self.consistency_timeout).finish_non_exhaustive()
+    }
+}
+
+impl StorageSource {
+    /// `log` enables strong reads (without it every read is eventual).
+    pub fn new(
+        store: Arc<Store>,
+        heads: Arc<dyn HeadReader>,
+        log: Option<Arc<dyn Log>>,
+        consistency_timeout: Duration,
+    ) -> Self {
+        Self { store, heads, log, consistency_timeout }
+    }
+
+    async fn wait_for_log(&self, log: &dyn Log) -> Result<()> {
+        let ends = log.end_offsets().await?;
+        let started = Instant::now();
+        loop {
+            let progress = self.heads.progress().await?;
+            let lagging: Vec<u32> = ends
+                .iter()
+                .enumerate()
+                .filter(|&(_, &end)| end > 0)
+                .filter(|&(p, &end)| !progress.iter().any(|pp| pp.partition as usize == p && pp.consumed >= end))
+                .map(|(p, _)| p as u32)
+                .collect();
+            if lagging.is_empty() {
+                return Ok(());
+            }
+            if started.elapsed() >= self.consistency_timeout {
+                return Err(Error::ConsistencyTimeout { waited: started.elapsed(), lagging });
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    async fn read_both(
+        &self,
+        tenant: &TenantId,
+        matchers: &[Matcher],
+        min_t: Timestamp,
+        max_t: Timestamp,
+        with_samples: bool,
+    ) -> Result<(Vec<HeadSeries>, Vec<StoredSeries>)> {
+        let req = HeadReadRequest { tenant: tenant.clone(), matchers: matchers.to_vec(), min_t, max_t, with_samples };
+        let head = self.heads.read(req).await?;
+        let base: BTreeMap<_, _> = head.base_offsets.iter().copied().collect();
+        let stored = self.store.select(tenant, matchers, min_t, max_t, &base)?;
+        Ok((head.series, stored))
+    }
+}
+
+impl SeriesSource for StorageSource {
+    fn prepare<'a>(&'a self, _tenant: &'a TenantId, consistency: ReadConsistency) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            match (&self.log, consistency) {
+                (Some(log), ReadConsistency::Strong) => self.wait_for_log(log.as_ref()).await,
+                _ => Ok(()),
+            }
+        })
+    }
+
+    fn select<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        matchers: &'a [Matcher],
+        min_t: Timestamp,
+        max_t: Timestamp,
+    ) -> BoxFuture<'a, Result<SeriesIter>> {
+        Box::pin(async move {
+            let (head, stored) = self.read_both(tenant, matchers, min_t, max_t, true).await?;
+            let merged = MergeIter { head: head.into_iter().peekable(), stored: stored.into_iter().peekable() };
+            Ok(Box::new(merged) as SeriesIter)
+        })
+    }
+
+    fn series_labels<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        matchers: &'a [Matcher],
+        min_t: Timestamp,
+        max_t: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<Labels>>> {
+        Box::pin(async move {
+            let (head, stored) = self.read_both(tenant, matchers, min_t, max_t, false).await?;
+            let mut all: Vec<Labels> = head.into_iter().map(|s| s.labels).chain(stored.into_iter().map(|s| s.labels)).collect();
+            all.sort();
+            all.dedup();
+            Ok(all)
+        })
+    }
+}
+
+/// Merges head and stored series, both sorted by labels.
+struct MergeIter {
+    head: Peekable<std::vec::IntoIter<HeadSeries>>,
+    stored: Peekable<std::vec::IntoIter<StoredSeries>>,
+}
+
+impl Iterator for MergeIter {
+    type Item = Result<SourceSeries>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let order = match (self.head.peek(), self.stored.peek()) {
+            (None, None) => return None,
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some(h), Some(s)) => h.labels.cmp(&s.labels),
+        };
+        let (head, stored) = match order {
+            Ordering::Less => (self.head.next(), None),
+            Ordering::Greater => (None, self.stored.next()),
+            Ordering::Equal => (self.head.next(), self.stored.next()),
+        };
+        let labels = match (&head, &stored) {
+            (Some(h), _) => h.labels.clone(),
+            (None, Some(s)) => s.labels.clone(),
+            // Invariant: at least one side was peeked as present above.
+            (None, None) => return None,
+        };
+        let loader = MergeLoader { head: head.map(|h| h.samples).unwrap_or_default(), stored };
+        Some(Ok(SourceSeries { labels, loader: Box::new(loader) }))
+    }
+}
+
+/// Samples of one series from both tiers.
+struct MergeLoader {
+    head: Vec<Sample>,
+    stored: Option<StoredSeries>,
+}
+
+impl SampleLoader for MergeLoader {
+    fn load(&mut self, min_t: Timestamp, max_t: Timestamp) -> Result<Vec<Sample>> {
+        let head = slice_range(&self.head, min_t, max_t);
+        let Some(stored) = &self.stored else { return Ok(head.to_vec()) };
+        let files = stored.samples(min_t, max_t)?;
+        Ok(merge_samples(head, &files))
+    }
+}
+
+/// Merges two time-sorted sample lists; on equal timestamps `preferred` wins.
+pub fn merge_samples(preferred: &[Sample], other: &[Sample]) -> Vec<Sample> {
+    let mut out = Vec::with_capacity(preferred.len() + other.len());
+    let (mut i, mut j) = (0, 0);
+    while i < preferred.len() && j < other.len() {
+        match preferred[i].t.cmp(&other[j].t) {
+            Ordering::Less => {
+                out.push(preferred[i]);
+                i += 1;
+            }
+            Ordering::Greater => {
+                out.push(other[j]);
+                j += 1;
+            }
+            Ordering::Equal => {
+                out.push(preferred[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out.extend_from_slice(&preferred[i..]);
+    out.extend_from_slice(&other[j..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_prefers_head_on_equal_timestamps() {
+        let head = [Sample::new(2, 20.0), Sample::new(4, 40.0)];
+        let files = [Sample::new(1, 1.0), Sample::new(2, 2.0), Sample::new(3, 3.0)];
+        let m = merge_samples(&head, &files);
+        assert_eq!(m, vec![Sample::new(1, 1.0), Sample::new(2, 20.0), Sample::new(3, 3.0), Sample::new(4, 40.0)]);
+    }
+}
