@@ -1,6 +1,62 @@
 //! # strata-ingester
 //!
-//! Placeholder, rewritten below.
+//! Strata's write path: it owns everything between a remote-write request
+//! and a flushed file.
+//!
+//! - [`distributor`]: the remote-write push endpoint. Validates a request,
+//!   splits its series by partition (a stable hash of tenant and labels) and
+//!   appends one record per partition to the [`Log`](strata_common::log::Log).
+//! - [`shard`]: the thread-per-core consumers. [`Ingester`] runs `N` glommio
+//!   executors on `N` OS threads; shard `i` owns the partitions `p` with
+//!   `p % N == i`, replays them from the manifest's flushed offsets into its
+//!   own memtable, flushes that memtable to files, and answers head reads
+//!   ([`strata_common::head::HeadReader`]) for data not yet in files.
+//!
+//! ```text
+//!  remote write ──▶ distributor ──validate, partition──▶ Log::append (durable)
+//!                                                           │
+//!        ┌──────────────────────────────────────────────────┤ one LogReader
+//!        ▼                                                  ▼ per partition
+//!  shard 0 (glommio, core 0)                 shard N-1 (glommio, core N-1)
+//!    partitions p % N == 0                     partitions p % N == N-1
+//!    RecordView ─▶ active Memtable             …
+//!                    │ freeze (size / interval / flush_now)
+//!                    ▼
+//!                  frozen Memtable ──OS thread──▶ write_files + fsync
+//!                    │ (still readable)             │
+//!                    │                              ▼
+//!                    │                 ManifestStore::commit_flush(files, offsets)
+//!                    ▼ dropped after the commit ──▶ Log::release(p, offset)
+//!
+//!  querier ──HeadReader::read──▶ Ingester ──flume──▶ every shard ──▶ merged,
+//!           (active + frozen memtables, base_offsets = flushed offsets)
+//! ```
+//!
+//! ## Durability and ordering guarantees
+//!
+//! - **The log is the write-ahead log.** The push endpoint answers 2xx only
+//!   after [`Log::append`](strata_common::log::Log::append) resolved, i.e.
+//!   every record is durable. Memtables are never the only copy of data.
+//! - **Offsets move only after durability.** A partition's flushed offset
+//!   advances only after the files covering `[flushed, consumed)` are
+//!   written, fsynced and committed in the manifest; only then is the frozen
+//!   memtable dropped and the log released below it. A failed flush changes
+//!   nothing: the frozen memtable stays readable and the flush is retried
+//!   with backoff.
+//! - **Replay.** On start every partition is read from its flushed offset,
+//!   so a crash at any point loses nothing that was acknowledged, and
+//!   nothing below the flushed offset is applied twice. Records are applied
+//!   in offset order, each record whole or not at all; an undecodable record
+//!   is logged, counted and skipped.
+//! - **No double counting.** Head reads report `base_offsets` (the flushed
+//!   offsets their data starts at); a querier reads files only below them.
+//!   Within the head a (series, timestamp) appears once; a later write of the
+//!   same timestamp wins.
+//! - **Isolation.** Shards share no locks on the hot path: each owns its
+//!   memtables, readers and flushes, and is reached only through channels.
+//!
+//! Errors: [`Error`] (shards) maps to an [`ErrorKind`](strata_common::ErrorKind)
+//! for status codes; the push endpoint has its own error type.
 
 pub mod distributor;
 pub mod error;

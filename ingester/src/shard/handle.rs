@@ -184,9 +184,11 @@ impl Ingester {
     /// Stops every shard and waits for its thread: consumers stop, an
     /// in-flight flush finishes, nothing else is flushed (the log is the
     /// WAL: call [`Ingester::flush_now`] first to shorten the next replay).
-    /// Idempotent. Joining blocks the caller briefly after the shards have
-    /// answered.
-    pub async fn shutdown(&self) -> Result<()> {
+    /// Idempotent; later requests get [`Error::ShardUnavailable`].
+    ///
+    /// Blocking (for at most one in-flight flush per shard): from an async
+    /// runtime, call it at shutdown or via `spawn_blocking`.
+    pub fn shutdown(&self) {
         let mut pending = Vec::new();
         for s in &self.shards {
             let (tx, rx) = flume::bounded(1);
@@ -195,7 +197,7 @@ impl Ingester {
             }
         }
         for rx in pending {
-            let _ = rx.recv_async().await; // Err: the shard had already stopped
+            let _ = rx.recv(); // Err: the shard had already stopped
         }
         for (i, s) in self.shards.iter().enumerate() {
             let thread = s.thread.lock().take();
@@ -205,7 +207,6 @@ impl Ingester {
                 tracing::error!(shard = i, error = %e, "ingester shard thread ended abnormally");
             }
         }
-        Ok(())
     }
 }
 

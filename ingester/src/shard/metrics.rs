@@ -1,4 +1,7 @@
-//! The shards' self-monitoring metrics (prefix `strata_ingester_`).
+//! The shards' self-monitoring metrics, registered under the sub-prefix
+//! `ingester` of the registry given to [`Ingester::start`](super::Ingester::start)
+//! (the binary's root registry has the prefix `strata`, so the names are
+//! `strata_ingester_*`).
 //!
 //! Families are registered once; each shard resolves its own label values at
 //! start and keeps the (atomic, `Arc`-shared) metric handles, so the hot path
@@ -51,7 +54,7 @@ pub(crate) struct IngesterMetrics {
 }
 
 impl IngesterMetrics {
-    /// Creates the families and registers them under `strata_ingester_`.
+    /// Creates the families and registers them under the sub-prefix `ingester`.
     pub fn register(registry: &mut Registry) -> Self {
         let m = Self {
             samples_appended: Family::default(),
@@ -64,7 +67,7 @@ impl IngesterMetrics {
             consumed_offset: Family::default(),
             flushed_offset: Family::default(),
         };
-        let r = registry.sub_registry_with_prefix("strata_ingester");
+        let r = registry.sub_registry_with_prefix("ingester");
         r.register("samples_appended", "Samples appended to shard memtables", m.samples_appended.clone());
         r.register("records_consumed", "Log records consumed, per partition", m.records_consumed.clone());
         r.register(
