@@ -1,14 +1,51 @@
-//! Errors of the storage engine.
+//! Errors of the storage engine. Every variant names what it failed on (a
+//! path, a file id, a series id) and maps to an [`ErrorKind`] for the API layer.
+use std::path::PathBuf;
+
+use strata_common::ErrorKind;
+
+/// Errors of `strata-storage`.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// An I/O call failed on `path`.
     #[error("I/O on {path}: {source}")]
-    Io { path: std::path::PathBuf, source: std::io::Error },
+    Io { path: PathBuf, source: std::io::Error },
+    /// A file (data file or manifest) failed validation: bad magic, CRC,
+    /// truncated section, out-of-range reference.
     #[error("corrupt file {path}: {reason}")]
-    Corrupt { path: std::path::PathBuf, reason: String },
+    Corrupt { path: PathBuf, reason: String },
+    /// A data file was written by a format version this build cannot read.
+    #[error("file {path} has unsupported format version {version}")]
+    UnsupportedVersion { path: PathBuf, version: u32 },
+    /// A series id is not in the file.
+    #[error("series {series} out of range in {path} ({count} series)")]
+    NoSuchSeries { path: PathBuf, series: u32, count: u32 },
+    /// The manifest could not be (de)serialized.
+    #[error("manifest {path}: {source}")]
+    Manifest { path: PathBuf, source: serde_json::Error },
 }
+
 impl Error {
-    pub fn kind(&self) -> strata_common::ErrorKind {
-        strata_common::ErrorKind::Internal
+    /// The kind, for status codes: everything here is a server-side failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Io { .. }
+            | Error::Corrupt { .. }
+            | Error::UnsupportedVersion { .. }
+            | Error::NoSuchSeries { .. }
+            | Error::Manifest { .. } => ErrorKind::Internal,
+        }
+    }
+
+    /// Wraps an I/O error with the path it happened on.
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { path, source }
+    }
+
+    pub(crate) fn corrupt(path: impl Into<PathBuf>, reason: impl Into<String>) -> Error {
+        Error::Corrupt { path: path.into(), reason: reason.into() }
     }
 }
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;

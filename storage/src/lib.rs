@@ -1,9 +1,9 @@
 //! # strata-storage
-//!
-//! (Overview to be written with the implementation.) API contract used by the
-//! ingester shards and the querier — signatures are fixed, bodies in progress.
+//! (overview below, written at the end)
 
+pub mod chunk;
 pub mod error;
+pub mod index;
 pub mod manifest;
 pub mod memtable;
 pub mod reader;

@@ -1,0 +1,212 @@
+//! Bit-level writer/reader (MSB first) and LEB128 varints used by the chunk
+//! encoding and the file sections.
+
+/// Appends bits, most significant first, to a byte vector.
+#[derive(Debug, Default)]
+pub struct BitWriter {
+    buf: Vec<u8>,
+    /// Free bits left in the last byte of `buf` (0 = start a new byte).
+    free: u32,
+}
+
+impl BitWriter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    #[inline]
+    pub fn write_bit(&mut self, bit: bool) {
+        self.write_bits(u64::from(bit), 1);
+    }
+
+    /// Writes the low `n` bits of `v` (`n <= 64`).
+    #[inline]
+    pub fn write_bits(&mut self, v: u64, mut n: u32) {
+        debug_assert!(n <= 64);
+        while n > 0 {
+            if self.free == 0 {
+                self.buf.push(0);
+                self.free = 8;
+            }
+            let take = n.min(self.free);
+            // The `take` bits of `v` just below bit `n`.
+            let bits = ((v >> (n - take)) & ((1u64 << take) - 1)) as u8;
+            let last = self.buf.len() - 1; // non-empty: pushed above when free == 0
+            self.buf[last] |= bits << (self.free - take);
+            self.free -= take;
+            n -= take;
+        }
+    }
+
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.buf
+    }
+}
+
+/// Reads bits written by [`BitWriter`].
+#[derive(Debug)]
+pub struct BitReader<'a> {
+    buf: &'a [u8],
+    /// Position in bits.
+    pos: usize,
+}
+
+impl<'a> BitReader<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        Self { buf, pos: 0 }
+    }
+
+    #[inline]
+    pub fn read_bit(&mut self) -> Option<bool> {
+        let byte = *self.buf.get(self.pos / 8)?;
+        let bit = (byte >> (7 - (self.pos % 8))) & 1;
+        self.pos += 1;
+        Some(bit == 1)
+    }
+
+    /// Reads `n <= 64` bits into the low bits of the result.
+    #[inline]
+    pub fn read_bits(&mut self, mut n: u32) -> Option<u64> {
+        debug_assert!(n <= 64);
+        let mut v = 0u64;
+        while n > 0 {
+            let byte = *self.buf.get(self.pos / 8)?;
+            let used = (self.pos % 8) as u32;
+            let avail = 8 - used;
+            let take = n.min(avail);
+            let bits = (u64::from(byte) >> (avail - take)) & ((1u64 << take) - 1);
+            v = (v << take) | bits;
+            self.pos += take as usize;
+            n -= take;
+        }
+        Some(v)
+    }
+}
+
+/// Appends `v` as an unsigned LEB128 varint.
+#[inline]
+pub fn put_uvarint(buf: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        buf.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    buf.push(v as u8);
+}
+
+/// Appends `v` zigzag-encoded as an unsigned varint.
+#[inline]
+pub fn put_varint(buf: &mut Vec<u8>, v: i64) {
+    put_uvarint(buf, zigzag(v));
+}
+
+#[inline]
+pub fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+#[inline]
+pub fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+/// A forward cursor over a byte slice; every read returns `None` past the end.
+#[derive(Debug, Clone)]
+pub struct Cursor<'a> {
+    buf: &'a [u8],
+    pub pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        Self { buf, pos: 0 }
+    }
+
+    pub fn at(buf: &'a [u8], pos: usize) -> Self {
+        Self { buf, pos }
+    }
+
+    pub fn remaining(&self) -> &'a [u8] {
+        self.buf.get(self.pos..).unwrap_or(&[])
+    }
+
+    pub fn uvarint(&mut self) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = *self.buf.get(self.pos)?;
+            self.pos += 1;
+            v |= u64::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    pub fn varint(&mut self) -> Option<i64> {
+        self.uvarint().map(unzigzag)
+    }
+
+    pub fn u32_usize(&mut self) -> Option<usize> {
+        usize::try_from(self.uvarint()?).ok()
+    }
+
+    pub fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.pos.checked_add(n)?;
+        let s = self.buf.get(self.pos..end)?;
+        self.pos = end;
+        Some(s)
+    }
+
+    pub fn u64_le(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.bytes(8)?.try_into().ok()?))
+    }
+
+    pub fn u32_le(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.bytes(4)?.try_into().ok()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn bits_round_trip(items in prop::collection::vec((any::<u64>(), 0u32..=64), 0..50)) {
+            let mut w = BitWriter::new();
+            for &(v, n) in &items {
+                w.write_bits(v, n);
+            }
+            let bytes = w.into_bytes();
+            let mut r = BitReader::new(&bytes);
+            for &(v, n) in &items {
+                let mask = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
+                prop_assert_eq!(r.read_bits(n), Some(v & mask));
+            }
+        }
+
+        #[test]
+        fn varint_round_trip(vs in prop::collection::vec(any::<i64>(), 0..50)) {
+            let mut buf = Vec::new();
+            for &v in &vs {
+                put_varint(&mut buf, v);
+                put_uvarint(&mut buf, v as u64);
+            }
+            let mut c = Cursor::new(&buf);
+            for &v in &vs {
+                prop_assert_eq!(c.varint(), Some(v));
+                prop_assert_eq!(c.uvarint(), Some(v as u64));
+            }
+            prop_assert_eq!(c.uvarint(), None);
+        }
+    }
+
+    #[test]
+    fn bit_reader_stops_at_end() {
+        let mut r = BitReader::new(&[0b1010_0000]);
+        assert_eq!(r.read_bits(3), Some(0b101));
+        assert_eq!(r.read_bits(5), Some(0));
+        assert_eq!(r.read_bit(), None);
+    }
+}

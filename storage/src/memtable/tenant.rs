@@ -1,0 +1,167 @@
+//! The head of one tenant: series lookup by hash, columns, inverted index.
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+
+use roaring::RoaringBitmap;
+use strata_common::head::{HeadReadRequest, HeadSeries};
+use strata_common::{Label, Labels, Sample};
+
+use super::series::SeriesColumns;
+use crate::index::{self, Postings};
+
+/// Passes an already well-mixed u64 (an xxh3 series hash) through unchanged.
+#[derive(Default)]
+pub(crate) struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed with this hasher; fold anything else.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+type HashIndex = HashMap<u64, IdList, BuildHasherDefault<IdentityHasher>>;
+
+/// Series ids sharing one hash: almost always exactly one.
+#[derive(Debug)]
+enum IdList {
+    One(u32),
+    Many(Vec<u32>),
+}
+
+impl IdList {
+    fn as_slice(&self) -> &[u32] {
+        match self {
+            IdList::One(id) => std::slice::from_ref(id),
+            IdList::Many(v) => v,
+        }
+    }
+}
+
+/// Per-series bookkeeping overhead estimate beyond label bytes (structs,
+/// hash-map slot, bitmap entries).
+const SERIES_OVERHEAD: usize = 256;
+
+/// All series of one tenant in a memtable.
+#[derive(Debug, Default)]
+pub(crate) struct TenantHead {
+    by_hash: HashIndex,
+    pub series: Vec<SeriesColumns>,
+    postings: BTreeMap<String, BTreeMap<String, RoaringBitmap>>,
+    all: RoaringBitmap,
+}
+
+impl TenantHead {
+    /// Finds or creates the series of `labels`; returns (id, bytes allocated).
+    #[inline]
+    pub fn series_id(&mut self, labels: &[(&str, &str)]) -> (u32, usize) {
+        let hash = strata_common::labels::series_hash(labels.iter().copied());
+        self.series_id_hashed(hash, labels)
+    }
+
+    /// [`Self::series_id`] with a precomputed hash (tests force collisions).
+    #[inline]
+    pub fn series_id_hashed(&mut self, hash: u64, labels: &[(&str, &str)]) -> (u32, usize) {
+        if let Some(ids) = self.by_hash.get(&hash) {
+            for &id in ids.as_slice() {
+                if same_labels(&self.series[id as usize].labels, labels) {
+                    return (id, 0);
+                }
+            }
+        }
+        self.create(hash, labels)
+    }
+
+    #[cold]
+    fn create(&mut self, hash: u64, labels: &[(&str, &str)]) -> (u32, usize) {
+        // Series ids are u32 (roaring bitmaps); a head holds far fewer series.
+        let id = u32::try_from(self.series.len()).unwrap_or(u32::MAX);
+        let mut bytes = SERIES_OVERHEAD;
+        let owned = Labels::from_sorted(labels.iter().map(|&(n, v)| Label::new(n, v)).collect());
+        for &(n, v) in labels {
+            bytes += 2 * (n.len() + v.len());
+            if !v.is_empty() {
+                // Cold path (new series): allocating the keys is fine here.
+                self.postings.entry(n.to_string()).or_default().entry(v.to_string()).or_default().insert(id);
+            }
+        }
+        self.all.insert(id);
+        self.series.push(SeriesColumns::new(owned, hash));
+        match self.by_hash.get_mut(&hash) {
+            None => {
+                self.by_hash.insert(hash, IdList::One(id));
+            }
+            Some(list) => {
+                let mut v = list.as_slice().to_vec();
+                v.push(id);
+                *list = IdList::Many(v);
+            }
+        }
+        (id, bytes)
+    }
+
+    /// Ids of the series matching `matchers`.
+    pub fn select(&self, matchers: &[strata_common::Matcher]) -> RoaringBitmap {
+        index::select(self, matchers)
+    }
+
+    /// Matching series with data in range, sorted by labels.
+    pub fn read(&self, req: &HeadReadRequest) -> Vec<HeadSeries> {
+        let mut out = Vec::new();
+        for id in self.select(&req.matchers) {
+            let s = &self.series[id as usize];
+            if req.with_samples {
+                let samples = s.samples_in(req.min_t, req.max_t);
+                if !samples.is_empty() {
+                    out.push(HeadSeries { labels: s.labels.clone(), samples });
+                }
+            } else if s.has_samples_in(req.min_t, req.max_t) {
+                out.push(HeadSeries { labels: s.labels.clone(), samples: Vec::<Sample>::new() });
+            }
+        }
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        out
+    }
+
+    /// Label names with at least one series (sorted).
+    pub fn label_names(&self) -> impl Iterator<Item = &str> {
+        self.postings.keys().map(String::as_str)
+    }
+
+    /// Values of `name` (sorted).
+    pub fn label_values(&self, name: &str) -> impl Iterator<Item = &str> {
+        self.postings.get(name).into_iter().flat_map(|m| m.keys().map(String::as_str))
+    }
+}
+
+#[inline]
+fn same_labels(have: &Labels, want: &[(&str, &str)]) -> bool {
+    have.len() == want.len() && have.iter().zip(want).all(|(l, &(n, v))| l.name == n && l.value == v)
+}
+
+impl Postings for TenantHead {
+    fn all_series(&self) -> Cow<'_, RoaringBitmap> {
+        Cow::Borrowed(&self.all)
+    }
+    fn postings(&self, name: &str, value: &str) -> Option<Cow<'_, RoaringBitmap>> {
+        self.postings.get(name)?.get(value).map(Cow::Borrowed)
+    }
+    fn union_values(&self, name: &str, keep: &mut dyn FnMut(&str) -> bool) -> RoaringBitmap {
+        let mut out = RoaringBitmap::new();
+        for (v, b) in self.postings.get(name).into_iter().flatten() {
+            if keep(v) {
+                out |= b;
+            }
+        }
+        out
+    }
+}
