@@ -3,6 +3,7 @@
 
 pub mod chunk;
 pub mod error;
+pub mod format;
 pub mod index;
 pub mod manifest;
 pub mod memtable;
@@ -12,7 +13,7 @@ pub mod writer;
 
 pub use error::{Error, Result};
 pub use manifest::{FileMeta, Manifest, ManifestStore, PartitionRange};
-pub use memtable::{FrozenMemtable, Memtable};
+pub use memtable::{FrozenMemtable, FrozenSeries, Memtable};
 pub use reader::{FileCache, FileReader};
 pub use store::{Store, StoredSeries};
 pub use writer::{FlushContext, write_files};

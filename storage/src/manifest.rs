@@ -1,13 +1,37 @@
-//! The manifest: live files and per-partition flushed offsets (stub API).
-use std::collections::BTreeMap;
+//! The manifest: the live files and the per-partition flushed offsets.
+//!
+//! Stored as JSON in `<data_dir>/MANIFEST.json` (with a `format_version`
+//! field) and replaced atomically: `MANIFEST.json.tmp` is written and fsynced,
+//! renamed over the old one, and the directory fsynced. Readers take
+//! [`ManifestStore::current`], a lock-free `Arc` snapshot (`ArcSwap`);
+//! writers serialise on a mutex. Flushed offsets only move forward.
+//!
+//! Recovery on [`ManifestStore::open`]: leftover `*.tmp` files and data files
+//! not referenced by the manifest are deleted (a crash between writing a file
+//! and committing it leaves one; the log replay from the flushed offsets
+//! recreates its data). File ids are never reused: the persisted
+//! `next_file_id` is raised past every id found in the manifest or on disk.
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
+use arc_swap::ArcSwap;
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use strata_common::log::{Offset, PartitionId};
 use strata_common::{TenantId, Timestamp};
 
-use crate::Result;
+use crate::format::FILE_EXT;
+use crate::writer::sync_dir;
+use crate::{Error, Result};
+
+/// Name of the manifest file in the data directory.
+pub const MANIFEST_FILE: &str = "MANIFEST.json";
+/// The manifest JSON layout version this build writes and reads.
+pub const MANIFEST_FORMAT_VERSION: u32 = 1;
+/// Directory (under the data directory) holding `<tenant>/<id>.strata`.
+pub const FILES_DIR: &str = "files";
 
 /// The log offsets `[start, end)` of one partition that a file covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,30 +66,197 @@ pub struct Manifest {
     pub next_file_id: u64,
 }
 
+/// The on-disk envelope: `{"format_version": 1, "manifest": {...}}`.
+/// (Not `#[serde(flatten)]`: flattening breaks the integer partition keys.)
+#[derive(Deserialize)]
+struct ManifestFile {
+    format_version: u32,
+    manifest: Manifest,
+}
+
+#[derive(Serialize)]
+struct ManifestFileRef<'a> {
+    format_version: u32,
+    manifest: &'a Manifest,
+}
+
 /// Loads and atomically replaces the manifest.
 pub struct ManifestStore {
-    _dir: PathBuf,
+    dir: PathBuf,
+    current: ArcSwap<Manifest>,
+    writer: Mutex<()>,
+    next_id: AtomicU64,
+    read_only: bool,
+}
+
+impl std::fmt::Debug for ManifestStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ManifestStore").field("dir", &self.dir).field("version", &self.current.load().version).finish()
+    }
 }
 
 impl ManifestStore {
-    /// Opens (or creates) the manifest in `data_dir`.
-    pub fn open(_data_dir: &Path) -> Result<Self> {
-        todo!()
+    /// Opens (or creates) the manifest in `data_dir`, and removes leftovers
+    /// of interrupted writes (see the module docs). Only the process that
+    /// writes the data directory may call this; others use
+    /// [`ManifestStore::open_read_only`].
+    pub fn open(data_dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(data_dir).map_err(Error::io(data_dir))?;
+        let manifest = load(data_dir)?.unwrap_or_default();
+        let referenced: HashSet<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
+        let mut next = manifest.next_file_id.max(manifest.files.iter().map(|f| f.id + 1).max().unwrap_or(0));
+        let tmp = data_dir.join(format!("{MANIFEST_FILE}.tmp"));
+        if tmp.exists() {
+            std::fs::remove_file(&tmp).map_err(Error::io(&tmp))?;
+        }
+        let files = data_dir.join(FILES_DIR);
+        let mut removed = 0usize;
+        for tenant_dir in read_dir(&files)? {
+            for path in read_dir(&tenant_dir)? {
+                let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+                if let Some(id) = name.split('.').next().and_then(|s| s.parse::<u64>().ok()) {
+                    next = next.max(id + 1);
+                }
+                let rel = path.strip_prefix(data_dir).ok().and_then(|p| p.to_str()).map(|p| p.replace('\\', "/"));
+                let orphan = name.ends_with(".tmp")
+                    || (name.ends_with(&format!(".{FILE_EXT}")) && !rel.is_some_and(|r| referenced.contains(r.as_str())));
+                if orphan {
+                    tracing::info!(path = %path.display(), "removing unreferenced file left by an interrupted flush");
+                    std::fs::remove_file(&path).map_err(Error::io(&path))?;
+                    removed += 1;
+                }
+            }
+        }
+        if removed > 0 {
+            for tenant_dir in read_dir(&files)? {
+                sync_dir(&tenant_dir)?;
+            }
+        }
+        Ok(Self {
+            dir: data_dir.to_path_buf(),
+            current: ArcSwap::from_pointee(manifest),
+            writer: Mutex::new(()),
+            next_id: AtomicU64::new(next),
+            read_only: false,
+        })
     }
+
+    /// Opens the manifest without touching the directory (for queriers that
+    /// share a data directory with a writer). [`Self::reload`] picks up new
+    /// versions; commits and file id allocation are refused.
+    pub fn open_read_only(data_dir: &Path) -> Result<Self> {
+        let manifest = load(data_dir)?.unwrap_or_default();
+        Ok(Self {
+            dir: data_dir.to_path_buf(),
+            next_id: AtomicU64::new(manifest.next_file_id),
+            current: ArcSwap::from_pointee(manifest),
+            writer: Mutex::new(()),
+            read_only: true,
+        })
+    }
+
+    /// Re-reads `MANIFEST.json` (read-only stores); returns the current version.
+    pub fn reload(&self) -> Result<Arc<Manifest>> {
+        let _w = self.writer.lock();
+        if let Some(m) = load(&self.dir)?
+            && m.version > self.current.load().version
+        {
+            self.current.store(Arc::new(m));
+        }
+        Ok(self.current.load_full())
+    }
+
     /// The current version (cheap: an Arc clone).
     pub fn current(&self) -> Arc<Manifest> {
-        todo!()
+        self.current.load_full()
     }
-    /// Reserves a unique file id.
+
+    /// Reserves a unique file id (unique across restarts: ids at or above
+    /// the persisted `next_file_id` and any id found on disk at open).
     pub fn allocate_file_id(&self) -> u64 {
-        todo!()
+        self.next_id.fetch_add(1, Ordering::Relaxed)
     }
+
     /// The data directory the relative file paths are under.
     pub fn data_dir(&self) -> &Path {
-        todo!()
+        &self.dir
     }
+
     /// Atomically adds `files` and advances the flushed offsets (never backwards).
-    pub fn commit_flush(&self, _files: Vec<FileMeta>, _flushed: &[(PartitionId, Offset)]) -> Result<Arc<Manifest>> {
-        todo!()
+    pub fn commit_flush(&self, files: Vec<FileMeta>, flushed: &[(PartitionId, Offset)]) -> Result<Arc<Manifest>> {
+        self.commit(|m| {
+            m.files.extend(files);
+            for &(p, o) in flushed {
+                let e = m.flushed_offsets.entry(p).or_insert(o);
+                *e = (*e).max(o);
+            }
+        })
     }
+
+    /// Atomically replaces the files with ids in `removed` by `added` (for
+    /// compaction and retention). Offsets are unchanged. The caller deletes
+    /// the removed files once no reader holds them.
+    pub fn commit_replace(&self, removed: &[u64], added: Vec<FileMeta>) -> Result<Arc<Manifest>> {
+        self.commit(|m| {
+            m.files.retain(|f| !removed.contains(&f.id));
+            m.files.extend(added);
+        })
+    }
+
+    fn commit(&self, change: impl FnOnce(&mut Manifest)) -> Result<Arc<Manifest>> {
+        if self.read_only {
+            return Err(Error::Io {
+                path: self.dir.join(MANIFEST_FILE),
+                source: std::io::Error::new(std::io::ErrorKind::PermissionDenied, "manifest store opened read-only"),
+            });
+        }
+        let _w = self.writer.lock();
+        let mut m = Manifest::clone(&self.current.load());
+        change(&mut m);
+        m.version += 1;
+        m.files.sort_by_key(|f| f.id);
+        m.next_file_id = m.next_file_id.max(self.next_id.load(Ordering::Relaxed));
+        store(&self.dir, &m)?;
+        let m = Arc::new(m);
+        self.current.store(Arc::clone(&m));
+        Ok(m)
+    }
+}
+
+/// Lists a directory's entries (empty if it does not exist).
+fn read_dir(dir: &Path) -> Result<Vec<PathBuf>> {
+    match std::fs::read_dir(dir) {
+        Ok(rd) => rd.map(|e| e.map(|e| e.path()).map_err(Error::io(dir))).collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(Error::io(dir)(e)),
+    }
+}
+
+fn load(dir: &Path) -> Result<Option<Manifest>> {
+    let path = dir.join(MANIFEST_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(&path)(e)),
+    };
+    let file: ManifestFile = serde_json::from_slice(&bytes).map_err(|source| Error::Manifest { path: path.clone(), source })?;
+    if file.format_version != MANIFEST_FORMAT_VERSION {
+        return Err(Error::UnsupportedVersion { path, version: file.format_version });
+    }
+    Ok(Some(file.manifest))
+}
+
+fn store(dir: &Path, m: &Manifest) -> Result<()> {
+    let path = dir.join(MANIFEST_FILE);
+    let tmp = dir.join(format!("{MANIFEST_FILE}.tmp"));
+    let file = ManifestFileRef { format_version: MANIFEST_FORMAT_VERSION, manifest: m };
+    let bytes = serde_json::to_vec_pretty(&file).map_err(|source| Error::Manifest { path: tmp.clone(), source })?;
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp).map_err(Error::io(&tmp))?;
+        f.write_all(&bytes).map_err(Error::io(&tmp))?;
+        f.sync_all().map_err(Error::io(&tmp))?;
+    }
+    std::fs::rename(&tmp, &path).map_err(Error::io(&path))?;
+    sync_dir(dir)
 }

@@ -1,37 +1,355 @@
-//! Reading files (stub API).
-use std::path::Path;
+//! Reading v1 data files: memory-mapped, validated on open (header, footer,
+//! section bounds and CRCs, symbol table, postings directory), decoded lazily
+//! (series entries and chunks only when asked for).
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use strata_common::{Labels, Matcher, Sample, Timestamp};
+use memmap2::Mmap;
+use parking_lot::Mutex;
+use roaring::RoaringBitmap;
+use strata_common::{Label, Labels, Matcher, Sample, Timestamp};
 
-use crate::{FileMeta, Result};
+use crate::chunk::bits::Cursor;
+use crate::chunk::decode_chunk_range;
+use crate::format::{
+    FOOTER_LEN, FORMAT_V1, Footer, HEADER_LEN, MAGIC, SECTION_CHUNKS, SECTION_NAMES, SECTION_POSTINGS, SECTION_SERIES,
+    SECTION_SYMBOLS,
+};
+use crate::index::{self, Postings};
+use crate::{Error, FileMeta, Result};
+
+/// One label name's postings: (value symbol, bitmap byte range) sorted by value.
+#[derive(Debug)]
+struct NamePostings {
+    name: u32,
+    values: Vec<(u32, usize, usize)>,
+}
+
+/// Location and time range of one chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkMeta {
+    pub min_t: Timestamp,
+    pub max_t: Timestamp,
+    pub count: u32,
+    pub offset: usize,
+    pub len: usize,
+}
 
 /// An open, immutable file.
-pub struct FileReader {}
+pub struct FileReader {
+    path: PathBuf,
+    map: Mmap,
+    footer: Footer,
+    symbols: Vec<Box<str>>,
+    /// Sorted by name (symbols are sorted, so by symbol ref too).
+    postings: Vec<NamePostings>,
+    all: RoaringBitmap,
+}
+
+impl std::fmt::Debug for FileReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileReader").field("path", &self.path).field("footer", &self.footer).finish()
+    }
+}
 
 impl FileReader {
-    pub fn open(_path: &Path) -> Result<Self> {
-        todo!()
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = File::open(path).map_err(Error::io(path))?;
+        // SAFETY: data files are immutable once renamed into place: nothing
+        // writes to them again, and deletion (unlink) keeps the mapping valid.
+        let map = unsafe { Mmap::map(&file) }.map_err(Error::io(path))?;
+        let corrupt = |reason: String| Error::corrupt(path, reason);
+        let len = map.len();
+        if len < HEADER_LEN + FOOTER_LEN {
+            return Err(corrupt(format!("file is {len} bytes, shorter than header + footer")));
+        }
+        if map[..4] != MAGIC {
+            return Err(corrupt("bad header magic".into()));
+        }
+        let version = u32::from_le_bytes([map[4], map[5], map[6], map[7]]);
+        if version != FORMAT_V1 {
+            return Err(Error::UnsupportedVersion { path: path.to_path_buf(), version });
+        }
+        let footer = Footer::decode(&map[len - FOOTER_LEN..]).map_err(corrupt)?;
+        if footer.version != version {
+            return Err(corrupt(format!("footer version {} != header version {version}", footer.version)));
+        }
+        for (i, s) in footer.sections.iter().enumerate() {
+            let end = s.offset.checked_add(s.len);
+            if s.offset < HEADER_LEN as u64 || end.is_none_or(|e| e > (len - FOOTER_LEN) as u64) {
+                return Err(corrupt(format!("{} section [{}, +{}) out of bounds", SECTION_NAMES[i], s.offset, s.len)));
+            }
+            let bytes = &map[s.offset as usize..(s.offset + s.len) as usize];
+            if crc32fast::hash(bytes) != s.crc {
+                return Err(corrupt(format!("{} section CRC mismatch", SECTION_NAMES[i])));
+            }
+        }
+        let series = u32::try_from(footer.series).map_err(|_| corrupt(format!("{} series", footer.series)))?;
+        let mut r = FileReader {
+            path: path.to_path_buf(),
+            map,
+            footer,
+            symbols: Vec::new(),
+            postings: Vec::new(),
+            all: (0..series).collect(),
+        };
+        r.symbols = r.parse_symbols().ok_or_else(|| corrupt("malformed symbol table".into()))?;
+        r.postings = r.parse_postings().ok_or_else(|| corrupt("malformed postings directory".into()))?;
+        let series_count = Cursor::new(r.section(SECTION_SERIES)).u64_le();
+        if series_count != Some(footer.series) {
+            return Err(corrupt(format!("series table count {series_count:?} != footer {}", footer.series)));
+        }
+        Ok(r)
     }
+
+    fn section(&self, i: usize) -> &[u8] {
+        let s = self.footer.sections[i];
+        // Bounds were validated in `open`.
+        &self.map[s.offset as usize..(s.offset + s.len) as usize]
+    }
+
+    fn parse_symbols(&self) -> Option<Vec<Box<str>>> {
+        let mut c = Cursor::new(self.section(SECTION_SYMBOLS));
+        let n = c.u32_usize()?;
+        let mut out = Vec::with_capacity(n.min(1 << 20));
+        for _ in 0..n {
+            let len = c.u32_usize()?;
+            out.push(Box::from(std::str::from_utf8(c.bytes(len)?).ok()?));
+        }
+        // Symbols must be sorted and unique (lookups binary-search them).
+        out.windows(2).all(|w| w[0] < w[1]).then_some(out)
+    }
+
+    fn parse_postings(&self) -> Option<Vec<NamePostings>> {
+        let sec = self.footer.sections[SECTION_POSTINGS];
+        let mut c = Cursor::new(self.section(SECTION_POSTINGS));
+        let n = c.u32_usize()?;
+        let nsym = self.symbols.len();
+        let mut out: Vec<NamePostings> = Vec::with_capacity(n.min(1 << 16));
+        for _ in 0..n {
+            let name = u32::try_from(c.uvarint()?).ok().filter(|&s| (s as usize) < nsym)?;
+            let nv = c.u32_usize()?;
+            let mut values: Vec<(u32, usize, usize)> = Vec::with_capacity(nv.min(1 << 16));
+            for _ in 0..nv {
+                let value = u32::try_from(c.uvarint()?).ok().filter(|&s| (s as usize) < nsym)?;
+                let len = c.u32_usize()?;
+                let off = sec.offset as usize + c.pos;
+                c.bytes(len)?;
+                if values.last().is_some_and(|v| v.0 >= value) {
+                    return None;
+                }
+                values.push((value, off, len));
+            }
+            if out.last().is_some_and(|p| p.name >= name) {
+                return None;
+            }
+            out.push(NamePostings { name, values });
+        }
+        Some(out)
+    }
+
+    fn symbol_ref(&self, s: &str) -> Option<u32> {
+        self.symbols.binary_search_by(|x| (**x).cmp(s)).ok().map(|i| i as u32)
+    }
+
+    fn symbol(&self, r: u64, series: u32) -> Result<&str> {
+        self.symbols
+            .get(r as usize)
+            .map(|s| &**s)
+            .ok_or_else(|| Error::corrupt(&self.path, format!("series {series}: symbol ref {r} out of range")))
+    }
+
+    fn name_postings(&self, name: &str) -> Option<&NamePostings> {
+        let r = self.symbol_ref(name)?;
+        self.postings.binary_search_by_key(&r, |p| p.name).ok().map(|i| &self.postings[i])
+    }
+
+    fn bitmap(&self, off: usize, len: usize) -> RoaringBitmap {
+        match RoaringBitmap::deserialize_from(&self.map[off..off + len]) {
+            Ok(b) => b,
+            Err(e) => {
+                // The postings section passed its CRC, so this is a writer bug.
+                tracing::error!(path = %self.path.display(), offset = off, error = %e, "undecodable postings bitmap");
+                RoaringBitmap::new()
+            }
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    pub fn min_t(&self) -> Timestamp {
+        self.footer.min_t
+    }
+    pub fn max_t(&self) -> Timestamp {
+        self.footer.max_t
+    }
+    pub fn series_count(&self) -> u32 {
+        self.all.len() as u32
+    }
+    pub fn sample_count(&self) -> u64 {
+        self.footer.samples
+    }
+
     /// Series ids (file-local, in label order) matching all matchers.
-    pub fn select(&self, _matchers: &[Matcher]) -> roaring::RoaringBitmap {
-        todo!()
+    pub fn select(&self, matchers: &[Matcher]) -> RoaringBitmap {
+        index::select(self, matchers)
     }
-    pub fn labels(&self, _series: u32) -> Result<Labels> {
-        todo!()
+
+    /// Label names present in the file, sorted.
+    pub fn label_names(&self) -> Vec<String> {
+        self.postings.iter().map(|p| self.symbols[p.name as usize].to_string()).collect()
     }
+
+    /// Values of label `name` in the file, sorted.
+    pub fn label_values(&self, name: &str) -> Vec<String> {
+        self.name_postings(name)
+            .map(|p| p.values.iter().map(|v| self.symbols[v.0 as usize].to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Cursor at the start of series `series`' entry.
+    fn entry(&self, series: u32) -> Result<Cursor<'_>> {
+        let count = self.series_count();
+        if series >= count {
+            return Err(Error::NoSuchSeries { path: self.path.clone(), series, count });
+        }
+        let sec = self.section(SECTION_SERIES);
+        let at = 8 + 8 * series as usize;
+        let off = Cursor::at(sec, at).u64_le().and_then(|o| usize::try_from(o).ok());
+        match off {
+            Some(o) if o < sec.len() => Ok(Cursor::at(sec, o)),
+            _ => Err(Error::corrupt(&self.path, format!("series {series}: bad entry offset"))),
+        }
+    }
+
+    fn bad_entry(&self, series: u32) -> Error {
+        Error::corrupt(&self.path, format!("series {series}: truncated series entry"))
+    }
+
+    pub fn labels(&self, series: u32) -> Result<Labels> {
+        let mut c = self.entry(series)?;
+        self.read_labels(series, &mut c)
+    }
+
+    fn read_labels(&self, series: u32, c: &mut Cursor<'_>) -> Result<Labels> {
+        let n = c.u32_usize().ok_or_else(|| self.bad_entry(series))?;
+        let mut labels = Vec::with_capacity(n.min(256));
+        for _ in 0..n {
+            let name = c.uvarint().ok_or_else(|| self.bad_entry(series))?;
+            let value = c.uvarint().ok_or_else(|| self.bad_entry(series))?;
+            labels.push(Label::new(self.symbol(name, series)?, self.symbol(value, series)?));
+        }
+        if !labels.windows(2).all(|w| w[0].name < w[1].name) {
+            return Err(Error::corrupt(&self.path, format!("series {series}: labels not sorted")));
+        }
+        Ok(Labels::from_sorted(labels))
+    }
+
+    /// The chunk index of a series.
+    pub fn chunks(&self, series: u32) -> Result<Vec<ChunkMeta>> {
+        let mut c = self.entry(series)?;
+        let n = c.u32_usize().ok_or_else(|| self.bad_entry(series))?;
+        for _ in 0..n {
+            c.uvarint().ok_or_else(|| self.bad_entry(series))?;
+            c.uvarint().ok_or_else(|| self.bad_entry(series))?;
+        }
+        let nc = c.u32_usize().ok_or_else(|| self.bad_entry(series))?;
+        let chunks_sec = self.footer.sections[SECTION_CHUNKS];
+        let mut out = Vec::with_capacity(nc.min(1 << 16));
+        for _ in 0..nc {
+            let (min_t, span, count, offset, len) = (|| Some((c.varint()?, c.uvarint()?, c.uvarint()?, c.u32_usize()?, c.u32_usize()?)))()
+                .ok_or_else(|| self.bad_entry(series))?;
+            let in_section = offset >= chunks_sec.offset as usize
+                && offset.checked_add(len).is_some_and(|e| e <= (chunks_sec.offset + chunks_sec.len) as usize);
+            if !in_section {
+                return Err(Error::corrupt(&self.path, format!("series {series}: chunk at {offset}+{len} outside chunk section")));
+            }
+            let count = u32::try_from(count).map_err(|_| self.bad_entry(series))?;
+            out.push(ChunkMeta { min_t, max_t: min_t.wrapping_add(span as i64), count, offset, len });
+        }
+        Ok(out)
+    }
+
     /// Appends the series' samples in `[min_t, max_t]` to `out`, in time order.
-    pub fn samples(&self, _series: u32, _min_t: Timestamp, _max_t: Timestamp, _out: &mut Vec<Sample>) -> Result<()> {
-        todo!()
+    /// Decodes only the chunks overlapping the range.
+    pub fn samples(&self, series: u32, min_t: Timestamp, max_t: Timestamp, out: &mut Vec<Sample>) -> Result<()> {
+        for (i, c) in self.chunks(series)?.iter().enumerate() {
+            if c.max_t < min_t || c.min_t > max_t {
+                continue;
+            }
+            decode_chunk_range(&self.map[c.offset..c.offset + c.len], min_t, max_t, out)
+                .map_err(|e| Error::corrupt(&self.path, format!("series {series} chunk {i}: {e}")))?;
+        }
+        Ok(())
+    }
+}
+
+impl Postings for FileReader {
+    fn all_series(&self) -> Cow<'_, RoaringBitmap> {
+        Cow::Borrowed(&self.all)
+    }
+
+    fn postings(&self, name: &str, value: &str) -> Option<Cow<'_, RoaringBitmap>> {
+        let p = self.name_postings(name)?;
+        let v = self.symbol_ref(value)?;
+        let i = p.values.binary_search_by_key(&v, |x| x.0).ok()?;
+        let (_, off, len) = p.values[i];
+        Some(Cow::Owned(self.bitmap(off, len)))
+    }
+
+    fn union_values(&self, name: &str, keep: &mut dyn FnMut(&str) -> bool) -> RoaringBitmap {
+        let mut out = RoaringBitmap::new();
+        for &(v, off, len) in self.name_postings(name).map(|p| p.values.as_slice()).unwrap_or_default() {
+            if keep(&self.symbols[v as usize]) {
+                out |= self.bitmap(off, len);
+            }
+        }
+        out
     }
 }
 
 /// Open readers by file id.
 #[derive(Default)]
-pub struct FileCache {}
+pub struct FileCache {
+    open: Mutex<HashMap<u64, Arc<FileReader>>>,
+}
+
+impl std::fmt::Debug for FileCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileCache").field("open", &self.open.lock().len()).finish()
+    }
+}
 
 impl FileCache {
-    pub fn get(&self, _data_dir: &Path, _meta: &FileMeta) -> Result<Arc<FileReader>> {
-        todo!()
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The reader of `meta`'s file, opened (and validated) on first use.
+    pub fn get(&self, data_dir: &Path, meta: &FileMeta) -> Result<Arc<FileReader>> {
+        if let Some(r) = self.open.lock().get(&meta.id) {
+            return Ok(Arc::clone(r));
+        }
+        // Open outside the lock: validation reads the whole file.
+        let reader = Arc::new(FileReader::open(&data_dir.join(&meta.path))?);
+        Ok(Arc::clone(self.open.lock().entry(meta.id).or_insert(reader)))
+    }
+
+    /// Drops readers of files not in `live` (ids); readers still held by
+    /// queries stay valid until their last `Arc` is dropped.
+    pub fn retain(&self, live: &std::collections::HashSet<u64>) {
+        self.open.lock().retain(|id, _| live.contains(id));
+    }
+
+    pub fn len(&self) -> usize {
+        self.open.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }

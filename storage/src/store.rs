@@ -1,46 +1,171 @@
-//! The read side of storage (stub API).
-use std::collections::BTreeMap;
+//! The read side of storage: files + manifest, for queries.
+//!
+//! [`Store::select`] prunes the manifest snapshot's files by tenant, by time
+//! overlap and by the offset rule (a file is read only if every partition
+//! range it covers ends at or below the head's base offset for that
+//! partition, so no sample is served by both a file and a head), selects
+//! series in each file through its postings, and groups identical label sets
+//! across files. [`StoredSeries::samples`] merges the sources: files may
+//! overlap in time; for equal timestamps the newest file (highest id) wins.
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use strata_common::log::{Offset, PartitionId};
 use strata_common::{Labels, Matcher, Sample, TenantId, Timestamp};
 
-use crate::{FileReader, ManifestStore, Result};
+use crate::{FileCache, FileMeta, FileReader, ManifestStore, Result};
 
 /// A series found in files, with where to read its samples.
 pub struct StoredSeries {
     pub labels: Labels,
+    /// (file, series id in that file), in ascending file id order.
     pub sources: Vec<(Arc<FileReader>, u32)>,
+}
+
+impl std::fmt::Debug for StoredSeries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredSeries").field("labels", &self.labels).field("sources", &self.sources.len()).finish()
+    }
 }
 
 impl StoredSeries {
     /// Samples in `[min_t, max_t]`, merged across files, sorted, unique timestamps.
-    pub fn samples(&self, _min_t: Timestamp, _max_t: Timestamp) -> Result<Vec<Sample>> {
-        todo!()
+    pub fn samples(&self, min_t: Timestamp, max_t: Timestamp) -> Result<Vec<Sample>> {
+        let mut out = Vec::new();
+        for (file, id) in &self.sources {
+            file.samples(*id, min_t, max_t, &mut out)?;
+        }
+        if self.sources.len() > 1 {
+            // Sources are in file-id order; the stable sort keeps the newest
+            // file's sample last among equal timestamps, and it wins.
+            strata_common::sample::sort_dedup_samples(&mut out);
+        }
+        Ok(out)
     }
 }
 
 /// Files + manifest, for queries.
 pub struct Store {
     pub manifest: Arc<ManifestStore>,
+    cache: FileCache,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("manifest", &self.manifest).field("cache", &self.cache).finish()
+    }
 }
 
 impl Store {
     pub fn new(manifest: Arc<ManifestStore>) -> Self {
-        Self { manifest }
+        Self { manifest, cache: FileCache::default() }
     }
+
+    /// Files of `tenant` overlapping `[min_t, max_t]` that the offset rule
+    /// allows, in ascending id order.
+    pub fn readable_files(
+        &self,
+        tenant: &TenantId,
+        min_t: Timestamp,
+        max_t: Timestamp,
+        base_offsets: &BTreeMap<PartitionId, Offset>,
+    ) -> Vec<FileMeta> {
+        let snapshot = self.manifest.current();
+        let mut files: Vec<FileMeta> = snapshot
+            .files
+            .iter()
+            .filter(|f| &f.tenant == tenant && f.min_t <= max_t && f.max_t >= min_t)
+            .filter(|f| f.offsets.iter().all(|r| base_offsets.get(&r.partition).is_some_and(|&b| r.end <= b)))
+            .cloned()
+            .collect();
+        files.sort_by_key(|f| f.id);
+        files
+    }
+
+    fn open(&self, meta: &FileMeta) -> Result<Arc<FileReader>> {
+        self.cache.get(self.manifest.data_dir(), meta)
+    }
+
     /// Series of `tenant` matching `matchers` in files overlapping
     /// `[min_t, max_t]`, sorted by labels. Reads only files whose every
     /// partition range ends at or below `base_offsets[partition]` (missing
     /// partition = not readable): data above is served by the heads.
+    ///
+    /// Series are pruned per file, not per chunk: a returned series may have
+    /// no sample in the range if its file overlaps the range but it does not.
     pub fn select(
         &self,
-        _tenant: &TenantId,
-        _matchers: &[Matcher],
-        _min_t: Timestamp,
-        _max_t: Timestamp,
-        _base_offsets: &BTreeMap<PartitionId, Offset>,
+        tenant: &TenantId,
+        matchers: &[Matcher],
+        min_t: Timestamp,
+        max_t: Timestamp,
+        base_offsets: &BTreeMap<PartitionId, Offset>,
     ) -> Result<Vec<StoredSeries>> {
-        todo!()
+        let mut grouped: BTreeMap<Labels, Vec<(Arc<FileReader>, u32)>> = BTreeMap::new();
+        for meta in self.readable_files(tenant, min_t, max_t, base_offsets) {
+            let reader = self.open(&meta)?;
+            for id in reader.select(matchers) {
+                grouped.entry(reader.labels(id)?).or_default().push((Arc::clone(&reader), id));
+            }
+        }
+        Ok(grouped.into_iter().map(|(labels, sources)| StoredSeries { labels, sources }).collect())
+    }
+
+    /// Label names of `tenant`'s series matching `matchers` in readable files
+    /// overlapping the range, sorted. Without matchers only the postings
+    /// directories are read.
+    pub fn label_names(
+        &self,
+        tenant: &TenantId,
+        matchers: &[Matcher],
+        min_t: Timestamp,
+        max_t: Timestamp,
+        base_offsets: &BTreeMap<PartitionId, Offset>,
+    ) -> Result<Vec<String>> {
+        let mut names = BTreeSet::new();
+        for meta in self.readable_files(tenant, min_t, max_t, base_offsets) {
+            let reader = self.open(&meta)?;
+            if matchers.is_empty() {
+                names.extend(reader.label_names());
+            } else {
+                for id in reader.select(matchers) {
+                    names.extend(reader.labels(id)?.into_vec().into_iter().map(|l| l.name));
+                }
+            }
+        }
+        Ok(names.into_iter().collect())
+    }
+
+    /// Values of label `name` among `tenant`'s series matching `matchers`, as
+    /// [`Store::label_names`].
+    pub fn label_values(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        matchers: &[Matcher],
+        min_t: Timestamp,
+        max_t: Timestamp,
+        base_offsets: &BTreeMap<PartitionId, Offset>,
+    ) -> Result<Vec<String>> {
+        let mut values = BTreeSet::new();
+        for meta in self.readable_files(tenant, min_t, max_t, base_offsets) {
+            let reader = self.open(&meta)?;
+            if matchers.is_empty() {
+                values.extend(reader.label_values(name));
+            } else {
+                for id in reader.select(matchers) {
+                    if let Some(v) = reader.labels(id)?.get(name) {
+                        values.insert(v.to_string());
+                    }
+                }
+            }
+        }
+        Ok(values.into_iter().collect())
+    }
+
+    /// Drops cached readers of files no longer in the manifest.
+    pub fn evict_dead_readers(&self) {
+        let live: HashSet<u64> = self.manifest.current().files.iter().map(|f| f.id).collect();
+        self.cache.retain(&live);
     }
 }

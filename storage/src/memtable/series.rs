@@ -8,7 +8,6 @@ use strata_common::{Labels, Sample, Timestamp};
 #[derive(Debug)]
 pub(crate) struct SeriesColumns {
     pub labels: Labels,
-    pub hash: u64,
     pub ts: Vec<Timestamp>,
     pub vs: Vec<f64>,
     pub sorted: bool,
@@ -17,8 +16,8 @@ pub(crate) struct SeriesColumns {
 }
 
 impl SeriesColumns {
-    pub fn new(labels: Labels, hash: u64) -> Self {
-        Self { labels, hash, ts: Vec::new(), vs: Vec::new(), sorted: true, min_t: Timestamp::MAX, max_t: Timestamp::MIN }
+    pub fn new(labels: Labels) -> Self {
+        Self { labels, ts: Vec::new(), vs: Vec::new(), sorted: true, min_t: Timestamp::MAX, max_t: Timestamp::MIN }
     }
 
     /// Appends one sample; returns the growth of the columns' capacity in bytes.

@@ -95,7 +95,7 @@ impl TenantHead {
             }
         }
         self.all.insert(id);
-        self.series.push(SeriesColumns::new(owned, hash));
+        self.series.push(SeriesColumns::new(owned));
         match self.by_hash.get_mut(&hash) {
             None => {
                 self.by_hash.insert(hash, IdList::One(id));

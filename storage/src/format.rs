@@ -1,0 +1,121 @@
+//! Constants and the fixed-size footer of the v1 data file format
+//! (documented byte by byte in `storage/docs/format/v1.md`).
+use crate::chunk::bits::Cursor;
+
+/// First four bytes of every data file, and last four of its footer.
+pub const MAGIC: [u8; 4] = *b"STRT";
+/// The format version this build writes.
+pub const FORMAT_V1: u32 = 1;
+/// Header: magic + u32 LE version.
+pub const HEADER_LEN: usize = 8;
+/// Footer length in bytes (see [`Footer`]).
+pub const FOOTER_LEN: usize = 140;
+/// File name extension of data files.
+pub const FILE_EXT: &str = "strata";
+
+/// Section indexes in the footer, in file order.
+pub const SECTION_CHUNKS: usize = 0;
+pub const SECTION_SYMBOLS: usize = 1;
+pub const SECTION_SERIES: usize = 2;
+pub const SECTION_POSTINGS: usize = 3;
+pub const SECTION_NAMES: [&str; 4] = ["chunks", "symbols", "series", "postings"];
+
+/// Where one section lies and its checksum.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Section {
+    pub offset: u64,
+    pub len: u64,
+    /// CRC32 (IEEE, as `crc32fast`) of the section bytes.
+    pub crc: u32,
+}
+
+/// The footer: the last [`FOOTER_LEN`] bytes of a file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Footer {
+    pub sections: [Section; 4],
+    pub min_t: i64,
+    pub max_t: i64,
+    pub series: u64,
+    pub samples: u64,
+    pub version: u32,
+}
+
+impl Footer {
+    /// Appends the encoded footer (including its CRC and magic) to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        for s in &self.sections {
+            out.extend_from_slice(&s.offset.to_le_bytes());
+            out.extend_from_slice(&s.len.to_le_bytes());
+            out.extend_from_slice(&s.crc.to_le_bytes());
+            out.extend_from_slice(&0u32.to_le_bytes());
+        }
+        out.extend_from_slice(&self.min_t.to_le_bytes());
+        out.extend_from_slice(&self.max_t.to_le_bytes());
+        out.extend_from_slice(&self.series.to_le_bytes());
+        out.extend_from_slice(&self.samples.to_le_bytes());
+        out.extend_from_slice(&self.version.to_le_bytes());
+        let crc = crc32fast::hash(&out[start..]);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out.extend_from_slice(&MAGIC);
+        debug_assert_eq!(out.len() - start, FOOTER_LEN);
+    }
+
+    /// Decodes and checks a footer (exactly [`FOOTER_LEN`] bytes).
+    pub fn decode(b: &[u8]) -> Result<Self, String> {
+        if b.len() != FOOTER_LEN {
+            return Err(format!("footer is {} bytes, want {FOOTER_LEN}", b.len()));
+        }
+        if b[FOOTER_LEN - 4..] != MAGIC {
+            return Err("bad footer magic".into());
+        }
+        let mut c = Cursor::new(b);
+        let mut f = Footer::default();
+        let short = || "short footer".to_string();
+        for s in &mut f.sections {
+            s.offset = c.u64_le().ok_or_else(short)?;
+            s.len = c.u64_le().ok_or_else(short)?;
+            s.crc = c.u32_le().ok_or_else(short)?;
+            c.u32_le().ok_or_else(short)?;
+        }
+        f.min_t = c.u64_le().ok_or_else(short)? as i64;
+        f.max_t = c.u64_le().ok_or_else(short)? as i64;
+        f.series = c.u64_le().ok_or_else(short)?;
+        f.samples = c.u64_le().ok_or_else(short)?;
+        f.version = c.u32_le().ok_or_else(short)?;
+        let body_len = c.pos;
+        let crc = c.u32_le().ok_or_else(short)?;
+        if crc != crc32fast::hash(&b[..body_len]) {
+            return Err("footer CRC mismatch".into());
+        }
+        Ok(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn footer_round_trip_and_crc() {
+        let f = Footer {
+            sections: [
+                Section { offset: 8, len: 100, crc: 1 },
+                Section { offset: 108, len: 10, crc: 2 },
+                Section { offset: 118, len: 20, crc: 3 },
+                Section { offset: 138, len: 30, crc: 4 },
+            ],
+            min_t: -5,
+            max_t: 99,
+            series: 3,
+            samples: 42,
+            version: FORMAT_V1,
+        };
+        let mut buf = Vec::new();
+        f.encode(&mut buf);
+        assert_eq!(buf.len(), FOOTER_LEN);
+        assert_eq!(Footer::decode(&buf).unwrap(), f);
+        buf[20] ^= 1;
+        assert!(Footer::decode(&buf).unwrap_err().contains("CRC"));
+    }
+}
