@@ -1,1 +1,191 @@
-//! placeholder
+//! A runner for Prometheus's `promqltest` files: PromQL behaviour written
+//! as data (`load`, `clear`, `eval instant at …`, `eval range from … to …
+//! step …`, `expect fail`, `expect ordered`). Commands the engine or the
+//! harness does not support yet are counted as skipped, never as passed.
+
+pub mod parse;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use strata_common::{Labels, Sample, TenantId, Timestamp};
+
+use self::parse::{Command, Expect, SeriesLine};
+use crate::engine::{Engine, EngineOptions, QueryRequest, QueryValue};
+use crate::error::Error;
+use crate::source::memory::MemorySource;
+
+/// Outcome counts of one file (or a sum of files).
+#[derive(Debug, Default, Clone)]
+pub struct Summary {
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    /// One line per failure: `file:line: expr: reason`.
+    pub failures: Vec<String>,
+    /// One line per skip reason occurrence.
+    pub skips: Vec<String>,
+}
+
+impl Summary {
+    pub fn add(&mut self, other: Summary) {
+        self.passed += other.passed;
+        self.failed += other.failed;
+        self.skipped += other.skipped;
+        self.failures.extend(other.failures);
+        self.skips.extend(other.skips);
+    }
+}
+
+/// Prometheus `almost.Equal` with epsilon 1e-6 (NaN equals NaN).
+pub fn almost_equal(a: f64, b: f64) -> bool {
+    const EPS: f64 = 1e-6;
+    const MIN_NORMAL: f64 = f64::MIN_POSITIVE;
+    if a.is_nan() && b.is_nan() {
+        return true;
+    }
+    if a == b {
+        return true;
+    }
+    let diff = (a - b).abs();
+    let abs_sum = a.abs() + b.abs();
+    if a == 0.0 || b == 0.0 || abs_sum < MIN_NORMAL {
+        return diff < EPS * MIN_NORMAL;
+    }
+    diff / abs_sum.min(f64::MAX) < EPS
+}
+
+/// Runs the commands of one file's text; `name` prefixes failure lines.
+pub fn run_str(name: &str, text: &str) -> Summary {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_time().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            return Summary { failed: 1, failures: vec![format!("{name}: cannot start a runtime: {e}")], ..Default::default() };
+        }
+    };
+    rt.block_on(run_commands(name, parse::parse_file(text)))
+}
+
+async fn run_commands(name: &str, cmds: Vec<Command>) -> Summary {
+    let engine = Engine::new(EngineOptions { lookback_delta_ms: 300_000, max_samples: 50_000_000, timeout: Duration::from_secs(60) });
+    let tenant = TenantId::default_tenant();
+    let mut source = Arc::new(MemorySource::new());
+    // After a load the harness could not fully read, evals until the next
+    // `clear` are skipped: their data is incomplete.
+    let mut dirty = false;
+    let mut sum = Summary::default();
+    for cmd in cmds {
+        match cmd {
+            Command::Clear => {
+                source = Arc::new(MemorySource::new());
+                dirty = false;
+            }
+            Command::Load { interval, series, unsupported } => {
+                dirty |= unsupported;
+                for s in series {
+                    let samples: Vec<Sample> = s
+                        .values
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, v)| v.map(|v| Sample::new(i as Timestamp * interval, v)))
+                        .collect();
+                    if let Err(e) = source.append(&tenant, s.labels, &samples) {
+                        sum.failed += 1;
+                        sum.failures.push(format!("{name}: load failed: {e}"));
+                    }
+                }
+            }
+            Command::Unknown { line, text } => {
+                sum.skipped += 1;
+                sum.skips.push(format!("{name}:{line}: unknown command {text:?}"));
+            }
+            Command::Eval { line, expr, start, end, step, instant, expect } => {
+                let skip = |why: String, sum: &mut Summary| {
+                    sum.skipped += 1;
+                    sum.skips.push(format!("{name}:{line}: {expr}: {why}"));
+                };
+                if dirty {
+                    skip("data not loadable (histograms)".into(), &mut sum);
+                    continue;
+                }
+                if let Some(why) = &expect.unsupported {
+                    skip(why.clone(), &mut sum);
+                    continue;
+                }
+                let req = QueryRequest { tenant: tenant.clone(), query: expr.clone(), start, end, step, instant, timeout: None };
+                let result = engine.execute(source.as_ref(), req).await;
+                match check(&result, &expect, start, step, instant) {
+                    Outcome::Pass => sum.passed += 1,
+                    Outcome::Skip(why) => skip(why, &mut sum),
+                    Outcome::Fail(why) => {
+                        sum.failed += 1;
+                        sum.failures.push(format!("{name}:{line}: {expr}: {why}"));
+                    }
+                }
+            }
+        }
+    }
+    sum
+}
+
+enum Outcome {
+    Pass,
+    Fail(String),
+    Skip(String),
+}
+
+fn check(result: &Result<QueryValue, Error>, expect: &Expect, start: Timestamp, step: Timestamp, instant: bool) -> Outcome {
+    let value = match result {
+        Err(e) if e.is_unsupported() => return Outcome::Skip(e.to_string()),
+        Err(_) if expect.fail => return Outcome::Pass,
+        Err(Error::BadData(msg)) if msg.starts_with("invalid parameter \"query\"") => {
+            return Outcome::Skip(format!("parser: {msg}"));
+        }
+        Err(e) => return Outcome::Fail(format!("unexpected error: {e}")),
+        Ok(_) if expect.fail => return Outcome::Fail("expected an error, got a result".into()),
+        Ok(v) => v,
+    };
+    if let Some(want) = expect.scalar {
+        return match value {
+            QueryValue::Scalar { v, .. } if almost_equal(*v, want) => Outcome::Pass,
+            other => Outcome::Fail(format!("expected scalar {want}, got {other:?}")),
+        };
+    }
+    let got: Vec<(Labels, Vec<(Timestamp, f64)>)> = match value {
+        QueryValue::Vector(v) => v.iter().map(|s| (s.labels.clone(), vec![(s.t, s.v)])).collect(),
+        QueryValue::Matrix(m) if !instant => m.iter().map(|s| (s.labels.clone(), s.points.clone())).collect(),
+        QueryValue::Matrix(_) => return Outcome::Skip("range-vector results of instant queries".into()),
+        other => return Outcome::Fail(format!("expected a vector, got {other:?}")),
+    };
+    let want: Vec<(Labels, Vec<(Timestamp, f64)>)> = expect.series.iter().map(|s| expected_points(s, start, step)).collect();
+    if got.len() != want.len() {
+        return Outcome::Fail(format!("expected {} series, got {}: {}", want.len(), got.len(), show(&got)));
+    }
+    for (k, (labels, points)) in want.iter().enumerate() {
+        let found = if expect.ordered { got.get(k).filter(|g| &g.0 == labels) } else { got.iter().find(|g| &g.0 == labels) };
+        let Some((_, got_points)) = found else {
+            return Outcome::Fail(format!("missing series {labels} (ordered: {}); got {}", expect.ordered, show(&got)));
+        };
+        let same = got_points.len() == points.len()
+            && got_points.iter().zip(points).all(|(g, w)| g.0 == w.0 && almost_equal(g.1, w.1));
+        if !same {
+            return Outcome::Fail(format!("series {labels}: expected {points:?}, got {got_points:?}"));
+        }
+    }
+    Outcome::Pass
+}
+
+fn expected_points(s: &SeriesLine, start: Timestamp, step: Timestamp) -> (Labels, Vec<(Timestamp, f64)>) {
+    let points = s
+        .values
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| v.map(|v| (start + i as Timestamp * step, v)))
+        .collect();
+    (s.labels.clone(), points)
+}
+
+fn show(got: &[(Labels, Vec<(Timestamp, f64)>)]) -> String {
+    let items: Vec<String> = got.iter().take(5).map(|(l, p)| format!("{l} {p:?}")).collect();
+    items.join("; ")
+}

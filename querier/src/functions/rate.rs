@@ -108,8 +108,8 @@ mod tests {
 
     #[test]
     fn rate_extrapolates_and_handles_resets() {
-        // 0,10,20,...,50 every 10s inside (0, 60s]: counter with no reset.
-        let s: Vec<Sample> = (1..=6).map(|i| Sample::new(i * 10_000, (i - 1) as f64 * 10.0)).collect();
+        // 10,20,...,60 every 10s inside (0, 60s]: counter with no reset.
+        let s: Vec<Sample> = (1..=6).map(|i| Sample::new(i * 10_000, i as f64 * 10.0)).collect();
         let w = window(&s, 0, 60_000);
         // Zero point is exactly 10s before the first sample: increase = 60.
         assert_eq!(increase(&w), Some(60.0));

@@ -1,0 +1,7 @@
+//! Integration tests of strata-querier: the promqltest conformance files
+//! and the HTTP API driven through the router.
+
+#[path = "integration/api.rs"]
+mod api;
+#[path = "integration/promql.rs"]
+mod promql;

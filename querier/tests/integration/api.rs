@@ -1,0 +1,151 @@
+//! The HTTP API, driven through the router with `tower::ServiceExt::oneshot`
+//! over a `MemorySource`; asserts Prometheus's exact JSON.
+
+use std::sync::Arc;
+
+use axum::body::{Body, to_bytes};
+use axum::http::{Request, StatusCode, header};
+use strata_common::{Labels, Sample, TenantId};
+use strata_querier::{MemorySource, QuerierConfig, QuerierState, router};
+use tower::ServiceExt;
+
+const T0: i64 = 1_700_000_000_000;
+
+fn labels(pairs: &[(&str, &str)]) -> Labels {
+    Labels::from_pairs(pairs.iter().copied()).unwrap()
+}
+
+fn state(config: QuerierConfig) -> Arc<QuerierState> {
+    let src = MemorySource::new();
+    let anon = TenantId::default_tenant();
+    let up: Vec<Sample> = (0..=10).map(|i| Sample::new(T0 + i * 15_000, i as f64 * 1.5)).collect();
+    src.append(&anon, labels(&[("__name__", "up"), ("job", "node"), ("instance", "a")]), &up).unwrap();
+    src.append(&anon, labels(&[("__name__", "up"), ("job", "prom"), ("instance", "b")]), &[Sample::new(T0, 1.0)]).unwrap();
+    let other = TenantId::new("team-b").unwrap();
+    src.append(&other, labels(&[("__name__", "secret"), ("job", "x")]), &[Sample::new(T0, 7.0)]).unwrap();
+    Arc::new(QuerierState::new(config, Arc::new(src)).unwrap())
+}
+
+async fn call(st: Arc<QuerierState>, req: Request<Body>) -> (StatusCode, String) {
+    let resp = router(st).oneshot(req).await.unwrap();
+    let status = resp.status();
+    assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/json");
+    let body = to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+async fn get(uri: &str) -> (StatusCode, String) {
+    call(state(QuerierConfig::default()), Request::get(uri).body(Body::empty()).unwrap()).await
+}
+
+#[tokio::test]
+async fn instant_query_vector() {
+    let (s, body) = get("/api/v1/query?query=up%7Bjob%3D%22node%22%7D&time=1700000030.5").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"up","instance":"a","job":"node"},"value":[1700000030.500,"3"]}]}}"#
+    );
+}
+
+#[tokio::test]
+async fn instant_query_scalar_and_arithmetic() {
+    let (_, body) = get("/api/v1/query?query=1%2B0.5&time=1700000000").await;
+    assert_eq!(body, r#"{"status":"success","data":{"resultType":"scalar","result":[1700000000,"1.5"]}}"#);
+    let (_, body) = get("/api/v1/query?query=sum(up)%20*%202&time=2023-11-14T22:13:20Z").await;
+    assert_eq!(body, r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"2"]}]}}"#);
+}
+
+#[tokio::test]
+async fn range_query_matrix_via_post_form() {
+    let req = Request::post("/api/v1/query_range")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from("query=up%7Bjob%3D%22node%22%7D&start=1700000000&end=1700000030&step=15s"))
+        .unwrap();
+    let (s, body) = call(state(QuerierConfig::default()), req).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"__name__":"up","instance":"a","job":"node"},"values":[[1700000000,"0"],[1700000015,"1.5"],[1700000030,"3"]]}]}}"#
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_use_prometheus_errors() {
+    let (s, body) = get("/api/v1/query_range?query=up&start=10&end=5&step=1").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(body, r#"{"status":"error","errorType":"bad_data","error":"end timestamp must not be before start time"}"#);
+    let (_, body) = get("/api/v1/query_range?query=up&start=0&end=100000&step=1").await;
+    assert_eq!(
+        body,
+        r#"{"status":"error","errorType":"bad_data","error":"exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"}"#
+    );
+    let (_, body) = get("/api/v1/query_range?query=up&start=0&end=10&step=0").await;
+    assert!(body.contains("zero or negative query resolution step widths are not accepted"), "{body}");
+    let (_, body) = get("/api/v1/query?query=up&time=yesterday").await;
+    assert_eq!(
+        body,
+        r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"time\": cannot parse \"yesterday\" to a valid timestamp"}"#
+    );
+    let (s, body) = get("/api/v1/query").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(body.contains(r#"invalid parameter \"query\""#), "{body}");
+    let (s, body) = get("/api/v1/query?query=sum(").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(body.starts_with(r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"query\": "#), "{body}");
+    let (s, body) = get("/api/v1/query?query=holt_winters(up%5B5m%5D,0.5,0.5)&time=1700000000").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+}
+
+#[tokio::test]
+async fn unsupported_function_is_named() {
+    let (s, body) = get("/api/v1/query?query=histogram_quantile(0.9,up)&time=1700000000").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body,
+        r#"{"status":"error","errorType":"bad_data","error":"function histogram_quantile is not supported yet"}"#
+    );
+}
+
+#[tokio::test]
+async fn sample_limit_is_an_execution_error() {
+    let config = QuerierConfig { max_samples: 3, ..Default::default() };
+    let req = Request::get("/api/v1/query?query=up&time=1700000150").body(Body::empty()).unwrap();
+    let (s, body) = call(state(config), req).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.starts_with(r#"{"status":"error","errorType":"execution","error":"query processing would load too many samples"#), "{body}");
+    assert!(body.contains("max_samples=3"), "{body}");
+}
+
+#[tokio::test]
+async fn metadata_endpoints() {
+    let (s, body) = get("/api/v1/series?match[]=up%7Bjob%3D%22prom%22%7D").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(body, r#"{"status":"success","data":[{"__name__":"up","instance":"b","job":"prom"}]}"#);
+    let (_, body) = get("/api/v1/series").await;
+    assert_eq!(body, r#"{"status":"error","errorType":"bad_data","error":"no match[] parameter provided"}"#);
+    let (_, body) = get("/api/v1/labels").await;
+    assert_eq!(body, r#"{"status":"success","data":["__name__","instance","job"]}"#);
+    let (_, body) = get("/api/v1/label/job/values?match[]=up").await;
+    assert_eq!(body, r#"{"status":"success","data":["node","prom"]}"#);
+    let (_, body) = get("/api/v1/label/nope/values").await;
+    assert_eq!(body, r#"{"status":"success","data":[]}"#);
+    let (_, body) = get("/api/v1/label/job/values?start=1800000000").await;
+    assert_eq!(body, r#"{"status":"success","data":[]}"#);
+    let (_, body) = get("/api/v1/status/buildinfo").await;
+    assert!(body.starts_with(r#"{"status":"success","data":{"#), "{body}");
+}
+
+#[tokio::test]
+async fn tenants_are_isolated_and_required_when_multitenant() {
+    let req = Request::get("/api/v1/label/__name__/values").header("X-Scope-OrgID", "team-b").body(Body::empty()).unwrap();
+    let (_, body) = call(state(QuerierConfig::default()), req).await;
+    assert_eq!(body, r#"{"status":"success","data":["secret"]}"#);
+    let config = QuerierConfig { multitenancy_enabled: true, ..Default::default() };
+    let req = Request::get("/api/v1/labels").body(Body::empty()).unwrap();
+    let (s, _) = call(state(config), req).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let req = Request::get("/api/v1/labels").header("X-Scope-OrgID", "a/b").body(Body::empty()).unwrap();
+    let (s, _) = call(state(QuerierConfig::default()), req).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}
