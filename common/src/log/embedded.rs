@@ -85,7 +85,9 @@ pub enum FsyncPolicy {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EmbeddedLogConfig {
-    /// Directory holding `meta.json` and one `p-NNNNN/` directory per partition.
+    /// Directory holding `meta.json` and one `p-NNNNN/` directory per
+    /// partition. Empty by default: the `strata` binary then uses
+    /// `<data_dir>/log`; [`EmbeddedLogConfig::validate`] refuses it empty.
     pub dir: PathBuf,
     /// Number of partitions. Fixed when the log is created: reopening with a
     /// different count is an error.
@@ -99,7 +101,7 @@ pub struct EmbeddedLogConfig {
 
 impl Default for EmbeddedLogConfig {
     fn default() -> Self {
-        Self { dir: PathBuf::from("data/log"), partitions: 16, fsync: FsyncPolicy::Always, segment_bytes: 64 << 20 }
+        Self { dir: PathBuf::new(), partitions: 16, fsync: FsyncPolicy::Always, segment_bytes: 64 << 20 }
     }
 }
 

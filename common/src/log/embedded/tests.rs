@@ -285,7 +285,8 @@ fn release_deletes_old_segments_and_readers_below_start_fail() {
 fn config_defaults_validation_and_serde() {
     let c = EmbeddedLogConfig::default();
     assert_eq!((c.fsync, c.segment_bytes), (FsyncPolicy::Always, 64 << 20));
-    c.validate().unwrap();
+    assert!(c.validate().unwrap_err().to_string().contains("log.dir"));
+    EmbeddedLogConfig { dir: "/x".into(), ..c }.validate().unwrap();
     let c: EmbeddedLogConfig = serde_json::from_str(r#"{"dir":"/x","partitions":4,"fsync":"never"}"#).unwrap();
     assert_eq!((c.partitions, c.fsync, c.segment_bytes), (4, FsyncPolicy::Never, 64 << 20));
     assert!(EmbeddedLogConfig { partitions: 0, ..c.clone() }.validate().is_err());
