@@ -59,6 +59,7 @@ pub struct FileMeta {
 
 /// A manifest version.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Manifest {
     pub version: u64,
     pub files: Vec<FileMeta>,
@@ -70,8 +71,12 @@ pub struct Manifest {
 /// (Not `#[serde(flatten)]`: flattening breaks the integer partition keys.)
 #[derive(Deserialize)]
 struct ManifestFile {
-    format_version: u32,
     manifest: Manifest,
+}
+
+#[derive(Deserialize)]
+struct VersionOnly {
+    format_version: u32,
 }
 
 #[derive(Serialize)]
@@ -239,10 +244,12 @@ fn load(dir: &Path) -> Result<Option<Manifest>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io(&path)(e)),
     };
-    let file: ManifestFile = serde_json::from_slice(&bytes).map_err(|source| Error::Manifest { path: path.clone(), source })?;
-    if file.format_version != MANIFEST_FORMAT_VERSION {
-        return Err(Error::UnsupportedVersion { path, version: file.format_version });
+    // Check the version before the body: a future layout may not parse.
+    let version: VersionOnly = serde_json::from_slice(&bytes).map_err(|source| Error::Manifest { path: path.clone(), source })?;
+    if version.format_version != MANIFEST_FORMAT_VERSION {
+        return Err(Error::UnsupportedVersion { path, version: version.format_version });
     }
+    let file: ManifestFile = serde_json::from_slice(&bytes).map_err(|source| Error::Manifest { path: path.clone(), source })?;
     Ok(Some(file.manifest))
 }
 
