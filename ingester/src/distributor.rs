@@ -1,1 +1,223 @@
-//! Remote-write push endpoint (in progress).
+//! The push endpoint (distributor): Prometheus remote write 1.0 into the log.
+//!
+//! ```text
+//! POST /api/v1/push | /api/v1/write      (snappy block format of prometheus.WriteRequest)
+//!   headers: Content-Type (415), Content-Encoding (415), X-Scope-OrgID (400/401)
+//!   body ≤ max_request_bytes (413) ─ snappy header ≤ max_decompressed_bytes (413)
+//!   ─ prost decode (400) ─ validate every series (400, nothing appended)
+//!   ─ partition_for(tenant, labels, P) ─ RecordBuilder per partition (≤ ~1 MiB records)
+//!   ─ Log::append on every partition concurrently ─ 204 once all are durable
+//!                                                   503 on a log error or timeout
+//! ```
+//!
+//! Guarantees: a 204 means every sample of the request is durable in the log;
+//! a 4xx means nothing was appended; a 5xx means some records may have been
+//! appended and the sender retries (ingesters tolerate the duplicates). Label
+//! pairs with an empty value are dropped, series without samples are skipped.
+//!
+//! The hot path works on the decoded protobuf structs directly: validation
+//! and partitioning borrow them, and records are encoded from them.
+
+mod error;
+mod http;
+mod metrics;
+pub mod proto;
+mod validate;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use prometheus_client::registry::Registry;
+use serde::{Deserialize, Serialize};
+use strata_common::labels::partition_for;
+use strata_common::log::Log;
+use strata_common::record::RecordBuilder;
+use strata_common::{Sample, TenantId};
+
+pub use self::error::PushError;
+pub use self::http::router;
+use self::metrics::Metrics;
+use self::proto::{TimeSeries, WriteRequest};
+
+/// A record is closed once it reaches this size; the next series of the
+/// partition starts a new record (a single larger series stays whole).
+pub const MAX_RECORD_BYTES: usize = 1 << 20;
+
+/// Configuration of the push endpoint (`[distributor]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DistributorConfig {
+    /// Largest accepted request body, compressed, in bytes; larger → 413.
+    pub max_request_bytes: usize,
+    /// Largest accepted decompressed body in bytes, read from the snappy
+    /// header before anything is allocated; larger → 413.
+    pub max_decompressed_bytes: usize,
+    /// Require `X-Scope-OrgID` on every push (401 without it). When off, a
+    /// request without it belongs to the default tenant (`anonymous`).
+    pub multitenancy_enabled: bool,
+    /// How long a push waits for the log to acknowledge, in milliseconds; → 503.
+    pub append_timeout_ms: u64,
+}
+
+impl Default for DistributorConfig {
+    fn default() -> Self {
+        Self {
+            max_request_bytes: 10 << 20,
+            max_decompressed_bytes: 64 << 20,
+            multitenancy_enabled: false,
+            append_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl DistributorConfig {
+    /// Checks the values, naming the first bad field.
+    pub fn validate(&self) -> strata_common::Result<()> {
+        let bad = |m: String| Err(strata_common::Error::InvalidConfig(m));
+        if self.max_request_bytes == 0 {
+            return bad("distributor.max_request_bytes must be positive".into());
+        }
+        if self.max_decompressed_bytes < self.max_request_bytes {
+            return bad(format!(
+                "distributor.max_decompressed_bytes ({}) must be at least max_request_bytes ({})",
+                self.max_decompressed_bytes, self.max_request_bytes
+            ));
+        }
+        if self.append_timeout_ms == 0 {
+            return bad("distributor.append_timeout_ms must be positive".into());
+        }
+        Ok(())
+    }
+
+    /// [`Self::append_timeout_ms`] as a duration.
+    pub fn append_timeout(&self) -> Duration {
+        Duration::from_millis(self.append_timeout_ms)
+    }
+}
+
+/// What one accepted push wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PushStats {
+    /// Series with at least one sample.
+    pub series: u64,
+    pub samples: u64,
+    /// Log records appended (over all partitions).
+    pub records: u64,
+    /// Encoded record bytes appended.
+    pub bytes: u64,
+    /// Partitions appended to.
+    pub partitions: u32,
+}
+
+/// The push endpoint's state: configuration, the log, metrics.
+pub struct Distributor {
+    config: DistributorConfig,
+    log: Arc<dyn Log>,
+    metrics: Metrics,
+}
+
+impl std::fmt::Debug for Distributor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Distributor").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl Distributor {
+    /// Creates the distributor and registers its metrics (`distributor_*`
+    /// under the registry's prefix).
+    pub fn new(config: DistributorConfig, log: Arc<dyn Log>, registry: &mut Registry) -> Self {
+        Self { config, log, metrics: Metrics::new(registry) }
+    }
+
+    pub fn config(&self) -> &DistributorConfig {
+        &self.config
+    }
+
+    /// Validates `req` as a whole, then appends its series to the log, one
+    /// record (or more, above [`MAX_RECORD_BYTES`]) per partition, all
+    /// partitions concurrently; resolves once every append is durable.
+    /// Must run on a tokio runtime (the append timeout uses its timer).
+    pub async fn push(&self, tenant: &TenantId, req: WriteRequest) -> Result<PushStats, PushError> {
+        for ts in &req.timeseries {
+            validate::validate_series(ts)?;
+        }
+        let (payloads, stats) = self.encode(tenant, &req.timeseries);
+        drop(req);
+        if stats.records == 0 {
+            return Ok(stats);
+        }
+
+        let started = Instant::now();
+        let appends = payloads
+            .into_iter()
+            .enumerate()
+            .filter(|(_, p)| !p.is_empty())
+            .map(|(partition, p)| self.log.append(partition as u32, p));
+        let timeout = self.config.append_timeout();
+        let result = tokio::time::timeout(timeout, futures::future::try_join_all(appends)).await;
+        self.metrics.append_latency.observe(started.elapsed().as_secs_f64());
+        match result {
+            Err(_) => return Err(PushError::AppendTimeout(timeout)),
+            Ok(Err(e)) => return Err(PushError::Log(e)),
+            Ok(Ok(_)) => {}
+        }
+        self.metrics.series.inc_by(stats.series);
+        self.metrics.samples.inc_by(stats.samples);
+        self.metrics.records.inc_by(stats.records);
+        self.metrics.appended_bytes.inc_by(stats.bytes);
+        Ok(stats)
+    }
+
+    /// Groups validated series by partition and encodes the records
+    /// (index = partition id).
+    fn encode(&self, tenant: &TenantId, series: &[TimeSeries]) -> (Vec<Vec<Bytes>>, PushStats) {
+        let partitions = self.log.partition_count();
+        let mut builders: Vec<Option<RecordBuilder>> = (0..partitions).map(|_| None).collect();
+        let mut payloads: Vec<Vec<Bytes>> = vec![Vec::new(); partitions as usize];
+        let mut stats = PushStats::default();
+        let mut samples: Vec<Sample> = Vec::new();
+        let mut kept: Vec<(&str, &str)> = Vec::new();
+        for ts in series.iter().filter(|ts| !ts.samples.is_empty()) {
+            samples.clear();
+            samples.extend(ts.samples.iter().map(|s| Sample::new(s.timestamp, s.value)));
+            let all = || ts.labels.iter().map(|l| (l.name.as_str(), l.value.as_str()));
+            let (p, b) = if validate::has_empty_values(&ts.labels) {
+                kept.clear();
+                kept.extend(all().filter(|(_, v)| !v.is_empty()));
+                let p = partition_for(tenant, kept.iter().copied(), partitions);
+                let b = builders[p as usize].get_or_insert_with(|| RecordBuilder::new(tenant));
+                b.push_series(kept.iter().copied(), &samples);
+                (p, b)
+            } else {
+                let p = partition_for(tenant, all(), partitions);
+                let b = builders[p as usize].get_or_insert_with(|| RecordBuilder::new(tenant));
+                b.push_series(all(), &samples);
+                (p, b)
+            };
+            stats.series += 1;
+            stats.samples += ts.samples.len() as u64;
+            if b.byte_len() >= MAX_RECORD_BYTES
+                && let Some(full) = builders[p as usize].take()
+            {
+                let record = full.finish();
+                stats.bytes += record.len() as u64;
+                stats.records += 1;
+                payloads[p as usize].push(Bytes::from(record));
+            }
+        }
+        for (p, b) in builders.into_iter().enumerate() {
+            if let Some(b) = b {
+                let record = b.finish();
+                stats.bytes += record.len() as u64;
+                stats.records += 1;
+                payloads[p].push(Bytes::from(record));
+            }
+        }
+        stats.partitions = payloads.iter().filter(|p| !p.is_empty()).count() as u32;
+        (payloads, stats)
+    }
+}
+
+#[cfg(test)]
+mod tests;

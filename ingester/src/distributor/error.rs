@@ -1,0 +1,97 @@
+//! [`PushError`]: everything a push can fail with, and its HTTP status.
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+
+/// Why a push was refused. The `Display` text is the plain-text response body.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    /// `Content-Type` is not remote write 1.0 protobuf (415).
+    #[error(
+        "unsupported Content-Type {0:?}: remote write 1.0 needs application/x-protobuf \
+         (optionally ;proto=prometheus.WriteRequest)"
+    )]
+    UnsupportedContentType(String),
+
+    /// `Content-Encoding` is not snappy (415).
+    #[error("unsupported Content-Encoding {0:?}: remote write bodies must be snappy-compressed")]
+    UnsupportedContentEncoding(String),
+
+    /// Multi-tenancy is on and the request names no tenant (401).
+    #[error("no org id: multi-tenancy is enabled and the request has no X-Scope-OrgID header")]
+    MissingTenant,
+
+    /// The `X-Scope-OrgID` header is not a valid tenant id (400).
+    #[error("{0}")]
+    InvalidTenant(#[source] strata_common::Error),
+
+    /// The compressed body is over `max_request_bytes` (413).
+    #[error("request body exceeds the limit of {limit} bytes (distributor.max_request_bytes)")]
+    BodyTooLarge { limit: usize },
+
+    /// The decompressed body would be over `max_decompressed_bytes` (413).
+    #[error(
+        "decompressed request of {size} bytes exceeds the limit of {limit} bytes (distributor.max_decompressed_bytes)"
+    )]
+    DecompressedTooLarge { size: usize, limit: usize },
+
+    /// The body could not be read from the connection (400).
+    #[error("failed to read the request body: {0}")]
+    BodyRead(#[source] axum::Error),
+
+    /// The body is not valid snappy block format (400).
+    #[error("invalid snappy (block format) body: {0}")]
+    Snappy(#[source] snap::Error),
+
+    /// The decompressed body is not a valid `prometheus.WriteRequest` (400).
+    #[error("invalid protobuf WriteRequest: {0}")]
+    Protobuf(#[source] prost::DecodeError),
+
+    /// A series breaks the label rules; `series` is in Prometheus notation (400).
+    #[error("invalid series {series}: {reason}")]
+    InvalidSeries { series: String, reason: String },
+
+    /// A series carries native histograms (400).
+    #[error("native histograms not supported yet (series {series})")]
+    NativeHistograms { series: String },
+
+    /// The log failed to append; retryable (503).
+    #[error("the log did not accept the write, retry later: {0}")]
+    Log(#[source] strata_common::Error),
+
+    /// The log did not acknowledge in time; retryable (503). Some records may
+    /// have been written: a retry may duplicate them, which ingesters tolerate.
+    #[error("the log did not acknowledge the write within {0:?}, retry later")]
+    AppendTimeout(Duration),
+}
+
+impl PushError {
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            PushError::UnsupportedContentType(_) | PushError::UnsupportedContentEncoding(_) => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
+            PushError::MissingTenant => StatusCode::UNAUTHORIZED,
+            PushError::BodyTooLarge { .. } | PushError::DecompressedTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            PushError::InvalidTenant(_)
+            | PushError::BodyRead(_)
+            | PushError::Snappy(_)
+            | PushError::Protobuf(_)
+            | PushError::InvalidSeries { .. }
+            | PushError::NativeHistograms { .. } => StatusCode::BAD_REQUEST,
+            PushError::Log(_) | PushError::AppendTimeout(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The shared error kind (for callers that map kinds, not statuses).
+    pub fn kind(&self) -> strata_common::ErrorKind {
+        use strata_common::ErrorKind;
+        match self.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ErrorKind::TooLarge,
+            StatusCode::SERVICE_UNAVAILABLE => ErrorKind::Unavailable,
+            _ => ErrorKind::InvalidInput,
+        }
+    }
+}

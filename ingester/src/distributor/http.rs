@@ -1,0 +1,149 @@
+//! The HTTP face of the distributor: header checks, tenant, body limits,
+//! snappy and protobuf decoding, then [`Distributor::push`].
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use futures::StreamExt;
+use prost::Message;
+use strata_common::TenantId;
+use strata_common::tenant::TENANT_HEADER;
+
+use super::error::PushError;
+use super::proto::WriteRequest;
+use super::Distributor;
+
+/// The push routes: `POST /api/v1/push` and `POST /api/v1/write`.
+pub fn router(state: Arc<Distributor>) -> Router {
+    Router::new().route("/api/v1/push", post(handle_push)).route("/api/v1/write", post(handle_push)).with_state(state)
+}
+
+async fn handle_push(State(d): State<Arc<Distributor>>, headers: HeaderMap, body: Body) -> Response {
+    let result = d.handle_http(&headers, body).await;
+    let status = match &result {
+        Ok(_) => StatusCode::NO_CONTENT,
+        Err(e) => e.status(),
+    };
+    d.metrics.requests.get_or_create(&[("code", status.as_u16())]).inc();
+    match result {
+        Ok(_) => status.into_response(),
+        Err(e) => {
+            if status.is_server_error() {
+                tracing::warn!(error = %e, "push failed");
+            } else {
+                tracing::debug!(error = %e, status = status.as_u16(), "push rejected");
+            }
+            (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], e.to_string()).into_response()
+        }
+    }
+}
+
+impl Distributor {
+    async fn handle_http(&self, headers: &HeaderMap, body: Body) -> Result<super::PushStats, PushError> {
+        check_content_type(headers)?;
+        check_content_encoding(headers)?;
+        let tenant = self.tenant(headers)?;
+        let body = self.read_body(headers, body).await?;
+        self.metrics.received_bytes.inc_by(body.len() as u64);
+        let req = self.decode(&body)?;
+        self.push(&tenant, req).await
+    }
+
+    /// The tenant of a request (see `DistributorConfig::multitenancy_enabled`).
+    fn tenant(&self, headers: &HeaderMap) -> Result<TenantId, PushError> {
+        match headers.get(TENANT_HEADER) {
+            Some(v) => {
+                let s = v.to_str().map_err(|_| {
+                    PushError::InvalidTenant(strata_common::Error::InvalidTenant(String::from_utf8_lossy(v.as_bytes()).into()))
+                })?;
+                TenantId::new(s).map_err(PushError::InvalidTenant)
+            }
+            None if self.config.multitenancy_enabled => Err(PushError::MissingTenant),
+            None => Ok(TenantId::default_tenant()),
+        }
+    }
+
+    /// Reads the body, refusing more than `max_request_bytes` (by
+    /// `Content-Length` up front, and while streaming).
+    async fn read_body(&self, headers: &HeaderMap, body: Body) -> Result<Bytes, PushError> {
+        let limit = self.config.max_request_bytes;
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Err(PushError::BodyTooLarge { limit });
+        }
+        let mut stream = body.into_data_stream();
+        let mut chunks: Vec<Bytes> = Vec::new();
+        let mut total = 0usize;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(PushError::BodyRead)?;
+            total += chunk.len();
+            if total > limit {
+                return Err(PushError::BodyTooLarge { limit });
+            }
+            chunks.push(chunk);
+        }
+        Ok(match chunks.len() {
+            0 => Bytes::new(),
+            1 => chunks.pop().unwrap_or_default(),
+            _ => {
+                let mut all = Vec::with_capacity(total);
+                for c in &chunks {
+                    all.extend_from_slice(c);
+                }
+                Bytes::from(all)
+            }
+        })
+    }
+
+    /// Snappy block format → protobuf, checking the decompressed length in
+    /// the snappy header before allocating.
+    pub(crate) fn decode(&self, body: &[u8]) -> Result<WriteRequest, PushError> {
+        let size = snap::raw::decompress_len(body).map_err(PushError::Snappy)?;
+        let limit = self.config.max_decompressed_bytes;
+        if size > limit {
+            return Err(PushError::DecompressedTooLarge { size, limit });
+        }
+        let mut raw = vec![0u8; size];
+        let n = snap::raw::Decoder::new().decompress(body, &mut raw).map_err(PushError::Snappy)?;
+        WriteRequest::decode(&raw[..n]).map_err(PushError::Protobuf)
+    }
+}
+
+/// Accepts `application/x-protobuf`, optionally with
+/// `proto=prometheus.WriteRequest`; a missing header counts as that
+/// (as in Prometheus's own receiver).
+fn check_content_type(headers: &HeaderMap) -> Result<(), PushError> {
+    let Some(v) = headers.get(header::CONTENT_TYPE) else { return Ok(()) };
+    let raw = String::from_utf8_lossy(v.as_bytes());
+    let mut parts = raw.split(';').map(str::trim);
+    let media = parts.next().unwrap_or_default();
+    if !media.eq_ignore_ascii_case("application/x-protobuf") {
+        return Err(PushError::UnsupportedContentType(raw.into_owned()));
+    }
+    for param in parts {
+        if let Some((k, v)) = param.split_once('=')
+            && k.trim().eq_ignore_ascii_case("proto")
+            && v.trim().trim_matches('"') != "prometheus.WriteRequest"
+        {
+            return Err(PushError::UnsupportedContentType(raw.into_owned()));
+        }
+    }
+    Ok(())
+}
+
+/// Accepts `snappy` or no `Content-Encoding` (Prometheus always compresses).
+fn check_content_encoding(headers: &HeaderMap) -> Result<(), PushError> {
+    match headers.get(header::CONTENT_ENCODING) {
+        None => Ok(()),
+        Some(v) if v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"snappy") => Ok(()),
+        Some(v) => Err(PushError::UnsupportedContentEncoding(String::from_utf8_lossy(v.as_bytes()).into_owned())),
+    }
+}

@@ -1,0 +1,298 @@
+//! Tests of the push endpoint, through the router against a real
+//! `EmbeddedLog` in a temporary directory.
+
+use std::collections::BTreeMap;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use futures::future::BoxFuture;
+use prost::Message;
+use strata_common::log::embedded::{EmbeddedLog, EmbeddedLogConfig, FsyncPolicy};
+use strata_common::log::{LogReader, Offset, PartitionId};
+use strata_common::record::RecordView;
+use tower::ServiceExt;
+
+use super::proto::{Histogram, Label, Sample as PSample};
+use super::*;
+
+const PARTITIONS: u32 = 4;
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    log: Arc<EmbeddedLog>,
+    distributor: Arc<Distributor>,
+    registry: Registry,
+}
+
+fn setup(config: DistributorConfig) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EmbeddedLog::open(EmbeddedLogConfig {
+        dir: dir.path().to_path_buf(),
+        partitions: PARTITIONS,
+        fsync: FsyncPolicy::Never,
+        segment_bytes: 64 << 20,
+    })
+    .unwrap();
+    let mut registry = Registry::default();
+    let distributor = Arc::new(Distributor::new(config, log.clone(), &mut registry));
+    Setup { _dir: dir, log, distributor, registry }
+}
+
+fn series(pairs: &[(&str, &str)], samples: &[(i64, f64)]) -> TimeSeries {
+    TimeSeries {
+        labels: pairs.iter().map(|(n, v)| Label { name: n.to_string(), value: v.to_string() }).collect(),
+        samples: samples.iter().map(|&(timestamp, value)| PSample { value, timestamp }).collect(),
+        ..Default::default()
+    }
+}
+
+fn body(series: Vec<TimeSeries>) -> Vec<u8> {
+    let raw = WriteRequest { timeseries: series, ..Default::default() }.encode_to_vec();
+    snap::raw::Encoder::new().compress_vec(&raw).unwrap()
+}
+
+fn post(path: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> Request<Body> {
+    let mut r = Request::post(path)
+        .header("Content-Type", "application/x-protobuf")
+        .header("Content-Encoding", "snappy")
+        .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+        .body(Body::from(body))
+        .unwrap();
+    for (k, v) in headers {
+        let name = axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap();
+        r.headers_mut().insert(name, v.parse().unwrap());
+    }
+    r
+}
+
+async fn send(d: &Arc<Distributor>, req: Request<Body>) -> (StatusCode, String) {
+    let resp = router(d.clone()).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+    (status, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+type Decoded = BTreeMap<Vec<(String, String)>, (PartitionId, String, Vec<(i64, u64)>)>;
+
+/// Every series in the log: labels → (partition, tenant, samples as (t, bits)).
+async fn read_back(log: &EmbeddedLog) -> (Decoded, u64) {
+    let ends = log.end_offsets().await.unwrap();
+    let mut out = Decoded::new();
+    let mut records = 0;
+    for (p, &end) in ends.iter().enumerate() {
+        let mut r = log.open_reader(p as u32, 0).unwrap();
+        while r.position() < end {
+            for rec in r.next_batch(100).await.unwrap() {
+                records += 1;
+                let view = RecordView::parse(&rec.payload, p as u32, rec.offset).unwrap();
+                for s in view.series() {
+                    let s = s.unwrap();
+                    let labels = s.labels.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+                    let samples: Vec<_> = s.samples().map(|x| (x.t, x.v.to_bits())).collect();
+                    let entry = out.entry(labels).or_insert((p as u32, view.tenant.to_string(), Vec::new()));
+                    assert_eq!(entry.0, p as u32, "a series landed in two partitions");
+                    entry.2.extend(samples);
+                }
+            }
+        }
+    }
+    (out, records)
+}
+
+#[tokio::test]
+async fn valid_push_is_durable_and_partitioned() {
+    let s = setup(DistributorConfig::default());
+    let mut sent = Vec::new();
+    for i in 0..50 {
+        let inst = format!("host-{i}");
+        sent.push(series(
+            &[("__name__", "up"), ("env", ""), ("instance", &inst), ("job", "node")],
+            &[(1000 + i, i as f64), (2000 + i, f64::NAN)],
+        ));
+    }
+    sent.push(series(&[("__name__", "no_samples")], &[]));
+    let (status, msg) = send(&s.distributor, post("/api/v1/push", body(sent.clone()), &[])).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{msg}");
+
+    let (got, records) = read_back(&s.log).await;
+    assert_eq!(got.len(), 50, "the zero-sample series is skipped");
+    let tenant = TenantId::default_tenant();
+    let mut used = std::collections::HashSet::new();
+    for ts in &sent[..50] {
+        // The empty `env` value is dropped.
+        let labels: Vec<(String, String)> =
+            ts.labels.iter().filter(|l| !l.value.is_empty()).map(|l| (l.name.clone(), l.value.clone())).collect();
+        let want_p = partition_for(&tenant, labels.iter().map(|(n, v)| (n.as_str(), v.as_str())), PARTITIONS);
+        let (p, t, samples) = &got[&labels];
+        assert_eq!((*p, t.as_str()), (want_p, "anonymous"));
+        let want: Vec<_> = ts.samples.iter().map(|x| (x.timestamp, x.value.to_bits())).collect();
+        assert_eq!(samples, &want);
+        used.insert(want_p);
+    }
+    assert!(used.len() > 1, "50 series should spread over partitions");
+    assert_eq!(records, used.len() as u64, "one record per partition");
+
+    // The same through /api/v1/write with a tenant header, and an empty request.
+    let (status, _) = send(
+        &s.distributor,
+        post("/api/v1/write", body(vec![series(&[("__name__", "x")], &[(5, 1.0)])]), &[("X-Scope-OrgID", "team-a")]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (got, _) = read_back(&s.log).await;
+    assert_eq!(got[&vec![("__name__".to_string(), "x".to_string())]].1, "team-a");
+    let (status, _) = send(&s.distributor, post("/api/v1/push", body(vec![]), &[])).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &s.registry).unwrap();
+    assert!(text.contains("distributor_requests_total{code=\"204\"} 3"), "{text}");
+    assert!(text.contains("distributor_samples_received_total 101"), "{text}");
+}
+
+#[tokio::test]
+async fn invalid_series_are_rejected_whole_with_a_precise_message() {
+    let s = setup(DistributorConfig::default());
+    let good = series(&[("__name__", "good"), ("job", "a")], &[(1, 1.0)]);
+    let cases: Vec<(TimeSeries, &str)> = vec![
+        (series(&[("__name__", "up"), ("bad-label", "x")], &[(1, 1.0)]), "up{bad-label=\"x\"}: invalid label name \"bad-label\""),
+        (series(&[("__name__", "up"), ("job", "a"), ("job", "b")], &[(1, 1.0)]), "duplicate label name \"job\""),
+        (series(&[("__name__", "up"), ("zone", "a"), ("job", "b")], &[(1, 1.0)]), "\"zone\" comes before \"job\""),
+        (series(&[("__name__", "up"), ("", "b")], &[(1, 1.0)]), "empty label name"),
+        (series(&[("job", "x")], &[(1, 1.0)]), "{job=\"x\"}: missing metric name"),
+        (series(&[("__name__", "1up")], &[(1, 1.0)]), "invalid metric name \"1up\""),
+    ];
+    for (bad, want) in cases {
+        let (status, msg) = send(&s.distributor, post("/api/v1/push", body(vec![good.clone(), bad]), &[])).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{msg}");
+        assert!(msg.contains("invalid series") && msg.contains(want), "{msg:?} lacks {want:?}");
+    }
+    let mut h = series(&[("__name__", "lat")], &[]);
+    h.histograms.push(Histogram { sum: 1.0, schema: 3, timestamp: 1 });
+    let (status, msg) = send(&s.distributor, post("/api/v1/push", body(vec![good.clone(), h]), &[])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(msg.contains("native histograms not supported yet") && msg.contains("lat{}"), "{msg}");
+
+    let (status, msg) = send(&s.distributor, post("/api/v1/push", b"not snappy".to_vec(), &[])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{msg}");
+    assert!(msg.contains("snappy"), "{msg}");
+    let garbage = snap::raw::Encoder::new().compress_vec(&[0xff; 20]).unwrap();
+    let (status, msg) = send(&s.distributor, post("/api/v1/push", garbage, &[])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{msg}");
+    assert!(msg.contains("protobuf"), "{msg}");
+
+    // Nothing was half-applied.
+    assert_eq!(s.log.end_offsets().await.unwrap(), vec![0; PARTITIONS as usize]);
+}
+
+#[tokio::test]
+async fn headers_sizes_and_tenants_map_to_statuses() {
+    let s = setup(DistributorConfig { max_request_bytes: 4096, max_decompressed_bytes: 8192, ..Default::default() });
+    let ok = || body(vec![series(&[("__name__", "x")], &[(1, 1.0)])]);
+    let d = &s.distributor;
+
+    let (status, msg) = send(d, post("/api/v1/push", ok(), &[("Content-Type", "application/json")])).await;
+    assert_eq!((status, msg.contains("application/json")), (StatusCode::UNSUPPORTED_MEDIA_TYPE, true), "{msg}");
+    let v2 = "application/x-protobuf;proto=io.prometheus.write.v2.Request";
+    assert_eq!(send(d, post("/api/v1/push", ok(), &[("Content-Type", v2)])).await.0, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let v1 = "application/x-protobuf; proto=prometheus.WriteRequest";
+    assert_eq!(send(d, post("/api/v1/push", ok(), &[("Content-Type", v1)])).await.0, StatusCode::NO_CONTENT);
+    let (status, msg) = send(d, post("/api/v1/push", ok(), &[("Content-Encoding", "gzip")])).await;
+    assert_eq!((status, msg.contains("gzip")), (StatusCode::UNSUPPORTED_MEDIA_TYPE, true), "{msg}");
+    // Without Content-Type / Content-Encoding the body is taken as snappy protobuf.
+    let bare = Request::post("/api/v1/push").body(Body::from(ok())).unwrap();
+    assert_eq!(send(d, bare).await.0, StatusCode::NO_CONTENT);
+
+    let (status, msg) = send(d, post("/api/v1/push", vec![0u8; 8192], &[])).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{msg}");
+    assert!(msg.contains("max_request_bytes"), "{msg}");
+    // Small compressed, large decompressed: refused from the snappy header.
+    let big: Vec<TimeSeries> = (0..400).map(|i| series(&[("__name__", "x"), ("i", &i.to_string())], &[(1, 1.0)])).collect();
+    let compressed = body(big);
+    assert!(compressed.len() <= 4096, "{}", compressed.len());
+    let (status, msg) = send(d, post("/api/v1/push", compressed, &[])).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{msg}");
+    assert!(msg.contains("max_decompressed_bytes"), "{msg}");
+
+    let (status, msg) = send(d, post("/api/v1/push", ok(), &[("X-Scope-OrgID", "bad/tenant")])).await;
+    assert_eq!((status, msg.contains("bad/tenant")), (StatusCode::BAD_REQUEST, true), "{msg}");
+
+    let mt = setup(DistributorConfig { multitenancy_enabled: true, ..Default::default() });
+    let (status, msg) = send(&mt.distributor, post("/api/v1/push", ok(), &[])).await;
+    assert_eq!((status, msg.contains("no org id")), (StatusCode::UNAUTHORIZED, true), "{msg}");
+    let (status, _) = send(&mt.distributor, post("/api/v1/push", ok(), &[("X-Scope-OrgID", "t1")])).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn large_requests_are_split_into_records_of_about_a_mib() {
+    let s = setup(DistributorConfig::default());
+    let samples: Vec<(i64, f64)> = (0..1000).map(|t| (t, t as f64)).collect();
+    let req = WriteRequest {
+        timeseries: (0..400).map(|i| series(&[("__name__", "m"), ("i", &i.to_string())], &samples)).collect(),
+        ..Default::default()
+    };
+    let stats = s.distributor.push(&TenantId::new("t").unwrap(), req).await.unwrap();
+    assert_eq!((stats.series, stats.samples), (400, 400_000));
+    // 400 series × 16 kB = 6.4 MB over 4 partitions: several records each.
+    assert!(stats.records >= 8, "{stats:?}");
+    let (got, records) = read_back(&s.log).await;
+    assert_eq!((got.len(), records), (400, stats.records));
+    assert!(got.values().all(|(_, _, s)| s.len() == 1000));
+}
+
+/// A log that fails or never answers, for the 503 paths.
+struct BrokenLog {
+    hang: bool,
+}
+
+impl Log for BrokenLog {
+    fn partition_count(&self) -> u32 {
+        2
+    }
+    fn append(&self, _: PartitionId, _: Vec<Bytes>) -> BoxFuture<'_, strata_common::Result<Offset>> {
+        if self.hang {
+            Box::pin(futures::future::pending())
+        } else {
+            Box::pin(async { Err(strata_common::Error::LogClosed) })
+        }
+    }
+    fn end_offsets(&self) -> BoxFuture<'_, strata_common::Result<Vec<Offset>>> {
+        Box::pin(async { Ok(vec![0, 0]) })
+    }
+    fn open_reader(&self, _: PartitionId, _: Offset) -> strata_common::Result<Box<dyn LogReader>> {
+        Err(strata_common::Error::LogClosed)
+    }
+    fn release(&self, _: PartitionId, _: Offset) -> strata_common::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn log_errors_and_timeouts_are_retryable_503() {
+    let ok = body(vec![series(&[("__name__", "x")], &[(1, 1.0)])]);
+    for (hang, want) in [(false, "log is closed"), (true, "within 50ms")] {
+        let d = Arc::new(Distributor::new(
+            DistributorConfig { append_timeout_ms: 50, ..Default::default() },
+            Arc::new(BrokenLog { hang }),
+            &mut Registry::default(),
+        ));
+        let (status, msg) = send(&d, post("/api/v1/push", ok.clone(), &[])).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{msg}");
+        assert!(msg.contains(want) && msg.contains("retry"), "{msg}");
+    }
+}
+
+#[test]
+fn config_defaults_serde_and_validation() {
+    let c = DistributorConfig::default();
+    assert_eq!(
+        (c.max_request_bytes, c.max_decompressed_bytes, c.multitenancy_enabled, c.append_timeout_ms),
+        (10 << 20, 64 << 20, false, 10_000)
+    );
+    c.validate().unwrap();
+    let c: DistributorConfig = serde_json::from_str(r#"{"multitenancy_enabled": true}"#).unwrap();
+    assert!(c.multitenancy_enabled && c.max_request_bytes == 10 << 20);
+    assert!(DistributorConfig { append_timeout_ms: 0, ..c.clone() }.validate().is_err());
+    assert!(DistributorConfig { max_decompressed_bytes: 1, ..c }.validate().is_err());
+}
