@@ -189,6 +189,7 @@ pub fn decode_chunk_range(bytes: &[u8], min_t: i64, max_t: i64, out: &mut Vec<Sa
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

@@ -107,6 +107,7 @@ pub fn select(p: &dyn Postings, matchers: &[Matcher]) -> RoaringBitmap {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 pub(crate) mod tests {
     use std::collections::BTreeMap;
 

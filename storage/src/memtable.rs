@@ -176,6 +176,7 @@ impl FrozenMemtable {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use strata_common::{MatchOp, Matcher};

@@ -274,6 +274,13 @@ impl FileReader {
         Ok(out)
     }
 
+    /// Whether the series has a chunk overlapping `[min_t, max_t]` (reads the
+    /// chunk index only; a chunk's samples span its min/max time, so this is
+    /// exact at the chunk edges and true for every chunk that has samples in range).
+    pub fn overlaps(&self, series: u32, min_t: Timestamp, max_t: Timestamp) -> Result<bool> {
+        Ok(self.chunks(series)?.iter().any(|c| c.max_t >= min_t && c.min_t <= max_t))
+    }
+
     /// Appends the series' samples in `[min_t, max_t]` to `out`, in time order.
     /// Decodes only the chunks overlapping the range.
     pub fn samples(&self, series: u32, min_t: Timestamp, max_t: Timestamp, out: &mut Vec<Sample>) -> Result<()> {

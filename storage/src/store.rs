@@ -91,8 +91,10 @@ impl Store {
     /// partition range ends at or below `base_offsets[partition]` (missing
     /// partition = not readable): data above is served by the heads.
     ///
-    /// Series are pruned per file, not per chunk: a returned series may have
-    /// no sample in the range if its file overlaps the range but it does not.
+    /// A series is returned only if one of its chunks overlaps the range
+    /// (chunk index check, no decoding). A chunk covering the range boundary
+    /// may still hold no sample inside it, so `samples()` can come back empty
+    /// in rare cases (a gap within a chunk spanning the whole range).
     pub fn select(
         &self,
         tenant: &TenantId,
@@ -104,8 +106,11 @@ impl Store {
         let mut grouped: BTreeMap<Labels, Vec<(Arc<FileReader>, u32)>> = BTreeMap::new();
         for meta in self.readable_files(tenant, min_t, max_t, base_offsets) {
             let reader = self.open(&meta)?;
+            let whole_file = reader.min_t() >= min_t && reader.max_t() <= max_t;
             for id in reader.select(matchers) {
-                grouped.entry(reader.labels(id)?).or_default().push((Arc::clone(&reader), id));
+                if whole_file || reader.overlaps(id, min_t, max_t)? {
+                    grouped.entry(reader.labels(id)?).or_default().push((Arc::clone(&reader), id));
+                }
             }
         }
         Ok(grouped.into_iter().map(|(labels, sources)| StoredSeries { labels, sources }).collect())

@@ -1,8 +1,10 @@
 //! Integration tests of strata-storage (one binary, a module per area).
+#![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
 mod integration {
     pub mod common;
     mod file_format;
     mod fixture_v1;
     mod manifest;
+    mod model;
     mod store;
 }

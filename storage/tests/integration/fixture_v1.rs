@@ -15,8 +15,10 @@ fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1/basic.strata")
 }
 
+type Expected = Vec<(Vec<(&'static str, &'static str)>, Vec<Sample>)>;
+
 /// The content of the fixture.
-fn expected() -> Vec<(Vec<(&'static str, &'static str)>, Vec<Sample>)> {
+fn expected() -> Expected {
     let counter: Vec<Sample> = (0..300).map(|i| Sample::new(1_700_000_000_000 + i * 10_000, (i * i) as f64)).collect();
     vec![
         (vec![("__name__", "http_requests_total"), ("code", "200"), ("job", "api")], counter),
