@@ -5,6 +5,7 @@
 pub mod math;
 pub mod over_time;
 pub mod rate;
+pub mod stats;
 
 use promql_parser::parser::{Call, Expr};
 use strata_common::{Sample, Timestamp};
@@ -22,6 +23,9 @@ pub struct RangeWindow<'s> {
     pub range_end: Timestamp,
     /// The selector's range in ms.
     pub range: Timestamp,
+    /// The scalar parameter at this step (e.g. φ of `quantile_over_time`),
+    /// NaN for functions without one.
+    pub param: f64,
 }
 
 /// How a function is evaluated.
@@ -29,8 +33,16 @@ pub struct RangeWindow<'s> {
 pub enum Kind {
     /// `f(range-vector)`: one value per series per step from its window.
     Range(fn(&RangeWindow<'_>) -> Option<f64>),
+    /// `f(scalar, range-vector)`: as `Range`, the scalar in `param`.
+    RangeParam(fn(&RangeWindow<'_>) -> Option<f64>),
     /// `f(instant-vector)`: applied to every value.
     Elementwise(fn(f64) -> f64),
+    /// `f(instant-vector, scalar...)`: applied to every value with the
+    /// scalars at that step; missing optional scalars take `defaults`
+    /// (`None` drops the point).
+    ElementwiseArgs { f: fn(f64, &[f64]) -> Option<f64>, defaults: &'static [f64] },
+    /// A constant scalar (`pi()`).
+    Constant(f64),
     /// `time()`.
     Time,
     /// `vector(scalar)`.
@@ -57,14 +69,28 @@ static MISC: &[FnDef] = &[
 
 /// The function named `name`, if supported.
 pub fn lookup(name: &str) -> Option<&'static FnDef> {
-    rate::FUNCTIONS.iter().chain(over_time::FUNCTIONS).chain(math::FUNCTIONS).chain(MISC).find(|f| f.name == name)
+    [rate::FUNCTIONS, over_time::FUNCTIONS, stats::FUNCTIONS, math::FUNCTIONS, MISC]
+        .into_iter()
+        .flatten()
+        .find(|f| f.name == name)
+}
+
+/// The index of the range-vector argument of a range function.
+fn matrix_arg(kind: &Kind) -> Option<usize> {
+    match kind {
+        Kind::Range(_) => Some(0),
+        Kind::RangeParam(_) => Some(1),
+        _ => None,
+    }
 }
 
 /// Fails for functions the engine does not implement yet.
 pub fn check(call: &Call) -> Result<()> {
     let def = lookup(call.func.name).ok_or_else(|| Error::Unsupported(format!("function {}", call.func.name)))?;
-    if matches!(def.kind, Kind::Range(_)) && !matches!(call.args.args.first().map(|a| a.as_ref()), Some(Expr::MatrixSelector(_))) {
-        return Err(Error::Unsupported(format!("function {} over a subquery or expression", def.name)));
+    if let Some(i) = matrix_arg(&def.kind) {
+        if !matches!(call.args.args.get(i).map(|a| a.as_ref()), Some(Expr::MatrixSelector(_))) {
+            return Err(Error::Unsupported(format!("function {} over a subquery or expression", def.name)));
+        }
     }
     Ok(())
 }
@@ -75,13 +101,36 @@ pub fn eval_call<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
     let name = call.func.name;
     let def = lookup(name).ok_or_else(|| Error::Unsupported(format!("function {name}")))?;
     let arg = |i: usize| call.args.args.get(i).map(|a| a.as_ref()).ok_or_else(|| Error::BadData(format!("missing argument {i} of {name}")));
+    let scalar_arg = |i: usize| -> Result<Option<Vec<f64>>> {
+        match call.args.args.get(i) {
+            None => Ok(None),
+            Some(a) => match eval(ctx, a)? {
+                Value::Scalar(v) => Ok(Some(v)),
+                _ => Err(Error::BadData(format!("expected a scalar as argument {} of {name}", i + 1))),
+            },
+        }
+    };
     match def.kind {
-        Kind::Range(f) => {
-            let Expr::MatrixSelector(ms) = arg(0)? else {
+        Kind::Range(f) | Kind::RangeParam(f) => {
+            let i = matrix_arg(&def.kind).unwrap_or(0);
+            let Expr::MatrixSelector(ms) = arg(i)? else {
                 return Err(Error::Unsupported(format!("function {name} over a subquery or expression")));
             };
-            Ok(Value::Vector(Box::new(RangeFnStream { iter: MatrixIter::new(ctx, ms)?, f, keep_name: def.keep_name })))
+            let param = if i == 1 { scalar_arg(0)?.unwrap_or_default() } else { vec![f64::NAN; ctx.steps] };
+            Ok(Value::Vector(Box::new(RangeFnStream { iter: MatrixIter::new(ctx, ms)?, f, param, keep_name: def.keep_name })))
         }
+        Kind::ElementwiseArgs { f, defaults } => {
+            let inner = match eval(ctx, arg(0)?)? {
+                Value::Vector(inner) => inner,
+                _ => return Err(Error::BadData(format!("expected an instant vector argument to {name}"))),
+            };
+            let mut args = Vec::with_capacity(defaults.len());
+            for (k, d) in defaults.iter().enumerate() {
+                args.push(scalar_arg(k + 1)?.unwrap_or_else(|| vec![*d; ctx.steps]));
+            }
+            Ok(Value::Vector(Box::new(ArgsMapStream { inner, args, f, keep_name: def.keep_name })))
+        }
+        Kind::Constant(c) => Ok(Value::Scalar(vec![c; ctx.steps])),
         Kind::Elementwise(f) => match eval(ctx, arg(0)?)? {
             Value::Vector(inner) => {
                 Ok(Value::Vector(Box::new(MapStream { inner, drop_name: !def.keep_name, f: Box::new(move |x| Some(f(x))) })))
@@ -119,6 +168,8 @@ pub fn eval_call<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
 struct RangeFnStream<'a> {
     iter: MatrixIter<'a>,
     f: fn(&RangeWindow<'_>) -> Option<f64>,
+    /// The scalar parameter per step (NaN when the function has none).
+    param: Vec<f64>,
     keep_name: bool,
 }
 
@@ -126,16 +177,49 @@ impl SeriesStream for RangeFnStream<'_> {
     fn next_series(&mut self) -> Result<Option<StepSeries>> {
         while let Some((mut labels, samples)) = self.iter.next_series()? {
             let range = self.iter.range;
-            let f = self.f;
+            let (f, param) = (self.f, &self.param);
+            let mut step = 0;
             let values = self.iter.per_step(&samples, |w, range_start, range_end| {
+                step += 1;
                 if w.is_empty() {
                     return None;
                 }
-                f(&RangeWindow { samples: w, range_start, range_end, range })
+                let param = param.get(step - 1).copied().unwrap_or(f64::NAN);
+                f(&RangeWindow { samples: w, range_start, range_end, range, param })
             });
             let s = StepSeries { labels: std::mem::take(&mut labels), values };
             if s.has_values() {
                 let mut s = s;
+                if !self.keep_name {
+                    s.labels.remove(strata_common::labels::METRIC_NAME);
+                }
+                return Ok(Some(s));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Applies an element-wise function with per-step scalar arguments.
+struct ArgsMapStream<'a> {
+    inner: Box<dyn SeriesStream + 'a>,
+    args: Vec<Vec<f64>>,
+    f: fn(f64, &[f64]) -> Option<f64>,
+    keep_name: bool,
+}
+
+impl SeriesStream for ArgsMapStream<'_> {
+    fn next_series(&mut self) -> Result<Option<StepSeries>> {
+        let mut scratch = vec![0.0; self.args.len()];
+        while let Some(mut s) = self.inner.next_series()? {
+            for (i, v) in s.values.iter_mut().enumerate() {
+                let Some(x) = *v else { continue };
+                for (slot, a) in scratch.iter_mut().zip(&self.args) {
+                    *slot = a[i];
+                }
+                *v = (self.f)(x, &scratch);
+            }
+            if s.has_values() {
                 if !self.keep_name {
                     s.labels.remove(strata_common::labels::METRIC_NAME);
                 }

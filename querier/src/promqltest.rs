@@ -70,18 +70,18 @@ async fn run_commands(name: &str, cmds: Vec<Command>) -> Summary {
     let engine = Engine::new(EngineOptions { lookback_delta_ms: 300_000, max_samples: 50_000_000, timeout: Duration::from_secs(60) });
     let tenant = TenantId::default_tenant();
     let mut source = Arc::new(MemorySource::new());
-    // After a load the harness could not fully read, evals until the next
-    // `clear` are skipped: their data is incomplete.
-    let mut dirty = false;
+    // Metrics the harness could not load (histograms): evals that mention
+    // one are skipped until the next `clear` (`None`: any eval is skipped).
+    let mut unreadable: Vec<Option<String>> = Vec::new();
     let mut sum = Summary::default();
     for cmd in cmds {
         match cmd {
             Command::Clear => {
                 source = Arc::new(MemorySource::new());
-                dirty = false;
+                unreadable.clear();
             }
-            Command::Load { interval, series, unsupported } => {
-                dirty |= unsupported;
+            Command::Load { interval, series, unreadable: names } => {
+                unreadable.extend(names);
                 for s in series {
                     let samples: Vec<Sample> = s
                         .values
@@ -104,7 +104,8 @@ async fn run_commands(name: &str, cmds: Vec<Command>) -> Summary {
                     sum.skipped += 1;
                     sum.skips.push(format!("{name}:{line}: {expr}: {why}"));
                 };
-                if dirty {
+                let touches = |n: &Option<String>| n.as_ref().is_none_or(|n| expr.contains(n.as_str()));
+                if unreadable.iter().any(touches) {
                     skip("data not loadable (histograms)".into(), &mut sum);
                     continue;
                 }

@@ -5,3 +5,5 @@
 mod api;
 #[path = "integration/promql.rs"]
 mod promql;
+#[path = "integration/storage.rs"]
+mod storage;

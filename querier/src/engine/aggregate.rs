@@ -1,5 +1,5 @@
-//! Aggregation operators (`sum`, `avg`, `min`, `max`, `count`) with
-//! `by` / `without`. Input series are pulled one at a time; only the output
+//! Aggregation operators (`sum`, `avg`, `min`, `max`, `count`, `group`,
+//! `stddev`, `stdvar`, `quantile`) with `by` / `without`. Input series are pulled one at a time; only the output
 //! groups (one accumulator per step) are kept in memory.
 
 use std::collections::HashMap;
@@ -21,6 +21,9 @@ enum AggOp {
     Max,
     Count,
     Group,
+    Stddev,
+    Stdvar,
+    Quantile,
 }
 
 fn op_of(a: &AggregateExpr) -> Option<AggOp> {
@@ -31,6 +34,9 @@ fn op_of(a: &AggregateExpr) -> Option<AggOp> {
         "max" => AggOp::Max,
         "count" => AggOp::Count,
         "group" => AggOp::Group,
+        "stddev" => AggOp::Stddev,
+        "stdvar" => AggOp::Stdvar,
+        "quantile" => AggOp::Quantile,
         _ => return None,
     })
 }
@@ -69,9 +75,16 @@ struct Acc {
 
 impl Acc {
     fn add(&mut self, op: AggOp, x: f64) {
+        if matches!(op, AggOp::Stddev | AggOp::Stdvar) && (x.is_nan() || x.is_infinite()) {
+            // Prometheus: a NaN or infinite input makes the result NaN.
+            self.n = self.n.max(1.0);
+            self.v = f64::NAN;
+            return;
+        }
         self.n += 1.0;
         if self.n == 1.0 {
-            self.v = x;
+            // stddev/stdvar keep the running mean in `c` and M2 in `v`.
+            (self.v, self.c) = if matches!(op, AggOp::Stddev | AggOp::Stdvar) { (0.0, x) } else { (x, 0.0) };
             return;
         }
         match op {
@@ -100,7 +113,12 @@ impl Acc {
                     self.v = x;
                 }
             }
-            AggOp::Count | AggOp::Group => {}
+            AggOp::Stddev | AggOp::Stdvar => {
+                let delta = x - self.c;
+                self.c += delta / self.n;
+                self.v += delta * (x - self.c);
+            }
+            AggOp::Count | AggOp::Group | AggOp::Quantile => {}
         }
     }
 
@@ -116,8 +134,21 @@ impl Acc {
             AggOp::Min | AggOp::Max => self.v,
             AggOp::Count => self.n,
             AggOp::Group => 1.0,
+            AggOp::Stdvar => self.v / self.n,
+            AggOp::Stddev => (self.v / self.n).sqrt(),
+            AggOp::Quantile => f64::NAN, // computed from the values, see `eval_quantile`
         })
     }
+}
+
+/// The mean of `values` exactly as Prometheus computes `avg` and
+/// `avg_over_time` (Kahan sum, incremental mean once the sum overflows).
+pub fn mean(values: impl IntoIterator<Item = f64>) -> Option<f64> {
+    let mut acc = Acc::default();
+    for v in values {
+        acc.add(AggOp::Avg, v);
+    }
+    acc.result(AggOp::Avg)
 }
 
 /// The output labels of `labels` under the grouping modifier.
@@ -140,6 +171,9 @@ pub fn eval<'a>(ctx: &'a EvalCtx, a: &'a AggregateExpr) -> Result<Value<'a>> {
         Value::Vector(s) => s,
         _ => return Err(Error::BadData(format!("expected an instant vector argument to {}", a.op))),
     };
+    if op == AggOp::Quantile {
+        return eval_quantile(ctx, a, input.as_mut());
+    }
     let mut groups: HashMap<Labels, Vec<Acc>> = HashMap::new();
     while let Some(s) = input.next_series()? {
         ctx.check_deadline()?;
@@ -154,6 +188,37 @@ pub fn eval<'a>(ctx: &'a EvalCtx, a: &'a AggregateExpr) -> Result<Value<'a>> {
     let mut out: Vec<StepSeries> = groups
         .into_iter()
         .map(|(labels, accs)| StepSeries { labels, values: accs.iter().map(|acc| acc.result(op)).collect() })
+        .collect();
+    out.sort_by(|x, y| x.labels.cmp(&y.labels));
+    Ok(Value::Vector(Box::new(VecStream(out.into_iter()))))
+}
+
+/// `quantile(φ, v)`: keeps every value of a group per step (the quantile
+/// needs them all).
+fn eval_quantile<'a>(ctx: &'a EvalCtx, a: &'a AggregateExpr, input: &mut dyn super::ctx::SeriesStream) -> Result<Value<'a>> {
+    let phi = match a.param.as_deref().map(|p| eval_expr(ctx, p)).transpose()? {
+        Some(Value::Scalar(v)) => v,
+        _ => return Err(Error::BadData("quantile needs a scalar parameter".into())),
+    };
+    let mut groups: HashMap<Labels, Vec<Vec<f64>>> = HashMap::new();
+    while let Some(s) = input.next_series()? {
+        ctx.check_deadline()?;
+        let key = group_labels(&s.labels, a.modifier.as_ref());
+        let per_step = groups.entry(key).or_insert_with(|| vec![Vec::new(); ctx.steps]);
+        for (vals, v) in per_step.iter_mut().zip(&s.values) {
+            vals.extend(*v);
+        }
+    }
+    let mut out: Vec<StepSeries> = groups
+        .into_iter()
+        .map(|(labels, mut per_step)| StepSeries {
+            labels,
+            values: per_step
+                .iter_mut()
+                .zip(&phi)
+                .map(|(vals, &q)| (!vals.is_empty()).then(|| crate::functions::stats::quantile(q, vals)))
+                .collect(),
+        })
         .collect();
     out.sort_by(|x, y| x.labels.cmp(&y.labels));
     Ok(Value::Vector(Box::new(VecStream(out.into_iter()))))

@@ -100,6 +100,9 @@ pub fn plan(expr: &Expr, grid: &Grid, out: &mut Vec<Selection>) -> Result<()> {
     match expr {
         Expr::Aggregate(a) => {
             aggregate::check(a)?;
+            if let Some(p) = &a.param {
+                plan(p, grid, out)?;
+            }
             plan(&a.expr, grid, out)
         }
         Expr::Unary(u) => plan(&u.expr, grid, out),

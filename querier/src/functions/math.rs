@@ -1,5 +1,6 @@
-//! Element-wise math functions (`abs`, `ceil`, `floor`, `exp`, `sqrt`,
-//! `ln`, `log2`, `log10`, `sgn`).
+//! Element-wise math functions: `abs`, `ceil`, `floor`, `exp`, `sqrt`,
+//! `ln`, `log2`, `log10`, `sgn`, trigonometry, `deg`, `rad`, `pi`, `round`,
+//! `clamp`, `clamp_min`, `clamp_max`.
 
 use super::{FnDef, Kind};
 
@@ -13,15 +14,67 @@ fn sgn(x: f64) -> f64 {
     }
 }
 
+/// Go's `math.Max`: NaN wins.
+fn go_max(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(b) }
+}
+
+/// Go's `math.Min`: NaN wins.
+fn go_min(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() { f64::NAN } else { a.min(b) }
+}
+
+/// `round(v, to_nearest)`: Prometheus rounds half up.
+fn round(x: f64, args: &[f64]) -> Option<f64> {
+    let inv = 1.0 / args[0];
+    Some((x * inv + 0.5).floor() / inv)
+}
+
+fn clamp(x: f64, args: &[f64]) -> Option<f64> {
+    let (lo, hi) = (args[0], args[1]);
+    (hi >= lo || lo.is_nan() || hi.is_nan()).then(|| go_max(lo, go_min(hi, x)))
+}
+
+fn clamp_min(x: f64, args: &[f64]) -> Option<f64> {
+    Some(go_max(args[0], x))
+}
+
+fn clamp_max(x: f64, args: &[f64]) -> Option<f64> {
+    Some(go_min(args[0], x))
+}
+
+const fn simple(name: &'static str, f: fn(f64) -> f64) -> FnDef {
+    FnDef { name, kind: Kind::Elementwise(f), keep_name: false }
+}
+
 /// The element-wise math functions.
 pub static FUNCTIONS: &[FnDef] = &[
-    FnDef { name: "abs", kind: Kind::Elementwise(f64::abs), keep_name: false },
-    FnDef { name: "ceil", kind: Kind::Elementwise(f64::ceil), keep_name: false },
-    FnDef { name: "floor", kind: Kind::Elementwise(f64::floor), keep_name: false },
-    FnDef { name: "exp", kind: Kind::Elementwise(f64::exp), keep_name: false },
-    FnDef { name: "sqrt", kind: Kind::Elementwise(f64::sqrt), keep_name: false },
-    FnDef { name: "ln", kind: Kind::Elementwise(f64::ln), keep_name: false },
-    FnDef { name: "log2", kind: Kind::Elementwise(f64::log2), keep_name: false },
-    FnDef { name: "log10", kind: Kind::Elementwise(f64::log10), keep_name: false },
-    FnDef { name: "sgn", kind: Kind::Elementwise(sgn), keep_name: false },
+    simple("abs", f64::abs),
+    simple("ceil", f64::ceil),
+    simple("floor", f64::floor),
+    simple("exp", f64::exp),
+    simple("sqrt", f64::sqrt),
+    simple("ln", f64::ln),
+    simple("log2", f64::log2),
+    simple("log10", f64::log10),
+    simple("sgn", sgn),
+    simple("sin", f64::sin),
+    simple("cos", f64::cos),
+    simple("tan", f64::tan),
+    simple("asin", f64::asin),
+    simple("acos", f64::acos),
+    simple("atan", f64::atan),
+    simple("sinh", f64::sinh),
+    simple("cosh", f64::cosh),
+    simple("tanh", f64::tanh),
+    simple("asinh", f64::asinh),
+    simple("acosh", f64::acosh),
+    simple("atanh", f64::atanh),
+    simple("deg", f64::to_degrees),
+    simple("rad", f64::to_radians),
+    FnDef { name: "pi", kind: Kind::Constant(std::f64::consts::PI), keep_name: false },
+    FnDef { name: "round", kind: Kind::ElementwiseArgs { f: round, defaults: &[1.0] }, keep_name: false },
+    FnDef { name: "clamp", kind: Kind::ElementwiseArgs { f: clamp, defaults: &[f64::NAN, f64::NAN] }, keep_name: false },
+    FnDef { name: "clamp_min", kind: Kind::ElementwiseArgs { f: clamp_min, defaults: &[f64::NAN] }, keep_name: false },
+    FnDef { name: "clamp_max", kind: Kind::ElementwiseArgs { f: clamp_max, defaults: &[f64::NAN] }, keep_name: false },
 ];

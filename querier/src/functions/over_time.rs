@@ -1,7 +1,7 @@
 //! `*_over_time` range functions over float samples.
 
 use super::{FnDef, Kind, RangeWindow};
-use crate::engine::aggregate::kahan_inc;
+use crate::engine::aggregate::{self, kahan_inc};
 
 fn sum(w: &RangeWindow<'_>) -> Option<f64> {
     let (s, c) = w.samples.iter().fold((0.0, 0.0), |(s, c), x| kahan_inc(x.v, s, c));
@@ -9,17 +9,7 @@ fn sum(w: &RangeWindow<'_>) -> Option<f64> {
 }
 
 fn avg(w: &RangeWindow<'_>) -> Option<f64> {
-    let n = w.samples.len() as f64;
-    let (s, c) = w.samples.iter().fold((0.0, 0.0), |(s, c), x| kahan_inc(x.v, s, c));
-    if !s.is_infinite() {
-        return Some(s / n + c / n);
-    }
-    // The sum overflows: fall back to an incremental mean.
-    let mut mean = 0.0;
-    for (i, x) in w.samples.iter().enumerate() {
-        mean += (x.v - mean) / (i as f64 + 1.0);
-    }
-    Some(mean)
+    aggregate::mean(w.samples.iter().map(|s| s.v))
 }
 
 fn min(w: &RangeWindow<'_>) -> Option<f64> {

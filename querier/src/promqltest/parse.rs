@@ -28,8 +28,10 @@ pub struct Expect {
 /// One command of a test file.
 #[derive(Debug, Clone)]
 pub enum Command {
-    /// Series with samples at `i * interval`; `unsupported` if a line could not be read.
-    Load { interval: Timestamp, series: Vec<SeriesLine>, unsupported: bool },
+    /// Series with samples at `i * interval`. `unreadable` names the metrics
+    /// of lines that could not be read (histograms); `None` in it means a
+    /// line whose metric name is unknown.
+    Load { interval: Timestamp, series: Vec<SeriesLine>, unreadable: Vec<Option<String>> },
     Clear,
     Eval { line: usize, expr: String, start: Timestamp, end: Timestamp, step: Timestamp, instant: bool, expect: Expect },
     /// A command the harness does not know (counted as skipped).
@@ -187,14 +189,18 @@ fn parse_command(line_no: usize, line: &str, body: &[(usize, &str)]) -> Command 
         "load" | "load_with_nhcb" => {
             let Some(interval) = parse_test_duration(rest) else { return unknown() };
             let mut series = Vec::new();
-            let mut unsupported = cmd != "load";
+            let mut unreadable = Vec::new();
+            if cmd != "load" {
+                unreadable.push(None);
+            }
             for (_, l) in body {
-                match parse_series_desc(l).and_then(|(labels, vals)| Some(SeriesLine { labels, values: parse_values(vals)? })) {
+                let desc = parse_series_desc(l);
+                match desc.as_ref().and_then(|(labels, vals)| Some(SeriesLine { labels: labels.clone(), values: parse_values(vals)? })) {
                     Some(s) => series.push(s),
-                    None => unsupported = true,
+                    None => unreadable.push(desc.and_then(|(labels, _)| labels.metric_name().map(str::to_string))),
                 }
             }
-            Command::Load { interval, series, unsupported }
+            Command::Load { interval, series, unreadable }
         }
         "eval" | "eval_fail" | "eval_ordered" | "eval_warn" | "eval_info" => {
             let mut expect = Expect { fail: cmd == "eval_fail", ordered: cmd == "eval_ordered", ..Default::default() };

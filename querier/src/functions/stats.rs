@@ -1,0 +1,74 @@
+//! Statistical and change-counting range functions: `stddev_over_time`,
+//! `stdvar_over_time`, `quantile_over_time`, `changes`, `resets`.
+
+use super::{FnDef, Kind, RangeWindow};
+use crate::engine::aggregate::kahan_inc;
+
+/// Population variance with Kahan-compensated running mean (Prometheus).
+fn variance(w: &RangeWindow<'_>) -> f64 {
+    let (mut count, mut mean, mut c_mean, mut aux, mut c_aux) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for s in w.samples {
+        count += 1.0;
+        let delta = s.v - (mean + c_mean);
+        (mean, c_mean) = kahan_inc(delta / count, mean, c_mean);
+        (aux, c_aux) = kahan_inc(delta * (s.v - (mean + c_mean)), aux, c_aux);
+    }
+    (aux + c_aux) / count
+}
+
+fn stdvar(w: &RangeWindow<'_>) -> Option<f64> {
+    Some(variance(w))
+}
+
+fn stddev(w: &RangeWindow<'_>) -> Option<f64> {
+    Some(variance(w).sqrt())
+}
+
+/// Prometheus `quantile`: linear interpolation between closest ranks.
+pub fn quantile(q: f64, values: &mut [f64]) -> f64 {
+    if values.is_empty() || q.is_nan() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    // NaNs sort first, as in Prometheus's vectorByValueHeap.
+    values.sort_by(|a, b| match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Less,
+        (false, true) => std::cmp::Ordering::Greater,
+        _ => a.total_cmp(b),
+    });
+    let n = values.len() as f64;
+    let rank = q * (n - 1.0);
+    let lower = rank.floor().max(0.0);
+    let upper = (lower + 1.0).min(n - 1.0);
+    let weight = rank - rank.floor();
+    values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
+}
+
+fn quantile_over_time(w: &RangeWindow<'_>) -> Option<f64> {
+    let mut values: Vec<f64> = w.samples.iter().map(|s| s.v).collect();
+    Some(quantile(w.param, &mut values))
+}
+
+fn changes(w: &RangeWindow<'_>) -> Option<f64> {
+    let n = w.samples.windows(2).filter(|p| !(p[0].v == p[1].v || (p[0].v.is_nan() && p[1].v.is_nan()))).count();
+    Some(n as f64)
+}
+
+fn resets(w: &RangeWindow<'_>) -> Option<f64> {
+    Some(w.samples.windows(2).filter(|p| p[1].v < p[0].v).count() as f64)
+}
+
+/// The statistics family.
+pub static FUNCTIONS: &[FnDef] = &[
+    FnDef { name: "stddev_over_time", kind: Kind::Range(stddev), keep_name: false },
+    FnDef { name: "stdvar_over_time", kind: Kind::Range(stdvar), keep_name: false },
+    FnDef { name: "quantile_over_time", kind: Kind::RangeParam(quantile_over_time), keep_name: false },
+    FnDef { name: "changes", kind: Kind::Range(changes), keep_name: false },
+    FnDef { name: "resets", kind: Kind::Range(resets), keep_name: false },
+];

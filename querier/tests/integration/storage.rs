@@ -1,0 +1,142 @@
+//! `StorageSource` over real files plus a fake head: merge rules (head wins
+//! on equal timestamps), the offset hand-over, and read-your-writes waits.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use strata_common::head::{HeadReadRequest, HeadReadResponse, HeadReader, HeadSeries, PartitionProgress};
+use strata_common::log::{Log, LogReader, Offset, PartitionId};
+use strata_common::matcher::matches_all;
+use strata_common::{Labels, Matcher, Sample, TenantId};
+use strata_querier::engine::{Engine, EngineOptions, QueryRequest, QueryValue};
+use strata_querier::{Error, ReadConsistency, SeriesSource, StorageSource};
+use strata_storage::{FlushContext, ManifestStore, Memtable, PartitionRange, Store, write_files};
+
+fn labels(pairs: &[(&str, &str)]) -> Labels {
+    Labels::from_pairs(pairs.iter().copied()).unwrap()
+}
+
+/// A head holding fixed series; `consumed` advances by one per progress call.
+struct FakeHead {
+    series: Vec<HeadSeries>,
+    consumed: AtomicU64,
+}
+
+impl HeadReader for FakeHead {
+    fn read(&self, req: HeadReadRequest) -> BoxFuture<'_, strata_common::Result<HeadReadResponse>> {
+        let series = self
+            .series
+            .iter()
+            .filter(|s| matches_all(&req.matchers, &s.labels))
+            .map(|s| HeadSeries {
+                labels: s.labels.clone(),
+                samples: if req.with_samples { s.samples.clone() } else { Vec::new() },
+            })
+            .collect();
+        Box::pin(async move { Ok(HeadReadResponse { series, base_offsets: vec![(0, 10)] }) })
+    }
+
+    fn progress(&self) -> BoxFuture<'_, strata_common::Result<Vec<PartitionProgress>>> {
+        let consumed = self.consumed.fetch_add(1, Ordering::SeqCst) + 1;
+        Box::pin(async move { Ok(vec![PartitionProgress { partition: 0, consumed, flushed: 10 }]) })
+    }
+}
+
+/// A log whose only partition ends at `end`.
+struct FakeLog {
+    end: Offset,
+}
+
+impl Log for FakeLog {
+    fn partition_count(&self) -> u32 {
+        1
+    }
+    fn append(&self, _: PartitionId, _: Vec<Bytes>) -> BoxFuture<'_, strata_common::Result<Offset>> {
+        Box::pin(async { Err(strata_common::Error::LogClosed) })
+    }
+    fn end_offsets(&self) -> BoxFuture<'_, strata_common::Result<Vec<Offset>>> {
+        let end = self.end;
+        Box::pin(async move { Ok(vec![end]) })
+    }
+    fn open_reader(&self, _: PartitionId, _: Offset) -> strata_common::Result<Box<dyn LogReader>> {
+        Err(strata_common::Error::LogClosed)
+    }
+    fn release(&self, _: PartitionId, _: Offset) -> strata_common::Result<()> {
+        Ok(())
+    }
+}
+
+fn setup(dir: &std::path::Path, log_end: Offset) -> StorageSource {
+    let ms = Arc::new(ManifestStore::open(dir).unwrap());
+    let mut m = Memtable::new();
+    let t = TenantId::default_tenant();
+    let samples = [Sample::new(100_000, 1.0), Sample::new(200_000, 2.0), Sample::new(300_000, 3.0)];
+    m.append(&t, &[("__name__", "up"), ("job", "x")], samples.into_iter());
+    m.append(&t, &[("__name__", "up"), ("job", "y")], [Sample::new(150_000, 9.0)].into_iter());
+    let ctx = FlushContext { offsets: vec![PartitionRange { partition: 0, start: 0, end: 10 }], level: 0 };
+    let files = write_files(&ms, &m.freeze(), &ctx).unwrap();
+    ms.commit_flush(files, &[(0, 10)]).unwrap();
+    let head = FakeHead {
+        series: vec![
+            HeadSeries {
+                labels: labels(&[("__name__", "up"), ("job", "x")]),
+                samples: vec![Sample::new(300_000, 33.0), Sample::new(400_000, 4.0)],
+            },
+            HeadSeries { labels: labels(&[("__name__", "up"), ("job", "z")]), samples: vec![Sample::new(400_000, 7.0)] },
+        ],
+        consumed: AtomicU64::new(0),
+    };
+    StorageSource::new(Arc::new(Store::new(ms)), Arc::new(head), Some(Arc::new(FakeLog { end: log_end })), Duration::from_millis(200))
+}
+
+#[tokio::test]
+async fn merges_files_and_head_head_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = setup(dir.path(), 0);
+    let t = TenantId::default_tenant();
+    let m = [Matcher::equal("__name__", "up")];
+    let got: Vec<_> = src.select(&t, &m, 0, 1_000_000).await.unwrap().map(|s| s.unwrap()).collect();
+    let names: Vec<String> = got.iter().map(|s| s.labels.to_string()).collect();
+    assert_eq!(names, [r#"up{job="x"}"#, r#"up{job="y"}"#, r#"up{job="z"}"#]);
+    let mut x = got.into_iter().next().unwrap();
+    let samples = x.loader.load(0, 1_000_000).unwrap();
+    let want = [(100_000, 1.0), (200_000, 2.0), (300_000, 33.0), (400_000, 4.0)].map(|(t, v)| Sample::new(t, v));
+    assert_eq!(samples, want);
+
+    let engine = Engine::new(EngineOptions { lookback_delta_ms: 300_000, max_samples: 1000, timeout: Duration::from_secs(5) });
+    let req = QueryRequest {
+        tenant: t.clone(),
+        query: "sum(up)".into(),
+        start: 400_000,
+        end: 400_000,
+        step: 1,
+        instant: true,
+        timeout: None,
+    };
+    match engine.execute(&src, req).await.unwrap() {
+        // x=4 (head), y=9 (file, within lookback), z=7 (head).
+        QueryValue::Vector(v) => assert_eq!(v[0].v, 20.0),
+        other => panic!("{other:?}"),
+    }
+    let names = src.series_labels(&t, &m, 0, 1_000_000).await.unwrap();
+    assert_eq!(names.len(), 3);
+}
+
+#[tokio::test]
+async fn strong_reads_wait_for_the_log_and_time_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = TenantId::default_tenant();
+    // consumed grows 1 per poll: reaching 5 takes a few 1 ms polls.
+    let src = setup(dir.path(), 5);
+    src.prepare(&t, ReadConsistency::Strong).await.unwrap();
+    // Never reachable within 200 ms at ~1 poll per ms.
+    let src = setup(dir.path().join("other").as_path(), 1_000_000);
+    let err = src.prepare(&t, ReadConsistency::Strong).await.unwrap_err();
+    assert!(matches!(err, Error::ConsistencyTimeout { .. }), "{err}");
+    assert_eq!(err.error_type().status(), 503);
+    // Eventual reads never wait.
+    src.prepare(&t, ReadConsistency::Eventual).await.unwrap();
+}
