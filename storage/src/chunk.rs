@@ -221,6 +221,15 @@ mod tests {
         assert_eq!(got[0].v.to_bits(), STALE_NAN_BITS);
     }
 
+    /// The example in `docs/format/v1.md`.
+    #[test]
+    fn documented_example_bytes() {
+        let mut buf = Vec::new();
+        encode_chunk(&[1000, 2000, 3000], &[1.0, 1.0, 2.0], &mut buf);
+        let want = [0x03, 0xd0, 0x0f, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f, 0xc1, 0xf4, 0x18, 0x4b, 0xff, 0xe0];
+        assert_eq!(buf, want);
+    }
+
     #[test]
     fn extreme_timestamps_round_trip() {
         let ts = [i64::MIN, i64::MIN + 1, -1, 0, i64::MAX - 1, i64::MAX];

@@ -1,5 +1,55 @@
 //! # strata-storage
-//! (overview below, written at the end)
+//!
+//! Strata's storage engine: everything between a decoded log record and the
+//! bytes on disk, and back to a query.
+//!
+//! It owns:
+//! - [`memtable`]: the single-threaded in-memory head of one ingester shard
+//!   (per-tenant series lookup by hash, columnar samples, roaring-bitmap
+//!   inverted index), frozen into an immutable, shareable [`FrozenMemtable`].
+//! - [`chunk`]: Gorilla-style sample compression (delta-of-delta timestamps,
+//!   XOR values), ~2 bytes/sample on regular counters.
+//! - [`writer`] / [`reader`] / [`format`]: the immutable, versioned data file
+//!   (`docs/format/v1.md`), one per (flush, tenant), memory-mapped and
+//!   validated on open.
+//! - [`index`]: Prometheus label-matcher evaluation over postings, shared by
+//!   the memtable and the files.
+//! - [`manifest`]: the atomically replaced list of live files and the
+//!   per-partition flushed offsets.
+//! - [`store`]: the query read path over the files of a manifest snapshot.
+//!
+//! ```text
+//!  log record ─▶ Memtable::append          (ingester shard, single thread)
+//!                   │ Memtable::read ◀───── head reads (querier, via the shard)
+//!                   ▼ freeze()
+//!              FrozenMemtable (Send + Sync, still readable)
+//!                   │ write_files(): one <id>.strata per tenant
+//!                   ▼   tmp ─ fsync ─ rename ─ fsync dir
+//!              files/<tenant>/<id>.strata
+//!                   │ ManifestStore::commit_flush(files, offsets)
+//!                   ▼   MANIFEST.json.tmp ─ fsync ─ rename ─ fsync dir
+//!              MANIFEST.json  ──current()──▶ Store::select ─▶ FileCache ─▶ FileReader
+//!                                             (tenant, time, offset rule, postings)
+//! ```
+//!
+//! ## Durability and ordering
+//!
+//! - The log is the write-ahead log; the memtable is volatile. A flush is
+//!   durable only once [`ManifestStore::commit_flush`] returns: the files are
+//!   fsynced and renamed before, the manifest is replaced atomically after.
+//!   Flushed offsets in the manifest only move forward, so after a crash the
+//!   ingester replays the log from them and recreates anything lost.
+//! - A crash between writing a file and committing it leaves an unreferenced
+//!   file; [`ManifestStore::open`] deletes it (and every `*.tmp`). File ids are
+//!   never reused across restarts.
+//! - Readers never block writers: [`ManifestStore::current`] is a lock-free
+//!   `Arc` snapshot, files are immutable, and a reader's memory map stays valid
+//!   even if its file is later deleted.
+//! - No double counting between tiers: [`Store::select`] reads a file only if
+//!   every partition range it covers ends at or below the heads' base offset
+//!   for that partition.
+//! - Equal timestamps are resolved the same way everywhere: the sample written
+//!   last wins (memtable), and the newest file wins across files.
 
 pub mod chunk;
 pub mod error;

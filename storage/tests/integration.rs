@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
 mod integration {
     pub mod common;
+    mod docs;
     mod file_format;
     mod fixture_v1;
     mod manifest;
