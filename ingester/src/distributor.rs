@@ -15,9 +15,12 @@
 //! appended and the sender retries (ingesters tolerate the duplicates). Label
 //! pairs with an empty value are dropped, series without samples are skipped.
 //!
-//! The hot path works on the decoded protobuf structs directly: validation
-//! and partitioning borrow them, and records are encoded from them.
+//! The hot path copies no label: a zero-copy decoder (`decode`) borrows
+//! every label from the decompressed body into flat vectors; validation,
+//! partitioning and record encoding work on those borrows. [`Distributor::push`]
+//! takes `prost` structs (for tests and benchmarks) and borrows them the same way.
 
+mod decode;
 mod error;
 mod http;
 mod metrics;
@@ -33,12 +36,14 @@ use serde::{Deserialize, Serialize};
 use strata_common::labels::partition_for;
 use strata_common::log::Log;
 use strata_common::record::RecordBuilder;
-use strata_common::{Sample, TenantId};
+use strata_common::TenantId;
 
+pub use self::decode::ProtoDecodeError;
 pub use self::error::PushError;
 pub use self::http::router;
+use self::decode::FlatRequest;
 use self::metrics::Metrics;
-use self::proto::{TimeSeries, WriteRequest};
+use self::proto::WriteRequest;
 
 /// A record is closed once it reaches this size; the next series of the
 /// partition starts a new record (a single larger series stays whole).
@@ -139,15 +144,66 @@ impl Distributor {
     /// partitions concurrently; resolves once every append is durable.
     /// Must run on a tokio runtime (the append timeout uses its timer).
     pub async fn push(&self, tenant: &TenantId, req: WriteRequest) -> Result<PushStats, PushError> {
-        for ts in &req.timeseries {
-            validate::validate_series(ts)?;
-        }
-        let (payloads, stats) = self.encode(tenant, &req.timeseries);
+        let prepared = self.prepare(tenant, &FlatRequest::from_proto(&req))?;
         drop(req);
+        self.append(prepared).await
+    }
+
+    /// Validates every series, then groups them by partition and encodes
+    /// the records: `payloads[partition]`. Nothing is appended on error.
+    pub(crate) fn prepare(&self, tenant: &TenantId, req: &FlatRequest<'_>) -> Result<Prepared, PushError> {
+        for s in &req.series {
+            validate::validate_series(req.labels(s), s.histograms)?;
+        }
+        let partitions = self.log.partition_count();
+        let mut builders: Vec<Option<RecordBuilder>> = (0..partitions).map(|_| None).collect();
+        let mut payloads: Vec<Vec<Bytes>> = vec![Vec::new(); partitions as usize];
+        let mut stats = PushStats::default();
+        let mut kept: Vec<(&str, &str)> = Vec::new();
+        for s in &req.series {
+            let samples = req.samples(s);
+            if samples.is_empty() {
+                continue;
+            }
+            let mut labels = req.labels(s);
+            if validate::has_empty_values(labels) {
+                kept.clear();
+                kept.extend(labels.iter().filter(|(_, v)| !v.is_empty()));
+                labels = &kept;
+            }
+            let p = partition_for(tenant, labels.iter().copied(), partitions) as usize;
+            let b = builders[p].get_or_insert_with(|| RecordBuilder::new(tenant));
+            b.push_series(labels.iter().copied(), samples);
+            stats.series += 1;
+            stats.samples += samples.len() as u64;
+            if b.byte_len() >= MAX_RECORD_BYTES
+                && let Some(full) = builders[p].take()
+            {
+                let record = full.finish();
+                stats.bytes += record.len() as u64;
+                stats.records += 1;
+                payloads[p].push(Bytes::from(record));
+            }
+        }
+        for (p, b) in builders.into_iter().enumerate() {
+            if let Some(b) = b {
+                let record = b.finish();
+                stats.bytes += record.len() as u64;
+                stats.records += 1;
+                payloads[p].push(Bytes::from(record));
+            }
+        }
+        stats.partitions = payloads.iter().filter(|p| !p.is_empty()).count() as u32;
+        Ok(Prepared { payloads, stats })
+    }
+
+    /// Appends prepared records to every partition concurrently, within the
+    /// append timeout.
+    pub(crate) async fn append(&self, prepared: Prepared) -> Result<PushStats, PushError> {
+        let Prepared { payloads, stats } = prepared;
         if stats.records == 0 {
             return Ok(stats);
         }
-
         let started = Instant::now();
         let appends = payloads
             .into_iter()
@@ -168,55 +224,13 @@ impl Distributor {
         self.metrics.appended_bytes.inc_by(stats.bytes);
         Ok(stats)
     }
+}
 
-    /// Groups validated series by partition and encodes the records
-    /// (index = partition id).
-    fn encode(&self, tenant: &TenantId, series: &[TimeSeries]) -> (Vec<Vec<Bytes>>, PushStats) {
-        let partitions = self.log.partition_count();
-        let mut builders: Vec<Option<RecordBuilder>> = (0..partitions).map(|_| None).collect();
-        let mut payloads: Vec<Vec<Bytes>> = vec![Vec::new(); partitions as usize];
-        let mut stats = PushStats::default();
-        let mut samples: Vec<Sample> = Vec::new();
-        let mut kept: Vec<(&str, &str)> = Vec::new();
-        for ts in series.iter().filter(|ts| !ts.samples.is_empty()) {
-            samples.clear();
-            samples.extend(ts.samples.iter().map(|s| Sample::new(s.timestamp, s.value)));
-            let all = || ts.labels.iter().map(|l| (l.name.as_str(), l.value.as_str()));
-            let (p, b) = if validate::has_empty_values(&ts.labels) {
-                kept.clear();
-                kept.extend(all().filter(|(_, v)| !v.is_empty()));
-                let p = partition_for(tenant, kept.iter().copied(), partitions);
-                let b = builders[p as usize].get_or_insert_with(|| RecordBuilder::new(tenant));
-                b.push_series(kept.iter().copied(), &samples);
-                (p, b)
-            } else {
-                let p = partition_for(tenant, all(), partitions);
-                let b = builders[p as usize].get_or_insert_with(|| RecordBuilder::new(tenant));
-                b.push_series(all(), &samples);
-                (p, b)
-            };
-            stats.series += 1;
-            stats.samples += ts.samples.len() as u64;
-            if b.byte_len() >= MAX_RECORD_BYTES
-                && let Some(full) = builders[p as usize].take()
-            {
-                let record = full.finish();
-                stats.bytes += record.len() as u64;
-                stats.records += 1;
-                payloads[p as usize].push(Bytes::from(record));
-            }
-        }
-        for (p, b) in builders.into_iter().enumerate() {
-            if let Some(b) = b {
-                let record = b.finish();
-                stats.bytes += record.len() as u64;
-                stats.records += 1;
-                payloads[p].push(Bytes::from(record));
-            }
-        }
-        stats.partitions = payloads.iter().filter(|p| !p.is_empty()).count() as u32;
-        (payloads, stats)
-    }
+/// Encoded records ready to append (index = partition id).
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    payloads: Vec<Vec<Bytes>>,
+    stats: PushStats,
 }
 
 #[cfg(test)]

@@ -46,7 +46,7 @@ pub enum PushError {
 
     /// The decompressed body is not a valid `prometheus.WriteRequest` (400).
     #[error("invalid protobuf WriteRequest: {0}")]
-    Protobuf(#[source] prost::DecodeError),
+    Protobuf(#[source] super::ProtoDecodeError),
 
     /// A series breaks the label rules; `series` is in Prometheus notation (400).
     #[error("invalid series {series}: {reason}")]

@@ -10,13 +10,12 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use futures::StreamExt;
-use prost::Message;
 use strata_common::TenantId;
 use strata_common::tenant::TENANT_HEADER;
 
 use super::error::PushError;
-use super::proto::WriteRequest;
 use super::Distributor;
+use super::decode::FlatRequest;
 
 /// The push routes: `POST /api/v1/push` and `POST /api/v1/write`.
 pub fn router(state: Arc<Distributor>) -> Router {
@@ -50,8 +49,13 @@ impl Distributor {
         let tenant = self.tenant(headers)?;
         let body = self.read_body(headers, body).await?;
         self.metrics.received_bytes.inc_by(body.len() as u64);
-        let req = self.decode(&body)?;
-        self.push(&tenant, req).await
+        let raw = self.decompress(&body)?;
+        drop(body);
+        let req = FlatRequest::decode(&raw).map_err(PushError::Protobuf)?;
+        let prepared = self.prepare(&tenant, &req)?;
+        drop(req);
+        drop(raw);
+        self.append(prepared).await
     }
 
     /// The tenant of a request (see `DistributorConfig::multitenancy_enabled`).
@@ -103,9 +107,9 @@ impl Distributor {
         })
     }
 
-    /// Snappy block format → protobuf, checking the decompressed length in
-    /// the snappy header before allocating.
-    pub(crate) fn decode(&self, body: &[u8]) -> Result<WriteRequest, PushError> {
+    /// Decompresses the snappy block format, checking the decompressed
+    /// length in the snappy header before allocating.
+    pub(crate) fn decompress(&self, body: &[u8]) -> Result<Vec<u8>, PushError> {
         let size = snap::raw::decompress_len(body).map_err(PushError::Snappy)?;
         let limit = self.config.max_decompressed_bytes;
         if size > limit {
@@ -113,7 +117,8 @@ impl Distributor {
         }
         let mut raw = vec![0u8; size];
         let n = snap::raw::Decoder::new().decompress(body, &mut raw).map_err(PushError::Snappy)?;
-        WriteRequest::decode(&raw[..n]).map_err(PushError::Protobuf)
+        raw.truncate(n);
+        Ok(raw)
     }
 }
 

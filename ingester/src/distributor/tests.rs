@@ -2,6 +2,7 @@
 //! `EmbeddedLog` in a temporary directory.
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -12,7 +13,7 @@ use strata_common::log::{LogReader, Offset, PartitionId};
 use strata_common::record::RecordView;
 use tower::ServiceExt;
 
-use super::proto::{Histogram, Label, Sample as PSample};
+use super::proto::{Histogram, Label, Sample as PSample, TimeSeries};
 use super::*;
 
 const PARTITIONS: u32 = 4;
@@ -295,4 +296,91 @@ fn config_defaults_serde_and_validation() {
     assert!(c.multitenancy_enabled && c.max_request_bytes == 10 << 20);
     assert!(DistributorConfig { append_timeout_ms: 0, ..c.clone() }.validate().is_err());
     assert!(DistributorConfig { max_decompressed_bytes: 1, ..c }.validate().is_err());
+}
+
+/// Hot-path throughput: decode → validate → partition → encode → append
+/// (fsync=never, 16 partitions) for requests shaped like the load generator's
+/// (2,000 series of 6 labels, one sample each). Run:
+/// `cargo test -p strata-ingester --lib distributor::tests::push_throughput -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn push_throughput() {
+    let dir = tempfile::tempdir_in(".").unwrap();
+    let fsync = if std::env::var("PUSH_BENCH_FSYNC").is_ok() { FsyncPolicy::Always } else { FsyncPolicy::Never };
+    let log = EmbeddedLog::open(EmbeddedLogConfig {
+        dir: dir.path().to_path_buf(),
+        partitions: 16,
+        fsync,
+        segment_bytes: 64 << 20,
+    })
+    .unwrap();
+    let d = Arc::new(Distributor::new(DistributorConfig::default(), log, &mut Registry::default()));
+    let requests: Vec<Bytes> = (0..50)
+        .map(|r| {
+            Bytes::from(body(
+                (0..2000)
+                    .map(|i| {
+                        let host = format!("host-{}", i % 100);
+                        let cpu = format!("{}", i / 100);
+                        series(
+                            &[("__name__", "cpu_usage_percent"), ("cpu", &cpu), ("dc", "eu-1"), ("host", &host), ("job", "node")],
+                            &[(1_700_000_000_000 + r * 15_000, (i as f64) * 0.5)],
+                        )
+                    })
+                    .collect(),
+            ))
+        })
+        .collect();
+    let bytes: usize = requests.iter().map(Bytes::len).sum();
+
+    // Decode alone, then the whole path (decode + push) with 8 concurrent senders.
+    let t = Instant::now();
+    for r in &requests {
+        let raw = d.decompress(r).unwrap();
+        std::hint::black_box(super::decode::FlatRequest::decode(&raw).unwrap().series.len());
+    }
+    let flat = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    for r in &requests {
+        std::hint::black_box(WriteRequest::decode(&d.decompress(r).unwrap()[..]).unwrap());
+    }
+    let prost = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    for r in &requests {
+        let raw = d.decompress(r).unwrap();
+        let req = super::decode::FlatRequest::decode(&raw).unwrap();
+        std::hint::black_box(d.prepare(&TenantId::default_tenant(), &req).unwrap());
+    }
+    let prepare = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let tasks: Vec<_> = (0..8)
+        .map(|k| {
+            let (d, requests) = (d.clone(), requests.clone());
+            tokio::spawn(async move {
+                for r in requests.iter().skip(k).step_by(8) {
+                    let req = axum::http::Request::post("/api/v1/push").body(Body::from(r.clone())).unwrap();
+                    let resp = router(d.clone()).oneshot(req).await.unwrap();
+                    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let total = t.elapsed().as_secs_f64();
+    let samples = 50.0 * 2000.0;
+    println!(
+        "push ({fsync:?}), samples/s on one core: snappy+zero-copy decode {:.0}; snappy+prost decode {:.0}; \
+         snappy+decode+validate+partition+encode {:.0}",
+        samples / flat,
+        samples / prost,
+        samples / prepare
+    );
+    println!(
+        "push ({fsync:?}), 8 concurrent HTTP senders (router, 2 workers): {:.0} samples/s, {:.0} req/s, {:.1} MB/s compressed",
+        samples / total,
+        50.0 / total,
+        bytes as f64 / total / 1e6
+    );
 }

@@ -4,23 +4,21 @@
 use strata_common::labels::{METRIC_NAME, is_valid_label_name, is_valid_metric_name};
 
 use super::error::PushError;
-use super::proto::{Label, TimeSeries};
 
 /// Checks one series: no native histograms; label names non-empty, valid,
 /// unique and sorted ascending (byte order, as Prometheus sorts); a valid
 /// `__name__` with a non-empty value. Empty label values are allowed here
 /// and dropped when the series is encoded (Prometheus semantics).
-pub(crate) fn validate_series(ts: &TimeSeries) -> Result<(), PushError> {
-    if !ts.histograms.is_empty() {
-        return Err(PushError::NativeHistograms { series: format_series(&ts.labels) });
+pub(crate) fn validate_series(labels: &[(&str, &str)], histograms: u32) -> Result<(), PushError> {
+    if histograms > 0 {
+        return Err(PushError::NativeHistograms { series: format_series(labels) });
     }
-    let invalid = |reason: String| PushError::InvalidSeries { series: format_series(&ts.labels), reason };
+    let invalid = |reason: String| PushError::InvalidSeries { series: format_series(labels), reason };
     let mut metric_name = None;
     let mut prev: Option<&str> = None;
-    for l in &ts.labels {
-        let name = l.name.as_str();
+    for &(name, value) in labels {
         if name.is_empty() {
-            return Err(invalid(format!("empty label name (with value {:?})", l.value)));
+            return Err(invalid(format!("empty label name (with value {value:?})")));
         }
         if !is_valid_label_name(name) {
             return Err(invalid(format!("invalid label name {name:?}: must match [a-zA-Z_][a-zA-Z0-9_]*")));
@@ -35,7 +33,7 @@ pub(crate) fn validate_series(ts: &TimeSeries) -> Result<(), PushError> {
         }
         prev = Some(name);
         if name == METRIC_NAME {
-            metric_name = Some(l.value.as_str());
+            metric_name = Some(value);
         }
     }
     match metric_name {
@@ -48,25 +46,25 @@ pub(crate) fn validate_series(ts: &TimeSeries) -> Result<(), PushError> {
 }
 
 /// Whether any label has an empty value (and so must be dropped).
-pub(crate) fn has_empty_values(labels: &[Label]) -> bool {
-    labels.iter().any(|l| l.value.is_empty())
+pub(crate) fn has_empty_values(labels: &[(&str, &str)]) -> bool {
+    labels.iter().any(|(_, v)| v.is_empty())
 }
 
 /// Prometheus notation of labels as sent: `name{a="b", c="d"}`.
-pub(crate) fn format_series(labels: &[Label]) -> String {
+pub(crate) fn format_series(labels: &[(&str, &str)]) -> String {
     use std::fmt::Write;
     let mut s = String::new();
-    if let Some(n) = labels.iter().find(|l| l.name == METRIC_NAME) {
-        s.push_str(&n.value);
+    if let Some((_, v)) = labels.iter().find(|(n, _)| *n == METRIC_NAME) {
+        s.push_str(v);
     }
     s.push('{');
     let mut first = true;
-    for l in labels.iter().filter(|l| l.name != METRIC_NAME) {
+    for (n, v) in labels.iter().filter(|(n, _)| *n != METRIC_NAME) {
         if !first {
             s.push_str(", ");
         }
         first = false;
-        let _ = write!(s, "{}={:?}", l.name, l.value);
+        let _ = write!(s, "{n}={v:?}");
     }
     s.push('}');
     s
@@ -76,21 +74,14 @@ pub(crate) fn format_series(labels: &[Label]) -> String {
 mod tests {
     use super::*;
 
-    fn ts(pairs: &[(&str, &str)]) -> TimeSeries {
-        TimeSeries {
-            labels: pairs.iter().map(|(n, v)| Label { name: n.to_string(), value: v.to_string() }).collect(),
-            ..Default::default()
-        }
-    }
-
     fn reason(pairs: &[(&str, &str)]) -> String {
-        validate_series(&ts(pairs)).unwrap_err().to_string()
+        validate_series(pairs, 0).unwrap_err().to_string()
     }
 
     #[test]
     fn accepts_valid_series() {
-        validate_series(&ts(&[("__name__", "up"), ("instance", "a:9090"), ("job", "")])).unwrap();
-        validate_series(&ts(&[("__name__", "ns:rate_5m")])).unwrap();
+        validate_series(&[("__name__", "up"), ("instance", "a:9090"), ("job", "")], 0).unwrap();
+        validate_series(&[("__name__", "ns:rate_5m")], 0).unwrap();
     }
 
     #[test]
@@ -103,8 +94,7 @@ mod tests {
         assert!(reason(&[("job", "a")]).contains("missing metric name"));
         assert!(reason(&[("__name__", ""), ("job", "a")]).contains("missing metric name"));
         assert!(reason(&[("__name__", "1up")]).contains("invalid metric name \"1up\""));
-        let mut h = ts(&[("__name__", "h")]);
-        h.histograms.push(Default::default());
-        assert!(validate_series(&h).unwrap_err().to_string().contains("native histograms not supported yet"));
+        let h = validate_series(&[("__name__", "h")], 1).unwrap_err().to_string();
+        assert!(h.contains("native histograms not supported yet (series h{})"), "{h}");
     }
 }
