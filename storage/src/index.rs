@@ -77,8 +77,7 @@ fn rejected(p: &dyn Postings, m: &Matcher) -> RoaringBitmap {
 
 /// The series of `p` matching every matcher (an empty list selects all).
 pub fn select(p: &dyn Postings, matchers: &[Matcher]) -> RoaringBitmap {
-    let (mut negative, mut positive): (Vec<&Matcher>, Vec<&Matcher>) =
-        matchers.iter().partition(|m| m.matches_empty());
+    let (mut negative, mut positive): (Vec<&Matcher>, Vec<&Matcher>) = matchers.iter().partition(|m| m.matches_empty());
     positive.sort_by_key(|m| cost(m));
     let mut result: Option<RoaringBitmap> = None;
     for m in positive {
@@ -127,10 +126,17 @@ pub(crate) mod tests {
             let mut map: BTreeMap<String, BTreeMap<String, RoaringBitmap>> = BTreeMap::new();
             for (id, l) in series.iter().enumerate() {
                 for label in l {
-                    map.entry(label.name.clone()).or_default().entry(label.value.clone()).or_default().insert(id as u32);
+                    map.entry(label.name.clone())
+                        .or_default()
+                        .entry(label.value.clone())
+                        .or_default()
+                        .insert(id as u32);
                 }
             }
-            Self { all: (0..series.len() as u32).collect(), map }
+            Self {
+                all: (0..series.len() as u32).collect(),
+                map,
+            }
         }
     }
 
@@ -176,24 +182,41 @@ pub(crate) mod tests {
         assert_eq!(ids(&select(&p, &[m(MatchOp::RegexMatch, "a", ".+")])), vec![0, 1]);
         assert_eq!(ids(&select(&p, &[m(MatchOp::RegexMatch, "a", "x")])), vec![0]);
         // Anchored: "x" does not match "xx", ".x" does not match "x".
-        assert_eq!(ids(&select(&p, &[m(MatchOp::RegexMatch, "a", ".x")])), Vec::<u32>::new());
+        assert_eq!(
+            ids(&select(&p, &[m(MatchOp::RegexMatch, "a", ".x")])),
+            Vec::<u32>::new()
+        );
         assert_eq!(ids(&select(&p, &[])), vec![0, 1, 2]);
         assert_eq!(
-            ids(&select(&p, &[m(MatchOp::Equal, "b", "1"), m(MatchOp::RegexMatch, "a", "x|y")])),
+            ids(&select(
+                &p,
+                &[m(MatchOp::Equal, "b", "1"), m(MatchOp::RegexMatch, "a", "x|y")]
+            )),
             vec![0]
         );
         assert_eq!(ids(&select(&p, &[m(MatchOp::Equal, "nope", "1")])), Vec::<u32>::new());
     }
 
     fn arb_labels() -> impl Strategy<Value = Labels> {
-        prop::collection::btree_map(prop::sample::select(vec!["a", "b", "c"]), prop::sample::select(vec!["x", "y", "xy", "z"]), 0..3)
-            .prop_map(|m| Labels::from_pairs(m).unwrap())
+        prop::collection::btree_map(
+            prop::sample::select(vec!["a", "b", "c"]),
+            prop::sample::select(vec!["x", "y", "xy", "z"]),
+            0..3,
+        )
+        .prop_map(|m| Labels::from_pairs(m).unwrap())
     }
 
     fn arb_matcher() -> impl Strategy<Value = Matcher> {
-        let op = prop::sample::select(vec![MatchOp::Equal, MatchOp::NotEqual, MatchOp::RegexMatch, MatchOp::RegexNoMatch]);
+        let op = prop::sample::select(vec![
+            MatchOp::Equal,
+            MatchOp::NotEqual,
+            MatchOp::RegexMatch,
+            MatchOp::RegexNoMatch,
+        ]);
         let name = prop::sample::select(vec!["a", "b", "c", "d"]);
-        let value = prop::sample::select(vec!["", "x", "y", "xy", "x|y", "x|", "|z", "x.*", ".*", ".+", "x?y", "(x|z)", "[xy]+"]);
+        let value = prop::sample::select(vec![
+            "", "x", "y", "xy", "x|y", "x|", "|z", "x.*", ".*", ".+", "x?y", "(x|z)", "[xy]+",
+        ]);
         (op, name, value).prop_map(|(op, n, v)| Matcher::new(op, n, v).unwrap())
     }
 

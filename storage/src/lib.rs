@@ -9,7 +9,7 @@
 //!   inverted index), frozen into an immutable, shareable [`FrozenMemtable`].
 //! - [`chunk`]: Gorilla-style sample compression (delta-of-delta timestamps,
 //!   XOR values), ~2 bytes/sample on regular counters.
-//! - [`writer`] / [`reader`] / [`format`]: the immutable, versioned data file
+//! - [`writer`] / [`reader`] / [`format`](mod@format): the immutable, versioned data file
 //!   (`docs/format/v1.md`), one per (flush, tenant), memory-mapped and
 //!   validated on open.
 //! - [`index`]: Prometheus label-matcher evaluation over postings, shared by

@@ -96,7 +96,10 @@ pub struct ManifestStore {
 
 impl std::fmt::Debug for ManifestStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ManifestStore").field("dir", &self.dir).field("version", &self.current.load().version).finish()
+        f.debug_struct("ManifestStore")
+            .field("dir", &self.dir)
+            .field("version", &self.current.load().version)
+            .finish()
     }
 }
 
@@ -109,7 +112,9 @@ impl ManifestStore {
         std::fs::create_dir_all(data_dir).map_err(Error::io(data_dir))?;
         let manifest = load(data_dir)?.unwrap_or_default();
         let referenced: HashSet<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
-        let mut next = manifest.next_file_id.max(manifest.files.iter().map(|f| f.id + 1).max().unwrap_or(0));
+        let mut next = manifest
+            .next_file_id
+            .max(manifest.files.iter().map(|f| f.id + 1).max().unwrap_or(0));
         let tmp = data_dir.join(format!("{MANIFEST_FILE}.tmp"));
         if tmp.exists() {
             std::fs::remove_file(&tmp).map_err(Error::io(&tmp))?;
@@ -117,14 +122,24 @@ impl ManifestStore {
         let files = data_dir.join(FILES_DIR);
         let mut removed = 0usize;
         for tenant_dir in read_dir(&files)? {
+            if !tenant_dir.is_dir() {
+                continue;
+            }
             for path in read_dir(&tenant_dir)? {
-                let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+                let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                    continue;
+                };
                 if let Some(id) = name.split('.').next().and_then(|s| s.parse::<u64>().ok()) {
                     next = next.max(id + 1);
                 }
-                let rel = path.strip_prefix(data_dir).ok().and_then(|p| p.to_str()).map(|p| p.replace('\\', "/"));
+                let rel = path
+                    .strip_prefix(data_dir)
+                    .ok()
+                    .and_then(|p| p.to_str())
+                    .map(|p| p.replace('\\', "/"));
                 let orphan = name.ends_with(".tmp")
-                    || (name.ends_with(&format!(".{FILE_EXT}")) && !rel.is_some_and(|r| referenced.contains(r.as_str())));
+                    || (name.ends_with(&format!(".{FILE_EXT}"))
+                        && !rel.is_some_and(|r| referenced.contains(r.as_str())));
                 if orphan {
                     tracing::info!(path = %path.display(), "removing unreferenced file left by an interrupted flush");
                     std::fs::remove_file(&path).map_err(Error::io(&path))?;
@@ -133,8 +148,8 @@ impl ManifestStore {
             }
         }
         if removed > 0 {
-            for tenant_dir in read_dir(&files)? {
-                sync_dir(&tenant_dir)?;
+            for tenant_dir in read_dir(&files)?.iter().filter(|d| d.is_dir()) {
+                sync_dir(tenant_dir)?;
             }
         }
         Ok(Self {
@@ -245,19 +260,34 @@ fn load(dir: &Path) -> Result<Option<Manifest>> {
         Err(e) => return Err(Error::io(&path)(e)),
     };
     // Check the version before the body: a future layout may not parse.
-    let version: VersionOnly = serde_json::from_slice(&bytes).map_err(|source| Error::Manifest { path: path.clone(), source })?;
+    let version: VersionOnly = serde_json::from_slice(&bytes).map_err(|source| Error::Manifest {
+        path: path.clone(),
+        source,
+    })?;
     if version.format_version != MANIFEST_FORMAT_VERSION {
-        return Err(Error::UnsupportedVersion { path, version: version.format_version });
+        return Err(Error::UnsupportedVersion {
+            path,
+            version: version.format_version,
+        });
     }
-    let file: ManifestFile = serde_json::from_slice(&bytes).map_err(|source| Error::Manifest { path: path.clone(), source })?;
+    let file: ManifestFile = serde_json::from_slice(&bytes).map_err(|source| Error::Manifest {
+        path: path.clone(),
+        source,
+    })?;
     Ok(Some(file.manifest))
 }
 
 fn store(dir: &Path, m: &Manifest) -> Result<()> {
     let path = dir.join(MANIFEST_FILE);
     let tmp = dir.join(format!("{MANIFEST_FILE}.tmp"));
-    let file = ManifestFileRef { format_version: MANIFEST_FORMAT_VERSION, manifest: m };
-    let bytes = serde_json::to_vec_pretty(&file).map_err(|source| Error::Manifest { path: tmp.clone(), source })?;
+    let file = ManifestFileRef {
+        format_version: MANIFEST_FORMAT_VERSION,
+        manifest: m,
+    };
+    let bytes = serde_json::to_vec_pretty(&file).map_err(|source| Error::Manifest {
+        path: tmp.clone(),
+        source,
+    })?;
     {
         use std::io::Write;
         let mut f = std::fs::File::create(&tmp).map_err(Error::io(&tmp))?;

@@ -17,7 +17,14 @@ pub(crate) struct SeriesColumns {
 
 impl SeriesColumns {
     pub fn new(labels: Labels) -> Self {
-        Self { labels, ts: Vec::new(), vs: Vec::new(), sorted: true, min_t: Timestamp::MAX, max_t: Timestamp::MIN }
+        Self {
+            labels,
+            ts: Vec::new(),
+            vs: Vec::new(),
+            sorted: true,
+            min_t: Timestamp::MAX,
+            max_t: Timestamp::MIN,
+        }
     }
 
     /// Appends one sample; returns the growth of the columns' capacity in bytes.
@@ -74,7 +81,11 @@ impl SeriesColumns {
         if self.sorted {
             let lo = self.ts.partition_point(|&t| t < min_t);
             let hi = self.ts.partition_point(|&t| t <= max_t);
-            return self.ts[lo..hi].iter().zip(&self.vs[lo..hi]).map(|(&t, &v)| Sample::new(t, v)).collect();
+            return self.ts[lo..hi]
+                .iter()
+                .zip(&self.vs[lo..hi])
+                .map(|(&t, &v)| Sample::new(t, v))
+                .collect();
         }
         let mut out: Vec<Sample> = self
             .ts

@@ -91,7 +91,12 @@ impl TenantHead {
             bytes += 2 * (n.len() + v.len());
             if !v.is_empty() {
                 // Cold path (new series): allocating the keys is fine here.
-                self.postings.entry(n.to_string()).or_default().entry(v.to_string()).or_default().insert(id);
+                self.postings
+                    .entry(n.to_string())
+                    .or_default()
+                    .entry(v.to_string())
+                    .or_default()
+                    .insert(id);
             }
         }
         self.all.insert(id);
@@ -122,10 +127,16 @@ impl TenantHead {
             if req.with_samples {
                 let samples = s.samples_in(req.min_t, req.max_t);
                 if !samples.is_empty() {
-                    out.push(HeadSeries { labels: s.labels.clone(), samples });
+                    out.push(HeadSeries {
+                        labels: s.labels.clone(),
+                        samples,
+                    });
                 }
             } else if s.has_samples_in(req.min_t, req.max_t) {
-                out.push(HeadSeries { labels: s.labels.clone(), samples: Vec::<Sample>::new() });
+                out.push(HeadSeries {
+                    labels: s.labels.clone(),
+                    samples: Vec::<Sample>::new(),
+                });
             }
         }
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
@@ -139,7 +150,10 @@ impl TenantHead {
 
     /// Values of `name` (sorted).
     pub fn label_values(&self, name: &str) -> impl Iterator<Item = &str> {
-        self.postings.get(name).into_iter().flat_map(|m| m.keys().map(String::as_str))
+        self.postings
+            .get(name)
+            .into_iter()
+            .flat_map(|m| m.keys().map(String::as_str))
     }
 }
 

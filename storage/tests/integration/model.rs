@@ -14,7 +14,10 @@ use super::common::*;
 
 type Model = BTreeMap<(String, Labels), Vec<Sample>>;
 
-fn arb_append() -> impl Strategy<Value = (String, Vec<(&'static str, &'static str)>, Vec<(i64, f64)>)> {
+/// (tenant, label pairs, samples) of one append.
+type Append = (String, Vec<(&'static str, &'static str)>, Vec<(i64, f64)>);
+
+fn arb_append() -> impl Strategy<Value = Append> {
     let tenant = prop::sample::select(vec!["a", "b"]).prop_map(str::to_string);
     let series = prop::sample::select(vec![
         vec![("__name__", "up"), ("job", "x")],
@@ -28,7 +31,12 @@ fn arb_append() -> impl Strategy<Value = (String, Vec<(&'static str, &'static st
 
 fn arb_matchers() -> impl Strategy<Value = Vec<Matcher>> {
     let m = (
-        prop::sample::select(vec![MatchOp::Equal, MatchOp::NotEqual, MatchOp::RegexMatch, MatchOp::RegexNoMatch]),
+        prop::sample::select(vec![
+            MatchOp::Equal,
+            MatchOp::NotEqual,
+            MatchOp::RegexMatch,
+            MatchOp::RegexNoMatch,
+        ]),
         prop::sample::select(vec!["__name__", "job", "zone"]),
         prop::sample::select(vec!["", "up", "x", "x|y", "z.*", "down|"]),
     )
