@@ -117,7 +117,7 @@ impl Engine {
         }
         // Boxed so selector nodes keep their addresses (the selection keys).
         let expr = Box::new(expr);
-        let grid = Grid { start: req.start, end: req.end, lookback: self.opts.lookback_delta_ms };
+        let grid = Grid { start: req.start, end: req.end, step, lookback: self.opts.lookback_delta_ms };
         let mut selections: Vec<Selection> = Vec::new();
         plan::plan(&expr, &grid, &mut selections)?;
 
@@ -151,8 +151,8 @@ impl Engine {
 
 /// Runs the evaluator and shapes its output.
 fn evaluate(expr: &Expr, ctx: &EvalCtx, instant: bool) -> Result<QueryValue> {
-    if let (true, Expr::MatrixSelector(ms)) = (instant, expr) {
-        let mut it = eval::MatrixIter::new(ctx, ms)?;
+    if instant && matches!(eval::unparen(expr), Expr::MatrixSelector(_) | Expr::Subquery(_)) {
+        let mut it = eval::RangeInput::new(ctx, expr)?;
         let mut out = Vec::new();
         while let Some((labels, samples)) = it.next_series()? {
             let r = it.timing.ref_t(ctx.start);

@@ -11,7 +11,7 @@ use promql_parser::parser::{Call, Expr};
 use strata_common::{Sample, Timestamp};
 
 use crate::engine::ctx::{EvalCtx, SeriesStream, StepSeries, Value, VecStream, collect};
-use crate::engine::eval::{MapStream, MatrixIter, eval};
+use crate::engine::eval::{MapStream, RangeInput, eval, unparen};
 use crate::error::{Error, Result};
 
 /// The samples a range function sees at one step.
@@ -88,8 +88,8 @@ fn matrix_arg(kind: &Kind) -> Option<usize> {
 pub fn check(call: &Call) -> Result<()> {
     let def = lookup(call.func.name).ok_or_else(|| Error::Unsupported(format!("function {}", call.func.name)))?;
     if let Some(i) = matrix_arg(&def.kind) {
-        if !matches!(call.args.args.get(i).map(|a| a.as_ref()), Some(Expr::MatrixSelector(_))) {
-            return Err(Error::Unsupported(format!("function {} over a subquery or expression", def.name)));
+        if !matches!(call.args.args.get(i).map(|a| unparen(a)), Some(Expr::MatrixSelector(_) | Expr::Subquery(_))) {
+            return Err(Error::BadData(format!("expected a range vector as argument {} of {}", i + 1, def.name)));
         }
     }
     Ok(())
@@ -113,11 +113,9 @@ pub fn eval_call<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
     match def.kind {
         Kind::Range(f) | Kind::RangeParam(f) => {
             let i = matrix_arg(&def.kind).unwrap_or(0);
-            let Expr::MatrixSelector(ms) = arg(i)? else {
-                return Err(Error::Unsupported(format!("function {name} over a subquery or expression")));
-            };
+            let input = RangeInput::new(ctx, arg(i)?)?;
             let param = if i == 1 { scalar_arg(0)?.unwrap_or_default() } else { vec![f64::NAN; ctx.steps] };
-            Ok(Value::Vector(Box::new(RangeFnStream { iter: MatrixIter::new(ctx, ms)?, f, param, keep_name: def.keep_name })))
+            Ok(Value::Vector(Box::new(RangeFnStream { iter: input, f, param, keep_name: def.keep_name })))
         }
         Kind::ElementwiseArgs { f, defaults } => {
             let inner = match eval(ctx, arg(0)?)? {
@@ -166,7 +164,7 @@ pub fn eval_call<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
 
 /// Applies a range function to each selected series.
 struct RangeFnStream<'a> {
-    iter: MatrixIter<'a>,
+    iter: RangeInput<'a>,
     f: fn(&RangeWindow<'_>) -> Option<f64>,
     /// The scalar parameter per step (NaN when the function has none).
     param: Vec<f64>,

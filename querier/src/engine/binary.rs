@@ -95,9 +95,6 @@ fn op_of(b: &BinaryExpr) -> Result<BinOp> {
 pub fn check(b: &BinaryExpr) -> Result<()> {
     let op = op_of(b)?;
     if let Some(m) = &b.modifier {
-        if matches!(m.card, VectorMatchCardinality::ManyToOne(_) | VectorMatchCardinality::OneToMany(_)) {
-            return Err(Error::Unsupported("group_left/group_right".into()));
-        }
         if m.fill_values.lhs.is_some() || m.fill_values.rhs.is_some() {
             return Err(Error::Unsupported("fill modifiers".into()));
         }
@@ -139,20 +136,29 @@ pub fn eval<'a>(ctx: &'a EvalCtx, b: &'a BinaryExpr) -> Result<Value<'a>> {
         (Value::Scalar(s), Value::Vector(v)) => {
             Ok(Value::Vector(Box::new(VectorScalar { inner: v, scalar: s, op, swap: true, return_bool })))
         }
-        (Value::Vector(l), Value::Vector(mut r)) => {
+        (Value::Vector(l), Value::Vector(r)) => {
             let matching = b.modifier.as_ref().and_then(|m| m.matching.clone());
+            let card = b.modifier.as_ref().map_or(VectorMatchCardinality::OneToOne, |m| m.card.clone());
+            // The "one" side is materialized, the other streamed.
+            let swapped = matches!(card, VectorMatchCardinality::OneToMany(_));
+            let (stream, mut one) = if swapped { (r, l) } else { (l, r) };
             let mut rhs: HashMap<Labels, Vec<StepSeries>> = HashMap::new();
-            for s in collect(r.as_mut())? {
+            for s in collect(one.as_mut())? {
                 rhs.entry(signature(&s.labels, matching.as_ref())).or_default().push(s);
             }
+            let include = card.labels().map(|l| l.labels.clone()).unwrap_or_default();
             Ok(Value::Vector(Box::new(VectorVector {
-                lhs: l,
+                lhs: stream,
                 rhs,
                 matching,
                 op,
                 return_bool,
+                swapped,
+                one_to_one: matches!(card, VectorMatchCardinality::OneToOne),
+                include,
                 lhs_seen: HashMap::new(),
                 or_rest: None,
+                pending: Vec::new(),
             })))
         }
         _ => Err(Error::BadData(format!("operator {} is not defined on strings", b.op))),
@@ -196,10 +202,19 @@ impl SeriesStream for VectorScalar<'_> {
     }
 }
 
-/// Vector ∘ vector, one-to-one or set operator.
+/// Vector ∘ vector: one-to-one, many-to-one / one-to-many, or a set
+/// operator. `lhs` is the streamed ("many") side and `rhs` the materialized
+/// ("one") side; for `group_right` they are the original right and left.
 struct VectorVector<'a> {
     lhs: Box<dyn SeriesStream + 'a>,
     rhs: HashMap<Labels, Vec<StepSeries>>,
+    /// `group_right`: the streamed side is the original right-hand side.
+    swapped: bool,
+    one_to_one: bool,
+    /// `group_left(...)` / `group_right(...)` labels copied from the one side.
+    include: Vec<String>,
+    /// Output series produced but not yet returned.
+    pending: Vec<StepSeries>,
     matching: Option<LabelModifier>,
     op: BinOp,
     return_bool: bool,
@@ -211,43 +226,71 @@ struct VectorVector<'a> {
 }
 
 impl VectorVector<'_> {
-    fn one_to_one(&mut self, s: StepSeries, sig: Labels) -> Result<Option<StepSeries>> {
-        let Some(candidates) = self.rhs.get(&sig) else { return Ok(None) };
+    /// Matches one streamed series; pushes its output series to `pending`.
+    fn match_series(&mut self, s: StepSeries, sig: Labels) -> Result<()> {
+        let Some(candidates) = self.rhs.get(&sig) else { return Ok(()) };
         let steps = s.values.len();
-        let seen = self.lhs_seen.entry(sig.clone()).or_insert_with(|| vec![false; steps]);
-        let mut values = vec![None; steps];
+        let mut seen = self.lhs_seen.remove(&sig).unwrap_or_else(|| vec![false; steps]);
+        // Output series per matched one-side candidate (their labels may differ).
+        let mut outs: Vec<(usize, StepSeries)> = Vec::new();
         for (i, lv) in s.values.iter().enumerate() {
-            let Some(l) = *lv else { continue };
-            let mut matched = candidates.iter().filter_map(|c| c.values[i].map(|r| (c, r)));
-            let Some((first, r)) = matched.next() else { continue };
-            if let Some((second, _)) = matched.next() {
+            let Some(many) = *lv else { continue };
+            let mut matched = candidates.iter().enumerate().filter_map(|(k, c)| c.values[i].map(|r| (k, c, r)));
+            let Some((k, first, one)) = matched.next() else { continue };
+            if let Some((_, second, _)) = matched.next() {
+                let side = if self.swapped { "left" } else { "right" };
                 return Err(Error::Execution(format!(
-                    "found duplicate series for the match group {sig} on the right hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
+                    "found duplicate series for the match group {sig} on the {side} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
                     first.labels, second.labels
                 )));
             }
-            if std::mem::replace(&mut seen[i], true) {
+            if self.one_to_one && std::mem::replace(&mut seen[i], true) {
                 return Err(Error::Execution(
                     "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)".into(),
                 ));
             }
+            let (l, r) = if self.swapped { (one, many) } else { (many, one) };
             let (v, keep) = self.op.apply(l, r);
-            values[i] = match (self.return_bool, keep) {
+            let value = match (self.return_bool, keep) {
                 (true, k) if self.op.is_comparison() => Some(f64::from(u8::from(k))),
                 (_, true) => Some(v),
                 (_, false) => None,
             };
+            let out = match outs.iter().position(|(c, _)| *c == k) {
+                Some(p) => &mut outs[p].1,
+                None => {
+                    let labels = self.result_labels(&s.labels, &first.labels);
+                    outs.push((k, StepSeries { labels, values: vec![None; steps] }));
+                    &mut outs.last_mut().expect("just pushed").1
+                }
+            };
+            out.values[i] = value;
         }
-        let mut labels = s.labels;
+        self.lhs_seen.insert(sig, seen);
+        self.pending.extend(outs.into_iter().map(|(_, s)| s).filter(StepSeries::has_values));
+        Ok(())
+    }
+
+    /// Prometheus `resultMetric`: the streamed side's labels, adjusted.
+    fn result_labels(&self, many: &Labels, one: &Labels) -> Labels {
+        let mut labels = many.clone();
         if !self.op.is_comparison() || self.return_bool {
             labels.remove(METRIC_NAME);
         }
-        match &self.matching {
-            Some(LabelModifier::Include(on)) => labels.retain(|l| on.labels.iter().any(|n| *n == l.name)),
-            Some(LabelModifier::Exclude(ign)) => labels.retain(|l| !ign.labels.iter().any(|n| *n == l.name)),
-            None => {}
+        if self.one_to_one {
+            match &self.matching {
+                Some(LabelModifier::Include(on)) => labels.retain(|l| on.labels.iter().any(|n| *n == l.name)),
+                Some(LabelModifier::Exclude(ign)) => labels.retain(|l| !ign.labels.iter().any(|n| *n == l.name)),
+                None => {}
+            }
         }
-        Ok(Some(StepSeries { labels, values }))
+        for name in &self.include {
+            match one.get(name) {
+                Some(v) => labels.set(name, v),
+                None => labels.remove(name),
+            }
+        }
+        labels
     }
 
     fn set_op(&mut self, mut s: StepSeries, sig: Labels) -> StepSeries {
@@ -291,11 +334,19 @@ impl SeriesStream for VectorVector<'_> {
             }
             return Ok(None);
         }
-        while let Some(s) = self.lhs.next_series()? {
-            let sig = signature(&s.labels, self.matching.as_ref());
-            let out = if self.op.is_set() { Some(self.set_op(s, sig)) } else { self.one_to_one(s, sig)? };
-            if let Some(out) = out.filter(StepSeries::has_values) {
+        loop {
+            if let Some(out) = self.pending.pop() {
                 return Ok(Some(out));
+            }
+            let Some(s) = self.lhs.next_series()? else { break };
+            let sig = signature(&s.labels, self.matching.as_ref());
+            if self.op.is_set() {
+                let out = self.set_op(s, sig);
+                if out.has_values() {
+                    return Ok(Some(out));
+                }
+            } else {
+                self.match_series(s, sig)?;
             }
         }
         if self.op == BinOp::Or {

@@ -3,6 +3,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::time::Instant;
 
 use strata_common::{Labels, Timestamp};
@@ -44,7 +45,16 @@ pub enum Value<'a> {
     String(String),
 }
 
-/// Per-query state shared by every operator.
+/// Per-query state shared by the query's grid and its subqueries' grids.
+struct Shared {
+    deadline: Instant,
+    max_samples: u64,
+    loaded: Cell<u64>,
+    /// Prefetched selections, keyed by the selector node's address.
+    selected: RefCell<HashMap<usize, SeriesIter>>,
+}
+
+/// The step grid being evaluated plus the per-query state.
 pub struct EvalCtx {
     /// First step, in ms.
     pub start: Timestamp,
@@ -52,15 +62,11 @@ pub struct EvalCtx {
     pub end: Timestamp,
     /// Step width in ms (> 0).
     pub step: Timestamp,
-    /// Number of steps.
+    /// Number of steps (0 when `end < start`).
     pub steps: usize,
     /// Instant-selector lookback in ms.
     pub lookback: Timestamp,
-    deadline: Instant,
-    max_samples: u64,
-    loaded: Cell<u64>,
-    /// Prefetched selections, keyed by the selector node's address.
-    selected: RefCell<HashMap<usize, SeriesIter>>,
+    shared: Rc<Shared>,
 }
 
 impl EvalCtx {
@@ -73,19 +79,19 @@ impl EvalCtx {
         max_samples: u64,
         selected: HashMap<usize, SeriesIter>,
     ) -> Self {
+        let shared = Shared { deadline, max_samples, loaded: Cell::new(0), selected: RefCell::new(selected) };
+        Self::with_grid(start, end, step, lookback, Rc::new(shared))
+    }
+
+    fn with_grid(start: Timestamp, end: Timestamp, step: Timestamp, lookback: Timestamp, shared: Rc<Shared>) -> Self {
         let step = step.max(1);
-        let steps = ((end - start) / step) as usize + 1;
-        Self {
-            start,
-            end,
-            step,
-            steps,
-            lookback,
-            deadline,
-            max_samples,
-            loaded: Cell::new(0),
-            selected: RefCell::new(selected),
-        }
+        let steps = if end < start { 0 } else { ((end - start) / step) as usize + 1 };
+        Self { start, end, step, steps, lookback, shared }
+    }
+
+    /// The context of a subquery: another grid, the same budget and selections.
+    pub fn child(&self, start: Timestamp, end: Timestamp, step: Timestamp) -> Self {
+        Self::with_grid(start, end, step, self.lookback, self.shared.clone())
     }
 
     /// The timestamp of step `i`.
@@ -96,7 +102,7 @@ impl EvalCtx {
 
     /// Fails with a timeout once the deadline has passed.
     pub fn check_deadline(&self) -> Result<()> {
-        if Instant::now() >= self.deadline {
+        if Instant::now() >= self.shared.deadline {
             return Err(Error::Timeout("query execution"));
         }
         Ok(())
@@ -104,22 +110,23 @@ impl EvalCtx {
 
     /// Counts `n` loaded samples against the budget.
     pub fn charge(&self, n: usize) -> Result<()> {
-        let total = self.loaded.get() + n as u64;
-        self.loaded.set(total);
-        if total > self.max_samples {
-            return Err(Error::TooManySamples { limit: self.max_samples });
+        let total = self.shared.loaded.get() + n as u64;
+        self.shared.loaded.set(total);
+        if total > self.shared.max_samples {
+            return Err(Error::TooManySamples { limit: self.shared.max_samples });
         }
         Ok(())
     }
 
     /// Total samples loaded so far.
     pub fn samples_loaded(&self) -> u64 {
-        self.loaded.get()
+        self.shared.loaded.get()
     }
 
     /// Takes the prefetched selection of the selector at `key`.
     pub fn take_selection(&self, key: usize) -> Result<SeriesIter> {
-        self.selected
+        self.shared
+            .selected
             .borrow_mut()
             .remove(&key)
             .ok_or_else(|| Error::Internal("selector evaluated without a prefetched selection".into()))

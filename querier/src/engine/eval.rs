@@ -2,12 +2,12 @@
 //! operators at the leaves (instant selectors with lookback and staleness,
 //! range selectors feeding range functions).
 
-use promql_parser::parser::{Expr, MatrixSelector, VectorSelector};
+use promql_parser::parser::{Expr, VectorSelector};
 use strata_common::sample::is_stale_nan;
 use strata_common::{Labels, Sample, Timestamp};
 
-use super::ctx::{EvalCtx, SeriesStream, StepSeries, Value};
-use super::plan::{Grid, Timing};
+use super::ctx::{EvalCtx, SeriesStream, StepSeries, Value, collect};
+use super::plan::{Grid, Timing, subquery_grid};
 use super::{aggregate, binary};
 use crate::error::{Error, Result};
 use crate::functions;
@@ -36,13 +36,23 @@ pub fn eval<'a>(ctx: &'a EvalCtx, expr: &'a Expr) -> Result<Value<'a>> {
         Expr::Call(call) => functions::eval_call(ctx, call),
         Expr::Aggregate(a) => aggregate::eval(ctx, a),
         Expr::Binary(b) => binary::eval(ctx, b),
-        Expr::Subquery(_) => Err(Error::Unsupported("subquery".into())),
+        Expr::Subquery(_) => Err(Error::BadData(
+            "a subquery is only allowed as a function argument or as a whole instant query".into(),
+        )),
         Expr::Extension(_) => Err(Error::Unsupported("extension expressions".into())),
     }
 }
 
+/// `expr` without enclosing parentheses.
+pub fn unparen(mut expr: &Expr) -> &Expr {
+    while let Expr::Paren(p) = expr {
+        expr = &p.expr;
+    }
+    expr
+}
+
 fn grid(ctx: &EvalCtx) -> Grid {
-    Grid { start: ctx.start, end: ctx.end, lookback: ctx.lookback }
+    Grid { start: ctx.start, end: ctx.end, step: ctx.step, lookback: ctx.lookback }
 }
 
 /// Applies `f` to every value of every series; `None` drops the point.
@@ -120,38 +130,72 @@ impl SeriesStream for InstantSelector<'_> {
     }
 }
 
-/// A range selector: yields each series with its samples in the whole
-/// window, staleness markers removed.
-pub struct MatrixIter<'a> {
+/// Where a range input's series come from.
+enum RangeSource {
+    /// A range selector: samples loaded per series.
+    Selector { iter: SeriesIter, window: (Timestamp, Timestamp) },
+    /// A subquery, already evaluated on its own grid.
+    Evaluated(std::vec::IntoIter<(Labels, Vec<Sample>)>),
+}
+
+/// A range-vector argument (range selector or subquery): yields each series
+/// with its samples in the whole window, staleness markers removed.
+pub struct RangeInput<'a> {
     pub ctx: &'a EvalCtx,
-    iter: SeriesIter,
     pub timing: Timing,
     /// The range in ms.
     pub range: Timestamp,
-    window: (Timestamp, Timestamp),
+    source: RangeSource,
 }
 
-impl<'a> MatrixIter<'a> {
-    pub fn new(ctx: &'a EvalCtx, ms: &'a MatrixSelector) -> Result<Self> {
+impl<'a> RangeInput<'a> {
+    pub fn new(ctx: &'a EvalCtx, expr: &'a Expr) -> Result<Self> {
         let g = grid(ctx);
-        let timing = Timing::of(&ms.vs, &g);
-        let range = ms.range.as_millis() as Timestamp;
-        let window = timing.window(&g, range);
-        Ok(Self { ctx, iter: ctx.take_selection(&ms.vs as *const VectorSelector as usize)?, timing, range, window })
+        match unparen(expr) {
+            Expr::MatrixSelector(ms) => {
+                let timing = Timing::of(&ms.vs, &g);
+                let range = ms.range.as_millis() as Timestamp;
+                let window = timing.window(&g, range);
+                let iter = ctx.take_selection(&ms.vs as *const VectorSelector as usize)?;
+                Ok(Self { ctx, timing, range, source: RangeSource::Selector { iter, window } })
+            }
+            Expr::Subquery(sq) => {
+                let timing = Timing::of_parts(sq.offset.as_ref(), sq.at.as_ref(), &g);
+                let inner = subquery_grid(&g, sq);
+                let child = ctx.child(inner.start, inner.end, inner.step);
+                let series = match eval(&child, &sq.expr)? {
+                    Value::Vector(mut s) => collect(s.as_mut())?,
+                    _ => return Err(Error::BadData("a subquery needs an instant vector expression".into())),
+                };
+                let evaluated: Vec<(Labels, Vec<Sample>)> = series
+                    .into_iter()
+                    .map(|s| {
+                        let samples = s.values.iter().enumerate().filter_map(|(i, v)| v.map(|v| Sample::new(child.ts(i), v)));
+                        (s.labels, samples.collect())
+                    })
+                    .collect();
+                let range = sq.range.as_millis() as Timestamp;
+                Ok(Self { ctx, timing, range, source: RangeSource::Evaluated(evaluated.into_iter()) })
+            }
+            _ => Err(Error::BadData("expected a range vector (range selector or subquery)".into())),
+        }
     }
 
     /// The next series with its (stale-free) samples.
     pub fn next_series(&mut self) -> Result<Option<(Labels, Vec<Sample>)>> {
-        match self.iter.next() {
-            None => Ok(None),
-            Some(series) => {
-                let mut series = series?;
-                self.ctx.check_deadline()?;
-                let mut samples = series.loader.load(self.window.0, self.window.1)?;
-                self.ctx.charge(samples.len())?;
-                samples.retain(|s| !is_stale_nan(s.v));
-                Ok(Some((series.labels, samples)))
-            }
+        match &mut self.source {
+            RangeSource::Evaluated(it) => Ok(it.next()),
+            RangeSource::Selector { iter, window } => match iter.next() {
+                None => Ok(None),
+                Some(series) => {
+                    let mut series = series?;
+                    self.ctx.check_deadline()?;
+                    let mut samples = series.loader.load(window.0, window.1)?;
+                    self.ctx.charge(samples.len())?;
+                    samples.retain(|s| !is_stale_nan(s.v));
+                    Ok(Some((series.labels, samples)))
+                }
+            },
         }
     }
 

@@ -5,7 +5,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use promql_parser::label::MatchOp as PMatchOp;
-use promql_parser::parser::{AtModifier, Expr, Offset, VectorSelector};
+use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr, VectorSelector};
 use strata_common::labels::METRIC_NAME;
 use strata_common::{MatchOp, Matcher, Timestamp};
 
@@ -18,7 +18,27 @@ use crate::functions;
 pub struct Grid {
     pub start: Timestamp,
     pub end: Timestamp,
+    pub step: Timestamp,
     pub lookback: Timestamp,
+}
+
+/// Step of a subquery without an explicit one (Prometheus's default
+/// evaluation interval).
+pub const DEFAULT_SUBQUERY_STEP: Timestamp = 60_000;
+
+/// The grid a subquery's inner expression is evaluated on: steps aligned to
+/// multiples of the subquery step, first one after `ref(start) - range`.
+pub fn subquery_grid(outer: &Grid, sq: &SubqueryExpr) -> Grid {
+    let t = Timing::of_parts(sq.offset.as_ref(), sq.at.as_ref(), outer);
+    let range = sq.range.as_millis() as Timestamp;
+    let step = sq.step.map_or(DEFAULT_SUBQUERY_STEP, |d| d.as_millis() as Timestamp).max(1);
+    let (lo, hi) = (t.ref_t(outer.start) - range, t.ref_t(outer.end));
+    // Go's integer division truncates toward zero; so does Rust's.
+    let mut start = step * (lo / step);
+    if start <= lo {
+        start += step;
+    }
+    Grid { start, end: hi, step, lookback: outer.lookback }
 }
 
 /// When a selector reads, relative to each step: `ref = (at or step) - offset`.
@@ -30,12 +50,17 @@ pub struct Timing {
 
 impl Timing {
     pub fn of(vs: &VectorSelector, grid: &Grid) -> Self {
-        let offset = match &vs.offset {
+        Self::of_parts(vs.offset.as_ref(), vs.at.as_ref(), grid)
+    }
+
+    /// From an `offset` and an `@` modifier.
+    pub fn of_parts(offset: Option<&Offset>, at: Option<&AtModifier>, grid: &Grid) -> Self {
+        let offset = match offset {
             Some(Offset::Pos(d)) => d.as_millis() as Timestamp,
             Some(Offset::Neg(d)) => -(d.as_millis() as Timestamp),
             None => 0,
         };
-        let at = vs.at.as_ref().map(|at| match at {
+        let at = at.map(|at| match at {
             AtModifier::Start => grid.start,
             AtModifier::End => grid.end,
             AtModifier::At(t) => system_time_ms(*t),
@@ -112,7 +137,7 @@ pub fn plan(expr: &Expr, grid: &Grid, out: &mut Vec<Selection>) -> Result<()> {
             plan(&b.rhs, grid, out)
         }
         Expr::Paren(p) => plan(&p.expr, grid, out),
-        Expr::Subquery(_) => Err(Error::Unsupported("subquery".into())),
+        Expr::Subquery(sq) => plan(&sq.expr, &subquery_grid(grid, sq), out),
         Expr::NumberLiteral(_) | Expr::StringLiteral(_) => Ok(()),
         Expr::VectorSelector(vs) => {
             let (min_t, max_t) = Timing::of(vs, grid).window(grid, grid.lookback);
