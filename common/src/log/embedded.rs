@@ -24,10 +24,11 @@
 //!
 //! # Durability and ordering
 //!
-//! One writer thread (see `writer`) does group commit: it drains every queued
-//! append, writes each touched partition once, fdatasyncs each touched
-//! segment once (in parallel across partitions), and only then publishes the
-//! new end offsets and resolves the appends. A new segment is synced before
+//! A writer thread and a sync thread (see `writer`) do pipelined group
+//! commit: the writer drains every queued append and writes each touched
+//! partition once; the sync thread fdatasyncs each touched segment once (in
+//! parallel across partitions) and only then publishes the new end offsets
+//! and resolves the appends, while the writer already writes the next batch. A new segment is synced before
 //! the next one is created, and the directory is synced after. With
 //! [`FsyncPolicy::Never`] the same happens without the syncs (data survives a
 //! process crash, not a power loss).
@@ -59,7 +60,7 @@ use tokio::sync::watch;
 
 pub use reader::EmbeddedLogReader;
 
-use self::writer::{AppendRequest, PartitionWriter};
+use self::writer::{AppendRequest, Failure, PartitionWriter};
 use crate::error::{Error, Result};
 use crate::log::{Log, LogReader, Offset, PartitionId};
 
@@ -145,8 +146,10 @@ pub(crate) struct PartitionShared {
     /// Base offsets of the live segments, ascending; the last is active.
     pub(crate) segments: Mutex<Vec<Offset>>,
     /// The published (durable) end offset; cloned by readers. The sender
-    /// lives in the writer thread, so it closes when the log is dropped.
+    /// lives in the sync thread, so it closes when the log is dropped.
     pub(crate) end_rx: watch::Receiver<Offset>,
+    /// Set by an I/O error: the partition refuses appends until reopened.
+    pub(crate) failed: Mutex<Option<Failure>>,
 }
 
 /// A durable, partitioned log in local files (see the module docs).
@@ -155,6 +158,7 @@ pub struct EmbeddedLog {
     shared: Arc<Shared>,
     tx: Option<flume::Sender<AppendRequest>>,
     writer: Option<JoinHandle<()>>,
+    syncer: Option<JoinHandle<()>>,
     /// Holds the advisory lock on `<dir>/LOCK` while the log is open.
     _lock: File,
 }
@@ -189,20 +193,30 @@ impl EmbeddedLog {
 
         let mut shared_parts = Vec::with_capacity(config.partitions as usize);
         let mut writers = Vec::with_capacity(config.partitions as usize);
+        let mut end_txs = Vec::with_capacity(config.partitions as usize);
         for p in 0..config.partitions {
-            let (shared, writer) = open_partition(&dir, p, config.fsync)?;
+            let (shared, writer, end_tx) = open_partition(&dir, p, config.fsync)?;
             shared_parts.push(shared);
             writers.push(writer);
+            end_txs.push(end_tx);
         }
         let shared = Arc::new(Shared { partitions: shared_parts });
+        let (fsync, segment_bytes) = (config.fsync, config.segment_bytes);
+        let (job_tx, job_rx) = flume::bounded(1);
+        let sync_shared = shared.clone();
+        let syncer = std::thread::Builder::new()
+            .name("strata-log-sync".into())
+            .spawn(move || writer::run_syncer(job_rx, end_txs, sync_shared, fsync))
+            .map_err(io_err(&dir))?;
         let (tx, rx) = flume::unbounded();
-        let (thread_shared, fsync, segment_bytes) = (shared.clone(), config.fsync, config.segment_bytes);
+        let write_shared = shared.clone();
+        // If this spawn fails, `job_tx` is dropped with the closure and the sync thread ends.
         let writer = std::thread::Builder::new()
             .name("strata-log-writer".into())
-            .spawn(move || writer::run(rx, writers, thread_shared, fsync, segment_bytes))
+            .spawn(move || writer::run_writer(rx, job_tx, writers, write_shared, fsync, segment_bytes))
             .map_err(io_err(&dir))?;
         tracing::info!(dir = %dir.display(), partitions = config.partitions, fsync = ?config.fsync, "embedded log open");
-        Ok(Arc::new(Self { config, shared, tx: Some(tx), writer: Some(writer), _lock: lock }))
+        Ok(Arc::new(Self { config, shared, tx: Some(tx), writer: Some(writer), syncer: Some(syncer), _lock: lock }))
     }
 
     /// The configuration the log was opened with.
@@ -248,10 +262,11 @@ impl Drop for EmbeddedLog {
     fn drop(&mut self) {
         // Closing the channel ends the writer after it finished queued appends.
         drop(self.tx.take());
-        if let Some(w) = self.writer.take()
-            && w.join().is_err()
-        {
-            tracing::error!("embedded log writer thread panicked");
+        // The writer's exit closes the job channel, which ends the sync thread.
+        for t in [self.writer.take(), self.syncer.take()].into_iter().flatten() {
+            if t.join().is_err() {
+                tracing::error!("embedded log writer or sync thread panicked");
+            }
         }
     }
 }
@@ -302,7 +317,11 @@ fn check_meta(dir: &Path, partitions: u32, fsync: FsyncPolicy) -> Result<()> {
 
 /// Opens one partition: lists its segments, truncates the active one's torn
 /// tail, and opens it for appending.
-fn open_partition(dir: &Path, p: PartitionId, fsync: FsyncPolicy) -> Result<(PartitionShared, PartitionWriter)> {
+fn open_partition(
+    dir: &Path,
+    p: PartitionId,
+    fsync: FsyncPolicy,
+) -> Result<(PartitionShared, PartitionWriter, watch::Sender<Offset>)> {
     let pdir = segment::partition_dir(dir, p);
     std::fs::create_dir_all(&pdir).map_err(io_err(&pdir))?;
     let mut segments = segment::list_segments(&pdir).map_err(io_err(&pdir))?;
@@ -334,9 +353,9 @@ fn open_partition(dir: &Path, p: PartitionId, fsync: FsyncPolicy) -> Result<(Par
     }
     let next = base + scan.records;
     let (end_tx, end_rx) = watch::channel(next);
-    let shared = PartitionShared { dir: pdir.clone(), segments: Mutex::new(segments), end_rx };
-    let writer = PartitionWriter::new(p, pdir, file, base, scan.valid_len, next, end_tx);
-    Ok((shared, writer))
+    let shared = PartitionShared { dir: pdir.clone(), segments: Mutex::new(segments), end_rx, failed: Mutex::new(None) };
+    let writer = PartitionWriter::new(p, pdir, file, base, scan.valid_len, next);
+    Ok((shared, writer, end_tx))
 }
 
 impl Log for EmbeddedLog {
@@ -347,8 +366,10 @@ impl Log for EmbeddedLog {
     fn append(&self, partition: PartitionId, payloads: Vec<Bytes>) -> BoxFuture<'_, Result<Offset>> {
         let queued = self.check_partition(partition).map(|_| {
             let (done, rx) = futures::channel::oneshot::channel();
+            // Checksummed here, on the caller's thread, to keep the writer thread lean.
+            let crcs = payloads.iter().map(|p| crc32fast::hash(p)).collect();
             let sent = match &self.tx {
-                Some(tx) => tx.send(AppendRequest { partition, payloads, done }).is_ok(),
+                Some(tx) => tx.send(AppendRequest { partition, payloads, crcs, done }).is_ok(),
                 None => false,
             };
             (sent, rx)

@@ -35,11 +35,27 @@ pub(crate) fn frame_crc(offset: u64, payload: &[u8]) -> u32 {
     h.finalize()
 }
 
+/// [`frame_crc`] from the CRC of the payload alone (`crc32fast::hash`), so
+/// appenders can checksum payloads on their own threads before the writer
+/// knows the offset.
+pub(crate) fn frame_crc_from(offset: u64, payload_crc: u32, payload_len: usize) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(&offset.to_le_bytes());
+    h.combine(&crc32fast::Hasher::new_with_initial_len(payload_crc, payload_len as u64));
+    h.finalize()
+}
+
 /// Appends one frame to `out`. `payload.len()` must be at most [`MAX_PAYLOAD`].
+#[cfg(test)]
 pub(crate) fn encode_frame(out: &mut Vec<u8>, offset: u64, payload: &[u8]) {
+    encode_frame_with_crc(out, offset, payload, crc32fast::hash(payload));
+}
+
+/// Appends one frame to `out`, given `crc32fast::hash(payload)`.
+pub(crate) fn encode_frame_with_crc(out: &mut Vec<u8>, offset: u64, payload: &[u8], payload_crc: u32) {
     debug_assert!(payload.len() <= MAX_PAYLOAD);
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&frame_crc(offset, payload).to_le_bytes());
+    out.extend_from_slice(&frame_crc_from(offset, payload_crc, payload.len()).to_le_bytes());
     out.extend_from_slice(&offset.to_le_bytes());
     out.extend_from_slice(payload);
 }
@@ -205,6 +221,14 @@ mod tests {
         assert!(s.torn.unwrap().contains("partial"));
         assert_eq!(find_position(&f, 10, 12).unwrap(), (FRAME_HEADER * 2 + 5) as u64);
         assert_eq!(list_segments(dir.path()).unwrap(), vec![10]);
+    }
+
+    #[test]
+    fn combined_crc_equals_direct_crc() {
+        for (offset, payload) in [(0u64, &b""[..]), (7, b"x"), (u64::MAX, &[3u8; 5000][..])] {
+            let direct = frame_crc(offset, payload);
+            assert_eq!(frame_crc_from(offset, crc32fast::hash(payload), payload.len()), direct);
+        }
     }
 
     #[test]

@@ -1,18 +1,23 @@
-//! The writer thread of the embedded log: group commit.
+//! The writer and sync threads of the embedded log: pipelined group commit.
 //!
-//! One `std::thread` owns every partition's active segment. It blocks on the
-//! append channel, drains whatever else is queued (up to [`MAX_BATCH_BYTES`]),
-//! assigns consecutive offsets, writes each touched partition's frames with
-//! one `write`, fdatasyncs each touched segment once (in parallel when several
-//! are touched), then publishes the new end offsets and completes the
-//! waiters. Concurrent appenders therefore share fsyncs, and a reader never
-//! sees an offset that is not durable.
+//! ```text
+//!  append() ──crc32 of payloads (caller's thread)──▶ channel
+//!  writer thread: drain queue → assign offsets → frame → write() once per partition
+//!        │ SyncJob (bounded: at most one waiting)
+//!  sync thread:   fdatasync each touched segment once (in parallel) → publish
+//!                 end offsets → resolve the appends
+//! ```
 //!
-//! An I/O error poisons the partition: its pending and later appends fail
-//! (the caller answers 503 and retries elsewhere or later) until the log is
-//! reopened, when recovery truncates whatever was torn. After a failed fsync
-//! the page cache can no longer be trusted (Linux drops the dirty pages), so
-//! continuing would risk acknowledging data that is not on disk.
+//! Concurrent appenders share fsyncs, and while one batch is being synced
+//! the next is already being framed and written, so the disk is kept busy.
+//! If the sync thread falls behind, it takes every queued job and syncs their
+//! segments once. A reader never sees an offset that is not durable.
+//!
+//! An I/O error fails the partition: its pending and later appends fail (the
+//! caller answers 503 and the client retries) until the log is reopened,
+//! when recovery truncates whatever was torn. After a failed fsync the page
+//! cache can no longer be trusted (Linux drops the dirty pages), so carrying
+//! on could acknowledge data that is not on disk.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -34,111 +39,113 @@ const MAX_BATCH_BYTES: usize = 64 << 20;
 /// At most this many threads fdatasync the touched segments of one batch.
 const MAX_SYNC_THREADS: usize = 8;
 
-/// One queued append.
+/// One queued append; `crcs[i]` is `crc32fast::hash(&payloads[i])`.
 pub(crate) struct AppendRequest {
     pub partition: PartitionId,
     pub payloads: Vec<Bytes>,
+    pub crcs: Vec<u32>,
     pub done: oneshot::Sender<Result<Offset>>,
+}
+
+/// Why a partition stopped accepting appends.
+#[derive(Debug, Clone)]
+pub(crate) struct Failure {
+    path: PathBuf,
+    kind: io::ErrorKind,
+    message: String,
+}
+
+impl Failure {
+    fn error(&self, partition: PartitionId) -> Error {
+        Error::LogIo {
+            path: self.path.clone(),
+            source: io::Error::new(
+                self.kind,
+                format!("partition {partition} failed after an I/O error and needs a reopen: {}", self.message),
+            ),
+        }
+    }
+}
+
+/// Records `e` as the partition's failure and returns it as an error.
+fn fail(shared: &Shared, partition: PartitionId, path: PathBuf, e: io::Error) -> Error {
+    tracing::error!(partition, path = %path.display(), error = %e, "embedded log I/O error; partition fails until reopened");
+    let f = Failure { path: path.clone(), kind: e.kind(), message: e.to_string() };
+    shared.partitions[partition as usize].failed.lock().get_or_insert(f);
+    Error::LogIo { path, source: e }
+}
+
+fn failure(shared: &Shared, partition: PartitionId) -> Option<Error> {
+    shared.partitions[partition as usize].failed.lock().as_ref().map(|f| f.error(partition))
 }
 
 /// The writer's state of one partition.
 pub(crate) struct PartitionWriter {
-    pub partition: PartitionId,
-    pub dir: PathBuf,
-    /// The active (last) segment, open for appending.
-    pub file: File,
-    pub base: Offset,
-    /// Bytes in the active segment, including `buf` once written.
-    pub size: u64,
+    partition: PartitionId,
+    dir: PathBuf,
+    /// The active (last) segment, open for appending; shared with the sync thread.
+    file: Arc<File>,
+    base: Offset,
+    /// Bytes in the active segment once `buf` is written.
+    size: u64,
     /// The next offset to assign.
-    pub next: Offset,
-    /// Publishes the durable end offset to readers.
-    pub end_tx: watch::Sender<Offset>,
+    next: Offset,
     /// Frames of the current batch not yet written.
     buf: Vec<u8>,
-    /// Whether `buf` must be written and synced in this batch.
+    /// Whether the partition is part of the current batch.
     touched: bool,
-    /// Set by an I/O error; every later append fails with it.
-    poisoned: Option<(PathBuf, io::ErrorKind, String)>,
 }
 
 impl PartitionWriter {
-    pub(crate) fn new(
-        partition: PartitionId,
-        dir: PathBuf,
-        file: File,
-        base: Offset,
-        size: u64,
-        next: Offset,
-        end_tx: watch::Sender<Offset>,
-    ) -> Self {
-        Self { partition, dir, file, base, size, next, end_tx, buf: Vec::new(), touched: false, poisoned: None }
+    pub(crate) fn new(partition: PartitionId, dir: PathBuf, file: File, base: Offset, size: u64, next: Offset) -> Self {
+        Self { partition, dir, file: Arc::new(file), base, size, next, buf: Vec::new(), touched: false }
     }
 
     fn segment_path(&self) -> PathBuf {
         segment::segment_path(&self.dir, self.base)
     }
 
-    fn poison_error(&self) -> Option<Error> {
-        self.poisoned.as_ref().map(|(path, kind, msg)| Error::LogIo {
-            path: path.clone(),
-            source: io::Error::new(*kind, format!("partition {} is failed after an earlier I/O error: {msg}", self.partition)),
-        })
-    }
-
-    fn poison(&mut self, path: PathBuf, e: io::Error) -> Error {
-        tracing::error!(partition = self.partition, path = %path.display(), error = %e, "embedded log I/O error; partition fails until reopened");
-        self.poisoned = Some((path.clone(), e.kind(), e.to_string()));
-        self.buf.clear();
-        Error::LogIo { path, source: e }
-    }
-
     /// Writes the buffered frames to the active segment.
-    fn write_buf(&mut self) -> Result<()> {
+    fn write_buf(&mut self, shared: &Shared) -> Result<()> {
         if self.buf.is_empty() {
             return Ok(());
         }
-        if let Err(e) = self.file.write_all(&self.buf) {
-            return Err(self.poison(self.segment_path(), e));
-        }
+        let r = (&*self.file).write_all(&self.buf);
         self.size += self.buf.len() as u64;
         self.buf.clear();
-        Ok(())
+        r.map_err(|e| fail(shared, self.partition, self.segment_path(), e))
     }
 
     /// Closes the active segment durably and starts a new one at `self.next`.
     fn roll(&mut self, fsync: FsyncPolicy, shared: &Shared) -> Result<()> {
-        self.write_buf()?;
-        if fsync == FsyncPolicy::Always
-            && let Err(e) = self.file.sync_data()
-        {
-            return Err(self.poison(self.segment_path(), e));
+        self.write_buf(shared)?;
+        if fsync == FsyncPolicy::Always {
+            self.file.sync_data().map_err(|e| fail(shared, self.partition, self.segment_path(), e))?;
         }
         let path = segment::segment_path(&self.dir, self.next);
-        let file = OpenOptions::new().create(true).write(true).truncate(true).open(&path);
-        let file = match file {
-            Ok(f) => f,
-            Err(e) => return Err(self.poison(path, e)),
-        };
-        if fsync == FsyncPolicy::Always
-            && let Err(e) = segment::sync_dir(&self.dir)
-        {
-            return Err(self.poison(self.dir.clone(), e));
+        let file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&path)
+            .map_err(|e| fail(shared, self.partition, path.clone(), e))?;
+        if fsync == FsyncPolicy::Always {
+            segment::sync_dir(&self.dir).map_err(|e| fail(shared, self.partition, self.dir.clone(), e))?;
         }
-        self.file = file;
+        self.file = Arc::new(file);
         self.base = self.next;
         self.size = 0;
         shared.partitions[self.partition as usize].segments.lock().push(self.base);
         Ok(())
     }
 
-    /// Frames `payloads` into the batch buffer, rolling segments as needed;
-    /// returns the first offset.
-    fn stage(&mut self, payloads: &[Bytes], segment_bytes: u64, fsync: FsyncPolicy, shared: &Shared) -> Result<Offset> {
-        if let Some(e) = self.poison_error() {
+    /// Frames `req`'s payloads into the batch buffer, rolling segments as
+    /// needed; returns the first offset.
+    fn stage(&mut self, req: &AppendRequest, segment_bytes: u64, fsync: FsyncPolicy, shared: &Shared) -> Result<Offset> {
+        if let Some(e) = failure(shared, self.partition) {
             return Err(e);
         }
-        if let Some(p) = payloads.iter().find(|p| p.len() > segment::MAX_PAYLOAD) {
+        if let Some(p) = req.payloads.iter().find(|p| p.len() > segment::MAX_PAYLOAD) {
             return Err(Error::LogIo {
                 path: self.segment_path(),
                 source: io::Error::new(
@@ -148,13 +155,13 @@ impl PartitionWriter {
             });
         }
         let first = self.next;
-        for p in payloads {
+        for (p, &crc) in req.payloads.iter().zip(&req.crcs) {
             let frame = (FRAME_HEADER + p.len()) as u64;
             let used = self.size + self.buf.len() as u64;
             if used > 0 && used + frame > segment_bytes {
                 self.roll(fsync, shared)?;
             }
-            segment::encode_frame(&mut self.buf, self.next, p);
+            segment::encode_frame_with_crc(&mut self.buf, self.next, p, crc);
             self.next += 1;
         }
         self.touched = true;
@@ -162,18 +169,34 @@ impl PartitionWriter {
     }
 }
 
-/// The writer loop; returns when every sender is gone (the log is dropped).
-/// Dropping the partition writers then drops the watch senders, which tells
-/// readers the log is closed.
-pub(crate) fn run(
+type Waiter = (oneshot::Sender<Result<Offset>>, PartitionId, Result<Offset>);
+
+/// A partition written by a batch.
+struct Touched {
+    partition: PartitionId,
+    file: Arc<File>,
+    path: PathBuf,
+    end: Offset,
+}
+
+/// A written batch for the sync thread.
+pub(crate) struct SyncJob {
+    /// Per touched partition: its active segment and its end after the batch.
+    files: Vec<Touched>,
+    waiters: Vec<Waiter>,
+}
+
+/// The writer loop; returns when every append sender is gone (the log is
+/// dropped), which closes the job channel and so ends the sync thread.
+pub(crate) fn run_writer(
     rx: flume::Receiver<AppendRequest>,
+    jobs: flume::Sender<SyncJob>,
     mut parts: Vec<PartitionWriter>,
     shared: Arc<Shared>,
     fsync: FsyncPolicy,
     segment_bytes: u64,
 ) {
     let mut batch: Vec<AppendRequest> = Vec::new();
-    let mut staged: Vec<(oneshot::Sender<Result<Offset>>, PartitionId, Result<Offset>)> = Vec::new();
     let mut touched: Vec<usize> = Vec::new();
     while let Ok(first) = rx.recv() {
         let mut bytes: usize = first.payloads.iter().map(Bytes::len).sum();
@@ -185,74 +208,91 @@ pub(crate) fn run(
         }
 
         // Assign offsets and frame the payloads.
+        let mut waiters = Vec::with_capacity(batch.len());
         for req in batch.drain(..) {
             let pw = &mut parts[req.partition as usize];
             let was_touched = pw.touched;
-            let r = pw.stage(&req.payloads, segment_bytes, fsync, &shared);
+            let r = pw.stage(&req, segment_bytes, fsync, &shared);
             if !was_touched && pw.touched {
                 touched.push(req.partition as usize);
             }
-            staged.push((req.done, req.partition, r));
+            waiters.push((req.done, req.partition, r));
         }
 
-        // Write each touched partition once.
-        for &p in &touched {
-            let pw = &mut parts[p];
-            if pw.poisoned.is_none() {
-                let _ = pw.write_buf();
-            }
-        }
-
-        // One fdatasync per touched segment, in parallel across partitions.
-        if fsync == FsyncPolicy::Always {
-            let to_sync: Vec<usize> = touched.iter().copied().filter(|&p| parts[p].poisoned.is_none()).collect();
-            let results = sync_all(&parts, &to_sync);
-            for (p, r) in to_sync.into_iter().zip(results) {
-                if let Err(e) = r {
-                    let path = parts[p].segment_path();
-                    parts[p].poison(path, e);
-                }
-            }
-        }
-
-        // Publish the durable ends, then complete the waiters.
-        for &p in &touched {
+        // Write each touched partition once; hand the batch to the sync thread.
+        let mut files = Vec::with_capacity(touched.len());
+        for p in touched.drain(..) {
             let pw = &mut parts[p];
             pw.touched = false;
-            if pw.poisoned.is_none() {
-                pw.end_tx.send_replace(pw.next);
+            if pw.write_buf(&shared).is_ok() {
+                files.push(Touched { partition: pw.partition, file: pw.file.clone(), path: pw.segment_path(), end: pw.next });
             }
         }
-        touched.clear();
-        for (done, p, r) in staged.drain(..) {
-            let r = match r {
-                Ok(first) => match parts[p as usize].poison_error() {
-                    Some(e) => Err(e),
-                    None => Ok(first),
-                },
-                Err(e) => Err(e),
-            };
-            // The waiter may have gone away (request cancelled); the data is durable anyway.
-            let _ = done.send(r);
+        if let Err(flume::SendError(job)) = jobs.send(SyncJob { files, waiters }) {
+            // The sync thread is gone (it cannot panic short of a bug); fail the batch.
+            for (done, _, _) in job.waiters {
+                let _ = done.send(Err(Error::LogClosed));
+            }
         }
     }
 }
 
-/// fdatasyncs the active segments of `which`, in parallel when there are several.
-fn sync_all(parts: &[PartitionWriter], which: &[usize]) -> Vec<io::Result<()>> {
-    match which {
+/// The sync loop: makes batches durable, publishes end offsets, resolves
+/// appends. Dropping `end_txs` on return tells readers the log is closed.
+pub(crate) fn run_syncer(jobs: flume::Receiver<SyncJob>, end_txs: Vec<watch::Sender<Offset>>, shared: Arc<Shared>, fsync: FsyncPolicy) {
+    let mut pending: Vec<SyncJob> = Vec::new();
+    while let Ok(job) = jobs.recv() {
+        pending.push(job);
+        pending.extend(jobs.try_iter());
+
+        // Distinct segments to sync, and each partition's newest end.
+        let mut files: Vec<&Touched> = Vec::new();
+        let mut ends: Vec<(PartitionId, Offset)> = Vec::new();
+        for t in pending.iter().flat_map(|job| &job.files) {
+            if !files.iter().any(|u| Arc::ptr_eq(&t.file, &u.file)) {
+                files.push(t);
+            }
+            match ends.iter_mut().find(|(q, _)| *q == t.partition) {
+                Some(e) => e.1 = e.1.max(t.end),
+                None => ends.push((t.partition, t.end)),
+            }
+        }
+        if fsync == FsyncPolicy::Always {
+            files.retain(|t| failure(&shared, t.partition).is_none());
+            for (t, r) in files.iter().zip(sync_all(&files)) {
+                if let Err(e) = r {
+                    fail(&shared, t.partition, t.path.clone(), e);
+                }
+            }
+        }
+        drop(files);
+        for (p, end) in ends {
+            if failure(&shared, p).is_none() {
+                end_txs[p as usize].send_replace(end);
+            }
+        }
+        for job in pending.drain(..) {
+            for (done, p, r) in job.waiters {
+                let r = r.and_then(|first| failure(&shared, p).map_or(Ok(first), Err));
+                // The waiter may have gone away (request cancelled); the data is durable anyway.
+                let _ = done.send(r);
+            }
+        }
+    }
+}
+
+/// fdatasyncs `files`, in parallel when there are several.
+fn sync_all(files: &[&Touched]) -> Vec<io::Result<()>> {
+    match files {
         [] => Vec::new(),
-        [p] => vec![parts[*p].file.sync_data()],
+        [t] => vec![t.file.sync_data()],
         _ => {
-            let threads = which.len().min(MAX_SYNC_THREADS);
-            let per = which.len().div_ceil(threads);
+            let threads = files.len().min(MAX_SYNC_THREADS);
+            let per = files.len().div_ceil(threads);
             std::thread::scope(|s| {
-                let handles: Vec<_> = which
+                let handles: Vec<_> = files
                     .chunks(per)
-                    .map(|chunk| {
-                        let h = s.spawn(move || chunk.iter().map(|&p| parts[p].file.sync_data()).collect::<Vec<_>>());
-                        (chunk.len(), h)
-                    })
+                    .map(|chunk| (chunk.len(), s.spawn(move || chunk.iter().map(|t| t.file.sync_data()).collect::<Vec<_>>())))
                     .collect();
                 handles
                     .into_iter()
