@@ -180,7 +180,7 @@ fn evaluate(expr: &Expr, ctx: &EvalCtx, instant: bool) -> Result<QueryValue> {
                     .collect();
                 return Ok(QueryValue::Vector(out));
             }
-            let out = series
+            let mut out: Vec<RangeSeries> = series
                 .into_iter()
                 .map(|s| RangeSeries {
                     points: s.values.iter().enumerate().filter_map(|(i, v)| v.map(|v| (ctx.ts(i), v))).collect(),
@@ -188,20 +188,22 @@ fn evaluate(expr: &Expr, ctx: &EvalCtx, instant: bool) -> Result<QueryValue> {
                 })
                 .filter(|s| !s.points.is_empty())
                 .collect();
+            out.sort_by(|a, b| a.labels.cmp(&b.labels));
             Ok(QueryValue::Matrix(out))
         }
     }
 }
 
-/// Sorts by labels and merges series with equal labels; two values at one
-/// step is Prometheus's "same labelset" error.
-fn merge_same_labels(mut series: Vec<StepSeries>) -> Result<Vec<StepSeries>> {
-    series.sort_by(|a, b| a.labels.cmp(&b.labels));
+/// Merges series with equal labels, keeping first-appearance order (an
+/// instant query returns series in evaluation order, e.g. `topk` ranks);
+/// two values at one step is Prometheus's "same labelset" error.
+fn merge_same_labels(series: Vec<StepSeries>) -> Result<Vec<StepSeries>> {
+    let mut index: HashMap<Labels, usize> = HashMap::with_capacity(series.len());
     let mut out: Vec<StepSeries> = Vec::with_capacity(series.len());
     for s in series {
-        match out.last_mut() {
-            Some(prev) if prev.labels == s.labels => {
-                for (p, v) in prev.values.iter_mut().zip(s.values) {
+        match index.get(&s.labels) {
+            Some(&i) => {
+                for (p, v) in out[i].values.iter_mut().zip(s.values) {
                     match (&p, v) {
                         (Some(_), Some(_)) => {
                             return Err(Error::Execution("vector cannot contain metrics with the same labelset".into()));
@@ -211,7 +213,10 @@ fn merge_same_labels(mut series: Vec<StepSeries>) -> Result<Vec<StepSeries>> {
                     }
                 }
             }
-            _ => out.push(s),
+            None => {
+                index.insert(s.labels.clone(), out.len());
+                out.push(s);
+            }
         }
     }
     Ok(out)

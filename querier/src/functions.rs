@@ -2,6 +2,7 @@
 //! exports a slice of [`FnDef`]s; [`lookup`] searches them all. Adding a
 //! function is adding one entry (and, for a new shape, a [`Kind`]).
 
+pub mod labels;
 pub mod math;
 pub mod over_time;
 pub mod rate;
@@ -43,6 +44,8 @@ pub enum Kind {
     ElementwiseArgs { f: fn(f64, &[f64]) -> Option<f64>, defaults: &'static [f64] },
     /// A constant scalar (`pi()`).
     Constant(f64),
+    /// Evaluated by its own code (label functions, `absent`, ...).
+    Custom(for<'a> fn(&'a EvalCtx, &'a Call) -> Result<Value<'a>>),
     /// `time()`.
     Time,
     /// `vector(scalar)`.
@@ -69,7 +72,7 @@ static MISC: &[FnDef] = &[
 
 /// The function named `name`, if supported.
 pub fn lookup(name: &str) -> Option<&'static FnDef> {
-    [rate::FUNCTIONS, over_time::FUNCTIONS, stats::FUNCTIONS, math::FUNCTIONS, MISC]
+    [rate::FUNCTIONS, over_time::FUNCTIONS, stats::FUNCTIONS, math::FUNCTIONS, labels::FUNCTIONS, MISC]
         .into_iter()
         .flatten()
         .find(|f| f.name == name)
@@ -129,6 +132,7 @@ pub fn eval_call<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
             Ok(Value::Vector(Box::new(ArgsMapStream { inner, args, f, keep_name: def.keep_name })))
         }
         Kind::Constant(c) => Ok(Value::Scalar(vec![c; ctx.steps])),
+        Kind::Custom(f) => f(ctx, call),
         Kind::Elementwise(f) => match eval(ctx, arg(0)?)? {
             Value::Vector(inner) => {
                 Ok(Value::Vector(Box::new(MapStream { inner, drop_name: !def.keep_name, f: Box::new(move |x| Some(f(x))) })))

@@ -1,0 +1,142 @@
+//! Functions that rewrite labels or look at series presence:
+//! `label_replace`, `label_join`, `absent`, `absent_over_time`.
+
+use promql_parser::label::MatchOp as PMatchOp;
+use promql_parser::parser::{Call, Expr, VectorSelector};
+use regex::Regex;
+use strata_common::Labels;
+use strata_common::labels::{METRIC_NAME, is_valid_label_name};
+
+use super::{FnDef, Kind};
+use crate::engine::ctx::{EvalCtx, SeriesStream, StepSeries, Value, VecStream};
+use crate::engine::eval::{RangeInput, eval, unparen};
+use crate::error::{Error, Result};
+
+fn arg<'a>(call: &'a Call, i: usize) -> Result<&'a Expr> {
+    call.args.args.get(i).map(|a| a.as_ref()).ok_or_else(|| Error::BadData(format!("missing argument {} of {}", i + 1, call.func.name)))
+}
+
+fn string_arg(ctx: &EvalCtx, call: &Call, i: usize) -> Result<String> {
+    match eval(ctx, arg(call, i)?)? {
+        Value::String(s) => Ok(s),
+        _ => Err(Error::BadData(format!("expected a string as argument {} of {}", i + 1, call.func.name))),
+    }
+}
+
+fn vector_arg<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Box<dyn SeriesStream + 'a>> {
+    match eval(ctx, arg(call, 0)?)? {
+        Value::Vector(v) => Ok(v),
+        _ => Err(Error::BadData(format!("expected an instant vector as argument 1 of {}", call.func.name))),
+    }
+}
+
+/// Applies `relabel` to every series' labels.
+struct Relabel<'a> {
+    inner: Box<dyn SeriesStream + 'a>,
+    relabel: Box<dyn Fn(&mut Labels) + 'a>,
+}
+
+impl SeriesStream for Relabel<'_> {
+    fn next_series(&mut self) -> Result<Option<StepSeries>> {
+        let Some(mut s) = self.inner.next_series()? else { return Ok(None) };
+        (self.relabel)(&mut s.labels);
+        Ok(Some(s))
+    }
+}
+
+fn label_replace<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
+    let inner = vector_arg(ctx, call)?;
+    let (dst, repl, src, re) =
+        (string_arg(ctx, call, 1)?, string_arg(ctx, call, 2)?, string_arg(ctx, call, 3)?, string_arg(ctx, call, 4)?);
+    let re = Regex::new(&format!("^(?s:{re})$"))
+        .map_err(|e| Error::BadData(format!("invalid regular expression in label_replace(): {re}: {e}")))?;
+    if !is_valid_label_name(&dst) {
+        return Err(Error::BadData(format!("invalid destination label name in label_replace(): {dst}")));
+    }
+    let relabel = move |labels: &mut Labels| {
+        let value = labels.get(&src).unwrap_or("").to_string();
+        if let Some(caps) = re.captures(&value) {
+            let mut out = String::new();
+            caps.expand(&repl, &mut out);
+            labels.set(&dst, &out);
+        }
+    };
+    Ok(Value::Vector(Box::new(Relabel { inner, relabel: Box::new(relabel) })))
+}
+
+fn label_join<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
+    let inner = vector_arg(ctx, call)?;
+    let (dst, sep) = (string_arg(ctx, call, 1)?, string_arg(ctx, call, 2)?);
+    let srcs = (3..call.args.args.len()).map(|i| string_arg(ctx, call, i)).collect::<Result<Vec<_>>>()?;
+    if !is_valid_label_name(&dst) {
+        return Err(Error::BadData(format!("invalid destination label name in label_join(): {dst}")));
+    }
+    let relabel = move |labels: &mut Labels| {
+        let joined: Vec<&str> = srcs.iter().map(|s| labels.get(s).unwrap_or("")).collect();
+        let joined = joined.join(&sep);
+        labels.set(&dst, &joined);
+    };
+    Ok(Value::Vector(Box::new(Relabel { inner, relabel: Box::new(relabel) })))
+}
+
+/// Prometheus `createLabelsForAbsentFunction`: the equality matchers of the
+/// selector, minus names that appear twice and minus `__name__`.
+fn absent_labels(expr: &Expr) -> Labels {
+    let vs: Option<&VectorSelector> = match unparen(expr) {
+        Expr::VectorSelector(vs) => Some(vs),
+        Expr::MatrixSelector(ms) => Some(&ms.vs),
+        _ => None,
+    };
+    let mut labels = Labels::empty();
+    let mut dup: Vec<&str> = Vec::new();
+    for m in vs.map(|vs| vs.matchers.matchers.as_slice()).unwrap_or_default() {
+        if m.name == METRIC_NAME {
+            continue;
+        }
+        if matches!(m.op, PMatchOp::Equal) && labels.get(&m.name).is_none() && !dup.contains(&m.name.as_str()) {
+            labels.set(&m.name, &m.value);
+        } else if labels.get(&m.name).is_some() {
+            labels.remove(&m.name);
+            dup.push(&m.name);
+        }
+    }
+    labels
+}
+
+fn absent_series<'a>(labels: Labels, present: &[bool]) -> Value<'a> {
+    let values: Vec<Option<f64>> = present.iter().map(|p| (!p).then_some(1.0)).collect();
+    let out = StepSeries { labels, values };
+    let list = if out.has_values() { vec![out] } else { Vec::new() };
+    Value::Vector(Box::new(VecStream(list.into_iter())))
+}
+
+fn absent<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
+    let mut inner = vector_arg(ctx, call)?;
+    let mut present = vec![false; ctx.steps];
+    while let Some(s) = inner.next_series()? {
+        for (p, v) in present.iter_mut().zip(&s.values) {
+            *p |= v.is_some();
+        }
+    }
+    Ok(absent_series(absent_labels(arg(call, 0)?), &present))
+}
+
+fn absent_over_time<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
+    let mut input = RangeInput::new(ctx, arg(call, 0)?)?;
+    let mut present = vec![false; ctx.steps];
+    while let Some((_, samples)) = input.next_series()? {
+        let hits = input.per_step(&samples, |w, _, _| (!w.is_empty()).then_some(1.0));
+        for (p, h) in present.iter_mut().zip(hits) {
+            *p |= h.is_some();
+        }
+    }
+    Ok(absent_series(absent_labels(arg(call, 0)?), &present))
+}
+
+/// The label and presence functions.
+pub static FUNCTIONS: &[FnDef] = &[
+    FnDef { name: "label_replace", kind: Kind::Custom(label_replace), keep_name: true },
+    FnDef { name: "label_join", kind: Kind::Custom(label_join), keep_name: true },
+    FnDef { name: "absent", kind: Kind::Custom(absent), keep_name: false },
+    FnDef { name: "absent_over_time", kind: Kind::Custom(absent_over_time), keep_name: false },
+];
