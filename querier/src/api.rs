@@ -126,7 +126,9 @@ fn time_param(p: &Params, name: &str, default: Option<Timestamp>) -> Result<Time
 
 fn timeout_param(p: &Params) -> Result<Option<Duration>> {
     p.get("timeout")
-        .map(|v| parse_duration(v).map(|ms| Duration::from_millis(ms.max(0) as u64)).map_err(|e| invalid_param("timeout", e)))
+        .map(|v| {
+            parse_duration(v).map(|ms| Duration::from_millis(ms.max(0) as u64)).map_err(|e| invalid_param("timeout", e))
+        })
         .transpose()
 }
 
@@ -136,16 +138,31 @@ fn query_param(p: &Params) -> Result<String> {
         .ok_or_else(|| invalid_param("query", "unknown position: parse error: no expression found in input"))
 }
 
-async fn query(State(st): State<Arc<QuerierState>>, headers: HeaderMap, RawQuery(q): RawQuery, body: Bytes) -> Response {
-    respond(async {
-        let p = request_params(&headers, q, &body)?;
-        let tenant = tenant(&headers, &st.config)?;
-        let t = time_param(&p, "time", Some(now_ms()))?;
-        let req = QueryRequest { tenant, query: query_param(&p)?, start: t, end: t, step: 1, instant: true, timeout: timeout_param(&p)? };
-        st.source.prepare(&req.tenant, consistency(&headers, &st.config)?).await?;
-        Ok(json::query_success(&st.engine.execute(st.source.as_ref(), req).await?))
-    }
-    .await)
+async fn query(
+    State(st): State<Arc<QuerierState>>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
+    respond(
+        async {
+            let p = request_params(&headers, q, &body)?;
+            let tenant = tenant(&headers, &st.config)?;
+            let t = time_param(&p, "time", Some(now_ms()))?;
+            let req = QueryRequest {
+                tenant,
+                query: query_param(&p)?,
+                start: t,
+                end: t,
+                step: 1,
+                instant: true,
+                timeout: timeout_param(&p)?,
+            };
+            st.source.prepare(&req.tenant, consistency(&headers, &st.config)?).await?;
+            Ok(json::query_success(&st.engine.execute(st.source.as_ref(), req).await?))
+        }
+        .await,
+    )
 }
 
 async fn query_range(
@@ -187,7 +204,7 @@ fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -229,25 +246,39 @@ async fn meta_request(st: &QuerierState, headers: &HeaderMap, q: Option<String>,
     Ok(MetaRequest { tenant, matchers, start, end })
 }
 
-async fn series(State(st): State<Arc<QuerierState>>, headers: HeaderMap, RawQuery(q): RawQuery, body: Bytes) -> Response {
-    respond(async {
-        let r = meta_request(&st, &headers, q, &body).await?;
-        if r.matchers.is_empty() {
-            return Err(Error::BadData("no match[] parameter provided".into()));
+async fn series(
+    State(st): State<Arc<QuerierState>>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
+    respond(
+        async {
+            let r = meta_request(&st, &headers, q, &body).await?;
+            if r.matchers.is_empty() {
+                return Err(Error::BadData("no match[] parameter provided".into()));
+            }
+            let series = source::series_union(st.source.as_ref(), &r.tenant, &r.matchers, r.start, r.end).await?;
+            Ok(json::series_success(&series))
         }
-        let series = source::series_union(st.source.as_ref(), &r.tenant, &r.matchers, r.start, r.end).await?;
-        Ok(json::series_success(&series))
-    }
-    .await)
+        .await,
+    )
 }
 
-async fn labels(State(st): State<Arc<QuerierState>>, headers: HeaderMap, RawQuery(q): RawQuery, body: Bytes) -> Response {
-    respond(async {
-        let r = meta_request(&st, &headers, q, &body).await?;
-        let names = source::label_names(st.source.as_ref(), &r.tenant, &r.matchers, r.start, r.end).await?;
-        Ok(json::strings_success(&names))
-    }
-    .await)
+async fn labels(
+    State(st): State<Arc<QuerierState>>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
+    respond(
+        async {
+            let r = meta_request(&st, &headers, q, &body).await?;
+            let names = source::label_names(st.source.as_ref(), &r.tenant, &r.matchers, r.start, r.end).await?;
+            Ok(json::strings_success(&names))
+        }
+        .await,
+    )
 }
 
 async fn label_values(
@@ -256,15 +287,18 @@ async fn label_values(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    respond(async {
-        if name.is_empty() {
-            return Err(Error::BadData(format!("invalid label name: {name:?}")));
+    respond(
+        async {
+            if name.is_empty() {
+                return Err(Error::BadData(format!("invalid label name: {name:?}")));
+            }
+            let r = meta_request(&st, &headers, q, &Bytes::new()).await?;
+            let values =
+                source::label_values(st.source.as_ref(), &r.tenant, &name, &r.matchers, r.start, r.end).await?;
+            Ok(json::strings_success(&values))
         }
-        let r = meta_request(&st, &headers, q, &Bytes::new()).await?;
-        let values = source::label_values(st.source.as_ref(), &r.tenant, &name, &r.matchers, r.start, r.end).await?;
-        Ok(json::strings_success(&values))
-    }
-    .await)
+        .await,
+    )
 }
 
 async fn buildinfo() -> Response {

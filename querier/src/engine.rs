@@ -131,7 +131,8 @@ impl Engine {
             }
             Ok::<_, Error>(selected)
         };
-        let selected = tokio::time::timeout(timeout, fetch).await.map_err(|_| Error::Timeout("query preparation"))??;
+        let selected =
+            tokio::time::timeout(timeout, fetch).await.map_err(|_| Error::Timeout("query preparation"))??;
 
         let opts = self.opts.clone();
         let instant = req.instant;
@@ -156,7 +157,8 @@ fn evaluate(expr: &Expr, ctx: &EvalCtx, instant: bool) -> Result<QueryValue> {
         let mut out = Vec::new();
         while let Some((labels, samples)) = it.next_series()? {
             let r = it.timing.ref_t(ctx.start);
-            let points: Vec<_> = samples.iter().filter(|s| s.t > r - it.range && s.t <= r).map(|s| (s.t, s.v)).collect();
+            let points: Vec<_> =
+                samples.iter().filter(|s| s.t > r - it.range && s.t <= r).map(|s| (s.t, s.v)).collect();
             if !points.is_empty() {
                 out.push(RangeSeries { labels, points });
             }
@@ -206,7 +208,9 @@ fn merge_same_labels(series: Vec<StepSeries>) -> Result<Vec<StepSeries>> {
                 for (p, v) in out[i].values.iter_mut().zip(s.values) {
                     match (&p, v) {
                         (Some(_), Some(_)) => {
-                            return Err(Error::Execution("vector cannot contain metrics with the same labelset".into()));
+                            return Err(Error::Execution(
+                                "vector cannot contain metrics with the same labelset".into(),
+                            ));
                         }
                         (None, Some(v)) => *p = Some(v),
                         _ => {}

@@ -64,7 +64,9 @@ pub enum Error {
     #[error("query timed out in {0}")]
     Timeout(&'static str),
     /// Read-your-writes wait gave up: ingesters are behind the log.
-    #[error("read consistency: ingesters did not catch up with the log within {waited:?} (lagging partitions: {lagging:?})")]
+    #[error(
+        "read consistency: ingesters did not catch up with the log within {waited:?} (lagging partitions: {lagging:?})"
+    )]
     ConsistencyTimeout { waited: Duration, lagging: Vec<u32> },
     /// No (valid) tenant on a request while multi-tenancy is on.
     #[error("{0}")]

@@ -90,10 +90,10 @@ fn matrix_arg(kind: &Kind) -> Option<usize> {
 /// Fails for functions the engine does not implement yet.
 pub fn check(call: &Call) -> Result<()> {
     let def = lookup(call.func.name).ok_or_else(|| Error::Unsupported(format!("function {}", call.func.name)))?;
-    if let Some(i) = matrix_arg(&def.kind) {
-        if !matches!(call.args.args.get(i).map(|a| unparen(a)), Some(Expr::MatrixSelector(_) | Expr::Subquery(_))) {
-            return Err(Error::BadData(format!("expected a range vector as argument {} of {}", i + 1, def.name)));
-        }
+    if let Some(i) = matrix_arg(&def.kind)
+        && !matches!(call.args.args.get(i).map(|a| unparen(a)), Some(Expr::MatrixSelector(_) | Expr::Subquery(_)))
+    {
+        return Err(Error::BadData(format!("expected a range vector as argument {} of {}", i + 1, def.name)));
     }
     Ok(())
 }
@@ -103,7 +103,13 @@ pub fn eval_call<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
     check(call)?;
     let name = call.func.name;
     let def = lookup(name).ok_or_else(|| Error::Unsupported(format!("function {name}")))?;
-    let arg = |i: usize| call.args.args.get(i).map(|a| a.as_ref()).ok_or_else(|| Error::BadData(format!("missing argument {i} of {name}")));
+    let arg = |i: usize| {
+        call.args
+            .args
+            .get(i)
+            .map(|a| a.as_ref())
+            .ok_or_else(|| Error::BadData(format!("missing argument {i} of {name}")))
+    };
     let scalar_arg = |i: usize| -> Result<Option<Vec<f64>>> {
         match call.args.args.get(i) {
             None => Ok(None),
@@ -134,15 +140,18 @@ pub fn eval_call<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
         Kind::Constant(c) => Ok(Value::Scalar(vec![c; ctx.steps])),
         Kind::Custom(f) => f(ctx, call),
         Kind::Elementwise(f) => match eval(ctx, arg(0)?)? {
-            Value::Vector(inner) => {
-                Ok(Value::Vector(Box::new(MapStream { inner, drop_name: !def.keep_name, f: Box::new(move |x| Some(f(x))) })))
-            }
+            Value::Vector(inner) => Ok(Value::Vector(Box::new(MapStream {
+                inner,
+                drop_name: !def.keep_name,
+                f: Box::new(move |x| Some(f(x))),
+            }))),
             _ => Err(Error::BadData(format!("expected an instant vector argument to {name}"))),
         },
         Kind::Time => Ok(Value::Scalar((0..ctx.steps).map(|i| ctx.ts(i) as f64 / 1000.0).collect())),
         Kind::Vector => match eval(ctx, arg(0)?)? {
             Value::Scalar(v) => {
-                let s = StepSeries { labels: strata_common::Labels::empty(), values: v.into_iter().map(Some).collect() };
+                let s =
+                    StepSeries { labels: strata_common::Labels::empty(), values: v.into_iter().map(Some).collect() };
                 Ok(Value::Vector(Box::new(VecStream(vec![s].into_iter()))))
             }
             _ => Err(Error::BadData("expected a scalar argument to vector".into())),

@@ -24,6 +24,8 @@
 //! consistency it sees every write acknowledged before it started; it never
 //! loads more than `max_samples` samples nor runs past its timeout.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod api;
 pub mod config;
 pub mod engine;

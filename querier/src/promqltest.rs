@@ -60,14 +60,22 @@ pub fn run_str(name: &str, text: &str) -> Summary {
     let rt = match tokio::runtime::Builder::new_current_thread().enable_time().build() {
         Ok(rt) => rt,
         Err(e) => {
-            return Summary { failed: 1, failures: vec![format!("{name}: cannot start a runtime: {e}")], ..Default::default() };
+            return Summary {
+                failed: 1,
+                failures: vec![format!("{name}: cannot start a runtime: {e}")],
+                ..Default::default()
+            };
         }
     };
     rt.block_on(run_commands(name, parse::parse_file(text)))
 }
 
 async fn run_commands(name: &str, cmds: Vec<Command>) -> Summary {
-    let engine = Engine::new(EngineOptions { lookback_delta_ms: 300_000, max_samples: 50_000_000, timeout: Duration::from_secs(60) });
+    let engine = Engine::new(EngineOptions {
+        lookback_delta_ms: 300_000,
+        max_samples: 50_000_000,
+        timeout: Duration::from_secs(60),
+    });
     let tenant = TenantId::default_tenant();
     let mut source = Arc::new(MemorySource::new());
     // Metrics the harness could not load (histograms): evals that mention
@@ -113,7 +121,15 @@ async fn run_commands(name: &str, cmds: Vec<Command>) -> Summary {
                     skip(why.clone(), &mut sum);
                     continue;
                 }
-                let req = QueryRequest { tenant: tenant.clone(), query: expr.clone(), start, end, step, instant, timeout: None };
+                let req = QueryRequest {
+                    tenant: tenant.clone(),
+                    query: expr.clone(),
+                    start,
+                    end,
+                    step,
+                    instant,
+                    timeout: None,
+                };
                 let result = engine.execute(source.as_ref(), req).await;
                 match check(&result, &expect, start, step, instant) {
                     Outcome::Pass => sum.passed += 1,
@@ -135,7 +151,13 @@ enum Outcome {
     Skip(String),
 }
 
-fn check(result: &Result<QueryValue, Error>, expect: &Expect, start: Timestamp, step: Timestamp, instant: bool) -> Outcome {
+fn check(
+    result: &Result<QueryValue, Error>,
+    expect: &Expect,
+    start: Timestamp,
+    step: Timestamp,
+    instant: bool,
+) -> Outcome {
     let value = match result {
         Err(e) if e.is_unsupported() => return Outcome::Skip(e.to_string()),
         Err(_) if expect.fail => return Outcome::Pass,
@@ -158,12 +180,14 @@ fn check(result: &Result<QueryValue, Error>, expect: &Expect, start: Timestamp, 
         QueryValue::Matrix(_) => return Outcome::Skip("range-vector results of instant queries".into()),
         other => return Outcome::Fail(format!("expected a vector, got {other:?}")),
     };
-    let want: Vec<(Labels, Vec<(Timestamp, f64)>)> = expect.series.iter().map(|s| expected_points(s, start, step)).collect();
+    let want: Vec<(Labels, Vec<(Timestamp, f64)>)> =
+        expect.series.iter().map(|s| expected_points(s, start, step)).collect();
     if got.len() != want.len() {
         return Outcome::Fail(format!("expected {} series, got {}: {}", want.len(), got.len(), show(&got)));
     }
     for (k, (labels, points)) in want.iter().enumerate() {
-        let found = if expect.ordered { got.get(k).filter(|g| &g.0 == labels) } else { got.iter().find(|g| &g.0 == labels) };
+        let found =
+            if expect.ordered { got.get(k).filter(|g| &g.0 == labels) } else { got.iter().find(|g| &g.0 == labels) };
         let Some((_, got_points)) = found else {
             return Outcome::Fail(format!("missing series {labels} (ordered: {}); got {}", expect.ordered, show(&got)));
         };
@@ -177,12 +201,8 @@ fn check(result: &Result<QueryValue, Error>, expect: &Expect, start: Timestamp, 
 }
 
 fn expected_points(s: &SeriesLine, start: Timestamp, step: Timestamp) -> (Labels, Vec<(Timestamp, f64)>) {
-    let points = s
-        .values
-        .iter()
-        .enumerate()
-        .filter_map(|(i, v)| v.map(|v| (start + i as Timestamp * step, v)))
-        .collect();
+    let points =
+        s.values.iter().enumerate().filter_map(|(i, v)| v.map(|v| (start + i as Timestamp * step, v))).collect();
     (s.labels.clone(), points)
 }
 

@@ -1,6 +1,8 @@
 //! Integration tests of strata-querier: the promqltest conformance files
 //! and the HTTP API driven through the router.
 
+#![allow(clippy::unwrap_used)]
+
 #[path = "integration/api.rs"]
 mod api;
 #[path = "integration/promql.rs"]

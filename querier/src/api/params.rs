@@ -38,12 +38,12 @@ pub fn invalid_param(name: &str, reason: impl std::fmt::Display) -> Error {
 /// Parses a Prometheus API time: unix seconds (float, ms precision) or
 /// RFC 3339. Returns milliseconds.
 pub fn parse_time(s: &str) -> std::result::Result<Timestamp, String> {
-    if let Ok(f) = s.parse::<f64>() {
-        if f.is_finite() {
-            let secs = f.trunc();
-            let ms = ((f - secs) * 1000.0).round();
-            return Ok(secs as i64 * 1000 + ms as i64);
-        }
+    if let Ok(f) = s.parse::<f64>()
+        && f.is_finite()
+    {
+        let secs = f.trunc();
+        let ms = ((f - secs) * 1000.0).round();
+        return Ok(secs as i64 * 1000 + ms as i64);
     }
     parse_rfc3339(s).ok_or_else(|| format!("cannot parse \"{s}\" to a valid timestamp"))
 }

@@ -161,10 +161,8 @@ pub fn group_labels(labels: &Labels, modifier: Option<&LabelModifier>) -> Labels
     let mut out = labels.clone();
     match modifier {
         None => return Labels::empty(),
-        Some(LabelModifier::Include(keep)) => out.retain(|l| keep.labels.iter().any(|k| *k == l.name)),
-        Some(LabelModifier::Exclude(drop)) => {
-            out.retain(|l| l.name != METRIC_NAME && !drop.labels.iter().any(|d| *d == l.name))
-        }
+        Some(LabelModifier::Include(keep)) => out.retain(|l| keep.labels.contains(&l.name)),
+        Some(LabelModifier::Exclude(drop)) => out.retain(|l| l.name != METRIC_NAME && !drop.labels.contains(&l.name)),
     }
     out
 }
@@ -203,7 +201,11 @@ pub fn eval<'a>(ctx: &'a EvalCtx, a: &'a AggregateExpr) -> Result<Value<'a>> {
 
 /// `quantile(φ, v)`: keeps every value of a group per step (the quantile
 /// needs them all).
-fn eval_quantile<'a>(ctx: &'a EvalCtx, a: &'a AggregateExpr, input: &mut dyn super::ctx::SeriesStream) -> Result<Value<'a>> {
+fn eval_quantile<'a>(
+    ctx: &'a EvalCtx,
+    a: &'a AggregateExpr,
+    input: &mut dyn super::ctx::SeriesStream,
+) -> Result<Value<'a>> {
     let phi = match a.param.as_deref().map(|p| eval_expr(ctx, p)).transpose()? {
         Some(Value::Scalar(v)) => v,
         _ => return Err(Error::BadData("quantile needs a scalar parameter".into())),
@@ -264,7 +266,8 @@ fn eval_topk<'a>(
         }
         let kk = k[step].clamp(0.0, series.len() as f64) as usize;
         for (_, members) in &groups {
-            let mut vals: Vec<(f64, usize)> = members.iter().filter_map(|&i| series[i].values[step].map(|v| (v, i))).collect();
+            let mut vals: Vec<(f64, usize)> =
+                members.iter().filter_map(|&i| series[i].values[step].map(|v| (v, i))).collect();
             vals.sort_by(|x, y| match (x.0.is_nan(), y.0.is_nan()) {
                 (true, true) => std::cmp::Ordering::Equal,
                 (true, false) => std::cmp::Ordering::Greater,

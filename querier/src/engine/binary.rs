@@ -94,10 +94,10 @@ fn op_of(b: &BinaryExpr) -> Result<BinOp> {
 /// Fails for operators and modifiers the engine does not implement yet.
 pub fn check(b: &BinaryExpr) -> Result<()> {
     let op = op_of(b)?;
-    if let Some(m) = &b.modifier {
-        if m.fill_values.lhs.is_some() || m.fill_values.rhs.is_some() {
-            return Err(Error::Unsupported("fill modifiers".into()));
-        }
+    if let Some(m) = &b.modifier
+        && (m.fill_values.lhs.is_some() || m.fill_values.rhs.is_some())
+    {
+        return Err(Error::Unsupported("fill modifiers".into()));
     }
     let _ = op;
     Ok(())
@@ -107,8 +107,8 @@ pub fn check(b: &BinaryExpr) -> Result<()> {
 fn signature(labels: &Labels, matching: Option<&LabelModifier>) -> Labels {
     let mut out = labels.clone();
     match matching {
-        Some(LabelModifier::Include(on)) => out.retain(|l| on.labels.iter().any(|n| *n == l.name)),
-        Some(LabelModifier::Exclude(ign)) => out.retain(|l| l.name != METRIC_NAME && !ign.labels.iter().any(|n| *n == l.name)),
+        Some(LabelModifier::Include(on)) => out.retain(|l| on.labels.contains(&l.name)),
+        Some(LabelModifier::Exclude(ign)) => out.retain(|l| l.name != METRIC_NAME && !ign.labels.contains(&l.name)),
         None => out.remove(METRIC_NAME),
     }
     out
@@ -246,7 +246,8 @@ impl VectorVector<'_> {
             }
             if self.one_to_one && std::mem::replace(&mut seen[i], true) {
                 return Err(Error::Execution(
-                    "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)".into(),
+                    "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)"
+                        .into(),
                 ));
             }
             let (l, r) = if self.swapped { (one, many) } else { (many, one) };
@@ -261,6 +262,7 @@ impl VectorVector<'_> {
                 None => {
                     let labels = self.result_labels(&s.labels, &first.labels);
                     outs.push((k, StepSeries { labels, values: vec![None; steps] }));
+                    // Invariant: an element was pushed on the line above.
                     &mut outs.last_mut().expect("just pushed").1
                 }
             };
@@ -279,8 +281,8 @@ impl VectorVector<'_> {
         }
         if self.one_to_one {
             match &self.matching {
-                Some(LabelModifier::Include(on)) => labels.retain(|l| on.labels.iter().any(|n| *n == l.name)),
-                Some(LabelModifier::Exclude(ign)) => labels.retain(|l| !ign.labels.iter().any(|n| *n == l.name)),
+                Some(LabelModifier::Include(on)) => labels.retain(|l| on.labels.contains(&l.name)),
+                Some(LabelModifier::Exclude(ign)) => labels.retain(|l| !ign.labels.contains(&l.name)),
                 None => {}
             }
         }

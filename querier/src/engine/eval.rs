@@ -22,11 +22,9 @@ pub fn eval<'a>(ctx: &'a EvalCtx, expr: &'a Expr) -> Result<Value<'a>> {
         Expr::Paren(p) => eval(ctx, &p.expr),
         Expr::Unary(u) => match eval(ctx, &u.expr)? {
             Value::Scalar(v) => Ok(Value::Scalar(v.into_iter().map(|x| -x).collect())),
-            Value::Vector(inner) => Ok(Value::Vector(Box::new(MapStream {
-                inner,
-                drop_name: true,
-                f: Box::new(|x| Some(-x)),
-            }))),
+            Value::Vector(inner) => {
+                Ok(Value::Vector(Box::new(MapStream { inner, drop_name: true, f: Box::new(|x| Some(-x)) })))
+            }
             Value::String(_) => Err(Error::BadData("unary minus on a string".into())),
         },
         Expr::VectorSelector(vs) => Ok(Value::Vector(Box::new(InstantSelector::new(ctx, vs)?))),
@@ -36,9 +34,9 @@ pub fn eval<'a>(ctx: &'a EvalCtx, expr: &'a Expr) -> Result<Value<'a>> {
         Expr::Call(call) => functions::eval_call(ctx, call),
         Expr::Aggregate(a) => aggregate::eval(ctx, a),
         Expr::Binary(b) => binary::eval(ctx, b),
-        Expr::Subquery(_) => Err(Error::BadData(
-            "a subquery is only allowed as a function argument or as a whole instant query".into(),
-        )),
+        Expr::Subquery(_) => {
+            Err(Error::BadData("a subquery is only allowed as a function argument or as a whole instant query".into()))
+        }
         Expr::Extension(_) => Err(Error::Unsupported("extension expressions".into())),
     }
 }
@@ -170,7 +168,8 @@ impl<'a> RangeInput<'a> {
                 let evaluated: Vec<(Labels, Vec<Sample>)> = series
                     .into_iter()
                     .map(|s| {
-                        let samples = s.values.iter().enumerate().filter_map(|(i, v)| v.map(|v| Sample::new(child.ts(i), v)));
+                        let samples =
+                            s.values.iter().enumerate().filter_map(|(i, v)| v.map(|v| Sample::new(child.ts(i), v)));
                         (s.labels, samples.collect())
                     })
                     .collect();

@@ -12,8 +12,12 @@ use crate::engine::ctx::{EvalCtx, SeriesStream, StepSeries, Value, VecStream};
 use crate::engine::eval::{RangeInput, eval, unparen};
 use crate::error::{Error, Result};
 
-fn arg<'a>(call: &'a Call, i: usize) -> Result<&'a Expr> {
-    call.args.args.get(i).map(|a| a.as_ref()).ok_or_else(|| Error::BadData(format!("missing argument {} of {}", i + 1, call.func.name)))
+fn arg(call: &Call, i: usize) -> Result<&Expr> {
+    call.args
+        .args
+        .get(i)
+        .map(|a| a.as_ref())
+        .ok_or_else(|| Error::BadData(format!("missing argument {} of {}", i + 1, call.func.name)))
 }
 
 fn string_arg(ctx: &EvalCtx, call: &Call, i: usize) -> Result<String> {

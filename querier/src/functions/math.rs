@@ -74,7 +74,11 @@ pub static FUNCTIONS: &[FnDef] = &[
     simple("rad", f64::to_radians),
     FnDef { name: "pi", kind: Kind::Constant(std::f64::consts::PI), keep_name: false },
     FnDef { name: "round", kind: Kind::ElementwiseArgs { f: round, defaults: &[1.0] }, keep_name: false },
-    FnDef { name: "clamp", kind: Kind::ElementwiseArgs { f: clamp, defaults: &[f64::NAN, f64::NAN] }, keep_name: false },
+    FnDef {
+        name: "clamp",
+        kind: Kind::ElementwiseArgs { f: clamp, defaults: &[f64::NAN, f64::NAN] },
+        keep_name: false,
+    },
     FnDef { name: "clamp_min", kind: Kind::ElementwiseArgs { f: clamp_min, defaults: &[f64::NAN] }, keep_name: false },
     FnDef { name: "clamp_max", kind: Kind::ElementwiseArgs { f: clamp_max, defaults: &[f64::NAN] }, keep_name: false },
 ];

@@ -31,16 +31,32 @@ pub enum Command {
     /// Series with samples at `i * interval`. `unreadable` names the metrics
     /// of lines that could not be read (histograms); `None` in it means a
     /// line whose metric name is unknown.
-    Load { interval: Timestamp, series: Vec<SeriesLine>, unreadable: Vec<Option<String>> },
+    Load {
+        interval: Timestamp,
+        series: Vec<SeriesLine>,
+        unreadable: Vec<Option<String>>,
+    },
     Clear,
-    Eval { line: usize, expr: String, start: Timestamp, end: Timestamp, step: Timestamp, instant: bool, expect: Expect },
+    Eval {
+        line: usize,
+        expr: String,
+        start: Timestamp,
+        end: Timestamp,
+        step: Timestamp,
+        instant: bool,
+        expect: Expect,
+    },
     /// A command the harness does not know (counted as skipped).
-    Unknown { line: usize, text: String },
+    Unknown {
+        line: usize,
+        text: String,
+    },
 }
 
 /// Parses a duration as used in test files (`5m`, `1h30m`, `10`, `1.5`).
 pub fn parse_test_duration(s: &str) -> Option<Timestamp> {
-    parse_prom_duration(s).or_else(|| s.parse::<f64>().ok().filter(|f| f.is_finite()).map(|f| (f * 1000.0).round() as i64))
+    parse_prom_duration(s)
+        .or_else(|| s.parse::<f64>().ok().filter(|f| f.is_finite()).map(|f| (f * 1000.0).round() as i64))
 }
 
 /// Parses one value token; `Err(())` for unsupported notation (histograms).
@@ -195,7 +211,10 @@ fn parse_command(line_no: usize, line: &str, body: &[(usize, &str)]) -> Command 
             }
             for (_, l) in body {
                 let desc = parse_series_desc(l);
-                match desc.as_ref().and_then(|(labels, vals)| Some(SeriesLine { labels: labels.clone(), values: parse_values(vals)? })) {
+                match desc
+                    .as_ref()
+                    .and_then(|(labels, vals)| Some(SeriesLine { labels: labels.clone(), values: parse_values(vals)? }))
+                {
                     Some(s) => series.push(s),
                     None => unreadable.push(desc.and_then(|(labels, _)| labels.metric_name().map(str::to_string))),
                 }
@@ -232,12 +251,16 @@ fn parse_command(line_no: usize, line: &str, body: &[(usize, &str)]) -> Command 
                     }
                 } else if l.contains("{{") {
                     expect.unsupported = Some("native histogram results".into());
-                } else if let Some(v) = l.split_whitespace().next().filter(|_| l.split_whitespace().count() == 1).and_then(parse_number) {
+                } else if let Some(v) =
+                    l.split_whitespace().next().filter(|_| l.split_whitespace().count() == 1).and_then(parse_number)
+                {
                     expect.scalar = Some(v);
                 } else if l.starts_with('"') {
                     expect.unsupported = Some("string results".into());
                 } else {
-                    match parse_series_desc(l).and_then(|(labels, vals)| Some(SeriesLine { labels, values: parse_values(vals)? })) {
+                    match parse_series_desc(l)
+                        .and_then(|(labels, vals)| Some(SeriesLine { labels, values: parse_values(vals)? }))
+                    {
                         Some(s) => expect.series.push(s),
                         None => expect.unsupported = Some(format!("result line {l:?}")),
                     }
@@ -258,7 +281,20 @@ mod tests {
         let v = parse_values("0+10x3 _ 5x1 _x2 -1-1x1 1e3").unwrap();
         assert_eq!(
             v,
-            vec![Some(0.0), Some(10.0), Some(20.0), Some(30.0), None, Some(5.0), Some(5.0), None, None, Some(-1.0), Some(-2.0), Some(1000.0)]
+            vec![
+                Some(0.0),
+                Some(10.0),
+                Some(20.0),
+                Some(30.0),
+                None,
+                Some(5.0),
+                Some(5.0),
+                None,
+                None,
+                Some(-1.0),
+                Some(-2.0),
+                Some(1000.0)
+            ]
         );
         assert!(parse_values("{{schema:1}}").is_none());
         assert!(parse_values("stale").unwrap()[0].unwrap().is_nan());

@@ -84,6 +84,8 @@ impl SeriesSource for MemorySource {
         min_t: Timestamp,
         max_t: Timestamp,
     ) -> BoxFuture<'a, Result<Vec<Labels>>> {
-        Box::pin(async move { Ok(self.matching(tenant, matchers, min_t, max_t)?.into_iter().map(|(l, _)| l).collect()) })
+        Box::pin(
+            async move { Ok(self.matching(tenant, matchers, min_t, max_t)?.into_iter().map(|(l, _)| l).collect()) },
+        )
     }
 }

@@ -124,7 +124,8 @@ impl SeriesSource for StorageSource {
     ) -> BoxFuture<'a, Result<Vec<Labels>>> {
         Box::pin(async move {
             let (head, stored) = self.read_both(tenant, matchers, min_t, max_t, false).await?;
-            let mut all: Vec<Labels> = head.into_iter().map(|s| s.labels).chain(stored.into_iter().map(|s| s.labels)).collect();
+            let mut all: Vec<Labels> =
+                head.into_iter().map(|s| s.labels).chain(stored.into_iter().map(|s| s.labels)).collect();
             all.sort();
             all.dedup();
             Ok(all)

@@ -20,7 +20,8 @@ fn state(config: QuerierConfig) -> Arc<QuerierState> {
     let anon = TenantId::default_tenant();
     let up: Vec<Sample> = (0..=10).map(|i| Sample::new(T0 + i * 15_000, i as f64 * 1.5)).collect();
     src.append(&anon, labels(&[("__name__", "up"), ("job", "node"), ("instance", "a")]), &up).unwrap();
-    src.append(&anon, labels(&[("__name__", "up"), ("job", "prom"), ("instance", "b")]), &[Sample::new(T0, 1.0)]).unwrap();
+    src.append(&anon, labels(&[("__name__", "up"), ("job", "prom"), ("instance", "b")]), &[Sample::new(T0, 1.0)])
+        .unwrap();
     let other = TenantId::new("team-b").unwrap();
     src.append(&other, labels(&[("__name__", "secret"), ("job", "x")]), &[Sample::new(T0, 7.0)]).unwrap();
     Arc::new(QuerierState::new(config, Arc::new(src)).unwrap())
@@ -53,7 +54,10 @@ async fn instant_query_scalar_and_arithmetic() {
     let (_, body) = get("/api/v1/query?query=1%2B0.5&time=1700000000").await;
     assert_eq!(body, r#"{"status":"success","data":{"resultType":"scalar","result":[1700000000,"1.5"]}}"#);
     let (_, body) = get("/api/v1/query?query=sum(up)%20*%202&time=2023-11-14T22:13:20Z").await;
-    assert_eq!(body, r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"2"]}]}}"#);
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"2"]}]}}"#
+    );
 }
 
 #[tokio::test]
@@ -74,7 +78,10 @@ async fn range_query_matrix_via_post_form() {
 async fn bad_requests_use_prometheus_errors() {
     let (s, body) = get("/api/v1/query_range?query=up&start=10&end=5&step=1").await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    assert_eq!(body, r#"{"status":"error","errorType":"bad_data","error":"end timestamp must not be before start time"}"#);
+    assert_eq!(
+        body,
+        r#"{"status":"error","errorType":"bad_data","error":"end timestamp must not be before start time"}"#
+    );
     let (_, body) = get("/api/v1/query_range?query=up&start=0&end=100000&step=1").await;
     assert_eq!(
         body,
@@ -92,7 +99,10 @@ async fn bad_requests_use_prometheus_errors() {
     assert!(body.contains(r#"invalid parameter \"query\""#), "{body}");
     let (s, body) = get("/api/v1/query?query=sum(").await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    assert!(body.starts_with(r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"query\": "#), "{body}");
+    assert!(
+        body.starts_with(r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"query\": "#),
+        "{body}"
+    );
     let (s, body) = get("/api/v1/query?query=holt_winters(up%5B5m%5D,0.5,0.5)&time=1700000000").await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
 }
@@ -113,7 +123,12 @@ async fn sample_limit_is_an_execution_error() {
     let req = Request::get("/api/v1/query?query=up&time=1700000150").body(Body::empty()).unwrap();
     let (s, body) = call(state(config), req).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(body.starts_with(r#"{"status":"error","errorType":"execution","error":"query processing would load too many samples"#), "{body}");
+    assert!(
+        body.starts_with(
+            r#"{"status":"error","errorType":"execution","error":"query processing would load too many samples"#
+        ),
+        "{body}"
+    );
     assert!(body.contains("max_samples=3"), "{body}");
 }
 
@@ -138,7 +153,8 @@ async fn metadata_endpoints() {
 
 #[tokio::test]
 async fn tenants_are_isolated_and_required_when_multitenant() {
-    let req = Request::get("/api/v1/label/__name__/values").header("X-Scope-OrgID", "team-b").body(Body::empty()).unwrap();
+    let req =
+        Request::get("/api/v1/label/__name__/values").header("X-Scope-OrgID", "team-b").body(Body::empty()).unwrap();
     let (_, body) = call(state(QuerierConfig::default()), req).await;
     assert_eq!(body, r#"{"status":"success","data":["secret"]}"#);
     let config = QuerierConfig { multitenancy_enabled: true, ..Default::default() };

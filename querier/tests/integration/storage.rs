@@ -85,11 +85,19 @@ fn setup(dir: &std::path::Path, log_end: Offset) -> StorageSource {
                 labels: labels(&[("__name__", "up"), ("job", "x")]),
                 samples: vec![Sample::new(300_000, 33.0), Sample::new(400_000, 4.0)],
             },
-            HeadSeries { labels: labels(&[("__name__", "up"), ("job", "z")]), samples: vec![Sample::new(400_000, 7.0)] },
+            HeadSeries {
+                labels: labels(&[("__name__", "up"), ("job", "z")]),
+                samples: vec![Sample::new(400_000, 7.0)],
+            },
         ],
         consumed: AtomicU64::new(0),
     };
-    StorageSource::new(Arc::new(Store::new(ms)), Arc::new(head), Some(Arc::new(FakeLog { end: log_end })), Duration::from_millis(200))
+    StorageSource::new(
+        Arc::new(Store::new(ms)),
+        Arc::new(head),
+        Some(Arc::new(FakeLog { end: log_end })),
+        Duration::from_millis(200),
+    )
 }
 
 #[tokio::test]
@@ -106,7 +114,8 @@ async fn merges_files_and_head_head_wins() {
     let want = [(100_000, 1.0), (200_000, 2.0), (300_000, 33.0), (400_000, 4.0)].map(|(t, v)| Sample::new(t, v));
     assert_eq!(samples, want);
 
-    let engine = Engine::new(EngineOptions { lookback_delta_ms: 300_000, max_samples: 1000, timeout: Duration::from_secs(5) });
+    let engine =
+        Engine::new(EngineOptions { lookback_delta_ms: 300_000, max_samples: 1000, timeout: Duration::from_secs(5) });
     let req = QueryRequest {
         tenant: t.clone(),
         query: "sum(up)".into(),
