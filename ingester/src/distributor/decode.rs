@@ -83,7 +83,10 @@ impl<'a> FlatRequest<'a> {
                     let body = r.len_delimited()?;
                     out.decode_series(body)?;
                 }
-                (1, _) => return Err(r.err("wrong wire type for WriteRequest.timeseries")),
+                (3, LEN) => {
+                    r.len_delimited()?; // metadata: ignored
+                }
+                (1 | 3, _) => return Err(r.err("wrong wire type for a WriteRequest field")),
                 _ => r.skip(wire)?,
             }
         }
@@ -128,7 +131,7 @@ impl<'a> FlatRequest<'a> {
                     r.len_delimited()?;
                     histograms += 1;
                 }
-                (1 | 2 | 3 | 4, VARINT | FIXED64 | FIXED32) => {
+                (1..=4, VARINT | FIXED64 | FIXED32) => {
                     return Err(r.err("wrong wire type for TimeSeries field"));
                 }
                 (_, w) => r.skip(w)?,

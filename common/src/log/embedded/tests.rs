@@ -107,8 +107,8 @@ fn concurrent_appenders_get_unique_consecutive_offsets() {
         }
         // The records of one append are contiguous and in order.
         let recs = read_all(&log, p, first);
-        for j in 0..n {
-            assert_eq!(recs[j].payload, Bytes::from(format!("{tag}:{j}")));
+        for (j, rec) in recs.iter().take(n).enumerate() {
+            assert_eq!(rec.payload, Bytes::from(format!("{tag}:{j}")));
         }
     }
     for p in 0..2 {

@@ -36,6 +36,9 @@ use crate::log::{Offset, PartitionId};
 /// Stop draining the queue once a batch holds this many payload bytes.
 const MAX_BATCH_BYTES: usize = 64 << 20;
 
+/// Capacity a partition's frame buffer keeps between batches.
+const BUF_KEEP: usize = 4 << 20;
+
 /// At most this many threads fdatasync the touched segments of one batch.
 const MAX_SYNC_THREADS: usize = 8;
 
@@ -113,6 +116,10 @@ impl PartitionWriter {
         let r = (&*self.file).write_all(&self.buf);
         self.size += self.buf.len() as u64;
         self.buf.clear();
+        // Do not keep a burst's worth of memory per partition.
+        if self.buf.capacity() > BUF_KEEP {
+            self.buf.shrink_to(BUF_KEEP);
+        }
         r.map_err(|e| fail(shared, self.partition, self.segment_path(), e))
     }
 
