@@ -7,7 +7,7 @@ pub mod json;
 pub mod params;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -15,6 +15,9 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use prometheus_client::registry::Registry;
+use strata_common::head::HeadReader;
+use strata_common::log::Log;
 use strata_common::tenant::TENANT_HEADER;
 use strata_common::{Matcher, TenantId, Timestamp};
 
@@ -22,7 +25,10 @@ use self::params::{Params, invalid_param, parse_duration, parse_time};
 use crate::config::{QuerierConfig, ReadConsistency};
 use crate::engine::{Engine, EngineOptions, QueryRequest};
 use crate::error::{Error, Result};
+use crate::metrics::{EndpointLabels, QuerierMetrics, RequestLabels};
+use crate::source::storage::StorageSource;
 use crate::source::{self, SeriesSource};
+use strata_storage::Store;
 
 /// Header a request may use to override the configured read consistency.
 pub const READ_CONSISTENCY_HEADER: &str = "X-Read-Consistency";
@@ -32,6 +38,7 @@ pub struct QuerierState {
     pub config: QuerierConfig,
     pub engine: Engine,
     pub source: Arc<dyn SeriesSource>,
+    pub metrics: QuerierMetrics,
 }
 
 impl std::fmt::Debug for QuerierState {
@@ -41,11 +48,35 @@ impl std::fmt::Debug for QuerierState {
 }
 
 impl QuerierState {
-    /// Validates `config` and builds the engine over `source`.
-    pub fn new(config: QuerierConfig, source: Arc<dyn SeriesSource>) -> Result<Self> {
-        config.validate()?;
+    /// The production wiring: reads files through `store` and unflushed
+    /// data through `heads`; `log` enables strong (read-your-writes) reads.
+    /// Metrics register under `querier` in `registry`. `config` must have
+    /// passed [`QuerierConfig::validate`].
+    pub fn new(
+        config: QuerierConfig,
+        store: Arc<Store>,
+        heads: Arc<dyn HeadReader>,
+        log: Option<Arc<dyn Log>>,
+        registry: &mut Registry,
+    ) -> Self {
+        let wait = Duration::from_millis(config.read_consistency_timeout_ms);
+        let source = Arc::new(StorageSource::new(store, heads, log, wait));
+        Self::with_source(config, source, QuerierMetrics::register(registry))
+    }
+
+    /// Any [`SeriesSource`] (tests use [`MemorySource`](crate::MemorySource)).
+    pub fn with_source(config: QuerierConfig, source: Arc<dyn SeriesSource>, metrics: QuerierMetrics) -> Self {
         let engine = Engine::new(EngineOptions::from(&config));
-        Ok(Self { config, engine, source })
+        Self { config, engine, source, metrics }
+    }
+
+    fn record(&self, endpoint: &'static str, started: Instant, result: &Result<String>) {
+        let status = match result {
+            Ok(_) => "success",
+            Err(e) => e.error_type().as_str(),
+        };
+        self.metrics.requests.get_or_create(&RequestLabels { endpoint, status }).inc();
+        self.metrics.duration.get_or_create(&EndpointLabels { endpoint }).observe(started.elapsed().as_secs_f64());
     }
 }
 
@@ -64,6 +95,12 @@ pub fn router(state: Arc<QuerierState>) -> Router {
 /// Smallest and largest times the metadata endpoints default to.
 const MIN_TIME: Timestamp = i64::MIN / 4;
 const MAX_TIME: Timestamp = i64::MAX / 4;
+
+/// Records the request's metrics, then renders it.
+fn finish(st: &QuerierState, endpoint: &'static str, started: Instant, result: Result<String>) -> Response {
+    st.record(endpoint, started, &result);
+    respond(result)
+}
 
 fn respond(result: Result<String>) -> Response {
     let (status, body) = match result {
@@ -144,7 +181,11 @@ async fn query(
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Response {
-    respond(
+    let started = Instant::now();
+    finish(
+        &st,
+        "query",
+        started,
         async {
             let p = request_params(&headers, q, &body)?;
             let tenant = tenant(&headers, &st.config)?;
@@ -159,7 +200,9 @@ async fn query(
                 timeout: timeout_param(&p)?,
             };
             st.source.prepare(&req.tenant, consistency(&headers, &st.config)?).await?;
-            Ok(json::query_success(&st.engine.execute(st.source.as_ref(), req).await?))
+            let (value, stats) = st.engine.execute_with_stats(st.source.as_ref(), req).await?;
+            st.metrics.samples_loaded.inc_by(stats.samples_loaded);
+            Ok(json::query_success(&value))
         }
         .await,
     )
@@ -171,7 +214,8 @@ async fn query_range(
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Response {
-    respond(async {
+    let started = Instant::now();
+    finish(&st, "query_range", started, async {
         let p = request_params(&headers, q, &body)?;
         let tenant = tenant(&headers, &st.config)?;
         let start = time_param(&p, "start", None)?;
@@ -194,7 +238,9 @@ async fn query_range(
         let query = query_param(&p)?;
         let req = QueryRequest { tenant, query, start, end, step, instant: false, timeout: timeout_param(&p)? };
         st.source.prepare(&req.tenant, consistency(&headers, &st.config)?).await?;
-        Ok(json::query_success(&st.engine.execute(st.source.as_ref(), req).await?))
+        let (value, stats) = st.engine.execute_with_stats(st.source.as_ref(), req).await?;
+        st.metrics.samples_loaded.inc_by(stats.samples_loaded);
+        Ok(json::query_success(&value))
     }
     .await)
 }
@@ -252,7 +298,11 @@ async fn series(
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Response {
-    respond(
+    let started = Instant::now();
+    finish(
+        &st,
+        "series",
+        started,
         async {
             let r = meta_request(&st, &headers, q, &body).await?;
             if r.matchers.is_empty() {
@@ -271,7 +321,11 @@ async fn labels(
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Response {
-    respond(
+    let started = Instant::now();
+    finish(
+        &st,
+        "labels",
+        started,
         async {
             let r = meta_request(&st, &headers, q, &body).await?;
             let names = source::label_names(st.source.as_ref(), &r.tenant, &r.matchers, r.start, r.end).await?;
@@ -287,7 +341,11 @@ async fn label_values(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    respond(
+    let started = Instant::now();
+    finish(
+        &st,
+        "label_values",
+        started,
         async {
             if name.is_empty() {
                 return Err(Error::BadData(format!("invalid label name: {name:?}")));

@@ -89,6 +89,13 @@ pub enum QueryValue {
     Matrix(Vec<RangeSeries>),
 }
 
+/// What one query cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueryStats {
+    /// Samples loaded from the source (what `max_samples` limits).
+    pub samples_loaded: u64,
+}
+
 /// The PromQL engine.
 #[derive(Debug, Clone)]
 pub struct Engine {
@@ -102,6 +109,15 @@ impl Engine {
 
     /// Parses, plans and runs a query against `source`.
     pub async fn execute(&self, source: &dyn SeriesSource, req: QueryRequest) -> Result<QueryValue> {
+        Ok(self.execute_with_stats(source, req).await?.0)
+    }
+
+    /// [`Engine::execute`], also returning what the query cost.
+    pub async fn execute_with_stats(
+        &self,
+        source: &dyn SeriesSource,
+        req: QueryRequest,
+    ) -> Result<(QueryValue, QueryStats)> {
         let expr = promql_parser::parser::parse(&req.query)
             .map_err(|e| Error::BadData(format!("invalid parameter \"query\": {e}")))?;
         let step = if req.instant { 1 } else { req.step };
@@ -139,7 +155,8 @@ impl Engine {
         let (start, end) = (req.start, req.end);
         let task = tokio::task::spawn_blocking(move || {
             let ctx = EvalCtx::new(start, end, step, opts.lookback_delta_ms, deadline, opts.max_samples, selected);
-            evaluate(&expr, &ctx, instant)
+            let value = evaluate(&expr, &ctx, instant)?;
+            Ok((value, QueryStats { samples_loaded: ctx.samples_loaded() }))
         });
         let remaining = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(remaining, task).await {

@@ -18,6 +18,7 @@
 //!   [`StorageSource`] (ingester heads + files, merged; head wins).
 //! - [`engine`]: planning and evaluation; [`functions`]: the function table.
 //! - [`api`]: [`api::router`] and [`QuerierState`].
+//! - [`metrics`]: `strata_querier_*` self-monitoring.
 //! - [`promqltest`]: runs Prometheus `promqltest` files against the engine.
 //!
 //! Guarantees: a query never sees another tenant's data; with strong read
@@ -31,6 +32,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod functions;
+pub mod metrics;
 pub mod promqltest;
 pub mod source;
 

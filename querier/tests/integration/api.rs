@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::body::{Body, to_bytes};
 use axum::http::{Request, StatusCode, header};
 use strata_common::{Labels, Sample, TenantId};
+use strata_querier::metrics::QuerierMetrics;
 use strata_querier::{MemorySource, QuerierConfig, QuerierState, router};
 use tower::ServiceExt;
 
@@ -24,7 +25,7 @@ fn state(config: QuerierConfig) -> Arc<QuerierState> {
         .unwrap();
     let other = TenantId::new("team-b").unwrap();
     src.append(&other, labels(&[("__name__", "secret"), ("job", "x")]), &[Sample::new(T0, 7.0)]).unwrap();
-    Arc::new(QuerierState::new(config, Arc::new(src)).unwrap())
+    Arc::new(QuerierState::with_source(config, Arc::new(src), QuerierMetrics::unregistered()))
 }
 
 async fn call(st: Arc<QuerierState>, req: Request<Body>) -> (StatusCode, String) {
@@ -164,4 +165,25 @@ async fn tenants_are_isolated_and_required_when_multitenant() {
     let req = Request::get("/api/v1/labels").header("X-Scope-OrgID", "a/b").body(Body::empty()).unwrap();
     let (s, _) = call(state(QuerierConfig::default()), req).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn timeouts_are_503() {
+    let (s, body) = get("/api/v1/query?query=sum(rate(up%5B5m%5D))&time=1700000150&timeout=0.0001").await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body, r#"{"status":"error","errorType":"timeout","error":"query timed out in query execution"}"#);
+}
+
+#[tokio::test]
+async fn metrics_are_registered_and_counted() {
+    let mut registry = prometheus_client::registry::Registry::with_prefix("strata");
+    let metrics = QuerierMetrics::register(&mut registry);
+    let src = MemorySource::new();
+    let st = Arc::new(QuerierState::with_source(QuerierConfig::default(), Arc::new(src), metrics));
+    let req = Request::get("/api/v1/query?query=1&time=1").body(Body::empty()).unwrap();
+    let (s, _) = call(st, req).await;
+    assert_eq!(s, StatusCode::OK);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    assert!(text.contains(r#"strata_querier_requests_total{endpoint="query",status="success"} 1"#), "{text}");
 }
