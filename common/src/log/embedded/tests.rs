@@ -354,7 +354,7 @@ fn group_commit_throughput() {
     let dir = tempfile::tempdir_in(std::env::var("LOG_BENCH_DIR").unwrap_or_else(|_| ".".into())).unwrap();
     let log = EmbeddedLog::open(config(dir.path(), partitions, 64 << 20)).unwrap();
     let appenders = 64;
-    let per = 100;
+    let per: usize = std::env::var("LOG_BENCH_PER").ok().and_then(|s| s.parse().ok()).unwrap_or(100);
     let record = Bytes::from(vec![0x5a; 64 << 10]);
     let start = Instant::now();
     std::thread::scope(|s| {
