@@ -45,18 +45,20 @@ pub(crate) fn frame_crc_from(offset: u64, payload_crc: u32, payload_len: usize) 
     h.finalize()
 }
 
-/// Appends one frame to `out`. `payload.len()` must be at most [`MAX_PAYLOAD`].
-#[cfg(test)]
-pub(crate) fn encode_frame(out: &mut Vec<u8>, offset: u64, payload: &[u8]) {
-    encode_frame_with_crc(out, offset, payload, crc32fast::hash(payload));
+/// The header of a frame, given `crc32fast::hash(payload)`.
+pub(crate) fn frame_header(offset: u64, payload_len: usize, payload_crc: u32) -> [u8; FRAME_HEADER] {
+    debug_assert!(payload_len <= MAX_PAYLOAD);
+    let mut h = [0u8; FRAME_HEADER];
+    h[0..4].copy_from_slice(&(payload_len as u32).to_le_bytes());
+    h[4..8].copy_from_slice(&frame_crc_from(offset, payload_crc, payload_len).to_le_bytes());
+    h[8..16].copy_from_slice(&offset.to_le_bytes());
+    h
 }
 
-/// Appends one frame to `out`, given `crc32fast::hash(payload)`.
-pub(crate) fn encode_frame_with_crc(out: &mut Vec<u8>, offset: u64, payload: &[u8], payload_crc: u32) {
-    debug_assert!(payload.len() <= MAX_PAYLOAD);
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&frame_crc_from(offset, payload_crc, payload.len()).to_le_bytes());
-    out.extend_from_slice(&offset.to_le_bytes());
+/// Appends one frame to `out`.
+#[cfg(test)]
+pub(crate) fn encode_frame(out: &mut Vec<u8>, offset: u64, payload: &[u8]) {
+    out.extend_from_slice(&frame_header(offset, payload.len(), crc32fast::hash(payload)));
     out.extend_from_slice(payload);
 }
 

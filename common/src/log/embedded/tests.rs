@@ -66,6 +66,20 @@ fn round_trip_across_segment_rolls() {
     assert!(matches!(log.append(3, vec![]).now_or_never_blocking(), Err(Error::NoSuchPartition { partition: 3, .. })));
 }
 
+#[test]
+fn one_append_of_more_frames_than_iov_max() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EmbeddedLog::open(config(dir.path(), 1, 64 << 20)).unwrap();
+    let batch: Vec<Bytes> = (0..3000u64).map(|i| if i % 7 == 0 { Bytes::new() } else { payload(0, i) }).collect();
+    assert_eq!(block_on(log.append(0, batch.clone())).unwrap(), 0);
+    let got = read_all(&log, 0, 0);
+    assert_eq!(got.len(), 3000);
+    assert!(got.iter().zip(&batch).all(|(r, want)| &r.payload == want));
+    drop(log);
+    let log = EmbeddedLog::open(config(dir.path(), 1, 64 << 20)).unwrap();
+    assert_eq!(block_on(log.end_offsets()).unwrap(), vec![3000]);
+}
+
 trait BlockOn: std::future::Future + Sized {
     fn now_or_never_blocking(self) -> Self::Output {
         block_on(self)

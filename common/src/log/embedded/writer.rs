@@ -20,7 +20,7 @@
 //! on could acknowledge data that is not on disk.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, IoSlice, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -35,9 +35,6 @@ use crate::log::{Offset, PartitionId};
 
 /// Stop draining the queue once a batch holds this many payload bytes.
 const MAX_BATCH_BYTES: usize = 64 << 20;
-
-/// Capacity a partition's frame buffer keeps between batches.
-const BUF_KEEP: usize = 4 << 20;
 
 /// At most this many threads fdatasync the touched segments of one batch.
 const MAX_SYNC_THREADS: usize = 8;
@@ -89,19 +86,32 @@ pub(crate) struct PartitionWriter {
     /// The active (last) segment, open for appending; shared with the sync thread.
     file: Arc<File>,
     base: Offset,
-    /// Bytes in the active segment once `buf` is written.
+    /// Bytes in the active segment once `pending` is written.
     size: u64,
     /// The next offset to assign.
     next: Offset,
-    /// Frames of the current batch not yet written.
-    buf: Vec<u8>,
+    /// Frames of the current batch not yet written (header, payload): written
+    /// with `writev`, so payloads are never copied in user space.
+    pending: Vec<([u8; FRAME_HEADER], Bytes)>,
+    /// Bytes of `pending`.
+    pending_bytes: u64,
     /// Whether the partition is part of the current batch.
     touched: bool,
 }
 
 impl PartitionWriter {
     pub(crate) fn new(partition: PartitionId, dir: PathBuf, file: File, base: Offset, size: u64, next: Offset) -> Self {
-        Self { partition, dir, file: Arc::new(file), base, size, next, buf: Vec::new(), touched: false }
+        Self {
+            partition,
+            dir,
+            file: Arc::new(file),
+            base,
+            size,
+            next,
+            pending: Vec::new(),
+            pending_bytes: 0,
+            touched: false,
+        }
     }
 
     fn segment_path(&self) -> PathBuf {
@@ -110,16 +120,13 @@ impl PartitionWriter {
 
     /// Writes the buffered frames to the active segment.
     fn write_buf(&mut self, shared: &Shared) -> Result<()> {
-        if self.buf.is_empty() {
+        if self.pending.is_empty() {
             return Ok(());
         }
-        let r = (&*self.file).write_all(&self.buf);
-        self.size += self.buf.len() as u64;
-        self.buf.clear();
-        // Do not keep a burst's worth of memory per partition.
-        if self.buf.capacity() > BUF_KEEP {
-            self.buf.shrink_to(BUF_KEEP);
-        }
+        let r = write_frames(&self.file, &self.pending);
+        self.size += self.pending_bytes;
+        self.pending.clear();
+        self.pending_bytes = 0;
         r.map_err(|e| fail(shared, self.partition, self.segment_path(), e))
     }
 
@@ -164,11 +171,12 @@ impl PartitionWriter {
         let first = self.next;
         for (p, &crc) in req.payloads.iter().zip(&req.crcs) {
             let frame = (FRAME_HEADER + p.len()) as u64;
-            let used = self.size + self.buf.len() as u64;
+            let used = self.size + self.pending_bytes;
             if used > 0 && used + frame > segment_bytes {
                 self.roll(fsync, shared)?;
             }
-            segment::encode_frame_with_crc(&mut self.buf, self.next, p, crc);
+            self.pending.push((segment::frame_header(self.next, p.len(), crc), p.clone()));
+            self.pending_bytes += frame;
             self.next += 1;
         }
         self.touched = true;
@@ -226,7 +234,7 @@ pub(crate) fn run_writer(
             waiters.push((req.done, req.partition, r));
         }
 
-        // Write each touched partition once; hand the batch to the sync thread.
+        // Write each touched partition with one writev; hand the batch to the sync thread.
         let mut files = Vec::with_capacity(touched.len());
         for p in touched.drain(..) {
             let pw = &mut parts[p];
@@ -286,6 +294,28 @@ pub(crate) fn run_syncer(jobs: flume::Receiver<SyncJob>, end_txs: Vec<watch::Sen
             }
         }
     }
+}
+
+/// Writes frames with `writev` (std caps each call at `IOV_MAX` slices;
+/// partial writes continue where they stopped).
+fn write_frames(mut file: &File, frames: &[([u8; FRAME_HEADER], Bytes)]) -> io::Result<()> {
+    let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(frames.len() * 2);
+    for (header, payload) in frames {
+        slices.push(IoSlice::new(header));
+        if !payload.is_empty() {
+            slices.push(IoSlice::new(payload));
+        }
+    }
+    let mut rest = &mut slices[..];
+    while !rest.is_empty() {
+        match file.write_vectored(rest) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut rest, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// fdatasyncs `files`, in parallel when there are several.
