@@ -7,6 +7,7 @@ pub mod math;
 pub mod over_time;
 pub mod rate;
 pub mod stats;
+pub mod time;
 
 use promql_parser::parser::{Call, Expr};
 use strata_common::{Sample, Timestamp};
@@ -24,6 +25,8 @@ pub struct RangeWindow<'s> {
     pub range_end: Timestamp,
     /// The selector's range in ms.
     pub range: Timestamp,
+    /// The evaluation time of this step (before offset and `@`).
+    pub step_t: Timestamp,
     /// The scalar parameter at this step (e.g. φ of `quantile_over_time`),
     /// NaN for functions without one.
     pub param: f64,
@@ -36,6 +39,8 @@ pub enum Kind {
     Range(fn(&RangeWindow<'_>) -> Option<f64>),
     /// `f(scalar, range-vector)`: as `Range`, the scalar in `param`.
     RangeParam(fn(&RangeWindow<'_>) -> Option<f64>),
+    /// `f(range-vector, scalar)`: as `Range`, the scalar in `param`.
+    RangeParamLast(fn(&RangeWindow<'_>) -> Option<f64>),
     /// `f(instant-vector)`: applied to every value.
     Elementwise(fn(f64) -> f64),
     /// `f(instant-vector, scalar...)`: applied to every value with the
@@ -72,7 +77,7 @@ static MISC: &[FnDef] = &[
 
 /// The function named `name`, if supported.
 pub fn lookup(name: &str) -> Option<&'static FnDef> {
-    [rate::FUNCTIONS, over_time::FUNCTIONS, stats::FUNCTIONS, math::FUNCTIONS, labels::FUNCTIONS, MISC]
+    [rate::FUNCTIONS, over_time::FUNCTIONS, stats::FUNCTIONS, math::FUNCTIONS, labels::FUNCTIONS, time::FUNCTIONS, MISC]
         .into_iter()
         .flatten()
         .find(|f| f.name == name)
@@ -81,7 +86,7 @@ pub fn lookup(name: &str) -> Option<&'static FnDef> {
 /// The index of the range-vector argument of a range function.
 fn matrix_arg(kind: &Kind) -> Option<usize> {
     match kind {
-        Kind::Range(_) => Some(0),
+        Kind::Range(_) | Kind::RangeParamLast(_) => Some(0),
         Kind::RangeParam(_) => Some(1),
         _ => None,
     }
@@ -120,10 +125,14 @@ pub fn eval_call<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
         }
     };
     match def.kind {
-        Kind::Range(f) | Kind::RangeParam(f) => {
+        Kind::Range(f) | Kind::RangeParam(f) | Kind::RangeParamLast(f) => {
             let i = matrix_arg(&def.kind).unwrap_or(0);
             let input = RangeInput::new(ctx, arg(i)?)?;
-            let param = if i == 1 { scalar_arg(0)?.unwrap_or_default() } else { vec![f64::NAN; ctx.steps] };
+            let param = match def.kind {
+                Kind::RangeParam(_) => scalar_arg(0)?.unwrap_or_default(),
+                Kind::RangeParamLast(_) => scalar_arg(1)?.unwrap_or_default(),
+                _ => vec![f64::NAN; ctx.steps],
+            };
             Ok(Value::Vector(Box::new(RangeFnStream { iter: input, f, param, keep_name: def.keep_name })))
         }
         Kind::ElementwiseArgs { f, defaults } => {
@@ -188,7 +197,7 @@ impl SeriesStream for RangeFnStream<'_> {
     fn next_series(&mut self) -> Result<Option<StepSeries>> {
         while let Some((mut labels, samples)) = self.iter.next_series()? {
             let range = self.iter.range;
-            let (f, param) = (self.f, &self.param);
+            let (f, param, ctx) = (self.f, &self.param, self.iter.ctx);
             let mut step = 0;
             let values = self.iter.per_step(&samples, |w, range_start, range_end| {
                 step += 1;
@@ -196,7 +205,8 @@ impl SeriesStream for RangeFnStream<'_> {
                     return None;
                 }
                 let param = param.get(step - 1).copied().unwrap_or(f64::NAN);
-                f(&RangeWindow { samples: w, range_start, range_end, range, param })
+                let step_t = ctx.ts(step - 1);
+                f(&RangeWindow { samples: w, range_start, range_end, range, step_t, param })
             });
             let s = StepSeries { labels: std::mem::take(&mut labels), values };
             if s.has_values() {

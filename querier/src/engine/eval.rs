@@ -85,6 +85,9 @@ pub struct InstantSelector<'a> {
     iter: SeriesIter,
     timing: Timing,
     window: (Timestamp, Timestamp),
+    /// Yield each chosen sample's timestamp (seconds) instead of its value
+    /// (`timestamp(selector)`).
+    pub emit_timestamps: bool,
 }
 
 impl<'a> InstantSelector<'a> {
@@ -92,7 +95,8 @@ impl<'a> InstantSelector<'a> {
         let g = grid(ctx);
         let timing = Timing::of(vs, &g);
         let window = timing.window(&g, ctx.lookback);
-        Ok(Self { ctx, iter: ctx.take_selection(vs as *const VectorSelector as usize)?, timing, window })
+        let iter = ctx.take_selection(vs as *const VectorSelector as usize)?;
+        Ok(Self { ctx, iter, timing, window, emit_timestamps: false })
     }
 }
 
@@ -114,7 +118,9 @@ impl SeriesStream for InstantSelector<'_> {
                     idx += 1;
                 }
                 let v = match idx.checked_sub(1).map(|j| samples[j]) {
-                    Some(s) if s.t > r - self.ctx.lookback && !is_stale_nan(s.v) => Some(s.v),
+                    Some(s) if s.t > r - self.ctx.lookback && !is_stale_nan(s.v) => {
+                        Some(if self.emit_timestamps { s.t as f64 / 1000.0 } else { s.v })
+                    }
                     _ => None,
                 };
                 values.push(v);

@@ -1,5 +1,6 @@
-//! Functions that rewrite labels or look at series presence:
-//! `label_replace`, `label_join`, `absent`, `absent_over_time`.
+//! Functions that rewrite labels, order results or look at series
+//! presence: `label_replace`, `label_join`, `sort`, `sort_desc`, `absent`,
+//! `absent_over_time`.
 
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{Call, Expr, VectorSelector};
@@ -83,6 +84,34 @@ fn label_join<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
     Ok(Value::Vector(Box::new(Relabel { inner, relabel: Box::new(relabel) })))
 }
 
+/// `sort` / `sort_desc`: orders an instant query's result by value (NaN
+/// first, as Prometheus does); range queries are unaffected.
+fn sort_by_value<'a>(ctx: &'a EvalCtx, call: &'a Call, desc: bool) -> Result<Value<'a>> {
+    let mut inner = vector_arg(ctx, call)?;
+    let mut all = crate::engine::ctx::collect(inner.as_mut())?;
+    if ctx.steps == 1 {
+        all.sort_by(|a, b| {
+            let (x, y) = (a.values[0].unwrap_or(f64::NAN), b.values[0].unwrap_or(f64::NAN));
+            match (x.is_nan(), y.is_nan()) {
+                (true, true) => std::cmp::Ordering::Equal,
+                (true, false) => std::cmp::Ordering::Less,
+                (false, true) => std::cmp::Ordering::Greater,
+                _ if desc => y.total_cmp(&x),
+                _ => x.total_cmp(&y),
+            }
+        });
+    }
+    Ok(Value::Vector(Box::new(VecStream(all.into_iter()))))
+}
+
+fn sort<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
+    sort_by_value(ctx, call, false)
+}
+
+fn sort_desc<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
+    sort_by_value(ctx, call, true)
+}
+
 /// Prometheus `createLabelsForAbsentFunction`: the equality matchers of the
 /// selector, minus names that appear twice and minus `__name__`.
 fn absent_labels(expr: &Expr) -> Labels {
@@ -141,6 +170,8 @@ fn absent_over_time<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
 pub static FUNCTIONS: &[FnDef] = &[
     FnDef { name: "label_replace", kind: Kind::Custom(label_replace), keep_name: true },
     FnDef { name: "label_join", kind: Kind::Custom(label_join), keep_name: true },
+    FnDef { name: "sort", kind: Kind::Custom(sort), keep_name: true },
+    FnDef { name: "sort_desc", kind: Kind::Custom(sort_desc), keep_name: true },
     FnDef { name: "absent", kind: Kind::Custom(absent), keep_name: false },
     FnDef { name: "absent_over_time", kind: Kind::Custom(absent_over_time), keep_name: false },
 ];

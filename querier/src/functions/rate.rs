@@ -103,7 +103,7 @@ mod tests {
     use strata_common::Sample;
 
     fn window(samples: &[Sample], start: i64, end: i64) -> RangeWindow<'_> {
-        RangeWindow { samples, range_start: start, range_end: end, range: end - start, param: f64::NAN }
+        RangeWindow { samples, range_start: start, range_end: end, range: end - start, step_t: end, param: f64::NAN }
     }
 
     #[test]
