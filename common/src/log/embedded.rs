@@ -236,7 +236,10 @@ impl EmbeddedLog {
             .ok_or(Error::NoSuchPartition { partition, partitions: self.config.partitions })
     }
 
-    /// [`Log::open_reader`] with the concrete reader type.
+    /// [`Log::open_reader`] with the concrete reader type. `from` must be in
+    /// `[start, end]` of the partition, else [`Error::OffsetOutOfRange`]
+    /// (below start: released; above end: never written). Positioning reads
+    /// the frame headers of one segment from its start.
     pub fn reader(&self, partition: PartitionId, from: Offset) -> Result<EmbeddedLogReader> {
         let part = self.check_partition(partition)?;
         let end_rx = part.end_rx.clone();
