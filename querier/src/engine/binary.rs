@@ -1,15 +1,16 @@
 //! Binary operators: arithmetic (`+ - * / % ^ atan2`), comparisons (with and
 //! without `bool`) and the set operators (`and or unless`) between scalars
 //! and vectors. Vector/vector matching materializes the right-hand side as
-//! a hash map keyed by the matching signature and streams the left side.
+//! a hash map keyed by the matching signature and streams the other side
+//! (see [`vector`]).
 
-use std::collections::HashMap;
+mod vector;
 
 use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
 use strata_common::Labels;
 use strata_common::labels::METRIC_NAME;
 
-use super::ctx::{EvalCtx, SeriesStream, StepSeries, Value, collect};
+use super::ctx::{EvalCtx, SeriesStream, StepSeries, Value};
 use super::eval::eval as eval_expr;
 use crate::error::{Error, Result};
 
@@ -104,7 +105,7 @@ pub fn check(b: &BinaryExpr) -> Result<()> {
 }
 
 /// The matching signature of a series.
-fn signature(labels: &Labels, matching: Option<&LabelModifier>) -> Labels {
+pub(super) fn signature(labels: &Labels, matching: Option<&LabelModifier>) -> Labels {
     let mut out = labels.clone();
     match matching {
         Some(LabelModifier::Include(on)) => out.retain(|l| on.labels.contains(&l.name)),
@@ -139,27 +140,7 @@ pub fn eval<'a>(ctx: &'a EvalCtx, b: &'a BinaryExpr) -> Result<Value<'a>> {
         (Value::Vector(l), Value::Vector(r)) => {
             let matching = b.modifier.as_ref().and_then(|m| m.matching.clone());
             let card = b.modifier.as_ref().map_or(VectorMatchCardinality::OneToOne, |m| m.card.clone());
-            // The "one" side is materialized, the other streamed.
-            let swapped = matches!(card, VectorMatchCardinality::OneToMany(_));
-            let (stream, mut one) = if swapped { (r, l) } else { (l, r) };
-            let mut rhs: HashMap<Labels, Vec<StepSeries>> = HashMap::new();
-            for s in collect(one.as_mut())? {
-                rhs.entry(signature(&s.labels, matching.as_ref())).or_default().push(s);
-            }
-            let include = card.labels().map(|l| l.labels.clone()).unwrap_or_default();
-            Ok(Value::Vector(Box::new(VectorVector {
-                lhs: stream,
-                rhs,
-                matching,
-                op,
-                return_bool,
-                swapped,
-                one_to_one: matches!(card, VectorMatchCardinality::OneToOne),
-                include,
-                lhs_seen: HashMap::new(),
-                or_rest: None,
-                pending: Vec::new(),
-            })))
+            Ok(Value::Vector(vector::build(op, return_bool, matching, card, l, r)?))
         }
         _ => Err(Error::BadData(format!("operator {} is not defined on strings", b.op))),
     }
@@ -197,164 +178,6 @@ impl SeriesStream for VectorScalar<'_> {
                 s.labels.remove(METRIC_NAME);
             }
             return Ok(Some(s));
-        }
-        Ok(None)
-    }
-}
-
-/// Vector ∘ vector: one-to-one, many-to-one / one-to-many, or a set
-/// operator. `lhs` is the streamed ("many") side and `rhs` the materialized
-/// ("one") side; for `group_right` they are the original right and left.
-struct VectorVector<'a> {
-    lhs: Box<dyn SeriesStream + 'a>,
-    rhs: HashMap<Labels, Vec<StepSeries>>,
-    /// `group_right`: the streamed side is the original right-hand side.
-    swapped: bool,
-    one_to_one: bool,
-    /// `group_left(...)` / `group_right(...)` labels copied from the one side.
-    include: Vec<String>,
-    /// Output series produced but not yet returned.
-    pending: Vec<StepSeries>,
-    matching: Option<LabelModifier>,
-    op: BinOp,
-    return_bool: bool,
-    /// Per signature, the steps a left series already matched (or, for
-    /// `or`, had a value at).
-    lhs_seen: HashMap<Labels, Vec<bool>>,
-    /// For `or`: the right side still to emit once the left is exhausted.
-    or_rest: Option<std::vec::IntoIter<StepSeries>>,
-}
-
-impl VectorVector<'_> {
-    /// Matches one streamed series; pushes its output series to `pending`.
-    fn match_series(&mut self, s: StepSeries, sig: Labels) -> Result<()> {
-        let Some(candidates) = self.rhs.get(&sig) else { return Ok(()) };
-        let steps = s.values.len();
-        let mut seen = self.lhs_seen.remove(&sig).unwrap_or_else(|| vec![false; steps]);
-        // Output series per matched one-side candidate (their labels may differ).
-        let mut outs: Vec<(usize, StepSeries)> = Vec::new();
-        for (i, lv) in s.values.iter().enumerate() {
-            let Some(many) = *lv else { continue };
-            let mut matched = candidates.iter().enumerate().filter_map(|(k, c)| c.values[i].map(|r| (k, c, r)));
-            let Some((k, first, one)) = matched.next() else { continue };
-            if let Some((_, second, _)) = matched.next() {
-                let side = if self.swapped { "left" } else { "right" };
-                return Err(Error::Execution(format!(
-                    "found duplicate series for the match group {sig} on the {side} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
-                    first.labels, second.labels
-                )));
-            }
-            if self.one_to_one && std::mem::replace(&mut seen[i], true) {
-                return Err(Error::Execution(
-                    "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)"
-                        .into(),
-                ));
-            }
-            let (l, r) = if self.swapped { (one, many) } else { (many, one) };
-            let (v, keep) = self.op.apply(l, r);
-            let value = match (self.return_bool, keep) {
-                (true, k) if self.op.is_comparison() => Some(f64::from(u8::from(k))),
-                (_, true) => Some(v),
-                (_, false) => None,
-            };
-            let out = match outs.iter().position(|(c, _)| *c == k) {
-                Some(p) => &mut outs[p].1,
-                None => {
-                    let labels = self.result_labels(&s.labels, &first.labels);
-                    outs.push((k, StepSeries { labels, values: vec![None; steps] }));
-                    // Invariant: an element was pushed on the line above.
-                    &mut outs.last_mut().expect("just pushed").1
-                }
-            };
-            out.values[i] = value;
-        }
-        self.lhs_seen.insert(sig, seen);
-        self.pending.extend(outs.into_iter().map(|(_, s)| s).filter(StepSeries::has_values));
-        Ok(())
-    }
-
-    /// Prometheus `resultMetric`: the streamed side's labels, adjusted.
-    fn result_labels(&self, many: &Labels, one: &Labels) -> Labels {
-        let mut labels = many.clone();
-        if !self.op.is_comparison() || self.return_bool {
-            labels.remove(METRIC_NAME);
-        }
-        if self.one_to_one {
-            match &self.matching {
-                Some(LabelModifier::Include(on)) => labels.retain(|l| on.labels.contains(&l.name)),
-                Some(LabelModifier::Exclude(ign)) => labels.retain(|l| !ign.labels.contains(&l.name)),
-                None => {}
-            }
-        }
-        for name in &self.include {
-            match one.get(name) {
-                Some(v) => labels.set(name, v),
-                None => labels.remove(name),
-            }
-        }
-        labels
-    }
-
-    fn set_op(&mut self, mut s: StepSeries, sig: Labels) -> StepSeries {
-        let rhs_has = |i: usize| self.rhs.get(&sig).is_some_and(|c| c.iter().any(|c| c.values[i].is_some()));
-        let steps = s.values.len();
-        match self.op {
-            BinOp::And | BinOp::Unless => {
-                let want = self.op == BinOp::And;
-                for i in 0..steps {
-                    if s.values[i].is_some() && rhs_has(i) != want {
-                        s.values[i] = None;
-                    }
-                }
-            }
-            _ => {
-                let seen = self.lhs_seen.entry(sig).or_insert_with(|| vec![false; steps]);
-                for (i, v) in s.values.iter().enumerate() {
-                    seen[i] |= v.is_some();
-                }
-            }
-        }
-        s
-    }
-}
-
-impl SeriesStream for VectorVector<'_> {
-    fn next_series(&mut self) -> Result<Option<StepSeries>> {
-        if let Some(rest) = &mut self.or_rest {
-            for mut s in rest.by_ref() {
-                let sig = signature(&s.labels, self.matching.as_ref());
-                if let Some(seen) = self.lhs_seen.get(&sig) {
-                    for (v, &lhs_had) in s.values.iter_mut().zip(seen) {
-                        if lhs_had {
-                            *v = None;
-                        }
-                    }
-                }
-                if s.has_values() {
-                    return Ok(Some(s));
-                }
-            }
-            return Ok(None);
-        }
-        loop {
-            if let Some(out) = self.pending.pop() {
-                return Ok(Some(out));
-            }
-            let Some(s) = self.lhs.next_series()? else { break };
-            let sig = signature(&s.labels, self.matching.as_ref());
-            if self.op.is_set() {
-                let out = self.set_op(s, sig);
-                if out.has_values() {
-                    return Ok(Some(out));
-                }
-            } else {
-                self.match_series(s, sig)?;
-            }
-        }
-        if self.op == BinOp::Or {
-            let rest: Vec<StepSeries> = std::mem::take(&mut self.rhs).into_values().flatten().collect();
-            self.or_rest = Some(rest.into_iter());
-            return self.next_series();
         }
         Ok(None)
     }

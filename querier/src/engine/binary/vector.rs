@@ -1,0 +1,318 @@
+//! Vector/vector matching. One-to-one matching materializes the smaller
+//! side (found by pulling both sides in turn until one ends) as a hash map
+//! keyed by the matching signature and streams the other; `group_left` /
+//! `group_right` materialize the "one" side; set operators the right side.
+
+use std::collections::HashMap;
+
+use promql_parser::parser::{LabelModifier, VectorMatchCardinality};
+use strata_common::Labels;
+use strata_common::labels::METRIC_NAME;
+
+use super::{BinOp, signature};
+use crate::engine::ctx::{BoxStream, SeriesStream, StepSeries, VecStream, collect};
+use crate::error::{Error, Result};
+
+/// Builds the operator for `l op r`.
+pub fn build<'a>(
+    op: BinOp,
+    return_bool: bool,
+    matching: Option<LabelModifier>,
+    card: VectorMatchCardinality,
+    l: BoxStream<'a>,
+    r: BoxStream<'a>,
+) -> Result<BoxStream<'a>> {
+    let one_to_one = matches!(card, VectorMatchCardinality::OneToOne);
+    let include = card.labels().map(|l| l.labels.clone()).unwrap_or_default();
+    let (stream, one, swapped) = if one_to_one && !op.is_set() {
+        match race(l, r)? {
+            (true, left, right) => {
+                let out = left_built(op, return_bool, matching.as_ref(), left, right)?;
+                return Ok(Box::new(VecStream(out.into_iter())));
+            }
+            (false, right, left) => (left, right, false),
+        }
+    } else if matches!(card, VectorMatchCardinality::OneToMany(_)) {
+        let mut l = l;
+        (r, collect(l.as_mut())?, true)
+    } else {
+        let mut r = r;
+        (l, collect(r.as_mut())?, false)
+    };
+    let mut rhs: HashMap<Labels, Vec<StepSeries>> = HashMap::new();
+    for s in one {
+        rhs.entry(signature(&s.labels, matching.as_ref())).or_default().push(s);
+    }
+    Ok(Box::new(VectorVector {
+        lhs: stream,
+        rhs,
+        matching,
+        op,
+        return_bool,
+        swapped,
+        one_to_one,
+        include,
+        lhs_seen: HashMap::new(),
+        or_rest: None,
+        pending: Vec::new(),
+    }))
+}
+
+/// Pulls both sides in turn until one ends. Returns whether the left side
+/// is the smaller, the smaller side, and the other side (buffered prefix
+/// plus the rest of its stream).
+fn race<'a>(mut l: BoxStream<'a>, mut r: BoxStream<'a>) -> Result<(bool, Vec<StepSeries>, BoxStream<'a>)> {
+    let (mut lb, mut rb) = (Vec::new(), Vec::new());
+    loop {
+        match l.next_series()? {
+            None => return Ok((true, lb, Box::new(Prefixed { prefix: rb.into_iter(), rest: r }))),
+            Some(s) => lb.push(s),
+        }
+        match r.next_series()? {
+            None => return Ok((false, rb, Box::new(Prefixed { prefix: lb.into_iter(), rest: l }))),
+            Some(s) => rb.push(s),
+        }
+    }
+}
+
+/// Buffered series, then the rest of a stream.
+struct Prefixed<'a> {
+    prefix: std::vec::IntoIter<StepSeries>,
+    rest: BoxStream<'a>,
+}
+
+impl SeriesStream for Prefixed<'_> {
+    fn next_series(&mut self) -> Result<Option<StepSeries>> {
+        match self.prefix.next() {
+            Some(s) => Ok(Some(s)),
+            None => self.rest.next_series(),
+        }
+    }
+}
+
+fn duplicate_error(sig: &Labels, side: &str, a: &Labels, b: &Labels) -> Error {
+    Error::Execution(format!(
+        "found duplicate series for the match group {sig} on the {side} hand-side of the operation: [{a}, {b}];many-to-many matching not allowed: matching labels must be unique on one side"
+    ))
+}
+
+fn many_to_one_error() -> Error {
+    Error::Execution(
+        "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)".into(),
+    )
+}
+
+/// The value of one matched pair, or `None` when filtered out.
+fn combine(op: BinOp, return_bool: bool, l: f64, r: f64) -> Option<f64> {
+    let (v, keep) = op.apply(l, r);
+    match (return_bool, keep) {
+        (true, k) if op.is_comparison() => Some(f64::from(u8::from(k))),
+        (_, true) => Some(v),
+        (_, false) => None,
+    }
+}
+
+/// Prometheus `resultMetric` for one-to-one matching.
+fn one_to_one_labels(lhs: &Labels, op: BinOp, return_bool: bool, matching: Option<&LabelModifier>) -> Labels {
+    let mut labels = lhs.clone();
+    if !op.is_comparison() || return_bool {
+        labels.remove(METRIC_NAME);
+    }
+    match matching {
+        Some(LabelModifier::Include(on)) => labels.retain(|l| on.labels.contains(&l.name)),
+        Some(LabelModifier::Exclude(ign)) => labels.retain(|l| !ign.labels.contains(&l.name)),
+        None => {}
+    }
+    labels
+}
+
+/// One-to-one matching with the left side materialized: streams the right
+/// side and fills one output per left series.
+fn left_built(
+    op: BinOp,
+    return_bool: bool,
+    matching: Option<&LabelModifier>,
+    left: Vec<StepSeries>,
+    mut right: BoxStream<'_>,
+) -> Result<Vec<StepSeries>> {
+    let mut index: HashMap<Labels, Vec<usize>> = HashMap::new();
+    for (i, s) in left.iter().enumerate() {
+        index.entry(signature(&s.labels, matching)).or_default().push(i);
+    }
+    let steps = left.first().map_or(0, |s| s.values.len());
+    let mut outputs: Vec<Vec<Option<f64>>> = vec![Vec::new(); left.len()];
+    // Per signature: the first right series seen and the steps it matched.
+    let mut right_seen: HashMap<Labels, (Labels, Vec<bool>)> = HashMap::new();
+    while let Some(r) = right.next_series()? {
+        let sig = signature(&r.labels, matching);
+        let Some(candidates) = index.get(&sig) else { continue };
+        let seen = right_seen.entry(sig.clone()).or_insert_with(|| (r.labels.clone(), vec![false; steps]));
+        for (i, rv) in r.values.iter().enumerate() {
+            let Some(rv) = *rv else { continue };
+            let mut matched = candidates.iter().filter_map(|&j| left[j].values[i].map(|lv| (j, lv)));
+            let Some((j, lv)) = matched.next() else { continue };
+            if matched.next().is_some() {
+                return Err(many_to_one_error());
+            }
+            if std::mem::replace(&mut seen.1[i], true) {
+                return Err(duplicate_error(&sig, "right", &seen.0, &r.labels));
+            }
+            let out = &mut outputs[j];
+            if out.is_empty() {
+                out.resize(steps, None);
+            }
+            out[i] = combine(op, return_bool, lv, rv);
+        }
+    }
+    Ok(left
+        .into_iter()
+        .zip(outputs)
+        .filter(|(_, values)| values.iter().any(Option::is_some))
+        .map(|(s, values)| StepSeries { labels: one_to_one_labels(&s.labels, op, return_bool, matching), values })
+        .collect())
+}
+
+/// Vector ∘ vector: one-to-one, many-to-one / one-to-many, or a set
+/// operator. `lhs` is the streamed ("many") side and `rhs` the materialized
+/// ("one") side; for `group_right` they are the original right and left.
+struct VectorVector<'a> {
+    lhs: BoxStream<'a>,
+    rhs: HashMap<Labels, Vec<StepSeries>>,
+    /// `group_right`: the streamed side is the original right-hand side.
+    swapped: bool,
+    one_to_one: bool,
+    /// `group_left(...)` / `group_right(...)` labels copied from the one side.
+    include: Vec<String>,
+    /// Output series produced but not yet returned.
+    pending: Vec<StepSeries>,
+    matching: Option<LabelModifier>,
+    op: BinOp,
+    return_bool: bool,
+    /// Per signature, the steps a left series already matched (or, for
+    /// `or`, had a value at).
+    lhs_seen: HashMap<Labels, Vec<bool>>,
+    /// For `or`: the right side still to emit once the left is exhausted.
+    or_rest: Option<std::vec::IntoIter<StepSeries>>,
+}
+
+impl VectorVector<'_> {
+    /// Matches one streamed series; pushes its output series to `pending`.
+    fn match_series(&mut self, s: StepSeries, sig: Labels) -> Result<()> {
+        let Some(candidates) = self.rhs.get(&sig) else { return Ok(()) };
+        let steps = s.values.len();
+        let mut seen = self.lhs_seen.remove(&sig).unwrap_or_else(|| vec![false; steps]);
+        // Output series per matched one-side candidate (their labels may differ).
+        let mut outs: Vec<(usize, StepSeries)> = Vec::new();
+        for (i, lv) in s.values.iter().enumerate() {
+            let Some(many) = *lv else { continue };
+            let mut matched = candidates.iter().enumerate().filter_map(|(k, c)| c.values[i].map(|r| (k, c, r)));
+            let Some((k, first, one)) = matched.next() else { continue };
+            if let Some((_, second, _)) = matched.next() {
+                let side = if self.swapped { "left" } else { "right" };
+                return Err(duplicate_error(&sig, side, &first.labels, &second.labels));
+            }
+            if self.one_to_one && std::mem::replace(&mut seen[i], true) {
+                return Err(many_to_one_error());
+            }
+            let (l, r) = if self.swapped { (one, many) } else { (many, one) };
+            let value = combine(self.op, self.return_bool, l, r);
+            let out = match outs.iter().position(|(c, _)| *c == k) {
+                Some(p) => &mut outs[p].1,
+                None => {
+                    let labels = self.result_labels(&s.labels, &first.labels);
+                    outs.push((k, StepSeries { labels, values: vec![None; steps] }));
+                    // Invariant: an element was pushed on the line above.
+                    &mut outs.last_mut().expect("just pushed").1
+                }
+            };
+            out.values[i] = value;
+        }
+        self.lhs_seen.insert(sig, seen);
+        self.pending.extend(outs.into_iter().map(|(_, s)| s).filter(StepSeries::has_values));
+        Ok(())
+    }
+
+    /// Prometheus `resultMetric`: the streamed side's labels, adjusted.
+    fn result_labels(&self, many: &Labels, one: &Labels) -> Labels {
+        let mut labels = if self.one_to_one {
+            one_to_one_labels(many, self.op, self.return_bool, self.matching.as_ref())
+        } else {
+            let mut labels = many.clone();
+            if !self.op.is_comparison() || self.return_bool {
+                labels.remove(METRIC_NAME);
+            }
+            labels
+        };
+        for name in &self.include {
+            match one.get(name) {
+                Some(v) => labels.set(name, v),
+                None => labels.remove(name),
+            }
+        }
+        labels
+    }
+
+    fn set_op(&mut self, mut s: StepSeries, sig: Labels) -> StepSeries {
+        let rhs_has = |i: usize| self.rhs.get(&sig).is_some_and(|c| c.iter().any(|c| c.values[i].is_some()));
+        let steps = s.values.len();
+        match self.op {
+            BinOp::And | BinOp::Unless => {
+                let want = self.op == BinOp::And;
+                for i in 0..steps {
+                    if s.values[i].is_some() && rhs_has(i) != want {
+                        s.values[i] = None;
+                    }
+                }
+            }
+            _ => {
+                let seen = self.lhs_seen.entry(sig).or_insert_with(|| vec![false; steps]);
+                for (i, v) in s.values.iter().enumerate() {
+                    seen[i] |= v.is_some();
+                }
+            }
+        }
+        s
+    }
+}
+
+impl SeriesStream for VectorVector<'_> {
+    fn next_series(&mut self) -> Result<Option<StepSeries>> {
+        if let Some(rest) = &mut self.or_rest {
+            for mut s in rest.by_ref() {
+                let sig = signature(&s.labels, self.matching.as_ref());
+                if let Some(seen) = self.lhs_seen.get(&sig) {
+                    for (v, &lhs_had) in s.values.iter_mut().zip(seen) {
+                        if lhs_had {
+                            *v = None;
+                        }
+                    }
+                }
+                if s.has_values() {
+                    return Ok(Some(s));
+                }
+            }
+            return Ok(None);
+        }
+        loop {
+            if let Some(out) = self.pending.pop() {
+                return Ok(Some(out));
+            }
+            let Some(s) = self.lhs.next_series()? else { break };
+            let sig = signature(&s.labels, self.matching.as_ref());
+            if self.op.is_set() {
+                let out = self.set_op(s, sig);
+                if out.has_values() {
+                    return Ok(Some(out));
+                }
+            } else {
+                self.match_series(s, sig)?;
+            }
+        }
+        if self.op == BinOp::Or {
+            let rest: Vec<StepSeries> = std::mem::take(&mut self.rhs).into_values().flatten().collect();
+            self.or_rest = Some(rest.into_iter());
+            return self.next_series();
+        }
+        Ok(None)
+    }
+}
