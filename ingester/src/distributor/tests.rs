@@ -240,6 +240,24 @@ async fn large_requests_are_split_into_records_of_about_a_mib() {
     let (got, records) = read_back(&s.log).await;
     assert_eq!((got.len(), records), (400, stats.records));
     assert!(got.values().all(|(_, _, s)| s.len() == 1000));
+
+    // Over HTTP, a body far above axum's 2 MB default limit is accepted
+    // (only max_request_bytes applies).
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut noisy = || {
+        (0..1000)
+            .map(|t| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (t, f64::from_bits(0x3ff0_0000_0000_0000 | (x >> 12)))
+            })
+            .collect::<Vec<_>>()
+    };
+    let big = body((0..600).map(|i| series(&[("__name__", "n"), ("i", &i.to_string())], &noisy())).collect());
+    assert!(big.len() > 3 << 20, "{}", big.len());
+    let (status, msg) = send(&s.distributor, post("/api/v1/push", big, &[])).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{msg}");
 }
 
 /// A log that fails or never answers, for the 503 paths.
