@@ -2,6 +2,7 @@
 //! exports a slice of [`FnDef`]s; [`lookup`] searches them all. Adding a
 //! function is adding one entry (and, for a new shape, a [`Kind`]).
 
+pub mod histogram;
 pub mod labels;
 pub mod math;
 pub mod over_time;
@@ -77,10 +78,19 @@ static MISC: &[FnDef] = &[
 
 /// The function named `name`, if supported.
 pub fn lookup(name: &str) -> Option<&'static FnDef> {
-    [rate::FUNCTIONS, over_time::FUNCTIONS, stats::FUNCTIONS, math::FUNCTIONS, labels::FUNCTIONS, time::FUNCTIONS, MISC]
-        .into_iter()
-        .flatten()
-        .find(|f| f.name == name)
+    [
+        rate::FUNCTIONS,
+        over_time::FUNCTIONS,
+        stats::FUNCTIONS,
+        math::FUNCTIONS,
+        labels::FUNCTIONS,
+        time::FUNCTIONS,
+        histogram::FUNCTIONS,
+        MISC,
+    ]
+    .into_iter()
+    .flatten()
+    .find(|f| f.name == name)
 }
 
 /// The index of the range-vector argument of a range function.

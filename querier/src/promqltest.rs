@@ -13,6 +13,7 @@ use strata_common::{Labels, Sample, TenantId, Timestamp};
 use self::parse::{Command, Expect, SeriesLine};
 use crate::engine::{Engine, EngineOptions, QueryRequest, QueryValue};
 use crate::error::Error;
+use crate::functions::histogram::almost_equal_eps;
 use crate::source::memory::MemorySource;
 
 /// Outcome counts of one file (or a sum of files).
@@ -39,20 +40,7 @@ impl Summary {
 
 /// Prometheus `almost.Equal` with epsilon 1e-6 (NaN equals NaN).
 pub fn almost_equal(a: f64, b: f64) -> bool {
-    const EPS: f64 = 1e-6;
-    const MIN_NORMAL: f64 = f64::MIN_POSITIVE;
-    if a.is_nan() && b.is_nan() {
-        return true;
-    }
-    if a == b {
-        return true;
-    }
-    let diff = (a - b).abs();
-    let abs_sum = a.abs() + b.abs();
-    if a == 0.0 || b == 0.0 || abs_sum < MIN_NORMAL {
-        return diff < EPS * MIN_NORMAL;
-    }
-    diff / abs_sum.min(f64::MAX) < EPS
+    almost_equal_eps(a, b, 1e-6)
 }
 
 /// Runs the commands of one file's text; `name` prefixes failure lines.

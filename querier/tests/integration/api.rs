@@ -110,11 +110,11 @@ async fn bad_requests_use_prometheus_errors() {
 
 #[tokio::test]
 async fn unsupported_function_is_named() {
-    let (s, body) = get("/api/v1/query?query=histogram_quantile(0.9,up)&time=1700000000").await;
+    let (s, body) = get("/api/v1/query?query=histogram_count(up)&time=1700000000").await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(
         body,
-        r#"{"status":"error","errorType":"bad_data","error":"function histogram_quantile is not supported yet"}"#
+        r#"{"status":"error","errorType":"bad_data","error":"function histogram_count is not supported yet"}"#
     );
 }
 

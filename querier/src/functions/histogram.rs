@@ -1,0 +1,158 @@
+//! `histogram_quantile` over classic (`le`-labelled bucket) histograms,
+//! with Prometheus's bucket coalescing, monotonicity repair and linear
+//! interpolation inside the chosen bucket.
+
+use std::collections::HashMap;
+
+use promql_parser::parser::Call;
+use strata_common::Labels;
+use strata_common::labels::METRIC_NAME;
+
+use super::{FnDef, Kind};
+use crate::engine::ctx::{EvalCtx, StepSeries, Value, VecStream};
+use crate::engine::eval::eval;
+use crate::error::{Error, Result};
+
+/// One histogram's buckets at one step: `(upper bound, cumulative count)`.
+type Buckets = Vec<(f64, f64)>;
+
+/// The label holding a bucket's upper bound.
+const BUCKET_LABEL: &str = "le";
+
+/// Prometheus `almost.Equal(a, b, epsilon)`.
+pub fn almost_equal_eps(a: f64, b: f64, eps: f64) -> bool {
+    const MIN_NORMAL: f64 = f64::MIN_POSITIVE;
+    if a.is_nan() && b.is_nan() {
+        return true;
+    }
+    if a == b {
+        return true;
+    }
+    let diff = (a - b).abs();
+    let abs_sum = a.abs() + b.abs();
+    if a == 0.0 || b == 0.0 || abs_sum < MIN_NORMAL {
+        return diff < eps * MIN_NORMAL;
+    }
+    diff / abs_sum.min(f64::MAX) < eps
+}
+
+/// Prometheus `BucketQuantile`; `buckets` are `(upper bound, cumulative count)`.
+pub fn bucket_quantile(q: f64, buckets: &mut Buckets) -> f64 {
+    if q.is_nan() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    if buckets.last().is_none_or(|b| b.0 != f64::INFINITY) {
+        return f64::NAN;
+    }
+    // Coalesce equal upper bounds.
+    buckets.dedup_by(|b, a| {
+        let same = a.0 == b.0;
+        if same {
+            a.1 += b.1;
+        }
+        same
+    });
+    // Counts must not decrease: repair float noise and resets.
+    let mut prev = buckets[0].1;
+    for b in buckets.iter_mut().skip(1) {
+        if b.1 == prev {
+            continue;
+        }
+        if almost_equal_eps(prev, b.1, 1e-12) || b.1 < prev {
+            b.1 = prev;
+            continue;
+        }
+        prev = b.1;
+    }
+    if buckets.len() < 2 {
+        return f64::NAN;
+    }
+    let observations = buckets[buckets.len() - 1].1;
+    if observations == 0.0 {
+        return f64::NAN;
+    }
+    let mut rank = q * observations;
+    let last = buckets.len() - 1;
+    let b = buckets[..last].partition_point(|b| b.1 < rank);
+    if b == last {
+        return buckets[last - 1].0;
+    }
+    if b == 0 && buckets[0].0 <= 0.0 {
+        return buckets[0].0;
+    }
+    let (mut start, end, mut count) = (0.0, buckets[b].0, buckets[b].1);
+    if b > 0 {
+        start = buckets[b - 1].0;
+        count -= buckets[b - 1].1;
+        rank -= buckets[b - 1].1;
+    }
+    start + (end - start) * (rank / count)
+}
+
+fn histogram_quantile<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
+    let args = &call.args.args;
+    let (Some(q), Some(v)) = (args.first(), args.get(1)) else {
+        return Err(Error::BadData("histogram_quantile needs 2 arguments".into()));
+    };
+    let Value::Scalar(q) = eval(ctx, q)? else {
+        return Err(Error::BadData("expected a scalar as argument 1 of histogram_quantile".into()));
+    };
+    let Value::Vector(mut input) = eval(ctx, v)? else {
+        return Err(Error::BadData("expected an instant vector as argument 2 of histogram_quantile".into()));
+    };
+    // Per histogram (labels without `le` and name): buckets per step.
+    let mut groups: Vec<(Labels, Vec<Buckets>)> = Vec::new();
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    while let Some(s) = input.next_series()? {
+        ctx.check_deadline()?;
+        let Some(le) = s.labels.get(BUCKET_LABEL).and_then(|v| v.trim().parse::<f64>().ok()) else {
+            continue; // not a bucket: ignored, as Prometheus does (with a warning)
+        };
+        let mut key = s.labels.clone();
+        key.remove(BUCKET_LABEL);
+        key.remove(METRIC_NAME);
+        let g = *index.entry(key.clone()).or_insert_with(|| {
+            groups.push((key, vec![Vec::new(); ctx.steps]));
+            groups.len() - 1
+        });
+        for (buckets, v) in groups[g].1.iter_mut().zip(&s.values) {
+            if let Some(count) = v {
+                buckets.push((le, *count));
+            }
+        }
+    }
+    let out: Vec<StepSeries> = groups
+        .into_iter()
+        .map(|(labels, mut per_step)| StepSeries {
+            labels,
+            values: per_step.iter_mut().zip(&q).map(|(b, &q)| (!b.is_empty()).then(|| bucket_quantile(q, b))).collect(),
+        })
+        .filter(StepSeries::has_values)
+        .collect();
+    Ok(Value::Vector(Box::new(VecStream(out.into_iter()))))
+}
+
+/// The histogram functions.
+pub static FUNCTIONS: &[FnDef] =
+    &[FnDef { name: "histogram_quantile", kind: Kind::Custom(histogram_quantile), keep_name: false }];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interpolates_inside_the_bucket() {
+        let mut b = vec![(0.1, 10.0), (0.5, 30.0), (f64::INFINITY, 40.0), (1.0, 40.0)];
+        // rank 20 lies in (0.1, 0.5]: 0.1 + 0.4 * (10 / 20).
+        assert!((bucket_quantile(0.5, &mut b) - 0.3).abs() < 1e-12);
+        let mut b = vec![(1.0, 5.0)];
+        assert!(bucket_quantile(0.5, &mut b).is_nan()); // no +Inf bucket
+    }
+}
