@@ -26,6 +26,7 @@ enum AggOp {
     Quantile,
     Topk,
     Bottomk,
+    CountValues,
 }
 
 fn op_of(a: &AggregateExpr) -> Option<AggOp> {
@@ -41,6 +42,7 @@ fn op_of(a: &AggregateExpr) -> Option<AggOp> {
         "quantile" => AggOp::Quantile,
         "topk" => AggOp::Topk,
         "bottomk" => AggOp::Bottomk,
+        "count_values" => AggOp::CountValues,
         _ => return None,
     })
 }
@@ -122,7 +124,7 @@ impl Acc {
                 self.c += delta / self.n;
                 self.v += delta * (x - self.c);
             }
-            AggOp::Count | AggOp::Group | AggOp::Quantile | AggOp::Topk | AggOp::Bottomk => {}
+            AggOp::Count | AggOp::Group | AggOp::Quantile | AggOp::Topk | AggOp::Bottomk | AggOp::CountValues => {}
         }
     }
 
@@ -136,7 +138,7 @@ impl Acc {
             AggOp::Avg if self.n == 1.0 => self.v,
             AggOp::Avg => self.v / self.n + self.c / self.n,
             AggOp::Min | AggOp::Max => self.v,
-            AggOp::Count => self.n,
+            AggOp::Count | AggOp::CountValues => self.n,
             AggOp::Group => 1.0,
             AggOp::Stdvar => self.v / self.n,
             AggOp::Stddev => (self.v / self.n).sqrt(),
@@ -180,10 +182,25 @@ pub fn eval<'a>(ctx: &'a EvalCtx, a: &'a AggregateExpr) -> Result<Value<'a>> {
     if matches!(op, AggOp::Topk | AggOp::Bottomk) {
         return eval_topk(ctx, a, input.as_mut(), op == AggOp::Topk);
     }
+    // count_values("label", v): the value, formatted, becomes a label.
+    let value_label = match (op, a.param.as_deref().map(|p| eval_expr(ctx, p)).transpose()?) {
+        (AggOp::CountValues, Some(Value::String(l))) if strata_common::labels::is_valid_label_name(&l) => Some(l),
+        (AggOp::CountValues, _) => return Err(Error::BadData("count_values needs a valid label name".into())),
+        _ => None,
+    };
     let mut groups: HashMap<Labels, Vec<Acc>> = HashMap::new();
     while let Some(s) = input.next_series()? {
         ctx.check_deadline()?;
         let key = group_labels(&s.labels, a.modifier.as_ref());
+        if let Some(label) = &value_label {
+            for (i, v) in s.values.iter().enumerate() {
+                let Some(x) = v else { continue };
+                let mut key = key.clone();
+                key.set(label, &crate::api::json::format_float(*x));
+                groups.entry(key).or_insert_with(|| vec![Acc::default(); ctx.steps])[i].add(op, *x);
+            }
+            continue;
+        }
         let accs = groups.entry(key).or_insert_with(|| vec![Acc::default(); ctx.steps]);
         for (acc, v) in accs.iter_mut().zip(&s.values) {
             if let Some(x) = v {
