@@ -86,7 +86,11 @@ impl StorageSource {
         let req = HeadReadRequest { tenant: tenant.clone(), matchers: matchers.to_vec(), min_t, max_t, with_samples };
         let head = self.heads.read(req).await?;
         let base: BTreeMap<_, _> = head.base_offsets.iter().copied().collect();
-        let stored = self.store.select(tenant, matchers, min_t, max_t, &base)?;
+        // The file index lookup may read from disk: keep it off the async workers.
+        let (store, tenant, matchers) = (self.store.clone(), tenant.clone(), matchers.to_vec());
+        let stored = tokio::task::spawn_blocking(move || store.select(&tenant, &matchers, min_t, max_t, &base))
+            .await
+            .map_err(|e| Error::Internal(format!("file selection task failed: {e}")))??;
         Ok((head.series, stored))
     }
 }
