@@ -156,6 +156,12 @@ fn check(
         Ok(_) if expect.fail => return Outcome::Fail("expected an error, got a result".into()),
         Ok(v) => v,
     };
+    if let Some(want) = &expect.string {
+        return match value {
+            QueryValue::String { v, .. } if v == want => Outcome::Pass,
+            other => Outcome::Fail(format!("expected string {want:?}, got {other:?}")),
+        };
+    }
     if let Some(want) = expect.scalar {
         return match value {
             QueryValue::Scalar { v, .. } if almost_equal(*v, want) => Outcome::Pass,
@@ -164,10 +170,13 @@ fn check(
     }
     let got: Vec<(Labels, Vec<(Timestamp, f64)>)> = match value {
         QueryValue::Vector(v) => v.iter().map(|s| (s.labels.clone(), vec![(s.t, s.v)])).collect(),
-        QueryValue::Matrix(m) if !instant => m.iter().map(|s| (s.labels.clone(), s.points.clone())).collect(),
-        QueryValue::Matrix(_) => return Outcome::Skip("range-vector results of instant queries".into()),
+        QueryValue::Matrix(m) if !instant || expect.range.is_some() => {
+            m.iter().map(|s| (s.labels.clone(), s.points.clone())).collect()
+        }
+        QueryValue::Matrix(_) => return Outcome::Fail("got a range vector, expected an instant vector".into()),
         other => return Outcome::Fail(format!("expected a vector, got {other:?}")),
     };
+    let (start, step) = expect.range.unwrap_or((start, step));
     let want: Vec<(Labels, Vec<(Timestamp, f64)>)> =
         expect.series.iter().map(|s| expected_points(s, start, step)).collect();
     if got.len() != want.len() {

@@ -20,6 +20,11 @@ pub struct Expect {
     pub ordered: bool,
     /// A scalar result (a bare number line).
     pub scalar: Option<f64>,
+    /// A string result (`expect string "..."`).
+    pub string: Option<String>,
+    /// `expect range vector from <t> to <t> step <d>`: an instant query
+    /// returning a range vector, with points at `start + i * step`.
+    pub range: Option<(Timestamp, Timestamp)>,
     pub series: Vec<SeriesLine>,
     /// Something the harness cannot check yet (reason).
     pub unsupported: Option<String>,
@@ -160,6 +165,42 @@ pub fn parse_series_desc(s: &str) -> Option<(Labels, &str)> {
     Some((Labels::from_pairs(pairs).ok()?, rest))
 }
 
+/// `"..."`, `'...'` or `` `...` `` → the unquoted text (simple escapes).
+fn unquote(s: &str) -> Option<String> {
+    let quote = s.chars().next()?;
+    if !matches!(quote, '"' | '\'' | '`') || s.len() < 2 || !s.ends_with(quote) {
+        return None;
+    }
+    let inner = &s[1..s.len() - 1];
+    if quote == '`' {
+        return Some(inner.to_string());
+    }
+    let mut out = String::new();
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        out.push(match c {
+            '\\' => match chars.next()? {
+                'n' => '\n',
+                't' => '\t',
+                other => other,
+            },
+            c => c,
+        });
+    }
+    Some(out)
+}
+
+/// `range vector from <t> to <t> step <d>` → (start, step).
+fn parse_range_expect(e: &str) -> Option<(Timestamp, Timestamp)> {
+    let w: Vec<&str> = e.split_whitespace().collect();
+    match w.as_slice() {
+        ["range", "vector", "from", start, "to", _end, "step", step] => {
+            Some((parse_test_duration(start)?, parse_test_duration(step)?))
+        }
+        _ => None,
+    }
+}
+
 /// Parses a whole file.
 pub fn parse_file(text: &str) -> Vec<Command> {
     let lines: Vec<&str> = text.lines().collect();
@@ -247,6 +288,14 @@ fn parse_command(line_no: usize, line: &str, body: &[(usize, &str)]) -> Command 
                         "fail" => expect.fail = true,
                         "ordered" => expect.ordered = true,
                         "warn" | "info" | "no_warn" | "no_info" => {}
+                        "string" => match unquote(e["string".len()..].trim()) {
+                            Some(v) => expect.string = Some(v),
+                            None => expect.unsupported = Some(format!("expect {e}")),
+                        },
+                        "range" => match parse_range_expect(e) {
+                            Some(r) => expect.range = Some(r),
+                            None => expect.unsupported = Some(format!("expect {e}")),
+                        },
                         other => expect.unsupported = Some(format!("expect {other}")),
                     }
                 } else if l.contains("{{") {
