@@ -1,6 +1,8 @@
 //! Functions that rewrite labels, order results or look at series
-//! presence: `label_replace`, `label_join`, `sort`, `sort_desc`, `absent`,
-//! `absent_over_time`.
+//! presence: `label_replace`, `label_join`, `sort`, `sort_desc`,
+//! `sort_by_label`, `sort_by_label_desc`, `absent`, `absent_over_time`.
+
+use std::cmp::Ordering;
 
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{Call, Expr, VectorSelector};
@@ -84,8 +86,8 @@ fn label_join<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
     Ok(Value::Vector(Box::new(Relabel { inner, relabel: Box::new(relabel) })))
 }
 
-/// `sort` / `sort_desc`: orders an instant query's result by value (NaN
-/// first, as Prometheus does); range queries are unaffected.
+/// `sort` / `sort_desc`: orders an instant query's result by value, NaN
+/// last either way (as Prometheus); range queries are unaffected.
 fn sort_by_value<'a>(ctx: &'a EvalCtx, call: &'a Call, desc: bool) -> Result<Value<'a>> {
     let mut inner = vector_arg(ctx, call)?;
     let mut all = crate::engine::ctx::collect(inner.as_mut())?;
@@ -93,9 +95,9 @@ fn sort_by_value<'a>(ctx: &'a EvalCtx, call: &'a Call, desc: bool) -> Result<Val
         all.sort_by(|a, b| {
             let (x, y) = (a.values[0].unwrap_or(f64::NAN), b.values[0].unwrap_or(f64::NAN));
             match (x.is_nan(), y.is_nan()) {
-                (true, true) => std::cmp::Ordering::Equal,
-                (true, false) => std::cmp::Ordering::Less,
-                (false, true) => std::cmp::Ordering::Greater,
+                (true, true) => Ordering::Equal,
+                (true, false) => Ordering::Greater,
+                (false, true) => Ordering::Less,
                 _ if desc => y.total_cmp(&x),
                 _ => x.total_cmp(&y),
             }
@@ -110,6 +112,61 @@ fn sort<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
 
 fn sort_desc<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
     sort_by_value(ctx, call, true)
+}
+
+/// Natural order: digit runs compare as numbers, other runs as text.
+pub fn natural_cmp(a: &str, b: &str) -> Ordering {
+    fn chunks(s: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        let bytes = s.as_bytes();
+        for i in 1..=bytes.len() {
+            if i == bytes.len() || bytes[i].is_ascii_digit() != bytes[i - 1].is_ascii_digit() {
+                out.push(&s[start..i]);
+                start = i;
+            }
+        }
+        out
+    }
+    let (ca, cb) = (chunks(a), chunks(b));
+    for (x, y) in ca.iter().zip(&cb) {
+        let numeric = x.as_bytes()[0].is_ascii_digit() && y.as_bytes()[0].is_ascii_digit();
+        let ord = if numeric {
+            let (xt, yt) = (x.trim_start_matches('0'), y.trim_start_matches('0'));
+            xt.len().cmp(&yt.len()).then_with(|| xt.cmp(yt))
+        } else {
+            x.cmp(y)
+        };
+        if ord != Ordering::Equal {
+            return ord;
+        }
+    }
+    ca.len().cmp(&cb.len())
+}
+
+/// `sort_by_label(v, "a", ...)` / `sort_by_label_desc`: natural order of the
+/// named labels, then the whole label set.
+fn sort_by_labels<'a>(ctx: &'a EvalCtx, call: &'a Call, desc: bool) -> Result<Value<'a>> {
+    let mut inner = vector_arg(ctx, call)?;
+    let names = (1..call.args.args.len()).map(|i| string_arg(ctx, call, i)).collect::<Result<Vec<_>>>()?;
+    let mut all = crate::engine::ctx::collect(inner.as_mut())?;
+    all.sort_by(|a, b| {
+        let ord = names
+            .iter()
+            .map(|n| natural_cmp(a.labels.get(n).unwrap_or(""), b.labels.get(n).unwrap_or("")))
+            .find(|o| *o != Ordering::Equal)
+            .unwrap_or_else(|| a.labels.cmp(&b.labels));
+        if desc { ord.reverse() } else { ord }
+    });
+    Ok(Value::Vector(Box::new(VecStream(all.into_iter()))))
+}
+
+fn sort_by_label<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
+    sort_by_labels(ctx, call, false)
+}
+
+fn sort_by_label_desc<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
+    sort_by_labels(ctx, call, true)
 }
 
 /// Prometheus `createLabelsForAbsentFunction`: the equality matchers of the
@@ -172,6 +229,21 @@ pub static FUNCTIONS: &[FnDef] = &[
     FnDef { name: "label_join", kind: Kind::Custom(label_join), keep_name: true },
     FnDef { name: "sort", kind: Kind::Custom(sort), keep_name: true },
     FnDef { name: "sort_desc", kind: Kind::Custom(sort_desc), keep_name: true },
+    FnDef { name: "sort_by_label", kind: Kind::Custom(sort_by_label), keep_name: true },
+    FnDef { name: "sort_by_label_desc", kind: Kind::Custom(sort_by_label_desc), keep_name: true },
     FnDef { name: "absent", kind: Kind::Custom(absent), keep_name: false },
     FnDef { name: "absent_over_time", kind: Kind::Custom(absent_over_time), keep_name: false },
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn natural_order() {
+        assert_eq!(natural_cmp("a9", "a10"), Ordering::Less);
+        assert_eq!(natural_cmp("a10", "a10b"), Ordering::Less);
+        assert_eq!(natural_cmp("b", "a10"), Ordering::Greater);
+        assert_eq!(natural_cmp("x007", "x7"), Ordering::Equal);
+    }
+}
