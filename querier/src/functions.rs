@@ -205,7 +205,7 @@ struct RangeFnStream<'a> {
 
 impl SeriesStream for RangeFnStream<'_> {
     fn next_series(&mut self) -> Result<Option<StepSeries>> {
-        while let Some((mut labels, samples)) = self.iter.next_series()? {
+        while let Some((labels, samples)) = self.iter.next_series()? {
             let range = self.iter.range;
             let (f, param, ctx) = (self.f, &self.param, self.iter.ctx);
             let mut step = 0;
@@ -218,9 +218,8 @@ impl SeriesStream for RangeFnStream<'_> {
                 let step_t = ctx.ts(step - 1);
                 f(&RangeWindow { samples: w, range_start, range_end, range, step_t, param })
             });
-            let s = StepSeries { labels: std::mem::take(&mut labels), values };
+            let mut s = StepSeries { labels, values };
             if s.has_values() {
-                let mut s = s;
                 if !self.keep_name {
                     s.labels.remove(strata_common::labels::METRIC_NAME);
                 }
