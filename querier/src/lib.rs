@@ -21,6 +21,17 @@
 //! - [`metrics`]: `strata_querier_*` self-monitoring.
 //! - [`promqltest`]: runs Prometheus `promqltest` files against the engine.
 //!
+//! Supported PromQL: all selectors and matchers, `offset`, `@`, subqueries,
+//! lookback and staleness (Prometheus 3 left-open ranges), arithmetic,
+//! comparison (`bool`) and set operators with `on`/`ignoring` and
+//! `group_left`/`group_right`, the aggregations `sum avg min max count group
+//! stddev stdvar quantile topk bottomk count_values`, and the functions in
+//! [`functions`] (rate family, `*_over_time`, math, labels, time, sorting,
+//! `histogram_quantile` over classic buckets). Not yet: native histograms,
+//! `limitk`/`limit_ratio`, experimental functions, `fill` modifiers, and
+//! Prometheus's optional delayed `__name__` removal. Unsupported features
+//! fail with `bad_data` "… is not supported yet".
+//!
 //! Guarantees: a query never sees another tenant's data; with strong read
 //! consistency it sees every write acknowledged before it started; it never
 //! loads more than `max_samples` samples nor runs past its timeout.

@@ -2,7 +2,7 @@
 //! without `bool`) and the set operators (`and or unless`) between scalars
 //! and vectors. Vector/vector matching materializes the right-hand side as
 //! a hash map keyed by the matching signature and streams the other side
-//! (see [`vector`]).
+//! (see `binary/vector.rs`).
 
 mod vector;
 
