@@ -85,9 +85,15 @@ impl Strata {
         }
     }
 
-    /// Starts again on the same data directory and port.
+    /// SIGKILL, then start again on the same data directory and port.
     pub fn restart(&mut self) {
         self.kill();
+        self.spawn();
+    }
+
+    /// Starts a stopped process again on the same data directory and port.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "still running");
         self.spawn();
     }
 
@@ -96,12 +102,10 @@ impl Strata {
     }
 
     pub fn push_raw(&self, body: &[u8], headers: &[(&str, &str)]) -> reqwest::blocking::Response {
-        let mut r = reqwest::blocking::Client::new()
-            .post(format!("{}/api/v1/push", self.base))
-            .header("Content-Type", "application/x-protobuf")
-            .header("Content-Encoding", "snappy")
-            .header("X-Prometheus-Remote-Write-Version", "0.1.0");
-        for (k, v) in headers {
+        let mut r = reqwest::blocking::Client::new().post(format!("{}/api/v1/push", self.base));
+        let defaults =
+            [("Content-Type", "application/x-protobuf"), ("Content-Encoding", "snappy"), ("X-Prometheus-Remote-Write-Version", "0.1.0")];
+        for (k, v) in defaults.iter().filter(|(k, _)| !headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(k))).chain(headers) {
             r = r.header(*k, *v);
         }
         r.body(body.to_vec()).send().expect("push request")

@@ -21,7 +21,7 @@ fn promtool_query_instant_reads_strata() {
     assert_eq!(stdout.trim(), format!("{{job=\"api\"}} => 600 @[{time}]"));
 
     let out = Command::new("promtool")
-        .args(["query", "labels", &s.base, "job"])
+        .args(["query", "labels", "--start", &(T0 / 1000 - 60).to_string(), "--end", &time, &s.base, "job"])
         .output()
         .expect("promtool");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "api\nsensor");

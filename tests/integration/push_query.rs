@@ -116,6 +116,10 @@ fn push_then_query_head_files_and_after_restart() {
     s.restart();
     assert_fixture_results(&s);
     assert_metadata(&s);
+    // SIGTERM: a clean shutdown, then the same answers again.
+    s.stop();
+    s.start_again();
+    assert_fixture_results(&s);
 }
 
 #[test]

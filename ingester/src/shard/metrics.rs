@@ -97,11 +97,11 @@ impl IngesterMetrics {
         let l = ShardLabels { shard: shard as u32 };
         let f = |outcome| FlushLabels { shard: shard as u32, outcome };
         ShardMetrics {
-            samples_appended: self.samples_appended.get_or_create(&l).clone(),
-            flushes_ok: self.flushes.get_or_create(&f("ok")).clone(),
-            flushes_failed: self.flushes.get_or_create(&f("error")).clone(),
-            flush_duration: self.flush_duration.get_or_create(&l).clone(),
-            memtable_bytes: self.memtable_bytes.get_or_create(&l).clone(),
+            samples_appended: self.samples_appended.get_or_create_owned(&l),
+            flushes_ok: self.flushes.get_or_create_owned(&f("ok")),
+            flushes_failed: self.flushes.get_or_create_owned(&f("error")),
+            flush_duration: self.flush_duration.get_or_create_owned(&l),
+            memtable_bytes: self.memtable_bytes.get_or_create_owned(&l),
         }
     }
 
@@ -109,11 +109,11 @@ impl IngesterMetrics {
     pub fn partition(&self, partition: PartitionId) -> PartitionMetrics {
         let l = PartitionLabels { partition };
         PartitionMetrics {
-            records_consumed: self.records_consumed.get_or_create(&l).clone(),
-            decode_failures: self.decode_failures.get_or_create(&l).clone(),
-            log_read_errors: self.log_read_errors.get_or_create(&l).clone(),
-            consumed_offset: self.consumed_offset.get_or_create(&l).clone(),
-            flushed_offset: self.flushed_offset.get_or_create(&l).clone(),
+            records_consumed: self.records_consumed.get_or_create_owned(&l),
+            decode_failures: self.decode_failures.get_or_create_owned(&l),
+            log_read_errors: self.log_read_errors.get_or_create_owned(&l),
+            consumed_offset: self.consumed_offset.get_or_create_owned(&l),
+            flushed_offset: self.flushed_offset.get_or_create_owned(&l),
         }
     }
 }
