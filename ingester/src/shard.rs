@@ -48,6 +48,7 @@ mod state;
 mod worker;
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests;
 
 pub use config::{IngesterConfig, MIN_IO_MEMORY_BYTES};

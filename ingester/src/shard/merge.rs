@@ -52,6 +52,7 @@ pub(crate) fn merge_responses(responses: Vec<HeadReadResponse>) -> HeadReadRespo
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use strata_common::{Labels, Sample};
 

@@ -51,7 +51,18 @@ fn config(shards: usize) -> IngesterConfig {
     }
 }
 
+/// Logs to the test's output (`RUST_LOG=strata_ingester=debug` for more).
+fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .try_init();
+}
+
 fn start(config: IngesterConfig, log: &Arc<EmbeddedLog>, manifest: &Arc<ManifestStore>) -> (Ingester, Registry) {
+    init_tracing();
     let mut registry = Registry::with_prefix("strata");
     let log: Arc<dyn Log> = log.clone();
     let ingester = Ingester::start(config, log, manifest.clone(), &mut registry).unwrap();
