@@ -398,3 +398,57 @@ fn wait_for_offsets_resolves_when_data_arrives() {
     assert_eq!(block_on(ingester.read_heads(everything("beta"))).unwrap().series.len(), SERIES);
     ingester.shutdown();
 }
+
+#[test]
+fn pinned_shards_never_ask_for_a_missing_cpu() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open_log(dir.path(), 1 << 20);
+    let manifest = open_manifest(dir.path());
+    let mut expected = Expected::new();
+    append_round(&*log, 0, &mut expected);
+    // More shards than CPUs on small machines: the extra ones run unpinned.
+    let cpus = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
+    let shards = (cpus + 1).min(PARTITIONS as usize);
+    let (ingester, _registry) = start(IngesterConfig { pin_cores: true, ..config(shards) }, &log, &manifest);
+    assert_eq!(ingester.shard_count(), shards);
+    block_on(ingester.wait_caught_up()).unwrap();
+    assert_eq!(query_all(&ingester, &Store::new(manifest.clone())), expected);
+    ingester.shutdown();
+}
+
+#[test]
+fn concurrent_reads_never_double_count_while_size_flushes_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open_log(dir.path(), 1 << 20);
+    let manifest = open_manifest(dir.path());
+    let store = Store::new(manifest.clone());
+    // A tiny memtable limit: size-triggered flushes happen during the run.
+    let (ingester, registry) = start(IngesterConfig { memtable_max_bytes: 1024, ..config(2) }, &log, &manifest);
+    let expected = std::thread::scope(|s| {
+        let writer = s.spawn(|| {
+            let mut expected = Expected::new();
+            for round in 0..60 {
+                append_round(&*log, round, &mut expected);
+            }
+            expected
+        });
+        let mut reads = 0;
+        while !writer.is_finished() || reads < 5 {
+            for (key, samples) in query_all(&ingester, &store) {
+                assert!(samples.windows(2).all(|w| w[0].t < w[1].t), "{key:?} has a sample twice: {samples:?}");
+            }
+            reads += 1;
+        }
+        writer.join().unwrap()
+    });
+    block_on(ingester.wait_caught_up()).unwrap();
+    assert_eq!(query_all(&ingester, &store), expected);
+    block_on(ingester.flush_now()).unwrap();
+    assert_eq!(query_all(&ingester, &store), expected);
+    let text = metrics_text(&registry);
+    let flushes: f64 = (0..2)
+        .filter_map(|s| metric_value(&text, &format!("strata_ingester_flushes_total{{shard=\"{s}\",outcome=\"ok\"}}")))
+        .sum();
+    assert!(flushes > 2.0, "size-triggered flushes ran ({flushes})");
+    ingester.shutdown();
+}
