@@ -423,7 +423,7 @@ fn concurrent_reads_never_double_count_while_size_flushes_run() {
     let manifest = open_manifest(dir.path());
     let store = Store::new(manifest.clone());
     // A tiny memtable limit: size-triggered flushes happen during the run.
-    let (ingester, registry) = start(IngesterConfig { memtable_max_bytes: 1024, ..config(2) }, &log, &manifest);
+    let (ingester, registry) = start(IngesterConfig { memtable_max_bytes: 1024, max_batch_records: 4, ..config(2) }, &log, &manifest);
     let expected = std::thread::scope(|s| {
         let writer = s.spawn(|| {
             let mut expected = Expected::new();
@@ -443,12 +443,19 @@ fn concurrent_reads_never_double_count_while_size_flushes_run() {
     });
     block_on(ingester.wait_caught_up()).unwrap();
     assert_eq!(query_all(&ingester, &store), expected);
+    // Size-triggered flushes ran (no flush_now yet).
+    let ok_flushes = || {
+        let text = metrics_text(&registry);
+        (0..2)
+            .filter_map(|s| metric_value(&text, &format!("strata_ingester_flushes_total{{shard=\"{s}\",outcome=\"ok\"}}")))
+            .sum::<f64>()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ok_flushes() < 2.0 {
+        assert!(Instant::now() < deadline, "no size-triggered flush within 20 s");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     block_on(ingester.flush_now()).unwrap();
     assert_eq!(query_all(&ingester, &store), expected);
-    let text = metrics_text(&registry);
-    let flushes: f64 = (0..2)
-        .filter_map(|s| metric_value(&text, &format!("strata_ingester_flushes_total{{shard=\"{s}\",outcome=\"ok\"}}")))
-        .sum();
-    assert!(flushes > 2.0, "size-triggered flushes ran ({flushes})");
     ingester.shutdown();
 }
