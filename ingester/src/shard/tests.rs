@@ -459,3 +459,20 @@ fn concurrent_reads_never_double_count_while_size_flushes_run() {
     assert_eq!(query_all(&ingester, &store), expected);
     ingester.shutdown();
 }
+
+#[test]
+fn refuses_to_start_when_the_log_is_behind_the_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open_log(dir.path(), 1 << 20);
+    let manifest = open_manifest(dir.path());
+    append_round(&*log, 0, &mut Expected::new());
+    // The manifest says more was flushed than the log holds (a replaced log):
+    // replaying from lower offsets would count flushed data twice.
+    manifest.commit_flush(vec![], &[(2, 1_000)]).unwrap();
+    init_tracing();
+    let err = Ingester::start(config(2), log.clone(), manifest.clone(), &mut Registry::default()).unwrap_err();
+    assert!(
+        matches!(err, crate::Error::OpenReader { partition: 2, offset: 1_000, .. }),
+        "unexpected error: {err}"
+    );
+}
