@@ -8,4 +8,5 @@ mod integration {
     pub mod harness;
     pub mod promtool;
     pub mod push_query;
+    pub mod reference;
 }
