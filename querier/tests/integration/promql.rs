@@ -17,10 +17,10 @@ fn run_dir(dir: &Path) -> Summary {
         let text = std::fs::read_to_string(&f).unwrap();
         let name = f.file_name().unwrap().to_string_lossy().to_string();
         let s = run_str(&name, &text);
-        println!("{name}: {} passed, {} failed, {} skipped", s.passed, s.failed, s.skipped);
+        println!("promqltest {name} — passed {}, failed {}, skipped {}", s.passed, s.failed, s.skipped);
         total.add(s);
     }
-    println!("TOTAL: {} passed, {} failed, {} skipped", total.passed, total.failed, total.skipped);
+    println!("promqltest total — passed {}, failed {}, skipped {}", total.passed, total.failed, total.skipped);
     total
 }
 
