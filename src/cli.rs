@@ -40,11 +40,11 @@ pub struct Cli {
 pub enum Role {
     /// Every role in one process on the embedded log (the default).
     AllInOne,
-    /// Only the push endpoint, producing to Kafka (cluster mode).
+    /// Only the push endpoint, producing to Kafka (cluster mode; not available yet).
     Distributor,
-    /// Only the ingester: consumes Kafka partitions into files (cluster mode).
+    /// Only the ingester: consumes Kafka partitions into files (cluster mode; not available yet).
     Ingester,
-    /// Only the query API over shared files and ingester heads (cluster mode).
+    /// Only the query API over shared files and ingester heads (cluster mode; not available yet).
     Querier,
     /// Print the effective configuration as TOML and exit.
     PrintConfig,
