@@ -5,7 +5,7 @@
 //! ```text
 //!   push endpoint ──RecordBuilder──▶ Log::append ──▶ [partition 0..P]
 //!                                                         │ LogReader
-//!   ingester shard ◀──RecordView (zero-copy)──────────────┘
+//!   ingester shard ◀──RecordView (LZ4, borrowed)──────────┘
 //!   querier ──HeadReader::read──▶ ingester heads    (head-read protocol)
 //! ```
 //!

@@ -5,53 +5,60 @@
 //! varint), documented in `storage/docs/format/log-record.md`:
 //!
 //! ```text
-//! u8  version (= 1)
+//! u8  version (= 2; 1 is still read)
 //! uv  tenant length, tenant bytes (UTF-8)
 //! uv  series count
-//! per series:
+//! v2: uv body length, then the body as one LZ4 block (raw block format)
+//! v1: the body as is (the series count is a padded 5-byte varint)
+//! body, per series:
 //!   uv  label count
 //!   per label: uv name length, name, uv value length, value   (sorted by name)
 //!   uv  sample count
 //!   per sample: i64 timestamp (ms), f64 value (IEEE-754 bits)
 //! ```
 //!
-//! [`RecordView`] decodes without copying: labels are `&str` into the payload.
+//! Remote write sends one sample per series, so a body is mostly repeated
+//! label strings and timestamps; LZ4 shrinks it several times, which is
+//! what the log has to write and fsync.
+//!
+//! [`RecordView`] decodes without copying beyond the decompression: labels
+//! are `&str` into the (decompressed) body.
+//! Iterating series only checks their structure; label UTF-8 is validated by
+//! [`SeriesView::labels`], so a consumer that recognises a series by its
+//! encoded label bytes ([`SeriesView::label_bytes`], the canonical
+//! [`encode_label_pairs`] encoding) never decodes it again.
 
 use crate::error::{Error, Result};
 use crate::sample::Sample;
 use crate::tenant::TenantId;
 
-/// Version byte of the current record layout.
-pub const RECORD_VERSION: u8 = 1;
+/// Version byte of the current record layout (LZ4-compressed body).
+pub const RECORD_VERSION: u8 = 2;
 
-/// Appends one record to `out`, built series by series.
+/// The first layout: uncompressed body. Still decoded.
+pub const RECORD_VERSION_V1: u8 = 1;
+
+/// Largest decompressed body accepted when decoding (a corrupt length must
+/// not allocate without bound); writers close records near 1 MiB.
+pub const MAX_BODY_BYTES: usize = 256 << 20;
+
+/// Builds one record series by series; [`Self::finish`] compresses it.
 pub struct RecordBuilder {
+    tenant: TenantId,
+    /// The uncompressed body.
     buf: Vec<u8>,
-    count_pos: usize,
     series: u64,
 }
 
 impl RecordBuilder {
     pub fn new(tenant: &TenantId) -> Self {
-        let mut buf = Vec::with_capacity(4096);
-        buf.push(RECORD_VERSION);
-        put_uv(&mut buf, tenant.as_str().len() as u64);
-        buf.extend_from_slice(tenant.as_str().as_bytes());
-        let count_pos = buf.len();
-        // The series count is patched in `finish`; reserve a fixed 5-byte varint.
-        buf.extend_from_slice(&[0x80, 0x80, 0x80, 0x80, 0x00]);
-        Self { buf, count_pos, series: 0 }
+        Self { tenant: tenant.clone(), buf: Vec::with_capacity(4096), series: 0 }
     }
 
     /// Adds one series; `labels` must be sorted by name with unique names.
     pub fn push_series<'a>(&mut self, labels: impl ExactSizeIterator<Item = (&'a str, &'a str)>, samples: &[Sample]) {
         put_uv(&mut self.buf, labels.len() as u64);
-        for (n, v) in labels {
-            put_uv(&mut self.buf, n.len() as u64);
-            self.buf.extend_from_slice(n.as_bytes());
-            put_uv(&mut self.buf, v.len() as u64);
-            self.buf.extend_from_slice(v.as_bytes());
-        }
+        encode_label_pairs(&mut self.buf, labels);
         put_uv(&mut self.buf, samples.len() as u64);
         self.buf.reserve(samples.len() * 16);
         for s in samples {
@@ -65,19 +72,47 @@ impl RecordBuilder {
         self.series
     }
 
+    /// Uncompressed size so far (what record splitting is based on).
     pub fn byte_len(&self) -> usize {
         self.buf.len()
     }
 
-    /// The encoded record.
-    pub fn finish(mut self) -> Vec<u8> {
-        let n = self.series;
-        let slot = &mut self.buf[self.count_pos..self.count_pos + 5];
-        for (i, b) in slot.iter_mut().enumerate() {
-            let part = ((n >> (7 * i)) & 0x7f) as u8;
-            *b = if i < 4 { part | 0x80 } else { part };
+    /// The encoded record (version 2).
+    pub fn finish(self) -> Vec<u8> {
+        let tenant = self.tenant.as_str().as_bytes();
+        let max = lz4_flex::block::get_maximum_output_size(self.buf.len());
+        let mut out = Vec::with_capacity(1 + 5 + tenant.len() + 10 + 5 + max);
+        out.push(RECORD_VERSION);
+        put_uv(&mut out, tenant.len() as u64);
+        out.extend_from_slice(tenant);
+        put_uv(&mut out, self.series);
+        put_uv(&mut out, self.buf.len() as u64);
+        let header = out.len();
+        out.resize(header + max, 0);
+        match lz4_flex::block::compress_into(&self.buf, &mut out[header..]) {
+            Ok(n) => out.truncate(header + n),
+            // Unreachable: the output has the maximum compressed size; stay
+            // correct anyway with the allocating variant.
+            Err(_) => {
+                out.truncate(header);
+                out.extend_from_slice(&lz4_flex::block::compress(&self.buf));
+            }
         }
-        self.buf
+        out
+    }
+}
+
+/// Appends the canonical encoding of label pairs to `buf`: per pair
+/// `uv name length, name, uv value length, value` with minimal varints. This
+/// is exactly what a record holds between a series' label count and its
+/// sample count, and what [`SeriesView::label_bytes`] returns for records
+/// written by [`RecordBuilder`]; the ingester's memtable keys series by it.
+pub fn encode_label_pairs<'a>(buf: &mut Vec<u8>, labels: impl IntoIterator<Item = (&'a str, &'a str)>) {
+    for (n, v) in labels {
+        put_uv(buf, n.len() as u64);
+        buf.extend_from_slice(n.as_bytes());
+        put_uv(buf, v.len() as u64);
+        buf.extend_from_slice(v.as_bytes());
     }
 }
 
@@ -89,7 +124,8 @@ fn put_uv(buf: &mut Vec<u8>, mut v: u64) {
     buf.push(v as u8);
 }
 
-/// A zero-copy view of one record.
+/// A view of one record: labels and samples borrow from the payload (v1) or
+/// from the caller's decompression buffer (v2).
 #[derive(Debug)]
 pub struct RecordView<'a> {
     pub tenant: &'a str,
@@ -97,15 +133,41 @@ pub struct RecordView<'a> {
     body: &'a [u8],
 }
 
-/// One series of a record: label pairs and samples, borrowed.
+/// One series of a record: encoded labels and samples, borrowed. Its
+/// structure (lengths) was checked by the iterator; label UTF-8 and order
+/// are not checked until [`Self::labels`].
 #[derive(Debug)]
 pub struct SeriesView<'a> {
-    /// Sorted (name, value) pairs.
-    pub labels: Vec<(&'a str, &'a str)>,
+    label_count: usize,
+    label_bytes: &'a [u8],
     samples: &'a [u8],
 }
 
 impl<'a> SeriesView<'a> {
+    pub fn label_count(&self) -> usize {
+        self.label_count
+    }
+
+    /// The encoded label pairs as they appear in the record (without the
+    /// label count; the pairs are self-delimiting). For records written by
+    /// [`RecordBuilder`] these equal [`encode_label_pairs`] of the labels.
+    pub fn label_bytes(&self) -> &'a [u8] {
+        self.label_bytes
+    }
+
+    /// Decodes the (name, value) pairs, validating UTF-8. Order and
+    /// uniqueness are the writer's contract and are not checked here.
+    pub fn labels(&self) -> Result<Vec<(&'a str, &'a str)>, &'static str> {
+        let mut c = Cursor { buf: self.label_bytes, pos: 0 };
+        let mut out = Vec::with_capacity(self.label_count);
+        for _ in 0..self.label_count {
+            let n = c.str().ok_or("label is not UTF-8")?;
+            let v = c.str().ok_or("label is not UTF-8")?;
+            out.push((n, v));
+        }
+        Ok(out)
+    }
+
     pub fn sample_count(&self) -> usize {
         self.samples.len() / 16
     }
@@ -148,23 +210,44 @@ impl<'a> Cursor<'a> {
     }
 
     fn str(&mut self) -> Option<&'a str> {
+        std::str::from_utf8(self.len_prefixed()?).ok()
+    }
+
+    fn len_prefixed(&mut self) -> Option<&'a [u8]> {
         let n = usize::try_from(self.uv()?).ok()?;
-        std::str::from_utf8(self.bytes(n)?).ok()
+        self.bytes(n)
     }
 }
 
 impl<'a> RecordView<'a> {
-    /// Parses the header; `partition`/`offset` only label errors.
-    pub fn parse(payload: &'a [u8], partition: u32, offset: u64) -> Result<Self> {
+    /// Parses the header and, for version 2, decompresses the body into
+    /// `scratch` (reused between records: it only grows). `partition` and
+    /// `offset` only label errors.
+    pub fn parse(payload: &'a [u8], scratch: &'a mut Vec<u8>, partition: u32, offset: u64) -> Result<Self> {
         let corrupt = |reason: &str| Error::CorruptRecord { partition, offset, reason: reason.to_string() };
         let version = *payload.first().ok_or_else(|| corrupt("empty record"))?;
-        if version != RECORD_VERSION {
+        if version != RECORD_VERSION && version != RECORD_VERSION_V1 {
             return Err(Error::UnsupportedRecordVersion { partition, offset, version });
         }
         let mut c = Cursor { buf: payload, pos: 1 };
         let tenant = c.str().ok_or_else(|| corrupt("bad tenant"))?;
         let series_count = c.uv().ok_or_else(|| corrupt("bad series count"))?;
-        Ok(Self { tenant, series_count, body: &payload[c.pos..] })
+        if version == RECORD_VERSION_V1 {
+            return Ok(Self { tenant, series_count, body: &payload[c.pos..] });
+        }
+        let len = c.uv().and_then(|n| usize::try_from(n).ok()).ok_or_else(|| corrupt("bad body length"))?;
+        let block = &payload[c.pos..];
+        // LZ4 expands at most ~255x; a larger claim is corrupt.
+        if len > MAX_BODY_BYTES || len > block.len().saturating_mul(255).saturating_add(16) {
+            return Err(corrupt("body length out of range"));
+        }
+        // Only the growth is zeroed; decompression overwrites the rest.
+        scratch.resize(len, 0);
+        match lz4_flex::block::decompress_into(block, &mut scratch[..]) {
+            Ok(n) if n == len => Ok(Self { tenant, series_count, body: &scratch[..] }),
+            Ok(_) => Err(corrupt("body shorter than its length")),
+            Err(_) => Err(corrupt("bad LZ4 block")),
+        }
     }
 
     pub fn series_count(&self) -> u64 {
@@ -181,14 +264,16 @@ impl<'a> RecordView<'a> {
             }
             left -= 1;
             let r = (|| {
-                let n = usize::try_from(c.uv()?).ok()?;
-                let mut labels = Vec::with_capacity(n.min(64));
-                for _ in 0..n {
-                    labels.push((c.str()?, c.str()?));
+                let label_count = usize::try_from(c.uv()?).ok()?;
+                let start = c.pos;
+                for _ in 0..label_count {
+                    c.len_prefixed()?;
+                    c.len_prefixed()?;
                 }
+                let label_bytes = &c.buf[start..c.pos];
                 let ns = usize::try_from(c.uv()?).ok()?;
                 let samples = c.bytes(ns.checked_mul(16)?)?;
-                Some(SeriesView { labels, samples })
+                Some(SeriesView { label_count, label_bytes, samples })
             })();
             if r.is_none() {
                 left = 0;
@@ -210,11 +295,16 @@ mod tests {
         b.push_series([("__name__", "up"), ("job", "a")].into_iter(), &[Sample::new(1, 1.5), Sample::new(2, f64::NAN)]);
         b.push_series([("__name__", "x")].into_iter(), &[]);
         let bytes = b.finish();
-        let r = RecordView::parse(&bytes, 0, 0).unwrap();
+        let mut scratch = Vec::new();
+        let r = RecordView::parse(&bytes, &mut scratch, 0, 0).unwrap();
         assert_eq!(r.tenant, "acme");
         let s: Vec<_> = r.series().map(|s| s.unwrap()).collect();
         assert_eq!(s.len(), 2);
-        assert_eq!(s[0].labels, vec![("__name__", "up"), ("job", "a")]);
+        assert_eq!(s[0].labels().unwrap(), vec![("__name__", "up"), ("job", "a")]);
+        let mut key = Vec::new();
+        encode_label_pairs(&mut key, [("__name__", "up"), ("job", "a")]);
+        assert_eq!(s[0].label_bytes(), &key[..]);
+        assert_eq!(s[0].label_count(), 2);
         let samples: Vec<_> = s[0].samples().collect();
         assert_eq!(samples[0], Sample::new(1, 1.5));
         assert!(samples[1].v.is_nan());
@@ -223,13 +313,47 @@ mod tests {
 
     #[test]
     fn rejects_unknown_version_and_truncation() {
-        assert!(matches!(RecordView::parse(&[9], 1, 2), Err(Error::UnsupportedRecordVersion { version: 9, .. })));
+        let mut scratch = Vec::new();
+        assert!(matches!(
+            RecordView::parse(&[9], &mut scratch, 1, 2),
+            Err(Error::UnsupportedRecordVersion { version: 9, .. })
+        ));
         let t = TenantId::new("a").unwrap();
         let mut b = RecordBuilder::new(&t);
         b.push_series([("a", "b")].into_iter(), &[Sample::new(1, 1.0)]);
         let bytes = b.finish();
-        let r = RecordView::parse(&bytes[..bytes.len() - 3], 0, 0).unwrap();
+        // A truncated v2 record fails to decompress.
+        assert!(matches!(
+            RecordView::parse(&bytes[..bytes.len() - 3], &mut scratch, 0, 0),
+            Err(Error::CorruptRecord { .. })
+        ));
+        // A truncated v1 body yields an error item.
+        let r = RecordView::parse(&V1_RECORD[..V1_RECORD.len() - 3], &mut scratch, 0, 0).unwrap();
         assert!(r.series().any(|s| s.is_err()));
+        // A body length the block cannot hold is refused before allocating.
+        let mut huge = bytes[..4].to_vec(); // version, tenant "a", series count
+        huge.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f, 0x00]);
+        assert!(matches!(RecordView::parse(&huge, &mut scratch, 0, 0), Err(Error::CorruptRecord { .. })));
+    }
+
+    /// A version 1 record as written before version 2 (frozen bytes: tenant
+    /// `acme`, `up{job="a"}` with (1, 1.5)).
+    const V1_RECORD: &[u8] = &[
+        0x01, 0x04, b'a', b'c', b'm', b'e', 0x81, 0x80, 0x80, 0x80, 0x00, 0x02, 0x08, b'_', b'_', b'n', b'a', b'm',
+        b'e', b'_', b'_', 0x02, b'u', b'p', 0x03, b'j', b'o', b'b', 0x01, b'a', 0x01, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0xf8, 0x3f,
+    ];
+
+    #[test]
+    fn decodes_frozen_v1_records() {
+        let mut scratch = Vec::new();
+        let r = RecordView::parse(V1_RECORD, &mut scratch, 0, 0).unwrap();
+        assert_eq!(r.tenant, "acme");
+        let s: Vec<_> = r.series().map(|s| s.unwrap()).collect();
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].labels().unwrap(), vec![("__name__", "up"), ("job", "a")]);
+        assert_eq!(s[0].samples().collect::<Vec<_>>(), vec![Sample::new(1, 1.5)]);
+        assert!(scratch.is_empty(), "v1 bodies are read in place");
     }
 
     proptest! {
@@ -244,12 +368,13 @@ mod tests {
                 b.push_series(labels.iter().map(|(n, v)| (n.as_str(), v.as_str())), &samples);
             }
             let bytes = b.finish();
-            let r = RecordView::parse(&bytes, 0, 0).unwrap();
+            let mut scratch = vec![7u8; 3]; // stale contents must not matter
+            let r = RecordView::parse(&bytes, &mut scratch, 0, 0).unwrap();
             prop_assert_eq!(r.series_count() as usize, series.len());
             for (view, (labels, samples)) in r.series().zip(&series) {
                 let view = view.unwrap();
                 let want: Vec<(&str, &str)> = labels.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-                prop_assert_eq!(&view.labels, &want);
+                prop_assert_eq!(&view.labels().unwrap(), &want);
                 let got: Vec<(i64, u64)> = view.samples().map(|s| (s.t, s.v.to_bits())).collect();
                 let want: Vec<(i64, u64)> = samples.iter().map(|&(t, v)| (t, v.to_bits())).collect();
                 prop_assert_eq!(got, want);

@@ -1,18 +1,20 @@
 //! The memtable: the in-memory head of one ingester shard.
 //!
 //! Single-threaded and owned by its shard. Per tenant it keeps a series
-//! lookup by [`series_hash`](strata_common::labels::series_hash) (collisions
-//! resolved by comparing labels), per-series timestamp/value columns, and an
-//! inverted index (label name → value → roaring bitmap of series ids) that is
-//! updated when a series is created. Appending to an existing series does not
-//! allocate beyond amortised column growth: the borrowed labels are hashed and
-//! compared in place.
+//! lookup keyed by the canonical encoded label bytes (a fast hash picks the
+//! candidates, one `memcmp` confirms), per-series timestamp/value columns,
+//! and an inverted index (label name → value → roaring bitmap of series ids)
+//! that is updated when a series is created. [`TenantAppender`] finds an
+//! existing series straight from a log record's label bytes, without
+//! decoding them; appending to it allocates nothing beyond amortised column
+//! growth.
 //!
 //! Out-of-order and duplicate timestamps are accepted; reads and
 //! [`Memtable::freeze`] sort them and keep, for equal timestamps, the sample
 //! written last. [`FrozenMemtable`] is immutable, `Send + Sync`, readable with
 //! the same semantics, and is what [`write_files`](crate::write_files) flushes.
 
+mod appender;
 mod series;
 pub(crate) mod tenant;
 
@@ -21,6 +23,7 @@ use std::collections::{BTreeMap, HashMap};
 use strata_common::head::{HeadReadRequest, HeadSeries};
 use strata_common::{Labels, Sample, TenantId, Timestamp};
 
+pub use self::appender::{SeriesRef, TenantAppender};
 use self::tenant::TenantHead;
 
 /// In-memory, single-threaded head of one shard.
@@ -56,23 +59,9 @@ impl Memtable {
         labels: &[(&str, &str)],
         samples: impl Iterator<Item = Sample>,
     ) -> usize {
-        let head = match self.tenants.get_mut(tenant) {
-            Some(h) => h,
-            None => self.tenants.entry(tenant.clone()).or_default(),
-        };
-        let (id, new_bytes) = head.series_id(labels);
-        if new_bytes > 0 {
-            self.series += 1;
-            self.bytes += new_bytes;
-        }
-        let cols = &mut head.series[id as usize];
-        let mut n = 0usize;
-        for s in samples {
-            self.bytes += cols.push(s);
-            n += 1;
-        }
-        self.samples += n as u64;
-        n
+        let mut app = self.tenant_appender(tenant);
+        let id = app.find_or_create(labels);
+        app.append(id, samples)
     }
 
     /// Estimated heap bytes held: column capacity, labels (stored twice:
@@ -96,7 +85,10 @@ impl Memtable {
 
     /// Matching series with samples in range, sorted by labels.
     pub fn read(&self, req: &HeadReadRequest) -> Vec<HeadSeries> {
-        self.tenants.get(&req.tenant).map(|h| h.read(req)).unwrap_or_default()
+        self.tenants
+            .get(&req.tenant)
+            .map(|h| h.read(req))
+            .unwrap_or_default()
     }
 
     /// Label names of `tenant`'s series (sorted, ignoring time).
@@ -121,6 +113,9 @@ impl Memtable {
         let mut tenants = BTreeMap::new();
         let mut samples = 0u64;
         for (tenant, mut head) in self.tenants {
+            if head.series.is_empty() {
+                continue; // an appender was opened but nothing was created
+            }
             for s in &mut head.series {
                 s.sort_dedup();
                 samples += s.ts.len() as u64;
@@ -161,7 +156,10 @@ pub struct FrozenSeries<'a> {
 
 impl FrozenMemtable {
     pub fn read(&self, req: &HeadReadRequest) -> Vec<HeadSeries> {
-        self.tenants.get(&req.tenant).map(|h| h.read(req)).unwrap_or_default()
+        self.tenants
+            .get(&req.tenant)
+            .map(|h| h.read(req))
+            .unwrap_or_default()
     }
 
     /// Tenants with at least one series, sorted.
@@ -299,11 +297,18 @@ mod tests {
         let mut m = Memtable::new();
         let a = t("a");
         let l = [("__name__", "x")];
-        m.append(&a, &l, samples(&[(10, 1.0), (5, 2.0), (10, 3.0), (7, 4.0)]).into_iter());
+        m.append(
+            &a,
+            &l,
+            samples(&[(10, 1.0), (5, 2.0), (10, 3.0), (7, 4.0)]).into_iter(),
+        );
         m.append(&a, &l, samples(&[(5, 6.0)]).into_iter());
         let want = samples(&[(5, 6.0), (7, 4.0), (10, 3.0)]);
         assert_eq!(m.read(&req("a", vec![], 0, 100))[0].samples, want);
-        assert_eq!(m.read(&req("a", vec![], 6, 9))[0].samples, samples(&[(7, 4.0)]));
+        assert_eq!(
+            m.read(&req("a", vec![], 6, 9))[0].samples,
+            samples(&[(7, 4.0)])
+        );
         let f = m.freeze();
         assert_eq!(f.sample_count(), 3);
         assert_eq!(f.read(&req("a", vec![], 0, 100))[0].samples, want);

@@ -85,10 +85,11 @@ async fn read_back(log: &EmbeddedLog) -> (Decoded, u64) {
         while r.position() < end {
             for rec in r.next_batch(100).await.unwrap() {
                 records += 1;
-                let view = RecordView::parse(&rec.payload, p as u32, rec.offset).unwrap();
+                let mut scratch = Vec::new();
+                let view = RecordView::parse(&rec.payload, &mut scratch, p as u32, rec.offset).unwrap();
                 for s in view.series() {
                     let s = s.unwrap();
-                    let labels = s.labels.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+                    let labels = s.labels().unwrap().iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
                     let samples: Vec<_> = s.samples().map(|x| (x.t, x.v.to_bits())).collect();
                     let entry = out.entry(labels).or_insert((p as u32, view.tenant.to_string(), Vec::new()));
                     assert_eq!(entry.0, p as u32, "a series landed in two partitions");

@@ -7,10 +7,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use strata_common::TenantId;
 use strata_common::head::{HeadReadRequest, HeadReadResponse, PartitionProgress};
 use strata_common::log::{LogRecord, Offset, PartitionId};
-use strata_common::record::RecordView;
-use strata_common::TenantId;
+use strata_common::record::{RecordView, SeriesView};
+use strata_storage::memtable::SeriesRef;
 use strata_storage::{FrozenMemtable, Memtable, PartitionRange};
 
 use super::merge::merge_series;
@@ -52,6 +53,8 @@ pub(crate) struct ShardState {
     pub partitions: BTreeMap<PartitionId, PartitionState>,
     pub metrics: ShardMetrics,
     tenants: HashMap<String, TenantId>,
+    /// Decompression buffer for log records, reused between records.
+    scratch: Vec<u8>,
     waiters: Vec<OffsetWaiter>,
 }
 
@@ -64,6 +67,7 @@ impl ShardState {
             partitions,
             metrics,
             tenants: HashMap::new(),
+            scratch: Vec::new(),
             waiters: Vec::new(),
         }
     }
@@ -72,7 +76,7 @@ impl ShardState {
     /// appends its series to the active memtable and advances the consumed
     /// offset. Undecodable records are counted, logged and skipped.
     pub fn apply_batch(&mut self, partition: PartitionId, records: &[LogRecord]) {
-        let Self { shard, active, partitions, metrics, tenants, .. } = self;
+        let Self { shard, active, partitions, metrics, tenants, scratch, .. } = self;
         let Some(part) = partitions.get_mut(&partition) else {
             return;
         };
@@ -82,7 +86,7 @@ impl ShardState {
             if rec.offset < part.consumed {
                 continue; // already applied (a reader re-delivering after a reopen)
             }
-            match append_record(active, tenants, &rec.payload, partition, rec.offset) {
+            match append_record(active, tenants, scratch, &rec.payload, partition, rec.offset) {
                 Ok(n) => samples += n as u64,
                 Err(reason) => {
                     part.metrics.decode_failures.inc();
@@ -165,11 +169,8 @@ impl ShardState {
             .filter(|(_, s)| s.consumed > s.flushed)
             .map(|(p, s)| PartitionRange { partition: *p, start: s.flushed, end: s.consumed })
             .collect();
-        let table = if self.active.is_empty() {
-            None
-        } else {
-            Some(Arc::new(std::mem::take(&mut self.active).freeze()))
-        };
+        let table =
+            if self.active.is_empty() { None } else { Some(Arc::new(std::mem::take(&mut self.active).freeze())) };
         self.metrics.memtable_bytes.set(self.active.approx_bytes() as i64);
         let job = FlushJob { table, ranges };
         self.frozen = Some(job.clone());
@@ -191,11 +192,7 @@ impl ShardState {
     /// Registers a waiter answered once every owned partition in `targets`
     /// (index = partition id) has consumed up to its target.
     pub fn add_waiter(&mut self, targets: &[Offset], reply: flume::Sender<()>) {
-        let targets = self
-            .partitions
-            .keys()
-            .filter_map(|p| targets.get(*p as usize).map(|t| (*p, *t)))
-            .collect();
+        let targets = self.partitions.keys().filter_map(|p| targets.get(*p as usize).map(|t| (*p, *t))).collect();
         self.waiters.push(OffsetWaiter { targets, reply });
         self.notify_waiters();
     }
@@ -217,14 +214,19 @@ impl ShardState {
 
 /// Decodes one record completely, then appends its series; a record is
 /// applied whole or not at all. Returns the samples appended.
+///
+/// A series whose encoded label bytes match an existing series of the head
+/// is valid by construction (the stored key was validated when the series
+/// was created), so only unknown label bytes are decoded and checked.
 fn append_record(
     active: &mut Memtable,
     tenants: &mut HashMap<String, TenantId>,
+    scratch: &mut Vec<u8>,
     payload: &[u8],
     partition: PartitionId,
     offset: Offset,
 ) -> Result<usize, String> {
-    let view = RecordView::parse(payload, partition, offset).map_err(|e| e.to_string())?;
+    let view = RecordView::parse(payload, scratch, partition, offset).map_err(|e| e.to_string())?;
     let tenant = match tenants.get(view.tenant) {
         Some(t) => t.clone(),
         None => {
@@ -236,16 +238,42 @@ fn append_record(
             t
         }
     };
+    let mut app = active.tenant_appender(&tenant);
     let mut series = Vec::with_capacity(view.series_count().min(4096) as usize);
     for s in view.series() {
         let s = s.map_err(|reason| reason.to_string())?;
-        if s.labels.is_empty() {
+        if s.label_count() == 0 {
             return Err("a series has no labels".to_string());
         }
-        if let Some(w) = s.labels.windows(2).find(|w| w[0].0 >= w[1].0) {
-            return Err(format!("labels not sorted/unique at {:?} >= {:?}", w[0].0, w[1].0));
-        }
-        series.push(s);
+        let target = match app.find(s.label_bytes()) {
+            Some(id) => Target::Known(id),
+            None => Target::New(decode_new_labels(&s)?),
+        };
+        series.push((target, s));
     }
-    Ok(series.iter().map(|s| active.append(&tenant, &s.labels, s.samples())).sum())
+    let mut n = 0;
+    for (target, s) in series {
+        let id = match target {
+            Target::Known(id) => id,
+            Target::New(labels) => app.find_or_create(&labels),
+        };
+        n += app.append(id, s.samples());
+    }
+    Ok(n)
+}
+
+/// Where a decoded series goes: an existing series, or one to create.
+enum Target<'a> {
+    Known(SeriesRef),
+    New(Vec<(&'a str, &'a str)>),
+}
+
+/// Decodes and checks the labels of a series the head does not know yet.
+#[cold]
+fn decode_new_labels<'a>(s: &SeriesView<'a>) -> Result<Vec<(&'a str, &'a str)>, String> {
+    let labels = s.labels().map_err(str::to_string)?;
+    if let Some(w) = labels.windows(2).find(|w| w[0].0 >= w[1].0) {
+        return Err(format!("labels not sorted/unique at {:?} >= {:?}", w[0].0, w[1].0));
+    }
+    Ok(labels)
 }

@@ -43,21 +43,14 @@ fn open_manifest(dir: &Path) -> Arc<ManifestStore> {
 }
 
 fn config(shards: usize) -> IngesterConfig {
-    IngesterConfig {
-        shards,
-        io_memory_bytes: 512 * 1024,
-        flush_interval_ms: 3_600_000,
-        ..IngesterConfig::default()
-    }
+    IngesterConfig { shards, io_memory_bytes: 512 * 1024, flush_interval_ms: 3_600_000, ..IngesterConfig::default() }
 }
 
 /// Logs to the test's output (`RUST_LOG=strata_ingester=debug` for more).
 fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_test_writer()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .try_init();
 }
 
@@ -262,17 +255,33 @@ fn skips_undecodable_records_and_keeps_going() {
         let bytes = b.finish();
         bytes[..bytes.len() - 4].to_vec()
     };
-    let bad: Vec<Bytes> =
-        vec![Bytes::from_static(b""), Bytes::from_static(&[9, 1, 2]), bad_tenant.into(), unsorted.into(), truncated.into()];
+    // A known series first, then a new one whose label value is not UTF-8.
+    let bad_utf8 = {
+        let mut b = RecordBuilder::new(&TenantId::new("acme").unwrap());
+        b.push_series([("__name__", "requests"), ("series", "00")].into_iter(), &[Sample::new(97, 1.0)]);
+        b.push_series([("a", "zz")].into_iter(), &[Sample::new(1, 1.0)]);
+        let mut bytes = b.finish();
+        let at = bytes.windows(2).rposition(|w| w == b"zz").unwrap();
+        bytes[at..at + 2].copy_from_slice(&[0xff, 0xfe]);
+        bytes
+    };
+    let bad: Vec<Bytes> = vec![
+        Bytes::from_static(b""),
+        Bytes::from_static(&[9, 1, 2]),
+        bad_tenant.into(),
+        unsorted.into(),
+        truncated.into(),
+        bad_utf8.into(),
+    ];
     block_on(log.append(1, bad)).unwrap();
     append_round(&*log, 1, &mut expected);
 
     let (ingester, registry) = start(config(1), &log, &manifest);
     block_on(ingester.wait_caught_up()).unwrap();
-    // Records are applied whole or not at all: no sample at t=98/99 leaked in.
+    // Records are applied whole or not at all: no sample at t=97..99 leaked in.
     assert_eq!(query_all(&ingester, &store), expected);
     let text = metrics_text(&registry);
-    assert_eq!(metric_value(&text, "strata_ingester_record_decode_failures_total{partition=\"1\"}"), Some(5.0));
+    assert_eq!(metric_value(&text, "strata_ingester_record_decode_failures_total{partition=\"1\"}"), Some(6.0));
     block_on(ingester.flush_now()).unwrap();
     assert_eq!(query_all(&ingester, &store), expected);
     assert_eq!(manifest.current().flushed_offsets.get(&1).copied(), Some(end_offsets(&*log)[1]));
@@ -423,7 +432,8 @@ fn concurrent_reads_never_double_count_while_size_flushes_run() {
     let manifest = open_manifest(dir.path());
     let store = Store::new(manifest.clone());
     // A tiny memtable limit: size-triggered flushes happen during the run.
-    let (ingester, registry) = start(IngesterConfig { memtable_max_bytes: 1024, max_batch_records: 4, ..config(2) }, &log, &manifest);
+    let (ingester, registry) =
+        start(IngesterConfig { memtable_max_bytes: 1024, max_batch_records: 4, ..config(2) }, &log, &manifest);
     let expected = std::thread::scope(|s| {
         let writer = s.spawn(|| {
             let mut expected = Expected::new();
@@ -447,7 +457,9 @@ fn concurrent_reads_never_double_count_while_size_flushes_run() {
     let ok_flushes = || {
         let text = metrics_text(&registry);
         (0..2)
-            .filter_map(|s| metric_value(&text, &format!("strata_ingester_flushes_total{{shard=\"{s}\",outcome=\"ok\"}}")))
+            .filter_map(|s| {
+                metric_value(&text, &format!("strata_ingester_flushes_total{{shard=\"{s}\",outcome=\"ok\"}}"))
+            })
             .sum::<f64>()
     };
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -471,8 +483,5 @@ fn refuses_to_start_when_the_log_is_behind_the_manifest() {
     manifest.commit_flush(vec![], &[(2, 1_000)]).unwrap();
     init_tracing();
     let err = Ingester::start(config(2), log.clone(), manifest.clone(), &mut Registry::default()).unwrap_err();
-    assert!(
-        matches!(err, crate::Error::OpenReader { partition: 2, offset: 1_000, .. }),
-        "unexpected error: {err}"
-    );
+    assert!(matches!(err, crate::Error::OpenReader { partition: 2, offset: 1_000, .. }), "unexpected error: {err}");
 }

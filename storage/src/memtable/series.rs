@@ -8,6 +8,9 @@ use strata_common::{Labels, Sample, Timestamp};
 #[derive(Debug)]
 pub(crate) struct SeriesColumns {
     pub labels: Labels,
+    /// Canonical encoded labels ([`strata_common::record::encode_label_pairs`]):
+    /// the memtable's lookup key.
+    pub key: Box<[u8]>,
     pub ts: Vec<Timestamp>,
     pub vs: Vec<f64>,
     pub sorted: bool,
@@ -16,9 +19,10 @@ pub(crate) struct SeriesColumns {
 }
 
 impl SeriesColumns {
-    pub fn new(labels: Labels) -> Self {
+    pub fn new(labels: Labels, key: Box<[u8]>) -> Self {
         Self {
             labels,
+            key,
             ts: Vec::new(),
             vs: Vec::new(),
             sorted: true,
@@ -57,7 +61,11 @@ impl SeriesColumns {
     }
 
     fn samples_unsorted(&self) -> Vec<Sample> {
-        self.ts.iter().zip(&self.vs).map(|(&t, &v)| Sample::new(t, v)).collect()
+        self.ts
+            .iter()
+            .zip(&self.vs)
+            .map(|(&t, &v)| Sample::new(t, v))
+            .collect()
     }
 
     /// Whether at least one sample lies in `[min_t, max_t]`.

@@ -1,16 +1,25 @@
-//! The head of one tenant: series lookup by hash, columns, inverted index.
+//! The head of one tenant: series lookup by encoded labels, columns,
+//! inverted index.
+//!
+//! A series is found by its canonical encoded label bytes
+//! ([`encode_label_pairs`]): an xxh3 hash of the bytes picks the candidates,
+//! one `memcmp` against each candidate's stored key confirms. The hash is
+//! internal to the memtable (not the stable
+//! [`series_hash`](strata_common::labels::series_hash)).
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use roaring::RoaringBitmap;
 use strata_common::head::{HeadReadRequest, HeadSeries};
+use strata_common::record::encode_label_pairs;
 use strata_common::{Label, Labels, Sample};
+use xxhash_rust::xxh3::xxh3_64;
 
 use super::series::SeriesColumns;
 use crate::index::{self, Postings};
 
-/// Passes an already well-mixed u64 (an xxh3 series hash) through unchanged.
+/// Passes an already well-mixed u64 (an xxh3 key hash) through unchanged.
 #[derive(Default)]
 pub(crate) struct IdentityHasher(u64);
 
@@ -56,36 +65,62 @@ const SERIES_OVERHEAD: usize = 256;
 pub(crate) struct TenantHead {
     by_hash: HashIndex,
     pub series: Vec<SeriesColumns>,
+    /// Scratch buffer for encoding label pairs into a lookup key.
+    scratch: Vec<u8>,
     postings: BTreeMap<String, BTreeMap<String, RoaringBitmap>>,
     all: RoaringBitmap,
 }
 
 impl TenantHead {
-    /// Finds or creates the series of `labels`; returns (id, bytes allocated).
+    /// The lookup hash of an encoded label key.
     #[inline]
-    pub fn series_id(&mut self, labels: &[(&str, &str)]) -> (u32, usize) {
-        let hash = strata_common::labels::series_hash(labels.iter().copied());
-        self.series_id_hashed(hash, labels)
+    pub fn key_hash(key: &[u8]) -> u64 {
+        xxh3_64(key)
     }
 
-    /// [`Self::series_id`] with a precomputed hash (tests force collisions).
+    /// The series whose canonical encoded labels are `key`, if present.
     #[inline]
+    pub fn find(&self, hash: u64, key: &[u8]) -> Option<u32> {
+        let ids = self.by_hash.get(&hash)?;
+        ids.as_slice()
+            .iter()
+            .copied()
+            .find(|&id| *self.series[id as usize].key == *key)
+    }
+
+    /// Finds or creates the series of `labels` (sorted, validated); returns
+    /// (id, bytes allocated).
+    #[inline]
+    pub fn series_id(&mut self, labels: &[(&str, &str)]) -> (u32, usize) {
+        let mut key = std::mem::take(&mut self.scratch);
+        key.clear();
+        encode_label_pairs(&mut key, labels.iter().copied());
+        let got = self.series_id_keyed(Self::key_hash(&key), &key, labels);
+        self.scratch = key;
+        got
+    }
+
+    /// [`Self::series_id`] with a forced hash (tests force collisions).
+    #[cfg(test)]
     pub fn series_id_hashed(&mut self, hash: u64, labels: &[(&str, &str)]) -> (u32, usize) {
-        if let Some(ids) = self.by_hash.get(&hash) {
-            for &id in ids.as_slice() {
-                if same_labels(&self.series[id as usize].labels, labels) {
-                    return (id, 0);
-                }
-            }
+        let mut key = Vec::new();
+        encode_label_pairs(&mut key, labels.iter().copied());
+        self.series_id_keyed(hash, &key, labels)
+    }
+
+    #[inline]
+    fn series_id_keyed(&mut self, hash: u64, key: &[u8], labels: &[(&str, &str)]) -> (u32, usize) {
+        match self.find(hash, key) {
+            Some(id) => (id, 0),
+            None => self.create(hash, key, labels),
         }
-        self.create(hash, labels)
     }
 
     #[cold]
-    fn create(&mut self, hash: u64, labels: &[(&str, &str)]) -> (u32, usize) {
+    fn create(&mut self, hash: u64, key: &[u8], labels: &[(&str, &str)]) -> (u32, usize) {
         // Series ids are u32 (roaring bitmaps); a head holds far fewer series.
         let id = u32::try_from(self.series.len()).unwrap_or(u32::MAX);
-        let mut bytes = SERIES_OVERHEAD;
+        let mut bytes = SERIES_OVERHEAD + key.len();
         let owned = Labels::from_sorted(labels.iter().map(|&(n, v)| Label::new(n, v)).collect());
         for &(n, v) in labels {
             bytes += 2 * (n.len() + v.len());
@@ -100,7 +135,7 @@ impl TenantHead {
             }
         }
         self.all.insert(id);
-        self.series.push(SeriesColumns::new(owned));
+        self.series.push(SeriesColumns::new(owned, key.into()));
         match self.by_hash.get_mut(&hash) {
             None => {
                 self.by_hash.insert(hash, IdList::One(id));
@@ -155,11 +190,6 @@ impl TenantHead {
             .into_iter()
             .flat_map(|m| m.keys().map(String::as_str))
     }
-}
-
-#[inline]
-fn same_labels(have: &Labels, want: &[(&str, &str)]) -> bool {
-    have.len() == want.len() && have.iter().zip(want).all(|(l, &(n, v))| l.name == n && l.value == v)
 }
 
 impl Postings for TenantHead {
