@@ -50,11 +50,8 @@ impl Labels {
     /// Builds a label set from arbitrary pairs: sorts them, drops pairs with
     /// an empty value (Prometheus semantics), and rejects duplicate names.
     pub fn from_pairs<N: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (N, V)>) -> Result<Self> {
-        let mut labels: Vec<Label> = pairs
-            .into_iter()
-            .map(|(n, v)| Label::new(n, v))
-            .filter(|l| !l.value.is_empty())
-            .collect();
+        let mut labels: Vec<Label> =
+            pairs.into_iter().map(|(n, v)| Label::new(n, v)).filter(|l| !l.value.is_empty()).collect();
         labels.sort();
         if let Some(w) = labels.windows(2).find(|w| w[0].name == w[1].name) {
             return Err(Error::InvalidLabels(format!("duplicate label name {:?}", w[0].name)));
@@ -84,10 +81,7 @@ impl Labels {
 
     /// The value of `name`, if present.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .binary_search_by(|l| l.name.as_str().cmp(name))
-            .ok()
-            .map(|i| self.0[i].value.as_str())
+        self.0.binary_search_by(|l| l.name.as_str().cmp(name)).ok().map(|i| self.0[i].value.as_str())
     }
 
     /// The metric name (`__name__`), if present.
@@ -185,6 +179,42 @@ pub fn partition_for<'a>(
     (h.digest() % u64::from(partitions.max(1))) as u32
 }
 
+/// [`partition_for`] with a reusable buffer: frames tenant and labels into
+/// one contiguous buffer and hashes it with one-shot xxh3, which gives the
+/// same value as the streaming hasher (xxh3 is defined over the byte
+/// sequence, not the update calls) at a fraction of the cost for short
+/// label sets. For the push endpoint's hot path.
+#[derive(Debug, Default)]
+pub struct Partitioner {
+    buf: Vec<u8>,
+}
+
+impl Partitioner {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Same result as [`partition_for`] with the same arguments.
+    pub fn partition<'a>(
+        &mut self,
+        tenant: &TenantId,
+        sorted_pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+        partitions: u32,
+    ) -> u32 {
+        let buf = &mut self.buf;
+        buf.clear();
+        buf.extend_from_slice(tenant.as_str().as_bytes());
+        buf.push(PAIR_END);
+        for (name, value) in sorted_pairs {
+            buf.extend_from_slice(name.as_bytes());
+            buf.push(NAME_END);
+            buf.extend_from_slice(value.as_bytes());
+            buf.push(PAIR_END);
+        }
+        (xxhash_rust::xxh3::xxh3_64(buf) % u64::from(partitions.max(1))) as u32
+    }
+}
+
 /// Whether `name` is a valid metric name: `[a-zA-Z_:][a-zA-Z0-9_:]*`.
 pub fn is_valid_metric_name(name: &str) -> bool {
     let mut bytes = name.bytes();
@@ -232,6 +262,27 @@ mod tests {
         let p = partition_for(&t, [("__name__", "up")], 16);
         assert!(p < 16);
         assert_eq!(p, partition_for(&t, [("__name__", "up")], 16));
+    }
+
+    #[test]
+    fn partitioner_matches_partition_for() {
+        let t = TenantId::new("tenant-1").unwrap();
+        let long = "x".repeat(300);
+        let sets: Vec<Vec<(&str, &str)>> = vec![
+            vec![],
+            vec![("__name__", "up")],
+            vec![("__name__", "node_cpu_seconds_total"), ("cpu", "3"), ("instance", "host-17:9100"), ("mode", "idle")],
+            vec![("__name__", long.as_str()), ("a", long.as_str())],
+        ];
+        let mut p = Partitioner::new();
+        for labels in &sets {
+            for parts in [1, 7, 16, 1 << 20] {
+                assert_eq!(
+                    p.partition(&t, labels.iter().copied(), parts),
+                    partition_for(&t, labels.iter().copied(), parts)
+                );
+            }
+        }
     }
 
     #[test]

@@ -80,24 +80,16 @@ impl RecordBuilder {
     /// The encoded record (version 2).
     pub fn finish(self) -> Vec<u8> {
         let tenant = self.tenant.as_str().as_bytes();
-        let max = lz4_flex::block::get_maximum_output_size(self.buf.len());
-        let mut out = Vec::with_capacity(1 + 5 + tenant.len() + 10 + 5 + max);
+        // `compress` writes into spare capacity; sizing an output slice up
+        // front would zero the whole worst-case size for every record.
+        let block = lz4_flex::block::compress(&self.buf);
+        let mut out = Vec::with_capacity(1 + 5 + tenant.len() + 10 + 10 + block.len());
         out.push(RECORD_VERSION);
         put_uv(&mut out, tenant.len() as u64);
         out.extend_from_slice(tenant);
         put_uv(&mut out, self.series);
         put_uv(&mut out, self.buf.len() as u64);
-        let header = out.len();
-        out.resize(header + max, 0);
-        match lz4_flex::block::compress_into(&self.buf, &mut out[header..]) {
-            Ok(n) => out.truncate(header + n),
-            // Unreachable: the output has the maximum compressed size; stay
-            // correct anyway with the allocating variant.
-            Err(_) => {
-                out.truncate(header);
-                out.extend_from_slice(&lz4_flex::block::compress(&self.buf));
-            }
-        }
+        out.extend_from_slice(&block);
         out
     }
 }

@@ -33,15 +33,15 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
-use strata_common::labels::partition_for;
+use strata_common::TenantId;
+use strata_common::labels::Partitioner;
 use strata_common::log::Log;
 use strata_common::record::RecordBuilder;
-use strata_common::TenantId;
 
+use self::decode::FlatRequest;
 pub use self::decode::ProtoDecodeError;
 pub use self::error::PushError;
 pub use self::http::router;
-use self::decode::FlatRequest;
 use self::metrics::Metrics;
 use self::proto::WriteRequest;
 
@@ -160,6 +160,7 @@ impl Distributor {
         let mut payloads: Vec<Vec<Bytes>> = vec![Vec::new(); partitions as usize];
         let mut stats = PushStats::default();
         let mut kept: Vec<(&str, &str)> = Vec::new();
+        let mut partitioner = Partitioner::new();
         for s in &req.series {
             let samples = req.samples(s);
             if samples.is_empty() {
@@ -171,7 +172,7 @@ impl Distributor {
                 kept.extend(labels.iter().filter(|(_, v)| !v.is_empty()));
                 labels = &kept;
             }
-            let p = partition_for(tenant, labels.iter().copied(), partitions) as usize;
+            let p = partitioner.partition(tenant, labels.iter().copied(), partitions) as usize;
             let b = builders[p].get_or_insert_with(|| RecordBuilder::new(tenant));
             b.push_series(labels.iter().copied(), samples);
             stats.series += 1;

@@ -167,7 +167,20 @@ impl<'a> Reader<'a> {
         ProtoDecodeError { at: self.pos, reason }
     }
 
+    #[inline]
     fn varint(&mut self) -> Result<u64, ProtoDecodeError> {
+        // Fast path: keys, lengths of labels and most numbers fit in one byte.
+        if let Some(&b) = self.buf.get(self.pos)
+            && b < 0x80
+        {
+            self.pos += 1;
+            return Ok(u64::from(b));
+        }
+        self.varint_slow()
+    }
+
+    #[inline(never)]
+    fn varint_slow(&mut self) -> Result<u64, ProtoDecodeError> {
         let mut v = 0u64;
         for i in 0..10 {
             let Some(&b) = self.buf.get(self.pos) else { return Err(self.err("truncated varint")) };
@@ -180,6 +193,7 @@ impl<'a> Reader<'a> {
         Err(self.err("varint longer than 10 bytes"))
     }
 
+    #[inline]
     fn key(&mut self) -> Result<(u32, u8), ProtoDecodeError> {
         let k = self.varint()?;
         let field = k >> 3;
@@ -190,7 +204,8 @@ impl<'a> Reader<'a> {
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], ProtoDecodeError> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or_else(|| self.err("buffer underflow"))?;
+        let end =
+            self.pos.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or_else(|| self.err("buffer underflow"))?;
         let s = &self.buf[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -229,15 +244,18 @@ impl<'a> Reader<'a> {
 mod tests {
     use super::*;
     use crate::distributor::proto::{Exemplar, Histogram, Label, MetricMetadata, Sample as PSample, TimeSeries};
-    use prost::Message;
     use proptest::prelude::*;
+    use prost::Message;
 
     fn flat_eq(a: &FlatRequest<'_>, b: &FlatRequest<'_>) -> bool {
         a.series.len() == b.series.len()
             && a.series.iter().zip(&b.series).all(|(x, y)| {
                 x.histograms == y.histograms
                     && a.labels(x) == b.labels(y)
-                    && a.samples(x).iter().map(|s| (s.t, s.v.to_bits())).eq(b.samples(y).iter().map(|s| (s.t, s.v.to_bits())))
+                    && a.samples(x)
+                        .iter()
+                        .map(|s| (s.t, s.v.to_bits()))
+                        .eq(b.samples(y).iter().map(|s| (s.t, s.v.to_bits())))
             })
     }
 

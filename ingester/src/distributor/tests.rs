@@ -10,6 +10,7 @@ use futures::future::BoxFuture;
 use prost::Message;
 use strata_common::log::embedded::{EmbeddedLog, EmbeddedLogConfig, FsyncPolicy};
 use strata_common::log::{LogReader, Offset, PartitionId};
+use strata_common::labels::partition_for;
 use strata_common::record::RecordView;
 use tower::ServiceExt;
 
