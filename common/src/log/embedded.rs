@@ -45,6 +45,7 @@
 
 mod reader;
 mod segment;
+mod sync_pool;
 mod writer;
 
 use std::fs::{File, OpenOptions};

@@ -4,7 +4,8 @@
 //!  append() ──crc32 of payloads (caller's thread)──▶ channel
 //!  writer thread: drain queue → assign offsets → frame → write() once per partition
 //!        │ SyncJob (bounded: at most one waiting)
-//!  sync thread:   fdatasync each touched segment once (in parallel) → publish
+//!  sync thread:   fdatasync each touched segment once (in parallel, on
+//!                 long-lived helper threads) → publish
 //!                 end offsets → resolve the appends
 //! ```
 //!
@@ -29,6 +30,7 @@ use futures::channel::oneshot;
 use tokio::sync::watch;
 
 use super::segment::{self, FRAME_HEADER};
+use super::sync_pool::SyncPool;
 use super::{FsyncPolicy, Shared};
 use crate::error::{Error, Result};
 use crate::log::{Offset, PartitionId};
@@ -36,7 +38,8 @@ use crate::log::{Offset, PartitionId};
 /// Stop draining the queue once a batch holds this many payload bytes.
 const MAX_BATCH_BYTES: usize = 64 << 20;
 
-/// At most this many threads fdatasync the touched segments of one batch.
+/// At most this many helper threads fdatasync the touched segments of one
+/// batch (long-lived: see [`SyncPool`]).
 const MAX_SYNC_THREADS: usize = 8;
 
 /// One queued append; `crcs[i]` is `crc32fast::hash(&payloads[i])`.
@@ -155,7 +158,13 @@ impl PartitionWriter {
 
     /// Frames `req`'s payloads into the batch buffer, rolling segments as
     /// needed; returns the first offset.
-    fn stage(&mut self, req: &AppendRequest, segment_bytes: u64, fsync: FsyncPolicy, shared: &Shared) -> Result<Offset> {
+    fn stage(
+        &mut self,
+        req: &AppendRequest,
+        segment_bytes: u64,
+        fsync: FsyncPolicy,
+        shared: &Shared,
+    ) -> Result<Offset> {
         if let Some(e) = failure(shared, self.partition) {
             return Err(e);
         }
@@ -240,7 +249,12 @@ pub(crate) fn run_writer(
             let pw = &mut parts[p];
             pw.touched = false;
             if pw.write_buf(&shared).is_ok() {
-                files.push(Touched { partition: pw.partition, file: pw.file.clone(), path: pw.segment_path(), end: pw.next });
+                files.push(Touched {
+                    partition: pw.partition,
+                    file: pw.file.clone(),
+                    path: pw.segment_path(),
+                    end: pw.next,
+                });
             }
         }
         if let Err(flume::SendError(job)) = jobs.send(SyncJob { files, waiters }) {
@@ -254,8 +268,14 @@ pub(crate) fn run_writer(
 
 /// The sync loop: makes batches durable, publishes end offsets, resolves
 /// appends. Dropping `end_txs` on return tells readers the log is closed.
-pub(crate) fn run_syncer(jobs: flume::Receiver<SyncJob>, end_txs: Vec<watch::Sender<Offset>>, shared: Arc<Shared>, fsync: FsyncPolicy) {
+pub(crate) fn run_syncer(
+    jobs: flume::Receiver<SyncJob>,
+    end_txs: Vec<watch::Sender<Offset>>,
+    shared: Arc<Shared>,
+    fsync: FsyncPolicy,
+) {
     let mut pending: Vec<SyncJob> = Vec::new();
+    let mut pool = SyncPool::new(MAX_SYNC_THREADS);
     while let Ok(job) = jobs.recv() {
         pending.push(job);
         pending.extend(jobs.try_iter());
@@ -274,7 +294,8 @@ pub(crate) fn run_syncer(jobs: flume::Receiver<SyncJob>, end_txs: Vec<watch::Sen
         }
         if fsync == FsyncPolicy::Always {
             files.retain(|t| failure(&shared, t.partition).is_none());
-            for (t, r) in files.iter().zip(sync_all(&files)) {
+            let handles: Vec<Arc<File>> = files.iter().map(|t| t.file.clone()).collect();
+            for (t, r) in files.iter().zip(pool.sync_all(&handles)) {
                 if let Err(e) = r {
                     fail(&shared, t.partition, t.path.clone(), e);
                 }
@@ -316,30 +337,4 @@ fn write_frames(mut file: &File, frames: &[([u8; FRAME_HEADER], Bytes)]) -> io::
         }
     }
     Ok(())
-}
-
-/// fdatasyncs `files`, in parallel when there are several.
-fn sync_all(files: &[&Touched]) -> Vec<io::Result<()>> {
-    match files {
-        [] => Vec::new(),
-        [t] => vec![t.file.sync_data()],
-        _ => {
-            let threads = files.len().min(MAX_SYNC_THREADS);
-            let per = files.len().div_ceil(threads);
-            std::thread::scope(|s| {
-                let handles: Vec<_> = files
-                    .chunks(per)
-                    .map(|chunk| (chunk.len(), s.spawn(move || chunk.iter().map(|t| t.file.sync_data()).collect::<Vec<_>>())))
-                    .collect();
-                handles
-                    .into_iter()
-                    .flat_map(|(n, h)| match h.join() {
-                        Ok(v) => v,
-                        // A sync thread cannot panic short of a bug in std; fail its partitions.
-                        Err(_) => (0..n).map(|_| Err(io::Error::other("fsync thread panicked"))).collect(),
-                    })
-                    .collect()
-            })
-        }
-    }
 }
