@@ -133,7 +133,8 @@ mod tests {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "toml") {
-                Config::load(Some(&path), FlagOverrides::default()).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+                Config::load(Some(&path), FlagOverrides::default())
+                    .unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
                 n += 1;
             }
         }

@@ -49,23 +49,21 @@ pub async fn run_all_in_one(config: Config) -> Result<()> {
     let heads: Arc<dyn HeadReader> = ingester.clone();
     let distributor = Arc::new(Distributor::new(config.distributor.clone(), log.clone(), &mut registry));
     let store = Arc::new(Store::new(manifest.clone()));
-    let querier_state = Arc::new(QuerierState::new(config.querier.clone(), store, heads.clone(), Some(log.clone()), &mut registry));
+    let querier_state =
+        Arc::new(QuerierState::new(config.querier.clone(), store, heads.clone(), Some(log.clone()), &mut registry));
 
     let health = Arc::new(Health { registry, ready: AtomicBool::new(false) });
     tokio::spawn(watch_replay(health.clone(), heads.clone(), start_offsets));
 
-    let app = Router::new()
-        .merge(distributor::router(distributor))
-        .merge(querier::router(querier_state))
-        .merge(
-            Router::new()
-                .route("/metrics", get(metrics))
-                .route("/ready", get(ready))
-                .route("/-/ready", get(ready))
-                .route("/health", get(|| async { "ok" }))
-                .route("/-/healthy", get(|| async { "ok" }))
-                .with_state(health),
-        );
+    let app = Router::new().merge(distributor::router(distributor)).merge(querier::router(querier_state)).merge(
+        Router::new()
+            .route("/metrics", get(metrics))
+            .route("/ready", get(ready))
+            .route("/-/ready", get(ready))
+            .route("/health", get(|| async { "ok" }))
+            .route("/-/healthy", get(|| async { "ok" }))
+            .with_state(health),
+    );
     let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(listen = %config.listen, data_dir = %config.data_dir.display(), "strata all-in-one serving");
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("HTTP server")?;
@@ -78,7 +76,9 @@ pub async fn run_all_in_one(config: Config) -> Result<()> {
 async fn watch_replay(health: Arc<Health>, heads: Arc<dyn HeadReader>, target: Vec<u64>) {
     loop {
         match heads.progress().await {
-            Ok(progress) if progress.iter().all(|p| p.consumed >= target.get(p.partition as usize).copied().unwrap_or(0)) => {
+            Ok(progress)
+                if progress.iter().all(|p| p.consumed >= target.get(p.partition as usize).copied().unwrap_or(0)) =>
+            {
                 health.ready.store(true, Ordering::Release);
                 tracing::info!("replay caught up with the log; ready");
                 return;

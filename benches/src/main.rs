@@ -150,7 +150,11 @@ fn main() -> Result<()> {
             query_ms.push(query_median_ms(&sys, q, &w, args.query_runs)?);
         }
         let rss = sys.rss_bytes().unwrap_or(0);
-        eprintln!("{}: {samples_per_sec:.0} samples/s, disk {} MiB (not compacted)", kind.name(), sys.disk_bytes() >> 20);
+        eprintln!(
+            "{}: {samples_per_sec:.0} samples/s, disk {} MiB (not compacted)",
+            kind.name(),
+            sys.disk_bytes() >> 20
+        );
         results.push(Measured { kind, samples_per_sec, query_ms, rss });
     }
     report(&results);

@@ -70,14 +70,16 @@ fn encode(timeseries: Vec<TimeSeries>) -> Vec<u8> {
 }
 
 fn series(pairs: &[(&str, &str)], t: i64, v: f64) -> TimeSeries {
-    let mut labels: Vec<Label> = pairs.iter().map(|(n, v)| Label { name: n.to_string(), value: v.to_string() }).collect();
+    let mut labels: Vec<Label> =
+        pairs.iter().map(|(n, v)| Label { name: n.to_string(), value: v.to_string() }).collect();
     labels.sort_by(|a, b| a.name.cmp(&b.name));
     TimeSeries { labels, samples: vec![Sample { value: v, timestamp: t }], ..Default::default() }
 }
 
 /// A cheap deterministic pseudo-random number in [0, 1).
 fn noise(a: usize, b: usize, c: usize) -> f64 {
-    let mut x = (a as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (b as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F) ^ c as u64;
+    let mut x =
+        (a as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (b as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F) ^ c as u64;
     x ^= x >> 33;
     x = x.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
     x ^= x >> 33;
@@ -91,25 +93,68 @@ fn host_series(h: usize, scrape: usize, t: i64, out: &mut Vec<TimeSeries>) {
     for cpu in 0..10 {
         let cpu_s = cpu.to_string();
         let v = (20.0 + 60.0 * noise(h, cpu, scrape)).round();
-        out.push(series(&[("__name__", "cpu_usage_percent"), ("host", host), ("dc", dc), ("cpu", &cpu_s), ("job", "node")], t, v));
+        out.push(series(
+            &[("__name__", "cpu_usage_percent"), ("host", host), ("dc", dc), ("cpu", &cpu_s), ("job", "node")],
+            t,
+            v,
+        ));
     }
     let s = scrape as f64;
     for (i, dev) in ["eth0", "eth1"].iter().enumerate() {
         let v = s * (1000.0 + 100.0 * (h % 7) as f64) * (i + 1) as f64;
-        out.push(series(&[("__name__", "node_network_receive_bytes_total"), ("host", host), ("dc", dc), ("device", dev), ("job", "node")], t, v));
+        out.push(series(
+            &[
+                ("__name__", "node_network_receive_bytes_total"),
+                ("host", host),
+                ("dc", dc),
+                ("device", dev),
+                ("job", "node"),
+            ],
+            t,
+            v,
+        ));
     }
     for (i, (code, method)) in [("200", "GET"), ("200", "POST"), ("500", "GET"), ("500", "POST")].iter().enumerate() {
         let rate = if *code == "200" { 10.0 } else { 0.1 };
         let v = (s * rate * (1 + i + h % 5) as f64).floor();
-        out.push(series(&[("__name__", "http_requests_total"), ("host", host), ("dc", dc), ("code", code), ("method", method), ("job", "api")], t, v));
+        out.push(series(
+            &[
+                ("__name__", "http_requests_total"),
+                ("host", host),
+                ("dc", dc),
+                ("code", code),
+                ("method", method),
+                ("job", "api"),
+            ],
+            t,
+            v,
+        ));
     }
     let count = s * 50.0;
     for (i, le) in BUCKETS.iter().enumerate() {
         let share = ((i + 1) as f64 / BUCKETS.len() as f64).sqrt();
-        out.push(series(&[("__name__", "http_request_duration_seconds_bucket"), ("host", host), ("dc", dc), ("le", le), ("job", "api")], t, (count * share).floor()));
+        out.push(series(
+            &[
+                ("__name__", "http_request_duration_seconds_bucket"),
+                ("host", host),
+                ("dc", dc),
+                ("le", le),
+                ("job", "api"),
+            ],
+            t,
+            (count * share).floor(),
+        ));
     }
-    out.push(series(&[("__name__", "http_request_duration_seconds_sum"), ("host", host), ("dc", dc), ("job", "api")], t, count * 0.12));
-    out.push(series(&[("__name__", "http_request_duration_seconds_count"), ("host", host), ("dc", dc), ("job", "api")], t, count));
+    out.push(series(
+        &[("__name__", "http_request_duration_seconds_sum"), ("host", host), ("dc", dc), ("job", "api")],
+        t,
+        count * 0.12,
+    ));
+    out.push(series(
+        &[("__name__", "http_request_duration_seconds_count"), ("host", host), ("dc", dc), ("job", "api")],
+        t,
+        count,
+    ));
 }
 
 #[cfg(test)]
@@ -118,7 +163,8 @@ mod tests {
 
     #[test]
     fn every_sample_is_encoded_once() {
-        let w = Workload { hosts: 7, scrapes: 3, interval_ms: 10_000, start_ms: 0, samples_per_request: 50, workers: 2 };
+        let w =
+            Workload { hosts: 7, scrapes: 3, interval_ms: 10_000, start_ms: 0, samples_per_request: 50, workers: 2 };
         let lanes = w.encode();
         let n: usize = lanes
             .iter()

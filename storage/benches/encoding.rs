@@ -23,11 +23,7 @@ fn series(gauge: bool) -> (Vec<i64>, Vec<f64>) {
         t += 10_000;
         let jitter = if rnd() % 10 == 0 { (rnd() % 7) as i64 - 3 } else { 0 };
         ts.push(t + jitter);
-        v = if gauge {
-            (rnd() % 10_000) as f64 / 100.0
-        } else {
-            v + (rnd() % 21) as f64
-        };
+        v = if gauge { (rnd() % 10_000) as f64 / 100.0 } else { v + (rnd() % 21) as f64 };
         vs.push(v);
     }
     (ts, vs)

@@ -48,10 +48,7 @@ pub enum ChunkError {
 pub fn encode_chunk(ts: &[i64], vs: &[f64], out: &mut Vec<u8>) {
     debug_assert_eq!(ts.len(), vs.len());
     debug_assert!(!ts.is_empty() && ts.len() <= MAX_CHUNK_SAMPLES);
-    debug_assert!(
-        ts.windows(2).all(|w| w[0] < w[1]),
-        "chunk timestamps must be sorted and unique"
-    );
+    debug_assert!(ts.windows(2).all(|w| w[0] < w[1]), "chunk timestamps must be sorted and unique");
     let n = ts.len().min(vs.len());
     put_uvarint(out, n as u64);
     if n == 0 {
@@ -126,10 +123,7 @@ fn sign_extend(v: u64, bits: u32) -> i64 {
 /// The number of samples in an encoded chunk, without decoding it.
 pub fn chunk_len(bytes: &[u8]) -> Result<usize, ChunkError> {
     let n = Cursor::new(bytes).uvarint().ok_or(ChunkError::Truncated)?;
-    usize::try_from(n)
-        .ok()
-        .filter(|&n| n <= MAX_CHUNK_SAMPLES)
-        .ok_or(ChunkError::TooManySamples(n))
+    usize::try_from(n).ok().filter(|&n| n <= MAX_CHUNK_SAMPLES).ok_or(ChunkError::TooManySamples(n))
 }
 
 /// Decodes a chunk and appends its samples to `out`, in time order.
@@ -221,15 +215,7 @@ mod tests {
     #[test]
     fn special_values_round_trip_bit_exact() {
         let ts = [-5_000, -10, 0, 1, 2, 1 << 40, i64::MAX];
-        let vs = [
-            stale_nan(),
-            f64::NAN,
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-            -0.0,
-            0.0,
-            f64::MIN_POSITIVE,
-        ];
+        let vs = [stale_nan(), f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0, 0.0, f64::MIN_POSITIVE];
         let (got, _) = round_trip(&ts, &vs);
         assert_exact(&got, &ts, &vs);
         assert_eq!(got[0].v.to_bits(), STALE_NAN_BITS);
@@ -240,9 +226,7 @@ mod tests {
     fn documented_example_bytes() {
         let mut buf = Vec::new();
         encode_chunk(&[1000, 2000, 3000], &[1.0, 1.0, 2.0], &mut buf);
-        let want = [
-            0x03, 0xd0, 0x0f, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f, 0xc1, 0xf4, 0x18, 0x4b, 0xff, 0xe0,
-        ];
+        let want = [0x03, 0xd0, 0x0f, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f, 0xc1, 0xf4, 0x18, 0x4b, 0xff, 0xe0];
         assert_eq!(buf, want);
     }
 
@@ -264,12 +248,7 @@ mod tests {
         decode_chunk_range(&buf, 95, 130, &mut out).unwrap();
         assert_eq!(
             out,
-            vec![
-                Sample::new(100, 10.0),
-                Sample::new(110, 11.0),
-                Sample::new(120, 12.0),
-                Sample::new(130, 13.0)
-            ]
+            vec![Sample::new(100, 10.0), Sample::new(110, 11.0), Sample::new(120, 12.0), Sample::new(130, 13.0)]
         );
     }
 

@@ -44,10 +44,7 @@ impl Error {
     }
 
     pub(crate) fn corrupt(path: impl Into<PathBuf>, reason: impl Into<String>) -> Error {
-        Error::Corrupt {
-            path: path.into(),
-            reason: reason.into(),
-        }
+        Error::Corrupt { path: path.into(), reason: reason.into() }
     }
 }
 

@@ -101,26 +101,10 @@ mod tests {
     fn footer_round_trip_and_crc() {
         let f = Footer {
             sections: [
-                Section {
-                    offset: 8,
-                    len: 100,
-                    crc: 1,
-                },
-                Section {
-                    offset: 108,
-                    len: 10,
-                    crc: 2,
-                },
-                Section {
-                    offset: 118,
-                    len: 20,
-                    crc: 3,
-                },
-                Section {
-                    offset: 138,
-                    len: 30,
-                    crc: 4,
-                },
+                Section { offset: 8, len: 100, crc: 1 },
+                Section { offset: 108, len: 10, crc: 2 },
+                Section { offset: 118, len: 20, crc: 3 },
+                Section { offset: 138, len: 30, crc: 4 },
             ],
             min_t: -5,
             max_t: 99,

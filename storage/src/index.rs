@@ -133,10 +133,7 @@ pub(crate) mod tests {
                         .insert(id as u32);
                 }
             }
-            Self {
-                all: (0..series.len() as u32).collect(),
-                map,
-            }
+            Self { all: (0..series.len() as u32).collect(), map }
         }
     }
 
@@ -182,18 +179,9 @@ pub(crate) mod tests {
         assert_eq!(ids(&select(&p, &[m(MatchOp::RegexMatch, "a", ".+")])), vec![0, 1]);
         assert_eq!(ids(&select(&p, &[m(MatchOp::RegexMatch, "a", "x")])), vec![0]);
         // Anchored: "x" does not match "xx", ".x" does not match "x".
-        assert_eq!(
-            ids(&select(&p, &[m(MatchOp::RegexMatch, "a", ".x")])),
-            Vec::<u32>::new()
-        );
+        assert_eq!(ids(&select(&p, &[m(MatchOp::RegexMatch, "a", ".x")])), Vec::<u32>::new());
         assert_eq!(ids(&select(&p, &[])), vec![0, 1, 2]);
-        assert_eq!(
-            ids(&select(
-                &p,
-                &[m(MatchOp::Equal, "b", "1"), m(MatchOp::RegexMatch, "a", "x|y")]
-            )),
-            vec![0]
-        );
+        assert_eq!(ids(&select(&p, &[m(MatchOp::Equal, "b", "1"), m(MatchOp::RegexMatch, "a", "x|y")])), vec![0]);
         assert_eq!(ids(&select(&p, &[m(MatchOp::Equal, "nope", "1")])), Vec::<u32>::new());
     }
 
@@ -207,12 +195,8 @@ pub(crate) mod tests {
     }
 
     fn arb_matcher() -> impl Strategy<Value = Matcher> {
-        let op = prop::sample::select(vec![
-            MatchOp::Equal,
-            MatchOp::NotEqual,
-            MatchOp::RegexMatch,
-            MatchOp::RegexNoMatch,
-        ]);
+        let op =
+            prop::sample::select(vec![MatchOp::Equal, MatchOp::NotEqual, MatchOp::RegexMatch, MatchOp::RegexNoMatch]);
         let name = prop::sample::select(vec!["a", "b", "c", "d"]);
         let value = prop::sample::select(vec![
             "", "x", "y", "xy", "x|y", "x|", "|z", "x.*", ".*", ".+", "x?y", "(x|z)", "[xy]+",

@@ -96,10 +96,7 @@ pub struct ManifestStore {
 
 impl std::fmt::Debug for ManifestStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ManifestStore")
-            .field("dir", &self.dir)
-            .field("version", &self.current.load().version)
-            .finish()
+        f.debug_struct("ManifestStore").field("dir", &self.dir).field("version", &self.current.load().version).finish()
     }
 }
 
@@ -112,9 +109,7 @@ impl ManifestStore {
         std::fs::create_dir_all(data_dir).map_err(Error::io(data_dir))?;
         let manifest = load(data_dir)?.unwrap_or_default();
         let referenced: HashSet<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
-        let mut next = manifest
-            .next_file_id
-            .max(manifest.files.iter().map(|f| f.id + 1).max().unwrap_or(0));
+        let mut next = manifest.next_file_id.max(manifest.files.iter().map(|f| f.id + 1).max().unwrap_or(0));
         let tmp = data_dir.join(format!("{MANIFEST_FILE}.tmp"));
         if tmp.exists() {
             std::fs::remove_file(&tmp).map_err(Error::io(&tmp))?;
@@ -132,11 +127,7 @@ impl ManifestStore {
                 if let Some(id) = name.split('.').next().and_then(|s| s.parse::<u64>().ok()) {
                     next = next.max(id + 1);
                 }
-                let rel = path
-                    .strip_prefix(data_dir)
-                    .ok()
-                    .and_then(|p| p.to_str())
-                    .map(|p| p.replace('\\', "/"));
+                let rel = path.strip_prefix(data_dir).ok().and_then(|p| p.to_str()).map(|p| p.replace('\\', "/"));
                 let orphan = name.ends_with(".tmp")
                     || (name.ends_with(&format!(".{FILE_EXT}"))
                         && !rel.is_some_and(|r| referenced.contains(r.as_str())));
@@ -260,34 +251,21 @@ fn load(dir: &Path) -> Result<Option<Manifest>> {
         Err(e) => return Err(Error::io(&path)(e)),
     };
     // Check the version before the body: a future layout may not parse.
-    let version: VersionOnly = serde_json::from_slice(&bytes).map_err(|source| Error::Manifest {
-        path: path.clone(),
-        source,
-    })?;
+    let version: VersionOnly =
+        serde_json::from_slice(&bytes).map_err(|source| Error::Manifest { path: path.clone(), source })?;
     if version.format_version != MANIFEST_FORMAT_VERSION {
-        return Err(Error::UnsupportedVersion {
-            path,
-            version: version.format_version,
-        });
+        return Err(Error::UnsupportedVersion { path, version: version.format_version });
     }
-    let file: ManifestFile = serde_json::from_slice(&bytes).map_err(|source| Error::Manifest {
-        path: path.clone(),
-        source,
-    })?;
+    let file: ManifestFile =
+        serde_json::from_slice(&bytes).map_err(|source| Error::Manifest { path: path.clone(), source })?;
     Ok(Some(file.manifest))
 }
 
 fn store(dir: &Path, m: &Manifest) -> Result<()> {
     let path = dir.join(MANIFEST_FILE);
     let tmp = dir.join(format!("{MANIFEST_FILE}.tmp"));
-    let file = ManifestFileRef {
-        format_version: MANIFEST_FORMAT_VERSION,
-        manifest: m,
-    };
-    let bytes = serde_json::to_vec_pretty(&file).map_err(|source| Error::Manifest {
-        path: tmp.clone(),
-        source,
-    })?;
+    let file = ManifestFileRef { format_version: MANIFEST_FORMAT_VERSION, manifest: m };
+    let bytes = serde_json::to_vec_pretty(&file).map_err(|source| Error::Manifest { path: tmp.clone(), source })?;
     {
         use std::io::Write;
         let mut f = std::fs::File::create(&tmp).map_err(Error::io(&tmp))?;

@@ -85,26 +85,17 @@ impl Memtable {
 
     /// Matching series with samples in range, sorted by labels.
     pub fn read(&self, req: &HeadReadRequest) -> Vec<HeadSeries> {
-        self.tenants
-            .get(&req.tenant)
-            .map(|h| h.read(req))
-            .unwrap_or_default()
+        self.tenants.get(&req.tenant).map(|h| h.read(req)).unwrap_or_default()
     }
 
     /// Label names of `tenant`'s series (sorted, ignoring time).
     pub fn label_names(&self, tenant: &TenantId) -> Vec<String> {
-        self.tenants
-            .get(tenant)
-            .map(|h| h.label_names().map(str::to_string).collect())
-            .unwrap_or_default()
+        self.tenants.get(tenant).map(|h| h.label_names().map(str::to_string).collect()).unwrap_or_default()
     }
 
     /// Values of label `name` among `tenant`'s series (sorted, ignoring time).
     pub fn label_values(&self, tenant: &TenantId, name: &str) -> Vec<String> {
-        self.tenants
-            .get(tenant)
-            .map(|h| h.label_values(name).map(str::to_string).collect())
-            .unwrap_or_default()
+        self.tenants.get(tenant).map(|h| h.label_values(name).map(str::to_string).collect()).unwrap_or_default()
     }
 
     /// Freezes for flushing; the frozen table stays readable. Sorts every
@@ -122,11 +113,7 @@ impl Memtable {
             }
             tenants.insert(tenant, head);
         }
-        FrozenMemtable {
-            tenants,
-            samples,
-            bytes: self.bytes,
-        }
+        FrozenMemtable { tenants, samples, bytes: self.bytes }
     }
 }
 
@@ -139,10 +126,7 @@ pub struct FrozenMemtable {
 
 impl std::fmt::Debug for FrozenMemtable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FrozenMemtable")
-            .field("tenants", &self.tenants.len())
-            .field("samples", &self.samples)
-            .finish()
+        f.debug_struct("FrozenMemtable").field("tenants", &self.tenants.len()).field("samples", &self.samples).finish()
     }
 }
 
@@ -156,10 +140,7 @@ pub struct FrozenSeries<'a> {
 
 impl FrozenMemtable {
     pub fn read(&self, req: &HeadReadRequest) -> Vec<HeadSeries> {
-        self.tenants
-            .get(&req.tenant)
-            .map(|h| h.read(req))
-            .unwrap_or_default()
+        self.tenants.get(&req.tenant).map(|h| h.read(req)).unwrap_or_default()
     }
 
     /// Tenants with at least one series, sorted.
@@ -186,11 +167,7 @@ impl FrozenMemtable {
             .series
             .iter()
             .filter(|s| !s.ts.is_empty())
-            .map(|s| FrozenSeries {
-                labels: &s.labels,
-                timestamps: &s.ts,
-                values: &s.vs,
-            })
+            .map(|s| FrozenSeries { labels: &s.labels, timestamps: &s.ts, values: &s.vs })
             .collect();
         out.sort_by(|a, b| a.labels.cmp(b.labels));
         out
@@ -208,13 +185,7 @@ mod tests {
     }
 
     fn req(tenant: &str, matchers: Vec<Matcher>, min_t: i64, max_t: i64) -> HeadReadRequest {
-        HeadReadRequest {
-            tenant: t(tenant),
-            matchers,
-            min_t,
-            max_t,
-            with_samples: true,
-        }
+        HeadReadRequest { tenant: t(tenant), matchers, min_t, max_t, with_samples: true }
     }
 
     fn samples(v: &[(i64, f64)]) -> Vec<Sample> {
@@ -225,42 +196,17 @@ mod tests {
     fn append_read_sorted_by_labels_and_range() {
         let mut m = Memtable::new();
         let a = t("a");
-        assert_eq!(
-            m.append(
-                &a,
-                &[("__name__", "up"), ("job", "z")],
-                samples(&[(1, 1.0), (2, 2.0)]).into_iter()
-            ),
-            2
-        );
-        assert_eq!(
-            m.append(
-                &a,
-                &[("__name__", "up"), ("job", "b")],
-                samples(&[(3, 3.0)]).into_iter()
-            ),
-            1
-        );
-        m.append(
-            &a,
-            &[("__name__", "up"), ("job", "z")],
-            samples(&[(5, 5.0)]).into_iter(),
-        );
-        m.append(
-            &t("other"),
-            &[("__name__", "up"), ("job", "b")],
-            samples(&[(3, 9.0)]).into_iter(),
-        );
+        assert_eq!(m.append(&a, &[("__name__", "up"), ("job", "z")], samples(&[(1, 1.0), (2, 2.0)]).into_iter()), 2);
+        assert_eq!(m.append(&a, &[("__name__", "up"), ("job", "b")], samples(&[(3, 3.0)]).into_iter()), 1);
+        m.append(&a, &[("__name__", "up"), ("job", "z")], samples(&[(5, 5.0)]).into_iter());
+        m.append(&t("other"), &[("__name__", "up"), ("job", "b")], samples(&[(3, 9.0)]).into_iter());
         assert_eq!(m.series_count(), 3);
         assert_eq!(m.sample_count(), 5);
         assert!(m.approx_bytes() >= 5 * 16 + 3 * 256);
 
         let got = m.read(&req("a", vec![Matcher::equal("__name__", "up")], 2, 10));
         assert_eq!(got.len(), 2);
-        assert_eq!(
-            got[0].labels,
-            Labels::from_pairs([("__name__", "up"), ("job", "b")]).unwrap()
-        );
+        assert_eq!(got[0].labels, Labels::from_pairs([("__name__", "up"), ("job", "b")]).unwrap());
         assert_eq!(got[0].samples, samples(&[(3, 3.0)]));
         assert_eq!(got[1].samples, samples(&[(2, 2.0), (5, 5.0)]));
 
@@ -272,12 +218,7 @@ mod tests {
         assert_eq!(got[0].labels.get("job"), Some("z"));
 
         // Labels only.
-        let mut r = req(
-            "a",
-            vec![Matcher::new(MatchOp::RegexMatch, "job", "b|z").unwrap()],
-            0,
-            3,
-        );
+        let mut r = req("a", vec![Matcher::new(MatchOp::RegexMatch, "job", "b|z").unwrap()], 0, 3);
         r.with_samples = false;
         let got = m.read(&r);
         assert_eq!(got.len(), 2);
@@ -297,18 +238,11 @@ mod tests {
         let mut m = Memtable::new();
         let a = t("a");
         let l = [("__name__", "x")];
-        m.append(
-            &a,
-            &l,
-            samples(&[(10, 1.0), (5, 2.0), (10, 3.0), (7, 4.0)]).into_iter(),
-        );
+        m.append(&a, &l, samples(&[(10, 1.0), (5, 2.0), (10, 3.0), (7, 4.0)]).into_iter());
         m.append(&a, &l, samples(&[(5, 6.0)]).into_iter());
         let want = samples(&[(5, 6.0), (7, 4.0), (10, 3.0)]);
         assert_eq!(m.read(&req("a", vec![], 0, 100))[0].samples, want);
-        assert_eq!(
-            m.read(&req("a", vec![], 6, 9))[0].samples,
-            samples(&[(7, 4.0)])
-        );
+        assert_eq!(m.read(&req("a", vec![], 6, 9))[0].samples, samples(&[(7, 4.0)]));
         let f = m.freeze();
         assert_eq!(f.sample_count(), 3);
         assert_eq!(f.read(&req("a", vec![], 0, 100))[0].samples, want);
@@ -342,21 +276,14 @@ mod tests {
         let a = t("a");
         for i in 0..1000 {
             let inst = format!("host-{i}");
-            let l = [
-                ("__name__", "node_cpu_seconds_total"),
-                ("instance", inst.as_str()),
-                ("mode", "idle"),
-            ];
+            let l = [("__name__", "node_cpu_seconds_total"), ("instance", inst.as_str()), ("mode", "idle")];
             m.append(&a, &l, (0..100).map(|k| Sample::new(k * 10_000, k as f64)));
         }
         // Sample columns alone: 1000 series x 100 samples x 16 bytes = 1.6 MB;
         // capacity growth can at most double it, labels and index add ~0.3 MB.
         let raw = 1000 * 100 * 16;
         let est = m.approx_bytes();
-        assert!(
-            est >= raw && est <= 2 * raw + 1000 * 400,
-            "estimate {est} for {raw} bytes of samples"
-        );
+        assert!(est >= raw && est <= 2 * raw + 1000 * 400, "estimate {est} for {raw} bytes of samples");
         let f = m.freeze();
         assert_eq!(f.approx_bytes(), est);
         assert_eq!(f.sample_count(), 100_000);

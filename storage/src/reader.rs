@@ -51,10 +51,7 @@ pub struct FileReader {
 
 impl std::fmt::Debug for FileReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FileReader")
-            .field("path", &self.path)
-            .field("footer", &self.footer)
-            .finish()
+        f.debug_struct("FileReader").field("path", &self.path).field("footer", &self.footer).finish()
     }
 }
 
@@ -74,25 +71,16 @@ impl FileReader {
         }
         let version = u32::from_le_bytes([map[4], map[5], map[6], map[7]]);
         if version != FORMAT_V1 {
-            return Err(Error::UnsupportedVersion {
-                path: path.to_path_buf(),
-                version,
-            });
+            return Err(Error::UnsupportedVersion { path: path.to_path_buf(), version });
         }
         let footer = Footer::decode(&map[len - FOOTER_LEN..]).map_err(corrupt)?;
         if footer.version != version {
-            return Err(corrupt(format!(
-                "footer version {} != header version {version}",
-                footer.version
-            )));
+            return Err(corrupt(format!("footer version {} != header version {version}", footer.version)));
         }
         for (i, s) in footer.sections.iter().enumerate() {
             let end = s.offset.checked_add(s.len);
             if s.offset < HEADER_LEN as u64 || end.is_none_or(|e| e > (len - FOOTER_LEN) as u64) {
-                return Err(corrupt(format!(
-                    "{} section [{}, +{}) out of bounds",
-                    SECTION_NAMES[i], s.offset, s.len
-                )));
+                return Err(corrupt(format!("{} section [{}, +{}) out of bounds", SECTION_NAMES[i], s.offset, s.len)));
             }
             let bytes = &map[s.offset as usize..(s.offset + s.len) as usize];
             if crc32fast::hash(bytes) != s.crc {
@@ -108,18 +96,11 @@ impl FileReader {
             postings: Vec::new(),
             all: (0..series).collect(),
         };
-        r.symbols = r
-            .parse_symbols()
-            .ok_or_else(|| corrupt("malformed symbol table".into()))?;
-        r.postings = r
-            .parse_postings()
-            .ok_or_else(|| corrupt("malformed postings directory".into()))?;
+        r.symbols = r.parse_symbols().ok_or_else(|| corrupt("malformed symbol table".into()))?;
+        r.postings = r.parse_postings().ok_or_else(|| corrupt("malformed postings directory".into()))?;
         let series_count = Cursor::new(r.section(SECTION_SERIES)).u64_le();
         if series_count != Some(footer.series) {
-            return Err(corrupt(format!(
-                "series table count {series_count:?} != footer {}",
-                footer.series
-            )));
+            return Err(corrupt(format!("series table count {series_count:?} != footer {}", footer.series)));
         }
         Ok(r)
     }
@@ -183,10 +164,7 @@ impl FileReader {
 
     fn name_postings(&self, name: &str) -> Option<&NamePostings> {
         let r = self.symbol_ref(name)?;
-        self.postings
-            .binary_search_by_key(&r, |p| p.name)
-            .ok()
-            .map(|i| &self.postings[i])
+        self.postings.binary_search_by_key(&r, |p| p.name).ok().map(|i| &self.postings[i])
     }
 
     fn bitmap(&self, off: usize, len: usize) -> RoaringBitmap {
@@ -223,21 +201,13 @@ impl FileReader {
 
     /// Label names present in the file, sorted.
     pub fn label_names(&self) -> Vec<String> {
-        self.postings
-            .iter()
-            .map(|p| self.symbols[p.name as usize].to_string())
-            .collect()
+        self.postings.iter().map(|p| self.symbols[p.name as usize].to_string()).collect()
     }
 
     /// Values of label `name` in the file, sorted.
     pub fn label_values(&self, name: &str) -> Vec<String> {
         self.name_postings(name)
-            .map(|p| {
-                p.values
-                    .iter()
-                    .map(|v| self.symbols[v.0 as usize].to_string())
-                    .collect()
-            })
+            .map(|p| p.values.iter().map(|v| self.symbols[v.0 as usize].to_string()).collect())
             .unwrap_or_default()
     }
 
@@ -245,11 +215,7 @@ impl FileReader {
     fn entry(&self, series: u32) -> Result<Cursor<'_>> {
         let count = self.series_count();
         if series >= count {
-            return Err(Error::NoSuchSeries {
-                path: self.path.clone(),
-                series,
-                count,
-            });
+            return Err(Error::NoSuchSeries { path: self.path.clone(), series, count });
         }
         let sec = self.section(SECTION_SERIES);
         let at = 8 + 8 * series as usize;
@@ -278,10 +244,7 @@ impl FileReader {
             labels.push(Label::new(self.symbol(name, series)?, self.symbol(value, series)?));
         }
         if !labels.windows(2).all(|w| w[0].name < w[1].name) {
-            return Err(Error::corrupt(
-                &self.path,
-                format!("series {series}: labels not sorted"),
-            ));
+            return Err(Error::corrupt(&self.path, format!("series {series}: labels not sorted")));
         }
         Ok(Labels::from_sorted(labels))
     }
@@ -302,9 +265,7 @@ impl FileReader {
                 (|| Some((c.varint()?, c.uvarint()?, c.uvarint()?, c.u32_usize()?, c.u32_usize()?)))()
                     .ok_or_else(|| self.bad_entry(series))?;
             let in_section = offset >= chunks_sec.offset as usize
-                && offset
-                    .checked_add(len)
-                    .is_some_and(|e| e <= (chunks_sec.offset + chunks_sec.len) as usize);
+                && offset.checked_add(len).is_some_and(|e| e <= (chunks_sec.offset + chunks_sec.len) as usize);
             if !in_section {
                 return Err(Error::corrupt(
                     &self.path,
@@ -312,13 +273,7 @@ impl FileReader {
                 ));
             }
             let count = u32::try_from(count).map_err(|_| self.bad_entry(series))?;
-            out.push(ChunkMeta {
-                min_t,
-                max_t: min_t.wrapping_add(span as i64),
-                count,
-                offset,
-                len,
-            });
+            out.push(ChunkMeta { min_t, max_t: min_t.wrapping_add(span as i64), count, offset, len });
         }
         Ok(out)
     }
@@ -327,10 +282,7 @@ impl FileReader {
     /// chunk index only; a chunk's samples span its min/max time, so this is
     /// exact at the chunk edges and true for every chunk that has samples in range).
     pub fn overlaps(&self, series: u32, min_t: Timestamp, max_t: Timestamp) -> Result<bool> {
-        Ok(self
-            .chunks(series)?
-            .iter()
-            .any(|c| c.max_t >= min_t && c.min_t <= max_t))
+        Ok(self.chunks(series)?.iter().any(|c| c.max_t >= min_t && c.min_t <= max_t))
     }
 
     /// Appends the series' samples in `[min_t, max_t]` to `out`, in time order.
@@ -362,11 +314,7 @@ impl Postings for FileReader {
 
     fn union_values(&self, name: &str, keep: &mut dyn FnMut(&str) -> bool) -> RoaringBitmap {
         let mut out = RoaringBitmap::new();
-        for &(v, off, len) in self
-            .name_postings(name)
-            .map(|p| p.values.as_slice())
-            .unwrap_or_default()
-        {
+        for &(v, off, len) in self.name_postings(name).map(|p| p.values.as_slice()).unwrap_or_default() {
             if keep(&self.symbols[v as usize]) {
                 out |= self.bitmap(off, len);
             }
@@ -383,9 +331,7 @@ pub struct FileCache {
 
 impl std::fmt::Debug for FileCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FileCache")
-            .field("open", &self.open.lock().len())
-            .finish()
+        f.debug_struct("FileCache").field("open", &self.open.lock().len()).finish()
     }
 }
 

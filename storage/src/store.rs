@@ -24,10 +24,7 @@ pub struct StoredSeries {
 
 impl std::fmt::Debug for StoredSeries {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoredSeries")
-            .field("labels", &self.labels)
-            .field("sources", &self.sources.len())
-            .finish()
+        f.debug_struct("StoredSeries").field("labels", &self.labels).field("sources", &self.sources.len()).finish()
     }
 }
 
@@ -55,19 +52,13 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
-            .field("manifest", &self.manifest)
-            .field("cache", &self.cache)
-            .finish()
+        f.debug_struct("Store").field("manifest", &self.manifest).field("cache", &self.cache).finish()
     }
 }
 
 impl Store {
     pub fn new(manifest: Arc<ManifestStore>) -> Self {
-        Self {
-            manifest,
-            cache: FileCache::default(),
-        }
+        Self { manifest, cache: FileCache::default() }
     }
 
     /// Files of `tenant` overlapping `[min_t, max_t]` that the offset rule
@@ -84,11 +75,7 @@ impl Store {
             .files
             .iter()
             .filter(|f| &f.tenant == tenant && f.min_t <= max_t && f.max_t >= min_t)
-            .filter(|f| {
-                f.offsets
-                    .iter()
-                    .all(|r| base_offsets.get(&r.partition).is_some_and(|&b| r.end <= b))
-            })
+            .filter(|f| f.offsets.iter().all(|r| base_offsets.get(&r.partition).is_some_and(|&b| r.end <= b)))
             .cloned()
             .collect();
         files.sort_by_key(|f| f.id);
@@ -122,17 +109,11 @@ impl Store {
             let whole_file = reader.min_t() >= min_t && reader.max_t() <= max_t;
             for id in reader.select(matchers) {
                 if whole_file || reader.overlaps(id, min_t, max_t)? {
-                    grouped
-                        .entry(reader.labels(id)?)
-                        .or_default()
-                        .push((Arc::clone(&reader), id));
+                    grouped.entry(reader.labels(id)?).or_default().push((Arc::clone(&reader), id));
                 }
             }
         }
-        Ok(grouped
-            .into_iter()
-            .map(|(labels, sources)| StoredSeries { labels, sources })
-            .collect())
+        Ok(grouped.into_iter().map(|(labels, sources)| StoredSeries { labels, sources }).collect())
     }
 
     /// Label names of `tenant`'s series matching `matchers` in readable files

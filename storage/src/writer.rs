@@ -73,9 +73,7 @@ pub fn relative_path(tenant: &str, id: u64) -> String {
 /// (and its parent, in case it was just created) fsynced.
 pub fn write_file(path: &Path, series: &[FrozenSeries<'_>]) -> Result<FileStats> {
     let (bytes, stats) = encode_file(series);
-    let dir = path
-        .parent()
-        .ok_or_else(|| Error::corrupt(path, "data file path has no parent directory"))?;
+    let dir = path.parent().ok_or_else(|| Error::corrupt(path, "data file path has no parent directory"))?;
     std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
@@ -109,10 +107,7 @@ struct ChunkRef {
 
 /// Encodes a whole file in memory (see `docs/format/v1.md`).
 pub fn encode_file(series: &[FrozenSeries<'_>]) -> (Vec<u8>, FileStats) {
-    debug_assert!(
-        series.windows(2).all(|w| w[0].labels < w[1].labels),
-        "series must be sorted and unique"
-    );
+    debug_assert!(series.windows(2).all(|w| w[0].labels < w[1].labels), "series must be sorted and unique");
     let mut buf = Vec::with_capacity(HEADER_LEN + series.iter().map(|s| s.timestamps.len() * 2).sum::<usize>());
     buf.extend_from_slice(&MAGIC);
     buf.extend_from_slice(&FORMAT_V1.to_le_bytes());
@@ -130,13 +125,7 @@ pub fn encode_file(series: &[FrozenSeries<'_>]) -> (Vec<u8>, FileStats) {
             let offset = buf.len();
             encode_chunk(&s.timestamps[start..end], &s.values[start..end], &mut buf);
             let (lo, hi) = (s.timestamps[start], s.timestamps[end - 1]);
-            refs.push(ChunkRef {
-                min_t: lo,
-                max_t: hi,
-                count: end - start,
-                offset,
-                len: buf.len() - offset,
-            });
+            refs.push(ChunkRef { min_t: lo, max_t: hi, count: end - start, offset, len: buf.len() - offset });
             min_t = min_t.min(lo);
             max_t = max_t.max(hi);
         }
@@ -146,11 +135,8 @@ pub fn encode_file(series: &[FrozenSeries<'_>]) -> (Vec<u8>, FileStats) {
     sections[0] = section(&buf, chunks_start);
 
     // Symbols: every label name and value, sorted, deduplicated.
-    let symbols: BTreeSet<&str> = series
-        .iter()
-        .flat_map(|s| s.labels.iter())
-        .flat_map(|l| [l.name.as_str(), l.value.as_str()])
-        .collect();
+    let symbols: BTreeSet<&str> =
+        series.iter().flat_map(|s| s.labels.iter()).flat_map(|l| [l.name.as_str(), l.value.as_str()]).collect();
     let symbol_ref: HashMap<&str, u64> = symbols.iter().enumerate().map(|(i, s)| (*s, i as u64)).collect();
     let start = buf.len();
     put_uvarint(&mut buf, symbols.len() as u64);
@@ -190,12 +176,7 @@ pub fn encode_file(series: &[FrozenSeries<'_>]) -> (Vec<u8>, FileStats) {
         Default::default();
     for (id, s) in series.iter().enumerate() {
         for l in s.labels {
-            postings
-                .entry(sym(&l.name))
-                .or_default()
-                .entry(sym(&l.value))
-                .or_default()
-                .insert(id as u32);
+            postings.entry(sym(&l.name)).or_default().entry(sym(&l.value)).or_default().insert(id as u32);
         }
     }
     let start = buf.len();
@@ -215,29 +196,12 @@ pub fn encode_file(series: &[FrozenSeries<'_>]) -> (Vec<u8>, FileStats) {
     }
     sections[3] = section(&buf, start);
 
-    let footer = Footer {
-        sections,
-        min_t,
-        max_t,
-        series: series.len() as u64,
-        samples,
-        version: FORMAT_V1,
-    };
+    let footer = Footer { sections, min_t, max_t, series: series.len() as u64, samples, version: FORMAT_V1 };
     footer.encode(&mut buf);
-    let stats = FileStats {
-        series: series.len() as u64,
-        samples,
-        min_t,
-        max_t,
-        bytes: buf.len() as u64,
-    };
+    let stats = FileStats { series: series.len() as u64, samples, min_t, max_t, bytes: buf.len() as u64 };
     (buf, stats)
 }
 
 fn section(buf: &[u8], start: usize) -> Section {
-    Section {
-        offset: start as u64,
-        len: (buf.len() - start) as u64,
-        crc: crc32fast::hash(&buf[start..]),
-    }
+    Section { offset: start as u64, len: (buf.len() - start) as u64, crc: crc32fast::hash(&buf[start..]) }
 }

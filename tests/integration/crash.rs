@@ -84,7 +84,10 @@ fn sigkill_mid_ingestion_loses_and_duplicates_nothing() {
     assert_eq!(data["resultType"], "matrix");
     let mut seen: BTreeMap<(String, String), Vec<i64>> = BTreeMap::new();
     for series in data["result"].as_array().unwrap() {
-        let key = (series["metric"]["writer"].as_str().unwrap().to_string(), series["metric"]["s"].as_str().unwrap().to_string());
+        let key = (
+            series["metric"]["writer"].as_str().unwrap().to_string(),
+            series["metric"]["s"].as_str().unwrap().to_string(),
+        );
         for v in series["values"].as_array().unwrap() {
             let t = (v[0].as_f64().unwrap() * 1000.0).round() as i64;
             assert_eq!(v[1].as_str().unwrap().parse::<f64>().unwrap(), t as f64, "value of {key:?} at {t}");

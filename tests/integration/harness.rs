@@ -103,9 +103,14 @@ impl Strata {
 
     pub fn push_raw(&self, body: &[u8], headers: &[(&str, &str)]) -> reqwest::blocking::Response {
         let mut r = reqwest::blocking::Client::new().post(format!("{}/api/v1/push", self.base));
-        let defaults =
-            [("Content-Type", "application/x-protobuf"), ("Content-Encoding", "snappy"), ("X-Prometheus-Remote-Write-Version", "0.1.0")];
-        for (k, v) in defaults.iter().filter(|(k, _)| !headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(k))).chain(headers) {
+        let defaults = [
+            ("Content-Type", "application/x-protobuf"),
+            ("Content-Encoding", "snappy"),
+            ("X-Prometheus-Remote-Write-Version", "0.1.0"),
+        ];
+        for (k, v) in
+            defaults.iter().filter(|(k, _)| !headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(k))).chain(headers)
+        {
             r = r.header(*k, *v);
         }
         r.body(body.to_vec()).send().expect("push request")
@@ -142,7 +147,8 @@ pub fn snappy(raw: &[u8]) -> Vec<u8> {
 
 /// One series with samples `(t_ms, v)`.
 pub fn series(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> TimeSeries {
-    let mut labels: Vec<Label> = labels.iter().map(|(n, v)| Label { name: n.to_string(), value: v.to_string() }).collect();
+    let mut labels: Vec<Label> =
+        labels.iter().map(|(n, v)| Label { name: n.to_string(), value: v.to_string() }).collect();
     labels.sort_by(|a, b| a.name.cmp(&b.name));
     TimeSeries {
         labels,

@@ -39,7 +39,10 @@ pub fn assert_fixture_results(s: &Strata) {
     let at = secs(T0 + 300_000);
     let m = |inst: &str| json!({"__name__": "http_requests_total", "instance": inst, "job": "api"}).to_string();
     assert_eq!(vector(&s.query("http_requests_total", at)), vec![(m("a"), "200".into()), (m("b"), "400".into())]);
-    assert_eq!(vector(&s.query("http_requests_total offset 1m", at)), vec![(m("a"), "160".into()), (m("b"), "320".into())]);
+    assert_eq!(
+        vector(&s.query("http_requests_total offset 1m", at)),
+        vec![(m("a"), "160".into()), (m("b"), "320".into())]
+    );
     assert_eq!(vector(&s.query(r#"{__name__=~"http_.*", instance!="b"}"#, at)), vec![(m("a"), "200".into())]);
     assert_eq!(vector(&s.query(r#"http_requests_total{instance=~"a|c"}"#, at)).len(), 1);
     assert_eq!(vector(&s.query(r#"http_requests_total{instance!~"a"}"#, at)), vec![(m("b"), "400".into())]);
@@ -69,7 +72,9 @@ pub fn assert_fixture_results(s: &Strata) {
     assert_eq!(vector(&s.query("http_requests_total > 300", at)), vec![(m("b"), "400".into())]);
     let b = vector(&s.query("http_requests_total > bool 300", at));
     assert_eq!(b.iter().map(|x| x.1.as_str()).collect::<Vec<_>>(), ["0", "1"]);
-    let ratio = vector(&s.query(r#"http_requests_total{instance="b"} / ignoring(instance) http_requests_total{instance="a"}"#, at));
+    let ratio = vector(
+        &s.query(r#"http_requests_total{instance="b"} / ignoring(instance) http_requests_total{instance="a"}"#, at),
+    );
     assert_eq!(ratio, vec![(json!({"job": "api"}).to_string(), "2".into())]);
 
     // Lookback: the last sample (T0+60 s) is visible for 5 minutes, then gone.
@@ -83,11 +88,19 @@ pub fn assert_fixture_results(s: &Strata) {
     // Range query: a matrix with one value per step.
     let (status, body) = s.get(
         "/api/v1/query_range",
-        &[("query", "sum(http_requests_total)"), ("start", &secs(T0).to_string()), ("end", &secs(T0 + 60_000).to_string()), ("step", "30s")],
+        &[
+            ("query", "sum(http_requests_total)"),
+            ("start", &secs(T0).to_string()),
+            ("end", &secs(T0 + 60_000).to_string()),
+            ("step", "30s"),
+        ],
     );
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["resultType"], "matrix");
-    assert_eq!(body["data"]["result"][0]["values"], json!([[1_700_000_000, "0"], [1_700_000_030, "60"], [1_700_000_060, "120"]]));
+    assert_eq!(
+        body["data"]["result"][0]["values"],
+        json!([[1_700_000_000, "0"], [1_700_000_030, "60"], [1_700_000_060, "120"]])
+    );
 }
 
 /// Metadata endpoints.
@@ -97,7 +110,8 @@ fn assert_metadata(s: &Strata) {
     assert_eq!(body["data"], json!(["__name__", "instance", "job", "room"]));
     let (_, body) = s.get("/api/v1/label/job/values", &[]);
     assert_eq!(body["data"], json!(["api", "sensor"]));
-    let (_, body) = s.get("/api/v1/series", &[("match[]", "http_requests_total"), ("start", "1699999000"), ("end", "1700001000")]);
+    let (_, body) =
+        s.get("/api/v1/series", &[("match[]", "http_requests_total"), ("start", "1699999000"), ("end", "1700001000")]);
     let names: Vec<&Value> = body["data"].as_array().unwrap().iter().map(|s| &s["instance"]).collect();
     assert_eq!(names, [&json!("a"), &json!("b")]);
     let (status, body) = s.get("/api/v1/status/buildinfo", &[]);

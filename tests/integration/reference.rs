@@ -84,11 +84,23 @@ fn dataset(t0: i64) -> Vec<TimeSeries> {
                         (t0 + i * STEP_MS, v)
                     })
                     .collect();
-                out.push(series(&[("__name__", "http_requests_total"), ("job", job), ("instance", &inst_s), ("code", code)], &samples));
+                out.push(series(
+                    &[("__name__", "http_requests_total"), ("job", job), ("instance", &inst_s), ("code", code)],
+                    &samples,
+                ));
             }
-            let temps: Vec<(i64, f64)> =
-                (0..POINTS).map(|i| (t0 + i * STEP_MS, 15.0 + ((i * (inst + 2) + j as i64 * 5) % 13) as f64 * 0.75)).collect();
-            out.push(series(&[("__name__", "temperature"), ("job", job), ("instance", &inst_s), ("room", &format!("r{}", inst % 2))], &temps));
+            let temps: Vec<(i64, f64)> = (0..POINTS)
+                .map(|i| (t0 + i * STEP_MS, 15.0 + ((i * (inst + 2) + j as i64 * 5) % 13) as f64 * 0.75))
+                .collect();
+            out.push(series(
+                &[
+                    ("__name__", "temperature"),
+                    ("job", job),
+                    ("instance", &inst_s),
+                    ("room", &format!("r{}", inst % 2)),
+                ],
+                &temps,
+            ));
         }
     }
     let stale = f64::from_bits(strata_common::sample::STALE_NAN_BITS);
@@ -183,7 +195,10 @@ fn assert_same(what: &str, strata: &Value, prom: &Value) {
     for ((l, sv), (_, pv)) in s.iter().zip(&p) {
         assert_eq!(sv.len(), pv.len(), "{what} {l}: points differ: strata {sv:?} prometheus {pv:?}");
         for ((st, sval), (pt, pval)) in sv.iter().zip(pv) {
-            assert!((st - pt).abs() < 1e-6 && same_value(sval, pval), "{what} {l}: strata ({st}, {sval}) prometheus ({pt}, {pval})");
+            assert!(
+                (st - pt).abs() < 1e-6 && same_value(sval, pval),
+                "{what} {l}: strata ({st}, {sval}) prometheus ({pt}, {pval})"
+            );
         }
     }
 }
@@ -209,8 +224,12 @@ fn same_answers_as_prometheus() {
             let p = query(&prom.base, "/api/v1/query", &params);
             assert_same(&format!("{q} @ {}", secs(t)), &s, &p);
         }
-        let params =
-            [("query", q.to_string()), ("start", secs(t0 + 602_500)), ("end", secs(t0 + POINTS * STEP_MS + 400_000)), ("step", "37".into())];
+        let params = [
+            ("query", q.to_string()),
+            ("start", secs(t0 + 602_500)),
+            ("end", secs(t0 + POINTS * STEP_MS + 400_000)),
+            ("step", "37".into()),
+        ];
         let s = query(&strata.base, "/api/v1/query_range", &params);
         let p = query(&prom.base, "/api/v1/query_range", &params);
         assert_same(&format!("range {q}"), &s, &p);
@@ -223,5 +242,8 @@ fn same_answers_as_prometheus() {
         query(&prom.base, "/api/v1/label/instance/values", &range)
     );
     let series_params = [("match[]", "temperature".to_string()), range[0].clone(), range[1].clone()];
-    assert_eq!(query(&strata.base, "/api/v1/series", &series_params), query(&prom.base, "/api/v1/series", &series_params));
+    assert_eq!(
+        query(&strata.base, "/api/v1/series", &series_params),
+        query(&prom.base, "/api/v1/series", &series_params)
+    );
 }

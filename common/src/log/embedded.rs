@@ -182,7 +182,8 @@ impl EmbeddedLog {
         let dir = config.dir.clone();
         std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         let lock_path = dir.join("LOCK");
-        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io_err(&lock_path))?;
+        let lock =
+            OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io_err(&lock_path))?;
         lock.try_lock().map_err(|e| Error::LogIo {
             path: lock_path.clone(),
             source: std::io::Error::new(
@@ -256,8 +257,11 @@ impl EmbeddedLog {
         // Opened under the lock so `release` cannot delete it in between.
         let file = File::open(&path).map_err(io_err(&path))?;
         drop(segments);
-        let pos = segment::find_position(&file, base, from)
-            .map_err(|e| Error::CorruptRecord { partition, offset: from, reason: format!("{}: {e}", path.display()) })?;
+        let pos = segment::find_position(&file, base, from).map_err(|e| Error::CorruptRecord {
+            partition,
+            offset: from,
+            reason: format!("{}: {e}", path.display()),
+        })?;
         Ok(EmbeddedLogReader::new(self.shared.clone(), partition, end_rx, file, pos, from))
     }
 }
@@ -357,7 +361,8 @@ fn open_partition(
     }
     let next = base + scan.records;
     let (end_tx, end_rx) = watch::channel(next);
-    let shared = PartitionShared { dir: pdir.clone(), segments: Mutex::new(segments), end_rx, failed: Mutex::new(None) };
+    let shared =
+        PartitionShared { dir: pdir.clone(), segments: Mutex::new(segments), end_rx, failed: Mutex::new(None) };
     let writer = PartitionWriter::new(p, pdir, file, base, scan.valid_len, next);
     Ok((shared, writer, end_tx))
 }

@@ -13,9 +13,9 @@ use futures::StreamExt;
 use strata_common::TenantId;
 use strata_common::tenant::TENANT_HEADER;
 
-use super::error::PushError;
 use super::Distributor;
 use super::decode::FlatRequest;
+use super::error::PushError;
 
 /// The push routes: `POST /api/v1/push` and `POST /api/v1/write`.
 pub fn router(state: Arc<Distributor>) -> Router {
@@ -63,7 +63,9 @@ impl Distributor {
         match headers.get(TENANT_HEADER) {
             Some(v) => {
                 let s = v.to_str().map_err(|_| {
-                    PushError::InvalidTenant(strata_common::Error::InvalidTenant(String::from_utf8_lossy(v.as_bytes()).into()))
+                    PushError::InvalidTenant(strata_common::Error::InvalidTenant(
+                        String::from_utf8_lossy(v.as_bytes()).into(),
+                    ))
                 })?;
                 TenantId::new(s).map_err(PushError::InvalidTenant)
             }
@@ -76,10 +78,8 @@ impl Distributor {
     /// `Content-Length` up front, and while streaming).
     async fn read_body(&self, headers: &HeaderMap, body: Body) -> Result<Bytes, PushError> {
         let limit = self.config.max_request_bytes;
-        let declared = headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
+        let declared =
+            headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > limit as u64) {
             return Err(PushError::BodyTooLarge { limit });
         }

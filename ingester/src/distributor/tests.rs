@@ -8,9 +8,9 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use futures::future::BoxFuture;
 use prost::Message;
+use strata_common::labels::partition_for;
 use strata_common::log::embedded::{EmbeddedLog, EmbeddedLogConfig, FsyncPolicy};
 use strata_common::log::{LogReader, Offset, PartitionId};
-use strata_common::labels::partition_for;
 use strata_common::record::RecordView;
 use tower::ServiceExt;
 
@@ -158,7 +158,10 @@ async fn invalid_series_are_rejected_whole_with_a_precise_message() {
     let s = setup(DistributorConfig::default());
     let good = series(&[("__name__", "good"), ("job", "a")], &[(1, 1.0)]);
     let cases: Vec<(TimeSeries, &str)> = vec![
-        (series(&[("__name__", "up"), ("bad-label", "x")], &[(1, 1.0)]), "up{bad-label=\"x\"}: invalid label name \"bad-label\""),
+        (
+            series(&[("__name__", "up"), ("bad-label", "x")], &[(1, 1.0)]),
+            "up{bad-label=\"x\"}: invalid label name \"bad-label\"",
+        ),
         (series(&[("__name__", "up"), ("job", "a"), ("job", "b")], &[(1, 1.0)]), "duplicate label name \"job\""),
         (series(&[("__name__", "up"), ("zone", "a"), ("job", "b")], &[(1, 1.0)]), "\"zone\" comes before \"job\""),
         (series(&[("__name__", "up"), ("", "b")], &[(1, 1.0)]), "empty label name"),
@@ -197,7 +200,10 @@ async fn headers_sizes_and_tenants_map_to_statuses() {
     let (status, msg) = send(d, post("/api/v1/push", ok(), &[("Content-Type", "application/json")])).await;
     assert_eq!((status, msg.contains("application/json")), (StatusCode::UNSUPPORTED_MEDIA_TYPE, true), "{msg}");
     let v2 = "application/x-protobuf;proto=io.prometheus.write.v2.Request";
-    assert_eq!(send(d, post("/api/v1/push", ok(), &[("Content-Type", v2)])).await.0, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(
+        send(d, post("/api/v1/push", ok(), &[("Content-Type", v2)])).await.0,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
     let v1 = "application/x-protobuf; proto=prometheus.WriteRequest";
     assert_eq!(send(d, post("/api/v1/push", ok(), &[("Content-Type", v1)])).await.0, StatusCode::NO_CONTENT);
     let (status, msg) = send(d, post("/api/v1/push", ok(), &[("Content-Encoding", "gzip")])).await;
@@ -210,7 +216,8 @@ async fn headers_sizes_and_tenants_map_to_statuses() {
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{msg}");
     assert!(msg.contains("max_request_bytes"), "{msg}");
     // Small compressed, large decompressed: refused from the snappy header.
-    let big: Vec<TimeSeries> = (0..400).map(|i| series(&[("__name__", "x"), ("i", &i.to_string())], &[(1, 1.0)])).collect();
+    let big: Vec<TimeSeries> =
+        (0..400).map(|i| series(&[("__name__", "x"), ("i", &i.to_string())], &[(1, 1.0)])).collect();
     let compressed = body(big);
     assert!(compressed.len() <= 4096, "{}", compressed.len());
     let (status, msg) = send(d, post("/api/v1/push", compressed, &[])).await;
@@ -343,7 +350,13 @@ async fn push_throughput() {
                         let host = format!("host-{}", i % 100);
                         let cpu = format!("{}", i / 100);
                         series(
-                            &[("__name__", "cpu_usage_percent"), ("cpu", &cpu), ("dc", "eu-1"), ("host", &host), ("job", "node")],
+                            &[
+                                ("__name__", "cpu_usage_percent"),
+                                ("cpu", &cpu),
+                                ("dc", "eu-1"),
+                                ("host", &host),
+                                ("job", "node"),
+                            ],
                             &[(1_700_000_000_000 + r * 15_000, (i as f64) * 0.5)],
                         )
                     })

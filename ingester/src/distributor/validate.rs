@@ -38,9 +38,9 @@ pub(crate) fn validate_series(labels: &[(&str, &str)], histograms: u32) -> Resul
     }
     match metric_name {
         None | Some("") => Err(invalid(format!("missing metric name (label {METRIC_NAME})"))),
-        Some(m) if !is_valid_metric_name(m) => {
-            Err(invalid(format!("invalid metric name {m:?} in label {METRIC_NAME}: must match [a-zA-Z_:][a-zA-Z0-9_:]*")))
-        }
+        Some(m) if !is_valid_metric_name(m) => Err(invalid(format!(
+            "invalid metric name {m:?} in label {METRIC_NAME}: must match [a-zA-Z_:][a-zA-Z0-9_:]*"
+        ))),
         Some(_) => Ok(()),
     }
 }

@@ -42,9 +42,12 @@ pub(crate) fn open_reader_at(
                 "log records below the earliest available offset were removed by retention before being \
                  flushed; starting from the earliest available offset"
             );
-            let reader = log
-                .open_reader(partition, start)
-                .map_err(|source| Error::OpenReader { shard, partition, offset: start, source })?;
+            let reader = log.open_reader(partition, start).map_err(|source| Error::OpenReader {
+                shard,
+                partition,
+                offset: start,
+                source,
+            })?;
             Ok((reader, start))
         }
         Err(source) => Err(Error::OpenReader { shard, partition, offset: from, source }),
@@ -113,7 +116,9 @@ pub(crate) async fn consume_partition(
                         ctx.state.borrow_mut().skip_to(partition, start);
                         reader = fresh;
                     }
-                    Err(e) => tracing::error!(shard = ctx.shard, partition, error = %e, "reopening the log reader failed"),
+                    Err(e) => {
+                        tracing::error!(shard = ctx.shard, partition, error = %e, "reopening the log reader failed")
+                    }
                 }
             }
         }

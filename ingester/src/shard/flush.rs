@@ -148,9 +148,8 @@ async fn run_job(ctx: &Rc<ShardCtx>, job: FlushJob) -> Result<()> {
 fn write_and_commit(manifest: &ManifestStore, log: &dyn Log, job: &FlushJob, shard: usize) -> Result<usize> {
     let storage_err = |e| Error::Flush { shard, source: Arc::new(e) };
     let files = match &job.table {
-        Some(table) => {
-            write_files(manifest, table, &FlushContext { offsets: job.ranges.clone(), level: 0 }).map_err(storage_err)?
-        }
+        Some(table) => write_files(manifest, table, &FlushContext { offsets: job.ranges.clone(), level: 0 })
+            .map_err(storage_err)?,
         None => Vec::new(),
     };
     let count = files.len();

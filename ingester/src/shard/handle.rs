@@ -128,10 +128,7 @@ impl Ingester {
     }
 
     /// Sends a command built by `make` to every shard and awaits every answer.
-    async fn ask_all<T: Send + 'static>(
-        &self,
-        make: impl Fn(flume::Sender<T>) -> Command,
-    ) -> Result<Vec<T>> {
+    async fn ask_all<T: Send + 'static>(&self, make: impl Fn(flume::Sender<T>) -> Command) -> Result<Vec<T>> {
         let mut pending = Vec::with_capacity(self.shards.len());
         for (i, s) in self.shards.iter().enumerate() {
             let (tx, rx) = flume::bounded(1);

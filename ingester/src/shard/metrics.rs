@@ -77,11 +77,7 @@ impl IngesterMetrics {
         );
         r.register("log_read_errors", "Failed log reads (retried)", m.log_read_errors.clone());
         r.register("flushes", "Memtable flushes by outcome", m.flushes.clone());
-        r.register(
-            "flush_duration_seconds",
-            "Time to write and commit one flush",
-            m.flush_duration.clone(),
-        );
+        r.register("flush_duration_seconds", "Time to write and commit one flush", m.flush_duration.clone());
         r.register("memtable_bytes", "Approximate bytes of the active memtable", m.memtable_bytes.clone());
         r.register("consumed_offset", "Next log offset to consume, per partition", m.consumed_offset.clone());
         r.register(

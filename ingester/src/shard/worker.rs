@@ -20,13 +20,25 @@ use crate::error::Result;
 
 /// A request to a shard.
 pub(crate) enum Command {
-    Read { req: HeadReadRequest, reply: flume::Sender<HeadReadResponse> },
-    Progress { reply: flume::Sender<Vec<PartitionProgress>> },
+    Read {
+        req: HeadReadRequest,
+        reply: flume::Sender<HeadReadResponse>,
+    },
+    Progress {
+        reply: flume::Sender<Vec<PartitionProgress>>,
+    },
     /// Flush everything consumed so far.
-    Flush { reply: flume::Sender<Result<()>> },
+    Flush {
+        reply: flume::Sender<Result<()>>,
+    },
     /// Answer once every owned partition reached its target (index = partition).
-    WaitConsumed { targets: Vec<Offset>, reply: flume::Sender<()> },
-    Shutdown { reply: flume::Sender<()> },
+    WaitConsumed {
+        targets: Vec<Offset>,
+        reply: flume::Sender<()>,
+    },
+    Shutdown {
+        reply: flume::Sender<()>,
+    },
 }
 
 /// What a shard thread is started with (all `Send`).

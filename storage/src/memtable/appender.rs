@@ -30,9 +30,7 @@ pub struct TenantAppender<'m> {
 
 impl std::fmt::Debug for TenantAppender<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TenantAppender")
-            .field("series", &self.head.series.len())
-            .finish()
+        f.debug_struct("TenantAppender").field("series", &self.head.series.len()).finish()
     }
 }
 
@@ -135,21 +133,12 @@ mod tests {
             })
             .collect();
         let mut app = m.tenant_appender(&t);
-        let ids: Vec<_> = [0, 1, 2, 4, 3, 2, 0, 1]
-            .iter()
-            .map(|&i| app.find(&keys[i]).unwrap())
-            .collect();
-        let again: Vec<_> = [4, 3, 2, 1, 0]
-            .iter()
-            .map(|&i| app.find(&keys[i]).unwrap())
-            .collect();
+        let ids: Vec<_> = [0, 1, 2, 4, 3, 2, 0, 1].iter().map(|&i| app.find(&keys[i]).unwrap()).collect();
+        let again: Vec<_> = [4, 3, 2, 1, 0].iter().map(|&i| app.find(&keys[i]).unwrap()).collect();
         assert_eq!(ids[3], again[0]);
         assert_eq!(ids[0], again[4]);
         assert_eq!(ids[2], ids[5]);
-        assert_eq!(
-            ids.iter().collect::<std::collections::HashSet<_>>().len(),
-            5
-        );
+        assert_eq!(ids.iter().collect::<std::collections::HashSet<_>>().len(), 5);
         assert_eq!(app.find(&key), Some(id));
         assert_eq!(m.tenant_appender(&other).find(&key), None);
     }

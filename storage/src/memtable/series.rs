@@ -20,15 +20,7 @@ pub(crate) struct SeriesColumns {
 
 impl SeriesColumns {
     pub fn new(labels: Labels, key: Box<[u8]>) -> Self {
-        Self {
-            labels,
-            key,
-            ts: Vec::new(),
-            vs: Vec::new(),
-            sorted: true,
-            min_t: Timestamp::MAX,
-            max_t: Timestamp::MIN,
-        }
+        Self { labels, key, ts: Vec::new(), vs: Vec::new(), sorted: true, min_t: Timestamp::MAX, max_t: Timestamp::MIN }
     }
 
     /// Appends one sample; returns the growth of the columns' capacity in bytes.
@@ -61,11 +53,7 @@ impl SeriesColumns {
     }
 
     fn samples_unsorted(&self) -> Vec<Sample> {
-        self.ts
-            .iter()
-            .zip(&self.vs)
-            .map(|(&t, &v)| Sample::new(t, v))
-            .collect()
+        self.ts.iter().zip(&self.vs).map(|(&t, &v)| Sample::new(t, v)).collect()
     }
 
     /// Whether at least one sample lies in `[min_t, max_t]`.
@@ -89,11 +77,7 @@ impl SeriesColumns {
         if self.sorted {
             let lo = self.ts.partition_point(|&t| t < min_t);
             let hi = self.ts.partition_point(|&t| t <= max_t);
-            return self.ts[lo..hi]
-                .iter()
-                .zip(&self.vs[lo..hi])
-                .map(|(&t, &v)| Sample::new(t, v))
-                .collect();
+            return self.ts[lo..hi].iter().zip(&self.vs[lo..hi]).map(|(&t, &v)| Sample::new(t, v)).collect();
         }
         let mut out: Vec<Sample> = self
             .ts

@@ -82,10 +82,7 @@ impl TenantHead {
     #[inline]
     pub fn find(&self, hash: u64, key: &[u8]) -> Option<u32> {
         let ids = self.by_hash.get(&hash)?;
-        ids.as_slice()
-            .iter()
-            .copied()
-            .find(|&id| *self.series[id as usize].key == *key)
+        ids.as_slice().iter().copied().find(|&id| *self.series[id as usize].key == *key)
     }
 
     /// Finds or creates the series of `labels` (sorted, validated); returns
@@ -126,12 +123,7 @@ impl TenantHead {
             bytes += 2 * (n.len() + v.len());
             if !v.is_empty() {
                 // Cold path (new series): allocating the keys is fine here.
-                self.postings
-                    .entry(n.to_string())
-                    .or_default()
-                    .entry(v.to_string())
-                    .or_default()
-                    .insert(id);
+                self.postings.entry(n.to_string()).or_default().entry(v.to_string()).or_default().insert(id);
             }
         }
         self.all.insert(id);
@@ -162,16 +154,10 @@ impl TenantHead {
             if req.with_samples {
                 let samples = s.samples_in(req.min_t, req.max_t);
                 if !samples.is_empty() {
-                    out.push(HeadSeries {
-                        labels: s.labels.clone(),
-                        samples,
-                    });
+                    out.push(HeadSeries { labels: s.labels.clone(), samples });
                 }
             } else if s.has_samples_in(req.min_t, req.max_t) {
-                out.push(HeadSeries {
-                    labels: s.labels.clone(),
-                    samples: Vec::<Sample>::new(),
-                });
+                out.push(HeadSeries { labels: s.labels.clone(), samples: Vec::<Sample>::new() });
             }
         }
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
@@ -185,10 +171,7 @@ impl TenantHead {
 
     /// Values of `name` (sorted).
     pub fn label_values(&self, name: &str) -> impl Iterator<Item = &str> {
-        self.postings
-            .get(name)
-            .into_iter()
-            .flat_map(|m| m.keys().map(String::as_str))
+        self.postings.get(name).into_iter().flat_map(|m| m.keys().map(String::as_str))
     }
 }
 

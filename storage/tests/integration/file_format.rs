@@ -18,11 +18,7 @@ fn data() -> Data {
     for job in ["api", "db", "web"] {
         for i in 0..7 {
             let inst = format!("host-{i}");
-            let mut pairs = vec![
-                ("__name__", "http_requests_total"),
-                ("job", job),
-                ("instance", inst.as_str()),
-            ];
+            let mut pairs = vec![("__name__", "http_requests_total"), ("job", job), ("instance", inst.as_str())];
             if i % 2 == 0 {
                 pairs.push(("env", "prod"));
             }
@@ -53,11 +49,7 @@ fn write(dir: &std::path::Path, d: &Data) -> std::path::PathBuf {
         .labels
         .iter()
         .zip(d.ts.iter().zip(&d.vs))
-        .map(|(l, (t, v))| FrozenSeries {
-            labels: l,
-            timestamps: t,
-            values: v,
-        })
+        .map(|(l, (t, v))| FrozenSeries { labels: l, timestamps: t, values: v })
         .collect();
     let path = dir.join("files/t/1.strata");
     let stats = write_file(&path, &series).unwrap();
@@ -109,15 +101,9 @@ fn select_matches_brute_force() {
         vec![],
         vec![Matcher::equal("job", "db")],
         vec![Matcher::equal("env", "")],
-        vec![
-            Matcher::new(MatchOp::NotEqual, "env", "prod").unwrap(),
-            Matcher::equal("job", "web"),
-        ],
+        vec![Matcher::new(MatchOp::NotEqual, "env", "prod").unwrap(), Matcher::equal("job", "web")],
         vec![Matcher::new(MatchOp::RegexMatch, "instance", "host-[0-2]").unwrap()],
-        vec![
-            Matcher::new(MatchOp::RegexMatch, "job", "api|web").unwrap(),
-            Matcher::equal("env", "prod"),
-        ],
+        vec![Matcher::new(MatchOp::RegexMatch, "job", "api|web").unwrap(), Matcher::equal("env", "prod")],
         vec![Matcher::new(MatchOp::RegexNoMatch, "job", "api|web").unwrap()],
         vec![Matcher::new(MatchOp::RegexMatch, "env", "prod|").unwrap()],
         vec![Matcher::equal("job", "nope")],
@@ -125,13 +111,8 @@ fn select_matches_brute_force() {
     ];
     for ms in cases {
         let got: Vec<u32> = r.select(&ms).iter().collect();
-        let want: Vec<u32> = d
-            .labels
-            .iter()
-            .enumerate()
-            .filter(|(_, l)| matches_all(&ms, l))
-            .map(|(i, _)| i as u32)
-            .collect();
+        let want: Vec<u32> =
+            d.labels.iter().enumerate().filter(|(_, l)| matches_all(&ms, l)).map(|(i, _)| i as u32).collect();
         assert_eq!(got, want, "matchers {ms:?}");
     }
     assert_eq!(r.select(&[Matcher::equal("job", "db")]).len(), 7);
@@ -165,8 +146,5 @@ fn corruption_is_detected_and_names_the_path() {
     let mut b = good.clone();
     b[4] = 9;
     std::fs::write(&bad_path, &b).unwrap();
-    assert!(matches!(
-        FileReader::open(&bad_path),
-        Err(Error::UnsupportedVersion { version: 9, .. })
-    ));
+    assert!(matches!(FileReader::open(&bad_path), Err(Error::UnsupportedVersion { version: 9, .. })));
 }

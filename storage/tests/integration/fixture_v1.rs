@@ -19,28 +19,14 @@ type Expected = Vec<(Vec<(&'static str, &'static str)>, Vec<Sample>)>;
 
 /// The content of the fixture.
 fn expected() -> Expected {
-    let counter: Vec<Sample> = (0..300)
-        .map(|i| Sample::new(1_700_000_000_000 + i * 10_000, (i * i) as f64))
-        .collect();
+    let counter: Vec<Sample> = (0..300).map(|i| Sample::new(1_700_000_000_000 + i * 10_000, (i * i) as f64)).collect();
     vec![
-        (
-            vec![("__name__", "http_requests_total"), ("code", "200"), ("job", "api")],
-            counter,
-        ),
+        (vec![("__name__", "http_requests_total"), ("code", "200"), ("job", "api")], counter),
         (
             vec![("__name__", "temperature"), ("room", "kitchen")],
-            samples(&[
-                (-1_000, -0.0),
-                (0, 21.5),
-                (15_000, f64::INFINITY),
-                (30_000, f64::NAN),
-                (45_000, stale_nan()),
-            ]),
+            samples(&[(-1_000, -0.0), (0, 21.5), (15_000, f64::INFINITY), (30_000, f64::NAN), (45_000, stale_nan())]),
         ),
-        (
-            vec![("__name__", "up"), ("job", "api")],
-            samples(&[(i64::MIN, 1.0), (i64::MAX, 0.0)]),
-        ),
+        (vec![("__name__", "up"), ("job", "api")], samples(&[(i64::MIN, 1.0), (i64::MAX, 0.0)])),
     ]
 }
 
@@ -52,11 +38,7 @@ fn regenerate_fixture() {
     let ts: Vec<Vec<i64>> = exp.iter().map(|(_, s)| s.iter().map(|s| s.t).collect()).collect();
     let vs: Vec<Vec<f64>> = exp.iter().map(|(_, s)| s.iter().map(|s| s.v).collect()).collect();
     let series: Vec<_> = (0..exp.len())
-        .map(|i| strata_storage::FrozenSeries {
-            labels: &labels[i],
-            timestamps: &ts[i],
-            values: &vs[i],
-        })
+        .map(|i| strata_storage::FrozenSeries { labels: &labels[i], timestamps: &ts[i], values: &vs[i] })
         .collect();
     strata_storage::writer::write_file(&fixture(), &series).unwrap();
 }
@@ -77,14 +59,8 @@ fn v1_fixture_decodes_exactly() {
     let mut got = Vec::new();
     r.samples(1, 40_000, 50_000, &mut got).unwrap();
     assert_eq!(got[0].v.to_bits(), STALE_NAN_BITS);
-    assert_eq!(
-        r.select(&[Matcher::equal("job", "api")]).iter().collect::<Vec<_>>(),
-        vec![0, 2]
-    );
+    assert_eq!(r.select(&[Matcher::equal("job", "api")]).iter().collect::<Vec<_>>(), vec![0, 2]);
     assert_eq!(r.label_values("room"), vec!["kitchen"]);
     // The counter spans two chunks (240 + 60 samples).
-    assert_eq!(
-        r.chunks(0).unwrap().iter().map(|c| c.count).collect::<Vec<_>>(),
-        vec![240, 60]
-    );
+    assert_eq!(r.chunks(0).unwrap().iter().map(|c| c.count).collect::<Vec<_>>(), vec![240, 60]);
 }

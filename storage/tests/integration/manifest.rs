@@ -8,20 +8,8 @@ use super::common::*;
 
 fn flush(store: &ManifestStore, t: &str, p: u32, start: u64, end: u64) -> Vec<strata_storage::FileMeta> {
     let mut m = Memtable::new();
-    append(
-        &mut m,
-        t,
-        &[("__name__", "up"), ("p", &p.to_string())],
-        &[(start as i64, 1.0), (end as i64, 2.0)],
-    );
-    let ctx = FlushContext {
-        offsets: vec![PartitionRange {
-            partition: p,
-            start,
-            end,
-        }],
-        level: 0,
-    };
+    append(&mut m, t, &[("__name__", "up"), ("p", &p.to_string())], &[(start as i64, 1.0), (end as i64, 2.0)]);
+    let ctx = FlushContext { offsets: vec![PartitionRange { partition: p, start, end }], level: 0 };
     write_files(store, &m.freeze(), &ctx).unwrap()
 }
 
@@ -29,15 +17,7 @@ fn data_files(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     for t in std::fs::read_dir(dir.join("files")).into_iter().flatten() {
         for f in std::fs::read_dir(t.unwrap().path()).unwrap() {
-            out.push(
-                f.unwrap()
-                    .path()
-                    .strip_prefix(dir)
-                    .unwrap()
-                    .to_str()
-                    .unwrap()
-                    .to_string(),
-            );
+            out.push(f.unwrap().path().strip_prefix(dir).unwrap().to_str().unwrap().to_string());
         }
     }
     out.sort();
@@ -53,14 +33,7 @@ fn commit_persists_and_offsets_only_advance() {
     let files = flush(&store, "a", 0, 0, 10);
     assert_eq!(files.len(), 1);
     assert_eq!(files[0].path, format!("files/a/{}.strata", files[0].id));
-    assert_eq!(
-        files[0].offsets,
-        vec![PartitionRange {
-            partition: 0,
-            start: 0,
-            end: 10
-        }]
-    );
+    assert_eq!(files[0].offsets, vec![PartitionRange { partition: 0, start: 0, end: 10 }]);
     let m = store.commit_flush(files.clone(), &[(0, 10), (1, 5)]).unwrap();
     assert_eq!(m.version, 1);
     assert_eq!(m.files, files);
@@ -77,10 +50,7 @@ fn commit_persists_and_offsets_only_advance() {
     let m = store.current();
     assert_eq!(m.version, 2);
     assert_eq!(m.files, files);
-    assert_eq!(
-        m.flushed_offsets.iter().map(|(&p, &o)| (p, o)).collect::<Vec<_>>(),
-        vec![(0, 10), (1, 7)]
-    );
+    assert_eq!(m.flushed_offsets.iter().map(|(&p, &o)| (p, o)).collect::<Vec<_>>(), vec![(0, 10), (1, 7)]);
     assert!(store.allocate_file_id() > files[0].id);
     let json = std::fs::read_to_string(dir.path().join(MANIFEST_FILE)).unwrap();
     assert!(json.contains("\"format_version\": 1"), "{json}");
@@ -130,15 +100,8 @@ fn leftover_manifest_tmp_is_ignored_and_removed() {
 fn corrupt_or_future_manifest_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(MANIFEST_FILE), b"not json").unwrap();
-    assert!(matches!(
-        ManifestStore::open(dir.path()),
-        Err(strata_storage::Error::Manifest { .. })
-    ));
-    std::fs::write(
-        dir.path().join(MANIFEST_FILE),
-        br#"{"format_version": 7, "manifest": {}}"#,
-    )
-    .unwrap();
+    assert!(matches!(ManifestStore::open(dir.path()), Err(strata_storage::Error::Manifest { .. })));
+    std::fs::write(dir.path().join(MANIFEST_FILE), br#"{"format_version": 7, "manifest": {}}"#).unwrap();
     assert!(matches!(
         ManifestStore::open(dir.path()),
         Err(strata_storage::Error::UnsupportedVersion { version: 7, .. })

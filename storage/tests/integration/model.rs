@@ -31,12 +31,7 @@ fn arb_append() -> impl Strategy<Value = Append> {
 
 fn arb_matchers() -> impl Strategy<Value = Vec<Matcher>> {
     let m = (
-        prop::sample::select(vec![
-            MatchOp::Equal,
-            MatchOp::NotEqual,
-            MatchOp::RegexMatch,
-            MatchOp::RegexNoMatch,
-        ]),
+        prop::sample::select(vec![MatchOp::Equal, MatchOp::NotEqual, MatchOp::RegexMatch, MatchOp::RegexNoMatch]),
         prop::sample::select(vec!["__name__", "job", "zone"]),
         prop::sample::select(vec!["", "up", "x", "x|y", "z.*", "down|"]),
     )

@@ -8,10 +8,7 @@ use strata_storage::{FlushContext, ManifestStore, Memtable, PartitionRange, Stor
 use super::common::*;
 
 fn flush(store: &ManifestStore, m: Memtable, ranges: &[(u32, u64, u64)]) {
-    let offsets = ranges
-        .iter()
-        .map(|&(partition, start, end)| PartitionRange { partition, start, end })
-        .collect();
+    let offsets = ranges.iter().map(|&(partition, start, end)| PartitionRange { partition, start, end }).collect();
     let files = write_files(store, &m.freeze(), &FlushContext { offsets, level: 0 }).unwrap();
     let flushed: Vec<(u32, u64)> = ranges.iter().map(|&(p, _, e)| (p, e)).collect();
     store.commit_flush(files, &flushed).unwrap();
@@ -27,24 +24,14 @@ fn offset_rule_time_pruning_tenants_and_merge() {
     let ms = Arc::new(ManifestStore::open(dir.path()).unwrap());
     // Flush 1: partition 0 offsets [0, 10).
     let mut m = Memtable::new();
-    append(
-        &mut m,
-        "a",
-        &[("__name__", "up"), ("job", "x")],
-        &[(100, 1.0), (200, 2.0), (300, 3.0)],
-    );
+    append(&mut m, "a", &[("__name__", "up"), ("job", "x")], &[(100, 1.0), (200, 2.0), (300, 3.0)]);
     append(&mut m, "a", &[("__name__", "up"), ("job", "y")], &[(100, 10.0)]);
     append(&mut m, "b", &[("__name__", "up"), ("job", "x")], &[(100, 99.0)]);
     flush(&ms, m, &[(0, 0, 10)]);
     // Flush 2: partitions 0 [10, 20) and 1 [0, 4); overlaps flush 1 in time
     // and rewrites t=300 (a replayed/duplicate write; the newer file wins).
     let mut m = Memtable::new();
-    append(
-        &mut m,
-        "a",
-        &[("__name__", "up"), ("job", "x")],
-        &[(300, 30.0), (400, 4.0)],
-    );
+    append(&mut m, "a", &[("__name__", "up"), ("job", "x")], &[(300, 30.0), (400, 4.0)]);
     append(&mut m, "a", &[("__name__", "down"), ("job", "x")], &[(5_000, 5.0)]);
     flush(&ms, m, &[(0, 10, 20), (1, 0, 4)]);
     assert_eq!(ms.current().files.len(), 3);
@@ -57,10 +44,7 @@ fn offset_rule_time_pruning_tenants_and_merge() {
     let got = store.select(&a, &up, 0, 10_000, &base(&[(0, 20), (1, 4)])).unwrap();
     assert_eq!(
         got.iter().map(|s| s.labels.clone()).collect::<Vec<_>>(),
-        vec![
-            labels(&[("__name__", "up"), ("job", "x")]),
-            labels(&[("__name__", "up"), ("job", "y")])
-        ]
+        vec![labels(&[("__name__", "up"), ("job", "x")]), labels(&[("__name__", "up"), ("job", "y")])]
     );
     assert_eq!(got[0].sources.len(), 2);
     assert_samples_eq(
@@ -73,19 +57,11 @@ fn offset_rule_time_pruning_tenants_and_merge() {
     // Partition 1 not yet covered by the base offsets: flush 2 is the heads' job.
     let got = store.select(&a, &up, 0, 10_000, &base(&[(0, 20), (1, 3)])).unwrap();
     assert_eq!(got[0].sources.len(), 1);
-    assert_samples_eq(
-        &got[0].samples(0, 10_000).unwrap(),
-        &samples(&[(100, 1.0), (200, 2.0), (300, 3.0)]),
-    );
+    assert_samples_eq(&got[0].samples(0, 10_000).unwrap(), &samples(&[(100, 1.0), (200, 2.0), (300, 3.0)]));
     // Missing partition = not readable; base below the first file = nothing.
     let got = store.select(&a, &up, 0, 10_000, &base(&[(0, 20)])).unwrap();
     assert_eq!(got[0].sources.len(), 1);
-    assert!(
-        store
-            .select(&a, &up, 0, 10_000, &base(&[(0, 9), (1, 4)]))
-            .unwrap()
-            .is_empty()
-    );
+    assert!(store.select(&a, &up, 0, 10_000, &base(&[(0, 9), (1, 4)])).unwrap().is_empty());
 
     // Time pruning by file range: only flush 2 reaches t=5000.
     let all = base(&[(0, 20), (1, 4)]);
@@ -102,20 +78,11 @@ fn offset_rule_time_pruning_tenants_and_merge() {
     assert!(store.select(&tenant("c"), &[], 0, 10_000, &all).unwrap().is_empty());
 
     // Labels APIs.
-    assert_eq!(
-        store.label_names(&a, &[], 0, 10_000, &all).unwrap(),
-        vec!["__name__", "job"]
-    );
-    assert_eq!(
-        store.label_values(&a, "__name__", &[], 0, 10_000, &all).unwrap(),
-        vec!["down", "up"]
-    );
+    assert_eq!(store.label_names(&a, &[], 0, 10_000, &all).unwrap(), vec!["__name__", "job"]);
+    assert_eq!(store.label_values(&a, "__name__", &[], 0, 10_000, &all).unwrap(), vec!["down", "up"]);
     let y = [Matcher::new(MatchOp::RegexMatch, "job", "y|z").unwrap()];
     assert_eq!(store.label_values(&a, "job", &y, 0, 10_000, &all).unwrap(), vec!["y"]);
-    assert_eq!(
-        store.label_values(&a, "job", &[], 0, 10_000, &all).unwrap(),
-        vec!["x", "y"]
-    );
+    assert_eq!(store.label_values(&a, "job", &[], 0, 10_000, &all).unwrap(), vec!["x", "y"]);
 
     // Reopen everything: same answers from disk.
     drop(store);

@@ -229,7 +229,11 @@ fn tailing_readers_see_every_record_in_order_under_concurrent_appends() {
                             let (t, i) = text.trim_end_matches('.').split_once(':').unwrap();
                             let (t, i): (usize, u64) = (t.parse().unwrap(), i.parse().unwrap());
                             // Each thread's appends are seen in the order it made them.
-                            assert!(last_per_thread[t].is_none_or(|l| l + 1 == i), "thread {t}: {i} after {:?}", last_per_thread[t]);
+                            assert!(
+                                last_per_thread[t].is_none_or(|l| l + 1 == i),
+                                "thread {t}: {i} after {:?}",
+                                last_per_thread[t]
+                            );
                             last_per_thread[t] = Some(i);
                         }
                         use std::sync::atomic::Ordering::SeqCst;
@@ -272,10 +276,10 @@ fn reader_wakes_on_append_and_reports_close() {
     let start = Instant::now();
     let batch = block_on(r.next_batch(10)).unwrap();
     assert!(start.elapsed() >= Duration::from_millis(90));
-    assert_eq!(batch.iter().map(|r| (r.offset, r.payload.clone())).collect::<Vec<_>>(), vec![
-        (0, Bytes::from_static(b"a")),
-        (1, Bytes::from_static(b"b"))
-    ]);
+    assert_eq!(
+        batch.iter().map(|r| (r.offset, r.payload.clone())).collect::<Vec<_>>(),
+        vec![(0, Bytes::from_static(b"a")), (1, Bytes::from_static(b"b"))]
+    );
     t.join().unwrap();
     block_on(log.append(0, vec![Bytes::from_static(b"c")])).unwrap();
     drop(log);
