@@ -17,6 +17,7 @@
 //! - [`log`]: the [`log::Log`] trait (Kafka semantics) and the embedded,
 //!   durable implementation [`log::embedded::EmbeddedLog`].
 //! - [`head`]: the head-read protocol between querier and ingester.
+//! - [`varint`]: varints and the byte cursor shared by the byte formats.
 //! - [`error`]: errors and the [`error::ErrorKind`] the API layer maps to status codes.
 //!
 //! Guarantees: the series hash and partitioner are stable across versions;
@@ -30,6 +31,7 @@ pub mod matcher;
 pub mod record;
 pub mod sample;
 pub mod tenant;
+pub mod varint;
 
 pub use error::{Error, ErrorKind, Result};
 pub use labels::{Label, Labels};

@@ -31,6 +31,7 @@
 use crate::error::{Error, Result};
 use crate::sample::Sample;
 use crate::tenant::TenantId;
+use crate::varint::{Cursor, put_uvarint};
 
 /// Version byte of the current record layout (LZ4-compressed body).
 pub const RECORD_VERSION: u8 = 2;
@@ -57,9 +58,9 @@ impl RecordBuilder {
 
     /// Adds one series; `labels` must be sorted by name with unique names.
     pub fn push_series<'a>(&mut self, labels: impl ExactSizeIterator<Item = (&'a str, &'a str)>, samples: &[Sample]) {
-        put_uv(&mut self.buf, labels.len() as u64);
+        put_uvarint(&mut self.buf, labels.len() as u64);
         encode_label_pairs(&mut self.buf, labels);
-        put_uv(&mut self.buf, samples.len() as u64);
+        put_uvarint(&mut self.buf, samples.len() as u64);
         self.buf.reserve(samples.len() * 16);
         for s in samples {
             self.buf.extend_from_slice(&s.t.to_le_bytes());
@@ -85,10 +86,10 @@ impl RecordBuilder {
         let block = lz4_flex::block::compress(&self.buf);
         let mut out = Vec::with_capacity(1 + 5 + tenant.len() + 10 + 10 + block.len());
         out.push(RECORD_VERSION);
-        put_uv(&mut out, tenant.len() as u64);
+        put_uvarint(&mut out, tenant.len() as u64);
         out.extend_from_slice(tenant);
-        put_uv(&mut out, self.series);
-        put_uv(&mut out, self.buf.len() as u64);
+        put_uvarint(&mut out, self.series);
+        put_uvarint(&mut out, self.buf.len() as u64);
         out.extend_from_slice(&block);
         out
     }
@@ -101,19 +102,11 @@ impl RecordBuilder {
 /// written by [`RecordBuilder`]; the ingester's memtable keys series by it.
 pub fn encode_label_pairs<'a>(buf: &mut Vec<u8>, labels: impl IntoIterator<Item = (&'a str, &'a str)>) {
     for (n, v) in labels {
-        put_uv(buf, n.len() as u64);
+        put_uvarint(buf, n.len() as u64);
         buf.extend_from_slice(n.as_bytes());
-        put_uv(buf, v.len() as u64);
+        put_uvarint(buf, v.len() as u64);
         buf.extend_from_slice(v.as_bytes());
     }
-}
-
-fn put_uv(buf: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        buf.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    buf.push(v as u8);
 }
 
 /// A view of one record: labels and samples borrow from the payload (v1) or
@@ -150,7 +143,7 @@ impl<'a> SeriesView<'a> {
     /// Decodes the (name, value) pairs, validating UTF-8. Order and
     /// uniqueness are the writer's contract and are not checked here.
     pub fn labels(&self) -> Result<Vec<(&'a str, &'a str)>, &'static str> {
-        let mut c = Cursor { buf: self.label_bytes, pos: 0 };
+        let mut c = Cursor::new(self.label_bytes);
         let mut out = Vec::with_capacity(self.label_count);
         for _ in 0..self.label_count {
             let n = c.str().ok_or("label is not UTF-8")?;
@@ -175,42 +168,6 @@ impl<'a> SeriesView<'a> {
     }
 }
 
-struct Cursor<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn uv(&mut self) -> Option<u64> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = *self.buf.get(self.pos)?;
-            self.pos += 1;
-            v |= u64::from(b & 0x7f) << shift;
-            if b < 0x80 {
-                return Some(v);
-            }
-        }
-        None
-    }
-
-    fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
-        let end = self.pos.checked_add(n)?;
-        let s = self.buf.get(self.pos..end)?;
-        self.pos = end;
-        Some(s)
-    }
-
-    fn str(&mut self) -> Option<&'a str> {
-        std::str::from_utf8(self.len_prefixed()?).ok()
-    }
-
-    fn len_prefixed(&mut self) -> Option<&'a [u8]> {
-        let n = usize::try_from(self.uv()?).ok()?;
-        self.bytes(n)
-    }
-}
-
 impl<'a> RecordView<'a> {
     /// Parses the header and, for version 2, decompresses the body into
     /// `scratch` (reused between records: it only grows). `partition` and
@@ -221,13 +178,13 @@ impl<'a> RecordView<'a> {
         if version != RECORD_VERSION && version != RECORD_VERSION_V1 {
             return Err(Error::UnsupportedRecordVersion { partition, offset, version });
         }
-        let mut c = Cursor { buf: payload, pos: 1 };
+        let mut c = Cursor::at(payload, 1);
         let tenant = c.str().ok_or_else(|| corrupt("bad tenant"))?;
-        let series_count = c.uv().ok_or_else(|| corrupt("bad series count"))?;
+        let series_count = c.uvarint().ok_or_else(|| corrupt("bad series count"))?;
         if version == RECORD_VERSION_V1 {
             return Ok(Self { tenant, series_count, body: &payload[c.pos..] });
         }
-        let len = c.uv().and_then(|n| usize::try_from(n).ok()).ok_or_else(|| corrupt("bad body length"))?;
+        let len = c.uvarint().and_then(|n| usize::try_from(n).ok()).ok_or_else(|| corrupt("bad body length"))?;
         let block = &payload[c.pos..];
         // LZ4 expands at most ~255x; a larger claim is corrupt.
         if len > MAX_BODY_BYTES || len > block.len().saturating_mul(255).saturating_add(16) {
@@ -248,7 +205,7 @@ impl<'a> RecordView<'a> {
 
     /// Iterates the series; a truncated or malformed body yields an error item.
     pub fn series(&self) -> impl Iterator<Item = Result<SeriesView<'a>, &'static str>> + 'a {
-        let mut c = Cursor { buf: self.body, pos: 0 };
+        let mut c = Cursor::new(self.body);
         let mut left = self.series_count;
         std::iter::from_fn(move || {
             if left == 0 {
@@ -256,14 +213,14 @@ impl<'a> RecordView<'a> {
             }
             left -= 1;
             let r = (|| {
-                let label_count = usize::try_from(c.uv()?).ok()?;
+                let label_count = usize::try_from(c.uvarint()?).ok()?;
                 let start = c.pos;
                 for _ in 0..label_count {
                     c.len_prefixed()?;
                     c.len_prefixed()?;
                 }
-                let label_bytes = &c.buf[start..c.pos];
-                let ns = usize::try_from(c.uv()?).ok()?;
+                let label_bytes = &c.buf()[start..c.pos];
+                let ns = usize::try_from(c.uvarint()?).ok()?;
                 let samples = c.bytes(ns.checked_mul(16)?)?;
                 Some(SeriesView { label_count, label_bytes, samples })
             })();

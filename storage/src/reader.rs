@@ -113,10 +113,10 @@ impl FileReader {
 
     fn parse_symbols(&self) -> Option<Vec<Box<str>>> {
         let mut c = Cursor::new(self.section(SECTION_SYMBOLS));
-        let n = c.u32_usize()?;
+        let n = c.uvarint_usize()?;
         let mut out = Vec::with_capacity(n.min(1 << 20));
         for _ in 0..n {
-            let len = c.u32_usize()?;
+            let len = c.uvarint_usize()?;
             out.push(Box::from(std::str::from_utf8(c.bytes(len)?).ok()?));
         }
         // Symbols must be sorted and unique (lookups binary-search them).
@@ -126,16 +126,16 @@ impl FileReader {
     fn parse_postings(&self) -> Option<Vec<NamePostings>> {
         let sec = self.footer.sections[SECTION_POSTINGS];
         let mut c = Cursor::new(self.section(SECTION_POSTINGS));
-        let n = c.u32_usize()?;
+        let n = c.uvarint_usize()?;
         let nsym = self.symbols.len();
         let mut out: Vec<NamePostings> = Vec::with_capacity(n.min(1 << 16));
         for _ in 0..n {
             let name = u32::try_from(c.uvarint()?).ok().filter(|&s| (s as usize) < nsym)?;
-            let nv = c.u32_usize()?;
+            let nv = c.uvarint_usize()?;
             let mut values: Vec<(u32, usize, usize)> = Vec::with_capacity(nv.min(1 << 16));
             for _ in 0..nv {
                 let value = u32::try_from(c.uvarint()?).ok().filter(|&s| (s as usize) < nsym)?;
-                let len = c.u32_usize()?;
+                let len = c.uvarint_usize()?;
                 let off = sec.offset as usize + c.pos;
                 c.bytes(len)?;
                 if values.last().is_some_and(|v| v.0 >= value) {
@@ -236,7 +236,7 @@ impl FileReader {
     }
 
     fn read_labels(&self, series: u32, c: &mut Cursor<'_>) -> Result<Labels> {
-        let n = c.u32_usize().ok_or_else(|| self.bad_entry(series))?;
+        let n = c.uvarint_usize().ok_or_else(|| self.bad_entry(series))?;
         let mut labels = Vec::with_capacity(n.min(256));
         for _ in 0..n {
             let name = c.uvarint().ok_or_else(|| self.bad_entry(series))?;
@@ -252,17 +252,17 @@ impl FileReader {
     /// The chunk index of a series.
     pub fn chunks(&self, series: u32) -> Result<Vec<ChunkMeta>> {
         let mut c = self.entry(series)?;
-        let n = c.u32_usize().ok_or_else(|| self.bad_entry(series))?;
+        let n = c.uvarint_usize().ok_or_else(|| self.bad_entry(series))?;
         for _ in 0..n {
             c.uvarint().ok_or_else(|| self.bad_entry(series))?;
             c.uvarint().ok_or_else(|| self.bad_entry(series))?;
         }
-        let nc = c.u32_usize().ok_or_else(|| self.bad_entry(series))?;
+        let nc = c.uvarint_usize().ok_or_else(|| self.bad_entry(series))?;
         let chunks_sec = self.footer.sections[SECTION_CHUNKS];
         let mut out = Vec::with_capacity(nc.min(1 << 16));
         for _ in 0..nc {
             let (min_t, span, count, offset, len) =
-                (|| Some((c.varint()?, c.uvarint()?, c.uvarint()?, c.u32_usize()?, c.u32_usize()?)))()
+                (|| Some((c.varint()?, c.uvarint()?, c.uvarint()?, c.uvarint_usize()?, c.uvarint_usize()?)))()
                     .ok_or_else(|| self.bad_entry(series))?;
             let in_section = offset >= chunks_sec.offset as usize
                 && offset.checked_add(len).is_some_and(|e| e <= (chunks_sec.offset + chunks_sec.len) as usize);

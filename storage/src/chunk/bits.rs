@@ -83,88 +83,7 @@ impl<'a> BitReader<'a> {
     }
 }
 
-/// Appends `v` as an unsigned LEB128 varint.
-#[inline]
-pub fn put_uvarint(buf: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        buf.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    buf.push(v as u8);
-}
-
-/// Appends `v` zigzag-encoded as an unsigned varint.
-#[inline]
-pub fn put_varint(buf: &mut Vec<u8>, v: i64) {
-    put_uvarint(buf, zigzag(v));
-}
-
-#[inline]
-pub fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-#[inline]
-pub fn unzigzag(v: u64) -> i64 {
-    ((v >> 1) as i64) ^ -((v & 1) as i64)
-}
-
-/// A forward cursor over a byte slice; every read returns `None` past the end.
-#[derive(Debug, Clone)]
-pub struct Cursor<'a> {
-    buf: &'a [u8],
-    pub pos: usize,
-}
-
-impl<'a> Cursor<'a> {
-    pub fn new(buf: &'a [u8]) -> Self {
-        Self { buf, pos: 0 }
-    }
-
-    pub fn at(buf: &'a [u8], pos: usize) -> Self {
-        Self { buf, pos }
-    }
-
-    pub fn remaining(&self) -> &'a [u8] {
-        self.buf.get(self.pos..).unwrap_or(&[])
-    }
-
-    pub fn uvarint(&mut self) -> Option<u64> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = *self.buf.get(self.pos)?;
-            self.pos += 1;
-            v |= u64::from(b & 0x7f) << shift;
-            if b < 0x80 {
-                return Some(v);
-            }
-        }
-        None
-    }
-
-    pub fn varint(&mut self) -> Option<i64> {
-        self.uvarint().map(unzigzag)
-    }
-
-    pub fn u32_usize(&mut self) -> Option<usize> {
-        usize::try_from(self.uvarint()?).ok()
-    }
-
-    pub fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
-        let end = self.pos.checked_add(n)?;
-        let s = self.buf.get(self.pos..end)?;
-        self.pos = end;
-        Some(s)
-    }
-
-    pub fn u64_le(&mut self) -> Option<u64> {
-        Some(u64::from_le_bytes(self.bytes(8)?.try_into().ok()?))
-    }
-
-    pub fn u32_le(&mut self) -> Option<u32> {
-        Some(u32::from_le_bytes(self.bytes(4)?.try_into().ok()?))
-    }
-}
+pub use strata_common::varint::{Cursor, put_uvarint, put_varint, unzigzag, zigzag};
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
@@ -185,21 +104,6 @@ mod tests {
                 let mask = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
                 prop_assert_eq!(r.read_bits(n), Some(v & mask));
             }
-        }
-
-        #[test]
-        fn varint_round_trip(vs in prop::collection::vec(any::<i64>(), 0..50)) {
-            let mut buf = Vec::new();
-            for &v in &vs {
-                put_varint(&mut buf, v);
-                put_uvarint(&mut buf, v as u64);
-            }
-            let mut c = Cursor::new(&buf);
-            for &v in &vs {
-                prop_assert_eq!(c.varint(), Some(v));
-                prop_assert_eq!(c.uvarint(), Some(v as u64));
-            }
-            prop_assert_eq!(c.uvarint(), None);
         }
     }
 
