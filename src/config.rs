@@ -58,7 +58,9 @@ impl Default for Config {
             log_level: "info".to_string(),
             log_json: false,
             http_threads: 0,
-            log: EmbeddedLogConfig::default(),
+            // 0: one partition per ingester shard for a new log, the stored
+            // count for an existing one (see `resolve_log_partitions`).
+            log: EmbeddedLogConfig { partitions: 0, ..EmbeddedLogConfig::default() },
             distributor: DistributorConfig::default(),
             ingester: IngesterConfig::default(),
             querier: QuerierConfig::default(),
@@ -90,8 +92,26 @@ impl Config {
         if config.log.dir.as_os_str().is_empty() {
             config.log.dir = config.data_dir.join("log");
         }
+        config.resolve_log_partitions()?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// `log.partitions = 0` (the default) means: the count of the log that
+    /// already exists, or one partition per ingester shard for a new log. On
+    /// one machine more partitions than shards only cost throughput: each
+    /// group commit fsyncs every partition it touched, and smaller records
+    /// compress worse.
+    fn resolve_log_partitions(&mut self) -> Result<()> {
+        if self.log.partitions == 0 {
+            let stored = strata_common::log::embedded::stored_partitions(&self.log.dir)
+                .with_context(|| format!("reading the log in {}", self.log.dir.display()))?;
+            self.log.partitions = match stored {
+                Some(n) => n,
+                None => u32::try_from(self.ingester.wanted_shards()).unwrap_or(u32::MAX),
+            };
+        }
+        Ok(())
     }
 
     /// Checks every section.
@@ -122,6 +142,7 @@ mod tests {
             assert_eq!(c.listen.port(), 1234);
             assert_eq!(c.ingester.shards, 1);
             assert_eq!(c.log.dir, PathBuf::from("/from/file/log"));
+            assert_eq!(c.log.partitions, 1, "one partition per shard for a new log");
             Ok(())
         });
     }
@@ -139,6 +160,21 @@ mod tests {
             }
         }
         assert!(n > 0, "no example configs in deploy/");
+    }
+
+    #[test]
+    fn existing_log_keeps_its_partition_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let log_dir = dir.path().join("log");
+        let log = strata_common::log::embedded::EmbeddedLog::open(EmbeddedLogConfig {
+            dir: log_dir.clone(),
+            partitions: 5,
+            ..EmbeddedLogConfig::default()
+        })
+        .unwrap();
+        drop(log);
+        let flags = FlagOverrides { data_dir: Some(dir.path().to_path_buf()), ..Default::default() };
+        assert_eq!(Config::load(None, flags).unwrap().log.partitions, 5);
     }
 
     #[test]

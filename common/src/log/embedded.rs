@@ -279,6 +279,23 @@ impl Drop for EmbeddedLog {
     }
 }
 
+/// The partition count of the log already in `dir`, or `None` when there is
+/// no log there yet.
+pub fn stored_partitions(dir: &Path) -> Result<Option<u32>> {
+    let path = dir.join("meta.json");
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let meta: Meta = serde_json::from_slice(&bytes).map_err(|e| Error::LogIo {
+                path: path.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+            })?;
+            Ok(Some(meta.partitions))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::LogIo { path, source: e }),
+    }
+}
+
 /// Creates `meta.json` or checks that it matches the configuration.
 fn check_meta(dir: &Path, partitions: u32, fsync: FsyncPolicy) -> Result<()> {
     let path = dir.join("meta.json");

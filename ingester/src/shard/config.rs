@@ -86,11 +86,15 @@ impl IngesterConfig {
     /// `shards` (or the CPU count when 0), capped at the partition count, at
     /// least 1.
     pub fn effective_shards(&self, partitions: u32) -> usize {
-        let wanted = match self.shards {
+        self.wanted_shards().min(partitions as usize).max(1)
+    }
+
+    /// `shards`, or the CPU count when it is 0 (before any partition cap).
+    pub fn wanted_shards(&self) -> usize {
+        match self.shards {
             0 => std::thread::available_parallelism().map(usize::from).unwrap_or(1),
             n => n,
-        };
-        wanted.min(partitions as usize).max(1)
+        }
     }
 }
 
