@@ -129,6 +129,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API fixes the closure's error type
     fn precedence_file_env_flags() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("strata.toml");

@@ -2,6 +2,8 @@
 //! payloads over HTTP, query the Prometheus API, kill the process with
 //! SIGKILL mid-ingestion, and read back with the real `promtool`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod integration {
     pub mod api;
     pub mod crash;

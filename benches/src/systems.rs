@@ -102,10 +102,10 @@ impl System {
         let client = reqwest::blocking::Client::new();
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
-            if let Ok(r) = client.get(format!("{}{path}", self.base)).send() {
-                if r.status().is_success() {
-                    return Ok(());
-                }
+            if let Ok(r) = client.get(format!("{}{path}", self.base)).send()
+                && r.status().is_success()
+            {
+                return Ok(());
             }
             std::thread::sleep(Duration::from_millis(100));
         }

@@ -57,10 +57,10 @@ impl Strata {
         let deadline = Instant::now() + Duration::from_secs(60);
         let client = reqwest::blocking::Client::new();
         while Instant::now() < deadline {
-            if let Ok(r) = client.get(format!("{}/ready", self.base)).send() {
-                if r.status().is_success() {
-                    return;
-                }
+            if let Ok(r) = client.get(format!("{}/ready", self.base)).send()
+                && r.status().is_success()
+            {
+                return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }

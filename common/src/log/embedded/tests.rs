@@ -74,7 +74,7 @@ fn one_append_of_more_frames_than_iov_max() {
     assert_eq!(block_on(log.append(0, batch.clone())).unwrap(), 0);
     let got = read_all(&log, 0, 0);
     assert_eq!(got.len(), 3000);
-    assert!(got.iter().zip(&batch).all(|(r, want)| &r.payload == want));
+    assert!(got.iter().zip(&batch).all(|(r, want)| r.payload == want));
     drop(log);
     let log = EmbeddedLog::open(config(dir.path(), 1, 64 << 20)).unwrap();
     assert_eq!(block_on(log.end_offsets()).unwrap(), vec![3000]);
