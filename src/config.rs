@@ -39,6 +39,10 @@ pub struct Config {
     pub log_json: bool,
     /// Worker threads of the tokio runtime serving HTTP (0 = one per core).
     pub http_threads: usize,
+    /// Require `X-Scope-OrgID` on pushes and queries (401 without it). In
+    /// the all-in-one process, enabling it here or in either `[distributor]`
+    /// or `[querier]` enables it for both, so reads and writes never disagree.
+    pub multitenancy_enabled: bool,
     /// The embedded log (its `dir` defaults to `<data_dir>/log`).
     pub log: EmbeddedLogConfig,
     /// The push endpoint.
@@ -58,6 +62,7 @@ impl Default for Config {
             log_level: "info".to_string(),
             log_json: false,
             http_threads: 0,
+            multitenancy_enabled: false,
             // 0: one partition per ingester shard for a new log, the stored
             // count for an existing one (see `resolve_log_partitions`).
             log: EmbeddedLogConfig { partitions: 0, ..EmbeddedLogConfig::default() },
@@ -93,6 +98,7 @@ impl Config {
             config.log.dir = config.data_dir.join("log");
         }
         config.resolve_log_partitions()?;
+        config.resolve_multitenancy();
         config.validate()?;
         Ok(config)
     }
@@ -112,6 +118,15 @@ impl Config {
             };
         }
         Ok(())
+    }
+
+    /// Multi-tenancy on anywhere means on everywhere (the stricter choice).
+    fn resolve_multitenancy(&mut self) {
+        let on =
+            self.multitenancy_enabled || self.distributor.multitenancy_enabled || self.querier.multitenancy_enabled;
+        self.multitenancy_enabled = on;
+        self.distributor.multitenancy_enabled = on;
+        self.querier.multitenancy_enabled = on;
     }
 
     /// Checks every section.
@@ -176,6 +191,17 @@ mod tests {
         drop(log);
         let flags = FlagOverrides { data_dir: Some(dir.path().to_path_buf()), ..Default::default() };
         assert_eq!(Config::load(None, flags).unwrap().log.partitions, 5);
+    }
+
+    #[test]
+    fn multitenancy_anywhere_is_multitenancy_everywhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("mt.toml");
+        std::fs::write(&file, "[querier]\nmultitenancy_enabled = true\n").unwrap();
+        let c = Config::load(Some(&file), FlagOverrides::default()).unwrap();
+        assert!(c.multitenancy_enabled && c.distributor.multitenancy_enabled && c.querier.multitenancy_enabled);
+        let c = Config::load(None, FlagOverrides::default()).unwrap();
+        assert!(!c.multitenancy_enabled && !c.distributor.multitenancy_enabled && !c.querier.multitenancy_enabled);
     }
 
     #[test]

@@ -79,8 +79,10 @@ fn sigkill_mid_ingestion_loses_and_duplicates_nothing() {
     assert!(acked.iter().all(|&k| k >= 5), "too few pushes before the kill: {acked:?}");
 
     s.restart();
-    let end = (T0 + 3_600_000) as f64 / 1000.0;
-    let data = s.query("crash_test[2h]", end);
+    // One range selector that covers every sample ever sent (1 s apart).
+    let sent_secs = (*attempted.iter().max().unwrap() + 1) * SAMPLES_PER_SERIES;
+    let end = (T0 + sent_secs * 1000) as f64 / 1000.0;
+    let data = s.query(&format!("crash_test[{}s]", sent_secs + 60), end);
     assert_eq!(data["resultType"], "matrix");
     let mut seen: BTreeMap<(String, String), Vec<i64>> = BTreeMap::new();
     for series in data["result"].as_array().unwrap() {
