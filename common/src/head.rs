@@ -10,6 +10,8 @@
 //! built on). The querier reads a file only if every partition range it covers
 //! ends at or below that partition's base offset; everything above comes from
 //! the head. Callers must ask the head *before* taking a manifest snapshot.
+//! The same holds for [`HeadLabelsResponse`] (label names and values for the
+//! metadata APIs, answered from the heads' postings without loading series).
 
 use futures::future::BoxFuture;
 
@@ -51,6 +53,57 @@ pub struct HeadReadResponse {
     pub base_offsets: Vec<(PartitionId, Offset)>,
 }
 
+/// Which label names, or which values of one label, to list.
+#[derive(Debug, Clone)]
+pub struct HeadLabelsRequest {
+    pub tenant: TenantId,
+    /// All must match. An empty list means every series of the tenant (then
+    /// a head answers from its postings keys, checking time only per head).
+    pub matchers: Vec<Matcher>,
+    /// Inclusive time range; with matchers, series without samples in it are
+    /// skipped.
+    pub min_t: Timestamp,
+    pub max_t: Timestamp,
+    /// `None`: label names; `Some(name)`: the values of label `name`.
+    pub name: Option<String>,
+}
+
+/// The label names or values of one or more shards.
+#[derive(Debug, Clone, Default)]
+pub struct HeadLabelsResponse {
+    /// Sorted, unique.
+    pub values: Vec<String>,
+    /// As [`HeadReadResponse::base_offsets`].
+    pub base_offsets: Vec<(PartitionId, Offset)>,
+}
+
+/// The sorted union of two sorted, unique string lists.
+pub fn union_sorted(a: Vec<String>, b: Vec<String>) -> Vec<String> {
+    if a.is_empty() {
+        return b;
+    }
+    if b.is_empty() {
+        return a;
+    }
+    let mut out = Vec::with_capacity(a.len().max(b.len()));
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    loop {
+        let next = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x < y => a.next(),
+            (Some(x), Some(y)) if x > y => b.next(),
+            (Some(_), Some(_)) => {
+                b.next();
+                a.next()
+            }
+            (Some(_), None) => a.next(),
+            (None, Some(_)) => b.next(),
+            (None, None) => break,
+        };
+        out.extend(next);
+    }
+    out
+}
+
 /// Consumption progress of one partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PartitionProgress {
@@ -66,7 +119,28 @@ pub trait HeadReader: Send + Sync + 'static {
     /// Reads matching series from every shard and merges the answers.
     fn read(&self, req: HeadReadRequest) -> BoxFuture<'_, Result<HeadReadResponse>>;
 
+    /// Label names (or one label's values) of the matching series of every
+    /// shard, as a sorted union; no series labels are shipped.
+    fn labels(&self, req: HeadLabelsRequest) -> BoxFuture<'_, Result<HeadLabelsResponse>>;
+
     /// Consumption progress of every partition (for read-your-writes waits and
     /// lag metrics).
     fn progress(&self) -> BoxFuture<'_, Result<Vec<PartitionProgress>>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &[&str]) -> Vec<String> {
+        s.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn union_sorted_merges_and_dedups() {
+        assert_eq!(union_sorted(v(&["a", "c", "e"]), v(&["b", "c", "f"])), v(&["a", "b", "c", "e", "f"]));
+        assert_eq!(union_sorted(v(&[]), v(&["x"])), v(&["x"]));
+        assert_eq!(union_sorted(v(&["x"]), v(&[])), v(&["x"]));
+        assert_eq!(union_sorted(v(&["a", "b"]), v(&["a", "b"])), v(&["a", "b"]));
+    }
 }

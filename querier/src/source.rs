@@ -12,6 +12,7 @@ pub mod storage;
 use std::collections::BTreeSet;
 
 use futures::future::BoxFuture;
+use strata_common::head::union_sorted;
 use strata_common::{Labels, Matcher, Sample, TenantId, Timestamp};
 
 use crate::config::ReadConsistency;
@@ -82,6 +83,47 @@ pub trait SeriesSource: Send + Sync + 'static {
         min_t: Timestamp,
         max_t: Timestamp,
     ) -> BoxFuture<'a, Result<Vec<Labels>>>;
+
+    /// Sorted unique label names of the series `series_labels` would return.
+    /// The default collects them from `series_labels`; sources with an
+    /// index answer from it instead.
+    fn label_names<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        matchers: &'a [Matcher],
+        min_t: Timestamp,
+        max_t: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<String>>> {
+        Box::pin(async move {
+            let series = self.series_labels(tenant, matchers, min_t, max_t).await?;
+            let names: BTreeSet<&str> = series.iter().flat_map(|l| l.iter().map(|l| l.name.as_str())).collect();
+            Ok(names.into_iter().map(str::to_string).collect())
+        })
+    }
+
+    /// Sorted unique values of label `name` on the series `series_labels`
+    /// would return (default as for [`SeriesSource::label_names`]).
+    fn label_values<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        name: &'a str,
+        matchers: &'a [Matcher],
+        min_t: Timestamp,
+        max_t: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<String>>> {
+        Box::pin(async move {
+            let series = self.series_labels(tenant, matchers, min_t, max_t).await?;
+            let values: BTreeSet<&str> = series.iter().filter_map(|l| l.get(name)).collect();
+            Ok(values.into_iter().map(str::to_string).collect())
+        })
+    }
+}
+
+/// The matcher sets of a metadata request: none means one empty set (every
+/// series of the tenant).
+fn sets_or_all(matcher_sets: &[Vec<Matcher>]) -> &[Vec<Matcher>] {
+    const ALL: &[Vec<Matcher>] = &[Vec::new()];
+    if matcher_sets.is_empty() { ALL } else { matcher_sets }
 }
 
 /// The union of `series_labels` over several matcher sets, sorted, unique.
@@ -93,16 +135,15 @@ pub async fn series_union(
     min_t: Timestamp,
     max_t: Timestamp,
 ) -> Result<Vec<Labels>> {
-    let all = [Vec::new()];
-    let sets = if matcher_sets.is_empty() { &all[..] } else { matcher_sets };
     let mut out = BTreeSet::new();
-    for m in sets {
+    for m in sets_or_all(matcher_sets) {
         out.extend(source.series_labels(tenant, m, min_t, max_t).await?);
     }
     Ok(out.into_iter().collect())
 }
 
-/// Sorted unique label names of the matching series.
+/// Sorted unique label names of the series matching any of `matcher_sets`
+/// (the union of [`SeriesSource::label_names`] per set).
 pub async fn label_names(
     source: &dyn SeriesSource,
     tenant: &TenantId,
@@ -110,12 +151,15 @@ pub async fn label_names(
     min_t: Timestamp,
     max_t: Timestamp,
 ) -> Result<Vec<String>> {
-    let series = series_union(source, tenant, matcher_sets, min_t, max_t).await?;
-    let names: BTreeSet<&str> = series.iter().flat_map(|l| l.iter().map(|l| l.name.as_str())).collect();
-    Ok(names.into_iter().map(str::to_string).collect())
+    let mut out = Vec::new();
+    for m in sets_or_all(matcher_sets) {
+        out = union_sorted(out, source.label_names(tenant, m, min_t, max_t).await?);
+    }
+    Ok(out)
 }
 
-/// Sorted unique values of label `name` on the matching series.
+/// Sorted unique values of label `name` on the series matching any of
+/// `matcher_sets` (the union of [`SeriesSource::label_values`] per set).
 pub async fn label_values(
     source: &dyn SeriesSource,
     tenant: &TenantId,
@@ -124,7 +168,9 @@ pub async fn label_values(
     min_t: Timestamp,
     max_t: Timestamp,
 ) -> Result<Vec<String>> {
-    let series = series_union(source, tenant, matcher_sets, min_t, max_t).await?;
-    let values: BTreeSet<&str> = series.iter().filter_map(|l| l.get(name)).collect();
-    Ok(values.into_iter().map(str::to_string).collect())
+    let mut out = Vec::new();
+    for m in sets_or_all(matcher_sets) {
+        out = union_sorted(out, source.label_values(tenant, name, m, min_t, max_t).await?);
+    }
+    Ok(out)
 }

@@ -5,6 +5,8 @@
 
 #[path = "integration/api.rs"]
 mod api;
+#[path = "integration/labels.rs"]
+mod labels;
 #[path = "integration/promql.rs"]
 mod promql;
 #[path = "integration/storage.rs"]

@@ -15,6 +15,7 @@
 //! the same semantics, and is what [`write_files`](crate::write_files) flushes.
 
 mod appender;
+mod labels;
 mod series;
 pub(crate) mod tenant;
 
@@ -86,16 +87,6 @@ impl Memtable {
     /// Matching series with samples in range, sorted by labels.
     pub fn read(&self, req: &HeadReadRequest) -> Vec<HeadSeries> {
         self.tenants.get(&req.tenant).map(|h| h.read(req)).unwrap_or_default()
-    }
-
-    /// Label names of `tenant`'s series (sorted, ignoring time).
-    pub fn label_names(&self, tenant: &TenantId) -> Vec<String> {
-        self.tenants.get(tenant).map(|h| h.label_names().map(str::to_string).collect()).unwrap_or_default()
-    }
-
-    /// Values of label `name` among `tenant`'s series (sorted, ignoring time).
-    pub fn label_values(&self, tenant: &TenantId, name: &str) -> Vec<String> {
-        self.tenants.get(tenant).map(|h| h.label_values(name).map(str::to_string).collect()).unwrap_or_default()
     }
 
     /// Freezes for flushing; the frozen table stays readable. Sorts every
@@ -229,8 +220,6 @@ mod tests {
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].samples, samples(&[(3, 9.0)]));
         assert!(m.read(&req("nobody", vec![], 0, 10)).is_empty());
-        assert_eq!(m.label_values(&a, "job"), vec!["b", "z"]);
-        assert_eq!(m.label_names(&a), vec!["__name__", "job"]);
     }
 
     #[test]

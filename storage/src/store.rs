@@ -118,7 +118,8 @@ impl Store {
 
     /// Label names of `tenant`'s series matching `matchers` in readable files
     /// overlapping the range, sorted. Without matchers only the postings
-    /// directories are read.
+    /// directories are read; with matchers only series with a chunk
+    /// overlapping the range count (as in [`Store::select`]).
     pub fn label_names(
         &self,
         tenant: &TenantId,
@@ -133,7 +134,7 @@ impl Store {
             if matchers.is_empty() {
                 names.extend(reader.label_names());
             } else {
-                for id in reader.select(matchers) {
+                for id in selected_in_range(&reader, matchers, min_t, max_t)? {
                     names.extend(reader.labels(id)?.into_vec().into_iter().map(|l| l.name));
                 }
             }
@@ -158,7 +159,7 @@ impl Store {
             if matchers.is_empty() {
                 values.extend(reader.label_values(name));
             } else {
-                for id in reader.select(matchers) {
+                for id in selected_in_range(&reader, matchers, min_t, max_t)? {
                     if let Some(v) = reader.labels(id)?.get(name) {
                         values.insert(v.to_string());
                     }
@@ -173,4 +174,22 @@ impl Store {
         let live: HashSet<u64> = self.manifest.current().files.iter().map(|f| f.id).collect();
         self.cache.retain(&live);
     }
+}
+
+/// Series of `reader` matching `matchers` with a chunk overlapping
+/// `[min_t, max_t]` (chunk index check, no decoding).
+fn selected_in_range(
+    reader: &FileReader,
+    matchers: &[Matcher],
+    min_t: Timestamp,
+    max_t: Timestamp,
+) -> Result<Vec<u32>> {
+    let whole_file = reader.min_t() >= min_t && reader.max_t() <= max_t;
+    let mut out = Vec::new();
+    for id in reader.select(matchers) {
+        if whole_file || reader.overlaps(id, min_t, max_t)? {
+            out.push(id);
+        }
+    }
+    Ok(out)
 }

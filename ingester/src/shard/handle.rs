@@ -8,12 +8,14 @@ use futures::future::{BoxFuture, try_join_all};
 use glommio::{CpuSet, ExecutorJoinHandle, LocalExecutorBuilder, Placement};
 use parking_lot::Mutex;
 use prometheus_client::registry::Registry;
-use strata_common::head::{HeadReadRequest, HeadReadResponse, HeadReader, PartitionProgress};
+use strata_common::head::{
+    HeadLabelsRequest, HeadLabelsResponse, HeadReadRequest, HeadReadResponse, HeadReader, PartitionProgress,
+};
 use strata_common::log::{Log, Offset, PartitionId};
 use strata_storage::ManifestStore;
 
 use super::config::IngesterConfig;
-use super::merge::merge_responses;
+use super::merge::{merge_label_responses, merge_responses};
 use super::metrics::IngesterMetrics;
 use super::worker::{Command, ShardSpec, run_shard};
 use crate::error::{Error, Result};
@@ -145,6 +147,13 @@ impl Ingester {
         Ok(merge_responses(answers))
     }
 
+    /// Label names or values of every shard's head, as a sorted union (base
+    /// offsets of every partition).
+    pub async fn label_heads(&self, req: HeadLabelsRequest) -> Result<HeadLabelsResponse> {
+        let answers = self.ask_all(|reply| Command::Labels { req: req.clone(), reply }).await?;
+        Ok(merge_label_responses(answers))
+    }
+
     /// Consumption progress of every partition, sorted by partition.
     pub async fn partition_progress(&self) -> Result<Vec<PartitionProgress>> {
         let mut all: Vec<_> = self.ask_all(|reply| Command::Progress { reply }).await?.into_iter().flatten().collect();
@@ -210,6 +219,10 @@ impl Ingester {
 impl HeadReader for Ingester {
     fn read(&self, req: HeadReadRequest) -> BoxFuture<'_, strata_common::Result<HeadReadResponse>> {
         Box::pin(async move { self.read_heads(req).await.map_err(Into::into) })
+    }
+
+    fn labels(&self, req: HeadLabelsRequest) -> BoxFuture<'_, strata_common::Result<HeadLabelsResponse>> {
+        Box::pin(async move { self.label_heads(req).await.map_err(Into::into) })
     }
 
     fn progress(&self) -> BoxFuture<'_, strata_common::Result<Vec<PartitionProgress>>> {

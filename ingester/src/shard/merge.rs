@@ -1,9 +1,9 @@
 //! Merging head-read answers: frozen + active memtables of one shard, and
-//! the answers of all shards.
+//! the answers of all shards (series reads and label lists alike).
 
 use std::cmp::Ordering;
 
-use strata_common::head::{HeadReadResponse, HeadSeries};
+use strata_common::head::{HeadLabelsResponse, HeadReadResponse, HeadSeries, union_sorted};
 use strata_common::sample::sort_dedup_samples;
 
 /// Merges two label-sorted series lists. A series in both gets the samples
@@ -51,6 +51,18 @@ pub(crate) fn merge_responses(responses: Vec<HeadReadResponse>) -> HeadReadRespo
     merged
 }
 
+/// Merges the label answers of several shards (values as a sorted union,
+/// base offsets sorted by partition).
+pub(crate) fn merge_label_responses(responses: Vec<HeadLabelsResponse>) -> HeadLabelsResponse {
+    let mut merged = HeadLabelsResponse::default();
+    for r in responses {
+        merged.values = union_sorted(std::mem::take(&mut merged.values), r.values);
+        merged.base_offsets.extend(r.base_offsets);
+    }
+    merged.base_offsets.sort_unstable();
+    merged
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -82,6 +94,16 @@ mod tests {
         let m = merge_responses(vec![r1, r2, HeadReadResponse::default()]);
         assert_eq!(m.series.len(), 3);
         assert!(m.series.windows(2).all(|w| w[0].labels < w[1].labels));
+        assert_eq!(m.base_offsets, vec![(0, 7), (1, 0), (2, 5)]);
+    }
+
+    #[test]
+    fn merges_shard_label_responses() {
+        let v = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let r1 = HeadLabelsResponse { values: v(&["a", "job"]), base_offsets: vec![(2, 5), (0, 7)] };
+        let r2 = HeadLabelsResponse { values: v(&["__name__", "job", "zone"]), base_offsets: vec![(1, 0)] };
+        let m = merge_label_responses(vec![r1, HeadLabelsResponse::default(), r2]);
+        assert_eq!(m.values, v(&["__name__", "a", "job", "zone"]));
         assert_eq!(m.base_offsets, vec![(0, 7), (1, 0), (2, 5)]);
     }
 }

@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use strata_common::TenantId;
-use strata_common::head::{HeadReadRequest, HeadReadResponse, PartitionProgress};
+use strata_common::head::{
+    HeadLabelsRequest, HeadLabelsResponse, HeadReadRequest, HeadReadResponse, PartitionProgress, union_sorted,
+};
 use strata_common::log::{LogRecord, Offset, PartitionId};
 use strata_common::record::{RecordView, SeriesView};
 use strata_storage::memtable::SeriesRef;
@@ -131,7 +133,22 @@ impl ShardState {
         if let Some(table) = self.frozen.as_ref().and_then(|f| f.table.as_ref()) {
             series = merge_series(table.read(req), series);
         }
-        HeadReadResponse { series, base_offsets: self.partitions.iter().map(|(p, s)| (*p, s.flushed)).collect() }
+        HeadReadResponse { series, base_offsets: self.base_offsets() }
+    }
+
+    /// Label names or values from the active and frozen memtables, as a
+    /// sorted union, with the same `base_offsets` as [`Self::read`].
+    pub fn labels(&self, req: &HeadLabelsRequest) -> HeadLabelsResponse {
+        let mut values = self.active.labels(req);
+        if let Some(table) = self.frozen.as_ref().and_then(|f| f.table.as_ref()) {
+            values = union_sorted(table.labels(req), values);
+        }
+        HeadLabelsResponse { values, base_offsets: self.base_offsets() }
+    }
+
+    /// Per owned partition, the flushed offset the head's data starts at.
+    fn base_offsets(&self) -> Vec<(PartitionId, Offset)> {
+        self.partitions.iter().map(|(p, s)| (*p, s.flushed)).collect()
     }
 
     pub fn progress(&self) -> Vec<PartitionProgress> {

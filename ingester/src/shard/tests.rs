@@ -19,6 +19,8 @@ use strata_storage::{ManifestStore, Store};
 
 use super::{Ingester, IngesterConfig};
 
+mod labels;
+
 const PARTITIONS: u32 = 4;
 const TENANTS: [&str; 2] = ["acme", "beta"];
 const SERIES: usize = 20;

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use strata_common::head::{HeadReadRequest, HeadReadResponse, PartitionProgress};
+use strata_common::head::{
+    HeadLabelsRequest, HeadLabelsResponse, HeadReadRequest, HeadReadResponse, PartitionProgress,
+};
 use strata_common::log::{Log, Offset, PartitionId};
 use strata_storage::ManifestStore;
 
@@ -23,6 +25,10 @@ pub(crate) enum Command {
     Read {
         req: HeadReadRequest,
         reply: flume::Sender<HeadReadResponse>,
+    },
+    Labels {
+        req: HeadLabelsRequest,
+        reply: flume::Sender<HeadLabelsResponse>,
     },
     Progress {
         reply: flume::Sender<Vec<PartitionProgress>>,
@@ -131,6 +137,10 @@ pub(crate) async fn run_shard(spec: ShardSpec) {
         match cmd {
             Command::Read { req, reply } => {
                 let resp = ctx.state.borrow().read(&req);
+                let _ = reply.send(resp);
+            }
+            Command::Labels { req, reply } => {
+                let resp = ctx.state.borrow().labels(&req);
                 let _ = reply.send(resp);
             }
             Command::Progress { reply } => {

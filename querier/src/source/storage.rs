@@ -8,6 +8,10 @@
 //!           store.select(.., base_offsets) ─▶ stored series (lazy samples)
 //!           merge both label-sorted lists; equal labels: samples merged by
 //!           time, the head wins on equal timestamps
+//!  labels:  heads.labels(req) ─▶ names/values from the heads' postings
+//!           + base_offsets
+//!           store.label_names/values(.., base_offsets) ─▶ from the files'
+//!           postings; sorted union of both (no series labels loaded)
 //! ```
 //! The head is asked first, then the files (see `strata_common::head`), so
 //! no sample is counted twice and none is missed.
@@ -19,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
-use strata_common::head::{HeadReadRequest, HeadReader, HeadSeries};
+use strata_common::head::{HeadLabelsRequest, HeadReadRequest, HeadReader, HeadSeries, union_sorted};
 use strata_common::log::Log;
 use strata_common::{Labels, Matcher, Sample, TenantId, Timestamp};
 use strata_storage::{Store, StoredSeries};
@@ -93,6 +97,37 @@ impl StorageSource {
             .map_err(|e| Error::Internal(format!("file selection task failed: {e}")))??;
         Ok((head.series, stored))
     }
+
+    /// Label names (`name == None`) or values of `name` from the heads,
+    /// then from the files below the heads' base offsets, as a sorted union.
+    async fn labels_both(
+        &self,
+        tenant: &TenantId,
+        name: Option<&str>,
+        matchers: &[Matcher],
+        min_t: Timestamp,
+        max_t: Timestamp,
+    ) -> Result<Vec<String>> {
+        let req = HeadLabelsRequest {
+            tenant: tenant.clone(),
+            matchers: matchers.to_vec(),
+            min_t,
+            max_t,
+            name: name.map(str::to_string),
+        };
+        let head = self.heads.labels(req).await?;
+        let base: BTreeMap<_, _> = head.base_offsets.iter().copied().collect();
+        // The postings directories may be read from disk: off the async workers.
+        let (store, tenant, matchers, name) =
+            (self.store.clone(), tenant.clone(), matchers.to_vec(), name.map(str::to_string));
+        let stored = tokio::task::spawn_blocking(move || match name {
+            None => store.label_names(&tenant, &matchers, min_t, max_t, &base),
+            Some(name) => store.label_values(&tenant, &name, &matchers, min_t, max_t, &base),
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("file label lookup task failed: {e}")))??;
+        Ok(union_sorted(head.values, stored))
+    }
 }
 
 impl SeriesSource for StorageSource {
@@ -134,6 +169,27 @@ impl SeriesSource for StorageSource {
             all.dedup();
             Ok(all)
         })
+    }
+
+    fn label_names<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        matchers: &'a [Matcher],
+        min_t: Timestamp,
+        max_t: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<String>>> {
+        Box::pin(self.labels_both(tenant, None, matchers, min_t, max_t))
+    }
+
+    fn label_values<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        name: &'a str,
+        matchers: &'a [Matcher],
+        min_t: Timestamp,
+        max_t: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<String>>> {
+        Box::pin(self.labels_both(tenant, Some(name), matchers, min_t, max_t))
     }
 }
 

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use strata_common::head::{HeadReadRequest, HeadReadResponse, HeadReader, HeadSeries, PartitionProgress};
+use strata_common::head::{
+    HeadLabelsRequest, HeadLabelsResponse, HeadReadRequest, HeadReadResponse, HeadReader, HeadSeries, PartitionProgress,
+};
 use strata_common::log::{Log, LogReader, Offset, PartitionId};
 use strata_common::matcher::matches_all;
 use strata_common::{Labels, Matcher, Sample, TenantId};
@@ -37,6 +39,23 @@ impl HeadReader for FakeHead {
             })
             .collect();
         Box::pin(async move { Ok(HeadReadResponse { series, base_offsets: vec![(0, 10)] }) })
+    }
+
+    fn labels(&self, req: HeadLabelsRequest) -> BoxFuture<'_, strata_common::Result<HeadLabelsResponse>> {
+        let mut values: Vec<String> = self
+            .series
+            .iter()
+            .filter(|s| matches_all(&req.matchers, &s.labels))
+            .filter(|s| s.samples.iter().any(|x| x.t >= req.min_t && x.t <= req.max_t))
+            .flat_map(|s| s.labels.iter().cloned())
+            .filter_map(|l| match &req.name {
+                None => Some(l.name),
+                Some(name) => (&l.name == name).then_some(l.value),
+            })
+            .collect();
+        values.sort();
+        values.dedup();
+        Box::pin(async move { Ok(HeadLabelsResponse { values, base_offsets: vec![(0, 10)] }) })
     }
 
     fn progress(&self) -> BoxFuture<'_, strata_common::Result<Vec<PartitionProgress>>> {

@@ -89,6 +89,10 @@ impl TenantAppender<'_> {
             *self.bytes += cols.push(s);
             n += 1;
         }
+        if n > 0 {
+            let (min_t, max_t) = (cols.min_t, cols.max_t);
+            self.head.extend_bounds(min_t, max_t);
+        }
         *self.samples += n as u64;
         n
     }

@@ -13,7 +13,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use roaring::RoaringBitmap;
 use strata_common::head::{HeadReadRequest, HeadSeries};
 use strata_common::record::encode_label_pairs;
-use strata_common::{Label, Labels, Sample};
+use strata_common::{Label, Labels, Sample, Timestamp};
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::series::SeriesColumns;
@@ -69,6 +69,8 @@ pub(crate) struct TenantHead {
     scratch: Vec<u8>,
     postings: BTreeMap<String, BTreeMap<String, RoaringBitmap>>,
     all: RoaringBitmap,
+    /// Smallest and largest timestamp appended to any series, if any.
+    pub bounds: Option<(Timestamp, Timestamp)>,
 }
 
 impl TenantHead {
@@ -162,6 +164,15 @@ impl TenantHead {
         }
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
         out
+    }
+
+    /// Widens [`Self::bounds`] to cover `[min_t, max_t]`.
+    #[inline]
+    pub fn extend_bounds(&mut self, min_t: Timestamp, max_t: Timestamp) {
+        self.bounds = Some(match self.bounds {
+            None => (min_t, max_t),
+            Some((lo, hi)) => (lo.min(min_t), hi.max(max_t)),
+        });
     }
 
     /// Label names with at least one series (sorted).

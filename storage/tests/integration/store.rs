@@ -83,6 +83,10 @@ fn offset_rule_time_pruning_tenants_and_merge() {
     let y = [Matcher::new(MatchOp::RegexMatch, "job", "y|z").unwrap()];
     assert_eq!(store.label_values(&a, "job", &y, 0, 10_000, &all).unwrap(), vec!["y"]);
     assert_eq!(store.label_values(&a, "job", &[], 0, 10_000, &all).unwrap(), vec!["x", "y"]);
+    // With matchers, series without a chunk in the range are left out (as in select).
+    let x = [Matcher::equal("job", "x")];
+    assert_eq!(store.label_values(&a, "__name__", &x, 4_500, 6_000, &all).unwrap(), vec!["down"]);
+    assert_eq!(store.label_values(&a, "__name__", &x, 0, 10_000, &all).unwrap(), vec!["down", "up"]);
 
     // Reopen everything: same answers from disk.
     drop(store);
