@@ -106,67 +106,47 @@ impl Store {
         let mut grouped: BTreeMap<Labels, Vec<(Arc<FileReader>, u32)>> = BTreeMap::new();
         for meta in self.readable_files(tenant, min_t, max_t, base_offsets) {
             let reader = self.open(&meta)?;
-            let whole_file = reader.min_t() >= min_t && reader.max_t() <= max_t;
-            for id in reader.select(matchers) {
-                if whole_file || reader.overlaps(id, min_t, max_t)? {
-                    grouped.entry(reader.labels(id)?).or_default().push((Arc::clone(&reader), id));
-                }
+            for id in selected_in_range(&reader, matchers, min_t, max_t)? {
+                grouped.entry(reader.labels(id)?).or_default().push((Arc::clone(&reader), id));
             }
         }
         Ok(grouped.into_iter().map(|(labels, sources)| StoredSeries { labels, sources }).collect())
     }
 
-    /// Label names of `tenant`'s series matching `matchers` in readable files
-    /// overlapping the range, sorted. Without matchers only the postings
-    /// directories are read; with matchers only series with a chunk
+    /// Label names (`name = None`) or the values of label `name` among
+    /// `tenant`'s series matching `matchers` in readable files overlapping
+    /// the range, sorted and unique (the file side of
+    /// `strata_common::head::HeadLabelsRequest`). Without matchers only the
+    /// postings directories are read; with matchers only series with a chunk
     /// overlapping the range count (as in [`Store::select`]).
-    pub fn label_names(
+    pub fn labels(
         &self,
         tenant: &TenantId,
+        name: Option<&str>,
         matchers: &[Matcher],
         min_t: Timestamp,
         max_t: Timestamp,
         base_offsets: &BTreeMap<PartitionId, Offset>,
     ) -> Result<Vec<String>> {
-        let mut names = BTreeSet::new();
+        let mut out = BTreeSet::new();
         for meta in self.readable_files(tenant, min_t, max_t, base_offsets) {
             let reader = self.open(&meta)?;
             if matchers.is_empty() {
-                names.extend(reader.label_names());
-            } else {
-                for id in selected_in_range(&reader, matchers, min_t, max_t)? {
-                    names.extend(reader.labels(id)?.into_vec().into_iter().map(|l| l.name));
+                match name {
+                    None => out.extend(reader.label_names()),
+                    Some(name) => out.extend(reader.label_values(name)),
+                }
+                continue;
+            }
+            for id in selected_in_range(&reader, matchers, min_t, max_t)? {
+                let labels = reader.labels(id)?;
+                match name {
+                    None => out.extend(labels.into_vec().into_iter().map(|l| l.name)),
+                    Some(name) => out.extend(labels.get(name).map(str::to_string)),
                 }
             }
         }
-        Ok(names.into_iter().collect())
-    }
-
-    /// Values of label `name` among `tenant`'s series matching `matchers`, as
-    /// [`Store::label_names`].
-    pub fn label_values(
-        &self,
-        tenant: &TenantId,
-        name: &str,
-        matchers: &[Matcher],
-        min_t: Timestamp,
-        max_t: Timestamp,
-        base_offsets: &BTreeMap<PartitionId, Offset>,
-    ) -> Result<Vec<String>> {
-        let mut values = BTreeSet::new();
-        for meta in self.readable_files(tenant, min_t, max_t, base_offsets) {
-            let reader = self.open(&meta)?;
-            if matchers.is_empty() {
-                values.extend(reader.label_values(name));
-            } else {
-                for id in selected_in_range(&reader, matchers, min_t, max_t)? {
-                    if let Some(v) = reader.labels(id)?.get(name) {
-                        values.insert(v.to_string());
-                    }
-                }
-            }
-        }
-        Ok(values.into_iter().collect())
+        Ok(out.into_iter().collect())
     }
 
     /// Drops cached readers of files no longer in the manifest.

@@ -120,12 +120,10 @@ impl StorageSource {
         // The postings directories may be read from disk: off the async workers.
         let (store, tenant, matchers, name) =
             (self.store.clone(), tenant.clone(), matchers.to_vec(), name.map(str::to_string));
-        let stored = tokio::task::spawn_blocking(move || match name {
-            None => store.label_names(&tenant, &matchers, min_t, max_t, &base),
-            Some(name) => store.label_values(&tenant, &name, &matchers, min_t, max_t, &base),
-        })
-        .await
-        .map_err(|e| Error::Internal(format!("file label lookup task failed: {e}")))??;
+        let stored =
+            tokio::task::spawn_blocking(move || store.labels(&tenant, name.as_deref(), &matchers, min_t, max_t, &base))
+                .await
+                .map_err(|e| Error::Internal(format!("file label lookup task failed: {e}")))??;
         Ok(union_sorted(head.values, stored))
     }
 }

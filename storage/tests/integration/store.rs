@@ -78,15 +78,15 @@ fn offset_rule_time_pruning_tenants_and_merge() {
     assert!(store.select(&tenant("c"), &[], 0, 10_000, &all).unwrap().is_empty());
 
     // Labels APIs.
-    assert_eq!(store.label_names(&a, &[], 0, 10_000, &all).unwrap(), vec!["__name__", "job"]);
-    assert_eq!(store.label_values(&a, "__name__", &[], 0, 10_000, &all).unwrap(), vec!["down", "up"]);
+    assert_eq!(store.labels(&a, None, &[], 0, 10_000, &all).unwrap(), vec!["__name__", "job"]);
+    assert_eq!(store.labels(&a, Some("__name__"), &[], 0, 10_000, &all).unwrap(), vec!["down", "up"]);
     let y = [Matcher::new(MatchOp::RegexMatch, "job", "y|z").unwrap()];
-    assert_eq!(store.label_values(&a, "job", &y, 0, 10_000, &all).unwrap(), vec!["y"]);
-    assert_eq!(store.label_values(&a, "job", &[], 0, 10_000, &all).unwrap(), vec!["x", "y"]);
+    assert_eq!(store.labels(&a, Some("job"), &y, 0, 10_000, &all).unwrap(), vec!["y"]);
+    assert_eq!(store.labels(&a, Some("job"), &[], 0, 10_000, &all).unwrap(), vec!["x", "y"]);
     // With matchers, series without a chunk in the range are left out (as in select).
     let x = [Matcher::equal("job", "x")];
-    assert_eq!(store.label_values(&a, "__name__", &x, 4_500, 6_000, &all).unwrap(), vec!["down"]);
-    assert_eq!(store.label_values(&a, "__name__", &x, 0, 10_000, &all).unwrap(), vec!["down", "up"]);
+    assert_eq!(store.labels(&a, Some("__name__"), &x, 4_500, 6_000, &all).unwrap(), vec!["down"]);
+    assert_eq!(store.labels(&a, Some("__name__"), &x, 0, 10_000, &all).unwrap(), vec!["down", "up"]);
 
     // Reopen everything: same answers from disk.
     drop(store);
