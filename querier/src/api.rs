@@ -328,7 +328,7 @@ async fn labels(
         started,
         async {
             let r = meta_request(&st, &headers, q, &body).await?;
-            let names = source::label_names(st.source.as_ref(), &r.tenant, &r.matchers, r.start, r.end).await?;
+            let names = source::labels(st.source.as_ref(), &r.tenant, None, &r.matchers, r.start, r.end).await?;
             Ok(json::strings_success(&names))
         }
         .await,
@@ -352,7 +352,7 @@ async fn label_values(
             }
             let r = meta_request(&st, &headers, q, &Bytes::new()).await?;
             let values =
-                source::label_values(st.source.as_ref(), &r.tenant, &name, &r.matchers, r.start, r.end).await?;
+                source::labels(st.source.as_ref(), &r.tenant, Some(&name), &r.matchers, r.start, r.end).await?;
             Ok(json::strings_success(&values))
         }
         .await,

@@ -84,37 +84,24 @@ pub trait SeriesSource: Send + Sync + 'static {
         max_t: Timestamp,
     ) -> BoxFuture<'a, Result<Vec<Labels>>>;
 
-    /// Sorted unique label names of the series `series_labels` would return.
-    /// The default collects them from `series_labels`; sources with an
-    /// index answer from it instead.
-    fn label_names<'a>(
+    /// Sorted unique label names (`name == None`) or values of label `name`
+    /// on the series `series_labels` would return. The default collects them
+    /// from `series_labels`; sources with an index answer from it instead.
+    fn labels<'a>(
         &'a self,
         tenant: &'a TenantId,
+        name: Option<&'a str>,
         matchers: &'a [Matcher],
         min_t: Timestamp,
         max_t: Timestamp,
     ) -> BoxFuture<'a, Result<Vec<String>>> {
         Box::pin(async move {
             let series = self.series_labels(tenant, matchers, min_t, max_t).await?;
-            let names: BTreeSet<&str> = series.iter().flat_map(|l| l.iter().map(|l| l.name.as_str())).collect();
-            Ok(names.into_iter().map(str::to_string).collect())
-        })
-    }
-
-    /// Sorted unique values of label `name` on the series `series_labels`
-    /// would return (default as for [`SeriesSource::label_names`]).
-    fn label_values<'a>(
-        &'a self,
-        tenant: &'a TenantId,
-        name: &'a str,
-        matchers: &'a [Matcher],
-        min_t: Timestamp,
-        max_t: Timestamp,
-    ) -> BoxFuture<'a, Result<Vec<String>>> {
-        Box::pin(async move {
-            let series = self.series_labels(tenant, matchers, min_t, max_t).await?;
-            let values: BTreeSet<&str> = series.iter().filter_map(|l| l.get(name)).collect();
-            Ok(values.into_iter().map(str::to_string).collect())
+            let out: BTreeSet<&str> = match name {
+                None => series.iter().flat_map(|l| l.iter().map(|l| l.name.as_str())).collect(),
+                Some(name) => series.iter().filter_map(|l| l.get(name)).collect(),
+            };
+            Ok(out.into_iter().map(str::to_string).collect())
         })
     }
 }
@@ -142,35 +129,20 @@ pub async fn series_union(
     Ok(out.into_iter().collect())
 }
 
-/// Sorted unique label names of the series matching any of `matcher_sets`
-/// (the union of [`SeriesSource::label_names`] per set).
-pub async fn label_names(
+/// Sorted unique label names (`name == None`) or values of label `name` on
+/// the series matching any of `matcher_sets` (the union of
+/// [`SeriesSource::labels`] per set).
+pub async fn labels(
     source: &dyn SeriesSource,
     tenant: &TenantId,
+    name: Option<&str>,
     matcher_sets: &[Vec<Matcher>],
     min_t: Timestamp,
     max_t: Timestamp,
 ) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for m in sets_or_all(matcher_sets) {
-        out = union_sorted(out, source.label_names(tenant, m, min_t, max_t).await?);
-    }
-    Ok(out)
-}
-
-/// Sorted unique values of label `name` on the series matching any of
-/// `matcher_sets` (the union of [`SeriesSource::label_values`] per set).
-pub async fn label_values(
-    source: &dyn SeriesSource,
-    tenant: &TenantId,
-    name: &str,
-    matcher_sets: &[Vec<Matcher>],
-    min_t: Timestamp,
-    max_t: Timestamp,
-) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    for m in sets_or_all(matcher_sets) {
-        out = union_sorted(out, source.label_values(tenant, name, m, min_t, max_t).await?);
+        out = union_sorted(out, source.labels(tenant, name, m, min_t, max_t).await?);
     }
     Ok(out)
 }

@@ -10,7 +10,7 @@
 //!           time, the head wins on equal timestamps
 //!  labels:  heads.labels(req) ─▶ names/values from the heads' postings
 //!           + base_offsets
-//!           store.label_names/values(.., base_offsets) ─▶ from the files'
+//!           store.labels(.., base_offsets) ─▶ from the files'
 //!           postings; sorted union of both (no series labels loaded)
 //! ```
 //! The head is asked first, then the files (see `strata_common::head`), so
@@ -169,25 +169,15 @@ impl SeriesSource for StorageSource {
         })
     }
 
-    fn label_names<'a>(
+    fn labels<'a>(
         &'a self,
         tenant: &'a TenantId,
+        name: Option<&'a str>,
         matchers: &'a [Matcher],
         min_t: Timestamp,
         max_t: Timestamp,
     ) -> BoxFuture<'a, Result<Vec<String>>> {
-        Box::pin(self.labels_both(tenant, None, matchers, min_t, max_t))
-    }
-
-    fn label_values<'a>(
-        &'a self,
-        tenant: &'a TenantId,
-        name: &'a str,
-        matchers: &'a [Matcher],
-        min_t: Timestamp,
-        max_t: Timestamp,
-    ) -> BoxFuture<'a, Result<Vec<String>>> {
-        Box::pin(self.labels_both(tenant, Some(name), matchers, min_t, max_t))
+        Box::pin(self.labels_both(tenant, name, matchers, min_t, max_t))
     }
 }
 

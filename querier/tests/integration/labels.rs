@@ -1,4 +1,4 @@
-//! `StorageSource::label_names` / `label_values`: answered from the heads'
+//! `StorageSource::labels` (label names and values): answered from the heads'
 //! and the files' postings, merged as a sorted union, with the offset rule
 //! (files above the heads' base offsets are not read). The head is a real
 //! (frozen) memtable behind a [`HeadReader`], so tenants are kept apart as
@@ -86,11 +86,11 @@ fn strings(v: &[&str]) -> Vec<String> {
 const ALL: (i64, i64) = (i64::MIN / 4, i64::MAX / 4);
 
 async fn names(src: &dyn SeriesSource, tenant: &str, sets: &[Vec<Matcher>], range: (i64, i64)) -> Vec<String> {
-    source::label_names(src, &t(tenant), sets, range.0, range.1).await.unwrap()
+    source::labels(src, &t(tenant), None, sets, range.0, range.1).await.unwrap()
 }
 
 async fn values(src: &dyn SeriesSource, tenant: &str, name: &str, sets: &[Vec<Matcher>]) -> Vec<String> {
-    source::label_values(src, &t(tenant), name, sets, ALL.0, ALL.1).await.unwrap()
+    source::labels(src, &t(tenant), Some(name), sets, ALL.0, ALL.1).await.unwrap()
 }
 
 #[tokio::test]
