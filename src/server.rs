@@ -23,7 +23,7 @@ use strata_common::log::embedded::EmbeddedLog;
 use strata_ingester::distributor::{self, Distributor};
 use strata_ingester::shard::Ingester;
 use strata_querier::{self as querier, QuerierState};
-use strata_storage::{ManifestStore, Store};
+use strata_storage::{ManifestStore, Store, StoreSet};
 use tokio::net::TcpListener;
 
 use crate::config::Config;
@@ -48,9 +48,9 @@ pub async fn run_all_in_one(config: Config) -> Result<()> {
     );
     let heads: Arc<dyn HeadReader> = ingester.clone();
     let distributor = Arc::new(Distributor::new(config.distributor.clone(), log.clone(), &mut registry));
-    let store = Arc::new(Store::new(manifest.clone()));
+    let stores = Arc::new(StoreSet::single(Arc::new(Store::new(manifest.clone()))));
     let querier_state =
-        Arc::new(QuerierState::new(config.querier.clone(), store, heads.clone(), Some(log.clone()), &mut registry));
+        Arc::new(QuerierState::new(config.querier.clone(), stores, heads.clone(), Some(log.clone()), &mut registry));
 
     let health = Arc::new(Health { registry, ready: AtomicBool::new(false) });
     tokio::spawn(watch_replay(health.clone(), heads.clone(), start_offsets));

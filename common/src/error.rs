@@ -47,6 +47,10 @@ pub enum Error {
     ShardUnavailable(usize),
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
+    #[error("{0}")]
+    HeadProtocol(String),
+    #[error("ingester {ingester} ({url}) is unavailable: {reason}")]
+    IngesterUnavailable { ingester: usize, url: String, reason: String },
 }
 
 impl Error {
@@ -57,6 +61,8 @@ impl Error {
             Error::NoSuchPartition { .. } | Error::OffsetOutOfRange { .. } => ErrorKind::NotFound,
             Error::LogClosed | Error::LogTimeout(_) | Error::ShardUnavailable(_) => ErrorKind::Unavailable,
             Error::InvalidConfig(_) => ErrorKind::InvalidInput,
+            Error::IngesterUnavailable { .. } => ErrorKind::Unavailable,
+            Error::HeadProtocol(_) => ErrorKind::Internal,
             Error::CorruptRecord { .. } | Error::UnsupportedRecordVersion { .. } | Error::LogIo { .. } => {
                 ErrorKind::Internal
             }

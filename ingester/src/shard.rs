@@ -42,7 +42,6 @@ mod config;
 mod consume;
 mod flush;
 mod handle;
-mod merge;
 mod metrics;
 mod state;
 mod worker;

@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::metrics::{EndpointLabels, QuerierMetrics, RequestLabels};
 use crate::source::storage::StorageSource;
 use crate::source::{self, SeriesSource};
-use strata_storage::Store;
+use strata_storage::StoreSet;
 
 /// Header a request may use to override the configured read consistency.
 pub const READ_CONSISTENCY_HEADER: &str = "X-Read-Consistency";
@@ -54,13 +54,13 @@ impl QuerierState {
     /// passed [`QuerierConfig::validate`].
     pub fn new(
         config: QuerierConfig,
-        store: Arc<Store>,
+        stores: Arc<StoreSet>,
         heads: Arc<dyn HeadReader>,
         log: Option<Arc<dyn Log>>,
         registry: &mut Registry,
     ) -> Self {
         let wait = Duration::from_millis(config.read_consistency_timeout_ms);
-        let source = Arc::new(StorageSource::new(store, heads, log, wait));
+        let source = Arc::new(StorageSource::new(stores, heads, log, wait));
         Self::with_source(config, source, QuerierMetrics::register(registry))
     }
 

@@ -16,7 +16,9 @@
 //!   the memtable and the files.
 //! - [`manifest`]: the atomically replaced list of live files and the
 //!   per-partition flushed offsets.
-//! - [`store`]: the query read path over the files of a manifest snapshot.
+//! - [`store`]: the query read path over the files of a manifest snapshot;
+//!   [`store_set`]: several stores read as one (a cluster querier reads
+//!   every ingester's directory, reloading manifests that are behind).
 //!
 //! ```text
 //!  log record ─▶ Memtable::append          (ingester shard, single thread)
@@ -59,6 +61,7 @@ pub mod manifest;
 pub mod memtable;
 pub mod reader;
 pub mod store;
+pub mod store_set;
 pub mod writer;
 
 pub use error::{Error, Result};
@@ -66,4 +69,5 @@ pub use manifest::{FileMeta, Manifest, ManifestStore, PartitionRange};
 pub use memtable::{FrozenMemtable, FrozenSeries, Memtable};
 pub use reader::{FileCache, FileReader};
 pub use store::{Store, StoredSeries};
+pub use store_set::StoreSet;
 pub use writer::{FlushContext, write_files};

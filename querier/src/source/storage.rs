@@ -26,7 +26,7 @@ use futures::future::BoxFuture;
 use strata_common::head::{HeadLabelsRequest, HeadReadRequest, HeadReader, HeadSeries, union_sorted};
 use strata_common::log::Log;
 use strata_common::{Labels, Matcher, Sample, TenantId, Timestamp};
-use strata_storage::{Store, StoredSeries};
+use strata_storage::{StoreSet, StoredSeries};
 
 use super::{SampleLoader, SeriesIter, SeriesSource, SourceSeries, slice_range};
 use crate::config::ReadConsistency;
@@ -34,7 +34,7 @@ use crate::error::{Error, Result};
 
 /// A [`SeriesSource`] over the heads and the files.
 pub struct StorageSource {
-    store: Arc<Store>,
+    stores: Arc<StoreSet>,
     heads: Arc<dyn HeadReader>,
     log: Option<Arc<dyn Log>>,
     consistency_timeout: Duration,
@@ -49,12 +49,12 @@ impl std::fmt::Debug for StorageSource {
 impl StorageSource {
     /// `log` enables strong reads (without it every read is eventual).
     pub fn new(
-        store: Arc<Store>,
+        stores: Arc<StoreSet>,
         heads: Arc<dyn HeadReader>,
         log: Option<Arc<dyn Log>>,
         consistency_timeout: Duration,
     ) -> Self {
-        Self { store, heads, log, consistency_timeout }
+        Self { stores, heads, log, consistency_timeout }
     }
 
     async fn wait_for_log(&self, log: &dyn Log) -> Result<()> {
@@ -91,7 +91,7 @@ impl StorageSource {
         let head = self.heads.read(req).await?;
         let base: BTreeMap<_, _> = head.base_offsets.iter().copied().collect();
         // The file index lookup may read from disk: keep it off the async workers.
-        let (store, tenant, matchers) = (self.store.clone(), tenant.clone(), matchers.to_vec());
+        let (store, tenant, matchers) = (self.stores.clone(), tenant.clone(), matchers.to_vec());
         let stored = tokio::task::spawn_blocking(move || store.select(&tenant, &matchers, min_t, max_t, &base))
             .await
             .map_err(|e| Error::Internal(format!("file selection task failed: {e}")))??;
@@ -119,7 +119,7 @@ impl StorageSource {
         let base: BTreeMap<_, _> = head.base_offsets.iter().copied().collect();
         // The postings directories may be read from disk: off the async workers.
         let (store, tenant, matchers, name) =
-            (self.store.clone(), tenant.clone(), matchers.to_vec(), name.map(str::to_string));
+            (self.stores.clone(), tenant.clone(), matchers.to_vec(), name.map(str::to_string));
         let stored =
             tokio::task::spawn_blocking(move || store.labels(&tenant, name.as_deref(), &matchers, min_t, max_t, &base))
                 .await

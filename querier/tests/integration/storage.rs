@@ -15,7 +15,7 @@ use strata_common::matcher::matches_all;
 use strata_common::{Labels, Matcher, Sample, TenantId};
 use strata_querier::engine::{Engine, EngineOptions, QueryRequest, QueryValue};
 use strata_querier::{Error, ReadConsistency, SeriesSource, StorageSource};
-use strata_storage::{FlushContext, ManifestStore, Memtable, PartitionRange, Store, write_files};
+use strata_storage::{FlushContext, ManifestStore, Memtable, PartitionRange, Store, StoreSet, write_files};
 
 fn labels(pairs: &[(&str, &str)]) -> Labels {
     Labels::from_pairs(pairs.iter().copied()).unwrap()
@@ -112,7 +112,7 @@ fn setup(dir: &std::path::Path, log_end: Offset) -> StorageSource {
         consumed: AtomicU64::new(0),
     };
     StorageSource::new(
-        Arc::new(Store::new(ms)),
+        Arc::new(StoreSet::single(Arc::new(Store::new(ms)))),
         Arc::new(head),
         Some(Arc::new(FakeLog { end: log_end })),
         Duration::from_millis(200),
