@@ -5,8 +5,11 @@
 //!
 //! - [`memory::MemorySource`]: in-memory, for tests and the promqltest harness.
 //! - [`storage::StorageSource`]: ingester heads + flushed files, merged.
+//! - [`remote_heads::RemoteHeads`]: the heads of ingester processes over
+//!   HTTP (a cluster querier's `HeadReader`).
 
 pub mod memory;
+pub mod remote_heads;
 pub mod storage;
 
 use std::collections::BTreeSet;
