@@ -52,12 +52,15 @@
 //!   last wins (memtable), and the newest file wins across files.
 
 pub mod chunk;
+pub mod compaction;
 pub mod error;
+pub mod fault;
 pub mod format;
 pub mod index;
 pub mod manifest;
 pub mod memtable;
 pub mod reader;
+pub mod retire;
 pub mod store;
 pub mod writer;
 
@@ -65,5 +68,6 @@ pub use error::{Error, Result};
 pub use manifest::{FileMeta, Manifest, ManifestStore, PartitionRange};
 pub use memtable::{FrozenMemtable, FrozenSeries, Memtable};
 pub use reader::{FileCache, FileReader};
+pub use retire::Snapshot;
 pub use store::{Store, StoredSeries};
 pub use writer::{FlushContext, write_files};
