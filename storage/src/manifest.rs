@@ -110,6 +110,9 @@ pub struct ManifestStore {
     current: ArcSwap<Manifest>,
     writer: Mutex<()>,
     next_id: AtomicU64,
+    /// The highest version ever written (a failed commit may have renamed
+    /// its version into place; the next one must still be newer).
+    last_written: AtomicU64,
     read_only: bool,
     faults: RwLock<Option<FaultHook>>,
     pins: Arc<Pins>,
@@ -171,6 +174,7 @@ impl ManifestStore {
             current: ArcSwap::from_pointee(manifest),
             writer: Mutex::new(()),
             next_id: AtomicU64::new(next),
+            last_written: AtomicU64::new(0),
             read_only: false,
             faults: RwLock::new(None),
             pins: Arc::default(),
@@ -189,6 +193,7 @@ impl ManifestStore {
             next_id: AtomicU64::new(manifest.next_file_id),
             current: ArcSwap::from_pointee(manifest),
             writer: Mutex::new(()),
+            last_written: AtomicU64::new(0),
             read_only: true,
             faults: RwLock::new(None),
             pins: Arc::default(),
@@ -333,7 +338,8 @@ impl ManifestStore {
         let _w = self.writer.lock();
         let mut m = Manifest::clone(&self.current.load());
         change(&mut m);
-        m.version += 1;
+        m.version = m.version.max(self.last_written.load(Ordering::Relaxed)) + 1;
+        self.last_written.store(m.version, Ordering::Relaxed);
         m.files.sort_by_key(|f| f.id);
         m.next_file_id = m.next_file_id.max(self.next_id.load(Ordering::Relaxed));
         store(&self.dir, &m, |point, path| self.fault(point, path))?;
