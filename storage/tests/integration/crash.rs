@@ -122,8 +122,9 @@ fn run(mode: Mode, n: i64) -> Option<FaultPoint> {
     assert_eq!(m.files.iter().map(|f| f.samples).sum::<u64>(), model_samples as u64, "duplicated samples");
     assert_eq!(m.flushed_offsets, log.ends(), "flushed offsets");
     assert_no_orphans(&w.store);
-    let fired = *w.injector.fired.lock().unwrap();
-    fired
+    let injector = Arc::clone(&w.injector);
+    drop(w);
+    injector.fired.lock().unwrap().take()
 }
 
 fn every_fault_point(mode: Mode) {

@@ -26,7 +26,7 @@ pub struct Record {
 }
 
 pub fn series_labels(i: usize) -> Labels {
-    labels(&[("__name__", "m"), ("i", &i.to_string()), ("job", if i % 3 == 0 { "a" } else { "b" })])
+    labels(&[("__name__", "m"), ("i", &i.to_string()), ("job", if i.is_multiple_of(3) { "a" } else { "b" })])
 }
 
 /// The series' partition (all samples of a series land in one partition).
