@@ -18,6 +18,7 @@ use strata_common::log::embedded::EmbeddedLogConfig;
 use strata_ingester::distributor::DistributorConfig;
 use strata_ingester::shard::IngesterConfig;
 use strata_querier::QuerierConfig;
+use strata_storage::compaction::CompactionConfig;
 
 /// Default HTTP address: loopback only until auth is configured.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9009";
@@ -51,6 +52,8 @@ pub struct Config {
     pub ingester: IngesterConfig,
     /// The query engine and HTTP API.
     pub querier: QuerierConfig,
+    /// Background compaction and retention of the data directory.
+    pub compaction: CompactionConfig,
 }
 
 impl Default for Config {
@@ -69,6 +72,7 @@ impl Default for Config {
             distributor: DistributorConfig::default(),
             ingester: IngesterConfig::default(),
             querier: QuerierConfig::default(),
+            compaction: CompactionConfig::default(),
         }
     }
 }
@@ -135,6 +139,7 @@ impl Config {
         self.distributor.validate().context("[distributor]")?;
         self.ingester.validate().context("[ingester]")?;
         self.querier.validate().context("[querier]")?;
+        self.compaction.validate().map_err(anyhow::Error::msg).context("[compaction]")?;
         Ok(())
     }
 }

@@ -54,12 +54,15 @@
 //!   last wins (memtable), and the newest file wins across files.
 
 pub mod chunk;
+pub mod compaction;
 pub mod error;
+pub mod fault;
 pub mod format;
 pub mod index;
 pub mod manifest;
 pub mod memtable;
 pub mod reader;
+pub mod retire;
 pub mod store;
 pub mod store_set;
 pub mod writer;
@@ -68,6 +71,7 @@ pub use error::{Error, Result};
 pub use manifest::{FileMeta, Manifest, ManifestStore, PartitionRange};
 pub use memtable::{FrozenMemtable, FrozenSeries, Memtable};
 pub use reader::{FileCache, FileReader};
+pub use retire::Snapshot;
 pub use store::{Store, StoredSeries};
 pub use store_set::StoreSet;
 pub use writer::{FlushContext, write_files};

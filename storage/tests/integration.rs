@@ -2,10 +2,13 @@
 #![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
 mod integration {
     pub mod common;
+    mod compaction;
+    mod crash;
     mod docs;
     mod file_format;
     mod fixture_v1;
     mod manifest;
     mod model;
+    pub mod sim;
     mod store;
 }
