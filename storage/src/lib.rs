@@ -17,6 +17,9 @@
 //! - [`manifest`]: the atomically replaced list of live files and the
 //!   per-partition flushed offsets.
 //! - [`store`]: the query read path over the files of a manifest snapshot.
+//! - [`object`]: optional S3-compatible object storage for files and the
+//!   manifest (upload after commit, restore, garbage collection, a querier
+//!   cache); the local filesystem stays the default.
 //!
 //! ```text
 //!  log record ─▶ Memtable::append          (ingester shard, single thread)
@@ -57,13 +60,14 @@ pub mod format;
 pub mod index;
 pub mod manifest;
 pub mod memtable;
+pub mod object;
 pub mod reader;
 pub mod store;
 pub mod writer;
 
 pub use error::{Error, Result};
-pub use manifest::{FileMeta, Manifest, ManifestStore, PartitionRange};
+pub use manifest::{FileMeta, Manifest, ManifestStore, PartitionRange, Replicator};
 pub use memtable::{FrozenMemtable, FrozenSeries, Memtable};
 pub use reader::{FileCache, FileReader};
-pub use store::{Store, StoredSeries};
+pub use store::{FileSource, Store, StoredSeries};
 pub use writer::{FlushContext, write_files};

@@ -11,10 +11,15 @@
 //! and committing it leaves one; the log replay from the flushed offsets
 //! recreates its data). File ids are never reused: the persisted
 //! `next_file_id` is raised past every id found in the manifest or on disk.
+//!
+//! Replication hook: with object storage configured, a [`Replicator`] is set
+//! once ([`ManifestStore::set_replicator`]) and the flush path calls
+//! [`ManifestStore::replicate`] after each commit, before releasing the log
+//! (see `crate::object`).
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
@@ -85,6 +90,38 @@ struct ManifestFileRef<'a> {
     manifest: &'a Manifest,
 }
 
+impl Manifest {
+    /// The JSON envelope `{"format_version": 1, "manifest": {...}}`.
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        let file = ManifestFileRef { format_version: MANIFEST_FORMAT_VERSION, manifest: self };
+        serde_json::to_vec_pretty(&file)
+            .map_err(|source| Error::Manifest { path: PathBuf::from(MANIFEST_FILE), source })
+    }
+
+    /// Parses the envelope written by [`Manifest::encode`]; `path` names the
+    /// source in errors. The version is checked before the body (a future
+    /// layout may not parse).
+    pub fn decode(bytes: &[u8], path: &Path) -> Result<Manifest> {
+        let version: VersionOnly =
+            serde_json::from_slice(bytes).map_err(|source| Error::Manifest { path: path.to_path_buf(), source })?;
+        if version.format_version != MANIFEST_FORMAT_VERSION {
+            return Err(Error::UnsupportedVersion { path: path.to_path_buf(), version: version.format_version });
+        }
+        let file: ManifestFile =
+            serde_json::from_slice(bytes).map_err(|source| Error::Manifest { path: path.to_path_buf(), source })?;
+        Ok(file.manifest)
+    }
+}
+
+/// Copies committed manifest versions (and the files they reference)
+/// somewhere durable beyond the local disk, e.g. an object store bucket.
+pub trait Replicator: Send + Sync + std::fmt::Debug {
+    /// Makes the replica hold `store`'s current version (or a newer one) and
+    /// every file it references. Blocking; idempotent; safe to call from
+    /// several threads.
+    fn replicate(&self, store: &ManifestStore) -> Result<()>;
+}
+
 /// Loads and atomically replaces the manifest.
 pub struct ManifestStore {
     dir: PathBuf,
@@ -92,6 +129,7 @@ pub struct ManifestStore {
     writer: Mutex<()>,
     next_id: AtomicU64,
     read_only: bool,
+    replicator: OnceLock<Arc<dyn Replicator>>,
 }
 
 impl std::fmt::Debug for ManifestStore {
@@ -149,6 +187,7 @@ impl ManifestStore {
             writer: Mutex::new(()),
             next_id: AtomicU64::new(next),
             read_only: false,
+            replicator: OnceLock::new(),
         })
     }
 
@@ -163,6 +202,7 @@ impl ManifestStore {
             current: ArcSwap::from_pointee(manifest),
             writer: Mutex::new(()),
             read_only: true,
+            replicator: OnceLock::new(),
         })
     }
 
@@ -191,6 +231,26 @@ impl ManifestStore {
     /// The data directory the relative file paths are under.
     pub fn data_dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Sets the replicator (once; later calls are ignored and return false).
+    pub fn set_replicator(&self, replicator: Arc<dyn Replicator>) -> bool {
+        self.replicator.set(replicator).is_ok()
+    }
+
+    /// Whether a replicator is set.
+    pub fn is_replicated(&self) -> bool {
+        self.replicator.get().is_some()
+    }
+
+    /// Replicates the current version if a replicator is set (no-op
+    /// otherwise). Call after a commit and before releasing anything that
+    /// only the committed version makes redundant (the log).
+    pub fn replicate(&self) -> Result<()> {
+        match self.replicator.get() {
+            Some(r) => r.replicate(self),
+            None => Ok(()),
+        }
     }
 
     /// Atomically adds `files` and advances the flushed offsets (never backwards).
@@ -250,28 +310,24 @@ fn load(dir: &Path) -> Result<Option<Manifest>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io(&path)(e)),
     };
-    // Check the version before the body: a future layout may not parse.
-    let version: VersionOnly =
-        serde_json::from_slice(&bytes).map_err(|source| Error::Manifest { path: path.clone(), source })?;
-    if version.format_version != MANIFEST_FORMAT_VERSION {
-        return Err(Error::UnsupportedVersion { path, version: version.format_version });
-    }
-    let file: ManifestFile =
-        serde_json::from_slice(&bytes).map_err(|source| Error::Manifest { path: path.clone(), source })?;
-    Ok(Some(file.manifest))
+    Manifest::decode(&bytes, &path).map(Some)
 }
 
 fn store(dir: &Path, m: &Manifest) -> Result<()> {
     let path = dir.join(MANIFEST_FILE);
     let tmp = dir.join(format!("{MANIFEST_FILE}.tmp"));
-    let file = ManifestFileRef { format_version: MANIFEST_FORMAT_VERSION, manifest: m };
-    let bytes = serde_json::to_vec_pretty(&file).map_err(|source| Error::Manifest { path: tmp.clone(), source })?;
+    let bytes = m.encode()?;
+    write_atomic(dir, &path, &tmp, &bytes)
+}
+
+/// Writes `bytes` to `tmp`, fsyncs, renames over `path`, fsyncs `dir`.
+pub(crate) fn write_atomic(dir: &Path, path: &Path, tmp: &Path, bytes: &[u8]) -> Result<()> {
     {
         use std::io::Write;
-        let mut f = std::fs::File::create(&tmp).map_err(Error::io(&tmp))?;
-        f.write_all(&bytes).map_err(Error::io(&tmp))?;
-        f.sync_all().map_err(Error::io(&tmp))?;
+        let mut f = std::fs::File::create(tmp).map_err(Error::io(tmp))?;
+        f.write_all(bytes).map_err(Error::io(tmp))?;
+        f.sync_all().map_err(Error::io(tmp))?;
     }
-    std::fs::rename(&tmp, &path).map_err(Error::io(&path))?;
+    std::fs::rename(tmp, path).map_err(Error::io(path))?;
     sync_dir(dir)
 }

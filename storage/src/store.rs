@@ -15,6 +15,16 @@ use strata_common::{Labels, Matcher, Sample, TenantId, Timestamp};
 
 use crate::{FileCache, FileMeta, FileReader, ManifestStore, Result};
 
+/// Where [`Store`] gets open file readers: the local data directory
+/// ([`FileCache`], the default) or a cache in front of object storage
+/// (`crate::object::ObjectFileCache`).
+pub trait FileSource: Send + Sync + std::fmt::Debug {
+    /// The reader of `meta`'s file (relative paths are under `data_dir`).
+    fn open(&self, data_dir: &std::path::Path, meta: &FileMeta) -> Result<Arc<FileReader>>;
+    /// Drops cached readers of files whose id is not in `live`.
+    fn retain(&self, live: &HashSet<u64>);
+}
+
 /// A series found in files, with where to read its samples.
 pub struct StoredSeries {
     pub labels: Labels,
@@ -47,7 +57,7 @@ impl StoredSeries {
 /// Files + manifest, for queries.
 pub struct Store {
     pub manifest: Arc<ManifestStore>,
-    cache: FileCache,
+    cache: Arc<dyn FileSource>,
 }
 
 impl std::fmt::Debug for Store {
@@ -58,7 +68,12 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     pub fn new(manifest: Arc<ManifestStore>) -> Self {
-        Self { manifest, cache: FileCache::default() }
+        Self { manifest, cache: Arc::new(FileCache::default()) }
+    }
+
+    /// A store reading its files through `source` (e.g. an object storage cache).
+    pub fn with_source(manifest: Arc<ManifestStore>, source: Arc<dyn FileSource>) -> Self {
+        Self { manifest, cache: source }
     }
 
     /// Files of `tenant` overlapping `[min_t, max_t]` that the offset rule
@@ -83,7 +98,7 @@ impl Store {
     }
 
     fn open(&self, meta: &FileMeta) -> Result<Arc<FileReader>> {
-        self.cache.get(self.manifest.data_dir(), meta)
+        self.cache.open(self.manifest.data_dir(), meta)
     }
 
     /// Series of `tenant` matching `matchers` in files overlapping
