@@ -7,5 +7,7 @@ mod integration {
     mod fixture_v1;
     mod manifest;
     mod model;
+    mod object_storage;
+    pub mod s3_server;
     mod store;
 }

@@ -51,12 +51,13 @@ impl Bucket {
         let url = config.bucket_url().map_err(|reason| config_error(&config.url, reason))?;
         let mut b = AmazonS3Builder::from_env()
             .with_bucket_name(&url.bucket)
-            .with_allow_http(config.allow_http)
+            // allow_http lives in the client options: set it after them.
             .with_client_options(
                 ClientOptions::new()
                     .with_timeout(Duration::from_millis(config.request_timeout_ms))
                     .with_connect_timeout(Duration::from_millis(config.request_timeout_ms.min(5_000))),
             )
+            .with_allow_http(config.allow_http)
             .with_retry(RetryConfig {
                 backoff: BackoffConfig::default(),
                 max_retries: config.max_retries,
@@ -100,6 +101,11 @@ impl Bucket {
             part: usize::try_from(config.multipart_part_bytes).unwrap_or(usize::MAX),
             metrics,
         })
+    }
+
+    /// The metrics this bucket (and its replicator and cache) count into.
+    pub fn metrics(&self) -> &ObjectMetrics {
+        &self.metrics
     }
 
     /// The key of `rel` (a path relative to the data directory).
