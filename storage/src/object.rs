@@ -37,6 +37,8 @@ pub mod gc;
 pub mod metrics;
 pub mod replicate;
 pub mod restore;
+#[doc(hidden)]
+pub mod test_server;
 
 use std::path::Path;
 use std::sync::Arc;

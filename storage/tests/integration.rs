@@ -8,6 +8,5 @@ mod integration {
     mod manifest;
     mod model;
     mod object_storage;
-    pub mod s3_server;
     mod store;
 }

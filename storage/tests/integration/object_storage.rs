@@ -14,7 +14,7 @@ use strata_storage::object::{
 use strata_storage::{FileSource, FlushContext, Manifest, ManifestStore, Memtable, PartitionRange, Store, write_files};
 
 use super::common::*;
-use super::s3_server::{S3Server, config, free_port};
+use strata_storage::object::test_server::{S3Server, config, free_port};
 
 const BUCKET: &str = "strata";
 

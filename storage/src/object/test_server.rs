@@ -1,14 +1,18 @@
-//! A real S3-compatible server for the object storage tests: moto in server
-//! mode (`moto_server` from PyPI `moto[server]`; `.ci/run` installs it),
-//! started on a free loopback port and killed on drop. Override the binary
-//! with `STRATA_MOTO_SERVER`.
+//! Test support (this crate's tests and those of the ingester and the
+//! binary): a real S3-compatible server, moto in server mode (`moto_server`
+//! from PyPI `moto[server]`; `.ci/run` installs it), started on a free
+//! loopback port and killed on drop. Override the binary with
+//! `STRATA_MOTO_SERVER`. Panics on failure: it is only for tests.
+#![allow(clippy::unwrap_used)] // test support: failing loudly is the point
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use strata_storage::object::ObjectStorageConfig;
+use super::ObjectStorageConfig;
 
+/// A running moto server.
+#[derive(Debug)]
 pub struct S3Server {
     pub port: u16,
     child: Child,
