@@ -23,6 +23,9 @@ pub enum Error {
     /// The manifest could not be (de)serialized.
     #[error("manifest {path}: {source}")]
     Manifest { path: PathBuf, source: serde_json::Error },
+    /// An object storage call failed (`op` on object `location`); retryable.
+    #[error("object storage {op} {location}: {source}")]
+    ObjectStore { op: &'static str, location: String, source: object_store::Error },
 }
 
 impl Error {
@@ -34,6 +37,7 @@ impl Error {
             | Error::UnsupportedVersion { .. }
             | Error::NoSuchSeries { .. }
             | Error::Manifest { .. } => ErrorKind::Internal,
+            Error::ObjectStore { .. } => ErrorKind::Unavailable,
         }
     }
 

@@ -9,6 +9,7 @@ mod integration {
     mod fixture_v1;
     mod manifest;
     mod model;
+    mod object_storage;
     pub mod sim;
     mod store;
 }

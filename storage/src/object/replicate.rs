@@ -1,0 +1,119 @@
+//! [`BucketReplicator`]: the writer side. Makes the bucket hold the local
+//! manifest's current version: every referenced file not yet in the bucket
+//! is uploaded first, then the manifest is PUT (one PUT is atomic in S3), so
+//! a manifest in the bucket never references a missing object. Calls are
+//! serialised, each replicates the newest local version, and a version is
+//! never PUT over a newer one, so the bucket's flushed offsets only move
+//! forward.
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+
+use super::bucket::Bucket;
+use crate::manifest::{FILES_DIR, MANIFEST_FILE, Replicator};
+use crate::{Error, ManifestStore, Result};
+
+/// Concurrent file uploads of one replication.
+const UPLOAD_CONCURRENCY: usize = 4;
+
+/// Replicates one data directory's manifest and files into a bucket prefix.
+#[derive(Debug)]
+pub struct BucketReplicator {
+    pub(crate) bucket: Arc<Bucket>,
+    pub(crate) state: Mutex<ReplicaState>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct ReplicaState {
+    /// Files known to be in the bucket (None: not listed yet).
+    pub(crate) uploaded: Option<HashSet<String>>,
+    /// The last manifest version PUT by this process.
+    pub(crate) put_version: Option<u64>,
+}
+
+/// How far a replication got; `steps` counts completed uploads (files,
+/// then the manifest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replicated {
+    /// The bucket holds the version (or a newer one).
+    Done { version: u64, files_uploaded: usize },
+    /// Stopped after `steps` uploads (fault injection for tests).
+    Interrupted { steps: usize },
+}
+
+impl BucketReplicator {
+    pub fn new(bucket: Arc<Bucket>) -> Self {
+        Self { bucket, state: Mutex::new(ReplicaState::default()) }
+    }
+
+    pub fn bucket(&self) -> &Arc<Bucket> {
+        &self.bucket
+    }
+
+    /// Replicates `store`'s current version; with `max_steps`, stops (as a
+    /// crash would) after that many uploads. Files are uploaded one by one in
+    /// fault-injection mode, [`UPLOAD_CONCURRENCY`] at a time otherwise.
+    pub fn replicate_with(&self, store: &ManifestStore, max_steps: Option<usize>) -> Result<Replicated> {
+        let mut st = self.state.lock();
+        let manifest = store.current();
+        if st.put_version.is_some_and(|v| v >= manifest.version) {
+            return Ok(Replicated::Done { version: manifest.version, files_uploaded: 0 });
+        }
+        if st.uploaded.is_none() {
+            let listed = self.bucket.list(FILES_DIR)?;
+            st.uploaded = Some(listed.into_iter().map(|l| l.rel).collect());
+        }
+        let uploaded = st.uploaded.get_or_insert_with(HashSet::new);
+        let missing: Vec<&str> =
+            manifest.files.iter().map(|f| f.path.as_str()).filter(|p| !uploaded.contains(*p)).collect();
+        let mut steps = 0usize;
+        let batch = if max_steps.is_some() { 1 } else { UPLOAD_CONCURRENCY };
+        for group in missing.chunks(batch) {
+            if max_steps.is_some_and(|m| steps >= m) {
+                return Ok(Replicated::Interrupted { steps });
+            }
+            let dir = store.data_dir();
+            let results = std::thread::scope(|s| {
+                let handles: Vec<_> = group
+                    .iter()
+                    .map(|rel| s.spawn(move || self.bucket.put_file(rel, &dir.join(rel)).map(|()| *rel)))
+                    .collect();
+                join_handles(handles)
+            });
+            for r in results {
+                uploaded.insert(r?.to_string());
+                steps += 1;
+            }
+        }
+        if max_steps.is_some_and(|m| steps >= m) {
+            return Ok(Replicated::Interrupted { steps });
+        }
+        self.bucket.put_bytes(MANIFEST_FILE, Bytes::from(manifest.encode()?))?;
+        st.put_version = Some(manifest.version);
+        tracing::debug!(version = manifest.version, files = missing.len(), "manifest replicated to object storage");
+        Ok(Replicated::Done { version: manifest.version, files_uploaded: missing.len() })
+    }
+}
+
+/// Joins scoped upload threads; a panicked upload becomes an error.
+fn join_handles<'a, T>(handles: Vec<std::thread::ScopedJoinHandle<'a, Result<T>>>) -> Vec<Result<T>> {
+    handles
+        .into_iter()
+        .map(|h| {
+            h.join().unwrap_or_else(|_| {
+                Err(Error::Io {
+                    path: "<upload thread>".into(),
+                    source: std::io::Error::other("upload thread panicked"),
+                })
+            })
+        })
+        .collect()
+}
+
+impl Replicator for BucketReplicator {
+    fn replicate(&self, store: &ManifestStore) -> Result<()> {
+        self.replicate_with(store, None).map(|_| ())
+    }
+}
