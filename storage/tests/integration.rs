@@ -12,4 +12,5 @@ mod integration {
     mod object_storage;
     pub mod sim;
     mod store;
+    mod store_set;
 }
