@@ -8,7 +8,7 @@ use promql_parser::parser::{AggregateExpr, LabelModifier};
 use strata_common::Labels;
 use strata_common::labels::METRIC_NAME;
 
-use super::ctx::{EvalCtx, StepSeries, Value, VecStream};
+use super::ctx::{EvalCtx, Reservation, StepSeries, Value, VecStream, labels_bytes};
 use super::eval::eval as eval_expr;
 use crate::error::{Error, Result};
 
@@ -189,6 +189,7 @@ pub fn eval<'a>(ctx: &'a EvalCtx, a: &'a AggregateExpr) -> Result<Value<'a>> {
         _ => None,
     };
     let mut groups: HashMap<Labels, Vec<Acc>> = HashMap::new();
+    let mut held = ctx.reservation();
     while let Some(s) = input.next_series()? {
         ctx.check_deadline()?;
         let key = group_labels(&s.labels, a.modifier.as_ref());
@@ -197,11 +198,11 @@ pub fn eval<'a>(ctx: &'a EvalCtx, a: &'a AggregateExpr) -> Result<Value<'a>> {
                 let Some(x) = v else { continue };
                 let mut key = key.clone();
                 key.set(label, &crate::api::json::format_float(*x));
-                groups.entry(key).or_insert_with(|| vec![Acc::default(); ctx.steps])[i].add(op, *x);
+                group_of(&mut groups, &mut held, key, ctx.steps)?[i].add(op, *x);
             }
             continue;
         }
-        let accs = groups.entry(key).or_insert_with(|| vec![Acc::default(); ctx.steps]);
+        let accs = group_of(&mut groups, &mut held, key, ctx.steps)?;
         for (acc, v) in accs.iter_mut().zip(&s.values) {
             if let Some(x) = v {
                 acc.add(op, *x);
@@ -213,7 +214,22 @@ pub fn eval<'a>(ctx: &'a EvalCtx, a: &'a AggregateExpr) -> Result<Value<'a>> {
         .map(|(labels, accs)| StepSeries { labels, values: accs.iter().map(|acc| acc.result(op)).collect() })
         .collect();
     out.sort_by(|x, y| x.labels.cmp(&y.labels));
-    Ok(Value::Vector(Box::new(VecStream(out.into_iter()))))
+    let out = VecStream::charged(ctx, out)?;
+    drop(held);
+    Ok(Value::Vector(Box::new(out)))
+}
+
+/// The accumulators of group `key`, created (and accounted) on first use.
+fn group_of<'g>(
+    groups: &'g mut HashMap<Labels, Vec<Acc>>,
+    held: &mut Reservation,
+    key: Labels,
+    steps: usize,
+) -> Result<&'g mut Vec<Acc>> {
+    if !groups.contains_key(&key) {
+        held.grow(steps as u64, labels_bytes(&key) + (steps * std::mem::size_of::<Acc>()) as u64)?;
+    }
+    Ok(groups.entry(key).or_insert_with(|| vec![Acc::default(); steps]))
 }
 
 /// `quantile(φ, v)`: keeps every value of a group per step (the quantile
@@ -228,13 +244,20 @@ fn eval_quantile<'a>(
         _ => return Err(Error::BadData("quantile needs a scalar parameter".into())),
     };
     let mut groups: HashMap<Labels, Vec<Vec<f64>>> = HashMap::new();
+    let mut held = ctx.reservation();
     while let Some(s) = input.next_series()? {
         ctx.check_deadline()?;
         let key = group_labels(&s.labels, a.modifier.as_ref());
+        if !groups.contains_key(&key) {
+            held.grow(0, labels_bytes(&key) + (ctx.steps * std::mem::size_of::<Vec<f64>>()) as u64)?;
+        }
         let per_step = groups.entry(key).or_insert_with(|| vec![Vec::new(); ctx.steps]);
+        let mut added = 0;
         for (vals, v) in per_step.iter_mut().zip(&s.values) {
             vals.extend(*v);
+            added += u64::from(v.is_some());
         }
+        held.grow(added, added * 8)?;
     }
     let mut out: Vec<StepSeries> = groups
         .into_iter()
@@ -248,7 +271,9 @@ fn eval_quantile<'a>(
         })
         .collect();
     out.sort_by(|x, y| x.labels.cmp(&y.labels));
-    Ok(Value::Vector(Box::new(VecStream(out.into_iter()))))
+    let out = VecStream::charged(ctx, out)?;
+    drop(held);
+    Ok(Value::Vector(Box::new(out)))
 }
 
 /// `topk` / `bottomk`: per group and step the `k` largest (smallest)
@@ -264,7 +289,7 @@ fn eval_topk<'a>(
         Some(Value::Scalar(v)) => v,
         _ => return Err(Error::BadData(format!("{} needs a scalar parameter", a.op))),
     };
-    let series = super::ctx::collect(input)?;
+    let (series, held) = super::ctx::collect(ctx, input)?;
     let mut groups: Vec<(Labels, Vec<usize>)> = Vec::new();
     let mut index: HashMap<Labels, usize> = HashMap::new();
     for (i, s) in series.iter().enumerate() {
@@ -314,7 +339,9 @@ fn eval_topk<'a>(
             out.push(s);
         }
     }
-    Ok(Value::Vector(Box::new(VecStream(out.into_iter()))))
+    let out = VecStream::charged(ctx, out)?;
+    drop(held);
+    Ok(Value::Vector(Box::new(out)))
 }
 
 #[cfg(test)]
