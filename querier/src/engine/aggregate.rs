@@ -1,6 +1,9 @@
 //! Aggregation operators (`sum`, `avg`, `min`, `max`, `count`, `group`,
-//! `stddev`, `stdvar`, `quantile`) with `by` / `without`. Input series are pulled one at a time; only the output
+//! `stddev`, `stdvar`, `quantile`, `topk`, `bottomk`, `count_values`, and in
+//! [`limit`] `limitk` / `limit_ratio`) with `by` / `without`. Input series are pulled one at a time; only the output
 //! groups (one accumulator per step) are kept in memory.
+
+mod limit;
 
 use std::collections::HashMap;
 
@@ -27,6 +30,8 @@ enum AggOp {
     Topk,
     Bottomk,
     CountValues,
+    Limitk,
+    LimitRatio,
 }
 
 fn op_of(a: &AggregateExpr) -> Option<AggOp> {
@@ -43,6 +48,8 @@ fn op_of(a: &AggregateExpr) -> Option<AggOp> {
         "topk" => AggOp::Topk,
         "bottomk" => AggOp::Bottomk,
         "count_values" => AggOp::CountValues,
+        "limitk" => AggOp::Limitk,
+        "limit_ratio" => AggOp::LimitRatio,
         _ => return None,
     })
 }
@@ -124,7 +131,14 @@ impl Acc {
                 self.c += delta / self.n;
                 self.v += delta * (x - self.c);
             }
-            AggOp::Count | AggOp::Group | AggOp::Quantile | AggOp::Topk | AggOp::Bottomk | AggOp::CountValues => {}
+            AggOp::Count
+            | AggOp::Group
+            | AggOp::Quantile
+            | AggOp::Topk
+            | AggOp::Bottomk
+            | AggOp::CountValues
+            | AggOp::Limitk
+            | AggOp::LimitRatio => {}
         }
     }
 
@@ -143,7 +157,7 @@ impl Acc {
             AggOp::Stdvar => self.v / self.n,
             AggOp::Stddev => (self.v / self.n).sqrt(),
             // Computed from all values, see `eval_quantile` / `eval_topk`.
-            AggOp::Quantile | AggOp::Topk | AggOp::Bottomk => f64::NAN,
+            AggOp::Quantile | AggOp::Topk | AggOp::Bottomk | AggOp::Limitk | AggOp::LimitRatio => f64::NAN,
         })
     }
 }
@@ -176,6 +190,11 @@ pub fn eval<'a>(ctx: &'a EvalCtx, a: &'a AggregateExpr) -> Result<Value<'a>> {
         Value::Vector(s) => s,
         _ => return Err(Error::BadData(format!("expected an instant vector argument to {}", a.op))),
     };
+    match op {
+        AggOp::Limitk => return limit::limitk(ctx, a, input),
+        AggOp::LimitRatio => return limit::limit_ratio(ctx, a, input),
+        _ => {}
+    }
     if op == AggOp::Quantile {
         return eval_quantile(ctx, a, input.as_mut());
     }
