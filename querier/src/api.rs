@@ -169,6 +169,12 @@ fn timeout_param(p: &Params) -> Result<Option<Duration>> {
         .transpose()
 }
 
+/// Whether the response carries `data.stats`: any non-empty `stats`
+/// parameter, as in Prometheus (`stats=all` is the usual value).
+fn stats_param(p: &Params) -> bool {
+    p.get("stats").is_some_and(|v| !v.is_empty())
+}
+
 fn query_param(p: &Params) -> Result<String> {
     p.get("query")
         .map(str::to_string)
@@ -202,7 +208,7 @@ async fn query(
             st.source.prepare(&req.tenant, consistency(&headers, &st.config)?).await?;
             let (value, stats) = st.engine.execute_with_stats(st.source.as_ref(), req).await?;
             st.metrics.samples_loaded.inc_by(stats.samples_loaded);
-            Ok(json::query_success(&value))
+            Ok(json::query_success(&value, stats_param(&p).then_some((&stats, started.elapsed()))))
         }
         .await,
     )
@@ -240,7 +246,7 @@ async fn query_range(
         st.source.prepare(&req.tenant, consistency(&headers, &st.config)?).await?;
         let (value, stats) = st.engine.execute_with_stats(st.source.as_ref(), req).await?;
         st.metrics.samples_loaded.inc_by(stats.samples_loaded);
-        Ok(json::query_success(&value))
+        Ok(json::query_success(&value, stats_param(&p).then_some((&stats, started.elapsed()))))
     }
     .await)
 }

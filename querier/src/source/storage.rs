@@ -17,7 +17,7 @@
 //! no sample is counted twice and none is missed.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::iter::Peekable;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,7 +28,7 @@ use strata_common::log::Log;
 use strata_common::{Labels, Matcher, Sample, TenantId, Timestamp};
 use strata_storage::{StoreSet, StoredSeries};
 
-use super::{SampleLoader, SeriesIter, SeriesSource, SourceSeries, slice_range};
+use super::{SampleLoader, SelectStats, SeriesIter, SeriesSource, SourceSeries, slice_range};
 use crate::config::ReadConsistency;
 use crate::error::{Error, Result};
 
@@ -145,10 +145,21 @@ impl SeriesSource for StorageSource {
         min_t: Timestamp,
         max_t: Timestamp,
     ) -> BoxFuture<'a, Result<SeriesIter>> {
+        Box::pin(async move { Ok(self.select_with_stats(tenant, matchers, min_t, max_t).await?.0) })
+    }
+
+    fn select_with_stats<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        matchers: &'a [Matcher],
+        min_t: Timestamp,
+        max_t: Timestamp,
+    ) -> BoxFuture<'a, Result<(SeriesIter, SelectStats)>> {
         Box::pin(async move {
             let (head, stored) = self.read_both(tenant, matchers, min_t, max_t, true).await?;
+            let stats = select_stats(&head, &stored);
             let merged = MergeIter { head: head.into_iter().peekable(), stored: stored.into_iter().peekable() };
-            Ok(Box::new(merged) as SeriesIter)
+            Ok((Box::new(merged) as SeriesIter, stats))
         })
     }
 
@@ -179,6 +190,13 @@ impl SeriesSource for StorageSource {
     ) -> BoxFuture<'a, Result<Vec<String>>> {
         Box::pin(self.labels_both(tenant, name, matchers, min_t, max_t))
     }
+}
+
+/// Series per tier and the distinct files the stored series read from.
+fn select_stats(head: &[HeadSeries], stored: &[StoredSeries]) -> SelectStats {
+    let files: HashSet<*const strata_storage::FileReader> =
+        stored.iter().flat_map(|s| s.sources.iter().map(|(f, _)| Arc::as_ptr(f))).collect();
+    SelectStats { head_series: head.len() as u64, file_series: stored.len() as u64, files_opened: files.len() as u64 }
 }
 
 /// Merges head and stored series, both sorted by labels.
