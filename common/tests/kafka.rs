@@ -278,3 +278,115 @@ fn release_commits_the_offset_to_the_consumer_group() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Throughput probe (not a timed test; `#[ignore]`d): appends
+/// `STRATA_PROBE_MB` (default 64) MB of realistic records (250 series of 6
+/// labels, one sample each, as the distributor builds them from remote
+/// write) through `KafkaLog` to tansu with 16 concurrent appenders, then
+/// reads every partition back on one glommio executor; the same records
+/// through the embedded log (fsync=always) give the reference ratio. Run:
+/// `cargo nextest run -p strata-common --features kafka --test kafka --run-ignored only --no-capture probe`
+#[test]
+#[ignore]
+fn probe_append_and_read_throughput() {
+    use strata_common::log::embedded::{EmbeddedLog, EmbeddedLogConfig};
+    use strata_common::record::RecordBuilder;
+    use strata_common::{Sample, TenantId};
+
+    let mb: usize = std::env::var("STRATA_PROBE_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
+    let partitions = 8u32;
+    let tenant = TenantId::new("probe").unwrap();
+    let record = |n: usize| -> Bytes {
+        let mut b = RecordBuilder::new(&tenant);
+        for s in 0..250 {
+            let id = n * 250 + s;
+            let (inst, pod) = (format!("10.0.{}.{}:9100", id % 200, id % 250), format!("pod-{}", id % 5000));
+            let labels = [
+                ("__name__", "node_cpu_seconds_total"),
+                ("cpu", ["0", "1", "2", "3"][id % 4]),
+                ("instance", inst.as_str()),
+                ("job", "node"),
+                ("mode", ["idle", "user", "system"][id % 3]),
+                ("pod", pod.as_str()),
+            ];
+            b.push_series(labels.into_iter(), &[Sample::new(1_700_000_000_000 + n as i64 * 15_000, id as f64 * 0.5)]);
+        }
+        Bytes::from(b.finish())
+    };
+    let mut records = Vec::new();
+    let mut bytes = 0usize;
+    while bytes < mb << 20 {
+        let r = record(records.len());
+        bytes += r.len();
+        records.push(r);
+    }
+    let records = Arc::new(records);
+    let n = records.len();
+    println!("probe: {n} records, {:.1} MB, {} B/record, {} series/record", bytes as f64 / 1e6, bytes / n, 250);
+
+    let append_all = |log: Arc<dyn Log>| -> Duration {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let start = Instant::now();
+        rt.block_on(async {
+            let tasks: Vec<_> = (0..16)
+                .map(|t| {
+                    let (log, records) = (log.clone(), records.clone());
+                    tokio::spawn(async move {
+                        for i in (t..records.len()).step_by(16) {
+                            log.append(i as u32 % partitions, vec![records[i].clone()]).await.unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+        });
+        start.elapsed()
+    };
+    let read_all = |log: Arc<dyn Log>| -> Duration {
+        let ends = block_on(log.end_offsets()).unwrap();
+        let readers: Vec<_> = (0..partitions).map(|p| log.open_reader(p, 0).unwrap()).collect();
+        let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound).make().unwrap();
+        let start = Instant::now();
+        let read = ex.run(async move {
+            let tasks: Vec<_> = readers
+                .into_iter()
+                .zip(ends)
+                .map(|(mut r, end)| {
+                    glommio::spawn_local(async move {
+                        let mut n = 0;
+                        while r.position() < end {
+                            n += r.next_batch(1000).await.unwrap().len();
+                        }
+                        n
+                    })
+                })
+                .collect();
+            let mut n = 0;
+            for t in tasks {
+                n += t.await;
+            }
+            n
+        });
+        assert_eq!(read, n);
+        start.elapsed()
+    };
+    let report = |what: &str, d: Duration| {
+        let s = d.as_secs_f64();
+        println!("probe: {what:<24} {:>9.0} records/s {:>7.1} MB/s  ({s:.2} s)", n as f64 / s, bytes as f64 / 1e6 / s);
+        s
+    };
+
+    let broker = TestBroker::start();
+    let kafka: Arc<dyn Log> = KafkaLog::connect(&KafkaConfig { partitions, ..broker.config("probe") }).unwrap();
+    let ka = report("kafka (tansu) append", append_all(kafka.clone()));
+    let kr = report("kafka (tansu) read", read_all(kafka));
+
+    let dir = tempfile::tempdir().unwrap();
+    let embedded: Arc<dyn Log> =
+        EmbeddedLog::open(EmbeddedLogConfig { dir: dir.path().into(), partitions, ..Default::default() }).unwrap();
+    let ea = report("embedded append", append_all(embedded.clone()));
+    let er = report("embedded read", read_all(embedded));
+    println!("probe: kafka/embedded time ratio: append {:.1}x, read {:.1}x", ka / ea, kr / er);
+}
