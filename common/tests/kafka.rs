@@ -100,6 +100,19 @@ fn append_read_round_trip_across_partitions() {
 }
 
 #[test]
+fn every_accepted_codec_round_trips_through_the_broker() {
+    let broker = TestBroker::start();
+    for codec in ["none", "gzip", "lz4", "zstd"] {
+        let topic = format!("codec-{codec}");
+        let log = KafkaLog::connect(&KafkaConfig { compression: codec.into(), ..broker.config(&topic) }).unwrap();
+        let batch: Vec<Bytes> = (0..20).map(|i| payload(1, i)).collect();
+        assert_eq!(block_on(log.append(1, batch.clone())).unwrap(), 0, "{codec}");
+        let got = read_on_glommio(&log, 1, 0, 20);
+        assert_eq!(got.into_iter().map(|r| r.payload).collect::<Vec<_>>(), batch, "{codec}");
+    }
+}
+
+#[test]
 fn offsets_outside_the_partition_are_out_of_range() {
     let broker = TestBroker::start();
     let log = KafkaLog::connect(&broker.config("out-of-range")).unwrap();
