@@ -403,3 +403,47 @@ fn probe_append_and_read_throughput() {
     let er = report("embedded read", read_all(embedded));
     println!("probe: kafka/embedded time ratio: append {:.1}x, read {:.1}x", ka / ea, kr / er);
 }
+
+/// Produces `n` records to partition 0 of `topic`, the first `old` of them
+/// timestamped an hour ago (so tansu's retention of 60 s removes them when
+/// its maintenance pass runs, at broker start).
+fn produce_aged(broker: &TestBroker, topic: &str, n: u64, old: u64) {
+    let raw: ThreadedProducer<DefaultProducerContext> =
+        rdkafka::ClientConfig::new().set("bootstrap.servers", broker.bootstrap()).create().unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    for i in 0..n {
+        let p = payload(0, i);
+        let h = OwnedHeaders::new().insert(Header { key: VERSION_HEADER, value: Some("2") });
+        let ts = if i < old { now - 3_600_000 } else { now };
+        raw.send(BaseRecord::<(), [u8]>::to(topic).partition(0).payload(&p[..]).timestamp(ts).headers(h)).unwrap();
+    }
+    raw.flush(Duration::from_secs(10)).unwrap();
+}
+
+/// Creates `topic` (one partition) with a 60 s time retention.
+fn create_with_retention(broker: &TestBroker, topic: &str) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> =
+        rdkafka::ClientConfig::new().set("bootstrap.servers", broker.bootstrap()).create().unwrap();
+    let t = NewTopic::new(topic, 1, TopicReplication::Fixed(1))
+        .set("cleanup.policy", "delete")
+        .set("retention.ms", "60000");
+    let created = block_on(admin.create_topics([&t], &AdminOptions::new())).unwrap();
+    assert!(created.iter().all(|r| r.is_ok()), "{created:?}");
+}
+
+#[test]
+fn offsets_below_the_log_start_are_out_of_range() {
+    let mut broker = TestBroker::start();
+    create_with_retention(&broker, "retention");
+    produce_aged(&broker, "retention", 6, 4);
+    broker.restart(); // retention removes offsets 0..4
+    let log = KafkaLog::connect(&KafkaConfig { partitions: 1, ..broker.config("retention") }).unwrap();
+    assert_eq!((block_on(log.start_offsets()).unwrap(), block_on(log.end_offsets()).unwrap()), (vec![4], vec![6]));
+    match log.open_reader(0, 1) {
+        Err(Error::OffsetOutOfRange { partition: 0, offset: 1, start: 4, end: 6 }) => {}
+        other => panic!("expected OffsetOutOfRange, got {:?}", other.map(|r| r.position())),
+    }
+    let mut r = log.open_reader(0, 4).unwrap();
+    assert_eq!(read_blocking(&mut *r, 6).iter().map(|r| r.offset).collect::<Vec<_>>(), vec![4, 5]);
+}
