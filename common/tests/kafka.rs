@@ -447,3 +447,24 @@ fn offsets_below_the_log_start_are_out_of_range() {
     let mut r = log.open_reader(0, 4).unwrap();
     assert_eq!(read_blocking(&mut *r, 6).iter().map(|r| r.offset).collect::<Vec<_>>(), vec![4, 5]);
 }
+
+#[test]
+fn a_reader_opened_while_the_broker_is_down_checks_its_range_when_it_returns() {
+    let mut broker = TestBroker::start();
+    let log = KafkaLog::connect(&broker.config("unchecked")).unwrap();
+    block_on(log.append(0, (0..4).map(|i| payload(0, i)).collect())).unwrap();
+    broker.stop();
+    // The range check cannot run: the reader opens unchecked, within about a second.
+    let start = Instant::now();
+    let mut reader = log.open_reader(0, 100).unwrap();
+    assert!(start.elapsed() < Duration::from_secs(3), "open_reader blocked for {:?}", start.elapsed());
+    broker.restart();
+    // Once the broker is back, the reader's thread finishes the check.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let got = rt.block_on(async { tokio::time::timeout(Duration::from_secs(30), reader.next_batch(10)).await });
+    match got {
+        Ok(Err(Error::OffsetOutOfRange { partition: 0, offset: 100, start: 0, end: 4 })) => {}
+        Ok(other) => panic!("expected OffsetOutOfRange, got {:?}", other.map(|b| b.len())),
+        Err(_) => panic!("no answer within 30 s"),
+    }
+}
