@@ -71,7 +71,7 @@ impl KafkaLogReader {
     /// [`Error::OffsetOutOfRange`].
     ///
     /// Blocks the caller (an ingester's executor) for one ListOffsets round
-    /// trip, at most [`OPEN_CHECK_TIMEOUT`]. If the broker does not answer in
+    /// trip, at most one second. If the broker does not answer in
     /// time the reader opens anyway and its thread repeats the check until
     /// the broker answers: an out-of-range offset then comes back from
     /// [`LogReader::next_batch`] (and the ingester's reopen is checked).
