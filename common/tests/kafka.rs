@@ -100,6 +100,19 @@ fn append_read_round_trip_across_partitions() {
 }
 
 #[test]
+fn every_accepted_codec_round_trips_through_the_broker() {
+    let broker = TestBroker::start();
+    for codec in ["none", "gzip", "lz4", "zstd"] {
+        let topic = format!("codec-{codec}");
+        let log = KafkaLog::connect(&KafkaConfig { compression: codec.into(), ..broker.config(&topic) }).unwrap();
+        let batch: Vec<Bytes> = (0..20).map(|i| payload(1, i)).collect();
+        assert_eq!(block_on(log.append(1, batch.clone())).unwrap(), 0, "{codec}");
+        let got = read_on_glommio(&log, 1, 0, 20);
+        assert_eq!(got.into_iter().map(|r| r.payload).collect::<Vec<_>>(), batch, "{codec}");
+    }
+}
+
+#[test]
 fn offsets_outside_the_partition_are_out_of_range() {
     let broker = TestBroker::start();
     let log = KafkaLog::connect(&broker.config("out-of-range")).unwrap();
@@ -276,5 +289,182 @@ fn release_commits_the_offset_to_the_consumer_group() {
         }
         assert!(Instant::now() < deadline, "committed offsets are {offsets:?}");
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Throughput probe (not a timed test; `#[ignore]`d): appends
+/// `STRATA_PROBE_MB` (default 64) MB of realistic records (250 series of 6
+/// labels, one sample each, as the distributor builds them from remote
+/// write) through `KafkaLog` to tansu with 16 concurrent appenders, then
+/// reads every partition back on one glommio executor; the same records
+/// through the embedded log (fsync=always) give the reference ratio. Run:
+/// `cargo nextest run -p strata-common --features kafka --test kafka --run-ignored only --no-capture probe`
+#[test]
+#[ignore]
+fn probe_append_and_read_throughput() {
+    use strata_common::log::embedded::{EmbeddedLog, EmbeddedLogConfig};
+    use strata_common::record::RecordBuilder;
+    use strata_common::{Sample, TenantId};
+
+    let mb: usize = std::env::var("STRATA_PROBE_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
+    let partitions = 8u32;
+    let tenant = TenantId::new("probe").unwrap();
+    let record = |n: usize| -> Bytes {
+        let mut b = RecordBuilder::new(&tenant);
+        for s in 0..250 {
+            let id = n * 250 + s;
+            let (inst, pod) = (format!("10.0.{}.{}:9100", id % 200, id % 250), format!("pod-{}", id % 5000));
+            let labels = [
+                ("__name__", "node_cpu_seconds_total"),
+                ("cpu", ["0", "1", "2", "3"][id % 4]),
+                ("instance", inst.as_str()),
+                ("job", "node"),
+                ("mode", ["idle", "user", "system"][id % 3]),
+                ("pod", pod.as_str()),
+            ];
+            b.push_series(labels.into_iter(), &[Sample::new(1_700_000_000_000 + n as i64 * 15_000, id as f64 * 0.5)]);
+        }
+        Bytes::from(b.finish())
+    };
+    let mut records = Vec::new();
+    let mut bytes = 0usize;
+    while bytes < mb << 20 {
+        let r = record(records.len());
+        bytes += r.len();
+        records.push(r);
+    }
+    let records = Arc::new(records);
+    let n = records.len();
+    println!("probe: {n} records, {:.1} MB, {} B/record, {} series/record", bytes as f64 / 1e6, bytes / n, 250);
+
+    let append_all = |log: Arc<dyn Log>| -> Duration {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let start = Instant::now();
+        rt.block_on(async {
+            let tasks: Vec<_> = (0..16)
+                .map(|t| {
+                    let (log, records) = (log.clone(), records.clone());
+                    tokio::spawn(async move {
+                        for i in (t..records.len()).step_by(16) {
+                            log.append(i as u32 % partitions, vec![records[i].clone()]).await.unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+        });
+        start.elapsed()
+    };
+    let read_all = |log: Arc<dyn Log>| -> Duration {
+        let ends = block_on(log.end_offsets()).unwrap();
+        let readers: Vec<_> = (0..partitions).map(|p| log.open_reader(p, 0).unwrap()).collect();
+        let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound).make().unwrap();
+        let start = Instant::now();
+        let read = ex.run(async move {
+            let tasks: Vec<_> = readers
+                .into_iter()
+                .zip(ends)
+                .map(|(mut r, end)| {
+                    glommio::spawn_local(async move {
+                        let mut n = 0;
+                        while r.position() < end {
+                            n += r.next_batch(1000).await.unwrap().len();
+                        }
+                        n
+                    })
+                })
+                .collect();
+            let mut n = 0;
+            for t in tasks {
+                n += t.await;
+            }
+            n
+        });
+        assert_eq!(read, n);
+        start.elapsed()
+    };
+    let report = |what: &str, d: Duration| {
+        let s = d.as_secs_f64();
+        println!("probe: {what:<24} {:>9.0} records/s {:>7.1} MB/s  ({s:.2} s)", n as f64 / s, bytes as f64 / 1e6 / s);
+        s
+    };
+
+    let broker = TestBroker::start();
+    let kafka: Arc<dyn Log> = KafkaLog::connect(&KafkaConfig { partitions, ..broker.config("probe") }).unwrap();
+    let ka = report("kafka (tansu) append", append_all(kafka.clone()));
+    let kr = report("kafka (tansu) read", read_all(kafka));
+
+    let dir = tempfile::tempdir().unwrap();
+    let embedded: Arc<dyn Log> =
+        EmbeddedLog::open(EmbeddedLogConfig { dir: dir.path().into(), partitions, ..Default::default() }).unwrap();
+    let ea = report("embedded append", append_all(embedded.clone()));
+    let er = report("embedded read", read_all(embedded));
+    println!("probe: kafka/embedded time ratio: append {:.1}x, read {:.1}x", ka / ea, kr / er);
+}
+
+/// Produces `n` records to partition 0 of `topic`, the first `old` of them
+/// timestamped an hour ago (so tansu's retention of 60 s removes them when
+/// its maintenance pass runs, at broker start).
+fn produce_aged(broker: &TestBroker, topic: &str, n: u64, old: u64) {
+    let raw: ThreadedProducer<DefaultProducerContext> =
+        rdkafka::ClientConfig::new().set("bootstrap.servers", broker.bootstrap()).create().unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    for i in 0..n {
+        let p = payload(0, i);
+        let h = OwnedHeaders::new().insert(Header { key: VERSION_HEADER, value: Some("2") });
+        let ts = if i < old { now - 3_600_000 } else { now };
+        raw.send(BaseRecord::<(), [u8]>::to(topic).partition(0).payload(&p[..]).timestamp(ts).headers(h)).unwrap();
+    }
+    raw.flush(Duration::from_secs(10)).unwrap();
+}
+
+/// Creates `topic` (one partition) with a 60 s time retention.
+fn create_with_retention(broker: &TestBroker, topic: &str) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> =
+        rdkafka::ClientConfig::new().set("bootstrap.servers", broker.bootstrap()).create().unwrap();
+    let t = NewTopic::new(topic, 1, TopicReplication::Fixed(1))
+        .set("cleanup.policy", "delete")
+        .set("retention.ms", "60000");
+    let created = block_on(admin.create_topics([&t], &AdminOptions::new())).unwrap();
+    assert!(created.iter().all(|r| r.is_ok()), "{created:?}");
+}
+
+#[test]
+fn offsets_below_the_log_start_are_out_of_range() {
+    let mut broker = TestBroker::start();
+    create_with_retention(&broker, "retention");
+    produce_aged(&broker, "retention", 6, 4);
+    broker.restart(); // retention removes offsets 0..4
+    let log = KafkaLog::connect(&KafkaConfig { partitions: 1, ..broker.config("retention") }).unwrap();
+    assert_eq!((block_on(log.start_offsets()).unwrap(), block_on(log.end_offsets()).unwrap()), (vec![4], vec![6]));
+    match log.open_reader(0, 1) {
+        Err(Error::OffsetOutOfRange { partition: 0, offset: 1, start: 4, end: 6 }) => {}
+        other => panic!("expected OffsetOutOfRange, got {:?}", other.map(|r| r.position())),
+    }
+    let mut r = log.open_reader(0, 4).unwrap();
+    assert_eq!(read_blocking(&mut *r, 6).iter().map(|r| r.offset).collect::<Vec<_>>(), vec![4, 5]);
+}
+
+#[test]
+fn a_reader_opened_while_the_broker_is_down_checks_its_range_when_it_returns() {
+    let mut broker = TestBroker::start();
+    let log = KafkaLog::connect(&broker.config("unchecked")).unwrap();
+    block_on(log.append(0, (0..4).map(|i| payload(0, i)).collect())).unwrap();
+    broker.stop();
+    // The range check cannot run: the reader opens unchecked, within about a second.
+    let start = Instant::now();
+    let mut reader = log.open_reader(0, 100).unwrap();
+    assert!(start.elapsed() < Duration::from_secs(3), "open_reader blocked for {:?}", start.elapsed());
+    broker.restart();
+    // Once the broker is back, the reader's thread finishes the check.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let got = rt.block_on(async { tokio::time::timeout(Duration::from_secs(30), reader.next_batch(10)).await });
+    match got {
+        Ok(Err(Error::OffsetOutOfRange { partition: 0, offset: 100, start: 0, end: 4 })) => {}
+        Ok(other) => panic!("expected OffsetOutOfRange, got {:?}", other.map(|b| b.len())),
+        Err(_) => panic!("no answer within 30 s"),
     }
 }

@@ -39,8 +39,9 @@
 //! that the shard awaits with `recv_async`, so a glommio executor never
 //! blocks on Kafka), one commit thread per log, and short blocking offset
 //! queries on tokio's blocking pool (or a thread when called off tokio).
-//! [`KafkaLog::connect`] and [`Log::open_reader`] block on one or two
-//! broker round trips (bounded by [`KafkaConfig::request_timeout_ms`]).
+//! [`KafkaLog::connect`] blocks on a few broker round trips (bounded by
+//! [`KafkaConfig::request_timeout_ms`]); [`Log::open_reader`] on one, for at
+//! most a second (see [`KafkaLogReader::open`]).
 
 mod client;
 mod committer;

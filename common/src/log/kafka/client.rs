@@ -72,9 +72,9 @@ pub(crate) fn producer_config(config: &KafkaConfig) -> ClientConfig {
         .set("request.timeout.ms", config.produce_timeout_ms.min(30_000).to_string())
         .set("queue.buffering.max.kbytes", (config.max_in_flight_bytes / 1024).to_string())
         .set("queue.buffering.max.messages", "10000000")
-        // Batches up to the record size limit; a record is up to ~1 MiB.
-        .set("message.max.bytes", (config.max_record_bytes + 64 * 1024).to_string())
-        .set("batch.size", (config.max_record_bytes.min(16 << 20)).to_string());
+        // A record is up to ~1 MiB; batches keep librdkafka's 1 MB `batch.size`
+        // so they fit a stock broker's `message.max.bytes`.
+        .set("message.max.bytes", (config.max_record_bytes + 64 * 1024).to_string());
     with_options(cc, config)
 }
 

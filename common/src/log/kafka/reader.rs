@@ -39,6 +39,8 @@ const BATCH_BYTES: usize = 1 << 20;
 const BATCH_RECORDS: usize = 4096;
 /// How long one `poll` blocks; bounds how late the thread sees a dropped reader.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// Longest the open-time offset range check may block the caller.
+const OPEN_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
 /// A transient consumer error is logged at warn level at most this often.
 const WARN_EVERY: Duration = Duration::from_secs(10);
 
@@ -66,16 +68,34 @@ impl std::fmt::Debug for KafkaLogReader {
 impl KafkaLogReader {
     /// Opens a reader of `partition` at `from`. `from` must be within
     /// `[start, end]` of the partition (Kafka's low and high watermarks), else
-    /// [`Error::OffsetOutOfRange`]. Blocks for one ListOffsets round trip.
+    /// [`Error::OffsetOutOfRange`].
+    ///
+    /// Blocks the caller (an ingester's executor) for one ListOffsets round
+    /// trip, at most one second. If the broker does not answer in
+    /// time the reader opens anyway and its thread repeats the check until
+    /// the broker answers: an out-of-range offset then comes back from
+    /// [`LogReader::next_batch`] (and the ingester's reopen is checked).
     pub fn open(config: &KafkaConfig, partition: PartitionId, from: Offset) -> Result<Self> {
         let consumer: BaseConsumer<TracingContext> = client::consumer_config(config)
             .create_with_context(TracingContext)
             .map_err(|e| Error::InvalidConfig(format!("log.kafka: cannot create a Kafka consumer: {e}")))?;
         let topic = config.topic.clone();
-        let (start, end) = watermarks(&consumer, &topic, partition, config.request_timeout())?;
-        if from < start || from > end {
-            return Err(Error::OffsetOutOfRange { partition, offset: from, start, end });
-        }
+        let checked = match watermarks(&consumer, &topic, partition, config.request_timeout().min(OPEN_CHECK_TIMEOUT)) {
+            Ok((start, end)) if from < start || from > end => {
+                return Err(Error::OffsetOutOfRange { partition, offset: from, start, end });
+            }
+            Ok(_) => true,
+            Err(Error::LogUnavailable(why)) => {
+                tracing::warn!(
+                    partition,
+                    offset = from,
+                    %why,
+                    "kafka did not answer the offset range check; the reader thread checks once it does"
+                );
+                false
+            }
+            Err(e) => return Err(e),
+        };
         let mut tpl = TopicPartitionList::with_capacity(1);
         tpl.add_partition_offset(&topic, partition as i32, KafkaOffset::Offset(from as i64))
             .and_then(|()| consumer.assign(&tpl))
@@ -84,7 +104,7 @@ impl KafkaLogReader {
         let timeout = config.request_timeout();
         let thread = std::thread::Builder::new()
             .name(format!("strata-kafka-p{partition}"))
-            .spawn(move || Poller { consumer, topic, partition, next: from, tx, timeout }.run())
+            .spawn(move || Poller { consumer, topic, partition, next: from, tx, timeout }.run(checked))
             .map_err(|e| {
                 Error::LogUnavailable(format!("cannot start the reader thread of partition {partition}: {e}"))
             })?;
@@ -175,7 +195,10 @@ struct Poller {
 }
 
 impl Poller {
-    fn run(mut self) {
+    fn run(mut self, checked: bool) {
+        if !checked && !self.check_range() {
+            return;
+        }
         let mut last_warn = None;
         while !self.tx.is_disconnected() {
             let mut batch = Vec::new();
@@ -201,6 +224,29 @@ impl Poller {
             {
                 let _ = self.tx.send(Err(fatal));
                 return;
+            }
+        }
+    }
+
+    /// The open-time range check, retried until the broker answers; returns
+    /// whether to go on reading (else it sent the error or the reader is gone).
+    fn check_range(&mut self) -> bool {
+        loop {
+            if self.tx.is_disconnected() {
+                return false;
+            }
+            match watermarks(&self.consumer, &self.topic, self.partition, self.timeout) {
+                Ok((start, end)) if self.next < start || self.next > end => {
+                    let e = Error::OffsetOutOfRange { partition: self.partition, offset: self.next, start, end };
+                    let _ = self.tx.send(Err(e));
+                    return false;
+                }
+                Ok(_) => return true,
+                Err(Error::LogUnavailable(_)) => std::thread::sleep(POLL_INTERVAL),
+                Err(e) => {
+                    let _ = self.tx.send(Err(e));
+                    return false;
+                }
             }
         }
     }
