@@ -23,6 +23,7 @@ use strata_common::log::embedded::EmbeddedLog;
 use strata_ingester::distributor::{self, Distributor};
 use strata_ingester::shard::Ingester;
 use strata_querier::{self as querier, QuerierState};
+use strata_storage::object::ObjectStorage;
 use strata_storage::{ManifestStore, Store};
 use tokio::net::TcpListener;
 
@@ -40,7 +41,18 @@ pub async fn run_all_in_one(config: Config) -> Result<()> {
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let mut registry = Registry::with_prefix("strata");
     let log: Arc<dyn Log> = EmbeddedLog::open(config.log.clone()).context("opening the embedded log")?;
-    let manifest = Arc::new(ManifestStore::open(&config.data_dir).context("opening the manifest")?);
+    // With object storage the bucket is the source of truth: an empty data
+    // directory is restored from it, and flushes are uploaded before the log
+    // is released. `_object_tasks` (garbage collection) stops on return.
+    let (manifest, _object_tasks) = if config.storage.object.enabled() {
+        let object = ObjectStorage::connect(&config.storage.object, Some(&mut registry))
+            .context("configuring object storage")?;
+        let (manifest, tasks) =
+            object.open_writer(&config.data_dir).context("opening the manifest with object storage")?;
+        (manifest, Some(tasks))
+    } else {
+        (Arc::new(ManifestStore::open(&config.data_dir).context("opening the manifest")?), None)
+    };
     let start_offsets = log.end_offsets().await.context("reading log end offsets")?;
     let ingester = Arc::new(
         Ingester::start(config.ingester.clone(), log.clone(), manifest.clone(), &mut registry)

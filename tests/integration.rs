@@ -8,6 +8,7 @@ mod integration {
     pub mod api;
     pub mod crash;
     pub mod harness;
+    mod object_storage;
     pub mod promtool;
     pub mod push_query;
     pub mod reference;

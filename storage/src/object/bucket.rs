@@ -26,7 +26,10 @@ use crate::{Error, Result};
 pub struct Bucket {
     store: Arc<dyn ObjectStore>,
     prefix: String,
-    runtime: tokio::runtime::Runtime,
+    handle: tokio::runtime::Handle,
+    /// Some until dropped (then shut down without blocking, so a bucket may
+    /// be dropped inside an async context).
+    runtime: Option<tokio::runtime::Runtime>,
     threshold: u64,
     part: usize,
     pub(crate) metrics: ObjectMetrics,
@@ -96,7 +99,8 @@ impl Bucket {
         Ok(Self {
             store,
             prefix: prefix.trim_matches('/').to_string(),
-            runtime,
+            handle: runtime.handle().clone(),
+            runtime: Some(runtime),
             threshold: config.multipart_threshold_bytes,
             part: usize::try_from(config.multipart_part_bytes).unwrap_or(usize::MAX),
             metrics,
@@ -116,7 +120,7 @@ impl Bucket {
     /// Runs `fut` on the bucket's runtime and waits for it.
     fn block_on<T: Send + 'static>(&self, fut: impl Future<Output = T> + Send + 'static) -> T {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        self.runtime.spawn(async move {
+        self.handle.spawn(async move {
             let _ = tx.send(fut.await);
         });
         // The task always sends unless it panicked (a bug in object_store):
@@ -272,6 +276,14 @@ impl Bucket {
                 Ok(())
             }
             Err(e) => Err(self.fail("delete", &location)(e)),
+        }
+    }
+}
+
+impl Drop for Bucket {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
         }
     }
 }
