@@ -211,6 +211,17 @@ impl Bucket {
         }
     }
 
+    /// Bytes `range` of the object `rel` (one ranged GET).
+    pub fn get_range(&self, rel: &str, range: std::ops::Range<u64>) -> Result<Bytes> {
+        let location = self.location(rel);
+        let (store, loc) = (Arc::clone(&self.store), location.clone());
+        let b =
+            self.block_on(async move { store.get_range(&loc, range).await }).map_err(self.fail("get", &location))?;
+        self.metrics.downloads.inc();
+        self.metrics.download_bytes.inc_by(b.len() as u64);
+        Ok(b)
+    }
+
     /// Downloads `rel` to `dest` durably: streamed into a unique temporary
     /// file beside it, fsynced, renamed. Returns the size.
     pub fn download(&self, rel: &str, dest: &Path) -> Result<u64> {
