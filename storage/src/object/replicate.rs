@@ -4,8 +4,10 @@
 //! a manifest in the bucket never references a missing object. Calls are
 //! serialised, each replicates the newest local version, and a version is
 //! never PUT over a newer one, so the bucket's flushed offsets only move
-//! forward.
+//! forward; the first replication of a process refuses to overwrite a
+//! bucket manifest newer than the local one ([`Error::ReplicaAhead`]).
 use std::collections::HashSet;
+use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -13,7 +15,7 @@ use parking_lot::Mutex;
 
 use super::bucket::Bucket;
 use crate::manifest::{FILES_DIR, MANIFEST_FILE, Replicator};
-use crate::{Error, ManifestStore, Result};
+use crate::{Error, Manifest, ManifestStore, Result};
 
 /// Concurrent file uploads of one replication.
 const UPLOAD_CONCURRENCY: usize = 4;
@@ -62,6 +64,17 @@ impl BucketReplicator {
             return Ok(Replicated::Done { version: manifest.version, files_uploaded: 0 });
         }
         if st.uploaded.is_none() {
+            // First replication of this process: never move the bucket back.
+            if let Some(bytes) = self.bucket.get_bytes(MANIFEST_FILE)? {
+                let bucket = Manifest::decode(&bytes, Path::new(MANIFEST_FILE))?;
+                if bucket.version > manifest.version {
+                    return Err(Error::ReplicaAhead {
+                        location: self.bucket.location(MANIFEST_FILE).to_string(),
+                        local: manifest.version,
+                        bucket: bucket.version,
+                    });
+                }
+            }
             let listed = self.bucket.list(FILES_DIR)?;
             st.uploaded = Some(listed.into_iter().map(|l| l.rel).collect());
         }

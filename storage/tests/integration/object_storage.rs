@@ -229,7 +229,7 @@ fn unreachable_server_fails_the_replication_and_loses_nothing() {
     let e = ms.replicate().unwrap_err();
     assert_eq!(e.kind(), strata_common::ErrorKind::Unavailable, "{e}");
     assert!(e.to_string().contains("object storage"), "{e}");
-    assert!(os.bucket.metrics().errors.get_or_create_owned(&vec![("op".into(), "list".into())]).get() >= 1);
+    assert!(os.bucket.metrics().errors.get_or_create_owned(&vec![("op".into(), "get".into())]).get() >= 1);
     // Still down: a second flush commits locally, replication fails again.
     flush(&ms, &["a"], "down", 0, &[(0, 10, 20)]);
     assert!(ms.replicate().is_err());
@@ -273,4 +273,27 @@ fn unreferenced_objects_are_deleted_only_after_the_grace_period() {
     let left: Vec<String> = bucket.list("files").unwrap().into_iter().map(|l| l.rel).collect();
     assert_eq!(left, [files[1].path.clone()]);
     assert_consistent(&bucket).unwrap();
+}
+
+#[test]
+fn a_stale_local_directory_never_moves_the_bucket_back() {
+    let s3 = server();
+    let cfg = s3.config(BUCKET, "ingester-5");
+    let os = ObjectStorage::connect(&cfg, None).unwrap();
+    let current = tempfile::tempdir().unwrap();
+    let (ms, _gc) = os.open_writer(current.path()).unwrap();
+    flush(&ms, &["a"], "up", 0, &[(0, 0, 10)]);
+    ms.replicate().unwrap();
+    // A copy of the directory as it is now, then the writer moves on.
+    let stale = tempfile::tempdir().unwrap();
+    std::fs::copy(current.path().join(MANIFEST_FILE), stale.path().join(MANIFEST_FILE)).unwrap();
+    flush(&ms, &["a"], "down", 0, &[(0, 10, 20)]);
+    ms.replicate().unwrap();
+    let bucket_version = ms.current().version;
+
+    let stale_ms = ManifestStore::open(stale.path()).unwrap();
+    stale_ms.set_replicator(Arc::new(BucketReplicator::new(Arc::clone(&os.bucket))));
+    let e = stale_ms.replicate().unwrap_err();
+    assert!(matches!(e, strata_storage::Error::ReplicaAhead { local, bucket, .. } if local + 1 == bucket), "{e}");
+    assert_eq!(bucket_manifest(&os.bucket).unwrap().version, bucket_version);
 }
