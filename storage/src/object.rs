@@ -68,7 +68,12 @@ pub struct ObjectStorage {
 impl ObjectStorage {
     /// Connects (lazily: no request yet) and registers the metrics.
     pub fn connect(config: &ObjectStorageConfig, registry: Option<&mut Registry>) -> Result<Self> {
-        let metrics = registry.map(ObjectMetrics::register).unwrap_or_default();
+        Self::connect_with_metrics(config, registry.map(ObjectMetrics::register).unwrap_or_default())
+    }
+
+    /// Like [`Self::connect`] with metrics registered once and shared (a
+    /// querier reading several writers' prefixes).
+    pub fn connect_with_metrics(config: &ObjectStorageConfig, metrics: ObjectMetrics) -> Result<Self> {
         Ok(Self { config: config.clone(), bucket: Arc::new(Bucket::connect(config, metrics)?) })
     }
 

@@ -5,7 +5,7 @@
 //! any thread, including a tokio worker (it then blocks that worker for the
 //! call's duration, like any other blocking file read in the read path).
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -144,45 +144,45 @@ impl Bucket {
     /// threshold, a multipart upload (aborted on failure) at or above it.
     /// An object appears only once complete.
     pub fn put_file(&self, rel: &str, path: &Path) -> Result<()> {
-        let location = self.location(rel);
-        let len = std::fs::metadata(path).map_err(Error::io(path))?.len();
-        if len < self.threshold {
-            let bytes = std::fs::read(path).map_err(Error::io(path))?;
-            return self.put_bytes(rel, Bytes::from(bytes));
-        }
-        let (store, part, loc, owned) = (Arc::clone(&self.store), self.part, location.clone(), path.to_path_buf());
-        let fail = self.fail("multipart", &location);
-        self.block_on(async move {
-            let upload = store.put_multipart(&loc).await.map_err(|e| Err(fail_io(e)))?;
-            let mut writer = WriteMultipart::new_with_chunk_size(upload, part);
-            let result: std::result::Result<(), std::io::Error> = async {
-                let mut file = tokio::fs::File::open(&owned).await?;
-                let mut buf = vec![0u8; part.min(8 * 1024 * 1024)];
-                loop {
-                    let n = file.read(&mut buf).await?;
-                    if n == 0 {
-                        return Ok(());
+        let mut results = self.put_files(&[(rel.to_string(), path.to_path_buf())], 1);
+        results.pop().map_or(Ok(()), |(_, r)| r)
+    }
+
+    /// Uploads `(rel, local path)` pairs, `concurrency` at a time; returns
+    /// each one's outcome (in completion order), so a caller can record the
+    /// ones that made it even if others failed.
+    pub fn put_files(&self, files: &[(String, PathBuf)], concurrency: usize) -> Vec<(String, Result<()>)> {
+        let jobs: Vec<(String, ObjectPath, PathBuf)> =
+            files.iter().map(|(rel, path)| (rel.clone(), self.location(rel), path.clone())).collect();
+        let (store, threshold, part) = (Arc::clone(&self.store), self.threshold, self.part);
+        let outcomes = self.block_on(async move {
+            futures::stream::iter(jobs)
+                .map(|(rel, loc, path)| {
+                    let store = Arc::clone(&store);
+                    async move {
+                        let r = upload(store, &loc, &path, threshold, part).await;
+                        (rel, loc, path, r)
                     }
-                    writer.wait_for_capacity(4).await.map_err(std::io::Error::other)?;
-                    writer.write(&buf[..n]);
-                }
-            }
-            .await;
-            match result {
-                Ok(()) => writer.finish().await.map(|_| ()).map_err(|e| Err(fail_io(e))),
-                Err(e) => {
-                    let _ = writer.abort().await;
-                    Err(Ok(e))
-                }
-            }
-        })
-        .map_err(|e: std::result::Result<std::io::Error, FailIo>| match e {
-            Ok(io) => Error::io(path)(io),
-            Err(FailIo(e)) => fail(e),
-        })?;
-        self.metrics.uploads.inc();
-        self.metrics.upload_bytes.inc_by(len);
-        Ok(())
+                })
+                .buffer_unordered(concurrency.max(1))
+                .collect::<Vec<_>>()
+                .await
+        });
+        outcomes
+            .into_iter()
+            .map(|(rel, loc, path, r)| {
+                let r = match r {
+                    Ok(len) => {
+                        self.metrics.uploads.inc();
+                        self.metrics.upload_bytes.inc_by(len);
+                        Ok(())
+                    }
+                    Err(Failure::Io(e)) => Err(Error::io(&path)(e)),
+                    Err(Failure::Store(e)) => Err(self.fail("put", &loc)(e)),
+                };
+                (rel, r)
+            })
+            .collect()
     }
 
     /// One PUT of `bytes` as `rel` (atomic: readers see the old or the new object).
@@ -299,11 +299,50 @@ impl Drop for Bucket {
     }
 }
 
-/// An object_store error inside the multipart future (vs an I/O error).
-struct FailIo(object_store::Error);
+/// Why one upload failed: reading the local file, or the object store.
+enum Failure {
+    Io(std::io::Error),
+    Store(object_store::Error),
+}
 
-fn fail_io(e: object_store::Error) -> FailIo {
-    FailIo(e)
+/// Uploads the file at `path` to `loc`; returns its length.
+async fn upload(
+    store: Arc<dyn ObjectStore>,
+    loc: &ObjectPath,
+    path: &Path,
+    threshold: u64,
+    part: usize,
+) -> std::result::Result<u64, Failure> {
+    let len = tokio::fs::metadata(path).await.map_err(Failure::Io)?.len();
+    if len < threshold {
+        let bytes = tokio::fs::read(path).await.map_err(Failure::Io)?;
+        store.put(loc, PutPayload::from(bytes)).await.map_err(Failure::Store)?;
+        return Ok(len);
+    }
+    let mut writer = WriteMultipart::new_with_chunk_size(store.put_multipart(loc).await.map_err(Failure::Store)?, part);
+    match copy_parts(path, &mut writer, part).await {
+        Ok(()) => writer.finish().await.map(|_| len).map_err(Failure::Store),
+        Err(e) => {
+            // Best effort: an upload left behind is invisible, and the
+            // bucket's lifecycle rule removes it.
+            let _ = writer.abort().await;
+            Err(e)
+        }
+    }
+}
+
+/// Streams the file into `writer`, at most a few parts in flight.
+async fn copy_parts(path: &Path, writer: &mut WriteMultipart, part: usize) -> std::result::Result<(), Failure> {
+    let mut file = tokio::fs::File::open(path).await.map_err(Failure::Io)?;
+    let mut buf = vec![0u8; part.min(8 * 1024 * 1024)];
+    loop {
+        let n = file.read(&mut buf).await.map_err(Failure::Io)?;
+        if n == 0 {
+            return Ok(());
+        }
+        writer.wait_for_capacity(4).await.map_err(Failure::Store)?;
+        writer.write(&buf[..n]);
+    }
 }
 
 fn config_error(url: &str, reason: String) -> Error {
