@@ -117,18 +117,17 @@ impl Bucket {
         if self.prefix.is_empty() { ObjectPath::from(rel) } else { ObjectPath::from(format!("{}/{rel}", self.prefix)) }
     }
 
-    /// Runs `fut` on the bucket's runtime and waits for it.
-    fn block_on<T: Send + 'static>(&self, fut: impl Future<Output = T> + Send + 'static) -> T {
+    /// Runs `fut` on the bucket's runtime and waits for it (an error only
+    /// if the task panicked: a bug in the object store client).
+    fn block_on<T: Send + 'static>(&self, fut: impl Future<Output = T> + Send + 'static) -> Result<T> {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         self.handle.spawn(async move {
             let _ = tx.send(fut.await);
         });
-        // The task always sends unless it panicked (a bug in object_store):
-        // the runtime stays up as long as `self`.
-        match rx.recv() {
-            Ok(v) => v,
-            Err(_) => panic!("object storage task panicked"),
-        }
+        rx.recv().map_err(|_| Error::Io {
+            path: "<object storage task>".into(),
+            source: std::io::Error::other("the object storage task panicked"),
+        })
     }
 
     fn fail(&self, op: &'static str, location: &ObjectPath) -> impl FnOnce(object_store::Error) -> Error + use<> {
@@ -168,6 +167,10 @@ impl Bucket {
                 .collect::<Vec<_>>()
                 .await
         });
+        let outcomes = match outcomes {
+            Ok(o) => o,
+            Err(e) => return vec![(files.first().map(|f| f.0.clone()).unwrap_or_default(), Err(e))],
+        };
         outcomes
             .into_iter()
             .map(|(rel, loc, path, r)| {
@@ -189,7 +192,7 @@ impl Bucket {
     pub fn put_bytes(&self, rel: &str, bytes: Bytes) -> Result<()> {
         let location = self.location(rel);
         let (store, loc, len) = (Arc::clone(&self.store), location.clone(), bytes.len() as u64);
-        self.block_on(async move { store.put(&loc, PutPayload::from(bytes)).await })
+        self.block_on(async move { store.put(&loc, PutPayload::from(bytes)).await })?
             .map_err(self.fail("put", &location))?;
         self.metrics.uploads.inc();
         self.metrics.upload_bytes.inc_by(len);
@@ -200,7 +203,7 @@ impl Bucket {
     pub fn get_bytes(&self, rel: &str) -> Result<Option<Bytes>> {
         let location = self.location(rel);
         let (store, loc) = (Arc::clone(&self.store), location.clone());
-        match self.block_on(async move { store.get(&loc).await?.bytes().await }) {
+        match self.block_on(async move { store.get(&loc).await?.bytes().await })? {
             Ok(b) => {
                 self.metrics.downloads.inc();
                 self.metrics.download_bytes.inc_by(b.len() as u64);
@@ -216,7 +219,7 @@ impl Bucket {
         let location = self.location(rel);
         let (store, loc) = (Arc::clone(&self.store), location.clone());
         let b =
-            self.block_on(async move { store.get_range(&loc, range).await }).map_err(self.fail("get", &location))?;
+            self.block_on(async move { store.get_range(&loc, range).await })?.map_err(self.fail("get", &location))?;
         self.metrics.downloads.inc();
         self.metrics.download_bytes.inc_by(b.len() as u64);
         Ok(b)
@@ -242,7 +245,7 @@ impl Bucket {
             }
             file.sync_all().await.map_err(Ok)?;
             Ok::<u64, std::result::Result<std::io::Error, object_store::Error>>(len)
-        });
+        })?;
         let len = match result {
             Ok(len) => len,
             Err(e) => {
@@ -265,7 +268,7 @@ impl Bucket {
         let location = self.location(rel_dir);
         let (store, loc) = (Arc::clone(&self.store), location.clone());
         let metas: Vec<object_store::ObjectMeta> = self
-            .block_on(async move { store.list(Some(&loc)).try_collect().await })
+            .block_on(async move { store.list(Some(&loc)).try_collect().await })?
             .map_err(self.fail("list", &location))?;
         let strip = if self.prefix.is_empty() { String::new() } else { format!("{}/", self.prefix) };
         Ok(metas
@@ -281,7 +284,7 @@ impl Bucket {
     pub fn delete(&self, rel: &str) -> Result<()> {
         let location = self.location(rel);
         let (store, loc) = (Arc::clone(&self.store), location.clone());
-        match self.block_on(async move { store.delete(&loc).await }) {
+        match self.block_on(async move { store.delete(&loc).await })? {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {
                 self.metrics.deletes.inc();
                 Ok(())
