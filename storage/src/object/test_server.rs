@@ -97,3 +97,55 @@ pub fn config(port: u16, bucket: &str, prefix: &str) -> ObjectStorageConfig {
         ..Default::default()
     }
 }
+
+/// A TCP proxy in front of a server that can be switched off, closing
+/// every open connection: an S3 endpoint that becomes unreachable and
+/// comes back, without losing the server's state.
+#[derive(Debug)]
+pub struct Proxy {
+    pub port: u16,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<TcpStream>>>,
+}
+
+impl Proxy {
+    /// Forwards a free loopback port to `upstream` (up at start).
+    pub fn start(upstream: u16) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let conns = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (up2, conns2) = (up.clone(), conns.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if !up2.load(Ordering::SeqCst) {
+                    continue; // dropped: connection closed
+                }
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else { continue };
+                let mut list = conns2.lock().unwrap();
+                list.push(client.try_clone().unwrap());
+                list.push(server.try_clone().unwrap());
+                for (mut from, mut to) in [(client.try_clone().unwrap(), server.try_clone().unwrap()), (server, client)]
+                {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Self { port, up, conns }
+    }
+
+    /// Switches forwarding on or off (off also closes open connections).
+    pub fn set_up(&self, on: bool) {
+        self.up.store(on, std::sync::atomic::Ordering::SeqCst);
+        if !on {
+            for c in self.conns.lock().unwrap().drain(..) {
+                let _ = c.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+}
