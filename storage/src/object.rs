@@ -58,6 +58,9 @@ pub use restore::restore_if_empty;
 
 use crate::{ManifestStore, Result, Store};
 
+/// Subdirectory of a reader's cache directory that holds its manifest and files.
+pub const CACHED_DIR: &str = "cached";
+
 /// A configured bucket and the settings of the tasks around it.
 #[derive(Debug, Clone)]
 pub struct ObjectStorage {
@@ -86,8 +89,13 @@ impl ObjectStorage {
         let manifest = Arc::new(ManifestStore::open(data_dir)?);
         let replicator = Arc::new(BucketReplicator::new(Arc::clone(&self.bucket)));
         manifest.set_replicator(replicator.clone());
-        if let Err(e) = manifest.replicate() {
-            tracing::warn!(error = %e, "object storage unreachable at start-up; the next flush retries the upload");
+        match manifest.replicate() {
+            Ok(()) => {}
+            // A stale data directory must not start (its flushes would fail forever).
+            Err(e @ crate::Error::ReplicaAhead { .. }) => return Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e, "object storage unreachable at start-up; the next flush retries the upload")
+            }
         }
         let gc = GarbageCollector::default();
         let grace = self.config.gc_grace();
@@ -100,8 +108,12 @@ impl ObjectStorage {
     }
 
     /// Reader side: a [`Store`] over the bucket's manifest (polled into
-    /// `cache_dir`) and files (downloaded into `cache_dir` on first use).
+    /// `cache_dir/cached/MANIFEST.json`) and files (downloaded into
+    /// `cache_dir/cached/files/` on first use). Only that subdirectory is
+    /// written, so a `cache_dir` pointing at a writer's data directory by
+    /// mistake harms nothing.
     pub fn open_reader(&self, cache_dir: &Path) -> Result<(Arc<Store>, Background)> {
+        let cache_dir = &cache_dir.join(CACHED_DIR);
         poll_manifest(&self.bucket, cache_dir, None)?;
         let manifest = Arc::new(ManifestStore::open_read_only(cache_dir)?);
         let cache = Arc::new(ObjectFileCache::new(Arc::clone(&self.bucket), cache_dir, self.config.cache_max_bytes)?);

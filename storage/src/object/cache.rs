@@ -44,8 +44,8 @@ struct Entry {
 }
 
 impl ObjectFileCache {
-    /// A cache in `dir` (its `files/` is emptied: entries of a previous run
-    /// are not tracked).
+    /// A cache whose files go to `dir/files/...`; that directory is emptied
+    /// first (entries of a previous run are not tracked).
     pub fn new(bucket: Arc<Bucket>, dir: &Path, max_bytes: u64) -> Result<Self> {
         let files = dir.join(FILES_DIR);
         match std::fs::remove_dir_all(&files) {

@@ -296,4 +296,29 @@ fn a_stale_local_directory_never_moves_the_bucket_back() {
     let e = stale_ms.replicate().unwrap_err();
     assert!(matches!(e, strata_storage::Error::ReplicaAhead { local, bucket, .. } if local + 1 == bucket), "{e}");
     assert_eq!(bucket_manifest(&os.bucket).unwrap().version, bucket_version);
+    drop(stale_ms);
+    // A writer does not even start on it.
+    let e = ObjectStorage::connect(&cfg, None).unwrap().open_writer(stale.path()).unwrap_err();
+    assert!(matches!(e, strata_storage::Error::ReplicaAhead { .. }), "{e}");
+    assert_eq!(bucket_manifest(&os.bucket).unwrap().version, bucket_version);
+}
+
+#[test]
+fn a_reader_pointed_at_a_writers_data_directory_leaves_it_alone() {
+    let s3 = server();
+    let cfg = s3.config(BUCKET, "ingester-6");
+    let os = ObjectStorage::connect(&cfg, None).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let (ms, _gc) = os.open_writer(data.path()).unwrap();
+    flush(&ms, &["a"], "up", 0, &[(0, 0, 10)]);
+    ms.replicate().unwrap();
+    let manifest_bytes = std::fs::read(data.path().join(MANIFEST_FILE)).unwrap();
+    let file = data.path().join(&ms.current().files[0].path);
+    let file_bytes = std::fs::read(&file).unwrap();
+
+    let (store, _poll) = os.open_reader(data.path()).unwrap();
+    assert_eq!(names(&store, "a"), ["up"]);
+    assert_eq!(std::fs::read(data.path().join(MANIFEST_FILE)).unwrap(), manifest_bytes);
+    assert_eq!(std::fs::read(&file).unwrap(), file_bytes);
+    assert_eq!(ManifestStore::open(data.path()).unwrap().current().files, ms.current().files);
 }
