@@ -26,18 +26,25 @@ impl S3Server {
 
     /// Starts a server on `port` and waits until it accepts connections.
     pub fn start_on(port: u16) -> Self {
-        let bin = std::env::var("STRATA_MOTO_SERVER").unwrap_or_else(|_| "moto_server".to_string());
-        let child = Command::new(&bin)
+        // `moto_server` where it is on PATH, else `python3 -m moto.server`
+        // (same program; pip may put the script outside PATH).
+        let command: Vec<String> = match std::env::var("STRATA_MOTO_SERVER") {
+            Ok(bin) => vec![bin],
+            Err(_) if on_path("moto_server") => vec!["moto_server".into()],
+            Err(_) => vec!["python3".into(), "-m".into(), "moto.server".into()],
+        };
+        let child = Command::new(&command[0])
+            .args(&command[1..])
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {bin} (pip install 'moto[server]'; .ci/run does): {e}"));
+            .unwrap_or_else(|e| panic!("cannot start {command:?} (pip install 'moto[server]'; .ci/run does): {e}"));
         let server = Self { port, child };
         let deadline = Instant::now() + Duration::from_secs(60);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto_server did not listen on {port} within 60 s");
+            assert!(Instant::now() < deadline, "{command:?} did not listen on {port} within 60 s");
             std::thread::sleep(Duration::from_millis(50));
         }
         server
@@ -68,6 +75,10 @@ impl Drop for S3Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+fn on_path(bin: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
 }
 
 pub fn free_port() -> u16 {
