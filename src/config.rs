@@ -18,6 +18,7 @@ use strata_common::log::embedded::EmbeddedLogConfig;
 use strata_ingester::distributor::DistributorConfig;
 use strata_ingester::shard::IngesterConfig;
 use strata_querier::QuerierConfig;
+use strata_storage::compaction::CompactionConfig;
 use strata_storage::object::StorageConfig;
 
 /// Default HTTP address: loopback only until auth is configured.
@@ -55,6 +56,8 @@ pub struct Config {
     /// Where files and the manifest live beyond the data directory
     /// (`[storage.object]`: S3-compatible object storage; off by default).
     pub storage: StorageConfig,
+    /// Background compaction and retention of the data directory.
+    pub compaction: CompactionConfig,
 }
 
 impl Default for Config {
@@ -74,6 +77,7 @@ impl Default for Config {
             ingester: IngesterConfig::default(),
             querier: QuerierConfig::default(),
             storage: StorageConfig::default(),
+            compaction: CompactionConfig::default(),
         }
     }
 }
@@ -141,6 +145,7 @@ impl Config {
         self.ingester.validate().context("[ingester]")?;
         self.querier.validate().context("[querier]")?;
         self.storage.validate().map_err(anyhow::Error::msg).context("[storage]")?;
+        self.compaction.validate().map_err(anyhow::Error::msg).context("[compaction]")?;
         Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! The all-in-one process: wires the embedded log, the manifest, the
-//! thread-per-core ingester, the push endpoint and the query API behind one
-//! HTTP listener, plus `/metrics`, `/ready` and `/health`.
+//! thread-per-core ingester, the background compactor, the push endpoint and
+//! the query API behind one HTTP listener, plus `/metrics`, `/ready` and
+//! `/health`.
 //!
 //! Start-up order matters for durability: the log and manifest are opened
 //! first, the ingester replays every partition from its flushed offset, and
@@ -23,8 +24,9 @@ use strata_common::log::embedded::EmbeddedLog;
 use strata_ingester::distributor::{self, Distributor};
 use strata_ingester::shard::Ingester;
 use strata_querier::{self as querier, QuerierState};
+use strata_storage::compaction::Compactor;
 use strata_storage::object::ObjectStorage;
-use strata_storage::{ManifestStore, Store};
+use strata_storage::{ManifestStore, Store, StoreSet};
 use tokio::net::TcpListener;
 
 use crate::config::Config;
@@ -58,11 +60,19 @@ pub async fn run_all_in_one(config: Config) -> Result<()> {
         Ingester::start(config.ingester.clone(), log.clone(), manifest.clone(), &mut registry)
             .context("starting ingester shards")?,
     );
+    let mut compactor = match config.compaction.enabled {
+        true => Some(
+            Compactor::new(manifest.clone(), config.compaction.clone(), &mut registry)
+                .spawn()
+                .context("starting the compactor thread")?,
+        ),
+        false => None,
+    };
     let heads: Arc<dyn HeadReader> = ingester.clone();
     let distributor = Arc::new(Distributor::new(config.distributor.clone(), log.clone(), &mut registry));
-    let store = Arc::new(Store::new(manifest.clone()));
+    let stores = Arc::new(StoreSet::single(Arc::new(Store::new(manifest.clone()))));
     let querier_state =
-        Arc::new(QuerierState::new(config.querier.clone(), store, heads.clone(), Some(log.clone()), &mut registry));
+        Arc::new(QuerierState::new(config.querier.clone(), stores, heads.clone(), Some(log.clone()), &mut registry));
 
     let health = Arc::new(Health { registry, ready: AtomicBool::new(false) });
     tokio::spawn(watch_replay(health.clone(), heads.clone(), start_offsets));
@@ -80,6 +90,9 @@ pub async fn run_all_in_one(config: Config) -> Result<()> {
     tracing::info!(listen = %config.listen, data_dir = %config.data_dir.display(), "strata all-in-one serving");
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("HTTP server")?;
     tracing::info!("shutting down: stopping ingester shards");
+    if let Some(c) = compactor.as_mut() {
+        c.shutdown();
+    }
     ingester.shutdown();
     Ok(())
 }

@@ -10,6 +10,7 @@
 //! target/release/loadgen --strata-bin target/release/strata --hosts 1000 --scrapes 60
 //! ```
 
+mod dashboard;
 mod systems;
 mod workload;
 
@@ -138,6 +139,7 @@ fn main() -> Result<()> {
     let requests: usize = lanes.iter().map(Vec::len).sum();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let mut results = Vec::new();
+    let mut dashboards = Vec::new();
     for name in &args.systems {
         let kind = Kind::parse(name)?;
         let sys = System::start(kind, &args.strata_bin)?;
@@ -149,6 +151,7 @@ fn main() -> Result<()> {
         for q in QUERIES {
             query_ms.push(query_median_ms(&sys, q, &w, args.query_runs)?);
         }
+        dashboards.push((kind, dashboard::measure(&sys, &w, args.query_runs)?));
         let rss = sys.rss_bytes().unwrap_or(0);
         eprintln!(
             "{}: {samples_per_sec:.0} samples/s, disk {} MiB (not compacted)",
@@ -158,6 +161,7 @@ fn main() -> Result<()> {
         results.push(Measured { kind, samples_per_sec, query_ms, rss });
     }
     report(&results);
+    dashboard::report(&dashboards);
     Ok(())
 }
 

@@ -12,6 +12,9 @@
 //! recreates its data). File ids are never reused: the persisted
 //! `next_file_id` is raised past every id found in the manifest or on disk.
 //!
+//! Files removed by [`ManifestStore::commit_replace`] are retired and
+//! deleted later by [`ManifestStore::delete_retired`] (see [`crate::retire`]).
+//!
 //! Replication hook: with object storage configured, a [`Replicator`] is set
 //! once ([`ManifestStore::set_replicator`]) and the flush path calls
 //! [`ManifestStore::replicate`] after each commit, before releasing the log
@@ -20,16 +23,19 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use strata_common::log::{Offset, PartitionId};
 use strata_common::{TenantId, Timestamp};
 
+use crate::fault::{FaultHook, FaultPoint};
 use crate::format::FILE_EXT;
+use crate::retire::{Pins, Retired, Snapshot};
 use crate::writer::sync_dir;
-use crate::{Error, Result};
+use crate::{Error, FileCache, Result};
 
 /// Name of the manifest file in the data directory.
 pub const MANIFEST_FILE: &str = "MANIFEST.json";
@@ -60,6 +66,19 @@ pub struct FileMeta {
     pub samples: u64,
     pub bytes: u64,
     pub offsets: Vec<PartitionRange>,
+    /// Position of the file's data in the "newest wins" order for equal
+    /// (series, timestamp) samples across files: the id of the newest flush
+    /// file whose data it holds. `None` (flush files) means its own id.
+    /// Compaction outputs get the largest order of their inputs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge_order: Option<u64>,
+}
+
+impl FileMeta {
+    /// Sort key of the "newest wins" rule: later keys win.
+    pub fn rank(&self) -> (u64, u64) {
+        (self.merge_order.unwrap_or(self.id), self.id)
+    }
 }
 
 /// A manifest version.
@@ -128,7 +147,14 @@ pub struct ManifestStore {
     current: ArcSwap<Manifest>,
     writer: Mutex<()>,
     next_id: AtomicU64,
+    /// The highest version ever written (a failed commit may have renamed
+    /// its version into place; the next one must still be newer).
+    last_written: AtomicU64,
     read_only: bool,
+    faults: RwLock<Option<FaultHook>>,
+    pins: Arc<Pins>,
+    retired: Mutex<Vec<Retired>>,
+    readers: FileCache,
     replicator: OnceLock<Arc<dyn Replicator>>,
 }
 
@@ -186,7 +212,12 @@ impl ManifestStore {
             current: ArcSwap::from_pointee(manifest),
             writer: Mutex::new(()),
             next_id: AtomicU64::new(next),
+            last_written: AtomicU64::new(0),
             read_only: false,
+            faults: RwLock::new(None),
+            pins: Arc::default(),
+            retired: Mutex::new(Vec::new()),
+            readers: FileCache::default(),
             replicator: OnceLock::new(),
         })
     }
@@ -201,7 +232,12 @@ impl ManifestStore {
             next_id: AtomicU64::new(manifest.next_file_id),
             current: ArcSwap::from_pointee(manifest),
             writer: Mutex::new(()),
+            last_written: AtomicU64::new(0),
             read_only: true,
+            faults: RwLock::new(None),
+            pins: Arc::default(),
+            retired: Mutex::new(Vec::new()),
+            readers: FileCache::default(),
             replicator: OnceLock::new(),
         })
     }
@@ -217,9 +253,35 @@ impl ManifestStore {
         Ok(self.current.load_full())
     }
 
-    /// The current version (cheap: an Arc clone).
+    /// The current version (cheap: an Arc clone). Files it lists may be
+    /// deleted once compaction replaces them; readers use [`Self::pin`].
     pub fn current(&self) -> Arc<Manifest> {
         self.current.load_full()
+    }
+
+    /// The current version, pinned: no file it lists is deleted while the
+    /// snapshot is alive (nor while a reader opened through
+    /// [`Self::readers`] is held).
+    pub fn pin(&self) -> Snapshot {
+        self.pins.pin(&self.current)
+    }
+
+    /// The shared cache of open readers (used by [`crate::Store`]).
+    pub fn readers(&self) -> &FileCache {
+        &self.readers
+    }
+
+    /// Installs (or with `None` removes) a fault injection hook (tests).
+    pub fn set_fault_hook(&self, hook: Option<FaultHook>) {
+        *self.faults.write() = hook;
+    }
+
+    /// Runs the fault hook, if any, at `point`.
+    pub(crate) fn fault(&self, point: FaultPoint, path: &Path) -> Result<()> {
+        match &*self.faults.read() {
+            Some(hook) => hook(point, path).map_err(Error::io(path)),
+            None => Ok(()),
+        }
     }
 
     /// Reserves a unique file id (unique across restarts: ids at or above
@@ -265,13 +327,65 @@ impl ManifestStore {
     }
 
     /// Atomically replaces the files with ids in `removed` by `added` (for
-    /// compaction and retention). Offsets are unchanged. The caller deletes
-    /// the removed files once no reader holds them.
+    /// compaction and retention). Offsets are unchanged. The removed files
+    /// are retired: [`Self::delete_retired`] deletes them once no reader
+    /// can still hold them.
     pub fn commit_replace(&self, removed: &[u64], added: Vec<FileMeta>) -> Result<Arc<Manifest>> {
-        self.commit(|m| {
+        let mut gone = Vec::new();
+        let m = self.commit(|m| {
+            gone = m.files.iter().filter(|f| removed.contains(&f.id)).map(|f| (f.id, f.path.clone())).collect();
             m.files.retain(|f| !removed.contains(&f.id));
             m.files.extend(added);
-        })
+        })?;
+        let at = Instant::now();
+        self.retired.lock().extend(gone.into_iter().map(|(id, path)| Retired {
+            id,
+            path: self.dir.join(path),
+            removed_in: m.version,
+            at,
+        }));
+        Ok(m)
+    }
+
+    /// Deletes retired files that no snapshot or reader can still read and
+    /// that were retired at least `min_age` ago; returns how many were
+    /// deleted. Files whose deletion fails stay retired (retried next call;
+    /// after a crash, [`Self::open`] removes them as unreferenced).
+    pub fn delete_retired(&self, min_age: Duration) -> Result<usize> {
+        let oldest_pin = self.pins.oldest();
+        let mut retired = self.retired.lock();
+        let mut deleted = 0;
+        let mut first_err = None;
+        retired.retain(|r| {
+            let pinned = oldest_pin.is_some_and(|v| v < r.removed_in);
+            if pinned || r.at.elapsed() < min_age || !self.readers.release_if_unused(r.id) {
+                return true;
+            }
+            let result =
+                self.fault(FaultPoint::BeforeDelete, &r.path).and_then(|()| match std::fs::remove_file(&r.path) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&r.path)(e)),
+                    _ => Ok(()),
+                });
+            match result {
+                Ok(()) => {
+                    deleted += 1;
+                    false
+                }
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                    true
+                }
+            }
+        });
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(deleted),
+        }
+    }
+
+    /// Number of retired files not deleted yet.
+    pub fn retired_count(&self) -> usize {
+        self.retired.lock().len()
     }
 
     fn commit(&self, change: impl FnOnce(&mut Manifest)) -> Result<Arc<Manifest>> {
@@ -284,10 +398,11 @@ impl ManifestStore {
         let _w = self.writer.lock();
         let mut m = Manifest::clone(&self.current.load());
         change(&mut m);
-        m.version += 1;
+        m.version = m.version.max(self.last_written.load(Ordering::Relaxed)) + 1;
+        self.last_written.store(m.version, Ordering::Relaxed);
         m.files.sort_by_key(|f| f.id);
         m.next_file_id = m.next_file_id.max(self.next_id.load(Ordering::Relaxed));
-        store(&self.dir, &m)?;
+        store(&self.dir, &m, |point, path| self.fault(point, path))?;
         let m = Arc::new(m);
         self.current.store(Arc::clone(&m));
         Ok(m)
@@ -313,21 +428,34 @@ fn load(dir: &Path) -> Result<Option<Manifest>> {
     Manifest::decode(&bytes, &path).map(Some)
 }
 
-fn store(dir: &Path, m: &Manifest) -> Result<()> {
+fn store(dir: &Path, m: &Manifest, fault: impl Fn(FaultPoint, &Path) -> Result<()>) -> Result<()> {
     let path = dir.join(MANIFEST_FILE);
     let tmp = dir.join(format!("{MANIFEST_FILE}.tmp"));
     let bytes = m.encode()?;
-    write_atomic(dir, &path, &tmp, &bytes)
+    write_atomic_with(dir, &path, &tmp, &bytes, fault)
 }
 
 /// Writes `bytes` to `tmp`, fsyncs, renames over `path`, fsyncs `dir`.
 pub(crate) fn write_atomic(dir: &Path, path: &Path, tmp: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(dir, path, tmp, bytes, |_, _| Ok(()))
+}
+
+/// [`write_atomic`] with fault points before and after the rename.
+fn write_atomic_with(
+    dir: &Path,
+    path: &Path,
+    tmp: &Path,
+    bytes: &[u8],
+    fault: impl Fn(FaultPoint, &Path) -> Result<()>,
+) -> Result<()> {
     {
         use std::io::Write;
         let mut f = std::fs::File::create(tmp).map_err(Error::io(tmp))?;
         f.write_all(bytes).map_err(Error::io(tmp))?;
         f.sync_all().map_err(Error::io(tmp))?;
     }
+    fault(FaultPoint::ManifestBeforeRename, tmp)?;
     std::fs::rename(tmp, path).map_err(Error::io(path))?;
-    sync_dir(dir)
+    sync_dir(dir)?;
+    fault(FaultPoint::ManifestAfterRename, path)
 }

@@ -356,6 +356,19 @@ impl FileCache {
         self.open.lock().retain(|id, _| live.contains(id));
     }
 
+    /// Drops the cached reader of file `id` unless a query still holds it;
+    /// true if no reader of it is alive any more.
+    pub fn release_if_unused(&self, id: u64) -> bool {
+        let mut open = self.open.lock();
+        match open.get(&id) {
+            Some(r) if Arc::strong_count(r) > 1 => false,
+            _ => {
+                open.remove(&id);
+                true
+            }
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.open.lock().len()
     }

@@ -6,14 +6,20 @@
 //! partition, so no sample is served by both a file and a head), selects
 //! series in each file through its postings, and groups identical label sets
 //! across files. [`StoredSeries::samples`] merges the sources: files may
-//! overlap in time; for equal timestamps the newest file (highest id) wins.
+//! overlap in time; for equal timestamps the newest file wins (highest
+//! [`FileMeta::rank`]: compaction outputs keep the order of their newest input).
+//!
+//! Every lookup pins a manifest snapshot ([`ManifestStore::pin`]) while it
+//! picks and opens files, and the returned series hold their readers, so
+//! compaction never deletes a file a running query can still read.
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use strata_common::log::{Offset, PartitionId};
 use strata_common::{Labels, Matcher, Sample, TenantId, Timestamp};
 
-use crate::{FileCache, FileMeta, FileReader, ManifestStore, Result};
+use crate::retire::Snapshot;
+use crate::{FileMeta, FileReader, Manifest, ManifestStore, Result};
 
 /// Where [`Store`] gets open file readers: the local data directory
 /// ([`FileCache`], the default) or a cache in front of object storage
@@ -28,7 +34,7 @@ pub trait FileSource: Send + Sync + std::fmt::Debug {
 /// A series found in files, with where to read its samples.
 pub struct StoredSeries {
     pub labels: Labels,
-    /// (file, series id in that file), in ascending file id order.
+    /// (file, series id in that file), oldest first ([`FileMeta::rank`] order).
     pub sources: Vec<(Arc<FileReader>, u32)>,
 }
 
@@ -46,7 +52,7 @@ impl StoredSeries {
             file.samples(*id, min_t, max_t, &mut out)?;
         }
         if self.sources.len() > 1 {
-            // Sources are in file-id order; the stable sort keeps the newest
+            // Sources are in rank order; the stable sort keeps the newest
             // file's sample last among equal timestamps, and it wins.
             strata_common::sample::sort_dedup_samples(&mut out);
         }
@@ -57,27 +63,28 @@ impl StoredSeries {
 /// Files + manifest, for queries.
 pub struct Store {
     pub manifest: Arc<ManifestStore>,
-    cache: Arc<dyn FileSource>,
+    /// Where readers come from: `None` = the manifest's local reader cache.
+    source: Option<Arc<dyn FileSource>>,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("manifest", &self.manifest).field("cache", &self.cache).finish()
+        f.debug_struct("Store").field("manifest", &self.manifest).field("cache", self.manifest.readers()).finish()
     }
 }
 
 impl Store {
     pub fn new(manifest: Arc<ManifestStore>) -> Self {
-        Self { manifest, cache: Arc::new(FileCache::default()) }
+        Self { manifest, source: None }
     }
 
     /// A store reading its files through `source` (e.g. an object storage cache).
     pub fn with_source(manifest: Arc<ManifestStore>, source: Arc<dyn FileSource>) -> Self {
-        Self { manifest, cache: source }
+        Self { manifest, source: Some(source) }
     }
 
     /// Files of `tenant` overlapping `[min_t, max_t]` that the offset rule
-    /// allows, in ascending id order.
+    /// allows, oldest first ([`FileMeta::rank`] order).
     pub fn readable_files(
         &self,
         tenant: &TenantId,
@@ -85,20 +92,27 @@ impl Store {
         max_t: Timestamp,
         base_offsets: &BTreeMap<PartitionId, Offset>,
     ) -> Vec<FileMeta> {
-        let snapshot = self.manifest.current();
-        let mut files: Vec<FileMeta> = snapshot
-            .files
-            .iter()
-            .filter(|f| &f.tenant == tenant && f.min_t <= max_t && f.max_t >= min_t)
-            .filter(|f| f.offsets.iter().all(|r| base_offsets.get(&r.partition).is_some_and(|&b| r.end <= b)))
-            .cloned()
-            .collect();
-        files.sort_by_key(|f| f.id);
-        files
+        readable(&self.manifest.current(), tenant, min_t, max_t, base_offsets)
+    }
+
+    /// Pins the current manifest and lists its readable files.
+    fn pinned(
+        &self,
+        tenant: &TenantId,
+        min_t: Timestamp,
+        max_t: Timestamp,
+        base_offsets: &BTreeMap<PartitionId, Offset>,
+    ) -> (Snapshot, Vec<FileMeta>) {
+        let snapshot = self.manifest.pin();
+        let files = readable(&snapshot, tenant, min_t, max_t, base_offsets);
+        (snapshot, files)
     }
 
     fn open(&self, meta: &FileMeta) -> Result<Arc<FileReader>> {
-        self.cache.open(self.manifest.data_dir(), meta)
+        match &self.source {
+            Some(source) => source.open(self.manifest.data_dir(), meta),
+            None => self.manifest.readers().get(self.manifest.data_dir(), meta),
+        }
     }
 
     /// Series of `tenant` matching `matchers` in files overlapping
@@ -119,7 +133,8 @@ impl Store {
         base_offsets: &BTreeMap<PartitionId, Offset>,
     ) -> Result<Vec<StoredSeries>> {
         let mut grouped: BTreeMap<Labels, Vec<(Arc<FileReader>, u32)>> = BTreeMap::new();
-        for meta in self.readable_files(tenant, min_t, max_t, base_offsets) {
+        let (_snapshot, files) = self.pinned(tenant, min_t, max_t, base_offsets);
+        for meta in files {
             let reader = self.open(&meta)?;
             for id in selected_in_range(&reader, matchers, min_t, max_t)? {
                 grouped.entry(reader.labels(id)?).or_default().push((Arc::clone(&reader), id));
@@ -144,7 +159,8 @@ impl Store {
         base_offsets: &BTreeMap<PartitionId, Offset>,
     ) -> Result<Vec<String>> {
         let mut out = BTreeSet::new();
-        for meta in self.readable_files(tenant, min_t, max_t, base_offsets) {
+        let (_snapshot, files) = self.pinned(tenant, min_t, max_t, base_offsets);
+        for meta in files {
             let reader = self.open(&meta)?;
             if matchers.is_empty() {
                 match name {
@@ -167,8 +183,31 @@ impl Store {
     /// Drops cached readers of files no longer in the manifest.
     pub fn evict_dead_readers(&self) {
         let live: HashSet<u64> = self.manifest.current().files.iter().map(|f| f.id).collect();
-        self.cache.retain(&live);
+        match &self.source {
+            Some(source) => source.retain(&live),
+            None => self.manifest.readers().retain(&live),
+        }
     }
+}
+
+/// Files of `tenant` in `snapshot` overlapping `[min_t, max_t]` whose every
+/// partition range ends at or below the base offset, oldest first.
+fn readable(
+    snapshot: &Manifest,
+    tenant: &TenantId,
+    min_t: Timestamp,
+    max_t: Timestamp,
+    base_offsets: &BTreeMap<PartitionId, Offset>,
+) -> Vec<FileMeta> {
+    let mut files: Vec<FileMeta> = snapshot
+        .files
+        .iter()
+        .filter(|f| &f.tenant == tenant && f.min_t <= max_t && f.max_t >= min_t)
+        .filter(|f| f.offsets.iter().all(|r| base_offsets.get(&r.partition).is_some_and(|&b| r.end <= b)))
+        .cloned()
+        .collect();
+    files.sort_by_key(FileMeta::rank);
+    files
 }
 
 /// Series of `reader` matching `matchers` with a chunk overlapping

@@ -1,16 +1,23 @@
-//! Writing data files: encoding a sorted set of series into the v1 layout
+//! Writing data files: encoding a sorted stream of series into the v1 layout
 //! (see `docs/format/v1.md`) and flushing a frozen memtable, one file per
 //! tenant, durably (temp file, fsync, rename, directory fsync).
-use std::collections::{BTreeSet, HashMap};
+//!
+//! [`FileWriter`] streams: chunks go to the output as each series is added;
+//! only the index (labels and chunk references per series, symbols and
+//! postings) is kept until [`FileWriter::finish`]. Its memory is therefore
+//! bounded by the number of series and their labels, not by the samples,
+//! which is what lets compaction write files of any size.
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use roaring::RoaringBitmap;
-use strata_common::Timestamp;
+use strata_common::{Labels, Timestamp};
 
 use crate::chunk::bits::{put_uvarint, put_varint};
 use crate::chunk::{MAX_CHUNK_SAMPLES, encode_chunk};
+use crate::fault::FaultPoint;
 use crate::format::{FILE_EXT, FORMAT_V1, Footer, HEADER_LEN, MAGIC, Section};
 use crate::memtable::FrozenSeries;
 use crate::{Error, FileMeta, FrozenMemtable, ManifestStore, PartitionRange, Result};
@@ -45,7 +52,9 @@ pub fn write_files(store: &ManifestStore, frozen: &FrozenMemtable, ctx: &FlushCo
         }
         let id = store.allocate_file_id();
         let rel = relative_path(tenant.as_str(), id);
-        let stats = write_file(&store.data_dir().join(&rel), &series)?;
+        let path = store.data_dir().join(&rel);
+        let stats = write_file(&path, &series)?;
+        store.fault(FaultPoint::DataFileWritten, &path)?;
         metas.push(FileMeta {
             id,
             path: rel,
@@ -57,6 +66,7 @@ pub fn write_files(store: &ManifestStore, frozen: &FrozenMemtable, ctx: &FlushCo
             samples: stats.samples,
             bytes: stats.bytes,
             offsets: ctx.offsets.clone(),
+            merge_order: None,
         });
     }
     Ok(metas)
@@ -68,27 +78,69 @@ pub fn relative_path(tenant: &str, id: u64) -> String {
 }
 
 /// Encodes `series` (sorted by labels, unique, each with sorted unique
-/// timestamps and at least one sample) and writes them durably to `path`:
-/// `<path>.tmp` is written and fsynced, renamed to `path`, and the directory
-/// (and its parent, in case it was just created) fsynced.
+/// timestamps and at least one sample) and writes them durably to `path`
+/// (see [`DurableFile`]).
 pub fn write_file(path: &Path, series: &[FrozenSeries<'_>]) -> Result<FileStats> {
-    let (bytes, stats) = encode_file(series);
-    let dir = path.parent().ok_or_else(|| Error::corrupt(path, "data file path has no parent directory"))?;
-    std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    {
-        let mut f = File::create(&tmp).map_err(Error::io(&tmp))?;
-        f.write_all(&bytes).map_err(Error::io(&tmp))?;
-        f.sync_all().map_err(Error::io(&tmp))?;
+    let mut out = DurableFile::create(path)?;
+    for s in series {
+        out.writer().add_series(s.labels, s.timestamps, s.values).map_err(Error::io(out.tmp_path()))?;
     }
-    std::fs::rename(&tmp, path).map_err(Error::io(path))?;
-    sync_dir(dir)?;
-    if let Some(parent) = dir.parent() {
-        sync_dir(parent)?;
+    out.commit()
+}
+
+/// A data file being written: `<path>.tmp` through a [`FileWriter`]; on
+/// [`DurableFile::commit`] it is fsynced, renamed to `path`, and the
+/// directory (and its parent, in case it was just created) fsynced. Dropped
+/// without commit, the temp file stays behind for
+/// [`ManifestStore::open`]'s cleanup (or is removed by [`DurableFile::abort`]).
+pub struct DurableFile {
+    path: PathBuf,
+    tmp: PathBuf,
+    writer: FileWriter<BufWriter<File>>,
+}
+
+impl DurableFile {
+    pub fn create(path: &Path) -> Result<Self> {
+        let dir = path.parent().ok_or_else(|| Error::corrupt(path, "data file path has no parent directory"))?;
+        std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
+        let file = File::create(&tmp).map_err(Error::io(&tmp))?;
+        let writer = FileWriter::new(BufWriter::with_capacity(1 << 20, file)).map_err(Error::io(&tmp))?;
+        Ok(Self { path: path.to_path_buf(), tmp, writer })
     }
-    Ok(stats)
+
+    pub fn writer(&mut self) -> &mut FileWriter<BufWriter<File>> {
+        &mut self.writer
+    }
+
+    pub fn tmp_path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Finishes the file and makes it durable under its final name.
+    pub fn commit(self) -> Result<FileStats> {
+        let (buf, stats) = self.writer.finish().map_err(Error::io(&self.tmp))?;
+        let file = buf.into_inner().map_err(|e| Error::io(&self.tmp)(e.into_error()))?;
+        file.sync_all().map_err(Error::io(&self.tmp))?;
+        drop(file);
+        std::fs::rename(&self.tmp, &self.path).map_err(Error::io(&self.path))?;
+        if let Some(dir) = self.path.parent() {
+            sync_dir(dir)?;
+            if let Some(parent) = dir.parent() {
+                sync_dir(parent)?;
+            }
+        }
+        Ok(stats)
+    }
+
+    /// Removes the unfinished temp file.
+    pub fn abort(self) {
+        let tmp = self.tmp.clone();
+        drop(self);
+        let _ = std::fs::remove_file(tmp);
+    }
 }
 
 /// fsyncs a directory so a rename or create in it is durable.
@@ -101,107 +153,173 @@ struct ChunkRef {
     min_t: i64,
     max_t: i64,
     count: usize,
-    offset: usize,
+    offset: u64,
     len: usize,
+}
+
+/// Streams series into the v1 layout (see the module docs for its memory).
+pub struct FileWriter<W: Write> {
+    out: W,
+    /// Bytes written so far (= the offset of the next byte).
+    pos: u64,
+    chunks_crc: crc32fast::Hasher,
+    series: Vec<(Labels, Vec<ChunkRef>)>,
+    chunk: Vec<u8>,
+    min_t: i64,
+    max_t: i64,
+    samples: u64,
+}
+
+impl<W: Write> FileWriter<W> {
+    /// Writes the header.
+    pub fn new(mut out: W) -> std::io::Result<Self> {
+        out.write_all(&MAGIC)?;
+        out.write_all(&FORMAT_V1.to_le_bytes())?;
+        Ok(Self {
+            out,
+            pos: HEADER_LEN as u64,
+            chunks_crc: crc32fast::Hasher::new(),
+            series: Vec::new(),
+            chunk: Vec::with_capacity(4096),
+            min_t: i64::MAX,
+            max_t: i64::MIN,
+            samples: 0,
+        })
+    }
+
+    /// Number of series added so far.
+    pub fn series_count(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Bytes written so far.
+    pub fn bytes_written(&self) -> u64 {
+        self.pos
+    }
+
+    /// Appends one series. Series must come in strictly increasing label
+    /// order; timestamps must be strictly increasing; at least one sample.
+    pub fn add_series(&mut self, labels: &Labels, ts: &[i64], vs: &[f64]) -> std::io::Result<()> {
+        debug_assert!(self.series.last().is_none_or(|(l, _)| l < labels), "series must be sorted and unique");
+        let n = ts.len().min(vs.len());
+        debug_assert!(n > 0, "a series needs at least one sample");
+        let mut refs = Vec::with_capacity(n.div_ceil(MAX_CHUNK_SAMPLES));
+        for start in (0..n).step_by(MAX_CHUNK_SAMPLES) {
+            let end = (start + MAX_CHUNK_SAMPLES).min(n);
+            self.chunk.clear();
+            encode_chunk(&ts[start..end], &vs[start..end], &mut self.chunk);
+            self.out.write_all(&self.chunk)?;
+            self.chunks_crc.update(&self.chunk);
+            let (lo, hi) = (ts[start], ts[end - 1]);
+            refs.push(ChunkRef { min_t: lo, max_t: hi, count: end - start, offset: self.pos, len: self.chunk.len() });
+            self.pos += self.chunk.len() as u64;
+            self.min_t = self.min_t.min(lo);
+            self.max_t = self.max_t.max(hi);
+        }
+        self.samples += n as u64;
+        self.series.push((labels.clone(), refs));
+        Ok(())
+    }
+
+    /// Writes the symbols, series and postings sections and the footer;
+    /// returns the output (flushed) and the file's summary.
+    pub fn finish(mut self) -> std::io::Result<(W, FileStats)> {
+        let mut sections = [Section::default(); 4];
+        sections[0] = Section {
+            offset: HEADER_LEN as u64,
+            len: self.pos - HEADER_LEN as u64,
+            crc: self.chunks_crc.clone().finalize(),
+        };
+        let base = self.pos;
+        let mut buf = Vec::new();
+        let series = &self.series;
+
+        // Symbols: every label name and value, sorted, deduplicated.
+        let symbols: BTreeSet<&str> =
+            series.iter().flat_map(|(l, _)| l.iter()).flat_map(|l| [l.name.as_str(), l.value.as_str()]).collect();
+        let symbol_ref: HashMap<&str, u64> = symbols.iter().enumerate().map(|(i, s)| (*s, i as u64)).collect();
+        put_uvarint(&mut buf, symbols.len() as u64);
+        for s in &symbols {
+            put_uvarint(&mut buf, s.len() as u64);
+            buf.extend_from_slice(s.as_bytes());
+        }
+        sections[1] = section(&buf, 0, base);
+
+        // Series table: count, entry offsets, entries.
+        let start = buf.len();
+        buf.extend_from_slice(&(series.len() as u64).to_le_bytes());
+        let offsets_at = buf.len();
+        buf.resize(offsets_at + 8 * series.len(), 0);
+        let sym = |s: &str| symbol_ref.get(s).copied().unwrap_or(0); // every label string was collected above
+        for (i, (labels, refs)) in series.iter().enumerate() {
+            let rel = (buf.len() - start) as u64;
+            buf[offsets_at + 8 * i..offsets_at + 8 * i + 8].copy_from_slice(&rel.to_le_bytes());
+            put_uvarint(&mut buf, labels.len() as u64);
+            for l in labels.iter() {
+                put_uvarint(&mut buf, sym(&l.name));
+                put_uvarint(&mut buf, sym(&l.value));
+            }
+            put_uvarint(&mut buf, refs.len() as u64);
+            for c in refs {
+                put_varint(&mut buf, c.min_t);
+                put_uvarint(&mut buf, c.max_t.wrapping_sub(c.min_t) as u64);
+                put_uvarint(&mut buf, c.count as u64);
+                put_uvarint(&mut buf, c.offset);
+                put_uvarint(&mut buf, c.len as u64);
+            }
+        }
+        sections[2] = section(&buf, start, base);
+
+        // Postings: name -> value -> bitmap of series ids (positions).
+        let mut postings: BTreeMap<u64, BTreeMap<u64, RoaringBitmap>> = BTreeMap::new();
+        for (id, (labels, _)) in series.iter().enumerate() {
+            for l in labels.iter() {
+                postings.entry(sym(&l.name)).or_default().entry(sym(&l.value)).or_default().insert(id as u32);
+            }
+        }
+        let start = buf.len();
+        put_uvarint(&mut buf, postings.len() as u64);
+        let mut bitmap = Vec::new();
+        for (name, values) in &postings {
+            put_uvarint(&mut buf, *name);
+            put_uvarint(&mut buf, values.len() as u64);
+            for (value, b) in values {
+                bitmap.clear();
+                // Writing into a Vec cannot fail.
+                let _ = b.serialize_into(&mut bitmap);
+                put_uvarint(&mut buf, *value);
+                put_uvarint(&mut buf, bitmap.len() as u64);
+                buf.extend_from_slice(&bitmap);
+            }
+        }
+        sections[3] = section(&buf, start, base);
+
+        let (min_t, max_t, samples) = (self.min_t, self.max_t, self.samples);
+        let footer = Footer { sections, min_t, max_t, series: series.len() as u64, samples, version: FORMAT_V1 };
+        footer.encode(&mut buf);
+        self.out.write_all(&buf)?;
+        self.out.flush()?;
+        let bytes = base + buf.len() as u64;
+        let stats = FileStats { series: series.len() as u64, samples, min_t, max_t, bytes };
+        Ok((self.out, stats))
+    }
 }
 
 /// Encodes a whole file in memory (see `docs/format/v1.md`).
 pub fn encode_file(series: &[FrozenSeries<'_>]) -> (Vec<u8>, FileStats) {
-    debug_assert!(series.windows(2).all(|w| w[0].labels < w[1].labels), "series must be sorted and unique");
-    let mut buf = Vec::with_capacity(HEADER_LEN + series.iter().map(|s| s.timestamps.len() * 2).sum::<usize>());
-    buf.extend_from_slice(&MAGIC);
-    buf.extend_from_slice(&FORMAT_V1.to_le_bytes());
-
-    // Chunks.
-    let mut sections = [Section::default(); 4];
-    let chunks_start = buf.len();
-    let (mut min_t, mut max_t, mut samples) = (i64::MAX, i64::MIN, 0u64);
-    let mut chunk_refs: Vec<Vec<ChunkRef>> = Vec::with_capacity(series.len());
-    for s in series {
-        let n = s.timestamps.len().min(s.values.len());
-        let mut refs = Vec::with_capacity(n.div_ceil(MAX_CHUNK_SAMPLES));
-        for start in (0..n).step_by(MAX_CHUNK_SAMPLES) {
-            let end = (start + MAX_CHUNK_SAMPLES).min(n);
-            let offset = buf.len();
-            encode_chunk(&s.timestamps[start..end], &s.values[start..end], &mut buf);
-            let (lo, hi) = (s.timestamps[start], s.timestamps[end - 1]);
-            refs.push(ChunkRef { min_t: lo, max_t: hi, count: end - start, offset, len: buf.len() - offset });
-            min_t = min_t.min(lo);
-            max_t = max_t.max(hi);
+    let cap = HEADER_LEN + series.iter().map(|s| s.timestamps.len() * 2).sum::<usize>();
+    // Writing into a Vec cannot fail.
+    let encode = || -> std::io::Result<(Vec<u8>, FileStats)> {
+        let mut w = FileWriter::new(Vec::with_capacity(cap))?;
+        for s in series {
+            w.add_series(s.labels, s.timestamps, s.values)?;
         }
-        samples += n as u64;
-        chunk_refs.push(refs);
-    }
-    sections[0] = section(&buf, chunks_start);
-
-    // Symbols: every label name and value, sorted, deduplicated.
-    let symbols: BTreeSet<&str> =
-        series.iter().flat_map(|s| s.labels.iter()).flat_map(|l| [l.name.as_str(), l.value.as_str()]).collect();
-    let symbol_ref: HashMap<&str, u64> = symbols.iter().enumerate().map(|(i, s)| (*s, i as u64)).collect();
-    let start = buf.len();
-    put_uvarint(&mut buf, symbols.len() as u64);
-    for s in &symbols {
-        put_uvarint(&mut buf, s.len() as u64);
-        buf.extend_from_slice(s.as_bytes());
-    }
-    sections[1] = section(&buf, start);
-
-    // Series table: count, entry offsets, entries.
-    let start = buf.len();
-    buf.extend_from_slice(&(series.len() as u64).to_le_bytes());
-    let offsets_at = buf.len();
-    buf.resize(offsets_at + 8 * series.len(), 0);
-    let sym = |s: &str| symbol_ref.get(s).copied().unwrap_or(0); // every label string was collected above
-    for (i, (s, refs)) in series.iter().zip(&chunk_refs).enumerate() {
-        let rel = (buf.len() - start) as u64;
-        buf[offsets_at + 8 * i..offsets_at + 8 * i + 8].copy_from_slice(&rel.to_le_bytes());
-        put_uvarint(&mut buf, s.labels.len() as u64);
-        for l in s.labels {
-            put_uvarint(&mut buf, sym(&l.name));
-            put_uvarint(&mut buf, sym(&l.value));
-        }
-        put_uvarint(&mut buf, refs.len() as u64);
-        for c in refs {
-            put_varint(&mut buf, c.min_t);
-            put_uvarint(&mut buf, c.max_t.wrapping_sub(c.min_t) as u64);
-            put_uvarint(&mut buf, c.count as u64);
-            put_uvarint(&mut buf, c.offset as u64);
-            put_uvarint(&mut buf, c.len as u64);
-        }
-    }
-    sections[2] = section(&buf, start);
-
-    // Postings: name -> value -> bitmap of series ids (positions).
-    let mut postings: std::collections::BTreeMap<u64, std::collections::BTreeMap<u64, RoaringBitmap>> =
-        Default::default();
-    for (id, s) in series.iter().enumerate() {
-        for l in s.labels {
-            postings.entry(sym(&l.name)).or_default().entry(sym(&l.value)).or_default().insert(id as u32);
-        }
-    }
-    let start = buf.len();
-    put_uvarint(&mut buf, postings.len() as u64);
-    let mut bitmap = Vec::new();
-    for (name, values) in &postings {
-        put_uvarint(&mut buf, *name);
-        put_uvarint(&mut buf, values.len() as u64);
-        for (value, b) in values {
-            bitmap.clear();
-            // Writing into a Vec cannot fail.
-            let _ = b.serialize_into(&mut bitmap);
-            put_uvarint(&mut buf, *value);
-            put_uvarint(&mut buf, bitmap.len() as u64);
-            buf.extend_from_slice(&bitmap);
-        }
-    }
-    sections[3] = section(&buf, start);
-
-    let footer = Footer { sections, min_t, max_t, series: series.len() as u64, samples, version: FORMAT_V1 };
-    footer.encode(&mut buf);
-    let stats = FileStats { series: series.len() as u64, samples, min_t, max_t, bytes: buf.len() as u64 };
-    (buf, stats)
+        w.finish()
+    };
+    encode().unwrap_or_else(|_| (Vec::new(), FileStats { series: 0, samples: 0, min_t: 0, max_t: 0, bytes: 0 }))
 }
 
-fn section(buf: &[u8], start: usize) -> Section {
-    Section { offset: start as u64, len: (buf.len() - start) as u64, crc: crc32fast::hash(&buf[start..]) }
+/// The section `buf[start..]`, placed at file offset `base + start`.
+fn section(buf: &[u8], start: usize, base: u64) -> Section {
+    Section { offset: base + start as u64, len: (buf.len() - start) as u64, crc: crc32fast::hash(&buf[start..]) }
 }

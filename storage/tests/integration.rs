@@ -2,11 +2,15 @@
 #![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
 mod integration {
     pub mod common;
+    mod compaction;
+    mod crash;
     mod docs;
     mod file_format;
     mod fixture_v1;
     mod manifest;
     mod model;
     mod object_storage;
+    pub mod sim;
     mod store;
+    mod store_set;
 }

@@ -1,0 +1,191 @@
+//! Running one compaction [`Job`]: a k-way merge of the inputs' series in
+//! label order, one series at a time, newest file winning equal timestamps,
+//! split into the job's time windows and streamed into one output file per
+//! window.
+//!
+//! Memory: the samples of one series at a time, plus each output's index
+//! (labels and chunk references of its series, see [`crate::writer`]).
+//! Inputs are memory-mapped, so they cost page cache, not heap.
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::time::{Duration, Instant};
+
+use strata_common::{Labels, Sample};
+
+use super::plan::{Job, window_of};
+use crate::fault::FaultPoint;
+use crate::writer::{DurableFile, relative_path};
+use crate::{Error, FileMeta, FileReader, ManifestStore, PartitionRange, Result};
+
+/// What a job produced.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Output files, durable but not yet in the manifest.
+    pub outputs: Vec<FileMeta>,
+    pub samples_in: u64,
+    pub samples_out: u64,
+    pub bytes_out: u64,
+}
+
+/// Sleeps as needed to keep writes at or below `rate` bytes per second.
+#[derive(Debug)]
+pub struct Throttle {
+    rate: u64,
+    started: Instant,
+    bytes: u64,
+}
+
+impl Throttle {
+    pub fn new(rate: u64) -> Self {
+        Self { rate, started: Instant::now(), bytes: 0 }
+    }
+
+    pub fn consume(&mut self, bytes: u64) {
+        if self.rate == 0 {
+            return;
+        }
+        self.bytes += bytes;
+        let due = Duration::from_secs_f64(self.bytes as f64 / self.rate as f64);
+        if let Some(wait) = due.checked_sub(self.started.elapsed()) {
+            std::thread::sleep(wait);
+        }
+    }
+}
+
+/// One output window being written.
+struct Output {
+    id: u64,
+    rel: String,
+    file: DurableFile,
+}
+
+/// Runs `job` (see the module docs); on error, removes what it wrote.
+pub fn run_job(store: &ManifestStore, job: &Job, throttle: &mut Throttle) -> Result<Outcome> {
+    let mut open: BTreeMap<i64, Output> = BTreeMap::new();
+    let mut done: Vec<FileMeta> = Vec::new();
+    let result = merge_into(store, job, throttle, &mut open, &mut done);
+    if result.is_err() {
+        for (_, o) in open {
+            o.file.abort();
+        }
+        for f in &done {
+            let _ = std::fs::remove_file(store.data_dir().join(&f.path));
+        }
+    }
+    let (samples_in, samples_out) = result?;
+    let bytes_out = done.iter().map(|f| f.bytes).sum();
+    Ok(Outcome { outputs: done, samples_in, samples_out, bytes_out })
+}
+
+fn merge_into(
+    store: &ManifestStore,
+    job: &Job,
+    throttle: &mut Throttle,
+    open: &mut BTreeMap<i64, Output>,
+    done: &mut Vec<FileMeta>,
+) -> Result<(u64, u64)> {
+    let readers: Vec<FileReader> =
+        job.inputs.iter().map(|f| FileReader::open(&store.data_dir().join(&f.path))).collect::<Result<_>>()?;
+    // Heap of (labels, input, series id): the smallest labels first, and for
+    // equal labels the oldest input first.
+    let mut heap: BinaryHeap<Reverse<(Labels, usize, u32)>> = BinaryHeap::new();
+    for (i, r) in readers.iter().enumerate() {
+        if r.series_count() > 0 {
+            heap.push(Reverse((r.labels(0)?, i, 0)));
+        }
+    }
+    let (mut samples_in, mut samples_out) = (0u64, 0u64);
+    let mut samples: Vec<Sample> = Vec::new();
+    let (mut ts, mut vs) = (Vec::new(), Vec::new());
+    while let Some(Reverse((labels, i, id))) = heap.pop() {
+        samples.clear();
+        let mut sources = vec![(i, id)];
+        while heap.peek().is_some_and(|Reverse((l, _, _))| *l == labels) {
+            if let Some(Reverse((_, j, jd))) = heap.pop() {
+                sources.push((j, jd));
+            }
+        }
+        // Inputs are in rank order: after the stable sort the newest
+        // input's sample is last among equal timestamps, and it wins.
+        sources.sort_unstable();
+        for &(j, jd) in &sources {
+            readers[j].samples(jd, i64::MIN, i64::MAX, &mut samples)?;
+            if jd + 1 < readers[j].series_count() {
+                heap.push(Reverse((readers[j].labels(jd + 1)?, j, jd + 1)));
+            }
+        }
+        samples_in += samples.len() as u64;
+        strata_common::sample::sort_dedup_samples(&mut samples);
+        samples_out += samples.len() as u64;
+        let mut written = 0u64;
+        for run in samples.chunk_by(|a, b| window_of(a.t, job.window_ms) == window_of(b.t, job.window_ms)) {
+            let win = window_of(run[0].t, job.window_ms);
+            let out = match open.entry(win) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    let id = store.allocate_file_id();
+                    let rel = relative_path(job.tenant.as_str(), id);
+                    let file = DurableFile::create(&store.data_dir().join(&rel))?;
+                    e.insert(Output { id, rel, file })
+                }
+            };
+            ts.clear();
+            vs.clear();
+            ts.extend(run.iter().map(|s| s.t));
+            vs.extend(run.iter().map(|s| s.v));
+            let before = out.file.writer().bytes_written();
+            let tmp = out.file.tmp_path().to_path_buf();
+            out.file.writer().add_series(&labels, &ts, &vs).map_err(Error::io(tmp))?;
+            written += out.file.writer().bytes_written() - before;
+        }
+        throttle.consume(written);
+    }
+    let merge_order = job.inputs.iter().map(|f| f.rank().0).max();
+    let offsets = union_ranges(job.inputs.iter().flat_map(|f| f.offsets.iter().copied()));
+    while let Some((_, o)) = open.pop_first() {
+        let path = store.data_dir().join(&o.rel);
+        let stats = o.file.commit()?;
+        done.push(FileMeta {
+            id: o.id,
+            path: o.rel,
+            tenant: job.tenant.clone(),
+            level: job.level,
+            min_t: stats.min_t,
+            max_t: stats.max_t,
+            series: stats.series,
+            samples: stats.samples,
+            bytes: stats.bytes,
+            offsets: offsets.clone(),
+            merge_order,
+        });
+        store.fault(FaultPoint::DataFileWritten, &path)?;
+    }
+    Ok((samples_in, samples_out))
+}
+
+/// The union of partition ranges: per partition, overlapping or adjacent
+/// ranges coalesced, sorted by (partition, start).
+pub fn union_ranges(ranges: impl IntoIterator<Item = PartitionRange>) -> Vec<PartitionRange> {
+    let mut v: Vec<PartitionRange> = ranges.into_iter().collect();
+    v.sort_by_key(|r| (r.partition, r.start, r.end));
+    let mut out: Vec<PartitionRange> = Vec::with_capacity(v.len());
+    for r in v {
+        match out.last_mut() {
+            Some(last) if last.partition == r.partition && r.start <= last.end => last.end = last.end.max(r.end),
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_coalesce_per_partition_and_keep_gaps() {
+        let r = |partition, start, end| PartitionRange { partition, start, end };
+        let got = union_ranges([r(1, 10, 20), r(0, 5, 9), r(1, 0, 10), r(1, 30, 40), r(0, 0, 5)]);
+        assert_eq!(got, vec![r(0, 0, 9), r(1, 0, 20), r(1, 30, 40)]);
+    }
+}
