@@ -24,7 +24,9 @@
 //!   longer references after a grace period (queriers may still read them).
 //! - Queriers: [`open_reader`](ObjectStorage::open_reader) gives a [`Store`]
 //!   over a read-only manifest polled from the bucket and an
-//!   [`ObjectFileCache`].
+//!   [`ObjectFileCache`]; every manifest reload (the poll, or a querier's
+//!   `StoreSet` reload when the heads' base offsets pass the manifest)
+//!   fetches from the bucket ([`BucketManifestSource`]).
 //! - One writer per prefix (each ingester of a cluster has its own prefix,
 //!   as it has its own data directory).
 //!
@@ -49,7 +51,7 @@ use std::time::{Duration, Instant};
 use prometheus_client::registry::Registry;
 
 pub use bucket::Bucket;
-pub use cache::{ObjectFileCache, poll_manifest};
+pub use cache::{BucketManifestSource, ObjectFileCache, fetch_manifest};
 pub use config::{ObjectStorageConfig, StorageConfig};
 pub use gc::{GarbageCollector, GcStats};
 pub use metrics::ObjectMetrics;
@@ -114,13 +116,14 @@ impl ObjectStorage {
     /// mistake harms nothing.
     pub fn open_reader(&self, cache_dir: &Path) -> Result<(Arc<Store>, Background)> {
         let cache_dir = &cache_dir.join(CACHED_DIR);
-        poll_manifest(&self.bucket, cache_dir, None)?;
+        fetch_manifest(&self.bucket, cache_dir, None)?;
         let manifest = Arc::new(ManifestStore::open_read_only(cache_dir)?);
+        manifest.set_source(Arc::new(BucketManifestSource { bucket: Arc::clone(&self.bucket) }));
         let cache = Arc::new(ObjectFileCache::new(Arc::clone(&self.bucket), cache_dir, self.config.cache_max_bytes)?);
         let store = Arc::new(Store::with_source(Arc::clone(&manifest), cache));
-        let (bucket, dir, polled) = (Arc::clone(&self.bucket), cache_dir.to_path_buf(), Arc::clone(&store));
+        let polled = Arc::clone(&store);
         let background = Background::spawn("strata-object-poll", self.config.poll_interval(), move || {
-            match poll_manifest(&bucket, &dir, Some(&polled.manifest)) {
+            match polled.manifest.reload() {
                 Ok(_) => polled.evict_dead_readers(),
                 Err(e) => tracing::warn!(error = %e, "polling the object storage manifest failed; retrying"),
             }

@@ -9,9 +9,12 @@ use std::time::{Duration, Instant};
 use strata_common::{MatchOp, Matcher};
 use strata_storage::manifest::MANIFEST_FILE;
 use strata_storage::object::{
-    Bucket, BucketReplicator, GarbageCollector, ObjectFileCache, ObjectMetrics, ObjectStorage, Replicated,
+    Bucket, BucketReplicator, GarbageCollector, ObjectFileCache, ObjectMetrics, ObjectStorage, ObjectStorageConfig,
+    Replicated,
 };
-use strata_storage::{FileSource, FlushContext, Manifest, ManifestStore, Memtable, PartitionRange, Store, write_files};
+use strata_storage::{
+    FileSource, FlushContext, Manifest, ManifestStore, Memtable, PartitionRange, Store, StoreSet, write_files,
+};
 
 use super::common::*;
 use strata_storage::object::test_server::{S3Server, config, free_port};
@@ -321,4 +324,40 @@ fn a_reader_pointed_at_a_writers_data_directory_leaves_it_alone() {
     assert_eq!(std::fs::read(data.path().join(MANIFEST_FILE)).unwrap(), manifest_bytes);
     assert_eq!(std::fs::read(&file).unwrap(), file_bytes);
     assert_eq!(ManifestStore::open(data.path()).unwrap().current().files, ms.current().files);
+}
+
+#[test]
+fn a_querier_store_set_fetches_the_bucket_manifest_as_soon_as_the_heads_pass_it() {
+    let s3 = server();
+    // Two ingesters (partition 0 and 1), each with its own prefix; queriers
+    // poll only hourly, so only the StoreSet's reload can find new files.
+    let cfg = |p: &str| ObjectStorageConfig {
+        manifest_poll_interval_ms: 3_600_000,
+        gc_grace_ms: 7_200_000,
+        ..s3.config(BUCKET, p)
+    };
+    let (c0, c1) = (cfg("set-0"), cfg("set-1"));
+    let (w0, w1) = (ObjectStorage::connect(&c0, None).unwrap(), ObjectStorage::connect(&c1, None).unwrap());
+    let (d0, d1) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (m0, _g0) = w0.open_writer(d0.path()).unwrap();
+    let (m1, _g1) = w1.open_writer(d1.path()).unwrap();
+    flush(&m0, &["a"], "p0", 0, &[(0, 0, 10)]);
+    m0.replicate().unwrap();
+
+    let cache = tempfile::tempdir().unwrap();
+    let (r0, _p0) = ObjectStorage::connect(&c0, None).unwrap().open_reader(&cache.path().join("0")).unwrap();
+    let (r1, _p1) = ObjectStorage::connect(&c1, None).unwrap().open_reader(&cache.path().join("1")).unwrap();
+    let set = StoreSet::from_read_only(vec![(r0, vec![0]), (r1, vec![1])]);
+    let all = [Matcher::new(MatchOp::RegexMatch, "__name__", ".+").unwrap()];
+    let base = |a: u64, b: u64| BTreeMap::from([(0, a), (1, b)]);
+    let got = set.select(&tenant("a"), &all, i64::MIN, i64::MAX, &base(10, 0)).unwrap();
+    assert_eq!(got.len(), 1);
+
+    // Ingester 1 flushes [0, 7) and its heads move their base offset to 7.
+    flush(&m1, &["a"], "p1", 0, &[(1, 0, 7)]);
+    m1.replicate().unwrap();
+    let got = set.select(&tenant("a"), &all, i64::MIN, i64::MAX, &base(10, 7)).unwrap();
+    let names: Vec<&str> = got.iter().map(|s| s.labels.get("__name__").unwrap()).collect();
+    assert_eq!(names, ["p0", "p1"]);
+    assert_eq!(got[1].samples(i64::MIN, i64::MAX).unwrap().len(), 50);
 }
