@@ -24,7 +24,10 @@ use crate::workload::Workload;
 pub const DASHBOARD: [(&str, &str); 6] = [
     ("high-cardinality sum by", "sum by (host, cpu) (cpu_usage_percent)"),
     ("rate over all counters", "sum by (code) (rate(http_requests_total[5m]))"),
-    ("histogram_quantile", "histogram_quantile(0.99, sum by (le, dc) (rate(http_request_duration_seconds_bucket[5m])))"),
+    (
+        "histogram_quantile",
+        "histogram_quantile(0.99, sum by (le, dc) (rate(http_request_duration_seconds_bucket[5m])))",
+    ),
     ("topk", "topk(10, max by (host) (cpu_usage_percent))"),
     ("subquery", "max_over_time(sum by (dc) (rate(node_network_receive_bytes_total[1m]))[5m:30s])"),
     ("low-cardinality avg by", "avg by (dc) (cpu_usage_percent)"),
@@ -74,7 +77,7 @@ pub fn measure(sys: &System, w: &Workload, runs: usize) -> Result<Vec<Measure>> 
 /// module docs for the method).
 fn peak_bytes(kind: Kind, stats: &serde_json::Value) -> Option<u64> {
     match kind {
-        Kind::Strata => stats["strata"]["peakMemoryBytes"].as_u64(),
+        Kind::Strata | Kind::StrataKafka => stats["strata"]["peakMemoryBytes"].as_u64(),
         Kind::Prometheus => stats["samples"]["peakSamples"].as_u64().map(|n| n * 16),
         Kind::VictoriaMetrics => None,
     }
