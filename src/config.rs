@@ -20,6 +20,7 @@ use strata_ingester::distributor::DistributorConfig;
 use strata_ingester::shard::IngesterConfig;
 use strata_querier::QuerierConfig;
 use strata_storage::compaction::CompactionConfig;
+use strata_storage::object::StorageConfig;
 
 /// Default HTTP address: loopback only until auth is configured.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9009";
@@ -59,6 +60,9 @@ pub struct Config {
     pub ingester: IngesterConfig,
     /// The query engine and HTTP API.
     pub querier: QuerierConfig,
+    /// Where files and the manifest live beyond the data directory
+    /// (`[storage.object]`: S3-compatible object storage; off by default).
+    pub storage: StorageConfig,
     /// Background compaction and retention of the data directory.
     pub compaction: CompactionConfig,
 }
@@ -81,6 +85,7 @@ impl Default for Config {
             distributor: DistributorConfig::default(),
             ingester: IngesterConfig::default(),
             querier: QuerierConfig::default(),
+            storage: StorageConfig::default(),
             compaction: CompactionConfig::default(),
         }
     }
@@ -206,6 +211,7 @@ impl Config {
         self.distributor.validate().context("[distributor]")?;
         self.ingester.validate().context("[ingester]")?;
         self.querier.validate().context("[querier]")?;
+        self.storage.validate().map_err(anyhow::Error::msg).context("[storage]")?;
         self.compaction.validate().map_err(anyhow::Error::msg).context("[compaction]")?;
         self.kafka.validate().context("[kafka]")?;
         self.cluster.validate().context("[cluster]")?;

@@ -10,6 +10,7 @@ mod integration {
     pub mod crash;
     pub mod harness;
     pub mod head_protocol;
+    mod object_storage;
     pub mod promtool;
     pub mod push_query;
     pub mod reference;

@@ -19,7 +19,7 @@ use strata_ingester::distributor::{self, Distributor};
 use strata_ingester::lag::LagMonitor;
 use strata_ingester::shard::Ingester;
 use strata_querier::{self as querier, QuerierState};
-use strata_storage::{ManifestStore, Store, StoreSet};
+use strata_storage::{Store, StoreSet};
 
 use crate::config::Config;
 use crate::server::{Health, process_routes, serve};
@@ -30,7 +30,8 @@ pub async fn run(config: Config) -> Result<()> {
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let mut registry = Registry::with_prefix("strata");
     let log: Arc<dyn Log> = EmbeddedLog::open(config.log.clone()).context("opening the embedded log")?;
-    let manifest = Arc::new(ManifestStore::open(&config.data_dir).context("opening the manifest")?);
+    // `_object_tasks`: object storage garbage collection, stopped on return.
+    let (manifest, _object_tasks) = super::open_writer_manifest(&config, &config.data_dir, None, &mut registry)?;
     let ingester = Arc::new(
         Ingester::start(config.ingester.clone(), log.clone(), manifest.clone(), &mut registry)
             .context("starting ingester shards")?,

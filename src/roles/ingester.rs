@@ -15,7 +15,6 @@ use strata_common::head::{HeadReader, owned_partitions};
 use strata_common::log::Log;
 use strata_ingester::lag::LagMonitor;
 use strata_ingester::{Ingester, head_api};
-use strata_storage::ManifestStore;
 
 use crate::config::{ClusterConfig, Config};
 use crate::server::{Health, process_routes, serve};
@@ -28,7 +27,9 @@ pub async fn run(config: Config) -> Result<()> {
     let mut registry = Registry::with_prefix("strata");
     let log: Arc<dyn Log> = super::connect_kafka(config.kafka.for_member(&format!("ingester-{id}"))).await?;
     let owned = owned_partitions(log.partition_count(), id, count);
-    let manifest = Arc::new(ManifestStore::open(&dir).with_context(|| format!("opening {}", dir.display()))?);
+    // With [storage.object] this ingester's prefix is `<url>/ingester-<id>`.
+    let (manifest, _object_tasks) =
+        super::open_writer_manifest(&config, &dir, Some(&format!("ingester-{id}")), &mut registry)?;
     tracing::info!(ingester = id, of = count, partitions = ?owned, dir = %dir.display(), "ingester owns partitions");
     let ingester = Arc::new(
         Ingester::start_owning(config.ingester.clone(), log.clone(), manifest.clone(), owned, &mut registry)

@@ -25,10 +25,17 @@ pub async fn run(config: Config) -> Result<()> {
     let log: Arc<dyn Log> = super::connect_kafka(config.kafka.clone()).await?;
     let partitions = log.partition_count();
     let count = config.cluster.ingester_count();
-    let dirs = (0..count)
-        .map(|i| (ClusterConfig::ingester_dir(&config.data_dir, i), owned_partitions(partitions, i, count)))
-        .collect();
-    let stores = Arc::new(StoreSet::open_read_only(dirs).context("opening the ingesters' manifests")?);
+    // Files from the bucket (one prefix per ingester) or from shared storage.
+    let (stores, _object_tasks) = if config.storage.object.enabled() {
+        let owners = (0..count).map(|i| (i, owned_partitions(partitions, i, count))).collect();
+        super::open_object_readers(&config, owners, &mut registry)?
+    } else {
+        let dirs = (0..count)
+            .map(|i| (ClusterConfig::ingester_dir(&config.data_dir, i), owned_partitions(partitions, i, count)))
+            .collect();
+        (StoreSet::open_read_only(dirs).context("opening the ingesters' manifests")?, Vec::new())
+    };
+    let stores = Arc::new(stores);
     let timeout = Duration::from_millis(config.cluster.head_read_timeout_ms);
     let heads: Arc<dyn HeadReader> = Arc::new(RemoteHeads::new(&config.cluster.ingesters, partitions, timeout)?);
     let state = Arc::new(QuerierState::new(config.querier.clone(), stores, heads, Some(log), &mut registry));

@@ -72,7 +72,7 @@ pub mod store_set;
 pub mod writer;
 
 pub use error::{Error, Result};
-pub use manifest::{FileMeta, Manifest, ManifestStore, PartitionRange, Replicator};
+pub use manifest::{FileMeta, Manifest, ManifestSource, ManifestStore, PartitionRange, Replicator};
 pub use memtable::{FrozenMemtable, FrozenSeries, Memtable};
 pub use reader::{FileCache, FileReader};
 pub use retire::Snapshot;

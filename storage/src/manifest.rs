@@ -141,6 +141,14 @@ pub trait Replicator: Send + Sync + std::fmt::Debug {
     fn replicate(&self, store: &ManifestStore) -> Result<()>;
 }
 
+/// Where a read-only store's newer versions come from when they are not
+/// written into its directory by a local writer (object storage readers):
+/// [`ManifestStore::reload`] asks it first.
+pub trait ManifestSource: Send + Sync + std::fmt::Debug {
+    /// Writes a version newer than `current` (if there is one) into `dir`.
+    fn fetch(&self, dir: &Path, current: u64) -> Result<()>;
+}
+
 /// Loads and atomically replaces the manifest.
 pub struct ManifestStore {
     dir: PathBuf,
@@ -156,6 +164,7 @@ pub struct ManifestStore {
     retired: Mutex<Vec<Retired>>,
     readers: FileCache,
     replicator: OnceLock<Arc<dyn Replicator>>,
+    source: OnceLock<Arc<dyn ManifestSource>>,
 }
 
 impl std::fmt::Debug for ManifestStore {
@@ -219,6 +228,7 @@ impl ManifestStore {
             retired: Mutex::new(Vec::new()),
             readers: FileCache::default(),
             replicator: OnceLock::new(),
+            source: OnceLock::new(),
         })
     }
 
@@ -239,11 +249,17 @@ impl ManifestStore {
             retired: Mutex::new(Vec::new()),
             readers: FileCache::default(),
             replicator: OnceLock::new(),
+            source: OnceLock::new(),
         })
     }
 
-    /// Re-reads `MANIFEST.json` (read-only stores); returns the current version.
+    /// Re-reads `MANIFEST.json` (read-only stores), after fetching a newer
+    /// version from the [`ManifestSource`] if one is set; returns the
+    /// current version.
     pub fn reload(&self) -> Result<Arc<Manifest>> {
+        if let Some(source) = self.source.get() {
+            source.fetch(&self.dir, self.current.load().version)?;
+        }
         let _w = self.writer.lock();
         if let Some(m) = load(&self.dir)?
             && m.version > self.current.load().version
@@ -298,6 +314,11 @@ impl ManifestStore {
     /// Sets the replicator (once; later calls are ignored and return false).
     pub fn set_replicator(&self, replicator: Arc<dyn Replicator>) -> bool {
         self.replicator.set(replicator).is_ok()
+    }
+
+    /// Sets where [`Self::reload`] fetches newer versions from (once).
+    pub fn set_source(&self, source: Arc<dyn ManifestSource>) -> bool {
+        self.source.set(source).is_ok()
     }
 
     /// Whether a replicator is set.

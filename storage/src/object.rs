@@ -24,7 +24,9 @@
 //!   longer references after a grace period (queriers may still read them).
 //! - Queriers: [`open_reader`](ObjectStorage::open_reader) gives a [`Store`]
 //!   over a read-only manifest polled from the bucket and an
-//!   [`ObjectFileCache`].
+//!   [`ObjectFileCache`]; every manifest reload (the poll, or a querier's
+//!   `StoreSet` reload when the heads' base offsets pass the manifest)
+//!   fetches from the bucket ([`BucketManifestSource`]).
 //! - One writer per prefix (each ingester of a cluster has its own prefix,
 //!   as it has its own data directory).
 //!
@@ -49,7 +51,7 @@ use std::time::{Duration, Instant};
 use prometheus_client::registry::Registry;
 
 pub use bucket::Bucket;
-pub use cache::{ObjectFileCache, poll_manifest};
+pub use cache::{BucketManifestSource, ObjectFileCache, fetch_manifest};
 pub use config::{ObjectStorageConfig, StorageConfig};
 pub use gc::{GarbageCollector, GcStats};
 pub use metrics::ObjectMetrics;
@@ -57,6 +59,9 @@ pub use replicate::{BucketReplicator, Replicated};
 pub use restore::restore_if_empty;
 
 use crate::{ManifestStore, Result, Store};
+
+/// Subdirectory of a reader's cache directory that holds its manifest and files.
+pub const CACHED_DIR: &str = "cached";
 
 /// A configured bucket and the settings of the tasks around it.
 #[derive(Debug, Clone)]
@@ -68,7 +73,12 @@ pub struct ObjectStorage {
 impl ObjectStorage {
     /// Connects (lazily: no request yet) and registers the metrics.
     pub fn connect(config: &ObjectStorageConfig, registry: Option<&mut Registry>) -> Result<Self> {
-        let metrics = registry.map(ObjectMetrics::register).unwrap_or_default();
+        Self::connect_with_metrics(config, registry.map(ObjectMetrics::register).unwrap_or_default())
+    }
+
+    /// Like [`Self::connect`] with metrics registered once and shared (a
+    /// querier reading several writers' prefixes).
+    pub fn connect_with_metrics(config: &ObjectStorageConfig, metrics: ObjectMetrics) -> Result<Self> {
         Ok(Self { config: config.clone(), bucket: Arc::new(Bucket::connect(config, metrics)?) })
     }
 
@@ -81,8 +91,13 @@ impl ObjectStorage {
         let manifest = Arc::new(ManifestStore::open(data_dir)?);
         let replicator = Arc::new(BucketReplicator::new(Arc::clone(&self.bucket)));
         manifest.set_replicator(replicator.clone());
-        if let Err(e) = manifest.replicate() {
-            tracing::warn!(error = %e, "object storage unreachable at start-up; the next flush retries the upload");
+        match manifest.replicate() {
+            Ok(()) => {}
+            // A stale data directory must not start (its flushes would fail forever).
+            Err(e @ crate::Error::ReplicaAhead { .. }) => return Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e, "object storage unreachable at start-up; the next flush retries the upload")
+            }
         }
         let gc = GarbageCollector::default();
         let grace = self.config.gc_grace();
@@ -95,15 +110,20 @@ impl ObjectStorage {
     }
 
     /// Reader side: a [`Store`] over the bucket's manifest (polled into
-    /// `cache_dir`) and files (downloaded into `cache_dir` on first use).
+    /// `cache_dir/cached/MANIFEST.json`) and files (downloaded into
+    /// `cache_dir/cached/files/` on first use). Only that subdirectory is
+    /// written, so a `cache_dir` pointing at a writer's data directory by
+    /// mistake harms nothing.
     pub fn open_reader(&self, cache_dir: &Path) -> Result<(Arc<Store>, Background)> {
-        poll_manifest(&self.bucket, cache_dir, None)?;
+        let cache_dir = &cache_dir.join(CACHED_DIR);
+        fetch_manifest(&self.bucket, cache_dir, None)?;
         let manifest = Arc::new(ManifestStore::open_read_only(cache_dir)?);
+        manifest.set_source(Arc::new(BucketManifestSource { bucket: Arc::clone(&self.bucket) }));
         let cache = Arc::new(ObjectFileCache::new(Arc::clone(&self.bucket), cache_dir, self.config.cache_max_bytes)?);
         let store = Arc::new(Store::with_source(Arc::clone(&manifest), cache));
-        let (bucket, dir, polled) = (Arc::clone(&self.bucket), cache_dir.to_path_buf(), Arc::clone(&store));
+        let polled = Arc::clone(&store);
         let background = Background::spawn("strata-object-poll", self.config.poll_interval(), move || {
-            match poll_manifest(&bucket, &dir, Some(&polled.manifest)) {
+            match polled.manifest.reload() {
                 Ok(_) => polled.evict_dead_readers(),
                 Err(e) => tracing::warn!(error = %e, "polling the object storage manifest failed; retrying"),
             }

@@ -79,6 +79,21 @@ impl StoreSet {
         Ok(Self { members })
     }
 
+    /// Read-only stores opened elsewhere (e.g. object storage readers,
+    /// `crate::object::ObjectStorage::open_reader`, whose reloads fetch from
+    /// the bucket), each with the partitions its writer owns.
+    pub fn from_read_only(stores: Vec<(Arc<Store>, Vec<PartitionId>)>) -> Self {
+        let members = stores
+            .into_iter()
+            .map(|(store, partitions)| Member {
+                store,
+                reload_for: Some(partitions),
+                loaded_at: Mutex::new(Instant::now()),
+            })
+            .collect();
+        Self { members }
+    }
+
     /// The member stores.
     pub fn stores(&self) -> impl Iterator<Item = &Arc<Store>> {
         self.members.iter().map(|m| &m.store)

@@ -35,7 +35,7 @@ struct Cluster {
     querier: Strata,
 }
 
-fn config(dir: &Path, broker: &TestBroker, ingester_urls: &[String], id: usize) -> String {
+fn config(dir: &Path, broker: &TestBroker, ingester_urls: &[String], id: usize, extra: &str) -> String {
     let path = dir.join(format!("strata-{id}.toml"));
     let urls: Vec<String> = ingester_urls.iter().map(|u| format!("{u:?}")).collect();
     let toml = format!(
@@ -45,26 +45,32 @@ fn config(dir: &Path, broker: &TestBroker, ingester_urls: &[String], id: usize) 
         broker.bootstrap(),
         urls.join(", ")
     );
-    std::fs::write(&path, toml).unwrap();
+    std::fs::write(&path, toml + extra).unwrap();
     path.to_str().unwrap().to_string()
 }
 
 impl Cluster {
     fn start() -> Cluster {
+        Self::start_with("", false)
+    }
+
+    /// `extra`: TOML appended to every process's config; `own_dirs`: every
+    /// process gets its own data directory (no shared storage).
+    fn start_with(extra: &str, own_dirs: bool) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let broker = TestBroker::start();
-        let data = dir.path().join("shared");
+        let data = |name: &str| dir.path().join(if own_dirs { name } else { "shared" });
         let listens: Vec<String> = (0..2).map(|_| format!("127.0.0.1:{}", free_port())).collect();
         let urls: Vec<String> = listens.iter().map(|l| format!("http://{l}")).collect();
         let ingesters = (0..2)
             .map(|i| {
-                let cfg = config(dir.path(), &broker, &urls, i);
-                Strata::start_at(&listens[i], &data, &["ingester", "--config", &cfg])
+                let cfg = config(dir.path(), &broker, &urls, i, extra);
+                Strata::start_at(&listens[i], &data(&format!("ingester-{i}")), &["ingester", "--config", &cfg])
             })
             .collect();
-        let cfg = config(dir.path(), &broker, &urls, 0);
-        let distributor = Strata::start(&data, &["distributor", "--config", &cfg]);
-        let querier = Strata::start(&data, &["querier", "--config", &cfg]);
+        let cfg = config(dir.path(), &broker, &urls, 0, extra);
+        let distributor = Strata::start(&data("distributor"), &["distributor", "--config", &cfg]);
+        let querier = Strata::start(&data("querier"), &["querier", "--config", &cfg]);
         Cluster { _dir: dir, broker, distributor, ingesters, querier }
     }
 }
@@ -244,4 +250,44 @@ fn cluster_rides_out_a_broker_restart() {
         "during the outage pushes must fail with 503 (or 429), got {failures:?}"
     );
     verify(&c.querier, &acked, &attempted);
+}
+
+#[test]
+fn cluster_on_object_storage_survives_losing_an_ingesters_disk() {
+    // No shared storage: every process has its own data directory, files
+    // reach the querier only through the bucket (moto).
+    let s3 = strata_storage::object::test_server::S3Server::start();
+    s3.create_bucket("strata");
+    let object = format!(
+        "\n[storage.object]\nurl = \"s3://strata/cluster\"\nendpoint = \"http://127.0.0.1:{}\"\nregion = \"us-east-1\"\n\
+         access_key_id = \"test\"\nsecret_access_key = \"test\"\nallow_http = true\nmanifest_poll_interval_ms = 500\n",
+        s3.port
+    );
+    let mut c = Cluster::start_with(&object, true);
+    let writers = Writers::start(format!("{}/api/v1/push", c.distributor.base));
+    writers.wait_for_successes(20, Duration::from_secs(60));
+
+    // Ingester 1's machine is lost: process and disk.
+    c.ingesters[1].kill();
+    std::fs::remove_dir_all(&c.ingesters[1].data_dir).unwrap();
+    writers.wait_for_successes(5, Duration::from_secs(30));
+    c.ingesters[1].start_again();
+    writers.wait_for_successes(10, Duration::from_secs(60));
+    let (acked, attempted, failures) = writers.finish();
+    assert!(failures.is_empty(), "pushes failed although Kafka was up: {failures:?}");
+    verify(&c.querier, &acked, &attempted);
+    // Ingester 1 restored its manifest and files from the bucket (an empty
+    // start would refuse to replicate over the bucket's newer manifest and
+    // fail every flush); the querier read files only from the bucket.
+    let metric = |s: &Strata, name: &str, label: &str| -> f64 {
+        let text = reqwest::blocking::get(format!("{}/metrics", s.base)).unwrap().text().unwrap();
+        text.lines()
+            .filter(|l| l.starts_with(name) && l.contains(label))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    assert!(metric(&c.ingesters[1], "strata_object_store_downloads_total ", "") >= 2.0, "manifest + files restored");
+    let failed = metric(&c.ingesters[1], "strata_ingester_flushes_total{", "outcome=\"error\"");
+    assert_eq!(failed, 0.0, "no failed flush");
+    assert!(metric(&c.querier, "strata_object_store_cache_misses_total ", "") >= 1.0, "files come from the bucket");
 }

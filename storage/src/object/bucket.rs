@@ -5,7 +5,7 @@
 //! any thread, including a tokio worker (it then blocks that worker for the
 //! call's duration, like any other blocking file read in the read path).
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +26,10 @@ use crate::{Error, Result};
 pub struct Bucket {
     store: Arc<dyn ObjectStore>,
     prefix: String,
-    runtime: tokio::runtime::Runtime,
+    handle: tokio::runtime::Handle,
+    /// Some until dropped (then shut down without blocking, so a bucket may
+    /// be dropped inside an async context).
+    runtime: Option<tokio::runtime::Runtime>,
     threshold: u64,
     part: usize,
     pub(crate) metrics: ObjectMetrics,
@@ -96,7 +99,8 @@ impl Bucket {
         Ok(Self {
             store,
             prefix: prefix.trim_matches('/').to_string(),
-            runtime,
+            handle: runtime.handle().clone(),
+            runtime: Some(runtime),
             threshold: config.multipart_threshold_bytes,
             part: usize::try_from(config.multipart_part_bytes).unwrap_or(usize::MAX),
             metrics,
@@ -113,18 +117,17 @@ impl Bucket {
         if self.prefix.is_empty() { ObjectPath::from(rel) } else { ObjectPath::from(format!("{}/{rel}", self.prefix)) }
     }
 
-    /// Runs `fut` on the bucket's runtime and waits for it.
-    fn block_on<T: Send + 'static>(&self, fut: impl Future<Output = T> + Send + 'static) -> T {
+    /// Runs `fut` on the bucket's runtime and waits for it (an error only
+    /// if the task panicked: a bug in the object store client).
+    fn block_on<T: Send + 'static>(&self, fut: impl Future<Output = T> + Send + 'static) -> Result<T> {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        self.runtime.spawn(async move {
+        self.handle.spawn(async move {
             let _ = tx.send(fut.await);
         });
-        // The task always sends unless it panicked (a bug in object_store):
-        // the runtime stays up as long as `self`.
-        match rx.recv() {
-            Ok(v) => v,
-            Err(_) => panic!("object storage task panicked"),
-        }
+        rx.recv().map_err(|_| Error::Io {
+            path: "<object storage task>".into(),
+            source: std::io::Error::other("the object storage task panicked"),
+        })
     }
 
     fn fail(&self, op: &'static str, location: &ObjectPath) -> impl FnOnce(object_store::Error) -> Error + use<> {
@@ -140,52 +143,56 @@ impl Bucket {
     /// threshold, a multipart upload (aborted on failure) at or above it.
     /// An object appears only once complete.
     pub fn put_file(&self, rel: &str, path: &Path) -> Result<()> {
-        let location = self.location(rel);
-        let len = std::fs::metadata(path).map_err(Error::io(path))?.len();
-        if len < self.threshold {
-            let bytes = std::fs::read(path).map_err(Error::io(path))?;
-            return self.put_bytes(rel, Bytes::from(bytes));
-        }
-        let (store, part, loc, owned) = (Arc::clone(&self.store), self.part, location.clone(), path.to_path_buf());
-        let fail = self.fail("multipart", &location);
-        self.block_on(async move {
-            let upload = store.put_multipart(&loc).await.map_err(|e| Err(fail_io(e)))?;
-            let mut writer = WriteMultipart::new_with_chunk_size(upload, part);
-            let result: std::result::Result<(), std::io::Error> = async {
-                let mut file = tokio::fs::File::open(&owned).await?;
-                let mut buf = vec![0u8; part.min(8 * 1024 * 1024)];
-                loop {
-                    let n = file.read(&mut buf).await?;
-                    if n == 0 {
-                        return Ok(());
+        let mut results = self.put_files(&[(rel.to_string(), path.to_path_buf())], 1);
+        results.pop().map_or(Ok(()), |(_, r)| r)
+    }
+
+    /// Uploads `(rel, local path)` pairs, `concurrency` at a time; returns
+    /// each one's outcome (in completion order), so a caller can record the
+    /// ones that made it even if others failed.
+    pub fn put_files(&self, files: &[(String, PathBuf)], concurrency: usize) -> Vec<(String, Result<()>)> {
+        let jobs: Vec<(String, ObjectPath, PathBuf)> =
+            files.iter().map(|(rel, path)| (rel.clone(), self.location(rel), path.clone())).collect();
+        let (store, threshold, part) = (Arc::clone(&self.store), self.threshold, self.part);
+        let outcomes = self.block_on(async move {
+            futures::stream::iter(jobs)
+                .map(|(rel, loc, path)| {
+                    let store = Arc::clone(&store);
+                    async move {
+                        let r = upload(store, &loc, &path, threshold, part).await;
+                        (rel, loc, path, r)
                     }
-                    writer.wait_for_capacity(4).await.map_err(std::io::Error::other)?;
-                    writer.write(&buf[..n]);
-                }
-            }
-            .await;
-            match result {
-                Ok(()) => writer.finish().await.map(|_| ()).map_err(|e| Err(fail_io(e))),
-                Err(e) => {
-                    let _ = writer.abort().await;
-                    Err(Ok(e))
-                }
-            }
-        })
-        .map_err(|e: std::result::Result<std::io::Error, FailIo>| match e {
-            Ok(io) => Error::io(path)(io),
-            Err(FailIo(e)) => fail(e),
-        })?;
-        self.metrics.uploads.inc();
-        self.metrics.upload_bytes.inc_by(len);
-        Ok(())
+                })
+                .buffer_unordered(concurrency.max(1))
+                .collect::<Vec<_>>()
+                .await
+        });
+        let outcomes = match outcomes {
+            Ok(o) => o,
+            Err(e) => return vec![(files.first().map(|f| f.0.clone()).unwrap_or_default(), Err(e))],
+        };
+        outcomes
+            .into_iter()
+            .map(|(rel, loc, path, r)| {
+                let r = match r {
+                    Ok(len) => {
+                        self.metrics.uploads.inc();
+                        self.metrics.upload_bytes.inc_by(len);
+                        Ok(())
+                    }
+                    Err(Failure::Io(e)) => Err(Error::io(&path)(e)),
+                    Err(Failure::Store(e)) => Err(self.fail("put", &loc)(e)),
+                };
+                (rel, r)
+            })
+            .collect()
     }
 
     /// One PUT of `bytes` as `rel` (atomic: readers see the old or the new object).
     pub fn put_bytes(&self, rel: &str, bytes: Bytes) -> Result<()> {
         let location = self.location(rel);
         let (store, loc, len) = (Arc::clone(&self.store), location.clone(), bytes.len() as u64);
-        self.block_on(async move { store.put(&loc, PutPayload::from(bytes)).await })
+        self.block_on(async move { store.put(&loc, PutPayload::from(bytes)).await })?
             .map_err(self.fail("put", &location))?;
         self.metrics.uploads.inc();
         self.metrics.upload_bytes.inc_by(len);
@@ -196,7 +203,7 @@ impl Bucket {
     pub fn get_bytes(&self, rel: &str) -> Result<Option<Bytes>> {
         let location = self.location(rel);
         let (store, loc) = (Arc::clone(&self.store), location.clone());
-        match self.block_on(async move { store.get(&loc).await?.bytes().await }) {
+        match self.block_on(async move { store.get(&loc).await?.bytes().await })? {
             Ok(b) => {
                 self.metrics.downloads.inc();
                 self.metrics.download_bytes.inc_by(b.len() as u64);
@@ -205,6 +212,17 @@ impl Bucket {
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.fail("get", &location)(e)),
         }
+    }
+
+    /// Bytes `range` of the object `rel` (one ranged GET).
+    pub fn get_range(&self, rel: &str, range: std::ops::Range<u64>) -> Result<Bytes> {
+        let location = self.location(rel);
+        let (store, loc) = (Arc::clone(&self.store), location.clone());
+        let b =
+            self.block_on(async move { store.get_range(&loc, range).await })?.map_err(self.fail("get", &location))?;
+        self.metrics.downloads.inc();
+        self.metrics.download_bytes.inc_by(b.len() as u64);
+        Ok(b)
     }
 
     /// Downloads `rel` to `dest` durably: streamed into a unique temporary
@@ -227,7 +245,7 @@ impl Bucket {
             }
             file.sync_all().await.map_err(Ok)?;
             Ok::<u64, std::result::Result<std::io::Error, object_store::Error>>(len)
-        });
+        })?;
         let len = match result {
             Ok(len) => len,
             Err(e) => {
@@ -250,7 +268,7 @@ impl Bucket {
         let location = self.location(rel_dir);
         let (store, loc) = (Arc::clone(&self.store), location.clone());
         let metas: Vec<object_store::ObjectMeta> = self
-            .block_on(async move { store.list(Some(&loc)).try_collect().await })
+            .block_on(async move { store.list(Some(&loc)).try_collect().await })?
             .map_err(self.fail("list", &location))?;
         let strip = if self.prefix.is_empty() { String::new() } else { format!("{}/", self.prefix) };
         Ok(metas
@@ -266,7 +284,7 @@ impl Bucket {
     pub fn delete(&self, rel: &str) -> Result<()> {
         let location = self.location(rel);
         let (store, loc) = (Arc::clone(&self.store), location.clone());
-        match self.block_on(async move { store.delete(&loc).await }) {
+        match self.block_on(async move { store.delete(&loc).await })? {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {
                 self.metrics.deletes.inc();
                 Ok(())
@@ -276,11 +294,58 @@ impl Bucket {
     }
 }
 
-/// An object_store error inside the multipart future (vs an I/O error).
-struct FailIo(object_store::Error);
+impl Drop for Bucket {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
 
-fn fail_io(e: object_store::Error) -> FailIo {
-    FailIo(e)
+/// Why one upload failed: reading the local file, or the object store.
+enum Failure {
+    Io(std::io::Error),
+    Store(object_store::Error),
+}
+
+/// Uploads the file at `path` to `loc`; returns its length.
+async fn upload(
+    store: Arc<dyn ObjectStore>,
+    loc: &ObjectPath,
+    path: &Path,
+    threshold: u64,
+    part: usize,
+) -> std::result::Result<u64, Failure> {
+    let len = tokio::fs::metadata(path).await.map_err(Failure::Io)?.len();
+    if len < threshold {
+        let bytes = tokio::fs::read(path).await.map_err(Failure::Io)?;
+        store.put(loc, PutPayload::from(bytes)).await.map_err(Failure::Store)?;
+        return Ok(len);
+    }
+    let mut writer = WriteMultipart::new_with_chunk_size(store.put_multipart(loc).await.map_err(Failure::Store)?, part);
+    match copy_parts(path, &mut writer, part).await {
+        Ok(()) => writer.finish().await.map(|_| len).map_err(Failure::Store),
+        Err(e) => {
+            // Best effort: an upload left behind is invisible, and the
+            // bucket's lifecycle rule removes it.
+            let _ = writer.abort().await;
+            Err(e)
+        }
+    }
+}
+
+/// Streams the file into `writer`, at most a few parts in flight.
+async fn copy_parts(path: &Path, writer: &mut WriteMultipart, part: usize) -> std::result::Result<(), Failure> {
+    let mut file = tokio::fs::File::open(path).await.map_err(Failure::Io)?;
+    let mut buf = vec![0u8; part.min(8 * 1024 * 1024)];
+    loop {
+        let n = file.read(&mut buf).await.map_err(Failure::Io)?;
+        if n == 0 {
+            return Ok(());
+        }
+        writer.wait_for_capacity(4).await.map_err(Failure::Store)?;
+        writer.write(&buf[..n]);
+    }
 }
 
 fn config_error(url: &str, reason: String) -> Error {

@@ -1,8 +1,8 @@
 //! The querier side: [`ObjectFileCache`] serves file readers from a local
 //! cache directory, downloading a whole file on first use and evicting the
-//! least recently used files past a byte bound; [`poll_manifest`] keeps a
-//! read-only [`ManifestStore`] over the cache directory in step with the
-//! bucket's manifest.
+//! least recently used files past a byte bound; [`BucketManifestSource`]
+//! makes a read-only [`ManifestStore`](crate::ManifestStore) over the cache
+//! directory fetch the bucket's newer manifests on every reload.
 //!
 //! Whole files rather than ranged GETs: [`FileReader`] validates a file's
 //! sections and CRCs on open and memory-maps it, so the read path needs the
@@ -17,7 +17,7 @@ use parking_lot::Mutex;
 use super::bucket::Bucket;
 use crate::manifest::{FILES_DIR, MANIFEST_FILE, write_atomic};
 use crate::store::FileSource;
-use crate::{Error, FileMeta, FileReader, Manifest, ManifestStore, Result};
+use crate::{Error, FileMeta, FileReader, Manifest, ManifestSource, Result};
 
 /// An LRU (by bytes) of downloaded, open files.
 #[derive(Debug)]
@@ -44,8 +44,8 @@ struct Entry {
 }
 
 impl ObjectFileCache {
-    /// A cache in `dir` (its `files/` is emptied: entries of a previous run
-    /// are not tracked).
+    /// A cache whose files go to `dir/files/...`; that directory is emptied
+    /// first (entries of a previous run are not tracked).
     pub fn new(bucket: Arc<Bucket>, dir: &Path, max_bytes: u64) -> Result<Self> {
         let files = dir.join(FILES_DIR);
         match std::fs::remove_dir_all(&files) {
@@ -134,23 +134,32 @@ impl FileSource for ObjectFileCache {
     }
 }
 
-/// Fetches the bucket's manifest into `dir/MANIFEST.json` if it is newer
-/// than `store`'s (or `store` is None), and reloads `store`. Returns the
-/// current version (None: the bucket has no manifest yet).
-pub fn poll_manifest(bucket: &Bucket, dir: &Path, store: Option<&ManifestStore>) -> Result<Option<u64>> {
+/// Fetches the bucket's manifest into `dir/MANIFEST.json` (written
+/// atomically) if it is newer than `current` (or `current` is None).
+/// Returns the bucket's version (None: it has no manifest yet).
+pub fn fetch_manifest(bucket: &Bucket, dir: &Path, current: Option<u64>) -> Result<Option<u64>> {
     let Some(bytes) = bucket.get_bytes(MANIFEST_FILE)? else {
-        return Ok(store.map(|s| s.current().version));
+        return Ok(None);
     };
     let manifest = Manifest::decode(&bytes, Path::new(MANIFEST_FILE))?;
-    if let Some(s) = store
-        && s.current().version >= manifest.version
-    {
-        return Ok(Some(s.current().version));
+    if current.is_none_or(|c| manifest.version > c) {
+        std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+        write_atomic(dir, &dir.join(MANIFEST_FILE), &dir.join(format!("{MANIFEST_FILE}.tmp")), &bytes)?;
     }
-    std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
-    write_atomic(dir, &dir.join(MANIFEST_FILE), &dir.join(format!("{MANIFEST_FILE}.tmp")), &bytes)?;
-    match store {
-        Some(s) => Ok(Some(s.reload()?.version)),
-        None => Ok(Some(manifest.version)),
+    Ok(Some(manifest.version))
+}
+
+/// The bucket as a read-only [`ManifestStore`]'s source: every
+/// [`ManifestStore::reload`] (the periodic poll, and the querier's reloads
+/// when the heads' base offsets pass the manifest's flushed offsets) asks
+/// the bucket for a newer version.
+#[derive(Debug)]
+pub struct BucketManifestSource {
+    pub bucket: Arc<Bucket>,
+}
+
+impl ManifestSource for BucketManifestSource {
+    fn fetch(&self, dir: &Path, current: u64) -> Result<()> {
+        fetch_manifest(&self.bucket, dir, Some(current)).map(|_| ())
     }
 }

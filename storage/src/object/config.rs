@@ -157,6 +157,11 @@ impl ObjectStorageConfig {
         Ok(())
     }
 
+    /// The querier cache directory: `cache_dir`, else `<data_dir>/object-cache`.
+    pub fn cache_dir_or(&self, data_dir: &std::path::Path) -> PathBuf {
+        self.cache_dir.clone().unwrap_or_else(|| data_dir.join("object-cache"))
+    }
+
     pub fn poll_interval(&self) -> Duration {
         Duration::from_millis(self.manifest_poll_interval_ms)
     }

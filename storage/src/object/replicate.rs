@@ -4,8 +4,10 @@
 //! a manifest in the bucket never references a missing object. Calls are
 //! serialised, each replicates the newest local version, and a version is
 //! never PUT over a newer one, so the bucket's flushed offsets only move
-//! forward.
+//! forward; the first replication of a process refuses to overwrite a
+//! bucket manifest newer than the local one ([`Error::ReplicaAhead`]).
 use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -13,7 +15,7 @@ use parking_lot::Mutex;
 
 use super::bucket::Bucket;
 use crate::manifest::{FILES_DIR, MANIFEST_FILE, Replicator};
-use crate::{Error, ManifestStore, Result};
+use crate::{Error, Manifest, ManifestStore, Result};
 
 /// Concurrent file uploads of one replication.
 const UPLOAD_CONCURRENCY: usize = 4;
@@ -62,6 +64,17 @@ impl BucketReplicator {
             return Ok(Replicated::Done { version: manifest.version, files_uploaded: 0 });
         }
         if st.uploaded.is_none() {
+            // First replication of this process: never move the bucket back.
+            if let Some(bytes) = self.bucket.get_bytes(MANIFEST_FILE)? {
+                let bucket = Manifest::decode(&bytes, Path::new(MANIFEST_FILE))?;
+                if bucket.version > manifest.version {
+                    return Err(Error::ReplicaAhead {
+                        location: self.bucket.location(MANIFEST_FILE).to_string(),
+                        local: manifest.version,
+                        bucket: bucket.version,
+                    });
+                }
+            }
             let listed = self.bucket.list(FILES_DIR)?;
             st.uploaded = Some(listed.into_iter().map(|l| l.rel).collect());
         }
@@ -69,22 +82,26 @@ impl BucketReplicator {
         let missing: Vec<&str> =
             manifest.files.iter().map(|f| f.path.as_str()).filter(|p| !uploaded.contains(*p)).collect();
         let mut steps = 0usize;
-        let batch = if max_steps.is_some() { 1 } else { UPLOAD_CONCURRENCY };
+        // Fault injection uploads one file per step; otherwise all at once.
+        let batch = if max_steps.is_some() { 1 } else { missing.len().max(1) };
+        let dir = store.data_dir();
         for group in missing.chunks(batch) {
             if max_steps.is_some_and(|m| steps >= m) {
                 return Ok(Replicated::Interrupted { steps });
             }
-            let dir = store.data_dir();
-            let results = std::thread::scope(|s| {
-                let handles: Vec<_> = group
-                    .iter()
-                    .map(|rel| s.spawn(move || self.bucket.put_file(rel, &dir.join(rel)).map(|()| *rel)))
-                    .collect();
-                join_handles(handles)
-            });
-            for r in results {
-                uploaded.insert(r?.to_string());
-                steps += 1;
+            let files: Vec<(String, PathBuf)> = group.iter().map(|rel| (rel.to_string(), dir.join(rel))).collect();
+            let mut failed = None;
+            for (rel, r) in self.bucket.put_files(&files, UPLOAD_CONCURRENCY) {
+                match r {
+                    Ok(()) => {
+                        uploaded.insert(rel);
+                        steps += 1;
+                    }
+                    Err(e) => failed = failed.or(Some(e)),
+                }
+            }
+            if let Some(e) = failed {
+                return Err(e);
             }
         }
         if max_steps.is_some_and(|m| steps >= m) {
@@ -95,21 +112,6 @@ impl BucketReplicator {
         tracing::debug!(version = manifest.version, files = missing.len(), "manifest replicated to object storage");
         Ok(Replicated::Done { version: manifest.version, files_uploaded: missing.len() })
     }
-}
-
-/// Joins scoped upload threads; a panicked upload becomes an error.
-fn join_handles<'a, T>(handles: Vec<std::thread::ScopedJoinHandle<'a, Result<T>>>) -> Vec<Result<T>> {
-    handles
-        .into_iter()
-        .map(|h| {
-            h.join().unwrap_or_else(|_| {
-                Err(Error::Io {
-                    path: "<upload thread>".into(),
-                    source: std::io::Error::other("upload thread panicked"),
-                })
-            })
-        })
-        .collect()
 }
 
 impl Replicator for BucketReplicator {

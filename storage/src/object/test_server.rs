@@ -26,18 +26,25 @@ impl S3Server {
 
     /// Starts a server on `port` and waits until it accepts connections.
     pub fn start_on(port: u16) -> Self {
-        let bin = std::env::var("STRATA_MOTO_SERVER").unwrap_or_else(|_| "moto_server".to_string());
-        let child = Command::new(&bin)
+        // `moto_server` where it is on PATH, else `python3 -m moto.server`
+        // (same program; pip may put the script outside PATH).
+        let command: Vec<String> = match std::env::var("STRATA_MOTO_SERVER") {
+            Ok(bin) => vec![bin],
+            Err(_) if on_path("moto_server") => vec!["moto_server".into()],
+            Err(_) => vec!["python3".into(), "-m".into(), "moto.server".into()],
+        };
+        let child = Command::new(&command[0])
+            .args(&command[1..])
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {bin} (pip install 'moto[server]'; .ci/run does): {e}"));
+            .unwrap_or_else(|e| panic!("cannot start {command:?} (pip install 'moto[server]'; .ci/run does): {e}"));
         let server = Self { port, child };
         let deadline = Instant::now() + Duration::from_secs(60);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto_server did not listen on {port} within 60 s");
+            assert!(Instant::now() < deadline, "{command:?} did not listen on {port} within 60 s");
             std::thread::sleep(Duration::from_millis(50));
         }
         server
@@ -70,6 +77,10 @@ impl Drop for S3Server {
     }
 }
 
+fn on_path(bin: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -95,5 +106,57 @@ pub fn config(port: u16, bucket: &str, prefix: &str) -> ObjectStorageConfig {
         manifest_poll_interval_ms: 50,
         gc_grace_ms: 1_000,
         ..Default::default()
+    }
+}
+
+/// A TCP proxy in front of a server that can be switched off, closing
+/// every open connection: an S3 endpoint that becomes unreachable and
+/// comes back, without losing the server's state.
+#[derive(Debug)]
+pub struct Proxy {
+    pub port: u16,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<TcpStream>>>,
+}
+
+impl Proxy {
+    /// Forwards a free loopback port to `upstream` (up at start).
+    pub fn start(upstream: u16) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let conns = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (up2, conns2) = (up.clone(), conns.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if !up2.load(Ordering::SeqCst) {
+                    continue; // dropped: connection closed
+                }
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else { continue };
+                let mut list = conns2.lock().unwrap();
+                list.push(client.try_clone().unwrap());
+                list.push(server.try_clone().unwrap());
+                for (mut from, mut to) in [(client.try_clone().unwrap(), server.try_clone().unwrap()), (server, client)]
+                {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Self { port, up, conns }
+    }
+
+    /// Switches forwarding on or off (off also closes open connections).
+    pub fn set_up(&self, on: bool) {
+        self.up.store(on, std::sync::atomic::Ordering::SeqCst);
+        if !on {
+            for c in self.conns.lock().unwrap().drain(..) {
+                let _ = c.shutdown(std::net::Shutdown::Both);
+            }
+        }
     }
 }

@@ -9,9 +9,12 @@ use std::time::{Duration, Instant};
 use strata_common::{MatchOp, Matcher};
 use strata_storage::manifest::MANIFEST_FILE;
 use strata_storage::object::{
-    Bucket, BucketReplicator, GarbageCollector, ObjectFileCache, ObjectMetrics, ObjectStorage, Replicated,
+    Bucket, BucketReplicator, GarbageCollector, ObjectFileCache, ObjectMetrics, ObjectStorage, ObjectStorageConfig,
+    Replicated,
 };
-use strata_storage::{FileSource, FlushContext, Manifest, ManifestStore, Memtable, PartitionRange, Store, write_files};
+use strata_storage::{
+    FileSource, FlushContext, Manifest, ManifestStore, Memtable, PartitionRange, Store, StoreSet, write_files,
+};
 
 use super::common::*;
 use strata_storage::object::test_server::{S3Server, config, free_port};
@@ -229,7 +232,7 @@ fn unreachable_server_fails_the_replication_and_loses_nothing() {
     let e = ms.replicate().unwrap_err();
     assert_eq!(e.kind(), strata_common::ErrorKind::Unavailable, "{e}");
     assert!(e.to_string().contains("object storage"), "{e}");
-    assert!(os.bucket.metrics().errors.get_or_create_owned(&vec![("op".into(), "list".into())]).get() >= 1);
+    assert!(os.bucket.metrics().errors.get_or_create_owned(&vec![("op".into(), "get".into())]).get() >= 1);
     // Still down: a second flush commits locally, replication fails again.
     flush(&ms, &["a"], "down", 0, &[(0, 10, 20)]);
     assert!(ms.replicate().is_err());
@@ -273,4 +276,88 @@ fn unreferenced_objects_are_deleted_only_after_the_grace_period() {
     let left: Vec<String> = bucket.list("files").unwrap().into_iter().map(|l| l.rel).collect();
     assert_eq!(left, [files[1].path.clone()]);
     assert_consistent(&bucket).unwrap();
+}
+
+#[test]
+fn a_stale_local_directory_never_moves_the_bucket_back() {
+    let s3 = server();
+    let cfg = s3.config(BUCKET, "ingester-5");
+    let os = ObjectStorage::connect(&cfg, None).unwrap();
+    let current = tempfile::tempdir().unwrap();
+    let (ms, _gc) = os.open_writer(current.path()).unwrap();
+    flush(&ms, &["a"], "up", 0, &[(0, 0, 10)]);
+    ms.replicate().unwrap();
+    // A copy of the directory as it is now, then the writer moves on.
+    let stale = tempfile::tempdir().unwrap();
+    std::fs::copy(current.path().join(MANIFEST_FILE), stale.path().join(MANIFEST_FILE)).unwrap();
+    flush(&ms, &["a"], "down", 0, &[(0, 10, 20)]);
+    ms.replicate().unwrap();
+    let bucket_version = ms.current().version;
+
+    let stale_ms = ManifestStore::open(stale.path()).unwrap();
+    stale_ms.set_replicator(Arc::new(BucketReplicator::new(Arc::clone(&os.bucket))));
+    let e = stale_ms.replicate().unwrap_err();
+    assert!(matches!(e, strata_storage::Error::ReplicaAhead { local, bucket, .. } if local + 1 == bucket), "{e}");
+    assert_eq!(bucket_manifest(&os.bucket).unwrap().version, bucket_version);
+    drop(stale_ms);
+    // A writer does not even start on it.
+    let e = ObjectStorage::connect(&cfg, None).unwrap().open_writer(stale.path()).unwrap_err();
+    assert!(matches!(e, strata_storage::Error::ReplicaAhead { .. }), "{e}");
+    assert_eq!(bucket_manifest(&os.bucket).unwrap().version, bucket_version);
+}
+
+#[test]
+fn a_reader_pointed_at_a_writers_data_directory_leaves_it_alone() {
+    let s3 = server();
+    let cfg = s3.config(BUCKET, "ingester-6");
+    let os = ObjectStorage::connect(&cfg, None).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let (ms, _gc) = os.open_writer(data.path()).unwrap();
+    flush(&ms, &["a"], "up", 0, &[(0, 0, 10)]);
+    ms.replicate().unwrap();
+    let manifest_bytes = std::fs::read(data.path().join(MANIFEST_FILE)).unwrap();
+    let file = data.path().join(&ms.current().files[0].path);
+    let file_bytes = std::fs::read(&file).unwrap();
+
+    let (store, _poll) = os.open_reader(data.path()).unwrap();
+    assert_eq!(names(&store, "a"), ["up"]);
+    assert_eq!(std::fs::read(data.path().join(MANIFEST_FILE)).unwrap(), manifest_bytes);
+    assert_eq!(std::fs::read(&file).unwrap(), file_bytes);
+    assert_eq!(ManifestStore::open(data.path()).unwrap().current().files, ms.current().files);
+}
+
+#[test]
+fn a_querier_store_set_fetches_the_bucket_manifest_as_soon_as_the_heads_pass_it() {
+    let s3 = server();
+    // Two ingesters (partition 0 and 1), each with its own prefix; queriers
+    // poll only hourly, so only the StoreSet's reload can find new files.
+    let cfg = |p: &str| ObjectStorageConfig {
+        manifest_poll_interval_ms: 3_600_000,
+        gc_grace_ms: 7_200_000,
+        ..s3.config(BUCKET, p)
+    };
+    let (c0, c1) = (cfg("set-0"), cfg("set-1"));
+    let (w0, w1) = (ObjectStorage::connect(&c0, None).unwrap(), ObjectStorage::connect(&c1, None).unwrap());
+    let (d0, d1) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (m0, _g0) = w0.open_writer(d0.path()).unwrap();
+    let (m1, _g1) = w1.open_writer(d1.path()).unwrap();
+    flush(&m0, &["a"], "p0", 0, &[(0, 0, 10)]);
+    m0.replicate().unwrap();
+
+    let cache = tempfile::tempdir().unwrap();
+    let (r0, _p0) = ObjectStorage::connect(&c0, None).unwrap().open_reader(&cache.path().join("0")).unwrap();
+    let (r1, _p1) = ObjectStorage::connect(&c1, None).unwrap().open_reader(&cache.path().join("1")).unwrap();
+    let set = StoreSet::from_read_only(vec![(r0, vec![0]), (r1, vec![1])]);
+    let all = [Matcher::new(MatchOp::RegexMatch, "__name__", ".+").unwrap()];
+    let base = |a: u64, b: u64| BTreeMap::from([(0, a), (1, b)]);
+    let got = set.select(&tenant("a"), &all, i64::MIN, i64::MAX, &base(10, 0)).unwrap();
+    assert_eq!(got.len(), 1);
+
+    // Ingester 1 flushes [0, 7) and its heads move their base offset to 7.
+    flush(&m1, &["a"], "p1", 0, &[(1, 0, 7)]);
+    m1.replicate().unwrap();
+    let got = set.select(&tenant("a"), &all, i64::MIN, i64::MAX, &base(10, 7)).unwrap();
+    let names: Vec<&str> = got.iter().map(|s| s.labels.get("__name__").unwrap()).collect();
+    assert_eq!(names, ["p0", "p1"]);
+    assert_eq!(got[1].samples(i64::MIN, i64::MAX).unwrap().len(), 50);
 }
