@@ -48,7 +48,7 @@ pub enum Error {
     LogUnavailable(String),
     /// The producer's bounded buffer of unacknowledged records is full; retry later.
     #[error(
-        "the log's producer buffer is full ({limit_bytes} bytes unacknowledged, log.kafka.max_in_flight_bytes) \
+        "the log's producer buffer is full ({limit_bytes} bytes unacknowledged, kafka.max_in_flight_bytes) \
          while appending to partition {partition}; retry later"
     )]
     LogOverloaded { partition: u32, limit_bytes: u64 },

@@ -109,13 +109,13 @@ impl KafkaLog {
         meta_cc.remove("group.id");
         let meta: BaseConsumer<TracingContext> = meta_cc
             .create_with_context(TracingContext)
-            .map_err(|e| Error::InvalidConfig(format!("log.kafka: cannot create a Kafka client: {e}")))?;
+            .map_err(|e| Error::InvalidConfig(format!("kafka: cannot create a Kafka client: {e}")))?;
         let partitions = match topic_partitions(&meta, &config.topic, timeout)? {
             Some(n) => n,
             None if config.create_topic => create_topic(config, &meta)?,
             None => {
                 return Err(Error::LogRejected(format!(
-                    "topic {:?} does not exist on {} and log.kafka.create_topic is false",
+                    "topic {:?} does not exist on {} and kafka.create_topic is false",
                     config.topic, config.brokers
                 )));
             }
@@ -253,7 +253,7 @@ impl KafkaLog {
                     self.renew_producer(&producer);
                     return Err(Error::LogUnavailable(format!(
                         "append to partition {partition}: not acknowledged within {deadline:?} \
-                         (log.kafka.produce_timeout_ms)"
+                         (kafka.produce_timeout_ms)"
                     )));
                 }
             },
@@ -269,7 +269,7 @@ impl KafkaLog {
 fn new_producer(config: &KafkaConfig) -> Result<FutureProducer<TracingContext>> {
     client::producer_config(config)
         .create_with_context(TracingContext)
-        .map_err(|e| Error::InvalidConfig(format!("log.kafka: cannot create the Kafka producer: {e}")))
+        .map_err(|e| Error::InvalidConfig(format!("kafka: cannot create the Kafka producer: {e}")))
 }
 
 /// The partition count of `topic`, or `None` if the topic does not exist.
@@ -296,7 +296,7 @@ fn create_topic(config: &KafkaConfig, meta: &BaseConsumer<TracingContext>) -> Re
     let timeout = config.request_timeout();
     let admin: AdminClient<TracingContext> = client::admin_config(config)
         .create_with_context(TracingContext)
-        .map_err(|e| Error::InvalidConfig(format!("log.kafka: cannot create the Kafka admin client: {e}")))?;
+        .map_err(|e| Error::InvalidConfig(format!("kafka: cannot create the Kafka admin client: {e}")))?;
     let topic = NewTopic::new(
         &config.topic,
         config.partitions as i32,

@@ -29,7 +29,7 @@ impl Committer {
     pub(crate) fn start(config: &KafkaConfig) -> Result<Self> {
         let consumer: BaseConsumer<TracingContext> = client::consumer_config(config)
             .create_with_context(TracingContext)
-            .map_err(|e| Error::InvalidConfig(format!("log.kafka: cannot create the Kafka commit client: {e}")))?;
+            .map_err(|e| Error::InvalidConfig(format!("kafka: cannot create the Kafka commit client: {e}")))?;
         let (tx, rx) = flume::unbounded();
         let topic = config.topic.clone();
         let thread = std::thread::Builder::new()

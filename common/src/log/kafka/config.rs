@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 /// Producer compression codecs accepted by [`KafkaConfig::compression`].
 const CODECS: [&str; 4] = ["none", "gzip", "lz4", "zstd"];
 
-/// Configuration of the [`KafkaLog`](super::KafkaLog) (TOML section `[log.kafka]`
+/// Configuration of the [`KafkaLog`](super::KafkaLog) (TOML section `[kafka]`
 /// in the `strata` binary).
 ///
 /// Every librdkafka property the fields below set can be overridden through
@@ -103,7 +103,7 @@ impl KafkaConfig {
     pub fn validate(&self) -> Result<()> {
         let bad = |msg: String| Err(Error::InvalidConfig(msg));
         if self.brokers.trim().is_empty() {
-            return bad("log.kafka.brokers must name at least one host:port".into());
+            return bad("kafka.brokers must name at least one host:port".into());
         }
         if self.topic.is_empty()
             || self.topic.len() > 249
@@ -112,74 +112,74 @@ impl KafkaConfig {
             || self.topic == ".."
         {
             return bad(format!(
-                "log.kafka.topic {:?} is not a valid Kafka topic name (1-249 of [A-Za-z0-9._-])",
+                "kafka.topic {:?} is not a valid Kafka topic name (1-249 of [A-Za-z0-9._-])",
                 self.topic
             ));
         }
         if self.partitions == 0 || self.partitions > 100_000 {
-            return bad(format!("log.kafka.partitions must be in 1..=100000, got {}", self.partitions));
+            return bad(format!("kafka.partitions must be in 1..=100000, got {}", self.partitions));
         }
         if self.replication_factor == 0 || self.replication_factor > i16::MAX as u32 {
-            return bad(format!("log.kafka.replication_factor must be positive, got {}", self.replication_factor));
+            return bad(format!("kafka.replication_factor must be positive, got {}", self.replication_factor));
         }
         if self.client_id.is_empty() {
-            return bad("log.kafka.client_id must not be empty".into());
+            return bad("kafka.client_id must not be empty".into());
         }
         if self.consumer_group.is_empty() {
-            return bad("log.kafka.consumer_group must not be empty".into());
+            return bad("kafka.consumer_group must not be empty".into());
         }
         if self.produce_timeout_ms == 0 || self.produce_timeout_ms > i32::MAX as u64 {
-            return bad(format!("log.kafka.produce_timeout_ms must be positive, got {}", self.produce_timeout_ms));
+            return bad(format!("kafka.produce_timeout_ms must be positive, got {}", self.produce_timeout_ms));
         }
         if self.linger_ms > 900_000 {
-            return bad(format!("log.kafka.linger_ms must be at most 900000, got {}", self.linger_ms));
+            return bad(format!("kafka.linger_ms must be at most 900000, got {}", self.linger_ms));
         }
         if self.linger_ms >= self.produce_timeout_ms {
             return bad(format!(
-                "log.kafka.linger_ms ({}) must be below log.kafka.produce_timeout_ms ({})",
+                "kafka.linger_ms ({}) must be below kafka.produce_timeout_ms ({})",
                 self.linger_ms, self.produce_timeout_ms
             ));
         }
         if self.compression == "snappy" {
-            return bad("log.kafka.compression = \"snappy\" is refused: tansu 0.6 (the broker Strata is tested \
+            return bad("kafka.compression = \"snappy\" is refused: tansu 0.6 (the broker Strata is tested \
                  against) cannot serve snappy-compressed batches back to consumers; use \"lz4\" or \"zstd\""
                 .into());
         }
         if !CODECS.contains(&self.compression.as_str()) {
-            return bad(format!("log.kafka.compression must be one of {CODECS:?}, got {:?}", self.compression));
+            return bad(format!("kafka.compression must be one of {CODECS:?}, got {:?}", self.compression));
         }
         if self.max_in_flight_bytes < 1024 || self.max_in_flight_bytes / 1024 > i32::MAX as u64 {
             return bad(format!(
-                "log.kafka.max_in_flight_bytes must be in 1 KiB..2 TiB, got {}",
+                "kafka.max_in_flight_bytes must be in 1 KiB..2 TiB, got {}",
                 self.max_in_flight_bytes
             ));
         }
         if self.max_record_bytes < 1 << 20 || self.max_record_bytes > 1_000_000_000 {
             return bad(format!(
-                "log.kafka.max_record_bytes must be in 1 MiB..=1000000000 (records are up to ~1 MiB), got {}",
+                "kafka.max_record_bytes must be in 1 MiB..=1000000000 (records are up to ~1 MiB), got {}",
                 self.max_record_bytes
             ));
         }
         if self.max_in_flight_bytes < self.max_record_bytes {
             return bad(format!(
-                "log.kafka.max_in_flight_bytes ({}) must hold at least one record of log.kafka.max_record_bytes ({})",
+                "kafka.max_in_flight_bytes ({}) must hold at least one record of kafka.max_record_bytes ({})",
                 self.max_in_flight_bytes, self.max_record_bytes
             ));
         }
         if self.fetch_max_wait_ms == 0 || self.fetch_max_wait_ms > 300_000 {
-            return bad(format!("log.kafka.fetch_max_wait_ms must be in 1..=300000, got {}", self.fetch_max_wait_ms));
+            return bad(format!("kafka.fetch_max_wait_ms must be in 1..=300000, got {}", self.fetch_max_wait_ms));
         }
         if self.fetch_buffer_bytes < 1024 || self.fetch_buffer_bytes / 1024 > 2_097_151 {
             return bad(format!(
-                "log.kafka.fetch_buffer_bytes must be in 1 KiB..2 GiB, got {}",
+                "kafka.fetch_buffer_bytes must be in 1 KiB..2 GiB, got {}",
                 self.fetch_buffer_bytes
             ));
         }
         if self.request_timeout_ms == 0 {
-            return bad("log.kafka.request_timeout_ms must be positive".into());
+            return bad("kafka.request_timeout_ms must be positive".into());
         }
         if let Some(key) = self.options.keys().find(|k| k.trim().is_empty()) {
-            return bad(format!("log.kafka.options has an empty property name {key:?}"));
+            return bad(format!("kafka.options has an empty property name {key:?}"));
         }
         Ok(())
     }
@@ -212,20 +212,20 @@ mod tests {
         KafkaConfig::default().validate().unwrap();
         let c = KafkaConfig::default();
         let cases: Vec<(KafkaConfig, &str)> = vec![
-            (KafkaConfig { brokers: " ".into(), ..c.clone() }, "log.kafka.brokers"),
-            (KafkaConfig { topic: "a/b".into(), ..c.clone() }, "log.kafka.topic"),
-            (KafkaConfig { partitions: 0, ..c.clone() }, "log.kafka.partitions"),
-            (KafkaConfig { replication_factor: 0, ..c.clone() }, "log.kafka.replication_factor"),
-            (KafkaConfig { consumer_group: String::new(), ..c.clone() }, "log.kafka.consumer_group"),
-            (KafkaConfig { produce_timeout_ms: 0, ..c.clone() }, "log.kafka.produce_timeout_ms"),
-            (KafkaConfig { linger_ms: 6_000, ..c.clone() }, "log.kafka.linger_ms"),
+            (KafkaConfig { brokers: " ".into(), ..c.clone() }, "kafka.brokers"),
+            (KafkaConfig { topic: "a/b".into(), ..c.clone() }, "kafka.topic"),
+            (KafkaConfig { partitions: 0, ..c.clone() }, "kafka.partitions"),
+            (KafkaConfig { replication_factor: 0, ..c.clone() }, "kafka.replication_factor"),
+            (KafkaConfig { consumer_group: String::new(), ..c.clone() }, "kafka.consumer_group"),
+            (KafkaConfig { produce_timeout_ms: 0, ..c.clone() }, "kafka.produce_timeout_ms"),
+            (KafkaConfig { linger_ms: 6_000, ..c.clone() }, "kafka.linger_ms"),
             (KafkaConfig { compression: "snappy".into(), ..c.clone() }, "tansu"),
-            (KafkaConfig { compression: "brotli".into(), ..c.clone() }, "log.kafka.compression"),
-            (KafkaConfig { max_in_flight_bytes: 10, ..c.clone() }, "log.kafka.max_in_flight_bytes"),
-            (KafkaConfig { max_record_bytes: 1000, ..c.clone() }, "log.kafka.max_record_bytes"),
-            (KafkaConfig { fetch_max_wait_ms: 0, ..c.clone() }, "log.kafka.fetch_max_wait_ms"),
-            (KafkaConfig { fetch_buffer_bytes: 1, ..c.clone() }, "log.kafka.fetch_buffer_bytes"),
-            (KafkaConfig { request_timeout_ms: 0, ..c.clone() }, "log.kafka.request_timeout_ms"),
+            (KafkaConfig { compression: "brotli".into(), ..c.clone() }, "kafka.compression"),
+            (KafkaConfig { max_in_flight_bytes: 10, ..c.clone() }, "kafka.max_in_flight_bytes"),
+            (KafkaConfig { max_record_bytes: 1000, ..c.clone() }, "kafka.max_record_bytes"),
+            (KafkaConfig { fetch_max_wait_ms: 0, ..c.clone() }, "kafka.fetch_max_wait_ms"),
+            (KafkaConfig { fetch_buffer_bytes: 1, ..c.clone() }, "kafka.fetch_buffer_bytes"),
+            (KafkaConfig { request_timeout_ms: 0, ..c.clone() }, "kafka.request_timeout_ms"),
         ];
         for (config, field) in cases {
             let msg = config.validate().unwrap_err().to_string();

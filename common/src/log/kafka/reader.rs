@@ -78,7 +78,7 @@ impl KafkaLogReader {
     pub fn open(config: &KafkaConfig, partition: PartitionId, from: Offset) -> Result<Self> {
         let consumer: BaseConsumer<TracingContext> = client::consumer_config(config)
             .create_with_context(TracingContext)
-            .map_err(|e| Error::InvalidConfig(format!("log.kafka: cannot create a Kafka consumer: {e}")))?;
+            .map_err(|e| Error::InvalidConfig(format!("kafka: cannot create a Kafka consumer: {e}")))?;
         let topic = config.topic.clone();
         let checked = match watermarks(&consumer, &topic, partition, config.request_timeout().min(OPEN_CHECK_TIMEOUT)) {
             Ok((start, end)) if from < start || from > end => {
