@@ -51,6 +51,11 @@ fn free_port() -> Result<u16> {
 
 impl System {
     pub fn start(kind: Kind, strata_bin: &Path) -> Result<Self> {
+        Self::start_with(kind, strata_bin, "")
+    }
+
+    /// Like [`System::start`], with `strata_toml` as Strata's config file.
+    pub fn start_with(kind: Kind, strata_bin: &Path, strata_toml: &str) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let data = dir.path().join("data");
         let port = free_port()?;
@@ -59,6 +64,11 @@ impl System {
             Kind::Strata => {
                 let mut c = Command::new(strata_bin);
                 c.args(["--listen", &listen, "--data-dir"]).arg(&data);
+                if !strata_toml.is_empty() {
+                    let config = dir.path().join("strata.toml");
+                    std::fs::write(&config, strata_toml)?;
+                    c.arg("--config").arg(config);
+                }
                 c.env("RUST_LOG", "warn");
                 c
             }
@@ -110,6 +120,11 @@ impl System {
             std::thread::sleep(Duration::from_millis(100));
         }
         bail!("{} did not become ready in 60 s", self.kind.name())
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data
     }
 
     /// The remote-write URL.
