@@ -300,6 +300,24 @@ impl FileReader {
 }
 
 impl Postings for FileReader {
+    fn union_values_prefixed(&self, name: &str, prefix: &str, keep: &mut dyn FnMut(&str) -> bool) -> RoaringBitmap {
+        let mut out = RoaringBitmap::new();
+        let values = self.name_postings(name).map(|p| p.values.as_slice()).unwrap_or_default();
+        // Values are sorted by symbol ref, and symbols are sorted: the values
+        // starting with `prefix` are one contiguous run.
+        let start = values.partition_point(|v| &*self.symbols[v.0 as usize] < prefix);
+        for &(v, off, len) in &values[start..] {
+            let value = &self.symbols[v as usize];
+            if !value.starts_with(prefix) {
+                break;
+            }
+            if keep(value) {
+                out |= self.bitmap(off, len);
+            }
+        }
+        out
+    }
+
     fn all_series(&self) -> Cow<'_, RoaringBitmap> {
         Cow::Borrowed(&self.all)
     }

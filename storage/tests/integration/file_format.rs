@@ -108,6 +108,11 @@ fn select_matches_brute_force() {
         vec![Matcher::new(MatchOp::RegexMatch, "env", "prod|").unwrap()],
         vec![Matcher::equal("job", "nope")],
         vec![Matcher::new(MatchOp::RegexMatch, "job", "d").unwrap()],
+        vec![Matcher::new(MatchOp::RegexMatch, "instance", "host-1.*").unwrap()],
+        vec![Matcher::new(MatchOp::RegexMatch, "instance", "host-(1|2)").unwrap()],
+        vec![Matcher::new(MatchOp::RegexMatch, "job", "d.+").unwrap()],
+        vec![Matcher::new(MatchOp::RegexMatch, "job", "w.*|d.*").unwrap()],
+        vec![Matcher::new(MatchOp::RegexMatch, "instance", "zzz.*").unwrap()],
     ];
     for ms in cases {
         let got: Vec<u32> = r.select(&ms).iter().collect();
