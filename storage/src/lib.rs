@@ -17,6 +17,10 @@
 //! - [`manifest`]: the atomically replaced list of live files and the
 //!   per-partition flushed offsets.
 //! - [`store`]: the query read path over the files of a manifest snapshot.
+//! - [`compaction`]: the background compactor (level-0 flush files → 2 h →
+//!   1 d windows, newest wins, rate-limited) and retention per tenant.
+//! - [`retire`]: deletion of replaced files only once no snapshot or reader
+//!   can reach them; [`fault`]: fault points for crash tests.
 //!
 //! ```text
 //!  log record ─▶ Memtable::append          (ingester shard, single thread)
@@ -28,8 +32,11 @@
 //!              files/<tenant>/<id>.strata
 //!                   │ ManifestStore::commit_flush(files, offsets)
 //!                   ▼   MANIFEST.json.tmp ─ fsync ─ rename ─ fsync dir
-//!              MANIFEST.json  ──current()──▶ Store::select ─▶ FileCache ─▶ FileReader
-//!                                             (tenant, time, offset rule, postings)
+//!              MANIFEST.json  ──pin()──▶ Store::select ─▶ FileCache ─▶ FileReader
+//!                   ▲                         (tenant, time, offset rule, postings)
+//!                   │ commit_replace(inputs → outputs), retired inputs deleted
+//!                   │ once no snapshot/reader holds them
+//!              Compactor (own OS thread): L0 → 2 h → 1 d, retention
 //! ```
 //!
 //! ## Durability and ordering
@@ -49,7 +56,11 @@
 //!   every partition range it covers ends at or below the heads' base offset
 //!   for that partition.
 //! - Equal timestamps are resolved the same way everywhere: the sample written
-//!   last wins (memtable), and the newest file wins across files.
+//!   last wins (memtable), and the newest file wins across files
+//!   ([`FileMeta::rank`]: compaction outputs keep their newest input's order).
+//! - Compaction replaces files atomically and never deletes a file a pinned
+//!   snapshot or a held reader can still read; a crash at any step leaves at
+//!   worst unreferenced files, which [`ManifestStore::open`] removes.
 
 pub mod chunk;
 pub mod compaction;
