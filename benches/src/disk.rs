@@ -77,6 +77,10 @@ pub fn strata_compacted_bytes(sys: &System, total_samples: usize) -> Result<u64>
 pub fn victoriametrics_compacted_bytes(sys: &System, w: &Workload) -> Result<u64> {
     let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(600)).build()?;
     client.get(format!("{}/internal/force_flush", sys.base)).send()?.error_for_status()?;
+    let stored = stored_samples(&client, sys, w)?;
+    if stored != w.total_samples() as u64 {
+        bail!("victoriametrics holds {stored} samples, {} were pushed", w.total_samples());
+    }
     let mut months: Vec<String> = [w.start_ms, w.end_ms()].iter().map(|&t| month_prefix(t)).collect();
     months.dedup();
     for m in months {
@@ -92,6 +96,18 @@ pub fn victoriametrics_compacted_bytes(sys: &System, w: &Workload) -> Result<u64
         last = now;
     }
     Ok(last)
+}
+
+/// Samples a system answers for over the workload's range (checks that
+/// every pushed sample is stored before its bytes are compared).
+fn stored_samples(client: &reqwest::blocking::Client, sys: &System, w: &Workload) -> Result<u64> {
+    let range_s = (w.end_ms() - w.start_ms) / 1000 + 60;
+    let query = format!("sum(count_over_time({{__name__!=\"\"}}[{range_s}s]))");
+    let end = format!("{:.3}", w.end_ms() as f64 / 1000.0);
+    let body: serde_json::Value =
+        client.get(format!("{}/api/v1/query", sys.base)).query(&[("query", query.as_str()), ("time", &end)]).send()?.json()?;
+    let v = body["data"]["result"][0]["value"][1].as_str().context("no count in the answer")?;
+    Ok(v.parse::<f64>()? as u64)
 }
 
 /// `YYYY_MM` of a Unix millisecond timestamp (VictoriaMetrics' partition names).
