@@ -28,6 +28,7 @@ fn host_series(h: usize) -> Vec<Vec<(String, String)>> {
         let mut v: Vec<(String, String)> = pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
         v.push(("host".into(), host.clone()));
         v.push(("dc".into(), dc.clone()));
+        v.sort(); // the memtable takes label pairs sorted by name, as remote write sends them
         v
     };
     let mut out = Vec::new();
