@@ -1,4 +1,4 @@
-//! Reading v1 data files: memory-mapped, validated on open (header, footer,
+//! Reading data files (format v1 and v2): memory-mapped, validated on open (header, footer,
 //! section bounds and CRCs, symbol table, postings directory), decoded lazily
 //! (series entries and chunks only when asked for).
 use std::borrow::Cow;
@@ -14,8 +14,9 @@ use strata_common::{Label, Labels, Matcher, Sample, Timestamp};
 
 use crate::chunk::bits::Cursor;
 use crate::chunk::decode_chunk_range;
+use crate::chunk::v2::decode_chunk_range_v2;
 use crate::format::{
-    FOOTER_LEN, FORMAT_V1, Footer, HEADER_LEN, MAGIC, SECTION_CHUNKS, SECTION_NAMES, SECTION_POSTINGS, SECTION_SERIES,
+    FOOTER_LEN, FORMAT_V1, FORMAT_V2, Footer, HEADER_LEN, MAGIC, SECTION_CHUNKS, SECTION_NAMES, SECTION_POSTINGS, SECTION_SERIES,
     SECTION_SYMBOLS,
 };
 use crate::index::{self, Postings};
@@ -70,7 +71,7 @@ impl FileReader {
             return Err(corrupt("bad header magic".into()));
         }
         let version = u32::from_le_bytes([map[4], map[5], map[6], map[7]]);
-        if version != FORMAT_V1 {
+        if version != FORMAT_V1 && version != FORMAT_V2 {
             return Err(Error::UnsupportedVersion { path: path.to_path_buf(), version });
         }
         let footer = Footer::decode(&map[len - FOOTER_LEN..]).map_err(corrupt)?;
@@ -292,8 +293,12 @@ impl FileReader {
             if c.max_t < min_t || c.min_t > max_t {
                 continue;
             }
-            decode_chunk_range(&self.map[c.offset..c.offset + c.len], min_t, max_t, out)
-                .map_err(|e| Error::corrupt(&self.path, format!("series {series} chunk {i}: {e}")))?;
+            let bytes = &self.map[c.offset..c.offset + c.len];
+            let decoded = match self.footer.version {
+                FORMAT_V1 => decode_chunk_range(bytes, min_t, max_t, out),
+                _ => decode_chunk_range_v2(bytes, min_t, max_t, out),
+            };
+            decoded.map_err(|e| Error::corrupt(&self.path, format!("series {series} chunk {i}: {e}")))?;
         }
         Ok(())
     }
