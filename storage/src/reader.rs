@@ -16,8 +16,8 @@ use crate::chunk::bits::Cursor;
 use crate::chunk::decode_chunk_range;
 use crate::chunk::v2::decode_chunk_range_v2;
 use crate::format::{
-    FOOTER_LEN, FORMAT_V1, FORMAT_V2, Footer, HEADER_LEN, MAGIC, SECTION_CHUNKS, SECTION_NAMES, SECTION_POSTINGS, SECTION_SERIES,
-    SECTION_SYMBOLS,
+    FOOTER_LEN, FORMAT_V1, FORMAT_V2, Footer, HEADER_LEN, MAGIC, SECTION_CHUNKS, SECTION_NAMES, SECTION_POSTINGS,
+    SECTION_SERIES, SECTION_SYMBOLS,
 };
 use crate::index::{self, Postings};
 use crate::{Error, FileMeta, Result};

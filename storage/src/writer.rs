@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use roaring::RoaringBitmap;
 use strata_common::{Labels, Timestamp};
 
-use crate::chunk::bits::{put_uvarint, put_varint};
 use crate::chunk::MAX_CHUNK_SAMPLES;
+use crate::chunk::bits::{put_uvarint, put_varint};
 use crate::chunk::v2::encode_chunk_v2;
 use crate::fault::FaultPoint;
 use crate::format::{FILE_EXT, FORMAT_CURRENT, Footer, HEADER_LEN, MAGIC, Section};

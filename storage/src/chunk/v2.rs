@@ -8,14 +8,16 @@
 //! kind 0: a v1 chunk (Gorilla: delta-of-delta timestamps, XOR values)
 //! kind 1: uvarint n | int block: timestamps | u8 e | int block: m_i
 //!         where value_i = m_i / 10^e exactly (bit for bit)
-//! int block: u8 mode | u8 width | varint head(s) | packed (count × width bits, MSB first)
+//! int block: u8 mode | u8 width | varint head(s) | [uvarint len] | packed (MSB first)
 //!   mode 0 (offset):  varint base;          packed x_i - base            (n values)
 //!   mode 1 (delta):   varint x0;            packed zigzag(x_i - x_{i-1}) (n - 1)
 //!   mode 2 (dod):     varint x0, varint d1; packed zigzag(dod_i)         (n - 2)
+//!   modes 3 / 4: as 1 / 2, but each value Elias-gamma coded (len bytes)
 //! ```
 //! Regular scrapes give width 0 timestamps (0 bits/sample); counters with
 //! steady rates give width-0 or narrow dods; small integer gauges pack to
-//! their range. All arithmetic wraps, so any `i64` sequence round-trips.
+//! their range, or gamma-code their mostly small steps with rare jumps.
+//! All arithmetic wraps, so any `i64` sequence round-trips.
 use strata_common::Sample;
 
 use super::bits::{BitReader, BitWriter, Cursor, put_uvarint, put_varint};
@@ -43,14 +45,51 @@ fn width(max: u64) -> u32 {
     64 - max.leading_zeros()
 }
 
+/// Elias-gamma code length of `v` (coded as `v + 1`); values at or above
+/// 2^62 are not gamma-coded (a mode using them is never chosen).
+fn gamma_len(v: u64) -> usize {
+    if v >= 1 << 62 {
+        return usize::MAX / 512;
+    }
+    2 * (63 - (v + 1).leading_zeros()) as usize + 1
+}
+
+fn put_gamma(w: &mut BitWriter, v: u64) {
+    let u = v + 1; // callers never pass values >= 2^62
+    let z = 63 - u.leading_zeros();
+    w.write_bits(0, z);
+    w.write_bits(u, z + 1);
+}
+
+fn get_gamma(r: &mut BitReader<'_>) -> Option<u64> {
+    let mut z = 0;
+    while !r.read_bit()? {
+        z += 1;
+        if z > 62 {
+            return None;
+        }
+    }
+    let rest = if z == 0 { 0 } else { r.read_bits(z)? };
+    Some(((1u64 << z) | rest) - 1)
+}
+
+/// The integer `m` with `m / scale == v` bit for bit (the decoder's exact
+/// computation), if there is one within ±2^53.
+fn mantissa(v: f64, scale: f64) -> Option<i64> {
+    let m = (v * scale).round();
+    if m.is_nan() || m.abs() > MAX_MANTISSA {
+        return None;
+    }
+    let m = m as i64;
+    ((m as f64 / scale).to_bits() == v.to_bits()).then_some(m)
+}
+
 /// The exponent `e` such that every value is `m / 10^e` exactly, if any.
 fn decimal_exponent(vs: &[f64]) -> Option<u32> {
     let mut e = 0u32;
     'values: for &v in vs {
         while e <= MAX_EXPONENT {
-            let scale = 10f64.powi(e as i32);
-            let m = (v * scale).round();
-            if m.abs() <= MAX_MANTISSA && (m / scale).to_bits() == v.to_bits() {
+            if mantissa(v, 10f64.powi(e as i32)).is_some() {
                 continue 'values;
             }
             e += 1;
@@ -59,12 +98,7 @@ fn decimal_exponent(vs: &[f64]) -> Option<u32> {
     }
     // Re-check every value with the final exponent (a larger one can round differently).
     let scale = 10f64.powi(e as i32);
-    vs.iter()
-        .all(|&v| {
-            let m = (v * scale).round();
-            m.abs() <= MAX_MANTISSA && (m / scale).to_bits() == v.to_bits()
-        })
-        .then_some(e)
+    vs.iter().all(|&v| mantissa(v, scale).is_some()).then_some(e)
 }
 
 /// Encodes `ts`/`vs` (as [`super::encode_chunk`]) in the v2 chunk encoding.
@@ -77,7 +111,8 @@ pub fn encode_chunk_v2(ts: &[i64], vs: &[f64], out: &mut Vec<u8>) {
             put_uvarint(out, n as u64);
             put_ints(out, &ts[..n]);
             out.push(e as u8);
-            let ms: Vec<i64> = vs[..n].iter().map(|&v| (v * scale).round() as i64).collect();
+            // Every value was checked by `decimal_exponent`.
+            let ms: Vec<i64> = vs[..n].iter().map(|&v| mantissa(v, scale).unwrap_or(0)).collect();
             put_ints(out, &ms);
         }
         None => {
@@ -87,45 +122,64 @@ pub fn encode_chunk_v2(ts: &[i64], vs: &[f64], out: &mut Vec<u8>) {
     }
 }
 
-/// Appends an int block for `xs` (non-empty), choosing the narrowest mode.
+/// Appends an int block for `xs` (non-empty), choosing the smallest mode.
 fn put_ints(out: &mut Vec<u8>, xs: &[i64]) {
     let n = xs.len();
     let base = xs.iter().copied().min().unwrap_or(0);
-    let offsets = xs.iter().map(|&x| x.wrapping_sub(base) as u64);
-    let w0 = width(offsets.clone().max().unwrap_or(0));
-    let deltas = xs.windows(2).map(|w| zigzag(w[1].wrapping_sub(w[0])));
-    let w1 = width(deltas.clone().max().unwrap_or(0));
-    let dods = xs.windows(3).map(|w| zigzag(w[2].wrapping_sub(w[1]).wrapping_sub(w[1].wrapping_sub(w[0]))));
-    let w2 = width(dods.clone().max().unwrap_or(0));
+    let offsets: Vec<u64> = xs.iter().map(|&x| x.wrapping_sub(base) as u64).collect();
+    let deltas: Vec<u64> = xs.windows(2).map(|w| zigzag(w[1].wrapping_sub(w[0]))).collect();
+    let dods: Vec<u64> =
+        xs.windows(3).map(|w| zigzag(w[2].wrapping_sub(w[1]).wrapping_sub(w[1].wrapping_sub(w[0])))).collect();
+    let max_width = |v: &[u64]| width(v.iter().copied().max().unwrap_or(0));
+    let (w0, w1, w2) = (max_width(&offsets), max_width(&deltas), max_width(&dods));
     let vlen = |v: i64| (width(zigzag(v)).max(1) as usize).div_ceil(7);
-    let cost = |w: u32, count: usize| (w as usize * count).div_ceil(8);
+    let packed = |w: u32, count: usize| (w as usize * count).div_ceil(8);
+    let gamma = |v: &[u64]| v.iter().map(|&x| gamma_len(x)).sum::<usize>().div_ceil(8);
     let d1 = xs.get(1).map_or(0, |x1| x1.wrapping_sub(xs[0]));
+    let (g1, g2) = (gamma(&deltas), gamma(&dods));
     let costs = [
-        cost(w0, n) + vlen(base),
-        cost(w1, n.saturating_sub(1)) + vlen(xs[0]),
-        cost(w2, n.saturating_sub(2)) + vlen(xs[0]) + vlen(d1),
+        packed(w0, n) + vlen(base),
+        packed(w1, n - 1) + vlen(xs[0]),
+        packed(w2, n.saturating_sub(2)) + vlen(xs[0]) + vlen(d1),
+        g1 + vlen(xs[0]) + vlen(g1 as i64) + 1,
+        g2 + vlen(xs[0]) + vlen(d1) + vlen(g2 as i64) + 1,
     ];
-    let mode = (0..3).min_by_key(|&m| costs[m]).unwrap_or(0);
+    let mode = (0..costs.len()).min_by_key(|&m| costs[m]).unwrap_or(0);
     let mut w = BitWriter::new();
     match mode {
         0 => {
             out.extend_from_slice(&[0, w0 as u8]);
             put_varint(out, base);
-            offsets.for_each(|x| w.write_bits(x, w0));
+            offsets.iter().for_each(|&x| w.write_bits(x, w0));
         }
         1 => {
             out.extend_from_slice(&[1, w1 as u8]);
             put_varint(out, xs[0]);
-            deltas.for_each(|x| w.write_bits(x, w1));
+            deltas.iter().for_each(|&x| w.write_bits(x, w1));
         }
-        _ => {
+        2 => {
             out.extend_from_slice(&[2, w2 as u8]);
             put_varint(out, xs[0]);
             put_varint(out, d1);
-            dods.for_each(|x| w.write_bits(x, w2));
+            dods.iter().for_each(|&x| w.write_bits(x, w2));
+        }
+        3 => {
+            out.extend_from_slice(&[3, 0]);
+            put_varint(out, xs[0]);
+            deltas.iter().for_each(|&x| put_gamma(&mut w, x));
+        }
+        _ => {
+            out.extend_from_slice(&[4, 0]);
+            put_varint(out, xs[0]);
+            put_varint(out, d1);
+            dods.iter().for_each(|&x| put_gamma(&mut w, x));
         }
     }
-    out.extend_from_slice(&w.into_bytes());
+    let bytes = w.into_bytes();
+    if mode >= 3 {
+        put_uvarint(out, bytes.len() as u64);
+    }
+    out.extend_from_slice(&bytes);
 }
 
 /// Reads an int block of `n` values into `out`.
@@ -133,19 +187,24 @@ fn get_ints(c: &mut Cursor<'_>, n: usize, out: &mut Vec<i64>) -> Result<(), Chun
     let t = ChunkError::Truncated;
     let head = c.bytes(2).ok_or(t)?;
     let (mode, w) = (head[0], u32::from(head[1]));
-    if w > 64 || mode > 2 {
+    if w > 64 || mode > 4 {
         return Err(t);
     }
     let first = c.varint().ok_or(t)?;
-    let second = if mode == 2 { c.varint().ok_or(t)? } else { 0 };
-    let packed = match mode {
-        0 => n,
-        1 => n.saturating_sub(1),
-        _ => n.saturating_sub(2),
+    let second = if mode == 2 || mode == 4 { c.varint().ok_or(t)? } else { 0 };
+    let len = match mode {
+        0 => (n * w as usize).div_ceil(8),
+        1 => (n.saturating_sub(1) * w as usize).div_ceil(8),
+        2 => (n.saturating_sub(2) * w as usize).div_ceil(8),
+        _ => c.uvarint_usize().ok_or(t)?,
     };
-    let bytes = c.bytes((packed * w as usize).div_ceil(8)).ok_or(t)?;
+    let bytes = c.bytes(len).ok_or(t)?;
     let mut r = BitReader::new(bytes);
-    let mut next = || if w == 0 { Some(0) } else { r.read_bits(w) };
+    let mut next = || match mode {
+        3 | 4 => get_gamma(&mut r),
+        _ if w == 0 => Some(0),
+        _ => r.read_bits(w),
+    };
     out.clear();
     match mode {
         0 => {
@@ -153,7 +212,7 @@ fn get_ints(c: &mut Cursor<'_>, n: usize, out: &mut Vec<i64>) -> Result<(), Chun
                 out.push(first.wrapping_add(next().ok_or(t)? as i64));
             }
         }
-        1 => {
+        1 | 3 => {
             let mut x = first;
             out.push(x);
             for _ in 1..n {
@@ -259,11 +318,22 @@ mod tests {
         let mut special = gauge.clone();
         special[5] = stale_nan();
         special[6] = -0.0;
+        assert_eq!(round_trip(&ts[..2], &[1.0, -0.0])[0], KIND_GORILLA, "-0.0 is not the integer 0");
         special[7] = f64::INFINITY;
         assert_eq!(round_trip(&ts, &special)[0], KIND_GORILLA);
         round_trip(&[i64::MIN, -1, 0, i64::MAX], &[1.0, 2.0, 3.0, 4.0]);
         round_trip(&[5], &[0.1]);
         round_trip(&[5, 6], &[1e300, -1e-300]);
+    }
+
+    #[test]
+    fn gamma_modes_take_small_steps_with_rare_jumps() {
+        let regular: Vec<i64> = (0..240).map(|i| 1_700_000_000_000 + i * 15_000).collect();
+        let steps: Vec<f64> = (0..240).map(|i| if i % 50 == 0 { 80.0 } else { 20.0 + (i % 3) as f64 }).collect();
+        let buf = round_trip(&regular, &steps);
+        assert!(buf.len() < 150, "{} bytes (6-bit packing alone needs 180)", buf.len());
+        let ts_block = 1 + 1 + 2 + 6 + 4; // kind, n, mode + width, t0, d1
+        assert!(buf[ts_block + 1] >= 3, "value block uses a gamma mode: {:?}", &buf[..ts_block + 3]);
     }
 
     #[test]
