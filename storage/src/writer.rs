@@ -17,7 +17,7 @@ use strata_common::{Labels, Timestamp};
 
 use crate::chunk::MAX_CHUNK_SAMPLES;
 use crate::chunk::bits::{put_uvarint, put_varint};
-use crate::chunk::v2::encode_chunk_v2;
+use crate::chunk::v2::{encode_chunk_v2, next_chunk_len};
 use crate::fault::FaultPoint;
 use crate::format::{FILE_EXT, FORMAT_CURRENT, Footer, HEADER_LEN, MAGIC, Section};
 use crate::memtable::FrozenSeries;
@@ -205,8 +205,9 @@ impl<W: Write> FileWriter<W> {
         let n = ts.len().min(vs.len());
         debug_assert!(n > 0, "a series needs at least one sample");
         let mut refs = Vec::with_capacity(n.div_ceil(MAX_CHUNK_SAMPLES));
-        for start in (0..n).step_by(MAX_CHUNK_SAMPLES) {
-            let end = (start + MAX_CHUNK_SAMPLES).min(n);
+        let mut start = 0;
+        while start < n {
+            let end = start + next_chunk_len(&vs[start..n]);
             self.chunk.clear();
             encode_chunk_v2(&ts[start..end], &vs[start..end], &mut self.chunk);
             self.out.write_all(&self.chunk)?;
@@ -216,6 +217,7 @@ impl<W: Write> FileWriter<W> {
             self.pos += self.chunk.len() as u64;
             self.min_t = self.min_t.min(lo);
             self.max_t = self.max_t.max(hi);
+            start = end;
         }
         self.samples += n as u64;
         self.series.push((labels.clone(), refs));

@@ -23,6 +23,24 @@ use strata_common::Sample;
 use super::bits::{BitReader, BitWriter, Cursor, put_uvarint, put_varint};
 use super::{ChunkError, MAX_CHUNK_SAMPLES, decode_chunk_range as decode_v1, encode_chunk as encode_v1};
 
+/// The most samples one v2 chunk holds (decimal kind; a Gorilla chunk
+/// still holds at most [`MAX_CHUNK_SAMPLES`]). Larger than v1's 240 because
+/// a bit-packed chunk's fixed cost (kind, count, block heads, its entry in
+/// the series table: ~30 bytes) is no longer small next to its samples.
+pub const MAX_CHUNK_SAMPLES_V2: usize = 1024;
+
+/// How many of the samples with values `vs` the next chunk takes: up to
+/// [`MAX_CHUNK_SAMPLES_V2`] when they all scale to decimals, else up to
+/// [`MAX_CHUNK_SAMPLES`] (a Gorilla chunk, or a decimal one if that prefix scales).
+pub fn next_chunk_len(vs: &[f64]) -> usize {
+    let long = vs.len().min(MAX_CHUNK_SAMPLES_V2);
+    if long > MAX_CHUNK_SAMPLES && decimal_exponent(&vs[..long]).is_some() {
+        long
+    } else {
+        vs.len().min(MAX_CHUNK_SAMPLES)
+    }
+}
+
 /// Largest decimal exponent tried (values with up to 9 decimal digits).
 const MAX_EXPONENT: u32 = 9;
 /// Mantissas stay within ±2^53 (exact in an f64).
@@ -101,9 +119,11 @@ fn decimal_exponent(vs: &[f64]) -> Option<u32> {
     vs.iter().all(|&v| mantissa(v, scale).is_some()).then_some(e)
 }
 
-/// Encodes `ts`/`vs` (as [`super::encode_chunk`]) in the v2 chunk encoding.
+/// Encodes `ts`/`vs` (strictly increasing timestamps, as many samples as
+/// [`next_chunk_len`] allows) in the v2 chunk encoding.
 pub fn encode_chunk_v2(ts: &[i64], vs: &[f64], out: &mut Vec<u8>) {
     let n = ts.len().min(vs.len());
+    debug_assert!(n <= MAX_CHUNK_SAMPLES_V2);
     match decimal_exponent(&vs[..n]).filter(|_| n > 0) {
         Some(e) => {
             let scale = 10f64.powi(e as i32);
@@ -116,6 +136,7 @@ pub fn encode_chunk_v2(ts: &[i64], vs: &[f64], out: &mut Vec<u8>) {
             put_ints(out, &ms);
         }
         None => {
+            debug_assert!(n <= MAX_CHUNK_SAMPLES, "a Gorilla chunk holds at most 240 samples");
             out.push(KIND_GORILLA);
             encode_v1(&ts[..n], &vs[..n], out);
         }
@@ -245,7 +266,7 @@ pub fn decode_chunk_range_v2(bytes: &[u8], min_t: i64, max_t: i64, out: &mut Vec
         KIND_DECIMAL => {
             let mut c = Cursor::new(rest);
             let n = c.uvarint().ok_or(ChunkError::Truncated)?;
-            if n as usize > MAX_CHUNK_SAMPLES || n == 0 {
+            if n as usize > MAX_CHUNK_SAMPLES_V2 || n == 0 {
                 return Err(ChunkError::TooManySamples(n));
             }
             let n = n as usize;
@@ -334,6 +355,18 @@ mod tests {
         assert!(buf.len() < 150, "{} bytes (6-bit packing alone needs 180)", buf.len());
         let ts_block = 1 + 1 + 2 + 6 + 4; // kind, n, mode + width, t0, d1
         assert!(buf[ts_block + 1] >= 3, "value block uses a gamma mode: {:?}", &buf[..ts_block + 3]);
+    }
+
+    #[test]
+    fn long_chunks_only_for_decimals() {
+        let ts: Vec<i64> = (0..2000).map(|i| i * 10_000).collect();
+        let ints: Vec<f64> = (0..2000).map(|i| (i / 7) as f64).collect();
+        assert_eq!(next_chunk_len(&ints), MAX_CHUNK_SAMPLES_V2);
+        round_trip(&ts[..1024], &ints[..1024]);
+        let mut mixed = ints.clone();
+        mixed[700] = f64::NAN;
+        assert_eq!(next_chunk_len(&mixed), MAX_CHUNK_SAMPLES);
+        assert_eq!(next_chunk_len(&ints[..100]), 100);
     }
 
     #[test]
