@@ -40,11 +40,11 @@ pub struct Cli {
 pub enum Role {
     /// Every role in one process on the embedded log (the default).
     AllInOne,
-    /// Only the push endpoint, producing to Kafka (cluster mode; not available yet).
+    /// Cluster: only the push endpoint, producing to Kafka ([kafka]).
     Distributor,
-    /// Only the ingester: consumes Kafka partitions into files (cluster mode; not available yet).
+    /// Cluster: consumes the Kafka partitions it owns ([cluster] ingester_id) into files under <data_dir>/ingester-<id>.
     Ingester,
-    /// Only the query API over shared files and ingester heads (cluster mode; not available yet).
+    /// Cluster: only the query API, over the ingesters' files (shared <data_dir>) and heads ([cluster] ingesters).
     Querier,
     /// Print the effective configuration as TOML and exit.
     PrintConfig,

@@ -15,10 +15,12 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use strata_common::log::embedded::EmbeddedLogConfig;
+use strata_common::log::kafka::KafkaConfig;
 use strata_ingester::distributor::DistributorConfig;
 use strata_ingester::shard::IngesterConfig;
 use strata_querier::QuerierConfig;
 use strata_storage::compaction::CompactionConfig;
+use strata_storage::object::StorageConfig;
 
 /// Default HTTP address: loopback only until auth is configured.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9009";
@@ -44,14 +46,23 @@ pub struct Config {
     /// the all-in-one process, enabling it here or in either `[distributor]`
     /// or `[querier]` enables it for both, so reads and writes never disagree.
     pub multitenancy_enabled: bool,
-    /// The embedded log (its `dir` defaults to `<data_dir>/log`).
+    /// The embedded log of the all-in-one process (its `dir` defaults to
+    /// `<data_dir>/log`).
     pub log: EmbeddedLogConfig,
+    /// The Kafka log of the cluster roles (`distributor`, `ingester`,
+    /// `querier`).
+    pub kafka: KafkaConfig,
+    /// How the cluster roles find each other.
+    pub cluster: ClusterConfig,
     /// The push endpoint.
     pub distributor: DistributorConfig,
     /// The thread-per-core ingester.
     pub ingester: IngesterConfig,
     /// The query engine and HTTP API.
     pub querier: QuerierConfig,
+    /// Where files and the manifest live beyond the data directory
+    /// (`[storage.object]`: S3-compatible object storage; off by default).
+    pub storage: StorageConfig,
     /// Background compaction and retention of the data directory.
     pub compaction: CompactionConfig,
 }
@@ -69,11 +80,72 @@ impl Default for Config {
             // 0: one partition per ingester shard for a new log, the stored
             // count for an existing one (see `resolve_log_partitions`).
             log: EmbeddedLogConfig { partitions: 0, ..EmbeddedLogConfig::default() },
+            kafka: KafkaConfig::default(),
+            cluster: ClusterConfig::default(),
             distributor: DistributorConfig::default(),
             ingester: IngesterConfig::default(),
             querier: QuerierConfig::default(),
+            storage: StorageConfig::default(),
             compaction: CompactionConfig::default(),
         }
+    }
+}
+
+/// The cluster roles' topology (the `[cluster]` table).
+///
+/// Ingester `i` owns the log partitions `p` with `p % N == i`, `N` =
+/// `ingesters.len()`, and keeps its manifest and files in
+/// `<data_dir>/ingester-<i>/`; queriers read every such directory (shared
+/// storage) and ask each ingester for what it has not flushed yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// Base URLs of the ingesters (`http://host:port`), in ingester-id
+    /// order. Their number is the ingester count; every process of the
+    /// cluster must be given the same list.
+    pub ingesters: Vec<String>,
+    /// This ingester's id, its position in `ingesters` (for example a
+    /// StatefulSet ordinal, `STRATA_CLUSTER__INGESTER_ID`).
+    pub ingester_id: u32,
+    /// A querier's head reads from an ingester fail (503) after this long.
+    pub head_read_timeout_ms: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self { ingesters: Vec::new(), ingester_id: 0, head_read_timeout_ms: 30_000 }
+    }
+}
+
+impl ClusterConfig {
+    /// The ingester count (at least one).
+    pub fn ingester_count(&self) -> u32 {
+        u32::try_from(self.ingesters.len()).unwrap_or(u32::MAX).max(1)
+    }
+
+    /// Where ingester `id` keeps its manifest and files under `data_dir`.
+    pub fn ingester_dir(data_dir: &Path, id: u32) -> PathBuf {
+        data_dir.join(format!("ingester-{id}"))
+    }
+
+    /// Checks the fields a cluster role needs.
+    pub fn validate(&self) -> Result<()> {
+        for url in &self.ingesters {
+            anyhow::ensure!(
+                url.starts_with("http://") || url.starts_with("https://"),
+                "cluster.ingesters: {url:?} is not an http:// or https:// URL"
+            );
+        }
+        if !self.ingesters.is_empty() {
+            anyhow::ensure!(
+                (self.ingester_id as usize) < self.ingesters.len(),
+                "cluster.ingester_id = {} but cluster.ingesters lists only {} ingesters",
+                self.ingester_id,
+                self.ingesters.len()
+            );
+        }
+        anyhow::ensure!(self.head_read_timeout_ms > 0, "cluster.head_read_timeout_ms must be > 0");
+        Ok(())
     }
 }
 
@@ -139,7 +211,10 @@ impl Config {
         self.distributor.validate().context("[distributor]")?;
         self.ingester.validate().context("[ingester]")?;
         self.querier.validate().context("[querier]")?;
+        self.storage.validate().map_err(anyhow::Error::msg).context("[storage]")?;
         self.compaction.validate().map_err(anyhow::Error::msg).context("[compaction]")?;
+        self.kafka.validate().context("[kafka]")?;
+        self.cluster.validate().context("[cluster]")?;
         Ok(())
     }
 }

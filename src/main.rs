@@ -4,9 +4,10 @@
 
 mod cli;
 mod config;
+mod roles;
 mod server;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -26,17 +27,19 @@ fn main() -> Result<()> {
             print!("{}", toml::to_string_pretty(&config)?);
             Ok(())
         }
-        Role::AllInOne => {
+        role => {
             let mut rt = tokio::runtime::Builder::new_multi_thread();
             if config.http_threads > 0 {
                 rt.worker_threads(config.http_threads);
             }
-            rt.enable_all().build()?.block_on(server::run_all_in_one(config))
+            let rt = rt.enable_all().build()?;
+            match role {
+                Role::Distributor => rt.block_on(roles::distributor::run(config)),
+                Role::Ingester => rt.block_on(roles::ingester::run(config)),
+                Role::Querier => rt.block_on(roles::querier::run(config)),
+                Role::AllInOne | Role::PrintConfig => rt.block_on(roles::all_in_one::run(config)),
+            }
         }
-        Role::Distributor | Role::Ingester | Role::Querier => bail!(
-            "the {role:?} role runs against Kafka in a cluster, which this build does not support yet; \
-             run `strata` without a role for the all-in-one server"
-        ),
     }
 }
 

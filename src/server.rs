@@ -1,15 +1,8 @@
-//! The all-in-one process: wires the embedded log, the manifest, the
-//! thread-per-core ingester, the background compactor, the push endpoint and
-//! the query API behind one HTTP listener, plus `/metrics`, `/ready` and
-//! `/health`.
-//!
-//! Start-up order matters for durability: the log and manifest are opened
-//! first, the ingester replays every partition from its flushed offset, and
-//! `/ready` answers 200 only once that replay has reached the log's end
-//! offsets as they were at start-up.
+//! What every role's process serves besides its own API: `/metrics`,
+//! `/ready` (and Prometheus' `/-/ready`), `/health` (`/-/healthy`), and the
+//! HTTP server loop with graceful shutdown on SIGINT/SIGTERM.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
 use axum::Router;
@@ -18,96 +11,49 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use prometheus_client::registry::Registry;
-use strata_common::head::HeadReader;
-use strata_common::log::Log;
-use strata_common::log::embedded::EmbeddedLog;
-use strata_ingester::distributor::{self, Distributor};
-use strata_ingester::shard::Ingester;
-use strata_querier::{self as querier, QuerierState};
-use strata_storage::compaction::Compactor;
-use strata_storage::{ManifestStore, Store};
 use tokio::net::TcpListener;
 
-use crate::config::Config;
-
 /// Shared state of the process-level endpoints.
-struct Health {
+pub struct Health {
     registry: Registry,
-    ready: AtomicBool,
+    ready: Box<dyn Fn() -> bool + Send + Sync>,
+    /// What `/ready` says while not ready.
+    not_ready_reason: &'static str,
 }
 
-/// Runs the all-in-one server until SIGINT/SIGTERM.
-pub async fn run_all_in_one(config: Config) -> Result<()> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-    let mut registry = Registry::with_prefix("strata");
-    let log: Arc<dyn Log> = EmbeddedLog::open(config.log.clone()).context("opening the embedded log")?;
-    let manifest = Arc::new(ManifestStore::open(&config.data_dir).context("opening the manifest")?);
-    let start_offsets = log.end_offsets().await.context("reading log end offsets")?;
-    let ingester = Arc::new(
-        Ingester::start(config.ingester.clone(), log.clone(), manifest.clone(), &mut registry)
-            .context("starting ingester shards")?,
-    );
-    let mut compactor = match config.compaction.enabled {
-        true => Some(
-            Compactor::new(manifest.clone(), config.compaction.clone(), &mut registry)
-                .spawn()
-                .context("starting the compactor thread")?,
-        ),
-        false => None,
-    };
-    let heads: Arc<dyn HeadReader> = ingester.clone();
-    let distributor = Arc::new(Distributor::new(config.distributor.clone(), log.clone(), &mut registry));
-    let store = Arc::new(Store::new(manifest.clone()));
-    let querier_state =
-        Arc::new(QuerierState::new(config.querier.clone(), store, heads.clone(), Some(log.clone()), &mut registry));
-
-    let health = Arc::new(Health { registry, ready: AtomicBool::new(false) });
-    tokio::spawn(watch_replay(health.clone(), heads.clone(), start_offsets));
-
-    let app = Router::new().merge(distributor::router(distributor)).merge(querier::router(querier_state)).merge(
-        Router::new()
-            .route("/metrics", get(metrics))
-            .route("/ready", get(ready))
-            .route("/-/ready", get(ready))
-            .route("/health", get(|| async { "ok" }))
-            .route("/-/healthy", get(|| async { "ok" }))
-            .with_state(health),
-    );
-    let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
-    tracing::info!(listen = %config.listen, data_dir = %config.data_dir.display(), "strata all-in-one serving");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("HTTP server")?;
-    tracing::info!("shutting down: stopping ingester shards");
-    if let Some(c) = compactor.as_mut() {
-        c.shutdown();
+impl Health {
+    pub fn new(
+        registry: Registry,
+        not_ready_reason: &'static str,
+        ready: impl Fn() -> bool + Send + Sync + 'static,
+    ) -> Arc<Self> {
+        Arc::new(Self { registry, ready: Box::new(ready), not_ready_reason })
     }
-    ingester.shutdown();
-    Ok(())
 }
 
-/// Marks the process ready once every partition is consumed up to `target`.
-async fn watch_replay(health: Arc<Health>, heads: Arc<dyn HeadReader>, target: Vec<u64>) {
-    loop {
-        match heads.progress().await {
-            Ok(progress)
-                if progress.iter().all(|p| p.consumed >= target.get(p.partition as usize).copied().unwrap_or(0)) =>
-            {
-                health.ready.store(true, Ordering::Release);
-                tracing::info!("replay caught up with the log; ready");
-                return;
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "reading ingester progress"),
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+/// `/metrics`, `/ready`, `/-/ready`, `/health`, `/-/healthy`.
+pub fn process_routes(health: Arc<Health>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/ready", get(ready))
+        .route("/-/ready", get(ready))
+        .route("/health", get(|| async { "ok" }))
+        .route("/-/healthy", get(|| async { "ok" }))
+        .with_state(health)
+}
+
+/// Serves `app` on `listen` until SIGINT/SIGTERM.
+pub async fn serve(listen: std::net::SocketAddr, app: Router, role: &str) -> Result<()> {
+    let listener = TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+    tracing::info!(%listen, role, "strata serving");
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("HTTP server")
 }
 
 async fn ready(State(health): State<Arc<Health>>) -> impl IntoResponse {
-    if health.ready.load(Ordering::Acquire) {
+    if (health.ready)() {
         (StatusCode::OK, "ready")
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "replaying the log")
+        (StatusCode::SERVICE_UNAVAILABLE, health.not_ready_reason)
     }
 }
 

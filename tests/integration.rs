@@ -6,8 +6,11 @@
 
 mod integration {
     pub mod api;
+    pub mod cluster;
     pub mod crash;
     pub mod harness;
+    pub mod head_protocol;
+    mod object_storage;
     pub mod promtool;
     pub mod push_query;
     pub mod reference;

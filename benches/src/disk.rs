@@ -104,8 +104,11 @@ fn stored_samples(client: &reqwest::blocking::Client, sys: &System, w: &Workload
     let range_s = (w.end_ms() - w.start_ms) / 1000 + 60;
     let query = format!("sum(count_over_time({{__name__!=\"\"}}[{range_s}s]))");
     let end = format!("{:.3}", w.end_ms() as f64 / 1000.0);
-    let body: serde_json::Value =
-        client.get(format!("{}/api/v1/query", sys.base)).query(&[("query", query.as_str()), ("time", &end)]).send()?.json()?;
+    let body: serde_json::Value = client
+        .get(format!("{}/api/v1/query", sys.base))
+        .query(&[("query", query.as_str()), ("time", &end)])
+        .send()?
+        .json()?;
     let v = body["data"]["result"][0]["value"][1].as_str().context("no count in the answer")?;
     Ok(v.parse::<f64>()? as u64)
 }

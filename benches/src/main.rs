@@ -13,6 +13,7 @@
 //! `--mode disk` instead measures bytes per sample after compaction (see [`disk`]):
 //! `target/release/loadgen --mode disk --hosts 100 --scrapes 720`.
 
+mod dashboard;
 mod disk;
 mod systems;
 mod workload;
@@ -33,7 +34,7 @@ struct Args {
     /// The strata binary to benchmark (a release build).
     #[arg(long, default_value = "target/release/strata")]
     strata_bin: PathBuf,
-    /// Systems to run, comma separated.
+    /// Systems to run, comma separated (strata, strata-kafka, prometheus, victoriametrics).
     #[arg(long, default_value = "strata,prometheus,victoriametrics", value_delimiter = ',')]
     systems: Vec<String>,
     /// Simulated hosts (26 series each).
@@ -66,6 +67,10 @@ const QUERIES: [&str; 5] = [
 struct Measured {
     kind: Kind,
     samples_per_sec: f64,
+    /// Samples / (push time + time until a strong query sees everything).
+    queryable_per_sec: f64,
+    /// Samples / time to replay the log after SIGKILL (Strata kinds only).
+    replay_per_sec: Option<f64>,
     query_ms: Vec<f64>,
     rss: u64,
 }
@@ -149,26 +154,38 @@ fn main() -> Result<()> {
         return disk_mode(&args, &w, lanes, &rt);
     }
     let mut results = Vec::new();
+    let mut dashboards = Vec::new();
     for name in &args.systems {
         let kind = Kind::parse(name)?;
-        let sys = System::start(kind, &args.strata_bin)?;
+        let mut sys = System::start(kind, &args.strata_bin)?;
         eprintln!("{}: pushing {requests} requests with {} senders", kind.name(), args.concurrency);
         let took = rt.block_on(ingest(&sys, lanes.clone())).with_context(|| format!("ingest into {}", kind.name()))?;
+        let settling = Instant::now();
         sys.settle()?;
+        let queryable_per_sec = w.total_samples() as f64 / (took + settling.elapsed()).as_secs_f64();
         let samples_per_sec = w.total_samples() as f64 / took.as_secs_f64();
         let mut query_ms = Vec::new();
         for q in QUERIES {
             query_ms.push(query_median_ms(&sys, q, &w, args.query_runs)?);
         }
+        dashboards.push((kind, dashboard::measure(&sys, &w, args.query_runs)?));
         let rss = sys.rss_bytes().unwrap_or(0);
         eprintln!(
             "{}: {samples_per_sec:.0} samples/s, disk {} MiB (not compacted)",
             kind.name(),
             sys.disk_bytes() >> 20
         );
-        results.push(Measured { kind, samples_per_sec, query_ms, rss });
+        let replay_per_sec = match kind {
+            Kind::Strata | Kind::StrataKafka => {
+                let replay = sys.replay().with_context(|| format!("replaying {}", kind.name()))?;
+                Some(w.total_samples() as f64 / replay.as_secs_f64())
+            }
+            Kind::Prometheus | Kind::VictoriaMetrics => None,
+        };
+        results.push(Measured { kind, samples_per_sec, queryable_per_sec, replay_per_sec, query_ms, rss });
     }
     report(&results);
+    dashboard::report(&dashboards);
     Ok(())
 }
 
@@ -179,12 +196,12 @@ fn disk_mode(args: &Args, w: &Workload, lanes: Arc<Vec<Vec<Vec<u8>>>>, rt: &toki
         let kind = Kind::parse(name)?;
         let bytes = match kind {
             Kind::Prometheus => disk::prometheus_block_bytes(&lanes)?,
-            Kind::Strata | Kind::VictoriaMetrics => {
+            Kind::Strata | Kind::StrataKafka | Kind::VictoriaMetrics => {
                 let sys = System::start_with(kind, &args.strata_bin, disk::STRATA_TOML)?;
                 rt.block_on(ingest(&sys, lanes.clone())).with_context(|| format!("ingest into {}", kind.name()))?;
                 match kind {
-                    Kind::Strata => disk::strata_compacted_bytes(&sys, w.total_samples())?,
-                    _ => disk::victoriametrics_compacted_bytes(&sys, w)?,
+                    Kind::VictoriaMetrics => disk::victoriametrics_compacted_bytes(&sys, w)?,
+                    _ => disk::strata_compacted_bytes(&sys, w.total_samples())?,
                 }
             }
         };
@@ -197,12 +214,26 @@ fn disk_mode(args: &Args, w: &Workload, lanes: Arc<Vec<Vec<Vec<u8>>>>, rt: &toki
 
 fn report(results: &[Measured]) {
     let strata = results.iter().find(|m| m.kind == Kind::Strata);
-    println!("\n{:<16} {:>14} {:>10} {:>12}", "system", "samples/s", "RSS MiB", "vs strata");
+    println!(
+        "\n{:<16} {:>14} {:>10} {:>12} {:>16} {:>16}",
+        "system", "samples/s", "RSS MiB", "vs strata", "queryable/s", "replay/s"
+    );
     for m in results {
         let ratio = strata.map(|s| s.samples_per_sec / m.samples_per_sec).unwrap_or(f64::NAN);
-        println!("{:<16} {:>14.0} {:>10} {:>11.2}x", m.kind.name(), m.samples_per_sec, m.rss >> 20, ratio);
+        let replay = m.replay_per_sec.map_or("-".to_string(), |r| format!("{r:.0}"));
+        println!(
+            "{:<16} {:>14.0} {:>10} {:>11.2}x {:>16.0} {:>16}",
+            m.kind.name(),
+            m.samples_per_sec,
+            m.rss >> 20,
+            ratio,
+            m.queryable_per_sec,
+            replay
+        );
     }
-    println!("(\"vs strata\" for ingest = strata rate / system rate: >1 means Strata is faster)\n");
+    println!("(\"vs strata\" for ingest = strata rate / system rate: >1 means Strata is faster;");
+    println!(" samples/s = acknowledged pushes; queryable/s = until a strong query sees every sample;");
+    println!(" replay/s = samples replayed from the log per second after SIGKILL of the ingesting process)\n");
     println!("median query_range latency, ms (ratio = system / strata: >1 means Strata is faster)");
     for (i, q) in QUERIES.iter().enumerate() {
         println!("  {q}");

@@ -1,6 +1,8 @@
-//! The systems under test, each started as a real process on loopback in its
-//! own temporary data directory: Strata (the binary given), Prometheus with
-//! its remote-write receiver, and single-node VictoriaMetrics.
+//! The systems under test, each started as real processes on loopback in its
+//! own temporary data directory: Strata all-in-one (the binary given),
+//! Strata as a cluster over Kafka (a tansu broker, one distributor, one
+//! ingester, one querier), Prometheus with its remote-write receiver, and
+//! single-node VictoriaMetrics.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -8,11 +10,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use strata_common::log::kafka::TestBroker;
 
 /// Which system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Strata,
+    StrataKafka,
     Prometheus,
     VictoriaMetrics,
 }
@@ -21,6 +25,7 @@ impl Kind {
     pub fn name(self) -> &'static str {
         match self {
             Kind::Strata => "strata",
+            Kind::StrataKafka => "strata-kafka",
             Kind::Prometheus => "prometheus",
             Kind::VictoriaMetrics => "victoriametrics",
         }
@@ -29,18 +34,46 @@ impl Kind {
     pub fn parse(s: &str) -> Result<Self> {
         Ok(match s {
             "strata" => Kind::Strata,
+            "strata-kafka" => Kind::StrataKafka,
             "prometheus" => Kind::Prometheus,
             "victoriametrics" | "vm" => Kind::VictoriaMetrics,
-            other => bail!("unknown system {other:?} (strata, prometheus, victoriametrics)"),
+            other => bail!("unknown system {other:?} (strata, strata-kafka, prometheus, victoriametrics)"),
         })
+    }
+}
+
+/// One process of a system, restartable with the same command line.
+struct Proc {
+    program: PathBuf,
+    args: Vec<String>,
+    /// Where `/ready` (or the system's equivalent) answers.
+    base: String,
+    child: Child,
+}
+
+impl Proc {
+    fn spawn(program: &Path, args: Vec<String>, base: String, kind: Kind) -> Result<Self> {
+        let child = Command::new(program)
+            .args(&args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("starting {} (is it installed?)", kind.name()))?;
+        Ok(Self { program: program.to_path_buf(), args, base, child })
     }
 }
 
 /// A running system; killed on drop.
 pub struct System {
     pub kind: Kind,
+    /// Where queries go.
     pub base: String,
-    child: Child,
+    /// Where pushes go.
+    write_base: String,
+    /// The processes; the first one ingests (restarted by [`System::replay`]).
+    procs: Vec<Proc>,
+    _broker: Option<TestBroker>,
     _dir: tempfile::TempDir,
     data: PathBuf,
 }
@@ -54,75 +87,129 @@ impl System {
         Self::start_with(kind, strata_bin, "")
     }
 
-    /// Like [`System::start`], with `strata_toml` as Strata's config file.
+    /// Like [`System::start`], with `strata_toml` (if not empty) as the
+    /// all-in-one Strata's config file.
     pub fn start_with(kind: Kind, strata_bin: &Path, strata_toml: &str) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let data = dir.path().join("data");
-        let port = free_port()?;
-        let listen = format!("127.0.0.1:{port}");
-        let mut cmd = match kind {
+        let listen = format!("127.0.0.1:{}", free_port()?);
+        let base = format!("http://{listen}");
+        let strata = |role: Option<&str>, listen: &str, config: Option<&Path>| {
+            let mut args: Vec<String> = role.map(str::to_string).into_iter().collect();
+            args.extend(["--listen".to_string(), listen.to_string(), "--data-dir".to_string()]);
+            args.push(data.display().to_string());
+            if let Some(c) = config {
+                args.extend(["--config".to_string(), c.display().to_string()]);
+            }
+            args
+        };
+        let mut broker = None;
+        let (procs, write_base) = match kind {
             Kind::Strata => {
-                let mut c = Command::new(strata_bin);
-                c.args(["--listen", &listen, "--data-dir"]).arg(&data);
-                if !strata_toml.is_empty() {
-                    let config = dir.path().join("strata.toml");
+                let config = dir.path().join("strata.toml");
+                let config = if strata_toml.is_empty() {
+                    None
+                } else {
                     std::fs::write(&config, strata_toml)?;
-                    c.arg("--config").arg(config);
-                }
-                c.env("RUST_LOG", "warn");
-                c
+                    Some(config.as_path())
+                };
+                (vec![Proc::spawn(strata_bin, strata(None, &listen, config), base.clone(), kind)?], base.clone())
+            }
+            Kind::StrataKafka => {
+                let b = TestBroker::start();
+                let ingester_listen = format!("127.0.0.1:{}", free_port()?);
+                let push_listen = format!("127.0.0.1:{}", free_port()?);
+                let config = dir.path().join("cluster.toml");
+                // One partition per core, as the all-in-one default.
+                std::fs::write(
+                    &config,
+                    format!(
+                        "[kafka]\nbrokers = {:?}\ntopic = \"bench\"\npartitions = 2\n\n\
+                         [cluster]\ningesters = [\"http://{ingester_listen}\"]\n",
+                        b.bootstrap()
+                    ),
+                )?;
+                broker = Some(b);
+                let ingester = Proc::spawn(
+                    strata_bin,
+                    strata(Some("ingester"), &ingester_listen, Some(&config)),
+                    format!("http://{ingester_listen}"),
+                    kind,
+                )?;
+                let push = Proc::spawn(
+                    strata_bin,
+                    strata(Some("distributor"), &push_listen, Some(&config)),
+                    format!("http://{push_listen}"),
+                    kind,
+                )?;
+                let querier =
+                    Proc::spawn(strata_bin, strata(Some("querier"), &listen, Some(&config)), base.clone(), kind)?;
+                (vec![ingester, push, querier], format!("http://{push_listen}"))
             }
             Kind::Prometheus => {
                 let config = dir.path().join("prometheus.yml");
                 std::fs::write(&config, "global:\n  scrape_interval: 1h\n")?;
-                let mut c = Command::new("prometheus");
-                c.arg(format!("--config.file={}", config.display()))
-                    .arg(format!("--storage.tsdb.path={}", data.display()))
-                    .arg(format!("--web.listen-address={listen}"))
-                    .arg("--web.enable-remote-write-receiver")
-                    .arg("--log.level=warn");
-                c
+                let args = vec![
+                    format!("--config.file={}", config.display()),
+                    format!("--storage.tsdb.path={}", data.display()),
+                    format!("--web.listen-address={listen}"),
+                    "--web.enable-remote-write-receiver".to_string(),
+                    "--log.level=warn".to_string(),
+                ];
+                (vec![Proc::spawn(Path::new("prometheus"), args, base.clone(), kind)?], base.clone())
             }
             Kind::VictoriaMetrics => {
-                let mut c = Command::new("victoria-metrics");
-                c.arg(format!("-storageDataPath={}", data.display()))
-                    .arg(format!("-httpListenAddr={listen}"))
-                    .arg("-search.latencyOffset=0s")
-                    .arg("-search.disableCache")
-                    .arg("-loggerLevel=ERROR");
-                c
+                let args = vec![
+                    format!("-storageDataPath={}", data.display()),
+                    format!("-httpListenAddr={listen}"),
+                    "-search.latencyOffset=0s".to_string(),
+                    "-search.disableCache".to_string(),
+                    "-loggerLevel=ERROR".to_string(),
+                ];
+                (vec![Proc::spawn(Path::new("victoria-metrics"), args, base.clone(), kind)?], base.clone())
             }
         };
-        let child = cmd
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .with_context(|| format!("starting {} (is it installed?)", kind.name()))?;
-        let sys = System { kind, base: format!("http://{listen}"), child, _dir: dir, data };
-        sys.wait_ready()?;
+        let sys = System { kind, base, write_base, procs, _broker: broker, _dir: dir, data };
+        for p in &sys.procs {
+            sys.wait_ready(&p.base)?;
+        }
         Ok(sys)
     }
 
-    fn wait_ready(&self) -> Result<()> {
+    /// SIGKILLs the ingesting process and starts it again; returns how long
+    /// it took to become ready (replaying everything not yet flushed).
+    pub fn replay(&mut self) -> Result<Duration> {
+        let p = &mut self.procs[0];
+        let _ = p.child.kill();
+        p.child.wait()?;
+        let started = Instant::now();
+        let restarted = Proc::spawn(&p.program, p.args.clone(), p.base.clone(), self.kind)?;
+        *p = restarted;
+        let base = p.base.clone();
+        self.wait_ready(&base)?;
+        Ok(started.elapsed())
+    }
+
+    fn wait_ready(&self, base: &str) -> Result<()> {
         let path = match self.kind {
-            Kind::Strata => "/ready",
+            Kind::Strata | Kind::StrataKafka => "/ready",
             Kind::Prometheus => "/-/ready",
             Kind::VictoriaMetrics => "/health",
         };
         let client = reqwest::blocking::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_secs(600);
         while Instant::now() < deadline {
-            if let Ok(r) = client.get(format!("{}{path}", self.base)).send()
+            if let Ok(r) = client.get(format!("{base}{path}")).send()
                 && r.status().is_success()
             {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        bail!("{} did not become ready in 60 s", self.kind.name())
+        bail!("{} did not become ready in 600 s", self.kind.name())
     }
 
-    /// The data directory.
+    /// The data directory (of the ingesting process).
     pub fn data_dir(&self) -> &Path {
         &self.data
     }
@@ -130,28 +217,49 @@ impl System {
     /// The remote-write URL.
     pub fn write_url(&self) -> String {
         match self.kind {
-            Kind::Strata => format!("{}/api/v1/push", self.base),
-            Kind::Prometheus | Kind::VictoriaMetrics => format!("{}/api/v1/write", self.base),
+            Kind::Strata | Kind::StrataKafka => format!("{}/api/v1/push", self.write_base),
+            Kind::Prometheus | Kind::VictoriaMetrics => format!("{}/api/v1/write", self.write_base),
         }
     }
 
-    /// Makes everything ingested so far visible to queries.
+    /// Makes everything ingested so far visible to queries. Strata: one
+    /// strong-consistency query, which waits until the ingesters consumed
+    /// everything acknowledged (so push + settle = push → queryable).
     pub fn settle(&self) -> Result<()> {
-        if self.kind == Kind::VictoriaMetrics {
-            reqwest::blocking::get(format!("{}/internal/force_flush", self.base))?;
+        match self.kind {
+            Kind::VictoriaMetrics => {
+                reqwest::blocking::get(format!("{}/internal/force_flush", self.base))?;
+            }
+            Kind::Strata | Kind::StrataKafka => {
+                let r = reqwest::blocking::Client::builder()
+                    .timeout(Duration::from_secs(600))
+                    .build()?
+                    .get(format!("{}/api/v1/query", self.base))
+                    .query(&[("query", "vector(1)")])
+                    .header("X-Read-Consistency", "strong")
+                    .send()?;
+                if !r.status().is_success() {
+                    bail!("{}: settling query failed: {}", self.kind.name(), r.text().unwrap_or_default());
+                }
+            }
+            Kind::Prometheus => {}
         }
         Ok(())
     }
 
-    /// Resident memory of the process, in bytes.
+    /// Resident memory of the system's processes (not the broker), in bytes.
     pub fn rss_bytes(&self) -> Result<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        let kb = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .context("VmRSS missing")?;
-        Ok(kb * 1024)
+        let mut total = 0;
+        for p in &self.procs {
+            let status = std::fs::read_to_string(format!("/proc/{}/status", p.child.id()))?;
+            let kb = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                .context("VmRSS missing")?;
+            total += kb * 1024;
+        }
+        Ok(total)
     }
 
     /// Bytes under the data directory.
@@ -175,7 +283,9 @@ impl System {
 
 impl Drop for System {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for p in &mut self.procs {
+            let _ = p.child.kill();
+            let _ = p.child.wait();
+        }
     }
 }

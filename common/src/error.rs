@@ -43,10 +43,27 @@ pub enum Error {
     LogClosed,
     #[error("timed out after {0:?} waiting for the log")]
     LogTimeout(std::time::Duration),
+    /// The log's brokers are unreachable or did not acknowledge in time; retryable.
+    #[error("the log is unavailable: {0}")]
+    LogUnavailable(String),
+    /// The producer's bounded buffer of unacknowledged records is full; retry later.
+    #[error(
+        "the log's producer buffer is full ({limit_bytes} bytes unacknowledged, log.kafka.max_in_flight_bytes) \
+         while appending to partition {partition}; retry later"
+    )]
+    LogOverloaded { partition: u32, limit_bytes: u64 },
+    /// The log refused a request for a reason retrying will not fix
+    /// (authorization, a record over the broker's size limit, a missing topic, …).
+    #[error("the log refused the request: {0}")]
+    LogRejected(String),
     #[error("ingester shard {0} is unavailable")]
     ShardUnavailable(usize),
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
+    #[error("{0}")]
+    HeadProtocol(String),
+    #[error("ingester {ingester} ({url}) is unavailable: {reason}")]
+    IngesterUnavailable { ingester: usize, url: String, reason: String },
 }
 
 impl Error {
@@ -55,11 +72,18 @@ impl Error {
         match self {
             Error::InvalidTenant(_) | Error::InvalidLabels(_) | Error::InvalidMatcher(_) => ErrorKind::InvalidInput,
             Error::NoSuchPartition { .. } | Error::OffsetOutOfRange { .. } => ErrorKind::NotFound,
-            Error::LogClosed | Error::LogTimeout(_) | Error::ShardUnavailable(_) => ErrorKind::Unavailable,
+            Error::LogClosed
+            | Error::LogTimeout(_)
+            | Error::LogUnavailable(_)
+            | Error::ShardUnavailable(_)
+            | Error::IngesterUnavailable { .. } => ErrorKind::Unavailable,
+            Error::LogOverloaded { .. } => ErrorKind::LimitExceeded,
             Error::InvalidConfig(_) => ErrorKind::InvalidInput,
-            Error::CorruptRecord { .. } | Error::UnsupportedRecordVersion { .. } | Error::LogIo { .. } => {
-                ErrorKind::Internal
-            }
+            Error::CorruptRecord { .. }
+            | Error::UnsupportedRecordVersion { .. }
+            | Error::LogIo { .. }
+            | Error::LogRejected(_)
+            | Error::HeadProtocol(_) => ErrorKind::Internal,
         }
     }
 }

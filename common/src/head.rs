@@ -13,7 +13,11 @@
 //! The same holds for [`HeadLabelsResponse`] (label names and values for the
 //! metadata APIs, answered from the heads' postings without loading series).
 
+pub mod merge;
+pub mod wire;
+
 use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::labels::Labels;
@@ -69,7 +73,7 @@ pub struct HeadLabelsRequest {
 }
 
 /// The label names or values of one or more shards.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct HeadLabelsResponse {
     /// Sorted, unique.
     pub values: Vec<String>,
@@ -105,13 +109,21 @@ pub fn union_sorted(a: Vec<String>, b: Vec<String>) -> Vec<String> {
 }
 
 /// Consumption progress of one partition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionProgress {
     pub partition: PartitionId,
     /// Next offset the ingester will consume.
     pub consumed: Offset,
     /// Offset below which everything is in durable files.
     pub flushed: Offset,
+}
+
+/// The partitions ingester `ingester` of `ingesters` owns in a cluster: `p`
+/// with `p % ingesters == ingester`. The one rule shared by ingesters (what
+/// to consume) and queriers (whom to ask). One ingester owns everything.
+pub fn owned_partitions(partitions: u32, ingester: u32, ingesters: u32) -> Vec<PartitionId> {
+    let ingesters = ingesters.max(1);
+    (0..partitions).filter(|p| p % ingesters == ingester).collect()
 }
 
 /// Reads the ingesters' heads.
@@ -134,6 +146,16 @@ mod tests {
 
     fn v(s: &[&str]) -> Vec<String> {
         s.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn ownership_is_a_partition_of_the_partitions() {
+        let mut all: Vec<u32> = (0..3).flat_map(|i| owned_partitions(8, i, 3)).collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..8).collect::<Vec<_>>());
+        assert_eq!(owned_partitions(8, 1, 3), vec![1, 4, 7]);
+        assert_eq!(owned_partitions(4, 0, 1), vec![0, 1, 2, 3]);
+        assert!(owned_partitions(2, 3, 4).is_empty());
     }
 
     #[test]

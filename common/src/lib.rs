@@ -15,7 +15,11 @@
 //! - [`matcher`]: PromQL label matchers.
 //! - [`record`]: the versioned log record format.
 //! - [`log`]: the [`log::Log`] trait (Kafka semantics) and the embedded,
-//!   durable implementation [`log::embedded::EmbeddedLog`].
+//!   durable implementation [`log::embedded::EmbeddedLog`]; with the cargo
+//!   feature `kafka`, `log::kafka::KafkaLog` over a Kafka topic (rdkafka,
+//!   bundled librdkafka) and `log::kafka::TestBroker`, test support that runs
+//!   a real tansu broker (other crates' tests enable the feature on their
+//!   `strata-common` dev-dependency to use it).
 //! - [`head`]: the head-read protocol between querier and ingester.
 //! - [`varint`]: varints and the byte cursor shared by the byte formats.
 //! - [`error`]: errors and the [`error::ErrorKind`] the API layer maps to status codes.

@@ -15,6 +15,8 @@
 //!   Its futures need not be `Send`: readers live on one ingester core.
 
 pub mod embedded;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 
 use bytes::Bytes;
 use futures::future::{BoxFuture, LocalBoxFuture};
@@ -53,7 +55,8 @@ pub trait Log: Send + Sync + 'static {
 
     /// Tells the log that records below `offset` of `partition` are flushed to
     /// files and no longer needed; the embedded log may delete whole segments
-    /// below it. Kafka ignores this (the broker's retention applies).
+    /// below it. Kafka commits `offset` to the consumer group for lag tooling
+    /// (the broker's retention applies).
     fn release(&self, partition: PartitionId, offset: Offset) -> Result<()>;
 }
 

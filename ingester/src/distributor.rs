@@ -259,6 +259,9 @@ impl Distributor {
         self.metrics.append_latency.observe(started.elapsed().as_secs_f64());
         match result {
             Err(_) => return Err(PushError::AppendTimeout(timeout)),
+            Ok(Err(e)) if e.kind() == strata_common::ErrorKind::LimitExceeded => {
+                return Err(PushError::LogOverloaded(e));
+            }
             Ok(Err(e)) => return Err(PushError::Log(e)),
             Ok(Ok(_)) => {}
         }

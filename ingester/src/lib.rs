@@ -11,6 +11,10 @@
 //!   `p % N == i`, replays them from the manifest's flushed offsets into its
 //!   own memtable, flushes that memtable to files, and answers head reads
 //!   ([`strata_common::head::HeadReader`]) for data not yet in files.
+//! - [`head_api`]: those head reads over HTTP (Arrow IPC), for querier
+//!   processes in a cluster.
+//! - [`lag`]: consumer lag per partition (metrics, `/ingester/status`) and
+//!   readiness after replay.
 //!
 //! ```text
 //!  remote write ──▶ distributor ──validate, partition──▶ Log::append (durable)
@@ -60,6 +64,8 @@
 
 pub mod distributor;
 pub mod error;
+pub mod head_api;
+pub mod lag;
 pub mod shard;
 
 pub use error::{Error, Result};

@@ -42,8 +42,7 @@ mod config;
 mod consume;
 mod flush;
 mod handle;
-mod merge;
-mod metrics;
+pub(crate) mod metrics;
 mod state;
 mod worker;
 

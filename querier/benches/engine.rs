@@ -35,6 +35,7 @@ fn bench(c: &mut Criterion) {
         lookback_delta_ms: 300_000,
         max_samples: u64::MAX,
         timeout: Duration::from_secs(60),
+        ..Default::default()
     });
     let run = |query: &str, start: i64, end: i64, step: i64, instant: bool| {
         let req = QueryRequest {

@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::metrics::{EndpointLabels, QuerierMetrics, RequestLabels};
 use crate::source::storage::StorageSource;
 use crate::source::{self, SeriesSource};
-use strata_storage::Store;
+use strata_storage::StoreSet;
 
 /// Header a request may use to override the configured read consistency.
 pub const READ_CONSISTENCY_HEADER: &str = "X-Read-Consistency";
@@ -54,13 +54,13 @@ impl QuerierState {
     /// passed [`QuerierConfig::validate`].
     pub fn new(
         config: QuerierConfig,
-        store: Arc<Store>,
+        stores: Arc<StoreSet>,
         heads: Arc<dyn HeadReader>,
         log: Option<Arc<dyn Log>>,
         registry: &mut Registry,
     ) -> Self {
         let wait = Duration::from_millis(config.read_consistency_timeout_ms);
-        let source = Arc::new(StorageSource::new(store, heads, log, wait));
+        let source = Arc::new(StorageSource::new(stores, heads, log, wait));
         Self::with_source(config, source, QuerierMetrics::register(registry))
     }
 
@@ -169,6 +169,12 @@ fn timeout_param(p: &Params) -> Result<Option<Duration>> {
         .transpose()
 }
 
+/// Whether the response carries `data.stats`: any non-empty `stats`
+/// parameter, as in Prometheus (`stats=all` is the usual value).
+fn stats_param(p: &Params) -> bool {
+    p.get("stats").is_some_and(|v| !v.is_empty())
+}
+
 fn query_param(p: &Params) -> Result<String> {
     p.get("query")
         .map(str::to_string)
@@ -202,7 +208,7 @@ async fn query(
             st.source.prepare(&req.tenant, consistency(&headers, &st.config)?).await?;
             let (value, stats) = st.engine.execute_with_stats(st.source.as_ref(), req).await?;
             st.metrics.samples_loaded.inc_by(stats.samples_loaded);
-            Ok(json::query_success(&value))
+            Ok(json::query_success(&value, stats_param(&p).then_some((&stats, started.elapsed()))))
         }
         .await,
     )
@@ -240,7 +246,7 @@ async fn query_range(
         st.source.prepare(&req.tenant, consistency(&headers, &st.config)?).await?;
         let (value, stats) = st.engine.execute_with_stats(st.source.as_ref(), req).await?;
         st.metrics.samples_loaded.inc_by(stats.samples_loaded);
-        Ok(json::query_success(&value))
+        Ok(json::query_success(&value, stats_param(&p).then_some((&stats, started.elapsed()))))
     }
     .await)
 }

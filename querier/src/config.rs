@@ -41,6 +41,11 @@ pub struct QuerierConfig {
     /// Most samples one query may load (Prometheus `--query.max-samples`);
     /// more is an `execution` error (422).
     pub max_samples: u64,
+    /// Most bytes one query's operators may hold at once (loaded samples,
+    /// aggregation groups, materialized binary-operator sides, buffered
+    /// subqueries, the result); more is an `execution` error (422) naming
+    /// the limit. Default 1 GiB.
+    pub max_query_memory_bytes: u64,
     /// Most points per series a range query may ask for
     /// (`(end - start) / step`); Prometheus hard-codes 11,000.
     pub max_points_per_series: u64,
@@ -61,6 +66,7 @@ impl Default for QuerierConfig {
             lookback_delta_ms: 300_000,
             query_timeout_ms: 120_000,
             max_samples: 50_000_000,
+            max_query_memory_bytes: 1 << 30,
             max_points_per_series: 11_000,
             read_consistency: ReadConsistency::Strong,
             read_consistency_timeout_ms: 10_000,
@@ -76,6 +82,7 @@ impl QuerierConfig {
             ("lookback_delta_ms", self.lookback_delta_ms),
             ("query_timeout_ms", self.query_timeout_ms),
             ("max_samples", self.max_samples),
+            ("max_query_memory_bytes", self.max_query_memory_bytes),
             ("max_points_per_series", self.max_points_per_series),
             ("read_consistency_timeout_ms", self.read_consistency_timeout_ms),
         ];

@@ -24,18 +24,26 @@ use promql_parser::parser::Expr;
 use promql_parser::parser::value::ValueType;
 use strata_common::{Labels, TenantId, Timestamp};
 
-use self::ctx::{EvalCtx, StepSeries, Value, collect};
+use self::ctx::{Budget, EvalCtx, StepSeries, Value, collect};
 use self::plan::{Grid, Selection};
 use crate::config::QuerierConfig;
 use crate::error::{Error, Result};
-use crate::source::SeriesSource;
+use crate::source::{SelectStats, SeriesSource};
 
 /// Engine limits and defaults.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
     pub lookback_delta_ms: i64,
     pub max_samples: u64,
+    /// Per-query memory budget in bytes (see [`ctx`]'s accounting).
+    pub max_memory_bytes: u64,
     pub timeout: Duration,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self::from(&QuerierConfig::default())
+    }
 }
 
 impl From<&QuerierConfig> for EngineOptions {
@@ -43,6 +51,7 @@ impl From<&QuerierConfig> for EngineOptions {
         Self {
             lookback_delta_ms: c.lookback_delta_ms as i64,
             max_samples: c.max_samples,
+            max_memory_bytes: c.max_query_memory_bytes,
             timeout: Duration::from_millis(c.query_timeout_ms),
         }
     }
@@ -89,11 +98,27 @@ pub enum QueryValue {
     Matrix(Vec<RangeSeries>),
 }
 
-/// What one query cost.
+/// What one query cost (rendered by `stats=all`, see [`crate::api::json`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct QueryStats {
-    /// Samples loaded from the source (what `max_samples` limits).
+    /// Samples loaded from the source (what `max_samples` limits;
+    /// Prometheus's `totalQueryableSamples`).
     pub samples_loaded: u64,
+    /// Most points (loaded samples and step values) held at once
+    /// (Prometheus's `peakSamples`).
+    pub peak_samples: u64,
+    /// Most bytes held at once by the query's operators (what
+    /// `max_query_memory_bytes` limits).
+    pub peak_memory_bytes: u64,
+    /// Series pulled from the source by the selectors.
+    pub series_touched: u64,
+    /// What the selections read: head series, file series, files opened.
+    pub select: SelectStats,
+    /// Parsing, planning and selecting series (Prometheus's
+    /// `queryPreparationTime`), in nanoseconds.
+    pub prepare_nanos: u64,
+    /// Evaluation (Prometheus's `innerEvalTime`), in nanoseconds.
+    pub eval_nanos: u64,
 }
 
 /// The PromQL engine.
@@ -118,6 +143,7 @@ impl Engine {
         source: &dyn SeriesSource,
         req: QueryRequest,
     ) -> Result<(QueryValue, QueryStats)> {
+        let started = Instant::now();
         let expr = promql_parser::parser::parse(&req.query)
             .map_err(|e| Error::BadData(format!("invalid parameter \"query\": {e}")))?;
         let step = if req.instant { 1 } else { req.step };
@@ -141,22 +167,36 @@ impl Engine {
         let deadline = Instant::now() + timeout;
         let fetch = async {
             let mut selected = HashMap::with_capacity(selections.len());
+            let mut stats = SelectStats::default();
             for sel in &selections {
-                let iter = source.select(&req.tenant, &sel.matchers, sel.min_t, sel.max_t).await?;
+                let (iter, s) = source.select_with_stats(&req.tenant, &sel.matchers, sel.min_t, sel.max_t).await?;
+                stats.add(s);
                 selected.insert(sel.key, iter);
             }
-            Ok::<_, Error>(selected)
+            Ok::<_, Error>((selected, stats))
         };
-        let selected =
+        let (selected, select) =
             tokio::time::timeout(timeout, fetch).await.map_err(|_| Error::Timeout("query preparation"))??;
+        let prepare_nanos = started.elapsed().as_nanos() as u64;
 
         let opts = self.opts.clone();
         let instant = req.instant;
         let (start, end) = (req.start, req.end);
         let task = tokio::task::spawn_blocking(move || {
-            let ctx = EvalCtx::new(start, end, step, opts.lookback_delta_ms, deadline, opts.max_samples, selected);
+            let eval_started = Instant::now();
+            let budget = Budget { deadline, max_samples: opts.max_samples, max_memory_bytes: opts.max_memory_bytes };
+            let ctx = EvalCtx::new(start, end, step, opts.lookback_delta_ms, budget, selected);
             let value = evaluate(&expr, &ctx, instant)?;
-            Ok((value, QueryStats { samples_loaded: ctx.samples_loaded() }))
+            let stats = QueryStats {
+                samples_loaded: ctx.samples_loaded(),
+                peak_samples: ctx.peak_points(),
+                peak_memory_bytes: ctx.peak_memory_bytes(),
+                series_touched: ctx.series_touched(),
+                select,
+                prepare_nanos,
+                eval_nanos: eval_started.elapsed().as_nanos() as u64,
+            };
+            Ok((value, stats))
         });
         let remaining = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(remaining, task).await {
@@ -191,7 +231,9 @@ fn evaluate(expr: &Expr, ctx: &EvalCtx, instant: bool) -> Result<QueryValue> {
         Value::String(s) if instant => Ok(QueryValue::String { t: ctx.start, v: s }),
         Value::String(_) => Err(Error::BadData("a string is not a valid range query result".into())),
         Value::Vector(mut stream) => {
-            let series = merge_same_labels(collect(stream.as_mut())?)?;
+            // The result is held (and accounted) until it is shaped.
+            let (series, _held) = collect(ctx, stream.as_mut())?;
+            let series = merge_same_labels(series)?;
             if instant {
                 let out = series
                     .into_iter()

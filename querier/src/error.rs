@@ -60,6 +60,11 @@ pub enum Error {
     /// The per-query sample budget was exceeded.
     #[error("query processing would load too many samples into memory in query execution (limit: max_samples={limit})")]
     TooManySamples { limit: u64 },
+    /// The per-query memory budget was exceeded.
+    #[error(
+        "query exceeded its memory limit of {limit} bytes (querier.max_query_memory_bytes; it needed at least {needed} bytes): select fewer series, aggregate them, or shorten the range"
+    )]
+    MemoryLimit { limit: u64, needed: u64 },
     /// The per-query time budget was exceeded.
     #[error("query timed out in {0}")]
     Timeout(&'static str),
@@ -91,7 +96,7 @@ impl Error {
         use strata_common::ErrorKind;
         match self {
             Error::BadData(_) | Error::Unsupported(_) | Error::InvalidConfig(_) => ErrorType::BadData,
-            Error::Execution(_) | Error::TooManySamples { .. } => ErrorType::Execution,
+            Error::Execution(_) | Error::TooManySamples { .. } | Error::MemoryLimit { .. } => ErrorType::Execution,
             Error::Timeout(_) => ErrorType::Timeout,
             Error::ConsistencyTimeout { .. } => ErrorType::Unavailable,
             Error::Unauthorized(_) => ErrorType::Unauthorized,

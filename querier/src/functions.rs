@@ -171,13 +171,13 @@ pub fn eval_call<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
             Value::Scalar(v) => {
                 let s =
                     StepSeries { labels: strata_common::Labels::empty(), values: v.into_iter().map(Some).collect() };
-                Ok(Value::Vector(Box::new(VecStream(vec![s].into_iter()))))
+                Ok(Value::Vector(Box::new(VecStream::new(vec![s]))))
             }
             _ => Err(Error::BadData("expected a scalar argument to vector".into())),
         },
         Kind::Scalar => match eval(ctx, arg(0)?)? {
             Value::Vector(mut inner) => {
-                let all = collect(inner.as_mut())?;
+                let (all, _held) = collect(ctx, inner.as_mut())?;
                 let values = (0..ctx.steps)
                     .map(|i| {
                         let mut present = all.iter().filter_map(|s| s.values[i]);
@@ -205,7 +205,7 @@ struct RangeFnStream<'a> {
 
 impl SeriesStream for RangeFnStream<'_> {
     fn next_series(&mut self) -> Result<Option<StepSeries>> {
-        while let Some((labels, samples)) = self.iter.next_series()? {
+        while let Some((labels, samples, _held)) = self.iter.next_held()? {
             let range = self.iter.range;
             let (f, param, ctx) = (self.f, &self.param, self.iter.ctx);
             let mut step = 0;

@@ -52,5 +52,6 @@ pub use config::{QuerierConfig, ReadConsistency};
 pub use engine::{Engine, EngineOptions, QueryRequest, QueryValue};
 pub use error::{Error, ErrorType, Result};
 pub use source::memory::MemorySource;
+pub use source::remote_heads::RemoteHeads;
 pub use source::storage::StorageSource;
 pub use source::{SampleLoader, SeriesIter, SeriesSource, SourceSeries};

@@ -63,6 +63,7 @@ async fn run_commands(name: &str, cmds: Vec<Command>) -> Summary {
         lookback_delta_ms: 300_000,
         max_samples: 50_000_000,
         timeout: Duration::from_secs(60),
+        ..Default::default()
     });
     let tenant = TenantId::default_tenant();
     let mut source = Arc::new(MemorySource::new());

@@ -5,8 +5,11 @@
 //!
 //! - [`memory::MemorySource`]: in-memory, for tests and the promqltest harness.
 //! - [`storage::StorageSource`]: ingester heads + flushed files, merged.
+//! - [`remote_heads::RemoteHeads`]: the heads of ingester processes over
+//!   HTTP (a cluster querier's `HeadReader`).
 
 pub mod memory;
+pub mod remote_heads;
 pub mod storage;
 
 use std::collections::BTreeSet;
@@ -39,6 +42,25 @@ impl std::fmt::Debug for SourceSeries {
 
 /// Selected series in label order.
 pub type SeriesIter = Box<dyn Iterator<Item = Result<SourceSeries>> + Send>;
+
+/// What one selection read, for the query statistics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SelectStats {
+    /// Series found in the ingester heads (or an in-memory source).
+    pub head_series: u64,
+    /// Series found in flushed files.
+    pub file_series: u64,
+    /// Distinct files the selected series are read from.
+    pub files_opened: u64,
+}
+
+impl SelectStats {
+    pub fn add(&mut self, o: SelectStats) {
+        self.head_series += o.head_series;
+        self.file_series += o.file_series;
+        self.files_opened += o.files_opened;
+    }
+}
 
 /// A loader over samples already in memory.
 #[derive(Debug)]
@@ -74,6 +96,18 @@ pub trait SeriesSource: Send + Sync + 'static {
         min_t: Timestamp,
         max_t: Timestamp,
     ) -> BoxFuture<'a, Result<SeriesIter>>;
+
+    /// [`SeriesSource::select`] plus what the selection read. The default
+    /// reports nothing; sources with heads or files override it.
+    fn select_with_stats<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        matchers: &'a [Matcher],
+        min_t: Timestamp,
+        max_t: Timestamp,
+    ) -> BoxFuture<'a, Result<(SeriesIter, SelectStats)>> {
+        Box::pin(async move { Ok((self.select(tenant, matchers, min_t, max_t).await?, SelectStats::default())) })
+    }
 
     /// Labels only of the series `select` would return (metadata APIs).
     fn series_labels<'a>(

@@ -7,6 +7,8 @@
 mod api;
 #[path = "integration/labels.rs"]
 mod labels;
+#[path = "integration/limits.rs"]
+mod limits;
 #[path = "integration/promql.rs"]
 mod promql;
 #[path = "integration/storage.rs"]

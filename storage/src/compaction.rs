@@ -93,6 +93,10 @@ impl Compactor {
     pub fn run_once_at(&mut self, now_ms: i64, stop: impl Fn() -> bool) -> Result<PassReport> {
         let mut report = PassReport::default();
         let result = self.pass(now_ms, &stop, &mut report);
+        // Object storage (if configured): best effort, the next flush retries.
+        if let Err(e) = self.manifest.replicate() {
+            tracing::warn!(error = %e, "replicating the compacted manifest failed; the next flush retries");
+        }
         // Deletion runs even after a failed job: it only needs the manifest.
         let deleted = self.manifest.delete_retired(Duration::from_millis(self.config.delete_delay_ms));
         self.metrics.retired_files.set(self.manifest.retired_count() as i64);

@@ -23,6 +23,16 @@ pub enum Error {
     /// The manifest could not be (de)serialized.
     #[error("manifest {path}: {source}")]
     Manifest { path: PathBuf, source: serde_json::Error },
+    /// An object storage call failed (`op` on object `location`); retryable.
+    #[error("object storage {op} {location}: {source}")]
+    ObjectStore { op: &'static str, location: String, source: object_store::Error },
+    /// The bucket holds a newer manifest than the local data directory (a
+    /// stale disk, or two writers on one prefix): replicating would move the
+    /// bucket back, so it is refused.
+    #[error(
+        "object storage manifest {location} is at version {bucket}, ahead of the local manifest (version {local}): refusing to overwrite it; restore the data directory from the bucket (start with an empty one) or fix the prefix"
+    )]
+    ReplicaAhead { location: String, local: u64, bucket: u64 },
 }
 
 impl Error {
@@ -34,6 +44,8 @@ impl Error {
             | Error::UnsupportedVersion { .. }
             | Error::NoSuchSeries { .. }
             | Error::Manifest { .. } => ErrorKind::Internal,
+            Error::ObjectStore { .. } => ErrorKind::Unavailable,
+            Error::ReplicaAhead { .. } => ErrorKind::Internal,
         }
     }
 

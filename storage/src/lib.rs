@@ -16,7 +16,12 @@
 //!   the memtable and the files.
 //! - [`manifest`]: the atomically replaced list of live files and the
 //!   per-partition flushed offsets.
-//! - [`store`]: the query read path over the files of a manifest snapshot.
+//! - [`store`]: the query read path over the files of a manifest snapshot;
+//!   [`store_set`]: several stores read as one (a cluster querier reads
+//!   every ingester's directory, reloading manifests that are behind).
+//! - [`object`]: optional S3-compatible object storage for files and the
+//!   manifest (upload after commit, restore, garbage collection, a querier
+//!   cache); the local filesystem stays the default.
 //! - [`compaction`]: the background compactor (level-0 flush files → 2 h →
 //!   1 d windows, newest wins, rate-limited) and retention per tenant.
 //! - [`retire`]: deletion of replaced files only once no snapshot or reader
@@ -70,15 +75,18 @@ pub mod format;
 pub mod index;
 pub mod manifest;
 pub mod memtable;
+pub mod object;
 pub mod reader;
 pub mod retire;
 pub mod store;
+pub mod store_set;
 pub mod writer;
 
 pub use error::{Error, Result};
-pub use manifest::{FileMeta, Manifest, ManifestStore, PartitionRange};
+pub use manifest::{FileMeta, Manifest, ManifestSource, ManifestStore, PartitionRange, Replicator};
 pub use memtable::{FrozenMemtable, FrozenSeries, Memtable};
 pub use reader::{FileCache, FileReader};
 pub use retire::Snapshot;
-pub use store::{Store, StoredSeries};
+pub use store::{FileSource, Store, StoredSeries};
+pub use store_set::StoreSet;
 pub use writer::{FlushContext, write_files};

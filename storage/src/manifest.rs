@@ -14,10 +14,15 @@
 //!
 //! Files removed by [`ManifestStore::commit_replace`] are retired and
 //! deleted later by [`ManifestStore::delete_retired`] (see [`crate::retire`]).
+//!
+//! Replication hook: with object storage configured, a [`Replicator`] is set
+//! once ([`ManifestStore::set_replicator`]) and the flush path calls
+//! [`ManifestStore::replicate`] after each commit, before releasing the log
+//! (see `crate::object`).
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -104,6 +109,46 @@ struct ManifestFileRef<'a> {
     manifest: &'a Manifest,
 }
 
+impl Manifest {
+    /// The JSON envelope `{"format_version": 1, "manifest": {...}}`.
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        let file = ManifestFileRef { format_version: MANIFEST_FORMAT_VERSION, manifest: self };
+        serde_json::to_vec_pretty(&file)
+            .map_err(|source| Error::Manifest { path: PathBuf::from(MANIFEST_FILE), source })
+    }
+
+    /// Parses the envelope written by [`Manifest::encode`]; `path` names the
+    /// source in errors. The version is checked before the body (a future
+    /// layout may not parse).
+    pub fn decode(bytes: &[u8], path: &Path) -> Result<Manifest> {
+        let version: VersionOnly =
+            serde_json::from_slice(bytes).map_err(|source| Error::Manifest { path: path.to_path_buf(), source })?;
+        if version.format_version != MANIFEST_FORMAT_VERSION {
+            return Err(Error::UnsupportedVersion { path: path.to_path_buf(), version: version.format_version });
+        }
+        let file: ManifestFile =
+            serde_json::from_slice(bytes).map_err(|source| Error::Manifest { path: path.to_path_buf(), source })?;
+        Ok(file.manifest)
+    }
+}
+
+/// Copies committed manifest versions (and the files they reference)
+/// somewhere durable beyond the local disk, e.g. an object store bucket.
+pub trait Replicator: Send + Sync + std::fmt::Debug {
+    /// Makes the replica hold `store`'s current version (or a newer one) and
+    /// every file it references. Blocking; idempotent; safe to call from
+    /// several threads.
+    fn replicate(&self, store: &ManifestStore) -> Result<()>;
+}
+
+/// Where a read-only store's newer versions come from when they are not
+/// written into its directory by a local writer (object storage readers):
+/// [`ManifestStore::reload`] asks it first.
+pub trait ManifestSource: Send + Sync + std::fmt::Debug {
+    /// Writes a version newer than `current` (if there is one) into `dir`.
+    fn fetch(&self, dir: &Path, current: u64) -> Result<()>;
+}
+
 /// Loads and atomically replaces the manifest.
 pub struct ManifestStore {
     dir: PathBuf,
@@ -118,6 +163,8 @@ pub struct ManifestStore {
     pins: Arc<Pins>,
     retired: Mutex<Vec<Retired>>,
     readers: FileCache,
+    replicator: OnceLock<Arc<dyn Replicator>>,
+    source: OnceLock<Arc<dyn ManifestSource>>,
 }
 
 impl std::fmt::Debug for ManifestStore {
@@ -180,6 +227,8 @@ impl ManifestStore {
             pins: Arc::default(),
             retired: Mutex::new(Vec::new()),
             readers: FileCache::default(),
+            replicator: OnceLock::new(),
+            source: OnceLock::new(),
         })
     }
 
@@ -199,11 +248,18 @@ impl ManifestStore {
             pins: Arc::default(),
             retired: Mutex::new(Vec::new()),
             readers: FileCache::default(),
+            replicator: OnceLock::new(),
+            source: OnceLock::new(),
         })
     }
 
-    /// Re-reads `MANIFEST.json` (read-only stores); returns the current version.
+    /// Re-reads `MANIFEST.json` (read-only stores), after fetching a newer
+    /// version from the [`ManifestSource`] if one is set; returns the
+    /// current version.
     pub fn reload(&self) -> Result<Arc<Manifest>> {
+        if let Some(source) = self.source.get() {
+            source.fetch(&self.dir, self.current.load().version)?;
+        }
         let _w = self.writer.lock();
         if let Some(m) = load(&self.dir)?
             && m.version > self.current.load().version
@@ -253,6 +309,31 @@ impl ManifestStore {
     /// The data directory the relative file paths are under.
     pub fn data_dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Sets the replicator (once; later calls are ignored and return false).
+    pub fn set_replicator(&self, replicator: Arc<dyn Replicator>) -> bool {
+        self.replicator.set(replicator).is_ok()
+    }
+
+    /// Sets where [`Self::reload`] fetches newer versions from (once).
+    pub fn set_source(&self, source: Arc<dyn ManifestSource>) -> bool {
+        self.source.set(source).is_ok()
+    }
+
+    /// Whether a replicator is set.
+    pub fn is_replicated(&self) -> bool {
+        self.replicator.get().is_some()
+    }
+
+    /// Replicates the current version if a replicator is set (no-op
+    /// otherwise). Call after a commit and before releasing anything that
+    /// only the committed version makes redundant (the log).
+    pub fn replicate(&self) -> Result<()> {
+        match self.replicator.get() {
+            Some(r) => r.replicate(self),
+            None => Ok(()),
+        }
     }
 
     /// Atomically adds `files` and advances the flushed offsets (never backwards).
@@ -365,30 +446,37 @@ fn load(dir: &Path) -> Result<Option<Manifest>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io(&path)(e)),
     };
-    // Check the version before the body: a future layout may not parse.
-    let version: VersionOnly =
-        serde_json::from_slice(&bytes).map_err(|source| Error::Manifest { path: path.clone(), source })?;
-    if version.format_version != MANIFEST_FORMAT_VERSION {
-        return Err(Error::UnsupportedVersion { path, version: version.format_version });
-    }
-    let file: ManifestFile =
-        serde_json::from_slice(&bytes).map_err(|source| Error::Manifest { path: path.clone(), source })?;
-    Ok(Some(file.manifest))
+    Manifest::decode(&bytes, &path).map(Some)
 }
 
 fn store(dir: &Path, m: &Manifest, fault: impl Fn(FaultPoint, &Path) -> Result<()>) -> Result<()> {
     let path = dir.join(MANIFEST_FILE);
     let tmp = dir.join(format!("{MANIFEST_FILE}.tmp"));
-    let file = ManifestFileRef { format_version: MANIFEST_FORMAT_VERSION, manifest: m };
-    let bytes = serde_json::to_vec_pretty(&file).map_err(|source| Error::Manifest { path: tmp.clone(), source })?;
+    let bytes = m.encode()?;
+    write_atomic_with(dir, &path, &tmp, &bytes, fault)
+}
+
+/// Writes `bytes` to `tmp`, fsyncs, renames over `path`, fsyncs `dir`.
+pub(crate) fn write_atomic(dir: &Path, path: &Path, tmp: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(dir, path, tmp, bytes, |_, _| Ok(()))
+}
+
+/// [`write_atomic`] with fault points before and after the rename.
+fn write_atomic_with(
+    dir: &Path,
+    path: &Path,
+    tmp: &Path,
+    bytes: &[u8],
+    fault: impl Fn(FaultPoint, &Path) -> Result<()>,
+) -> Result<()> {
     {
         use std::io::Write;
-        let mut f = std::fs::File::create(&tmp).map_err(Error::io(&tmp))?;
-        f.write_all(&bytes).map_err(Error::io(&tmp))?;
-        f.sync_all().map_err(Error::io(&tmp))?;
+        let mut f = std::fs::File::create(tmp).map_err(Error::io(tmp))?;
+        f.write_all(bytes).map_err(Error::io(tmp))?;
+        f.sync_all().map_err(Error::io(tmp))?;
     }
-    fault(FaultPoint::ManifestBeforeRename, &tmp)?;
-    std::fs::rename(&tmp, &path).map_err(Error::io(&path))?;
+    fault(FaultPoint::ManifestBeforeRename, tmp)?;
+    std::fs::rename(tmp, path).map_err(Error::io(path))?;
     sync_dir(dir)?;
-    fault(FaultPoint::ManifestAfterRename, &path)
+    fault(FaultPoint::ManifestAfterRename, path)
 }

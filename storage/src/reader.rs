@@ -400,3 +400,13 @@ impl FileCache {
         self.len() == 0
     }
 }
+
+impl crate::store::FileSource for FileCache {
+    fn open(&self, data_dir: &Path, meta: &FileMeta) -> Result<Arc<FileReader>> {
+        self.get(data_dir, meta)
+    }
+
+    fn retain(&self, live: &std::collections::HashSet<u64>) {
+        FileCache::retain(self, live)
+    }
+}

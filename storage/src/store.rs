@@ -21,6 +21,16 @@ use strata_common::{Labels, Matcher, Sample, TenantId, Timestamp};
 use crate::retire::Snapshot;
 use crate::{FileMeta, FileReader, Manifest, ManifestStore, Result};
 
+/// Where [`Store`] gets open file readers: the local data directory
+/// ([`FileCache`], the default) or a cache in front of object storage
+/// (`crate::object::ObjectFileCache`).
+pub trait FileSource: Send + Sync + std::fmt::Debug {
+    /// The reader of `meta`'s file (relative paths are under `data_dir`).
+    fn open(&self, data_dir: &std::path::Path, meta: &FileMeta) -> Result<Arc<FileReader>>;
+    /// Drops cached readers of files whose id is not in `live`.
+    fn retain(&self, live: &HashSet<u64>);
+}
+
 /// A series found in files, with where to read its samples.
 pub struct StoredSeries {
     pub labels: Labels,
@@ -53,6 +63,8 @@ impl StoredSeries {
 /// Files + manifest, for queries.
 pub struct Store {
     pub manifest: Arc<ManifestStore>,
+    /// Where readers come from: `None` = the manifest's local reader cache.
+    source: Option<Arc<dyn FileSource>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -63,7 +75,12 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     pub fn new(manifest: Arc<ManifestStore>) -> Self {
-        Self { manifest }
+        Self { manifest, source: None }
+    }
+
+    /// A store reading its files through `source` (e.g. an object storage cache).
+    pub fn with_source(manifest: Arc<ManifestStore>, source: Arc<dyn FileSource>) -> Self {
+        Self { manifest, source: Some(source) }
     }
 
     /// Files of `tenant` overlapping `[min_t, max_t]` that the offset rule
@@ -92,7 +109,10 @@ impl Store {
     }
 
     fn open(&self, meta: &FileMeta) -> Result<Arc<FileReader>> {
-        self.manifest.readers().get(self.manifest.data_dir(), meta)
+        match &self.source {
+            Some(source) => source.open(self.manifest.data_dir(), meta),
+            None => self.manifest.readers().get(self.manifest.data_dir(), meta),
+        }
     }
 
     /// Series of `tenant` matching `matchers` in files overlapping
@@ -163,7 +183,10 @@ impl Store {
     /// Drops cached readers of files no longer in the manifest.
     pub fn evict_dead_readers(&self) {
         let live: HashSet<u64> = self.manifest.current().files.iter().map(|f| f.id).collect();
-        self.manifest.readers().retain(&live);
+        match &self.source {
+            Some(source) => source.retain(&live),
+            None => self.manifest.readers().retain(&live),
+        }
     }
 }
 

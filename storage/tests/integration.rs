@@ -10,6 +10,8 @@ mod integration {
     mod fixture_v2;
     mod manifest;
     mod model;
+    mod object_storage;
     pub mod sim;
     mod store;
+    mod store_set;
 }

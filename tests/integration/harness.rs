@@ -26,7 +26,13 @@ pub fn free_port() -> u16 {
 impl Strata {
     /// Starts on a new temporary data directory (kept by the caller's `TempDir`).
     pub fn start(data_dir: &Path, extra_args: &[&str]) -> Strata {
-        let listen = format!("127.0.0.1:{}", free_port());
+        Self::start_at(&format!("127.0.0.1:{}", free_port()), data_dir, extra_args)
+    }
+
+    /// Starts listening on `listen` (a cluster's processes must know each
+    /// other's addresses before they start); `extra_args` may name a role.
+    pub fn start_at(listen: &str, data_dir: &Path, extra_args: &[&str]) -> Strata {
+        let listen = listen.to_string();
         let mut s = Strata {
             base: format!("http://{listen}"),
             data_dir: data_dir.to_path_buf(),

@@ -75,6 +75,10 @@ pub enum PushError {
     #[error("the log did not accept the write, retry later: {0}")]
     Log(#[source] strata_common::Error),
 
+    /// The log's bounded producer buffer is full; retry later (429).
+    #[error("the log is overloaded, retry later: {0}")]
+    LogOverloaded(#[source] strata_common::Error),
+
     /// The log did not acknowledge in time; retryable (503). Some records may
     /// have been written: a retry may duplicate them, which ingesters tolerate.
     #[error("the log did not acknowledge the write within {0:?}, retry later")]
@@ -98,6 +102,7 @@ impl PushError {
             | PushError::NativeHistograms { .. }
             | PushError::SampleTooOld { .. }
             | PushError::SampleTooNew { .. } => StatusCode::BAD_REQUEST,
+            PushError::LogOverloaded(_) => StatusCode::TOO_MANY_REQUESTS,
             PushError::Log(_) | PushError::AppendTimeout(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -108,6 +113,7 @@ impl PushError {
         match self.status() {
             StatusCode::PAYLOAD_TOO_LARGE => ErrorKind::TooLarge,
             StatusCode::SERVICE_UNAVAILABLE => ErrorKind::Unavailable,
+            StatusCode::TOO_MANY_REQUESTS => ErrorKind::LimitExceeded,
             _ => ErrorKind::InvalidInput,
         }
     }

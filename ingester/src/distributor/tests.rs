@@ -299,6 +299,7 @@ async fn large_requests_are_split_into_records_of_about_a_mib() {
 /// A log that fails or never answers, for the 503 paths.
 struct BrokenLog {
     hang: bool,
+    overloaded: bool,
 }
 
 impl Log for BrokenLog {
@@ -308,6 +309,8 @@ impl Log for BrokenLog {
     fn append(&self, _: PartitionId, _: Vec<Bytes>) -> BoxFuture<'_, strata_common::Result<Offset>> {
         if self.hang {
             Box::pin(futures::future::pending())
+        } else if self.overloaded {
+            Box::pin(async { Err(strata_common::Error::LogOverloaded { partition: 1, limit_bytes: 1 << 20 }) })
         } else {
             Box::pin(async { Err(strata_common::Error::LogClosed) })
         }
@@ -329,13 +332,26 @@ async fn log_errors_and_timeouts_are_retryable_503() {
     for (hang, want) in [(false, "log is closed"), (true, "within 50ms")] {
         let d = Arc::new(Distributor::new(
             DistributorConfig { append_timeout_ms: 50, ..Default::default() },
-            Arc::new(BrokenLog { hang }),
+            Arc::new(BrokenLog { hang, overloaded: false }),
             &mut Registry::default(),
         ));
         let (status, msg) = send(&d, post("/api/v1/push", ok.clone(), &[])).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{msg}");
         assert!(msg.contains(want) && msg.contains("retry"), "{msg}");
     }
+}
+
+#[tokio::test]
+async fn a_full_log_buffer_is_429() {
+    let ok = body(vec![series(&[("__name__", "x")], &[(1, 1.0)])]);
+    let d = Arc::new(Distributor::new(
+        DistributorConfig::default(),
+        Arc::new(BrokenLog { hang: false, overloaded: true }),
+        &mut Registry::default(),
+    ));
+    let (status, msg) = send(&d, post("/api/v1/push", ok, &[])).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{msg}");
+    assert!(msg.contains("overloaded, retry later") && msg.contains("max_in_flight_bytes"), "{msg}");
 }
 
 #[test]

@@ -37,6 +37,11 @@ pub struct IngesterConfig {
     pub memtable_max_bytes: usize,
     /// Most records a partition consumer takes from the log per batch.
     pub max_batch_records: usize,
+    /// Ready (`/ready` 200) once every owned partition has consumed to
+    /// within this many records of the log's end offsets at start-up.
+    pub ready_max_lag_records: u64,
+    /// How often consumer lag is measured (metrics and `/ingester/status`).
+    pub lag_poll_interval_ms: u64,
 }
 
 impl Default for IngesterConfig {
@@ -48,6 +53,8 @@ impl Default for IngesterConfig {
             flush_interval_ms: 10 * 60 * 1000,
             memtable_max_bytes: 256 * 1024 * 1024,
             max_batch_records: 1024,
+            ready_max_lag_records: 0,
+            lag_poll_interval_ms: 1000,
         }
     }
 }
@@ -74,7 +81,15 @@ impl IngesterConfig {
         if !(1..=1_000_000).contains(&self.max_batch_records) {
             return bad(format!("ingester.max_batch_records = {} is not in 1..=1000000", self.max_batch_records));
         }
+        if self.lag_poll_interval_ms == 0 {
+            return bad("ingester.lag_poll_interval_ms must be > 0".to_string());
+        }
         Ok(())
+    }
+
+    /// The lag poll interval as a duration.
+    pub fn lag_poll_interval(&self) -> Duration {
+        Duration::from_millis(self.lag_poll_interval_ms)
     }
 
     /// The flush interval as a duration.

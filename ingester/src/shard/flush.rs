@@ -143,18 +143,30 @@ async fn run_job(ctx: &Rc<ShardCtx>, job: FlushJob) -> Result<()> {
     }
 }
 
-/// Blocking: write the files, commit them with the new flushed offsets, then
-/// let the log drop what is now durable elsewhere. Returns the file count.
+/// Blocking: write the files, commit them with the new flushed offsets,
+/// replicate the commit (object storage, if configured), then let the log
+/// drop what is now durable elsewhere. Returns the file count.
+///
+/// A job whose commit succeeded but whose replication failed is retried
+/// from the replication: the local manifest's flushed offsets already cover
+/// its ranges, so its files are not written twice.
 fn write_and_commit(manifest: &ManifestStore, log: &dyn Log, job: &FlushJob, shard: usize) -> Result<usize> {
     let storage_err = |e| Error::Flush { shard, source: Arc::new(e) };
-    let files = match &job.table {
-        Some(table) => write_files(manifest, table, &FlushContext { offsets: job.ranges.clone(), level: 0 })
-            .map_err(storage_err)?,
-        None => Vec::new(),
-    };
-    let count = files.len();
     let flushed: Vec<(PartitionId, Offset)> = job.ranges.iter().map(|r| (r.partition, r.end)).collect();
-    manifest.commit_flush(files, &flushed).map_err(storage_err)?;
+    let current = manifest.current();
+    let committed =
+        !flushed.is_empty() && flushed.iter().all(|(p, o)| current.flushed_offsets.get(p).is_some_and(|c| c >= o));
+    let mut count = 0;
+    if !committed {
+        let files = match &job.table {
+            Some(table) => write_files(manifest, table, &FlushContext { offsets: job.ranges.clone(), level: 0 })
+                .map_err(storage_err)?,
+            None => Vec::new(),
+        };
+        count = files.len();
+        manifest.commit_flush(files, &flushed).map_err(storage_err)?;
+    }
+    manifest.replicate().map_err(storage_err)?;
     for &(partition, offset) in &flushed {
         // Only space reclamation: failing to release loses nothing.
         if let Err(e) = log.release(partition, offset) {

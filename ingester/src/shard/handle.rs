@@ -8,6 +8,7 @@ use futures::future::{BoxFuture, try_join_all};
 use glommio::{CpuSet, ExecutorJoinHandle, LocalExecutorBuilder, Placement};
 use parking_lot::Mutex;
 use prometheus_client::registry::Registry;
+use strata_common::head::merge::{merge_label_responses, merge_responses};
 use strata_common::head::{
     HeadLabelsRequest, HeadLabelsResponse, HeadReadRequest, HeadReadResponse, HeadReader, PartitionProgress,
 };
@@ -15,7 +16,6 @@ use strata_common::log::{Log, Offset, PartitionId};
 use strata_storage::ManifestStore;
 
 use super::config::IngesterConfig;
-use super::merge::{merge_label_responses, merge_responses};
 use super::metrics::IngesterMetrics;
 use super::worker::{Command, ShardSpec, run_shard};
 use crate::error::{Error, Result};
@@ -63,33 +63,51 @@ fn pinnable_cpus() -> Vec<usize> {
 
 impl Ingester {
     /// Starts `config.effective_shards(partitions)` shards, each on its own OS
-    /// thread running a glommio executor. Shard `i` of `N` owns the partitions
-    /// `p` with `p % N == i` and replays each from the manifest's flushed
-    /// offset. Returns once every shard has opened its readers (replay
-    /// continues in the background; see [`Ingester::wait_caught_up`]).
-    ///
-    /// Blocks the calling thread briefly (until the readers are open).
+    /// thread running a glommio executor, owning every partition of the log
+    /// (the all-in-one process). See [`Ingester::start_owning`].
     pub fn start(
         config: IngesterConfig,
         log: Arc<dyn Log>,
         manifest: Arc<ManifestStore>,
         registry: &mut Registry,
     ) -> Result<Ingester> {
+        let all = (0..log.partition_count()).collect();
+        Self::start_owning(config, log, manifest, all, registry)
+    }
+
+    /// Starts shards for the partitions `owned` (a cluster ingester owns a
+    /// subset, see [`strata_common::head::owned_partitions`]): the `i`-th
+    /// owned partition goes to shard `i % N`, `N` =
+    /// `config.effective_shards(owned.len())`. Each shard runs a glommio
+    /// executor on its own OS thread and replays its partitions from the
+    /// manifest's flushed offsets. Returns once every shard has opened its
+    /// readers (replay continues in the background; see
+    /// [`Ingester::wait_caught_up`]).
+    ///
+    /// Blocks the calling thread briefly (until the readers are open).
+    pub fn start_owning(
+        config: IngesterConfig,
+        log: Arc<dyn Log>,
+        manifest: Arc<ManifestStore>,
+        owned: Vec<PartitionId>,
+        registry: &mut Registry,
+    ) -> Result<Ingester> {
         config.validate()?;
-        let partitions = log.partition_count();
+        let partitions = u32::try_from(owned.len()).unwrap_or(u32::MAX);
         let n = config.effective_shards(partitions);
         let metrics = IngesterMetrics::register(registry);
         let cpus = if config.pin_cores { pinnable_cpus() } else { Vec::new() };
         let mut shards = Vec::with_capacity(n);
         let mut ready = Vec::with_capacity(n);
         for shard in 0..n {
-            let owned: Vec<PartitionId> = (0..partitions).filter(|p| *p as usize % n == shard).collect();
+            let mine: Vec<PartitionId> =
+                owned.iter().enumerate().filter(|(i, _)| i % n == shard).map(|(_, &p)| p).collect();
             let placement = cpus.get(shard).map_or(Placement::Unbound, |&cpu| Placement::Fixed(cpu));
             let (cmd_tx, cmd_rx) = flume::unbounded();
             let (ready_tx, ready_rx) = flume::bounded(1);
             let spec = ShardSpec {
                 shard,
-                partitions: owned.clone(),
+                partitions: mine.clone(),
                 config: config.clone(),
                 log: log.clone(),
                 manifest: manifest.clone(),
@@ -104,7 +122,7 @@ impl Ingester {
                 .io_memory(config.io_memory_bytes)
                 .spawn(move || run_shard(spec))
                 .map_err(|e| Error::ShardStart { shard, source: e.into() })?;
-            shards.push(ShardHandle { partitions: owned, commands: cmd_tx, thread: Mutex::new(Some(thread)) });
+            shards.push(ShardHandle { partitions: mine, commands: cmd_tx, thread: Mutex::new(Some(thread)) });
             ready.push(ready_rx);
         }
         let ingester = Ingester { shards, log };
@@ -124,7 +142,7 @@ impl Ingester {
         self.shards.len()
     }
 
-    /// The partitions shard `shard` owns (`p % shard_count == shard`).
+    /// The partitions shard `shard` owns.
     pub fn partitions_of(&self, shard: usize) -> &[PartitionId] {
         self.shards.get(shard).map_or(&[], |s| &s.partitions)
     }
@@ -178,6 +196,13 @@ impl Ingester {
         let targets = targets.to_vec();
         self.ask_all(|reply| Command::WaitConsumed { targets: targets.clone(), reply }).await?;
         Ok(())
+    }
+
+    /// Every partition this ingester owns, sorted.
+    pub fn owned_partitions(&self) -> Vec<PartitionId> {
+        let mut all: Vec<PartitionId> = self.shards.iter().flat_map(|s| s.partitions.iter().copied()).collect();
+        all.sort_unstable();
+        all
     }
 
     /// Resolves once every partition has consumed everything the log held

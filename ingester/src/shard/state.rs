@@ -16,8 +16,8 @@ use strata_common::record::{RecordView, SeriesView};
 use strata_storage::memtable::SeriesRef;
 use strata_storage::{FrozenMemtable, Memtable, PartitionRange};
 
-use super::merge::merge_series;
 use super::metrics::{PartitionMetrics, ShardMetrics};
+use strata_common::head::merge::merge_series;
 
 /// Tenant ids cached per shard before the cache is reset (bounds memory if
 /// a writer invents tenants).

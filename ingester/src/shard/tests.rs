@@ -20,6 +20,7 @@ use strata_storage::{ManifestStore, Store};
 use super::{Ingester, IngesterConfig};
 
 mod labels;
+mod object_storage;
 
 const PARTITIONS: u32 = 4;
 const TENANTS: [&str; 2] = ["acme", "beta"];

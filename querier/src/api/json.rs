@@ -7,7 +7,9 @@ use std::fmt::Write;
 
 use strata_common::{Labels, Timestamp};
 
-use crate::engine::QueryValue;
+use std::time::Duration;
+
+use crate::engine::{QueryStats, QueryValue};
 use crate::error::Error;
 
 /// Go's `FormatFloat(v, 'f', -1, 64)`: shortest round-trip digits, never an
@@ -79,8 +81,31 @@ fn write_point(out: &mut String, t: Timestamp, v: &str) {
     out.push(']');
 }
 
-/// The full success envelope of a query result.
-pub fn query_success(value: &QueryValue) -> String {
+/// The full success envelope of a query result; with `stats` (the
+/// `stats` request parameter), `data.stats` as Prometheus renders it plus a
+/// Strata section:
+///
+/// ```json
+/// "stats": {
+///   "timings": {"evalTotalTime": s, "resultSortTime": 0, "queryPreparationTime": s,
+///               "innerEvalTime": s, "execQueueTime": 0, "execTotalTime": s},
+///   "samples": {"totalQueryableSamples": n, "peakSamples": n},
+///   "strata": {"seriesTouched": n, "headSeries": n, "fileSeries": n,
+///              "filesOpened": n, "peakMemoryBytes": n}
+/// }
+/// ```
+/// - `totalQueryableSamples`: samples loaded from heads and files (what
+///   `max_samples` limits).
+/// - `peakSamples`: most points (loaded samples + step values) held at once.
+/// - `seriesTouched`: series the selectors pulled; `headSeries` /
+///   `fileSeries`: series the selections found in the ingester heads / in
+///   flushed files (one series in both counts in both); `filesOpened`:
+///   distinct files those series are read from, summed over selectors.
+/// - `peakMemoryBytes`: most bytes the query's operators held at once (what
+///   `max_query_memory_bytes` limits).
+/// - Times are seconds; there is no queue, and sorting is part of
+///   `innerEvalTime`. No per-step breakdown is rendered.
+pub fn query_success(value: &QueryValue, stats: Option<(&QueryStats, Duration)>) -> String {
     let mut out = String::with_capacity(256);
     out.push_str(r#"{"status":"success","data":{"resultType":"#);
     match value {
@@ -126,8 +151,32 @@ pub fn query_success(value: &QueryValue) -> String {
             out.push(']');
         }
     }
+    if let Some((stats, total)) = stats {
+        write_stats(&mut out, stats, total);
+    }
     out.push_str("}}");
     out
+}
+
+/// `,"stats":{...}` (see [`query_success`]).
+fn write_stats(out: &mut String, s: &QueryStats, total: Duration) {
+    let secs = |nanos: u64| format_float(nanos as f64 / 1e9);
+    let (prep, eval) = (s.prepare_nanos, s.eval_nanos);
+    let _ = write!(
+        out,
+        r#","stats":{{"timings":{{"evalTotalTime":{},"resultSortTime":0,"queryPreparationTime":{},"innerEvalTime":{},"execQueueTime":0,"execTotalTime":{}}},"samples":{{"totalQueryableSamples":{},"peakSamples":{}}},"strata":{{"seriesTouched":{},"headSeries":{},"fileSeries":{},"filesOpened":{},"peakMemoryBytes":{}}}}}"#,
+        secs(prep + eval),
+        secs(prep),
+        secs(eval),
+        format_float(total.as_secs_f64()),
+        s.samples_loaded,
+        s.peak_samples,
+        s.series_touched,
+        s.select.head_series,
+        s.select.file_series,
+        s.select.files_opened,
+        s.peak_memory_bytes,
+    );
 }
 
 /// `{"status":"success","data":[...label sets...]}`.

@@ -1,6 +1,9 @@
 //! Aggregation operators (`sum`, `avg`, `min`, `max`, `count`, `group`,
-//! `stddev`, `stdvar`, `quantile`) with `by` / `without`. Input series are pulled one at a time; only the output
+//! `stddev`, `stdvar`, `quantile`, `topk`, `bottomk`, `count_values`, and in
+//! [`limit`] `limitk` / `limit_ratio`) with `by` / `without`. Input series are pulled one at a time; only the output
 //! groups (one accumulator per step) are kept in memory.
+
+mod limit;
 
 use std::collections::HashMap;
 
@@ -8,7 +11,7 @@ use promql_parser::parser::{AggregateExpr, LabelModifier};
 use strata_common::Labels;
 use strata_common::labels::METRIC_NAME;
 
-use super::ctx::{EvalCtx, StepSeries, Value, VecStream};
+use super::ctx::{EvalCtx, Reservation, StepSeries, Value, VecStream, labels_bytes};
 use super::eval::eval as eval_expr;
 use crate::error::{Error, Result};
 
@@ -27,6 +30,8 @@ enum AggOp {
     Topk,
     Bottomk,
     CountValues,
+    Limitk,
+    LimitRatio,
 }
 
 fn op_of(a: &AggregateExpr) -> Option<AggOp> {
@@ -43,6 +48,8 @@ fn op_of(a: &AggregateExpr) -> Option<AggOp> {
         "topk" => AggOp::Topk,
         "bottomk" => AggOp::Bottomk,
         "count_values" => AggOp::CountValues,
+        "limitk" => AggOp::Limitk,
+        "limit_ratio" => AggOp::LimitRatio,
         _ => return None,
     })
 }
@@ -124,7 +131,14 @@ impl Acc {
                 self.c += delta / self.n;
                 self.v += delta * (x - self.c);
             }
-            AggOp::Count | AggOp::Group | AggOp::Quantile | AggOp::Topk | AggOp::Bottomk | AggOp::CountValues => {}
+            AggOp::Count
+            | AggOp::Group
+            | AggOp::Quantile
+            | AggOp::Topk
+            | AggOp::Bottomk
+            | AggOp::CountValues
+            | AggOp::Limitk
+            | AggOp::LimitRatio => {}
         }
     }
 
@@ -143,7 +157,7 @@ impl Acc {
             AggOp::Stdvar => self.v / self.n,
             AggOp::Stddev => (self.v / self.n).sqrt(),
             // Computed from all values, see `eval_quantile` / `eval_topk`.
-            AggOp::Quantile | AggOp::Topk | AggOp::Bottomk => f64::NAN,
+            AggOp::Quantile | AggOp::Topk | AggOp::Bottomk | AggOp::Limitk | AggOp::LimitRatio => f64::NAN,
         })
     }
 }
@@ -176,6 +190,11 @@ pub fn eval<'a>(ctx: &'a EvalCtx, a: &'a AggregateExpr) -> Result<Value<'a>> {
         Value::Vector(s) => s,
         _ => return Err(Error::BadData(format!("expected an instant vector argument to {}", a.op))),
     };
+    match op {
+        AggOp::Limitk => return limit::limitk(ctx, a, input),
+        AggOp::LimitRatio => return limit::limit_ratio(ctx, a, input),
+        _ => {}
+    }
     if op == AggOp::Quantile {
         return eval_quantile(ctx, a, input.as_mut());
     }
@@ -189,6 +208,7 @@ pub fn eval<'a>(ctx: &'a EvalCtx, a: &'a AggregateExpr) -> Result<Value<'a>> {
         _ => None,
     };
     let mut groups: HashMap<Labels, Vec<Acc>> = HashMap::new();
+    let mut held = ctx.reservation();
     while let Some(s) = input.next_series()? {
         ctx.check_deadline()?;
         let key = group_labels(&s.labels, a.modifier.as_ref());
@@ -197,11 +217,11 @@ pub fn eval<'a>(ctx: &'a EvalCtx, a: &'a AggregateExpr) -> Result<Value<'a>> {
                 let Some(x) = v else { continue };
                 let mut key = key.clone();
                 key.set(label, &crate::api::json::format_float(*x));
-                groups.entry(key).or_insert_with(|| vec![Acc::default(); ctx.steps])[i].add(op, *x);
+                group_of(&mut groups, &mut held, key, ctx.steps)?[i].add(op, *x);
             }
             continue;
         }
-        let accs = groups.entry(key).or_insert_with(|| vec![Acc::default(); ctx.steps]);
+        let accs = group_of(&mut groups, &mut held, key, ctx.steps)?;
         for (acc, v) in accs.iter_mut().zip(&s.values) {
             if let Some(x) = v {
                 acc.add(op, *x);
@@ -213,7 +233,22 @@ pub fn eval<'a>(ctx: &'a EvalCtx, a: &'a AggregateExpr) -> Result<Value<'a>> {
         .map(|(labels, accs)| StepSeries { labels, values: accs.iter().map(|acc| acc.result(op)).collect() })
         .collect();
     out.sort_by(|x, y| x.labels.cmp(&y.labels));
-    Ok(Value::Vector(Box::new(VecStream(out.into_iter()))))
+    let out = VecStream::charged(ctx, out)?;
+    drop(held);
+    Ok(Value::Vector(Box::new(out)))
+}
+
+/// The accumulators of group `key`, created (and accounted) on first use.
+fn group_of<'g>(
+    groups: &'g mut HashMap<Labels, Vec<Acc>>,
+    held: &mut Reservation,
+    key: Labels,
+    steps: usize,
+) -> Result<&'g mut Vec<Acc>> {
+    if !groups.contains_key(&key) {
+        held.grow(steps as u64, labels_bytes(&key) + (steps * std::mem::size_of::<Acc>()) as u64)?;
+    }
+    Ok(groups.entry(key).or_insert_with(|| vec![Acc::default(); steps]))
 }
 
 /// `quantile(φ, v)`: keeps every value of a group per step (the quantile
@@ -228,13 +263,20 @@ fn eval_quantile<'a>(
         _ => return Err(Error::BadData("quantile needs a scalar parameter".into())),
     };
     let mut groups: HashMap<Labels, Vec<Vec<f64>>> = HashMap::new();
+    let mut held = ctx.reservation();
     while let Some(s) = input.next_series()? {
         ctx.check_deadline()?;
         let key = group_labels(&s.labels, a.modifier.as_ref());
+        if !groups.contains_key(&key) {
+            held.grow(0, labels_bytes(&key) + (ctx.steps * std::mem::size_of::<Vec<f64>>()) as u64)?;
+        }
         let per_step = groups.entry(key).or_insert_with(|| vec![Vec::new(); ctx.steps]);
+        let mut added = 0;
         for (vals, v) in per_step.iter_mut().zip(&s.values) {
             vals.extend(*v);
+            added += u64::from(v.is_some());
         }
+        held.grow(added, added * 8)?;
     }
     let mut out: Vec<StepSeries> = groups
         .into_iter()
@@ -248,7 +290,9 @@ fn eval_quantile<'a>(
         })
         .collect();
     out.sort_by(|x, y| x.labels.cmp(&y.labels));
-    Ok(Value::Vector(Box::new(VecStream(out.into_iter()))))
+    let out = VecStream::charged(ctx, out)?;
+    drop(held);
+    Ok(Value::Vector(Box::new(out)))
 }
 
 /// `topk` / `bottomk`: per group and step the `k` largest (smallest)
@@ -264,7 +308,7 @@ fn eval_topk<'a>(
         Some(Value::Scalar(v)) => v,
         _ => return Err(Error::BadData(format!("{} needs a scalar parameter", a.op))),
     };
-    let series = super::ctx::collect(input)?;
+    let (series, held) = super::ctx::collect(ctx, input)?;
     let mut groups: Vec<(Labels, Vec<usize>)> = Vec::new();
     let mut index: HashMap<Labels, usize> = HashMap::new();
     for (i, s) in series.iter().enumerate() {
@@ -314,7 +358,9 @@ fn eval_topk<'a>(
             out.push(s);
         }
     }
-    Ok(Value::Vector(Box::new(VecStream(out.into_iter()))))
+    let out = VecStream::charged(ctx, out)?;
+    drop(held);
+    Ok(Value::Vector(Box::new(out)))
 }
 
 #[cfg(test)]

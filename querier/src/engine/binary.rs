@@ -140,7 +140,7 @@ pub fn eval<'a>(ctx: &'a EvalCtx, b: &'a BinaryExpr) -> Result<Value<'a>> {
         (Value::Vector(l), Value::Vector(r)) => {
             let matching = b.modifier.as_ref().and_then(|m| m.matching.clone());
             let card = b.modifier.as_ref().map_or(VectorMatchCardinality::OneToOne, |m| m.card.clone());
-            Ok(Value::Vector(vector::build(op, return_bool, matching, card, l, r)?))
+            Ok(Value::Vector(vector::build(ctx, op, return_bool, matching, card, l, r)?))
         }
         _ => Err(Error::BadData(format!("operator {} is not defined on strings", b.op))),
     }

@@ -1,5 +1,14 @@
 //! Evaluation context and the values operators exchange: a step grid, a
-//! sample budget, a deadline, and series-at-a-time streams.
+//! sample budget, a memory budget, a deadline, and series-at-a-time streams.
+//!
+//! Memory accounting: every operator that holds data across pulls (the
+//! samples of the series being converted, aggregation groups, the
+//! materialized side of a binary operator, buffered subquery results, the
+//! final result) holds a [`Reservation`] sized by [`series_bytes`] /
+//! [`labels_bytes`]. Reservations add up per query; going over
+//! `max_memory_bytes` fails the query with [`Error::MemoryLimit`], and the
+//! peak is reported in the query statistics. Sizes are estimates of the
+//! heap bytes held (vector capacity × element size + label strings).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -45,11 +54,22 @@ pub enum Value<'a> {
     String(String),
 }
 
+/// The limits of one query.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    pub deadline: Instant,
+    pub max_samples: u64,
+    pub max_memory_bytes: u64,
+}
+
 /// Per-query state shared by the query's grid and its subqueries' grids.
 struct Shared {
     deadline: Instant,
     max_samples: u64,
     loaded: Cell<u64>,
+    mem: MemoryAccount,
+    /// Series pulled from the source.
+    series_touched: Cell<u64>,
     /// Prefetched selections, keyed by the selector node's address.
     selected: RefCell<HashMap<usize, SeriesIter>>,
 }
@@ -75,11 +95,17 @@ impl EvalCtx {
         end: Timestamp,
         step: Timestamp,
         lookback: Timestamp,
-        deadline: Instant,
-        max_samples: u64,
+        budget: Budget,
         selected: HashMap<usize, SeriesIter>,
     ) -> Self {
-        let shared = Shared { deadline, max_samples, loaded: Cell::new(0), selected: RefCell::new(selected) };
+        let shared = Shared {
+            deadline: budget.deadline,
+            max_samples: budget.max_samples,
+            loaded: Cell::new(0),
+            mem: MemoryAccount::new(budget.max_memory_bytes),
+            series_touched: Cell::new(0),
+            selected: RefCell::new(selected),
+        };
         Self::with_grid(start, end, step, lookback, Rc::new(shared))
     }
 
@@ -123,6 +149,40 @@ impl EvalCtx {
         self.shared.loaded.get()
     }
 
+    /// Counts one series pulled from the source.
+    pub fn touch_series(&self) {
+        self.shared.series_touched.set(self.shared.series_touched.get() + 1);
+    }
+
+    /// Series pulled from the source so far.
+    pub fn series_touched(&self) -> u64 {
+        self.shared.series_touched.get()
+    }
+
+    /// An empty reservation against the query's memory budget.
+    pub fn reservation(&self) -> Reservation {
+        Reservation { shared: self.shared.clone(), bytes: 0, points: 0 }
+    }
+
+    /// Peak bytes held at once so far.
+    pub fn peak_memory_bytes(&self) -> u64 {
+        self.shared.mem.peak_bytes.get()
+    }
+
+    /// Peak number of points (samples and step values) held at once.
+    pub fn peak_points(&self) -> u64 {
+        self.shared.mem.peak_points.get()
+    }
+
+    /// Reserves the memory of `series`.
+    pub fn hold(&self, series: &[StepSeries]) -> Result<Reservation> {
+        let mut r = self.reservation();
+        for s in series {
+            r.grow_series(s)?;
+        }
+        Ok(r)
+    }
+
     /// Takes the prefetched selection of the selector at `key`.
     pub fn take_selection(&self, key: usize) -> Result<SeriesIter> {
         self.shared
@@ -133,20 +193,137 @@ impl EvalCtx {
     }
 }
 
-/// A stream over an already materialized list.
-pub struct VecStream(pub std::vec::IntoIter<StepSeries>);
+/// The per-query memory budget: bytes and points currently held by
+/// [`Reservation`]s, and their peaks.
+struct MemoryAccount {
+    limit: u64,
+    bytes: Cell<u64>,
+    points: Cell<u64>,
+    peak_bytes: Cell<u64>,
+    peak_points: Cell<u64>,
+}
 
-impl SeriesStream for VecStream {
-    fn next_series(&mut self) -> Result<Option<StepSeries>> {
-        Ok(self.0.next())
+impl MemoryAccount {
+    fn new(limit: u64) -> Self {
+        let zero = || Cell::new(0);
+        Self { limit, bytes: zero(), points: zero(), peak_bytes: zero(), peak_points: zero() }
     }
 }
 
-/// Pulls a stream to the end.
-pub fn collect(stream: &mut dyn SeriesStream) -> Result<Vec<StepSeries>> {
+/// Bytes (and points) one operator holds against the query's memory
+/// budget; released when dropped. Single-threaded, like the evaluator.
+pub struct Reservation {
+    shared: Rc<Shared>,
+    bytes: u64,
+    points: u64,
+}
+
+impl Reservation {
+    /// Holds `bytes` more (of which `points` samples or step values); fails
+    /// once the query's total goes over its limit. The failed amount stays
+    /// held until the reservation drops, like the data that was allocated.
+    pub fn grow(&mut self, points: u64, bytes: u64) -> Result<()> {
+        let m = &self.shared.mem;
+        self.bytes += bytes;
+        self.points += points;
+        let total = m.bytes.get() + bytes;
+        let total_points = m.points.get() + points;
+        m.bytes.set(total);
+        m.points.set(total_points);
+        m.peak_bytes.set(m.peak_bytes.get().max(total));
+        m.peak_points.set(m.peak_points.get().max(total_points));
+        if total > m.limit {
+            return Err(Error::MemoryLimit { limit: m.limit, needed: total });
+        }
+        Ok(())
+    }
+
+    /// Holds one series.
+    pub fn grow_series(&mut self, s: &StepSeries) -> Result<()> {
+        self.grow(s.values.len() as u64, series_bytes(s))
+    }
+
+    /// Releases up to `bytes` (and `points`).
+    pub fn shrink(&mut self, points: u64, bytes: u64) {
+        let (bytes, points) = (bytes.min(self.bytes), points.min(self.points));
+        self.bytes -= bytes;
+        self.points -= points;
+        let m = &self.shared.mem;
+        m.bytes.set(m.bytes.get().saturating_sub(bytes));
+        m.points.set(m.points.get().saturating_sub(points));
+    }
+
+    /// Releases one series held by [`Reservation::grow_series`].
+    pub fn shrink_series(&mut self, s: &StepSeries) {
+        self.shrink(s.values.len() as u64, series_bytes(s));
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.shrink(self.points, self.bytes);
+    }
+}
+
+/// Estimated heap bytes of a label set (two `String`s per label).
+pub fn labels_bytes(labels: &Labels) -> u64 {
+    let strings: usize = labels.iter().map(|l| l.name.len() + l.value.len()).sum();
+    (24 + labels.len() * std::mem::size_of::<strata_common::labels::Label>() + strings) as u64
+}
+
+/// Estimated heap bytes of one series over the step grid.
+pub fn series_bytes(s: &StepSeries) -> u64 {
+    labels_bytes(&s.labels)
+        + (std::mem::size_of::<StepSeries>() + s.values.capacity() * std::mem::size_of::<Option<f64>>()) as u64
+}
+
+/// A stream over an already materialized list; with a reservation, each
+/// series leaves the account as it leaves the stream.
+pub struct VecStream {
+    iter: std::vec::IntoIter<StepSeries>,
+    held: Option<Reservation>,
+}
+
+impl VecStream {
+    /// A stream over `series`, whose memory is not accounted (small lists).
+    pub fn new(series: Vec<StepSeries>) -> Self {
+        Self { iter: series.into_iter(), held: None }
+    }
+
+    /// A stream over `series`, which `held` accounts for.
+    pub fn held(series: Vec<StepSeries>, held: Reservation) -> Self {
+        Self { iter: series.into_iter(), held: Some(held) }
+    }
+
+    /// Accounts `series` against the budget of `ctx`, then streams it.
+    pub fn charged(ctx: &EvalCtx, series: Vec<StepSeries>) -> Result<Self> {
+        let held = ctx.hold(&series)?;
+        Ok(Self::held(series, held))
+    }
+}
+
+impl SeriesStream for VecStream {
+    fn next_series(&mut self) -> Result<Option<StepSeries>> {
+        let s = self.iter.next();
+        if let (Some(s), Some(held)) = (&s, &mut self.held) {
+            held.shrink_series(s);
+        }
+        Ok(s)
+    }
+}
+
+/// Pulls a stream to the end, accounting every series it keeps.
+pub fn collect(ctx: &EvalCtx, stream: &mut dyn SeriesStream) -> Result<(Vec<StepSeries>, Reservation)> {
     let mut out = Vec::new();
+    let mut held = ctx.reservation();
     while let Some(s) = stream.next_series()? {
+        held.grow_series(&s)?;
         out.push(s);
     }
-    Ok(out)
+    Ok((out, held))
 }

@@ -6,7 +6,7 @@ use promql_parser::parser::{Expr, VectorSelector};
 use strata_common::sample::is_stale_nan;
 use strata_common::{Labels, Sample, Timestamp};
 
-use super::ctx::{EvalCtx, SeriesStream, StepSeries, Value, collect};
+use super::ctx::{EvalCtx, Reservation, SeriesStream, StepSeries, Value};
 use super::plan::{Grid, Timing, subquery_grid};
 use super::{aggregate, binary};
 use crate::error::{Error, Result};
@@ -105,8 +105,11 @@ impl SeriesStream for InstantSelector<'_> {
         for series in self.iter.by_ref() {
             let mut series = series?;
             self.ctx.check_deadline()?;
+            self.ctx.touch_series();
             let samples = series.loader.load(self.window.0, self.window.1)?;
             self.ctx.charge(samples.len())?;
+            let mut held = self.ctx.reservation();
+            held.grow(samples.len() as u64, sample_bytes(&samples))?;
             let mut values = Vec::with_capacity(self.ctx.steps);
             let mut idx = 0; // number of samples with t <= ref
             for i in 0..self.ctx.steps {
@@ -134,12 +137,17 @@ impl SeriesStream for InstantSelector<'_> {
     }
 }
 
+/// Heap bytes of a loaded sample buffer.
+pub fn sample_bytes(samples: &Vec<Sample>) -> u64 {
+    (samples.capacity() * std::mem::size_of::<Sample>()) as u64
+}
+
 /// Where a range input's series come from.
 enum RangeSource {
     /// A range selector: samples loaded per series.
     Selector { iter: SeriesIter, window: (Timestamp, Timestamp) },
-    /// A subquery, already evaluated on its own grid.
-    Evaluated(std::vec::IntoIter<(Labels, Vec<Sample>)>),
+    /// A subquery, already evaluated on its own grid (and accounted).
+    Evaluated(std::vec::IntoIter<(Labels, Vec<Sample>)>, Reservation),
 }
 
 /// A range-vector argument (range selector or subquery): yields each series
@@ -167,38 +175,59 @@ impl<'a> RangeInput<'a> {
                 let timing = Timing::of_parts(sq.offset.as_ref(), sq.at.as_ref(), &g);
                 let inner = subquery_grid(&g, sq);
                 let child = ctx.child(inner.start, inner.end, inner.step);
-                let series = match eval(&child, &sq.expr)? {
-                    Value::Vector(mut s) => collect(s.as_mut())?,
+                let mut inner = match eval(&child, &sq.expr)? {
+                    Value::Vector(s) => s,
                     _ => return Err(Error::BadData("a subquery needs an instant vector expression".into())),
                 };
-                let evaluated: Vec<(Labels, Vec<Sample>)> = series
-                    .into_iter()
-                    .map(|s| {
-                        let samples =
-                            s.values.iter().enumerate().filter_map(|(i, v)| v.map(|v| Sample::new(child.ts(i), v)));
-                        (s.labels, samples.collect())
-                    })
-                    .collect();
+                let mut held = ctx.reservation();
+                let mut evaluated: Vec<(Labels, Vec<Sample>)> = Vec::new();
+                while let Some(s) = inner.next_series()? {
+                    let samples: Vec<Sample> = s
+                        .values
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, v)| v.map(|v| Sample::new(child.ts(i), v)))
+                        .collect();
+                    held.grow(samples.len() as u64, super::ctx::labels_bytes(&s.labels) + sample_bytes(&samples))?;
+                    evaluated.push((s.labels, samples));
+                }
                 let range = sq.range.as_millis() as Timestamp;
-                Ok(Self { ctx, timing, range, source: RangeSource::Evaluated(evaluated.into_iter()) })
+                Ok(Self { ctx, timing, range, source: RangeSource::Evaluated(evaluated.into_iter(), held) })
             }
             _ => Err(Error::BadData("expected a range vector (range selector or subquery)".into())),
         }
     }
 
-    /// The next series with its (stale-free) samples.
+    /// The next series with its (stale-free) samples, and the reservation
+    /// that accounts for them while the caller works on them.
     pub fn next_series(&mut self) -> Result<Option<(Labels, Vec<Sample>)>> {
+        Ok(self.next_held()?.map(|(labels, samples, _)| (labels, samples)))
+    }
+
+    /// [`RangeInput::next_series`] plus the reservation holding the samples.
+    pub fn next_held(&mut self) -> Result<Option<(Labels, Vec<Sample>, Reservation)>> {
         match &mut self.source {
-            RangeSource::Evaluated(it) => Ok(it.next()),
+            RangeSource::Evaluated(it, held) => Ok(it.next().map(|(labels, samples)| {
+                // The samples move from the buffered list to the caller.
+                let bytes = super::ctx::labels_bytes(&labels) + sample_bytes(&samples);
+                held.shrink(samples.len() as u64, bytes);
+                let mut mine = self.ctx.reservation();
+                // Cannot exceed the limit: these bytes were just released.
+                let _ = mine.grow(samples.len() as u64, bytes);
+                (labels, samples, mine)
+            })),
             RangeSource::Selector { iter, window } => match iter.next() {
                 None => Ok(None),
                 Some(series) => {
                     let mut series = series?;
                     self.ctx.check_deadline()?;
+                    self.ctx.touch_series();
                     let mut samples = series.loader.load(window.0, window.1)?;
                     self.ctx.charge(samples.len())?;
+                    let mut held = self.ctx.reservation();
+                    held.grow(samples.len() as u64, sample_bytes(&samples))?;
                     samples.retain(|s| !is_stale_nan(s.v));
-                    Ok(Some((series.labels, samples)))
+                    Ok(Some((series.labels, samples, held)))
                 }
             },
         }

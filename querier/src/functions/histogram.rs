@@ -9,7 +9,7 @@ use strata_common::Labels;
 use strata_common::labels::METRIC_NAME;
 
 use super::{FnDef, Kind};
-use crate::engine::ctx::{EvalCtx, StepSeries, Value, VecStream};
+use crate::engine::ctx::{EvalCtx, StepSeries, Value, VecStream, labels_bytes};
 use crate::engine::eval::eval;
 use crate::error::{Error, Result};
 
@@ -110,6 +110,7 @@ fn histogram_quantile<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>>
     // Per histogram (labels without `le` and name): buckets per step.
     let mut groups: Vec<(Labels, Vec<Buckets>)> = Vec::new();
     let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut held = ctx.reservation();
     while let Some(s) = input.next_series()? {
         ctx.check_deadline()?;
         let Some(le) = s.labels.get(BUCKET_LABEL).and_then(|v| v.trim().parse::<f64>().ok()) else {
@@ -118,15 +119,23 @@ fn histogram_quantile<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>>
         let mut key = s.labels.clone();
         key.remove(BUCKET_LABEL);
         key.remove(METRIC_NAME);
-        let g = *index.entry(key.clone()).or_insert_with(|| {
-            groups.push((key, vec![Vec::new(); ctx.steps]));
-            groups.len() - 1
-        });
+        let g = match index.get(&key) {
+            Some(&g) => g,
+            None => {
+                held.grow(0, 2 * labels_bytes(&key) + (ctx.steps * std::mem::size_of::<Buckets>()) as u64)?;
+                index.insert(key.clone(), groups.len());
+                groups.push((key, vec![Vec::new(); ctx.steps]));
+                groups.len() - 1
+            }
+        };
+        let mut added = 0;
         for (buckets, v) in groups[g].1.iter_mut().zip(&s.values) {
             if let Some(count) = v {
                 buckets.push((le, *count));
+                added += 1;
             }
         }
+        held.grow(added, added * 16)?;
     }
     let out: Vec<StepSeries> = groups
         .into_iter()
@@ -136,7 +145,7 @@ fn histogram_quantile<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>>
         })
         .filter(StepSeries::has_values)
         .collect();
-    Ok(Value::Vector(Box::new(VecStream(out.into_iter()))))
+    Ok(Value::Vector(Box::new(VecStream::charged(ctx, out)?)))
 }
 
 /// The histogram functions.

@@ -90,7 +90,7 @@ fn label_join<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
 /// last either way (as Prometheus); range queries are unaffected.
 fn sort_by_value<'a>(ctx: &'a EvalCtx, call: &'a Call, desc: bool) -> Result<Value<'a>> {
     let mut inner = vector_arg(ctx, call)?;
-    let mut all = crate::engine::ctx::collect(inner.as_mut())?;
+    let (mut all, held) = crate::engine::ctx::collect(ctx, inner.as_mut())?;
     if ctx.steps == 1 {
         all.sort_by(|a, b| {
             let (x, y) = (a.values[0].unwrap_or(f64::NAN), b.values[0].unwrap_or(f64::NAN));
@@ -103,7 +103,7 @@ fn sort_by_value<'a>(ctx: &'a EvalCtx, call: &'a Call, desc: bool) -> Result<Val
             }
         });
     }
-    Ok(Value::Vector(Box::new(VecStream(all.into_iter()))))
+    Ok(Value::Vector(Box::new(VecStream::held(all, held))))
 }
 
 fn sort<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
@@ -149,7 +149,7 @@ pub fn natural_cmp(a: &str, b: &str) -> Ordering {
 fn sort_by_labels<'a>(ctx: &'a EvalCtx, call: &'a Call, desc: bool) -> Result<Value<'a>> {
     let mut inner = vector_arg(ctx, call)?;
     let names = (1..call.args.args.len()).map(|i| string_arg(ctx, call, i)).collect::<Result<Vec<_>>>()?;
-    let mut all = crate::engine::ctx::collect(inner.as_mut())?;
+    let (mut all, held) = crate::engine::ctx::collect(ctx, inner.as_mut())?;
     all.sort_by(|a, b| {
         let ord = names
             .iter()
@@ -158,7 +158,7 @@ fn sort_by_labels<'a>(ctx: &'a EvalCtx, call: &'a Call, desc: bool) -> Result<Va
             .unwrap_or_else(|| a.labels.cmp(&b.labels));
         if desc { ord.reverse() } else { ord }
     });
-    Ok(Value::Vector(Box::new(VecStream(all.into_iter()))))
+    Ok(Value::Vector(Box::new(VecStream::held(all, held))))
 }
 
 fn sort_by_label<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
@@ -197,7 +197,7 @@ fn absent_series<'a>(labels: Labels, present: &[bool]) -> Value<'a> {
     let values: Vec<Option<f64>> = present.iter().map(|p| (!p).then_some(1.0)).collect();
     let out = StepSeries { labels, values };
     let list = if out.has_values() { vec![out] } else { Vec::new() };
-    Value::Vector(Box::new(VecStream(list.into_iter())))
+    Value::Vector(Box::new(VecStream::new(list)))
 }
 
 fn absent<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {

@@ -37,7 +37,7 @@ fn timestamp<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
         s.labels.remove(METRIC_NAME);
         out.push(s);
     }
-    Ok(Value::Vector(Box::new(VecStream(out.into_iter()))))
+    Ok(Value::Vector(Box::new(VecStream::charged(ctx, out)?)))
 }
 
 /// A UTC calendar date and time of day.
@@ -89,7 +89,7 @@ fn date_fn<'a>(ctx: &'a EvalCtx, call: &'a Call, f: fn(&Civil) -> i64) -> Result
     let inner: Box<dyn SeriesStream + 'a> = match call.args.args.first() {
         None => {
             let values = (0..ctx.steps).map(|i| Some(ctx.ts(i) as f64 / 1000.0)).collect();
-            Box::new(VecStream(vec![StepSeries { labels: Labels::empty(), values }].into_iter()))
+            Box::new(VecStream::new(vec![StepSeries { labels: Labels::empty(), values }]))
         }
         Some(a) => match eval(ctx, a)? {
             Value::Vector(v) => v,

@@ -9,7 +9,7 @@ use strata_common::matcher::matches_all;
 use strata_common::sample::sort_dedup_samples;
 use strata_common::{Labels, Matcher, Sample, TenantId, Timestamp};
 
-use super::{SeriesIter, SeriesSource, SourceSeries, VecLoader, slice_range};
+use super::{SelectStats, SeriesIter, SeriesSource, SourceSeries, VecLoader, slice_range};
 use crate::error::{Error, Result};
 
 type TenantData = BTreeMap<Labels, Arc<Vec<Sample>>>;
@@ -74,6 +74,24 @@ impl SeriesSource for MemorySource {
                 .into_iter()
                 .map(|(labels, samples)| Ok(SourceSeries { labels, loader: Box::new(VecLoader(samples)) }));
             Ok(Box::new(iter) as SeriesIter)
+        })
+    }
+
+    fn select_with_stats<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        matchers: &'a [Matcher],
+        min_t: Timestamp,
+        max_t: Timestamp,
+    ) -> BoxFuture<'a, Result<(SeriesIter, SelectStats)>> {
+        Box::pin(async move {
+            let found = self.matching(tenant, matchers, min_t, max_t)?;
+            // In memory, like a head.
+            let stats = SelectStats { head_series: found.len() as u64, ..Default::default() };
+            let iter = found
+                .into_iter()
+                .map(|(labels, samples)| Ok(SourceSeries { labels, loader: Box::new(VecLoader(samples)) }));
+            Ok((Box::new(iter) as SeriesIter, stats))
         })
     }
 

@@ -17,7 +17,7 @@
 //! no sample is counted twice and none is missed.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::iter::Peekable;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,15 +26,15 @@ use futures::future::BoxFuture;
 use strata_common::head::{HeadLabelsRequest, HeadReadRequest, HeadReader, HeadSeries, union_sorted};
 use strata_common::log::Log;
 use strata_common::{Labels, Matcher, Sample, TenantId, Timestamp};
-use strata_storage::{Store, StoredSeries};
+use strata_storage::{StoreSet, StoredSeries};
 
-use super::{SampleLoader, SeriesIter, SeriesSource, SourceSeries, slice_range};
+use super::{SampleLoader, SelectStats, SeriesIter, SeriesSource, SourceSeries, slice_range};
 use crate::config::ReadConsistency;
 use crate::error::{Error, Result};
 
 /// A [`SeriesSource`] over the heads and the files.
 pub struct StorageSource {
-    store: Arc<Store>,
+    stores: Arc<StoreSet>,
     heads: Arc<dyn HeadReader>,
     log: Option<Arc<dyn Log>>,
     consistency_timeout: Duration,
@@ -49,12 +49,12 @@ impl std::fmt::Debug for StorageSource {
 impl StorageSource {
     /// `log` enables strong reads (without it every read is eventual).
     pub fn new(
-        store: Arc<Store>,
+        stores: Arc<StoreSet>,
         heads: Arc<dyn HeadReader>,
         log: Option<Arc<dyn Log>>,
         consistency_timeout: Duration,
     ) -> Self {
-        Self { store, heads, log, consistency_timeout }
+        Self { stores, heads, log, consistency_timeout }
     }
 
     async fn wait_for_log(&self, log: &dyn Log) -> Result<()> {
@@ -91,7 +91,7 @@ impl StorageSource {
         let head = self.heads.read(req).await?;
         let base: BTreeMap<_, _> = head.base_offsets.iter().copied().collect();
         // The file index lookup may read from disk: keep it off the async workers.
-        let (store, tenant, matchers) = (self.store.clone(), tenant.clone(), matchers.to_vec());
+        let (store, tenant, matchers) = (self.stores.clone(), tenant.clone(), matchers.to_vec());
         let stored = tokio::task::spawn_blocking(move || store.select(&tenant, &matchers, min_t, max_t, &base))
             .await
             .map_err(|e| Error::Internal(format!("file selection task failed: {e}")))??;
@@ -119,7 +119,7 @@ impl StorageSource {
         let base: BTreeMap<_, _> = head.base_offsets.iter().copied().collect();
         // The postings directories may be read from disk: off the async workers.
         let (store, tenant, matchers, name) =
-            (self.store.clone(), tenant.clone(), matchers.to_vec(), name.map(str::to_string));
+            (self.stores.clone(), tenant.clone(), matchers.to_vec(), name.map(str::to_string));
         let stored =
             tokio::task::spawn_blocking(move || store.labels(&tenant, name.as_deref(), &matchers, min_t, max_t, &base))
                 .await
@@ -145,10 +145,21 @@ impl SeriesSource for StorageSource {
         min_t: Timestamp,
         max_t: Timestamp,
     ) -> BoxFuture<'a, Result<SeriesIter>> {
+        Box::pin(async move { Ok(self.select_with_stats(tenant, matchers, min_t, max_t).await?.0) })
+    }
+
+    fn select_with_stats<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        matchers: &'a [Matcher],
+        min_t: Timestamp,
+        max_t: Timestamp,
+    ) -> BoxFuture<'a, Result<(SeriesIter, SelectStats)>> {
         Box::pin(async move {
             let (head, stored) = self.read_both(tenant, matchers, min_t, max_t, true).await?;
+            let stats = select_stats(&head, &stored);
             let merged = MergeIter { head: head.into_iter().peekable(), stored: stored.into_iter().peekable() };
-            Ok(Box::new(merged) as SeriesIter)
+            Ok((Box::new(merged) as SeriesIter, stats))
         })
     }
 
@@ -179,6 +190,13 @@ impl SeriesSource for StorageSource {
     ) -> BoxFuture<'a, Result<Vec<String>>> {
         Box::pin(self.labels_both(tenant, name, matchers, min_t, max_t))
     }
+}
+
+/// Series per tier and the distinct files the stored series read from.
+fn select_stats(head: &[HeadSeries], stored: &[StoredSeries]) -> SelectStats {
+    let files: HashSet<*const strata_storage::FileReader> =
+        stored.iter().flat_map(|s| s.sources.iter().map(|(f, _)| Arc::as_ptr(f))).collect();
+    SelectStats { head_series: head.len() as u64, file_series: stored.len() as u64, files_opened: files.len() as u64 }
 }
 
 /// Merges head and stored series, both sorted by labels.

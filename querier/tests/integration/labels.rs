@@ -15,7 +15,9 @@ use strata_common::log::{Offset, PartitionId};
 use strata_common::{MatchOp, Matcher, Sample, TenantId};
 use strata_querier::source::{self, SeriesSource};
 use strata_querier::{MemorySource, StorageSource};
-use strata_storage::{FlushContext, FrozenMemtable, ManifestStore, Memtable, PartitionRange, Store, write_files};
+use strata_storage::{
+    FlushContext, FrozenMemtable, ManifestStore, Memtable, PartitionRange, Store, StoreSet, write_files,
+};
 
 /// A head over a real frozen memtable, starting at fixed base offsets.
 struct MemtableHead {
@@ -76,7 +78,12 @@ fn source(dir: &std::path::Path, files: &[&[Series<'_>]], head: &[Series<'_>]) -
         ms.commit_flush(metas, &[(0, end)]).unwrap();
     }
     let head = MemtableHead { table: table(head), base: vec![(0, 10)] };
-    StorageSource::new(Arc::new(Store::new(ms)), Arc::new(head), None, Duration::from_secs(1))
+    StorageSource::new(
+        Arc::new(StoreSet::single(Arc::new(Store::new(ms)))),
+        Arc::new(head),
+        None,
+        Duration::from_secs(1),
+    )
 }
 
 fn strings(v: &[&str]) -> Vec<String> {

@@ -15,7 +15,7 @@ use strata_common::matcher::matches_all;
 use strata_common::{Labels, Matcher, Sample, TenantId};
 use strata_querier::engine::{Engine, EngineOptions, QueryRequest, QueryValue};
 use strata_querier::{Error, ReadConsistency, SeriesSource, StorageSource};
-use strata_storage::{FlushContext, ManifestStore, Memtable, PartitionRange, Store, write_files};
+use strata_storage::{FlushContext, ManifestStore, Memtable, PartitionRange, Store, StoreSet, write_files};
 
 fn labels(pairs: &[(&str, &str)]) -> Labels {
     Labels::from_pairs(pairs.iter().copied()).unwrap()
@@ -112,7 +112,7 @@ fn setup(dir: &std::path::Path, log_end: Offset) -> StorageSource {
         consumed: AtomicU64::new(0),
     };
     StorageSource::new(
-        Arc::new(Store::new(ms)),
+        Arc::new(StoreSet::single(Arc::new(Store::new(ms)))),
         Arc::new(head),
         Some(Arc::new(FakeLog { end: log_end })),
         Duration::from_millis(200),
@@ -133,8 +133,12 @@ async fn merges_files_and_head_head_wins() {
     let want = [(100_000, 1.0), (200_000, 2.0), (300_000, 33.0), (400_000, 4.0)].map(|(t, v)| Sample::new(t, v));
     assert_eq!(samples, want);
 
-    let engine =
-        Engine::new(EngineOptions { lookback_delta_ms: 300_000, max_samples: 1000, timeout: Duration::from_secs(5) });
+    let engine = Engine::new(EngineOptions {
+        lookback_delta_ms: 300_000,
+        max_samples: 1000,
+        timeout: Duration::from_secs(5),
+        ..Default::default()
+    });
     let req = QueryRequest {
         tenant: t.clone(),
         query: "sum(up)".into(),
@@ -151,6 +155,33 @@ async fn merges_files_and_head_head_wins() {
     }
     let names = src.series_labels(&t, &m, 0, 1_000_000).await.unwrap();
     assert_eq!(names.len(), 3);
+}
+
+#[tokio::test]
+async fn query_stats_count_head_and_file_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = setup(dir.path(), 0);
+    let engine = Engine::new(EngineOptions::default());
+    let req = |query: &str| QueryRequest {
+        tenant: TenantId::default_tenant(),
+        query: query.into(),
+        start: 400_000,
+        end: 400_000,
+        step: 1,
+        instant: true,
+        timeout: None,
+    };
+    let (_, stats) = engine.execute_with_stats(&src, req("sum(up)")).await.unwrap();
+    // Window (100s, 400s]: x has 200s, 300s (head wins), 400s; y 150s; z 400s.
+    assert_eq!(stats.samples_loaded, 5);
+    assert_eq!(stats.series_touched, 3);
+    // Head: x and z; files: x and y, all in the one flushed file.
+    assert_eq!((stats.select.head_series, stats.select.file_series, stats.select.files_opened), (2, 2, 1));
+    assert!(stats.peak_memory_bytes > 0);
+    // Two selectors over only the head's series z: no file is opened.
+    let (_, stats) = engine.execute_with_stats(&src, req(r#"up{job="z"} + up{job="z"}"#)).await.unwrap();
+    assert_eq!((stats.select.head_series, stats.select.file_series, stats.select.files_opened), (2, 0, 0));
+    assert_eq!((stats.samples_loaded, stats.series_touched), (2, 2));
 }
 
 #[tokio::test]

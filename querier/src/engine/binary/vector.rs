@@ -10,11 +10,12 @@ use strata_common::Labels;
 use strata_common::labels::METRIC_NAME;
 
 use super::{BinOp, signature};
-use crate::engine::ctx::{BoxStream, SeriesStream, StepSeries, VecStream, collect};
+use crate::engine::ctx::{BoxStream, EvalCtx, Reservation, SeriesStream, StepSeries, VecStream, collect};
 use crate::error::{Error, Result};
 
 /// Builds the operator for `l op r`.
 pub fn build<'a>(
+    ctx: &EvalCtx,
     op: BinOp,
     return_bool: bool,
     matching: Option<LabelModifier>,
@@ -24,20 +25,22 @@ pub fn build<'a>(
 ) -> Result<BoxStream<'a>> {
     let one_to_one = matches!(card, VectorMatchCardinality::OneToOne);
     let include = card.labels().map(|l| l.labels.clone()).unwrap_or_default();
-    let (stream, one, swapped) = if one_to_one && !op.is_set() {
-        match race(l, r)? {
-            (true, left, right) => {
+    let (stream, (one, held), swapped) = if one_to_one && !op.is_set() {
+        match race(ctx, l, r)? {
+            (true, left, held, right) => {
                 let out = left_built(op, return_bool, matching.as_ref(), left, right)?;
-                return Ok(Box::new(VecStream(out.into_iter())));
+                let out = VecStream::charged(ctx, out)?;
+                drop(held);
+                return Ok(Box::new(out));
             }
-            (false, right, left) => (left, right, false),
+            (false, right, held, left) => (left, (right, held), false),
         }
     } else if matches!(card, VectorMatchCardinality::OneToMany(_)) {
         let mut l = l;
-        (r, collect(l.as_mut())?, true)
+        (r, collect(ctx, l.as_mut())?, true)
     } else {
         let mut r = r;
-        (l, collect(r.as_mut())?, false)
+        (l, collect(ctx, r.as_mut())?, false)
     };
     let mut rhs: HashMap<Labels, Vec<StepSeries>> = HashMap::new();
     for s in one {
@@ -55,35 +58,56 @@ pub fn build<'a>(
         lhs_seen: HashMap::new(),
         or_rest: None,
         pending: Vec::new(),
+        _held: held,
     }))
 }
 
 /// Pulls both sides in turn until one ends. Returns whether the left side
 /// is the smaller, the smaller side, and the other side (buffered prefix
 /// plus the rest of its stream).
-fn race<'a>(mut l: BoxStream<'a>, mut r: BoxStream<'a>) -> Result<(bool, Vec<StepSeries>, BoxStream<'a>)> {
+/// The smaller side's memory stays accounted in the returned reservation.
+#[allow(clippy::type_complexity)]
+fn race<'a>(
+    ctx: &EvalCtx,
+    mut l: BoxStream<'a>,
+    mut r: BoxStream<'a>,
+) -> Result<(bool, Vec<StepSeries>, Reservation, BoxStream<'a>)> {
     let (mut lb, mut rb) = (Vec::new(), Vec::new());
+    let (mut lh, mut rh) = (ctx.reservation(), ctx.reservation());
     loop {
         match l.next_series()? {
-            None => return Ok((true, lb, Box::new(Prefixed { prefix: rb.into_iter(), rest: r }))),
-            Some(s) => lb.push(s),
+            None => return Ok((true, lb, lh, Box::new(VecStream::held(rb, rh).chain(r)))),
+            Some(s) => {
+                lh.grow_series(&s)?;
+                lb.push(s);
+            }
         }
         match r.next_series()? {
-            None => return Ok((false, rb, Box::new(Prefixed { prefix: lb.into_iter(), rest: l }))),
-            Some(s) => rb.push(s),
+            None => return Ok((false, rb, rh, Box::new(VecStream::held(lb, lh).chain(l)))),
+            Some(s) => {
+                rh.grow_series(&s)?;
+                rb.push(s);
+            }
         }
     }
 }
 
 /// Buffered series, then the rest of a stream.
 struct Prefixed<'a> {
-    prefix: std::vec::IntoIter<StepSeries>,
+    prefix: VecStream,
     rest: BoxStream<'a>,
+}
+
+impl VecStream {
+    /// These series, then the rest of `rest`.
+    fn chain(self, rest: BoxStream<'_>) -> Prefixed<'_> {
+        Prefixed { prefix: self, rest }
+    }
 }
 
 impl SeriesStream for Prefixed<'_> {
     fn next_series(&mut self) -> Result<Option<StepSeries>> {
-        match self.prefix.next() {
+        match self.prefix.next_series()? {
             Some(s) => Ok(Some(s)),
             None => self.rest.next_series(),
         }
@@ -193,6 +217,8 @@ struct VectorVector<'a> {
     lhs_seen: HashMap<Labels, Vec<bool>>,
     /// For `or`: the right side still to emit once the left is exhausted.
     or_rest: Option<std::vec::IntoIter<StepSeries>>,
+    /// Accounts for the materialized side.
+    _held: Reservation,
 }
 
 impl VectorVector<'_> {

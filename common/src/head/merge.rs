@@ -1,15 +1,16 @@
-//! Merging head-read answers: frozen + active memtables of one shard, and
-//! the answers of all shards (series reads and label lists alike).
+//! Merging head-read answers: frozen + active memtables of one shard, the
+//! answers of all shards of an ingester, and of all ingesters of a cluster
+//! (series reads and label lists alike).
 
 use std::cmp::Ordering;
 
-use strata_common::head::{HeadLabelsResponse, HeadReadResponse, HeadSeries, union_sorted};
-use strata_common::sample::sort_dedup_samples;
+use super::{HeadLabelsResponse, HeadReadResponse, HeadSeries, union_sorted};
+use crate::sample::sort_dedup_samples;
 
 /// Merges two label-sorted series lists. A series in both gets the samples
 /// of both, sorted by time; for a duplicated timestamp the sample of `newer`
 /// wins (it came later in the log).
-pub(crate) fn merge_series(older: Vec<HeadSeries>, newer: Vec<HeadSeries>) -> Vec<HeadSeries> {
+pub fn merge_series(older: Vec<HeadSeries>, newer: Vec<HeadSeries>) -> Vec<HeadSeries> {
     if older.is_empty() {
         return newer;
     }
@@ -41,7 +42,7 @@ pub(crate) fn merge_series(older: Vec<HeadSeries>, newer: Vec<HeadSeries>) -> Ve
 
 /// Merges the answers of several shards into one (series sorted by labels,
 /// base offsets sorted by partition).
-pub(crate) fn merge_responses(responses: Vec<HeadReadResponse>) -> HeadReadResponse {
+pub fn merge_responses(responses: Vec<HeadReadResponse>) -> HeadReadResponse {
     let mut merged = HeadReadResponse::default();
     for r in responses {
         merged.series = merge_series(std::mem::take(&mut merged.series), r.series);
@@ -53,7 +54,7 @@ pub(crate) fn merge_responses(responses: Vec<HeadReadResponse>) -> HeadReadRespo
 
 /// Merges the label answers of several shards (values as a sorted union,
 /// base offsets sorted by partition).
-pub(crate) fn merge_label_responses(responses: Vec<HeadLabelsResponse>) -> HeadLabelsResponse {
+pub fn merge_label_responses(responses: Vec<HeadLabelsResponse>) -> HeadLabelsResponse {
     let mut merged = HeadLabelsResponse::default();
     for r in responses {
         merged.values = union_sorted(std::mem::take(&mut merged.values), r.values);
@@ -66,7 +67,7 @@ pub(crate) fn merge_label_responses(responses: Vec<HeadLabelsResponse>) -> HeadL
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use strata_common::{Labels, Sample};
+    use crate::{Labels, Sample};
 
     use super::*;
 

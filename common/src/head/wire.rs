@@ -1,0 +1,341 @@
+//! The head-read protocol on the wire: how a querier process asks an
+//! ingester process for its heads over HTTP (`strata querier` ↔
+//! `strata ingester`). The layout is specified in
+//! `storage/docs/format/head-protocol.md`; this module is its only encoder
+//! and decoder.
+//!
+//! - Requests are JSON ([`WireReadRequest`], [`WireLabelsRequest`]).
+//! - A series read is answered with an **Arrow IPC stream**: one row per
+//!   series, columns `label_names`/`label_values` (`List<Utf8>`),
+//!   `timestamps` (`List<Int64>`) and `values` (`List<Float64>`), in batches
+//!   of at most [`SERIES_PER_BATCH`] rows; the base offsets travel in the
+//!   schema metadata (`strata.base_offsets`, JSON `[[partition, offset], …]`)
+//!   so they are known before the first series.
+//! - Label and progress answers are JSON (small).
+
+use std::io::Cursor;
+use std::sync::Arc;
+
+use arrow_array::builder::{Float64Builder, Int64Builder, ListBuilder, StringBuilder};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_ipc::reader::StreamReader;
+use arrow_ipc::writer::StreamWriter;
+use arrow_schema::{DataType, Field, Schema};
+use serde::{Deserialize, Serialize};
+
+use super::{HeadLabelsRequest, HeadReadRequest, HeadReadResponse, HeadSeries};
+use crate::error::{Error, Result};
+use crate::labels::{Label, Labels};
+use crate::log::{Offset, PartitionId};
+use crate::matcher::{MatchOp, Matcher};
+use crate::sample::{Sample, Timestamp};
+use crate::tenant::TenantId;
+
+/// Version of this protocol; sent as schema metadata `strata.head_protocol`
+/// and checked by the reader.
+pub const HEAD_PROTOCOL_VERSION: &str = "1";
+/// The media type of a series-read answer.
+pub const ARROW_STREAM_CONTENT_TYPE: &str = "application/vnd.apache.arrow.stream";
+/// At most this many series per record batch.
+pub const SERIES_PER_BATCH: usize = 1024;
+
+const META_VERSION: &str = "strata.head_protocol";
+const META_BASE_OFFSETS: &str = "strata.base_offsets";
+
+/// A matcher on the wire: `op` is one of `=`, `!=`, `=~`, `!~`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WireMatcher {
+    pub name: String,
+    pub op: String,
+    pub value: String,
+}
+
+impl From<&Matcher> for WireMatcher {
+    fn from(m: &Matcher) -> Self {
+        let op = match m.op {
+            MatchOp::Equal => "=",
+            MatchOp::NotEqual => "!=",
+            MatchOp::RegexMatch => "=~",
+            MatchOp::RegexNoMatch => "!~",
+        };
+        Self { name: m.name.clone(), op: op.to_string(), value: m.value.clone() }
+    }
+}
+
+impl WireMatcher {
+    fn compile(&self) -> Result<Matcher> {
+        let op = match self.op.as_str() {
+            "=" => MatchOp::Equal,
+            "!=" => MatchOp::NotEqual,
+            "=~" => MatchOp::RegexMatch,
+            "!~" => MatchOp::RegexNoMatch,
+            other => return Err(Error::InvalidMatcher(format!("unknown matcher operator {other:?}"))),
+        };
+        Matcher::new(op, self.name.clone(), self.value.clone())
+    }
+}
+
+fn compile_all(matchers: &[WireMatcher]) -> Result<Vec<Matcher>> {
+    matchers.iter().map(WireMatcher::compile).collect()
+}
+
+/// [`HeadReadRequest`] as JSON.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WireReadRequest {
+    pub tenant: TenantId,
+    pub matchers: Vec<WireMatcher>,
+    pub min_t: Timestamp,
+    pub max_t: Timestamp,
+    pub with_samples: bool,
+}
+
+impl From<&HeadReadRequest> for WireReadRequest {
+    fn from(r: &HeadReadRequest) -> Self {
+        Self {
+            tenant: r.tenant.clone(),
+            matchers: r.matchers.iter().map(WireMatcher::from).collect(),
+            min_t: r.min_t,
+            max_t: r.max_t,
+            with_samples: r.with_samples,
+        }
+    }
+}
+
+impl WireReadRequest {
+    /// The request with its matchers compiled (a bad regex is an error).
+    pub fn into_request(self) -> Result<HeadReadRequest> {
+        Ok(HeadReadRequest {
+            matchers: compile_all(&self.matchers)?,
+            tenant: self.tenant,
+            min_t: self.min_t,
+            max_t: self.max_t,
+            with_samples: self.with_samples,
+        })
+    }
+}
+
+/// [`HeadLabelsRequest`] as JSON.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WireLabelsRequest {
+    pub tenant: TenantId,
+    pub matchers: Vec<WireMatcher>,
+    pub min_t: Timestamp,
+    pub max_t: Timestamp,
+    pub name: Option<String>,
+}
+
+impl From<&HeadLabelsRequest> for WireLabelsRequest {
+    fn from(r: &HeadLabelsRequest) -> Self {
+        Self {
+            tenant: r.tenant.clone(),
+            matchers: r.matchers.iter().map(WireMatcher::from).collect(),
+            min_t: r.min_t,
+            max_t: r.max_t,
+            name: r.name.clone(),
+        }
+    }
+}
+
+impl WireLabelsRequest {
+    /// The request with its matchers compiled.
+    pub fn into_request(self) -> Result<HeadLabelsRequest> {
+        Ok(HeadLabelsRequest {
+            matchers: compile_all(&self.matchers)?,
+            tenant: self.tenant,
+            min_t: self.min_t,
+            max_t: self.max_t,
+            name: self.name,
+        })
+    }
+}
+
+fn schema(base_offsets: &[(PartitionId, Offset)]) -> Result<Schema> {
+    let list =
+        |name: &str, item: DataType| Field::new(name, DataType::List(Arc::new(Field::new("item", item, false))), false);
+    let offsets = serde_json::to_string(base_offsets).map_err(|e| Error::HeadProtocol(e.to_string()))?;
+    Ok(Schema::new(vec![
+        list("label_names", DataType::Utf8),
+        list("label_values", DataType::Utf8),
+        list("timestamps", DataType::Int64),
+        list("values", DataType::Float64),
+    ])
+    .with_metadata(
+        [(META_VERSION.to_string(), HEAD_PROTOCOL_VERSION.to_string()), (META_BASE_OFFSETS.to_string(), offsets)]
+            .into(),
+    ))
+}
+
+fn item_field(item: DataType) -> Arc<Field> {
+    Arc::new(Field::new("item", item, false))
+}
+
+fn arrow_err(e: arrow_schema::ArrowError) -> Error {
+    Error::HeadProtocol(format!("head protocol (Arrow IPC): {e}"))
+}
+
+fn batch(schema: &Arc<Schema>, series: &[HeadSeries]) -> Result<RecordBatch> {
+    let samples: usize = series.iter().map(|s| s.samples.len()).sum();
+    let label_count: usize = series.iter().map(|s| s.labels.len()).sum();
+    let mut names =
+        ListBuilder::with_capacity(StringBuilder::with_capacity(label_count, label_count * 8), series.len())
+            .with_field(item_field(DataType::Utf8));
+    let mut values =
+        ListBuilder::with_capacity(StringBuilder::with_capacity(label_count, label_count * 16), series.len())
+            .with_field(item_field(DataType::Utf8));
+    let mut ts = ListBuilder::with_capacity(Int64Builder::with_capacity(samples), series.len())
+        .with_field(item_field(DataType::Int64));
+    let mut vs = ListBuilder::with_capacity(Float64Builder::with_capacity(samples), series.len())
+        .with_field(item_field(DataType::Float64));
+    for s in series {
+        for l in s.labels.iter() {
+            names.values().append_value(&l.name);
+            values.values().append_value(&l.value);
+        }
+        names.append(true);
+        values.append(true);
+        for sample in &s.samples {
+            ts.values().append_value(sample.t);
+            vs.values().append_value(sample.v);
+        }
+        ts.append(true);
+        vs.append(true);
+    }
+    let columns: Vec<ArrayRef> =
+        vec![Arc::new(names.finish()), Arc::new(values.finish()), Arc::new(ts.finish()), Arc::new(vs.finish())];
+    RecordBatch::try_new(schema.clone(), columns).map_err(arrow_err)
+}
+
+/// Encodes a series-read answer as an Arrow IPC stream.
+pub fn encode_read_response(response: &HeadReadResponse) -> Result<Vec<u8>> {
+    let schema = Arc::new(schema(&response.base_offsets)?);
+    let mut writer = StreamWriter::try_new(Vec::new(), &schema).map_err(arrow_err)?;
+    for chunk in response.series.chunks(SERIES_PER_BATCH) {
+        writer.write(&batch(&schema, chunk)?).map_err(arrow_err)?;
+    }
+    writer.finish().map_err(arrow_err)?;
+    writer.into_inner().map_err(arrow_err)
+}
+
+/// Decodes an Arrow IPC stream written by [`encode_read_response`]; checks
+/// the protocol version and the column types.
+pub fn decode_read_response(body: &[u8]) -> Result<HeadReadResponse> {
+    let bad = |msg: String| Error::HeadProtocol(format!("head protocol: {msg}"));
+    let reader = StreamReader::try_new(Cursor::new(body), None).map_err(arrow_err)?;
+    let meta = reader.schema().metadata().clone();
+    match meta.get(META_VERSION).map(String::as_str) {
+        Some(HEAD_PROTOCOL_VERSION) => {}
+        other => return Err(bad(format!("unsupported head protocol version {other:?}"))),
+    }
+    let base_offsets: Vec<(PartitionId, Offset)> = meta
+        .get(META_BASE_OFFSETS)
+        .map(|s| serde_json::from_str(s))
+        .transpose()
+        .map_err(|e| bad(format!("bad base offsets: {e}")))?
+        .ok_or_else(|| bad("missing base offsets".to_string()))?;
+    let mut series = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(arrow_err)?;
+        if batch.num_columns() != 4 {
+            return Err(bad(format!("expected 4 columns, got {}", batch.num_columns())));
+        }
+        let list =
+            |i: usize| batch.column(i).as_list_opt::<i32>().ok_or_else(|| bad(format!("column {i} is not a list")));
+        let (names, values, ts, vs) = (list(0)?, list(1)?, list(2)?, list(3)?);
+        let name_strings = names.values().as_string_opt::<i32>().ok_or_else(|| bad("label_names".into()))?;
+        let value_strings = values.values().as_string_opt::<i32>().ok_or_else(|| bad("label_values".into()))?;
+        let t_values = ts.values().as_primitive_opt::<Int64Type>().ok_or_else(|| bad("timestamps".into()))?;
+        let v_values = vs.values().as_primitive_opt::<Float64Type>().ok_or_else(|| bad("values".into()))?;
+        for row in 0..batch.num_rows() {
+            let (l0, l1) = (names.value_offsets()[row] as usize, names.value_offsets()[row + 1] as usize);
+            let (k0, k1) = (values.value_offsets()[row] as usize, values.value_offsets()[row + 1] as usize);
+            if l1 - l0 != k1 - k0 {
+                return Err(bad(format!("row {row}: {} label names but {} values", l1 - l0, k1 - k0)));
+            }
+            let labels = (0..l1 - l0)
+                .map(|i| Label::new(name_strings.value(l0 + i), value_strings.value(k0 + i)))
+                .collect::<Vec<_>>();
+            let (s0, s1) = (ts.value_offsets()[row] as usize, ts.value_offsets()[row + 1] as usize);
+            let (w0, w1) = (vs.value_offsets()[row] as usize, vs.value_offsets()[row + 1] as usize);
+            if s1 - s0 != w1 - w0 {
+                return Err(bad(format!("row {row}: {} timestamps but {} values", s1 - s0, w1 - w0)));
+            }
+            let samples = (0..s1 - s0).map(|i| Sample::new(t_values.value(s0 + i), v_values.value(w0 + i))).collect();
+            series.push(HeadSeries { labels: Labels::from_sorted(labels), samples });
+        }
+    }
+    Ok(HeadReadResponse { series, base_offsets })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn series(name: &str, n: usize) -> HeadSeries {
+        HeadSeries {
+            labels: Labels::from_pairs([("__name__", name), ("job", "api")]).unwrap(),
+            samples: (0..n).map(|i| Sample::new(i as i64 * 1000, i as f64 * 0.5)).collect(),
+        }
+    }
+
+    #[test]
+    fn read_response_round_trips_across_batches() {
+        let mut all: Vec<HeadSeries> = (0..SERIES_PER_BATCH + 7).map(|i| series(&format!("m{i:05}"), i % 5)).collect();
+        all[3].samples.push(Sample::new(99_000, f64::from_bits(crate::sample::STALE_NAN_BITS)));
+        all[4].labels = Labels::empty();
+        let response = HeadReadResponse { series: all, base_offsets: vec![(0, 17), (3, 0), (5, u64::MAX)] };
+        let decoded = decode_read_response(&encode_read_response(&response).unwrap()).unwrap();
+        assert_eq!(decoded.base_offsets, response.base_offsets);
+        assert_eq!(decoded.series.len(), response.series.len());
+        for (a, b) in decoded.series.iter().zip(&response.series) {
+            assert_eq!(a.labels, b.labels);
+            let bits = |s: &[Sample]| s.iter().map(|x| (x.t, x.v.to_bits())).collect::<Vec<_>>();
+            assert_eq!(bits(&a.samples), bits(&b.samples), "bit-exact values (stale NaN included)");
+        }
+    }
+
+    #[test]
+    fn empty_answer_still_carries_base_offsets() {
+        let response = HeadReadResponse { series: vec![], base_offsets: vec![(1, 2)] };
+        let decoded = decode_read_response(&encode_read_response(&response).unwrap()).unwrap();
+        assert!(decoded.series.is_empty());
+        assert_eq!(decoded.base_offsets, vec![(1, 2)]);
+    }
+
+    #[test]
+    fn garbage_and_wrong_versions_are_errors() {
+        assert!(decode_read_response(b"not arrow").is_err());
+        let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
+        let mut w = StreamWriter::try_new(Vec::new(), &schema).unwrap();
+        w.finish().unwrap();
+        let err = decode_read_response(&w.into_inner().unwrap()).unwrap_err();
+        assert!(err.to_string().contains("version"), "{err}");
+    }
+
+    #[test]
+    fn requests_round_trip_through_json() {
+        let req = HeadReadRequest {
+            tenant: TenantId::new("t1").unwrap(),
+            matchers: vec![
+                Matcher::equal("__name__", "up"),
+                Matcher::new(MatchOp::RegexNoMatch, "job", "a|b").unwrap(),
+            ],
+            min_t: -5,
+            max_t: 10,
+            with_samples: true,
+        };
+        let json = serde_json::to_vec(&WireReadRequest::from(&req)).unwrap();
+        let back = serde_json::from_slice::<WireReadRequest>(&json).unwrap().into_request().unwrap();
+        assert_eq!(back.tenant, req.tenant);
+        assert_eq!((back.min_t, back.max_t, back.with_samples), (-5, 10, true));
+        assert_eq!(back.matchers.len(), 2);
+        assert!(back.matchers[1].matches("c") && !back.matchers[1].matches("a"));
+        let bad = WireReadRequest {
+            matchers: vec![WireMatcher { name: "a".into(), op: "~".into(), value: "".into() }],
+            ..WireReadRequest::from(&req)
+        };
+        assert!(bad.into_request().is_err());
+    }
+}

@@ -1,0 +1,178 @@
+//! [`RemoteHeads`]: the [`HeadReader`] of a cluster querier. It asks every
+//! ingester process over HTTP (`strata_common::head::wire`, served by
+//! `strata_ingester::head_api`) and merges the answers.
+//!
+//! Ingester `i` of the configured list owns the partitions
+//! [`owned_partitions`]`(partitions, i, n)`. Every answer must carry a base
+//! offset (series/labels) or progress for exactly the partitions its
+//! ingester owns; anything else means the cluster is misconfigured (ids or
+//! list order differ) and is an error, never a silently partial answer. An
+//! ingester that cannot be reached, times out or answers 5xx fails the whole
+//! read with [`Error::IngesterUnavailable`] (HTTP 503 from the query API).
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use futures::future::{BoxFuture, try_join_all};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use strata_common::head::merge::{merge_label_responses, merge_responses};
+use strata_common::head::wire::{WireLabelsRequest, WireReadRequest, decode_read_response};
+use strata_common::head::{
+    HeadLabelsRequest, HeadLabelsResponse, HeadReadRequest, HeadReadResponse, HeadReader, PartitionProgress,
+    owned_partitions,
+};
+use strata_common::log::PartitionId;
+use strata_common::{Error, Result};
+
+/// The internal paths (kept equal to `strata_ingester::head_api`'s; the
+/// querier does not depend on the ingester crate).
+const READ_PATH: &str = "/internal/v1/head/read";
+const LABELS_PATH: &str = "/internal/v1/head/labels";
+const PROGRESS_PATH: &str = "/internal/v1/head/progress";
+
+#[derive(Debug)]
+struct RemoteIngester {
+    id: usize,
+    url: String,
+    partitions: Vec<PartitionId>,
+}
+
+/// Reads the heads of every ingester of a cluster.
+#[derive(Debug)]
+pub struct RemoteHeads {
+    client: reqwest::Client,
+    ingesters: Vec<RemoteIngester>,
+}
+
+impl RemoteHeads {
+    /// `urls[i]` is the base URL of ingester `i` (e.g. `http://10.0.0.5:9009`);
+    /// the log has `partitions` partitions; every request gives up after
+    /// `timeout`.
+    pub fn new(urls: &[String], partitions: u32, timeout: Duration) -> Result<Self> {
+        if urls.is_empty() {
+            return Err(Error::InvalidConfig("a querier needs at least one ingester URL (cluster.ingesters)".into()));
+        }
+        let n = u32::try_from(urls.len()).map_err(|_| Error::InvalidConfig("too many ingesters".into()))?;
+        let ingesters = urls
+            .iter()
+            .enumerate()
+            .map(|(i, url)| RemoteIngester {
+                id: i,
+                url: url.trim_end_matches('/').to_string(),
+                partitions: owned_partitions(partitions, i as u32, n),
+            })
+            .collect();
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .build()
+            .map_err(|e| Error::InvalidConfig(format!("building the HTTP client: {e}")))?;
+        Ok(Self { client, ingesters })
+    }
+
+    fn unavailable(ing: &RemoteIngester, reason: impl std::fmt::Display) -> Error {
+        Error::IngesterUnavailable { ingester: ing.id, url: ing.url.clone(), reason: reason.to_string() }
+    }
+
+    /// Sends one request to one ingester; returns the body of a 200.
+    async fn call(&self, ing: &RemoteIngester, path: &str, body: Option<&impl Serialize>) -> Result<bytes::Bytes> {
+        let url = format!("{}{path}", ing.url);
+        let req = match body {
+            Some(body) => self.client.post(&url).json(body),
+            None => self.client.get(&url),
+        };
+        let resp = req.send().await.map_err(|e| Self::unavailable(ing, e))?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|e| Self::unavailable(ing, e))?;
+        if status.is_success() {
+            return Ok(bytes);
+        }
+        let message = String::from_utf8_lossy(&bytes).into_owned();
+        if status.is_server_error() {
+            Err(Self::unavailable(ing, format!("{status}: {message}")))
+        } else {
+            Err(Error::HeadProtocol(format!(
+                "ingester {} ({}) rejected the request: {status}: {message}",
+                ing.id, ing.url
+            )))
+        }
+    }
+
+    async fn call_json<T: DeserializeOwned>(
+        &self,
+        ing: &RemoteIngester,
+        path: &str,
+        body: Option<&impl Serialize>,
+    ) -> Result<T> {
+        let bytes = self.call(ing, path, body).await?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::HeadProtocol(format!("ingester {} ({}) sent bad JSON: {e}", ing.id, ing.url)))
+    }
+
+    /// Checks that `answered` are exactly the partitions `ing` owns.
+    fn check_partitions(ing: &RemoteIngester, answered: impl Iterator<Item = PartitionId>) -> Result<()> {
+        let answered: BTreeSet<PartitionId> = answered.collect();
+        let owned: BTreeSet<PartitionId> = ing.partitions.iter().copied().collect();
+        if answered == owned {
+            return Ok(());
+        }
+        Err(Error::HeadProtocol(format!(
+            "ingester {} ({}) serves partitions {answered:?} but should own {owned:?}: check that cluster.ingesters \
+             lists the ingesters in the order of their cluster.ingester_id and that every process sees the same \
+             partition count",
+            ing.id, ing.url
+        )))
+    }
+}
+
+impl HeadReader for RemoteHeads {
+    fn read(&self, req: HeadReadRequest) -> BoxFuture<'_, Result<HeadReadResponse>> {
+        Box::pin(async move {
+            let wire = WireReadRequest::from(&req);
+            let answers = try_join_all(self.ingesters.iter().map(|ing| {
+                let wire = &wire;
+                async move {
+                    let body = self.call(ing, READ_PATH, Some(wire)).await?;
+                    let decoded = tokio::task::spawn_blocking(move || decode_read_response(&body))
+                        .await
+                        .map_err(|e| Error::HeadProtocol(format!("decoding task failed: {e}")))??;
+                    Self::check_partitions(ing, decoded.base_offsets.iter().map(|(p, _)| *p))?;
+                    Ok::<_, Error>(decoded)
+                }
+            }))
+            .await?;
+            Ok(merge_responses(answers))
+        })
+    }
+
+    fn labels(&self, req: HeadLabelsRequest) -> BoxFuture<'_, Result<HeadLabelsResponse>> {
+        Box::pin(async move {
+            let wire = WireLabelsRequest::from(&req);
+            let answers = try_join_all(self.ingesters.iter().map(|ing| {
+                let wire = &wire;
+                async move {
+                    let answer: HeadLabelsResponse = self.call_json(ing, LABELS_PATH, Some(wire)).await?;
+                    Self::check_partitions(ing, answer.base_offsets.iter().map(|(p, _)| *p))?;
+                    Ok::<_, Error>(answer)
+                }
+            }))
+            .await?;
+            Ok(merge_label_responses(answers))
+        })
+    }
+
+    fn progress(&self) -> BoxFuture<'_, Result<Vec<PartitionProgress>>> {
+        Box::pin(async move {
+            let answers = try_join_all(self.ingesters.iter().map(|ing| async move {
+                let answer: Vec<PartitionProgress> = self.call_json(ing, PROGRESS_PATH, None::<&()>).await?;
+                Self::check_partitions(ing, answer.iter().map(|p| p.partition))?;
+                Ok::<_, Error>(answer)
+            }))
+            .await?;
+            let mut all: Vec<PartitionProgress> = answers.into_iter().flatten().collect();
+            all.sort_unstable_by_key(|p| p.partition);
+            Ok(all)
+        })
+    }
+}

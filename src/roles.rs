@@ -1,0 +1,111 @@
+//! The processes `strata` can run. All-in-one wires every component in one
+//! process on the embedded log; the cluster roles run one component each
+//! against Kafka and shared storage:
+//!
+//! ```text
+//!  remote write ─▶ distributor ─produce─▶ Kafka topic (N partitions)
+//!                                            │ consume p % I == i
+//!                                            ▼
+//!                         ingester i ─flush─▶ <data_dir>/ingester-i/ (manifest + files)
+//!                            ▲ head reads (Arrow IPC over HTTP)   ▲ read-only
+//!                            └──────────── querier ───────────────┘
+//! ```
+
+pub mod all_in_one;
+pub mod distributor;
+pub mod ingester;
+pub mod querier;
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use prometheus_client::registry::Registry;
+use strata_common::log::PartitionId;
+use strata_common::log::kafka::{KafkaConfig, KafkaLog};
+use strata_storage::compaction::{Compactor, CompactorHandle};
+use strata_storage::object::{Background, ObjectStorage, ObjectStorageConfig};
+use strata_storage::{ManifestStore, StoreSet};
+
+use crate::config::Config;
+
+/// Connects to the Kafka log (off the async workers: metadata calls block).
+async fn connect_kafka(config: KafkaConfig) -> Result<Arc<KafkaLog>> {
+    let brokers = config.brokers.clone();
+    tokio::task::spawn_blocking(move || KafkaLog::connect(&config))
+        .await
+        .context("Kafka connect task")?
+        .with_context(|| format!("connecting to Kafka at {brokers}"))
+}
+
+/// Starts the background compactor of `manifest` unless compaction is off.
+fn start_compactor(
+    config: &Config,
+    manifest: &Arc<ManifestStore>,
+    registry: &mut Registry,
+) -> Result<Option<CompactorHandle>> {
+    if !config.compaction.enabled {
+        return Ok(None);
+    }
+    let handle = Compactor::new(manifest.clone(), config.compaction.clone(), registry)
+        .spawn()
+        .context("starting the compactor thread")?;
+    Ok(Some(handle))
+}
+
+/// Opens a writer's manifest in `dir`. With `[storage.object]` the bucket
+/// (under `prefix_suffix`, e.g. `ingester-0`, appended to the url's prefix)
+/// is the source of truth: an empty `dir` is restored from it, flushes are
+/// uploaded before the log is released, and the returned task collects
+/// unreferenced objects until dropped.
+fn open_writer_manifest(
+    config: &Config,
+    dir: &std::path::Path,
+    prefix_suffix: Option<&str>,
+    registry: &mut Registry,
+) -> Result<(Arc<ManifestStore>, Option<Background>)> {
+    if !config.storage.object.enabled() {
+        let manifest =
+            ManifestStore::open(dir).with_context(|| format!("opening the manifest in {}", dir.display()))?;
+        return Ok((Arc::new(manifest), None));
+    }
+    let object = ObjectStorage::connect(&object_config(&config.storage.object, prefix_suffix), Some(registry))
+        .context("configuring object storage")?;
+    let (manifest, tasks) =
+        object.open_writer(dir).with_context(|| format!("opening {} with object storage", dir.display()))?;
+    Ok((manifest, Some(tasks)))
+}
+
+/// A querier's stores over object storage: one reader per ingester prefix
+/// (`<url>/ingester-<i>`), cached under `<cache_dir>/ingester-<i>/`, each
+/// with the partitions its ingester owns. The returned tasks poll the
+/// manifests until dropped.
+fn open_object_readers(
+    config: &Config,
+    ingesters: Vec<(u32, Vec<PartitionId>)>,
+    registry: &mut Registry,
+) -> Result<(StoreSet, Vec<Background>)> {
+    let metrics = strata_storage::object::ObjectMetrics::register(registry);
+    let cache = config.storage.object.cache_dir_or(&config.data_dir);
+    let (mut stores, mut tasks) = (Vec::new(), Vec::new());
+    for (i, partitions) in ingesters {
+        let name = format!("ingester-{i}");
+        let object =
+            ObjectStorage::connect_with_metrics(&object_config(&config.storage.object, Some(&name)), metrics.clone())
+                .context("configuring object storage")?;
+        let (store, task) = object
+            .open_reader(&cache.join(&name))
+            .with_context(|| format!("opening {name}'s manifest in object storage"))?;
+        stores.push((store, partitions));
+        tasks.push(task);
+    }
+    Ok((StoreSet::from_read_only(stores), tasks))
+}
+
+/// `config` with `suffix` appended to the url's key prefix.
+fn object_config(config: &ObjectStorageConfig, suffix: Option<&str>) -> ObjectStorageConfig {
+    let mut c = config.clone();
+    if let Some(suffix) = suffix {
+        c.url = format!("{}/{suffix}", c.url.trim_end_matches('/'));
+    }
+    c
+}

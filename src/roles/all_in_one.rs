@@ -1,0 +1,62 @@
+//! The all-in-one process: the embedded log, the manifest, the
+//! thread-per-core ingester, the background compactor, the push endpoint and the query API behind one
+//! HTTP listener.
+//!
+//! Start-up order matters for durability: the log and manifest are opened
+//! first, the ingester replays every partition from its flushed offset, and
+//! `/ready` answers 200 only once that replay has reached the log's end
+//! offsets as they were at start-up.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use axum::Router;
+use prometheus_client::registry::Registry;
+use strata_common::head::HeadReader;
+use strata_common::log::Log;
+use strata_common::log::embedded::EmbeddedLog;
+use strata_ingester::distributor::{self, Distributor};
+use strata_ingester::lag::LagMonitor;
+use strata_ingester::shard::Ingester;
+use strata_querier::{self as querier, QuerierState};
+use strata_storage::{Store, StoreSet};
+
+use crate::config::Config;
+use crate::server::{Health, process_routes, serve};
+
+/// Runs the all-in-one server until SIGINT/SIGTERM.
+pub async fn run(config: Config) -> Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let mut registry = Registry::with_prefix("strata");
+    let log: Arc<dyn Log> = EmbeddedLog::open(config.log.clone()).context("opening the embedded log")?;
+    // `_object_tasks`: object storage garbage collection, stopped on return.
+    let (manifest, _object_tasks) = super::open_writer_manifest(&config, &config.data_dir, None, &mut registry)?;
+    let ingester = Arc::new(
+        Ingester::start(config.ingester.clone(), log.clone(), manifest.clone(), &mut registry)
+            .context("starting ingester shards")?,
+    );
+    let mut compactor = super::start_compactor(&config, &manifest, &mut registry)?;
+    let heads: Arc<dyn HeadReader> = ingester.clone();
+    let lag = LagMonitor::new(log.clone(), heads.clone(), config.ingester.ready_max_lag_records, &mut registry);
+    tokio::spawn(lag.clone().run(config.ingester.lag_poll_interval()));
+    let distributor = Arc::new(Distributor::new(config.distributor.clone(), log.clone(), &mut registry));
+    let stores = Arc::new(StoreSet::single(Arc::new(Store::new(manifest.clone()))));
+    let querier_state = Arc::new(QuerierState::new(config.querier.clone(), stores, heads, Some(log), &mut registry));
+
+    let ready = lag.clone();
+    let health = Health::new(registry, "replaying the log", move || ready.is_ready());
+    let app = Router::new()
+        .merge(distributor::router(distributor))
+        .merge(querier::router(querier_state))
+        .merge(lag.router())
+        .merge(process_routes(health));
+    tracing::info!(data_dir = %config.data_dir.display(), "all-in-one: push, ingest and query in one process");
+    serve(config.listen, app, "all-in-one").await?;
+    tracing::info!("shutting down: stopping the compactor and ingester shards");
+    if let Some(c) = compactor.as_mut() {
+        c.shutdown();
+    }
+    ingester.shutdown();
+    Ok(())
+}

@@ -1,0 +1,26 @@
+//! `strata distributor`: the stateless push endpoint. Validates remote-write
+//! requests and produces them to the Kafka topic; a push is acknowledged
+//! only once Kafka acknowledged every record (503 when Kafka is unreachable
+//! or slow, 429 when the producer buffer is full). Scale it horizontally.
+
+use std::sync::Arc;
+
+use anyhow::Result;
+use axum::Router;
+use prometheus_client::registry::Registry;
+use strata_common::log::Log;
+use strata_ingester::distributor::{self, Distributor};
+
+use crate::config::Config;
+use crate::server::{Health, process_routes, serve};
+
+/// Runs the distributor until SIGINT/SIGTERM.
+pub async fn run(config: Config) -> Result<()> {
+    let mut registry = Registry::with_prefix("strata");
+    let log: Arc<dyn Log> = super::connect_kafka(config.kafka.clone()).await?;
+    let distributor = Arc::new(Distributor::new(config.distributor.clone(), log, &mut registry));
+    // Connected to Kafka: ready. A later outage shows as 503s on pushes.
+    let health = Health::new(registry, "connecting to Kafka", || true);
+    let app = Router::new().merge(distributor::router(distributor)).merge(process_routes(health));
+    serve(config.listen, app, "distributor").await
+}

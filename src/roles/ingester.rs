@@ -1,0 +1,57 @@
+//! `strata ingester`: consumes the Kafka partitions this ingester owns
+//! (`p % N == cluster.ingester_id`, `N` = the number of
+//! `cluster.ingesters`) into its memtables, flushes them to files under
+//! `<data_dir>/ingester-<id>/`, and serves head reads to queriers
+//! (`/internal/v1/head/*`). Progress is the manifest's flushed offsets (the
+//! topic is the write-ahead log); consumed offsets are also committed to the
+//! consumer group `<kafka.consumer_group>-ingester-<id>` for lag tooling.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use axum::Router;
+use prometheus_client::registry::Registry;
+use strata_common::head::{HeadReader, owned_partitions};
+use strata_common::log::Log;
+use strata_ingester::lag::LagMonitor;
+use strata_ingester::{Ingester, head_api};
+
+use crate::config::{ClusterConfig, Config};
+use crate::server::{Health, process_routes, serve};
+
+/// Runs the ingester until SIGINT/SIGTERM.
+pub async fn run(config: Config) -> Result<()> {
+    let id = config.cluster.ingester_id;
+    let count = config.cluster.ingester_count();
+    let dir = ClusterConfig::ingester_dir(&config.data_dir, id);
+    let mut registry = Registry::with_prefix("strata");
+    let log: Arc<dyn Log> = super::connect_kafka(config.kafka.for_member(&format!("ingester-{id}"))).await?;
+    let owned = owned_partitions(log.partition_count(), id, count);
+    // With [storage.object] this ingester's prefix is `<url>/ingester-<id>`.
+    let (manifest, _object_tasks) =
+        super::open_writer_manifest(&config, &dir, Some(&format!("ingester-{id}")), &mut registry)?;
+    tracing::info!(ingester = id, of = count, partitions = ?owned, dir = %dir.display(), "ingester owns partitions");
+    let ingester = Arc::new(
+        Ingester::start_owning(config.ingester.clone(), log.clone(), manifest.clone(), owned, &mut registry)
+            .context("starting ingester shards")?,
+    );
+    let mut compactor = super::start_compactor(&config, &manifest, &mut registry)?;
+    let heads: Arc<dyn HeadReader> = ingester.clone();
+    let lag = LagMonitor::new(log, heads.clone(), config.ingester.ready_max_lag_records, &mut registry);
+    tokio::spawn(lag.clone().run(config.ingester.lag_poll_interval()));
+    let ready = lag.clone();
+    let health = Health::new(registry, "replaying the log", move || ready.is_ready());
+    let app = Router::new().merge(head_api::router(heads)).merge(lag.router()).merge(process_routes(health));
+    serve(config.listen, app, "ingester").await?;
+    tracing::info!("shutting down: stopping the compactor and ingester shards");
+    let stop = ingester.clone();
+    tokio::task::spawn_blocking(move || {
+        if let Some(c) = compactor.as_mut() {
+            c.shutdown();
+        }
+        stop.shutdown()
+    })
+    .await
+    .context("stopping shards")?;
+    Ok(())
+}

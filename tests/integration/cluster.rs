@@ -1,0 +1,293 @@
+//! Cluster mode end to end: a real Kafka-protocol broker (tansu, started
+//! here), one distributor, two ingesters (two glommio shards each) and one
+//! querier, as separate `strata` processes sharing a data directory.
+//!
+//! Writers push like Prometheus does: a request that fails (5xx, timeout,
+//! refused connection) is retried until acknowledged. After SIGKILLing an
+//! ingester mid-stream, or stopping the broker while pushes keep coming, the
+//! querier must return every acknowledged sample exactly once, nothing that
+//! was never sent, and no gaps.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use prost::Message;
+use strata_common::log::kafka::TestBroker;
+
+use super::harness::{Strata, free_port, series, snappy, write_request};
+use super::push_query::T0;
+
+const PARTITIONS: u32 = 4;
+const WRITERS: usize = 2;
+const SERIES_PER_REQUEST: usize = 20;
+const SAMPLES_PER_SERIES: i64 = 5;
+
+/// The processes of one cluster (killed on drop).
+struct Cluster {
+    _dir: tempfile::TempDir,
+    broker: TestBroker,
+    distributor: Strata,
+    ingesters: Vec<Strata>,
+    querier: Strata,
+}
+
+fn config(dir: &Path, broker: &TestBroker, ingester_urls: &[String], id: usize, extra: &str) -> String {
+    let path = dir.join(format!("strata-{id}.toml"));
+    let urls: Vec<String> = ingester_urls.iter().map(|u| format!("{u:?}")).collect();
+    let toml = format!(
+        "[kafka]\nbrokers = {:?}\ntopic = \"strata-e2e\"\npartitions = {PARTITIONS}\nproduce_timeout_ms = 3000\n\n\
+         [cluster]\ningesters = [{}]\ningester_id = {id}\nhead_read_timeout_ms = 5000\n\n\
+         [ingester]\nshards = 2\nflush_interval_ms = 300\nlag_poll_interval_ms = 200\n",
+        broker.bootstrap(),
+        urls.join(", ")
+    );
+    std::fs::write(&path, toml + extra).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        Self::start_with("", false)
+    }
+
+    /// `extra`: TOML appended to every process's config; `own_dirs`: every
+    /// process gets its own data directory (no shared storage).
+    fn start_with(extra: &str, own_dirs: bool) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = TestBroker::start();
+        let data = |name: &str| dir.path().join(if own_dirs { name } else { "shared" });
+        let listens: Vec<String> = (0..2).map(|_| format!("127.0.0.1:{}", free_port())).collect();
+        let urls: Vec<String> = listens.iter().map(|l| format!("http://{l}")).collect();
+        let ingesters = (0..2)
+            .map(|i| {
+                let cfg = config(dir.path(), &broker, &urls, i, extra);
+                Strata::start_at(&listens[i], &data(&format!("ingester-{i}")), &["ingester", "--config", &cfg])
+            })
+            .collect();
+        let cfg = config(dir.path(), &broker, &urls, 0, extra);
+        let distributor = Strata::start(&data("distributor"), &["distributor", "--config", &cfg]);
+        let querier = Strata::start(&data("querier"), &["querier", "--config", &cfg]);
+        Cluster { _dir: dir, broker, distributor, ingesters, querier }
+    }
+}
+
+/// Request `k` of writer `w`: SERIES_PER_REQUEST series, each with
+/// SAMPLES_PER_SERIES samples at distinct timestamps; value = timestamp.
+fn request(w: usize, k: i64) -> Vec<u8> {
+    let ts: Vec<(i64, f64)> = (0..SAMPLES_PER_SERIES)
+        .map(|j| {
+            let t = T0 + (k * SAMPLES_PER_SERIES + j) * 1000;
+            (t, t as f64)
+        })
+        .collect();
+    let w = w.to_string();
+    let all = (0..SERIES_PER_REQUEST)
+        .map(|i| series(&[("__name__", "cluster_test"), ("writer", &w), ("s", &i.to_string())], &ts))
+        .collect();
+    snappy(&write_request(all).encode_to_vec())
+}
+
+/// Writers that push sequential requests, retrying each until it is
+/// acknowledged with 204 (as Prometheus does).
+struct Writers {
+    stop: Arc<AtomicBool>,
+    acked: Arc<Mutex<Vec<i64>>>,
+    attempted: Arc<Mutex<Vec<i64>>>,
+    /// Failed attempts by status code (0 = no response).
+    failures: Arc<Mutex<BTreeMap<u16, usize>>>,
+    successes: Arc<AtomicUsize>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Writers {
+    fn start(url: String) -> Writers {
+        let stop = Arc::new(AtomicBool::new(false));
+        let acked = Arc::new(Mutex::new(vec![-1i64; WRITERS]));
+        let attempted = Arc::new(Mutex::new(vec![-1i64; WRITERS]));
+        let failures = Arc::new(Mutex::new(BTreeMap::new()));
+        let successes = Arc::new(AtomicUsize::new(0));
+        let threads = (0..WRITERS)
+            .map(|w| {
+                let (url, stop, acked, attempted, failures, successes) =
+                    (url.clone(), stop.clone(), acked.clone(), attempted.clone(), failures.clone(), successes.clone());
+                std::thread::spawn(move || {
+                    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+                    let mut k = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        attempted.lock().unwrap()[w] = k;
+                        let r = client
+                            .post(&url)
+                            .header("Content-Type", "application/x-protobuf")
+                            .header("Content-Encoding", "snappy")
+                            .body(request(w, k))
+                            .send();
+                        match r.map(|r| r.status().as_u16()) {
+                            Ok(204) => {
+                                acked.lock().unwrap()[w] = k;
+                                successes.fetch_add(1, Ordering::Relaxed);
+                                k += 1;
+                            }
+                            other => {
+                                *failures.lock().unwrap().entry(other.unwrap_or(0)).or_default() += 1;
+                                std::thread::sleep(Duration::from_millis(100));
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        Writers { stop, acked, attempted, failures, successes, threads }
+    }
+
+    /// Waits until `n` more requests have been acknowledged.
+    fn wait_for_successes(&self, n: usize, within: Duration) {
+        let target = self.successes.load(Ordering::Relaxed) + n;
+        let deadline = Instant::now() + within;
+        while self.successes.load(Ordering::Relaxed) < target {
+            assert!(Instant::now() < deadline, "pushes did not succeed again; failures: {:?}", self.failures);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the writers; returns (acked, attempted) per writer.
+    fn finish(self) -> (Vec<i64>, Vec<i64>, BTreeMap<u16, usize>) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            t.join().unwrap();
+        }
+        let failures = self.failures.lock().unwrap().clone();
+        (self.acked.lock().unwrap().clone(), self.attempted.lock().unwrap().clone(), failures)
+    }
+}
+
+/// Every acknowledged sample exactly once, nothing never sent, no gaps.
+fn verify(querier: &Strata, acked: &[i64], attempted: &[i64]) {
+    let sent_secs = (*attempted.iter().max().unwrap() + 1) * SAMPLES_PER_SERIES;
+    let end = (T0 + sent_secs * 1000) as f64 / 1000.0;
+    let data = querier.query(&format!("cluster_test[{}s]", sent_secs + 60), end);
+    assert_eq!(data["resultType"], "matrix");
+    let mut seen: BTreeMap<(String, String), Vec<i64>> = BTreeMap::new();
+    for series in data["result"].as_array().unwrap() {
+        let key = (
+            series["metric"]["writer"].as_str().unwrap().to_string(),
+            series["metric"]["s"].as_str().unwrap().to_string(),
+        );
+        for v in series["values"].as_array().unwrap() {
+            let t = (v[0].as_f64().unwrap() * 1000.0).round() as i64;
+            assert_eq!(v[1].as_str().unwrap().parse::<f64>().unwrap(), t as f64, "value of {key:?} at {t}");
+            seen.entry(key.clone()).or_default().push(t);
+        }
+    }
+    for w in 0..WRITERS {
+        for i in 0..SERIES_PER_REQUEST {
+            let ts = seen.get(&(w.to_string(), i.to_string())).cloned().unwrap_or_default();
+            let unique: BTreeSet<i64> = ts.iter().copied().collect();
+            assert_eq!(unique.len(), ts.len(), "duplicate samples in writer {w} series {i}");
+            let n = ts.len() as i64;
+            let acked_n = (acked[w] + 1) * SAMPLES_PER_SERIES;
+            let attempted_n = (attempted[w] + 1) * SAMPLES_PER_SERIES;
+            assert!(n >= acked_n, "writer {w} series {i}: {n} samples, {acked_n} acknowledged");
+            assert!(n <= attempted_n, "writer {w} series {i}: {n} samples, only {attempted_n} ever sent");
+            let want: Vec<i64> = (0..n).map(|j| T0 + j * 1000).collect();
+            assert_eq!(unique.into_iter().collect::<Vec<_>>(), want, "writer {w} series {i}: gaps");
+        }
+    }
+}
+
+#[test]
+fn cluster_sigkill_an_ingester_mid_stream_loses_and_duplicates_nothing() {
+    let mut c = Cluster::start();
+    let writers = Writers::start(format!("{}/api/v1/push", c.distributor.base));
+    writers.wait_for_successes(20, Duration::from_secs(60));
+
+    c.ingesters[1].kill();
+    // Pushes go to Kafka, not to ingesters: they keep succeeding.
+    writers.wait_for_successes(5, Duration::from_secs(30));
+    // A query needs every ingester's head: a clear 503, never a partial answer.
+    let (status, body) = c.querier.get("/api/v1/query", &[("query", "count(cluster_test)")]);
+    assert_eq!(status, 503, "{body}");
+    let error = body["error"].as_str().unwrap();
+    assert!(error.contains("ingester 1"), "the error names the ingester: {error}");
+
+    c.ingesters[1].start_again();
+    writers.wait_for_successes(10, Duration::from_secs(60));
+    let (acked, attempted, failures) = writers.finish();
+    assert!(failures.is_empty(), "pushes failed although Kafka was up: {failures:?}");
+    verify(&c.querier, &acked, &attempted);
+
+    // Lag and progress are visible per partition.
+    let (status, st) = c.ingesters[0].get("/ingester/status", &[]);
+    assert_eq!(status, 200);
+    let parts: Vec<u64> =
+        st["partitions"].as_array().unwrap().iter().map(|p| p["partition"].as_u64().unwrap()).collect();
+    assert_eq!(parts, vec![0, 2], "ingester 0 of 2 owns the even partitions");
+    let metrics = reqwest::blocking::get(format!("{}/metrics", c.ingesters[1].base)).unwrap().text().unwrap();
+    assert!(metrics.contains("strata_ingester_partition_lag_records{partition=\"3\"}"), "{metrics}");
+}
+
+#[test]
+fn cluster_rides_out_a_broker_restart() {
+    let mut c = Cluster::start();
+    let writers = Writers::start(format!("{}/api/v1/push", c.distributor.base));
+    writers.wait_for_successes(20, Duration::from_secs(60));
+
+    c.broker.stop();
+    let down_since = Instant::now();
+    while writers.failures.lock().unwrap().is_empty() {
+        assert!(down_since.elapsed() < Duration::from_secs(30), "pushes kept succeeding with the broker down");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    c.broker.restart();
+    writers.wait_for_successes(20, Duration::from_secs(90));
+    let (acked, attempted, failures) = writers.finish();
+    assert!(
+        failures.keys().all(|&code| code == 503 || code == 429),
+        "during the outage pushes must fail with 503 (or 429), got {failures:?}"
+    );
+    verify(&c.querier, &acked, &attempted);
+}
+
+#[test]
+fn cluster_on_object_storage_survives_losing_an_ingesters_disk() {
+    // No shared storage: every process has its own data directory, files
+    // reach the querier only through the bucket (moto).
+    let s3 = strata_storage::object::test_server::S3Server::start();
+    s3.create_bucket("strata");
+    let object = format!(
+        "\n[storage.object]\nurl = \"s3://strata/cluster\"\nendpoint = \"http://127.0.0.1:{}\"\nregion = \"us-east-1\"\n\
+         access_key_id = \"test\"\nsecret_access_key = \"test\"\nallow_http = true\nmanifest_poll_interval_ms = 500\n",
+        s3.port
+    );
+    let mut c = Cluster::start_with(&object, true);
+    let writers = Writers::start(format!("{}/api/v1/push", c.distributor.base));
+    writers.wait_for_successes(20, Duration::from_secs(60));
+
+    // Ingester 1's machine is lost: process and disk.
+    c.ingesters[1].kill();
+    std::fs::remove_dir_all(&c.ingesters[1].data_dir).unwrap();
+    writers.wait_for_successes(5, Duration::from_secs(30));
+    c.ingesters[1].start_again();
+    writers.wait_for_successes(10, Duration::from_secs(60));
+    let (acked, attempted, failures) = writers.finish();
+    assert!(failures.is_empty(), "pushes failed although Kafka was up: {failures:?}");
+    verify(&c.querier, &acked, &attempted);
+    // Ingester 1 restored its manifest and files from the bucket (an empty
+    // start would refuse to replicate over the bucket's newer manifest and
+    // fail every flush); the querier read files only from the bucket.
+    let metric = |s: &Strata, name: &str, label: &str| -> f64 {
+        let text = reqwest::blocking::get(format!("{}/metrics", s.base)).unwrap().text().unwrap();
+        text.lines()
+            .filter(|l| l.starts_with(name) && l.contains(label))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    assert!(metric(&c.ingesters[1], "strata_object_store_downloads_total ", "") >= 2.0, "manifest + files restored");
+    let failed = metric(&c.ingesters[1], "strata_ingester_flushes_total{", "outcome=\"error\"");
+    assert_eq!(failed, 0.0, "no failed flush");
+    assert!(metric(&c.querier, "strata_object_store_cache_misses_total ", "") >= 1.0, "files come from the bucket");
+}
