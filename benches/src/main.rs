@@ -9,8 +9,12 @@
 //! cargo build --release -p strata -p strata-benches
 //! target/release/loadgen --strata-bin target/release/strata --hosts 1000 --scrapes 60
 //! ```
+//!
+//! `--mode disk` instead measures bytes per sample after compaction (see [`disk`]):
+//! `target/release/loadgen --mode disk --hosts 100 --scrapes 720`.
 
 mod dashboard;
+mod disk;
 mod systems;
 mod workload;
 
@@ -45,6 +49,10 @@ struct Args {
     /// Runs of each query (the median is reported).
     #[arg(long, default_value_t = 10)]
     query_runs: usize,
+    /// `ingest` (ingest rate and query latency) or `disk` (bytes per sample
+    /// after compaction).
+    #[arg(long, default_value = "ingest")]
+    mode: String,
 }
 
 /// Dashboard-style queries over the workload.
@@ -142,6 +150,9 @@ fn main() -> Result<()> {
     let lanes = Arc::new(w.encode());
     let requests: usize = lanes.iter().map(Vec::len).sum();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    if args.mode == "disk" {
+        return disk_mode(&args, &w, lanes, &rt);
+    }
     let mut results = Vec::new();
     let mut dashboards = Vec::new();
     for name in &args.systems {
@@ -175,6 +186,29 @@ fn main() -> Result<()> {
     }
     report(&results);
     dashboard::report(&dashboards);
+    Ok(())
+}
+
+/// `--mode disk`: ingest, compact, measure bytes per sample.
+fn disk_mode(args: &Args, w: &Workload, lanes: Arc<Vec<Vec<Vec<u8>>>>, rt: &tokio::runtime::Runtime) -> Result<()> {
+    let mut results = Vec::new();
+    for name in &args.systems {
+        let kind = Kind::parse(name)?;
+        let bytes = match kind {
+            Kind::Prometheus => disk::prometheus_block_bytes(&lanes)?,
+            Kind::Strata | Kind::StrataKafka | Kind::VictoriaMetrics => {
+                let sys = System::start_with(kind, &args.strata_bin, disk::STRATA_TOML)?;
+                rt.block_on(ingest(&sys, lanes.clone())).with_context(|| format!("ingest into {}", kind.name()))?;
+                match kind {
+                    Kind::VictoriaMetrics => disk::victoriametrics_compacted_bytes(&sys, w)?,
+                    _ => disk::strata_compacted_bytes(&sys, w.total_samples())?,
+                }
+            }
+        };
+        eprintln!("{}: {bytes} bytes", kind.name());
+        results.push((kind, bytes));
+    }
+    disk::report(&results, w.total_samples());
     Ok(())
 }
 

@@ -84,6 +84,12 @@ fn free_port() -> Result<u16> {
 
 impl System {
     pub fn start(kind: Kind, strata_bin: &Path) -> Result<Self> {
+        Self::start_with(kind, strata_bin, "")
+    }
+
+    /// Like [`System::start`], with `strata_toml` (if not empty) as the
+    /// all-in-one Strata's config file.
+    pub fn start_with(kind: Kind, strata_bin: &Path, strata_toml: &str) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let data = dir.path().join("data");
         let listen = format!("127.0.0.1:{}", free_port()?);
@@ -100,7 +106,14 @@ impl System {
         let mut broker = None;
         let (procs, write_base) = match kind {
             Kind::Strata => {
-                (vec![Proc::spawn(strata_bin, strata(None, &listen, None), base.clone(), kind)?], base.clone())
+                let config = dir.path().join("strata.toml");
+                let config = if strata_toml.is_empty() {
+                    None
+                } else {
+                    std::fs::write(&config, strata_toml)?;
+                    Some(config.as_path())
+                };
+                (vec![Proc::spawn(strata_bin, strata(None, &listen, config), base.clone(), kind)?], base.clone())
             }
             Kind::StrataKafka => {
                 let b = TestBroker::start();
@@ -194,6 +207,11 @@ impl System {
             std::thread::sleep(Duration::from_millis(100));
         }
         bail!("{} did not become ready in 600 s", self.kind.name())
+    }
+
+    /// The data directory (of the ingesting process).
+    pub fn data_dir(&self) -> &Path {
+        &self.data
     }
 
     /// The remote-write URL.

@@ -5,6 +5,7 @@
 //!   headers: Content-Type (415), Content-Encoding (415), X-Scope-OrgID (400/401)
 //!   body ≤ max_request_bytes (413) ─ snappy header ≤ max_decompressed_bytes (413)
 //!   ─ prost decode (400) ─ validate every series (400, nothing appended)
+//!   ─ sample times within [now - out_of_order_window, now + max_future] (400)
 //!   ─ partition_for(tenant, labels, P) ─ RecordBuilder per partition (≤ ~1 MiB records)
 //!   ─ Log::append on every partition concurrently ─ 204 once all are durable
 //!                                                   503 on a log error or timeout
@@ -63,6 +64,17 @@ pub struct DistributorConfig {
     pub multitenancy_enabled: bool,
     /// How long a push waits for the log to acknowledge, in milliseconds; → 503.
     pub append_timeout_ms: u64,
+    /// Out-of-order window in milliseconds: a sample older than the
+    /// distributor's wall clock minus this is refused (400 naming the
+    /// series, counted in `distributor_samples_rejected{reason="too_old"}`).
+    /// Anything younger is accepted, in any order, and merged by the
+    /// ingesters (newest write wins on equal timestamps). Distributors are
+    /// stateless, so the rule uses the wall clock, not a per-series
+    /// high-water mark. 0 = no limit (the default, for backfills).
+    pub out_of_order_window_ms: u64,
+    /// Samples more than this many milliseconds ahead of the wall clock are
+    /// refused (400, `reason="too_far_in_future"`). 0 = no limit (the default).
+    pub max_future_ms: u64,
 }
 
 impl Default for DistributorConfig {
@@ -72,6 +84,8 @@ impl Default for DistributorConfig {
             max_decompressed_bytes: 64 << 20,
             multitenancy_enabled: false,
             append_timeout_ms: 10_000,
+            out_of_order_window_ms: 0,
+            max_future_ms: 0,
         }
     }
 }
@@ -93,6 +107,19 @@ impl DistributorConfig {
             return bad("distributor.append_timeout_ms must be positive".into());
         }
         Ok(())
+    }
+
+    /// The accepted sample time range `[min, max]` at wall-clock `now_ms`.
+    pub fn accepted_times(&self, now_ms: i64) -> (i64, i64) {
+        let min = match self.out_of_order_window_ms {
+            0 => i64::MIN,
+            w => now_ms.saturating_sub(w.min(i64::MAX as u64) as i64),
+        };
+        let max = match self.max_future_ms {
+            0 => i64::MAX,
+            f => now_ms.saturating_add(f.min(i64::MAX as u64) as i64),
+        };
+        (min, max)
     }
 
     /// [`Self::append_timeout_ms`] as a duration.
@@ -154,6 +181,22 @@ impl Distributor {
     pub(crate) fn prepare(&self, tenant: &TenantId, req: &FlatRequest<'_>) -> Result<Prepared, PushError> {
         for s in &req.series {
             validate::validate_series(req.labels(s), s.histograms)?;
+        }
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let (min_t, max_t) = self.config.accepted_times(now);
+        if (min_t, max_t) != (i64::MIN, i64::MAX) {
+            let series = req.series.iter().map(|s| (req.labels(s), req.samples(s)));
+            let check = validate::check_sample_times(series, min_t, max_t);
+            if check.too_old > 0 {
+                self.metrics.rejected.get_or_create(&[("reason", "too_old")]).inc_by(check.too_old);
+            }
+            if check.too_new > 0 {
+                self.metrics.rejected.get_or_create(&[("reason", "too_far_in_future")]).inc_by(check.too_new);
+            }
+            if let Some(e) = check.error {
+                return Err(e);
+            }
         }
         let partitions = self.log.partition_count();
         let mut builders: Vec<Option<RecordBuilder>> = (0..partitions).map(|_| None).collect();

@@ -26,6 +26,7 @@
 //! signed zeros and infinities round-trip exactly.
 
 pub mod bits;
+pub mod v2;
 
 use strata_common::Sample;
 

@@ -1,11 +1,16 @@
-//! Constants and the fixed-size footer of the v1 data file format
-//! (documented byte by byte in `storage/docs/format/v1.md`).
+//! Constants and the fixed-size footer of the data file format
+//! (documented byte by byte in `storage/docs/format/v1.md` and `v2.md`).
 use crate::chunk::bits::Cursor;
 
 /// First four bytes of every data file, and last four of its footer.
 pub const MAGIC: [u8; 4] = *b"STRT";
-/// The format version this build writes.
+/// Format version 1 (Gorilla chunks); still read.
 pub const FORMAT_V1: u32 = 1;
+/// Format version 2 (bit-packed decimal chunks, `chunk::v2`): the layout of
+/// v1 with another chunk encoding. This build writes it.
+pub const FORMAT_V2: u32 = 2;
+/// The format version this build writes.
+pub const FORMAT_CURRENT: u32 = FORMAT_V2;
 /// Header: magic + u32 LE version.
 pub const HEADER_LEN: usize = 8;
 /// Footer length in bytes (see [`Footer`]).

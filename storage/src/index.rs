@@ -11,8 +11,10 @@
 //! answer is the union of the postings of the values it matches) or
 //! *negative* (matches `""`: the answer is all series minus the union of the
 //! values it rejects). Positive matchers are evaluated cheapest first
-//! (`=`, then literal alternations via [`Matcher::set_literals`], then regex
-//! scans over the value dictionary) and intersected, stopping as soon as the
+//! (`=`, then literal alternations via [`Matcher::set_literals`], then
+//! regexes with a literal prefix — only the values starting with it are
+//! tested ([`literal_prefix`], [`Postings::union_values_prefixed`]), then
+//! full regex scans over the value dictionary) and intersected, stopping as soon as the
 //! result is empty; negative matchers are then subtracted. Only when there is
 //! no positive matcher does evaluation start from the all-series bitmap.
 use std::borrow::Cow;
@@ -29,6 +31,52 @@ pub trait Postings {
     /// The union of the postings of every value of `name` for which `keep`
     /// returns true.
     fn union_values(&self, name: &str, keep: &mut dyn FnMut(&str) -> bool) -> RoaringBitmap;
+    /// Like [`Postings::union_values`], over the values starting with
+    /// `prefix` only. Sources with sorted values override it to visit just
+    /// that range.
+    fn union_values_prefixed(&self, name: &str, prefix: &str, keep: &mut dyn FnMut(&str) -> bool) -> RoaringBitmap {
+        self.union_values(name, &mut |v| v.starts_with(prefix) && keep(v))
+    }
+}
+
+/// A literal every match of the (fully anchored) regex `re` starts with,
+/// if there is a non-empty one that can be proven simply: the leading
+/// characters before any regex syntax, minus the last one when a `*`, `?`
+/// or `{` makes it optional; `None` when the regex has a top-level
+/// alternation (`ab|cd`), flags, or anything the scan does not understand.
+pub fn literal_prefix(re: &str) -> Option<&str> {
+    const META: &[char] = &['\\', '.', '+', '*', '?', '(', ')', '|', '[', ']', '{', '}', '^', '$'];
+    let end = re.find(META).unwrap_or(re.len());
+    let mut prefix = &re[..end];
+    if matches!(re[end..].chars().next(), Some('*' | '?' | '{')) {
+        let last = prefix.char_indices().last().map_or(0, |(i, _)| i);
+        prefix = &prefix[..last];
+    }
+    if prefix.is_empty() || has_top_level_alternation(re)? {
+        return None;
+    }
+    Some(prefix)
+}
+
+/// Whether `re` has a `|` outside any group or class; `None` if the scan
+/// finds unbalanced syntax.
+fn has_top_level_alternation(re: &str) -> Option<bool> {
+    let (mut depth, mut in_class) = (0usize, false);
+    let mut chars = re.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next()?;
+            }
+            '[' if !in_class => in_class = true,
+            ']' if in_class => in_class = false,
+            '(' if !in_class => depth += 1,
+            ')' if !in_class => depth = depth.checked_sub(1)?,
+            '|' if !in_class && depth == 0 => return Some(true),
+            _ => {}
+        }
+    }
+    (depth == 0 && !in_class).then_some(false)
 }
 
 /// Cost class of a positive matcher: lower is evaluated first.
@@ -36,7 +84,8 @@ fn cost(m: &Matcher) -> u8 {
     match m.op {
         MatchOp::Equal => 0,
         MatchOp::RegexMatch if m.set_literals().is_some() => 1,
-        _ => 2,
+        MatchOp::RegexMatch if literal_prefix(&m.value).is_some() => 2,
+        _ => 3,
     }
 }
 
@@ -55,9 +104,10 @@ fn union_of<'a>(p: &dyn Postings, name: &str, values: impl IntoIterator<Item = &
 fn accepted(p: &dyn Postings, m: &Matcher) -> RoaringBitmap {
     match m.op {
         MatchOp::Equal => p.postings(&m.name, &m.value).map(Cow::into_owned).unwrap_or_default(),
-        MatchOp::RegexMatch => match m.set_literals() {
-            Some(lits) => union_of(p, &m.name, lits),
-            None => p.union_values(&m.name, &mut |v| m.matches(v)),
+        MatchOp::RegexMatch => match (m.set_literals(), literal_prefix(&m.value)) {
+            (Some(lits), _) => union_of(p, &m.name, lits),
+            (None, Some(prefix)) => p.union_values_prefixed(&m.name, prefix, &mut |v| m.matches(v)),
+            (None, None) => p.union_values(&m.name, &mut |v| m.matches(v)),
         },
         MatchOp::NotEqual | MatchOp::RegexNoMatch => p.union_values(&m.name, &mut |v| m.matches(v)),
     }
@@ -185,6 +235,23 @@ pub(crate) mod tests {
         assert_eq!(ids(&select(&p, &[m(MatchOp::Equal, "nope", "1")])), Vec::<u32>::new());
     }
 
+    #[test]
+    fn literal_prefixes_are_conservative() {
+        assert_eq!(literal_prefix("host-0.*"), Some("host-0"));
+        assert_eq!(literal_prefix("api-(a|b)"), Some("api-"));
+        assert_eq!(literal_prefix("abc+"), Some("abc"));
+        assert_eq!(literal_prefix("abc*"), Some("ab"));
+        assert_eq!(literal_prefix("abc?d"), Some("ab"));
+        assert_eq!(literal_prefix("ab{2}"), Some("a"));
+        assert_eq!(literal_prefix("a*"), None);
+        assert_eq!(literal_prefix("ab.*|cd"), None, "top-level alternation");
+        assert_eq!(literal_prefix("ab[|]"), Some("ab"), "| inside a class is a literal");
+        assert_eq!(literal_prefix("(?i)ab"), None);
+        assert_eq!(literal_prefix(".*ab"), None);
+        assert_eq!(literal_prefix("ab(c"), None, "unbalanced");
+        assert_eq!(literal_prefix("hé.*"), Some("hé"));
+    }
+
     fn arb_labels() -> impl Strategy<Value = Labels> {
         prop::collection::btree_map(
             prop::sample::select(vec!["a", "b", "c"]),
@@ -199,7 +266,8 @@ pub(crate) mod tests {
             prop::sample::select(vec![MatchOp::Equal, MatchOp::NotEqual, MatchOp::RegexMatch, MatchOp::RegexNoMatch]);
         let name = prop::sample::select(vec!["a", "b", "c", "d"]);
         let value = prop::sample::select(vec![
-            "", "x", "y", "xy", "x|y", "x|", "|z", "x.*", ".*", ".+", "x?y", "(x|z)", "[xy]+",
+            "", "x", "y", "xy", "x|y", "x|", "|z", "x.*", ".*", ".+", "x?y", "(x|z)", "[xy]+", "xy*", "x(y|z)",
+            "xy?.*", "x.*|z", "x+", "x\\.y", "x[y]",
         ]);
         (op, name, value).prop_map(|(op, n, v)| Matcher::new(op, n, v).unwrap())
     }

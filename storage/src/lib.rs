@@ -22,6 +22,10 @@
 //! - [`object`]: optional S3-compatible object storage for files and the
 //!   manifest (upload after commit, restore, garbage collection, a querier
 //!   cache); the local filesystem stays the default.
+//! - [`compaction`]: the background compactor (level-0 flush files → 2 h →
+//!   1 d windows, newest wins, rate-limited) and retention per tenant.
+//! - [`retire`]: deletion of replaced files only once no snapshot or reader
+//!   can reach them; [`fault`]: fault points for crash tests.
 //!
 //! ```text
 //!  log record ─▶ Memtable::append          (ingester shard, single thread)
@@ -33,8 +37,11 @@
 //!              files/<tenant>/<id>.strata
 //!                   │ ManifestStore::commit_flush(files, offsets)
 //!                   ▼   MANIFEST.json.tmp ─ fsync ─ rename ─ fsync dir
-//!              MANIFEST.json  ──current()──▶ Store::select ─▶ FileCache ─▶ FileReader
-//!                                             (tenant, time, offset rule, postings)
+//!              MANIFEST.json  ──pin()──▶ Store::select ─▶ FileCache ─▶ FileReader
+//!                   ▲                         (tenant, time, offset rule, postings)
+//!                   │ commit_replace(inputs → outputs), retired inputs deleted
+//!                   │ once no snapshot/reader holds them
+//!              Compactor (own OS thread): L0 → 2 h → 1 d, retention
 //! ```
 //!
 //! ## Durability and ordering
@@ -54,7 +61,11 @@
 //!   every partition range it covers ends at or below the heads' base offset
 //!   for that partition.
 //! - Equal timestamps are resolved the same way everywhere: the sample written
-//!   last wins (memtable), and the newest file wins across files.
+//!   last wins (memtable), and the newest file wins across files
+//!   ([`FileMeta::rank`]: compaction outputs keep their newest input's order).
+//! - Compaction replaces files atomically and never deletes a file a pinned
+//!   snapshot or a held reader can still read; a crash at any step leaves at
+//!   worst unreferenced files, which [`ManifestStore::open`] removes.
 
 pub mod chunk;
 pub mod compaction;

@@ -1,4 +1,4 @@
-//! Reading v1 data files: memory-mapped, validated on open (header, footer,
+//! Reading data files (format v1 and v2): memory-mapped, validated on open (header, footer,
 //! section bounds and CRCs, symbol table, postings directory), decoded lazily
 //! (series entries and chunks only when asked for).
 use std::borrow::Cow;
@@ -14,9 +14,10 @@ use strata_common::{Label, Labels, Matcher, Sample, Timestamp};
 
 use crate::chunk::bits::Cursor;
 use crate::chunk::decode_chunk_range;
+use crate::chunk::v2::decode_chunk_range_v2;
 use crate::format::{
-    FOOTER_LEN, FORMAT_V1, Footer, HEADER_LEN, MAGIC, SECTION_CHUNKS, SECTION_NAMES, SECTION_POSTINGS, SECTION_SERIES,
-    SECTION_SYMBOLS,
+    FOOTER_LEN, FORMAT_V1, FORMAT_V2, Footer, HEADER_LEN, MAGIC, SECTION_CHUNKS, SECTION_NAMES, SECTION_POSTINGS,
+    SECTION_SERIES, SECTION_SYMBOLS,
 };
 use crate::index::{self, Postings};
 use crate::{Error, FileMeta, Result};
@@ -70,7 +71,7 @@ impl FileReader {
             return Err(corrupt("bad header magic".into()));
         }
         let version = u32::from_le_bytes([map[4], map[5], map[6], map[7]]);
-        if version != FORMAT_V1 {
+        if version != FORMAT_V1 && version != FORMAT_V2 {
             return Err(Error::UnsupportedVersion { path: path.to_path_buf(), version });
         }
         let footer = Footer::decode(&map[len - FOOTER_LEN..]).map_err(corrupt)?;
@@ -292,14 +293,36 @@ impl FileReader {
             if c.max_t < min_t || c.min_t > max_t {
                 continue;
             }
-            decode_chunk_range(&self.map[c.offset..c.offset + c.len], min_t, max_t, out)
-                .map_err(|e| Error::corrupt(&self.path, format!("series {series} chunk {i}: {e}")))?;
+            let bytes = &self.map[c.offset..c.offset + c.len];
+            let decoded = match self.footer.version {
+                FORMAT_V1 => decode_chunk_range(bytes, min_t, max_t, out),
+                _ => decode_chunk_range_v2(bytes, min_t, max_t, out),
+            };
+            decoded.map_err(|e| Error::corrupt(&self.path, format!("series {series} chunk {i}: {e}")))?;
         }
         Ok(())
     }
 }
 
 impl Postings for FileReader {
+    fn union_values_prefixed(&self, name: &str, prefix: &str, keep: &mut dyn FnMut(&str) -> bool) -> RoaringBitmap {
+        let mut out = RoaringBitmap::new();
+        let values = self.name_postings(name).map(|p| p.values.as_slice()).unwrap_or_default();
+        // Values are sorted by symbol ref, and symbols are sorted: the values
+        // starting with `prefix` are one contiguous run.
+        let start = values.partition_point(|v| &*self.symbols[v.0 as usize] < prefix);
+        for &(v, off, len) in &values[start..] {
+            let value = &self.symbols[v as usize];
+            if !value.starts_with(prefix) {
+                break;
+            }
+            if keep(value) {
+                out |= self.bitmap(off, len);
+            }
+        }
+        out
+    }
+
     fn all_series(&self) -> Cow<'_, RoaringBitmap> {
         Cow::Borrowed(&self.all)
     }

@@ -1,5 +1,5 @@
-//! Writing data files: encoding a sorted stream of series into the v1 layout
-//! (see `docs/format/v1.md`) and flushing a frozen memtable, one file per
+//! Writing data files: encoding a sorted stream of series into the current
+//! layout (format v2: `docs/format/v2.md`, the v1 layout with v2 chunks) and flushing a frozen memtable, one file per
 //! tenant, durably (temp file, fsync, rename, directory fsync).
 //!
 //! [`FileWriter`] streams: chunks go to the output as each series is added;
@@ -15,10 +15,11 @@ use std::path::{Path, PathBuf};
 use roaring::RoaringBitmap;
 use strata_common::{Labels, Timestamp};
 
+use crate::chunk::MAX_CHUNK_SAMPLES;
 use crate::chunk::bits::{put_uvarint, put_varint};
-use crate::chunk::{MAX_CHUNK_SAMPLES, encode_chunk};
+use crate::chunk::v2::{encode_chunk_v2, next_chunk_len};
 use crate::fault::FaultPoint;
-use crate::format::{FILE_EXT, FORMAT_V1, Footer, HEADER_LEN, MAGIC, Section};
+use crate::format::{FILE_EXT, FORMAT_CURRENT, Footer, HEADER_LEN, MAGIC, Section};
 use crate::memtable::FrozenSeries;
 use crate::{Error, FileMeta, FrozenMemtable, ManifestStore, PartitionRange, Result};
 
@@ -157,7 +158,7 @@ struct ChunkRef {
     len: usize,
 }
 
-/// Streams series into the v1 layout (see the module docs for its memory).
+/// Streams series into the current layout (see the module docs for its memory).
 pub struct FileWriter<W: Write> {
     out: W,
     /// Bytes written so far (= the offset of the next byte).
@@ -174,7 +175,7 @@ impl<W: Write> FileWriter<W> {
     /// Writes the header.
     pub fn new(mut out: W) -> std::io::Result<Self> {
         out.write_all(&MAGIC)?;
-        out.write_all(&FORMAT_V1.to_le_bytes())?;
+        out.write_all(&FORMAT_CURRENT.to_le_bytes())?;
         Ok(Self {
             out,
             pos: HEADER_LEN as u64,
@@ -204,10 +205,11 @@ impl<W: Write> FileWriter<W> {
         let n = ts.len().min(vs.len());
         debug_assert!(n > 0, "a series needs at least one sample");
         let mut refs = Vec::with_capacity(n.div_ceil(MAX_CHUNK_SAMPLES));
-        for start in (0..n).step_by(MAX_CHUNK_SAMPLES) {
-            let end = (start + MAX_CHUNK_SAMPLES).min(n);
+        let mut start = 0;
+        while start < n {
+            let end = start + next_chunk_len(&vs[start..n]);
             self.chunk.clear();
-            encode_chunk(&ts[start..end], &vs[start..end], &mut self.chunk);
+            encode_chunk_v2(&ts[start..end], &vs[start..end], &mut self.chunk);
             self.out.write_all(&self.chunk)?;
             self.chunks_crc.update(&self.chunk);
             let (lo, hi) = (ts[start], ts[end - 1]);
@@ -215,6 +217,7 @@ impl<W: Write> FileWriter<W> {
             self.pos += self.chunk.len() as u64;
             self.min_t = self.min_t.min(lo);
             self.max_t = self.max_t.max(hi);
+            start = end;
         }
         self.samples += n as u64;
         self.series.push((labels.clone(), refs));
@@ -295,7 +298,7 @@ impl<W: Write> FileWriter<W> {
         sections[3] = section(&buf, start, base);
 
         let (min_t, max_t, samples) = (self.min_t, self.max_t, self.samples);
-        let footer = Footer { sections, min_t, max_t, series: series.len() as u64, samples, version: FORMAT_V1 };
+        let footer = Footer { sections, min_t, max_t, series: series.len() as u64, samples, version: FORMAT_CURRENT };
         footer.encode(&mut buf);
         self.out.write_all(&buf)?;
         self.out.flush()?;
@@ -305,7 +308,7 @@ impl<W: Write> FileWriter<W> {
     }
 }
 
-/// Encodes a whole file in memory (see `docs/format/v1.md`).
+/// Encodes a whole file in memory (see `docs/format/v2.md`).
 pub fn encode_file(series: &[FrozenSeries<'_>]) -> (Vec<u8>, FileStats) {
     let cap = HEADER_LEN + series.iter().map(|s| s.timestamps.len() * 2).sum::<usize>();
     // Writing into a Vec cannot fail.

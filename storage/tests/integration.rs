@@ -7,6 +7,7 @@ mod integration {
     mod docs;
     mod file_format;
     mod fixture_v1;
+    mod fixture_v2;
     mod manifest;
     mod model;
     mod object_storage;

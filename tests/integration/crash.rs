@@ -1,6 +1,7 @@
 //! Crash safety: SIGKILL the process in the middle of a push stream (with
-//! flushes happening), restart it, and prove every acknowledged sample is
-//! present exactly once, and nothing that was never sent appears.
+//! flushes and compactions happening), restart it, let it compact again, and
+//! prove every acknowledged sample is present exactly once, and nothing that
+//! was never sent appears.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,7 +37,12 @@ fn request(w: usize, k: i64) -> Vec<u8> {
 fn sigkill_mid_ingestion_loses_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("strata.toml");
-    std::fs::write(&config, "[ingester]\nflush_interval_ms = 150\n").unwrap();
+    std::fs::write(
+        &config,
+        "[ingester]\nflush_interval_ms = 150\n[compaction]\ninterval_ms = 100\nsettle_ms = 200\n\
+         delete_delay_ms = 0\nmax_bytes_per_sec = 0\nlevel_windows_ms = [60000, 600000]\n",
+    )
+    .unwrap();
     let mut s = Strata::start(&dir.path().join("data"), &["--config", config.to_str().unwrap()]);
     let url = format!("{}/api/v1/push", s.base);
 
@@ -79,6 +85,20 @@ fn sigkill_mid_ingestion_loses_and_duplicates_nothing() {
     assert!(acked.iter().all(|&k| k >= 5), "too few pushes before the kill: {acked:?}");
 
     s.restart();
+    // Let the restarted process flush and compact what it replayed.
+    let metrics_url = format!("{}/metrics", s.base);
+    let compactions = || {
+        let text = reqwest::blocking::get(&metrics_url).unwrap().text().unwrap();
+        text.lines()
+            .find(|l| l.starts_with("strata_compaction_jobs_total{outcome=\"ok\"}"))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while compactions() < 1.0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(compactions() >= 1.0, "the restarted process never compacted");
     // One range selector that covers every sample ever sent (1 s apart).
     let sent_secs = (*attempted.iter().max().unwrap() + 1) * SAMPLES_PER_SERIES;
     let end = (T0 + sent_secs * 1000) as f64 / 1000.0;

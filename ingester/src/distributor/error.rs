@@ -56,6 +56,21 @@ pub enum PushError {
     #[error("native histograms not supported yet (series {series})")]
     NativeHistograms { series: String },
 
+    /// A sample is older than the out-of-order window (400; nothing of the
+    /// request is appended).
+    #[error(
+        "sample too old for series {series}: timestamp {timestamp} is before {min} (now minus \
+         distributor.out_of_order_window_ms); {count} sample(s) of the request are too old, nothing was written"
+    )]
+    SampleTooOld { series: String, timestamp: i64, min: i64, count: u64 },
+
+    /// A sample is too far in the future (400; nothing appended).
+    #[error(
+        "sample too far in the future for series {series}: timestamp {timestamp} is after {max} (now plus \
+         distributor.max_future_ms); nothing was written"
+    )]
+    SampleTooNew { series: String, timestamp: i64, max: i64 },
+
     /// The log failed to append; retryable (503).
     #[error("the log did not accept the write, retry later: {0}")]
     Log(#[source] strata_common::Error),
@@ -84,7 +99,9 @@ impl PushError {
             | PushError::Snappy(_)
             | PushError::Protobuf(_)
             | PushError::InvalidSeries { .. }
-            | PushError::NativeHistograms { .. } => StatusCode::BAD_REQUEST,
+            | PushError::NativeHistograms { .. }
+            | PushError::SampleTooOld { .. }
+            | PushError::SampleTooNew { .. } => StatusCode::BAD_REQUEST,
             PushError::LogOverloaded(_) => StatusCode::TOO_MANY_REQUESTS,
             PushError::Log(_) | PushError::AppendTimeout(_) => StatusCode::SERVICE_UNAVAILABLE,
         }

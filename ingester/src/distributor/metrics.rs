@@ -23,6 +23,9 @@ pub(crate) struct Metrics {
     pub records: Counter,
     /// Time from issuing the appends to the last acknowledgement, seconds.
     pub append_latency: Histogram,
+    /// Samples refused by the time bounds, by reason (`too_old`,
+    /// `too_far_in_future`).
+    pub rejected: Family<[(&'static str, &'static str); 1], Counter>,
 }
 
 impl Metrics {
@@ -36,6 +39,7 @@ impl Metrics {
             records: Counter::default(),
             // 0.25 ms .. ~8 s
             append_latency: Histogram::new(exponential_buckets(0.000_25, 2.0, 16)),
+            rejected: Family::default(),
         };
         let r = registry.sub_registry_with_prefix("distributor");
         r.register("requests", "Remote-write push requests by status code", m.requests.clone());
@@ -44,6 +48,11 @@ impl Metrics {
         r.register("received_bytes", "Compressed request body bytes received", m.received_bytes.clone());
         r.register("appended_bytes", "Log record bytes appended", m.appended_bytes.clone());
         r.register("records_appended", "Log records appended", m.records.clone());
+        r.register(
+            "samples_rejected",
+            "Samples refused by the out-of-order window or the future limit, by reason",
+            m.rejected.clone(),
+        );
         r.register(
             "append_latency_seconds",
             "Time for the log to durably accept all records of a push",

@@ -192,6 +192,33 @@ async fn invalid_series_are_rejected_whole_with_a_precise_message() {
 }
 
 #[tokio::test]
+async fn samples_outside_the_out_of_order_window_are_refused_and_counted() {
+    let config = DistributorConfig { out_of_order_window_ms: 3_600_000, max_future_ms: 600_000, ..Default::default() };
+    let s = setup(config);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    // Inside the window, out of order: accepted.
+    let ok = series(&[("__name__", "ok"), ("job", "a")], &[(now - 60_000, 1.0), (now - 3_000_000, 2.0)]);
+    let (status, msg) = send(&s.distributor, post("/api/v1/push", body(vec![ok.clone()]), &[])).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{msg}");
+    let ends = s.log.end_offsets().await.unwrap();
+
+    let old = series(&[("__name__", "late"), ("job", "b")], &[(now - 7_200_000, 1.0), (now - 4_000_000, 1.0)]);
+    let (status, msg) = send(&s.distributor, post("/api/v1/push", body(vec![ok.clone(), old]), &[])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{msg}");
+    assert!(msg.contains("sample too old for series late{job=\"b\"}") && msg.contains("2 sample(s)"), "{msg}");
+    let future = series(&[("__name__", "early")], &[(now + 3_600_000, 1.0)]);
+    let (status, msg) = send(&s.distributor, post("/api/v1/push", body(vec![ok, future]), &[])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{msg}");
+    assert!(msg.contains("too far in the future for series early{}"), "{msg}");
+    assert_eq!(s.log.end_offsets().await.unwrap(), ends, "a refused push appends nothing");
+
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &s.registry).unwrap();
+    assert!(text.contains("distributor_samples_rejected_total{reason=\"too_old\"} 2"), "{text}");
+    assert!(text.contains("distributor_samples_rejected_total{reason=\"too_far_in_future\"} 1"), "{text}");
+}
+
+#[tokio::test]
 async fn headers_sizes_and_tenants_map_to_statuses() {
     let s = setup(DistributorConfig { max_request_bytes: 4096, max_decompressed_bytes: 8192, ..Default::default() });
     let ok = || body(vec![series(&[("__name__", "x")], &[(1, 1.0)])]);

@@ -1,6 +1,7 @@
 //! Validation of remote-write series, done on the decoded protobuf structs
 //! (no copies) for the whole request before anything is appended.
 
+use strata_common::Sample;
 use strata_common::labels::{METRIC_NAME, is_valid_label_name, is_valid_metric_name};
 
 use super::error::PushError;
@@ -45,6 +46,43 @@ pub(crate) fn validate_series(labels: &[(&str, &str)], histograms: u32) -> Resul
     }
 }
 
+/// Result of [`check_sample_times`].
+#[derive(Debug, Default)]
+pub(crate) struct TimeCheck {
+    pub too_old: u64,
+    pub too_new: u64,
+    /// The error naming the first offending series, if any.
+    pub error: Option<PushError>,
+}
+
+/// Counts the samples outside `[min_t, max_t]` over the whole request.
+pub(crate) fn check_sample_times<'a>(
+    series: impl Iterator<Item = (&'a [(&'a str, &'a str)], &'a [Sample])>,
+    min_t: i64,
+    max_t: i64,
+) -> TimeCheck {
+    let mut out = TimeCheck::default();
+    let mut first_old = None;
+    for (labels, samples) in series {
+        for s in samples {
+            if s.t < min_t {
+                out.too_old += 1;
+                first_old.get_or_insert_with(|| (format_series(labels), s.t));
+            } else if s.t > max_t {
+                out.too_new += 1;
+                if out.error.is_none() {
+                    out.error =
+                        Some(PushError::SampleTooNew { series: format_series(labels), timestamp: s.t, max: max_t });
+                }
+            }
+        }
+    }
+    if let Some((series, timestamp)) = first_old {
+        out.error = Some(PushError::SampleTooOld { series, timestamp, min: min_t, count: out.too_old });
+    }
+    out
+}
+
 /// Whether any label has an empty value (and so must be dropped).
 pub(crate) fn has_empty_values(labels: &[(&str, &str)]) -> bool {
     labels.iter().any(|(_, v)| v.is_empty())
@@ -82,6 +120,24 @@ mod tests {
     fn accepts_valid_series() {
         validate_series(&[("__name__", "up"), ("instance", "a:9090"), ("job", "")], 0).unwrap();
         validate_series(&[("__name__", "ns:rate_5m")], 0).unwrap();
+    }
+
+    #[test]
+    fn sample_times_outside_the_window_name_the_series() {
+        let a: &[(&str, &str)] = &[("__name__", "a")];
+        let b: &[(&str, &str)] = &[("__name__", "b"), ("job", "j")];
+        let (sa, sb) = ([Sample::new(100, 1.0), Sample::new(50, 1.0)], [Sample::new(10, 1.0), Sample::new(500, 1.0)]);
+        let ok = check_sample_times([(a, &sa[..]), (b, &sb[..])].into_iter(), 0, 1_000);
+        assert!(ok.error.is_none() && ok.too_old == 0 && ok.too_new == 0);
+        let old = check_sample_times([(a, &sa[..]), (b, &sb[..])].into_iter(), 60, 1_000);
+        assert_eq!((old.too_old, old.too_new), (2, 0));
+        let msg = old.error.unwrap().to_string();
+        assert!(msg.contains("series a{}") && msg.contains("timestamp 50 is before 60"), "{msg}");
+        let new = check_sample_times([(b, &sb[..])].into_iter(), 0, 400);
+        assert_eq!(new.too_new, 1);
+        let e = new.error.unwrap();
+        assert_eq!(e.status(), axum::http::StatusCode::BAD_REQUEST);
+        assert!(e.to_string().contains("b{job=\"j\"}"), "{e}");
     }
 
     #[test]

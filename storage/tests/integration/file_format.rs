@@ -75,14 +75,21 @@ fn round_trip_labels_samples_and_ranges() {
         let mut got = Vec::new();
         r.samples(i as u32, i64::MIN, i64::MAX, &mut got).unwrap();
         assert_samples_eq(&got, &want);
-        // A range spanning a chunk boundary (chunk = 240 samples).
+        // A range spanning a chunk boundary (the first chunks hold NaNs: 240-sample Gorilla chunks).
         let (lo, hi) = (200 * 15_000 - 50_000, 300 * 15_000 - 50_000 + 2);
         let mut got = Vec::new();
         r.samples(i as u32, lo, hi, &mut got).unwrap();
         let want_range: Vec<Sample> = want.iter().copied().filter(|s| s.t >= lo && s.t <= hi).collect();
         assert_samples_eq(&got, &want_range);
         let chunks = r.chunks(i as u32).unwrap();
-        assert_eq!(chunks.len(), d.ts[i].len().div_ceil(240));
+        // Chunks are cut by the v2 rule: 1024 decimal samples, else 240.
+        let (mut want_counts, mut at) = (Vec::new(), 0);
+        while at < d.vs[i].len() {
+            let n = strata_storage::chunk::v2::next_chunk_len(&d.vs[i][at..]);
+            want_counts.push(n as u32);
+            at += n;
+        }
+        assert_eq!(chunks.iter().map(|c| c.count).collect::<Vec<_>>(), want_counts);
         assert_eq!(chunks.iter().map(|c| c.count as usize).sum::<usize>(), d.ts[i].len());
     }
     assert!(matches!(r.labels(999), Err(Error::NoSuchSeries { series: 999, .. })));
@@ -108,6 +115,11 @@ fn select_matches_brute_force() {
         vec![Matcher::new(MatchOp::RegexMatch, "env", "prod|").unwrap()],
         vec![Matcher::equal("job", "nope")],
         vec![Matcher::new(MatchOp::RegexMatch, "job", "d").unwrap()],
+        vec![Matcher::new(MatchOp::RegexMatch, "instance", "host-1.*").unwrap()],
+        vec![Matcher::new(MatchOp::RegexMatch, "instance", "host-(1|2)").unwrap()],
+        vec![Matcher::new(MatchOp::RegexMatch, "job", "d.+").unwrap()],
+        vec![Matcher::new(MatchOp::RegexMatch, "job", "w.*|d.*").unwrap()],
+        vec![Matcher::new(MatchOp::RegexMatch, "instance", "zzz.*").unwrap()],
     ];
     for ms in cases {
         let got: Vec<u32> = r.select(&ms).iter().collect();

@@ -1,8 +1,8 @@
 //! The frozen v1 fixture: future versions must keep decoding it exactly.
 //!
 //! `tests/fixtures/v1/basic.strata` was produced by `regenerate_fixture`
-//! below (run with `--ignored` only when creating a NEW version's fixture;
-//! never overwrite an existing one).
+//! below when v1 was the current version (the writer now writes v2, so
+//! never run it again: it would overwrite the frozen v1 file).
 use std::path::PathBuf;
 
 use strata_common::sample::{STALE_NAN_BITS, stale_nan};
@@ -15,10 +15,10 @@ fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1/basic.strata")
 }
 
-type Expected = Vec<(Vec<(&'static str, &'static str)>, Vec<Sample>)>;
+pub(super) type Expected = Vec<(Vec<(&'static str, &'static str)>, Vec<Sample>)>;
 
 /// The content of the fixture.
-fn expected() -> Expected {
+pub(super) fn expected() -> Expected {
     let counter: Vec<Sample> = (0..300).map(|i| Sample::new(1_700_000_000_000 + i * 10_000, (i * i) as f64)).collect();
     vec![
         (vec![("__name__", "http_requests_total"), ("code", "200"), ("job", "api")], counter),
@@ -31,7 +31,7 @@ fn expected() -> Expected {
 }
 
 #[test]
-#[ignore = "writes the fixture; only for creating a new format version's fixture"]
+#[ignore = "wrote the v1 fixture when v1 was current; never run again"]
 fn regenerate_fixture() {
     let exp = expected();
     let labels: Vec<_> = exp.iter().map(|(l, _)| super::common::labels(l)).collect();

@@ -1,0 +1,401 @@
+//! Chunk encoding of format version 2: integer columns bit-packed at the
+//! narrowest width among three transforms, values scaled to decimal
+//! integers when that is exact; Gorilla (the v1 chunk) as the fallback.
+//! Layout (see `docs/format/v2.md`, "Chunk encoding v2"):
+//!
+//! ```text
+//! u8 kind
+//! kind 0: a v1 chunk (Gorilla: delta-of-delta timestamps, XOR values)
+//! kind 1: uvarint n | int block: timestamps | u8 e | int block: m_i
+//!         where value_i = m_i / 10^e exactly (bit for bit)
+//! int block: u8 mode | u8 width | varint head(s) | [uvarint len] | packed (MSB first)
+//!   mode 0 (offset):  varint base;          packed x_i - base            (n values)
+//!   mode 1 (delta):   varint x0;            packed zigzag(x_i - x_{i-1}) (n - 1)
+//!   mode 2 (dod):     varint x0, varint d1; packed zigzag(dod_i)         (n - 2)
+//!   modes 3 / 4: as 1 / 2, but each value Elias-gamma coded (len bytes)
+//! ```
+//! Regular scrapes give width 0 timestamps (0 bits/sample); counters with
+//! steady rates give width-0 or narrow dods; small integer gauges pack to
+//! their range, or gamma-code their mostly small steps with rare jumps.
+//! All arithmetic wraps, so any `i64` sequence round-trips.
+use strata_common::Sample;
+
+use super::bits::{BitReader, BitWriter, Cursor, put_uvarint, put_varint};
+use super::{ChunkError, MAX_CHUNK_SAMPLES, decode_chunk_range as decode_v1, encode_chunk as encode_v1};
+
+/// The most samples one v2 chunk holds (decimal kind; a Gorilla chunk
+/// still holds at most [`MAX_CHUNK_SAMPLES`]). Larger than v1's 240 because
+/// a bit-packed chunk's fixed cost (kind, count, block heads, its entry in
+/// the series table: ~30 bytes) is no longer small next to its samples.
+pub const MAX_CHUNK_SAMPLES_V2: usize = 1024;
+
+/// How many of the samples with values `vs` the next chunk takes: up to
+/// [`MAX_CHUNK_SAMPLES_V2`] when they all scale to decimals, else up to
+/// [`MAX_CHUNK_SAMPLES`] (a Gorilla chunk, or a decimal one if that prefix scales).
+pub fn next_chunk_len(vs: &[f64]) -> usize {
+    let long = vs.len().min(MAX_CHUNK_SAMPLES_V2);
+    if long > MAX_CHUNK_SAMPLES && decimal_exponent(&vs[..long]).is_some() {
+        long
+    } else {
+        vs.len().min(MAX_CHUNK_SAMPLES)
+    }
+}
+
+/// Largest decimal exponent tried (values with up to 9 decimal digits).
+const MAX_EXPONENT: u32 = 9;
+/// Mantissas stay within ±2^53 (exact in an f64).
+const MAX_MANTISSA: f64 = 9_007_199_254_740_992.0;
+
+const KIND_GORILLA: u8 = 0;
+const KIND_DECIMAL: u8 = 1;
+
+#[inline]
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+#[inline]
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+fn width(max: u64) -> u32 {
+    64 - max.leading_zeros()
+}
+
+/// Elias-gamma code length of `v` (coded as `v + 1`); values at or above
+/// 2^62 are not gamma-coded (a mode using them is never chosen).
+fn gamma_len(v: u64) -> usize {
+    if v >= 1 << 62 {
+        return usize::MAX / 512;
+    }
+    2 * (63 - (v + 1).leading_zeros()) as usize + 1
+}
+
+fn put_gamma(w: &mut BitWriter, v: u64) {
+    let u = v + 1; // callers never pass values >= 2^62
+    let z = 63 - u.leading_zeros();
+    w.write_bits(0, z);
+    w.write_bits(u, z + 1);
+}
+
+fn get_gamma(r: &mut BitReader<'_>) -> Option<u64> {
+    let mut z = 0;
+    while !r.read_bit()? {
+        z += 1;
+        if z > 62 {
+            return None;
+        }
+    }
+    let rest = if z == 0 { 0 } else { r.read_bits(z)? };
+    Some(((1u64 << z) | rest) - 1)
+}
+
+/// The integer `m` with `m / scale == v` bit for bit (the decoder's exact
+/// computation), if there is one within ±2^53.
+fn mantissa(v: f64, scale: f64) -> Option<i64> {
+    let m = (v * scale).round();
+    if m.is_nan() || m.abs() > MAX_MANTISSA {
+        return None;
+    }
+    let m = m as i64;
+    ((m as f64 / scale).to_bits() == v.to_bits()).then_some(m)
+}
+
+/// The exponent `e` such that every value is `m / 10^e` exactly, if any.
+fn decimal_exponent(vs: &[f64]) -> Option<u32> {
+    let mut e = 0u32;
+    'values: for &v in vs {
+        while e <= MAX_EXPONENT {
+            if mantissa(v, 10f64.powi(e as i32)).is_some() {
+                continue 'values;
+            }
+            e += 1;
+        }
+        return None;
+    }
+    // Re-check every value with the final exponent (a larger one can round differently).
+    let scale = 10f64.powi(e as i32);
+    vs.iter().all(|&v| mantissa(v, scale).is_some()).then_some(e)
+}
+
+/// Encodes `ts`/`vs` (strictly increasing timestamps, as many samples as
+/// [`next_chunk_len`] allows) in the v2 chunk encoding.
+pub fn encode_chunk_v2(ts: &[i64], vs: &[f64], out: &mut Vec<u8>) {
+    let n = ts.len().min(vs.len());
+    debug_assert!(n <= MAX_CHUNK_SAMPLES_V2);
+    match decimal_exponent(&vs[..n]).filter(|_| n > 0) {
+        Some(e) => {
+            let scale = 10f64.powi(e as i32);
+            out.push(KIND_DECIMAL);
+            put_uvarint(out, n as u64);
+            put_ints(out, &ts[..n]);
+            out.push(e as u8);
+            // Every value was checked by `decimal_exponent`.
+            let ms: Vec<i64> = vs[..n].iter().map(|&v| mantissa(v, scale).unwrap_or(0)).collect();
+            put_ints(out, &ms);
+        }
+        None => {
+            debug_assert!(n <= MAX_CHUNK_SAMPLES, "a Gorilla chunk holds at most 240 samples");
+            out.push(KIND_GORILLA);
+            encode_v1(&ts[..n], &vs[..n], out);
+        }
+    }
+}
+
+/// Appends an int block for `xs` (non-empty), choosing the smallest mode.
+fn put_ints(out: &mut Vec<u8>, xs: &[i64]) {
+    let n = xs.len();
+    let base = xs.iter().copied().min().unwrap_or(0);
+    let offsets: Vec<u64> = xs.iter().map(|&x| x.wrapping_sub(base) as u64).collect();
+    let deltas: Vec<u64> = xs.windows(2).map(|w| zigzag(w[1].wrapping_sub(w[0]))).collect();
+    let dods: Vec<u64> =
+        xs.windows(3).map(|w| zigzag(w[2].wrapping_sub(w[1]).wrapping_sub(w[1].wrapping_sub(w[0])))).collect();
+    let max_width = |v: &[u64]| width(v.iter().copied().max().unwrap_or(0));
+    let (w0, w1, w2) = (max_width(&offsets), max_width(&deltas), max_width(&dods));
+    let vlen = |v: i64| (width(zigzag(v)).max(1) as usize).div_ceil(7);
+    let packed = |w: u32, count: usize| (w as usize * count).div_ceil(8);
+    let gamma = |v: &[u64]| v.iter().map(|&x| gamma_len(x)).sum::<usize>().div_ceil(8);
+    let d1 = xs.get(1).map_or(0, |x1| x1.wrapping_sub(xs[0]));
+    let (g1, g2) = (gamma(&deltas), gamma(&dods));
+    let costs = [
+        packed(w0, n) + vlen(base),
+        packed(w1, n - 1) + vlen(xs[0]),
+        packed(w2, n.saturating_sub(2)) + vlen(xs[0]) + vlen(d1),
+        g1 + vlen(xs[0]) + vlen(g1 as i64) + 1,
+        g2 + vlen(xs[0]) + vlen(d1) + vlen(g2 as i64) + 1,
+    ];
+    let mode = (0..costs.len()).min_by_key(|&m| costs[m]).unwrap_or(0);
+    let mut w = BitWriter::new();
+    match mode {
+        0 => {
+            out.extend_from_slice(&[0, w0 as u8]);
+            put_varint(out, base);
+            offsets.iter().for_each(|&x| w.write_bits(x, w0));
+        }
+        1 => {
+            out.extend_from_slice(&[1, w1 as u8]);
+            put_varint(out, xs[0]);
+            deltas.iter().for_each(|&x| w.write_bits(x, w1));
+        }
+        2 => {
+            out.extend_from_slice(&[2, w2 as u8]);
+            put_varint(out, xs[0]);
+            put_varint(out, d1);
+            dods.iter().for_each(|&x| w.write_bits(x, w2));
+        }
+        3 => {
+            out.extend_from_slice(&[3, 0]);
+            put_varint(out, xs[0]);
+            deltas.iter().for_each(|&x| put_gamma(&mut w, x));
+        }
+        _ => {
+            out.extend_from_slice(&[4, 0]);
+            put_varint(out, xs[0]);
+            put_varint(out, d1);
+            dods.iter().for_each(|&x| put_gamma(&mut w, x));
+        }
+    }
+    let bytes = w.into_bytes();
+    if mode >= 3 {
+        put_uvarint(out, bytes.len() as u64);
+    }
+    out.extend_from_slice(&bytes);
+}
+
+/// Reads an int block of `n` values into `out`.
+fn get_ints(c: &mut Cursor<'_>, n: usize, out: &mut Vec<i64>) -> Result<(), ChunkError> {
+    let t = ChunkError::Truncated;
+    let head = c.bytes(2).ok_or(t)?;
+    let (mode, w) = (head[0], u32::from(head[1]));
+    if w > 64 || mode > 4 {
+        return Err(t);
+    }
+    let first = c.varint().ok_or(t)?;
+    let second = if mode == 2 || mode == 4 { c.varint().ok_or(t)? } else { 0 };
+    let len = match mode {
+        0 => (n * w as usize).div_ceil(8),
+        1 => (n.saturating_sub(1) * w as usize).div_ceil(8),
+        2 => (n.saturating_sub(2) * w as usize).div_ceil(8),
+        _ => c.uvarint_usize().ok_or(t)?,
+    };
+    let bytes = c.bytes(len).ok_or(t)?;
+    let mut r = BitReader::new(bytes);
+    let mut next = || match mode {
+        3 | 4 => get_gamma(&mut r),
+        _ if w == 0 => Some(0),
+        _ => r.read_bits(w),
+    };
+    out.clear();
+    match mode {
+        0 => {
+            for _ in 0..n {
+                out.push(first.wrapping_add(next().ok_or(t)? as i64));
+            }
+        }
+        1 | 3 => {
+            let mut x = first;
+            out.push(x);
+            for _ in 1..n {
+                x = x.wrapping_add(unzigzag(next().ok_or(t)?));
+                out.push(x);
+            }
+        }
+        _ => {
+            let (mut x, mut d) = (first, second);
+            out.push(x);
+            if n > 1 {
+                x = x.wrapping_add(d);
+                out.push(x);
+            }
+            for _ in 2..n {
+                d = d.wrapping_add(unzigzag(next().ok_or(t)?));
+                x = x.wrapping_add(d);
+                out.push(x);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Decodes a v2 chunk, appending the samples with `min_t <= t <= max_t`.
+pub fn decode_chunk_range_v2(bytes: &[u8], min_t: i64, max_t: i64, out: &mut Vec<Sample>) -> Result<(), ChunkError> {
+    let (&kind, rest) = bytes.split_first().ok_or(ChunkError::Truncated)?;
+    match kind {
+        KIND_GORILLA => decode_v1(rest, min_t, max_t, out),
+        KIND_DECIMAL => {
+            let mut c = Cursor::new(rest);
+            let n = c.uvarint().ok_or(ChunkError::Truncated)?;
+            if n as usize > MAX_CHUNK_SAMPLES_V2 || n == 0 {
+                return Err(ChunkError::TooManySamples(n));
+            }
+            let n = n as usize;
+            let (mut ts, mut ms) = (Vec::with_capacity(n), Vec::with_capacity(n));
+            get_ints(&mut c, n, &mut ts)?;
+            let e = c.bytes(1).ok_or(ChunkError::Truncated)?[0];
+            if u32::from(e) > MAX_EXPONENT {
+                return Err(ChunkError::Truncated);
+            }
+            get_ints(&mut c, n, &mut ms)?;
+            let scale = 10f64.powi(i32::from(e));
+            out.reserve(n);
+            for (&t, &m) in ts.iter().zip(&ms) {
+                if t >= min_t && t <= max_t {
+                    out.push(Sample::new(t, m as f64 / scale));
+                }
+            }
+            Ok(())
+        }
+        _ => Err(ChunkError::Truncated),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use strata_common::sample::stale_nan;
+
+    fn round_trip(ts: &[i64], vs: &[f64]) -> Vec<u8> {
+        let mut buf = Vec::new();
+        encode_chunk_v2(ts, vs, &mut buf);
+        let mut out = Vec::new();
+        decode_chunk_range_v2(&buf, i64::MIN, i64::MAX, &mut out).unwrap();
+        assert_eq!(out.len(), ts.len());
+        for ((s, &t), &v) in out.iter().zip(ts).zip(vs) {
+            assert_eq!((s.t, s.v.to_bits()), (t, v.to_bits()), "round trip of {ts:?} {vs:?}");
+        }
+        buf
+    }
+
+    #[test]
+    fn documented_example_bytes() {
+        // Regular 10 s scrapes of a counter growing by 5 each time.
+        let buf = round_trip(&[1000, 11000, 21000, 31000], &[1.0, 6.0, 11.0, 16.0]);
+        assert_eq!(
+            buf,
+            vec![
+                0x01, // kind 1: decimal
+                0x04, // n = 4
+                0x02, 0x00, 0xd0, 0x0f, 0xa0, 0x9c, 0x01, // ts: dod, width 0, t0 = 1000, d1 = 10000
+                0x00, // e = 0
+                0x02, 0x00, 0x02, 0x0a, // values: dod, width 0, m0 = 1, d1 = 5
+            ]
+        );
+    }
+
+    #[test]
+    fn decimals_gauges_and_fallbacks_round_trip() {
+        let ts: Vec<i64> = (0..240).map(|i| 1_700_000_000_000 + i * 15_000 + (i % 3)).collect();
+        let gauge: Vec<f64> = (0..240).map(|i| ((i * 37) % 61) as f64 + 20.0).collect();
+        let regular: Vec<i64> = (0..240).map(|i| 1_700_000_000_000 + i * 15_000).collect();
+        let len = round_trip(&regular, &gauge).len();
+        assert!(len <= 200, "values 20..80 pack in 6 bits, regular timestamps in 0: {len} bytes");
+        let decimals: Vec<f64> = (0..240).map(|i| (i as f64) * 0.25 - 7.5).collect();
+        round_trip(&ts, &decimals);
+        let cents: Vec<f64> = (0..240).map(|i| 0.01 * i as f64 + 0.1).collect();
+        round_trip(&ts, &cents);
+        let mut special = gauge.clone();
+        special[5] = stale_nan();
+        special[6] = -0.0;
+        assert_eq!(round_trip(&ts[..2], &[1.0, -0.0])[0], KIND_GORILLA, "-0.0 is not the integer 0");
+        special[7] = f64::INFINITY;
+        assert_eq!(round_trip(&ts, &special)[0], KIND_GORILLA);
+        round_trip(&[i64::MIN, -1, 0, i64::MAX], &[1.0, 2.0, 3.0, 4.0]);
+        round_trip(&[5], &[0.1]);
+        round_trip(&[5, 6], &[1e300, -1e-300]);
+    }
+
+    #[test]
+    fn gamma_modes_take_small_steps_with_rare_jumps() {
+        let regular: Vec<i64> = (0..240).map(|i| 1_700_000_000_000 + i * 15_000).collect();
+        let steps: Vec<f64> = (0..240).map(|i| if i % 50 == 0 { 80.0 } else { 20.0 + (i % 3) as f64 }).collect();
+        let buf = round_trip(&regular, &steps);
+        assert!(buf.len() < 150, "{} bytes (6-bit packing alone needs 180)", buf.len());
+        let ts_block = 1 + 1 + 2 + 6 + 4; // kind, n, mode + width, t0, d1
+        assert!(buf[ts_block + 1] >= 3, "value block uses a gamma mode: {:?}", &buf[..ts_block + 3]);
+    }
+
+    #[test]
+    fn long_chunks_only_for_decimals() {
+        let ts: Vec<i64> = (0..2000).map(|i| i * 10_000).collect();
+        let ints: Vec<f64> = (0..2000).map(|i| (i / 7) as f64).collect();
+        assert_eq!(next_chunk_len(&ints), MAX_CHUNK_SAMPLES_V2);
+        round_trip(&ts[..1024], &ints[..1024]);
+        let mut mixed = ints.clone();
+        mixed[700] = f64::NAN;
+        assert_eq!(next_chunk_len(&mixed), MAX_CHUNK_SAMPLES);
+        assert_eq!(next_chunk_len(&ints[..100]), 100);
+    }
+
+    #[test]
+    fn truncation_is_an_error_not_a_panic() {
+        let ts: Vec<i64> = (0..100).map(|i| i * 1000 + (i * i) % 7).collect();
+        let vs: Vec<f64> = (0..100).map(|i| (i * i) as f64).collect();
+        let mut buf = Vec::new();
+        encode_chunk_v2(&ts, &vs, &mut buf);
+        for cut in 0..buf.len() {
+            let mut out = Vec::new();
+            assert!(decode_chunk_range_v2(&buf[..cut], i64::MIN, i64::MAX, &mut out).is_err(), "cut at {cut}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn prop_round_trip(start in any::<i64>(), steps in prop::collection::vec(1i64..100_000, 0..239),
+                           vals in prop::collection::vec(prop_oneof![
+                               (-1000i64..1000).prop_map(|x| x as f64),
+                               (-100_000i64..100_000).prop_map(|x| x as f64 / 100.0),
+                               any::<f64>(),
+                           ], 240)) {
+            let mut ts = vec![start];
+            for s in &steps {
+                let next = ts.last().unwrap().wrapping_add(*s);
+                if next <= *ts.last().unwrap() { break; }
+                ts.push(next);
+            }
+            round_trip(&ts, &vals[..ts.len()]);
+        }
+    }
+}
