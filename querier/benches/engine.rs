@@ -72,8 +72,7 @@ fn dashboard_source() -> Arc<MemorySource> {
         }
         for (i, le) in BUCKETS.iter().enumerate() {
             let share = ((i + 1) as f64 / BUCKETS.len() as f64).sqrt();
-            let pairs =
-                [("__name__", "http_request_duration_seconds_bucket"), ("host", &host), ("dc", dc), ("le", le)];
+            let pairs = [("__name__", "http_request_duration_seconds_bucket"), ("host", &host), ("dc", dc), ("le", le)];
             add(&pairs, &|k| (k as f64 * 50.0 * share).floor());
         }
     }
@@ -84,7 +83,10 @@ fn dashboard_source() -> Arc<MemorySource> {
 const DASHBOARD: [(&str, &str); 6] = [
     ("high-cardinality sum by", "sum by (host, cpu) (cpu_usage_percent)"),
     ("rate over all counters", "sum by (code) (rate(http_requests_total[5m]))"),
-    ("histogram_quantile", "histogram_quantile(0.99, sum by (le, dc) (rate(http_request_duration_seconds_bucket[5m])))"),
+    (
+        "histogram_quantile",
+        "histogram_quantile(0.99, sum by (le, dc) (rate(http_request_duration_seconds_bucket[5m])))",
+    ),
     ("topk", "topk(10, max by (host) (cpu_usage_percent))"),
     ("subquery", "max_over_time(sum by (dc) (rate(http_requests_total[1m]))[5m:30s])"),
     ("low-cardinality avg by", "avg by (dc) (cpu_usage_percent)"),

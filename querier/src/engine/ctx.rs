@@ -70,6 +70,9 @@ struct Shared {
     mem: MemoryAccount,
     /// Series pulled from the source.
     series_touched: Cell<u64>,
+    /// Step-value buffers of consumed series, for reuse (see
+    /// [`EvalCtx::step_values`]).
+    step_pool: RefCell<Vec<Vec<Option<f64>>>>,
     /// Prefetched selections, keyed by the selector node's address.
     selected: RefCell<HashMap<usize, SeriesIter>>,
 }
@@ -104,6 +107,7 @@ impl EvalCtx {
             loaded: Cell::new(0),
             mem: MemoryAccount::new(budget.max_memory_bytes),
             series_touched: Cell::new(0),
+            step_pool: RefCell::new(Vec::new()),
             selected: RefCell::new(selected),
         };
         Self::with_grid(start, end, step, lookback, Rc::new(shared))
@@ -157,6 +161,26 @@ impl EvalCtx {
     /// Series pulled from the source so far.
     pub fn series_touched(&self) -> u64 {
         self.shared.series_touched.get()
+    }
+
+    /// An empty step-value buffer with room for this grid, reused from a
+    /// consumed series when one was recycled (no allocation per series on
+    /// the hot path).
+    pub fn step_values(&self) -> Vec<Option<f64>> {
+        let mut v = self.shared.step_pool.borrow_mut().pop().unwrap_or_default();
+        v.clear();
+        v.reserve(self.steps);
+        v
+    }
+
+    /// Returns a consumed series' step-value buffer to the pool.
+    pub fn recycle(&self, s: StepSeries) {
+        /// Enough for every operator of a query to find one.
+        const MAX_POOLED: usize = 64;
+        let mut pool = self.shared.step_pool.borrow_mut();
+        if pool.len() < MAX_POOLED {
+            pool.push(s.values);
+        }
     }
 
     /// An empty reservation against the query's memory budget.
