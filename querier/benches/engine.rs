@@ -80,8 +80,9 @@ fn dashboard_source() -> Arc<MemorySource> {
 }
 
 /// The loadgen's dashboard queries (`benches/src/dashboard.rs`).
-const DASHBOARD: [(&str, &str); 6] = [
-    ("high-cardinality sum by", "sum by (host, cpu) (cpu_usage_percent)"),
+const DASHBOARD: [(&str, &str); 7] = [
+    ("high-cardinality sum by", "sum by (host) (cpu_usage_percent)"),
+    ("one group per series", "sum by (host, cpu) (cpu_usage_percent)"),
     ("rate over all counters", "sum by (code) (rate(http_requests_total[5m]))"),
     (
         "histogram_quantile",
