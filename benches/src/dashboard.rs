@@ -116,7 +116,7 @@ pub fn report(results: &[(Kind, Vec<Measure>)]) {
         let mut ms: Vec<f64> = m.iter().map(|m| m.median_ms).collect();
         ms.sort_by(f64::total_cmp);
         let n = ms.len();
-        let median = if n % 2 == 0 { (ms[n / 2 - 1] + ms[n / 2]) / 2.0 } else { ms[n / 2] };
+        let median = if n.is_multiple_of(2) { (ms[n / 2 - 1] + ms[n / 2]) / 2.0 } else { ms[n / 2] };
         println!("  median latency of the set: {:<16} {:>9.2} ms", kind.name(), median);
     }
 }
