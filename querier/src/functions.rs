@@ -7,6 +7,7 @@ pub mod labels;
 pub mod math;
 pub mod over_time;
 pub mod rate;
+pub mod smoothing;
 pub mod stats;
 pub mod time;
 
@@ -86,6 +87,7 @@ pub fn lookup(name: &str) -> Option<&'static FnDef> {
         labels::FUNCTIONS,
         time::FUNCTIONS,
         histogram::FUNCTIONS,
+        smoothing::FUNCTIONS,
         MISC,
     ]
     .into_iter()

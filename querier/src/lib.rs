@@ -29,12 +29,11 @@
 //! stddev stdvar quantile topk bottomk count_values limitk limit_ratio`, and
 //! the functions in [`functions`] (rate family, `*_over_time` incl.
 //! `ts_of_*_over_time`, math, labels, time, sorting, `histogram_quantile`
-//! over classic buckets). Not yet: native histograms, the experimental
-//! syntax promql-parser 0.11.1 cannot parse (duration expressions,
-//! `anchored`/`smoothed`, `fill` modifiers), `info`,
-//! `double_exponential_smoothing`, and Prometheus's optional delayed
-//! `__name__` removal. Unsupported features fail with `bad_data` "… is not
-//! supported yet".
+//! over classic buckets, `double_exponential_smoothing`). Not yet: native
+//! histograms, the experimental syntax promql-parser 0.11.1 cannot parse
+//! (duration expressions, `anchored`/`smoothed`, `fill` modifiers), `info`,
+//! and Prometheus's optional delayed `__name__` removal. Unsupported
+//! features fail with `bad_data` "… is not supported yet".
 //!
 //! Memory: every operator that holds data across pulls accounts it in a
 //! per-query budget (`querier.max_query_memory_bytes`, 422 when exceeded);

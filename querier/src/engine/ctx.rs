@@ -359,8 +359,11 @@ mod tests {
     use super::*;
 
     fn ctx(limit: u64) -> EvalCtx {
-        let budget =
-            Budget { deadline: Instant::now() + Duration::from_secs(60), max_samples: u64::MAX, max_memory_bytes: limit };
+        let budget = Budget {
+            deadline: Instant::now() + Duration::from_secs(60),
+            max_samples: u64::MAX,
+            max_memory_bytes: limit,
+        };
         EvalCtx::new(0, 0, 1, 300_000, budget, HashMap::new())
     }
 
