@@ -1,9 +1,10 @@
 //! Aggregation operators (`sum`, `avg`, `min`, `max`, `count`, `group`,
-//! `stddev`, `stdvar`, `quantile`, `topk`, `bottomk`, `count_values`, and in
-//! [`limit`] `limitk` / `limit_ratio`) with `by` / `without`. Input series are pulled one at a time; only the output
+//! `stddev`, `stdvar`, `quantile`, `count_values`; `topk` / `bottomk` in
+//! [`topk`]; `limitk` / `limit_ratio` in [`limit`]) with `by` / `without`. Input series are pulled one at a time; only the output
 //! groups (one accumulator per step) are kept in memory.
 
 mod limit;
+mod topk;
 
 use std::collections::HashMap;
 
@@ -160,7 +161,7 @@ impl Acc {
             AggOp::Group => 1.0,
             AggOp::Stdvar => self.v / n,
             AggOp::Stddev => (self.v / n).sqrt(),
-            // Computed from all values, see `eval_quantile` / `eval_topk`.
+            // Computed from all values, see `eval_quantile` / `topk::eval`.
             AggOp::Quantile | AggOp::Topk | AggOp::Bottomk | AggOp::Limitk | AggOp::LimitRatio => f64::NAN,
         })
     }
@@ -203,7 +204,7 @@ pub fn eval<'a>(ctx: &'a EvalCtx, a: &'a AggregateExpr) -> Result<Value<'a>> {
         return eval_quantile(ctx, a, input.as_mut());
     }
     if matches!(op, AggOp::Topk | AggOp::Bottomk) {
-        return eval_topk(ctx, a, input.as_mut(), op == AggOp::Topk);
+        return topk::eval(ctx, a, input.as_mut(), op == AggOp::Topk);
     }
     // count_values("label", v): the value, formatted, becomes a label.
     let value_label = match (op, a.param.as_deref().map(|p| eval_expr(ctx, p)).transpose()?) {
@@ -359,74 +360,6 @@ fn eval_quantile<'a>(
         })
         .collect();
     out.sort_by(|x, y| x.labels.cmp(&y.labels));
-    let out = VecStream::charged(ctx, out)?;
-    drop(held);
-    Ok(Value::Vector(Box::new(out)))
-}
-
-/// `topk` / `bottomk`: per group and step the `k` largest (smallest)
-/// values, NaN last; the selected series keep their labels. An instant
-/// query lists each group's series by rank, as Prometheus does.
-fn eval_topk<'a>(
-    ctx: &'a EvalCtx,
-    a: &'a AggregateExpr,
-    input: &mut dyn super::ctx::SeriesStream,
-    top: bool,
-) -> Result<Value<'a>> {
-    let k = match a.param.as_deref().map(|p| eval_expr(ctx, p)).transpose()? {
-        Some(Value::Scalar(v)) => v,
-        _ => return Err(Error::BadData(format!("{} needs a scalar parameter", a.op))),
-    };
-    let (series, held) = super::ctx::collect(ctx, input)?;
-    let mut groups: Vec<(Labels, Vec<usize>)> = Vec::new();
-    let mut index: HashMap<Labels, usize> = HashMap::new();
-    for (i, s) in series.iter().enumerate() {
-        let key = group_labels(&s.labels, a.modifier.as_ref());
-        let g = *index.entry(key.clone()).or_insert_with(|| {
-            groups.push((key, Vec::new()));
-            groups.len() - 1
-        });
-        groups[g].1.push(i);
-    }
-    let mut keep = vec![vec![false; ctx.steps]; series.len()];
-    let mut rank_order: Vec<usize> = Vec::new();
-    for step in 0..ctx.steps {
-        if k[step].is_nan() {
-            return Err(Error::Execution(format!("Parameter value is NaN for {}", a.op)));
-        }
-        let kk = k[step].clamp(0.0, series.len() as f64) as usize;
-        for (_, members) in &groups {
-            let mut vals: Vec<(f64, usize)> =
-                members.iter().filter_map(|&i| series[i].values[step].map(|v| (v, i))).collect();
-            vals.sort_by(|x, y| match (x.0.is_nan(), y.0.is_nan()) {
-                (true, true) => std::cmp::Ordering::Equal,
-                (true, false) => std::cmp::Ordering::Greater,
-                (false, true) => std::cmp::Ordering::Less,
-                _ if top => y.0.total_cmp(&x.0),
-                _ => x.0.total_cmp(&y.0),
-            });
-            for &(_, i) in vals.iter().take(kk) {
-                keep[i][step] = true;
-                if ctx.steps == 1 {
-                    rank_order.push(i);
-                }
-            }
-        }
-    }
-    let order: Vec<usize> = if ctx.steps == 1 { rank_order } else { (0..series.len()).collect() };
-    let mut series: Vec<Option<StepSeries>> = series.into_iter().map(Some).collect();
-    let mut out = Vec::with_capacity(order.len());
-    for i in order {
-        let Some(mut s) = series[i].take() else { continue };
-        for (v, &kept) in s.values.iter_mut().zip(&keep[i]) {
-            if !kept {
-                *v = None;
-            }
-        }
-        if s.has_values() {
-            out.push(s);
-        }
-    }
     let out = VecStream::charged(ctx, out)?;
     drop(held);
     Ok(Value::Vector(Box::new(out)))
