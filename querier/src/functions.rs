@@ -7,6 +7,7 @@ pub mod labels;
 pub mod math;
 pub mod over_time;
 pub mod rate;
+pub mod smoothing;
 pub mod stats;
 pub mod time;
 
@@ -86,6 +87,7 @@ pub fn lookup(name: &str) -> Option<&'static FnDef> {
         labels::FUNCTIONS,
         time::FUNCTIONS,
         histogram::FUNCTIONS,
+        smoothing::FUNCTIONS,
         MISC,
     ]
     .into_iter()
@@ -205,11 +207,12 @@ struct RangeFnStream<'a> {
 
 impl SeriesStream for RangeFnStream<'_> {
     fn next_series(&mut self) -> Result<Option<StepSeries>> {
-        while let Some((labels, samples, _held)) = self.iter.next_held()? {
+        while let Some(labels) = self.iter.advance()? {
             let range = self.iter.range;
             let (f, param, ctx) = (self.f, &self.param, self.iter.ctx);
             let mut step = 0;
-            let values = self.iter.per_step(&samples, |w, range_start, range_end| {
+            let mut values = ctx.step_values();
+            self.iter.per_step(&mut values, |w, range_start, range_end| {
                 step += 1;
                 if w.is_empty() {
                     return None;
@@ -225,6 +228,7 @@ impl SeriesStream for RangeFnStream<'_> {
                 }
                 return Ok(Some(s));
             }
+            ctx.recycle(s);
         }
         Ok(None)
     }

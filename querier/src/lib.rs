@@ -9,7 +9,8 @@
 //!      ▼                               ▼
 //!  engine::Engine ──plan──▶ SeriesSource::select ──▶ lazy series
 //!      │  operators pull one series at a time (selectors, functions,
-//!      │  binary operators, aggregations), bounded by max_samples + timeout
+//!      │  binary operators, aggregations), bounded by max_samples, the
+//!      │  per-query memory budget (engine::ctx::Reservation) and the timeout
 //!      ▼
 //!  JSON (Prometheus shapes, float formatting identical to Go's 'f', -1)
 //! ```
@@ -25,16 +26,25 @@
 //! lookback and staleness (Prometheus 3 left-open ranges), arithmetic,
 //! comparison (`bool`) and set operators with `on`/`ignoring` and
 //! `group_left`/`group_right`, the aggregations `sum avg min max count group
-//! stddev stdvar quantile topk bottomk count_values`, and the functions in
-//! [`functions`] (rate family, `*_over_time`, math, labels, time, sorting,
-//! `histogram_quantile` over classic buckets). Not yet: native histograms,
-//! `limitk`/`limit_ratio`, experimental functions, `fill` modifiers, and
-//! Prometheus's optional delayed `__name__` removal. Unsupported features
-//! fail with `bad_data` "… is not supported yet".
+//! stddev stdvar quantile topk bottomk count_values limitk limit_ratio`, and
+//! the functions in [`functions`] (rate family, `*_over_time` incl.
+//! `ts_of_*_over_time`, math, labels, time, sorting, `histogram_quantile`
+//! over classic buckets, `double_exponential_smoothing`). Not yet: native
+//! histograms, the experimental syntax promql-parser 0.11.1 cannot parse
+//! (duration expressions, `anchored`/`smoothed`, `fill` modifiers), `info`,
+//! and Prometheus's optional delayed `__name__` removal. Unsupported
+//! features fail with `bad_data` "… is not supported yet".
+//!
+//! Memory: every operator that holds data across pulls accounts it in a
+//! per-query budget (`querier.max_query_memory_bytes`, 422 when exceeded);
+//! the peak, samples loaded, series touched and files opened are the query
+//! statistics (`stats=all`, see [`api::json::query_success`]). Sample and
+//! step-value buffers are reused across series (no allocation per sample).
 //!
 //! Guarantees: a query never sees another tenant's data; with strong read
 //! consistency it sees every write acknowledged before it started; it never
-//! loads more than `max_samples` samples nor runs past its timeout.
+//! loads more than `max_samples` samples, holds more than its memory budget,
+//! nor runs past its timeout.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 

@@ -26,6 +26,15 @@ pub trait SampleLoader: Send {
     /// Samples with `min_t <= t <= max_t`, sorted by time, unique
     /// timestamps; staleness markers included.
     fn load(&mut self, min_t: Timestamp, max_t: Timestamp) -> Result<Vec<Sample>>;
+
+    /// [`SampleLoader::load`] into `out` (cleared first), so a caller can
+    /// reuse one buffer for every series.
+    fn load_into(&mut self, min_t: Timestamp, max_t: Timestamp, out: &mut Vec<Sample>) -> Result<()> {
+        let samples = self.load(min_t, max_t)?;
+        out.clear();
+        out.extend_from_slice(&samples);
+        Ok(())
+    }
 }
 
 /// One selected series: labels now, samples on demand.
@@ -69,6 +78,12 @@ pub struct VecLoader(pub std::sync::Arc<Vec<Sample>>);
 impl SampleLoader for VecLoader {
     fn load(&mut self, min_t: Timestamp, max_t: Timestamp) -> Result<Vec<Sample>> {
         Ok(slice_range(&self.0, min_t, max_t).to_vec())
+    }
+
+    fn load_into(&mut self, min_t: Timestamp, max_t: Timestamp, out: &mut Vec<Sample>) -> Result<()> {
+        out.clear();
+        out.extend_from_slice(slice_range(&self.0, min_t, max_t));
+        Ok(())
     }
 }
 

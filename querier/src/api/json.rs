@@ -15,15 +15,26 @@ use crate::error::Error;
 /// Go's `FormatFloat(v, 'f', -1, 64)`: shortest round-trip digits, never an
 /// exponent; `NaN`, `+Inf`, `-Inf`.
 pub fn format_float(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v == f64::INFINITY {
-        "+Inf".into()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".into()
-    } else {
-        // Rust's Display is the shortest round-trip form without exponent.
-        format!("{v}")
+    FormatFloat(v).to_string()
+}
+
+/// [`format_float`] as a `Display`, to write into an existing buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct FormatFloat(pub f64);
+
+impl std::fmt::Display for FormatFloat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v = self.0;
+        if v.is_nan() {
+            f.write_str("NaN")
+        } else if v == f64::INFINITY {
+            f.write_str("+Inf")
+        } else if v == f64::NEG_INFINITY {
+            f.write_str("-Inf")
+        } else {
+            // Rust's Display is the shortest round-trip form without exponent.
+            write!(f, "{v}")
+        }
     }
 }
 
@@ -81,6 +92,14 @@ fn write_point(out: &mut String, t: Timestamp, v: &str) {
     out.push(']');
 }
 
+/// `[t,"v"]` for a float, written in place (a float's text needs no
+/// escaping; no allocation per point).
+fn write_float_point(out: &mut String, t: Timestamp, v: f64) {
+    out.push('[');
+    write_timestamp(out, t);
+    let _ = write!(out, ",\"{}\"]", FormatFloat(v));
+}
+
 /// The full success envelope of a query result; with `stats` (the
 /// `stats` request parameter), `data.stats` as Prometheus renders it plus a
 /// Strata section:
@@ -111,7 +130,7 @@ pub fn query_success(value: &QueryValue, stats: Option<(&QueryStats, Duration)>)
     match value {
         QueryValue::Scalar { t, v } => {
             out.push_str(r#""scalar","result":"#);
-            write_point(&mut out, *t, &format_float(*v));
+            write_float_point(&mut out, *t, *v);
         }
         QueryValue::String { t, v } => {
             out.push_str(r#""string","result":"#);
@@ -126,7 +145,7 @@ pub fn query_success(value: &QueryValue, stats: Option<(&QueryStats, Duration)>)
                 out.push_str(r#"{"metric":"#);
                 write_labels(&mut out, &s.labels);
                 out.push_str(r#","value":"#);
-                write_point(&mut out, s.t, &format_float(s.v));
+                write_float_point(&mut out, s.t, s.v);
                 out.push('}');
             }
             out.push(']');
@@ -144,7 +163,7 @@ pub fn query_success(value: &QueryValue, stats: Option<(&QueryStats, Duration)>)
                     if j > 0 {
                         out.push(',');
                     }
-                    write_point(&mut out, *t, &format_float(*v));
+                    write_float_point(&mut out, *t, *v);
                 }
                 out.push_str("]}");
             }

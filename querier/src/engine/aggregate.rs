@@ -1,9 +1,10 @@
 //! Aggregation operators (`sum`, `avg`, `min`, `max`, `count`, `group`,
-//! `stddev`, `stdvar`, `quantile`, `topk`, `bottomk`, `count_values`, and in
-//! [`limit`] `limitk` / `limit_ratio`) with `by` / `without`. Input series are pulled one at a time; only the output
+//! `stddev`, `stdvar`, `quantile`, `count_values`; `topk` / `bottomk` in
+//! [`topk`]; `limitk` / `limit_ratio` in [`limit`]) with `by` / `without`. Input series are pulled one at a time; only the output
 //! groups (one accumulator per step) are kept in memory.
 
 mod limit;
+mod topk;
 
 use std::collections::HashMap;
 
@@ -76,12 +77,14 @@ pub fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
     (t, c)
 }
 
-/// Per-step accumulator.
+/// Per-step accumulator (24 bytes: one per group and step is what an
+/// aggregation holds).
 #[derive(Debug, Clone, Copy, Default)]
 struct Acc {
-    n: f64,
     v: f64,
     c: f64,
+    /// Values added.
+    n: u32,
     /// `avg` switched to an incremental mean because the sum overflowed.
     incremental: bool,
 }
@@ -90,12 +93,13 @@ impl Acc {
     fn add(&mut self, op: AggOp, x: f64) {
         if matches!(op, AggOp::Stddev | AggOp::Stdvar) && (x.is_nan() || x.is_infinite()) {
             // Prometheus: a NaN or infinite input makes the result NaN.
-            self.n = self.n.max(1.0);
+            self.n = self.n.max(1);
             self.v = f64::NAN;
             return;
         }
-        self.n += 1.0;
-        if self.n == 1.0 {
+        self.n += 1;
+        let n = f64::from(self.n);
+        if self.n == 1 {
             // stddev/stdvar keep the running mean in `c` and M2 in `v`.
             (self.v, self.c) = if matches!(op, AggOp::Stddev | AggOp::Stdvar) { (0.0, x) } else { (x, 0.0) };
             return;
@@ -110,11 +114,11 @@ impl Acc {
                         return;
                     }
                     self.incremental = true;
-                    self.v /= self.n - 1.0;
-                    self.c /= self.n - 1.0;
+                    self.v /= n - 1.0;
+                    self.c /= n - 1.0;
                 }
-                let q = (self.n - 1.0) / self.n;
-                (self.v, self.c) = kahan_inc(x / self.n, q * self.v, q * self.c);
+                let q = (n - 1.0) / n;
+                (self.v, self.c) = kahan_inc(x / n, q * self.v, q * self.c);
             }
             AggOp::Min => {
                 if self.v > x || self.v.is_nan() {
@@ -128,7 +132,7 @@ impl Acc {
             }
             AggOp::Stddev | AggOp::Stdvar => {
                 let delta = x - self.c;
-                self.c += delta / self.n;
+                self.c += delta / n;
                 self.v += delta * (x - self.c);
             }
             AggOp::Count
@@ -143,20 +147,21 @@ impl Acc {
     }
 
     fn result(&self, op: AggOp) -> Option<f64> {
-        if self.n == 0.0 {
+        if self.n == 0 {
             return None;
         }
+        let n = f64::from(self.n);
         Some(match op {
             AggOp::Sum => self.v + self.c,
             AggOp::Avg if self.incremental => self.v + self.c,
-            AggOp::Avg if self.n == 1.0 => self.v,
-            AggOp::Avg => self.v / self.n + self.c / self.n,
+            AggOp::Avg if self.n == 1 => self.v,
+            AggOp::Avg => self.v / n + self.c / n,
             AggOp::Min | AggOp::Max => self.v,
-            AggOp::Count | AggOp::CountValues => self.n,
+            AggOp::Count | AggOp::CountValues => n,
             AggOp::Group => 1.0,
-            AggOp::Stdvar => self.v / self.n,
-            AggOp::Stddev => (self.v / self.n).sqrt(),
-            // Computed from all values, see `eval_quantile` / `eval_topk`.
+            AggOp::Stdvar => self.v / n,
+            AggOp::Stddev => (self.v / n).sqrt(),
+            // Computed from all values, see `eval_quantile` / `topk::eval`.
             AggOp::Quantile | AggOp::Topk | AggOp::Bottomk | AggOp::Limitk | AggOp::LimitRatio => f64::NAN,
         })
     }
@@ -199,7 +204,7 @@ pub fn eval<'a>(ctx: &'a EvalCtx, a: &'a AggregateExpr) -> Result<Value<'a>> {
         return eval_quantile(ctx, a, input.as_mut());
     }
     if matches!(op, AggOp::Topk | AggOp::Bottomk) {
-        return eval_topk(ctx, a, input.as_mut(), op == AggOp::Topk);
+        return topk::eval(ctx, a, input.as_mut(), op == AggOp::Topk);
     }
     // count_values("label", v): the value, formatted, becomes a label.
     let value_label = match (op, a.param.as_deref().map(|p| eval_expr(ctx, p)).transpose()?) {
@@ -207,35 +212,99 @@ pub fn eval<'a>(ctx: &'a EvalCtx, a: &'a AggregateExpr) -> Result<Value<'a>> {
         (AggOp::CountValues, _) => return Err(Error::BadData("count_values needs a valid label name".into())),
         _ => None,
     };
+    if let Some(label) = value_label {
+        return count_values(ctx, a, input.as_mut(), &label);
+    }
     let mut groups: HashMap<Labels, Vec<Acc>> = HashMap::new();
     let mut held = ctx.reservation();
     while let Some(s) = input.next_series()? {
         ctx.check_deadline()?;
         let key = group_labels(&s.labels, a.modifier.as_ref());
-        if let Some(label) = &value_label {
-            for (i, v) in s.values.iter().enumerate() {
-                let Some(x) = v else { continue };
-                let mut key = key.clone();
-                key.set(label, &crate::api::json::format_float(*x));
-                group_of(&mut groups, &mut held, key, ctx.steps)?[i].add(op, *x);
-            }
-            continue;
-        }
         let accs = group_of(&mut groups, &mut held, key, ctx.steps)?;
         for (acc, v) in accs.iter_mut().zip(&s.values) {
             if let Some(x) = v {
                 acc.add(op, *x);
             }
         }
+        ctx.recycle(s);
     }
-    let mut out: Vec<StepSeries> = groups
-        .into_iter()
-        .map(|(labels, accs)| StepSeries { labels, values: accs.iter().map(|acc| acc.result(op)).collect() })
-        .collect();
+    let mut groups: Vec<(Labels, Vec<Acc>)> = groups.into_iter().collect();
+    groups.sort_by(|x, y| x.0.cmp(&y.0));
+    Ok(Value::Vector(Box::new(GroupStream { op, groups: groups.into_iter(), held })))
+}
+
+/// Emits the groups of an aggregation in label order, each group leaving
+/// the memory account as it becomes an output series (so the groups and
+/// the output are never both held in full).
+struct GroupStream {
+    op: AggOp,
+    groups: std::vec::IntoIter<(Labels, Vec<Acc>)>,
+    held: Reservation,
+}
+
+impl super::ctx::SeriesStream for GroupStream {
+    fn next_series(&mut self) -> Result<Option<StepSeries>> {
+        let Some((labels, accs)) = self.groups.next() else { return Ok(None) };
+        self.held.shrink(accs.len() as u64, group_bytes(&labels, accs.len()));
+        let values = accs.iter().map(|acc| acc.result(self.op)).collect();
+        Ok(Some(StepSeries { labels, values }))
+    }
+}
+
+/// `count_values("label", v)`: the value, formatted, becomes a label. Groups
+/// are keyed by the grouping labels, then by the formatted value, which is
+/// written into one reused string (no allocation per sample; only a new
+/// group allocates).
+fn count_values<'a>(
+    ctx: &'a EvalCtx,
+    a: &'a AggregateExpr,
+    input: &mut dyn super::ctx::SeriesStream,
+    label: &str,
+) -> Result<Value<'a>> {
+    use std::fmt::Write;
+    let mut groups: HashMap<Labels, HashMap<String, Vec<u32>>> = HashMap::new();
+    let mut held = ctx.reservation();
+    let mut text = String::new();
+    while let Some(s) = input.next_series()? {
+        ctx.check_deadline()?;
+        let key = group_labels(&s.labels, a.modifier.as_ref());
+        if !groups.contains_key(&key) {
+            held.grow(0, labels_bytes(&key))?;
+        }
+        let by_value = groups.entry(key).or_default();
+        for (i, v) in s.values.iter().enumerate() {
+            let Some(x) = v else { continue };
+            text.clear();
+            let _ = write!(text, "{}", crate::api::json::FormatFloat(*x));
+            let counts = match by_value.get_mut(text.as_str()) {
+                Some(c) => c,
+                None => {
+                    held.grow(ctx.steps as u64, (text.len() + 4 * ctx.steps) as u64)?;
+                    by_value.entry(text.clone()).or_insert_with(|| vec![0; ctx.steps])
+                }
+            };
+            counts[i] += 1;
+        }
+        ctx.recycle(s);
+    }
+    let mut out: Vec<StepSeries> = Vec::new();
+    for (key, by_value) in groups {
+        for (value, counts) in by_value {
+            let mut labels = key.clone();
+            labels.set(label, &value);
+            let values = counts.iter().map(|&n| (n > 0).then_some(f64::from(n))).collect();
+            out.push(StepSeries { labels, values });
+        }
+    }
     out.sort_by(|x, y| x.labels.cmp(&y.labels));
     let out = VecStream::charged(ctx, out)?;
     drop(held);
     Ok(Value::Vector(Box::new(out)))
+}
+
+/// Accounted bytes of one group.
+fn group_bytes(key: &Labels, steps: usize) -> u64 {
+    labels_bytes(key) + (steps * std::mem::size_of::<Acc>()) as u64
 }
 
 /// The accumulators of group `key`, created (and accounted) on first use.
@@ -246,7 +315,7 @@ fn group_of<'g>(
     steps: usize,
 ) -> Result<&'g mut Vec<Acc>> {
     if !groups.contains_key(&key) {
-        held.grow(steps as u64, labels_bytes(&key) + (steps * std::mem::size_of::<Acc>()) as u64)?;
+        held.grow(steps as u64, group_bytes(&key, steps))?;
     }
     Ok(groups.entry(key).or_insert_with(|| vec![Acc::default(); steps]))
 }
@@ -277,6 +346,7 @@ fn eval_quantile<'a>(
             added += u64::from(v.is_some());
         }
         held.grow(added, added * 8)?;
+        ctx.recycle(s);
     }
     let mut out: Vec<StepSeries> = groups
         .into_iter()
@@ -290,74 +360,6 @@ fn eval_quantile<'a>(
         })
         .collect();
     out.sort_by(|x, y| x.labels.cmp(&y.labels));
-    let out = VecStream::charged(ctx, out)?;
-    drop(held);
-    Ok(Value::Vector(Box::new(out)))
-}
-
-/// `topk` / `bottomk`: per group and step the `k` largest (smallest)
-/// values, NaN last; the selected series keep their labels. An instant
-/// query lists each group's series by rank, as Prometheus does.
-fn eval_topk<'a>(
-    ctx: &'a EvalCtx,
-    a: &'a AggregateExpr,
-    input: &mut dyn super::ctx::SeriesStream,
-    top: bool,
-) -> Result<Value<'a>> {
-    let k = match a.param.as_deref().map(|p| eval_expr(ctx, p)).transpose()? {
-        Some(Value::Scalar(v)) => v,
-        _ => return Err(Error::BadData(format!("{} needs a scalar parameter", a.op))),
-    };
-    let (series, held) = super::ctx::collect(ctx, input)?;
-    let mut groups: Vec<(Labels, Vec<usize>)> = Vec::new();
-    let mut index: HashMap<Labels, usize> = HashMap::new();
-    for (i, s) in series.iter().enumerate() {
-        let key = group_labels(&s.labels, a.modifier.as_ref());
-        let g = *index.entry(key.clone()).or_insert_with(|| {
-            groups.push((key, Vec::new()));
-            groups.len() - 1
-        });
-        groups[g].1.push(i);
-    }
-    let mut keep = vec![vec![false; ctx.steps]; series.len()];
-    let mut rank_order: Vec<usize> = Vec::new();
-    for step in 0..ctx.steps {
-        if k[step].is_nan() {
-            return Err(Error::Execution(format!("Parameter value is NaN for {}", a.op)));
-        }
-        let kk = k[step].clamp(0.0, series.len() as f64) as usize;
-        for (_, members) in &groups {
-            let mut vals: Vec<(f64, usize)> =
-                members.iter().filter_map(|&i| series[i].values[step].map(|v| (v, i))).collect();
-            vals.sort_by(|x, y| match (x.0.is_nan(), y.0.is_nan()) {
-                (true, true) => std::cmp::Ordering::Equal,
-                (true, false) => std::cmp::Ordering::Greater,
-                (false, true) => std::cmp::Ordering::Less,
-                _ if top => y.0.total_cmp(&x.0),
-                _ => x.0.total_cmp(&y.0),
-            });
-            for &(_, i) in vals.iter().take(kk) {
-                keep[i][step] = true;
-                if ctx.steps == 1 {
-                    rank_order.push(i);
-                }
-            }
-        }
-    }
-    let order: Vec<usize> = if ctx.steps == 1 { rank_order } else { (0..series.len()).collect() };
-    let mut series: Vec<Option<StepSeries>> = series.into_iter().map(Some).collect();
-    let mut out = Vec::with_capacity(order.len());
-    for i in order {
-        let Some(mut s) = series[i].take() else { continue };
-        for (v, &kept) in s.values.iter_mut().zip(&keep[i]) {
-            if !kept {
-                *v = None;
-            }
-        }
-        if s.has_values() {
-            out.push(s);
-        }
-    }
     let out = VecStream::charged(ctx, out)?;
     drop(held);
     Ok(Value::Vector(Box::new(out)))

@@ -70,6 +70,9 @@ struct Shared {
     mem: MemoryAccount,
     /// Series pulled from the source.
     series_touched: Cell<u64>,
+    /// Step-value buffers of consumed series, for reuse (see
+    /// [`EvalCtx::step_values`]).
+    step_pool: RefCell<Vec<Vec<Option<f64>>>>,
     /// Prefetched selections, keyed by the selector node's address.
     selected: RefCell<HashMap<usize, SeriesIter>>,
 }
@@ -104,6 +107,7 @@ impl EvalCtx {
             loaded: Cell::new(0),
             mem: MemoryAccount::new(budget.max_memory_bytes),
             series_touched: Cell::new(0),
+            step_pool: RefCell::new(Vec::new()),
             selected: RefCell::new(selected),
         };
         Self::with_grid(start, end, step, lookback, Rc::new(shared))
@@ -157,6 +161,26 @@ impl EvalCtx {
     /// Series pulled from the source so far.
     pub fn series_touched(&self) -> u64 {
         self.shared.series_touched.get()
+    }
+
+    /// An empty step-value buffer with room for this grid, reused from a
+    /// consumed series when one was recycled (no allocation per series on
+    /// the hot path).
+    pub fn step_values(&self) -> Vec<Option<f64>> {
+        let mut v = self.shared.step_pool.borrow_mut().pop().unwrap_or_default();
+        v.clear();
+        v.reserve(self.steps);
+        v
+    }
+
+    /// Returns a consumed series' step-value buffer to the pool.
+    pub fn recycle(&self, s: StepSeries) {
+        /// Enough for every operator of a query to find one.
+        const MAX_POOLED: usize = 64;
+        let mut pool = self.shared.step_pool.borrow_mut();
+        if pool.len() < MAX_POOLED {
+            pool.push(s.values);
+        }
     }
 
     /// An empty reservation against the query's memory budget.
@@ -326,4 +350,55 @@ pub fn collect(ctx: &EvalCtx, stream: &mut dyn SeriesStream) -> Result<(Vec<Step
         out.push(s);
     }
     Ok((out, held))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn ctx(limit: u64) -> EvalCtx {
+        let budget = Budget {
+            deadline: Instant::now() + Duration::from_secs(60),
+            max_samples: u64::MAX,
+            max_memory_bytes: limit,
+        };
+        EvalCtx::new(0, 0, 1, 300_000, budget, HashMap::new())
+    }
+
+    #[test]
+    fn reservations_add_up_release_on_drop_and_keep_the_peak() {
+        let ctx = ctx(1000);
+        let mut a = ctx.reservation();
+        a.grow(10, 400).unwrap();
+        {
+            let mut b = ctx.reservation();
+            b.grow(5, 500).unwrap();
+            assert_eq!((ctx.peak_memory_bytes(), ctx.peak_points()), (900, 15));
+            // 400 + 500 + 200 > 1000: the error names the limit and the need.
+            let err = b.grow(0, 200).unwrap_err();
+            assert!(matches!(err, Error::MemoryLimit { limit: 1000, needed: 1100 }), "{err:?}");
+        }
+        // b dropped: only a's 400 remain, so 600 more fit again.
+        a.grow(0, 600).unwrap();
+        a.shrink(10, 1000);
+        assert_eq!(a.bytes(), 0);
+        assert_eq!(ctx.shared.mem.bytes.get(), 0);
+        assert_eq!(ctx.peak_memory_bytes(), 1100);
+    }
+
+    #[test]
+    fn vec_stream_releases_each_series_as_it_leaves() {
+        let ctx = ctx(u64::MAX);
+        let series: Vec<StepSeries> =
+            (0..3).map(|i| StepSeries { labels: Labels::empty(), values: vec![Some(f64::from(i)); 4] }).collect();
+        let one = series_bytes(&series[0]);
+        let mut s = VecStream::charged(&ctx, series).unwrap();
+        assert_eq!(ctx.shared.mem.bytes.get(), 3 * one);
+        s.next_series().unwrap().unwrap();
+        assert_eq!(ctx.shared.mem.bytes.get(), 2 * one);
+        drop(s);
+        assert_eq!(ctx.shared.mem.bytes.get(), 0);
+    }
 }

@@ -88,6 +88,9 @@ pub struct InstantSelector<'a> {
     /// Yield each chosen sample's timestamp (seconds) instead of its value
     /// (`timestamp(selector)`).
     pub emit_timestamps: bool,
+    /// One sample buffer reused for every series, accounted by `held`.
+    buf: Vec<Sample>,
+    held: Reservation,
 }
 
 impl<'a> InstantSelector<'a> {
@@ -96,7 +99,7 @@ impl<'a> InstantSelector<'a> {
         let timing = Timing::of(vs, &g);
         let window = timing.window(&g, ctx.lookback);
         let iter = ctx.take_selection(vs as *const VectorSelector as usize)?;
-        Ok(Self { ctx, iter, timing, window, emit_timestamps: false })
+        Ok(Self { ctx, iter, timing, window, emit_timestamps: false, buf: Vec::new(), held: ctx.reservation() })
     }
 }
 
@@ -106,11 +109,12 @@ impl SeriesStream for InstantSelector<'_> {
             let mut series = series?;
             self.ctx.check_deadline()?;
             self.ctx.touch_series();
-            let samples = series.loader.load(self.window.0, self.window.1)?;
+            series.loader.load_into(self.window.0, self.window.1, &mut self.buf)?;
+            let samples = &self.buf;
             self.ctx.charge(samples.len())?;
-            let mut held = self.ctx.reservation();
-            held.grow(samples.len() as u64, sample_bytes(&samples))?;
-            let mut values = Vec::with_capacity(self.ctx.steps);
+            self.held.shrink(u64::MAX, u64::MAX);
+            self.held.grow(samples.len() as u64, sample_bytes(samples))?;
+            let mut values = self.ctx.step_values();
             let mut idx = 0; // number of samples with t <= ref
             for i in 0..self.ctx.steps {
                 let r = self.timing.ref_t(self.ctx.ts(i));
@@ -132,6 +136,7 @@ impl SeriesStream for InstantSelector<'_> {
             if s.has_values() {
                 return Ok(Some(s));
             }
+            self.ctx.recycle(s);
         }
         Ok(None)
     }
@@ -150,26 +155,31 @@ enum RangeSource {
     Evaluated(std::vec::IntoIter<(Labels, Vec<Sample>)>, Reservation),
 }
 
-/// A range-vector argument (range selector or subquery): yields each series
-/// with its samples in the whole window, staleness markers removed.
+/// A range-vector argument (range selector or subquery): loads each series'
+/// samples in the whole window (staleness markers removed) into one reused
+/// buffer, [`RangeInput::samples`].
 pub struct RangeInput<'a> {
     pub ctx: &'a EvalCtx,
     pub timing: Timing,
     /// The range in ms.
     pub range: Timestamp,
     source: RangeSource,
+    buf: Vec<Sample>,
+    /// Accounts for `buf`.
+    held: Reservation,
 }
 
 impl<'a> RangeInput<'a> {
     pub fn new(ctx: &'a EvalCtx, expr: &'a Expr) -> Result<Self> {
         let g = grid(ctx);
+        let (buf, held) = (Vec::new(), ctx.reservation());
         match unparen(expr) {
             Expr::MatrixSelector(ms) => {
                 let timing = Timing::of(&ms.vs, &g);
                 let range = ms.range.as_millis() as Timestamp;
                 let window = timing.window(&g, range);
                 let iter = ctx.take_selection(&ms.vs as *const VectorSelector as usize)?;
-                Ok(Self { ctx, timing, range, source: RangeSource::Selector { iter, window } })
+                Ok(Self { ctx, timing, range, source: RangeSource::Selector { iter, window }, buf, held })
             }
             Expr::Subquery(sq) => {
                 let timing = Timing::of_parts(sq.offset.as_ref(), sq.at.as_ref(), &g);
@@ -179,81 +189,87 @@ impl<'a> RangeInput<'a> {
                     Value::Vector(s) => s,
                     _ => return Err(Error::BadData("a subquery needs an instant vector expression".into())),
                 };
-                let mut held = ctx.reservation();
+                let mut list_held = ctx.reservation();
                 let mut evaluated: Vec<(Labels, Vec<Sample>)> = Vec::new();
-                while let Some(s) = inner.next_series()? {
+                while let Some(mut s) = inner.next_series()? {
                     let samples: Vec<Sample> = s
                         .values
                         .iter()
                         .enumerate()
                         .filter_map(|(i, v)| v.map(|v| Sample::new(child.ts(i), v)))
                         .collect();
-                    held.grow(samples.len() as u64, super::ctx::labels_bytes(&s.labels) + sample_bytes(&samples))?;
-                    evaluated.push((s.labels, samples));
+                    let labels = std::mem::take(&mut s.labels);
+                    list_held.grow(samples.len() as u64, super::ctx::labels_bytes(&labels) + sample_bytes(&samples))?;
+                    evaluated.push((labels, samples));
+                    ctx.recycle(s);
                 }
                 let range = sq.range.as_millis() as Timestamp;
-                Ok(Self { ctx, timing, range, source: RangeSource::Evaluated(evaluated.into_iter(), held) })
+                let source = RangeSource::Evaluated(evaluated.into_iter(), list_held);
+                Ok(Self { ctx, timing, range, source, buf, held })
             }
             _ => Err(Error::BadData("expected a range vector (range selector or subquery)".into())),
         }
     }
 
-    /// The next series with its (stale-free) samples, and the reservation
-    /// that accounts for them while the caller works on them.
-    pub fn next_series(&mut self) -> Result<Option<(Labels, Vec<Sample>)>> {
-        Ok(self.next_held()?.map(|(labels, samples, _)| (labels, samples)))
-    }
-
-    /// [`RangeInput::next_series`] plus the reservation holding the samples.
-    pub fn next_held(&mut self) -> Result<Option<(Labels, Vec<Sample>, Reservation)>> {
+    /// Moves to the next series: its labels, its samples in
+    /// [`RangeInput::samples`].
+    pub fn advance(&mut self) -> Result<Option<Labels>> {
+        self.held.shrink(u64::MAX, u64::MAX);
         match &mut self.source {
-            RangeSource::Evaluated(it, held) => Ok(it.next().map(|(labels, samples)| {
-                // The samples move from the buffered list to the caller.
-                let bytes = super::ctx::labels_bytes(&labels) + sample_bytes(&samples);
-                held.shrink(samples.len() as u64, bytes);
-                let mut mine = self.ctx.reservation();
-                // Cannot exceed the limit: these bytes were just released.
-                let _ = mine.grow(samples.len() as u64, bytes);
-                (labels, samples, mine)
-            })),
+            RangeSource::Evaluated(it, list_held) => {
+                let Some((labels, samples)) = it.next() else { return Ok(None) };
+                // The samples move from the buffered list to the buffer.
+                list_held.shrink(samples.len() as u64, super::ctx::labels_bytes(&labels) + sample_bytes(&samples));
+                self.buf = samples;
+                self.held.grow(self.buf.len() as u64, sample_bytes(&self.buf))?;
+                Ok(Some(labels))
+            }
             RangeSource::Selector { iter, window } => match iter.next() {
                 None => Ok(None),
                 Some(series) => {
                     let mut series = series?;
                     self.ctx.check_deadline()?;
                     self.ctx.touch_series();
-                    let mut samples = series.loader.load(window.0, window.1)?;
-                    self.ctx.charge(samples.len())?;
-                    let mut held = self.ctx.reservation();
-                    held.grow(samples.len() as u64, sample_bytes(&samples))?;
-                    samples.retain(|s| !is_stale_nan(s.v));
-                    Ok(Some((series.labels, samples, held)))
+                    series.loader.load_into(window.0, window.1, &mut self.buf)?;
+                    self.ctx.charge(self.buf.len())?;
+                    self.held.grow(self.buf.len() as u64, sample_bytes(&self.buf))?;
+                    self.buf.retain(|s| !is_stale_nan(s.v));
+                    Ok(Some(series.labels))
                 }
             },
         }
     }
 
-    /// Calls `f(window, range_start, range_end)` per step with the samples in
-    /// the left-open window `(ref - range, ref]`.
+    /// The samples of the current series.
+    pub fn samples(&self) -> &[Sample] {
+        &self.buf
+    }
+
+    /// The next series with a copy of its samples.
+    pub fn next_series(&mut self) -> Result<Option<(Labels, Vec<Sample>)>> {
+        Ok(self.advance()?.map(|labels| (labels, self.buf.clone())))
+    }
+
+    /// Pushes `f(window, range_start, range_end)` to `out` per step, with
+    /// the current series' samples in the left-open window `(ref - range, ref]`.
     pub fn per_step(
         &self,
-        samples: &[Sample],
+        out: &mut Vec<Option<f64>>,
         mut f: impl FnMut(&[Sample], Timestamp, Timestamp) -> Option<f64>,
-    ) -> Vec<Option<f64>> {
+    ) {
+        let samples = &self.buf[..];
         let (mut lo, mut hi) = (0usize, 0usize);
-        (0..self.ctx.steps)
-            .map(|i| {
-                let r = self.timing.ref_t(self.ctx.ts(i));
-                let start = r - self.range;
-                while lo < samples.len() && samples[lo].t <= start {
-                    lo += 1;
-                }
-                hi = hi.max(lo);
-                while hi < samples.len() && samples[hi].t <= r {
-                    hi += 1;
-                }
-                f(&samples[lo..hi], start, r)
-            })
-            .collect()
+        out.extend((0..self.ctx.steps).map(|i| {
+            let r = self.timing.ref_t(self.ctx.ts(i));
+            let start = r - self.range;
+            while lo < samples.len() && samples[lo].t <= start {
+                lo += 1;
+            }
+            hi = hi.max(lo);
+            while hi < samples.len() && samples[hi].t <= r {
+                hi += 1;
+            }
+            f(&samples[lo..hi], start, r)
+        }));
     }
 }

@@ -136,6 +136,7 @@ fn histogram_quantile<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>>
             }
         }
         held.grow(added, added * 16)?;
+        ctx.recycle(s);
     }
     let out: Vec<StepSeries> = groups
         .into_iter()

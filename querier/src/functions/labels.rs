@@ -214,9 +214,11 @@ fn absent<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
 fn absent_over_time<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
     let mut input = RangeInput::new(ctx, arg(call, 0)?)?;
     let mut present = vec![false; ctx.steps];
-    while let Some((_, samples)) = input.next_series()? {
-        let hits = input.per_step(&samples, |w, _, _| (!w.is_empty()).then_some(1.0));
-        for (p, h) in present.iter_mut().zip(hits) {
+    let mut hits = Vec::with_capacity(ctx.steps);
+    while input.advance()?.is_some() {
+        hits.clear();
+        input.per_step(&mut hits, |w, _, _| (!w.is_empty()).then_some(1.0));
+        for (p, h) in present.iter_mut().zip(&hits) {
             *p |= h.is_some();
         }
     }

@@ -244,11 +244,28 @@ impl SampleLoader for MergeLoader {
         let files = stored.samples(min_t, max_t)?;
         Ok(merge_samples(head, &files))
     }
+
+    fn load_into(&mut self, min_t: Timestamp, max_t: Timestamp, out: &mut Vec<Sample>) -> Result<()> {
+        let head = slice_range(&self.head, min_t, max_t);
+        out.clear();
+        match &self.stored {
+            None => out.extend_from_slice(head),
+            Some(stored) => merge_samples_into(head, &stored.samples(min_t, max_t)?, out),
+        }
+        Ok(())
+    }
 }
 
 /// Merges two time-sorted sample lists; on equal timestamps `preferred` wins.
 pub fn merge_samples(preferred: &[Sample], other: &[Sample]) -> Vec<Sample> {
     let mut out = Vec::with_capacity(preferred.len() + other.len());
+    merge_samples_into(preferred, other, &mut out);
+    out
+}
+
+/// [`merge_samples`], appending to `out`.
+pub fn merge_samples_into(preferred: &[Sample], other: &[Sample], out: &mut Vec<Sample>) {
+    out.reserve(preferred.len() + other.len());
     let (mut i, mut j) = (0, 0);
     while i < preferred.len() && j < other.len() {
         match preferred[i].t.cmp(&other[j].t) {
@@ -269,7 +286,6 @@ pub fn merge_samples(preferred: &[Sample], other: &[Sample]) -> Vec<Sample> {
     }
     out.extend_from_slice(&preferred[i..]);
     out.extend_from_slice(&other[j..]);
-    out
 }
 
 #[cfg(test)]

@@ -88,6 +88,19 @@ async fn aggregation_peak_follows_the_output_not_the_input() {
 }
 
 #[tokio::test]
+async fn topk_keeps_only_its_candidates() {
+    let (value, all) = run(1 << 30, "rate(http_requests_total[5m])").await.unwrap();
+    let QueryValue::Matrix(m) = value else { panic!("not a matrix") };
+    assert_eq!(m.len(), SERIES);
+    let (value, top) = run(1 << 30, "topk(5, rate(http_requests_total[5m]))").await.unwrap();
+    let QueryValue::Matrix(m) = value else { panic!("not a matrix") };
+    // Every series has one of five slopes: the five steepest win each step.
+    assert_eq!(m.len(), 5);
+    assert_eq!(top.samples_loaded, all.samples_loaded);
+    assert!(top.peak_memory_bytes * 100 < all.peak_memory_bytes, "{top:?} vs {all:?}");
+}
+
+#[tokio::test]
 async fn stats_count_exactly_what_was_read() {
     // Window (600s - 300s, 3600s] of every series: samples at 300 < t <= 3600
     // at 15 s spacing are t = 315..=3600 s, 220 per series.
