@@ -149,10 +149,7 @@ impl KafkaConfig {
             return bad(format!("kafka.compression must be one of {CODECS:?}, got {:?}", self.compression));
         }
         if self.max_in_flight_bytes < 1024 || self.max_in_flight_bytes / 1024 > i32::MAX as u64 {
-            return bad(format!(
-                "kafka.max_in_flight_bytes must be in 1 KiB..2 TiB, got {}",
-                self.max_in_flight_bytes
-            ));
+            return bad(format!("kafka.max_in_flight_bytes must be in 1 KiB..2 TiB, got {}", self.max_in_flight_bytes));
         }
         if self.max_record_bytes < 1 << 20 || self.max_record_bytes > 1_000_000_000 {
             return bad(format!(
@@ -170,10 +167,7 @@ impl KafkaConfig {
             return bad(format!("kafka.fetch_max_wait_ms must be in 1..=300000, got {}", self.fetch_max_wait_ms));
         }
         if self.fetch_buffer_bytes < 1024 || self.fetch_buffer_bytes / 1024 > 2_097_151 {
-            return bad(format!(
-                "kafka.fetch_buffer_bytes must be in 1 KiB..2 GiB, got {}",
-                self.fetch_buffer_bytes
-            ));
+            return bad(format!("kafka.fetch_buffer_bytes must be in 1 KiB..2 GiB, got {}", self.fetch_buffer_bytes));
         }
         if self.request_timeout_ms == 0 {
             return bad("kafka.request_timeout_ms must be positive".into());
