@@ -149,6 +149,16 @@ impl ClusterConfig {
     }
 }
 
+/// The `STRATA_*` environment as configuration. Two kinds of `STRATA_`
+/// variables are not configuration and are skipped: `STRATA_CONFIG` (the
+/// `--config` flag) and `STRATA_TEST_*` (reserved for test tooling, e.g.
+/// `STRATA_TEST_TANSU_BIN`). Any other unknown key is an error.
+fn config_env() -> Env {
+    Env::prefixed("STRATA_")
+        .filter(|key| key != "config" && !key.as_str().to_ascii_lowercase().starts_with("test_"))
+        .split("__")
+}
+
 /// Values given as command-line flags (they win over everything else).
 #[derive(Debug, Default, Serialize)]
 pub struct FlagOverrides {
@@ -168,7 +178,7 @@ impl Config {
             anyhow::ensure!(file.exists(), "config file {} does not exist", file.display());
             fig = fig.merge(Toml::file(file));
         }
-        let fig = fig.merge(Env::prefixed("STRATA_").split("__")).merge(Serialized::defaults(flags));
+        let fig = fig.merge(config_env()).merge(Serialized::defaults(flags));
         let mut config: Config = fig.extract().context("invalid configuration")?;
         if config.log.dir.as_os_str().is_empty() {
             config.log.dir = config.data_dir.join("log");
@@ -282,6 +292,20 @@ mod tests {
         assert!(c.multitenancy_enabled && c.distributor.multitenancy_enabled && c.querier.multitenancy_enabled);
         let c = Config::load(None, FlagOverrides::default()).unwrap();
         assert!(!c.multitenancy_enabled && !c.distributor.multitenancy_enabled && !c.querier.multitenancy_enabled);
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API fixes the closure's error type
+    fn non_config_strata_variables_are_ignored_but_typos_are_not() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("STRATA_TEST_TANSU_BIN", "/usr/bin/tansu");
+            jail.set_env("STRATA_CONFIG", "/nonexistent.toml");
+            jail.set_env("STRATA_INGESTER__SHARDS", "3");
+            assert_eq!(Config::load(None, FlagOverrides::default()).unwrap().ingester.shards, 3);
+            jail.set_env("STRATA_INGESTR__SHARDS", "3");
+            assert!(Config::load(None, FlagOverrides::default()).is_err());
+            Ok(())
+        });
     }
 
     #[test]

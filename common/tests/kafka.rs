@@ -293,7 +293,7 @@ fn release_commits_the_offset_to_the_consumer_group() {
 }
 
 /// Throughput probe (not a timed test; `#[ignore]`d): appends
-/// `STRATA_PROBE_MB` (default 64) MB of realistic records (250 series of 6
+/// `STRATA_TEST_PROBE_MB` (default 64) MB of realistic records (250 series of 6
 /// labels, one sample each, as the distributor builds them from remote
 /// write) through `KafkaLog` to tansu with 16 concurrent appenders, then
 /// reads every partition back on one glommio executor; the same records
@@ -306,7 +306,7 @@ fn probe_append_and_read_throughput() {
     use strata_common::record::RecordBuilder;
     use strata_common::{Sample, TenantId};
 
-    let mb: usize = std::env::var("STRATA_PROBE_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
+    let mb: usize = std::env::var("STRATA_TEST_PROBE_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
     let partitions = 8u32;
     let tenant = TenantId::new("probe").unwrap();
     let record = |n: usize| -> Bytes {

@@ -1,5 +1,5 @@
 //! Runs `tests/promql/*.test` (must all pass) and, when
-//! `STRATA_PROMQL_TESTS_DIR` is set, the files there (counts only).
+//! `STRATA_TEST_PROMQL_DIR` is set, the files there (counts only).
 
 use std::path::Path;
 
@@ -41,9 +41,9 @@ fn repository_promql_tests_pass() {
 
 #[test]
 fn upstream_promql_tests_report() {
-    let Ok(dir) = std::env::var("STRATA_PROMQL_TESTS_DIR") else { return };
+    let Ok(dir) = std::env::var("STRATA_TEST_PROMQL_DIR") else { return };
     let s = run_dir(Path::new(&dir));
-    if std::env::var("STRATA_PROMQL_VERBOSE").is_ok() {
+    if std::env::var("STRATA_TEST_PROMQL_VERBOSE").is_ok() {
         for f in &s.failures {
             println!("FAIL {f}");
         }

@@ -2,7 +2,7 @@
 //! binary): a real S3-compatible server, moto in server mode (`moto_server`
 //! from PyPI `moto[server]`; `.ci/run` installs it), started on a free
 //! loopback port and killed on drop. Override the binary with
-//! `STRATA_MOTO_SERVER`. Panics on failure: it is only for tests.
+//! `STRATA_TEST_MOTO_SERVER`. Panics on failure: it is only for tests.
 #![allow(clippy::unwrap_used)] // test support: failing loudly is the point
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -28,7 +28,7 @@ impl S3Server {
     pub fn start_on(port: u16) -> Self {
         // `moto_server` where it is on PATH, else `python3 -m moto.server`
         // (same program; pip may put the script outside PATH).
-        let command: Vec<String> = match std::env::var("STRATA_MOTO_SERVER") {
+        let command: Vec<String> = match std::env::var("STRATA_TEST_MOTO_SERVER") {
             Ok(bin) => vec![bin],
             Err(_) if on_path("moto_server") => vec!["moto_server".into()],
             Err(_) => vec!["python3".into(), "-m".into(), "moto.server".into()],

@@ -1,7 +1,7 @@
 //! Test support: [`TestBroker`] runs a real Kafka-protocol broker (tansu
 //! 0.6, sqlite storage) for integration tests, on a free loopback port.
 //!
-//! Not for production use. The binary is `$STRATA_TANSU_BIN`, else `tansu` on
+//! Not for production use. The binary is `$STRATA_TEST_TANSU_BIN`, else `tansu` on
 //! `PATH`, else `~/.cargo/bin/tansu`; `.ci/run` installs it with
 //! `cargo install tansu@0.6.0 --locked --features dynostore,libsql`.
 
@@ -42,7 +42,7 @@ impl std::fmt::Debug for TestBroker {
 
 /// Finds the tansu binary (see the module docs); panics with the install hint.
 fn tansu_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("STRATA_TANSU_BIN") {
+    if let Some(p) = std::env::var_os("STRATA_TEST_TANSU_BIN") {
         return PathBuf::from(p);
     }
     let on_path = std::env::var_os("PATH")
@@ -53,7 +53,7 @@ fn tansu_bin() -> PathBuf {
     let in_cargo = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin/tansu")).filter(|p| p.is_file());
     on_path.or(in_cargo).unwrap_or_else(|| {
         panic!(
-            "the tansu broker is not installed (looked at $STRATA_TANSU_BIN, PATH and ~/.cargo/bin): \
+            "the tansu broker is not installed (looked at $STRATA_TEST_TANSU_BIN, PATH and ~/.cargo/bin): \
              run .ci/run to install tansu (cargo install tansu@0.6.0 --locked --features dynostore,libsql)"
         )
     })
