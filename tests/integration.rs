@@ -14,4 +14,5 @@ mod integration {
     pub mod promtool;
     pub mod push_query;
     pub mod reference;
+    pub mod stream;
 }

@@ -8,23 +8,20 @@
 //! querier must return every acknowledged sample exactly once, nothing that
 //! was never sent, and no gaps.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use prost::Message;
 use strata_common::log::kafka::TestBroker;
 
-use super::harness::{Strata, free_port, series, snappy, write_request};
-use super::push_query::T0;
+use super::harness::{Strata, free_port};
+use super::stream::{request, verify_exactly_once};
 
 const PARTITIONS: u32 = 4;
 const WRITERS: usize = 2;
-const SERIES_PER_REQUEST: usize = 20;
-const SAMPLES_PER_SERIES: i64 = 5;
 
 /// The processes of one cluster (killed on drop).
 struct Cluster {
@@ -75,22 +72,6 @@ impl Cluster {
     }
 }
 
-/// Request `k` of writer `w`: SERIES_PER_REQUEST series, each with
-/// SAMPLES_PER_SERIES samples at distinct timestamps; value = timestamp.
-fn request(w: usize, k: i64) -> Vec<u8> {
-    let ts: Vec<(i64, f64)> = (0..SAMPLES_PER_SERIES)
-        .map(|j| {
-            let t = T0 + (k * SAMPLES_PER_SERIES + j) * 1000;
-            (t, t as f64)
-        })
-        .collect();
-    let w = w.to_string();
-    let all = (0..SERIES_PER_REQUEST)
-        .map(|i| series(&[("__name__", "cluster_test"), ("writer", &w), ("s", &i.to_string())], &ts))
-        .collect();
-    snappy(&write_request(all).encode_to_vec())
-}
-
 /// Writers that push sequential requests, retrying each until it is
 /// acknowledged with 204 (as Prometheus does).
 struct Writers {
@@ -123,7 +104,7 @@ impl Writers {
                             .post(&url)
                             .header("Content-Type", "application/x-protobuf")
                             .header("Content-Encoding", "snappy")
-                            .body(request(w, k))
+                            .body(request("cluster_test", w, k))
                             .send();
                         match r.map(|r| r.status().as_u16()) {
                             Ok(204) => {
@@ -164,40 +145,6 @@ impl Writers {
     }
 }
 
-/// Every acknowledged sample exactly once, nothing never sent, no gaps.
-fn verify(querier: &Strata, acked: &[i64], attempted: &[i64]) {
-    let sent_secs = (*attempted.iter().max().unwrap() + 1) * SAMPLES_PER_SERIES;
-    let end = (T0 + sent_secs * 1000) as f64 / 1000.0;
-    let data = querier.query(&format!("cluster_test[{}s]", sent_secs + 60), end);
-    assert_eq!(data["resultType"], "matrix");
-    let mut seen: BTreeMap<(String, String), Vec<i64>> = BTreeMap::new();
-    for series in data["result"].as_array().unwrap() {
-        let key = (
-            series["metric"]["writer"].as_str().unwrap().to_string(),
-            series["metric"]["s"].as_str().unwrap().to_string(),
-        );
-        for v in series["values"].as_array().unwrap() {
-            let t = (v[0].as_f64().unwrap() * 1000.0).round() as i64;
-            assert_eq!(v[1].as_str().unwrap().parse::<f64>().unwrap(), t as f64, "value of {key:?} at {t}");
-            seen.entry(key.clone()).or_default().push(t);
-        }
-    }
-    for w in 0..WRITERS {
-        for i in 0..SERIES_PER_REQUEST {
-            let ts = seen.get(&(w.to_string(), i.to_string())).cloned().unwrap_or_default();
-            let unique: BTreeSet<i64> = ts.iter().copied().collect();
-            assert_eq!(unique.len(), ts.len(), "duplicate samples in writer {w} series {i}");
-            let n = ts.len() as i64;
-            let acked_n = (acked[w] + 1) * SAMPLES_PER_SERIES;
-            let attempted_n = (attempted[w] + 1) * SAMPLES_PER_SERIES;
-            assert!(n >= acked_n, "writer {w} series {i}: {n} samples, {acked_n} acknowledged");
-            assert!(n <= attempted_n, "writer {w} series {i}: {n} samples, only {attempted_n} ever sent");
-            let want: Vec<i64> = (0..n).map(|j| T0 + j * 1000).collect();
-            assert_eq!(unique.into_iter().collect::<Vec<_>>(), want, "writer {w} series {i}: gaps");
-        }
-    }
-}
-
 #[test]
 fn cluster_sigkill_an_ingester_mid_stream_loses_and_duplicates_nothing() {
     let mut c = Cluster::start();
@@ -217,7 +164,7 @@ fn cluster_sigkill_an_ingester_mid_stream_loses_and_duplicates_nothing() {
     writers.wait_for_successes(10, Duration::from_secs(60));
     let (acked, attempted, failures) = writers.finish();
     assert!(failures.is_empty(), "pushes failed although Kafka was up: {failures:?}");
-    verify(&c.querier, &acked, &attempted);
+    verify_exactly_once(&c.querier, "cluster_test", &acked, &attempted);
 
     // Lag and progress are visible per partition.
     let (status, st) = c.ingesters[0].get("/ingester/status", &[]);
@@ -249,7 +196,7 @@ fn cluster_rides_out_a_broker_restart() {
         failures.keys().all(|&code| code == 503 || code == 429),
         "during the outage pushes must fail with 503 (or 429), got {failures:?}"
     );
-    verify(&c.querier, &acked, &attempted);
+    verify_exactly_once(&c.querier, "cluster_test", &acked, &attempted);
 }
 
 #[test]
@@ -275,7 +222,7 @@ fn cluster_on_object_storage_survives_losing_an_ingesters_disk() {
     writers.wait_for_successes(10, Duration::from_secs(60));
     let (acked, attempted, failures) = writers.finish();
     assert!(failures.is_empty(), "pushes failed although Kafka was up: {failures:?}");
-    verify(&c.querier, &acked, &attempted);
+    verify_exactly_once(&c.querier, "cluster_test", &acked, &attempted);
     // Ingester 1 restored its manifest and files from the bucket (an empty
     // start would refuse to replicate over the bucket's newer manifest and
     // fail every flush); the querier read files only from the bucket.
