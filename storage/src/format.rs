@@ -1,5 +1,5 @@
 //! Constants and the fixed-size footer of the data file format
-//! (documented byte by byte in `storage/docs/format/v1.md` and `v2.md`).
+//! (documented byte by byte in `storage/docs/format/v1.md`, `v2.md`, `v3.md`).
 use crate::chunk::bits::Cursor;
 
 /// First four bytes of every data file, and last four of its footer.
@@ -7,10 +7,13 @@ pub const MAGIC: [u8; 4] = *b"STRT";
 /// Format version 1 (Gorilla chunks); still read.
 pub const FORMAT_V1: u32 = 1;
 /// Format version 2 (bit-packed decimal chunks, `chunk::v2`): the layout of
-/// v1 with another chunk encoding. This build writes it.
+/// v1 with another chunk encoding. This build writes it for flushes.
 pub const FORMAT_V2: u32 = 2;
-/// The format version this build writes.
-pub const FORMAT_CURRENT: u32 = FORMAT_V2;
+/// Format version 3: v2 plus zstd-compressed chunks (chunk kind 2). This
+/// build writes it for compaction outputs (level >= 1).
+pub const FORMAT_V3: u32 = 3;
+/// The newest format version this build writes.
+pub const FORMAT_CURRENT: u32 = FORMAT_V3;
 /// Header: magic + u32 LE version.
 pub const HEADER_LEN: usize = 8;
 /// Footer length in bytes (see [`Footer`]).

@@ -14,10 +14,10 @@ use strata_common::{Label, Labels, Matcher, Sample, Timestamp};
 
 use crate::chunk::bits::Cursor;
 use crate::chunk::decode_chunk_range;
-use crate::chunk::v2::decode_chunk_range_v2;
+use crate::chunk::v2::{decode_chunk_range_v2, decode_chunk_range_v3};
 use crate::format::{
-    FOOTER_LEN, FORMAT_V1, FORMAT_V2, Footer, HEADER_LEN, MAGIC, SECTION_CHUNKS, SECTION_NAMES, SECTION_POSTINGS,
-    SECTION_SERIES, SECTION_SYMBOLS,
+    FOOTER_LEN, FORMAT_V1, FORMAT_V2, FORMAT_V3, Footer, HEADER_LEN, MAGIC, SECTION_CHUNKS, SECTION_NAMES,
+    SECTION_POSTINGS, SECTION_SERIES, SECTION_SYMBOLS,
 };
 use crate::index::{self, Postings};
 use crate::{Error, FileMeta, Result};
@@ -71,7 +71,7 @@ impl FileReader {
             return Err(corrupt("bad header magic".into()));
         }
         let version = u32::from_le_bytes([map[4], map[5], map[6], map[7]]);
-        if version != FORMAT_V1 && version != FORMAT_V2 {
+        if !matches!(version, FORMAT_V1 | FORMAT_V2 | FORMAT_V3) {
             return Err(Error::UnsupportedVersion { path: path.to_path_buf(), version });
         }
         let footer = Footer::decode(&map[len - FOOTER_LEN..]).map_err(corrupt)?;
@@ -296,7 +296,8 @@ impl FileReader {
             let bytes = &self.map[c.offset..c.offset + c.len];
             let decoded = match self.footer.version {
                 FORMAT_V1 => decode_chunk_range(bytes, min_t, max_t, out),
-                _ => decode_chunk_range_v2(bytes, min_t, max_t, out),
+                FORMAT_V2 => decode_chunk_range_v2(bytes, min_t, max_t, out),
+                _ => decode_chunk_range_v3(bytes, min_t, max_t, out),
             };
             decoded.map_err(|e| Error::corrupt(&self.path, format!("series {series} chunk {i}: {e}")))?;
         }

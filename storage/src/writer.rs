@@ -1,6 +1,8 @@
 //! Writing data files: encoding a sorted stream of series into the current
-//! layout (format v2: `docs/format/v2.md`, the v1 layout with v2 chunks) and flushing a frozen memtable, one file per
-//! tenant, durably (temp file, fsync, rename, directory fsync).
+//! layout (format v2, `docs/format/v2.md`, for flushes; format v3,
+//! `docs/format/v3.md` = v2 plus zstd-compressed chunks, for compaction
+//! outputs) and flushing a frozen memtable, one file per tenant, durably
+//! (temp file, fsync, rename, directory fsync).
 //!
 //! [`FileWriter`] streams: chunks go to the output as each series is added;
 //! only the index (labels and chunk references per series, symbols and
@@ -17,9 +19,9 @@ use strata_common::{Labels, Timestamp};
 
 use crate::chunk::MAX_CHUNK_SAMPLES;
 use crate::chunk::bits::{put_uvarint, put_varint};
-use crate::chunk::v2::{encode_chunk_v2, next_chunk_len};
+use crate::chunk::v2::{compress_chunk, encode_chunk_v2, next_chunk_len};
 use crate::fault::FaultPoint;
-use crate::format::{FILE_EXT, FORMAT_CURRENT, Footer, HEADER_LEN, MAGIC, Section};
+use crate::format::{FILE_EXT, FORMAT_CURRENT, FORMAT_V2, Footer, HEADER_LEN, MAGIC, Section};
 use crate::memtable::FrozenSeries;
 use crate::{Error, FileMeta, FrozenMemtable, ManifestStore, PartitionRange, Result};
 
@@ -101,14 +103,21 @@ pub struct DurableFile {
 }
 
 impl DurableFile {
+    /// A format v2 file (flushes).
     pub fn create(path: &Path) -> Result<Self> {
+        Self::create_with(path, None)
+    }
+
+    /// A format v3 file with zstd-compressed chunks at `zstd_level`, or v2 if `None`.
+    pub fn create_with(path: &Path, zstd_level: Option<i32>) -> Result<Self> {
         let dir = path.parent().ok_or_else(|| Error::corrupt(path, "data file path has no parent directory"))?;
         std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
         let mut tmp = path.as_os_str().to_owned();
         tmp.push(".tmp");
         let tmp = PathBuf::from(tmp);
         let file = File::create(&tmp).map_err(Error::io(&tmp))?;
-        let writer = FileWriter::new(BufWriter::with_capacity(1 << 20, file)).map_err(Error::io(&tmp))?;
+        let writer =
+            FileWriter::with_zstd(BufWriter::with_capacity(1 << 20, file), zstd_level).map_err(Error::io(&tmp))?;
         Ok(Self { path: path.to_path_buf(), tmp, writer })
     }
 
@@ -166,17 +175,31 @@ pub struct FileWriter<W: Write> {
     chunks_crc: crc32fast::Hasher,
     series: Vec<(Labels, Vec<ChunkRef>)>,
     chunk: Vec<u8>,
+    /// zstd compressor and output buffer: set in format v3 files (compaction outputs).
+    zstd: Option<(zstd::bulk::Compressor<'static>, Vec<u8>)>,
+    version: u32,
     min_t: i64,
     max_t: i64,
     samples: u64,
 }
 
 impl<W: Write> FileWriter<W> {
-    /// Writes the header.
-    pub fn new(mut out: W) -> std::io::Result<Self> {
+    /// Writes the header of a format v2 file (flushes: no entropy coder, fast).
+    pub fn new(out: W) -> std::io::Result<Self> {
+        Self::with_zstd(out, None)
+    }
+
+    /// Writes the header of a format v3 file whose chunks are zstd-compressed
+    /// at `level` (when that is smaller; `docs/format/v3.md`), or of a v2
+    /// file when `level` is `None`.
+    pub fn with_zstd(mut out: W, level: Option<i32>) -> std::io::Result<Self> {
+        let zstd = level.map(|l| zstd::bulk::Compressor::new(l).map(|c| (c, Vec::new()))).transpose()?;
+        let version = if zstd.is_some() { FORMAT_CURRENT } else { FORMAT_V2 };
         out.write_all(&MAGIC)?;
-        out.write_all(&FORMAT_CURRENT.to_le_bytes())?;
+        out.write_all(&version.to_le_bytes())?;
         Ok(Self {
+            zstd,
+            version,
             out,
             pos: HEADER_LEN as u64,
             chunks_crc: crc32fast::Hasher::new(),
@@ -210,6 +233,10 @@ impl<W: Write> FileWriter<W> {
             let end = start + next_chunk_len(&vs[start..n]);
             self.chunk.clear();
             encode_chunk_v2(&ts[start..end], &vs[start..end], &mut self.chunk);
+            if let Some((cctx, z)) = &mut self.zstd {
+                compress_chunk(&self.chunk, cctx, z);
+                std::mem::swap(&mut self.chunk, z);
+            }
             self.out.write_all(&self.chunk)?;
             self.chunks_crc.update(&self.chunk);
             let (lo, hi) = (ts[start], ts[end - 1]);
@@ -298,7 +325,7 @@ impl<W: Write> FileWriter<W> {
         sections[3] = section(&buf, start, base);
 
         let (min_t, max_t, samples) = (self.min_t, self.max_t, self.samples);
-        let footer = Footer { sections, min_t, max_t, series: series.len() as u64, samples, version: FORMAT_CURRENT };
+        let footer = Footer { sections, min_t, max_t, series: series.len() as u64, samples, version: self.version };
         footer.encode(&mut buf);
         self.out.write_all(&buf)?;
         self.out.flush()?;

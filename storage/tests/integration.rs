@@ -1,6 +1,7 @@
 //! Integration tests of strata-storage (one binary, a module per area).
 #![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
 mod integration {
+    mod bytes_probe;
     pub mod common;
     mod compaction;
     mod crash;
@@ -8,6 +9,7 @@ mod integration {
     mod file_format;
     mod fixture_v1;
     mod fixture_v2;
+    mod fixture_v3;
     mod manifest;
     mod model;
     mod object_storage;

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use strata_common::{Labels, Sample};
 
 use super::plan::{Job, window_of};
+use crate::chunk::v2::ZSTD_LEVEL;
 use crate::fault::FaultPoint;
 use crate::writer::{DurableFile, relative_path};
 use crate::{Error, FileMeta, FileReader, ManifestStore, PartitionRange, Result};
@@ -125,7 +126,7 @@ fn merge_into(
                 std::collections::btree_map::Entry::Vacant(e) => {
                     let id = store.allocate_file_id();
                     let rel = relative_path(job.tenant.as_str(), id);
-                    let file = DurableFile::create(&store.data_dir().join(&rel))?;
+                    let file = DurableFile::create_with(&store.data_dir().join(&rel), Some(ZSTD_LEVEL))?;
                     e.insert(Output { id, rel, file })
                 }
             };
