@@ -68,13 +68,7 @@ impl SeriesSource for MemorySource {
         min_t: Timestamp,
         max_t: Timestamp,
     ) -> BoxFuture<'a, Result<SeriesIter>> {
-        Box::pin(async move {
-            let found = self.matching(tenant, matchers, min_t, max_t)?;
-            let iter = found
-                .into_iter()
-                .map(|(labels, samples)| Ok(SourceSeries { labels, loader: Box::new(VecLoader(samples)) }));
-            Ok(Box::new(iter) as SeriesIter)
-        })
+        Box::pin(async move { Ok(self.select_with_stats(tenant, matchers, min_t, max_t).await?.0) })
     }
 
     fn select_with_stats<'a>(

@@ -30,17 +30,22 @@ pub(super) fn expected() -> Expected {
     ]
 }
 
-#[test]
-#[ignore = "wrote the v1 fixture when v1 was current; never run again"]
-fn regenerate_fixture() {
-    let exp = expected();
+/// Writes `exp` as a file at `path` with the current writer (the
+/// `regenerate_*` tests of the fixture versions).
+pub(super) fn write_fixture(path: &std::path::Path, exp: &Expected) {
     let labels: Vec<_> = exp.iter().map(|(l, _)| super::common::labels(l)).collect();
     let ts: Vec<Vec<i64>> = exp.iter().map(|(_, s)| s.iter().map(|s| s.t).collect()).collect();
     let vs: Vec<Vec<f64>> = exp.iter().map(|(_, s)| s.iter().map(|s| s.v).collect()).collect();
     let series: Vec<_> = (0..exp.len())
         .map(|i| strata_storage::FrozenSeries { labels: &labels[i], timestamps: &ts[i], values: &vs[i] })
         .collect();
-    strata_storage::writer::write_file(&fixture(), &series).unwrap();
+    strata_storage::writer::write_file(path, &series).unwrap();
+}
+
+#[test]
+#[ignore = "wrote the v1 fixture when v1 was current; never run again"]
+fn regenerate_fixture() {
+    write_fixture(&fixture(), &expected());
 }
 
 #[test]

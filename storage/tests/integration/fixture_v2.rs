@@ -19,14 +19,7 @@ fn fixture() -> PathBuf {
 #[test]
 #[ignore = "writes the fixture; only while creating format v2"]
 fn regenerate_fixture_v2() {
-    let exp = expected();
-    let labels: Vec<_> = exp.iter().map(|(l, _)| super::common::labels(l)).collect();
-    let ts: Vec<Vec<i64>> = exp.iter().map(|(_, s)| s.iter().map(|s| s.t).collect()).collect();
-    let vs: Vec<Vec<f64>> = exp.iter().map(|(_, s)| s.iter().map(|s| s.v).collect()).collect();
-    let series: Vec<_> = (0..exp.len())
-        .map(|i| strata_storage::FrozenSeries { labels: &labels[i], timestamps: &ts[i], values: &vs[i] })
-        .collect();
-    strata_storage::writer::write_file(&fixture(), &series).unwrap();
+    super::fixture_v1::write_fixture(&fixture(), &expected());
 }
 
 #[test]
