@@ -49,7 +49,7 @@ impl Strata {
             .args(["--listen", &self.listen, "--data-dir"])
             .arg(&self.data_dir)
             .args(&self.extra_args)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", std::env::var("STRATA_TEST_LOG").unwrap_or_else(|_| "warn".into()))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()

@@ -76,14 +76,16 @@ fn killed_while_the_bucket_is_unreachable_uploads_at_restart_and_loses_nothing()
     let mut s = Strata::start(&data, &["--config", config.to_str().unwrap()]);
     let bucket = Bucket::connect(&s3.config("strata", "aio"), ObjectMetrics::default()).unwrap();
     push_fixture(&s);
-    wait_for(|| bucket_manifest(&bucket).filter(|m| !m.files.is_empty()));
+    // Everything pushed is flushed and in the bucket: no flush is in flight
+    // when the bucket goes away (a cut PUT may or may not have landed).
+    let uploaded = wait_for(|| {
+        let flushed = all_flushed(&s)?;
+        let local = local_manifest(&data)?;
+        bucket_manifest(&bucket).filter(|m| m.version == local.version && m.flushed_offsets == flushed)
+    });
 
-    // The bucket becomes unreachable (requests in flight are cut, so after
-    // a moment the bucket's version is final); a flush commits locally, its
-    // upload fails.
+    // The bucket becomes unreachable; a flush commits locally, its upload fails.
     proxy.set_up(false);
-    std::thread::sleep(Duration::from_millis(300));
-    let uploaded = bucket_manifest(&bucket).unwrap();
     let r = s.push(&write_request(vec![series(&[("__name__", "after_outage")], &[(T0, 7.0)])]));
     assert_eq!(r.status().as_u16(), 204);
     let local = wait_for(|| local_manifest(&data).filter(|m| m.version > uploaded.version));
@@ -120,12 +122,26 @@ fn write_config(path: &std::path::Path, log: &std::path::Path, port: u16) {
     std::fs::write(
         path,
         format!(
-            "[log]\ndir = {log:?}\n[ingester]\nflush_interval_ms = 200\n[storage.object]\nurl = \"s3://strata/aio\"\n\
+            "[log]\ndir = {log:?}\n[ingester]\nflush_interval_ms = 200\nlag_poll_interval_ms = 100\n[storage.object]\nurl = \"s3://strata/aio\"\n\
              endpoint = \"http://127.0.0.1:{port}\"\nregion = \"us-east-1\"\naccess_key_id = \"test\"\n\
              secret_access_key = \"test\"\nallow_http = true\nrequest_timeout_ms = 2000\nmax_retries = 0\n"
         ),
     )
     .unwrap();
+}
+
+/// The flushed offsets once every record in the log is flushed, read from
+/// a status refreshed after this call started.
+fn all_flushed(s: &Strata) -> Option<std::collections::BTreeMap<u32, u64>> {
+    let asked = Instant::now();
+    std::thread::sleep(Duration::from_millis(250));
+    let status: serde_json::Value = reqwest::blocking::get(format!("{}/ingester/status", s.base)).ok()?.json().ok()?;
+    let fresh = status["updated_ms_ago"].as_u64()? < asked.elapsed().as_millis() as u64;
+    let partitions = status["partitions"].as_array()?;
+    let done = partitions.iter().all(|p| p["flushed_offset"] == p["end_offset"]);
+    (fresh && done).then(|| {
+        partitions.iter().map(|p| (p["partition"].as_u64().unwrap() as u32, p["flushed_offset"].as_u64().unwrap())).collect()
+    })
 }
 
 fn bucket_manifest(bucket: &Bucket) -> Option<Manifest> {

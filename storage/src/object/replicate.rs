@@ -14,7 +14,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 
 use super::bucket::Bucket;
-use crate::manifest::{FILES_DIR, MANIFEST_FILE, Replicator};
+use crate::manifest::{MANIFEST_FILE, Replicator};
 use crate::{Error, Manifest, ManifestStore, Result};
 
 /// Concurrent file uploads of one replication.
@@ -65,6 +65,11 @@ impl BucketReplicator {
         }
         if st.uploaded.is_none() {
             // First replication of this process: never move the bucket back.
+            // Only the objects the bucket's manifest references count as
+            // uploaded: an unreferenced object of the same name may be an
+            // orphan of an earlier process (killed between its file uploads
+            // and its manifest PUT, then its disk lost) holding other data.
+            let mut referenced = HashSet::new();
             if let Some(bytes) = self.bucket.get_bytes(MANIFEST_FILE)? {
                 let bucket = Manifest::decode(&bytes, Path::new(MANIFEST_FILE))?;
                 if bucket.version > manifest.version {
@@ -74,9 +79,9 @@ impl BucketReplicator {
                         bucket: bucket.version,
                     });
                 }
+                referenced.extend(bucket.files.into_iter().map(|f| f.path));
             }
-            let listed = self.bucket.list(FILES_DIR)?;
-            st.uploaded = Some(listed.into_iter().map(|l| l.rel).collect());
+            st.uploaded = Some(referenced);
         }
         let uploaded = st.uploaded.get_or_insert_with(HashSet::new);
         let missing: Vec<&str> =

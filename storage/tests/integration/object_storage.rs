@@ -210,14 +210,43 @@ fn bucket_manifest_never_references_a_missing_object_whatever_step_is_interrupte
         // The process "dies" here: the bucket still holds a consistent v1.
         assert_eq!(assert_consistent(&bucket).unwrap().version, v1, "after {steps} steps");
         assert_eq!(bucket.list("files").unwrap().len(), 1 + steps);
-        // A restarted process (no memory of what it uploaded) completes v2.
+        // A restarted process (no memory of what it uploaded) completes v2,
+        // uploading again the objects v1 does not reference: they could be
+        // orphans of another process holding other data under the same name.
         drop(first);
         let restarted = BucketReplicator::new(Arc::clone(&bucket));
         let done = restarted.replicate_with(&ms, None).unwrap();
-        assert_eq!(done, Replicated::Done { version: ms.current().version, files_uploaded: 3 - steps });
+        assert_eq!(done, Replicated::Done { version: ms.current().version, files_uploaded: 3 });
         let m = assert_consistent(&bucket).unwrap();
         assert_eq!((m.version, m.files.len()), (ms.current().version, 4));
     }
+}
+
+#[test]
+fn a_new_process_overwrites_the_orphans_of_a_lost_one() {
+    let s3 = server();
+    let cfg = s3.config(BUCKET, "ingester-orphans");
+    let os = ObjectStorage::connect(&cfg, None).unwrap();
+    // A process uploaded its first file, then died before the manifest PUT
+    // and lost its disk: the bucket holds an unreferenced object.
+    let lost = tempfile::tempdir().unwrap();
+    let (lost_ms, _gc) = os.open_writer(lost.path()).unwrap();
+    flush(&lost_ms, &["a"], "lost", 0, &[(0, 0, 10)]);
+    let orphan = lost_ms.current().files[0].path.clone();
+    os.bucket.put_bytes(&orphan, bytes::Bytes::from(std::fs::read(lost.path().join(&orphan)).unwrap())).unwrap();
+    drop((lost_ms, _gc));
+
+    // Its replacement starts empty, so its first file gets the same id.
+    let fresh = tempfile::tempdir().unwrap();
+    let (ms, _gc) = os.open_writer(fresh.path()).unwrap();
+    flush(&ms, &["a"], "replayed", 0, &[(0, 0, 12)]);
+    assert_eq!(ms.current().files[0].path, orphan, "the scenario needs a reused name");
+    ms.replicate().unwrap();
+    let in_bucket = os.bucket.get_bytes(&orphan).unwrap().unwrap();
+    assert_eq!(&in_bucket[..], &std::fs::read(fresh.path().join(&orphan)).unwrap()[..], "the orphan was overwritten");
+    let restored = tempfile::tempdir().unwrap();
+    let (rms, _gc) = os.open_writer(restored.path()).unwrap();
+    assert_eq!(names(&Store::new(rms), "a"), ["replayed"]);
 }
 
 #[test]
