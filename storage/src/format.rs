@@ -1,5 +1,6 @@
 //! Constants and the fixed-size footer of the data file format
-//! (documented byte by byte in `storage/docs/format/v1.md`, `v2.md`, `v3.md`).
+//! (documented byte by byte in `storage/docs/format/v1.md`, `v2.md`, `v3.md`,
+//! `v4.md`).
 use crate::chunk::bits::Cursor;
 
 /// First four bytes of every data file, and last four of its footer.
@@ -9,11 +10,15 @@ pub const FORMAT_V1: u32 = 1;
 /// Format version 2 (bit-packed decimal chunks, `chunk::v2`): the layout of
 /// v1 with another chunk encoding. This build writes it for flushes.
 pub const FORMAT_V2: u32 = 2;
-/// Format version 3: v2 plus zstd-compressed chunks (chunk kind 2). This
-/// build writes it for compaction outputs (level >= 1).
+/// Format version 3: v2 plus zstd-compressed chunks (chunk kind 2); still read.
 pub const FORMAT_V3: u32 = 3;
+/// Format version 4: v3 plus zstd-compressed index sections (symbols,
+/// series, postings). This build writes it for compaction outputs (level >= 1).
+pub const FORMAT_V4: u32 = 4;
 /// The newest format version this build writes.
-pub const FORMAT_CURRENT: u32 = FORMAT_V3;
+pub const FORMAT_CURRENT: u32 = FORMAT_V4;
+/// Largest uncompressed index section a v4 file may hold compressed.
+pub const MAX_COMPRESSED_SECTION_RAW: u64 = u32::MAX as u64;
 /// Header: magic + u32 LE version.
 pub const HEADER_LEN: usize = 8;
 /// Footer length in bytes (see [`Footer`]).
@@ -33,8 +38,11 @@ pub const SECTION_NAMES: [&str; 4] = ["chunks", "symbols", "series", "postings"]
 pub struct Section {
     pub offset: u64,
     pub len: u64,
-    /// CRC32 (IEEE, as `crc32fast`) of the section bytes.
+    /// CRC32 (IEEE, as `crc32fast`) of the section bytes (as stored).
     pub crc: u32,
+    /// 0: stored as is. Otherwise (format v4, index sections only) the
+    /// stored bytes are one zstd frame that decompresses to `raw_len` bytes.
+    pub raw_len: u32,
 }
 
 /// The footer: the last [`FOOTER_LEN`] bytes of a file.
@@ -56,7 +64,7 @@ impl Footer {
             out.extend_from_slice(&s.offset.to_le_bytes());
             out.extend_from_slice(&s.len.to_le_bytes());
             out.extend_from_slice(&s.crc.to_le_bytes());
-            out.extend_from_slice(&0u32.to_le_bytes());
+            out.extend_from_slice(&s.raw_len.to_le_bytes());
         }
         out.extend_from_slice(&self.min_t.to_le_bytes());
         out.extend_from_slice(&self.max_t.to_le_bytes());
@@ -84,7 +92,7 @@ impl Footer {
             s.offset = c.u64_le().ok_or_else(short)?;
             s.len = c.u64_le().ok_or_else(short)?;
             s.crc = c.u32_le().ok_or_else(short)?;
-            c.u32_le().ok_or_else(short)?;
+            s.raw_len = c.u32_le().ok_or_else(short)?;
         }
         f.min_t = c.u64_le().ok_or_else(short)? as i64;
         f.max_t = c.u64_le().ok_or_else(short)? as i64;
@@ -109,10 +117,10 @@ mod tests {
     fn footer_round_trip_and_crc() {
         let f = Footer {
             sections: [
-                Section { offset: 8, len: 100, crc: 1 },
-                Section { offset: 108, len: 10, crc: 2 },
-                Section { offset: 118, len: 20, crc: 3 },
-                Section { offset: 138, len: 30, crc: 4 },
+                Section { offset: 8, len: 100, crc: 1, raw_len: 0 },
+                Section { offset: 108, len: 10, crc: 2, raw_len: 0 },
+                Section { offset: 118, len: 20, crc: 3, raw_len: 77 },
+                Section { offset: 138, len: 30, crc: 4, raw_len: 0 },
             ],
             min_t: -5,
             max_t: 99,

@@ -1,6 +1,8 @@
-//! Reading data files (format v1 and v2): memory-mapped, validated on open (header, footer,
+//! Reading data files (formats v1 to v4): memory-mapped, validated on open (header, footer,
 //! section bounds and CRCs, symbol table, postings directory), decoded lazily
-//! (series entries and chunks only when asked for).
+//! (series entries and chunks only when asked for). The index sections of a
+//! v4 file that are zstd-compressed are decompressed once, at open, and kept
+//! in memory with the reader.
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::File;
@@ -16,13 +18,14 @@ use crate::chunk::bits::Cursor;
 use crate::chunk::decode_chunk_range;
 use crate::chunk::v2::{decode_chunk_range_v2, decode_chunk_range_v3};
 use crate::format::{
-    FOOTER_LEN, FORMAT_V1, FORMAT_V2, FORMAT_V3, Footer, HEADER_LEN, MAGIC, SECTION_CHUNKS, SECTION_NAMES,
+    FOOTER_LEN, FORMAT_V1, FORMAT_V2, FORMAT_V3, FORMAT_V4, Footer, HEADER_LEN, MAGIC, SECTION_CHUNKS, SECTION_NAMES,
     SECTION_POSTINGS, SECTION_SERIES, SECTION_SYMBOLS,
 };
 use crate::index::{self, Postings};
 use crate::{Error, FileMeta, Result};
 
-/// One label name's postings: (value symbol, bitmap byte range) sorted by value.
+/// One label name's postings: (value symbol, bitmap byte range within the
+/// postings section) sorted by value.
 #[derive(Debug)]
 struct NamePostings {
     name: u32,
@@ -43,6 +46,8 @@ pub struct ChunkMeta {
 pub struct FileReader {
     path: PathBuf,
     map: Mmap,
+    /// Decompressed copies of the index sections stored compressed (v4).
+    unpacked: [Option<Box<[u8]>>; 4],
     footer: Footer,
     symbols: Vec<Box<str>>,
     /// Sorted by name (symbols are sorted, so by symbol ref too).
@@ -71,7 +76,7 @@ impl FileReader {
             return Err(corrupt("bad header magic".into()));
         }
         let version = u32::from_le_bytes([map[4], map[5], map[6], map[7]]);
-        if !matches!(version, FORMAT_V1 | FORMAT_V2 | FORMAT_V3) {
+        if !matches!(version, FORMAT_V1 | FORMAT_V2 | FORMAT_V3 | FORMAT_V4) {
             return Err(Error::UnsupportedVersion { path: path.to_path_buf(), version });
         }
         let footer = Footer::decode(&map[len - FOOTER_LEN..]).map_err(corrupt)?;
@@ -88,10 +93,28 @@ impl FileReader {
                 return Err(corrupt(format!("{} section CRC mismatch", SECTION_NAMES[i])));
             }
         }
+        let mut unpacked: [Option<Box<[u8]>>; 4] = Default::default();
+        for (i, s) in footer.sections.iter().enumerate() {
+            if s.raw_len == 0 {
+                continue;
+            }
+            if version < FORMAT_V4 || i == SECTION_CHUNKS {
+                return Err(corrupt(format!("{} section marked compressed in a v{version} file", SECTION_NAMES[i])));
+            }
+            let bytes = &map[s.offset as usize..(s.offset + s.len) as usize];
+            let raw = zstd::bulk::decompress(bytes, s.raw_len as usize)
+                .ok()
+                .filter(|raw| raw.len() == s.raw_len as usize)
+                .ok_or_else(|| {
+                    corrupt(format!("{} section does not decompress to {} bytes", SECTION_NAMES[i], s.raw_len))
+                })?;
+            unpacked[i] = Some(raw.into_boxed_slice());
+        }
         let series = u32::try_from(footer.series).map_err(|_| corrupt(format!("{} series", footer.series)))?;
         let mut r = FileReader {
             path: path.to_path_buf(),
             map,
+            unpacked,
             footer,
             symbols: Vec::new(),
             postings: Vec::new(),
@@ -106,7 +129,11 @@ impl FileReader {
         Ok(r)
     }
 
+    /// Section `i`'s bytes, decompressed if it is stored compressed.
     fn section(&self, i: usize) -> &[u8] {
+        if let Some(raw) = &self.unpacked[i] {
+            return raw;
+        }
         let s = self.footer.sections[i];
         // Bounds were validated in `open`.
         &self.map[s.offset as usize..(s.offset + s.len) as usize]
@@ -125,7 +152,6 @@ impl FileReader {
     }
 
     fn parse_postings(&self) -> Option<Vec<NamePostings>> {
-        let sec = self.footer.sections[SECTION_POSTINGS];
         let mut c = Cursor::new(self.section(SECTION_POSTINGS));
         let n = c.uvarint_usize()?;
         let nsym = self.symbols.len();
@@ -137,7 +163,7 @@ impl FileReader {
             for _ in 0..nv {
                 let value = u32::try_from(c.uvarint()?).ok().filter(|&s| (s as usize) < nsym)?;
                 let len = c.uvarint_usize()?;
-                let off = sec.offset as usize + c.pos;
+                let off = c.pos;
                 c.bytes(len)?;
                 if values.last().is_some_and(|v| v.0 >= value) {
                     return None;
@@ -169,11 +195,11 @@ impl FileReader {
     }
 
     fn bitmap(&self, off: usize, len: usize) -> RoaringBitmap {
-        match RoaringBitmap::deserialize_from(&self.map[off..off + len]) {
+        match RoaringBitmap::deserialize_from(&self.section(SECTION_POSTINGS)[off..off + len]) {
             Ok(b) => b,
             Err(e) => {
                 // The postings section passed its CRC, so this is a writer bug.
-                tracing::error!(path = %self.path.display(), offset = off, error = %e, "undecodable postings bitmap");
+                tracing::error!(path = %self.path.display(), postings_offset = off, error = %e, "undecodable postings bitmap");
                 RoaringBitmap::new()
             }
         }

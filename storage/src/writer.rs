@@ -1,7 +1,7 @@
 //! Writing data files: encoding a sorted stream of series into the current
-//! layout (format v2, `docs/format/v2.md`, for flushes; format v3,
-//! `docs/format/v3.md` = v2 plus zstd-compressed chunks, for compaction
-//! outputs) and flushing a frozen memtable, one file per tenant, durably
+//! layout (format v2, `docs/format/v2.md`, for flushes; format v4,
+//! `docs/format/v4.md` = v2 plus zstd-compressed chunks and index sections,
+//! for compaction outputs) and flushing a frozen memtable, one file per tenant, durably
 //! (temp file, fsync, rename, directory fsync).
 //!
 //! [`FileWriter`] streams: chunks go to the output as each series is added;
@@ -21,7 +21,9 @@ use crate::chunk::MAX_CHUNK_SAMPLES;
 use crate::chunk::bits::{put_uvarint, put_varint};
 use crate::chunk::v2::{compress_chunk, encode_chunk_v2, next_chunk_len};
 use crate::fault::FaultPoint;
-use crate::format::{FILE_EXT, FORMAT_CURRENT, FORMAT_V2, Footer, HEADER_LEN, MAGIC, Section};
+use crate::format::{
+    FILE_EXT, FORMAT_CURRENT, FORMAT_V2, Footer, HEADER_LEN, MAGIC, MAX_COMPRESSED_SECTION_RAW, Section,
+};
 use crate::memtable::FrozenSeries;
 use crate::{Error, FileMeta, FrozenMemtable, ManifestStore, PartitionRange, Result};
 
@@ -108,7 +110,7 @@ impl DurableFile {
         Self::create_with(path, None)
     }
 
-    /// A format v3 file with zstd-compressed chunks at `zstd_level`, or v2 if `None`.
+    /// A format v4 file (zstd-compressed chunks and index sections at `zstd_level`), or v2 if `None`.
     pub fn create_with(path: &Path, zstd_level: Option<i32>) -> Result<Self> {
         let dir = path.parent().ok_or_else(|| Error::corrupt(path, "data file path has no parent directory"))?;
         std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
@@ -175,7 +177,7 @@ pub struct FileWriter<W: Write> {
     chunks_crc: crc32fast::Hasher,
     series: Vec<(Labels, Vec<ChunkRef>)>,
     chunk: Vec<u8>,
-    /// zstd compressor and output buffer: set in format v3 files (compaction outputs).
+    /// zstd compressor and output buffer: set in format v4 files (compaction outputs).
     zstd: Option<(zstd::bulk::Compressor<'static>, Vec<u8>)>,
     version: u32,
     min_t: i64,
@@ -189,9 +191,9 @@ impl<W: Write> FileWriter<W> {
         Self::with_zstd(out, None)
     }
 
-    /// Writes the header of a format v3 file whose chunks are zstd-compressed
-    /// at `level` (when that is smaller; `docs/format/v3.md`), or of a v2
-    /// file when `level` is `None`.
+    /// Writes the header of a format v4 file whose chunks and index sections
+    /// are zstd-compressed at `level` (each when that is smaller;
+    /// `docs/format/v4.md`), or of a v2 file when `level` is `None`.
     pub fn with_zstd(mut out: W, level: Option<i32>) -> std::io::Result<Self> {
         let zstd = level.map(|l| zstd::bulk::Compressor::new(l).map(|c| (c, Vec::new()))).transpose()?;
         let version = if zstd.is_some() { FORMAT_CURRENT } else { FORMAT_V2 };
@@ -259,46 +261,44 @@ impl<W: Write> FileWriter<W> {
             offset: HEADER_LEN as u64,
             len: self.pos - HEADER_LEN as u64,
             crc: self.chunks_crc.clone().finalize(),
+            raw_len: 0,
         };
-        let base = self.pos;
-        let mut buf = Vec::new();
         let series = &self.series;
 
         // Symbols: every label name and value, sorted, deduplicated.
         let symbols: BTreeSet<&str> =
             series.iter().flat_map(|(l, _)| l.iter()).flat_map(|l| [l.name.as_str(), l.value.as_str()]).collect();
         let symbol_ref: HashMap<&str, u64> = symbols.iter().enumerate().map(|(i, s)| (*s, i as u64)).collect();
-        put_uvarint(&mut buf, symbols.len() as u64);
+        let mut symbols_raw = Vec::new();
+        put_uvarint(&mut symbols_raw, symbols.len() as u64);
         for s in &symbols {
-            put_uvarint(&mut buf, s.len() as u64);
-            buf.extend_from_slice(s.as_bytes());
+            put_uvarint(&mut symbols_raw, s.len() as u64);
+            symbols_raw.extend_from_slice(s.as_bytes());
         }
-        sections[1] = section(&buf, 0, base);
 
         // Series table: count, entry offsets, entries.
-        let start = buf.len();
-        buf.extend_from_slice(&(series.len() as u64).to_le_bytes());
-        let offsets_at = buf.len();
-        buf.resize(offsets_at + 8 * series.len(), 0);
+        let mut series_raw = Vec::new();
+        series_raw.extend_from_slice(&(series.len() as u64).to_le_bytes());
+        let offsets_at = series_raw.len();
+        series_raw.resize(offsets_at + 8 * series.len(), 0);
         let sym = |s: &str| symbol_ref.get(s).copied().unwrap_or(0); // every label string was collected above
         for (i, (labels, refs)) in series.iter().enumerate() {
-            let rel = (buf.len() - start) as u64;
-            buf[offsets_at + 8 * i..offsets_at + 8 * i + 8].copy_from_slice(&rel.to_le_bytes());
-            put_uvarint(&mut buf, labels.len() as u64);
+            let rel = series_raw.len() as u64;
+            series_raw[offsets_at + 8 * i..offsets_at + 8 * i + 8].copy_from_slice(&rel.to_le_bytes());
+            put_uvarint(&mut series_raw, labels.len() as u64);
             for l in labels.iter() {
-                put_uvarint(&mut buf, sym(&l.name));
-                put_uvarint(&mut buf, sym(&l.value));
+                put_uvarint(&mut series_raw, sym(&l.name));
+                put_uvarint(&mut series_raw, sym(&l.value));
             }
-            put_uvarint(&mut buf, refs.len() as u64);
+            put_uvarint(&mut series_raw, refs.len() as u64);
             for c in refs {
-                put_varint(&mut buf, c.min_t);
-                put_uvarint(&mut buf, c.max_t.wrapping_sub(c.min_t) as u64);
-                put_uvarint(&mut buf, c.count as u64);
-                put_uvarint(&mut buf, c.offset);
-                put_uvarint(&mut buf, c.len as u64);
+                put_varint(&mut series_raw, c.min_t);
+                put_uvarint(&mut series_raw, c.max_t.wrapping_sub(c.min_t) as u64);
+                put_uvarint(&mut series_raw, c.count as u64);
+                put_uvarint(&mut series_raw, c.offset);
+                put_uvarint(&mut series_raw, c.len as u64);
             }
         }
-        sections[2] = section(&buf, start, base);
 
         // Postings: name -> value -> bitmap of series ids (positions).
         let mut postings: BTreeMap<u64, BTreeMap<u64, RoaringBitmap>> = BTreeMap::new();
@@ -307,22 +307,38 @@ impl<W: Write> FileWriter<W> {
                 postings.entry(sym(&l.name)).or_default().entry(sym(&l.value)).or_default().insert(id as u32);
             }
         }
-        let start = buf.len();
-        put_uvarint(&mut buf, postings.len() as u64);
+        let mut postings_raw = Vec::new();
+        put_uvarint(&mut postings_raw, postings.len() as u64);
         let mut bitmap = Vec::new();
         for (name, values) in &postings {
-            put_uvarint(&mut buf, *name);
-            put_uvarint(&mut buf, values.len() as u64);
+            put_uvarint(&mut postings_raw, *name);
+            put_uvarint(&mut postings_raw, values.len() as u64);
             for (value, b) in values {
                 bitmap.clear();
                 // Writing into a Vec cannot fail.
                 let _ = b.serialize_into(&mut bitmap);
-                put_uvarint(&mut buf, *value);
-                put_uvarint(&mut buf, bitmap.len() as u64);
-                buf.extend_from_slice(&bitmap);
+                put_uvarint(&mut postings_raw, *value);
+                put_uvarint(&mut postings_raw, bitmap.len() as u64);
+                postings_raw.extend_from_slice(&bitmap);
             }
         }
-        sections[3] = section(&buf, start, base);
+
+        // v4 (a zstd level is set): each index section as one zstd frame
+        // when that is smaller (`docs/format/v4.md`).
+        let base = self.pos;
+        let mut buf = Vec::new();
+        for (i, raw) in [symbols_raw, series_raw, postings_raw].into_iter().enumerate() {
+            let start = buf.len();
+            let mut raw_len = 0;
+            match self.zstd.as_mut().map(|(cctx, _)| cctx.compress(&raw)).transpose()? {
+                Some(z) if z.len() < raw.len() && raw.len() as u64 <= MAX_COMPRESSED_SECTION_RAW => {
+                    raw_len = raw.len() as u32;
+                    buf.extend_from_slice(&z);
+                }
+                _ => buf.extend_from_slice(&raw),
+            }
+            sections[i + 1] = Section { raw_len, ..section(&buf, start, base) };
+        }
 
         let (min_t, max_t, samples) = (self.min_t, self.max_t, self.samples);
         let footer = Footer { sections, min_t, max_t, series: series.len() as u64, samples, version: self.version };
@@ -351,5 +367,10 @@ pub fn encode_file(series: &[FrozenSeries<'_>]) -> (Vec<u8>, FileStats) {
 
 /// The section `buf[start..]`, placed at file offset `base + start`.
 fn section(buf: &[u8], start: usize, base: u64) -> Section {
-    Section { offset: base + start as u64, len: (buf.len() - start) as u64, crc: crc32fast::hash(&buf[start..]) }
+    Section {
+        offset: base + start as u64,
+        len: (buf.len() - start) as u64,
+        crc: crc32fast::hash(&buf[start..]),
+        raw_len: 0,
+    }
 }

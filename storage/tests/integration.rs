@@ -10,6 +10,7 @@ mod integration {
     mod fixture_v1;
     mod fixture_v2;
     mod fixture_v3;
+    mod fixture_v4;
     mod manifest;
     mod model;
     mod object_storage;

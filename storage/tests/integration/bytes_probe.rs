@@ -107,19 +107,19 @@ fn bytes_breakdown() {
     for (k, v) in fam {
         println!("  chunks of {k:<40} {v:>8}");
     }
-    // Format v3 (what compaction writes): zstd per chunk where smaller.
-    let mut v3 = strata_storage::writer::FileWriter::with_zstd(Vec::new(), Some(3)).unwrap();
+    // Format v4 (what compaction writes): zstd per chunk and per index
+    // section, each where smaller.
+    let mut v4 = strata_storage::writer::FileWriter::with_zstd(Vec::new(), Some(3)).unwrap();
     for (l, t, v) in &w {
-        v3.add_series(l, t, v).unwrap();
+        v4.add_series(l, t, v).unwrap();
     }
-    let (v3, _) = v3.finish().unwrap();
-    let f3 = Footer::decode(&v3[v3.len() - FOOTER_LEN..]).unwrap();
-    println!(
-        "  v3 (zstd -3 per chunk): file {} = {:.3} B/sample, chunks {}",
-        v3.len(),
-        per(v3.len() as u64),
-        f3.sections[0].len
-    );
+    let (v4, _) = v4.finish().unwrap();
+    let f4 = Footer::decode(&v4[v4.len() - FOOTER_LEN..]).unwrap();
+    println!("  v4 (zstd -3 per chunk and index section): file {} = {:.3} B/sample", v4.len(), per(v4.len() as u64));
+    for (i, s) in f4.sections.iter().enumerate() {
+        let raw = if s.raw_len > 0 { format!(" (raw {})", s.raw_len) } else { String::new() };
+        println!("    {:<9} {:>9} bytes{raw} {:.3} B/sample", SECTION_NAMES[i], s.len, per(s.len));
+    }
     // zstd over the chunk data: per series, and over blocks of series.
     let data = &file[footer.sections[0].offset as usize..(footer.sections[0].offset + chunks) as usize];
     let mut off = 0;
@@ -147,7 +147,7 @@ fn bytes_breakdown() {
 /// i64` (DELTA_BINARY_PACKED), `value f64` (BYTE_STREAM_SPLIT), zstd -3,
 /// sorted by (series, time): the layout an Arrow/Parquet-based TSDB uses.
 #[test]
-#[ignore = "measurement probe; prints Parquet vs v3"]
+#[ignore = "measurement probe; prints Parquet vs v4"]
 fn parquet_comparison() {
     use std::sync::Arc;
     use std::time::Instant;
@@ -163,7 +163,7 @@ fn parquet_comparison() {
     let samples: usize = w.iter().map(|s| s.1.len()).sum();
     let per = |b: usize| b as f64 / samples as f64;
 
-    // Strata v3 file (what compaction writes), scanned through FileReader.
+    // Strata v4 file (what compaction writes), scanned through FileReader.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("f.strata");
     let mut f = strata_storage::writer::DurableFile::create_with(&path, Some(3)).unwrap();
@@ -250,7 +250,7 @@ fn parquet_comparison() {
         samples as f64 / strata2_s / 1e6
     );
     println!(
-        "  strata v3: {} bytes {:.3} B/sample, decode {:.1} M samples/s",
+        "  strata v4: {} bytes {:.3} B/sample, decode {:.1} M samples/s",
         stats.bytes,
         per(stats.bytes as usize),
         samples as f64 / strata_s / 1e6

@@ -11,7 +11,7 @@ use strata_storage::FileReader;
 
 /// The v1/v2 fixtures' series, plus a gauge repeating a 16-value pattern
 /// 1000 times (an entropy coder's case: its chunk is stored as kind 2).
-fn expected() -> super::fixture_v1::Expected {
+pub(super) fn expected() -> super::fixture_v1::Expected {
     let mut exp = super::fixture_v1::expected();
     let pattern = [3, 917, 42, 605, 88, 231, 999, 17, 450, 123, 760, 5, 333, 871, 64, 512];
     let gauge = (0..1000).map(|i| Sample::new(1_700_000_000_000 + i * 15_000, pattern[i as usize % 16] as f64 / 10.0));
