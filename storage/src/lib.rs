@@ -10,7 +10,7 @@
 //! - [`chunk`]: Gorilla-style sample compression (delta-of-delta timestamps,
 //!   XOR values), ~2 bytes/sample on regular counters.
 //! - [`writer`] / [`reader`] / [`format`](mod@format): the immutable, versioned data file
-//!   (`docs/format/v1.md`, `v2.md`, `v3.md`), one per (flush, tenant), memory-mapped and
+//!   (`docs/format/v1.md`, `v2.md`, `v3.md`, `v4.md`), one per (flush, tenant), memory-mapped and
 //!   validated on open.
 //! - [`index`]: Prometheus label-matcher evaluation over postings, shared by
 //!   the memtable and the files.

@@ -8,7 +8,7 @@
 //! kind 0: a v1 chunk (Gorilla: delta-of-delta timestamps, XOR values)
 //! kind 1: uvarint n | int block: timestamps | u8 e | int block: m_i
 //!         where value_i = m_i / 10^e exactly (bit for bit)
-//! kind 2 (format v3 only, `docs/format/v3.md`): uvarint raw_len | zstd frame
+//! kind 2 (formats v3 and v4, `docs/format/v3.md`): uvarint raw_len | zstd frame
 //!         of a kind 0 or 1 chunk
 //! int block: u8 mode | u8 width | varint head(s) | [uvarint len] | packed (MSB first)
 //!   mode 0 (offset):  varint base;          packed x_i - base            (n values)
@@ -50,7 +50,7 @@ const MAX_MANTISSA: f64 = 9_007_199_254_740_992.0;
 
 const KIND_GORILLA: u8 = 0;
 const KIND_DECIMAL: u8 = 1;
-/// Format v3 only: a kind 0 or 1 chunk compressed with zstd (`docs/format/v3.md`).
+/// Formats v3 and v4: a kind 0 or 1 chunk compressed with zstd (`docs/format/v3.md`).
 const KIND_ZSTD: u8 = 2;
 /// Largest uncompressed chunk a kind-2 chunk may claim (a 1024-sample
 /// decimal chunk with two 64-bit columns is < 17 KiB).
