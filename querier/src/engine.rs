@@ -15,6 +15,7 @@ pub mod binary;
 pub mod ctx;
 pub mod eval;
 pub mod plan;
+pub mod result;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use strata_common::{Labels, TenantId, Timestamp};
 
 use self::ctx::{Budget, EvalCtx, StepSeries, Value, collect};
 use self::plan::{Grid, Selection};
+pub use self::result::{Points, RangeSeries};
 use crate::config::QuerierConfig;
 use crate::error::{Error, Result};
 use crate::source::{SelectStats, SeriesSource};
@@ -80,13 +82,6 @@ pub struct InstantSample {
     pub labels: Labels,
     pub t: Timestamp,
     pub v: f64,
-}
-
-/// One series of a matrix result.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RangeSeries {
-    pub labels: Labels,
-    pub points: Vec<(Timestamp, f64)>,
 }
 
 /// The result of a query, shaped like the Prometheus API's `data`.
@@ -217,7 +212,7 @@ fn evaluate(expr: &Expr, ctx: &EvalCtx, instant: bool) -> Result<QueryValue> {
             let points: Vec<_> =
                 samples.iter().filter(|s| s.t > r - it.range && s.t <= r).map(|s| (s.t, s.v)).collect();
             if !points.is_empty() {
-                out.push(RangeSeries { labels, points });
+                out.push(RangeSeries { labels, points: Points::Raw(points) });
             }
         }
         return Ok(QueryValue::Matrix(out));
@@ -226,30 +221,22 @@ fn evaluate(expr: &Expr, ctx: &EvalCtx, instant: bool) -> Result<QueryValue> {
         Value::Scalar(v) if instant => Ok(QueryValue::Scalar { t: ctx.start, v: v[0] }),
         Value::Scalar(v) => Ok(QueryValue::Matrix(vec![RangeSeries {
             labels: Labels::empty(),
-            points: v.into_iter().enumerate().map(|(i, v)| (ctx.ts(i), v)).collect(),
+            points: Points::Raw(v.into_iter().enumerate().map(|(i, v)| (ctx.ts(i), v)).collect()),
         }])),
         Value::String(s) if instant => Ok(QueryValue::String { t: ctx.start, v: s }),
         Value::String(_) => Err(Error::BadData("a string is not a valid range query result".into())),
-        Value::Vector(mut stream) => {
+        Value::Vector(mut stream) if instant => {
             // The result is held (and accounted) until it is shaped.
             let (series, _held) = collect(ctx, stream.as_mut())?;
-            let series = merge_same_labels(series)?;
-            if instant {
-                let out = series
-                    .into_iter()
-                    .filter_map(|s| s.values[0].map(|v| InstantSample { labels: s.labels, t: ctx.start, v }))
-                    .collect();
-                return Ok(QueryValue::Vector(out));
-            }
-            let mut out: Vec<RangeSeries> = series
+            let out = merge_same_labels(series)?
                 .into_iter()
-                .map(|s| RangeSeries {
-                    points: s.values.iter().enumerate().filter_map(|(i, v)| v.map(|v| (ctx.ts(i), v))).collect(),
-                    labels: s.labels,
-                })
-                .filter(|s| !s.points.is_empty())
+                .filter_map(|s| s.values[0].map(|v| InstantSample { labels: s.labels, t: ctx.start, v }))
                 .collect();
-            out.sort_by(|a, b| a.labels.cmp(&b.labels));
+            Ok(QueryValue::Vector(out))
+        }
+        Value::Vector(mut stream) => {
+            // Compacted as it arrives, and accounted until it is shaped.
+            let (out, _held) = result::collect_range(ctx, stream.as_mut())?;
             Ok(QueryValue::Matrix(out))
         }
     }

@@ -172,7 +172,7 @@ fn check(
     let got: Vec<(Labels, Vec<(Timestamp, f64)>)> = match value {
         QueryValue::Vector(v) => v.iter().map(|s| (s.labels.clone(), vec![(s.t, s.v)])).collect(),
         QueryValue::Matrix(m) if !instant || expect.range.is_some() => {
-            m.iter().map(|s| (s.labels.clone(), s.points.clone())).collect()
+            m.iter().map(|s| (s.labels.clone(), s.points.to_vec())).collect()
         }
         QueryValue::Matrix(_) => return Outcome::Fail("got a range vector, expected an instant vector".into()),
         other => return Outcome::Fail(format!("expected a vector, got {other:?}")),

@@ -163,7 +163,7 @@ pub fn query_success(value: &QueryValue, stats: Option<(&QueryStats, Duration)>)
                     if j > 0 {
                         out.push(',');
                     }
-                    write_float_point(&mut out, *t, *v);
+                    write_float_point(&mut out, t, v);
                 }
                 out.push_str("]}");
             }

@@ -88,7 +88,7 @@ pub fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
 
 /// Per-step accumulator, as the update rules see it. Groups do not store
 /// it as is: [`Layout`] keeps only the fields an operator needs (a `sum` is
-/// 16 bytes and one bit per step, not 24 bytes).
+/// 8 bytes and one bit per step until it needs a compensation, not 24 bytes).
 #[derive(Debug, Clone, Copy, Default)]
 struct Acc {
     v: f64,
@@ -232,12 +232,16 @@ pub fn eval<'a>(ctx: &'a EvalCtx, a: &'a AggregateExpr) -> Result<Value<'a>> {
         ctx.check_deadline()?;
         let key = group_labels(&s.labels, a.modifier.as_ref());
         let state = group_of(&mut groups, &mut held, key, &layout)?;
+        let mut added = 0;
         for (i, v) in s.values.iter().enumerate() {
             if let Some(x) = v {
                 let mut acc = layout.load(state, i);
                 acc.add(op, *x);
-                layout.store(state, i, &acc);
+                added += layout.store(state, i, &acc);
             }
+        }
+        if added > 0 {
+            held.grow(0, 8 * added as u64)?;
         }
         ctx.recycle(s);
     }
@@ -251,25 +255,31 @@ pub fn eval<'a>(ctx: &'a EvalCtx, a: &'a AggregateExpr) -> Result<Value<'a>> {
 ///
 /// | op                       | value `v` | compensation / mean `c` | count `n` | bits          | bytes per step |
 /// |--------------------------|-----------|-------------------------|-----------|---------------|----------------|
-/// | `sum`                    | f64       | f64 (Kahan)             | –         | seen          | 16 + 1/8       |
+/// | `sum`                    | f64       | f64 (Kahan, lazy)       | –         | seen          | 8 (16) + 1/8   |
 /// | `min`, `max`             | f64       | –                       | –         | seen          | 8 + 1/8        |
 /// | `count`                  | –         | –                       | u32       | –             | 4              |
 /// | `group`                  | –         | –                       | –         | seen          | 1/8            |
-/// | `avg`                    | f64       | f64 (Kahan)             | u32       | incremental   | 20 + 1/8       |
+/// | `avg`                    | f64       | f64 (Kahan, lazy)       | u32       | incremental   | 12 (20) + 1/8  |
 /// | `stddev`, `stdvar`       | f64 (M2)  | f64 (mean)              | u32       | –             | 20             |
 ///
 /// Where there is no count, "seen" stands in for it: the update rules only
 /// ask whether a step has a first value, never how many (`n` loads as 0 or 1).
+///
+/// The Kahan compensation of `sum` and `avg` is allocated lazily, at the end
+/// of a group's vector, by the first update that makes one non-zero (bit
+/// for bit): sums of integers, the common case of gauges and counters, never
+/// need it, so such a group holds 8 bytes and one bit per step.
 #[derive(Debug, Clone, Copy)]
 struct Layout {
     op: AggOp,
     steps: usize,
     v: Option<usize>,
+    /// For `sum` and `avg`: the lazily allocated compensation, at `words`.
     c: Option<usize>,
     n: Option<usize>,
     seen: Option<usize>,
     incremental: Option<usize>,
-    /// Words per group.
+    /// Words per group when it is created.
     words: usize,
 }
 
@@ -285,20 +295,29 @@ impl Layout {
         let (bits, halves) = (steps.div_ceil(64), steps.div_ceil(2));
         let counted = matches!(op, Count | Avg | Stddev | Stdvar);
         let v = column(!matches!(op, Count | Group), steps);
-        let c = column(matches!(op, Sum | Avg | Stddev | Stdvar), steps);
+        let c = column(matches!(op, Stddev | Stdvar), steps);
         let n = column(counted, halves);
         let seen = column(!counted, bits);
         let incremental = column(op == Avg, bits);
+        let c = if matches!(op, Sum | Avg) { Some(words) } else { c };
         Self { op, steps, v, c, n, seen, incremental, words }
     }
 
-    /// Accounted bytes of one group (its labels, the state vector and its header).
+    /// Accounted bytes of one group as created (its labels, the state
+    /// vector and its header); a lazy compensation column is accounted when
+    /// it is allocated.
     fn group_bytes(&self, key: &Labels) -> u64 {
         labels_bytes(key) + (std::mem::size_of::<Vec<u64>>() + self.words * 8) as u64
     }
 
+    /// Accounted bytes of one group's state as it is now.
+    fn held_bytes(&self, key: &Labels, state: &[u64]) -> u64 {
+        labels_bytes(key) + (std::mem::size_of::<Vec<u64>>() + state.len() * 8) as u64
+    }
+
     fn load(&self, g: &[u64], i: usize) -> Acc {
-        let f = |col: Option<usize>| col.map_or(0.0, |at| f64::from_bits(g[at + i]));
+        // A lazy compensation column not allocated yet reads as 0.
+        let f = |col: Option<usize>| col.and_then(|at| g.get(at + i)).map_or(0.0, |w| f64::from_bits(*w));
         let bit = |col: Option<usize>| col.is_some_and(|at| g[at + i / 64] >> (i % 64) & 1 == 1);
         let n = match self.n {
             Some(at) => (g[at + i / 2] >> (32 * (i % 2))) as u32,
@@ -307,12 +326,21 @@ impl Layout {
         Acc { v: f(self.v), c: f(self.c), n, incremental: bit(self.incremental) }
     }
 
-    fn store(&self, g: &mut [u64], i: usize, acc: &Acc) {
+    /// Stores `acc` at step `i`; returns the words the group grew by (the
+    /// lazy compensation column, allocated here when first needed).
+    fn store(&self, g: &mut Vec<u64>, i: usize, acc: &Acc) -> usize {
+        let mut grown = 0;
         if let Some(at) = self.v {
             g[at + i] = acc.v.to_bits();
         }
         if let Some(at) = self.c {
-            g[at + i] = acc.c.to_bits();
+            if g.len() <= at && acc.c.to_bits() != 0 {
+                grown = self.steps;
+                g.resize(at + self.steps, 0);
+            }
+            if let Some(w) = g.get_mut(at + i) {
+                *w = acc.c.to_bits();
+            }
         }
         if let Some(at) = self.n {
             let shift = 32 * (i % 2);
@@ -326,6 +354,7 @@ impl Layout {
         };
         set(self.seen, acc.n > 0);
         set(self.incremental, acc.incremental);
+        grown
     }
 }
 
@@ -343,7 +372,7 @@ impl super::ctx::SeriesStream for GroupStream {
         let Some((labels, state)) = self.groups.next() else { return Ok(None) };
         let steps = self.layout.steps;
         let values = (0..steps).map(|i| self.layout.load(&state, i).result(self.layout.op)).collect();
-        self.held.shrink(steps as u64, self.layout.group_bytes(&labels));
+        self.held.shrink(steps as u64, self.layout.held_bytes(&labels, &state));
         Ok(Some(StepSeries { labels, values }))
     }
 }
@@ -468,6 +497,29 @@ mod tests {
             (s, c) = kahan_inc(1.0, s, c);
         }
         assert_eq!(s + c, 1e16 + 10.0);
+    }
+
+    #[test]
+    fn the_compensation_column_is_allocated_only_when_needed() {
+        for op in [AggOp::Sum, AggOp::Avg] {
+            let layout = Layout::new(op, 3);
+            let mut g = vec![0u64; layout.words];
+            let add = |g: &mut Vec<u64>, i: usize, x: f64| {
+                let mut acc = layout.load(g, i);
+                acc.add(op, x);
+                layout.store(g, i, &acc)
+            };
+            // Integers sum exactly: no compensation, 8 bytes per step.
+            let grown: usize = [1.0, 2.0, 3.0].into_iter().map(|x| add(&mut g, 0, x)).sum();
+            assert_eq!((grown, g.len()), (0, layout.words), "{op:?}");
+            // 1e16 + 1 is not representable: Kahan keeps the 1.
+            let grown: usize = [1e16, 1.0, 1.0].into_iter().map(|x| add(&mut g, 2, x)).sum();
+            assert_eq!((grown, g.len()), (3, layout.words + 3), "{op:?}");
+            assert_eq!(add(&mut g, 1, 5.0), 0, "allocated once");
+            let result = |i| layout.load(&g, i).result(op).unwrap();
+            let want = |sum: f64| if op == AggOp::Sum { sum } else { sum / 3.0 };
+            assert_eq!([result(0), result(1), result(2)], [want(6.0), 5.0, want(1e16 + 2.0)], "{op:?}");
+        }
     }
 
     #[test]

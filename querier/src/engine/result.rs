@@ -1,0 +1,209 @@
+//! The final result of a range query, held compactly while it waits for the
+//! API encoder: per series, a presence bitmap over the step grid and the
+//! present values only (8 bytes and 1 bit per step instead of the 16 bytes
+//! of a step series' `Option<f64>`, or of a `(timestamp, value)` pair). Each
+//! series is compacted as it leaves the last operator, and accounted at its
+//! compact size, so the result costs half of what the operators exchange.
+
+use std::collections::HashMap;
+
+use strata_common::{Labels, Timestamp};
+
+use super::ctx::{EvalCtx, Reservation, SeriesStream, StepSeries, labels_bytes};
+use crate::error::{Error, Result};
+
+/// The points of one result series.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Points {
+    /// Values on the step grid `start + i * step`: step `i` has a value when
+    /// bit `i` of `present` is set; `values` holds those values in step order.
+    Grid { start: Timestamp, step: i64, present: Vec<u64>, values: Vec<f64> },
+    /// Samples at their own timestamps (a range selector in an instant query).
+    Raw(Vec<(Timestamp, f64)>),
+}
+
+impl Points {
+    /// The points in time order.
+    pub fn iter(&self) -> Box<dyn Iterator<Item = (Timestamp, f64)> + '_> {
+        match self {
+            Points::Grid { start, step, present, values } => {
+                let steps = present.iter().enumerate().flat_map(|(w, &word)| BitIter { word, base: w * 64 });
+                Box::new(steps.zip(values).map(move |(i, &v)| (start + i as i64 * step, v)))
+            }
+            Points::Raw(points) => Box::new(points.iter().copied()),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Points::Grid { values, .. } => values.len(),
+            Points::Raw(points) => points.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The points as `(timestamp, value)` pairs.
+    pub fn to_vec(&self) -> Vec<(Timestamp, f64)> {
+        self.iter().collect()
+    }
+}
+
+/// The set bits of one bitmap word, as step indexes.
+struct BitIter {
+    word: u64,
+    base: usize,
+}
+
+impl Iterator for BitIter {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        if self.word == 0 {
+            return None;
+        }
+        let bit = self.word.trailing_zeros() as usize;
+        self.word &= self.word - 1;
+        Some(self.base + bit)
+    }
+}
+
+/// One series of a matrix result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RangeSeries {
+    pub labels: Labels,
+    pub points: Points,
+}
+
+/// Accounted bytes of a compact series.
+fn range_series_bytes(labels: &Labels, present_words: usize, values: usize) -> u64 {
+    labels_bytes(labels) + (std::mem::size_of::<RangeSeries>() + 8 * present_words + 8 * values) as u64
+}
+
+/// Pulls `stream` to the end into compact series sorted by labels, merging
+/// series with equal labels (two values at one step is Prometheus's "same
+/// labelset" error) and dropping series without values. Each step series is
+/// recycled once compacted; the returned reservation accounts for the result.
+pub fn collect_range(ctx: &EvalCtx, stream: &mut dyn SeriesStream) -> Result<(Vec<RangeSeries>, Reservation)> {
+    let words = ctx.steps.div_ceil(64);
+    let mut out: Vec<(Labels, Vec<u64>, Vec<f64>)> = Vec::new();
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut held = ctx.reservation();
+    while let Some(s) = stream.next_series()? {
+        match index.get(&s.labels) {
+            Some(&i) => {
+                let (_, present, values) = &mut out[i];
+                let before = values.len();
+                merge_into(present, values, &s)?;
+                let added = (values.len() - before) as u64;
+                held.grow(added, 8 * added)?;
+            }
+            None => {
+                let mut present = vec![0u64; words];
+                let mut values = Vec::with_capacity(s.values.iter().flatten().count());
+                for (i, v) in s.values.iter().enumerate() {
+                    if let Some(v) = v {
+                        present[i / 64] |= 1 << (i % 64);
+                        values.push(*v);
+                    }
+                }
+                held.grow(values.len() as u64, range_series_bytes(&s.labels, words, values.len()))?;
+                index.insert(s.labels.clone(), out.len());
+                out.push((s.labels.clone(), present, values));
+            }
+        }
+        ctx.recycle(s);
+    }
+    let mut out: Vec<RangeSeries> = out
+        .into_iter()
+        .filter(|(_, _, values)| !values.is_empty())
+        .map(|(labels, present, values)| RangeSeries {
+            labels,
+            points: Points::Grid { start: ctx.start, step: ctx.step, present, values },
+        })
+        .collect();
+    out.sort_by(|a, b| a.labels.cmp(&b.labels));
+    Ok((out, held))
+}
+
+/// Adds the values of `s` to a compact series with the same labels.
+fn merge_into(present: &mut [u64], values: &mut Vec<f64>, s: &StepSeries) -> Result<()> {
+    let mut merged = Vec::with_capacity(values.len() + s.values.len());
+    let mut old = values.iter();
+    for (i, v) in s.values.iter().enumerate() {
+        let had = present[i / 64] >> (i % 64) & 1 == 1;
+        match (had, v) {
+            (true, Some(_)) => return Err(same_labelset()),
+            (true, None) => merged.extend(old.next()),
+            (false, Some(v)) => {
+                present[i / 64] |= 1 << (i % 64);
+                merged.push(*v);
+            }
+            (false, None) => {}
+        }
+    }
+    *values = merged;
+    Ok(())
+}
+
+fn same_labelset() -> Error {
+    Error::Execution("vector cannot contain metrics with the same labelset".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::engine::ctx::{Budget, VecStream};
+
+    fn ctx(steps: usize) -> EvalCtx {
+        let budget = Budget {
+            deadline: Instant::now() + Duration::from_secs(60),
+            max_samples: u64::MAX,
+            max_memory_bytes: 1 << 30,
+        };
+        EvalCtx::new(1_000, 1_000 + 10 * (steps as i64 - 1), 10, 300_000, budget, HashMap::new())
+    }
+
+    fn series(name: &str, values: Vec<Option<f64>>) -> StepSeries {
+        StepSeries { labels: Labels::from_pairs([("__name__", name)]).unwrap(), values }
+    }
+
+    #[test]
+    fn compact_series_merge_sort_and_hold_half_the_step_bytes() {
+        let ctx = ctx(130);
+        let dense: Vec<Option<f64>> = (0..130).map(|i| Some(i as f64)).collect();
+        let sparse: Vec<Option<f64>> = (0..130).map(|i| (i % 2 == 0 && i >= 64).then_some(-(i as f64))).collect();
+        let other: Vec<Option<f64>> = (0..130).map(|i| (i % 2 == 1 && i >= 64).then_some(i as f64)).collect();
+        let input =
+            vec![series("z", sparse), series("a", dense.clone()), series("z", other), series("e", vec![None; 130])];
+        let step_bytes: u64 = input.iter().map(crate::engine::ctx::series_bytes).sum();
+        let (out, held) = collect_range(&ctx, &mut VecStream::new(input)).unwrap();
+        assert!(held.bytes() * 2 <= step_bytes + 1024, "{} held vs {step_bytes}", held.bytes());
+        assert_eq!(out.iter().map(|s| s.labels.get("__name__").unwrap()).collect::<Vec<_>>(), ["a", "z"]);
+        let a: Vec<(Timestamp, f64)> = (0..130).map(|i| (1_000 + 10 * i, i as f64)).collect();
+        assert_eq!(out[0].points.to_vec(), a);
+        let z: Vec<(Timestamp, f64)> =
+            (64..130).map(|i| (1_000 + 10 * i, if i % 2 == 0 { -(i as f64) } else { i as f64 })).collect();
+        assert_eq!(out[1].points.to_vec(), z);
+        assert_eq!(out[1].points.len(), 66);
+    }
+
+    #[test]
+    fn two_values_at_one_step_is_the_same_labelset_error() {
+        let ctx = ctx(3);
+        let input = vec![series("x", vec![Some(1.0), None, None]), series("x", vec![None, Some(2.0), Some(3.0)])];
+        assert!(collect_range(&ctx, &mut VecStream::new(input)).is_ok());
+        let input = vec![
+            series("x", vec![Some(1.0), None, None]),
+            series("x", vec![None, Some(2.0), Some(1.0)]),
+            series("x", vec![None, None, Some(1.0)]),
+        ];
+        let Err(e) = collect_range(&ctx, &mut VecStream::new(input)) else { panic!("merged two values at one step") };
+        assert!(e.to_string().contains("same labelset"), "{e}");
+    }
+}
