@@ -253,11 +253,7 @@ fn merge_same_labels(series: Vec<StepSeries>) -> Result<Vec<StepSeries>> {
             Some(&i) => {
                 for (p, v) in out[i].values.iter_mut().zip(s.values) {
                     match (&p, v) {
-                        (Some(_), Some(_)) => {
-                            return Err(Error::Execution(
-                                "vector cannot contain metrics with the same labelset".into(),
-                            ));
-                        }
+                        (Some(_), Some(_)) => return Err(result::same_labelset()),
                         (None, Some(v)) => *p = Some(v),
                         _ => {}
                     }

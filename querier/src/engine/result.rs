@@ -148,7 +148,8 @@ fn merge_into(present: &mut [u64], values: &mut Vec<f64>, s: &StepSeries) -> Res
     Ok(())
 }
 
-fn same_labelset() -> Error {
+/// Prometheus's error for two values of one label set at one step.
+pub(super) fn same_labelset() -> Error {
     Error::Execution("vector cannot contain metrics with the same labelset".into())
 }
 

@@ -29,47 +29,23 @@ fn fixture() -> PathBuf {
 #[test]
 #[ignore = "writes the fixture; only while creating format v4"]
 fn regenerate_fixture_v4() {
-    let exp = expected();
-    let labels: Vec<_> = exp.iter().map(|(l, _)| super::common::labels(l)).collect();
-    let ts: Vec<Vec<i64>> = exp.iter().map(|(_, s)| s.iter().map(|s| s.t).collect()).collect();
-    let vs: Vec<Vec<f64>> = exp.iter().map(|(_, s)| s.iter().map(|s| s.v).collect()).collect();
-    std::fs::create_dir_all(fixture().parent().unwrap()).unwrap();
-    let mut w = strata_storage::writer::DurableFile::create_with(&fixture(), Some(3)).unwrap();
-    for i in 0..exp.len() {
-        w.writer().add_series(&labels[i], &ts[i], &vs[i]).unwrap();
-    }
-    w.commit().unwrap();
+    super::fixture_v3::write_compacted(&fixture(), &expected());
 }
 
 #[test]
 fn v4_fixture_decodes_exactly() {
+    let exp = expected();
+    assert_eq!(exp.iter().map(|(_, s)| s.len()).sum::<usize>(), 1307 + 64 * 4);
+    let zstd_chunks = super::fixture_v3::assert_decodes_exactly(&fixture(), 4, &exp);
+    assert!(zstd_chunks > 0, "the fixture exercises kind-2 (zstd) chunks");
     let bytes = std::fs::read(fixture()).unwrap();
-    assert_eq!(&bytes[..8], b"STRT\x04\x00\x00\x00", "a version 4 header");
     let footer = Footer::decode(&bytes[bytes.len() - FOOTER_LEN..]).unwrap();
     for (i, s) in footer.sections.iter().enumerate() {
         let compressed = s.raw_len > 0;
         assert_eq!(compressed, i != SECTION_CHUNKS, "section {i}: every index section of the fixture is compressed");
     }
-    let r = FileReader::open(&fixture()).unwrap();
-    let exp = expected();
-    assert_eq!(r.series_count() as usize, exp.len());
-    assert_eq!(r.sample_count(), 1307 + 64 * 4);
-    let mut zstd_chunks = 0;
-    for (id, (labels, samples)) in exp.iter().enumerate() {
-        let id = id as u32;
-        assert_eq!(&r.labels(id).unwrap(), &super::common::labels(labels));
-        let mut got = Vec::new();
-        r.samples(id, i64::MIN, i64::MAX, &mut got).unwrap();
-        assert_eq!(got.len(), samples.len());
-        for (g, e) in got.iter().zip(samples) {
-            assert_eq!((g.t, g.v.to_bits()), (e.t, e.v.to_bits()), "series {id}");
-        }
-        for c in r.chunks(id).unwrap() {
-            zstd_chunks += usize::from(bytes[c.offset] == 2);
-        }
-    }
-    assert!(zstd_chunks > 0, "the fixture exercises kind-2 (zstd) chunks");
     // The postings come from the decompressed section.
+    let r = FileReader::open(&fixture()).unwrap();
     let m = |op, name, value| Matcher::new(op, name, value).unwrap();
     assert_eq!(r.select(&[m(MatchOp::Equal, "__name__", "up")]).len(), 64 + 1);
     assert_eq!(r.select(&[m(MatchOp::RegexMatch, "host", "host-1.")]).len(), 10);
