@@ -54,8 +54,8 @@ pub fn measure(sys: &System, w: &Workload, runs: usize) -> Result<Vec<Measure>> 
         let mut peak = None;
         for _ in 0..runs.max(1) {
             let t = Instant::now();
-            let resp = client
-                .get(format!("{}/api/v1/query_range", sys.base))
+            let resp = sys
+                .query(&client, "/api/v1/query_range")
                 .query(&[("query", query), ("start", &start), ("end", &end), ("step", "15"), ("stats", "all")])
                 .send()?;
             let status = resp.status();

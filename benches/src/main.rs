@@ -53,6 +53,10 @@ struct Args {
     /// after compaction).
     #[arg(long, default_value = "ingest")]
     mode: String,
+    /// `X-Read-Consistency` of Strata's timed queries (`strong` or
+    /// `eventual`); by default the server's own default (strong).
+    #[arg(long)]
+    read_consistency: Option<String>,
 }
 
 /// Dashboard-style queries over the workload.
@@ -111,8 +115,8 @@ fn query_median_ms(sys: &System, query: &str, w: &Workload, runs: usize) -> Resu
     let (start, end) = (w.start_ms as f64 / 1000.0, w.end_ms() as f64 / 1000.0);
     for _ in 0..runs {
         let t = Instant::now();
-        let resp = client
-            .get(format!("{}/api/v1/query_range", sys.base))
+        let resp = sys
+            .query(&client, "/api/v1/query_range")
             .query(&[("query", query), ("start", &start.to_string()), ("end", &end.to_string()), ("step", "15")])
             .send()?;
         let status = resp.status();
@@ -158,6 +162,7 @@ fn main() -> Result<()> {
     for name in &args.systems {
         let kind = Kind::parse(name)?;
         let mut sys = System::start(kind, &args.strata_bin)?;
+        sys.read_consistency = args.read_consistency.clone();
         eprintln!("{}: pushing {requests} requests with {} senders", kind.name(), args.concurrency);
         let took = rt.block_on(ingest(&sys, lanes.clone())).with_context(|| format!("ingest into {}", kind.name()))?;
         let settling = Instant::now();

@@ -76,6 +76,9 @@ pub struct System {
     _broker: Option<TestBroker>,
     _dir: tempfile::TempDir,
     data: PathBuf,
+    /// `X-Read-Consistency` sent with Strata's benchmark queries (None: the
+    /// server's default).
+    pub read_consistency: Option<String>,
 }
 
 fn free_port() -> Result<u16> {
@@ -169,7 +172,7 @@ impl System {
                 (vec![Proc::spawn(Path::new("victoria-metrics"), args, base.clone(), kind)?], base.clone())
             }
         };
-        let sys = System { kind, base, write_base, procs, _broker: broker, _dir: dir, data };
+        let sys = System { kind, base, write_base, procs, _broker: broker, _dir: dir, data, read_consistency: None };
         for p in &sys.procs {
             sys.wait_ready(&p.base)?;
         }
@@ -212,6 +215,16 @@ impl System {
     /// The data directory (of the ingesting process).
     pub fn data_dir(&self) -> &Path {
         &self.data
+    }
+
+    /// A GET of `path` on the query API, with the benchmark's read
+    /// consistency for Strata.
+    pub fn query(&self, client: &reqwest::blocking::Client, path: &str) -> reqwest::blocking::RequestBuilder {
+        let req = client.get(format!("{}{path}", self.base));
+        match (&self.read_consistency, self.kind) {
+            (Some(c), Kind::Strata | Kind::StrataKafka) => req.header("X-Read-Consistency", c),
+            _ => req,
+        }
     }
 
     /// The remote-write URL.
