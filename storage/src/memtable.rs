@@ -223,6 +223,39 @@ mod tests {
     }
 
     #[test]
+    fn reads_stay_sorted_through_the_rank_cache_and_new_series() {
+        let mut m = Memtable::new();
+        let a = t("a");
+        let job = |i: u64| format!("j{:03}", (i * 37) % 100);
+        let add = |m: &mut Memtable, i: u64| {
+            let job = job(i);
+            m.append(&a, &[("__name__", "up"), ("job", job.as_str())], samples(&[(1, i as f64)]).into_iter());
+        };
+        for i in 0..60 {
+            add(&mut m, i);
+        }
+        let jobs = |m: &Memtable, matchers: Vec<Matcher>| -> Vec<String> {
+            m.read(&req("a", matchers, 0, 10)).iter().map(|s| s.labels.get("job").unwrap().to_string()).collect()
+        };
+        let sorted = |mut v: Vec<String>| {
+            v.sort();
+            v
+        };
+        let want: Vec<String> = sorted((0..60).map(job).collect());
+        assert_eq!(jobs(&m, vec![]), want, "all series: the ranks are built");
+        let few = vec![Matcher::new(MatchOp::RegexMatch, "job", "j00.").unwrap()];
+        let want_few: Vec<String> = want.iter().filter(|j| j.starts_with("j00")).cloned().collect();
+        assert_eq!(jobs(&m, few.clone()), want_few, "a few series, through the built ranks");
+        for i in 60..100 {
+            add(&mut m, i);
+        }
+        let want: Vec<String> = sorted((0..100).map(job).collect());
+        let want_few: Vec<String> = want.iter().filter(|j| j.starts_with("j00")).cloned().collect();
+        assert_eq!(jobs(&m, few), want_few, "a few series after new ones: compared directly");
+        assert_eq!(jobs(&m, vec![]), want, "all series: the ranks are rebuilt");
+    }
+
+    #[test]
     fn out_of_order_and_duplicates_last_write_wins() {
         let mut m = Memtable::new();
         let a = t("a");

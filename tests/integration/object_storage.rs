@@ -140,7 +140,10 @@ fn all_flushed(s: &Strata) -> Option<std::collections::BTreeMap<u32, u64>> {
     let partitions = status["partitions"].as_array()?;
     let done = partitions.iter().all(|p| p["flushed_offset"] == p["end_offset"]);
     (fresh && done).then(|| {
-        partitions.iter().map(|p| (p["partition"].as_u64().unwrap() as u32, p["flushed_offset"].as_u64().unwrap())).collect()
+        partitions
+            .iter()
+            .map(|p| (p["partition"].as_u64().unwrap() as u32, p["flushed_offset"].as_u64().unwrap()))
+            .collect()
     })
 }
 

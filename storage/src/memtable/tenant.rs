@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::OnceLock;
 
 use roaring::RoaringBitmap;
 use strata_common::head::{HeadReadRequest, HeadSeries};
@@ -71,6 +72,10 @@ pub(crate) struct TenantHead {
     all: RoaringBitmap,
     /// Smallest and largest timestamp appended to any series, if any.
     pub bounds: Option<(Timestamp, Timestamp)>,
+    /// Each series' position in label order (indexed by id): reads return
+    /// series sorted by labels, and comparing label strings was the largest
+    /// cost of a head read. Built on demand, dropped when a series is added.
+    rank: OnceLock<Vec<u32>>,
 }
 
 impl TenantHead {
@@ -130,6 +135,7 @@ impl TenantHead {
         }
         self.all.insert(id);
         self.series.push(SeriesColumns::new(owned, key.into()));
+        self.rank.take();
         match self.by_hash.get_mut(&hash) {
             None => {
                 self.by_hash.insert(hash, IdList::One(id));
@@ -150,20 +156,43 @@ impl TenantHead {
 
     /// Matching series with data in range, sorted by labels.
     pub fn read(&self, req: &HeadReadRequest) -> Vec<HeadSeries> {
-        let mut out = Vec::new();
-        for id in self.select(&req.matchers) {
-            let s = &self.series[id as usize];
-            if req.with_samples {
-                let samples = s.samples_in(req.min_t, req.max_t);
-                if !samples.is_empty() {
-                    out.push(HeadSeries { labels: s.labels.clone(), samples });
+        let mut ids: Vec<u32> = self
+            .select(&req.matchers)
+            .into_iter()
+            .filter(|&id| self.series[id as usize].has_samples_in(req.min_t, req.max_t))
+            .collect();
+        self.sort_by_labels(&mut ids);
+        ids.into_iter()
+            .map(|id| {
+                let s = &self.series[id as usize];
+                let samples = if req.with_samples { s.samples_in(req.min_t, req.max_t) } else { Vec::<Sample>::new() };
+                HeadSeries { labels: s.labels.clone(), samples }
+            })
+            .collect()
+    }
+
+    /// Sorts series ids by their labels: by the cached ranks when they are
+    /// built, or when `ids` is a large enough share of the head to pay for
+    /// building them (an `O(n log n)` sort of every series, reused by every
+    /// read until a series is added); otherwise by comparing labels.
+    fn sort_by_labels(&self, ids: &mut [u32]) {
+        let rank = match self.rank.get() {
+            Some(rank) => rank,
+            None if ids.len() * 8 >= self.series.len() => self.rank.get_or_init(|| {
+                let mut order: Vec<u32> = (0..self.series.len() as u32).collect();
+                order.sort_unstable_by(|&a, &b| self.series[a as usize].labels.cmp(&self.series[b as usize].labels));
+                let mut rank = vec![0u32; order.len()];
+                for (pos, id) in order.into_iter().enumerate() {
+                    rank[id as usize] = pos as u32;
                 }
-            } else if s.has_samples_in(req.min_t, req.max_t) {
-                out.push(HeadSeries { labels: s.labels.clone(), samples: Vec::<Sample>::new() });
+                rank
+            }),
+            None => {
+                ids.sort_unstable_by(|&a, &b| self.series[a as usize].labels.cmp(&self.series[b as usize].labels));
+                return;
             }
-        }
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
-        out
+        };
+        ids.sort_unstable_by_key(|&id| rank[id as usize]);
     }
 
     /// Widens [`Self::bounds`] to cover `[min_t, max_t]`.
