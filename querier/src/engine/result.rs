@@ -5,11 +5,9 @@
 //! series is compacted as it leaves the last operator, and accounted at its
 //! compact size, so the result costs half of what the operators exchange.
 
-use std::collections::HashMap;
-
 use strata_common::{Labels, Timestamp};
 
-use super::ctx::{EvalCtx, Reservation, SeriesStream, StepSeries, labels_bytes};
+use super::ctx::{EvalCtx, Reservation, SeriesStream, labels_bytes};
 use crate::error::{Error, Result};
 
 /// The points of one result series.
@@ -85,66 +83,57 @@ fn range_series_bytes(labels: &Labels, present_words: usize, values: usize) -> u
 /// Pulls `stream` to the end into compact series sorted by labels, merging
 /// series with equal labels (two values at one step is Prometheus's "same
 /// labelset" error) and dropping series without values. Each step series is
-/// recycled once compacted; the returned reservation accounts for the result.
+/// recycled once compacted (its labels move, they are not copied); the
+/// returned reservation accounts for the result.
 pub fn collect_range(ctx: &EvalCtx, stream: &mut dyn SeriesStream) -> Result<(Vec<RangeSeries>, Reservation)> {
     let words = ctx.steps.div_ceil(64);
-    let mut out: Vec<(Labels, Vec<u64>, Vec<f64>)> = Vec::new();
-    let mut index: HashMap<Labels, usize> = HashMap::new();
     let mut held = ctx.reservation();
-    while let Some(s) = stream.next_series()? {
-        match index.get(&s.labels) {
-            Some(&i) => {
-                let (_, present, values) = &mut out[i];
-                let before = values.len();
-                merge_into(present, values, &s)?;
-                let added = (values.len() - before) as u64;
-                held.grow(added, 8 * added)?;
-            }
-            None => {
-                let mut present = vec![0u64; words];
-                let mut values = Vec::with_capacity(s.values.iter().flatten().count());
-                for (i, v) in s.values.iter().enumerate() {
-                    if let Some(v) = v {
-                        present[i / 64] |= 1 << (i % 64);
-                        values.push(*v);
-                    }
-                }
-                held.grow(values.len() as u64, range_series_bytes(&s.labels, words, values.len()))?;
-                index.insert(s.labels.clone(), out.len());
-                out.push((s.labels.clone(), present, values));
+    let mut compact: Vec<(Labels, Vec<u64>, Vec<f64>)> = Vec::new();
+    while let Some(mut s) = stream.next_series()? {
+        let mut present = vec![0u64; words];
+        let mut values = Vec::with_capacity(s.values.iter().flatten().count());
+        for (i, v) in s.values.iter().enumerate() {
+            if let Some(v) = v {
+                present[i / 64] |= 1 << (i % 64);
+                values.push(*v);
             }
         }
+        held.grow(values.len() as u64, range_series_bytes(&s.labels, words, values.len()))?;
+        compact.push((std::mem::take(&mut s.labels), present, values));
         ctx.recycle(s);
     }
-    let mut out: Vec<RangeSeries> = out
-        .into_iter()
-        .filter(|(_, _, values)| !values.is_empty())
-        .map(|(labels, present, values)| RangeSeries {
-            labels,
-            points: Points::Grid { start: ctx.start, step: ctx.step, present, values },
-        })
-        .collect();
-    out.sort_by(|a, b| a.labels.cmp(&b.labels));
+    // Stable: series with equal labels stay in arrival order, side by side.
+    compact.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out: Vec<RangeSeries> = Vec::with_capacity(compact.len());
+    for (labels, present, values) in compact {
+        if let Some(RangeSeries { labels: last, points: Points::Grid { present: p, values: v, .. } }) = out.last_mut()
+            && *last == labels
+        {
+            merge_into(p, v, &present, &values)?;
+            continue;
+        }
+        out.push(RangeSeries { labels, points: Points::Grid { start: ctx.start, step: ctx.step, present, values } });
+    }
+    out.retain(|s| !s.points.is_empty());
     Ok((out, held))
 }
 
-/// Adds the values of `s` to a compact series with the same labels.
-fn merge_into(present: &mut [u64], values: &mut Vec<f64>, s: &StepSeries) -> Result<()> {
-    let mut merged = Vec::with_capacity(values.len() + s.values.len());
-    let mut old = values.iter();
-    for (i, v) in s.values.iter().enumerate() {
-        let had = present[i / 64] >> (i % 64) & 1 == 1;
-        match (had, v) {
-            (true, Some(_)) => return Err(same_labelset()),
-            (true, None) => merged.extend(old.next()),
-            (false, Some(v)) => {
-                present[i / 64] |= 1 << (i % 64);
-                merged.push(*v);
-            }
-            (false, None) => {}
-        }
+/// Merges the compact series (`present`, `values`) into (`into_present`,
+/// `into_values`), which has the same labels.
+fn merge_into(into_present: &mut [u64], into_values: &mut Vec<f64>, present: &[u64], values: &[f64]) -> Result<()> {
+    if into_present.iter().zip(present).any(|(a, b)| a & b != 0) {
+        return Err(same_labelset());
     }
-    *values = merged;
+    let (mut a, mut b) = (into_values.iter(), values.iter());
+    let mut merged = Vec::with_capacity(into_values.len() + values.len());
+    for (w, (x, y)) in into_present.iter_mut().zip(present).enumerate() {
+        for i in (BitIter { word: *x | *y, base: w * 64 }) {
+            let from_b = y >> (i % 64) & 1 == 1;
+            merged.extend(if from_b { b.next() } else { a.next() });
+        }
+        *x |= y;
+    }
+    *into_values = merged;
     Ok(())
 }
 
@@ -159,7 +148,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
-    use crate::engine::ctx::{Budget, VecStream};
+    use crate::engine::ctx::{Budget, StepSeries, VecStream};
 
     fn ctx(steps: usize) -> EvalCtx {
         let budget = Budget {
