@@ -257,10 +257,13 @@ impl ManifestStore {
     /// version from the [`ManifestSource`] if one is set; returns the
     /// current version.
     pub fn reload(&self) -> Result<Arc<Manifest>> {
+        // One reload at a time: a querier's poll thread and its queries both
+        // reload, and two fetches writing the same temp file would race
+        // (one renames it away under the other).
+        let _w = self.writer.lock();
         if let Some(source) = self.source.get() {
             source.fetch(&self.dir, self.current.load().version)?;
         }
-        let _w = self.writer.lock();
         if let Some(m) = load(&self.dir)?
             && m.version > self.current.load().version
         {

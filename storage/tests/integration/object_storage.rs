@@ -154,6 +154,45 @@ fn querier_sees_new_files_after_a_flush_and_a_poll() {
 }
 
 #[test]
+fn concurrent_reloads_of_a_reader_never_fail() {
+    // A querier's poll thread and its queries reload the same reader; each
+    // reload that sees a new version writes the cached manifest.
+    let s3 = server();
+    let cfg = s3.config(BUCKET, "ingester-reloads");
+    let writer = ObjectStorage::connect(&cfg, None).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let (ms, _gc) = writer.open_writer(data.path()).unwrap();
+    flush(&ms, &["a"], "v0", 0, &[(0, 0, 1)]);
+    ms.replicate().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let (store, _poll) = ObjectStorage::connect(&cfg, None).unwrap().open_reader(cache.path()).unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let readers: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut reloads = 0;
+                    while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                        store.manifest.reload().unwrap();
+                        reloads += 1;
+                    }
+                    reloads
+                })
+            })
+            .collect();
+        for v in 1..20u64 {
+            flush(&ms, &["a"], &format!("v{v}"), 0, &[(0, v, v + 1)]);
+            ms.replicate().unwrap();
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        for r in readers {
+            assert!(r.join().unwrap() > 0);
+        }
+    });
+    assert_eq!(store.manifest.reload().unwrap().version, ms.current().version);
+}
+
+#[test]
 fn cache_stays_within_its_byte_bound_evicting_least_recently_used() {
     let s3 = server();
     let cfg = s3.config(BUCKET, "ingester-2");
