@@ -30,41 +30,63 @@ pub(super) fn expected() -> Expected {
     ]
 }
 
-/// Writes `exp` as a file at `path` with the current writer (the
+/// Writes `exp` as a file at `path` with the current writer: as flushes
+/// write files (`zstd_level` None) or as compaction does (the
 /// `regenerate_*` tests of the fixture versions).
-pub(super) fn write_fixture(path: &std::path::Path, exp: &Expected) {
-    let labels: Vec<_> = exp.iter().map(|(l, _)| super::common::labels(l)).collect();
-    let ts: Vec<Vec<i64>> = exp.iter().map(|(_, s)| s.iter().map(|s| s.t).collect()).collect();
-    let vs: Vec<Vec<f64>> = exp.iter().map(|(_, s)| s.iter().map(|s| s.v).collect()).collect();
-    let series: Vec<_> = (0..exp.len())
-        .map(|i| strata_storage::FrozenSeries { labels: &labels[i], timestamps: &ts[i], values: &vs[i] })
-        .collect();
-    strata_storage::writer::write_file(path, &series).unwrap();
+pub(super) fn write_fixture(path: &std::path::Path, exp: &Expected, zstd_level: Option<i32>) {
+    let mut w = strata_storage::writer::DurableFile::create_with(path, zstd_level).unwrap();
+    for (l, s) in exp {
+        let ts: Vec<i64> = s.iter().map(|s| s.t).collect();
+        let vs: Vec<f64> = s.iter().map(|s| s.v).collect();
+        w.writer().add_series(&labels(l), &ts, &vs).unwrap();
+    }
+    w.commit().unwrap();
 }
 
 #[test]
 #[ignore = "wrote the v1 fixture when v1 was current; never run again"]
 fn regenerate_fixture() {
-    write_fixture(&fixture(), &expected());
+    write_fixture(&fixture(), &expected(), None);
 }
 
-#[test]
-fn v1_fixture_decodes_exactly() {
-    let r = FileReader::open(&fixture()).unwrap();
-    let exp = expected();
+/// Asserts that the file at `path` has format `version` and holds exactly
+/// `exp` (bit for bit); returns how many of its chunks are kind 2 (zstd).
+pub(super) fn assert_decodes_exactly(path: &std::path::Path, version: u8, exp: &Expected) -> usize {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(&bytes[..8], &[b'S', b'T', b'R', b'T', version, 0, 0, 0], "a version {version} header");
+    let r = FileReader::open(path).unwrap();
     assert_eq!(r.series_count() as usize, exp.len());
-    assert_eq!(r.sample_count(), 307);
-    assert_eq!((r.min_t(), r.max_t()), (i64::MIN, i64::MAX));
-    for (i, (l, s)) in exp.iter().enumerate() {
-        assert_eq!(r.labels(i as u32).unwrap(), labels(l));
+    assert_eq!(r.sample_count(), exp.iter().map(|(_, s)| s.len() as u64).sum::<u64>());
+    let mut zstd_chunks = 0;
+    for (id, (l, samples)) in exp.iter().enumerate() {
+        let id = id as u32;
+        assert_eq!(&r.labels(id).unwrap(), &labels(l));
         let mut got = Vec::new();
-        r.samples(i as u32, i64::MIN, i64::MAX, &mut got).unwrap();
-        assert_samples_eq(&got, s);
+        r.samples(id, i64::MIN, i64::MAX, &mut got).unwrap();
+        assert_samples_eq(&got, samples);
+        for c in r.chunks(id).unwrap() {
+            zstd_chunks += usize::from(bytes[c.offset] == 2);
+        }
     }
+    zstd_chunks
+}
+
+/// What the v1 and v2 fixtures answer beyond their samples: the file's
+/// time range, a range read of the stale marker, postings.
+pub(super) fn assert_fixture_queries(r: &FileReader) {
+    assert_eq!((r.min_t(), r.max_t()), (i64::MIN, i64::MAX));
     let mut got = Vec::new();
     r.samples(1, 40_000, 50_000, &mut got).unwrap();
     assert_eq!(got[0].v.to_bits(), STALE_NAN_BITS);
     assert_eq!(r.select(&[Matcher::equal("job", "api")]).iter().collect::<Vec<_>>(), vec![0, 2]);
+}
+
+#[test]
+fn v1_fixture_decodes_exactly() {
+    assert_decodes_exactly(&fixture(), 1, &expected());
+    let r = FileReader::open(&fixture()).unwrap();
+    assert_eq!(r.sample_count(), 307);
+    assert_fixture_queries(&r);
     assert_eq!(r.label_values("room"), vec!["kitchen"]);
     // The counter spans two chunks (240 + 60 samples).
     assert_eq!(r.chunks(0).unwrap().iter().map(|c| c.count).collect::<Vec<_>>(), vec![240, 60]);

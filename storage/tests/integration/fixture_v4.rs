@@ -29,14 +29,14 @@ fn fixture() -> PathBuf {
 #[test]
 #[ignore = "writes the fixture; only while creating format v4"]
 fn regenerate_fixture_v4() {
-    super::fixture_v3::write_compacted(&fixture(), &expected());
+    super::fixture_v1::write_fixture(&fixture(), &expected(), Some(3));
 }
 
 #[test]
 fn v4_fixture_decodes_exactly() {
     let exp = expected();
     assert_eq!(exp.iter().map(|(_, s)| s.len()).sum::<usize>(), 1307 + 64 * 4);
-    let zstd_chunks = super::fixture_v3::assert_decodes_exactly(&fixture(), 4, &exp);
+    let zstd_chunks = super::fixture_v1::assert_decodes_exactly(&fixture(), 4, &exp);
     assert!(zstd_chunks > 0, "the fixture exercises kind-2 (zstd) chunks");
     let bytes = std::fs::read(fixture()).unwrap();
     let footer = Footer::decode(&bytes[bytes.len() - FOOTER_LEN..]).unwrap();
