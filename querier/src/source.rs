@@ -103,25 +103,24 @@ pub trait SeriesSource: Send + Sync + 'static {
     }
 
     /// Series of `tenant` matching every matcher with samples in
-    /// `[min_t, max_t]`, sorted by labels.
-    fn select<'a>(
-        &'a self,
-        tenant: &'a TenantId,
-        matchers: &'a [Matcher],
-        min_t: Timestamp,
-        max_t: Timestamp,
-    ) -> BoxFuture<'a, Result<SeriesIter>>;
-
-    /// [`SeriesSource::select`] plus what the selection read. The default
-    /// reports nothing; sources with heads or files override it.
+    /// `[min_t, max_t]`, sorted by labels, and what the selection read.
     fn select_with_stats<'a>(
         &'a self,
         tenant: &'a TenantId,
         matchers: &'a [Matcher],
         min_t: Timestamp,
         max_t: Timestamp,
-    ) -> BoxFuture<'a, Result<(SeriesIter, SelectStats)>> {
-        Box::pin(async move { Ok((self.select(tenant, matchers, min_t, max_t).await?, SelectStats::default())) })
+    ) -> BoxFuture<'a, Result<(SeriesIter, SelectStats)>>;
+
+    /// [`SeriesSource::select_with_stats`] without the statistics.
+    fn select<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        matchers: &'a [Matcher],
+        min_t: Timestamp,
+        max_t: Timestamp,
+    ) -> BoxFuture<'a, Result<SeriesIter>> {
+        Box::pin(async move { Ok(self.select_with_stats(tenant, matchers, min_t, max_t).await?.0) })
     }
 
     /// Labels only of the series `select` would return (metadata APIs).

@@ -61,16 +61,6 @@ impl MemorySource {
 }
 
 impl SeriesSource for MemorySource {
-    fn select<'a>(
-        &'a self,
-        tenant: &'a TenantId,
-        matchers: &'a [Matcher],
-        min_t: Timestamp,
-        max_t: Timestamp,
-    ) -> BoxFuture<'a, Result<SeriesIter>> {
-        Box::pin(async move { Ok(self.select_with_stats(tenant, matchers, min_t, max_t).await?.0) })
-    }
-
     fn select_with_stats<'a>(
         &'a self,
         tenant: &'a TenantId,

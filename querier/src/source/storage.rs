@@ -138,16 +138,6 @@ impl SeriesSource for StorageSource {
         })
     }
 
-    fn select<'a>(
-        &'a self,
-        tenant: &'a TenantId,
-        matchers: &'a [Matcher],
-        min_t: Timestamp,
-        max_t: Timestamp,
-    ) -> BoxFuture<'a, Result<SeriesIter>> {
-        Box::pin(async move { Ok(self.select_with_stats(tenant, matchers, min_t, max_t).await?.0) })
-    }
-
     fn select_with_stats<'a>(
         &'a self,
         tenant: &'a TenantId,
