@@ -156,31 +156,38 @@ impl TenantHead {
 
     /// Matching series with data in range, sorted by labels.
     pub fn read(&self, req: &HeadReadRequest) -> Vec<HeadSeries> {
-        let mut ids: Vec<u32> = self
+        let mut found: Vec<(u32, Vec<Sample>)> = self
             .select(&req.matchers)
             .into_iter()
-            .filter(|&id| self.series[id as usize].has_samples_in(req.min_t, req.max_t))
-            .collect();
-        self.sort_by_labels(&mut ids);
-        ids.into_iter()
-            .map(|id| {
+            .filter_map(|id| {
                 let s = &self.series[id as usize];
-                let samples = if req.with_samples { s.samples_in(req.min_t, req.max_t) } else { Vec::<Sample>::new() };
-                HeadSeries { labels: s.labels.clone(), samples }
+                if req.with_samples {
+                    let samples = s.samples_in(req.min_t, req.max_t);
+                    (!samples.is_empty()).then_some((id, samples))
+                } else {
+                    s.has_samples_in(req.min_t, req.max_t).then(|| (id, Vec::new()))
+                }
             })
+            .collect();
+        self.sort_by_labels(&mut found);
+        found
+            .into_iter()
+            .map(|(id, samples)| HeadSeries { labels: self.series[id as usize].labels.clone(), samples })
             .collect()
     }
 
-    /// Sorts series ids by their labels: by the cached ranks when they are
-    /// built, or when `ids` is a large enough share of the head to pay for
-    /// building them (an `O(n log n)` sort of every series, reused by every
-    /// read until a series is added); otherwise by comparing labels.
-    fn sort_by_labels(&self, ids: &mut [u32]) {
+    /// Sorts `(series id, _)` pairs by the series' labels: by the cached
+    /// ranks when they are built, or when `found` is a large enough share of
+    /// the head to pay for building them (an `O(n log n)` sort of every
+    /// series, reused by every read until a series is added); otherwise by
+    /// comparing labels.
+    fn sort_by_labels<T>(&self, found: &mut [(u32, T)]) {
+        let labels = |id: u32| &self.series[id as usize].labels;
         let rank = match self.rank.get() {
             Some(rank) => rank,
-            None if ids.len() * 8 >= self.series.len() => self.rank.get_or_init(|| {
+            None if found.len() * 8 >= self.series.len() => self.rank.get_or_init(|| {
                 let mut order: Vec<u32> = (0..self.series.len() as u32).collect();
-                order.sort_unstable_by(|&a, &b| self.series[a as usize].labels.cmp(&self.series[b as usize].labels));
+                order.sort_unstable_by(|&a, &b| labels(a).cmp(labels(b)));
                 let mut rank = vec![0u32; order.len()];
                 for (pos, id) in order.into_iter().enumerate() {
                     rank[id as usize] = pos as u32;
@@ -188,11 +195,11 @@ impl TenantHead {
                 rank
             }),
             None => {
-                ids.sort_unstable_by(|&a, &b| self.series[a as usize].labels.cmp(&self.series[b as usize].labels));
+                found.sort_unstable_by(|a, b| labels(a.0).cmp(labels(b.0)));
                 return;
             }
         };
-        ids.sort_unstable_by_key(|&id| rank[id as usize]);
+        found.sort_unstable_by_key(|&(id, _)| rank[id as usize]);
     }
 
     /// Widens [`Self::bounds`] to cover `[min_t, max_t]`.
