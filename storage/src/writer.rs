@@ -22,7 +22,7 @@ use crate::chunk::bits::{put_uvarint, put_varint};
 use crate::chunk::v2::{compress_chunk, encode_chunk_v2, next_chunk_len};
 use crate::fault::FaultPoint;
 use crate::format::{
-    FILE_EXT, FORMAT_CURRENT, FORMAT_V2, Footer, HEADER_LEN, MAGIC, MAX_COMPRESSED_SECTION_RAW, Section,
+    FILE_EXT, FOOTER_LEN, FORMAT_CURRENT, FORMAT_V2, Footer, HEADER_LEN, MAGIC, MAX_COMPRESSED_SECTION_RAW, Section,
 };
 use crate::memtable::FrozenSeries;
 use crate::{Error, FileMeta, FrozenMemtable, ManifestStore, PartitionRange, Result};
@@ -325,27 +325,26 @@ impl<W: Write> FileWriter<W> {
 
         // v4 (a zstd level is set): each index section as one zstd frame
         // when that is smaller (`docs/format/v4.md`).
-        let base = self.pos;
-        let mut buf = Vec::new();
+        let mut pos = self.pos;
         for (i, raw) in [symbols_raw, series_raw, postings_raw].into_iter().enumerate() {
-            let start = buf.len();
-            let mut raw_len = 0;
-            match self.zstd.as_mut().map(|(cctx, _)| cctx.compress(&raw)).transpose()? {
+            let (stored, raw_len) = match self.zstd.as_mut().map(|(cctx, _)| cctx.compress(&raw)).transpose()? {
                 Some(z) if z.len() < raw.len() && raw.len() as u64 <= MAX_COMPRESSED_SECTION_RAW => {
-                    raw_len = raw.len() as u32;
-                    buf.extend_from_slice(&z);
+                    (z, raw.len() as u32)
                 }
-                _ => buf.extend_from_slice(&raw),
-            }
-            sections[i + 1] = Section { raw_len, ..section(&buf, start, base) };
+                _ => (raw, 0),
+            };
+            self.out.write_all(&stored)?;
+            sections[i + 1] = Section { offset: pos, len: stored.len() as u64, crc: crc32fast::hash(&stored), raw_len };
+            pos += stored.len() as u64;
         }
 
         let (min_t, max_t, samples) = (self.min_t, self.max_t, self.samples);
         let footer = Footer { sections, min_t, max_t, series: series.len() as u64, samples, version: self.version };
+        let mut buf = Vec::with_capacity(FOOTER_LEN);
         footer.encode(&mut buf);
         self.out.write_all(&buf)?;
         self.out.flush()?;
-        let bytes = base + buf.len() as u64;
+        let bytes = pos + buf.len() as u64;
         let stats = FileStats { series: series.len() as u64, samples, min_t, max_t, bytes };
         Ok((self.out, stats))
     }
@@ -363,14 +362,4 @@ pub fn encode_file(series: &[FrozenSeries<'_>]) -> (Vec<u8>, FileStats) {
         w.finish()
     };
     encode().unwrap_or_else(|_| (Vec::new(), FileStats { series: 0, samples: 0, min_t: 0, max_t: 0, bytes: 0 }))
-}
-
-/// The section `buf[start..]`, placed at file offset `base + start`.
-fn section(buf: &[u8], start: usize, base: u64) -> Section {
-    Section {
-        offset: base + start as u64,
-        len: (buf.len() - start) as u64,
-        crc: crc32fast::hash(&buf[start..]),
-        raw_len: 0,
-    }
 }
