@@ -22,22 +22,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::labels::Labels;
 use crate::log::{Offset, PartitionId};
-use crate::matcher::Matcher;
-use crate::sample::{Sample, Timestamp};
-use crate::tenant::TenantId;
-
-/// Which series and which time range to read.
-#[derive(Debug, Clone)]
-pub struct HeadReadRequest {
-    pub tenant: TenantId,
-    /// All must match (an empty list selects every series of the tenant).
-    pub matchers: Vec<Matcher>,
-    /// Inclusive time range; series without samples in it are skipped.
-    pub min_t: Timestamp,
-    pub max_t: Timestamp,
-    /// When false only labels are returned (for the series/labels APIs).
-    pub with_samples: bool,
-}
+use crate::sample::Sample;
+pub use crate::select::{LabelsRequest, SelectEstimate, SelectRequest};
 
 /// One series from the head: labels and its samples in the range, sorted by
 /// time with unique timestamps.
@@ -55,21 +41,6 @@ pub struct HeadReadResponse {
     /// Per partition owned by the answering shards: the offset the head's data
     /// starts at. Files whose ranges end at or below it are safe to read.
     pub base_offsets: Vec<(PartitionId, Offset)>,
-}
-
-/// Which label names, or which values of one label, to list.
-#[derive(Debug, Clone)]
-pub struct HeadLabelsRequest {
-    pub tenant: TenantId,
-    /// All must match. An empty list means every series of the tenant (then
-    /// a head answers from its postings keys, checking time only per head).
-    pub matchers: Vec<Matcher>,
-    /// Inclusive time range; with matchers, series without samples in it are
-    /// skipped.
-    pub min_t: Timestamp,
-    pub max_t: Timestamp,
-    /// `None`: label names; `Some(name)`: the values of label `name`.
-    pub name: Option<String>,
 }
 
 /// The label names or values of one or more shards.
@@ -129,11 +100,16 @@ pub fn owned_partitions(partitions: u32, ingester: u32, ingesters: u32) -> Vec<P
 /// Reads the ingesters' heads.
 pub trait HeadReader: Send + Sync + 'static {
     /// Reads matching series from every shard and merges the answers.
-    fn read(&self, req: HeadReadRequest) -> BoxFuture<'_, Result<HeadReadResponse>>;
+    fn read(&self, req: SelectRequest) -> BoxFuture<'_, Result<HeadReadResponse>>;
 
     /// Label names (or one label's values) of the matching series of every
     /// shard, as a sorted union; no series labels are shipped.
-    fn labels(&self, req: HeadLabelsRequest) -> BoxFuture<'_, Result<HeadLabelsResponse>>;
+    fn labels(&self, req: LabelsRequest) -> BoxFuture<'_, Result<HeadLabelsResponse>>;
+
+    /// What [`HeadReader::read`] of `req` would read, from the heads'
+    /// postings and per-series sample counts (no samples are touched): the
+    /// query scheduler's cost estimate.
+    fn estimate(&self, req: SelectRequest) -> BoxFuture<'_, Result<SelectEstimate>>;
 
     /// Consumption progress of every partition (for read-your-writes waits and
     /// lag metrics).

@@ -34,6 +34,7 @@ pub mod log;
 pub mod matcher;
 pub mod record;
 pub mod sample;
+pub mod select;
 pub mod tenant;
 pub mod varint;
 

@@ -6,6 +6,9 @@
 //!   stream (`application/vnd.apache.arrow.stream`).
 //! - `POST /internal/v1/head/labels`: JSON [`WireLabelsRequest`] → JSON
 //!   [`HeadLabelsResponse`](strata_common::head::HeadLabelsResponse).
+//! - `POST /internal/v1/head/estimate`: JSON [`WireReadRequest`] → JSON
+//!   [`SelectEstimate`](strata_common::head::SelectEstimate) (postings and
+//!   counts only: the queriers' cost estimates).
 //! - `GET /internal/v1/head/progress`: JSON list of
 //!   [`PartitionProgress`](strata_common::head::PartitionProgress).
 //!
@@ -22,20 +25,15 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use strata_common::head::HeadReader;
 use strata_common::head::wire::{ARROW_STREAM_CONTENT_TYPE, WireLabelsRequest, WireReadRequest, encode_read_response};
+pub use strata_common::head::wire::{ESTIMATE_PATH, LABELS_PATH, PROGRESS_PATH, READ_PATH};
 use strata_common::{Error, ErrorKind};
-
-/// Path of the series read.
-pub const READ_PATH: &str = "/internal/v1/head/read";
-/// Path of the label names/values read.
-pub const LABELS_PATH: &str = "/internal/v1/head/labels";
-/// Path of the consumption progress.
-pub const PROGRESS_PATH: &str = "/internal/v1/head/progress";
 
 /// The internal head routes over `heads` (the local [`Ingester`](crate::Ingester)).
 pub fn router(heads: Arc<dyn HeadReader>) -> Router {
     Router::new()
         .route(READ_PATH, post(read))
         .route(LABELS_PATH, post(labels))
+        .route(ESTIMATE_PATH, post(estimate))
         .route(PROGRESS_PATH, get(progress))
         .with_state(heads)
 }
@@ -80,6 +78,17 @@ async fn labels(State(heads): State<Arc<dyn HeadReader>>, Json(req): Json<WireLa
     };
     match answer {
         Ok(response) => Json(response).into_response(),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn estimate(State(heads): State<Arc<dyn HeadReader>>, Json(req): Json<WireReadRequest>) -> Response {
+    let answer = match req.into_request() {
+        Ok(req) => heads.estimate(req).await,
+        Err(e) => Err(e),
+    };
+    match answer {
+        Ok(estimate) => Json(estimate).into_response(),
         Err(e) => error_response(&e),
     }
 }

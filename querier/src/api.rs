@@ -64,7 +64,7 @@ impl QuerierState {
         Self::with_source(config, source, QuerierMetrics::register(registry))
     }
 
-    /// Any [`SeriesSource`] (tests use [`MemorySource`](crate::MemorySource)).
+    /// Any [`SeriesSource`] (tests use `MemorySource`).
     pub fn with_source(config: QuerierConfig, source: Arc<dyn SeriesSource>, metrics: QuerierMetrics) -> Self {
         let engine = Engine::new(EngineOptions::from(&config));
         Self { config, engine, source, metrics }

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::scheduler::SchedulerConfig;
 
 /// Whether a query waits for ingesters to catch up with the log first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -58,6 +59,8 @@ pub struct QuerierConfig {
     /// When true every request must carry `X-Scope-OrgID` (else 401); when
     /// false requests without it use the default tenant.
     pub multitenancy_enabled: bool,
+    /// Admission and scheduling by estimated cost (`[querier.scheduler]`).
+    pub scheduler: SchedulerConfig,
 }
 
 impl Default for QuerierConfig {
@@ -71,6 +74,7 @@ impl Default for QuerierConfig {
             read_consistency: ReadConsistency::Strong,
             read_consistency_timeout_ms: 10_000,
             multitenancy_enabled: false,
+            scheduler: SchedulerConfig::default(),
         }
     }
 }
@@ -94,7 +98,7 @@ impl QuerierConfig {
         if self.lookback_delta_ms > i64::MAX as u64 / 4 {
             return Err(Error::InvalidConfig("lookback_delta_ms is too large".into()));
         }
-        Ok(())
+        self.scheduler.validate()
     }
 }
 

@@ -12,25 +12,32 @@
 
 pub mod aggregate;
 pub mod binary;
+pub mod cost;
 pub mod ctx;
 pub mod eval;
+pub mod functions;
+pub mod numeric;
+pub mod parse;
 pub mod plan;
 pub mod result;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use promql_parser::parser::Expr;
 use promql_parser::parser::value::ValueType;
 use strata_common::{Labels, TenantId, Timestamp};
 
+use self::cost::CostNode;
 use self::ctx::{Budget, EvalCtx, StepSeries, Value, collect};
 use self::plan::{Grid, Selection};
 pub use self::result::{Points, RangeSeries};
 use crate::config::QuerierConfig;
 use crate::error::{Error, Result};
 use crate::source::{SelectStats, SeriesSource};
+use strata_common::select::SelectRequest;
 
 /// Engine limits and defaults.
 #[derive(Debug, Clone)]
@@ -120,11 +127,48 @@ pub struct QueryStats {
 #[derive(Debug, Clone)]
 pub struct Engine {
     opts: EngineOptions,
+    /// Set once the server shuts down: running queries stop.
+    shutdown: Arc<AtomicBool>,
+}
+
+/// A parsed and planned query, not yet run: what the scheduler estimates.
+#[derive(Debug)]
+pub struct Prepared {
+    req: QueryRequest,
+    // Boxed so selector nodes keep their addresses (the selection keys).
+    expr: Box<Expr>,
+    grid: Grid,
+    selections: Vec<Selection>,
+    started: Instant,
+}
+
+impl Prepared {
+    /// The tenant the query reads.
+    pub fn tenant(&self) -> &TenantId {
+        &self.req.tenant
+    }
+}
+
+/// Sets a query's cancel flag when dropped: a query whose caller went away
+/// (client disconnect, its future dropped) stops at its next check.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 impl Engine {
+    /// An engine with `opts`.
     pub fn new(opts: EngineOptions) -> Self {
-        Self { opts }
+        Self { opts, shutdown: Arc::new(AtomicBool::new(false)) }
+    }
+
+    /// Stops every running query (at its next check, within milliseconds)
+    /// and every later one: the server is shutting down.
+    pub fn shutdown(&self) {
+        self.shutdown.store(true, Ordering::Relaxed);
     }
 
     /// Parses, plans and runs a query against `source`.
@@ -138,9 +182,15 @@ impl Engine {
         source: &dyn SeriesSource,
         req: QueryRequest,
     ) -> Result<(QueryValue, QueryStats)> {
+        let prepared = self.prepare(req)?;
+        self.run(source, prepared).await
+    }
+
+    /// Parses and plans a query: everything that can fail on the query text
+    /// alone fails here, before any data is read.
+    pub fn prepare(&self, req: QueryRequest) -> Result<Prepared> {
         let started = Instant::now();
-        let expr = promql_parser::parser::parse(&req.query)
-            .map_err(|e| Error::BadData(format!("invalid parameter \"query\": {e}")))?;
+        let expr = parse::parse(&req.query, "query")?;
         let step = if req.instant { 1 } else { req.step };
         if req.end < req.start || step <= 0 {
             return Err(Error::BadData("invalid query range".into()));
@@ -152,34 +202,59 @@ impl Engine {
                 if vt == ValueType::Matrix { "range vector" } else { "string" }
             )));
         }
-        // Boxed so selector nodes keep their addresses (the selection keys).
-        let expr = Box::new(expr);
         let grid = Grid { start: req.start, end: req.end, step, lookback: self.opts.lookback_delta_ms };
         let mut selections: Vec<Selection> = Vec::new();
         plan::plan(&expr, &grid, &mut selections)?;
+        Ok(Prepared { req, expr, grid, selections, started })
+    }
 
+    /// Estimates what a prepared query will cost, from the source's
+    /// indexes and metadata only.
+    pub async fn estimate(&self, source: &dyn SeriesSource, prepared: &Prepared) -> Result<CostNode> {
+        let mut selected = HashMap::with_capacity(prepared.selections.len());
+        for sel in &prepared.selections {
+            let req = SelectRequest::new(prepared.req.tenant.clone(), sel.matchers.clone(), sel.min_t, sel.max_t);
+            selected.insert(sel.key, source.estimate(&req).await?);
+        }
+        Ok(cost::estimate(&prepared.expr, &prepared.grid, &selected))
+    }
+
+    /// Runs a prepared query against `source`. Dropping the returned future
+    /// cancels the query: its evaluation stops at its next check.
+    pub async fn run(&self, source: &dyn SeriesSource, prepared: Prepared) -> Result<(QueryValue, QueryStats)> {
+        let Prepared { req, expr, grid, selections, started } = prepared;
+        let canceled = Arc::new(AtomicBool::new(false));
+        let _cancel_on_drop = CancelOnDrop(Arc::clone(&canceled));
         let timeout = req.timeout.map_or(self.opts.timeout, |t| t.min(self.opts.timeout));
-        let deadline = Instant::now() + timeout;
+        let deadline = started + timeout;
         let fetch = async {
             let mut selected = HashMap::with_capacity(selections.len());
             let mut stats = SelectStats::default();
             for sel in &selections {
-                let (iter, s) = source.select_with_stats(&req.tenant, &sel.matchers, sel.min_t, sel.max_t).await?;
+                let select = SelectRequest::new(req.tenant.clone(), sel.matchers.clone(), sel.min_t, sel.max_t);
+                let (iter, s) = source.select_with_stats(&select).await?;
                 stats.add(s);
                 selected.insert(sel.key, iter);
             }
             Ok::<_, Error>((selected, stats))
         };
+        let remaining = deadline.saturating_duration_since(Instant::now());
         let (selected, select) =
-            tokio::time::timeout(timeout, fetch).await.map_err(|_| Error::Timeout("query preparation"))??;
+            tokio::time::timeout(remaining, fetch).await.map_err(|_| Error::Timeout("query preparation"))??;
         let prepare_nanos = started.elapsed().as_nanos() as u64;
 
         let opts = self.opts.clone();
         let instant = req.instant;
-        let (start, end) = (req.start, req.end);
+        let (start, end, step) = (grid.start, grid.end, grid.step);
+        let shutdown = Arc::clone(&self.shutdown);
         let task = tokio::task::spawn_blocking(move || {
             let eval_started = Instant::now();
-            let budget = Budget { deadline, max_samples: opts.max_samples, max_memory_bytes: opts.max_memory_bytes };
+            let budget = Budget {
+                deadline,
+                max_samples: opts.max_samples,
+                max_memory_bytes: opts.max_memory_bytes,
+                canceled: [canceled, shutdown],
+            };
             let ctx = EvalCtx::new(start, end, step, opts.lookback_delta_ms, budget, selected);
             let value = evaluate(&expr, &ctx, instant)?;
             let stats = QueryStats {

@@ -16,6 +16,10 @@ pub enum ErrorType {
     Unavailable,
     /// The request carries no usable tenant (401).
     Unauthorized,
+    /// A queue of the scheduler is full; retry later (429).
+    TooManyRequests,
+    /// The client went away or the server is shutting down (499).
+    Canceled,
     /// A bug or an unexpected I/O failure (500).
     Internal,
 }
@@ -29,6 +33,8 @@ impl ErrorType {
             ErrorType::Timeout => "timeout",
             ErrorType::Unavailable => "unavailable",
             ErrorType::Unauthorized => "unauthorized",
+            ErrorType::TooManyRequests => "unavailable",
+            ErrorType::Canceled => "canceled",
             ErrorType::Internal => "internal",
         }
     }
@@ -40,6 +46,9 @@ impl ErrorType {
             ErrorType::Execution => 422,
             ErrorType::Timeout | ErrorType::Unavailable => 503,
             ErrorType::Unauthorized => 401,
+            ErrorType::TooManyRequests => 429,
+            // nginx's "client closed request", as Prometheus answers.
+            ErrorType::Canceled => 499,
             ErrorType::Internal => 500,
         }
     }
@@ -65,6 +74,21 @@ pub enum Error {
         "query exceeded its memory limit of {limit} bytes (querier.max_query_memory_bytes; it needed at least {needed} bytes): select fewer series, aggregate them, or shorten the range"
     )]
     MemoryLimit { limit: u64, needed: u64 },
+    /// The query's estimated cost is over the tenant's limit (refused
+    /// before anything was loaded).
+    #[error(
+        "query refused before execution: its estimated cost {estimate} is over the limit {limit} (querier.scheduler.max_query_cost; cost = samples to decode + step values to compute): select fewer series, shorten the range or raise the step"
+    )]
+    CostLimit { estimate: u64, limit: u64 },
+    /// A scheduler queue is full (retryable).
+    #[error("{0}")]
+    QueueFull(String),
+    /// A query waited too long for a slot (retryable).
+    #[error("{0}")]
+    QueueTimeout(String),
+    /// The client disconnected or the server is shutting down.
+    #[error("query canceled: {0}")]
+    Canceled(&'static str),
     /// The per-query time budget was exceeded.
     #[error("query timed out in {0}")]
     Timeout(&'static str),
@@ -96,7 +120,13 @@ impl Error {
         use strata_common::ErrorKind;
         match self {
             Error::BadData(_) | Error::Unsupported(_) | Error::InvalidConfig(_) => ErrorType::BadData,
-            Error::Execution(_) | Error::TooManySamples { .. } | Error::MemoryLimit { .. } => ErrorType::Execution,
+            Error::Execution(_)
+            | Error::TooManySamples { .. }
+            | Error::MemoryLimit { .. }
+            | Error::CostLimit { .. } => ErrorType::Execution,
+            Error::QueueFull(_) => ErrorType::TooManyRequests,
+            Error::QueueTimeout(_) => ErrorType::Unavailable,
+            Error::Canceled(_) => ErrorType::Canceled,
             Error::Timeout(_) => ErrorType::Timeout,
             Error::ConsistencyTimeout { .. } => ErrorType::Unavailable,
             Error::Unauthorized(_) => ErrorType::Unauthorized,

@@ -15,19 +15,21 @@
 //!  JSON (Prometheus shapes, float formatting identical to Go's 'f', -1)
 //! ```
 //!
-//! - [`source`]: the [`SeriesSource`] seam with [`MemorySource`] (tests) and
+//! - [`source`]: the [`SeriesSource`] seam with `MemorySource` (tests, feature
+//!   `testing`) and
 //!   [`StorageSource`] (ingester heads + files, merged; head wins).
-//! - [`engine`]: planning and evaluation; [`functions`]: the function table.
+//! - [`engine`]: planning and evaluation; [`engine::functions`]: the function
+//!   table; [`engine::numeric`]: Kahan sums, quantiles, float comparison.
+//! - [`format`]: Prometheus's float and duration text forms (engine and API).
 //! - [`api`]: [`api::router`] and [`QuerierState`].
 //! - [`metrics`]: `strata_querier_*` self-monitoring.
-//! - [`promqltest`]: runs Prometheus `promqltest` files against the engine.
 //!
 //! Supported PromQL: all selectors and matchers, `offset`, `@`, subqueries,
 //! lookback and staleness (Prometheus 3 left-open ranges), arithmetic,
 //! comparison (`bool`) and set operators with `on`/`ignoring` and
 //! `group_left`/`group_right`, the aggregations `sum avg min max count group
 //! stddev stdvar quantile topk bottomk count_values limitk limit_ratio`, and
-//! the functions in [`functions`] (rate family, `*_over_time` incl.
+//! the functions in [`engine::functions`] (rate family, `*_over_time` incl.
 //! `ts_of_*_over_time`, math, labels, time, sorting, `histogram_quantile`
 //! over classic buckets, `double_exponential_smoothing`). Not yet: native
 //! histograms, the experimental syntax promql-parser 0.11.1 cannot parse
@@ -52,15 +54,16 @@ pub mod api;
 pub mod config;
 pub mod engine;
 pub mod error;
-pub mod functions;
+pub mod format;
 pub mod metrics;
-pub mod promqltest;
+pub mod scheduler;
 pub mod source;
 
 pub use api::{QuerierState, router};
 pub use config::{QuerierConfig, ReadConsistency};
 pub use engine::{Engine, EngineOptions, QueryRequest, QueryValue};
 pub use error::{Error, ErrorType, Result};
+#[cfg(any(test, feature = "testing"))]
 pub use source::memory::MemorySource;
 pub use source::remote_heads::RemoteHeads;
 pub use source::storage::StorageSource;

@@ -3,11 +3,13 @@
 //! [`SampleLoader`], so samples are loaded one series at a time, when the
 //! engine reaches it.
 //!
-//! - [`memory::MemorySource`]: in-memory, for tests and the promqltest harness.
+//! - `memory::MemorySource`: in-memory, for tests, benches and the promqltest
+//!   runner (cargo feature `testing`; not in the binary).
 //! - [`storage::StorageSource`]: ingester heads + flushed files, merged.
 //! - [`remote_heads::RemoteHeads`]: the heads of ingester processes over
 //!   HTTP (a cluster querier's `HeadReader`).
 
+#[cfg(any(test, feature = "testing"))]
 pub mod memory;
 pub mod remote_heads;
 pub mod storage;
@@ -16,6 +18,7 @@ use std::collections::BTreeSet;
 
 use futures::future::BoxFuture;
 use strata_common::head::union_sorted;
+use strata_common::select::{LabelsRequest, SelectEstimate, SelectRequest};
 use strata_common::{Labels, Matcher, Sample, TenantId, Timestamp};
 
 use crate::config::ReadConsistency;
@@ -64,6 +67,7 @@ pub struct SelectStats {
 }
 
 impl SelectStats {
+    /// Adds `o`'s counts to these.
     pub fn add(&mut self, o: SelectStats) {
         self.head_series += o.head_series;
         self.file_series += o.file_series;
@@ -102,56 +106,36 @@ pub trait SeriesSource: Send + Sync + 'static {
         Box::pin(async { Ok(()) })
     }
 
-    /// Series of `tenant` matching every matcher with samples in
-    /// `[min_t, max_t]`, sorted by labels, and what the selection read.
-    fn select_with_stats<'a>(
-        &'a self,
-        tenant: &'a TenantId,
-        matchers: &'a [Matcher],
-        min_t: Timestamp,
-        max_t: Timestamp,
-    ) -> BoxFuture<'a, Result<(SeriesIter, SelectStats)>>;
+    /// The series `req` selects, sorted by labels, and what the
+    /// selection read.
+    fn select_with_stats<'a>(&'a self, req: &'a SelectRequest) -> BoxFuture<'a, Result<(SeriesIter, SelectStats)>>;
 
     /// [`SeriesSource::select_with_stats`] without the statistics.
-    fn select<'a>(
-        &'a self,
-        tenant: &'a TenantId,
-        matchers: &'a [Matcher],
-        min_t: Timestamp,
-        max_t: Timestamp,
-    ) -> BoxFuture<'a, Result<SeriesIter>> {
-        Box::pin(async move { Ok(self.select_with_stats(tenant, matchers, min_t, max_t).await?.0) })
+    fn select<'a>(&'a self, req: &'a SelectRequest) -> BoxFuture<'a, Result<SeriesIter>> {
+        Box::pin(async move { Ok(self.select_with_stats(req).await?.0) })
     }
 
     /// Labels only of the series `select` would return (metadata APIs).
-    fn series_labels<'a>(
-        &'a self,
-        tenant: &'a TenantId,
-        matchers: &'a [Matcher],
-        min_t: Timestamp,
-        max_t: Timestamp,
-    ) -> BoxFuture<'a, Result<Vec<Labels>>>;
+    fn series_labels<'a>(&'a self, req: &'a SelectRequest) -> BoxFuture<'a, Result<Vec<Labels>>>;
 
-    /// Sorted unique label names (`name == None`) or values of label `name`
-    /// on the series `series_labels` would return. The default collects them
-    /// from `series_labels`; sources with an index answer from it instead.
-    fn labels<'a>(
-        &'a self,
-        tenant: &'a TenantId,
-        name: Option<&'a str>,
-        matchers: &'a [Matcher],
-        min_t: Timestamp,
-        max_t: Timestamp,
-    ) -> BoxFuture<'a, Result<Vec<String>>> {
+    /// Sorted unique label names (`req.name == None`) or values of label
+    /// `req.name` on the series `series_labels` would return. The default
+    /// collects them from `series_labels`; sources with an index answer from
+    /// it instead.
+    fn labels<'a>(&'a self, req: &'a LabelsRequest) -> BoxFuture<'a, Result<Vec<String>>> {
         Box::pin(async move {
-            let series = self.series_labels(tenant, matchers, min_t, max_t).await?;
-            let out: BTreeSet<&str> = match name {
+            let series = self.series_labels(&req.select()).await?;
+            let out: BTreeSet<&str> = match req.name.as_deref() {
                 None => series.iter().flat_map(|l| l.iter().map(|l| l.name.as_str())).collect(),
                 Some(name) => series.iter().filter_map(|l| l.get(name)).collect(),
             };
             Ok(out.into_iter().map(str::to_string).collect())
         })
     }
+
+    /// What `select` of `req` would read, from indexes and metadata only
+    /// (the query scheduler's cost input).
+    fn estimate<'a>(&'a self, req: &'a SelectRequest) -> BoxFuture<'a, Result<SelectEstimate>>;
 }
 
 /// The matcher sets of a metadata request: none means one empty set (every
@@ -172,7 +156,8 @@ pub async fn series_union(
 ) -> Result<Vec<Labels>> {
     let mut out = BTreeSet::new();
     for m in sets_or_all(matcher_sets) {
-        out.extend(source.series_labels(tenant, m, min_t, max_t).await?);
+        let req = SelectRequest::new(tenant.clone(), m.clone(), min_t, max_t).labels_only();
+        out.extend(source.series_labels(&req).await?);
     }
     Ok(out.into_iter().collect())
 }
@@ -190,7 +175,9 @@ pub async fn labels(
 ) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for m in sets_or_all(matcher_sets) {
-        out = union_sorted(out, source.labels(tenant, name, m, min_t, max_t).await?);
+        let req =
+            LabelsRequest { tenant: tenant.clone(), matchers: m.clone(), min_t, max_t, name: name.map(str::to_string) };
+        out = union_sorted(out, source.labels(&req).await?);
     }
     Ok(out)
 }

@@ -1,5 +1,5 @@
-//! Integration tests of strata-querier: the promqltest conformance files
-//! and the HTTP API driven through the router.
+//! Integration tests of strata-querier: the HTTP API driven through the
+//! router, metadata over heads and files, and the query limits.
 
 #![allow(clippy::unwrap_used)]
 
@@ -9,7 +9,5 @@ mod api;
 mod labels;
 #[path = "integration/limits.rs"]
 mod limits;
-#[path = "integration/promql.rs"]
-mod promql;
 #[path = "integration/storage.rs"]
 mod storage;

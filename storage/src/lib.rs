@@ -24,6 +24,8 @@
 //!   cache); the local filesystem stays the default.
 //! - [`compaction`]: the background compactor (level-0 flush files → 2 h →
 //!   1 d windows, newest wins, rate-limited) and retention per tenant.
+//! - [`estimate`]: selection estimates from postings and chunk metadata
+//!   (the query scheduler's cost input).
 //! - [`retire`]: deletion of replaced files only once no snapshot or reader
 //!   can reach them; [`fault`]: fault points for crash tests.
 //!
@@ -70,6 +72,7 @@
 pub mod chunk;
 pub mod compaction;
 pub mod error;
+pub mod estimate;
 pub mod fault;
 pub mod format;
 pub mod index;

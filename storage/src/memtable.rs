@@ -21,7 +21,7 @@ pub(crate) mod tenant;
 
 use std::collections::{BTreeMap, HashMap};
 
-use strata_common::head::{HeadReadRequest, HeadSeries};
+use strata_common::head::{HeadSeries, SelectEstimate, SelectRequest};
 use strata_common::{Labels, Sample, TenantId, Timestamp};
 
 pub use self::appender::{SeriesRef, TenantAppender};
@@ -85,8 +85,13 @@ impl Memtable {
     }
 
     /// Matching series with samples in range, sorted by labels.
-    pub fn read(&self, req: &HeadReadRequest) -> Vec<HeadSeries> {
+    pub fn read(&self, req: &SelectRequest) -> Vec<HeadSeries> {
         self.tenants.get(&req.tenant).map(|h| h.read(req)).unwrap_or_default()
+    }
+
+    /// What [`Memtable::read`] of `req` would read (sampled past a few hundred series).
+    pub fn estimate(&self, req: &SelectRequest) -> SelectEstimate {
+        self.tenants.get(&req.tenant).map(|h| h.estimate(req)).unwrap_or_default()
     }
 
     /// Freezes for flushing; the frozen table stays readable. Sorts every
@@ -130,8 +135,14 @@ pub struct FrozenSeries<'a> {
 }
 
 impl FrozenMemtable {
-    pub fn read(&self, req: &HeadReadRequest) -> Vec<HeadSeries> {
+    /// Matching series with samples in range, sorted by labels.
+    pub fn read(&self, req: &SelectRequest) -> Vec<HeadSeries> {
         self.tenants.get(&req.tenant).map(|h| h.read(req)).unwrap_or_default()
+    }
+
+    /// What [`FrozenMemtable::read`] of `req` would read.
+    pub fn estimate(&self, req: &SelectRequest) -> SelectEstimate {
+        self.tenants.get(&req.tenant).map(|h| h.estimate(req)).unwrap_or_default()
     }
 
     /// Tenants with at least one series, sorted.
@@ -175,8 +186,8 @@ mod tests {
         TenantId::new(s).unwrap()
     }
 
-    fn req(tenant: &str, matchers: Vec<Matcher>, min_t: i64, max_t: i64) -> HeadReadRequest {
-        HeadReadRequest { tenant: t(tenant), matchers, min_t, max_t, with_samples: true }
+    fn req(tenant: &str, matchers: Vec<Matcher>, min_t: i64, max_t: i64) -> SelectRequest {
+        SelectRequest { tenant: t(tenant), matchers, min_t, max_t, with_samples: true }
     }
 
     fn samples(v: &[(i64, f64)]) -> Vec<Sample> {

@@ -15,6 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
+use strata_common::head::{LabelsRequest, SelectEstimate, SelectRequest};
 use strata_common::log::{Offset, PartitionId};
 use strata_common::{Labels, Matcher, Sample, TenantId, Timestamp};
 
@@ -126,40 +127,63 @@ impl Store {
     /// in rare cases (a gap within a chunk spanning the whole range).
     pub fn select(
         &self,
-        tenant: &TenantId,
-        matchers: &[Matcher],
-        min_t: Timestamp,
-        max_t: Timestamp,
+        req: &SelectRequest,
         base_offsets: &BTreeMap<PartitionId, Offset>,
     ) -> Result<Vec<StoredSeries>> {
         let mut grouped: BTreeMap<Labels, Vec<(Arc<FileReader>, u32)>> = BTreeMap::new();
-        let (_snapshot, files) = self.pinned(tenant, min_t, max_t, base_offsets);
+        let (_snapshot, files) = self.pinned(&req.tenant, req.min_t, req.max_t, base_offsets);
         for meta in files {
             let reader = self.open(&meta)?;
-            for id in selected_in_range(&reader, matchers, min_t, max_t)? {
+            for id in selected_in_range(&reader, &req.matchers, req.min_t, req.max_t)? {
                 grouped.entry(reader.labels(id)?).or_default().push((Arc::clone(&reader), id));
             }
         }
         Ok(grouped.into_iter().map(|(labels, sources)| StoredSeries { labels, sources }).collect())
     }
 
+    /// What [`Store::select`] of `req` would read, from postings and chunk
+    /// metadata only ([`crate::estimate`]): every file of the tenant
+    /// overlapping the range counts (the heads' base offsets are not known
+    /// before a head read; an estimate may count a flushing file twice).
+    pub fn estimate(&self, req: &SelectRequest) -> Result<SelectEstimate> {
+        let mut total = SelectEstimate::default();
+        let snapshot = self.manifest.pin();
+        let range = (req.min_t, req.max_t);
+        for meta in
+            snapshot.files.iter().filter(|f| f.tenant == req.tenant && f.min_t <= req.max_t && f.max_t >= req.min_t)
+        {
+            let reader = self.open(meta)?;
+            let mut failed = None;
+            let mut e = crate::estimate::sampled(&reader.select(&req.matchers), |id| match reader.chunks(id) {
+                Ok(chunks) => chunks.iter().fold((0, 0), |(n, b), c| {
+                    let share = crate::estimate::overlap_share(u64::from(c.count), (c.min_t, c.max_t), range);
+                    let bytes = (c.len as u64 * share).checked_div(u64::from(c.count)).unwrap_or(0);
+                    (n + share, b + bytes)
+                }),
+                Err(e) => {
+                    failed.get_or_insert(e);
+                    (0, 0)
+                }
+            });
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            e.files = u64::from(e.series > 0);
+            total.add(e);
+        }
+        Ok(total)
+    }
+
     /// Label names (`name = None`) or the values of label `name` among
     /// `tenant`'s series matching `matchers` in readable files overlapping
     /// the range, sorted and unique (the file side of
-    /// `strata_common::head::HeadLabelsRequest`). Without matchers only the
+    /// `strata_common::head::LabelsRequest`). Without matchers only the
     /// postings directories are read; with matchers only series with a chunk
     /// overlapping the range count (as in [`Store::select`]).
-    pub fn labels(
-        &self,
-        tenant: &TenantId,
-        name: Option<&str>,
-        matchers: &[Matcher],
-        min_t: Timestamp,
-        max_t: Timestamp,
-        base_offsets: &BTreeMap<PartitionId, Offset>,
-    ) -> Result<Vec<String>> {
+    pub fn labels(&self, req: &LabelsRequest, base_offsets: &BTreeMap<PartitionId, Offset>) -> Result<Vec<String>> {
+        let (name, matchers) = (req.name.as_deref(), &req.matchers[..]);
         let mut out = BTreeSet::new();
-        let (_snapshot, files) = self.pinned(tenant, min_t, max_t, base_offsets);
+        let (_snapshot, files) = self.pinned(&req.tenant, req.min_t, req.max_t, base_offsets);
         for meta in files {
             let reader = self.open(&meta)?;
             if matchers.is_empty() {
@@ -169,7 +193,7 @@ impl Store {
                 }
                 continue;
             }
-            for id in selected_in_range(&reader, matchers, min_t, max_t)? {
+            for id in selected_in_range(&reader, matchers, req.min_t, req.max_t)? {
                 let labels = reader.labels(id)?;
                 match name {
                     None => out.extend(labels.into_vec().into_iter().map(|l| l.name)),

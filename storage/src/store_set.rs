@@ -21,8 +21,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use strata_common::Labels;
+use strata_common::head::{LabelsRequest, SelectEstimate, SelectRequest};
 use strata_common::log::{Offset, PartitionId};
-use strata_common::{Labels, Matcher, TenantId, Timestamp};
 
 use crate::{ManifestStore, Result, Store, StoredSeries};
 
@@ -134,19 +135,16 @@ impl StoreSet {
     /// found in several members gets the sources of all of them.
     pub fn select(
         &self,
-        tenant: &TenantId,
-        matchers: &[Matcher],
-        min_t: Timestamp,
-        max_t: Timestamp,
+        req: &SelectRequest,
         base_offsets: &BTreeMap<PartitionId, Offset>,
     ) -> Result<Vec<StoredSeries>> {
         self.with_retry(base_offsets, || {
             if let [only] = self.members.as_slice() {
-                return only.store.select(tenant, matchers, min_t, max_t, base_offsets);
+                return only.store.select(req, base_offsets);
             }
             let mut grouped: BTreeMap<Labels, StoredSeries> = BTreeMap::new();
             for m in &self.members {
-                for s in m.store.select(tenant, matchers, min_t, max_t, base_offsets)? {
+                for s in m.store.select(req, base_offsets)? {
                     match grouped.get_mut(&s.labels) {
                         Some(existing) => existing.sources.extend(s.sources),
                         None => {
@@ -160,21 +158,23 @@ impl StoreSet {
     }
 
     /// [`Store::labels`] over every member, as a sorted union.
-    pub fn labels(
-        &self,
-        tenant: &TenantId,
-        name: Option<&str>,
-        matchers: &[Matcher],
-        min_t: Timestamp,
-        max_t: Timestamp,
-        base_offsets: &BTreeMap<PartitionId, Offset>,
-    ) -> Result<Vec<String>> {
+    pub fn labels(&self, req: &LabelsRequest, base_offsets: &BTreeMap<PartitionId, Offset>) -> Result<Vec<String>> {
         self.with_retry(base_offsets, || {
             let mut out = BTreeSet::new();
             for m in &self.members {
-                out.extend(m.store.labels(tenant, name, matchers, min_t, max_t, base_offsets)?);
+                out.extend(m.store.labels(req, base_offsets)?);
             }
             Ok(out.into_iter().collect())
         })
+    }
+
+    /// [`Store::estimate`] summed over every member (manifests as last
+    /// loaded; an estimate does not reload them).
+    pub fn estimate(&self, req: &SelectRequest) -> Result<SelectEstimate> {
+        let mut total = SelectEstimate::default();
+        for m in &self.members {
+            total.add(m.store.estimate(req)?);
+        }
+        Ok(total)
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::registry::Registry;
-use strata_common::head::{HeadLabelsRequest, HeadReadRequest, HeadReader, owned_partitions};
+use strata_common::head::{HeadReader, LabelsRequest, SelectRequest, owned_partitions};
 use strata_common::log::Log;
 use strata_common::log::embedded::{EmbeddedLog, EmbeddedLogConfig};
 use strata_common::{Error, Matcher, TenantId};
@@ -25,8 +25,8 @@ async fn serve(router: axum::Router) -> (String, tokio::task::JoinHandle<()>) {
     (url, task)
 }
 
-fn request(tenant: &str) -> HeadReadRequest {
-    HeadReadRequest {
+fn request(tenant: &str) -> SelectRequest {
+    SelectRequest {
         tenant: TenantId::new(tenant).unwrap(),
         matchers: vec![Matcher::equal("__name__", "proto_test")],
         min_t: 0,
@@ -93,7 +93,7 @@ async fn remote_heads_read_exactly_what_the_ingesters_hold() {
     let ends = log.end_offsets().await.unwrap();
     assert!(progress.iter().all(|p| p.consumed == ends[p.partition as usize]));
     let values = remote
-        .labels(HeadLabelsRequest {
+        .labels(LabelsRequest {
             tenant: tenant.clone(),
             matchers: vec![],
             min_t: 0,

@@ -11,7 +11,7 @@
 //!   of at most [`SERIES_PER_BATCH`] rows; the base offsets travel in the
 //!   schema metadata (`strata.base_offsets`, JSON `[[partition, offset], …]`)
 //!   so they are known before the first series.
-//! - Label and progress answers are JSON (small).
+//! - Label, estimate and progress answers are JSON (small).
 
 use std::io::Cursor;
 use std::sync::Arc;
@@ -25,13 +25,23 @@ use arrow_ipc::writer::StreamWriter;
 use arrow_schema::{DataType, Field, Schema};
 use serde::{Deserialize, Serialize};
 
-use super::{HeadLabelsRequest, HeadReadRequest, HeadReadResponse, HeadSeries};
+use super::{HeadReadResponse, HeadSeries, LabelsRequest, SelectRequest};
 use crate::error::{Error, Result};
 use crate::labels::{Label, Labels};
 use crate::log::{Offset, PartitionId};
 use crate::matcher::{MatchOp, Matcher};
 use crate::sample::{Sample, Timestamp};
 use crate::tenant::TenantId;
+
+/// Path of the series read (JSON [`WireReadRequest`] → Arrow IPC stream).
+pub const READ_PATH: &str = "/internal/v1/head/read";
+/// Path of the label names/values read (JSON [`WireLabelsRequest`] → JSON).
+pub const LABELS_PATH: &str = "/internal/v1/head/labels";
+/// Path of the selection estimate (JSON [`WireReadRequest`] → JSON
+/// [`SelectEstimate`](crate::select::SelectEstimate)).
+pub const ESTIMATE_PATH: &str = "/internal/v1/head/estimate";
+/// Path of the consumption progress (JSON list of partition progress).
+pub const PROGRESS_PATH: &str = "/internal/v1/head/progress";
 
 /// Version of this protocol; sent as schema metadata `strata.head_protocol`
 /// and checked by the reader.
@@ -81,7 +91,7 @@ fn compile_all(matchers: &[WireMatcher]) -> Result<Vec<Matcher>> {
     matchers.iter().map(WireMatcher::compile).collect()
 }
 
-/// [`HeadReadRequest`] as JSON.
+/// [`SelectRequest`] as JSON.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WireReadRequest {
     pub tenant: TenantId,
@@ -91,8 +101,8 @@ pub struct WireReadRequest {
     pub with_samples: bool,
 }
 
-impl From<&HeadReadRequest> for WireReadRequest {
-    fn from(r: &HeadReadRequest) -> Self {
+impl From<&SelectRequest> for WireReadRequest {
+    fn from(r: &SelectRequest) -> Self {
         Self {
             tenant: r.tenant.clone(),
             matchers: r.matchers.iter().map(WireMatcher::from).collect(),
@@ -105,8 +115,8 @@ impl From<&HeadReadRequest> for WireReadRequest {
 
 impl WireReadRequest {
     /// The request with its matchers compiled (a bad regex is an error).
-    pub fn into_request(self) -> Result<HeadReadRequest> {
-        Ok(HeadReadRequest {
+    pub fn into_request(self) -> Result<SelectRequest> {
+        Ok(SelectRequest {
             matchers: compile_all(&self.matchers)?,
             tenant: self.tenant,
             min_t: self.min_t,
@@ -116,7 +126,7 @@ impl WireReadRequest {
     }
 }
 
-/// [`HeadLabelsRequest`] as JSON.
+/// [`LabelsRequest`] as JSON.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WireLabelsRequest {
     pub tenant: TenantId,
@@ -126,8 +136,8 @@ pub struct WireLabelsRequest {
     pub name: Option<String>,
 }
 
-impl From<&HeadLabelsRequest> for WireLabelsRequest {
-    fn from(r: &HeadLabelsRequest) -> Self {
+impl From<&LabelsRequest> for WireLabelsRequest {
+    fn from(r: &LabelsRequest) -> Self {
         Self {
             tenant: r.tenant.clone(),
             matchers: r.matchers.iter().map(WireMatcher::from).collect(),
@@ -140,8 +150,8 @@ impl From<&HeadLabelsRequest> for WireLabelsRequest {
 
 impl WireLabelsRequest {
     /// The request with its matchers compiled.
-    pub fn into_request(self) -> Result<HeadLabelsRequest> {
-        Ok(HeadLabelsRequest {
+    pub fn into_request(self) -> Result<LabelsRequest> {
+        Ok(LabelsRequest {
             matchers: compile_all(&self.matchers)?,
             tenant: self.tenant,
             min_t: self.min_t,
@@ -316,7 +326,7 @@ mod tests {
 
     #[test]
     fn requests_round_trip_through_json() {
-        let req = HeadReadRequest {
+        let req = SelectRequest {
             tenant: TenantId::new("t1").unwrap(),
             matchers: vec![
                 Matcher::equal("__name__", "up"),

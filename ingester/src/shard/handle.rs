@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use prometheus_client::registry::Registry;
 use strata_common::head::merge::{merge_label_responses, merge_responses};
 use strata_common::head::{
-    HeadLabelsRequest, HeadLabelsResponse, HeadReadRequest, HeadReadResponse, HeadReader, PartitionProgress,
+    HeadLabelsResponse, HeadReadResponse, HeadReader, LabelsRequest, PartitionProgress, SelectEstimate, SelectRequest,
 };
 use strata_common::log::{Log, Offset, PartitionId};
 use strata_storage::ManifestStore;
@@ -160,16 +160,27 @@ impl Ingester {
 
     /// Reads every shard's head and merges the answers (series sorted by
     /// labels; base offsets of every partition).
-    pub async fn read_heads(&self, req: HeadReadRequest) -> Result<HeadReadResponse> {
+    pub async fn read_heads(&self, req: SelectRequest) -> Result<HeadReadResponse> {
         let answers = self.ask_all(|reply| Command::Read { req: req.clone(), reply }).await?;
         Ok(merge_responses(answers))
     }
 
     /// Label names or values of every shard's head, as a sorted union (base
     /// offsets of every partition).
-    pub async fn label_heads(&self, req: HeadLabelsRequest) -> Result<HeadLabelsResponse> {
+    pub async fn label_heads(&self, req: LabelsRequest) -> Result<HeadLabelsResponse> {
         let answers = self.ask_all(|reply| Command::Labels { req: req.clone(), reply }).await?;
         Ok(merge_label_responses(answers))
+    }
+
+    /// What [`Ingester::read_heads`] of `req` would read, summed over the
+    /// shards (postings and counts only).
+    pub async fn estimate_heads(&self, req: SelectRequest) -> Result<SelectEstimate> {
+        let answers = self.ask_all(|reply| Command::Estimate { req: req.clone(), reply }).await?;
+        let mut total = SelectEstimate::default();
+        for a in answers {
+            total.add(a);
+        }
+        Ok(total)
     }
 
     /// Consumption progress of every partition, sorted by partition.
@@ -242,12 +253,16 @@ impl Ingester {
 }
 
 impl HeadReader for Ingester {
-    fn read(&self, req: HeadReadRequest) -> BoxFuture<'_, strata_common::Result<HeadReadResponse>> {
+    fn read(&self, req: SelectRequest) -> BoxFuture<'_, strata_common::Result<HeadReadResponse>> {
         Box::pin(async move { self.read_heads(req).await.map_err(Into::into) })
     }
 
-    fn labels(&self, req: HeadLabelsRequest) -> BoxFuture<'_, strata_common::Result<HeadLabelsResponse>> {
+    fn labels(&self, req: LabelsRequest) -> BoxFuture<'_, strata_common::Result<HeadLabelsResponse>> {
         Box::pin(async move { self.label_heads(req).await.map_err(Into::into) })
+    }
+
+    fn estimate(&self, req: SelectRequest) -> BoxFuture<'_, strata_common::Result<SelectEstimate>> {
+        Box::pin(async move { self.estimate_heads(req).await.map_err(Into::into) })
     }
 
     fn progress(&self) -> BoxFuture<'_, strata_common::Result<Vec<PartitionProgress>>> {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use strata_common::TenantId;
 use strata_common::head::{
-    HeadLabelsRequest, HeadLabelsResponse, HeadReadRequest, HeadReadResponse, PartitionProgress, union_sorted,
+    HeadLabelsResponse, HeadReadResponse, LabelsRequest, PartitionProgress, SelectEstimate, SelectRequest, union_sorted,
 };
 use strata_common::log::{LogRecord, Offset, PartitionId};
 use strata_common::record::{RecordView, SeriesView};
@@ -128,7 +128,7 @@ impl ShardState {
 
     /// Active + frozen memtables, merged; `base_offsets` are the flushed
     /// offsets the head starts at.
-    pub fn read(&self, req: &HeadReadRequest) -> HeadReadResponse {
+    pub fn read(&self, req: &SelectRequest) -> HeadReadResponse {
         let mut series = self.active.read(req);
         if let Some(table) = self.frozen.as_ref().and_then(|f| f.table.as_ref()) {
             series = merge_series(table.read(req), series);
@@ -138,12 +138,21 @@ impl ShardState {
 
     /// Label names or values from the active and frozen memtables, as a
     /// sorted union, with the same `base_offsets` as [`Self::read`].
-    pub fn labels(&self, req: &HeadLabelsRequest) -> HeadLabelsResponse {
+    pub fn labels(&self, req: &LabelsRequest) -> HeadLabelsResponse {
         let mut values = self.active.labels(req);
         if let Some(table) = self.frozen.as_ref().and_then(|f| f.table.as_ref()) {
             values = union_sorted(table.labels(req), values);
         }
         HeadLabelsResponse { values, base_offsets: self.base_offsets() }
+    }
+
+    /// What [`Self::read`] of `req` would read (postings and counts only).
+    pub fn estimate(&self, req: &SelectRequest) -> SelectEstimate {
+        let mut total = self.active.estimate(req);
+        if let Some(table) = self.frozen.as_ref().and_then(|f| f.table.as_ref()) {
+            total.add(table.estimate(req));
+        }
+        total
     }
 
     /// Per owned partition, the flushed offset the head's data starts at.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::executor::block_on;
 use prometheus_client::registry::Registry;
-use strata_common::head::{HeadReadRequest, HeadReader};
+use strata_common::head::{HeadReader, SelectRequest};
 use strata_common::labels::partition_for;
 use strata_common::log::embedded::{EmbeddedLog, EmbeddedLogConfig, FsyncPolicy};
 use strata_common::log::{Log, Offset, PartitionId};
@@ -90,8 +90,8 @@ fn append_round(log: &dyn Log, round: i64, expected: &mut Expected) {
     }
 }
 
-fn everything(tenant: &str) -> HeadReadRequest {
-    HeadReadRequest {
+fn everything(tenant: &str) -> SelectRequest {
+    SelectRequest {
         tenant: TenantId::new(tenant).unwrap(),
         matchers: vec![],
         min_t: i64::MIN,
@@ -111,7 +111,7 @@ fn query_all(ingester: &Ingester, store: &Store) -> Expected {
         let base: BTreeMap<PartitionId, Offset> = head.base_offsets.iter().copied().collect();
         assert_eq!(base.len(), PARTITIONS as usize, "every partition has a base offset");
         let tid = TenantId::new(tenant).unwrap();
-        for s in store.select(&tid, &[], i64::MIN, i64::MAX, &base).unwrap() {
+        for s in store.select(&SelectRequest::new(tid.clone(), vec![], i64::MIN, i64::MAX), &base).unwrap() {
             let samples = s.samples(i64::MIN, i64::MAX).unwrap();
             got.entry((tenant.to_string(), s.labels.clone())).or_default().extend(samples);
         }

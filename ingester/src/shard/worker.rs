@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use strata_common::head::{
-    HeadLabelsRequest, HeadLabelsResponse, HeadReadRequest, HeadReadResponse, PartitionProgress,
+    HeadLabelsResponse, HeadReadResponse, LabelsRequest, PartitionProgress, SelectEstimate, SelectRequest,
 };
 use strata_common::log::{Log, Offset, PartitionId};
 use strata_storage::ManifestStore;
@@ -23,12 +23,16 @@ use crate::error::Result;
 /// A request to a shard.
 pub(crate) enum Command {
     Read {
-        req: HeadReadRequest,
+        req: SelectRequest,
         reply: flume::Sender<HeadReadResponse>,
     },
     Labels {
-        req: HeadLabelsRequest,
+        req: LabelsRequest,
         reply: flume::Sender<HeadLabelsResponse>,
+    },
+    Estimate {
+        req: SelectRequest,
+        reply: flume::Sender<SelectEstimate>,
     },
     Progress {
         reply: flume::Sender<Vec<PartitionProgress>>,
@@ -141,6 +145,10 @@ pub(crate) async fn run_shard(spec: ShardSpec) {
             }
             Command::Labels { req, reply } => {
                 let resp = ctx.state.borrow().labels(&req);
+                let _ = reply.send(resp);
+            }
+            Command::Estimate { req, reply } => {
+                let resp = ctx.state.borrow().estimate(&req);
                 let _ = reply.send(resp);
             }
             Command::Progress { reply } => {

@@ -11,32 +11,7 @@ use std::time::Duration;
 
 use crate::engine::{QueryStats, QueryValue};
 use crate::error::Error;
-
-/// Go's `FormatFloat(v, 'f', -1, 64)`: shortest round-trip digits, never an
-/// exponent; `NaN`, `+Inf`, `-Inf`.
-pub fn format_float(v: f64) -> String {
-    FormatFloat(v).to_string()
-}
-
-/// [`format_float`] as a `Display`, to write into an existing buffer.
-#[derive(Debug, Clone, Copy)]
-pub struct FormatFloat(pub f64);
-
-impl std::fmt::Display for FormatFloat {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let v = self.0;
-        if v.is_nan() {
-            f.write_str("NaN")
-        } else if v == f64::INFINITY {
-            f.write_str("+Inf")
-        } else if v == f64::NEG_INFINITY {
-            f.write_str("-Inf")
-        } else {
-            // Rust's Display is the shortest round-trip form without exponent.
-            write!(f, "{v}")
-        }
-    }
-}
+use crate::format::{FormatFloat, format_float};
 
 /// Prometheus `MarshalTimestamp`: `1700000000`, `1700000000.123`, `1700000000.500`.
 pub fn write_timestamp(out: &mut String, t: Timestamp) {
@@ -237,19 +212,6 @@ pub fn error_body(e: &Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn floats_like_go() {
-        assert_eq!(format_float(1.5), "1.5");
-        assert_eq!(format_float(1e21), "1000000000000000000000");
-        assert_eq!(format_float(1e-7), "0.0000001");
-        assert_eq!(format_float(0.1 + 0.2), "0.30000000000000004");
-        assert_eq!(format_float(-0.0), "-0");
-        assert_eq!(format_float(f64::NAN), "NaN");
-        assert_eq!(format_float(f64::INFINITY), "+Inf");
-        assert_eq!(format_float(f64::NEG_INFINITY), "-Inf");
-        assert_eq!(format_float(100.0), "100");
-    }
 
     #[test]
     fn timestamps_like_prometheus() {

@@ -5,6 +5,7 @@
 use strata_common::Timestamp;
 
 use crate::error::{Error, Result};
+use crate::format::parse_prom_duration;
 
 /// Form and query-string parameters of one request, in order.
 #[derive(Debug, Default, Clone)]
@@ -110,51 +111,6 @@ pub fn parse_duration(s: &str) -> std::result::Result<i64, String> {
         return Ok(ms.round() as i64);
     }
     parse_prom_duration(s).ok_or_else(|| format!("cannot parse \"{s}\" to a valid duration"))
-}
-
-/// Prometheus `model.ParseDuration`: units y, w, d, h, m, s, ms in order.
-pub fn parse_prom_duration(s: &str) -> Option<i64> {
-    if s.is_empty() {
-        return None;
-    }
-    const UNITS: [(&str, i64); 7] = [
-        ("y", 365 * 86_400_000),
-        ("w", 7 * 86_400_000),
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("ms", 1),
-        ("m", 60_000),
-        ("s", 1000),
-    ];
-    let mut rest = s;
-    let mut total: i64 = 0;
-    let mut last_rank = usize::MAX;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        let n: i64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let (unit, mult) = UNITS.iter().find(|(u, _)| rest.starts_with(u))?;
-        // Order: y w d h m s ms (ms ranks last even though matched before m).
-        let rank = match *unit {
-            "y" => 0,
-            "w" => 1,
-            "d" => 2,
-            "h" => 3,
-            "m" => 4,
-            "s" => 5,
-            _ => 6,
-        };
-        if last_rank != usize::MAX && rank <= last_rank {
-            return None;
-        }
-        last_rank = rank;
-        total = total.checked_add(n.checked_mul(*mult)?)?;
-        rest = &rest[unit.len()..];
-    }
-    Some(total)
 }
 
 #[cfg(test)]

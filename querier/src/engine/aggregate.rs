@@ -23,6 +23,7 @@ use strata_common::labels::METRIC_NAME;
 
 use super::ctx::{EvalCtx, Reservation, StepSeries, Value, VecStream, labels_bytes};
 use super::eval::eval as eval_expr;
+use super::numeric::{self, kahan_inc};
 use crate::error::{Error, Result};
 
 /// The supported aggregation operators.
@@ -70,20 +71,6 @@ pub fn check(a: &AggregateExpr) -> Result<()> {
         Some(_) => Ok(()),
         None => Err(Error::Unsupported(format!("aggregation {}", a.op))),
     }
-}
-
-/// Prometheus's Kahan–Neumaier summation step: returns `(sum, compensation)`.
-#[inline]
-pub fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
-    let t = sum + inc;
-    let c = if t.is_infinite() {
-        0.0
-    } else if sum.abs() >= inc.abs() {
-        c + ((sum - t) + inc)
-    } else {
-        c + ((inc - t) + sum)
-    };
-    (t, c)
 }
 
 /// Per-step accumulator, as the update rules see it. Groups do not store
@@ -401,7 +388,7 @@ fn count_values<'a>(
         for (i, v) in s.values.iter().enumerate() {
             let Some(x) = v else { continue };
             text.clear();
-            let _ = write!(text, "{}", crate::api::json::FormatFloat(*x));
+            let _ = write!(text, "{}", crate::format::FormatFloat(*x));
             let counts = match by_value.get_mut(text.as_str()) {
                 Some(c) => c,
                 None => {
@@ -476,7 +463,7 @@ fn eval_quantile<'a>(
             values: per_step
                 .iter_mut()
                 .zip(&phi)
-                .map(|(vals, &q)| (!vals.is_empty()).then(|| crate::functions::stats::quantile(q, vals)))
+                .map(|(vals, &q)| (!vals.is_empty()).then(|| numeric::quantile(q, vals)))
                 .collect(),
         })
         .collect();
@@ -489,15 +476,6 @@ fn eval_quantile<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn kahan_keeps_small_terms() {
-        let (mut s, mut c) = (1e16, 0.0);
-        for _ in 0..10 {
-            (s, c) = kahan_inc(1.0, s, c);
-        }
-        assert_eq!(s + c, 1e16 + 10.0);
-    }
 
     #[test]
     fn the_compensation_column_is_allocated_only_when_needed() {

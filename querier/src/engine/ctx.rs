@@ -13,6 +13,8 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use strata_common::{Labels, Timestamp};
@@ -55,16 +57,24 @@ pub enum Value<'a> {
 }
 
 /// The limits of one query.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Budget {
+    /// When the query times out.
     pub deadline: Instant,
+    /// Most samples and step values held at once (Prometheus's
+    /// `query.max-samples`).
     pub max_samples: u64,
+    /// Most bytes held at once.
     pub max_memory_bytes: u64,
+    /// Flags that stop the query once set: its caller went away, the server
+    /// is shutting down.
+    pub canceled: [Arc<AtomicBool>; 2],
 }
 
 /// Per-query state shared by the query's grid and its subqueries' grids.
 struct Shared {
     deadline: Instant,
+    canceled: [Arc<AtomicBool>; 2],
     max_samples: u64,
     loaded: Cell<u64>,
     mem: MemoryAccount,
@@ -103,6 +113,7 @@ impl EvalCtx {
     ) -> Self {
         let shared = Shared {
             deadline: budget.deadline,
+            canceled: budget.canceled,
             max_samples: budget.max_samples,
             loaded: Cell::new(0),
             mem: MemoryAccount::new(budget.max_memory_bytes),
@@ -130,22 +141,27 @@ impl EvalCtx {
         self.start + i as Timestamp * self.step
     }
 
-    /// Fails with a timeout once the deadline has passed.
+    /// Fails once the deadline has passed or the query was canceled.
+    /// Operators call it per series (and per step where a step can be
+    /// long), so a query stops within milliseconds.
     pub fn check_deadline(&self) -> Result<()> {
+        let [client, server] = &self.shared.canceled;
+        if client.load(Ordering::Relaxed) {
+            return Err(Error::Canceled("the client went away"));
+        }
+        if server.load(Ordering::Relaxed) {
+            return Err(Error::Canceled("the server is shutting down"));
+        }
         if Instant::now() >= self.shared.deadline {
             return Err(Error::Timeout("query execution"));
         }
         Ok(())
     }
 
-    /// Counts `n` loaded samples against the budget.
-    pub fn charge(&self, n: usize) -> Result<()> {
-        let total = self.shared.loaded.get() + n as u64;
-        self.shared.loaded.set(total);
-        if total > self.shared.max_samples {
-            return Err(Error::TooManySamples { limit: self.shared.max_samples });
-        }
-        Ok(())
+    /// Counts `n` loaded samples (statistics; what is held at once is
+    /// limited by the reservations).
+    pub fn charge(&self, n: usize) {
+        self.shared.loaded.set(self.shared.loaded.get() + n as u64);
     }
 
     /// Total samples loaded so far.
@@ -259,6 +275,9 @@ impl Reservation {
         if total > m.limit {
             return Err(Error::MemoryLimit { limit: m.limit, needed: total });
         }
+        if total_points > self.shared.max_samples {
+            return Err(Error::TooManySamples { limit: self.shared.max_samples });
+        }
         Ok(())
     }
 
@@ -363,6 +382,7 @@ mod tests {
             deadline: Instant::now() + Duration::from_secs(60),
             max_samples: u64::MAX,
             max_memory_bytes: limit,
+            canceled: Default::default(),
         };
         EvalCtx::new(0, 0, 1, 300_000, budget, HashMap::new())
     }

@@ -9,8 +9,8 @@ use strata_common::{Labels, Sample, Timestamp};
 use super::ctx::{EvalCtx, Reservation, SeriesStream, StepSeries, Value};
 use super::plan::{Grid, Timing, subquery_grid};
 use super::{aggregate, binary};
+use crate::engine::functions;
 use crate::error::{Error, Result};
-use crate::functions;
 use crate::source::SeriesIter;
 
 /// Evaluates `expr` over the whole step grid.
@@ -111,7 +111,7 @@ impl SeriesStream for InstantSelector<'_> {
             self.ctx.touch_series();
             series.loader.load_into(self.window.0, self.window.1, &mut self.buf)?;
             let samples = &self.buf;
-            self.ctx.charge(samples.len())?;
+            self.ctx.charge(samples.len());
             self.held.shrink(u64::MAX, u64::MAX);
             self.held.grow(samples.len() as u64, sample_bytes(samples))?;
             let mut values = self.ctx.step_values();
@@ -231,7 +231,7 @@ impl<'a> RangeInput<'a> {
                     self.ctx.check_deadline()?;
                     self.ctx.touch_series();
                     series.loader.load_into(window.0, window.1, &mut self.buf)?;
-                    self.ctx.charge(self.buf.len())?;
+                    self.ctx.charge(self.buf.len());
                     self.held.grow(self.buf.len() as u64, sample_bytes(&self.buf))?;
                     self.buf.retain(|s| !is_stale_nan(s.v));
                     Ok(Some(series.labels))

@@ -10,8 +10,8 @@ use strata_common::labels::METRIC_NAME;
 use strata_common::{MatchOp, Matcher, Timestamp};
 
 use super::{aggregate, binary};
+use crate::engine::functions;
 use crate::error::{Error, Result};
-use crate::functions;
 
 /// The query's time grid, as the planner needs it.
 #[derive(Debug, Clone, Copy)]

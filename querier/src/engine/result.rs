@@ -155,6 +155,7 @@ mod tests {
             deadline: Instant::now() + Duration::from_secs(60),
             max_samples: u64::MAX,
             max_memory_bytes: 1 << 30,
+            canceled: Default::default(),
         };
         EvalCtx::new(1_000, 1_000 + 10 * (steps as i64 - 1), 10, 300_000, budget, HashMap::new())
     }

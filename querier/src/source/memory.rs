@@ -7,7 +7,8 @@ use std::sync::{Arc, RwLock};
 use futures::future::BoxFuture;
 use strata_common::matcher::matches_all;
 use strata_common::sample::sort_dedup_samples;
-use strata_common::{Labels, Matcher, Sample, TenantId, Timestamp};
+use strata_common::select::{SelectEstimate, SelectRequest};
+use strata_common::{Labels, Sample, TenantId};
 
 use super::{SelectStats, SeriesIter, SeriesSource, SourceSeries, VecLoader, slice_range};
 use crate::error::{Error, Result};
@@ -21,6 +22,7 @@ pub struct MemorySource {
 }
 
 impl MemorySource {
+    /// An empty source.
     pub fn new() -> Self {
         Self::default()
     }
@@ -43,33 +45,21 @@ impl MemorySource {
         Ok(())
     }
 
-    fn matching(
-        &self,
-        tenant: &TenantId,
-        matchers: &[Matcher],
-        min_t: Timestamp,
-        max_t: Timestamp,
-    ) -> Result<Vec<(Labels, Arc<Vec<Sample>>)>> {
+    fn matching(&self, req: &SelectRequest) -> Result<Vec<(Labels, Arc<Vec<Sample>>)>> {
         let data = self.data.read().map_err(|_| Error::Internal("memory source lock poisoned".into()))?;
-        let Some(series) = data.get(tenant) else { return Ok(Vec::new()) };
+        let Some(series) = data.get(&req.tenant) else { return Ok(Vec::new()) };
         Ok(series
             .iter()
-            .filter(|(l, s)| matches_all(matchers, l) && !slice_range(s, min_t, max_t).is_empty())
+            .filter(|(l, s)| matches_all(&req.matchers, l) && !slice_range(s, req.min_t, req.max_t).is_empty())
             .map(|(l, s)| (l.clone(), s.clone()))
             .collect())
     }
 }
 
 impl SeriesSource for MemorySource {
-    fn select_with_stats<'a>(
-        &'a self,
-        tenant: &'a TenantId,
-        matchers: &'a [Matcher],
-        min_t: Timestamp,
-        max_t: Timestamp,
-    ) -> BoxFuture<'a, Result<(SeriesIter, SelectStats)>> {
+    fn select_with_stats<'a>(&'a self, req: &'a SelectRequest) -> BoxFuture<'a, Result<(SeriesIter, SelectStats)>> {
         Box::pin(async move {
-            let found = self.matching(tenant, matchers, min_t, max_t)?;
+            let found = self.matching(req)?;
             // In memory, like a head.
             let stats = SelectStats { head_series: found.len() as u64, ..Default::default() };
             let iter = found
@@ -79,15 +69,16 @@ impl SeriesSource for MemorySource {
         })
     }
 
-    fn series_labels<'a>(
-        &'a self,
-        tenant: &'a TenantId,
-        matchers: &'a [Matcher],
-        min_t: Timestamp,
-        max_t: Timestamp,
-    ) -> BoxFuture<'a, Result<Vec<Labels>>> {
-        Box::pin(
-            async move { Ok(self.matching(tenant, matchers, min_t, max_t)?.into_iter().map(|(l, _)| l).collect()) },
-        )
+    fn series_labels<'a>(&'a self, req: &'a SelectRequest) -> BoxFuture<'a, Result<Vec<Labels>>> {
+        Box::pin(async move { Ok(self.matching(req)?.into_iter().map(|(l, _)| l).collect()) })
+    }
+
+    /// Exact: the samples are at hand.
+    fn estimate<'a>(&'a self, req: &'a SelectRequest) -> BoxFuture<'a, Result<SelectEstimate>> {
+        Box::pin(async move {
+            let found = self.matching(req)?;
+            let samples: u64 = found.iter().map(|(_, s)| slice_range(s, req.min_t, req.max_t).len() as u64).sum();
+            Ok(SelectEstimate { series: found.len() as u64, samples, bytes: samples * 16, files: 0 })
+        })
     }
 }

@@ -17,19 +17,15 @@ use futures::future::{BoxFuture, try_join_all};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use strata_common::head::merge::{merge_label_responses, merge_responses};
-use strata_common::head::wire::{WireLabelsRequest, WireReadRequest, decode_read_response};
+use strata_common::head::wire::{
+    ESTIMATE_PATH, LABELS_PATH, PROGRESS_PATH, READ_PATH, WireLabelsRequest, WireReadRequest, decode_read_response,
+};
 use strata_common::head::{
-    HeadLabelsRequest, HeadLabelsResponse, HeadReadRequest, HeadReadResponse, HeadReader, PartitionProgress,
+    HeadLabelsResponse, HeadReadResponse, HeadReader, LabelsRequest, PartitionProgress, SelectEstimate, SelectRequest,
     owned_partitions,
 };
 use strata_common::log::PartitionId;
 use strata_common::{Error, Result};
-
-/// The internal paths (kept equal to `strata_ingester::head_api`'s; the
-/// querier does not depend on the ingester crate).
-const READ_PATH: &str = "/internal/v1/head/read";
-const LABELS_PATH: &str = "/internal/v1/head/labels";
-const PROGRESS_PATH: &str = "/internal/v1/head/progress";
 
 #[derive(Debug)]
 struct RemoteIngester {
@@ -127,7 +123,7 @@ impl RemoteHeads {
 }
 
 impl HeadReader for RemoteHeads {
-    fn read(&self, req: HeadReadRequest) -> BoxFuture<'_, Result<HeadReadResponse>> {
+    fn read(&self, req: SelectRequest) -> BoxFuture<'_, Result<HeadReadResponse>> {
         Box::pin(async move {
             let wire = WireReadRequest::from(&req);
             let answers = try_join_all(self.ingesters.iter().map(|ing| {
@@ -146,7 +142,7 @@ impl HeadReader for RemoteHeads {
         })
     }
 
-    fn labels(&self, req: HeadLabelsRequest) -> BoxFuture<'_, Result<HeadLabelsResponse>> {
+    fn labels(&self, req: LabelsRequest) -> BoxFuture<'_, Result<HeadLabelsResponse>> {
         Box::pin(async move {
             let wire = WireLabelsRequest::from(&req);
             let answers = try_join_all(self.ingesters.iter().map(|ing| {
@@ -159,6 +155,19 @@ impl HeadReader for RemoteHeads {
             }))
             .await?;
             Ok(merge_label_responses(answers))
+        })
+    }
+
+    fn estimate(&self, req: SelectRequest) -> BoxFuture<'_, Result<SelectEstimate>> {
+        Box::pin(async move {
+            let wire = WireReadRequest::from(&req);
+            let answers =
+                try_join_all(self.ingesters.iter().map(|ing| self.call_json(ing, ESTIMATE_PATH, Some(&wire)))).await?;
+            let mut total = SelectEstimate::default();
+            for a in answers {
+                total.add(a);
+            }
+            Ok(total)
         })
     }
 

@@ -4,13 +4,15 @@
 //! ```text
 //!  prepare (strong): log.end_offsets() ──▶ poll heads.progress() every 1 ms
 //!                    until consumed >= end for every partition (or 503)
+//!  estimate: heads.estimate(req) + store.estimate(req) (postings, counts
+//!           and chunk metadata only; the scheduler's cost input)
 //!  select:  heads.read(req) ─▶ series + base_offsets
-//!           store.select(.., base_offsets) ─▶ stored series (lazy samples)
+//!           store.select(req, base_offsets) ─▶ stored series (lazy samples)
 //!           merge both label-sorted lists; equal labels: samples merged by
 //!           time, the head wins on equal timestamps
 //!  labels:  heads.labels(req) ─▶ names/values from the heads' postings
 //!           + base_offsets
-//!           store.labels(.., base_offsets) ─▶ from the files'
+//!           store.labels(req, base_offsets) ─▶ from the files'
 //!           postings; sorted union of both (no series labels loaded)
 //! ```
 //! The head is asked first, then the files (see `strata_common::head`), so
@@ -23,9 +25,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
-use strata_common::head::{HeadLabelsRequest, HeadReadRequest, HeadReader, HeadSeries, union_sorted};
+use strata_common::head::{HeadReader, HeadSeries, LabelsRequest, SelectEstimate, SelectRequest, union_sorted};
 use strata_common::log::Log;
-use strata_common::{Labels, Matcher, Sample, TenantId, Timestamp};
+use strata_common::{Labels, Sample, TenantId, Timestamp};
 use strata_storage::{StoreSet, StoredSeries};
 
 use super::{SampleLoader, SelectStats, SeriesIter, SeriesSource, SourceSeries, slice_range};
@@ -79,52 +81,15 @@ impl StorageSource {
         }
     }
 
-    async fn read_both(
-        &self,
-        tenant: &TenantId,
-        matchers: &[Matcher],
-        min_t: Timestamp,
-        max_t: Timestamp,
-        with_samples: bool,
-    ) -> Result<(Vec<HeadSeries>, Vec<StoredSeries>)> {
-        let req = HeadReadRequest { tenant: tenant.clone(), matchers: matchers.to_vec(), min_t, max_t, with_samples };
-        let head = self.heads.read(req).await?;
+    async fn read_both(&self, req: &SelectRequest) -> Result<(Vec<HeadSeries>, Vec<StoredSeries>)> {
+        let head = self.heads.read(req.clone()).await?;
         let base: BTreeMap<_, _> = head.base_offsets.iter().copied().collect();
         // The file index lookup may read from disk: keep it off the async workers.
-        let (store, tenant, matchers) = (self.stores.clone(), tenant.clone(), matchers.to_vec());
-        let stored = tokio::task::spawn_blocking(move || store.select(&tenant, &matchers, min_t, max_t, &base))
+        let (store, req) = (self.stores.clone(), req.clone());
+        let stored = tokio::task::spawn_blocking(move || store.select(&req, &base))
             .await
             .map_err(|e| Error::Internal(format!("file selection task failed: {e}")))??;
         Ok((head.series, stored))
-    }
-
-    /// Label names (`name == None`) or values of `name` from the heads,
-    /// then from the files below the heads' base offsets, as a sorted union.
-    async fn labels_both(
-        &self,
-        tenant: &TenantId,
-        name: Option<&str>,
-        matchers: &[Matcher],
-        min_t: Timestamp,
-        max_t: Timestamp,
-    ) -> Result<Vec<String>> {
-        let req = HeadLabelsRequest {
-            tenant: tenant.clone(),
-            matchers: matchers.to_vec(),
-            min_t,
-            max_t,
-            name: name.map(str::to_string),
-        };
-        let head = self.heads.labels(req).await?;
-        let base: BTreeMap<_, _> = head.base_offsets.iter().copied().collect();
-        // The postings directories may be read from disk: off the async workers.
-        let (store, tenant, matchers, name) =
-            (self.stores.clone(), tenant.clone(), matchers.to_vec(), name.map(str::to_string));
-        let stored =
-            tokio::task::spawn_blocking(move || store.labels(&tenant, name.as_deref(), &matchers, min_t, max_t, &base))
-                .await
-                .map_err(|e| Error::Internal(format!("file label lookup task failed: {e}")))??;
-        Ok(union_sorted(head.values, stored))
     }
 }
 
@@ -138,30 +103,18 @@ impl SeriesSource for StorageSource {
         })
     }
 
-    fn select_with_stats<'a>(
-        &'a self,
-        tenant: &'a TenantId,
-        matchers: &'a [Matcher],
-        min_t: Timestamp,
-        max_t: Timestamp,
-    ) -> BoxFuture<'a, Result<(SeriesIter, SelectStats)>> {
+    fn select_with_stats<'a>(&'a self, req: &'a SelectRequest) -> BoxFuture<'a, Result<(SeriesIter, SelectStats)>> {
         Box::pin(async move {
-            let (head, stored) = self.read_both(tenant, matchers, min_t, max_t, true).await?;
+            let (head, stored) = self.read_both(req).await?;
             let stats = select_stats(&head, &stored);
             let merged = MergeIter { head: head.into_iter().peekable(), stored: stored.into_iter().peekable() };
             Ok((Box::new(merged) as SeriesIter, stats))
         })
     }
 
-    fn series_labels<'a>(
-        &'a self,
-        tenant: &'a TenantId,
-        matchers: &'a [Matcher],
-        min_t: Timestamp,
-        max_t: Timestamp,
-    ) -> BoxFuture<'a, Result<Vec<Labels>>> {
+    fn series_labels<'a>(&'a self, req: &'a SelectRequest) -> BoxFuture<'a, Result<Vec<Labels>>> {
         Box::pin(async move {
-            let (head, stored) = self.read_both(tenant, matchers, min_t, max_t, false).await?;
+            let (head, stored) = self.read_both(&req.clone().labels_only()).await?;
             let mut all: Vec<Labels> =
                 head.into_iter().map(|s| s.labels).chain(stored.into_iter().map(|s| s.labels)).collect();
             all.sort();
@@ -170,15 +123,32 @@ impl SeriesSource for StorageSource {
         })
     }
 
-    fn labels<'a>(
-        &'a self,
-        tenant: &'a TenantId,
-        name: Option<&'a str>,
-        matchers: &'a [Matcher],
-        min_t: Timestamp,
-        max_t: Timestamp,
-    ) -> BoxFuture<'a, Result<Vec<String>>> {
-        Box::pin(self.labels_both(tenant, name, matchers, min_t, max_t))
+    /// Label names (`name == None`) or values of `name` from the heads,
+    /// then from the files below the heads' base offsets, as a sorted union.
+    fn labels<'a>(&'a self, req: &'a LabelsRequest) -> BoxFuture<'a, Result<Vec<String>>> {
+        Box::pin(async move {
+            let head = self.heads.labels(req.clone()).await?;
+            let base: BTreeMap<_, _> = head.base_offsets.iter().copied().collect();
+            // The postings directories may be read from disk: off the async workers.
+            let (store, req) = (self.stores.clone(), req.clone());
+            let stored = tokio::task::spawn_blocking(move || store.labels(&req, &base))
+                .await
+                .map_err(|e| Error::Internal(format!("file label lookup task failed: {e}")))??;
+            Ok(union_sorted(head.values, stored))
+        })
+    }
+
+    fn estimate<'a>(&'a self, req: &'a SelectRequest) -> BoxFuture<'a, Result<SelectEstimate>> {
+        Box::pin(async move {
+            let mut total = self.heads.estimate(req.clone()).await?;
+            // Chunk metadata may be read from disk: off the async workers.
+            let (store, req) = (self.stores.clone(), req.clone());
+            let stored = tokio::task::spawn_blocking(move || store.estimate(&req))
+                .await
+                .map_err(|e| Error::Internal(format!("file estimate task failed: {e}")))??;
+            total.add(stored);
+            Ok(total)
+        })
     }
 }
 

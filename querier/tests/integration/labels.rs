@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use strata_common::head::{
-    HeadLabelsRequest, HeadLabelsResponse, HeadReadRequest, HeadReadResponse, HeadReader, PartitionProgress,
+    HeadLabelsResponse, HeadReadResponse, HeadReader, LabelsRequest, PartitionProgress, SelectEstimate, SelectRequest,
 };
 use strata_common::log::{Offset, PartitionId};
 use strata_common::{MatchOp, Matcher, Sample, TenantId};
@@ -26,14 +26,19 @@ struct MemtableHead {
 }
 
 impl HeadReader for MemtableHead {
-    fn read(&self, req: HeadReadRequest) -> BoxFuture<'_, strata_common::Result<HeadReadResponse>> {
+    fn read(&self, req: SelectRequest) -> BoxFuture<'_, strata_common::Result<HeadReadResponse>> {
         let resp = HeadReadResponse { series: self.table.read(&req), base_offsets: self.base.clone() };
         Box::pin(async move { Ok(resp) })
     }
 
-    fn labels(&self, req: HeadLabelsRequest) -> BoxFuture<'_, strata_common::Result<HeadLabelsResponse>> {
+    fn labels(&self, req: LabelsRequest) -> BoxFuture<'_, strata_common::Result<HeadLabelsResponse>> {
         let resp = HeadLabelsResponse { values: self.table.labels(&req), base_offsets: self.base.clone() };
         Box::pin(async move { Ok(resp) })
+    }
+
+    fn estimate(&self, req: SelectRequest) -> BoxFuture<'_, strata_common::Result<SelectEstimate>> {
+        let estimate = self.table.estimate(&req);
+        Box::pin(async move { Ok(estimate) })
     }
 
     fn progress(&self) -> BoxFuture<'_, strata_common::Result<Vec<PartitionProgress>>> {

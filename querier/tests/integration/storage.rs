@@ -8,7 +8,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use strata_common::head::{
-    HeadLabelsRequest, HeadLabelsResponse, HeadReadRequest, HeadReadResponse, HeadReader, HeadSeries, PartitionProgress,
+    HeadLabelsResponse, HeadReadResponse, HeadReader, HeadSeries, LabelsRequest, PartitionProgress, SelectEstimate,
+    SelectRequest,
 };
 use strata_common::log::{Log, LogReader, Offset, PartitionId};
 use strata_common::matcher::matches_all;
@@ -28,7 +29,7 @@ struct FakeHead {
 }
 
 impl HeadReader for FakeHead {
-    fn read(&self, req: HeadReadRequest) -> BoxFuture<'_, strata_common::Result<HeadReadResponse>> {
+    fn read(&self, req: SelectRequest) -> BoxFuture<'_, strata_common::Result<HeadReadResponse>> {
         let series = self
             .series
             .iter()
@@ -41,7 +42,7 @@ impl HeadReader for FakeHead {
         Box::pin(async move { Ok(HeadReadResponse { series, base_offsets: vec![(0, 10)] }) })
     }
 
-    fn labels(&self, req: HeadLabelsRequest) -> BoxFuture<'_, strata_common::Result<HeadLabelsResponse>> {
+    fn labels(&self, req: LabelsRequest) -> BoxFuture<'_, strata_common::Result<HeadLabelsResponse>> {
         let mut values: Vec<String> = self
             .series
             .iter()
@@ -56,6 +57,13 @@ impl HeadReader for FakeHead {
         values.sort();
         values.dedup();
         Box::pin(async move { Ok(HeadLabelsResponse { values, base_offsets: vec![(0, 10)] }) })
+    }
+
+    fn estimate(&self, req: SelectRequest) -> BoxFuture<'_, strata_common::Result<SelectEstimate>> {
+        let matched: Vec<&HeadSeries> = self.series.iter().filter(|s| matches_all(&req.matchers, &s.labels)).collect();
+        let samples = matched.iter().map(|s| s.samples.len() as u64).sum();
+        let estimate = SelectEstimate { series: matched.len() as u64, samples, ..Default::default() };
+        Box::pin(async move { Ok(estimate) })
     }
 
     fn progress(&self) -> BoxFuture<'_, strata_common::Result<Vec<PartitionProgress>>> {
@@ -125,7 +133,12 @@ async fn merges_files_and_head_head_wins() {
     let src = setup(dir.path(), 0);
     let t = TenantId::default_tenant();
     let m = [Matcher::equal("__name__", "up")];
-    let got: Vec<_> = src.select(&t, &m, 0, 1_000_000).await.unwrap().map(|s| s.unwrap()).collect();
+    let got: Vec<_> = src
+        .select(&SelectRequest::new(t.clone(), m.to_vec(), 0, 1_000_000))
+        .await
+        .unwrap()
+        .map(|s| s.unwrap())
+        .collect();
     let names: Vec<String> = got.iter().map(|s| s.labels.to_string()).collect();
     assert_eq!(names, [r#"up{job="x"}"#, r#"up{job="y"}"#, r#"up{job="z"}"#]);
     let mut x = got.into_iter().next().unwrap();
@@ -153,7 +166,8 @@ async fn merges_files_and_head_head_wins() {
         QueryValue::Vector(v) => assert_eq!(v[0].v, 20.0),
         other => panic!("{other:?}"),
     }
-    let names = src.series_labels(&t, &m, 0, 1_000_000).await.unwrap();
+    let names =
+        src.series_labels(&SelectRequest::new(t.clone(), m.to_vec(), 0, 1_000_000).labels_only()).await.unwrap();
     assert_eq!(names.len(), 3);
 }
 

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeSet;
 
-use strata_common::head::HeadLabelsRequest;
+use strata_common::head::LabelsRequest;
 
 use super::tenant::TenantHead;
 use super::{FrozenMemtable, Memtable};
@@ -18,7 +18,7 @@ use super::{FrozenMemtable, Memtable};
 impl TenantHead {
     /// Sorted unique label names (`req.name == None`) or values of
     /// `req.name` among the series `req` selects.
-    pub fn labels(&self, req: &HeadLabelsRequest) -> Vec<String> {
+    pub fn labels(&self, req: &LabelsRequest) -> Vec<String> {
         let overlaps = self.bounds.is_some_and(|(lo, hi)| lo <= req.max_t && hi >= req.min_t);
         if !overlaps {
             return Vec::new();
@@ -48,14 +48,14 @@ impl TenantHead {
 impl Memtable {
     /// Label names or values of `req.tenant`'s matching series with samples
     /// in range, sorted and unique (see the [module docs](self)).
-    pub fn labels(&self, req: &HeadLabelsRequest) -> Vec<String> {
+    pub fn labels(&self, req: &LabelsRequest) -> Vec<String> {
         self.tenants.get(&req.tenant).map(|h| h.labels(req)).unwrap_or_default()
     }
 }
 
 impl FrozenMemtable {
     /// As [`Memtable::labels`].
-    pub fn labels(&self, req: &HeadLabelsRequest) -> Vec<String> {
+    pub fn labels(&self, req: &LabelsRequest) -> Vec<String> {
         self.tenants.get(&req.tenant).map(|h| h.labels(req)).unwrap_or_default()
     }
 }
@@ -71,14 +71,8 @@ mod tests {
         TenantId::new(s).unwrap()
     }
 
-    fn req(tenant: &str, matchers: Vec<Matcher>, range: (i64, i64), name: Option<&str>) -> HeadLabelsRequest {
-        HeadLabelsRequest {
-            tenant: t(tenant),
-            matchers,
-            min_t: range.0,
-            max_t: range.1,
-            name: name.map(str::to_string),
-        }
+    fn req(tenant: &str, matchers: Vec<Matcher>, range: (i64, i64), name: Option<&str>) -> LabelsRequest {
+        LabelsRequest { tenant: t(tenant), matchers, min_t: range.0, max_t: range.1, name: name.map(str::to_string) }
     }
 
     fn table() -> Memtable {

@@ -69,6 +69,21 @@ impl SeriesColumns {
         }
     }
 
+    /// About how many samples lie in `[min_t, max_t]`: exact while the
+    /// columns are sorted, else the time-proportional share of all of them
+    /// (an estimate never scans samples).
+    pub fn count_in(&self, min_t: Timestamp, max_t: Timestamp) -> u64 {
+        if self.max_t < min_t || self.min_t > max_t || self.ts.is_empty() {
+            return 0;
+        }
+        if self.sorted {
+            let lo = self.ts.partition_point(|&t| t < min_t);
+            let hi = self.ts.partition_point(|&t| t <= max_t);
+            return hi.saturating_sub(lo) as u64;
+        }
+        crate::estimate::overlap_share(self.ts.len() as u64, (self.min_t, self.max_t), (min_t, max_t))
+    }
+
     /// Samples in `[min_t, max_t]`, sorted, unique timestamps (last written wins).
     pub fn samples_in(&self, min_t: Timestamp, max_t: Timestamp) -> Vec<Sample> {
         if self.max_t < min_t || self.min_t > max_t {

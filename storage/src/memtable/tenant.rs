@@ -12,7 +12,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
 use roaring::RoaringBitmap;
-use strata_common::head::{HeadReadRequest, HeadSeries};
+use strata_common::head::{HeadSeries, SelectEstimate, SelectRequest};
 use strata_common::record::encode_label_pairs;
 use strata_common::{Label, Labels, Sample, Timestamp};
 use xxhash_rust::xxh3::xxh3_64;
@@ -154,8 +154,17 @@ impl TenantHead {
         index::select(self, matchers)
     }
 
+    /// What [`TenantHead::read`] of `req` would return, from the postings
+    /// and per-series counts ([`crate::estimate`]).
+    pub fn estimate(&self, req: &SelectRequest) -> SelectEstimate {
+        crate::estimate::sampled(&self.select(&req.matchers), |id| {
+            let n = self.series[id as usize].count_in(req.min_t, req.max_t);
+            (n, n * 16)
+        })
+    }
+
     /// Matching series with data in range, sorted by labels.
-    pub fn read(&self, req: &HeadReadRequest) -> Vec<HeadSeries> {
+    pub fn read(&self, req: &SelectRequest) -> Vec<HeadSeries> {
         let mut found: Vec<(u32, Vec<Sample>)> = self
             .select(&req.matchers)
             .into_iter()

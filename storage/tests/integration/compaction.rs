@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::registry::Registry;
+use strata_common::select::SelectRequest;
 use strata_common::{MatchOp, Matcher};
 use strata_storage::compaction::{CompactionConfig, Compactor};
 use strata_storage::{ManifestStore, Store};
@@ -115,7 +116,7 @@ fn retired_files_wait_for_snapshots_and_readers() {
     flush(&store, &log).unwrap();
     let st = Store::new(store.clone());
     let all = Matcher::new(MatchOp::RegexMatch, "__name__", ".+").unwrap();
-    let held = st.select(&tenant("t1"), &[all], i64::MIN, i64::MAX, &log.ends()).unwrap();
+    let held = st.select(&SelectRequest::new(tenant("t1"), vec![all], i64::MIN, i64::MAX), &log.ends()).unwrap();
     let pinned = store.pin();
     let before = files_on_disk(dir.path());
 

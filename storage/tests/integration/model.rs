@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use proptest::prelude::*;
-use strata_common::head::HeadReadRequest;
+use strata_common::head::SelectRequest;
 use strata_common::sample::sort_dedup_samples;
 use strata_common::{Labels, MatchOp, Matcher, Sample};
 use strata_storage::{FlushContext, ManifestStore, Memtable, PartitionRange, Store, write_files};
@@ -75,10 +75,10 @@ proptest! {
         let base: BTreeMap<u32, u64> = [(0, 1)].into_iter().collect();
         for t in ["a", "b"] {
             let want = expected(&model, t, &ms, lo, hi);
-            let req = HeadReadRequest { tenant: tenant(t), matchers: ms.clone(), min_t: lo, max_t: hi, with_samples: true };
+            let req = SelectRequest { tenant: tenant(t), matchers: ms.to_vec(), min_t: lo, max_t: hi, with_samples: true };
             let got: Vec<(Labels, Vec<Sample>)> = frozen.read(&req).into_iter().map(|s| (s.labels, s.samples)).collect();
             prop_assert_eq!(&got, &want);
-            let got: Vec<(Labels, Vec<Sample>)> = store.select(&tenant(t), &ms, lo, hi, &base).unwrap().into_iter()
+            let got: Vec<(Labels, Vec<Sample>)> = store.select(&SelectRequest::new(tenant(t), ms.to_vec(), lo, hi), &base).unwrap().into_iter()
                 .map(|s| { let v = s.samples(lo, hi).unwrap(); (s.labels, v) })
                 .filter(|(_, v)| !v.is_empty())
                 .collect();
@@ -98,7 +98,7 @@ proptest! {
         }
         for t in ["a", "b"] {
             let want = expected(&model, t, &ms, lo, hi);
-            let mut req = HeadReadRequest { tenant: tenant(t), matchers: ms.clone(), min_t: lo, max_t: hi, with_samples: true };
+            let mut req = SelectRequest { tenant: tenant(t), matchers: ms.to_vec(), min_t: lo, max_t: hi, with_samples: true };
             let got: Vec<(Labels, Vec<Sample>)> = mem.read(&req).into_iter().map(|s| (s.labels, s.samples)).collect();
             prop_assert_eq!(&got, &want);
             req.with_samples = false;

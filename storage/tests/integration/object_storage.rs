@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use strata_common::select::SelectRequest;
 use strata_common::{MatchOp, Matcher};
 use strata_storage::manifest::MANIFEST_FILE;
 use strata_storage::object::{
@@ -42,7 +43,8 @@ fn all_offsets() -> BTreeMap<u32, u64> {
 /// Names of series of `tenant` in `store`.
 fn names(store: &Store, tenant_id: &str) -> Vec<String> {
     let m = [Matcher::new(MatchOp::RegexMatch, "__name__", ".+").unwrap()];
-    let series = store.select(&tenant(tenant_id), &m, i64::MIN, i64::MAX, &all_offsets()).unwrap();
+    let series =
+        store.select(&SelectRequest::new(tenant(tenant_id), m.to_vec(), i64::MIN, i64::MAX), &all_offsets()).unwrap();
     for s in &series {
         assert_eq!(s.samples(i64::MIN, i64::MAX).unwrap().len(), 50, "{:?}", s.labels);
     }
@@ -418,13 +420,13 @@ fn a_querier_store_set_fetches_the_bucket_manifest_as_soon_as_the_heads_pass_it(
     let set = StoreSet::from_read_only(vec![(r0, vec![0]), (r1, vec![1])]);
     let all = [Matcher::new(MatchOp::RegexMatch, "__name__", ".+").unwrap()];
     let base = |a: u64, b: u64| BTreeMap::from([(0, a), (1, b)]);
-    let got = set.select(&tenant("a"), &all, i64::MIN, i64::MAX, &base(10, 0)).unwrap();
+    let got = set.select(&SelectRequest::new(tenant("a"), all.to_vec(), i64::MIN, i64::MAX), &base(10, 0)).unwrap();
     assert_eq!(got.len(), 1);
 
     // Ingester 1 flushes [0, 7) and its heads move their base offset to 7.
     flush(&m1, &["a"], "p1", 0, &[(1, 0, 7)]);
     m1.replicate().unwrap();
-    let got = set.select(&tenant("a"), &all, i64::MIN, i64::MAX, &base(10, 7)).unwrap();
+    let got = set.select(&SelectRequest::new(tenant("a"), all.to_vec(), i64::MIN, i64::MAX), &base(10, 7)).unwrap();
     let names: Vec<&str> = got.iter().map(|s| s.labels.get("__name__").unwrap()).collect();
     assert_eq!(names, ["p0", "p1"]);
     assert_eq!(got[1].samples(i64::MIN, i64::MAX).unwrap().len(), 50);

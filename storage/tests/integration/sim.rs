@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use prometheus_client::registry::Registry;
 use strata_common::sample::sort_dedup_samples;
+use strata_common::select::SelectRequest;
 use strata_common::{Labels, Sample};
 use strata_storage::compaction::{CompactionConfig, Compactor, PassReport};
 use strata_storage::{FlushContext, ManifestStore, Memtable, PartitionRange, Store, write_files};
@@ -138,7 +139,7 @@ pub fn compact(store: &Arc<ManifestStore>, config: &CompactionConfig) -> strata_
 pub fn read_all(store: &Store, tenant_name: &str, log: &Log) -> BTreeMap<Labels, Vec<Sample>> {
     let all = strata_common::Matcher::new(strata_common::MatchOp::RegexMatch, "__name__", ".+").unwrap();
     store
-        .select(&tenant(tenant_name), &[all], i64::MIN, i64::MAX, &log.ends())
+        .select(&SelectRequest::new(tenant(tenant_name), vec![all], i64::MIN, i64::MAX), &log.ends())
         .unwrap()
         .into_iter()
         .map(|s| {

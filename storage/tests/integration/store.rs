@@ -2,6 +2,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use strata_common::select::{LabelsRequest, SelectRequest};
 use strata_common::{MatchOp, Matcher};
 use strata_storage::{FlushContext, ManifestStore, Memtable, PartitionRange, Store, write_files};
 
@@ -41,7 +42,7 @@ fn offset_rule_time_pruning_tenants_and_merge() {
     let up = [Matcher::equal("__name__", "up")];
 
     // Both files readable: merged, sorted by labels, duplicates resolved.
-    let got = store.select(&a, &up, 0, 10_000, &base(&[(0, 20), (1, 4)])).unwrap();
+    let got = store.select(&SelectRequest::new(a.clone(), up.to_vec(), 0, 10_000), &base(&[(0, 20), (1, 4)])).unwrap();
     assert_eq!(
         got.iter().map(|s| s.labels.clone()).collect::<Vec<_>>(),
         vec![labels(&[("__name__", "up"), ("job", "x")]), labels(&[("__name__", "up"), ("job", "y")])]
@@ -55,44 +56,124 @@ fn offset_rule_time_pruning_tenants_and_merge() {
     assert_samples_eq(&got[1].samples(0, 10_000).unwrap(), &samples(&[(100, 10.0)]));
 
     // Partition 1 not yet covered by the base offsets: flush 2 is the heads' job.
-    let got = store.select(&a, &up, 0, 10_000, &base(&[(0, 20), (1, 3)])).unwrap();
+    let got = store.select(&SelectRequest::new(a.clone(), up.to_vec(), 0, 10_000), &base(&[(0, 20), (1, 3)])).unwrap();
     assert_eq!(got[0].sources.len(), 1);
     assert_samples_eq(&got[0].samples(0, 10_000).unwrap(), &samples(&[(100, 1.0), (200, 2.0), (300, 3.0)]));
     // Missing partition = not readable; base below the first file = nothing.
-    let got = store.select(&a, &up, 0, 10_000, &base(&[(0, 20)])).unwrap();
+    let got = store.select(&SelectRequest::new(a.clone(), up.to_vec(), 0, 10_000), &base(&[(0, 20)])).unwrap();
     assert_eq!(got[0].sources.len(), 1);
-    assert!(store.select(&a, &up, 0, 10_000, &base(&[(0, 9), (1, 4)])).unwrap().is_empty());
+    assert!(
+        store
+            .select(&SelectRequest::new(a.clone(), up.to_vec(), 0, 10_000), &base(&[(0, 9), (1, 4)]))
+            .unwrap()
+            .is_empty()
+    );
 
     // Time pruning by file range: only flush 2 reaches t=5000.
     let all = base(&[(0, 20), (1, 4)]);
     // File 2 also holds up{job="x"} (t 300..400), pruned by its chunk index.
-    let got = store.select(&a, &[], 4_500, 6_000, &all).unwrap();
+    let got = store.select(&SelectRequest::new(a.clone(), vec![], 4_500, 6_000), &all).unwrap();
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0].labels, labels(&[("__name__", "down"), ("job", "x")]));
     assert_samples_eq(&got[0].samples(4_500, 6_000).unwrap(), &samples(&[(5_000, 5.0)]));
 
     // Tenant isolation.
-    let got = store.select(&tenant("b"), &[], 0, 10_000, &all).unwrap();
+    let got = store.select(&SelectRequest::new(tenant("b"), vec![], 0, 10_000), &all).unwrap();
     assert_eq!(got.len(), 1);
     assert_samples_eq(&got[0].samples(0, 10_000).unwrap(), &samples(&[(100, 99.0)]));
-    assert!(store.select(&tenant("c"), &[], 0, 10_000, &all).unwrap().is_empty());
+    assert!(store.select(&SelectRequest::new(tenant("c"), vec![], 0, 10_000), &all).unwrap().is_empty());
 
     // Labels APIs.
-    assert_eq!(store.labels(&a, None, &[], 0, 10_000, &all).unwrap(), vec!["__name__", "job"]);
-    assert_eq!(store.labels(&a, Some("__name__"), &[], 0, 10_000, &all).unwrap(), vec!["down", "up"]);
+    assert_eq!(
+        store
+            .labels(&LabelsRequest { tenant: a.clone(), matchers: vec![], min_t: 0, max_t: 10_000, name: None }, &all)
+            .unwrap(),
+        vec!["__name__", "job"]
+    );
+    assert_eq!(
+        store
+            .labels(
+                &LabelsRequest {
+                    tenant: a.clone(),
+                    matchers: vec![],
+                    min_t: 0,
+                    max_t: 10_000,
+                    name: Some("__name__".to_string())
+                },
+                &all
+            )
+            .unwrap(),
+        vec!["down", "up"]
+    );
     let y = [Matcher::new(MatchOp::RegexMatch, "job", "y|z").unwrap()];
-    assert_eq!(store.labels(&a, Some("job"), &y, 0, 10_000, &all).unwrap(), vec!["y"]);
-    assert_eq!(store.labels(&a, Some("job"), &[], 0, 10_000, &all).unwrap(), vec!["x", "y"]);
+    assert_eq!(
+        store
+            .labels(
+                &LabelsRequest {
+                    tenant: a.clone(),
+                    matchers: y.to_vec(),
+                    min_t: 0,
+                    max_t: 10_000,
+                    name: Some("job".to_string())
+                },
+                &all
+            )
+            .unwrap(),
+        vec!["y"]
+    );
+    assert_eq!(
+        store
+            .labels(
+                &LabelsRequest {
+                    tenant: a.clone(),
+                    matchers: vec![],
+                    min_t: 0,
+                    max_t: 10_000,
+                    name: Some("job".to_string())
+                },
+                &all
+            )
+            .unwrap(),
+        vec!["x", "y"]
+    );
     // With matchers, series without a chunk in the range are left out (as in select).
     let x = [Matcher::equal("job", "x")];
-    assert_eq!(store.labels(&a, Some("__name__"), &x, 4_500, 6_000, &all).unwrap(), vec!["down"]);
-    assert_eq!(store.labels(&a, Some("__name__"), &x, 0, 10_000, &all).unwrap(), vec!["down", "up"]);
+    assert_eq!(
+        store
+            .labels(
+                &LabelsRequest {
+                    tenant: a.clone(),
+                    matchers: x.to_vec(),
+                    min_t: 4_500,
+                    max_t: 6_000,
+                    name: Some("__name__".to_string())
+                },
+                &all
+            )
+            .unwrap(),
+        vec!["down"]
+    );
+    assert_eq!(
+        store
+            .labels(
+                &LabelsRequest {
+                    tenant: a.clone(),
+                    matchers: x.to_vec(),
+                    min_t: 0,
+                    max_t: 10_000,
+                    name: Some("__name__".to_string())
+                },
+                &all
+            )
+            .unwrap(),
+        vec!["down", "up"]
+    );
 
     // Reopen everything: same answers from disk.
     drop(store);
     drop(ms);
     let store = Store::new(Arc::new(ManifestStore::open(dir.path()).unwrap()));
-    let got = store.select(&a, &up, 0, 10_000, &all).unwrap();
+    let got = store.select(&SelectRequest::new(a.clone(), up.to_vec(), 0, 10_000), &all).unwrap();
     assert_samples_eq(
         &got[0].samples(0, 10_000).unwrap(),
         &samples(&[(100, 1.0), (200, 2.0), (300, 30.0), (400, 4.0)]),

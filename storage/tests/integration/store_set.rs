@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use strata_common::Matcher;
+use strata_common::select::{LabelsRequest, SelectRequest};
 use strata_storage::{FlushContext, ManifestStore, Memtable, PartitionRange, Store, StoreSet, write_files};
 
 use super::common::*;
@@ -28,7 +29,7 @@ fn read_only_members_reload_when_the_heads_move_past_them() {
     let set = StoreSet::open_read_only(vec![(d0.clone(), vec![0]), (d1.clone(), vec![1])]).unwrap();
     let up = [Matcher::equal("__name__", "up")];
     let base = |a: u64, b: u64| BTreeMap::from([(0, a), (1, b)]);
-    let got = set.select(&tenant("t"), &up, 0, 1000, &base(5, 0)).unwrap();
+    let got = set.select(&SelectRequest::new(tenant("t"), up.to_vec(), 0, 1000), &base(5, 0)).unwrap();
     assert_eq!(got.len(), 1);
 
     // Ingester 1 flushes; the querier's heads now report base offset 3 for
@@ -37,18 +38,29 @@ fn read_only_members_reload_when_the_heads_move_past_them() {
     let mut m = Memtable::new();
     append(&mut m, "t", &[("__name__", "up"), ("p", "1")], &[(100, 2.0), (200, 3.0)]);
     flush(&w1, m, 1, 0, 3);
-    let got = set.select(&tenant("t"), &up, 0, 1000, &base(5, 3)).unwrap();
+    let got = set.select(&SelectRequest::new(tenant("t"), up.to_vec(), 0, 1000), &base(5, 3)).unwrap();
     assert_eq!(
         got.iter().map(|s| s.labels.clone()).collect::<Vec<_>>(),
         vec![labels(&[("__name__", "up"), ("p", "0")]), labels(&[("__name__", "up"), ("p", "1")])]
     );
     assert_samples_eq(&got[1].samples(0, 1000).unwrap(), &samples(&[(100, 2.0), (200, 3.0)]));
-    let names = set.labels(&tenant("t"), Some("p"), &[], 0, 1000, &base(5, 3)).unwrap();
+    let names = set
+        .labels(
+            &LabelsRequest {
+                tenant: tenant("t"),
+                matchers: vec![],
+                min_t: 0,
+                max_t: 1000,
+                name: Some("p".to_string()),
+            },
+            &base(5, 3),
+        )
+        .unwrap();
     assert_eq!(names, vec!["0".to_string(), "1".to_string()]);
     // Other tenants see nothing from either directory.
-    assert!(set.select(&tenant("u"), &up, 0, 1000, &base(5, 3)).unwrap().is_empty());
+    assert!(set.select(&SelectRequest::new(tenant("u"), up.to_vec(), 0, 1000), &base(5, 3)).unwrap().is_empty());
 
     // A single writable store is read as is.
     let single = StoreSet::single(Arc::new(Store::new(Arc::new(w0))));
-    assert_eq!(single.select(&tenant("t"), &up, 0, 1000, &base(5, 3)).unwrap().len(), 1);
+    assert_eq!(single.select(&SelectRequest::new(tenant("t"), up.to_vec(), 0, 1000), &base(5, 3)).unwrap().len(), 1);
 }

@@ -2,15 +2,15 @@
 //! memtables, and every shard of a running [`Ingester`].
 
 use strata_common::Matcher;
-use strata_common::head::{HeadLabelsRequest, HeadLabelsResponse};
+use strata_common::head::{HeadLabelsResponse, LabelsRequest};
 use strata_storage::Memtable;
 
 use super::*;
 use crate::shard::metrics::IngesterMetrics;
 use crate::shard::state::{PartitionState, ShardState};
 
-fn labels_req(tenant: &str, matchers: Vec<Matcher>, name: Option<&str>) -> HeadLabelsRequest {
-    HeadLabelsRequest {
+fn labels_req(tenant: &str, matchers: Vec<Matcher>, name: Option<&str>) -> LabelsRequest {
+    LabelsRequest {
         tenant: TenantId::new(tenant).unwrap(),
         matchers,
         min_t: i64::MIN,

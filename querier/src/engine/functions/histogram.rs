@@ -11,6 +11,7 @@ use strata_common::labels::METRIC_NAME;
 use super::{FnDef, Kind};
 use crate::engine::ctx::{EvalCtx, StepSeries, Value, VecStream, labels_bytes};
 use crate::engine::eval::eval;
+use crate::engine::numeric::almost_equal_eps;
 use crate::error::{Error, Result};
 
 /// One histogram's buckets at one step: `(upper bound, cumulative count)`.
@@ -18,23 +19,6 @@ type Buckets = Vec<(f64, f64)>;
 
 /// The label holding a bucket's upper bound.
 const BUCKET_LABEL: &str = "le";
-
-/// Prometheus `almost.Equal(a, b, epsilon)`.
-pub fn almost_equal_eps(a: f64, b: f64, eps: f64) -> bool {
-    const MIN_NORMAL: f64 = f64::MIN_POSITIVE;
-    if a.is_nan() && b.is_nan() {
-        return true;
-    }
-    if a == b {
-        return true;
-    }
-    let diff = (a - b).abs();
-    let abs_sum = a.abs() + b.abs();
-    if a == 0.0 || b == 0.0 || abs_sum < MIN_NORMAL {
-        return diff < eps * MIN_NORMAL;
-    }
-    diff / abs_sum.min(f64::MAX) < eps
-}
 
 /// Prometheus `BucketQuantile`; `buckets` are `(upper bound, cumulative count)`.
 pub fn bucket_quantile(q: f64, buckets: &mut Buckets) -> f64 {

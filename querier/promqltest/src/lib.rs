@@ -1,7 +1,25 @@
-//! A runner for Prometheus's `promqltest` files: PromQL behaviour written
-//! as data (`load`, `clear`, `eval instant at …`, `eval range from … to …
-//! step …`, `expect fail`, `expect ordered`). Commands the engine or the
-//! harness does not support yet are counted as skipped, never as passed.
+//! # strata-promqltest
+//!
+//! A runner for Prometheus's `promqltest` files against Strata's engine:
+//! PromQL behaviour written as data (`load`, `clear`, `eval instant at …`,
+//! `eval range from … to … step …`, `expect fail`, `expect ordered`).
+//! Commands the engine or the runner does not support yet are counted as
+//! skipped, never as passed.
+//!
+//! ```text
+//!  cases/*.test ─parse─▶ Command ─▶ MemorySource (load) ─▶ Engine::execute (eval)
+//!                                                            │
+//!                                 compare with the expected lines (almost.Equal)
+//!                                 or, in complete mode, rewrite them (complete_str)
+//! ```
+//!
+//! - The repository's own cases live in `cases/` and must all pass
+//!   (`tests/conformance.rs`); Prometheus's upstream files are run as a report
+//!   when `STRATA_TEST_PROMQL_DIR` names them.
+//! - Regenerate mode, as DataFusion's sqllogictest `--complete`:
+//!   `cargo run -p strata-promqltest -- --complete cases/new.test` rewrites
+//!   each evaluated expression's result lines with what the engine answers.
+//!   Review the diff: the engine's answer becomes the expectation.
 
 pub mod parse;
 
@@ -10,17 +28,22 @@ use std::time::Duration;
 
 use strata_common::{Labels, Sample, TenantId, Timestamp};
 
+use strata_querier::engine::numeric::almost_equal_eps;
+use strata_querier::engine::{Engine, EngineOptions, QueryRequest, QueryValue};
+use strata_querier::error::Error;
+use strata_querier::format::FormatFloat;
+use strata_querier::source::memory::MemorySource;
+
 use self::parse::{Command, Expect, SeriesLine};
-use crate::engine::{Engine, EngineOptions, QueryRequest, QueryValue};
-use crate::error::Error;
-use crate::functions::histogram::almost_equal_eps;
-use crate::source::memory::MemorySource;
 
 /// Outcome counts of one file (or a sum of files).
 #[derive(Debug, Default, Clone)]
 pub struct Summary {
+    /// Evaluations whose result matched.
     pub passed: usize,
+    /// Evaluations whose result differed, or commands that failed.
     pub failed: usize,
+    /// Commands or evaluations the runner or engine does not support yet.
     pub skipped: usize,
     /// One line per failure: `file:line: expr: reason`.
     pub failures: Vec<String>,
@@ -29,6 +52,7 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Adds `other`'s counts and lines to these.
     pub fn add(&mut self, other: Summary) {
         self.passed += other.passed;
         self.failed += other.failed;
@@ -45,6 +69,29 @@ pub fn almost_equal(a: f64, b: f64) -> bool {
 
 /// Runs the commands of one file's text; `name` prefixes failure lines.
 pub fn run_str(name: &str, text: &str) -> Summary {
+    run_blocking(name, text, None)
+}
+
+/// Complete mode: runs one file's text and returns it with the result lines
+/// of every evaluation that answered replaced by the engine's answer
+/// (evaluations expecting a failure, a string or something unsupported keep
+/// their lines). The summary compares against the old expectations.
+pub fn complete_str(name: &str, text: &str) -> (Summary, String) {
+    let mut rewrites = Vec::new();
+    let summary = run_blocking(name, text, Some(&mut rewrites));
+    (summary, apply_rewrites(text, rewrites))
+}
+
+/// The result lines of one evaluation, rendered (complete mode).
+struct Rewrite {
+    /// Line indices (0-based) of the result lines to replace.
+    replace: Vec<usize>,
+    /// Where to insert when there were none: after this line index.
+    after: usize,
+    lines: Vec<String>,
+}
+
+fn run_blocking(name: &str, text: &str, rewrites: Option<&mut Vec<Rewrite>>) -> Summary {
     let rt = match tokio::runtime::Builder::new_current_thread().enable_time().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -55,10 +102,10 @@ pub fn run_str(name: &str, text: &str) -> Summary {
             };
         }
     };
-    rt.block_on(run_commands(name, parse::parse_file(text)))
+    rt.block_on(run_commands(name, parse::parse_file(text), rewrites))
 }
 
-async fn run_commands(name: &str, cmds: Vec<Command>) -> Summary {
+async fn run_commands(name: &str, cmds: Vec<Command>, mut rewrites: Option<&mut Vec<Rewrite>>) -> Summary {
     let engine = Engine::new(EngineOptions {
         lookback_delta_ms: 300_000,
         max_samples: 50_000_000,
@@ -96,7 +143,7 @@ async fn run_commands(name: &str, cmds: Vec<Command>) -> Summary {
                 sum.skipped += 1;
                 sum.skips.push(format!("{name}:{line}: unknown command {text:?}"));
             }
-            Command::Eval { line, expr, start, end, step, instant, expect } => {
+            Command::Eval { line, expr, start, end, step, instant, expect, result_lines, last_line } => {
                 let skip = |why: String, sum: &mut Summary| {
                     sum.skipped += 1;
                     sum.skips.push(format!("{name}:{line}: {expr}: {why}"));
@@ -120,6 +167,18 @@ async fn run_commands(name: &str, cmds: Vec<Command>) -> Summary {
                     timeout: None,
                 };
                 let result = engine.execute(source.as_ref(), req).await;
+                if let (Some(out), Ok(value)) = (rewrites.as_deref_mut(), &result)
+                    && !expect.fail
+                    && expect.string.is_none()
+                {
+                    let (start, step) = expect.range.unwrap_or((start, step));
+                    let end = if expect.range.is_some() { Timestamp::MAX } else { end };
+                    out.push(Rewrite {
+                        replace: result_lines,
+                        after: last_line,
+                        lines: render(value, start, end, step),
+                    });
+                }
                 match check(&result, &expect, start, step, instant) {
                     Outcome::Pass => sum.passed += 1,
                     Outcome::Skip(why) => skip(why, &mut sum),
@@ -207,4 +266,62 @@ fn expected_points(s: &SeriesLine, start: Timestamp, step: Timestamp) -> (Labels
 fn show(got: &[(Labels, Vec<(Timestamp, f64)>)]) -> String {
     let items: Vec<String> = got.iter().take(5).map(|(l, p)| format!("{l} {p:?}")).collect();
     items.join("; ")
+}
+
+/// A result as promqltest result lines: `name{a="b"} v1 v2 _ v4` per series
+/// (points at `start + i * step`, `_` where a step has none), or a bare
+/// number for a scalar.
+fn render(value: &QueryValue, start: Timestamp, end: Timestamp, step: Timestamp) -> Vec<String> {
+    let series_line = |labels: &Labels, points: &[(Timestamp, f64)]| {
+        let mut line = labels.to_string();
+        let last = points.last().map_or(start, |p| p.0).min(end);
+        let mut points = points.iter().peekable();
+        let mut t = start;
+        while t <= last {
+            match points.next_if(|p| p.0 == t) {
+                Some(p) => line.push_str(&format!(" {}", FormatFloat(p.1))),
+                None => line.push_str(" _"),
+            }
+            t += step.max(1);
+        }
+        line
+    };
+    match value {
+        QueryValue::Scalar { v, .. } => vec![FormatFloat(*v).to_string()],
+        QueryValue::Vector(v) => v.iter().map(|s| series_line(&s.labels, &[(start, s.v)])).collect(),
+        QueryValue::Matrix(m) => m.iter().map(|s| series_line(&s.labels, &s.points.to_vec())).collect(),
+        QueryValue::String { v, .. } => vec![format!("expect string {v:?}")],
+    }
+}
+
+/// `text` with each rewrite's result lines replaced by its rendered lines.
+fn apply_rewrites(text: &str, rewrites: Vec<Rewrite>) -> String {
+    let mut lines: Vec<Option<String>> = text.lines().map(|l| Some(l.to_string())).collect();
+    let mut inserts: Vec<(usize, Vec<String>)> = Vec::new();
+    for r in rewrites {
+        let at = r.replace.first().map_or(r.after, |&first| first.saturating_sub(1));
+        for &i in &r.replace {
+            lines[i] = None;
+        }
+        let indent = r.replace.first().map_or("    ".to_string(), |&i| {
+            let l = text.lines().nth(i).unwrap_or("");
+            l[..l.len() - l.trim_start().len()].to_string()
+        });
+        inserts.push((at, r.lines.into_iter().map(|l| format!("{indent}{l}")).collect()));
+    }
+    let mut out = String::new();
+    let mut inserts = inserts.into_iter().peekable();
+    for (i, line) in lines.into_iter().enumerate() {
+        if let Some(line) = line {
+            out.push_str(&line);
+            out.push('\n');
+        }
+        while let Some((_, new)) = inserts.next_if(|(at, _)| *at == i) {
+            for l in new {
+                out.push_str(&l);
+                out.push('\n');
+            }
+        }
+    }
+    out
 }

@@ -3,7 +3,7 @@
 //! `resets`, and the regressions `deriv` and `predict_linear`.
 
 use super::{FnDef, Kind, RangeWindow};
-use crate::engine::aggregate::kahan_inc;
+use crate::engine::numeric::{kahan_inc, quantile};
 
 /// Population variance with Kahan-compensated running mean (Prometheus).
 fn variance(w: &RangeWindow<'_>) -> f64 {
@@ -23,32 +23,6 @@ fn stdvar(w: &RangeWindow<'_>) -> Option<f64> {
 
 fn stddev(w: &RangeWindow<'_>) -> Option<f64> {
     Some(variance(w).sqrt())
-}
-
-/// Prometheus `quantile`: linear interpolation between closest ranks.
-pub fn quantile(q: f64, values: &mut [f64]) -> f64 {
-    if values.is_empty() || q.is_nan() {
-        return f64::NAN;
-    }
-    if q < 0.0 {
-        return f64::NEG_INFINITY;
-    }
-    if q > 1.0 {
-        return f64::INFINITY;
-    }
-    // NaNs sort first, as in Prometheus's vectorByValueHeap.
-    values.sort_by(|a, b| match (a.is_nan(), b.is_nan()) {
-        (true, true) => std::cmp::Ordering::Equal,
-        (true, false) => std::cmp::Ordering::Less,
-        (false, true) => std::cmp::Ordering::Greater,
-        _ => a.total_cmp(b),
-    });
-    let n = values.len() as f64;
-    let rank = q * (n - 1.0);
-    let lower = rank.floor().max(0.0);
-    let upper = (lower + 1.0).min(n - 1.0);
-    let weight = rank - rank.floor();
-    values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
 }
 
 fn quantile_over_time(w: &RangeWindow<'_>) -> Option<f64> {

@@ -4,19 +4,23 @@
 use strata_common::sample::stale_nan;
 use strata_common::{Labels, Timestamp};
 
-use crate::api::params::parse_prom_duration;
+use strata_querier::format::parse_prom_duration;
 
 /// An expected series: labels and one value per point (`None`: absent).
 #[derive(Debug, Clone)]
 pub struct SeriesLine {
+    /// The series' labels, `__name__` included.
     pub labels: Labels,
+    /// One value per point of the load interval or evaluation step.
     pub values: Vec<Option<f64>>,
 }
 
 /// What an `eval` expects.
 #[derive(Debug, Clone, Default)]
 pub struct Expect {
+    /// The evaluation must fail.
     pub fail: bool,
+    /// Series must come in the listed order.
     pub ordered: bool,
     /// A scalar result (a bare number line).
     pub scalar: Option<f64>,
@@ -25,6 +29,7 @@ pub struct Expect {
     /// `expect range vector from <t> to <t> step <d>`: an instant query
     /// returning a range vector, with points at `start + i * step`.
     pub range: Option<(Timestamp, Timestamp)>,
+    /// The expected series.
     pub series: Vec<SeriesLine>,
     /// Something the harness cannot check yet (reason).
     pub unsupported: Option<String>,
@@ -37,23 +42,41 @@ pub enum Command {
     /// of lines that could not be read (histograms); `None` in it means a
     /// line whose metric name is unknown.
     Load {
+        /// Milliseconds between a series' consecutive values.
         interval: Timestamp,
+        /// The series that were read.
         series: Vec<SeriesLine>,
+        /// Metric names of the lines that could not be read.
         unreadable: Vec<Option<String>>,
     },
+    /// Drops every loaded series.
     Clear,
+    /// One query and what it must answer.
     Eval {
+        /// 1-based line number of the `eval` line.
         line: usize,
+        /// The PromQL expression.
         expr: String,
+        /// Evaluation range (equal for an instant query), milliseconds.
         start: Timestamp,
         end: Timestamp,
+        /// Range step (1 for an instant query), milliseconds.
         step: Timestamp,
+        /// `eval instant` rather than `eval range`.
         instant: bool,
+        /// What the result must be.
         expect: Expect,
+        /// 0-based indices of the expected-result lines (not `expect …`
+        /// lines), for complete mode.
+        result_lines: Vec<usize>,
+        /// 0-based index of the command's last line.
+        last_line: usize,
     },
     /// A command the harness does not know (counted as skipped).
     Unknown {
+        /// 1-based line number.
         line: usize,
+        /// The command line as written.
         text: String,
     },
 }
@@ -315,7 +338,19 @@ fn parse_command(line_no: usize, line: &str, body: &[(usize, &str)]) -> Command 
                     }
                 }
             }
-            Command::Eval { line: line_no, expr: expr.to_string(), start, end, step, instant, expect }
+            let result_lines = body.iter().filter(|(_, l)| !l.starts_with("expect ")).map(|(n, _)| *n).collect();
+            let last_line = body.last().map_or(line_no - 1, |(n, _)| *n);
+            Command::Eval {
+                line: line_no,
+                expr: expr.to_string(),
+                start,
+                end,
+                step,
+                instant,
+                expect,
+                result_lines,
+                last_line,
+            }
         }
         _ => unknown(),
     }

@@ -1,9 +1,11 @@
-//! Runs `tests/promql/*.test` (must all pass) and, when
-//! `STRATA_TEST_PROMQL_DIR` is set, the files there (counts only).
+//! Runs `cases/*.test` (must all pass) and, when `STRATA_TEST_PROMQL_DIR`
+//! is set, the files there (counts only).
+
+#![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 
-use strata_querier::promqltest::{Summary, run_str};
+use strata_promqltest::{Summary, complete_str, run_str};
 
 fn run_dir(dir: &Path) -> Summary {
     let mut files: Vec<_> = std::fs::read_dir(dir)
@@ -26,7 +28,7 @@ fn run_dir(dir: &Path) -> Summary {
 
 #[test]
 fn repository_promql_tests_pass() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/promql");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("cases");
     let s = run_dir(&dir);
     for f in &s.failures {
         println!("FAIL {f}");
@@ -51,4 +53,15 @@ fn upstream_promql_tests_report() {
             println!("SKIP {f}");
         }
     }
+}
+
+#[test]
+fn complete_mode_rewrites_results_and_keeps_the_rest() {
+    let text = "load 1m\n  m{a=\"x\"} 1 2 3\n  m{a=\"y\"} 5 _ 7\n\n# kept\neval instant at 2m m\n  m{a=\"x\"} 0\n\neval range from 0 to 2m step 1m m{a=\"y\"} * 2\n\neval instant at 1m scalar(m{a=\"x\"})\n  9\n\neval_fail instant at 0 m +\n";
+    let (before, out) = complete_str("t", text);
+    assert_eq!((before.passed, before.failed), (1, 3), "{:?}", before.failures);
+    let want = "load 1m\n  m{a=\"x\"} 1 2 3\n  m{a=\"y\"} 5 _ 7\n\n# kept\neval instant at 2m m\n  m{a=\"x\"} 3\n  m{a=\"y\"} 7\n\neval range from 0 to 2m step 1m m{a=\"y\"} * 2\n    {a=\"y\"} 10 10 14\n\neval instant at 1m scalar(m{a=\"x\"})\n  2\n\neval_fail instant at 0 m +\n";
+    assert_eq!(out, want);
+    let after = run_str("t", &out);
+    assert_eq!((after.passed, after.failed, after.skipped), (4, 0, 0), "{:?}", after.failures);
 }

@@ -2,7 +2,8 @@
 //! `ts_of_*_over_time` (the timestamp, in seconds, of the chosen sample).
 
 use super::{FnDef, Kind, RangeWindow};
-use crate::engine::aggregate::{self, kahan_inc};
+use crate::engine::aggregate;
+use crate::engine::numeric::kahan_inc;
 
 fn sum(w: &RangeWindow<'_>) -> Option<f64> {
     let (s, c) = w.samples.iter().fold((0.0, 0.0), |(s, c), x| kahan_inc(x.v, s, c));

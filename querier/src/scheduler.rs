@@ -1,0 +1,424 @@
+//! Admission and scheduling of queries by estimated cost.
+//!
+//! ```text
+//!  request ─estimate (index and metadata only)─▶ Scheduler::admit(tenant, cost)
+//!     │ cost over the tenant's max_query_cost ─▶ 422, before anything is loaded
+//!     ▼ lane by cost: cheap (cost ≤ cheap_max_cost) │ heavy
+//!  the lane's queue: start-time fair queuing over tenants, weighted by cost
+//!     │ queue or tenant queue full ─▶ 429      waited past max_queue_wait ─▶ 503
+//!     ▼ one of the lane's slots (bounded, sized to the cores)
+//!  run; dropping the Permit frees the slot and starts the next waiter
+//! ```
+//!
+//! - **Lanes.** A cheap query never queues behind a heavy one: each lane has
+//!   its own slots and queue. Heavy slots default to half the cores (at
+//!   least one), so heavy queries cannot take every core; cheap slots
+//!   default to twice the cores (cheap queries spend much of their time
+//!   waiting on heads and files).
+//! - **Fairness.** Within a lane, a waiting query gets a start tag
+//!   `max(virtual time, its tenant's last finish tag)` and a finish tag
+//!   `start + cost`; the smallest start tag runs next (start-time fair
+//!   queuing, Goyal et al. 1996). A tenant flooding a lane with queries
+//!   advances its own tags only, so another tenant's next query overtakes the
+//!   flood's backlog. A tenant at its concurrency limit is skipped, not
+//!   refused.
+//! - **Bounds.** Queues are bounded per lane and per tenant; a wait is
+//!   bounded by `max_queue_wait_ms`. Both failures are retryable and name
+//!   the lane.
+//!
+//! The scheduler is a single mutex over a few small maps: admission is a
+//! few hundred nanoseconds, far below a query's cost.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use strata_common::TenantId;
+use tokio::sync::oneshot;
+
+use crate::error::{Error, Result};
+use crate::metrics::{LaneLabels, LaneTenantLabels, QuerierMetrics, RefusalLabels};
+
+/// The lanes, by estimated cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lane {
+    /// Dashboard-sized queries and metadata calls.
+    Cheap,
+    /// Everything above `cheap_max_cost`.
+    Heavy,
+}
+
+impl Lane {
+    /// The lane's name in errors, metrics and `query_cost` answers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lane::Cheap => "cheap",
+            Lane::Heavy => "heavy",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Per-tenant limits (`[querier.scheduler]` defaults, overridable per
+/// tenant in `[querier.scheduler.tenants.<id>]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TenantLimits {
+    /// Largest estimated cost (samples to decode plus step values to
+    /// compute) of one query; a query estimated above it is refused with 422
+    /// before it loads anything. 0: no limit.
+    pub max_query_cost: u64,
+    /// Queries of the tenant running at once, over all lanes; more wait in
+    /// their lane's queue. 0: no limit.
+    pub max_concurrent_queries: usize,
+    /// Queries of the tenant waiting at once, over all lanes; more are
+    /// refused with 429. 0: no limit.
+    pub max_queued_queries: usize,
+}
+
+impl Default for TenantLimits {
+    fn default() -> Self {
+        Self { max_query_cost: 2_000_000_000, max_concurrent_queries: 16, max_queued_queries: 128 }
+    }
+}
+
+/// Configuration of the scheduler (TOML section `[querier.scheduler]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SchedulerConfig {
+    /// Queries estimated at or below this cost run in the cheap lane.
+    pub cheap_max_cost: u64,
+    /// Slots of the cheap lane; 0: twice the cores.
+    pub cheap_slots: usize,
+    /// Slots of the heavy lane; 0: half the cores, at least one.
+    pub heavy_slots: usize,
+    /// Queries waiting in one lane at once; more are refused with 429.
+    pub max_queued_per_lane: usize,
+    /// Longest wait for a slot, in milliseconds; then 503 (retryable).
+    pub max_queue_wait_ms: u64,
+    /// Limits of every tenant without an entry in `tenants`.
+    #[serde(flatten)]
+    pub default_limits: TenantLimits,
+    /// Per-tenant overrides of the limits, by tenant id.
+    pub tenants: HashMap<String, TenantLimits>,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            cheap_max_cost: 2_000_000,
+            cheap_slots: 0,
+            heavy_slots: 0,
+            max_queued_per_lane: 1024,
+            max_queue_wait_ms: 30_000,
+            default_limits: TenantLimits::default(),
+            tenants: HashMap::new(),
+        }
+    }
+}
+
+impl SchedulerConfig {
+    /// The slots of each lane, with 0 resolved against the core count.
+    pub fn slots(&self) -> [usize; 2] {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let or = |v: usize, auto: usize| if v == 0 { auto } else { v };
+        [or(self.cheap_slots, 2 * cores), or(self.heavy_slots, (cores / 2).max(1))]
+    }
+
+    /// The limits of `tenant`.
+    pub fn limits(&self, tenant: &TenantId) -> &TenantLimits {
+        self.tenants.get(tenant.as_str()).unwrap_or(&self.default_limits)
+    }
+
+    /// Checks that the bounds are positive.
+    pub fn validate(&self) -> Result<()> {
+        if self.max_queued_per_lane == 0 || self.max_queue_wait_ms == 0 {
+            return Err(Error::InvalidConfig(
+                "scheduler.max_queued_per_lane and scheduler.max_queue_wait_ms must be greater than 0".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What a query asks of the scheduler.
+#[derive(Debug, Clone, Copy)]
+pub struct Admission {
+    /// Estimated cost (see [`TenantLimits::max_query_cost`]).
+    pub cost: u64,
+}
+
+/// A granted slot; dropping it frees the slot and starts the next waiter.
+#[derive(Debug)]
+pub struct Permit {
+    scheduler: Arc<Scheduler>,
+    lane: Lane,
+    tenant: TenantId,
+    /// How long the query waited for its slot.
+    pub waited: Duration,
+}
+
+impl Permit {
+    /// The lane the query runs in.
+    pub fn lane(&self) -> Lane {
+        self.lane
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.scheduler.release(self.lane, &self.tenant);
+    }
+}
+
+/// One waiting query.
+struct Waiter {
+    tenant: TenantId,
+    tx: oneshot::Sender<()>,
+}
+
+#[derive(Default)]
+struct LaneState {
+    running: usize,
+    /// Waiters by (start tag, arrival), smallest first.
+    queue: BinaryHeap<Reverse<(u128, u64)>>,
+    waiters: HashMap<u64, Waiter>,
+    /// Waiters given a slot that have not taken it yet (their tenants).
+    granted: HashMap<u64, TenantId>,
+    /// Start tag of the query dispatched last.
+    vtime: u128,
+}
+
+#[derive(Default)]
+struct TenantState {
+    running: usize,
+    queued: usize,
+    /// Finish tag of the tenant's last queued query, per lane.
+    last_finish: [u128; 2],
+}
+
+#[derive(Default)]
+struct State {
+    lanes: [LaneState; 2],
+    tenants: HashMap<TenantId, TenantState>,
+    next_seq: u64,
+}
+
+/// The query scheduler: lanes by cost, fair queues, bounded waits.
+pub struct Scheduler {
+    config: SchedulerConfig,
+    slots: [usize; 2],
+    state: Mutex<State>,
+    metrics: QuerierMetrics,
+}
+
+impl std::fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scheduler").field("slots", &self.slots).finish_non_exhaustive()
+    }
+}
+
+impl Scheduler {
+    /// A scheduler with `config` (which must have passed
+    /// [`SchedulerConfig::validate`]), reporting into `metrics`.
+    pub fn new(config: SchedulerConfig, metrics: QuerierMetrics) -> Arc<Self> {
+        let slots = config.slots();
+        Arc::new(Self { config, slots, state: Mutex::new(State::default()), metrics })
+    }
+
+    /// The lane of a query of `cost`.
+    pub fn lane_of(&self, cost: u64) -> Lane {
+        if cost <= self.config.cheap_max_cost { Lane::Cheap } else { Lane::Heavy }
+    }
+
+    /// The slots of `lane`.
+    pub fn slots(&self, lane: Lane) -> usize {
+        self.slots[lane.index()]
+    }
+
+    /// Refuses a query whose estimate is over the tenant's cost limit
+    /// (before anything is queued or loaded).
+    pub fn check_cost(&self, tenant: &TenantId, cost: u64) -> Result<()> {
+        let limit = self.config.limits(tenant).max_query_cost;
+        if limit > 0 && cost > limit {
+            self.refused("cost", self.lane_of(cost));
+            return Err(Error::CostLimit { estimate: cost, limit });
+        }
+        Ok(())
+    }
+
+    /// Waits for a slot of the lane of `req.cost`: at once when one is free
+    /// and nobody waits, else in the lane's fair queue.
+    pub async fn admit(self: &Arc<Self>, tenant: &TenantId, req: Admission) -> Result<Permit> {
+        self.check_cost(tenant, req.cost)?;
+        let lane = self.lane_of(req.cost);
+        let started = Instant::now();
+        let limits = self.config.limits(tenant).clone();
+        let (seq, rx) = {
+            let mut guard = self.state.lock();
+            let st = &mut *guard;
+            let ls = &mut st.lanes[lane.index()];
+            let ts = st.tenants.entry(tenant.clone()).or_default();
+            let tenant_has_room = limits.max_concurrent_queries == 0 || ts.running < limits.max_concurrent_queries;
+            if ls.queue.is_empty() && ls.running < self.slots[lane.index()] && tenant_has_room {
+                ls.running += 1;
+                ts.running += 1;
+                drop(guard);
+                return Ok(self.granted(lane, tenant, started));
+            }
+            if ls.waiters.len() >= self.config.max_queued_per_lane {
+                drop(guard);
+                self.refused("queue_full", lane);
+                return Err(Error::QueueFull(format!(
+                    "the {} query queue is full ({} queries waiting); retry later",
+                    lane.as_str(),
+                    self.config.max_queued_per_lane
+                )));
+            }
+            if limits.max_queued_queries > 0 && ts.queued >= limits.max_queued_queries {
+                drop(guard);
+                self.refused("tenant_queue_full", lane);
+                return Err(Error::QueueFull(format!(
+                    "tenant {tenant} has {} queries waiting (limit max_queued_queries); retry later",
+                    limits.max_queued_queries
+                )));
+            }
+            let start = ls.vtime.max(ts.last_finish[lane.index()]);
+            ts.last_finish[lane.index()] = start + u128::from(req.cost.max(1));
+            ts.queued += 1;
+            let seq = st.next_seq;
+            st.next_seq += 1;
+            let (tx, rx) = oneshot::channel();
+            ls.queue.push(Reverse((start, seq)));
+            ls.waiters.insert(seq, Waiter { tenant: tenant.clone(), tx });
+            // Slots may be free while every waiter's tenant is at its limit.
+            self.dispatch(st);
+            (seq, rx)
+        };
+        // Removes the waiter if this future is dropped (client gone) or times out.
+        let mut guard = QueuedGuard { scheduler: self, lane, seq, armed: true };
+        let wait = Duration::from_millis(self.config.max_queue_wait_ms);
+        match tokio::time::timeout(wait, rx).await {
+            Ok(Ok(())) => {
+                self.state.lock().lanes[lane.index()].granted.remove(&seq);
+                guard.armed = false;
+                Ok(self.granted(lane, tenant, started))
+            }
+            Ok(Err(_)) => Err(Error::Internal("the scheduler dropped a queued query".into())),
+            Err(_) => {
+                drop(guard);
+                self.refused("queue_timeout", lane);
+                Err(Error::QueueTimeout(format!(
+                    "waited {:?} for a {} query slot (scheduler.max_queue_wait_ms); the server is busy, retry later",
+                    wait,
+                    lane.as_str()
+                )))
+            }
+        }
+    }
+
+    fn granted(self: &Arc<Self>, lane: Lane, tenant: &TenantId, started: Instant) -> Permit {
+        let waited = started.elapsed();
+        self.metrics
+            .queue_wait
+            .get_or_create(&LaneTenantLabels { lane: lane.as_str(), tenant: tenant.as_str().to_string() })
+            .observe(waited.as_secs_f64());
+        Permit { scheduler: Arc::clone(self), lane, tenant: tenant.clone(), waited }
+    }
+
+    fn refused(&self, reason: &'static str, lane: Lane) {
+        self.metrics.refusals.get_or_create(&RefusalLabels { reason, lane: lane.as_str() }).inc();
+    }
+
+    /// A running query of `tenant` in `lane` finished.
+    fn release(&self, lane: Lane, tenant: &TenantId) {
+        let mut st = self.state.lock();
+        st.lanes[lane.index()].running -= 1;
+        if let Some(ts) = st.tenants.get_mut(tenant) {
+            ts.running -= 1;
+        }
+        self.dispatch(&mut st);
+    }
+
+    /// Removes a waiter that gave up (dropped or timed out): from the queue,
+    /// or, when it was given a slot in between, frees that slot.
+    fn forget(&self, lane: Lane, seq: u64) {
+        let mut st = self.state.lock();
+        let st = &mut *st;
+        let ls = &mut st.lanes[lane.index()];
+        if let Some(w) = ls.waiters.remove(&seq) {
+            if let Some(ts) = st.tenants.get_mut(&w.tenant) {
+                ts.queued -= 1;
+            }
+        } else if let Some(tenant) = ls.granted.remove(&seq) {
+            ls.running -= 1;
+            if let Some(ts) = st.tenants.get_mut(&tenant) {
+                ts.running -= 1;
+            }
+        }
+        // Its heap entry is skipped by dispatch.
+        self.dispatch(st);
+    }
+
+    /// Starts waiters while their lanes have free slots: smallest start tag
+    /// first, skipping tenants at their concurrency limit.
+    fn dispatch(&self, st: &mut State) {
+        for lane in [Lane::Cheap, Lane::Heavy] {
+            let i = lane.index();
+            let mut skipped = Vec::new();
+            while st.lanes[i].running < self.slots[i] {
+                let Some(Reverse((start, seq))) = st.lanes[i].queue.pop() else { break };
+                let Some(w) = st.lanes[i].waiters.remove(&seq) else { continue };
+                let limit = self.config.limits(&w.tenant).max_concurrent_queries;
+                let ts = st.tenants.entry(w.tenant.clone()).or_default();
+                if limit > 0 && ts.running >= limit {
+                    skipped.push((Reverse((start, seq)), w));
+                    continue;
+                }
+                ts.queued -= 1;
+                ts.running += 1;
+                let ls = &mut st.lanes[i];
+                ls.running += 1;
+                ls.vtime = ls.vtime.max(start);
+                // A waiter that gave up in between frees the slot in `forget`.
+                let _ = w.tx.send(());
+                ls.granted.insert(seq, w.tenant);
+            }
+            for (key, w) in skipped {
+                st.lanes[i].queue.push(key);
+                st.lanes[i].waiters.insert(key.0.1, w);
+            }
+            self.metrics
+                .queue_length
+                .get_or_create(&LaneLabels { lane: lane.as_str() })
+                .set(st.lanes[i].waiters.len() as i64);
+        }
+        // An idle tenant is forgotten once every lane's virtual time has
+        // passed its finish tags (they could no longer hold it back).
+        let vtimes = [st.lanes[0].vtime, st.lanes[1].vtime];
+        st.tenants.retain(|_, t| t.running > 0 || t.queued > 0 || (0..2).any(|i| t.last_finish[i] > vtimes[i]));
+    }
+}
+
+/// Forgets a queued waiter unless it was granted its slot.
+struct QueuedGuard<'a> {
+    scheduler: &'a Scheduler,
+    lane: Lane,
+    seq: u64,
+    armed: bool,
+}
+
+impl Drop for QueuedGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.scheduler.forget(self.lane, self.seq);
+        }
+    }
+}
