@@ -69,6 +69,7 @@
 
 pub mod chunk;
 pub mod compaction;
+mod durable;
 pub mod error;
 pub mod fault;
 pub mod format;

@@ -31,10 +31,10 @@ use serde::{Deserialize, Serialize};
 use strata_common::log::{Offset, PartitionId};
 use strata_common::{TenantId, Timestamp};
 
+use crate::durable::{self, sync_dir};
 use crate::fault::{FaultHook, FaultPoint};
 use crate::format::FILE_EXT;
 use crate::retire::{Pins, Retired, Snapshot};
-use crate::writer::sync_dir;
 use crate::{Error, FileCache, Result};
 
 /// Name of the manifest file in the data directory.
@@ -456,30 +456,12 @@ fn store(dir: &Path, m: &Manifest, fault: impl Fn(FaultPoint, &Path) -> Result<(
     let path = dir.join(MANIFEST_FILE);
     let tmp = dir.join(format!("{MANIFEST_FILE}.tmp"));
     let bytes = m.encode()?;
-    write_atomic_with(dir, &path, &tmp, &bytes, fault)
-}
-
-/// Writes `bytes` to `tmp`, fsyncs, renames over `path`, fsyncs `dir`.
-pub(crate) fn write_atomic(dir: &Path, path: &Path, tmp: &Path, bytes: &[u8]) -> Result<()> {
-    write_atomic_with(dir, path, tmp, bytes, |_, _| Ok(()))
-}
-
-/// [`write_atomic`] with fault points before and after the rename.
-fn write_atomic_with(
-    dir: &Path,
-    path: &Path,
-    tmp: &Path,
-    bytes: &[u8],
-    fault: impl Fn(FaultPoint, &Path) -> Result<()>,
-) -> Result<()> {
-    {
-        use std::io::Write;
-        let mut f = std::fs::File::create(tmp).map_err(Error::io(tmp))?;
-        f.write_all(bytes).map_err(Error::io(tmp))?;
-        f.sync_all().map_err(Error::io(tmp))?;
-    }
-    fault(FaultPoint::ManifestBeforeRename, tmp)?;
-    std::fs::rename(tmp, path).map_err(Error::io(path))?;
-    sync_dir(dir)?;
-    fault(FaultPoint::ManifestAfterRename, path)
+    durable::write_atomic_with(
+        dir,
+        &path,
+        &tmp,
+        &bytes,
+        |tmp| fault(FaultPoint::ManifestBeforeRename, tmp),
+        |path| fault(FaultPoint::ManifestAfterRename, path),
+    )
 }

@@ -256,8 +256,7 @@ impl Bucket {
                 });
             }
         };
-        std::fs::rename(&tmp, dest).map_err(Error::io(dest))?;
-        crate::writer::sync_dir(dir)?;
+        crate::durable::rename_durable(&tmp, dest, dir)?;
         self.metrics.downloads.inc();
         self.metrics.download_bytes.inc_by(len);
         Ok(len)
