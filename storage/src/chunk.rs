@@ -27,6 +27,7 @@
 
 pub mod bits;
 pub mod v2;
+pub mod v3;
 
 use strata_common::Sample;
 

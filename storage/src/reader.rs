@@ -16,7 +16,8 @@ use strata_common::{Label, Labels, Matcher, Sample, Timestamp};
 
 use crate::chunk::bits::Cursor;
 use crate::chunk::decode_chunk_range;
-use crate::chunk::v2::{decode_chunk_range_v2, decode_chunk_range_v3};
+use crate::chunk::v2::decode_chunk_range_v2;
+use crate::chunk::v3::decode_chunk_range_v3;
 use crate::format::{
     FOOTER_LEN, FORMAT_V1, FORMAT_V2, FORMAT_V3, FORMAT_V4, Footer, HEADER_LEN, MAGIC, SECTION_CHUNKS, SECTION_NAMES,
     SECTION_POSTINGS, SECTION_SERIES, SECTION_SYMBOLS,

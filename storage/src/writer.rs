@@ -19,7 +19,8 @@ use strata_common::{Labels, Timestamp};
 
 use crate::chunk::MAX_CHUNK_SAMPLES;
 use crate::chunk::bits::{put_uvarint, put_varint};
-use crate::chunk::v2::{compress_chunk, encode_chunk_v2, next_chunk_len};
+use crate::chunk::v2::{encode_chunk_v2, next_chunk_len};
+use crate::chunk::v3::compress_chunk;
 use crate::durable;
 use crate::fault::FaultPoint;
 use crate::format::{

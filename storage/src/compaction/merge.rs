@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use strata_common::{Labels, Sample};
 
 use super::plan::{Job, window_of};
-use crate::chunk::v2::ZSTD_LEVEL;
+use crate::chunk::v3::ZSTD_LEVEL;
 use crate::fault::FaultPoint;
 use crate::writer::{DurableFile, relative_path};
 use crate::{Error, FileMeta, FileReader, ManifestStore, PartitionRange, Result};
