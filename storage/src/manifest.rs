@@ -216,20 +216,7 @@ impl ManifestStore {
                 sync_dir(tenant_dir)?;
             }
         }
-        Ok(Self {
-            dir: data_dir.to_path_buf(),
-            current: ArcSwap::from_pointee(manifest),
-            writer: Mutex::new(()),
-            next_id: AtomicU64::new(next),
-            last_written: AtomicU64::new(0),
-            read_only: false,
-            faults: RwLock::new(None),
-            pins: Arc::default(),
-            retired: Mutex::new(Vec::new()),
-            readers: FileCache::default(),
-            replicator: OnceLock::new(),
-            source: OnceLock::new(),
-        })
+        Ok(Self::new(data_dir, manifest, next, false))
     }
 
     /// Opens the manifest without touching the directory (for queriers that
@@ -237,20 +224,27 @@ impl ManifestStore {
     /// versions; commits and file id allocation are refused.
     pub fn open_read_only(data_dir: &Path) -> Result<Self> {
         let manifest = load(data_dir)?.unwrap_or_default();
-        Ok(Self {
+        let next_id = manifest.next_file_id;
+        Ok(Self::new(data_dir, manifest, next_id, true))
+    }
+
+    /// The one constructor behind [`Self::open`] and [`Self::open_read_only`]:
+    /// `manifest` loaded from `data_dir`, ids allocated from `next_id`.
+    fn new(data_dir: &Path, manifest: Manifest, next_id: u64, read_only: bool) -> Self {
+        Self {
             dir: data_dir.to_path_buf(),
-            next_id: AtomicU64::new(manifest.next_file_id),
             current: ArcSwap::from_pointee(manifest),
             writer: Mutex::new(()),
+            next_id: AtomicU64::new(next_id),
             last_written: AtomicU64::new(0),
-            read_only: true,
+            read_only,
             faults: RwLock::new(None),
             pins: Arc::default(),
             retired: Mutex::new(Vec::new()),
             readers: FileCache::default(),
             replicator: OnceLock::new(),
             source: OnceLock::new(),
-        })
+        }
     }
 
     /// Re-reads `MANIFEST.json` (read-only stores), after fetching a newer
