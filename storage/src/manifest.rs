@@ -22,7 +22,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -34,8 +34,8 @@ use strata_common::{TenantId, Timestamp};
 use crate::durable::{self, sync_dir};
 use crate::fault::{FaultHook, FaultPoint};
 use crate::format::FILE_EXT;
-use crate::retire::{Pins, Retired, Snapshot};
-use crate::{Error, FileCache, Result};
+use crate::retire::{Holders, Pins, ReaderHolder, Retired, Snapshot};
+use crate::{Error, Result};
 
 /// Name of the manifest file in the data directory.
 pub const MANIFEST_FILE: &str = "MANIFEST.json";
@@ -162,7 +162,8 @@ pub struct ManifestStore {
     faults: RwLock<Option<FaultHook>>,
     pins: Arc<Pins>,
     retired: Mutex<Vec<Retired>>,
-    readers: FileCache,
+    /// Reader caches of the stores over this manifest (see [`crate::retire`]).
+    holders: Holders,
     replicator: OnceLock<Arc<dyn Replicator>>,
     source: OnceLock<Arc<dyn ManifestSource>>,
 }
@@ -241,7 +242,7 @@ impl ManifestStore {
             faults: RwLock::new(None),
             pins: Arc::default(),
             retired: Mutex::new(Vec::new()),
-            readers: FileCache::default(),
+            holders: Holders::default(),
             replicator: OnceLock::new(),
             source: OnceLock::new(),
         }
@@ -273,15 +274,16 @@ impl ManifestStore {
     }
 
     /// The current version, pinned: no file it lists is deleted while the
-    /// snapshot is alive (nor while a reader opened through
-    /// [`Self::readers`] is held).
+    /// snapshot is alive (nor while a reader opened through a
+    /// [`Store`](crate::Store) over this manifest is held).
     pub fn pin(&self) -> Snapshot {
         self.pins.pin(&self.current)
     }
 
-    /// The shared cache of open readers (used by [`crate::Store`]).
-    pub fn readers(&self) -> &FileCache {
-        &self.readers
+    /// Registers a store's reader cache: [`Self::delete_retired`] keeps a
+    /// retired file while `holder` still has a reader of it in use.
+    pub(crate) fn register_readers(&self, holder: Weak<dyn ReaderHolder>) {
+        self.holders.register(holder);
     }
 
     /// Installs (or with `None` removes) a fault injection hook (tests).
@@ -376,7 +378,7 @@ impl ManifestStore {
         let mut first_err = None;
         retired.retain(|r| {
             let pinned = oldest_pin.is_some_and(|v| v < r.removed_in);
-            if pinned || r.at.elapsed() < min_age || !self.readers.release_if_unused(r.id) {
+            if pinned || r.at.elapsed() < min_age || !self.holders.release_if_unused(r.id) {
                 return true;
             }
             let result =

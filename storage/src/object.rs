@@ -123,9 +123,8 @@ impl ObjectStorage {
         let store = Arc::new(Store::with_source(Arc::clone(&manifest), cache));
         let polled = Arc::clone(&store);
         let background = Background::spawn("strata-object-poll", self.config.poll_interval(), move || {
-            match polled.manifest.reload() {
-                Ok(_) => polled.evict_dead_readers(),
-                Err(e) => tracing::warn!(error = %e, "polling the object storage manifest failed; retrying"),
+            if let Err(e) = polled.reload() {
+                tracing::warn!(error = %e, "polling the object storage manifest failed; retrying");
             }
         })?;
         Ok((store, background))

@@ -4,13 +4,10 @@
 //! v4 file that are zstd-compressed are decompressed once, at open, and kept
 //! in memory with the reader.
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use memmap2::Mmap;
-use parking_lot::Mutex;
 use roaring::RoaringBitmap;
 use strata_common::{Label, Labels, Matcher, Sample, Timestamp};
 
@@ -23,7 +20,7 @@ use crate::format::{
     SECTION_POSTINGS, SECTION_SERIES, SECTION_SYMBOLS,
 };
 use crate::index::{self, Postings};
-use crate::{Error, FileMeta, Result};
+use crate::{Error, Result};
 
 /// One label name's postings: (value symbol, bitmap byte range within the
 /// postings section) sorted by value.
@@ -371,70 +368,5 @@ impl Postings for FileReader {
             }
         }
         out
-    }
-}
-
-/// Open readers by file id.
-#[derive(Default)]
-pub struct FileCache {
-    open: Mutex<HashMap<u64, Arc<FileReader>>>,
-}
-
-impl std::fmt::Debug for FileCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FileCache").field("open", &self.open.lock().len()).finish()
-    }
-}
-
-impl FileCache {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The reader of `meta`'s file, opened (and validated) on first use.
-    pub fn get(&self, data_dir: &Path, meta: &FileMeta) -> Result<Arc<FileReader>> {
-        if let Some(r) = self.open.lock().get(&meta.id) {
-            return Ok(Arc::clone(r));
-        }
-        // Open outside the lock: validation reads the whole file.
-        let reader = Arc::new(FileReader::open(&data_dir.join(&meta.path))?);
-        Ok(Arc::clone(self.open.lock().entry(meta.id).or_insert(reader)))
-    }
-
-    /// Drops readers of files not in `live` (ids); readers still held by
-    /// queries stay valid until their last `Arc` is dropped.
-    pub fn retain(&self, live: &std::collections::HashSet<u64>) {
-        self.open.lock().retain(|id, _| live.contains(id));
-    }
-
-    /// Drops the cached reader of file `id` unless a query still holds it;
-    /// true if no reader of it is alive any more.
-    pub fn release_if_unused(&self, id: u64) -> bool {
-        let mut open = self.open.lock();
-        match open.get(&id) {
-            Some(r) if Arc::strong_count(r) > 1 => false,
-            _ => {
-                open.remove(&id);
-                true
-            }
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.open.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-impl crate::store::FileSource for FileCache {
-    fn open(&self, data_dir: &Path, meta: &FileMeta) -> Result<Arc<FileReader>> {
-        self.get(data_dir, meta)
-    }
-
-    fn retain(&self, live: &std::collections::HashSet<u64>) {
-        FileCache::retain(self, live)
     }
 }
