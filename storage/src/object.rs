@@ -39,6 +39,7 @@ pub mod gc;
 pub mod metrics;
 pub mod replicate;
 pub mod restore;
+#[cfg(any(test, feature = "testing"))]
 #[doc(hidden)]
 pub mod test_server;
 
