@@ -71,6 +71,8 @@
 //!   snapshot or a held reader can still read; a crash at any step leaves at
 //!   worst unreferenced files, which [`ManifestStore::open`] removes.
 
+#![warn(missing_docs)]
+
 pub mod chunk;
 pub mod compaction;
 mod durable;

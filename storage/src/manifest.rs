@@ -47,24 +47,36 @@ pub const FILES_DIR: &str = "files";
 /// The log offsets `[start, end)` of one partition that a file covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionRange {
+    /// The log partition.
     pub partition: PartitionId,
+    /// First offset covered.
     pub start: Offset,
+    /// One past the last offset covered.
     pub end: Offset,
 }
 
 /// One live file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileMeta {
+    /// Unique file id (never reused, also the file name).
     pub id: u64,
     /// Path relative to the data directory.
     pub path: String,
+    /// The tenant whose series the file holds.
     pub tenant: TenantId,
+    /// 0 for flush files, higher for compaction outputs.
     pub level: u32,
+    /// Smallest sample timestamp in the file.
     pub min_t: Timestamp,
+    /// Largest sample timestamp in the file.
     pub max_t: Timestamp,
+    /// Number of series in the file.
     pub series: u64,
+    /// Number of samples in the file.
     pub samples: u64,
+    /// File size in bytes.
     pub bytes: u64,
+    /// The log ranges whose data the file holds, per partition.
     pub offsets: Vec<PartitionRange>,
     /// Position of the file's data in the "newest wins" order for equal
     /// (series, timestamp) samples across files: the id of the newest flush
@@ -85,9 +97,13 @@ impl FileMeta {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Manifest {
+    /// Increases by one with every commit.
     pub version: u64,
+    /// The live files, sorted by id.
     pub files: Vec<FileMeta>,
+    /// Per partition, the offset below which all data is in files.
     pub flushed_offsets: BTreeMap<PartitionId, Offset>,
+    /// Lower bound for the next file id allocated.
     pub next_file_id: u64,
 }
 

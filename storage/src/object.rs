@@ -67,7 +67,9 @@ pub const CACHED_DIR: &str = "cached";
 /// A configured bucket and the settings of the tasks around it.
 #[derive(Debug, Clone)]
 pub struct ObjectStorage {
+    /// The settings it was connected with.
     pub config: ObjectStorageConfig,
+    /// The bucket client.
     pub bucket: Arc<Bucket>,
 }
 

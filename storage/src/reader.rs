@@ -33,10 +33,15 @@ struct NamePostings {
 /// Location and time range of one chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChunkMeta {
+    /// Timestamp of the chunk's first sample.
     pub min_t: Timestamp,
+    /// Timestamp of the chunk's last sample.
     pub max_t: Timestamp,
+    /// Number of samples in the chunk.
     pub count: u32,
+    /// Offset of the chunk in the file.
     pub offset: usize,
+    /// Length of the chunk in bytes.
     pub len: usize,
 }
 
@@ -60,6 +65,7 @@ impl std::fmt::Debug for FileReader {
 }
 
 impl FileReader {
+    /// Maps and validates the file at `path` (see the module docs).
     pub fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).map_err(Error::io(path))?;
         // SAFETY: data files are immutable once renamed into place: nothing
@@ -203,18 +209,23 @@ impl FileReader {
         }
     }
 
+    /// The file's path.
     pub fn path(&self) -> &Path {
         &self.path
     }
+    /// Smallest sample timestamp in the file.
     pub fn min_t(&self) -> Timestamp {
         self.footer.min_t
     }
+    /// Largest sample timestamp in the file.
     pub fn max_t(&self) -> Timestamp {
         self.footer.max_t
     }
+    /// Number of series in the file.
     pub fn series_count(&self) -> u32 {
         self.all.len() as u32
     }
+    /// Number of samples in the file.
     pub fn sample_count(&self) -> u64 {
         self.footer.samples
     }
@@ -255,6 +266,7 @@ impl FileReader {
         Error::corrupt(&self.path, format!("series {series}: truncated series entry"))
     }
 
+    /// The labels of series `series`.
     pub fn labels(&self, series: u32) -> Result<Labels> {
         let mut c = self.entry(series)?;
         self.read_labels(series, &mut c)

@@ -43,6 +43,7 @@ pub trait FileSource: Send + Sync + std::fmt::Debug {
 
 /// A series found in files, with where to read its samples.
 pub struct StoredSeries {
+    /// The series' labels.
     pub labels: Labels,
     /// (file, series id in that file), oldest first ([`FileMeta::rank`] order).
     pub sources: Vec<(Arc<FileReader>, u32)>,
@@ -72,6 +73,7 @@ impl StoredSeries {
 
 /// Files + manifest, for queries.
 pub struct Store {
+    /// The manifest whose files this store reads.
     pub manifest: Arc<ManifestStore>,
     /// Where readers come from, and the cache that keeps them open: this
     /// store's own [`FileCache`] over the data directory, or a source given

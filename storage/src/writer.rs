@@ -34,16 +34,22 @@ use crate::{Error, FileMeta, FrozenMemtable, ManifestStore, PartitionRange, Resu
 pub struct FlushContext {
     /// Log ranges the frozen memtable holds, per partition.
     pub offsets: Vec<PartitionRange>,
+    /// Level of the files written (0 for flushes).
     pub level: u32,
 }
 
 /// Summary of an encoded file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileStats {
+    /// Number of series.
     pub series: u64,
+    /// Number of samples.
     pub samples: u64,
+    /// Smallest sample timestamp.
     pub min_t: Timestamp,
+    /// Largest sample timestamp.
     pub max_t: Timestamp,
+    /// File size in bytes.
     pub bytes: u64,
 }
 
@@ -123,10 +129,12 @@ impl DurableFile {
         Ok(Self { path: path.to_path_buf(), tmp, writer })
     }
 
+    /// The writer to add series with.
     pub fn writer(&mut self) -> &mut FileWriter<BufWriter<File>> {
         &mut self.writer
     }
 
+    /// Where the file is written until [`DurableFile::commit`].
     pub fn tmp_path(&self) -> &Path {
         &self.tmp
     }

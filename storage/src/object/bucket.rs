@@ -44,7 +44,9 @@ impl std::fmt::Debug for Bucket {
 /// One listed object: its path relative to the prefix, size in bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listed {
+    /// Path relative to the bucket prefix.
     pub rel: String,
+    /// Size in bytes.
     pub size: u64,
 }
 

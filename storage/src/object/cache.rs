@@ -156,6 +156,7 @@ pub fn fetch_manifest(bucket: &Bucket, dir: &Path, current: Option<u64>) -> Resu
 /// the bucket for a newer version.
 #[derive(Debug)]
 pub struct BucketManifestSource {
+    /// The bucket the manifest is fetched from.
     pub bucket: Arc<Bucket>,
 }
 

@@ -43,6 +43,7 @@ impl std::fmt::Debug for FileCache {
 }
 
 impl FileCache {
+    /// An empty cache.
     pub fn new() -> Self {
         Self::default()
     }
@@ -77,10 +78,12 @@ impl FileCache {
         }
     }
 
+    /// Number of open readers cached.
     pub fn len(&self) -> usize {
         self.open.lock().len()
     }
 
+    /// True if no reader is cached.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
