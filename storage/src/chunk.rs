@@ -27,6 +27,7 @@
 
 pub mod bits;
 pub mod v2;
+pub mod v3;
 
 use strata_common::Sample;
 
@@ -38,8 +39,10 @@ pub const MAX_CHUNK_SAMPLES: usize = 240;
 /// Why a chunk failed to decode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ChunkError {
+    /// The chunk ends before its sample count or bit stream does (or is otherwise malformed).
     #[error("truncated chunk")]
     Truncated,
+    /// The chunk claims more samples than a chunk may hold.
     #[error("chunk sample count {0} exceeds the limit")]
     TooManySamples(u64),
 }

@@ -55,8 +55,11 @@ const MAX_JOBS_PER_PASS: usize = 64;
 /// What one pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PassReport {
+    /// Compaction jobs run.
     pub jobs: usize,
+    /// Files dropped whole by retention.
     pub expired_files: usize,
+    /// Retired files deleted from disk.
     pub deleted_files: usize,
 }
 
@@ -208,6 +211,7 @@ pub struct CompactorHandle {
 }
 
 impl CompactorHandle {
+    /// Stops the compactor thread and waits for it to finish its current job.
     pub fn shutdown(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

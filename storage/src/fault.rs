@@ -28,6 +28,7 @@ pub enum FaultPoint {
 }
 
 impl FaultPoint {
+    /// Every fault point, for tests that try each one.
     pub const ALL: [FaultPoint; 4] = [
         FaultPoint::DataFileWritten,
         FaultPoint::ManifestBeforeRename,

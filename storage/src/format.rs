@@ -28,15 +28,21 @@ pub const FILE_EXT: &str = "strata";
 
 /// Section indexes in the footer, in file order.
 pub const SECTION_CHUNKS: usize = 0;
+/// Index of the symbols section (sorted label names and values).
 pub const SECTION_SYMBOLS: usize = 1;
+/// Index of the series section (labels and chunk references per series).
 pub const SECTION_SERIES: usize = 2;
+/// Index of the postings section (a bitmap of series per label pair).
 pub const SECTION_POSTINGS: usize = 3;
+/// Section names by index, for error messages.
 pub const SECTION_NAMES: [&str; 4] = ["chunks", "symbols", "series", "postings"];
 
 /// Where one section lies and its checksum.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Section {
+    /// Offset of the section's first byte in the file.
     pub offset: u64,
+    /// Length of the section as stored, in bytes.
     pub len: u64,
     /// CRC32 (IEEE, as `crc32fast`) of the section bytes (as stored).
     pub crc: u32,
@@ -48,11 +54,17 @@ pub struct Section {
 /// The footer: the last [`FOOTER_LEN`] bytes of a file.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Footer {
+    /// The four sections, by `SECTION_*` index.
     pub sections: [Section; 4],
+    /// Smallest sample timestamp in the file.
     pub min_t: i64,
+    /// Largest sample timestamp in the file.
     pub max_t: i64,
+    /// Number of series.
     pub series: u64,
+    /// Number of samples.
     pub samples: u64,
+    /// Format version (the same as in the header).
     pub version: u32,
 }
 

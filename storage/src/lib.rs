@@ -17,6 +17,7 @@
 //! - [`manifest`]: the atomically replaced list of live files and the
 //!   per-partition flushed offsets.
 //! - [`store`]: the query read path over the files of a manifest snapshot;
+//!   each store owns its cache of open readers ([`FileCache`]);
 //!   [`store_set`]: several stores read as one (a cluster querier reads
 //!   every ingester's directory, reloading manifests that are behind).
 //! - [`object`]: optional S3-compatible object storage for files and the
@@ -28,6 +29,9 @@
 //!   (the query scheduler's cost input).
 //! - [`retire`]: deletion of replaced files only once no snapshot or reader
 //!   can reach them; [`fault`]: fault points for crash tests.
+//! - `durable` (crate-internal): the one way a file becomes durable (temp
+//!   file, fsync, rename, directory fsync), shared by the manifest, the
+//!   writer and object storage downloads.
 //!
 //! ```text
 //!  log record ─▶ Memtable::append          (ingester shard, single thread)
@@ -69,8 +73,11 @@
 //!   snapshot or a held reader can still read; a crash at any step leaves at
 //!   worst unreferenced files, which [`ManifestStore::open`] removes.
 
+#![warn(missing_docs)]
+
 pub mod chunk;
 pub mod compaction;
+mod durable;
 pub mod error;
 pub mod estimate;
 pub mod fault;
@@ -88,8 +95,8 @@ pub mod writer;
 pub use error::{Error, Result};
 pub use manifest::{FileMeta, Manifest, ManifestSource, ManifestStore, PartitionRange, Replicator};
 pub use memtable::{FrozenMemtable, FrozenSeries, Memtable};
-pub use reader::{FileCache, FileReader};
+pub use reader::FileReader;
 pub use retire::Snapshot;
-pub use store::{FileSource, Store, StoredSeries};
+pub use store::{FileCache, FileSource, Store, StoredSeries};
 pub use store_set::StoreSet;
 pub use writer::{FlushContext, write_files};

@@ -22,7 +22,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -31,11 +31,11 @@ use serde::{Deserialize, Serialize};
 use strata_common::log::{Offset, PartitionId};
 use strata_common::{TenantId, Timestamp};
 
+use crate::durable::{self, sync_dir};
 use crate::fault::{FaultHook, FaultPoint};
 use crate::format::FILE_EXT;
-use crate::retire::{Pins, Retired, Snapshot};
-use crate::writer::sync_dir;
-use crate::{Error, FileCache, Result};
+use crate::retire::{Holders, Pins, ReaderHolder, Retired, Snapshot};
+use crate::{Error, Result};
 
 /// Name of the manifest file in the data directory.
 pub const MANIFEST_FILE: &str = "MANIFEST.json";
@@ -47,24 +47,36 @@ pub const FILES_DIR: &str = "files";
 /// The log offsets `[start, end)` of one partition that a file covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionRange {
+    /// The log partition.
     pub partition: PartitionId,
+    /// First offset covered.
     pub start: Offset,
+    /// One past the last offset covered.
     pub end: Offset,
 }
 
 /// One live file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileMeta {
+    /// Unique file id (never reused, also the file name).
     pub id: u64,
     /// Path relative to the data directory.
     pub path: String,
+    /// The tenant whose series the file holds.
     pub tenant: TenantId,
+    /// 0 for flush files, higher for compaction outputs.
     pub level: u32,
+    /// Smallest sample timestamp in the file.
     pub min_t: Timestamp,
+    /// Largest sample timestamp in the file.
     pub max_t: Timestamp,
+    /// Number of series in the file.
     pub series: u64,
+    /// Number of samples in the file.
     pub samples: u64,
+    /// File size in bytes.
     pub bytes: u64,
+    /// The log ranges whose data the file holds, per partition.
     pub offsets: Vec<PartitionRange>,
     /// Position of the file's data in the "newest wins" order for equal
     /// (series, timestamp) samples across files: the id of the newest flush
@@ -85,9 +97,13 @@ impl FileMeta {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Manifest {
+    /// Increases by one with every commit.
     pub version: u64,
+    /// The live files, sorted by id.
     pub files: Vec<FileMeta>,
+    /// Per partition, the offset below which all data is in files.
     pub flushed_offsets: BTreeMap<PartitionId, Offset>,
+    /// Lower bound for the next file id allocated.
     pub next_file_id: u64,
 }
 
@@ -162,7 +178,8 @@ pub struct ManifestStore {
     faults: RwLock<Option<FaultHook>>,
     pins: Arc<Pins>,
     retired: Mutex<Vec<Retired>>,
-    readers: FileCache,
+    /// Reader caches of the stores over this manifest (see [`crate::retire`]).
+    holders: Holders,
     replicator: OnceLock<Arc<dyn Replicator>>,
     source: OnceLock<Arc<dyn ManifestSource>>,
 }
@@ -216,20 +233,7 @@ impl ManifestStore {
                 sync_dir(tenant_dir)?;
             }
         }
-        Ok(Self {
-            dir: data_dir.to_path_buf(),
-            current: ArcSwap::from_pointee(manifest),
-            writer: Mutex::new(()),
-            next_id: AtomicU64::new(next),
-            last_written: AtomicU64::new(0),
-            read_only: false,
-            faults: RwLock::new(None),
-            pins: Arc::default(),
-            retired: Mutex::new(Vec::new()),
-            readers: FileCache::default(),
-            replicator: OnceLock::new(),
-            source: OnceLock::new(),
-        })
+        Ok(Self::new(data_dir, manifest, next, false))
     }
 
     /// Opens the manifest without touching the directory (for queriers that
@@ -237,20 +241,27 @@ impl ManifestStore {
     /// versions; commits and file id allocation are refused.
     pub fn open_read_only(data_dir: &Path) -> Result<Self> {
         let manifest = load(data_dir)?.unwrap_or_default();
-        Ok(Self {
+        let next_id = manifest.next_file_id;
+        Ok(Self::new(data_dir, manifest, next_id, true))
+    }
+
+    /// The one constructor behind [`Self::open`] and [`Self::open_read_only`]:
+    /// `manifest` loaded from `data_dir`, ids allocated from `next_id`.
+    fn new(data_dir: &Path, manifest: Manifest, next_id: u64, read_only: bool) -> Self {
+        Self {
             dir: data_dir.to_path_buf(),
-            next_id: AtomicU64::new(manifest.next_file_id),
             current: ArcSwap::from_pointee(manifest),
             writer: Mutex::new(()),
+            next_id: AtomicU64::new(next_id),
             last_written: AtomicU64::new(0),
-            read_only: true,
+            read_only,
             faults: RwLock::new(None),
             pins: Arc::default(),
             retired: Mutex::new(Vec::new()),
-            readers: FileCache::default(),
+            holders: Holders::default(),
             replicator: OnceLock::new(),
             source: OnceLock::new(),
-        })
+        }
     }
 
     /// Re-reads `MANIFEST.json` (read-only stores), after fetching a newer
@@ -279,15 +290,16 @@ impl ManifestStore {
     }
 
     /// The current version, pinned: no file it lists is deleted while the
-    /// snapshot is alive (nor while a reader opened through
-    /// [`Self::readers`] is held).
+    /// snapshot is alive (nor while a reader opened through a
+    /// [`Store`](crate::Store) over this manifest is held).
     pub fn pin(&self) -> Snapshot {
         self.pins.pin(&self.current)
     }
 
-    /// The shared cache of open readers (used by [`crate::Store`]).
-    pub fn readers(&self) -> &FileCache {
-        &self.readers
+    /// Registers a store's reader cache: [`Self::delete_retired`] keeps a
+    /// retired file while `holder` still has a reader of it in use.
+    pub(crate) fn register_readers(&self, holder: Weak<dyn ReaderHolder>) {
+        self.holders.register(holder);
     }
 
     /// Installs (or with `None` removes) a fault injection hook (tests).
@@ -382,7 +394,7 @@ impl ManifestStore {
         let mut first_err = None;
         retired.retain(|r| {
             let pinned = oldest_pin.is_some_and(|v| v < r.removed_in);
-            if pinned || r.at.elapsed() < min_age || !self.readers.release_if_unused(r.id) {
+            if pinned || r.at.elapsed() < min_age || !self.holders.release_if_unused(r.id) {
                 return true;
             }
             let result =
@@ -456,30 +468,12 @@ fn store(dir: &Path, m: &Manifest, fault: impl Fn(FaultPoint, &Path) -> Result<(
     let path = dir.join(MANIFEST_FILE);
     let tmp = dir.join(format!("{MANIFEST_FILE}.tmp"));
     let bytes = m.encode()?;
-    write_atomic_with(dir, &path, &tmp, &bytes, fault)
-}
-
-/// Writes `bytes` to `tmp`, fsyncs, renames over `path`, fsyncs `dir`.
-pub(crate) fn write_atomic(dir: &Path, path: &Path, tmp: &Path, bytes: &[u8]) -> Result<()> {
-    write_atomic_with(dir, path, tmp, bytes, |_, _| Ok(()))
-}
-
-/// [`write_atomic`] with fault points before and after the rename.
-fn write_atomic_with(
-    dir: &Path,
-    path: &Path,
-    tmp: &Path,
-    bytes: &[u8],
-    fault: impl Fn(FaultPoint, &Path) -> Result<()>,
-) -> Result<()> {
-    {
-        use std::io::Write;
-        let mut f = std::fs::File::create(tmp).map_err(Error::io(tmp))?;
-        f.write_all(bytes).map_err(Error::io(tmp))?;
-        f.sync_all().map_err(Error::io(tmp))?;
-    }
-    fault(FaultPoint::ManifestBeforeRename, tmp)?;
-    std::fs::rename(tmp, path).map_err(Error::io(path))?;
-    sync_dir(dir)?;
-    fault(FaultPoint::ManifestAfterRename, path)
+    durable::write_atomic_with(
+        dir,
+        &path,
+        &tmp,
+        &bytes,
+        |tmp| fault(FaultPoint::ManifestBeforeRename, tmp),
+        |path| fault(FaultPoint::ManifestAfterRename, path),
+    )
 }

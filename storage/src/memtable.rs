@@ -48,6 +48,7 @@ impl std::fmt::Debug for Memtable {
 }
 
 impl Memtable {
+    /// An empty memtable.
     pub fn new() -> Self {
         Self::default()
     }
@@ -76,10 +77,12 @@ impl Memtable {
         self.samples
     }
 
+    /// Number of series across all tenants.
     pub fn series_count(&self) -> usize {
         self.series
     }
 
+    /// True if it holds no series and no samples.
     pub fn is_empty(&self) -> bool {
         self.samples == 0 && self.series == 0
     }
@@ -129,13 +132,16 @@ impl std::fmt::Debug for FrozenMemtable {
 /// One series of a frozen memtable: labels and sorted, unique-time columns.
 #[derive(Debug, Clone, Copy)]
 pub struct FrozenSeries<'a> {
+    /// The series' labels.
     pub labels: &'a Labels,
+    /// Sample timestamps, strictly increasing.
     pub timestamps: &'a [Timestamp],
+    /// Sample values, one per timestamp.
     pub values: &'a [f64],
 }
 
 impl FrozenMemtable {
-    /// Matching series with samples in range, sorted by labels.
+    /// Serves a head read of the frozen data (empty for an unknown tenant).
     pub fn read(&self, req: &SelectRequest) -> Vec<HeadSeries> {
         self.tenants.get(&req.tenant).map(|h| h.read(req)).unwrap_or_default()
     }

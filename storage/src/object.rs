@@ -39,6 +39,7 @@ pub mod gc;
 pub mod metrics;
 pub mod replicate;
 pub mod restore;
+#[cfg(any(test, feature = "testing"))]
 #[doc(hidden)]
 pub mod test_server;
 
@@ -66,7 +67,9 @@ pub const CACHED_DIR: &str = "cached";
 /// A configured bucket and the settings of the tasks around it.
 #[derive(Debug, Clone)]
 pub struct ObjectStorage {
+    /// The settings it was connected with.
     pub config: ObjectStorageConfig,
+    /// The bucket client.
     pub bucket: Arc<Bucket>,
 }
 
@@ -123,9 +126,8 @@ impl ObjectStorage {
         let store = Arc::new(Store::with_source(Arc::clone(&manifest), cache));
         let polled = Arc::clone(&store);
         let background = Background::spawn("strata-object-poll", self.config.poll_interval(), move || {
-            match polled.manifest.reload() {
-                Ok(_) => polled.evict_dead_readers(),
-                Err(e) => tracing::warn!(error = %e, "polling the object storage manifest failed; retrying"),
+            if let Err(e) = polled.reload() {
+                tracing::warn!(error = %e, "polling the object storage manifest failed; retrying");
             }
         })?;
         Ok((store, background))

@@ -4,25 +4,23 @@
 //! v4 file that are zstd-compressed are decompressed once, at open, and kept
 //! in memory with the reader.
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use memmap2::Mmap;
-use parking_lot::Mutex;
 use roaring::RoaringBitmap;
 use strata_common::{Label, Labels, Matcher, Sample, Timestamp};
 
 use crate::chunk::bits::Cursor;
 use crate::chunk::decode_chunk_range;
-use crate::chunk::v2::{decode_chunk_range_v2, decode_chunk_range_v3};
+use crate::chunk::v2::decode_chunk_range_v2;
+use crate::chunk::v3::decode_chunk_range_v3;
 use crate::format::{
     FOOTER_LEN, FORMAT_V1, FORMAT_V2, FORMAT_V3, FORMAT_V4, Footer, HEADER_LEN, MAGIC, SECTION_CHUNKS, SECTION_NAMES,
     SECTION_POSTINGS, SECTION_SERIES, SECTION_SYMBOLS,
 };
 use crate::index::{self, Postings};
-use crate::{Error, FileMeta, Result};
+use crate::{Error, Result};
 
 /// One label name's postings: (value symbol, bitmap byte range within the
 /// postings section) sorted by value.
@@ -35,10 +33,15 @@ struct NamePostings {
 /// Location and time range of one chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChunkMeta {
+    /// Timestamp of the chunk's first sample.
     pub min_t: Timestamp,
+    /// Timestamp of the chunk's last sample.
     pub max_t: Timestamp,
+    /// Number of samples in the chunk.
     pub count: u32,
+    /// Offset of the chunk in the file.
     pub offset: usize,
+    /// Length of the chunk in bytes.
     pub len: usize,
 }
 
@@ -62,6 +65,7 @@ impl std::fmt::Debug for FileReader {
 }
 
 impl FileReader {
+    /// Maps and validates the file at `path` (see the module docs).
     pub fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).map_err(Error::io(path))?;
         // SAFETY: data files are immutable once renamed into place: nothing
@@ -205,18 +209,23 @@ impl FileReader {
         }
     }
 
+    /// The file's path.
     pub fn path(&self) -> &Path {
         &self.path
     }
+    /// Smallest sample timestamp in the file.
     pub fn min_t(&self) -> Timestamp {
         self.footer.min_t
     }
+    /// Largest sample timestamp in the file.
     pub fn max_t(&self) -> Timestamp {
         self.footer.max_t
     }
+    /// Number of series in the file.
     pub fn series_count(&self) -> u32 {
         self.all.len() as u32
     }
+    /// Number of samples in the file.
     pub fn sample_count(&self) -> u64 {
         self.footer.samples
     }
@@ -257,6 +266,7 @@ impl FileReader {
         Error::corrupt(&self.path, format!("series {series}: truncated series entry"))
     }
 
+    /// The labels of series `series`.
     pub fn labels(&self, series: u32) -> Result<Labels> {
         let mut c = self.entry(series)?;
         self.read_labels(series, &mut c)
@@ -370,70 +380,5 @@ impl Postings for FileReader {
             }
         }
         out
-    }
-}
-
-/// Open readers by file id.
-#[derive(Default)]
-pub struct FileCache {
-    open: Mutex<HashMap<u64, Arc<FileReader>>>,
-}
-
-impl std::fmt::Debug for FileCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FileCache").field("open", &self.open.lock().len()).finish()
-    }
-}
-
-impl FileCache {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The reader of `meta`'s file, opened (and validated) on first use.
-    pub fn get(&self, data_dir: &Path, meta: &FileMeta) -> Result<Arc<FileReader>> {
-        if let Some(r) = self.open.lock().get(&meta.id) {
-            return Ok(Arc::clone(r));
-        }
-        // Open outside the lock: validation reads the whole file.
-        let reader = Arc::new(FileReader::open(&data_dir.join(&meta.path))?);
-        Ok(Arc::clone(self.open.lock().entry(meta.id).or_insert(reader)))
-    }
-
-    /// Drops readers of files not in `live` (ids); readers still held by
-    /// queries stay valid until their last `Arc` is dropped.
-    pub fn retain(&self, live: &std::collections::HashSet<u64>) {
-        self.open.lock().retain(|id, _| live.contains(id));
-    }
-
-    /// Drops the cached reader of file `id` unless a query still holds it;
-    /// true if no reader of it is alive any more.
-    pub fn release_if_unused(&self, id: u64) -> bool {
-        let mut open = self.open.lock();
-        match open.get(&id) {
-            Some(r) if Arc::strong_count(r) > 1 => false,
-            _ => {
-                open.remove(&id);
-                true
-            }
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.open.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-impl crate::store::FileSource for FileCache {
-    fn open(&self, data_dir: &Path, meta: &FileMeta) -> Result<Arc<FileReader>> {
-        self.get(data_dir, meta)
-    }
-
-    fn retain(&self, live: &std::collections::HashSet<u64>) {
-        FileCache::retain(self, live)
     }
 }

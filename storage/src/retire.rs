@@ -5,8 +5,10 @@
 //! deletes it only once
 //! 1. no [`Snapshot`] of a manifest version that still listed it is alive
 //!    (queries pin a snapshot while they pick and open files), and
-//! 2. no reader of it is held outside the shared reader cache (queries
-//!    keep `Arc<FileReader>`s while they stream samples), and
+//! 2. no reader of it is held outside the reader caches of the stores over
+//!    this manifest (queries keep `Arc<FileReader>`s while they stream
+//!    samples; each [`Store`](crate::Store) registers its cache as a
+//!    `ReaderHolder`), and
 //! 3. it has been retired for at least the configured delay (grace for
 //!    processes that read the directory read-only and cannot be tracked).
 //!
@@ -15,7 +17,7 @@
 use std::collections::BTreeMap;
 use std::ops::Deref;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
@@ -85,4 +87,41 @@ pub(crate) struct Retired {
     /// The first manifest version without the file.
     pub removed_in: u64,
     pub at: Instant,
+}
+
+/// Something that may hold open readers of this manifest's files (a
+/// [`Store`](crate::Store)'s reader cache), asked before a retired file is
+/// deleted.
+pub(crate) trait ReaderHolder: Send + Sync {
+    /// Drops its own cached reader of file `id` unless a query still holds
+    /// it; true if no reader of it is alive any more.
+    fn release_if_unused(&self, id: u64) -> bool;
+}
+
+/// The registered [`ReaderHolder`]s of one manifest, held weakly: a dropped
+/// store's cache stops counting.
+#[derive(Default)]
+pub(crate) struct Holders {
+    list: Mutex<Vec<Weak<dyn ReaderHolder>>>,
+}
+
+impl std::fmt::Debug for Holders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Holders").field("registered", &self.list.lock().len()).finish()
+    }
+}
+
+impl Holders {
+    /// Adds `holder` (and forgets holders that were dropped).
+    pub(crate) fn register(&self, holder: Weak<dyn ReaderHolder>) {
+        let mut list = self.list.lock();
+        list.retain(|h| h.strong_count() > 0);
+        list.push(holder);
+    }
+
+    /// True if no registered holder still has a reader of file `id` held
+    /// by a query; each one drops its cached reader of it if unused.
+    pub(crate) fn release_if_unused(&self, id: u64) -> bool {
+        self.list.lock().iter().filter_map(Weak::upgrade).all(|h| h.release_if_unused(id))
+    }
 }

@@ -12,14 +12,24 @@
 //! Every lookup pins a manifest snapshot ([`ManifestStore::pin`]) while it
 //! picks and opens files, and the returned series hold their readers, so
 //! compaction never deletes a file a running query can still read.
+//!
+//! The store, not the manifest, owns its open readers: a [`FileCache`] over
+//! the local data directory by default, or another [`FileSource`] (the
+//! object storage cache). Why, and how retirement still sees held readers:
+//! [`cache`].
+
+pub mod cache;
+
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use strata_common::head::{LabelsRequest, SelectEstimate, SelectRequest};
 use strata_common::log::{Offset, PartitionId};
 use strata_common::{Labels, Matcher, Sample, TenantId, Timestamp};
 
-use crate::retire::Snapshot;
+pub use cache::FileCache;
+
+use crate::retire::{ReaderHolder, Snapshot};
 use crate::{FileMeta, FileReader, Manifest, ManifestStore, Result};
 
 /// Where [`Store`] gets open file readers: the local data directory
@@ -34,6 +44,7 @@ pub trait FileSource: Send + Sync + std::fmt::Debug {
 
 /// A series found in files, with where to read its samples.
 pub struct StoredSeries {
+    /// The series' labels.
     pub labels: Labels,
     /// (file, series id in that file), oldest first ([`FileMeta::rank`] order).
     pub sources: Vec<(Arc<FileReader>, u32)>,
@@ -63,25 +74,43 @@ impl StoredSeries {
 
 /// Files + manifest, for queries.
 pub struct Store {
+    /// The manifest whose files this store reads.
     pub manifest: Arc<ManifestStore>,
-    /// Where readers come from: `None` = the manifest's local reader cache.
-    source: Option<Arc<dyn FileSource>>,
+    /// Where readers come from, and the cache that keeps them open: this
+    /// store's own [`FileCache`] over the data directory, or a source given
+    /// to [`Store::with_source`].
+    source: Arc<dyn FileSource>,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("manifest", &self.manifest).field("cache", self.manifest.readers()).finish()
+        f.debug_struct("Store").field("manifest", &self.manifest).field("cache", &self.source).finish()
     }
 }
 
 impl Store {
+    /// A store reading the files of `manifest`'s data directory through its
+    /// own [`FileCache`], registered with the manifest so retired files are
+    /// kept while a reader of them is held.
     pub fn new(manifest: Arc<ManifestStore>) -> Self {
-        Self { manifest, source: None }
+        let cache = Arc::new(FileCache::new());
+        let holder: Weak<dyn ReaderHolder> = Arc::downgrade(&cache) as Weak<FileCache>;
+        manifest.register_readers(holder);
+        Self { manifest, source: cache }
     }
 
     /// A store reading its files through `source` (e.g. an object storage cache).
     pub fn with_source(manifest: Arc<ManifestStore>, source: Arc<dyn FileSource>) -> Self {
-        Self { manifest, source: Some(source) }
+        Self { manifest, source }
+    }
+
+    /// Reloads the manifest ([`ManifestStore::reload`]: read-only stores
+    /// pick up newer versions) and then drops the cached readers of files it
+    /// no longer lists; returns the current version.
+    pub fn reload(&self) -> Result<Arc<Manifest>> {
+        let manifest = self.manifest.reload()?;
+        self.evict_dead_readers();
+        Ok(manifest)
     }
 
     /// Files of `tenant` overlapping `[min_t, max_t]` that the offset rule
@@ -110,10 +139,7 @@ impl Store {
     }
 
     fn open(&self, meta: &FileMeta) -> Result<Arc<FileReader>> {
-        match &self.source {
-            Some(source) => source.open(self.manifest.data_dir(), meta),
-            None => self.manifest.readers().get(self.manifest.data_dir(), meta),
-        }
+        self.source.open(self.manifest.data_dir(), meta)
     }
 
     /// Series of `tenant` matching `matchers` in files overlapping
@@ -207,10 +233,7 @@ impl Store {
     /// Drops cached readers of files no longer in the manifest.
     pub fn evict_dead_readers(&self) {
         let live: HashSet<u64> = self.manifest.current().files.iter().map(|f| f.id).collect();
-        match &self.source {
-            Some(source) => source.retain(&live),
-            None => self.manifest.readers().retain(&live),
-        }
+        self.source.retain(&live);
     }
 }
 

@@ -13,6 +13,10 @@
 //! long after every querier has seen the manifest that replaced them. A read
 //! that still fails (a file deleted under a stale manifest) reloads and
 //! retries once.
+//!
+//! Each member [`Store`] keeps its own reader cache (see
+//! [`crate::store::cache`]); a member's reload is [`Store::reload`], which
+//! also drops the cached readers of files the new version no longer lists.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -40,8 +44,7 @@ struct Member {
 
 impl Member {
     fn reload(&self) -> Result<()> {
-        self.store.manifest.reload()?;
-        self.store.evict_dead_readers();
+        self.store.reload()?;
         *self.loaded_at.lock() = Instant::now();
         Ok(())
     }

@@ -19,7 +19,9 @@ use strata_common::{Labels, Timestamp};
 
 use crate::chunk::MAX_CHUNK_SAMPLES;
 use crate::chunk::bits::{put_uvarint, put_varint};
-use crate::chunk::v2::{compress_chunk, encode_chunk_v2, next_chunk_len};
+use crate::chunk::v2::{encode_chunk_v2, next_chunk_len};
+use crate::chunk::v3::compress_chunk;
+use crate::durable;
 use crate::fault::FaultPoint;
 use crate::format::{
     FILE_EXT, FOOTER_LEN, FORMAT_CURRENT, FORMAT_V2, Footer, HEADER_LEN, MAGIC, MAX_COMPRESSED_SECTION_RAW, Section,
@@ -32,16 +34,22 @@ use crate::{Error, FileMeta, FrozenMemtable, ManifestStore, PartitionRange, Resu
 pub struct FlushContext {
     /// Log ranges the frozen memtable holds, per partition.
     pub offsets: Vec<PartitionRange>,
+    /// Level of the files written (0 for flushes).
     pub level: u32,
 }
 
 /// Summary of an encoded file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileStats {
+    /// Number of series.
     pub series: u64,
+    /// Number of samples.
     pub samples: u64,
+    /// Smallest sample timestamp.
     pub min_t: Timestamp,
+    /// Largest sample timestamp.
     pub max_t: Timestamp,
+    /// File size in bytes.
     pub bytes: u64,
 }
 
@@ -114,19 +122,19 @@ impl DurableFile {
     pub fn create_with(path: &Path, zstd_level: Option<i32>) -> Result<Self> {
         let dir = path.parent().ok_or_else(|| Error::corrupt(path, "data file path has no parent directory"))?;
         std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(".tmp");
-        let tmp = PathBuf::from(tmp);
+        let tmp = durable::tmp_path(path);
         let file = File::create(&tmp).map_err(Error::io(&tmp))?;
         let writer =
             FileWriter::with_zstd(BufWriter::with_capacity(1 << 20, file), zstd_level).map_err(Error::io(&tmp))?;
         Ok(Self { path: path.to_path_buf(), tmp, writer })
     }
 
+    /// The writer to add series with.
     pub fn writer(&mut self) -> &mut FileWriter<BufWriter<File>> {
         &mut self.writer
     }
 
+    /// Where the file is written until [`DurableFile::commit`].
     pub fn tmp_path(&self) -> &Path {
         &self.tmp
     }
@@ -135,15 +143,7 @@ impl DurableFile {
     pub fn commit(self) -> Result<FileStats> {
         let (buf, stats) = self.writer.finish().map_err(Error::io(&self.tmp))?;
         let file = buf.into_inner().map_err(|e| Error::io(&self.tmp)(e.into_error()))?;
-        file.sync_all().map_err(Error::io(&self.tmp))?;
-        drop(file);
-        std::fs::rename(&self.tmp, &self.path).map_err(Error::io(&self.path))?;
-        if let Some(dir) = self.path.parent() {
-            sync_dir(dir)?;
-            if let Some(parent) = dir.parent() {
-                sync_dir(parent)?;
-            }
-        }
+        durable::persist(file, &self.tmp, &self.path)?;
         Ok(stats)
     }
 
@@ -153,11 +153,6 @@ impl DurableFile {
         drop(self);
         let _ = std::fs::remove_file(tmp);
     }
-}
-
-/// fsyncs a directory so a rename or create in it is durable.
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(Error::io(dir))
 }
 
 /// Per-chunk entry of the series table.

@@ -10,10 +10,12 @@ pub struct BitWriter {
 }
 
 impl BitWriter {
+    /// An empty bit stream.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Writes one bit.
     #[inline]
     pub fn write_bit(&mut self, bit: bool) {
         self.write_bits(u64::from(bit), 1);
@@ -38,6 +40,7 @@ impl BitWriter {
         }
     }
 
+    /// The written bytes, the last one zero-padded.
     pub fn into_bytes(self) -> Vec<u8> {
         self.buf
     }
@@ -52,10 +55,12 @@ pub struct BitReader<'a> {
 }
 
 impl<'a> BitReader<'a> {
+    /// A reader at the first (most significant) bit of `buf`.
     pub fn new(buf: &'a [u8]) -> Self {
         Self { buf, pos: 0 }
     }
 
+    /// The next bit; `None` past the end.
     #[inline]
     pub fn read_bit(&mut self) -> Option<bool> {
         let byte = *self.buf.get(self.pos / 8)?;

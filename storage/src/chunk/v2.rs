@@ -8,8 +8,7 @@
 //! kind 0: a v1 chunk (Gorilla: delta-of-delta timestamps, XOR values)
 //! kind 1: uvarint n | int block: timestamps | u8 e | int block: m_i
 //!         where value_i = m_i / 10^e exactly (bit for bit)
-//! kind 2 (formats v3 and v4, `docs/format/v3.md`): uvarint raw_len | zstd frame
-//!         of a kind 0 or 1 chunk
+//! kind 2 (formats v3 and v4 only, [`super::v3`]): zstd over a kind 0 or 1 chunk
 //! int block: u8 mode | u8 width | varint head(s) | [uvarint len] | packed (MSB first)
 //!   mode 0 (offset):  varint base;          packed x_i - base            (n values)
 //!   mode 1 (delta):   varint x0;            packed zigzag(x_i - x_{i-1}) (n - 1)
@@ -21,6 +20,7 @@
 //! their range, or gamma-code their mostly small steps with rare jumps.
 //! All arithmetic wraps, so any `i64` sequence round-trips.
 use strata_common::Sample;
+use strata_common::varint::{unzigzag, zigzag};
 
 use super::bits::{BitReader, BitWriter, Cursor, put_uvarint, put_varint};
 use super::{ChunkError, MAX_CHUNK_SAMPLES, decode_chunk_range as decode_v1, encode_chunk as encode_v1};
@@ -50,82 +50,6 @@ const MAX_MANTISSA: f64 = 9_007_199_254_740_992.0;
 
 const KIND_GORILLA: u8 = 0;
 const KIND_DECIMAL: u8 = 1;
-/// Formats v3 and v4: a kind 0 or 1 chunk compressed with zstd (`docs/format/v3.md`).
-const KIND_ZSTD: u8 = 2;
-/// Largest uncompressed chunk a kind-2 chunk may claim (a 1024-sample
-/// decimal chunk with two 64-bit columns is < 17 KiB).
-const MAX_RAW_CHUNK: u64 = 64 << 10;
-
-/// zstd level of compacted (level >= 1) files.
-pub const ZSTD_LEVEL: i32 = 3;
-
-/// Sets `out` to the v2 chunk `raw` as kind 2 (zstd with `cctx`) when that
-/// is smaller, else to `raw` unchanged.
-pub fn compress_chunk(raw: &[u8], cctx: &mut zstd::bulk::Compressor<'static>, out: &mut Vec<u8>) {
-    out.clear();
-    match cctx.compress(raw) {
-        Ok(z) if 1 + uvarint_len(raw.len() as u64) + z.len() < raw.len() => {
-            out.push(KIND_ZSTD);
-            put_uvarint(out, raw.len() as u64);
-            out.extend_from_slice(&z);
-        }
-        _ => out.extend_from_slice(raw),
-    }
-}
-
-fn uvarint_len(mut v: u64) -> usize {
-    let mut n = 1;
-    while v >= 0x80 {
-        v >>= 7;
-        n += 1;
-    }
-    n
-}
-
-thread_local! {
-    /// Per-thread zstd decoder state and output buffer for kind-2 chunks.
-    static DCTX: std::cell::RefCell<Option<(zstd::bulk::Decompressor<'static>, Vec<u8>)>> =
-        const { std::cell::RefCell::new(None) };
-}
-
-/// Decodes a v3 chunk (a v2 chunk, or kind 2: zstd over a kind 0/1 chunk).
-pub fn decode_chunk_range_v3(bytes: &[u8], min_t: i64, max_t: i64, out: &mut Vec<Sample>) -> Result<(), ChunkError> {
-    let (&kind, rest) = bytes.split_first().ok_or(ChunkError::Truncated)?;
-    if kind != KIND_ZSTD {
-        return decode_chunk_range_v2(bytes, min_t, max_t, out);
-    }
-    let mut c = Cursor::new(rest);
-    let raw_len = c.uvarint().ok_or(ChunkError::Truncated)?;
-    if raw_len > MAX_RAW_CHUNK {
-        return Err(ChunkError::Truncated);
-    }
-    let frame = c.remaining();
-    DCTX.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        if slot.is_none() {
-            let d = zstd::bulk::Decompressor::new().map_err(|_| ChunkError::Truncated)?;
-            *slot = Some((d, Vec::with_capacity(MAX_RAW_CHUNK as usize)));
-        }
-        let Some((d, buf)) = slot.as_mut() else { return Err(ChunkError::Truncated) };
-        buf.clear();
-        buf.reserve(raw_len as usize);
-        let n = d.decompress_to_buffer(frame, buf).map_err(|_| ChunkError::Truncated)?;
-        if n as u64 != raw_len || buf.first() == Some(&KIND_ZSTD) {
-            return Err(ChunkError::Truncated);
-        }
-        decode_chunk_range_v2(buf, min_t, max_t, out)
-    })
-}
-
-#[inline]
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-#[inline]
-fn unzigzag(v: u64) -> i64 {
-    ((v >> 1) as i64) ^ -((v & 1) as i64)
-}
 
 fn width(max: u64) -> u32 {
     64 - max.leading_zeros()
@@ -435,42 +359,6 @@ mod tests {
         mixed[700] = f64::NAN;
         assert_eq!(next_chunk_len(&mixed), MAX_CHUNK_SAMPLES);
         assert_eq!(next_chunk_len(&ints[..100]), 100);
-    }
-
-    #[test]
-    fn zstd_chunks_round_trip_and_reject_garbage() {
-        let ts: Vec<i64> = (0..1000).map(|i| i * 15_000).collect();
-        let vs: Vec<f64> = (0..1000).map(|i| f64::from([3, 917, 42, 605, 88, 231, 999, 17][i % 8]) / 10.0).collect();
-        let mut raw = Vec::new();
-        encode_chunk_v2(&ts, &vs, &mut raw);
-        let (mut cctx, mut z) = (zstd::bulk::Compressor::new(ZSTD_LEVEL).unwrap(), Vec::new());
-        compress_chunk(&raw, &mut cctx, &mut z);
-        assert_eq!(z[0], KIND_ZSTD);
-        assert!(z.len() < raw.len() / 2, "{} vs {}", z.len(), raw.len());
-        let mut out = Vec::new();
-        decode_chunk_range_v3(&z, i64::MIN, i64::MAX, &mut out).unwrap();
-        assert_eq!(
-            out.iter().map(|s| (s.t, s.v.to_bits())).collect::<Vec<_>>(),
-            ts.iter().zip(&vs).map(|(&t, v)| (t, v.to_bits())).collect::<Vec<_>>()
-        );
-        // Incompressible chunks stay as they are.
-        let mut small = Vec::new();
-        encode_chunk_v2(&ts[..3], &vs[..3], &mut small);
-        compress_chunk(&small, &mut cctx, &mut z);
-        assert_eq!(z, small);
-        // Truncations, a wrong length and nesting are errors, not panics.
-        for cut in 1..z.len() {
-            let _ = decode_chunk_range_v3(&z[..cut], i64::MIN, i64::MAX, &mut out);
-        }
-        compress_chunk(&raw, &mut cctx, &mut z);
-        for cut in 1..z.len() {
-            assert!(decode_chunk_range_v3(&z[..cut], i64::MIN, i64::MAX, &mut out).is_err(), "cut {cut}");
-        }
-        let mut nested = vec![KIND_ZSTD];
-        put_uvarint(&mut nested, z.len() as u64);
-        nested.extend_from_slice(&zstd::bulk::compress(&z, 3).unwrap());
-        assert!(decode_chunk_range_v3(&nested, i64::MIN, i64::MAX, &mut out).is_err());
-        assert!(decode_chunk_range_v2(&z, i64::MIN, i64::MAX, &mut out).is_err(), "kind 2 is not a v2 chunk");
     }
 
     #[test]

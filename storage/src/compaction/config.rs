@@ -86,6 +86,7 @@ impl CompactionConfig {
         self.tenant_retention_ms.get(tenant).copied().unwrap_or(self.retention_ms)
     }
 
+    /// Pause between compaction passes (`interval_ms`).
     pub fn interval(&self) -> Duration {
         Duration::from_millis(self.interval_ms)
     }

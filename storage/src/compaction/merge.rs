@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use strata_common::{Labels, Sample};
 
 use super::plan::{Job, window_of};
-use crate::chunk::v2::ZSTD_LEVEL;
+use crate::chunk::v3::ZSTD_LEVEL;
 use crate::fault::FaultPoint;
 use crate::writer::{DurableFile, relative_path};
 use crate::{Error, FileMeta, FileReader, ManifestStore, PartitionRange, Result};
@@ -23,8 +23,11 @@ use crate::{Error, FileMeta, FileReader, ManifestStore, PartitionRange, Result};
 pub struct Outcome {
     /// Output files, durable but not yet in the manifest.
     pub outputs: Vec<FileMeta>,
+    /// Samples read from the inputs.
     pub samples_in: u64,
+    /// Samples written: those read minus duplicate (series, timestamp) pairs.
     pub samples_out: u64,
+    /// Bytes of the output files.
     pub bytes_out: u64,
 }
 
@@ -37,10 +40,12 @@ pub struct Throttle {
 }
 
 impl Throttle {
+    /// A throttle starting now; `rate` 0 means unlimited.
     pub fn new(rate: u64) -> Self {
         Self { rate, started: Instant::now(), bytes: 0 }
     }
 
+    /// Accounts for `bytes` written and sleeps until the rate allows them.
     pub fn consume(&mut self, bytes: u64) {
         if self.rate == 0 {
             return;

@@ -7,6 +7,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+/// Labels of [`CompactionMetrics::jobs`].
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
     /// `ok` or `error`.
@@ -16,15 +17,25 @@ pub struct OutcomeLabels {
 /// All compaction metric families.
 #[derive(Clone, Debug)]
 pub struct CompactionMetrics {
+    /// `strata_compaction_jobs`: jobs run, by outcome.
     pub jobs: Family<OutcomeLabels, Counter>,
+    /// `strata_compaction_job_duration_seconds`: duration of each job.
     pub job_duration: Histogram,
+    /// `strata_compaction_input_files`: files merged away.
     pub input_files: Counter,
+    /// `strata_compaction_output_files`: files written.
     pub output_files: Counter,
+    /// `strata_compaction_written_bytes`: bytes written.
     pub bytes_written: Counter,
+    /// `strata_compaction_written_samples`: samples written.
     pub samples_written: Counter,
+    /// `strata_compaction_duplicate_samples_dropped`: samples shadowed by a newer file.
     pub duplicates_dropped: Counter,
+    /// `strata_compaction_retention_dropped_files`: files dropped by retention.
     pub retention_files_dropped: Counter,
+    /// `strata_compaction_deleted_files`: retired files deleted from disk.
     pub files_deleted: Counter,
+    /// `strata_compaction_retired_files`: files out of the manifest still waiting for their readers.
     pub retired_files: Gauge,
 }
 

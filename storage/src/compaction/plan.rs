@@ -24,8 +24,11 @@ use crate::{FileMeta, Manifest};
 /// `window_ms` that holds samples.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
+    /// The tenant whose files are merged (files never mix tenants).
     pub tenant: TenantId,
+    /// Level of the outputs.
     pub level: u32,
+    /// Width of the output windows in milliseconds.
     pub window_ms: i64,
     /// Oldest first ([`FileMeta::rank`] order).
     pub inputs: Vec<FileMeta>,

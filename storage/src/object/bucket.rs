@@ -44,7 +44,9 @@ impl std::fmt::Debug for Bucket {
 /// One listed object: its path relative to the prefix, size in bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listed {
+    /// Path relative to the bucket prefix.
     pub rel: String,
+    /// Size in bytes.
     pub size: u64,
 }
 
@@ -256,8 +258,7 @@ impl Bucket {
                 });
             }
         };
-        std::fs::rename(&tmp, dest).map_err(Error::io(dest))?;
-        crate::writer::sync_dir(dir)?;
+        crate::durable::rename_durable(&tmp, dest, dir)?;
         self.metrics.downloads.inc();
         self.metrics.download_bytes.inc_by(len);
         Ok(len)

@@ -15,7 +15,8 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::bucket::Bucket;
-use crate::manifest::{FILES_DIR, MANIFEST_FILE, write_atomic};
+use crate::durable::write_atomic;
+use crate::manifest::{FILES_DIR, MANIFEST_FILE};
 use crate::store::FileSource;
 use crate::{Error, FileMeta, FileReader, Manifest, ManifestSource, Result};
 
@@ -155,6 +156,7 @@ pub fn fetch_manifest(bucket: &Bucket, dir: &Path, current: Option<u64>) -> Resu
 /// the bucket for a newer version.
 #[derive(Debug)]
 pub struct BucketManifestSource {
+    /// The bucket the manifest is fetched from.
     pub bucket: Arc<Bucket>,
 }
 

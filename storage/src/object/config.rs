@@ -91,6 +91,7 @@ impl std::fmt::Debug for ObjectStorageConfig {
 /// The bucket and key prefix of an `s3://` url.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BucketUrl {
+    /// The bucket name.
     pub bucket: String,
     /// Without leading or trailing `/`; may be empty.
     pub prefix: String,
@@ -162,14 +163,17 @@ impl ObjectStorageConfig {
         self.cache_dir.clone().unwrap_or_else(|| data_dir.join("object-cache"))
     }
 
+    /// How often a reader polls the bucket's manifest (`manifest_poll_interval_ms`).
     pub fn poll_interval(&self) -> Duration {
         Duration::from_millis(self.manifest_poll_interval_ms)
     }
 
+    /// How often garbage collection runs (`gc_interval_ms`).
     pub fn gc_interval(&self) -> Duration {
         Duration::from_millis(self.gc_interval_ms)
     }
 
+    /// How long an unreferenced object is kept before deletion (`gc_grace_ms`).
     pub fn gc_grace(&self) -> Duration {
         Duration::from_millis(self.gc_grace_ms)
     }
@@ -184,6 +188,7 @@ pub struct StorageConfig {
 }
 
 impl StorageConfig {
+    /// Checks the settings; the error says which one is wrong.
     pub fn validate(&self) -> Result<(), String> {
         self.object.validate()
     }

@@ -25,8 +25,11 @@ pub struct GarbageCollector {
 /// What one collection did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct GcStats {
+    /// Objects the bucket's manifest references.
     pub referenced: usize,
+    /// Unreferenced objects still within the grace period.
     pub waiting: usize,
+    /// Unreferenced objects deleted.
     pub deleted: usize,
 }
 

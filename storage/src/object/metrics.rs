@@ -10,16 +10,25 @@ use prometheus_client::registry::Registry;
 /// Handles shared by the bucket, the replicator and the cache (cheap clones).
 #[derive(Clone, Debug, Default)]
 pub struct ObjectMetrics {
+    /// `strata_object_store_uploads`: objects uploaded (files and manifests).
     pub uploads: Counter,
+    /// `strata_object_store_upload_bytes`: bytes uploaded.
     pub upload_bytes: Counter,
+    /// `strata_object_store_downloads`: objects downloaded.
     pub downloads: Counter,
+    /// `strata_object_store_download_bytes`: bytes downloaded.
     pub download_bytes: Counter,
+    /// `strata_object_store_deletes`: unreferenced objects deleted.
     pub deletes: Counter,
     /// Failed calls by `op` (put, get, list, delete, multipart).
     pub errors: Family<Vec<(String, String)>, Counter>,
+    /// `strata_object_store_cache_hits`: file reads served by the local cache.
     pub cache_hits: Counter,
+    /// `strata_object_store_cache_misses`: file reads that downloaded the file.
     pub cache_misses: Counter,
+    /// `strata_object_store_cache_evictions`: files evicted from the local cache.
     pub cache_evictions: Counter,
+    /// `strata_object_store_cache_bytes`: bytes of files in the local cache.
     pub cache_bytes: Gauge,
 }
 

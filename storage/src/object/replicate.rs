@@ -40,16 +40,26 @@ pub(crate) struct ReplicaState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Replicated {
     /// The bucket holds the version (or a newer one).
-    Done { version: u64, files_uploaded: usize },
+    Done {
+        /// The version the bucket holds.
+        version: u64,
+        /// Files uploaded by this call.
+        files_uploaded: usize,
+    },
     /// Stopped after `steps` uploads (fault injection for tests).
-    Interrupted { steps: usize },
+    Interrupted {
+        /// Uploads completed before the stop.
+        steps: usize,
+    },
 }
 
 impl BucketReplicator {
+    /// A replicator uploading to `bucket`.
     pub fn new(bucket: Arc<Bucket>) -> Self {
         Self { bucket, state: Mutex::new(ReplicaState::default()) }
     }
 
+    /// The bucket it uploads to.
     pub fn bucket(&self) -> &Arc<Bucket> {
         &self.bucket
     }

@@ -6,7 +6,8 @@
 use std::path::Path;
 
 use super::bucket::Bucket;
-use crate::manifest::{MANIFEST_FILE, write_atomic};
+use crate::durable::write_atomic;
+use crate::manifest::MANIFEST_FILE;
 use crate::{Error, Manifest, Result};
 
 /// Restores `data_dir` from the bucket if it has no manifest. Returns the
