@@ -42,11 +42,22 @@ pub fn process_routes(health: Arc<Health>) -> Router {
         .with_state(health)
 }
 
-/// Serves `app` on `listen` until SIGINT/SIGTERM.
-pub async fn serve(listen: std::net::SocketAddr, app: Router, role: &str) -> Result<()> {
+/// Serves `app` on `listen` until SIGINT/SIGTERM; `on_shutdown` runs when
+/// the signal arrives, before in-flight requests are awaited (a querier
+/// stops its running queries there).
+pub async fn serve(
+    listen: std::net::SocketAddr,
+    app: Router,
+    role: &str,
+    on_shutdown: impl FnOnce() + Send + 'static,
+) -> Result<()> {
     let listener = TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     tracing::info!(%listen, role, "strata serving");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("HTTP server")
+    let signal = async move {
+        shutdown_signal().await;
+        on_shutdown();
+    };
+    axum::serve(listener, app).with_graceful_shutdown(signal).await.context("HTTP server")
 }
 
 async fn ready(State(health): State<Arc<Health>>) -> impl IntoResponse {

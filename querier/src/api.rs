@@ -1,7 +1,17 @@
 //! The Prometheus HTTP query API: `/api/v1/query`, `/api/v1/query_range`,
 //! `/api/v1/series`, `/api/v1/labels`, `/api/v1/label/{name}/values` and
 //! `/api/v1/status/buildinfo`, with Prometheus's parameters, JSON shapes and
-//! error envelope. GET query strings and POST forms are both accepted.
+//! error envelope, plus Strata's `/api/v1/query_cost`. GET query strings and
+//! POST forms are both accepted.
+//!
+//! Every query and metadata call is estimated, then admitted by the
+//! [`Scheduler`] before it reads anything:
+//!
+//! ```text
+//!  params ─▶ Engine::prepare (parse, plan) ─▶ SeriesSource::prepare (read-your-writes)
+//!         ─▶ Engine::estimate ─▶ Scheduler::admit (422 over the cost limit, 429 / 503 queues)
+//!         ─▶ Engine::run ─▶ JSON, the slot held until the answer is rendered
+//! ```
 
 pub mod json;
 pub mod params;
@@ -26,8 +36,10 @@ use crate::config::{QuerierConfig, ReadConsistency};
 use crate::engine::{Engine, EngineOptions, QueryRequest};
 use crate::error::{Error, Result};
 use crate::metrics::{EndpointLabels, QuerierMetrics, RequestLabels};
+use crate::scheduler::{Admission, Permit, Scheduler};
 use crate::source::storage::StorageSource;
 use crate::source::{self, SeriesSource};
+use strata_common::select::SelectRequest;
 use strata_storage::StoreSet;
 
 /// Header a request may use to override the configured read consistency.
@@ -35,10 +47,16 @@ pub const READ_CONSISTENCY_HEADER: &str = "X-Read-Consistency";
 
 /// Everything the HTTP handlers share.
 pub struct QuerierState {
+    /// The querier's configuration.
     pub config: QuerierConfig,
+    /// The PromQL engine.
     pub engine: Engine,
+    /// Where series are read from.
     pub source: Arc<dyn SeriesSource>,
+    /// Self-monitoring.
     pub metrics: QuerierMetrics,
+    /// Admission by estimated cost.
+    pub scheduler: Arc<Scheduler>,
 }
 
 impl std::fmt::Debug for QuerierState {
@@ -67,7 +85,14 @@ impl QuerierState {
     /// Any [`SeriesSource`] (tests use `MemorySource`).
     pub fn with_source(config: QuerierConfig, source: Arc<dyn SeriesSource>, metrics: QuerierMetrics) -> Self {
         let engine = Engine::new(EngineOptions::from(&config));
-        Self { config, engine, source, metrics }
+        let scheduler = Scheduler::new(config.scheduler.clone(), metrics.clone());
+        Self { config, engine, source, metrics, scheduler }
+    }
+
+    /// Stops running queries (they answer 499 `canceled`) and refuses new
+    /// ones: the server is shutting down.
+    pub fn shutdown(&self) {
+        self.engine.shutdown();
     }
 
     fn record(&self, endpoint: &'static str, started: Instant, result: &Result<String>) {
@@ -85,6 +110,7 @@ pub fn router(state: Arc<QuerierState>) -> Router {
     Router::new()
         .route("/api/v1/query", get(query).post(query))
         .route("/api/v1/query_range", get(query_range).post(query_range))
+        .route("/api/v1/query_cost", get(query_cost).post(query_cost))
         .route("/api/v1/series", get(series).post(series))
         .route("/api/v1/labels", get(labels).post(labels))
         .route("/api/v1/label/{name}/values", get(label_values))
@@ -205,10 +231,7 @@ async fn query(
                 instant: true,
                 timeout: timeout_param(&p)?,
             };
-            st.source.prepare(&req.tenant, consistency(&headers, &st.config)?).await?;
-            let (value, stats) = st.engine.execute_with_stats(st.source.as_ref(), req).await?;
-            st.metrics.samples_loaded.inc_by(stats.samples_loaded);
-            Ok(json::query_success(&value, stats_param(&p).then_some((&stats, started.elapsed()))))
+            run_query(&st, &headers, &p, req, started).await
         }
         .await,
     )
@@ -221,34 +244,120 @@ async fn query_range(
     body: Bytes,
 ) -> Response {
     let started = Instant::now();
-    finish(&st, "query_range", started, async {
-        let p = request_params(&headers, q, &body)?;
-        let tenant = tenant(&headers, &st.config)?;
-        let start = time_param(&p, "start", None)?;
-        let end = time_param(&p, "end", None)?;
-        if end < start {
-            return Err(Error::BadData("end timestamp must not be before start time".into()));
+    finish(
+        &st,
+        "query_range",
+        started,
+        async {
+            let p = request_params(&headers, q, &body)?;
+            let tenant = tenant(&headers, &st.config)?;
+            let (start, end, step) = range_params(&p, &st.config)?;
+            let query = query_param(&p)?;
+            let req = QueryRequest { tenant, query, start, end, step, instant: false, timeout: timeout_param(&p)? };
+            run_query(&st, &headers, &p, req, started).await
         }
-        let step = parse_duration(p.get("step").unwrap_or("")).map_err(|e| invalid_param("step", e))?;
-        if step <= 0 {
-            return Err(Error::BadData(
-                "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
-            ));
-        }
-        if ((end - start) / step) as u64 > st.config.max_points_per_series {
-            return Err(Error::BadData(format!(
-                "exceeded maximum resolution of {} points per timeseries. Try decreasing the query resolution (?step=XX)",
-                thousands(st.config.max_points_per_series)
-            )));
-        }
-        let query = query_param(&p)?;
-        let req = QueryRequest { tenant, query, start, end, step, instant: false, timeout: timeout_param(&p)? };
-        st.source.prepare(&req.tenant, consistency(&headers, &st.config)?).await?;
-        let (value, stats) = st.engine.execute_with_stats(st.source.as_ref(), req).await?;
-        st.metrics.samples_loaded.inc_by(stats.samples_loaded);
-        Ok(json::query_success(&value, stats_param(&p).then_some((&stats, started.elapsed()))))
+        .await,
+    )
+}
+
+/// Estimates, admits and runs one query; renders its answer while holding
+/// its slot.
+async fn run_query(
+    st: &QuerierState,
+    headers: &HeaderMap,
+    p: &Params,
+    req: QueryRequest,
+    started: Instant,
+) -> Result<String> {
+    let tenant = req.tenant.clone();
+    let prepared = st.engine.prepare(req)?;
+    st.source.prepare(&tenant, consistency(headers, &st.config)?).await?;
+    let plan = st.engine.estimate(st.source.as_ref(), &prepared).await?;
+    let permit = st.scheduler.admit(&tenant, Admission { cost: plan.cost.cost() }).await?;
+    let (value, stats) = st.engine.run(st.source.as_ref(), prepared).await?;
+    st.metrics.samples_loaded.inc_by(stats.samples_loaded);
+    if plan.cost.samples > 0 {
+        st.metrics.estimate_accuracy.observe(stats.samples_loaded as f64 / plan.cost.samples as f64);
     }
-    .await)
+    let report = json::StatsReport {
+        stats: &stats,
+        total: started.elapsed(),
+        queued: permit.waited,
+        lane: permit.lane(),
+        estimate: &plan.cost,
+    };
+    let body = json::query_success(&value, stats_param(p).then_some(&report));
+    drop(permit);
+    Ok(body)
+}
+
+/// `/api/v1/query_cost`: the estimated plan of a query, without running it.
+/// Takes `/api/v1/query`'s parameters, or `/api/v1/query_range`'s when
+/// `start`, `end` and `step` are given.
+async fn query_cost(
+    State(st): State<Arc<QuerierState>>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
+    let started = Instant::now();
+    finish(
+        &st,
+        "query_cost",
+        started,
+        async {
+            let p = request_params(&headers, q, &body)?;
+            let tenant = tenant(&headers, &st.config)?;
+            let query = query_param(&p)?;
+            let req = if p.get("step").is_some() {
+                let (start, end, step) = range_params(&p, &st.config)?;
+                QueryRequest { tenant, query, start, end, step, instant: false, timeout: None }
+            } else {
+                let t = time_param(&p, "time", Some(now_ms()))?;
+                QueryRequest { tenant, query, start: t, end: t, step: 1, instant: true, timeout: None }
+            };
+            let tenant = req.tenant.clone();
+            let prepared = st.engine.prepare(req)?;
+            st.source.prepare(&tenant, consistency(&headers, &st.config)?).await?;
+            let estimate_started = Instant::now();
+            let plan = st.engine.estimate(st.source.as_ref(), &prepared).await?;
+            let cost = plan.cost.cost();
+            let answer = serde_json::json!({
+                "status": "success",
+                "data": {
+                    "lane": st.scheduler.lane_of(cost).as_str(),
+                    "cost": cost,
+                    "admitted": st.scheduler.check_cost(&tenant, cost).is_ok(),
+                    "estimateSeconds": estimate_started.elapsed().as_secs_f64(),
+                    "plan": plan,
+                }
+            });
+            Ok(answer.to_string())
+        }
+        .await,
+    )
+}
+
+/// `start`, `end` and `step` of a range query, checked as Prometheus does.
+fn range_params(p: &Params, config: &QuerierConfig) -> Result<(Timestamp, Timestamp, Timestamp)> {
+    let start = time_param(p, "start", None)?;
+    let end = time_param(p, "end", None)?;
+    if end < start {
+        return Err(Error::BadData("end timestamp must not be before start time".into()));
+    }
+    let step = parse_duration(p.get("step").unwrap_or("")).map_err(|e| invalid_param("step", e))?;
+    if step <= 0 {
+        return Err(Error::BadData(
+            "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
+        ));
+    }
+    if ((end - start) / step) as u64 > config.max_points_per_series {
+        return Err(Error::BadData(format!(
+            "exceeded maximum resolution of {} points per timeseries. Try decreasing the query resolution (?step=XX)",
+            thousands(config.max_points_per_series)
+        )));
+    }
+    Ok((start, end, step))
 }
 
 /// `11000` → `11,000` (as in Prometheus's message).
@@ -269,8 +378,8 @@ fn match_params(p: &Params) -> Result<Vec<Vec<Matcher>>> {
     p.get_all("match[]")
         .into_iter()
         .map(|m| {
-            let expr = promql_parser::parser::parse(m).map_err(|e| invalid_param("match[]", e))?;
-            match expr {
+            let expr = crate::engine::parse::parse(m, "match[]")?;
+            match *expr {
                 promql_parser::parser::Expr::VectorSelector(vs) => crate::engine::plan::matchers_of(&vs),
                 _ => Err(invalid_param("match[]", format!("{m:?} is not a series selector"))),
             }
@@ -283,6 +392,8 @@ struct MetaRequest {
     matchers: Vec<Vec<Matcher>>,
     start: Timestamp,
     end: Timestamp,
+    /// The scheduler slot the call runs in (held until it answers).
+    _permit: Permit,
 }
 
 async fn meta_request(st: &QuerierState, headers: &HeaderMap, q: Option<String>, body: &Bytes) -> Result<MetaRequest> {
@@ -295,7 +406,15 @@ async fn meta_request(st: &QuerierState, headers: &HeaderMap, q: Option<String>,
     }
     let matchers = match_params(&p)?;
     st.source.prepare(&tenant, consistency(headers, &st.config)?).await?;
-    Ok(MetaRequest { tenant, matchers, start, end })
+    // The cost of a metadata call is the series it selects; without
+    // matchers it is answered from postings keys and costs little.
+    let mut cost = 1u64;
+    for m in matchers.iter().filter(|m| !m.is_empty()) {
+        let req = SelectRequest::new(tenant.clone(), m.clone(), start, end).labels_only();
+        cost = cost.saturating_add(st.source.estimate(&req).await?.series);
+    }
+    let _permit = st.scheduler.admit(&tenant, Admission { cost }).await?;
+    Ok(MetaRequest { tenant, matchers, start, end, _permit })
 }
 
 async fn series(

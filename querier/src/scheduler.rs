@@ -422,3 +422,131 @@ impl Drop for QueuedGuard<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scheduler(cheap: usize, heavy: usize, f: impl FnOnce(&mut SchedulerConfig)) -> Arc<Scheduler> {
+        let mut c =
+            SchedulerConfig { cheap_slots: cheap, heavy_slots: heavy, cheap_max_cost: 100, ..Default::default() };
+        f(&mut c);
+        c.validate().unwrap();
+        Scheduler::new(c, QuerierMetrics::unregistered())
+    }
+
+    fn t(s: &str) -> TenantId {
+        TenantId::new(s).unwrap()
+    }
+
+    const CHEAP: Admission = Admission { cost: 10 };
+    const HEAVY: Admission = Admission { cost: 1_000 };
+
+    #[tokio::test]
+    async fn cheap_queries_never_wait_behind_heavy_ones() {
+        let s = scheduler(1, 1, |_| {});
+        let heavy = s.admit(&t("a"), HEAVY).await.unwrap();
+        assert_eq!(heavy.lane(), Lane::Heavy);
+        // The heavy lane is full; a second heavy query waits...
+        let s2 = s.clone();
+        let waiting = tokio::spawn(async move { s2.admit(&t("a"), HEAVY).await.map(|p| p.lane()) });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiting.is_finished());
+        // ...while a cheap one is admitted at once.
+        let cheap = tokio::time::timeout(Duration::from_millis(100), s.admit(&t("b"), CHEAP)).await.unwrap().unwrap();
+        assert_eq!((cheap.lane(), cheap.waited < Duration::from_millis(50)), (Lane::Cheap, true));
+        drop(heavy);
+        assert_eq!(waiting.await.unwrap().unwrap(), Lane::Heavy);
+    }
+
+    #[tokio::test]
+    async fn over_the_cost_limit_is_refused_before_queueing() {
+        let s = scheduler(1, 1, |c| c.default_limits.max_query_cost = 500);
+        let err = s.admit(&t("a"), HEAVY).await.unwrap_err();
+        assert!(matches!(err, Error::CostLimit { estimate: 1_000, limit: 500 }), "{err}");
+        assert_eq!(err.error_type().status(), 422);
+        assert!(err.to_string().contains("estimated cost 1000"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn full_queues_and_long_waits_are_retryable_errors_naming_the_lane() {
+        let s = scheduler(1, 1, |c| {
+            c.max_queued_per_lane = 1;
+            c.max_queue_wait_ms = 50;
+        });
+        let _running = s.admit(&t("a"), CHEAP).await.unwrap();
+        let s2 = s.clone();
+        let queued = tokio::spawn(async move { s2.admit(&t("a"), CHEAP).await.map(|_| ()) });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let full = s.admit(&t("b"), CHEAP).await.unwrap_err();
+        assert_eq!(full.error_type().status(), 429);
+        assert!(full.to_string().contains("cheap query queue is full"), "{full}");
+        let timed_out = queued.await.unwrap().unwrap_err();
+        assert_eq!(timed_out.error_type().status(), 503);
+        assert!(timed_out.to_string().contains("cheap query slot"), "{timed_out}");
+        // The timed-out waiter left the queue: a new one may wait again.
+        assert!(s.state.lock().lanes[0].waiters.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_flooding_tenant_does_not_starve_another() {
+        let s = scheduler(1, 1, |_| {});
+        let first = s.admit(&t("flood"), CHEAP).await.unwrap();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for i in 0..10 {
+            let (s, order) = (s.clone(), order.clone());
+            tasks.push(tokio::spawn(async move {
+                let _p = s.admit(&t("flood"), CHEAP).await.unwrap();
+                order.lock().push(format!("flood{i}"));
+            }));
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let (s2, order2) = (s.clone(), order.clone());
+        tasks.push(tokio::spawn(async move {
+            let _p = s2.admit(&t("quiet"), CHEAP).await.unwrap();
+            order2.lock().push("quiet".to_string());
+        }));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        drop(first);
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let order = order.lock().clone();
+        let quiet = order.iter().position(|x| x == "quiet").unwrap();
+        // The quiet tenant's query overtakes the flood's backlog.
+        assert!(quiet <= 1, "{order:?}");
+        assert_eq!(order.len(), 11);
+    }
+
+    #[tokio::test]
+    async fn a_tenant_at_its_concurrency_limit_waits_while_others_run() {
+        let s = scheduler(4, 1, |c| c.default_limits.max_concurrent_queries = 1);
+        let a1 = s.admit(&t("a"), CHEAP).await.unwrap();
+        let s2 = s.clone();
+        let a2 = tokio::spawn(async move { s2.admit(&t("a"), CHEAP).await.map(|_| ()) });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(!a2.is_finished());
+        // Tenant b is not held back by a's waiting query.
+        let _b = tokio::time::timeout(Duration::from_millis(100), s.admit(&t("b"), CHEAP)).await.unwrap().unwrap();
+        drop(a1);
+        a2.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_waiter_frees_its_place_and_leaks_no_slot() {
+        let s = scheduler(1, 1, |_| {});
+        let running = s.admit(&t("a"), CHEAP).await.unwrap();
+        let s2 = s.clone();
+        let waiter = tokio::spawn(async move { s2.admit(&t("a"), CHEAP).await.map(|_| ()) });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        waiter.abort();
+        let _ = waiter.await;
+        drop(running);
+        // The only slot is free again.
+        let p = tokio::time::timeout(Duration::from_millis(100), s.admit(&t("a"), CHEAP)).await.unwrap().unwrap();
+        drop(p);
+        let st = s.state.lock();
+        assert_eq!((st.lanes[0].running, st.lanes[0].waiters.len(), st.lanes[0].granted.len()), (0, 0, 0));
+    }
+}

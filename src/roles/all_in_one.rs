@@ -48,11 +48,11 @@ pub async fn run(config: Config) -> Result<()> {
     let health = Health::new(registry, "replaying the log", move || ready.is_ready());
     let app = Router::new()
         .merge(distributor::router(distributor))
-        .merge(querier::router(querier_state))
+        .merge(querier::router(querier_state.clone()))
         .merge(lag.router())
         .merge(process_routes(health));
     tracing::info!(data_dir = %config.data_dir.display(), "all-in-one: push, ingest and query in one process");
-    serve(config.listen, app, "all-in-one").await?;
+    serve(config.listen, app, "all-in-one", move || querier_state.shutdown()).await?;
     tracing::info!("shutting down: stopping the compactor and ingester shards");
     if let Some(c) = compactor.as_mut() {
         c.shutdown();

@@ -22,5 +22,5 @@ pub async fn run(config: Config) -> Result<()> {
     // Connected to Kafka: ready. A later outage shows as 503s on pushes.
     let health = Health::new(registry, "connecting to Kafka", || true);
     let app = Router::new().merge(distributor::router(distributor)).merge(process_routes(health));
-    serve(config.listen, app, "distributor").await
+    serve(config.listen, app, "distributor", || {}).await
 }

@@ -42,7 +42,7 @@ pub async fn run(config: Config) -> Result<()> {
     let ready = lag.clone();
     let health = Health::new(registry, "replaying the log", move || ready.is_ready());
     let app = Router::new().merge(head_api::router(heads)).merge(lag.router()).merge(process_routes(health));
-    serve(config.listen, app, "ingester").await?;
+    serve(config.listen, app, "ingester", || {}).await?;
     tracing::info!("shutting down: stopping the compactor and ingester shards");
     let stop = ingester.clone();
     tokio::task::spawn_blocking(move || {

@@ -9,9 +9,11 @@ use strata_common::{Labels, Timestamp};
 
 use std::time::Duration;
 
+use crate::engine::cost::NodeCost;
 use crate::engine::{QueryStats, QueryValue};
 use crate::error::Error;
 use crate::format::{FormatFloat, format_float};
+use crate::scheduler::Lane;
 
 /// Prometheus `MarshalTimestamp`: `1700000000`, `1700000000.123`, `1700000000.500`.
 pub fn write_timestamp(out: &mut String, t: Timestamp) {
@@ -85,11 +87,12 @@ fn write_float_point(out: &mut String, t: Timestamp, v: f64) {
 ///               "innerEvalTime": s, "execQueueTime": 0, "execTotalTime": s},
 ///   "samples": {"totalQueryableSamples": n, "peakSamples": n},
 ///   "strata": {"seriesTouched": n, "headSeries": n, "fileSeries": n,
-///              "filesOpened": n, "peakMemoryBytes": n}
+///              "filesOpened": n, "peakMemoryBytes": n, "lane": "cheap",
+///              "estimate": {"series": n, "samples": n, "bytes": n, "points": n,
+///                           "files": n, "peakMemoryBytes": n, "cost": n}}
 /// }
 /// ```
-/// - `totalQueryableSamples`: samples loaded from heads and files (what
-///   `max_samples` limits).
+/// - `totalQueryableSamples`: samples loaded from heads and files.
 /// - `peakSamples`: most points (loaded samples + step values) held at once.
 /// - `seriesTouched`: series the selectors pulled; `headSeries` /
 ///   `fileSeries`: series the selections found in the ingester heads / in
@@ -97,9 +100,12 @@ fn write_float_point(out: &mut String, t: Timestamp, v: f64) {
 ///   distinct files those series are read from, summed over selectors.
 /// - `peakMemoryBytes`: most bytes the query's operators held at once (what
 ///   `max_query_memory_bytes` limits).
-/// - Times are seconds; there is no queue, and sorting is part of
-///   `innerEvalTime`. No per-step breakdown is rendered.
-pub fn query_success(value: &QueryValue, stats: Option<(&QueryStats, Duration)>) -> String {
+/// - `execQueueTime`: the wait for a scheduler slot; `lane` and `estimate`:
+///   the scheduler's lane and the cost estimate made before execution
+///   (compare `estimate.samples` with `totalQueryableSamples`).
+/// - Times are seconds; sorting is part of `innerEvalTime`. No per-step
+///   breakdown is rendered.
+pub fn query_success(value: &QueryValue, stats: Option<&StatsReport<'_>>) -> String {
     let mut out = String::with_capacity(256);
     out.push_str(r#"{"status":"success","data":{"resultType":"#);
     match value {
@@ -145,24 +151,43 @@ pub fn query_success(value: &QueryValue, stats: Option<(&QueryStats, Duration)>)
             out.push(']');
         }
     }
-    if let Some((stats, total)) = stats {
-        write_stats(&mut out, stats, total);
+    if let Some(report) = stats {
+        write_stats(&mut out, report);
     }
     out.push_str("}}");
     out
 }
 
+/// What `stats=all` renders: the engine's figures, the request's total time,
+/// and what the scheduler decided.
+#[derive(Debug)]
+pub struct StatsReport<'a> {
+    /// What the query cost.
+    pub stats: &'a QueryStats,
+    /// The whole request's time.
+    pub total: Duration,
+    /// The wait for a scheduler slot.
+    pub queued: Duration,
+    /// The lane it ran in.
+    pub lane: Lane,
+    /// The estimate made before execution.
+    pub estimate: &'a NodeCost,
+}
+
 /// `,"stats":{...}` (see [`query_success`]).
-fn write_stats(out: &mut String, s: &QueryStats, total: Duration) {
+fn write_stats(out: &mut String, r: &StatsReport<'_>) {
+    let s = r.stats;
     let secs = |nanos: u64| format_float(nanos as f64 / 1e9);
     let (prep, eval) = (s.prepare_nanos, s.eval_nanos);
+    let e = r.estimate;
     let _ = write!(
         out,
-        r#","stats":{{"timings":{{"evalTotalTime":{},"resultSortTime":0,"queryPreparationTime":{},"innerEvalTime":{},"execQueueTime":0,"execTotalTime":{}}},"samples":{{"totalQueryableSamples":{},"peakSamples":{}}},"strata":{{"seriesTouched":{},"headSeries":{},"fileSeries":{},"filesOpened":{},"peakMemoryBytes":{}}}}}"#,
+        r#","stats":{{"timings":{{"evalTotalTime":{},"resultSortTime":0,"queryPreparationTime":{},"innerEvalTime":{},"execQueueTime":{},"execTotalTime":{}}},"samples":{{"totalQueryableSamples":{},"peakSamples":{}}},"strata":{{"seriesTouched":{},"headSeries":{},"fileSeries":{},"filesOpened":{},"peakMemoryBytes":{},"lane":"{}","estimate":{{"series":{},"samples":{},"bytes":{},"points":{},"files":{},"peakMemoryBytes":{},"cost":{}}}}}}}"#,
         secs(prep + eval),
         secs(prep),
         secs(eval),
-        format_float(total.as_secs_f64()),
+        format_float(r.queued.as_secs_f64()),
+        format_float(r.total.as_secs_f64()),
         s.samples_loaded,
         s.peak_samples,
         s.series_touched,
@@ -170,6 +195,14 @@ fn write_stats(out: &mut String, s: &QueryStats, total: Duration) {
         s.select.file_series,
         s.select.files_opened,
         s.peak_memory_bytes,
+        r.lane.as_str(),
+        e.series,
+        e.samples,
+        e.bytes,
+        e.points,
+        e.files,
+        e.peak_memory_bytes,
+        e.cost(),
     );
 }
 
