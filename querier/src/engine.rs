@@ -23,7 +23,7 @@ pub mod result;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use promql_parser::parser::Expr;
@@ -129,6 +129,8 @@ pub struct Engine {
     opts: EngineOptions,
     /// Set once the server shuts down: running queries stop.
     shutdown: Arc<AtomicBool>,
+    /// Evaluations in progress (on blocking threads).
+    evaluating: Arc<AtomicUsize>,
 }
 
 /// A parsed and planned query, not yet run: what the scheduler estimates.
@@ -149,6 +151,15 @@ impl Prepared {
     }
 }
 
+/// Counts an evaluation as finished when dropped (also on an error).
+struct DecrementOnDrop(Arc<AtomicUsize>);
+
+impl Drop for DecrementOnDrop {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Sets a query's cancel flag when dropped: a query whose caller went away
 /// (client disconnect, its future dropped) stops at its next check.
 struct CancelOnDrop(Arc<AtomicBool>);
@@ -162,7 +173,13 @@ impl Drop for CancelOnDrop {
 impl Engine {
     /// An engine with `opts`.
     pub fn new(opts: EngineOptions) -> Self {
-        Self { opts, shutdown: Arc::new(AtomicBool::new(false)) }
+        Self { opts, shutdown: Arc::new(AtomicBool::new(false)), evaluating: Arc::default() }
+    }
+
+    /// Evaluations running right now, including those whose caller went
+    /// away and that have not reached their next cancellation check yet.
+    pub fn evaluating(&self) -> usize {
+        self.evaluating.load(Ordering::Relaxed)
     }
 
     /// Stops every running query (at its next check, within milliseconds)
@@ -247,7 +264,10 @@ impl Engine {
         let instant = req.instant;
         let (start, end, step) = (grid.start, grid.end, grid.step);
         let shutdown = Arc::clone(&self.shutdown);
+        let evaluating = Arc::clone(&self.evaluating);
         let task = tokio::task::spawn_blocking(move || {
+            evaluating.fetch_add(1, Ordering::Relaxed);
+            let _running = DecrementOnDrop(evaluating);
             let eval_started = Instant::now();
             let budget = Budget {
                 deadline,

@@ -1,5 +1,6 @@
 //! Integration tests of strata-querier: the HTTP API driven through the
-//! router, metadata over heads and files, and the query limits.
+//! router, metadata over heads and files, the query limits and cost-based
+//! scheduling.
 
 #![allow(clippy::unwrap_used)]
 
@@ -9,5 +10,7 @@ mod api;
 mod labels;
 #[path = "integration/limits.rs"]
 mod limits;
+#[path = "integration/scheduling.rs"]
+mod scheduling;
 #[path = "integration/storage.rs"]
 mod storage;
