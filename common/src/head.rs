@@ -20,8 +20,8 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
+use crate::ids::{Offset, PartitionId};
 use crate::labels::Labels;
-use crate::log::{Offset, PartitionId};
 use crate::matcher::Matcher;
 use crate::sample::{Sample, Timestamp};
 use crate::tenant::TenantId;

@@ -36,8 +36,8 @@ use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 use strata_common::TenantId;
 use strata_common::labels::Partitioner;
-use strata_common::log::Log;
 use strata_common::record::RecordBuilder;
+use strata_log::Log;
 
 use self::decode::FlatRequest;
 pub use self::decode::ProtoDecodeError;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use strata_common::ErrorKind;
-use strata_common::log::{Offset, PartitionId};
+use strata_common::ids::{Offset, PartitionId};
 
 /// What can go wrong starting, running, querying or flushing the shards.
 #[derive(Debug, thiserror::Error)]

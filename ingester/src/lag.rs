@@ -27,7 +27,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use serde::Serialize;
 use strata_common::head::HeadReader;
-use strata_common::log::{Log, Offset, PartitionId};
+use strata_log::{Log, Offset, PartitionId};
 
 use crate::shard::metrics::PartitionLabels;
 

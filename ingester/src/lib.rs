@@ -5,7 +5,7 @@
 //!
 //! - [`distributor`]: the remote-write push endpoint. Validates a request,
 //!   splits its series by partition (a stable hash of tenant and labels) and
-//!   appends one record per partition to the [`Log`](strata_common::log::Log).
+//!   appends one record per partition to the [`Log`](strata_log::Log).
 //! - [`shard`]: the thread-per-core consumers. [`Ingester`] runs `N` glommio
 //!   executors on `N` OS threads; shard `i` owns the partitions `p` with
 //!   `p % N == i`, replays them from the manifest's flushed offsets into its
@@ -39,7 +39,7 @@
 //! ## Durability and ordering guarantees
 //!
 //! - **The log is the write-ahead log.** The push endpoint answers 2xx only
-//!   after [`Log::append`](strata_common::log::Log::append) resolved, i.e.
+//!   after [`Log::append`](strata_log::Log::append) resolved, i.e.
 //!   every record is durable. Memtables are never the only copy of data.
 //! - **Offsets move only after durability.** A partition's flushed offset
 //!   advances only after the files covering `[flushed, consumed)` are

@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
-use strata_common::log::{Offset, PartitionId};
+use strata_common::ids::{Offset, PartitionId};
 use strata_common::{Labels, Matcher, Sample, TenantId, Timestamp};
 
 use crate::retire::Snapshot;

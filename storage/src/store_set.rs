@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use strata_common::log::{Offset, PartitionId};
+use strata_common::ids::{Offset, PartitionId};
 use strata_common::{Labels, Matcher, TenantId, Timestamp};
 
 use crate::{ManifestStore, Result, Store, StoredSeries};

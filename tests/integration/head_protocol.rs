@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use prometheus_client::registry::Registry;
 use strata_common::head::{HeadLabelsRequest, HeadReadRequest, HeadReader, owned_partitions};
-use strata_common::log::Log;
-use strata_common::log::embedded::{EmbeddedLog, EmbeddedLogConfig};
 use strata_common::{Error, Matcher, TenantId};
 use strata_ingester::distributor::{self, Distributor, DistributorConfig};
 use strata_ingester::{Ingester, IngesterConfig, head_api};
+use strata_log::Log;
+use strata_log::embedded::{EmbeddedLog, EmbeddedLogConfig};
 use strata_querier::RemoteHeads;
 use strata_storage::ManifestStore;
 

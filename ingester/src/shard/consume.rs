@@ -6,7 +6,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use futures::future::{Either, select};
-use strata_common::log::{Log, LogReader, Offset, PartitionId};
+use strata_log::{Log, LogReader, Offset, PartitionId};
 
 use super::worker::ShardCtx;
 use crate::error::{Error, Result};

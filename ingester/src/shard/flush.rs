@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::future::{Either, select};
-use strata_common::log::{Log, Offset, PartitionId};
+use strata_log::{Log, Offset, PartitionId};
 use strata_storage::{FlushContext, ManifestStore, write_files};
 
 use super::state::FlushJob;

@@ -12,7 +12,7 @@ use strata_common::head::merge::{merge_label_responses, merge_responses};
 use strata_common::head::{
     HeadLabelsRequest, HeadLabelsResponse, HeadReadRequest, HeadReadResponse, HeadReader, PartitionProgress,
 };
-use strata_common::log::{Log, Offset, PartitionId};
+use strata_log::{Log, Offset, PartitionId};
 use strata_storage::ManifestStore;
 
 use super::config::IngesterConfig;

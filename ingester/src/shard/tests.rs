@@ -11,10 +11,10 @@ use futures::executor::block_on;
 use prometheus_client::registry::Registry;
 use strata_common::head::{HeadReadRequest, HeadReader};
 use strata_common::labels::partition_for;
-use strata_common::log::embedded::{EmbeddedLog, EmbeddedLogConfig, FsyncPolicy};
-use strata_common::log::{Log, Offset, PartitionId};
 use strata_common::record::RecordBuilder;
 use strata_common::{Labels, Sample, TenantId};
+use strata_log::embedded::{EmbeddedLog, EmbeddedLogConfig, FsyncPolicy};
+use strata_log::{Log, Offset, PartitionId};
 use strata_storage::{ManifestStore, Store};
 
 use super::{Ingester, IngesterConfig};

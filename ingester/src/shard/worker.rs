@@ -10,7 +10,7 @@ use std::sync::Arc;
 use strata_common::head::{
     HeadLabelsRequest, HeadLabelsResponse, HeadReadRequest, HeadReadResponse, PartitionProgress,
 };
-use strata_common::log::{Log, Offset, PartitionId};
+use strata_log::{Log, Offset, PartitionId};
 use strata_storage::ManifestStore;
 
 use super::config::IngesterConfig;

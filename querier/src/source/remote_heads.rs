@@ -22,7 +22,7 @@ use strata_common::head::{
     HeadLabelsRequest, HeadLabelsResponse, HeadReadRequest, HeadReadResponse, HeadReader, PartitionProgress,
     owned_partitions,
 };
-use strata_common::log::PartitionId;
+use strata_common::ids::PartitionId;
 use strata_common::{Error, Result};
 
 /// The internal paths (kept equal to `strata_ingester::head_api`'s; the

@@ -1,5 +1,5 @@
 //! The embedded log: durable partitions in segment files on local disk, with
-//! the semantics of a Kafka topic (see the contract in [`crate::log`]).
+//! the semantics of a Kafka topic (see the contract in [`crate`]).
 //!
 //! # Layout
 //!
@@ -15,7 +15,7 @@
 //! u32  payload length
 //! u32  CRC-32 (IEEE, crc32fast) of (u64 offset LE ++ payload)
 //! u64  offset                      consecutive: base, base+1, …
-//! [u8] payload                     one log record (see crate::record)
+//! [u8] payload                     one log record (see strata_common::record)
 //! ```
 //!
 //! A partition's records are numbered by consecutive offsets from its start
@@ -62,8 +62,8 @@ use tokio::sync::watch;
 pub use reader::EmbeddedLogReader;
 
 use self::writer::{AppendRequest, Failure, PartitionWriter};
-use crate::error::{Error, Result};
-use crate::log::{Log, LogReader, Offset, PartitionId};
+use crate::{Log, LogReader, Offset, PartitionId};
+use strata_common::error::{Error, Result};
 
 /// Version of the on-disk layout recorded in `meta.json`.
 const LAYOUT_VERSION: u32 = 1;
