@@ -282,29 +282,26 @@ impl Drop for EmbeddedLog {
 /// The partition count of the log already in `dir`, or `None` when there is
 /// no log there yet.
 pub fn stored_partitions(dir: &Path) -> Result<Option<u32>> {
-    let path = dir.join("meta.json");
-    match std::fs::read(&path) {
-        Ok(bytes) => {
-            let meta: Meta = serde_json::from_slice(&bytes).map_err(|e| Error::LogIo {
-                path: path.clone(),
-                source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-            })?;
-            Ok(Some(meta.partitions))
-        }
+    Ok(read_meta(&dir.join("meta.json"))?.map(|meta| meta.partitions))
+}
+
+/// Reads and parses `meta.json` at `path`; `None` when it does not exist.
+fn read_meta(path: &Path) -> Result<Option<Meta>> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| Error::LogIo {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::LogIo { path, source: e }),
+        Err(e) => Err(Error::LogIo { path: path.to_path_buf(), source: e }),
     }
 }
 
 /// Creates `meta.json` or checks that it matches the configuration.
 fn check_meta(dir: &Path, partitions: u32, fsync: FsyncPolicy) -> Result<()> {
     let path = dir.join("meta.json");
-    match std::fs::read(&path) {
-        Ok(bytes) => {
-            let meta: Meta = serde_json::from_slice(&bytes).map_err(|e| Error::LogIo {
-                path: path.clone(),
-                source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-            })?;
+    match read_meta(&path)? {
+        Some(meta) => {
             if meta.version != LAYOUT_VERSION {
                 return Err(Error::InvalidConfig(format!(
                     "{}: unsupported embedded log layout version {} (this build reads {LAYOUT_VERSION})",
@@ -323,7 +320,7 @@ fn check_meta(dir: &Path, partitions: u32, fsync: FsyncPolicy) -> Result<()> {
             }
             Ok(())
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        None => {
             let meta = Meta { version: LAYOUT_VERSION, partitions };
             let tmp = dir.join("meta.json.tmp");
             let body = serde_json::to_vec(&meta).map_err(|e| Error::LogIo { path: tmp.clone(), source: e.into() })?;
@@ -336,7 +333,6 @@ fn check_meta(dir: &Path, partitions: u32, fsync: FsyncPolicy) -> Result<()> {
             }
             Ok(())
         }
-        Err(e) => Err(Error::LogIo { path, source: e }),
     }
 }
 
