@@ -10,7 +10,9 @@
 //! ```
 //!
 //! - [`ids`]: [`ids::Offset`] and [`ids::PartitionId`], positions in the log.
-//! - [`labels`]: label sets, validation, the stable series hash and partitioner.
+//! - [`labels`]: label sets, validation, the stable series hash, the
+//!   partitioner and [`labels::owned_partitions`] (which ingester owns which
+//!   partition).
 //! - [`tenant`]: validated tenant ids (`X-Scope-OrgID`).
 //! - [`sample`]: samples and staleness markers.
 //! - [`matcher`]: PromQL label matchers.

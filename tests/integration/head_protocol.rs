@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::registry::Registry;
-use strata_common::head::{HeadLabelsRequest, HeadReadRequest, HeadReader, owned_partitions};
+use strata_common::head::{HeadLabelsRequest, HeadReadRequest, HeadReader};
+use strata_common::labels::owned_partitions;
 use strata_common::{Error, Matcher, TenantId};
 use strata_ingester::distributor::{self, Distributor, DistributorConfig};
 use strata_ingester::{Ingester, IngesterConfig, head_api};

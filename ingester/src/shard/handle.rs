@@ -76,7 +76,7 @@ impl Ingester {
     }
 
     /// Starts shards for the partitions `owned` (a cluster ingester owns a
-    /// subset, see [`strata_common::head::owned_partitions`]): the `i`-th
+    /// subset, see [`strata_common::labels::owned_partitions`]): the `i`-th
     /// owned partition goes to shard `i % N`, `N` =
     /// `config.effective_shards(owned.len())`. Each shard runs a glommio
     /// executor on its own OS thread and replays its partitions from the

@@ -20,9 +20,9 @@ use strata_common::head::merge::{merge_label_responses, merge_responses};
 use strata_common::head::wire::{WireLabelsRequest, WireReadRequest, decode_read_response};
 use strata_common::head::{
     HeadLabelsRequest, HeadLabelsResponse, HeadReadRequest, HeadReadResponse, HeadReader, PartitionProgress,
-    owned_partitions,
 };
 use strata_common::ids::PartitionId;
+use strata_common::labels::owned_partitions;
 use strata_common::{Error, Result};
 
 /// The internal paths (kept equal to `strata_ingester::head_api`'s; the
