@@ -2,7 +2,7 @@
 //!
 //! Written by the push endpoint, read by ingester shards; the same bytes go to
 //! the embedded log and to Kafka. Layout (little-endian, `uv` = unsigned LEB128
-//! varint), documented in `storage/docs/format/log-record.md`:
+//! varint), documented in `common/docs/format/log-record.md`:
 //!
 //! ```text
 //! u8  version (= 2; 1 is still read)

@@ -2,7 +2,7 @@
 //! reader does with a record whose header is missing or unknown.
 //!
 //! The header's value is the record's format version (the first byte of the
-//! payload, see `storage/docs/format/log-record.md`) as ASCII decimal, e.g.
+//! payload, see `common/docs/format/log-record.md`) as ASCII decimal, e.g.
 //! `2`. It lets any consumer (and `tansu`/`kcat`-style tools) tell Strata
 //! records and their version apart without decoding the payload.
 //!
