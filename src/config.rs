@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
-use strata_ingester::distributor::DistributorConfig;
+use strata_distributor::DistributorConfig;
 use strata_ingester::shard::IngesterConfig;
 use strata_log::embedded::EmbeddedLogConfig;
 use strata_log::kafka::KafkaConfig;

@@ -1,5 +1,5 @@
-//! Errors of the ingester's shard runtime (the push endpoint keeps its own
-//! `PushError` in [`crate::distributor`]).
+//! Errors of the ingester's shard runtime (the push endpoint's `PushError`
+//! is in the `strata-distributor` crate).
 
 use std::sync::Arc;
 

@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use axum::Router;
 use prometheus_client::registry::Registry;
 use strata_common::head::HeadReader;
-use strata_ingester::distributor::{self, Distributor};
+use strata_distributor::{self as distributor, Distributor};
 use strata_ingester::lag::LagMonitor;
 use strata_ingester::shard::Ingester;
 use strata_log::Log;

@@ -10,7 +10,7 @@ use prometheus_client::registry::Registry;
 use strata_common::head::{HeadLabelsRequest, HeadReadRequest, HeadReader};
 use strata_common::labels::owned_partitions;
 use strata_common::{Error, Matcher, TenantId};
-use strata_ingester::distributor::{self, Distributor, DistributorConfig};
+use strata_distributor::{self as distributor, Distributor, DistributorConfig};
 use strata_ingester::{Ingester, IngesterConfig, head_api};
 use strata_log::Log;
 use strata_log::embedded::{EmbeddedLog, EmbeddedLogConfig};

@@ -7,7 +7,7 @@
 //!
 //! ```
 //! use prost::Message;
-//! use strata_ingester::distributor::proto::{Label, Sample, TimeSeries, WriteRequest};
+//! use strata_distributor::proto::{Label, Sample, TimeSeries, WriteRequest};
 //! let req = WriteRequest {
 //!     timeseries: vec![TimeSeries {
 //!         labels: vec![Label { name: "__name__".into(), value: "up".into() }],

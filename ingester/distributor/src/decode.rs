@@ -243,7 +243,7 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::distributor::proto::{Exemplar, Histogram, Label, MetricMetadata, Sample as PSample, TimeSeries};
+    use crate::proto::{Exemplar, Histogram, Label, MetricMetadata, Sample as PSample, TimeSeries};
     use proptest::prelude::*;
     use prost::Message;
 

@@ -1,4 +1,8 @@
-//! The push endpoint (distributor): Prometheus remote write 1.0 into the log.
+//! # strata-distributor
+//!
+//! The push endpoint (distributor): Prometheus remote write 1.0 into the
+//! [`Log`]. Stateless: it touches no ingester shard; ingesters read what it
+//! appended from the log (`strata-ingester`).
 //!
 //! ```text
 //! POST /api/v1/push | /api/v1/write      (snappy block format of prometheus.WriteRequest)
@@ -20,6 +24,8 @@
 //! every label from the decompressed body into flat vectors; validation,
 //! partitioning and record encoding work on those borrows. [`Distributor::push`]
 //! takes `prost` structs (for tests and benchmarks) and borrows them the same way.
+//!
+//! Errors: [`PushError`] (in `error.rs`) and its HTTP status.
 
 mod decode;
 mod error;
