@@ -13,6 +13,9 @@
 //! The same holds for [`HeadLabelsResponse`] (label names and values for the
 //! metadata APIs, answered from the heads' postings without loading series).
 
+// Documented by the head-protocol change in progress elsewhere; remove then.
+#![allow(missing_docs)]
+
 pub mod merge;
 pub mod wire;
 

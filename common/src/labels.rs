@@ -22,11 +22,14 @@ pub const METRIC_NAME: &str = "__name__";
 /// One label pair.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Label {
+    /// The label name.
     pub name: String,
+    /// The label value.
     pub value: String,
 }
 
 impl Label {
+    /// A label pair (not validated).
     pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
         Self { name: name.into(), value: value.into() }
     }
@@ -61,22 +64,27 @@ impl Labels {
         Ok(Self(labels))
     }
 
+    /// The labels in name order.
     pub fn iter(&self) -> std::slice::Iter<'_, Label> {
         self.0.iter()
     }
 
+    /// The number of labels.
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    /// Whether there are no labels.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
+    /// The labels in name order, as a slice.
     pub fn as_slice(&self) -> &[Label] {
         &self.0
     }
 
+    /// The labels in name order, by value.
     pub fn into_vec(self) -> Vec<Label> {
         self.0
     }
@@ -192,6 +200,7 @@ pub struct Partitioner {
 }
 
 impl Partitioner {
+    /// A partitioner with an empty buffer.
     pub fn new() -> Self {
         Self::default()
     }

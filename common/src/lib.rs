@@ -28,6 +28,8 @@
 //! Guarantees: the series hash and partitioner are stable across versions;
 //! records carry a version byte.
 
+#![warn(missing_docs)]
+
 pub mod error;
 pub mod head;
 pub mod ids;

@@ -64,6 +64,8 @@
 //! Errors: [`Error`] (shards) maps to an [`ErrorKind`](strata_common::ErrorKind)
 //! for status codes.
 
+#![warn(missing_docs)]
+
 pub mod error;
 pub mod head_api;
 pub mod lag;

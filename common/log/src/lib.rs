@@ -39,6 +39,8 @@
 //! - A [`LogReader`] returns records in offset order from its start offset.
 //!   Its futures need not be `Send`: readers live on one ingester core.
 
+#![warn(missing_docs)]
+
 pub mod embedded;
 #[cfg(feature = "kafka")]
 pub mod kafka;
@@ -52,7 +54,9 @@ pub use strata_common::ids::{Offset, PartitionId};
 /// One record read back from the log.
 #[derive(Debug, Clone)]
 pub struct LogRecord {
+    /// Its position in the partition.
     pub offset: Offset,
+    /// The record as appended (a `strata_common::record`, opaque to the log).
     pub payload: Bytes,
 }
 

@@ -20,6 +20,7 @@ use super::proto::WriteRequest;
 pub struct ProtoDecodeError {
     /// Byte offset in the decompressed body where decoding stopped.
     pub at: usize,
+    /// What was wrong there.
     pub reason: &'static str,
 }
 

@@ -27,6 +27,8 @@
 //!
 //! Errors: [`PushError`] (in `error.rs`) and its HTTP status.
 
+#![warn(missing_docs)]
+
 mod decode;
 mod error;
 mod http;
@@ -139,6 +141,7 @@ impl DistributorConfig {
 pub struct PushStats {
     /// Series with at least one sample.
     pub series: u64,
+    /// Samples of those series.
     pub samples: u64,
     /// Log records appended (over all partitions).
     pub records: u64,
@@ -168,6 +171,7 @@ impl Distributor {
         Self { config, log, metrics: Metrics::new(registry) }
     }
 
+    /// The configuration it was created with.
     pub fn config(&self) -> &DistributorConfig {
         &self.config
     }
