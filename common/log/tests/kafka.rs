@@ -3,7 +3,7 @@
 //! glommio executor, as the ingester does), out-of-range offsets, a broker
 //! outage, the version header, the bounded producer buffer and offset commits.
 //!
-//! Run: `cargo nextest run -p strata-log --features kafka,testing --test kafka`
+//! Run: `cargo nextest run -p strata-log --features kafka --test kafka`
 //! (needs tansu: `.ci/run` installs it).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -298,7 +298,7 @@ fn release_commits_the_offset_to_the_consumer_group() {
 /// write) through `KafkaLog` to tansu with 16 concurrent appenders, then
 /// reads every partition back on one glommio executor; the same records
 /// through the embedded log (fsync=always) give the reference ratio. Run:
-/// `cargo nextest run -p strata-log --features kafka,testing --test kafka --run-ignored only --no-capture probe`
+/// `cargo nextest run -p strata-log --features kafka --test kafka --run-ignored only --no-capture probe`
 #[test]
 #[ignore]
 fn probe_append_and_read_throughput() {
