@@ -14,10 +14,10 @@ use anyhow::{Context, Result};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
-use strata_common::log::embedded::EmbeddedLogConfig;
-use strata_common::log::kafka::KafkaConfig;
-use strata_ingester::distributor::DistributorConfig;
+use strata_distributor::DistributorConfig;
 use strata_ingester::shard::IngesterConfig;
+use strata_log::embedded::EmbeddedLogConfig;
+use strata_log::kafka::KafkaConfig;
 use strata_querier::QuerierConfig;
 use strata_storage::compaction::CompactionConfig;
 use strata_storage::object::StorageConfig;
@@ -196,7 +196,7 @@ impl Config {
     /// compress worse.
     fn resolve_log_partitions(&mut self) -> Result<()> {
         if self.log.partitions == 0 {
-            let stored = strata_common::log::embedded::stored_partitions(&self.log.dir)
+            let stored = strata_log::embedded::stored_partitions(&self.log.dir)
                 .with_context(|| format!("reading the log in {}", self.log.dir.display()))?;
             self.log.partitions = match stored {
                 Some(n) => n,
@@ -272,7 +272,7 @@ mod tests {
     fn existing_log_keeps_its_partition_count() {
         let dir = tempfile::tempdir().unwrap();
         let log_dir = dir.path().join("log");
-        let log = strata_common::log::embedded::EmbeddedLog::open(EmbeddedLogConfig {
+        let log = strata_log::embedded::EmbeddedLog::open(EmbeddedLogConfig {
             dir: log_dir.clone(),
             partitions: 5,
             ..EmbeddedLogConfig::default()

@@ -20,8 +20,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use prometheus_client::registry::Registry;
-use strata_common::log::PartitionId;
-use strata_common::log::kafka::{KafkaConfig, KafkaLog};
+use strata_common::ids::PartitionId;
+use strata_log::kafka::{KafkaConfig, KafkaLog};
 use strata_storage::compaction::{Compactor, CompactorHandle};
 use strata_storage::object::{Background, ObjectStorage, ObjectStorageConfig};
 use strata_storage::{ManifestStore, StoreSet};

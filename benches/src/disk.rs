@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use prost::Message;
-use strata_ingester::distributor::proto::WriteRequest;
+use strata_distributor::proto::WriteRequest;
 
 use crate::systems::{Kind, System};
 use crate::workload::Workload;

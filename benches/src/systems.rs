@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use strata_common::log::kafka::TestBroker;
+use strata_log::kafka::TestBroker;
 
 /// Which system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

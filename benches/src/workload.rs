@@ -8,7 +8,7 @@
 //! rejects out-of-order samples; the comparison must be fair).
 
 use prost::Message;
-use strata_ingester::distributor::proto::{Label, Sample, TimeSeries, WriteRequest};
+use strata_distributor::proto::{Label, Sample, TimeSeries, WriteRequest};
 
 /// Shape of the generated data.
 #[derive(Debug, Clone, Copy)]

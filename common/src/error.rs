@@ -23,24 +23,68 @@ pub enum ErrorKind {
 /// Errors of `strata-common`.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A tenant id (`X-Scope-OrgID`) breaks the tenant rules.
     #[error("invalid tenant id {0:?}: must be 1-150 characters of [A-Za-z0-9!_.*'()-]")]
     InvalidTenant(String),
+    /// A label set breaks the label rules (names, order, duplicates).
     #[error("invalid labels: {0}")]
     InvalidLabels(String),
+    /// A label matcher cannot be built (e.g. its regex does not compile).
     #[error("invalid matcher: {0}")]
     InvalidMatcher(String),
     #[error("corrupt log record at partition {partition} offset {offset}: {reason}")]
-    CorruptRecord { partition: u32, offset: u64, reason: String },
+    /// A log record (or a log frame) could not be decoded.
+    CorruptRecord {
+        /// The partition the record was read from.
+        partition: u32,
+        /// The record's offset in that partition.
+        offset: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
     #[error("unsupported log record version {version} at partition {partition} offset {offset}")]
-    UnsupportedRecordVersion { partition: u32, offset: u64, version: u8 },
+    /// A log record carries a format version this build cannot read.
+    UnsupportedRecordVersion {
+        /// The partition the record was read from.
+        partition: u32,
+        /// The record's offset in that partition.
+        offset: u64,
+        /// The version byte found.
+        version: u8,
+    },
     #[error("partition {partition} does not exist (the log has {partitions})")]
-    NoSuchPartition { partition: u32, partitions: u32 },
+    /// A partition id at or above the log's partition count.
+    NoSuchPartition {
+        /// The partition asked for.
+        partition: u32,
+        /// The log's partition count.
+        partitions: u32,
+    },
     #[error("offset {offset} of partition {partition} is out of range [{start}, {end})")]
-    OffsetOutOfRange { partition: u32, offset: u64, start: u64, end: u64 },
+    /// An offset the log does not hold: below its start (removed by
+    /// retention or release) or above its end (never written).
+    OffsetOutOfRange {
+        /// The partition read.
+        partition: u32,
+        /// The offset asked for.
+        offset: u64,
+        /// The oldest offset the partition still holds.
+        start: u64,
+        /// The partition's end offset (the next to be written).
+        end: u64,
+    },
     #[error("log I/O failed on {path}: {source}")]
-    LogIo { path: PathBuf, source: std::io::Error },
+    /// A file operation of the embedded log failed.
+    LogIo {
+        /// The file or directory operated on.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The log was closed (dropped or shut down) while in use.
     #[error("the log is closed")]
     LogClosed,
+    /// Waiting for the log took longer than the given time.
     #[error("timed out after {0:?} waiting for the log")]
     LogTimeout(std::time::Duration),
     /// The log's brokers are unreachable or did not acknowledge in time; retryable.
@@ -51,19 +95,35 @@ pub enum Error {
         "the log's producer buffer is full ({limit_bytes} bytes unacknowledged, kafka.max_in_flight_bytes) \
          while appending to partition {partition}; retry later"
     )]
-    LogOverloaded { partition: u32, limit_bytes: u64 },
+    LogOverloaded {
+        /// The partition appended to.
+        partition: u32,
+        /// The buffer limit (`kafka.max_in_flight_bytes`).
+        limit_bytes: u64,
+    },
     /// The log refused a request for a reason retrying will not fix
     /// (authorization, a record over the broker's size limit, a missing topic, …).
     #[error("the log refused the request: {0}")]
     LogRejected(String),
+    /// An ingester shard has stopped or crashed (its number).
     #[error("ingester shard {0} is unavailable")]
     ShardUnavailable(usize),
+    /// A configuration value is invalid; the message names the field.
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
+    /// A head-read protocol message is malformed or of another version.
     #[error("{0}")]
     HeadProtocol(String),
     #[error("ingester {ingester} ({url}) is unavailable: {reason}")]
-    IngesterUnavailable { ingester: usize, url: String, reason: String },
+    /// A remote ingester could not be reached, timed out or answered 5xx.
+    IngesterUnavailable {
+        /// The ingester's index in the configured list.
+        ingester: usize,
+        /// Its base URL.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 impl Error {
@@ -88,4 +148,5 @@ impl Error {
     }
 }
 
+/// Result with the shared [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

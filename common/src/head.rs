@@ -13,6 +13,9 @@
 //! The same holds for [`HeadLabelsResponse`] (label names and values for the
 //! metadata APIs, answered from the heads' postings without loading series).
 
+// Documented by the head-protocol change in progress elsewhere; remove then.
+#![allow(missing_docs)]
+
 pub mod merge;
 pub mod wire;
 
@@ -20,8 +23,8 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
+use crate::ids::{Offset, PartitionId};
 use crate::labels::Labels;
-use crate::log::{Offset, PartitionId};
 use crate::sample::Sample;
 pub use crate::select::{LabelsRequest, SelectEstimate, SelectRequest};
 
@@ -89,14 +92,6 @@ pub struct PartitionProgress {
     pub flushed: Offset,
 }
 
-/// The partitions ingester `ingester` of `ingesters` owns in a cluster: `p`
-/// with `p % ingesters == ingester`. The one rule shared by ingesters (what
-/// to consume) and queriers (whom to ask). One ingester owns everything.
-pub fn owned_partitions(partitions: u32, ingester: u32, ingesters: u32) -> Vec<PartitionId> {
-    let ingesters = ingesters.max(1);
-    (0..partitions).filter(|p| p % ingesters == ingester).collect()
-}
-
 /// Reads the ingesters' heads.
 pub trait HeadReader: Send + Sync + 'static {
     /// Reads matching series from every shard and merges the answers.
@@ -122,16 +117,6 @@ mod tests {
 
     fn v(s: &[&str]) -> Vec<String> {
         s.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn ownership_is_a_partition_of_the_partitions() {
-        let mut all: Vec<u32> = (0..3).flat_map(|i| owned_partitions(8, i, 3)).collect();
-        all.sort_unstable();
-        assert_eq!(all, (0..8).collect::<Vec<_>>());
-        assert_eq!(owned_partitions(8, 1, 3), vec![1, 4, 7]);
-        assert_eq!(owned_partitions(4, 0, 1), vec![0, 1, 2, 3]);
-        assert!(owned_partitions(2, 3, 4).is_empty());
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! take untrusted input validate it (see [`Labels::from_pairs`]). The stable
 //! 64-bit series hash ([`series_hash`]) is xxh3 over a framed encoding of the
 //! label pairs; [`partition_for`] adds the tenant, so every sample of a
-//! series lands in one log partition, in order, on every version of Strata.
+//! series lands in one log partition, in order, on every version of Strata;
+//! [`owned_partitions`] says which ingester consumes which partition.
 
 use std::fmt;
 
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::error::{Error, Result};
+use crate::ids::PartitionId;
 use crate::tenant::TenantId;
 
 /// The label that carries the metric name.
@@ -20,11 +22,14 @@ pub const METRIC_NAME: &str = "__name__";
 /// One label pair.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Label {
+    /// The label name.
     pub name: String,
+    /// The label value.
     pub value: String,
 }
 
 impl Label {
+    /// A label pair (not validated).
     pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
         Self { name: name.into(), value: value.into() }
     }
@@ -59,22 +64,27 @@ impl Labels {
         Ok(Self(labels))
     }
 
+    /// The labels in name order.
     pub fn iter(&self) -> std::slice::Iter<'_, Label> {
         self.0.iter()
     }
 
+    /// The number of labels.
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    /// Whether there are no labels.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
+    /// The labels in name order, as a slice.
     pub fn as_slice(&self) -> &[Label] {
         &self.0
     }
 
+    /// The labels in name order, by value.
     pub fn into_vec(self) -> Vec<Label> {
         self.0
     }
@@ -190,6 +200,7 @@ pub struct Partitioner {
 }
 
 impl Partitioner {
+    /// A partitioner with an empty buffer.
     pub fn new() -> Self {
         Self::default()
     }
@@ -215,6 +226,14 @@ impl Partitioner {
     }
 }
 
+/// The partitions ingester `ingester` of `ingesters` owns in a cluster: `p`
+/// with `p % ingesters == ingester`. The one rule shared by ingesters (what
+/// to consume) and queriers (whom to ask). One ingester owns everything.
+pub fn owned_partitions(partitions: u32, ingester: u32, ingesters: u32) -> Vec<PartitionId> {
+    let ingesters = ingesters.max(1);
+    (0..partitions).filter(|p| p % ingesters == ingester).collect()
+}
+
 /// Whether `name` is a valid metric name: `[a-zA-Z_:][a-zA-Z0-9_:]*`.
 pub fn is_valid_metric_name(name: &str) -> bool {
     let mut bytes = name.bytes();
@@ -232,6 +251,16 @@ pub fn is_valid_label_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ownership_is_a_partition_of_the_partitions() {
+        let mut all: Vec<u32> = (0..3).flat_map(|i| owned_partitions(8, i, 3)).collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..8).collect::<Vec<_>>());
+        assert_eq!(owned_partitions(8, 1, 3), vec![1, 4, 7]);
+        assert_eq!(owned_partitions(4, 0, 1), vec![0, 1, 2, 3]);
+        assert!(owned_partitions(2, 3, 4).is_empty());
+    }
 
     #[test]
     fn from_pairs_sorts_drops_empty_and_rejects_duplicates() {

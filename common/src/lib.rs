@@ -9,28 +9,31 @@
 //!   querier ──HeadReader::read──▶ ingester heads    (head-read protocol)
 //! ```
 //!
-//! - [`labels`]: label sets, validation, the stable series hash and partitioner.
+//! - [`ids`]: [`ids::Offset`] and [`ids::PartitionId`], positions in the log.
+//! - [`labels`]: label sets, validation, the stable series hash, the
+//!   partitioner and [`labels::owned_partitions`] (which ingester owns which
+//!   partition).
 //! - [`tenant`]: validated tenant ids (`X-Scope-OrgID`).
 //! - [`sample`]: samples and staleness markers.
 //! - [`matcher`]: PromQL label matchers.
 //! - [`record`]: the versioned log record format.
-//! - [`log`]: the [`log::Log`] trait (Kafka semantics) and the embedded,
-//!   durable implementation [`log::embedded::EmbeddedLog`]; with the cargo
-//!   feature `kafka`, `log::kafka::KafkaLog` over a Kafka topic (rdkafka,
-//!   bundled librdkafka) and `log::kafka::TestBroker`, test support that runs
-//!   a real tansu broker (other crates' tests enable the feature on their
-//!   `strata-common` dev-dependency to use it).
 //! - [`head`]: the head-read protocol between querier and ingester.
 //! - [`varint`]: varints and the byte cursor shared by the byte formats.
 //! - [`error`]: errors and the [`error::ErrorKind`] the API layer maps to status codes.
 //!
+//! The log itself (the `Log` trait, the embedded log and the Kafka log) is
+//! the `strata-log` crate, which builds on these types; its errors are the
+//! `Log*` variants of [`Error`].
+//!
 //! Guarantees: the series hash and partitioner are stable across versions;
-//! records carry a version byte; the log contract is documented on [`log`].
+//! records carry a version byte.
+
+#![warn(missing_docs)]
 
 pub mod error;
 pub mod head;
+pub mod ids;
 pub mod labels;
-pub mod log;
 pub mod matcher;
 pub mod record;
 pub mod sample;

@@ -10,22 +10,30 @@ use crate::error::{Error, Result};
 /// The four matcher operators of PromQL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MatchOp {
+    /// `=`: the label equals the value.
     Equal,
+    /// `!=`: the label differs from the value.
     NotEqual,
+    /// `=~`: the label fully matches the regex.
     RegexMatch,
+    /// `!~`: the label does not fully match the regex.
     RegexNoMatch,
 }
 
 /// One compiled label matcher.
 #[derive(Debug, Clone)]
 pub struct Matcher {
+    /// The label name matched.
     pub name: String,
+    /// The operator.
     pub op: MatchOp,
+    /// The value, or the regex source for the regex operators.
     pub value: String,
     regex: Option<Regex>,
 }
 
 impl Matcher {
+    /// Builds a matcher, compiling the regex of `=~` and `!~` (an invalid one is an error).
     pub fn new(op: MatchOp, name: impl Into<String>, value: impl Into<String>) -> Result<Self> {
         let name = name.into();
         let value = value.into();

@@ -2,7 +2,7 @@
 //!
 //! Written by the push endpoint, read by ingester shards; the same bytes go to
 //! the embedded log and to Kafka. Layout (little-endian, `uv` = unsigned LEB128
-//! varint), documented in `storage/docs/format/log-record.md`:
+//! varint), documented in `common/docs/format/log-record.md`:
 //!
 //! ```text
 //! u8  version (= 2; 1 is still read)
@@ -52,6 +52,7 @@ pub struct RecordBuilder {
 }
 
 impl RecordBuilder {
+    /// An empty record of `tenant`.
     pub fn new(tenant: &TenantId) -> Self {
         Self { tenant: tenant.clone(), buf: Vec::with_capacity(4096), series: 0 }
     }
@@ -69,6 +70,7 @@ impl RecordBuilder {
         self.series += 1;
     }
 
+    /// The number of series pushed so far.
     pub fn series_count(&self) -> u64 {
         self.series
     }
@@ -113,6 +115,7 @@ pub fn encode_label_pairs<'a>(buf: &mut Vec<u8>, labels: impl IntoIterator<Item 
 /// from the caller's decompression buffer (v2).
 #[derive(Debug)]
 pub struct RecordView<'a> {
+    /// The tenant id every series of the record belongs to.
     pub tenant: &'a str,
     series_count: u64,
     body: &'a [u8],
@@ -129,6 +132,7 @@ pub struct SeriesView<'a> {
 }
 
 impl<'a> SeriesView<'a> {
+    /// The number of label pairs.
     pub fn label_count(&self) -> usize {
         self.label_count
     }
@@ -153,10 +157,12 @@ impl<'a> SeriesView<'a> {
         Ok(out)
     }
 
+    /// The number of samples.
     pub fn sample_count(&self) -> usize {
         self.samples.len() / 16
     }
 
+    /// The samples, in the order written.
     pub fn samples(&self) -> impl ExactSizeIterator<Item = Sample> + 'a {
         self.samples.chunks_exact(16).map(|c| {
             let (t, v) = c.split_at(8);
@@ -199,6 +205,7 @@ impl<'a> RecordView<'a> {
         }
     }
 
+    /// The number of series the record holds.
     pub fn series_count(&self) -> u64 {
         self.series_count
     }

@@ -23,11 +23,14 @@ pub fn is_stale_nan(v: f64) -> bool {
 /// One float sample.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Sample {
+    /// Milliseconds since the Unix epoch.
     pub t: Timestamp,
+    /// The value (a staleness marker is a special NaN).
     pub v: f64,
 }
 
 impl Sample {
+    /// A sample of value `v` at time `t`.
     pub fn new(t: Timestamp, v: f64) -> Self {
         Self { t, v }
     }

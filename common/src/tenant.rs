@@ -24,6 +24,7 @@ pub const MAX_TENANT_LEN: usize = 150;
 pub struct TenantId(Arc<str>);
 
 impl TenantId {
+    /// Validates `id` (1-150 characters of `[A-Za-z0-9!_.*'()-]`).
     pub fn new(id: &str) -> Result<Self> {
         let ok_char = |b: u8| b.is_ascii_alphanumeric() || b"!-_.*'()".contains(&b);
         if id.is_empty() || id.len() > MAX_TENANT_LEN || id == "." || id == ".." || !id.bytes().all(ok_char) {
@@ -37,6 +38,7 @@ impl TenantId {
         Self(Arc::from(DEFAULT_TENANT))
     }
 
+    /// The id as a string.
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -17,11 +17,13 @@ pub fn put_varint(buf: &mut Vec<u8>, v: i64) {
     put_uvarint(buf, zigzag(v));
 }
 
+/// Maps a signed value to an unsigned one with small magnitudes small (0, -1, 1, -2, … → 0, 1, 2, 3, …).
 #[inline]
 pub fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
 
+/// The inverse of [`zigzag`].
 #[inline]
 pub fn unzigzag(v: u64) -> i64 {
     ((v >> 1) as i64) ^ -((v & 1) as i64)
@@ -37,10 +39,12 @@ pub struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
+    /// A cursor at the start of `buf`.
     pub fn new(buf: &'a [u8]) -> Self {
         Self { buf, pos: 0 }
     }
 
+    /// A cursor at byte `pos` of `buf`.
     pub fn at(buf: &'a [u8], pos: usize) -> Self {
         Self { buf, pos }
     }
@@ -50,10 +54,12 @@ impl<'a> Cursor<'a> {
         self.buf
     }
 
+    /// The bytes not read yet.
     pub fn remaining(&self) -> &'a [u8] {
         self.buf.get(self.pos..).unwrap_or(&[])
     }
 
+    /// An unsigned LEB128 varint.
     pub fn uvarint(&mut self) -> Option<u64> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
@@ -67,6 +73,7 @@ impl<'a> Cursor<'a> {
         None
     }
 
+    /// A zigzag-encoded signed varint.
     pub fn varint(&mut self) -> Option<i64> {
         self.uvarint().map(unzigzag)
     }
@@ -76,6 +83,7 @@ impl<'a> Cursor<'a> {
         usize::try_from(self.uvarint()?).ok()
     }
 
+    /// The next `n` bytes.
     pub fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
         let end = self.pos.checked_add(n)?;
         let s = self.buf.get(self.pos..end)?;
@@ -94,10 +102,12 @@ impl<'a> Cursor<'a> {
         std::str::from_utf8(self.len_prefixed()?).ok()
     }
 
+    /// A little-endian `u64`.
     pub fn u64_le(&mut self) -> Option<u64> {
         Some(u64::from_le_bytes(self.bytes(8)?.try_into().ok()?))
     }
 
+    /// A little-endian `u32`.
     pub fn u32_le(&mut self) -> Option<u32> {
         Some(u32::from_le_bytes(self.bytes(4)?.try_into().ok()?))
     }

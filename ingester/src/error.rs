@@ -1,10 +1,10 @@
-//! Errors of the ingester's shard runtime (the push endpoint keeps its own
-//! `PushError` in [`crate::distributor`]).
+//! Errors of the ingester's shard runtime (the push endpoint's `PushError`
+//! is in the `strata-distributor` crate).
 
 use std::sync::Arc;
 
 use strata_common::ErrorKind;
-use strata_common::log::{Offset, PartitionId};
+use strata_common::ids::{Offset, PartitionId};
 
 /// What can go wrong starting, running, querying or flushing the shards.
 #[derive(Debug, thiserror::Error)]
@@ -16,11 +16,25 @@ pub enum Error {
     /// The OS thread or the glommio executor of a shard could not be created
     /// (e.g. a CPU that does not exist, or not enough lockable memory).
     #[error("failed to start ingester shard {shard}: {source}")]
-    ShardStart { shard: usize, source: std::io::Error },
+    ShardStart {
+        /// The shard number.
+        shard: usize,
+        /// Why the thread or executor could not be created.
+        source: std::io::Error,
+    },
 
     /// A shard could not open a reader on one of its partitions.
     #[error("ingester shard {shard} could not open partition {partition} at offset {offset}: {source}")]
-    OpenReader { shard: usize, partition: PartitionId, offset: Offset, source: strata_common::Error },
+    OpenReader {
+        /// The shard number.
+        shard: usize,
+        /// The partition to read.
+        partition: PartitionId,
+        /// The offset to start at.
+        offset: Offset,
+        /// The log's error.
+        source: strata_common::Error,
+    },
 
     /// The log failed in a way that is not specific to one partition.
     #[error("log request failed: {0}")]
@@ -34,11 +48,21 @@ pub enum Error {
     /// Writing or committing a flush failed; the frozen memtable is kept (and
     /// stays readable) and the flush is retried with backoff.
     #[error("flush of ingester shard {shard} failed: {source}")]
-    Flush { shard: usize, source: Arc<strata_storage::Error> },
+    Flush {
+        /// The shard number.
+        shard: usize,
+        /// The storage error.
+        source: Arc<strata_storage::Error>,
+    },
 
     /// The flush thread could not be spawned or died without answering.
     #[error("flush thread of ingester shard {shard} failed: {reason}")]
-    FlushThread { shard: usize, reason: String },
+    FlushThread {
+        /// The shard number.
+        shard: usize,
+        /// What happened to the thread.
+        reason: String,
+    },
 }
 
 impl Error {

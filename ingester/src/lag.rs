@@ -27,7 +27,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use serde::Serialize;
 use strata_common::head::HeadReader;
-use strata_common::log::{Log, Offset, PartitionId};
+use strata_log::{Log, Offset, PartitionId};
 
 use crate::shard::metrics::PartitionLabels;
 
@@ -39,20 +39,28 @@ const MAX_OBSERVATIONS: usize = 4096;
 /// The state of one owned partition.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct PartitionStatus {
+    /// The partition.
     pub partition: PartitionId,
+    /// The log's end offset (the next to be written).
     pub end_offset: Offset,
+    /// The next offset the ingester will consume.
     pub consumed_offset: Offset,
+    /// Everything below this offset is in durable files.
     pub flushed_offset: Offset,
+    /// Records written but not consumed yet (`end − consumed`).
     pub lag_records: u64,
+    /// How long the oldest unconsumed record has been waiting (see the module docs).
     pub lag_seconds: f64,
 }
 
 /// The answer of `GET /ingester/status`.
 #[derive(Debug, Clone, Serialize)]
 pub struct IngesterStatus {
+    /// Whether replay is done (every partition within `ready_max_lag_records` once).
     pub ready: bool,
     /// Milliseconds since the partitions were last refreshed.
     pub updated_ms_ago: u64,
+    /// Every owned partition.
     pub partitions: Vec<PartitionStatus>,
 }
 

@@ -1,11 +1,13 @@
 //! # strata-ingester
 //!
-//! Strata's write path: it owns everything between a remote-write request
-//! and a flushed file.
+//! Strata's ingester: it owns everything between a durable log record and
+//! a flushed file, and serves the not-yet-flushed data (the heads).
 //!
-//! - [`distributor`]: the remote-write push endpoint. Validates a request,
-//!   splits its series by partition (a stable hash of tenant and labels) and
-//!   appends one record per partition to the [`Log`](strata_common::log::Log).
+//! The remote-write push endpoint that fills the log (validation,
+//! partitioning by a stable hash of tenant and labels, one record per
+//! partition appended to the [`Log`](strata_log::Log)) is the
+//! `strata-distributor` crate; the two meet only through the log.
+//!
 //! - [`shard`]: the thread-per-core consumers. [`Ingester`] runs `N` glommio
 //!   executors on `N` OS threads; shard `i` owns the partitions `p` with
 //!   `p % N == i`, replays them from the manifest's flushed offsets into its
@@ -18,7 +20,7 @@
 //!
 //! ```text
 //!  remote write ──▶ distributor ──validate, partition──▶ Log::append (durable)
-//!                                                           │
+//!                  (strata-distributor)                     │
 //!        ┌──────────────────────────────────────────────────┤ one LogReader
 //!        ▼                                                  ▼ per partition
 //!  shard 0 (glommio, core 0)                 shard N-1 (glommio, core N-1)
@@ -39,7 +41,7 @@
 //! ## Durability and ordering guarantees
 //!
 //! - **The log is the write-ahead log.** The push endpoint answers 2xx only
-//!   after [`Log::append`](strata_common::log::Log::append) resolved, i.e.
+//!   after [`Log::append`](strata_log::Log::append) resolved, i.e.
 //!   every record is durable. Memtables are never the only copy of data.
 //! - **Offsets move only after durability.** A partition's flushed offset
 //!   advances only after the files covering `[flushed, consumed)` are
@@ -60,9 +62,10 @@
 //!   memtables, readers and flushes, and is reached only through channels.
 //!
 //! Errors: [`Error`] (shards) maps to an [`ErrorKind`](strata_common::ErrorKind)
-//! for status codes; the push endpoint has its own error type.
+//! for status codes.
 
-pub mod distributor;
+#![warn(missing_docs)]
+
 pub mod error;
 pub mod head_api;
 pub mod lag;

@@ -40,6 +40,7 @@
 
 mod config;
 mod consume;
+mod context;
 mod flush;
 mod handle;
 pub(crate) mod metrics;

@@ -27,9 +27,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use prometheus_client::registry::Registry;
 use strata_common::head::HeadReader;
-use strata_common::log::Log;
 use strata_common::tenant::TENANT_HEADER;
 use strata_common::{Matcher, TenantId, Timestamp};
+use strata_log::Log;
 
 use self::params::{Params, invalid_param, parse_duration, parse_time};
 use crate::config::{QuerierConfig, ReadConsistency};

@@ -13,11 +13,11 @@ use anyhow::{Context, Result};
 use axum::Router;
 use prometheus_client::registry::Registry;
 use strata_common::head::HeadReader;
-use strata_common::log::Log;
-use strata_common::log::embedded::EmbeddedLog;
-use strata_ingester::distributor::{self, Distributor};
+use strata_distributor::{self as distributor, Distributor};
 use strata_ingester::lag::LagMonitor;
 use strata_ingester::shard::Ingester;
+use strata_log::Log;
+use strata_log::embedded::EmbeddedLog;
 use strata_querier::{self as querier, QuerierState};
 use strata_storage::{Store, StoreSet};
 

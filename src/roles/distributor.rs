@@ -8,8 +8,8 @@ use std::sync::Arc;
 use anyhow::Result;
 use axum::Router;
 use prometheus_client::registry::Registry;
-use strata_common::log::Log;
-use strata_ingester::distributor::{self, Distributor};
+use strata_distributor::{self as distributor, Distributor};
+use strata_log::Log;
 
 use crate::config::Config;
 use crate::server::{Health, process_routes, serve};

@@ -11,10 +11,11 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use axum::Router;
 use prometheus_client::registry::Registry;
-use strata_common::head::{HeadReader, owned_partitions};
-use strata_common::log::Log;
+use strata_common::head::HeadReader;
+use strata_common::labels::owned_partitions;
 use strata_ingester::lag::LagMonitor;
 use strata_ingester::{Ingester, head_api};
+use strata_log::Log;
 
 use crate::config::{ClusterConfig, Config};
 use crate::server::{Health, process_routes, serve};

@@ -10,8 +10,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use axum::Router;
 use prometheus_client::registry::Registry;
-use strata_common::head::{HeadReader, owned_partitions};
-use strata_common::log::Log;
+use strata_common::head::HeadReader;
+use strata_common::labels::owned_partitions;
+use strata_log::Log;
 use strata_querier::{self as querier, QuerierState, RemoteHeads};
 use strata_storage::StoreSet;
 

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
-use strata_common::log::{Offset, PartitionId};
+use strata_common::ids::{Offset, PartitionId};
 use strata_common::{TenantId, Timestamp};
 
 use crate::durable::{self, sync_dir};

@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, Weak};
 
 use strata_common::head::{LabelsRequest, SelectEstimate, SelectRequest};
-use strata_common::log::{Offset, PartitionId};
+use strata_common::ids::{Offset, PartitionId};
 use strata_common::{Labels, Matcher, Sample, TenantId, Timestamp};
 
 pub use cache::FileCache;

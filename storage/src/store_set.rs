@@ -27,7 +27,7 @@ use parking_lot::Mutex;
 
 use strata_common::Labels;
 use strata_common::head::{LabelsRequest, SelectEstimate, SelectRequest};
-use strata_common::log::{Offset, PartitionId};
+use strata_common::ids::{Offset, PartitionId};
 
 use crate::{ManifestStore, Result, Store, StoredSeries};
 

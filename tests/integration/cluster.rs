@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use strata_common::log::kafka::TestBroker;
+use strata_log::kafka::TestBroker;
 
 use super::harness::{Strata, free_port};
 use super::stream::{request, verify_exactly_once};

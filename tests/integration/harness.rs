@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use prost::Message;
 use serde_json::Value;
-use strata_ingester::distributor::proto::{Label, Sample, TimeSeries, WriteRequest};
+use strata_distributor::proto::{Label, Sample, TimeSeries, WriteRequest};
 
 /// A running `strata` all-in-one process; SIGKILLed on drop.
 pub struct Strata {

@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::registry::Registry;
-use strata_common::head::{HeadReader, LabelsRequest, SelectRequest, owned_partitions};
-use strata_common::log::Log;
-use strata_common::log::embedded::{EmbeddedLog, EmbeddedLogConfig};
+use strata_common::head::{HeadReader, LabelsRequest, SelectRequest};
+use strata_common::labels::owned_partitions;
 use strata_common::{Error, Matcher, TenantId};
-use strata_ingester::distributor::{self, Distributor, DistributorConfig};
+use strata_distributor::{self as distributor, Distributor, DistributorConfig};
 use strata_ingester::{Ingester, IngesterConfig, head_api};
+use strata_log::Log;
+use strata_log::embedded::{EmbeddedLog, EmbeddedLogConfig};
 use strata_querier::RemoteHeads;
 use strata_storage::ManifestStore;
 

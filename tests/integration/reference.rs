@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use prost::Message;
 use serde_json::Value;
-use strata_ingester::distributor::proto::TimeSeries;
+use strata_distributor::proto::TimeSeries;
 
 use super::harness::{Strata, free_port, series, snappy, write_request};
 

@@ -27,8 +27,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{HeadReadResponse, HeadSeries, LabelsRequest, SelectRequest};
 use crate::error::{Error, Result};
+use crate::ids::{Offset, PartitionId};
 use crate::labels::{Label, Labels};
-use crate::log::{Offset, PartitionId};
 use crate::matcher::{MatchOp, Matcher};
 use crate::sample::{Sample, Timestamp};
 use crate::tenant::TenantId;

@@ -6,9 +6,9 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use futures::future::{Either, select};
-use strata_common::log::{Log, LogReader, Offset, PartitionId};
+use strata_log::{Log, LogReader, Offset, PartitionId};
 
-use super::worker::ShardCtx;
+use super::context::ShardCtx;
 use crate::error::{Error, Result};
 
 const READ_RETRY_MIN: Duration = Duration::from_millis(100);

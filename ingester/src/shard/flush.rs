@@ -8,26 +8,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::future::{Either, select};
-use strata_common::log::{Log, Offset, PartitionId};
+use strata_log::{Log, Offset, PartitionId};
 use strata_storage::{FlushContext, ManifestStore, write_files};
 
+use super::context::{FlushEvent, ShardCtx};
 use super::state::FlushJob;
-use super::worker::ShardCtx;
 use crate::error::{Error, Result};
 
 const RETRY_MIN: Duration = Duration::from_secs(1);
 const RETRY_MAX: Duration = Duration::from_secs(60);
 const TICK_MAX: Duration = Duration::from_secs(1);
-
-/// What the flusher is asked to do.
-pub(crate) enum FlushEvent {
-    /// The memtable went over its size limit.
-    Nudge,
-    /// Flush everything consumed so far and answer when committed.
-    Force(flume::Sender<Result<()>>),
-    /// The shard is stopping (sent after the consumers stopped).
-    Stop,
-}
 
 /// Runs until [`FlushEvent::Stop`] (or the event channel closes).
 pub(crate) async fn run_flusher(ctx: Rc<ShardCtx>, events: flume::Receiver<FlushEvent>) {

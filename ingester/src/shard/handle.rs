@@ -12,7 +12,7 @@ use strata_common::head::merge::{merge_label_responses, merge_responses};
 use strata_common::head::{
     HeadLabelsResponse, HeadReadResponse, HeadReader, LabelsRequest, PartitionProgress, SelectEstimate, SelectRequest,
 };
-use strata_common::log::{Log, Offset, PartitionId};
+use strata_log::{Log, Offset, PartitionId};
 use strata_storage::ManifestStore;
 
 use super::config::IngesterConfig;
@@ -76,7 +76,7 @@ impl Ingester {
     }
 
     /// Starts shards for the partitions `owned` (a cluster ingester owns a
-    /// subset, see [`strata_common::head::owned_partitions`]): the `i`-th
+    /// subset, see [`strata_common::labels::owned_partitions`]): the `i`-th
     /// owned partition goes to shard `i % N`, `N` =
     /// `config.effective_shards(owned.len())`. Each shard runs a glommio
     /// executor on its own OS thread and replays its partitions from the

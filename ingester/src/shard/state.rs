@@ -11,8 +11,8 @@ use strata_common::TenantId;
 use strata_common::head::{
     HeadLabelsResponse, HeadReadResponse, LabelsRequest, PartitionProgress, SelectEstimate, SelectRequest, union_sorted,
 };
-use strata_common::log::{LogRecord, Offset, PartitionId};
 use strata_common::record::{RecordView, SeriesView};
+use strata_log::{LogRecord, Offset, PartitionId};
 use strata_storage::memtable::SeriesRef;
 use strata_storage::{FrozenMemtable, Memtable, PartitionRange};
 

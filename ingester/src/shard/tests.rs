@@ -11,10 +11,10 @@ use futures::executor::block_on;
 use prometheus_client::registry::Registry;
 use strata_common::head::{HeadReader, SelectRequest};
 use strata_common::labels::partition_for;
-use strata_common::log::embedded::{EmbeddedLog, EmbeddedLogConfig, FsyncPolicy};
-use strata_common::log::{Log, Offset, PartitionId};
 use strata_common::record::RecordBuilder;
 use strata_common::{Labels, Sample, TenantId};
+use strata_log::embedded::{EmbeddedLog, EmbeddedLogConfig, FsyncPolicy};
+use strata_log::{Log, Offset, PartitionId};
 use strata_storage::{ManifestStore, Store};
 
 use super::{Ingester, IngesterConfig};
@@ -43,6 +43,16 @@ fn open_manifest(dir: &Path) -> Arc<ManifestStore> {
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
     Arc::new(ManifestStore::open(&data).unwrap())
+}
+
+/// The setup every test starts from: a temporary directory (removed when
+/// the returned guard drops) holding an embedded log of [`PARTITIONS`]
+/// partitions with `segment_bytes` segments, and a manifest.
+fn setup(segment_bytes: u64) -> (tempfile::TempDir, Arc<EmbeddedLog>, Arc<ManifestStore>) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open_log(dir.path(), segment_bytes);
+    let manifest = open_manifest(dir.path());
+    (dir, log, manifest)
 }
 
 fn config(shards: usize) -> IngesterConfig {
@@ -150,9 +160,7 @@ fn metric_value(text: &str, prefix: &str) -> Option<f64> {
 
 #[test]
 fn ingests_flushes_and_replays_exactly_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = open_log(dir.path(), 1 << 20);
-    let manifest = open_manifest(dir.path());
+    let (dir, log, manifest) = setup(1 << 20);
     let store = Store::new(manifest.clone());
     let mut expected = Expected::new();
     for round in 0..3 {
@@ -231,9 +239,7 @@ fn ingests_flushes_and_replays_exactly_once() {
 
 #[test]
 fn skips_undecodable_records_and_keeps_going() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = open_log(dir.path(), 1 << 20);
-    let manifest = open_manifest(dir.path());
+    let (_dir, log, manifest) = setup(1 << 20);
     let store = Store::new(manifest.clone());
     let mut expected = Expected::new();
     append_round(&*log, 0, &mut expected);
@@ -293,9 +299,7 @@ fn skips_undecodable_records_and_keeps_going() {
 
 #[test]
 fn starts_at_the_earliest_offset_after_retention() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = open_log(dir.path(), 4096);
-    let manifest = open_manifest(dir.path());
+    let (_dir, log, manifest) = setup(4096);
     let tenant = TenantId::new("acme").unwrap();
     let labels = [("__name__", "up"), ("job", "retention")];
     for i in 0..300 {
@@ -325,9 +329,7 @@ fn starts_at_the_earliest_offset_after_retention() {
 
 #[test]
 fn flushes_on_the_interval() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = open_log(dir.path(), 1 << 20);
-    let manifest = open_manifest(dir.path());
+    let (_dir, log, manifest) = setup(1 << 20);
     let mut expected = Expected::new();
     append_round(&*log, 0, &mut expected);
     let (ingester, _registry) = start(IngesterConfig { flush_interval_ms: 50, ..config(2) }, &log, &manifest);
@@ -347,9 +349,7 @@ fn flushes_on_the_interval() {
 
 #[test]
 fn a_failed_flush_keeps_the_data_readable_and_is_retried() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = open_log(dir.path(), 1 << 20);
-    let manifest = open_manifest(dir.path());
+    let (dir, log, manifest) = setup(1 << 20);
     let store = Store::new(manifest.clone());
     let mut expected = Expected::new();
     append_round(&*log, 0, &mut expected);
@@ -386,9 +386,7 @@ fn a_failed_flush_keeps_the_data_readable_and_is_retried() {
 
 #[test]
 fn wait_for_offsets_resolves_when_data_arrives() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = open_log(dir.path(), 1 << 20);
-    let manifest = open_manifest(dir.path());
+    let (_dir, log, manifest) = setup(1 << 20);
     let (ingester, _registry) = start(config(2), &log, &manifest);
     block_on(ingester.wait_caught_up()).unwrap(); // empty log: resolves at once
     let waiter = {
@@ -413,9 +411,7 @@ fn wait_for_offsets_resolves_when_data_arrives() {
 
 #[test]
 fn pinned_shards_never_ask_for_a_missing_cpu() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = open_log(dir.path(), 1 << 20);
-    let manifest = open_manifest(dir.path());
+    let (_dir, log, manifest) = setup(1 << 20);
     let mut expected = Expected::new();
     append_round(&*log, 0, &mut expected);
     // More shards than CPUs on small machines: the extra ones run unpinned.
@@ -430,9 +426,7 @@ fn pinned_shards_never_ask_for_a_missing_cpu() {
 
 #[test]
 fn concurrent_reads_never_double_count_while_size_flushes_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = open_log(dir.path(), 1 << 20);
-    let manifest = open_manifest(dir.path());
+    let (_dir, log, manifest) = setup(1 << 20);
     let store = Store::new(manifest.clone());
     // A tiny memtable limit: size-triggered flushes happen during the run.
     let (ingester, registry) =
@@ -477,9 +471,7 @@ fn concurrent_reads_never_double_count_while_size_flushes_run() {
 
 #[test]
 fn refuses_to_start_when_the_log_is_behind_the_manifest() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = open_log(dir.path(), 1 << 20);
-    let manifest = open_manifest(dir.path());
+    let (_dir, log, manifest) = setup(1 << 20);
     append_round(&*log, 0, &mut Expected::new());
     // The manifest says more was flushed than the log holds (a replaced log):
     // replaying from lower offsets would count flushed data twice.

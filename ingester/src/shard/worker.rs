@@ -10,12 +10,13 @@ use std::sync::Arc;
 use strata_common::head::{
     HeadLabelsResponse, HeadReadResponse, LabelsRequest, PartitionProgress, SelectEstimate, SelectRequest,
 };
-use strata_common::log::{Log, Offset, PartitionId};
+use strata_log::{Log, Offset, PartitionId};
 use strata_storage::ManifestStore;
 
 use super::config::IngesterConfig;
 use super::consume::{consume_partition, open_reader_at};
-use super::flush::{FlushEvent, run_flusher};
+use super::context::{FlushEvent, ShardCtx};
+use super::flush::run_flusher;
 use super::metrics::IngesterMetrics;
 use super::state::{PartitionState, ShardState};
 use crate::error::Result;
@@ -62,33 +63,6 @@ pub(crate) struct ShardSpec {
     pub commands: flume::Receiver<Command>,
     /// Answered once the readers are open (or with the error that stopped it).
     pub ready: flume::Sender<Result<()>>,
-}
-
-/// Shared by the tasks of one shard (never leaves the executor).
-pub(crate) struct ShardCtx {
-    pub shard: usize,
-    pub config: IngesterConfig,
-    pub log: Arc<dyn Log>,
-    pub manifest: Arc<ManifestStore>,
-    pub state: RefCell<ShardState>,
-    flush_events: flume::Sender<FlushEvent>,
-    /// A nudge is queued and not yet seen by the flusher.
-    pub nudged: Cell<bool>,
-}
-
-impl ShardCtx {
-    /// Tells the flusher the memtable is over its size (once per wake-up).
-    pub fn nudge_flusher(&self) {
-        if !self.nudged.replace(true) {
-            let _ = self.flush_events.send(FlushEvent::Nudge);
-        }
-    }
-
-    /// Whether a flush is in flight and the active memtable is over `bytes`.
-    pub fn over_limit(&self, bytes: usize) -> bool {
-        let st = self.state.borrow();
-        st.frozen.is_some() && st.active.approx_bytes() > bytes
-    }
 }
 
 /// Runs one shard until it is told to stop or its command channel closes

@@ -22,9 +22,9 @@ use strata_common::head::wire::{
 };
 use strata_common::head::{
     HeadLabelsResponse, HeadReadResponse, HeadReader, LabelsRequest, PartitionProgress, SelectEstimate, SelectRequest,
-    owned_partitions,
 };
-use strata_common::log::PartitionId;
+use strata_common::ids::PartitionId;
+use strata_common::labels::owned_partitions;
 use strata_common::{Error, Result};
 
 #[derive(Debug)]

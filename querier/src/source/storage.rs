@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use strata_common::head::{HeadReader, HeadSeries, LabelsRequest, SelectEstimate, SelectRequest, union_sorted};
-use strata_common::log::Log;
 use strata_common::{Labels, Sample, TenantId, Timestamp};
+use strata_log::Log;
 use strata_storage::{StoreSet, StoredSeries};
 
 use super::{SampleLoader, SelectStats, SeriesIter, SeriesSource, SourceSeries, slice_range};

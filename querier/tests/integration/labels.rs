@@ -11,7 +11,7 @@ use futures::future::BoxFuture;
 use strata_common::head::{
     HeadLabelsResponse, HeadReadResponse, HeadReader, LabelsRequest, PartitionProgress, SelectEstimate, SelectRequest,
 };
-use strata_common::log::{Offset, PartitionId};
+use strata_common::ids::{Offset, PartitionId};
 use strata_common::{MatchOp, Matcher, Sample, TenantId};
 use strata_querier::source::{self, SeriesSource};
 use strata_querier::{MemorySource, StorageSource};

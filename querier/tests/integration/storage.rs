@@ -11,9 +11,9 @@ use strata_common::head::{
     HeadLabelsResponse, HeadReadResponse, HeadReader, HeadSeries, LabelsRequest, PartitionProgress, SelectEstimate,
     SelectRequest,
 };
-use strata_common::log::{Log, LogReader, Offset, PartitionId};
 use strata_common::matcher::matches_all;
 use strata_common::{Labels, Matcher, Sample, TenantId};
+use strata_log::{Log, LogReader, Offset, PartitionId};
 use strata_querier::engine::{Engine, EngineOptions, QueryRequest, QueryValue};
 use strata_querier::{Error, ReadConsistency, SeriesSource, StorageSource};
 use strata_storage::{FlushContext, ManifestStore, Memtable, PartitionRange, Store, StoreSet, write_files};

@@ -4,7 +4,7 @@ use strata_common::record::{RecordBuilder, RecordView};
 
 use super::common::tenant;
 
-/// The example of `log-record.md`: the uncompressed body of `up{job="a"}`
+/// The example of `common/docs/format/log-record.md`: the uncompressed body of `up{job="a"}`
 /// with the sample (1, 1.5).
 fn example_body() -> Vec<u8> {
     [

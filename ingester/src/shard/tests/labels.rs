@@ -62,9 +62,7 @@ fn shard_state_unions_active_and_frozen_memtables() {
 
 #[test]
 fn ingester_lists_labels_of_every_shard() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = open_log(dir.path(), 1 << 20);
-    let manifest = open_manifest(dir.path());
+    let (_dir, log, manifest) = setup(1 << 20);
     let mut expected = Expected::new();
     append_round(&*log, 0, &mut expected);
     let (ingester, _registry) = start(config(2), &log, &manifest);

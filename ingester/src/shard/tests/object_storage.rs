@@ -14,12 +14,10 @@ const FLUSHED_ROUNDS: i64 = 40;
 
 #[test]
 fn a_flush_is_acknowledged_only_once_the_bucket_has_it_and_a_new_machine_restores() {
-    let dir = tempfile::tempdir().unwrap();
     // Small segments, so releasing the log is visible in its start offsets.
-    let log = open_log(dir.path(), 4096);
+    let (dir, log, manifest) = setup(4096);
     let port = test_server::free_port();
     let os = ObjectStorage::connect(&test_server::config(port, "strata", "ingester-0"), None).unwrap();
-    let manifest = open_manifest(dir.path());
     manifest.set_replicator(Arc::new(BucketReplicator::new(Arc::clone(&os.bucket))));
     let store = Store::new(manifest.clone());
     let mut expected = Expected::new();

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use strata_common::error::{Error, Result};
 
 /// Producer compression codecs accepted by [`KafkaConfig::compression`].
 const CODECS: [&str; 4] = ["none", "gzip", "lz4", "zstd"];
@@ -53,7 +53,7 @@ pub struct KafkaConfig {
     /// inside, so batch compression mostly squeezes headers and framing.
     pub compression: String,
     /// Bytes of records the producer may hold unacknowledged (queued,
-    /// batching or in flight). When full, [`Log::append`](crate::log::Log::append)
+    /// batching or in flight). When full, [`Log::append`](crate::Log::append)
     /// fails at once with a limit error and the push answers 429, so a slow
     /// Kafka bounds the distributor's memory instead of growing it.
     pub max_in_flight_bytes: u64,

@@ -20,6 +20,7 @@ use super::proto::WriteRequest;
 pub struct ProtoDecodeError {
     /// Byte offset in the decompressed body where decoding stopped.
     pub at: usize,
+    /// What was wrong there.
     pub reason: &'static str,
 }
 
@@ -243,7 +244,7 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::distributor::proto::{Exemplar, Histogram, Label, MetricMetadata, Sample as PSample, TimeSeries};
+    use crate::proto::{Exemplar, Histogram, Label, MetricMetadata, Sample as PSample, TimeSeries};
     use proptest::prelude::*;
     use prost::Message;
 

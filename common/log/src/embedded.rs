@@ -1,5 +1,5 @@
 //! The embedded log: durable partitions in segment files on local disk, with
-//! the semantics of a Kafka topic (see the contract in [`crate::log`]).
+//! the semantics of a Kafka topic (see the contract in [`crate`]).
 //!
 //! # Layout
 //!
@@ -15,7 +15,7 @@
 //! u32  payload length
 //! u32  CRC-32 (IEEE, crc32fast) of (u64 offset LE ++ payload)
 //! u64  offset                      consecutive: base, base+1, …
-//! [u8] payload                     one log record (see crate::record)
+//! [u8] payload                     one log record (see strata_common::record)
 //! ```
 //!
 //! A partition's records are numbered by consecutive offsets from its start
@@ -62,8 +62,8 @@ use tokio::sync::watch;
 pub use reader::EmbeddedLogReader;
 
 use self::writer::{AppendRequest, Failure, PartitionWriter};
-use crate::error::{Error, Result};
-use crate::log::{Log, LogReader, Offset, PartitionId};
+use crate::{Log, LogReader, Offset, PartitionId};
+use strata_common::error::{Error, Result};
 
 /// Version of the on-disk layout recorded in `meta.json`.
 const LAYOUT_VERSION: u32 = 1;
@@ -282,29 +282,26 @@ impl Drop for EmbeddedLog {
 /// The partition count of the log already in `dir`, or `None` when there is
 /// no log there yet.
 pub fn stored_partitions(dir: &Path) -> Result<Option<u32>> {
-    let path = dir.join("meta.json");
-    match std::fs::read(&path) {
-        Ok(bytes) => {
-            let meta: Meta = serde_json::from_slice(&bytes).map_err(|e| Error::LogIo {
-                path: path.clone(),
-                source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-            })?;
-            Ok(Some(meta.partitions))
-        }
+    Ok(read_meta(&dir.join("meta.json"))?.map(|meta| meta.partitions))
+}
+
+/// Reads and parses `meta.json` at `path`; `None` when it does not exist.
+fn read_meta(path: &Path) -> Result<Option<Meta>> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| Error::LogIo {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::LogIo { path, source: e }),
+        Err(e) => Err(Error::LogIo { path: path.to_path_buf(), source: e }),
     }
 }
 
 /// Creates `meta.json` or checks that it matches the configuration.
 fn check_meta(dir: &Path, partitions: u32, fsync: FsyncPolicy) -> Result<()> {
     let path = dir.join("meta.json");
-    match std::fs::read(&path) {
-        Ok(bytes) => {
-            let meta: Meta = serde_json::from_slice(&bytes).map_err(|e| Error::LogIo {
-                path: path.clone(),
-                source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-            })?;
+    match read_meta(&path)? {
+        Some(meta) => {
             if meta.version != LAYOUT_VERSION {
                 return Err(Error::InvalidConfig(format!(
                     "{}: unsupported embedded log layout version {} (this build reads {LAYOUT_VERSION})",
@@ -323,7 +320,7 @@ fn check_meta(dir: &Path, partitions: u32, fsync: FsyncPolicy) -> Result<()> {
             }
             Ok(())
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        None => {
             let meta = Meta { version: LAYOUT_VERSION, partitions };
             let tmp = dir.join("meta.json.tmp");
             let body = serde_json::to_vec(&meta).map_err(|e| Error::LogIo { path: tmp.clone(), source: e.into() })?;
@@ -336,7 +333,6 @@ fn check_meta(dir: &Path, partitions: u32, fsync: FsyncPolicy) -> Result<()> {
             }
             Ok(())
         }
-        Err(e) => Err(Error::LogIo { path, source: e }),
     }
 }
 

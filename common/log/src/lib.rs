@@ -1,7 +1,32 @@
-//! The log: a partitioned, durable, append-only sequence of records with
-//! Kafka's semantics. The push endpoint appends; ingester shards read.
+//! # strata-log
 //!
-//! Contract (both the embedded log and Kafka implement it):
+//! The log: a partitioned, durable, append-only sequence of records with
+//! Kafka's semantics. The push endpoint appends; ingester shards read. It is
+//! Strata's write-ahead log: nothing is acknowledged before it is here.
+//!
+//! ```text
+//!  distributor ──Log::append(p, records)──▶ ┌ partition 0 ┐ ─LogReader─▶ ingester shard
+//!  (strata-distributor)                     │     …       │   (glommio, offset order)
+//!                                           └ partition P-1┘
+//!  ingester flush ──Log::release(p, offset)──▶ old segments deleted / offsets committed
+//! ```
+//!
+//! Two implementations of the one [`Log`] trait:
+//! - [`embedded`]: [`embedded::EmbeddedLog`], durable segment files on local
+//!   disk with group commit (the all-in-one process).
+//! - `kafka` (cargo feature `kafka`): `kafka::KafkaLog` over one Kafka topic
+//!   (rdkafka, bundled librdkafka), for the cluster roles. With the feature
+//!   `testing` also `kafka::TestBroker`, test support that runs a real tansu
+//!   broker; other crates' tests enable `testing` on their `strata-log`
+//!   dev-dependency, the binary does not.
+//!
+//! The ids ([`Offset`], [`PartitionId`]) live in `strata_common::ids` (the
+//! head-read protocol and the manifest use them too) and are re-exported
+//! here; errors are the `Log*` variants of [`strata_common::Error`]. The
+//! record payloads are `strata_common::record`s, opaque to the log.
+//!
+//! ## Contract (both implementations)
+//!
 //! - A partition is a sequence of records numbered by consecutive offsets
 //!   starting at the partition's start offset; offsets never change or repeat.
 //! - [`Log::append`] resolves only once every record is durable (embedded:
@@ -14,6 +39,8 @@
 //! - A [`LogReader`] returns records in offset order from its start offset.
 //!   Its futures need not be `Send`: readers live on one ingester core.
 
+#![warn(missing_docs)]
+
 pub mod embedded;
 #[cfg(feature = "kafka")]
 pub mod kafka;
@@ -21,18 +48,15 @@ pub mod kafka;
 use bytes::Bytes;
 use futures::future::{BoxFuture, LocalBoxFuture};
 
-use crate::error::Result;
-
-/// A position in a partition.
-pub type Offset = u64;
-
-/// A partition number, `0..partition_count`.
-pub type PartitionId = u32;
+use strata_common::error::Result;
+pub use strata_common::ids::{Offset, PartitionId};
 
 /// One record read back from the log.
 #[derive(Debug, Clone)]
 pub struct LogRecord {
+    /// Its position in the partition.
     pub offset: Offset,
+    /// The record as appended (a `strata_common::record`, opaque to the log).
     pub payload: Bytes,
 }
 
@@ -50,7 +74,7 @@ pub trait Log: Send + Sync + 'static {
 
     /// Opens a reader of `partition` positioned at `from`. An offset below the
     /// partition's start (removed by retention) is an
-    /// [`Error::OffsetOutOfRange`](crate::error::Error::OffsetOutOfRange).
+    /// [`Error::OffsetOutOfRange`](strata_common::error::Error::OffsetOutOfRange).
     fn open_reader(&self, partition: PartitionId, from: Offset) -> Result<Box<dyn LogReader>>;
 
     /// Tells the log that records below `offset` of `partition` are flushed to

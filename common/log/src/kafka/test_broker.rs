@@ -1,7 +1,8 @@
 //! Test support: [`TestBroker`] runs a real Kafka-protocol broker (tansu
 //! 0.6, sqlite storage) for integration tests, on a free loopback port.
 //!
-//! Not for production use. The binary is `$STRATA_TEST_TANSU_BIN`, else `tansu` on
+//! Not for production use: compiled only for this crate's tests and with
+//! the cargo feature `testing`. The binary is `$STRATA_TEST_TANSU_BIN`, else `tansu` on
 //! `PATH`, else `~/.cargo/bin/tansu`; `.ci/run` installs it with
 //! `cargo install tansu@0.6.0 --locked --features dynostore,libsql`.
 
@@ -22,7 +23,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// A tansu broker in a temporary directory, killed on drop (test support).
 ///
 /// ```no_run
-/// # use strata_common::log::kafka::TestBroker;
+/// # use strata_log::kafka::TestBroker;
 /// let mut broker = TestBroker::start();
 /// let config = broker.config("my-topic");
 /// broker.restart(); // same port, same storage

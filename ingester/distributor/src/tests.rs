@@ -9,9 +9,9 @@ use axum::http::{Request, StatusCode};
 use futures::future::BoxFuture;
 use prost::Message;
 use strata_common::labels::partition_for;
-use strata_common::log::embedded::{EmbeddedLog, EmbeddedLogConfig, FsyncPolicy};
-use strata_common::log::{LogReader, Offset, PartitionId};
 use strata_common::record::RecordView;
+use strata_log::embedded::{EmbeddedLog, EmbeddedLogConfig, FsyncPolicy};
+use strata_log::{LogReader, Offset, PartitionId};
 use tower::ServiceExt;
 
 use super::proto::{Histogram, Label, Sample as PSample, TimeSeries};

@@ -28,13 +28,21 @@ pub enum PushError {
 
     /// The compressed body is over `max_request_bytes` (413).
     #[error("request body exceeds the limit of {limit} bytes (distributor.max_request_bytes)")]
-    BodyTooLarge { limit: usize },
+    BodyTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
 
     /// The decompressed body would be over `max_decompressed_bytes` (413).
     #[error(
         "decompressed request of {size} bytes exceeds the limit of {limit} bytes (distributor.max_decompressed_bytes)"
     )]
-    DecompressedTooLarge { size: usize, limit: usize },
+    DecompressedTooLarge {
+        /// The decompressed size the snappy header announces.
+        size: usize,
+        /// The limit in bytes.
+        limit: usize,
+    },
 
     /// The body could not be read from the connection (400).
     #[error("failed to read the request body: {0}")]
@@ -50,11 +58,19 @@ pub enum PushError {
 
     /// A series breaks the label rules; `series` is in Prometheus notation (400).
     #[error("invalid series {series}: {reason}")]
-    InvalidSeries { series: String, reason: String },
+    InvalidSeries {
+        /// The series, in Prometheus notation.
+        series: String,
+        /// Which rule it breaks.
+        reason: String,
+    },
 
     /// A series carries native histograms (400).
     #[error("native histograms not supported yet (series {series})")]
-    NativeHistograms { series: String },
+    NativeHistograms {
+        /// The series, in Prometheus notation.
+        series: String,
+    },
 
     /// A sample is older than the out-of-order window (400; nothing of the
     /// request is appended).
@@ -62,14 +78,30 @@ pub enum PushError {
         "sample too old for series {series}: timestamp {timestamp} is before {min} (now minus \
          distributor.out_of_order_window_ms); {count} sample(s) of the request are too old, nothing was written"
     )]
-    SampleTooOld { series: String, timestamp: i64, min: i64, count: u64 },
+    SampleTooOld {
+        /// The first series with a sample too old, in Prometheus notation.
+        series: String,
+        /// That sample's timestamp (ms).
+        timestamp: i64,
+        /// The oldest accepted timestamp (ms).
+        min: i64,
+        /// How many samples of the request are too old.
+        count: u64,
+    },
 
     /// A sample is too far in the future (400; nothing appended).
     #[error(
         "sample too far in the future for series {series}: timestamp {timestamp} is after {max} (now plus \
          distributor.max_future_ms); nothing was written"
     )]
-    SampleTooNew { series: String, timestamp: i64, max: i64 },
+    SampleTooNew {
+        /// The first series with a sample too new, in Prometheus notation.
+        series: String,
+        /// That sample's timestamp (ms).
+        timestamp: i64,
+        /// The newest accepted timestamp (ms).
+        max: i64,
+    },
 
     /// The log failed to append; retryable (503).
     #[error("the log did not accept the write, retry later: {0}")]

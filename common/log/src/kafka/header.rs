@@ -2,7 +2,7 @@
 //! reader does with a record whose header is missing or unknown.
 //!
 //! The header's value is the record's format version (the first byte of the
-//! payload, see `storage/docs/format/log-record.md`) as ASCII decimal, e.g.
+//! payload, see `common/docs/format/log-record.md`) as ASCII decimal, e.g.
 //! `2`. It lets any consumer (and `tansu`/`kcat`-style tools) tell Strata
 //! records and their version apart without decoding the payload.
 //!
@@ -19,7 +19,7 @@
 use bytes::Bytes;
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 
-use crate::record::{RECORD_VERSION, RECORD_VERSION_V1};
+use strata_common::record::{RECORD_VERSION, RECORD_VERSION_V1};
 
 /// Name of the version header.
 pub const VERSION_HEADER: &str = "strata-record-version";
@@ -56,10 +56,10 @@ pub(crate) fn checked_payload<H: Headers>(headers: Option<&H>, payload: &[u8]) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Error;
-    use crate::record::RecordView;
+    use strata_common::error::Error;
+    use strata_common::record::RecordView;
 
-    fn decode(payload: &[u8]) -> crate::error::Result<()> {
+    fn decode(payload: &[u8]) -> strata_common::error::Result<()> {
         let mut scratch = Vec::new();
         RecordView::parse(payload, &mut scratch, 3, 7).map(|_| ())
     }

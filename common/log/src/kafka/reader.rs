@@ -28,8 +28,8 @@ use rdkafka::topic_partition_list::{Offset as KafkaOffset, TopicPartitionList};
 
 use super::client::{self, TracingContext, is_transient, map_error};
 use super::{KafkaConfig, header};
-use crate::error::{Error, Result};
-use crate::log::{LogReader, LogRecord, Offset, PartitionId};
+use crate::{LogReader, LogRecord, Offset, PartitionId};
+use strata_common::error::{Error, Result};
 
 /// Batches buffered between the thread and the shard.
 const CHANNEL_BATCHES: usize = 4;

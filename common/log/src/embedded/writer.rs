@@ -32,8 +32,8 @@ use tokio::sync::watch;
 use super::segment::{self, FRAME_HEADER};
 use super::sync_pool::SyncPool;
 use super::{FsyncPolicy, Shared};
-use crate::error::{Error, Result};
-use crate::log::{Offset, PartitionId};
+use crate::{Offset, PartitionId};
+use strata_common::error::{Error, Result};
 
 /// Stop draining the queue once a batch holds this many payload bytes.
 const MAX_BATCH_BYTES: usize = 64 << 20;

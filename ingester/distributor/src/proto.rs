@@ -7,7 +7,7 @@
 //!
 //! ```
 //! use prost::Message;
-//! use strata_ingester::distributor::proto::{Label, Sample, TimeSeries, WriteRequest};
+//! use strata_distributor::proto::{Label, Sample, TimeSeries, WriteRequest};
 //! let req = WriteRequest {
 //!     timeseries: vec![TimeSeries {
 //!         labels: vec![Label { name: "__name__".into(), value: "up".into() }],
@@ -23,6 +23,7 @@
 /// `prometheus.WriteRequest`.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct WriteRequest {
+    /// The series of the request.
     #[prost(message, repeated, tag = "1")]
     pub timeseries: Vec<TimeSeries>,
     /// Accepted and ignored (Strata does not store metadata yet).
@@ -34,8 +35,10 @@ pub struct WriteRequest {
 /// exemplars and native histograms.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct TimeSeries {
+    /// The series' labels, sorted by name.
     #[prost(message, repeated, tag = "1")]
     pub labels: Vec<Label>,
+    /// Its samples, oldest first.
     #[prost(message, repeated, tag = "2")]
     pub samples: Vec<Sample>,
     /// Accepted and ignored.
@@ -49,8 +52,10 @@ pub struct TimeSeries {
 /// `prometheus.Label`.
 #[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
 pub struct Label {
+    /// The label name.
     #[prost(string, tag = "1")]
     pub name: String,
+    /// The label value.
     #[prost(string, tag = "2")]
     pub value: String,
 }
@@ -58,8 +63,10 @@ pub struct Label {
 /// `prometheus.Sample`: a float value at a millisecond timestamp.
 #[derive(Clone, Copy, PartialEq, prost::Message)]
 pub struct Sample {
+    /// The value.
     #[prost(double, tag = "1")]
     pub value: f64,
+    /// Milliseconds since the Unix epoch.
     #[prost(int64, tag = "2")]
     pub timestamp: i64,
 }
@@ -67,10 +74,13 @@ pub struct Sample {
 /// `prometheus.Exemplar`.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Exemplar {
+    /// The exemplar's own labels (e.g. a trace id).
     #[prost(message, repeated, tag = "1")]
     pub labels: Vec<Label>,
+    /// The observed value.
     #[prost(double, tag = "2")]
     pub value: f64,
+    /// Milliseconds since the Unix epoch.
     #[prost(int64, tag = "3")]
     pub timestamp: i64,
 }
@@ -79,10 +89,13 @@ pub struct Exemplar {
 /// report one (the bucket fields are skipped while decoding).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Histogram {
+    /// The sum of the observations.
     #[prost(double, tag = "3")]
     pub sum: f64,
+    /// The bucket resolution schema.
     #[prost(sint32, tag = "4")]
     pub schema: i32,
+    /// Milliseconds since the Unix epoch.
     #[prost(int64, tag = "15")]
     pub timestamp: i64,
 }
@@ -93,10 +106,13 @@ pub struct MetricMetadata {
     /// `MetricType` enum value.
     #[prost(int32, tag = "1")]
     pub r#type: i32,
+    /// The metric family the metadata describes.
     #[prost(string, tag = "2")]
     pub metric_family_name: String,
+    /// Its help text.
     #[prost(string, tag = "4")]
     pub help: String,
+    /// Its unit.
     #[prost(string, tag = "5")]
     pub unit: String,
 }

@@ -1,4 +1,8 @@
-//! The push endpoint (distributor): Prometheus remote write 1.0 into the log.
+//! # strata-distributor
+//!
+//! The push endpoint (distributor): Prometheus remote write 1.0 into the
+//! [`Log`]. Stateless: it touches no ingester shard; ingesters read what it
+//! appended from the log (`strata-ingester`).
 //!
 //! ```text
 //! POST /api/v1/push | /api/v1/write      (snappy block format of prometheus.WriteRequest)
@@ -20,6 +24,10 @@
 //! every label from the decompressed body into flat vectors; validation,
 //! partitioning and record encoding work on those borrows. [`Distributor::push`]
 //! takes `prost` structs (for tests and benchmarks) and borrows them the same way.
+//!
+//! Errors: [`PushError`] (in `error.rs`) and its HTTP status.
+
+#![warn(missing_docs)]
 
 mod decode;
 mod error;
@@ -36,8 +44,8 @@ use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 use strata_common::TenantId;
 use strata_common::labels::Partitioner;
-use strata_common::log::Log;
 use strata_common::record::RecordBuilder;
+use strata_log::Log;
 
 use self::decode::FlatRequest;
 pub use self::decode::ProtoDecodeError;
@@ -133,6 +141,7 @@ impl DistributorConfig {
 pub struct PushStats {
     /// Series with at least one sample.
     pub series: u64,
+    /// Samples of those series.
     pub samples: u64,
     /// Log records appended (over all partitions).
     pub records: u64,
@@ -162,6 +171,7 @@ impl Distributor {
         Self { config, log, metrics: Metrics::new(registry) }
     }
 
+    /// The configuration it was created with.
     pub fn config(&self) -> &DistributorConfig {
         &self.config
     }

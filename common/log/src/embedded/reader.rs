@@ -16,8 +16,8 @@ use tokio::sync::watch;
 
 use super::Shared;
 use super::segment::{self, FRAME_HEADER, FrameHeader};
-use crate::error::{Error, Result};
-use crate::log::{LogReader, LogRecord, Offset, PartitionId};
+use crate::{LogReader, LogRecord, Offset, PartitionId};
+use strata_common::error::{Error, Result};
 
 /// Bytes read ahead per `pread`.
 const READ_CHUNK: usize = 1 << 20;

@@ -3,7 +3,7 @@
 //! glommio executor, as the ingester does), out-of-range offsets, a broker
 //! outage, the version header, the bounded producer buffer and offset commits.
 //!
-//! Run: `cargo nextest run -p strata-common --features kafka --test kafka`
+//! Run: `cargo nextest run -p strata-log --features kafka --test kafka`
 //! (needs tansu: `.ci/run` installs it).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -19,9 +19,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::topic_partition_list::{Offset as KafkaOffset, TopicPartitionList};
-use strata_common::log::kafka::{KafkaConfig, KafkaLog, TestBroker, header::VERSION_HEADER};
-use strata_common::log::{Log, LogReader, LogRecord};
 use strata_common::{Error, ErrorKind};
+use strata_log::kafka::{KafkaConfig, KafkaLog, TestBroker, header::VERSION_HEADER};
+use strata_log::{Log, LogReader, LogRecord};
 
 /// A payload the version header check accepts: a version-2 byte, then text.
 fn payload(p: u32, i: u64) -> Bytes {
@@ -298,13 +298,13 @@ fn release_commits_the_offset_to_the_consumer_group() {
 /// write) through `KafkaLog` to tansu with 16 concurrent appenders, then
 /// reads every partition back on one glommio executor; the same records
 /// through the embedded log (fsync=always) give the reference ratio. Run:
-/// `cargo nextest run -p strata-common --features kafka --test kafka --run-ignored only --no-capture probe`
+/// `cargo nextest run -p strata-log --features kafka --test kafka --run-ignored only --no-capture probe`
 #[test]
 #[ignore]
 fn probe_append_and_read_throughput() {
-    use strata_common::log::embedded::{EmbeddedLog, EmbeddedLogConfig};
     use strata_common::record::RecordBuilder;
     use strata_common::{Sample, TenantId};
+    use strata_log::embedded::{EmbeddedLog, EmbeddedLogConfig};
 
     let mb: usize = std::env::var("STRATA_TEST_PROBE_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
     let partitions = 8u32;

@@ -1,4 +1,4 @@
-//! The commit thread behind [`Log::release`](crate::log::Log::release):
+//! The commit thread behind [`Log::release`](crate::Log::release):
 //! commits released offsets to the consumer group, for lag tooling only.
 //!
 //! `release` must not block (ingesters call it from a glommio executor), so
@@ -16,8 +16,8 @@ use rdkafka::topic_partition_list::{Offset as KafkaOffset, TopicPartitionList};
 
 use super::KafkaConfig;
 use super::client::{self, TracingContext};
-use crate::error::{Error, Result};
-use crate::log::{Offset, PartitionId};
+use crate::{Offset, PartitionId};
+use strata_common::error::{Error, Result};
 
 /// Handle of the commit thread; dropping it commits what is queued and stops it.
 pub(crate) struct Committer {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use futures::executor::block_on;
 
 use super::*;
-use crate::log::LogRecord;
+use crate::LogRecord;
 
 fn config(dir: &Path, partitions: u32, segment_bytes: u64) -> EmbeddedLogConfig {
     EmbeddedLogConfig { dir: dir.to_path_buf(), partitions, fsync: FsyncPolicy::Always, segment_bytes }

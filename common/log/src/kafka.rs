@@ -48,6 +48,7 @@ mod committer;
 mod config;
 pub mod header;
 mod reader;
+#[cfg(any(test, feature = "testing"))]
 mod test_broker;
 
 use std::sync::Arc;
@@ -64,12 +65,13 @@ use rdkafka::topic_partition_list::{Offset as KafkaOffset, TopicPartitionList};
 
 pub use config::KafkaConfig;
 pub use reader::KafkaLogReader;
+#[cfg(any(test, feature = "testing"))]
 pub use test_broker::TestBroker;
 
 use self::client::{TracingContext, map_error};
 use self::committer::Committer;
-use crate::error::{Error, Result};
-use crate::log::{Log, LogReader, Offset, PartitionId};
+use crate::{Log, LogReader, Offset, PartitionId};
+use strata_common::error::{Error, Result};
 
 /// Added to [`KafkaConfig::produce_timeout_ms`] before an append gives up by
 /// itself, so librdkafka's own timeout (with its precise error) usually wins.
@@ -401,7 +403,7 @@ mod tests {
         let c = KafkaConfig { brokers: format!("127.0.0.1:{port}"), request_timeout_ms: 1_000, ..Default::default() };
         let start = Instant::now();
         let e = KafkaLog::connect(&c).unwrap_err();
-        assert_eq!(e.kind(), crate::ErrorKind::Unavailable, "{e}");
+        assert_eq!(e.kind(), strata_common::ErrorKind::Unavailable, "{e}");
         assert!(start.elapsed() < Duration::from_secs(5), "took {:?}", start.elapsed());
     }
 }

@@ -8,7 +8,7 @@ use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 use super::KafkaConfig;
-use crate::error::Error;
+use strata_common::error::Error;
 
 /// Forwards librdkafka's log lines and global errors to `tracing` (the
 /// binary's subscriber does not capture the `log` crate rdkafka uses by
@@ -144,7 +144,7 @@ pub(crate) fn map_error(what: &str, e: &KafkaError) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ErrorKind;
+    use strata_common::error::ErrorKind;
 
     #[test]
     fn errors_map_to_retryable_or_refused() {

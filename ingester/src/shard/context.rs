@@ -1,0 +1,53 @@
+//! The context one shard's tasks share (the worker, the partition
+//! consumers, the flusher): configuration, the log, the manifest, the shard
+//! state and the flusher's event channel. Its own file, so `worker`,
+//! `consume` and `flush` depend on it and not on each other (IOx
+//! `ingester/src/persist/context.rs`).
+
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
+
+use strata_log::Log;
+use strata_storage::ManifestStore;
+
+use super::config::IngesterConfig;
+use super::state::ShardState;
+use crate::error::Result;
+
+/// What the flusher is asked to do.
+pub(crate) enum FlushEvent {
+    /// The memtable went over its size limit.
+    Nudge,
+    /// Flush everything consumed so far and answer when committed.
+    Force(flume::Sender<Result<()>>),
+    /// The shard is stopping (sent after the consumers stopped).
+    Stop,
+}
+
+/// Shared by the tasks of one shard (never leaves the executor).
+pub(crate) struct ShardCtx {
+    pub shard: usize,
+    pub config: IngesterConfig,
+    pub log: Arc<dyn Log>,
+    pub manifest: Arc<ManifestStore>,
+    pub state: RefCell<ShardState>,
+    /// Events for the shard's flusher task (see [`FlushEvent`]).
+    pub flush_events: flume::Sender<FlushEvent>,
+    /// A nudge is queued and not yet seen by the flusher.
+    pub nudged: Cell<bool>,
+}
+
+impl ShardCtx {
+    /// Tells the flusher the memtable is over its size (once per wake-up).
+    pub fn nudge_flusher(&self) {
+        if !self.nudged.replace(true) {
+            let _ = self.flush_events.send(FlushEvent::Nudge);
+        }
+    }
+
+    /// Whether a flush is in flight and the active memtable is over `bytes`.
+    pub fn over_limit(&self, bytes: usize) -> bool {
+        let st = self.state.borrow();
+        st.frozen.is_some() && st.active.approx_bytes() > bytes
+    }
+}
