@@ -105,6 +105,17 @@ pub enum Error {
     /// (authorization, a record over the broker's size limit, a missing topic, …).
     #[error("the log refused the request: {0}")]
     LogRejected(String),
+    /// An ingester has too many head reads in flight and one waited too long
+    /// for its turn; retryable.
+    #[error(
+        "ingester busy: {running} head reads are running (ingester.max_concurrent_head_reads) and this one waited {waited:?}; retry later"
+    )]
+    HeadReadsBusy {
+        /// The concurrency limit.
+        running: usize,
+        /// How long the read waited.
+        waited: std::time::Duration,
+    },
     /// An ingester shard has stopped or crashed (its number).
     #[error("ingester shard {0} is unavailable")]
     ShardUnavailable(usize),
@@ -136,6 +147,7 @@ impl Error {
             | Error::LogTimeout(_)
             | Error::LogUnavailable(_)
             | Error::ShardUnavailable(_)
+            | Error::HeadReadsBusy { .. }
             | Error::IngesterUnavailable { .. } => ErrorKind::Unavailable,
             Error::LogOverloaded { .. } => ErrorKind::LimitExceeded,
             Error::InvalidConfig(_) => ErrorKind::InvalidInput,

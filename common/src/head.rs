@@ -13,9 +13,6 @@
 //! The same holds for [`HeadLabelsResponse`] (label names and values for the
 //! metadata APIs, answered from the heads' postings without loading series).
 
-// Documented by the head-protocol change in progress elsewhere; remove then.
-#![allow(missing_docs)]
-
 pub mod merge;
 pub mod wire;
 
@@ -32,7 +29,9 @@ pub use crate::select::{LabelsRequest, SelectEstimate, SelectRequest};
 /// time with unique timestamps.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HeadSeries {
+    /// The series' labels.
     pub labels: Labels,
+    /// Its samples in the requested range (empty for a labels-only read).
     pub samples: Vec<Sample>,
 }
 
@@ -85,6 +84,7 @@ pub fn union_sorted(a: Vec<String>, b: Vec<String>) -> Vec<String> {
 /// Consumption progress of one partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionProgress {
+    /// The partition.
     pub partition: PartitionId,
     /// Next offset the ingester will consume.
     pub consumed: Offset,

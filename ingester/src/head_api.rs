@@ -15,8 +15,16 @@
 //! Errors are `text/plain` with the status of the error's kind (400 for a bad
 //! matcher, 503 when a shard is unavailable, 500 otherwise). These routes are
 //! for other Strata processes only: do not expose them to clients.
+//!
+//! Reads (series, labels, estimates) are served at most
+//! `ingester.max_concurrent_head_reads` at a time; the others wait in FIFO
+//! order (tokio's fair semaphore) for at most
+//! `ingester.head_read_queue_timeout_ms`, then get 503 (retryable), so many
+//! queriers cannot overrun the shards. Progress polls are not limited (they
+//! are what read-your-writes waits poll).
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -28,14 +36,50 @@ use strata_common::head::wire::{ARROW_STREAM_CONTENT_TYPE, WireLabelsRequest, Wi
 pub use strata_common::head::wire::{ESTIMATE_PATH, LABELS_PATH, PROGRESS_PATH, READ_PATH};
 use strata_common::{Error, ErrorKind};
 
-/// The internal head routes over `heads` (the local [`Ingester`](crate::Ingester)).
-pub fn router(heads: Arc<dyn HeadReader>) -> Router {
+/// Bounds the head reads served at once.
+#[derive(Debug, Clone)]
+pub struct HeadReadLimit {
+    slots: usize,
+    permits: Arc<tokio::sync::Semaphore>,
+    wait: Duration,
+}
+
+impl HeadReadLimit {
+    /// At most `slots` reads at once; a read waits at most `wait` for one.
+    pub fn new(slots: usize, wait: Duration) -> Self {
+        let slots = slots.max(1);
+        Self { slots, permits: Arc::new(tokio::sync::Semaphore::new(slots)), wait }
+    }
+
+    /// From the ingester's configuration.
+    pub fn from_config(config: &crate::IngesterConfig) -> Self {
+        Self::new(config.head_read_slots(), Duration::from_millis(config.head_read_queue_timeout_ms))
+    }
+
+    async fn acquire(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Error> {
+        let started = Instant::now();
+        match tokio::time::timeout(self.wait, Arc::clone(&self.permits).acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(Error::HeadReadsBusy { running: self.slots, waited: started.elapsed() }),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct HeadState {
+    heads: Arc<dyn HeadReader>,
+    limit: HeadReadLimit,
+}
+
+/// The internal head routes over `heads` (the local [`Ingester`](crate::Ingester)),
+/// serving at most `limit`'s reads at once.
+pub fn router(heads: Arc<dyn HeadReader>, limit: HeadReadLimit) -> Router {
     Router::new()
         .route(READ_PATH, post(read))
         .route(LABELS_PATH, post(labels))
         .route(ESTIMATE_PATH, post(estimate))
         .route(PROGRESS_PATH, get(progress))
-        .with_state(heads)
+        .with_state(HeadState { heads, limit })
 }
 
 fn error_response(e: &Error) -> Response {
@@ -53,9 +97,13 @@ fn error_response(e: &Error) -> Response {
     (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], e.to_string()).into_response()
 }
 
-async fn read(State(heads): State<Arc<dyn HeadReader>>, Json(req): Json<WireReadRequest>) -> Response {
+async fn read(State(st): State<HeadState>, Json(req): Json<WireReadRequest>) -> Response {
+    let _permit = match st.limit.acquire().await {
+        Ok(p) => p,
+        Err(e) => return error_response(&e),
+    };
     let answer = match req.into_request() {
-        Ok(req) => heads.read(req).await,
+        Ok(req) => st.heads.read(req).await,
         Err(e) => Err(e),
     };
     let encoded = match answer {
@@ -71,9 +119,13 @@ async fn read(State(heads): State<Arc<dyn HeadReader>>, Json(req): Json<WireRead
     }
 }
 
-async fn labels(State(heads): State<Arc<dyn HeadReader>>, Json(req): Json<WireLabelsRequest>) -> Response {
+async fn labels(State(st): State<HeadState>, Json(req): Json<WireLabelsRequest>) -> Response {
+    let _permit = match st.limit.acquire().await {
+        Ok(p) => p,
+        Err(e) => return error_response(&e),
+    };
     let answer = match req.into_request() {
-        Ok(req) => heads.labels(req).await,
+        Ok(req) => st.heads.labels(req).await,
         Err(e) => Err(e),
     };
     match answer {
@@ -82,9 +134,13 @@ async fn labels(State(heads): State<Arc<dyn HeadReader>>, Json(req): Json<WireLa
     }
 }
 
-async fn estimate(State(heads): State<Arc<dyn HeadReader>>, Json(req): Json<WireReadRequest>) -> Response {
+async fn estimate(State(st): State<HeadState>, Json(req): Json<WireReadRequest>) -> Response {
+    let _permit = match st.limit.acquire().await {
+        Ok(p) => p,
+        Err(e) => return error_response(&e),
+    };
     let answer = match req.into_request() {
-        Ok(req) => heads.estimate(req).await,
+        Ok(req) => st.heads.estimate(req).await,
         Err(e) => Err(e),
     };
     match answer {
@@ -93,9 +149,32 @@ async fn estimate(State(heads): State<Arc<dyn HeadReader>>, Json(req): Json<Wire
     }
 }
 
-async fn progress(State(heads): State<Arc<dyn HeadReader>>) -> Response {
-    match heads.progress().await {
+async fn progress(State(st): State<HeadState>) -> Response {
+    match st.heads.progress().await {
         Ok(progress) => Json(progress).into_response(),
         Err(e) => error_response(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn reads_over_the_limit_wait_then_get_a_retryable_503() {
+        let limit = HeadReadLimit::new(1, Duration::from_millis(50));
+        let first = limit.acquire().await.unwrap();
+        let err = limit.acquire().await.unwrap_err();
+        assert!(matches!(err, Error::HeadReadsBusy { running: 1, .. }), "{err}");
+        assert_eq!(error_response(&err).status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(err.to_string().contains("ingester.max_concurrent_head_reads"), "{err}");
+        // A waiting read gets the slot as soon as it is freed.
+        let waiting = tokio::spawn({
+            let limit = limit.clone();
+            async move { limit.acquire().await.map(drop) }
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        drop(first);
+        waiting.await.unwrap().unwrap();
     }
 }

@@ -103,22 +103,31 @@ pub struct SchedulerConfig {
     pub max_queued_per_lane: usize,
     /// Longest wait for a slot, in milliseconds; then 503 (retryable).
     pub max_queue_wait_ms: u64,
-    /// Limits of every tenant without an entry in `tenants`.
-    #[serde(flatten)]
-    pub default_limits: TenantLimits,
+    /// [`TenantLimits::max_query_cost`] of every tenant without an entry in
+    /// `tenants`.
+    pub max_query_cost: u64,
+    /// [`TenantLimits::max_concurrent_queries`] of every tenant without an
+    /// entry in `tenants`.
+    pub max_concurrent_queries: usize,
+    /// [`TenantLimits::max_queued_queries`] of every tenant without an entry
+    /// in `tenants`.
+    pub max_queued_queries: usize,
     /// Per-tenant overrides of the limits, by tenant id.
     pub tenants: HashMap<String, TenantLimits>,
 }
 
 impl Default for SchedulerConfig {
     fn default() -> Self {
+        let defaults = TenantLimits::default();
         Self {
             cheap_max_cost: 2_000_000,
             cheap_slots: 0,
             heavy_slots: 0,
             max_queued_per_lane: 1024,
             max_queue_wait_ms: 30_000,
-            default_limits: TenantLimits::default(),
+            max_query_cost: defaults.max_query_cost,
+            max_concurrent_queries: defaults.max_concurrent_queries,
+            max_queued_queries: defaults.max_queued_queries,
             tenants: HashMap::new(),
         }
     }
@@ -132,9 +141,13 @@ impl SchedulerConfig {
         [or(self.cheap_slots, 2 * cores), or(self.heavy_slots, (cores / 2).max(1))]
     }
 
-    /// The limits of `tenant`.
-    pub fn limits(&self, tenant: &TenantId) -> &TenantLimits {
-        self.tenants.get(tenant.as_str()).unwrap_or(&self.default_limits)
+    /// The limits of `tenant`: its override, else the defaults.
+    pub fn limits(&self, tenant: &TenantId) -> TenantLimits {
+        self.tenants.get(tenant.as_str()).cloned().unwrap_or(TenantLimits {
+            max_query_cost: self.max_query_cost,
+            max_concurrent_queries: self.max_concurrent_queries,
+            max_queued_queries: self.max_queued_queries,
+        })
     }
 
     /// Checks that the bounds are positive.
@@ -260,7 +273,7 @@ impl Scheduler {
         self.check_cost(tenant, req.cost)?;
         let lane = self.lane_of(req.cost);
         let started = Instant::now();
-        let limits = self.config.limits(tenant).clone();
+        let limits = self.config.limits(tenant);
         let (seq, rx) = {
             let mut guard = self.state.lock();
             let st = &mut *guard;
@@ -461,7 +474,7 @@ mod tests {
 
     #[tokio::test]
     async fn over_the_cost_limit_is_refused_before_queueing() {
-        let s = scheduler(1, 1, |c| c.default_limits.max_query_cost = 500);
+        let s = scheduler(1, 1, |c| c.max_query_cost = 500);
         let err = s.admit(&t("a"), HEAVY).await.unwrap_err();
         assert!(matches!(err, Error::CostLimit { estimate: 1_000, limit: 500 }), "{err}");
         assert_eq!(err.error_type().status(), 422);
@@ -521,7 +534,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_tenant_at_its_concurrency_limit_waits_while_others_run() {
-        let s = scheduler(4, 1, |c| c.default_limits.max_concurrent_queries = 1);
+        let s = scheduler(4, 1, |c| c.max_concurrent_queries = 1);
         let a1 = s.admit(&t("a"), CHEAP).await.unwrap();
         let s2 = s.clone();
         let a2 = tokio::spawn(async move { s2.admit(&t("a"), CHEAP).await.map(|_| ()) });

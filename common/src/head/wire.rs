@@ -1,7 +1,7 @@
 //! The head-read protocol on the wire: how a querier process asks an
 //! ingester process for its heads over HTTP (`strata querier` ↔
 //! `strata ingester`). The layout is specified in
-//! `storage/docs/format/head-protocol.md`; this module is its only encoder
+//! `common/docs/format/head-protocol.md`; this module is its only encoder
 //! and decoder.
 //!
 //! - Requests are JSON ([`WireReadRequest`], [`WireLabelsRequest`]).
@@ -57,8 +57,11 @@ const META_BASE_OFFSETS: &str = "strata.base_offsets";
 /// A matcher on the wire: `op` is one of `=`, `!=`, `=~`, `!~`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WireMatcher {
+    /// The label name.
     pub name: String,
+    /// `=`, `!=`, `=~` or `!~`.
     pub op: String,
+    /// The value or regular expression.
     pub value: String,
 }
 
@@ -94,10 +97,15 @@ fn compile_all(matchers: &[WireMatcher]) -> Result<Vec<Matcher>> {
 /// [`SelectRequest`] as JSON.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WireReadRequest {
+    /// As [`SelectRequest::tenant`].
     pub tenant: TenantId,
+    /// As [`SelectRequest::matchers`], uncompiled.
     pub matchers: Vec<WireMatcher>,
+    /// As [`SelectRequest::min_t`].
     pub min_t: Timestamp,
+    /// As [`SelectRequest::max_t`].
     pub max_t: Timestamp,
+    /// As [`SelectRequest::with_samples`].
     pub with_samples: bool,
 }
 
@@ -129,10 +137,15 @@ impl WireReadRequest {
 /// [`LabelsRequest`] as JSON.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WireLabelsRequest {
+    /// As [`LabelsRequest::tenant`].
     pub tenant: TenantId,
+    /// As [`LabelsRequest::matchers`], uncompiled.
     pub matchers: Vec<WireMatcher>,
+    /// As [`LabelsRequest::min_t`].
     pub min_t: Timestamp,
+    /// As [`LabelsRequest::max_t`].
     pub max_t: Timestamp,
+    /// As [`LabelsRequest::name`].
     pub name: Option<String>,
 }
 

@@ -42,6 +42,14 @@ pub struct IngesterConfig {
     pub ready_max_lag_records: u64,
     /// How often consumer lag is measured (metrics and `/ingester/status`).
     pub lag_poll_interval_ms: u64,
+    /// Head reads (series, labels, estimates) from querier processes served
+    /// at once; more wait their turn. `0` means twice the available CPUs.
+    /// Many queriers cannot overrun an ingester's shards.
+    pub max_concurrent_head_reads: usize,
+    /// Longest wait of a head read for its turn, in milliseconds; then 503
+    /// (the querier answers its query with a retryable 503 naming the
+    /// ingester).
+    pub head_read_queue_timeout_ms: u64,
 }
 
 impl Default for IngesterConfig {
@@ -55,6 +63,8 @@ impl Default for IngesterConfig {
             max_batch_records: 1024,
             ready_max_lag_records: 0,
             lag_poll_interval_ms: 1000,
+            max_concurrent_head_reads: 0,
+            head_read_queue_timeout_ms: 10_000,
         }
     }
 }
@@ -71,6 +81,9 @@ impl IngesterConfig {
                 "ingester.io_memory_bytes = {} is below glommio's minimum of {MIN_IO_MEMORY_BYTES}",
                 self.io_memory_bytes
             ));
+        }
+        if self.head_read_queue_timeout_ms == 0 {
+            return bad("ingester.head_read_queue_timeout_ms must be > 0".to_string());
         }
         if self.flush_interval_ms == 0 {
             return bad("ingester.flush_interval_ms must be > 0".to_string());
@@ -90,6 +103,14 @@ impl IngesterConfig {
     /// The lag poll interval as a duration.
     pub fn lag_poll_interval(&self) -> Duration {
         Duration::from_millis(self.lag_poll_interval_ms)
+    }
+
+    /// [`Self::max_concurrent_head_reads`] with 0 resolved against the CPUs.
+    pub fn head_read_slots(&self) -> usize {
+        match self.max_concurrent_head_reads {
+            0 => 2 * std::thread::available_parallelism().map(usize::from).unwrap_or(1),
+            n => n,
+        }
     }
 
     /// The flush interval as a duration.

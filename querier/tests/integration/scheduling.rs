@@ -142,10 +142,7 @@ async fn query_cost_shows_the_plan_and_its_lane() {
 
 #[tokio::test]
 async fn a_query_over_the_cost_limit_is_refused_before_it_reads_anything() {
-    let scheduler = SchedulerConfig {
-        default_limits: strata_querier::scheduler::TenantLimits { max_query_cost: 10_000, ..Default::default() },
-        ..Default::default()
-    };
+    let scheduler = SchedulerConfig { max_query_cost: 10_000, ..Default::default() };
     let config = QuerierConfig { scheduler, ..Default::default() };
     let st = Arc::new(QuerierState::with_source(config, source(), QuerierMetrics::unregistered()));
     let uri = "/api/v1/query_range?query=sum(rate(http_requests_total%5B5m%5D))&start=0&end=21600&step=60";
