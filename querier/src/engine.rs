@@ -282,16 +282,24 @@ fn evaluate(expr: &Expr, ctx: &EvalCtx, instant: bool) -> Result<QueryValue> {
     if instant && matches!(eval::unparen(expr), Expr::MatrixSelector(_) | Expr::Subquery(_)) {
         let mut it = eval::RangeInput::new(ctx, expr)?;
         let mut out = Vec::new();
-        while let Some((labels, samples)) = it.next_series()? {
+        // The result, reserved series by series before it is copied out.
+        let mut held = ctx.reservation();
+        while let Some(labels) = it.advance()? {
             let r = it.timing.ref_t(ctx.start);
-            let points: Vec<_> =
-                samples.iter().filter(|s| s.t > r - it.range && s.t <= r).map(|s| (s.t, s.v)).collect();
-            if !points.is_empty() {
+            let window = it.samples().iter().filter(|s| s.t > r - it.range && s.t <= r);
+            let n = window.clone().count();
+            if n > 0 {
+                let bytes = ctx::labels_bytes(&labels) + (std::mem::size_of::<RangeSeries>() + n * 16) as u64;
+                held.grow(n as u64, bytes)?;
+                let mut points = Vec::with_capacity(n);
+                points.extend(window.map(|s| (s.t, s.v)));
                 out.push(RangeSeries { labels, points: Points::Raw(points) });
             }
         }
         return Ok(QueryValue::Matrix(out));
     }
+    // The step buffers the operators of this grid have in flight.
+    ctx.hold_steps(ctx::STEP_VALUE_BYTES * eval::step_buffers(expr))?;
     match eval::eval(ctx, expr)? {
         Value::Scalar(v) if instant => Ok(QueryValue::Scalar { t: ctx.start, v: v[0] }),
         Value::Scalar(v) => Ok(QueryValue::Matrix(vec![RangeSeries {
