@@ -39,8 +39,10 @@ pub struct QuerierConfig {
     /// Time budget of one query (Prometheus `--query.timeout`), in
     /// milliseconds; a `timeout` request parameter can only lower it.
     pub query_timeout_ms: u64,
-    /// Most samples one query may load (Prometheus `--query.max-samples`);
-    /// more is an `execution` error (422).
+    /// Most points (loaded samples and step values) one query may hold at
+    /// once (Prometheus `--query.max-samples`, `peakSamples` in the query
+    /// statistics); more is an `execution` error (422). Samples loaded one
+    /// series after another do not add up against it.
     pub max_samples: u64,
     /// Most bytes one query's operators may hold at once (loaded samples,
     /// aggregation groups, materialized binary-operator sides, buffered

@@ -7,8 +7,10 @@
 //!         selector ─▶ function / binary / aggregation ─▶ result
 //! ```
 //! Every query is evaluated over a step grid (an instant query is a range
-//! query with one step). Samples are loaded one series at a time and
-//! counted against `max_samples`; the deadline is checked as series flow.
+//! query with one step). Samples are loaded one series at a time; the
+//! points (samples and step values) held at once count against
+//! `max_samples` and their bytes against the memory budget (see [`ctx`]);
+//! the deadline is checked as series flow.
 
 pub mod aggregate;
 pub mod binary;
@@ -103,11 +105,12 @@ pub enum QueryValue {
 /// What one query cost (rendered by `stats=all`, see [`crate::api::json`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct QueryStats {
-    /// Samples loaded from the source (what `max_samples` limits;
-    /// Prometheus's `totalQueryableSamples`).
+    /// Samples loaded from the source (Prometheus's
+    /// `totalQueryableSamples`; statistics only, no limit applies to the
+    /// total).
     pub samples_loaded: u64,
     /// Most points (loaded samples and step values) held at once
-    /// (Prometheus's `peakSamples`).
+    /// (Prometheus's `peakSamples`; what `max_samples` limits).
     pub peak_samples: u64,
     /// Most bytes held at once by the query's operators (what
     /// `max_query_memory_bytes` limits).

@@ -486,6 +486,38 @@ mod tests {
     }
 
     #[test]
+    fn a_grid_too_big_for_the_budget_is_refused_before_it_allocates() {
+        let ctx = ctx(1 << 20);
+        // 1M steps × 16 bytes: over 1 MiB before anything is evaluated.
+        let err = ctx.child(0, 999_999, 1, 1).err().unwrap();
+        assert!(matches!(err, Error::MemoryLimit { limit: 1048576, needed: 16_000_000 }), "{err:?}");
+        // Released with the failed grid; a grid that fits holds its buffers
+        // until it is dropped.
+        let child = ctx.child(0, 9_999, 1, 2).unwrap();
+        assert_eq!(ctx.shared.mem.bytes.get(), 320_000);
+        child.hold_steps(8).unwrap();
+        assert_eq!(ctx.shared.mem.bytes.get(), 400_000);
+        drop(child);
+        assert_eq!(ctx.shared.mem.bytes.get(), 0);
+    }
+
+    #[test]
+    fn pooled_step_buffers_are_accounted_or_freed() {
+        let ctx = ctx(2000);
+        let series = |n| StepSeries { labels: Labels::empty(), values: Vec::with_capacity(n) };
+        ctx.recycle(series(100));
+        assert_eq!(ctx.shared.mem.bytes.get(), 1600);
+        // Does not fit next to the first: freed, not pooled.
+        ctx.recycle(series(100));
+        assert_eq!((ctx.shared.step_pool.borrow().len(), ctx.shared.mem.bytes.get()), (1, 1600));
+        // Taken out of the pool, it leaves the account (its user's grid
+        // reserved it); far bigger than this one-step grid, it is freed.
+        let v = ctx.step_values();
+        assert!(v.capacity() < 100);
+        assert_eq!(ctx.shared.mem.bytes.get(), 0);
+    }
+
+    #[test]
     fn vec_stream_releases_each_series_as_it_leaves() {
         let ctx = ctx(u64::MAX);
         let series: Vec<StepSeries> =
