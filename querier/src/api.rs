@@ -286,7 +286,7 @@ async fn run_query(
         lane: permit.lane(),
         estimate: &plan.cost,
     };
-    let body = json::query_success(&value, stats_param(p).then_some(&report));
+    let body = json::query_success_within(&value, stats_param(p).then_some(&report), st.config.max_query_memory_bytes)?;
     drop(permit);
     Ok(body)
 }

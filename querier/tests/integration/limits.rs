@@ -283,3 +283,21 @@ async fn http_answers_a_huge_subquery_with_the_422_memory_error() {
     let msg = body["error"].as_str().unwrap();
     assert!(msg.starts_with(&format!("query exceeded its memory limit of {} bytes", 64 * MIB)), "{msg}");
 }
+
+#[tokio::test]
+async fn an_answer_too_big_to_render_within_the_budget_is_refused() {
+    let q = "http_requests_total";
+    let (value, stats) = run(1 << 30, q).await.unwrap();
+    let rendered = strata_querier::api::json::rendered_size(&value);
+    // The compact result fits where its JSON text (~40 bytes a point) does not.
+    assert!(stats.peak_memory_bytes * 2 < rendered, "{stats:?} vs {rendered}");
+    let limit = (stats.peak_memory_bytes + rendered) / 2;
+    let config = QuerierConfig { max_query_memory_bytes: limit, ..Default::default() };
+    let uri = "/api/v1/query_range?query=http_requests_total&start=600&end=3600&step=60";
+    let (status, body) = http(config, uri).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["errorType"], "execution");
+    let msg = body["error"].as_str().unwrap();
+    assert!(msg.starts_with(&format!("query exceeded its memory limit of {limit} bytes")), "{msg}");
+    assert!(msg.contains(&format!("it needed at least {rendered} bytes")), "{msg}");
+}
