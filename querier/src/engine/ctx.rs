@@ -23,7 +23,17 @@
 //! - idle step buffers kept for reuse ([`EvalCtx::recycle`]) are accounted
 //!   while pooled, and dropped instead when they do not fit;
 //! - operators that keep series (groups, materialized sides, buffered
-//!   subqueries, the result) grow their reservation before each allocation.
+//!   subqueries, the result) grow their reservation before each allocation;
+//!   a selector reserves a series' samples from its loader's
+//!   [`crate::source::SampleLoader::size_hint`] before loading them.
+//!
+//! Transients not reserved one by one, each bounded by something that is:
+//! a series the selector decodes from files is copied once while merged
+//! with the head (2× that series); a binary operator's pending outputs for
+//! one signature (at most the materialized candidates of that signature);
+//! a group's lazily allocated Kahan column (`steps × 8`, accounted right
+//! after); the spare capacity of per-step value lists (at most their
+//! length).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;

@@ -300,11 +300,6 @@ impl<'a> RangeInput<'a> {
         &self.buf
     }
 
-    /// The next series with a copy of its samples.
-    pub fn next_series(&mut self) -> Result<Option<(Labels, Vec<Sample>)>> {
-        Ok(self.advance()?.map(|labels| (labels, self.buf.clone())))
-    }
-
     /// Pushes `f(window, range_start, range_end)` to `out` per step, with
     /// the current series' samples in the left-open window `(ref - range, ref]`.
     pub fn per_step(
