@@ -107,6 +107,7 @@ impl QuerierState {
 
 /// The query API routes.
 pub fn router(state: Arc<QuerierState>) -> Router {
+    let max_body = state.config.max_request_bytes;
     Router::new()
         .route("/api/v1/query", get(query).post(query))
         .route("/api/v1/query_range", get(query_range).post(query_range))
@@ -115,6 +116,8 @@ pub fn router(state: Arc<QuerierState>) -> Router {
         .route("/api/v1/labels", get(labels).post(labels))
         .route("/api/v1/label/{name}/values", get(label_values))
         .route("/api/v1/status/buildinfo", get(buildinfo))
+        .layer(axum::extract::DefaultBodyLimit::max(usize::try_from(max_body).unwrap_or(usize::MAX)))
+        .layer(axum::middleware::map_response(move |r| params::json_rejection(r, max_body)))
         .with_state(state)
 }
 
@@ -286,7 +289,7 @@ async fn run_query(
         lane: permit.lane(),
         estimate: &plan.cost,
     };
-    let body = json::query_success(&value, stats_param(p).then_some(&report));
+    let body = json::query_success_within(&value, stats_param(p).then_some(&report), st.config.max_query_memory_bytes)?;
     drop(permit);
     Ok(body)
 }

@@ -39,8 +39,10 @@ pub struct QuerierConfig {
     /// Time budget of one query (Prometheus `--query.timeout`), in
     /// milliseconds; a `timeout` request parameter can only lower it.
     pub query_timeout_ms: u64,
-    /// Most samples one query may load (Prometheus `--query.max-samples`);
-    /// more is an `execution` error (422).
+    /// Most points (loaded samples and step values) one query may hold at
+    /// once (Prometheus `--query.max-samples`, `peakSamples` in the query
+    /// statistics); more is an `execution` error (422). Samples loaded one
+    /// series after another do not add up against it.
     pub max_samples: u64,
     /// Most bytes one query's operators may hold at once (loaded samples,
     /// aggregation groups, materialized binary-operator sides, buffered
@@ -50,6 +52,10 @@ pub struct QuerierConfig {
     /// Most points per series a range query may ask for
     /// (`(end - start) / step`); Prometheus hard-codes 11,000.
     pub max_points_per_series: u64,
+    /// Largest request body (a POST form) the query API reads, in bytes;
+    /// a bigger one is answered 413 with Prometheus's JSON error envelope
+    /// (`bad_data`). Default 8 MiB.
+    pub max_request_bytes: u64,
     /// Default read consistency; a request may override it with the
     /// `X-Read-Consistency: strong|eventual` header.
     pub read_consistency: ReadConsistency,
@@ -71,6 +77,7 @@ impl Default for QuerierConfig {
             max_samples: 50_000_000,
             max_query_memory_bytes: 1 << 30,
             max_points_per_series: 11_000,
+            max_request_bytes: 8 << 20,
             read_consistency: ReadConsistency::Strong,
             read_consistency_timeout_ms: 10_000,
             multitenancy_enabled: false,
@@ -88,6 +95,7 @@ impl QuerierConfig {
             ("max_samples", self.max_samples),
             ("max_query_memory_bytes", self.max_query_memory_bytes),
             ("max_points_per_series", self.max_points_per_series),
+            ("max_request_bytes", self.max_request_bytes),
             ("read_consistency_timeout_ms", self.read_consistency_timeout_ms),
         ];
         for (name, v) in positive {

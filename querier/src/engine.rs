@@ -7,8 +7,10 @@
 //!         selector ─▶ function / binary / aggregation ─▶ result
 //! ```
 //! Every query is evaluated over a step grid (an instant query is a range
-//! query with one step). Samples are loaded one series at a time and
-//! counted against `max_samples`; the deadline is checked as series flow.
+//! query with one step). Samples are loaded one series at a time; the
+//! points (samples and step values) held at once count against
+//! `max_samples` and their bytes against the memory budget (see [`ctx`]);
+//! the deadline is checked as series flow.
 
 pub mod aggregate;
 pub mod binary;
@@ -103,11 +105,12 @@ pub enum QueryValue {
 /// What one query cost (rendered by `stats=all`, see [`crate::api::json`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct QueryStats {
-    /// Samples loaded from the source (what `max_samples` limits;
-    /// Prometheus's `totalQueryableSamples`).
+    /// Samples loaded from the source (Prometheus's
+    /// `totalQueryableSamples`; statistics only, no limit applies to the
+    /// total).
     pub samples_loaded: u64,
     /// Most points (loaded samples and step values) held at once
-    /// (Prometheus's `peakSamples`).
+    /// (Prometheus's `peakSamples`; what `max_samples` limits).
     pub peak_samples: u64,
     /// Most bytes held at once by the query's operators (what
     /// `max_query_memory_bytes` limits).
@@ -302,16 +305,24 @@ fn evaluate(expr: &Expr, ctx: &EvalCtx, instant: bool) -> Result<QueryValue> {
     if instant && matches!(eval::unparen(expr), Expr::MatrixSelector(_) | Expr::Subquery(_)) {
         let mut it = eval::RangeInput::new(ctx, expr)?;
         let mut out = Vec::new();
-        while let Some((labels, samples)) = it.next_series()? {
+        // The result, reserved series by series before it is copied out.
+        let mut held = ctx.reservation();
+        while let Some(labels) = it.advance()? {
             let r = it.timing.ref_t(ctx.start);
-            let points: Vec<_> =
-                samples.iter().filter(|s| s.t > r - it.range && s.t <= r).map(|s| (s.t, s.v)).collect();
-            if !points.is_empty() {
+            let window = it.samples().iter().filter(|s| s.t > r - it.range && s.t <= r);
+            let n = window.clone().count();
+            if n > 0 {
+                let bytes = ctx::labels_bytes(&labels) + (std::mem::size_of::<RangeSeries>() + n * 16) as u64;
+                held.grow(n as u64, bytes)?;
+                let mut points = Vec::with_capacity(n);
+                points.extend(window.map(|s| (s.t, s.v)));
                 out.push(RangeSeries { labels, points: Points::Raw(points) });
             }
         }
         return Ok(QueryValue::Matrix(out));
     }
+    // The step buffers the operators of this grid have in flight.
+    ctx.hold_steps(ctx::STEP_VALUE_BYTES * eval::step_buffers(expr))?;
     match eval::eval(ctx, expr)? {
         Value::Scalar(v) if instant => Ok(QueryValue::Scalar { t: ctx.start, v: v[0] }),
         Value::Scalar(v) => Ok(QueryValue::Matrix(vec![RangeSeries {

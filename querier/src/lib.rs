@@ -45,8 +45,9 @@
 //!
 //! Guarantees: a query never sees another tenant's data; with strong read
 //! consistency it sees every write acknowledged before it started; it never
-//! loads more than `max_samples` samples, holds more than its memory budget,
-//! nor runs past its timeout.
+//! holds more than `max_samples` points at once nor more than its memory
+//! budget (buffers are reserved before they grow, so an oversized query
+//! fails before it allocates), nor runs past its timeout.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 

@@ -38,6 +38,13 @@ pub trait SampleLoader: Send {
         out.extend_from_slice(&samples);
         Ok(())
     }
+
+    /// At most how many samples [`SampleLoader::load_into`] of the same
+    /// range will return, from what the loader knows without decoding (so
+    /// the engine can reserve memory before loading); `None` when unknown.
+    fn size_hint(&self, _min_t: Timestamp, _max_t: Timestamp) -> Option<usize> {
+        None
+    }
 }
 
 /// One selected series: labels now, samples on demand.
@@ -88,6 +95,11 @@ impl SampleLoader for VecLoader {
         out.clear();
         out.extend_from_slice(slice_range(&self.0, min_t, max_t));
         Ok(())
+    }
+
+    /// Exact.
+    fn size_hint(&self, min_t: Timestamp, max_t: Timestamp) -> Option<usize> {
+        Some(slice_range(&self.0, min_t, max_t).len())
     }
 }
 

@@ -106,7 +106,7 @@ fn write_float_point(out: &mut String, t: Timestamp, v: f64) {
 /// - Times are seconds; sorting is part of `innerEvalTime`. No per-step
 ///   breakdown is rendered.
 pub fn query_success(value: &QueryValue, stats: Option<&StatsReport<'_>>) -> String {
-    let mut out = String::with_capacity(256);
+    let mut out = String::with_capacity(usize::try_from(rendered_size(value)).unwrap_or(usize::MAX));
     out.push_str(r#"{"status":"success","data":{"resultType":"#);
     match value {
         QueryValue::Scalar { t, v } => {
@@ -156,6 +156,38 @@ pub fn query_success(value: &QueryValue, stats: Option<&StatsReport<'_>>) -> Str
     }
     out.push_str("}}");
     out
+}
+
+/// Estimated bytes of `value` rendered by [`query_success`], from its shape
+/// alone: [`POINT_BYTES`] per point plus each series' label text (a point is
+/// `[1700000000.123,"12.5"],`, 25 to 40 bytes for most values).
+pub fn rendered_size(value: &QueryValue) -> u64 {
+    let labels = |l: &Labels| l.iter().map(|l| l.name.len() + l.value.len() + 6).sum::<usize>() as u64;
+    let series = |l: &Labels, points: usize| SERIES_BYTES + labels(l) + points as u64 * POINT_BYTES;
+    512 + match value {
+        QueryValue::Scalar { .. } => POINT_BYTES,
+        QueryValue::String { v, .. } => POINT_BYTES + 2 * v.len() as u64,
+        QueryValue::Vector(samples) => samples.iter().map(|s| series(&s.labels, 1)).sum(),
+        QueryValue::Matrix(m) => m.iter().map(|s| series(&s.labels, s.points.len())).sum(),
+    }
+}
+
+/// Estimated rendered bytes of one point (see [`rendered_size`]).
+pub const POINT_BYTES: u64 = 40;
+/// Rendered bytes of one series besides its labels and points.
+const SERIES_BYTES: u64 = 32;
+
+/// [`query_success`] unless the rendered answer is estimated
+/// ([`rendered_size`]) over `limit` bytes (the query's memory budget,
+/// `querier.max_query_memory_bytes`): then [`Error::MemoryLimit`], before
+/// anything is rendered. The result was held within the same budget, so
+/// answering holds at most about twice the budget.
+pub fn query_success_within(value: &QueryValue, stats: Option<&StatsReport<'_>>, limit: u64) -> Result<String, Error> {
+    let needed = rendered_size(value);
+    if needed > limit {
+        return Err(Error::MemoryLimit { limit, needed });
+    }
+    Ok(query_success(value, stats))
 }
 
 /// What `stats=all` renders: the engine's figures, the request's total time,
@@ -258,6 +290,20 @@ mod tests {
         assert_eq!(f(1_700_000_000_500), "1700000000.500");
         assert_eq!(f(1_700_000_000_005), "1700000000.005");
         assert_eq!(f(-1500), "-1.500");
+    }
+
+    #[test]
+    fn rendered_size_bounds_the_answer_and_refuses_over_the_limit() {
+        use crate::engine::{Points, RangeSeries};
+        let labels = Labels::from_pairs([("__name__", "http_requests_total"), ("instance", "host-1:9100")]).unwrap();
+        let points: Vec<(Timestamp, f64)> =
+            (0..1000).map(|i| (1_700_000_000_000 + i * 15_000, i as f64 * 0.25)).collect();
+        let m = QueryValue::Matrix(vec![RangeSeries { labels, points: Points::Raw(points) }; 10]);
+        let (estimate, rendered) = (rendered_size(&m), query_success(&m, None).len() as u64);
+        assert!(rendered <= estimate && estimate < 2 * rendered, "{rendered} rendered, {estimate} estimated");
+        assert_eq!(query_success_within(&m, None, estimate).unwrap().len() as u64, rendered);
+        let err = query_success_within(&m, None, estimate - 1).unwrap_err();
+        assert!(matches!(err, Error::MemoryLimit { needed, .. } if needed == estimate), "{err:?}");
     }
 
     #[test]

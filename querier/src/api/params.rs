@@ -2,6 +2,8 @@
 //! seconds (float) or RFC 3339, durations as float seconds or Prometheus
 //! duration strings (`1h30m`, `15s`, `100ms`).
 
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use strata_common::Timestamp;
 
 use crate::error::{Error, Result};
@@ -111,6 +113,29 @@ pub fn parse_duration(s: &str) -> std::result::Result<i64, String> {
         return Ok(ms.round() as i64);
     }
     parse_prom_duration(s).ok_or_else(|| format!("cannot parse \"{s}\" to a valid duration"))
+}
+
+/// Rewrites the HTTP layer's plain-text answers to a request it would not
+/// read (413: a body over `querier.max_request_bytes`; 414: a URI too long)
+/// into Prometheus's JSON error envelope, keeping the status. Installed on
+/// the query routes with `axum::middleware::map_response`.
+pub async fn json_rejection(resp: Response, max_request_bytes: u64) -> Response {
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let message = match status {
+        _ if is_json => return resp,
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            format!("request body too large: the limit is {max_request_bytes} bytes (querier.max_request_bytes)")
+        }
+        StatusCode::URI_TOO_LONG => "request URI too long: send the parameters as a POST form".to_string(),
+        _ => return resp,
+    };
+    let body = super::json::error_body(&Error::BadData(message));
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 #[cfg(test)]

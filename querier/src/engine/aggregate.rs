@@ -21,7 +21,7 @@ use promql_parser::parser::{AggregateExpr, LabelModifier};
 use strata_common::Labels;
 use strata_common::labels::METRIC_NAME;
 
-use super::ctx::{EvalCtx, Reservation, StepSeries, Value, VecStream, labels_bytes};
+use super::ctx::{EvalCtx, Reservation, StepSeries, Value, VecStream, labels_bytes, new_series_bytes};
 use super::eval::eval as eval_expr;
 use super::numeric::{self, kahan_inc};
 use crate::error::{Error, Result};
@@ -401,17 +401,21 @@ fn count_values<'a>(
         ctx.recycle(s);
     }
     let mut out: Vec<StepSeries> = Vec::new();
+    // Each output series is reserved before it is built (the groups stay
+    // held until all are).
+    let mut out_held = ctx.reservation();
     for (key, by_value) in groups {
         for (value, counts) in by_value {
             let mut labels = key.clone();
             labels.set(label, &value);
+            out_held.grow(ctx.steps as u64, new_series_bytes(&labels, ctx.steps))?;
             let values = counts.iter().map(|&n| (n > 0).then_some(f64::from(n))).collect();
             out.push(StepSeries { labels, values });
         }
     }
     out.sort_by(|x, y| x.labels.cmp(&y.labels));
-    let out = VecStream::charged(ctx, out)?;
     drop(held);
+    let out = VecStream::held(out, out_held);
     Ok(Value::Vector(Box::new(out)))
 }
 
@@ -448,28 +452,29 @@ fn eval_quantile<'a>(
             held.grow(0, labels_bytes(&key) + (ctx.steps * std::mem::size_of::<Vec<f64>>()) as u64)?;
         }
         let per_step = groups.entry(key).or_insert_with(|| vec![Vec::new(); ctx.steps]);
-        let mut added = 0;
+        // Reserved before the values are appended (a value vector's spare
+        // capacity, at most its length, is not).
+        let added = s.values.iter().flatten().count() as u64;
+        held.grow(added, added * 8)?;
         for (vals, v) in per_step.iter_mut().zip(&s.values) {
             vals.extend(*v);
-            added += u64::from(v.is_some());
         }
-        held.grow(added, added * 8)?;
         ctx.recycle(s);
     }
-    let mut out: Vec<StepSeries> = groups
-        .into_iter()
-        .map(|(labels, mut per_step)| StepSeries {
-            labels,
-            values: per_step
-                .iter_mut()
-                .zip(&phi)
-                .map(|(vals, &q)| (!vals.is_empty()).then(|| numeric::quantile(q, vals)))
-                .collect(),
-        })
-        .collect();
+    let mut out: Vec<StepSeries> = Vec::with_capacity(groups.len());
+    let mut out_held = ctx.reservation();
+    for (labels, mut per_step) in groups {
+        out_held.grow(ctx.steps as u64, new_series_bytes(&labels, ctx.steps))?;
+        let values = per_step
+            .iter_mut()
+            .zip(&phi)
+            .map(|(vals, &q)| (!vals.is_empty()).then(|| numeric::quantile(q, vals)))
+            .collect();
+        out.push(StepSeries { labels, values });
+    }
     out.sort_by(|x, y| x.labels.cmp(&y.labels));
-    let out = VecStream::charged(ctx, out)?;
     drop(held);
+    let out = VecStream::held(out, out_held);
     Ok(Value::Vector(Box::new(out)))
 }
 

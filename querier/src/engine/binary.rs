@@ -122,15 +122,16 @@ pub fn eval<'a>(ctx: &'a EvalCtx, b: &'a BinaryExpr) -> Result<Value<'a>> {
     let lhs = eval_expr(ctx, &b.lhs)?;
     let rhs = eval_expr(ctx, &b.rhs)?;
     match (lhs, rhs) {
-        (Value::Scalar(l), Value::Scalar(r)) => Ok(Value::Scalar(
+        (Value::Scalar(l), Value::Scalar(r)) => Ok(Value::Scalar({
+            ctx.hold_steps(super::eval::SCALAR_BYTES)?;
             l.iter()
                 .zip(&r)
                 .map(|(&l, &r)| match op.apply(l, r) {
                     (_, keep) if op.is_comparison() => f64::from(u8::from(keep)),
                     (v, _) => v,
                 })
-                .collect(),
-        )),
+                .collect()
+        })),
         (Value::Vector(v), Value::Scalar(s)) => {
             Ok(Value::Vector(Box::new(VectorScalar { inner: v, scalar: s, op, swap: false, return_bool })))
         }

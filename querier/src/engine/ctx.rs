@@ -9,6 +9,31 @@
 //! `max_memory_bytes` fails the query with [`Error::MemoryLimit`], and the
 //! peak is reported in the query statistics. Sizes are estimates of the
 //! heap bytes held (vector capacity × element size + label strings).
+//!
+//! Reserve before growing: a buffer whose size is known up front is
+//! reserved before it is allocated, so a query too big for its budget fails
+//! with [`Error::MemoryLimit`] instead of allocating:
+//! - every grid (the query's, and each subquery's inner grid, see
+//!   [`EvalCtx::child`]) reserves one step buffer (`steps × 16` bytes) per
+//!   operator evaluated on it ([`EvalCtx::hold_steps`]): the series an
+//!   operator has in flight. A subquery whose inner grid alone cannot fit
+//!   is refused before anything is evaluated on it;
+//! - scalar step vectors (`Value::Scalar`, function parameters) reserve
+//!   `steps × 8` on their grid before they are allocated;
+//! - idle step buffers kept for reuse ([`EvalCtx::recycle`]) are accounted
+//!   while pooled, and dropped instead when they do not fit;
+//! - operators that keep series (groups, materialized sides, buffered
+//!   subqueries, the result) grow their reservation before each allocation;
+//!   a selector reserves a series' samples from its loader's
+//!   [`crate::source::SampleLoader::size_hint`] before loading them.
+//!
+//! Transients not reserved one by one, each bounded by something that is:
+//! a series the selector decodes from files is copied once while merged
+//! with the head (2× that series); a binary operator's pending outputs for
+//! one signature (at most the materialized candidates of that signature);
+//! a group's lazily allocated Kahan column (`steps × 8`, accounted right
+//! after); the spare capacity of per-step value lists (at most their
+//! length).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -81,7 +106,7 @@ struct Shared {
     /// Series pulled from the source.
     series_touched: Cell<u64>,
     /// Step-value buffers of consumed series, for reuse (see
-    /// [`EvalCtx::step_values`]).
+    /// [`EvalCtx::step_values`]); their capacity is accounted in `mem`.
     step_pool: RefCell<Vec<Vec<Option<f64>>>>,
     /// Prefetched selections, keyed by the selector node's address.
     selected: RefCell<HashMap<usize, SeriesIter>>,
@@ -100,6 +125,9 @@ pub struct EvalCtx {
     /// Instant-selector lookback in ms.
     pub lookback: Timestamp,
     shared: Rc<Shared>,
+    /// What this grid holds for its lifetime: its operators' step buffers
+    /// in flight and its scalar step vectors ([`EvalCtx::hold_steps`]).
+    grid_held: RefCell<Option<Reservation>>,
 }
 
 impl EvalCtx {
@@ -127,12 +155,28 @@ impl EvalCtx {
     fn with_grid(start: Timestamp, end: Timestamp, step: Timestamp, lookback: Timestamp, shared: Rc<Shared>) -> Self {
         let step = step.max(1);
         let steps = if end < start { 0 } else { ((end - start) / step) as usize + 1 };
-        Self { start, end, step, steps, lookback, shared }
+        Self { start, end, step, steps, lookback, shared, grid_held: RefCell::new(None) }
     }
 
-    /// The context of a subquery: another grid, the same budget and selections.
-    pub fn child(&self, start: Timestamp, end: Timestamp, step: Timestamp) -> Self {
-        Self::with_grid(start, end, step, self.lookback, self.shared.clone())
+    /// The context of a subquery: another grid, the same budget and
+    /// selections. Reserves `step_buffers` step buffers of the new grid
+    /// (see [`EvalCtx::hold_steps`]) before anything is evaluated on it, so
+    /// a grid too big for the budget is refused before it allocates.
+    pub fn child(&self, start: Timestamp, end: Timestamp, step: Timestamp, step_buffers: u64) -> Result<Self> {
+        let child = Self::with_grid(start, end, step, self.lookback, self.shared.clone());
+        child.hold_steps(STEP_VALUE_BYTES.saturating_mul(step_buffers.max(1)))?;
+        Ok(child)
+    }
+
+    /// Reserves `bytes_per_step × steps` on this grid until it is dropped,
+    /// before the caller allocates that much: a scalar step vector (8 bytes
+    /// per step), or the step buffers its operators have in flight
+    /// ([`STEP_VALUE_BYTES`] per step and operator). Fails with
+    /// [`Error::MemoryLimit`] when it does not fit.
+    pub fn hold_steps(&self, bytes_per_step: u64) -> Result<()> {
+        let bytes = bytes_per_step.saturating_mul(self.steps as u64);
+        let mut held = self.grid_held.borrow_mut();
+        held.get_or_insert_with(|| self.reservation()).grow(0, bytes)
     }
 
     /// The timestamp of step `i`.
@@ -181,20 +225,31 @@ impl EvalCtx {
 
     /// An empty step-value buffer with room for this grid, reused from a
     /// consumed series when one was recycled (no allocation per series on
-    /// the hot path).
+    /// the hot path). Its memory is covered by the step buffer its caller's
+    /// grid reserved for the operator ([`EvalCtx::hold_steps`]); a pooled
+    /// buffer much larger than this grid (another grid's) is freed rather
+    /// than reused, so what an operator holds follows its own grid.
     pub fn step_values(&self) -> Vec<Option<f64>> {
-        let mut v = self.shared.step_pool.borrow_mut().pop().unwrap_or_default();
+        let pooled = self.shared.step_pool.borrow_mut().pop();
+        let mut v = match pooled {
+            Some(v) => {
+                self.shared.mem.sub(0, pooled_bytes(&v));
+                if v.capacity() > 2 * self.steps + 64 { Vec::new() } else { v }
+            }
+            None => Vec::new(),
+        };
         v.clear();
         v.reserve(self.steps);
         v
     }
 
-    /// Returns a consumed series' step-value buffer to the pool.
+    /// Returns a consumed series' step-value buffer to the pool, where it
+    /// is accounted; a buffer that does not fit the budget is freed.
     pub fn recycle(&self, s: StepSeries) {
         /// Enough for every operator of a query to find one.
         const MAX_POOLED: usize = 64;
         let mut pool = self.shared.step_pool.borrow_mut();
-        if pool.len() < MAX_POOLED {
+        if pool.len() < MAX_POOLED && self.shared.mem.try_add(0, pooled_bytes(&s.values)) {
             pool.push(s.values);
         }
     }
@@ -248,6 +303,39 @@ impl MemoryAccount {
         let zero = || Cell::new(0);
         Self { limit, bytes: zero(), points: zero(), peak_bytes: zero(), peak_points: zero() }
     }
+
+    /// Adds to the totals and the peaks; returns the new totals.
+    fn add(&self, points: u64, bytes: u64) -> (u64, u64) {
+        let total = self.bytes.get().saturating_add(bytes);
+        let total_points = self.points.get().saturating_add(points);
+        self.bytes.set(total);
+        self.points.set(total_points);
+        self.peak_bytes.set(self.peak_bytes.get().max(total));
+        self.peak_points.set(self.peak_points.get().max(total_points));
+        (total, total_points)
+    }
+
+    /// Adds `bytes` only if the total stays within the limit.
+    fn try_add(&self, points: u64, bytes: u64) -> bool {
+        let fits = self.bytes.get().saturating_add(bytes) <= self.limit;
+        if fits {
+            self.add(points, bytes);
+        }
+        fits
+    }
+
+    fn sub(&self, points: u64, bytes: u64) {
+        self.bytes.set(self.bytes.get().saturating_sub(bytes));
+        self.points.set(self.points.get().saturating_sub(points));
+    }
+}
+
+/// Bytes of one `Option<f64>` step value.
+pub const STEP_VALUE_BYTES: u64 = std::mem::size_of::<Option<f64>>() as u64;
+
+/// Accounted bytes of an idle pooled step buffer.
+fn pooled_bytes(v: &Vec<Option<f64>>) -> u64 {
+    v.capacity() as u64 * STEP_VALUE_BYTES
 }
 
 /// Bytes (and points) one operator holds against the query's memory
@@ -264,14 +352,9 @@ impl Reservation {
     /// held until the reservation drops, like the data that was allocated.
     pub fn grow(&mut self, points: u64, bytes: u64) -> Result<()> {
         let m = &self.shared.mem;
-        self.bytes += bytes;
-        self.points += points;
-        let total = m.bytes.get() + bytes;
-        let total_points = m.points.get() + points;
-        m.bytes.set(total);
-        m.points.set(total_points);
-        m.peak_bytes.set(m.peak_bytes.get().max(total));
-        m.peak_points.set(m.peak_points.get().max(total_points));
+        self.bytes = self.bytes.saturating_add(bytes);
+        self.points = self.points.saturating_add(points);
+        let (total, total_points) = m.add(points, bytes);
         if total > m.limit {
             return Err(Error::MemoryLimit { limit: m.limit, needed: total });
         }
@@ -291,9 +374,7 @@ impl Reservation {
         let (bytes, points) = (bytes.min(self.bytes), points.min(self.points));
         self.bytes -= bytes;
         self.points -= points;
-        let m = &self.shared.mem;
-        m.bytes.set(m.bytes.get().saturating_sub(bytes));
-        m.points.set(m.points.get().saturating_sub(points));
+        self.shared.mem.sub(points, bytes);
     }
 
     /// Releases one series held by [`Reservation::grow_series`].
@@ -317,6 +398,12 @@ impl Drop for Reservation {
 pub fn labels_bytes(labels: &Labels) -> u64 {
     let strings: usize = labels.iter().map(|l| l.name.len() + l.value.len()).sum();
     (24 + labels.len() * std::mem::size_of::<strata_common::labels::Label>() + strings) as u64
+}
+
+/// Estimated heap bytes of a series with `labels` and `steps` step values,
+/// before it is built (what [`series_bytes`] will say of it).
+pub fn new_series_bytes(labels: &Labels, steps: usize) -> u64 {
+    labels_bytes(labels) + std::mem::size_of::<StepSeries>() as u64 + steps as u64 * STEP_VALUE_BYTES
 }
 
 /// Estimated heap bytes of one series over the step grid.
@@ -406,6 +493,38 @@ mod tests {
         assert_eq!(a.bytes(), 0);
         assert_eq!(ctx.shared.mem.bytes.get(), 0);
         assert_eq!(ctx.peak_memory_bytes(), 1100);
+    }
+
+    #[test]
+    fn a_grid_too_big_for_the_budget_is_refused_before_it_allocates() {
+        let ctx = ctx(1 << 20);
+        // 1M steps × 16 bytes: over 1 MiB before anything is evaluated.
+        let err = ctx.child(0, 999_999, 1, 1).err().unwrap();
+        assert!(matches!(err, Error::MemoryLimit { limit: 1048576, needed: 16_000_000 }), "{err:?}");
+        // Released with the failed grid; a grid that fits holds its buffers
+        // until it is dropped.
+        let child = ctx.child(0, 9_999, 1, 2).unwrap();
+        assert_eq!(ctx.shared.mem.bytes.get(), 320_000);
+        child.hold_steps(8).unwrap();
+        assert_eq!(ctx.shared.mem.bytes.get(), 400_000);
+        drop(child);
+        assert_eq!(ctx.shared.mem.bytes.get(), 0);
+    }
+
+    #[test]
+    fn pooled_step_buffers_are_accounted_or_freed() {
+        let ctx = ctx(2000);
+        let series = |n| StepSeries { labels: Labels::empty(), values: Vec::with_capacity(n) };
+        ctx.recycle(series(100));
+        assert_eq!(ctx.shared.mem.bytes.get(), 1600);
+        // Does not fit next to the first: freed, not pooled.
+        ctx.recycle(series(100));
+        assert_eq!((ctx.shared.step_pool.borrow().len(), ctx.shared.mem.bytes.get()), (1, 1600));
+        // Taken out of the pool, it leaves the account (its user's grid
+        // reserved it); far bigger than this one-step grid, it is freed.
+        let v = ctx.step_values();
+        assert!(v.capacity() < 100);
+        assert_eq!(ctx.shared.mem.bytes.get(), 0);
     }
 
     #[test]

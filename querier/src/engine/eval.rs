@@ -17,10 +17,14 @@ use crate::source::SeriesIter;
 pub fn eval<'a>(ctx: &'a EvalCtx, expr: &'a Expr) -> Result<Value<'a>> {
     ctx.check_deadline()?;
     match expr {
-        Expr::NumberLiteral(n) => Ok(Value::Scalar(vec![n.val; ctx.steps])),
+        Expr::NumberLiteral(n) => {
+            ctx.hold_steps(SCALAR_BYTES)?;
+            Ok(Value::Scalar(vec![n.val; ctx.steps]))
+        }
         Expr::StringLiteral(s) => Ok(Value::String(s.val.clone())),
         Expr::Paren(p) => eval(ctx, &p.expr),
         Expr::Unary(u) => match eval(ctx, &u.expr)? {
+            // Collected in place (same element type): nothing new to hold.
             Value::Scalar(v) => Ok(Value::Scalar(v.into_iter().map(|x| -x).collect())),
             Value::Vector(inner) => {
                 Ok(Value::Vector(Box::new(MapStream { inner, drop_name: true, f: Box::new(|x| Some(-x)) })))
@@ -39,6 +43,45 @@ pub fn eval<'a>(ctx: &'a EvalCtx, expr: &'a Expr) -> Result<Value<'a>> {
         }
         Expr::Extension(_) => Err(Error::Unsupported("extension expressions".into())),
     }
+}
+
+/// Bytes per step of a scalar step vector (`Value::Scalar`).
+pub const SCALAR_BYTES: u64 = std::mem::size_of::<f64>() as u64;
+
+/// How many step buffers the operators of `expr` have in flight on its
+/// grid: one per node that produces step series (selectors, functions,
+/// aggregations, binary and unary operators), not counting nodes inside a
+/// subquery (they run on the subquery's own grid) nor literals (scalars
+/// reserve their own vectors). At least 1.
+pub fn step_buffers(expr: &Expr) -> u64 {
+    fn count(e: &Expr) -> u64 {
+        match e {
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Subquery(_) | Expr::Extension(_) => 0,
+            Expr::MatrixSelector(_) => 0,
+            Expr::Paren(p) => count(&p.expr),
+            Expr::VectorSelector(_) => 1,
+            Expr::Unary(u) => 1 + count(&u.expr),
+            Expr::Binary(b) => 1 + count(&b.lhs) + count(&b.rhs),
+            Expr::Aggregate(a) => 1 + count(&a.expr) + a.param.as_deref().map_or(0, count),
+            Expr::Call(c) => 1 + c.args.args.iter().map(|a| count(a)).sum::<u64>(),
+        }
+    }
+    count(expr).max(1)
+}
+
+/// Reserves a sample buffer's memory before `loader` fills it: what the
+/// loader says it will return (or what `buf` already holds, if more), so
+/// loading a series too big for the budget fails before it decodes. After
+/// the load the caller re-sizes the reservation to what the buffer holds.
+fn reserve_load(
+    held: &mut Reservation,
+    loader: &dyn crate::source::SampleLoader,
+    window: (Timestamp, Timestamp),
+    buf: &Vec<Sample>,
+) -> Result<()> {
+    held.shrink(u64::MAX, u64::MAX);
+    let n = loader.size_hint(window.0, window.1).unwrap_or(0);
+    held.grow(n as u64, sample_bytes(buf).max((n * std::mem::size_of::<Sample>()) as u64))
 }
 
 /// `expr` without enclosing parentheses.
@@ -109,6 +152,7 @@ impl SeriesStream for InstantSelector<'_> {
             let mut series = series?;
             self.ctx.check_deadline()?;
             self.ctx.touch_series();
+            reserve_load(&mut self.held, series.loader.as_ref(), self.window, &self.buf)?;
             series.loader.load_into(self.window.0, self.window.1, &mut self.buf)?;
             let samples = &self.buf;
             self.ctx.charge(samples.len());
@@ -184,25 +228,32 @@ impl<'a> RangeInput<'a> {
             Expr::Subquery(sq) => {
                 let timing = Timing::of_parts(sq.offset.as_ref(), sq.at.as_ref(), &g);
                 let inner = subquery_grid(&g, sq);
-                let child = ctx.child(inner.start, inner.end, inner.step);
+                // The inner grid's step buffers are reserved first: a grid
+                // that alone cannot fit the budget is refused here.
+                let child = ctx.child(inner.start, inner.end, inner.step, step_buffers(&sq.expr))?;
                 let mut inner = match eval(&child, &sq.expr)? {
                     Value::Vector(s) => s,
                     _ => return Err(Error::BadData("a subquery needs an instant vector expression".into())),
                 };
                 let mut list_held = ctx.reservation();
                 let mut evaluated: Vec<(Labels, Vec<Sample>)> = Vec::new();
+                let entry_bytes = std::mem::size_of::<(Labels, Vec<Sample>)>() as u64;
                 while let Some(mut s) = inner.next_series()? {
-                    let samples: Vec<Sample> = s
-                        .values
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(i, v)| v.map(|v| Sample::new(child.ts(i), v)))
-                        .collect();
+                    ctx.check_deadline()?;
+                    // Reserved before the samples are materialized.
+                    let n = s.values.iter().flatten().count();
+                    let bytes = super::ctx::labels_bytes(&s.labels) + (n * std::mem::size_of::<Sample>()) as u64;
+                    list_held.grow(n as u64, bytes + entry_bytes)?;
+                    let mut samples = Vec::with_capacity(n);
+                    samples.extend(
+                        s.values.iter().enumerate().filter_map(|(i, v)| v.map(|v| Sample::new(child.ts(i), v))),
+                    );
                     let labels = std::mem::take(&mut s.labels);
-                    list_held.grow(samples.len() as u64, super::ctx::labels_bytes(&labels) + sample_bytes(&samples))?;
                     evaluated.push((labels, samples));
                     ctx.recycle(s);
                 }
+                drop(inner);
+                drop(child);
                 let range = sq.range.as_millis() as Timestamp;
                 let source = RangeSource::Evaluated(evaluated.into_iter(), list_held);
                 Ok(Self { ctx, timing, range, source, buf, held })
@@ -219,7 +270,9 @@ impl<'a> RangeInput<'a> {
             RangeSource::Evaluated(it, list_held) => {
                 let Some((labels, samples)) = it.next() else { return Ok(None) };
                 // The samples move from the buffered list to the buffer.
-                list_held.shrink(samples.len() as u64, super::ctx::labels_bytes(&labels) + sample_bytes(&samples));
+                let entry_bytes = std::mem::size_of::<(Labels, Vec<Sample>)>() as u64;
+                let bytes = super::ctx::labels_bytes(&labels) + sample_bytes(&samples) + entry_bytes;
+                list_held.shrink(samples.len() as u64, bytes);
                 self.buf = samples;
                 self.held.grow(self.buf.len() as u64, sample_bytes(&self.buf))?;
                 Ok(Some(labels))
@@ -230,8 +283,10 @@ impl<'a> RangeInput<'a> {
                     let mut series = series?;
                     self.ctx.check_deadline()?;
                     self.ctx.touch_series();
+                    reserve_load(&mut self.held, series.loader.as_ref(), *window, &self.buf)?;
                     series.loader.load_into(window.0, window.1, &mut self.buf)?;
                     self.ctx.charge(self.buf.len());
+                    self.held.shrink(u64::MAX, u64::MAX);
                     self.held.grow(self.buf.len() as u64, sample_bytes(&self.buf))?;
                     self.buf.retain(|s| !is_stale_nan(s.v));
                     Ok(Some(series.labels))
@@ -243,11 +298,6 @@ impl<'a> RangeInput<'a> {
     /// The samples of the current series.
     pub fn samples(&self) -> &[Sample] {
         &self.buf
-    }
-
-    /// The next series with a copy of its samples.
-    pub fn next_series(&mut self) -> Result<Option<(Labels, Vec<Sample>)>> {
-        Ok(self.advance()?.map(|labels| (labels, self.buf.clone())))
     }
 
     /// Pushes `f(window, range_start, range_end)` to `out` per step, with

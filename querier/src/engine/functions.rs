@@ -15,7 +15,7 @@ use promql_parser::parser::{Call, Expr};
 use strata_common::{Sample, Timestamp};
 
 use crate::engine::ctx::{EvalCtx, SeriesStream, StepSeries, Value, VecStream, collect};
-use crate::engine::eval::{MapStream, RangeInput, eval, unparen};
+use crate::engine::eval::{MapStream, RangeInput, SCALAR_BYTES, eval, unparen};
 use crate::error::{Error, Result};
 
 /// The samples a range function sees at one step.
@@ -143,7 +143,10 @@ pub fn eval_call<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
             let param = match def.kind {
                 Kind::RangeParam(_) => scalar_arg(0)?.unwrap_or_default(),
                 Kind::RangeParamLast(_) => scalar_arg(1)?.unwrap_or_default(),
-                _ => vec![f64::NAN; ctx.steps],
+                _ => {
+                    ctx.hold_steps(SCALAR_BYTES)?;
+                    vec![f64::NAN; ctx.steps]
+                }
             };
             Ok(Value::Vector(Box::new(RangeFnStream { iter: input, f, param, keep_name: def.keep_name })))
         }
@@ -154,11 +157,21 @@ pub fn eval_call<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
             };
             let mut args = Vec::with_capacity(defaults.len());
             for (k, d) in defaults.iter().enumerate() {
-                args.push(scalar_arg(k + 1)?.unwrap_or_else(|| vec![*d; ctx.steps]));
+                let arg = match scalar_arg(k + 1)? {
+                    Some(v) => v,
+                    None => {
+                        ctx.hold_steps(SCALAR_BYTES)?;
+                        vec![*d; ctx.steps]
+                    }
+                };
+                args.push(arg);
             }
             Ok(Value::Vector(Box::new(ArgsMapStream { inner, args, f, keep_name: def.keep_name })))
         }
-        Kind::Constant(c) => Ok(Value::Scalar(vec![c; ctx.steps])),
+        Kind::Constant(c) => {
+            ctx.hold_steps(SCALAR_BYTES)?;
+            Ok(Value::Scalar(vec![c; ctx.steps]))
+        }
         Kind::Custom(f) => f(ctx, call),
         Kind::Elementwise(f) => match eval(ctx, arg(0)?)? {
             Value::Vector(inner) => Ok(Value::Vector(Box::new(MapStream {
@@ -168,8 +181,12 @@ pub fn eval_call<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
             }))),
             _ => Err(Error::BadData(format!("expected an instant vector argument to {name}"))),
         },
-        Kind::Time => Ok(Value::Scalar((0..ctx.steps).map(|i| ctx.ts(i) as f64 / 1000.0).collect())),
+        Kind::Time => {
+            ctx.hold_steps(SCALAR_BYTES)?;
+            Ok(Value::Scalar((0..ctx.steps).map(|i| ctx.ts(i) as f64 / 1000.0).collect()))
+        }
         Kind::Vector => match eval(ctx, arg(0)?)? {
+            // The step buffer is this node's (see `eval::step_buffers`).
             Value::Scalar(v) => {
                 let s =
                     StepSeries { labels: strata_common::Labels::empty(), values: v.into_iter().map(Some).collect() };
@@ -180,6 +197,7 @@ pub fn eval_call<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
         Kind::Scalar => match eval(ctx, arg(0)?)? {
             Value::Vector(mut inner) => {
                 let (all, _held) = collect(ctx, inner.as_mut())?;
+                ctx.hold_steps(SCALAR_BYTES)?;
                 let values = (0..ctx.steps)
                     .map(|i| {
                         let mut present = all.iter().filter_map(|s| s.values[i]);

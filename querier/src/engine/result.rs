@@ -90,15 +90,17 @@ pub fn collect_range(ctx: &EvalCtx, stream: &mut dyn SeriesStream) -> Result<(Ve
     let mut held = ctx.reservation();
     let mut compact: Vec<(Labels, Vec<u64>, Vec<f64>)> = Vec::new();
     while let Some(mut s) = stream.next_series()? {
+        // Reserved before the compact form is allocated.
+        let n = s.values.iter().flatten().count();
+        held.grow(n as u64, range_series_bytes(&s.labels, words, n))?;
         let mut present = vec![0u64; words];
-        let mut values = Vec::with_capacity(s.values.iter().flatten().count());
+        let mut values = Vec::with_capacity(n);
         for (i, v) in s.values.iter().enumerate() {
             if let Some(v) = v {
                 present[i / 64] |= 1 << (i % 64);
                 values.push(*v);
             }
         }
-        held.grow(values.len() as u64, range_series_bytes(&s.labels, words, values.len()))?;
         compact.push((std::mem::take(&mut s.labels), present, values));
         ctx.recycle(s);
     }

@@ -214,6 +214,21 @@ impl SampleLoader for MergeLoader {
         }
         Ok(())
     }
+
+    /// The head's samples in range plus the sample counts of the file
+    /// chunks overlapping it (chunk index only, nothing decoded): an upper
+    /// bound. Unknown when a chunk index cannot be read (the load reports it).
+    fn size_hint(&self, min_t: Timestamp, max_t: Timestamp) -> Option<usize> {
+        let mut n = slice_range(&self.head, min_t, max_t).len();
+        for (file, id) in self.stored.iter().flat_map(|s| &s.sources) {
+            for c in file.chunks(*id).ok()? {
+                if c.max_t >= min_t && c.min_t <= max_t {
+                    n = n.saturating_add(c.count as usize);
+                }
+            }
+        }
+        Some(n)
+    }
 }
 
 /// Merges two time-sorted sample lists; on equal timestamps `preferred` wins.

@@ -76,6 +76,40 @@ async fn range_query_matrix_via_post_form() {
 }
 
 #[tokio::test]
+async fn oversized_bodies_get_the_json_error_envelope() {
+    let form = |padding: usize| {
+        let body = format!("query=up&time=1700000000&pad={}", "x".repeat(padding));
+        Request::post("/api/v1/query")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap()
+    };
+    // Over the configured limit: 413, as JSON (`call` checks the content type).
+    let small = QuerierConfig { max_request_bytes: 1024, ..Default::default() };
+    for route in ["/api/v1/query", "/api/v1/query_range", "/api/v1/series", "/api/v1/labels", "/api/v1/query_cost"] {
+        let mut req = form(2048);
+        *req.uri_mut() = route.parse().unwrap();
+        let (s, body) = call(state(small.clone()), req).await;
+        assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{route}");
+        assert_eq!(
+            body,
+            r#"{"status":"error","errorType":"bad_data","error":"request body too large: the limit is 1024 bytes (querier.max_request_bytes)"}"#,
+            "{route}"
+        );
+    }
+    // Under it, the same request is answered.
+    let (s, body) = call(state(small), form(512)).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    // The default (8 MiB) is above axum's own 2 MB default ...
+    let (s, body) = call(state(QuerierConfig::default()), form(3 << 20)).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    // ... and enforced the same way.
+    let (s, body) = call(state(QuerierConfig::default()), form(9 << 20)).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(body.starts_with(r#"{"status":"error","errorType":"bad_data","error":"request body too large"#), "{body}");
+}
+
+#[tokio::test]
 async fn bad_requests_use_prometheus_errors() {
     let (s, body) = get("/api/v1/query_range?query=up&start=10&end=5&step=1").await;
     assert_eq!(s, StatusCode::BAD_REQUEST);

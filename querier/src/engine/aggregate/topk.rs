@@ -88,7 +88,8 @@ pub fn eval<'a>(ctx: &'a EvalCtx, a: &'a AggregateExpr, input: &mut dyn SeriesSt
         let g = match index.get(&key) {
             Some(&g) => g,
             None => {
-                held.grow(0, labels_bytes(&key))?;
+                let heaps = ctx.steps * std::mem::size_of::<BinaryHeap<Cand>>();
+                held.grow(0, labels_bytes(&key) + heaps as u64)?;
                 index.insert(key, groups.len());
                 groups.push(Group { heaps: (0..ctx.steps).map(|_| BinaryHeap::new()).collect() });
                 groups.len() - 1
@@ -102,8 +103,8 @@ pub fn eval<'a>(ctx: &'a EvalCtx, a: &'a AggregateExpr, input: &mut dyn SeriesSt
             let cand = Cand { v, id, top };
             let heap = &mut groups[g].heaps[step];
             if heap.len() < k[step] {
-                heap.push(cand);
                 held.grow(1, cand_bytes)?;
+                heap.push(cand);
                 held_steps += 1;
             } else if heap.peek().is_some_and(|worst| cand < *worst) {
                 if let Some(evicted) = heap.pop() {
@@ -128,6 +129,9 @@ pub fn eval<'a>(ctx: &'a EvalCtx, a: &'a AggregateExpr, input: &mut dyn SeriesSt
             let mut cands = std::mem::take(heap).into_vec();
             cands.sort();
             for c in cands {
+                if !keep.contains_key(&c.id) {
+                    held.grow(0, ctx.steps as u64)?;
+                }
                 keep.entry(c.id).or_insert_with(|| vec![false; ctx.steps])[step] = true;
                 if ctx.steps == 1 {
                     rank_order.push(c.id);

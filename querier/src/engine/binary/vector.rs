@@ -10,7 +10,9 @@ use strata_common::Labels;
 use strata_common::labels::METRIC_NAME;
 
 use super::{BinOp, signature};
-use crate::engine::ctx::{BoxStream, EvalCtx, Reservation, SeriesStream, StepSeries, VecStream, collect};
+use crate::engine::ctx::{
+    BoxStream, EvalCtx, Reservation, STEP_VALUE_BYTES, SeriesStream, StepSeries, VecStream, collect, labels_bytes,
+};
 use crate::error::{Error, Result};
 
 /// Builds the operator for `l op r`.
@@ -28,7 +30,9 @@ pub fn build<'a>(
     let (stream, (one, held), swapped) = if one_to_one && !op.is_set() {
         match race(ctx, l, r)? {
             (true, left, held, right) => {
-                let out = left_built(op, return_bool, matching.as_ref(), left, right)?;
+                let (out, built) = left_built(ctx, op, return_bool, matching.as_ref(), left, right)?;
+                // The outputs move from `built` to the stream's account.
+                drop(built);
                 let out = VecStream::charged(ctx, out)?;
                 drop(held);
                 return Ok(Box::new(out));
@@ -47,6 +51,7 @@ pub fn build<'a>(
         rhs.entry(signature(&s.labels, matching.as_ref())).or_default().push(s);
     }
     Ok(Box::new(VectorVector {
+        steps: ctx.steps,
         lhs: stream,
         rhs,
         matching,
@@ -58,7 +63,7 @@ pub fn build<'a>(
         lhs_seen: HashMap::new(),
         or_rest: None,
         pending: Vec::new(),
-        _held: held,
+        held,
     }))
 }
 
@@ -151,25 +156,33 @@ fn one_to_one_labels(lhs: &Labels, op: BinOp, return_bool: bool, matching: Optio
 }
 
 /// One-to-one matching with the left side materialized: streams the right
-/// side and fills one output per left series.
+/// side and fills one output per left series. The returned reservation
+/// accounts for the outputs and the per-signature bookkeeping, each
+/// reserved before it was allocated.
 fn left_built(
+    ctx: &EvalCtx,
     op: BinOp,
     return_bool: bool,
     matching: Option<&LabelModifier>,
     left: Vec<StepSeries>,
     mut right: BoxStream<'_>,
-) -> Result<Vec<StepSeries>> {
+) -> Result<(Vec<StepSeries>, Reservation)> {
+    let mut held = ctx.reservation();
     let mut index: HashMap<Labels, Vec<usize>> = HashMap::new();
     for (i, s) in left.iter().enumerate() {
         index.entry(signature(&s.labels, matching)).or_default().push(i);
     }
     let steps = left.first().map_or(0, |s| s.values.len());
+    held.grow(0, (left.len() * std::mem::size_of::<Vec<Option<f64>>>()) as u64)?;
     let mut outputs: Vec<Vec<Option<f64>>> = vec![Vec::new(); left.len()];
     // Per signature: the first right series seen and the steps it matched.
     let mut right_seen: HashMap<Labels, (Labels, Vec<bool>)> = HashMap::new();
     while let Some(r) = right.next_series()? {
         let sig = signature(&r.labels, matching);
         let Some(candidates) = index.get(&sig) else { continue };
+        if !right_seen.contains_key(&sig) {
+            held.grow(0, 2 * labels_bytes(&sig) + labels_bytes(&r.labels) + steps as u64)?;
+        }
         let seen = right_seen.entry(sig.clone()).or_insert_with(|| (r.labels.clone(), vec![false; steps]));
         for (i, rv) in r.values.iter().enumerate() {
             let Some(rv) = *rv else { continue };
@@ -183,23 +196,27 @@ fn left_built(
             }
             let out = &mut outputs[j];
             if out.is_empty() {
+                held.grow(steps as u64, steps as u64 * STEP_VALUE_BYTES)?;
                 out.resize(steps, None);
             }
             out[i] = combine(op, return_bool, lv, rv);
         }
     }
-    Ok(left
+    let out = left
         .into_iter()
         .zip(outputs)
         .filter(|(_, values)| values.iter().any(Option::is_some))
         .map(|(s, values)| StepSeries { labels: one_to_one_labels(&s.labels, op, return_bool, matching), values })
-        .collect())
+        .collect();
+    Ok((out, held))
 }
 
 /// Vector ∘ vector: one-to-one, many-to-one / one-to-many, or a set
 /// operator. `lhs` is the streamed ("many") side and `rhs` the materialized
 /// ("one") side; for `group_right` they are the original right and left.
 struct VectorVector<'a> {
+    /// Steps of the grid.
+    steps: usize,
     lhs: BoxStream<'a>,
     rhs: HashMap<Labels, Vec<StepSeries>>,
     /// `group_right`: the streamed side is the original right-hand side.
@@ -217,13 +234,29 @@ struct VectorVector<'a> {
     lhs_seen: HashMap<Labels, Vec<bool>>,
     /// For `or`: the right side still to emit once the left is exhausted.
     or_rest: Option<std::vec::IntoIter<StepSeries>>,
-    /// Accounts for the materialized side.
-    _held: Reservation,
+    /// Accounts for the materialized side and `lhs_seen`. Output series in
+    /// `pending` are not: they are at most one per materialized candidate
+    /// of one signature, each as big as that (accounted) candidate.
+    held: Reservation,
+}
+
+impl VectorVector<'_> {
+    /// Reserves a new `lhs_seen` entry before it is allocated.
+    fn reserve_seen(&mut self, sig: &Labels) -> Result<()> {
+        if self.lhs_seen.contains_key(sig) {
+            return Ok(());
+        }
+        self.held.grow(0, labels_bytes(sig) + self.steps as u64)
+    }
 }
 
 impl VectorVector<'_> {
     /// Matches one streamed series; pushes its output series to `pending`.
     fn match_series(&mut self, s: StepSeries, sig: Labels) -> Result<()> {
+        if !self.rhs.contains_key(&sig) {
+            return Ok(());
+        }
+        self.reserve_seen(&sig)?;
         let Some(candidates) = self.rhs.get(&sig) else { return Ok(()) };
         let steps = s.values.len();
         let mut seen = self.lhs_seen.remove(&sig).unwrap_or_else(|| vec![false; steps]);
@@ -278,7 +311,10 @@ impl VectorVector<'_> {
         labels
     }
 
-    fn set_op(&mut self, mut s: StepSeries, sig: Labels) -> StepSeries {
+    fn set_op(&mut self, mut s: StepSeries, sig: Labels) -> Result<StepSeries> {
+        if self.op == BinOp::Or {
+            self.reserve_seen(&sig)?;
+        }
         let rhs_has = |i: usize| self.rhs.get(&sig).is_some_and(|c| c.iter().any(|c| c.values[i].is_some()));
         let steps = s.values.len();
         match self.op {
@@ -297,7 +333,7 @@ impl VectorVector<'_> {
                 }
             }
         }
-        s
+        Ok(s)
     }
 }
 
@@ -326,7 +362,7 @@ impl SeriesStream for VectorVector<'_> {
             let Some(s) = self.lhs.next_series()? else { break };
             let sig = signature(&s.labels, self.matching.as_ref());
             if self.op.is_set() {
-                let out = self.set_op(s, sig);
+                let out = self.set_op(s, sig)?;
                 if out.has_values() {
                     return Ok(Some(out));
                 }

@@ -9,7 +9,7 @@ use strata_common::Labels;
 use strata_common::labels::METRIC_NAME;
 
 use super::{FnDef, Kind};
-use crate::engine::ctx::{EvalCtx, StepSeries, Value, VecStream, labels_bytes};
+use crate::engine::ctx::{EvalCtx, StepSeries, Value, VecStream, labels_bytes, new_series_bytes};
 use crate::engine::eval::eval;
 use crate::engine::numeric::almost_equal_eps;
 use crate::error::{Error, Result};
@@ -112,25 +112,33 @@ fn histogram_quantile<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>>
                 groups.len() - 1
             }
         };
-        let mut added = 0;
+        // Reserved before the buckets are appended.
+        let added = s.values.iter().flatten().count() as u64;
+        held.grow(added, added * 16)?;
         for (buckets, v) in groups[g].1.iter_mut().zip(&s.values) {
             if let Some(count) = v {
                 buckets.push((le, *count));
-                added += 1;
             }
         }
-        held.grow(added, added * 16)?;
         ctx.recycle(s);
     }
-    let out: Vec<StepSeries> = groups
-        .into_iter()
-        .map(|(labels, mut per_step)| StepSeries {
-            labels,
-            values: per_step.iter_mut().zip(&q).map(|(b, &q)| (!b.is_empty()).then(|| bucket_quantile(q, b))).collect(),
-        })
-        .filter(StepSeries::has_values)
-        .collect();
-    Ok(Value::Vector(Box::new(VecStream::charged(ctx, out)?)))
+    let mut out: Vec<StepSeries> = Vec::with_capacity(groups.len());
+    let mut out_held = ctx.reservation();
+    for (labels, mut per_step) in groups {
+        // Reserved before it is built; released again if it has no value.
+        let bytes = new_series_bytes(&labels, ctx.steps);
+        out_held.grow(ctx.steps as u64, bytes)?;
+        let values =
+            per_step.iter_mut().zip(&q).map(|(b, &q)| (!b.is_empty()).then(|| bucket_quantile(q, b))).collect();
+        let s = StepSeries { labels, values };
+        if s.has_values() {
+            out.push(s);
+        } else {
+            out_held.shrink(ctx.steps as u64, bytes);
+        }
+    }
+    drop(held);
+    Ok(Value::Vector(Box::new(VecStream::held(out, out_held))))
 }
 
 /// The histogram functions.

@@ -202,6 +202,7 @@ fn absent_series<'a>(labels: Labels, present: &[bool]) -> Value<'a> {
 
 fn absent<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
     let mut inner = vector_arg(ctx, call)?;
+    ctx.hold_steps(1)?;
     let mut present = vec![false; ctx.steps];
     while let Some(s) = inner.next_series()? {
         for (p, v) in present.iter_mut().zip(&s.values) {
@@ -213,6 +214,8 @@ fn absent<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
 
 fn absent_over_time<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
     let mut input = RangeInput::new(ctx, arg(call, 0)?)?;
+    // `present` and `hits` (the output is this node's step buffer).
+    ctx.hold_steps(1 + crate::engine::ctx::STEP_VALUE_BYTES)?;
     let mut present = vec![false; ctx.steps];
     let mut hits = Vec::with_capacity(ctx.steps);
     while input.advance()?.is_some() {
