@@ -28,6 +28,9 @@
 //! loadgen --mode mixed --strata-bin target/release/strata \
 //!     --hosts 200 --hours 6 --mixed-seconds 30 --systems strata,victoriametrics,prometheus
 //! ```
+//!
+//! The baseline before the cost-based scheduler (200 hosts x 6 h, about 8
+//! minutes for the three systems) is in `benches/results/mixed-baseline.md`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
