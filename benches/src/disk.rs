@@ -21,7 +21,7 @@ use prost::Message;
 use strata_distributor::proto::WriteRequest;
 
 use crate::systems::{Kind, System};
-use crate::workload::Workload;
+use crate::workload::{Lanes, Workload};
 
 /// Strata settings that make flushes and compactions happen within seconds.
 pub const STRATA_TOML: &str = "[ingester]\nflush_interval_ms = 2000\n\
@@ -129,13 +129,13 @@ fn month_prefix(t_ms: i64) -> String {
 
 /// Writes the workload as OpenMetrics and builds Prometheus blocks from it
 /// with promtool; returns the blocks' bytes.
-pub fn prometheus_block_bytes(lanes: &[Vec<Vec<u8>>]) -> Result<u64> {
+pub fn prometheus_block_bytes(lanes: &Lanes) -> Result<u64> {
     let dir = tempfile::tempdir()?;
     let input = dir.path().join("workload.om");
     let mut out = std::io::BufWriter::new(std::fs::File::create(&input)?);
     let mut decoder = snap::raw::Decoder::new();
-    for body in lanes.iter().flatten() {
-        let req = WriteRequest::decode(decoder.decompress_vec(body)?.as_slice())?;
+    for r in lanes.iter().flatten() {
+        let req = WriteRequest::decode(decoder.decompress_vec(&r.body)?.as_slice())?;
         for ts in &req.timeseries {
             let name = ts.labels.iter().find(|l| l.name == "__name__").map_or("", |l| l.value.as_str());
             let labels: Vec<String> = ts

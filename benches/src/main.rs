@@ -12,21 +12,38 @@
 //!
 //! `--mode disk` instead measures bytes per sample after compaction (see [`disk`]):
 //! `target/release/loadgen --mode disk --hosts 100 --scrapes 720`.
+//!
+//! `--mode mixed` measures cheap single-host dashboard queries alone and
+//! while heavy all-host aggregations run, on the TSBS-like data set (see
+//! [`mixed`] and [`tsbs`]; the baseline of the querier's scheduler). Hosts
+//! default to 200 and data to 6 h (`--hours`) in this mode:
+//! ```text
+//! target/release/loadgen --mode mixed --strata-bin target/release/strata \
+//!     --hosts 200 --hours 6 --mixed-seconds 30 --systems strata,victoriametrics,prometheus
+//! ```
+//! A smoke run: `--hosts 20 --hours 1 --mixed-seconds 10`.
+//!
+//! `--data node|tsbs` picks the data set ([`workload`], [`tsbs`]): `node`
+//! is the default of `ingest` and `disk` (the `ingest` queries need it),
+//! `tsbs` the default and only choice of `mixed`; `disk` takes either.
 
 mod dashboard;
 mod disk;
+mod mixed;
+mod push;
 mod systems;
+mod tsbs;
 mod workload;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 
 use systems::{Kind, System};
-use workload::{SERIES_PER_HOST, Workload};
+use workload::{Data, Lanes, Workload};
 
 #[derive(Parser, Debug)]
 #[command(about = "End-to-end ingest and query benchmark: Strata vs Prometheus vs VictoriaMetrics")]
@@ -37,22 +54,39 @@ struct Args {
     /// Systems to run, comma separated (strata, strata-kafka, prometheus, victoriametrics).
     #[arg(long, default_value = "strata,prometheus,victoriametrics", value_delimiter = ',')]
     systems: Vec<String>,
-    /// Simulated hosts (26 series each).
-    #[arg(long, default_value_t = 1000)]
-    hosts: usize,
-    /// Scrapes per series (10 s apart).
+    /// Simulated hosts (26 series each with `--data node`, 51 with `tsbs`);
+    /// default 1000, 200 in `--mode mixed`.
+    #[arg(long)]
+    hosts: Option<usize>,
+    /// Scrapes per series (10 s apart); `--hours` overrides it.
     #[arg(long, default_value_t = 60)]
     scrapes: usize,
+    /// Hours of data (scrapes = hours × 360); default 6 in `--mode mixed`.
+    #[arg(long)]
+    hours: Option<f64>,
+    /// Data set: `node` (default of `ingest` and `disk`) or `tsbs` (default
+    /// of `mixed`).
+    #[arg(long)]
+    data: Option<String>,
     /// Concurrent remote-write senders (each owns a subset of hosts).
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
     /// Runs of each query (the median is reported).
     #[arg(long, default_value_t = 10)]
     query_runs: usize,
-    /// `ingest` (ingest rate and query latency) or `disk` (bytes per sample
-    /// after compaction).
+    /// `ingest` (ingest rate and query latency), `disk` (bytes per sample
+    /// after compaction) or `mixed` (cheap queries alone and beside heavy ones).
     #[arg(long, default_value = "ingest")]
     mode: String,
+    /// `--mode mixed`: seconds of each phase (idle, then mixed).
+    #[arg(long, default_value_t = 30)]
+    mixed_seconds: u64,
+    /// `--mode mixed`: clients looping cheap single-host queries.
+    #[arg(long, default_value_t = 2)]
+    cheap_clients: usize,
+    /// `--mode mixed`: clients looping heavy aggregations in the mixed phase.
+    #[arg(long, default_value_t = 4)]
+    heavy_clients: usize,
     /// `X-Read-Consistency` of Strata's timed queries (`strong` or
     /// `eventual`); by default the server's own default (strong).
     #[arg(long)]
@@ -77,36 +111,6 @@ struct Measured {
     replay_per_sec: Option<f64>,
     query_ms: Vec<f64>,
     rss: u64,
-}
-
-async fn ingest(sys: &System, lanes: Arc<Vec<Vec<Vec<u8>>>>) -> Result<Duration> {
-    let client = reqwest::Client::new();
-    let url = sys.write_url();
-    let started = Instant::now();
-    let tasks = (0..lanes.len()).map(|lane| {
-        let (client, url, lanes) = (client.clone(), url.clone(), lanes.clone());
-        tokio::spawn(async move {
-            for body in &lanes[lane] {
-                let resp = client
-                    .post(&url)
-                    .header("Content-Type", "application/x-protobuf")
-                    .header("Content-Encoding", "snappy")
-                    .header("X-Prometheus-Remote-Write-Version", "0.1.0")
-                    .body(body.clone())
-                    .send()
-                    .await?;
-                if !resp.status().is_success() {
-                    let status = resp.status();
-                    bail!("push failed: {status}: {}", resp.text().await.unwrap_or_default());
-                }
-            }
-            Ok(())
-        })
-    });
-    for r in futures::future::join_all(tasks).await {
-        r??;
-    }
-    Ok(started.elapsed())
 }
 
 fn query_median_ms(sys: &System, query: &str, w: &Workload, runs: usize) -> Result<f64> {
@@ -135,27 +139,58 @@ fn query_median_ms(sys: &System, query: &str, w: &Workload, runs: usize) -> Resu
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    let mixed = args.mode == "mixed";
+    if !["ingest", "disk", "mixed"].contains(&args.mode.as_str()) {
+        bail!("unknown --mode {:?} (ingest, disk, mixed)", args.mode);
+    }
+    let data = match &args.data {
+        Some(d) => Data::parse(d)?,
+        None if mixed => Data::Tsbs,
+        None => Data::Node,
+    };
+    match (args.mode.as_str(), data) {
+        ("ingest", Data::Tsbs) => bail!("--mode ingest queries the node data set: use --data node"),
+        ("mixed", Data::Node) => bail!("--mode mixed queries the TSBS-like data set: use --data tsbs"),
+        _ => {}
+    }
     let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
     let interval_ms = 10_000;
+    let hours = args.hours.or(mixed.then_some(6.0));
+    let scrapes = hours.map_or(args.scrapes, |h| (h * 3600.0 * 1000.0 / interval_ms as f64).round() as usize);
     let w = Workload {
-        hosts: args.hosts,
-        scrapes: args.scrapes,
+        data,
+        hosts: args.hosts.unwrap_or(if mixed { 200 } else { 1000 }),
+        scrapes,
         interval_ms,
-        start_ms: (now_ms - args.scrapes as i64 * interval_ms) / 1000 * 1000,
+        start_ms: (now_ms - scrapes as i64 * interval_ms) / 1000 * 1000,
         samples_per_request: 2000,
         workers: args.concurrency,
     };
+    if w.hosts == 0 || w.scrapes == 0 {
+        bail!("--hosts and --scrapes/--hours must be positive");
+    }
     eprintln!(
-        "workload: {} hosts x {SERIES_PER_HOST} series x {} scrapes = {} samples; encoding...",
+        "workload ({data:?}): {} hosts x {} series x {} scrapes = {} samples; encoding...",
         w.hosts,
+        data.series_per_host(),
         w.scrapes,
         w.total_samples()
     );
+    let encoding = Instant::now();
     let lanes = Arc::new(w.encode());
     let requests: usize = lanes.iter().map(Vec::len).sum();
+    let bytes: usize = lanes.iter().flatten().map(|r| r.body.len()).sum();
+    eprintln!(
+        "encoded {requests} requests, {} MiB compressed, in {:.1} s",
+        bytes >> 20,
+        encoding.elapsed().as_secs_f64()
+    );
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     if args.mode == "disk" {
         return disk_mode(&args, &w, lanes, &rt);
+    }
+    if mixed {
+        return mixed_mode(&args, &w, lanes, &rt);
     }
     let mut results = Vec::new();
     let mut dashboards = Vec::new();
@@ -163,8 +198,10 @@ fn main() -> Result<()> {
         let kind = Kind::parse(name)?;
         let mut sys = System::start(kind, &args.strata_bin)?;
         sys.read_consistency = args.read_consistency.clone();
-        eprintln!("{}: pushing {requests} requests with {} senders", kind.name(), args.concurrency);
-        let took = rt.block_on(ingest(&sys, lanes.clone())).with_context(|| format!("ingest into {}", kind.name()))?;
+        eprintln!("{}: pushing {requests} requests with {} senders", kind.name(), lanes.len());
+        let took = rt
+            .block_on(push::push(&sys, lanes.clone(), w.start_ms))
+            .with_context(|| format!("ingest into {}", kind.name()))?;
         let settling = Instant::now();
         sys.settle()?;
         let queryable_per_sec = w.total_samples() as f64 / (took + settling.elapsed()).as_secs_f64();
@@ -194,8 +231,26 @@ fn main() -> Result<()> {
     Ok(())
 }
 
+/// `--mode mixed`: see [`mixed`].
+fn mixed_mode(args: &Args, w: &Workload, lanes: Arc<Lanes>, rt: &tokio::runtime::Runtime) -> Result<()> {
+    let cfg = mixed::Config {
+        seconds: args.mixed_seconds,
+        cheap_clients: args.cheap_clients,
+        heavy_clients: args.heavy_clients,
+    };
+    let mut results = Vec::new();
+    for name in &args.systems {
+        let kind = Kind::parse(name)?;
+        let mut sys = System::start(kind, &args.strata_bin)?;
+        sys.read_consistency = args.read_consistency.clone();
+        results.push(mixed::run(&sys, w, lanes.clone(), &cfg, rt)?);
+    }
+    mixed::report(&results, w, &cfg);
+    Ok(())
+}
+
 /// `--mode disk`: ingest, compact, measure bytes per sample.
-fn disk_mode(args: &Args, w: &Workload, lanes: Arc<Vec<Vec<Vec<u8>>>>, rt: &tokio::runtime::Runtime) -> Result<()> {
+fn disk_mode(args: &Args, w: &Workload, lanes: Arc<Lanes>, rt: &tokio::runtime::Runtime) -> Result<()> {
     let mut results = Vec::new();
     for name in &args.systems {
         let kind = Kind::parse(name)?;
@@ -203,7 +258,8 @@ fn disk_mode(args: &Args, w: &Workload, lanes: Arc<Vec<Vec<Vec<u8>>>>, rt: &toki
             Kind::Prometheus => disk::prometheus_block_bytes(&lanes)?,
             Kind::Strata | Kind::StrataKafka | Kind::VictoriaMetrics => {
                 let sys = System::start_with(kind, &args.strata_bin, disk::STRATA_TOML)?;
-                rt.block_on(ingest(&sys, lanes.clone())).with_context(|| format!("ingest into {}", kind.name()))?;
+                rt.block_on(push::push(&sys, lanes.clone(), w.start_ms))
+                    .with_context(|| format!("ingest into {}", kind.name()))?;
                 match kind {
                     Kind::VictoriaMetrics => disk::victoriametrics_compacted_bytes(&sys, w)?,
                     _ => disk::strata_compacted_bytes(&sys, w.total_samples())?,

@@ -81,6 +81,18 @@ pub struct System {
     pub read_consistency: Option<String>,
 }
 
+/// `getconf CLK_TCK` (100 on Linux unless told otherwise).
+fn clock_ticks_per_second() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|&t| t > 0.0)
+        .unwrap_or(100.0)
+}
+
 fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
@@ -273,6 +285,24 @@ impl System {
             total += kb * 1024;
         }
         Ok(total)
+    }
+
+    /// CPU time (user + system) the system's processes (not the broker)
+    /// have used so far, in seconds, from `/proc/<pid>/stat`.
+    pub fn cpu_seconds(&self) -> Result<f64> {
+        let ticks_per_s = clock_ticks_per_second();
+        let mut ticks = 0u64;
+        for p in &self.procs {
+            let stat = std::fs::read_to_string(format!("/proc/{}/stat", p.child.id()))?;
+            // Fields after the command name (which may hold spaces) start at
+            // field 3 (state); utime and stime are fields 14 and 15.
+            let rest = stat.rsplit_once(')').context("malformed /proc/<pid>/stat")?.1;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            for i in [11, 12] {
+                ticks += fields.get(i).context("short /proc/<pid>/stat")?.parse::<u64>()?;
+            }
+        }
+        Ok(ticks as f64 / ticks_per_s)
     }
 
     /// Bytes under the data directory.

@@ -1,18 +1,73 @@
-//! The realistic workload: `hosts` machines scraped every `interval`, each
-//! exposing 10 CPU gauges, 6 counters and a 10-series latency histogram
-//! (26 series per host), encoded once into snappy-compressed remote-write
-//! requests so generation cost never counts against a system under test.
+//! The generated workloads and the machinery they share: a [`Workload`]
+//! (hosts, scrapes, interval, request size, sender lanes) and a [`Data`]
+//! set that says what each host exposes, encoded once into
+//! snappy-compressed remote-write requests so generation cost never counts
+//! against a system under test. Two data sets:
+//! - [`Data::Node`] (the default of `--mode ingest` and `--mode disk`): 10
+//!   CPU gauges, 6 counters and a 10-series latency histogram (26 series
+//!   per host), generated here;
+//! - [`Data::Tsbs`] (the default of `--mode mixed`): TSBS-like hosts with 14
+//!   labels per series and full-precision float random walks, 51 series per
+//!   host, see [`crate::tsbs`].
 //!
 //! Requests are split into `workers` lanes by host; each lane sends its
 //! requests in time order, so every series arrives in order (Prometheus
-//! rejects out-of-order samples; the comparison must be fair).
+//! rejects out-of-order samples; the comparison must be fair). Each request
+//! holds exactly `samples_per_request` samples (the last of a lane fewer),
+//! filled across scrapes, as a Prometheus remote-write queue does.
+//! [`crate::push`] sends the lanes, keeping them within a time window of
+//! each other.
 
 use prost::Message;
 use strata_distributor::proto::{Label, Sample, TimeSeries, WriteRequest};
 
+/// Which data set a [`Workload`] generates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Data {
+    /// The node-exporter-like set of this module (26 series per host).
+    Node,
+    /// The TSBS-like set of [`crate::tsbs`] (51 series per host).
+    Tsbs,
+}
+
+impl Data {
+    pub fn parse(s: &str) -> anyhow::Result<Self> {
+        Ok(match s {
+            "node" => Data::Node,
+            "tsbs" => Data::Tsbs,
+            other => anyhow::bail!("unknown data set {other:?} (node, tsbs)"),
+        })
+    }
+
+    pub fn series_per_host(self) -> usize {
+        match self {
+            Data::Node => SERIES_PER_HOST,
+            Data::Tsbs => crate::tsbs::SERIES_PER_HOST,
+        }
+    }
+
+    /// A fresh generator for one lane (generators may keep per-host state,
+    /// such as random walks; a host always belongs to one lane).
+    fn generator(self) -> Box<dyn Generator + Send> {
+        match self {
+            Data::Node => Box::new(NodeGenerator),
+            Data::Tsbs => Box::new(crate::tsbs::TsbsGenerator::default()),
+        }
+    }
+}
+
+/// Produces one host's series at one scrape. Called for each host with
+/// `scrape` increasing (0, 1, 2, ...), so a generator may carry state from
+/// one scrape to the next.
+pub trait Generator {
+    /// Appends host `h`'s series at scrape number `scrape` (time `t`, Unix ms).
+    fn host_series(&mut self, h: usize, scrape: usize, t: i64, out: &mut Vec<TimeSeries>);
+}
+
 /// Shape of the generated data.
 #[derive(Debug, Clone, Copy)]
 pub struct Workload {
+    pub data: Data,
     pub hosts: usize,
     pub scrapes: usize,
     pub interval_ms: i64,
@@ -23,10 +78,22 @@ pub struct Workload {
     pub workers: usize,
 }
 
-/// Histogram bucket bounds of `http_request_duration_seconds`.
+/// One encoded remote-write request.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Timestamp of the newest sample in it (the push pacing uses it).
+    pub newest_ms: i64,
+    /// Snappy-compressed `WriteRequest`.
+    pub body: Vec<u8>,
+}
+
+/// Requests per sender lane, each lane in send order.
+pub type Lanes = Vec<Vec<Request>>;
+
+/// Histogram bucket bounds of the node set's `http_request_duration_seconds`.
 const BUCKETS: [&str; 8] = ["0.005", "0.01", "0.05", "0.1", "0.5", "1", "5", "+Inf"];
 
-/// Series per host.
+/// Series per host of [`Data::Node`].
 pub const SERIES_PER_HOST: usize = 10 + 6 + BUCKETS.len() + 2;
 
 impl Workload {
@@ -35,29 +102,47 @@ impl Workload {
     }
 
     pub fn total_samples(&self) -> usize {
-        self.hosts * SERIES_PER_HOST * self.scrapes
+        self.hosts * self.data.series_per_host() * self.scrapes
     }
 
-    /// Pre-encoded request bodies per worker lane, in send order.
-    pub fn encode(&self) -> Vec<Vec<Vec<u8>>> {
-        let mut lanes = vec![Vec::new(); self.workers];
-        for (lane, out) in lanes.iter_mut().enumerate() {
-            let hosts: Vec<usize> = (lane..self.hosts).step_by(self.workers).collect();
-            for scrape in 0..self.scrapes {
-                let t = self.start_ms + scrape as i64 * self.interval_ms;
-                let mut series = Vec::new();
-                for &h in &hosts {
-                    host_series(h, scrape, t, &mut series);
-                    if series.len() >= self.samples_per_request {
-                        out.push(encode(std::mem::take(&mut series)));
+    /// Number of sender lanes (never more than hosts, so none is empty).
+    pub fn lanes(&self) -> usize {
+        self.workers.clamp(1, self.hosts.max(1))
+    }
+
+    /// Pre-encoded requests per lane, in send order; lanes are encoded in
+    /// parallel, one thread each.
+    pub fn encode(&self) -> Lanes {
+        let lanes = self.lanes();
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..lanes).map(|lane| s.spawn(move || self.encode_lane(lane, lanes))).collect();
+            // Invariant: encode_lane does not panic (join only fails on a panic).
+            handles.into_iter().map(|h| h.join().expect("encoder thread panicked")).collect()
+        })
+    }
+
+    fn encode_lane(&self, lane: usize, lanes: usize) -> Vec<Request> {
+        let mut generator = self.data.generator();
+        let hosts: Vec<usize> = (lane..self.hosts).step_by(lanes).collect();
+        let mut out = Vec::new();
+        let mut pending: Vec<TimeSeries> = Vec::with_capacity(self.samples_per_request);
+        let mut scrape_series = Vec::new();
+        for scrape in 0..self.scrapes {
+            let t = self.start_ms + scrape as i64 * self.interval_ms;
+            for &h in &hosts {
+                generator.host_series(h, scrape, t, &mut scrape_series);
+                for ts in scrape_series.drain(..) {
+                    pending.push(ts);
+                    if pending.len() == self.samples_per_request {
+                        out.push(Request { newest_ms: t, body: encode(std::mem::take(&mut pending)) });
                     }
-                }
-                if !series.is_empty() {
-                    out.push(encode(series));
                 }
             }
         }
-        lanes
+        if !pending.is_empty() {
+            out.push(Request { newest_ms: self.end_ms(), body: encode(pending) });
+        }
+        out
     }
 }
 
@@ -69,7 +154,8 @@ fn encode(timeseries: Vec<TimeSeries>) -> Vec<u8> {
     snap::raw::Encoder::new().compress_vec(&raw).expect("snappy compress")
 }
 
-fn series(pairs: &[(&str, &str)], t: i64, v: f64) -> TimeSeries {
+/// One sample of the series named by `pairs` (sorted by label name here).
+pub fn series(pairs: &[(&str, &str)], t: i64, v: f64) -> TimeSeries {
     let mut labels: Vec<Label> =
         pairs.iter().map(|(n, v)| Label { name: n.to_string(), value: v.to_string() }).collect();
     labels.sort_by(|a, b| a.name.cmp(&b.name));
@@ -77,7 +163,7 @@ fn series(pairs: &[(&str, &str)], t: i64, v: f64) -> TimeSeries {
 }
 
 /// A cheap deterministic pseudo-random number in [0, 1).
-fn noise(a: usize, b: usize, c: usize) -> f64 {
+pub fn noise(a: usize, b: usize, c: usize) -> f64 {
     let mut x =
         (a as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (b as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F) ^ c as u64;
     x ^= x >> 33;
@@ -86,7 +172,16 @@ fn noise(a: usize, b: usize, c: usize) -> f64 {
     (x >> 11) as f64 / (1u64 << 53) as f64
 }
 
-fn host_series(h: usize, scrape: usize, t: i64, out: &mut Vec<TimeSeries>) {
+/// [`Data::Node`]: stateless, every value a function of host and scrape.
+struct NodeGenerator;
+
+impl Generator for NodeGenerator {
+    fn host_series(&mut self, h: usize, scrape: usize, t: i64, out: &mut Vec<TimeSeries>) {
+        node_host_series(h, scrape, t, out);
+    }
+}
+
+fn node_host_series(h: usize, scrape: usize, t: i64, out: &mut Vec<TimeSeries>) {
     let host = format!("host-{h:05}");
     let host = host.as_str();
     let dc = ["eu-west", "us-east", "ap-south"][h % 3];
@@ -161,19 +256,56 @@ fn host_series(h: usize, scrape: usize, t: i64, out: &mut Vec<TimeSeries>) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn every_sample_is_encoded_once() {
-        let w =
-            Workload { hosts: 7, scrapes: 3, interval_ms: 10_000, start_ms: 0, samples_per_request: 50, workers: 2 };
-        let lanes = w.encode();
-        let n: usize = lanes
+    /// Decodes every request of `lanes` into its series.
+    pub(crate) fn decode_all(lanes: &Lanes) -> Vec<TimeSeries> {
+        lanes
             .iter()
             .flatten()
-            .map(|b| {
-                let raw = snap::raw::Decoder::new().decompress_vec(b).unwrap();
-                WriteRequest::decode(raw.as_slice()).unwrap().timeseries.len()
+            .flat_map(|r| {
+                let raw = snap::raw::Decoder::new().decompress_vec(&r.body).unwrap();
+                WriteRequest::decode(raw.as_slice()).unwrap().timeseries
             })
-            .sum();
-        assert_eq!(n, w.total_samples());
+            .collect()
+    }
+
+    #[test]
+    fn every_sample_is_encoded_once_in_full_requests() {
+        for data in [Data::Node, Data::Tsbs] {
+            let w = Workload {
+                data,
+                hosts: 7,
+                scrapes: 3,
+                interval_ms: 10_000,
+                start_ms: 0,
+                samples_per_request: 50,
+                workers: 2,
+            };
+            let lanes = w.encode();
+            assert_eq!(decode_all(&lanes).len(), w.total_samples(), "{data:?}");
+            for lane in &lanes {
+                for (i, r) in lane.iter().enumerate() {
+                    let raw = snap::raw::Decoder::new().decompress_vec(&r.body).unwrap();
+                    let n = WriteRequest::decode(raw.as_slice()).unwrap().timeseries.len();
+                    assert!(n == 50 || i == lane.len() - 1, "{data:?}: request {i} holds {n} samples");
+                }
+                assert!(lane.windows(2).all(|p| p[0].newest_ms <= p[1].newest_ms));
+            }
+        }
+    }
+
+    #[test]
+    fn more_workers_than_hosts_leaves_no_lane_empty() {
+        let w = Workload {
+            data: Data::Node,
+            hosts: 2,
+            scrapes: 2,
+            interval_ms: 10_000,
+            start_ms: 0,
+            samples_per_request: 2000,
+            workers: 8,
+        };
+        let lanes = w.encode();
+        assert_eq!(lanes.len(), 2);
+        assert!(lanes.iter().all(|l| !l.is_empty()));
     }
 }

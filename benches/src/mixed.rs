@@ -1,0 +1,485 @@
+//! `loadgen --mode mixed`: does a query scheduler keep cheap dashboard
+//! queries fast while heavy ones run? The baseline benchmark for Strata's
+//! cost-based query scheduler, run the same way against Prometheus and
+//! VictoriaMetrics.
+//!
+//! Per system: push the TSBS-like data set ([`crate::tsbs`], `--hosts` ×
+//! 51 series × `--hours` at 10 s), make it queryable (Strata: a strong
+//! read; VictoriaMetrics: `/internal/force_flush`, started with
+//! `-search.latencyOffset=0s -search.disableCache`), check every sample of
+//! two metrics is answered, pause 5 s, then run two phases of `--mixed-seconds` each:
+//!
+//! 1. **idle**: `--cheap-clients` (2) clients loop [`CHEAP`] queries for one
+//!    random host each (1 h ranges at 60 s steps, and one instant query);
+//! 2. **mixed**: the same cheap clients while `--heavy-clients` (4) clients
+//!    loop the [`HEAVY`] aggregations over every host and the whole data
+//!    range (60 s steps).
+//!
+//! Every cheap latency is recorded (queries started before the phase's end
+//! run to completion); heavy queries still running when the phase ends are
+//! abandoned and counted as `cut`. A query fails on a transport error or
+//! timeout, a non-2xx status, a non-`success` status or an empty result.
+//! Reported per system: cheap p50 / p99 per phase, mixed p99 / idle p99,
+//! failures, heavy queries completed / failed / cut (first error of each
+//! kind), and the server's CPU seconds (utime + stime) per phase; then
+//! ratios against Strata.
+//!
+//! ```text
+//! loadgen --mode mixed --strata-bin target/release/strata \
+//!     --hosts 200 --hours 6 --mixed-seconds 30 --systems strata,victoriametrics,prometheus
+//! ```
+//!
+//! The baseline before the cost-based scheduler (200 hosts x 6 h, about 8
+//! minutes for the three systems) is in `benches/results/mixed-baseline.md`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::systems::{Kind, System};
+use crate::workload::{Lanes, Workload};
+
+/// The cheap, single-host dashboard queries: `(name, template, range)`;
+/// `{h}` is a random host number; `range` false = instant query at the data's end.
+pub const CHEAP: [(&str, &str, bool); 4] = [
+    ("cpu 1h", r#"cpu_usage_user{hostname="host_{h}"}"#, true),
+    ("rate 1h", r#"rate(http_requests_total{hostname="host_{h}"}[5m])"#, true),
+    ("max_over_time 1h", r#"max_over_time(cpu_usage_system{hostname="host_{h}"}[5m])"#, true),
+    ("memory now", r#"mem_used_bytes{hostname="host_{h}"}"#, false),
+];
+
+/// The heavy aggregations over every host and the whole range: `(name, query)`.
+pub const HEAVY: [(&str, &str); 4] = [
+    ("avg rate by region", "avg by (region) (rate(http_requests_total[5m]))"),
+    ("p99 histogram", "histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))"),
+    ("max by hostname", "max by (hostname) (cpu_usage_user)"),
+    ("count > 90", "count(cpu_usage_user > 90)"),
+];
+
+/// Range of the cheap range queries.
+const CHEAP_RANGE_S: i64 = 3600;
+/// Step of every range query.
+const STEP_S: i64 = 60;
+/// Client-side timeout of one query.
+const CHEAP_TIMEOUT: Duration = Duration::from_secs(60);
+const HEAVY_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Pause between "queryable" and the idle phase.
+const QUIET: Duration = Duration::from_secs(5);
+
+/// Settings of the mixed run.
+#[derive(Debug, Clone, Copy)]
+pub struct Config {
+    pub seconds: u64,
+    pub cheap_clients: usize,
+    pub heavy_clients: usize,
+}
+
+/// One phase's figures.
+#[derive(Debug, Default)]
+pub struct Phase {
+    /// Latency of every successful cheap query, ms, sorted.
+    pub cheap_ms: Vec<f64>,
+    pub cheap_failed: u64,
+    pub cheap_first_error: Option<String>,
+    /// Per heavy query name: latencies of completed runs (ms).
+    pub heavy_ms: BTreeMap<&'static str, Vec<f64>>,
+    pub heavy_failed: u64,
+    /// Abandoned at the end of the phase.
+    pub heavy_cut: u64,
+    /// First error per heavy query name.
+    pub heavy_errors: BTreeMap<&'static str, String>,
+    /// Server CPU seconds (utime + stime) spent during the phase.
+    pub cpu_s: Option<f64>,
+    pub wall_s: f64,
+}
+
+impl Phase {
+    pub fn p(&self, q: f64) -> f64 {
+        percentile(&self.cheap_ms, q)
+    }
+
+    pub fn heavy_completed(&self) -> usize {
+        self.heavy_ms.values().map(Vec::len).sum()
+    }
+}
+
+/// Nearest-rank percentile of sorted `v` (NaN when empty).
+fn percentile(v: &[f64], q: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+    v[rank - 1]
+}
+
+/// One system's run.
+pub struct Measured {
+    pub kind: Kind,
+    pub push_s: f64,
+    /// From the end of the push until every sample is answered.
+    pub queryable_s: f64,
+    pub idle: Phase,
+    pub mixed: Phase,
+}
+
+/// Everything a query client needs, cheap to clone into tasks.
+#[derive(Clone)]
+struct Target {
+    client: reqwest::Client,
+    base: String,
+    /// `X-Read-Consistency` for Strata.
+    consistency: Option<String>,
+    hosts: usize,
+    /// Data range, Unix seconds.
+    start_s: i64,
+    end_s: i64,
+}
+
+impl Target {
+    fn new(sys: &System, w: &Workload) -> Result<Self> {
+        let consistency = match sys.kind {
+            Kind::Strata | Kind::StrataKafka => sys.read_consistency.clone(),
+            Kind::Prometheus | Kind::VictoriaMetrics => None,
+        };
+        Ok(Self {
+            client: reqwest::Client::builder().pool_max_idle_per_host(16).build()?,
+            base: sys.base.clone(),
+            consistency,
+            hosts: w.hosts,
+            start_s: w.start_ms / 1000,
+            end_s: w.end_ms() / 1000,
+        })
+    }
+
+    /// Runs one query; `range` = `Some((start, end))` for a range query.
+    async fn run(&self, query: &str, range: Option<(i64, i64)>, timeout: Duration) -> Result<f64, String> {
+        let t = Instant::now();
+        let mut req = match range {
+            Some((start, end)) => self.client.get(format!("{}/api/v1/query_range", self.base)).query(&[
+                ("query", query),
+                ("start", &start.to_string()),
+                ("end", &end.to_string()),
+                ("step", &STEP_S.to_string()),
+            ]),
+            None => self
+                .client
+                .get(format!("{}/api/v1/query", self.base))
+                .query(&[("query", query), ("time", &self.end_s.to_string())]),
+        };
+        if let Some(c) = &self.consistency {
+            req = req.header("X-Read-Consistency", c);
+        }
+        let resp = req.timeout(timeout).send().await.map_err(|e| format!("{e}"))?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(|e| format!("reading the answer: {e}"))?;
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        if !status.is_success() {
+            return Err(format!("{status}: {}", short(&text)));
+        }
+        let body: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| format!("bad JSON ({e}): {}", short(&text)))?;
+        if body["status"] != "success" {
+            return Err(format!("status {}: {}", body["status"], short(&text)));
+        }
+        if body["data"]["result"].as_array().is_none_or(|r| r.is_empty()) {
+            return Err("empty result".to_string());
+        }
+        Ok(ms)
+    }
+}
+
+fn short(s: &str) -> String {
+    let s = s.trim();
+    match s.char_indices().nth(300) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+/// A cheap client: loops [`CHEAP`] (round-robin, a random host each time)
+/// until `deadline`.
+async fn cheap_client(target: Target, seed: u64, deadline: Instant) -> Phase {
+    let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut phase = Phase::default();
+    let mut i = seed as usize;
+    while Instant::now() < deadline {
+        // xorshift64
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let host = (rng % target.hosts as u64).to_string();
+        let (_, template, range) = CHEAP[i % CHEAP.len()];
+        i += 1;
+        let query = template.replace("{h}", &host);
+        let range = range.then_some((target.end_s - CHEAP_RANGE_S, target.end_s));
+        match target.run(&query, range, CHEAP_TIMEOUT).await {
+            Ok(ms) => phase.cheap_ms.push(ms),
+            Err(e) => {
+                phase.cheap_failed += 1;
+                phase.cheap_first_error.get_or_insert_with(|| format!("{query}: {e}"));
+            }
+        }
+    }
+    phase
+}
+
+/// A heavy client: loops [`HEAVY`] (starting at its own offset) until
+/// `deadline`; the query running at the deadline is abandoned.
+async fn heavy_client(target: Target, offset: usize, deadline: Instant) -> Phase {
+    let mut phase = Phase::default();
+    let mut i = offset;
+    while Instant::now() < deadline {
+        let (name, query) = HEAVY[i % HEAVY.len()];
+        i += 1;
+        let run = target.run(query, Some((target.start_s, target.end_s)), HEAVY_TIMEOUT);
+        match tokio::time::timeout_at(deadline.into(), run).await {
+            Err(_) => phase.heavy_cut += 1,
+            Ok(Ok(ms)) => phase.heavy_ms.entry(name).or_default().push(ms),
+            Ok(Err(e)) => {
+                phase.heavy_failed += 1;
+                phase.heavy_errors.entry(name).or_insert(e);
+            }
+        }
+    }
+    phase
+}
+
+/// Runs one phase: `cheap` cheap clients and `heavy` heavy clients for `secs`.
+async fn phase(target: &Target, cheap: usize, heavy: usize, secs: u64) -> Phase {
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(secs);
+    let mut tasks = Vec::new();
+    for c in 0..cheap {
+        tasks.push(tokio::spawn(cheap_client(target.clone(), c as u64 + 1, deadline)));
+    }
+    for c in 0..heavy {
+        tasks.push(tokio::spawn(heavy_client(target.clone(), c, deadline)));
+    }
+    let mut out = Phase::default();
+    for t in tasks {
+        let Ok(p) = t.await else {
+            out.cheap_failed += 1;
+            continue;
+        };
+        out.cheap_ms.extend(p.cheap_ms);
+        out.cheap_failed += p.cheap_failed;
+        if out.cheap_first_error.is_none() {
+            out.cheap_first_error = p.cheap_first_error;
+        }
+        for (name, ms) in p.heavy_ms {
+            out.heavy_ms.entry(name).or_default().extend(ms);
+        }
+        out.heavy_failed += p.heavy_failed;
+        out.heavy_cut += p.heavy_cut;
+        for (name, e) in p.heavy_errors {
+            out.heavy_errors.entry(name).or_insert(e);
+        }
+    }
+    out.cheap_ms.sort_by(f64::total_cmp);
+    out.wall_s = started.elapsed().as_secs_f64();
+    out
+}
+
+/// Waits (up to 5 minutes) until the system answers every sample of two
+/// metrics over the whole range.
+async fn wait_queryable(target: &Target, w: &Workload) -> Result<()> {
+    let range_s = target.end_s - target.start_s + 60;
+    let query = format!(
+        "sum(count_over_time({{__name__=~\"cpu_usage_user|http_request_duration_seconds_count\"}}[{range_s}s]))"
+    );
+    let want = 2 * w.hosts * w.scrapes;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        let mut req = target
+            .client
+            .get(format!("{}/api/v1/query", target.base))
+            .query(&[("query", query.as_str()), ("time", &target.end_s.to_string())])
+            .timeout(Duration::from_secs(120));
+        if let Some(c) = &target.consistency {
+            req = req.header("X-Read-Consistency", c);
+        }
+        match req.send().await {
+            Ok(resp) => {
+                let body: serde_json::Value = resp.json().await.unwrap_or_default();
+                let got = body["data"]["result"][0]["value"][1].as_str().and_then(|v| v.parse::<f64>().ok());
+                if got == Some(want as f64) {
+                    return Ok(());
+                }
+                last = format!("{} of {want} samples: {}", got.unwrap_or(f64::NAN), short(&body.to_string()));
+            }
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    bail!("data not queryable within 5 minutes: {last}")
+}
+
+/// Runs the mixed benchmark on one started system.
+pub fn run(
+    sys: &System,
+    w: &Workload,
+    lanes: Arc<Lanes>,
+    cfg: &Config,
+    rt: &tokio::runtime::Runtime,
+) -> Result<Measured> {
+    let kind = sys.kind;
+    let requests: usize = lanes.iter().map(Vec::len).sum();
+    eprintln!(
+        "{}: pushing {requests} requests ({} samples) with {} senders",
+        kind.name(),
+        w.total_samples(),
+        lanes.len()
+    );
+    let push =
+        rt.block_on(crate::push::push(sys, lanes, w.start_ms)).with_context(|| format!("push into {}", kind.name()))?;
+    let settling = Instant::now();
+    sys.settle()?;
+    let target = Target::new(sys, w)?;
+    rt.block_on(wait_queryable(&target, w)).with_context(|| format!("{} after the push", kind.name()))?;
+    let queryable_s = settling.elapsed().as_secs_f64();
+    eprintln!(
+        "{}: pushed in {:.1} s ({:.0} samples/s), queryable {queryable_s:.1} s later",
+        kind.name(),
+        push.as_secs_f64(),
+        w.total_samples() as f64 / push.as_secs_f64()
+    );
+    // Let background work the push started (flushes, compactions) wind down
+    // before the idle baseline; its CPU seconds show what is left.
+    std::thread::sleep(QUIET);
+    let run_phase = |name: &str, heavy: usize| {
+        eprintln!("{}: {name} phase, {} s", kind.name(), cfg.seconds);
+        let cpu0 = sys.cpu_seconds().ok();
+        let mut p = rt.block_on(phase(&target, cfg.cheap_clients, heavy, cfg.seconds));
+        p.cpu_s = cpu0.zip(sys.cpu_seconds().ok()).map(|(a, b)| b - a);
+        p
+    };
+    let idle = run_phase("idle", 0);
+    let mixed = run_phase("mixed", cfg.heavy_clients);
+    Ok(Measured { kind, push_s: push.as_secs_f64(), queryable_s, idle, mixed })
+}
+
+/// Prints the per-system table, the ratios against Strata, heavy-query
+/// latencies and the first errors.
+pub fn report(results: &[Measured], w: &Workload, cfg: &Config) {
+    println!(
+        "\nmixed workload: {} hosts x {} series x {} scrapes (10 s) = {} samples; {} cheap + {} heavy clients, {} s phases",
+        w.hosts,
+        w.data.series_per_host(),
+        w.scrapes,
+        w.total_samples(),
+        cfg.cheap_clients,
+        cfg.heavy_clients,
+        cfg.seconds
+    );
+    println!(
+        "{:<16} {:>7} {:>10} {:>7} | {:>8} {:>8} {:>6} {:>5} | {:>8} {:>8} {:>6} {:>5} | {:>9} | {:>6} {:>5} {:>4} | {:>7} {:>7}",
+        "system",
+        "push s",
+        "samples/s",
+        "ready s",
+        "idle p50",
+        "idle p99",
+        "n",
+        "fail",
+        "mix p50",
+        "mix p99",
+        "n",
+        "fail",
+        "p99 mix/i",
+        "heavy",
+        "fail",
+        "cut",
+        "cpu idl",
+        "cpu mix"
+    );
+    let cpu = |p: &Phase| p.cpu_s.map_or("-".to_string(), |c| format!("{c:.1}"));
+    for m in results {
+        println!(
+            "{:<16} {:>7.1} {:>10.0} {:>7.1} | {:>8.1} {:>8.1} {:>6} {:>5} | {:>8.1} {:>8.1} {:>6} {:>5} | {:>8.2}x | {:>6} {:>5} {:>4} | {:>7} {:>7}",
+            m.kind.name(),
+            m.push_s,
+            w.total_samples() as f64 / m.push_s,
+            m.queryable_s,
+            m.idle.p(0.5),
+            m.idle.p(0.99),
+            m.idle.cheap_ms.len(),
+            m.idle.cheap_failed,
+            m.mixed.p(0.5),
+            m.mixed.p(0.99),
+            m.mixed.cheap_ms.len(),
+            m.mixed.cheap_failed,
+            m.mixed.p(0.99) / m.idle.p(0.99),
+            m.mixed.heavy_completed(),
+            m.mixed.heavy_failed,
+            m.mixed.heavy_cut,
+            cpu(&m.idle),
+            cpu(&m.mixed)
+        );
+    }
+    println!("(ready s = from the end of the push until every sample is answered;");
+    println!(" latencies: cheap queries, ms; n = cheap queries completed; heavy = heavy queries completed in the");
+    println!(" mixed phase, cut = abandoned at its end; cpu = server CPU seconds (user + system) in the phase)");
+
+    let strata = results.iter().find(|m| m.kind == Kind::Strata).or(results.first());
+    if let Some(s) = strata {
+        println!(
+            "\nratios = system / {} (latency >1: {} faster; heavy >1: system completes more)",
+            s.kind.name(),
+            s.kind.name()
+        );
+        println!(
+            "{:<16} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "system", "idle p50", "idle p99", "mix p50", "mix p99", "heavy", "push"
+        );
+        for m in results {
+            println!(
+                "{:<16} {:>8.2}x {:>8.2}x {:>8.2}x {:>8.2}x {:>8.2}x {:>8.2}x",
+                m.kind.name(),
+                m.idle.p(0.5) / s.idle.p(0.5),
+                m.idle.p(0.99) / s.idle.p(0.99),
+                m.mixed.p(0.5) / s.mixed.p(0.5),
+                m.mixed.p(0.99) / s.mixed.p(0.99),
+                m.mixed.heavy_completed() as f64 / s.mixed.heavy_completed() as f64,
+                m.push_s / s.push_s
+            );
+        }
+    }
+
+    println!("\nheavy queries in the mixed phase: completed, median ms");
+    for (name, query) in HEAVY {
+        println!("  {name}: {query}");
+        for m in results {
+            let mut ms = m.mixed.heavy_ms.get(name).cloned().unwrap_or_default();
+            ms.sort_by(f64::total_cmp);
+            println!("    {:<16} {:>5} {:>10.1} ms", m.kind.name(), ms.len(), percentile(&ms, 0.5));
+        }
+    }
+    for m in results {
+        for (phase, p) in [("idle", &m.idle), ("mixed", &m.mixed)] {
+            if let Some(e) = &p.cheap_first_error {
+                println!("{} {phase}: first cheap error ({} failed): {e}", m.kind.name(), p.cheap_failed);
+            }
+            for (name, e) in &p.heavy_errors {
+                println!("{} {phase}: first error of heavy {name:?}: {e}", m.kind.name());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 0.5), 50.0);
+        assert_eq!(percentile(&v, 0.99), 99.0);
+        assert_eq!(percentile(&[7.0], 0.99), 7.0);
+        assert!(percentile(&[], 0.5).is_nan());
+    }
+}
