@@ -41,7 +41,7 @@
 
 use std::collections::HashMap;
 
-use strata_ingester::distributor::proto::{Label, Sample, TimeSeries};
+use strata_distributor::proto::{Label, Sample, TimeSeries};
 
 use crate::workload::Generator;
 

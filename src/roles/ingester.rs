@@ -42,7 +42,10 @@ pub async fn run(config: Config) -> Result<()> {
     tokio::spawn(lag.clone().run(config.ingester.lag_poll_interval()));
     let ready = lag.clone();
     let health = Health::new(registry, "replaying the log", move || ready.is_ready());
-    let app = Router::new().merge(head_api::router(heads, head_api::HeadReadLimit::from_config(&config.ingester))).merge(lag.router()).merge(process_routes(health));
+    let app = Router::new()
+        .merge(head_api::router(heads, head_api::HeadReadLimit::from_config(&config.ingester)))
+        .merge(lag.router())
+        .merge(process_routes(health));
     serve(config.listen, app, "ingester", || {}).await?;
     tracing::info!("shutting down: stopping the compactor and ingester shards");
     let stop = ingester.clone();

@@ -55,7 +55,8 @@ async fn remote_heads_read_exactly_what_the_ingesters_hold() {
         let owned = owned_partitions(4, i, 2);
         let ingester =
             Arc::new(Ingester::start_owning(config.clone(), log.clone(), manifest, owned, &mut registry).unwrap());
-        let (url, task) = serve(head_api::router(ingester.clone(), head_api::HeadReadLimit::new(4, Duration::from_secs(10)))).await;
+        let (url, task) =
+            serve(head_api::router(ingester.clone(), head_api::HeadReadLimit::new(4, Duration::from_secs(10)))).await;
         urls.push(url);
         servers.push(task);
         ingesters.push(ingester);
