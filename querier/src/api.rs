@@ -33,10 +33,11 @@ use strata_log::Log;
 
 use self::params::{Params, invalid_param, parse_duration, parse_time};
 use crate::config::{QuerierConfig, ReadConsistency};
+use crate::engine::pool::EvalPool;
 use crate::engine::{Engine, EngineOptions, QueryRequest};
 use crate::error::{Error, Result};
 use crate::metrics::{EndpointLabels, QuerierMetrics, RequestLabels};
-use crate::scheduler::{Admission, Permit, Scheduler};
+use crate::scheduler::{Admission, Lane, Permit, Scheduler};
 use crate::source::storage::StorageSource;
 use crate::source::{self, SeriesSource};
 use strata_common::select::SelectRequest;
@@ -84,8 +85,12 @@ impl QuerierState {
 
     /// Any [`SeriesSource`] (tests use `MemorySource`).
     pub fn with_source(config: QuerierConfig, source: Arc<dyn SeriesSource>, metrics: QuerierMetrics) -> Self {
-        let engine = Engine::new(EngineOptions::from(&config));
         let scheduler = Scheduler::new(config.scheduler.clone(), metrics.clone());
+        let mut engine = Engine::new(EngineOptions::from(&config));
+        match EvalPool::new(scheduler.slots(Lane::Heavy), config.scheduler.heavy_nice) {
+            Ok(pool) => engine = engine.with_background_pool(pool),
+            Err(e) => tracing::warn!(error = %e, "heavy queries run at normal priority"),
+        }
         Self { config, engine, source, metrics, scheduler }
     }
 
@@ -277,7 +282,8 @@ async fn run_query(
     st.source.prepare(&tenant, consistency(headers, &st.config)?).await?;
     let plan = st.engine.estimate(st.source.as_ref(), &prepared).await?;
     let permit = st.scheduler.admit(&tenant, Admission { cost: plan.cost.cost() }).await?;
-    let (value, stats) = st.engine.run(st.source.as_ref(), prepared).await?;
+    let heavy = permit.lane() == Lane::Heavy;
+    let (value, stats) = st.engine.run_with(st.source.as_ref(), prepared, heavy).await?;
     st.metrics.samples_loaded.inc_by(stats.samples_loaded);
     if plan.cost.samples > 0 {
         st.metrics.estimate_accuracy.observe(stats.samples_loaded as f64 / plan.cost.samples as f64);

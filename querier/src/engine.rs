@@ -21,6 +21,7 @@ pub mod functions;
 pub mod numeric;
 pub mod parse;
 pub mod plan;
+pub mod pool;
 pub mod result;
 
 use std::collections::HashMap;
@@ -134,6 +135,8 @@ pub struct Engine {
     shutdown: Arc<AtomicBool>,
     /// Evaluations in progress (on blocking threads).
     evaluating: Arc<AtomicUsize>,
+    /// Low-priority threads for [`Engine::run_with`]`(.., background: true)`.
+    background: Option<pool::EvalPool>,
 }
 
 /// A parsed and planned query, not yet run: what the scheduler estimates.
@@ -176,7 +179,13 @@ impl Drop for CancelOnDrop {
 impl Engine {
     /// An engine with `opts`.
     pub fn new(opts: EngineOptions) -> Self {
-        Self { opts, shutdown: Arc::new(AtomicBool::new(false)), evaluating: Arc::default() }
+        Self { opts, shutdown: Arc::new(AtomicBool::new(false)), evaluating: Arc::default(), background: None }
+    }
+
+    /// Runs background evaluations (the heavy lane's) on `pool`.
+    pub fn with_background_pool(mut self, pool: pool::EvalPool) -> Self {
+        self.background = Some(pool);
+        self
     }
 
     /// Evaluations running right now, including those whose caller went
@@ -242,6 +251,18 @@ impl Engine {
     /// Runs a prepared query against `source`. Dropping the returned future
     /// cancels the query: its evaluation stops at its next check.
     pub async fn run(&self, source: &dyn SeriesSource, prepared: Prepared) -> Result<(QueryValue, QueryStats)> {
+        self.run_with(source, prepared, false).await
+    }
+
+    /// [`Engine::run`]; with `background`, the evaluation runs on the
+    /// low-priority pool (if the engine has one), so it yields the CPU to
+    /// foreground queries.
+    pub async fn run_with(
+        &self,
+        source: &dyn SeriesSource,
+        prepared: Prepared,
+        background: bool,
+    ) -> Result<(QueryValue, QueryStats)> {
         let Prepared { req, expr, grid, selections, started } = prepared;
         let canceled = Arc::new(AtomicBool::new(false));
         let _cancel_on_drop = CancelOnDrop(Arc::clone(&canceled));
@@ -268,7 +289,7 @@ impl Engine {
         let (start, end, step) = (grid.start, grid.end, grid.step);
         let shutdown = Arc::clone(&self.shutdown);
         let evaluating = Arc::clone(&self.evaluating);
-        let task = tokio::task::spawn_blocking(move || {
+        let job = move || {
             evaluating.fetch_add(1, Ordering::Relaxed);
             let _running = DecrementOnDrop(evaluating);
             let eval_started = Instant::now();
@@ -290,11 +311,22 @@ impl Engine {
                 eval_nanos: eval_started.elapsed().as_nanos() as u64,
             };
             Ok((value, stats))
-        });
+        };
+        let task: futures::future::BoxFuture<'static, std::result::Result<Result<_>, String>> =
+            match self.background.as_ref().filter(|_| background) {
+                Some(pool) => {
+                    let rx = pool.spawn(job);
+                    Box::pin(async move { rx.await.map_err(|_| "it panicked".to_string()) })
+                }
+                None => {
+                    let handle = tokio::task::spawn_blocking(job);
+                    Box::pin(async move { handle.await.map_err(|e| e.to_string()) })
+                }
+            };
         let remaining = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(remaining, task).await {
             Err(_) => Err(Error::Timeout("query execution")),
-            Ok(Err(join)) => Err(Error::Internal(format!("query evaluation task failed: {join}"))),
+            Ok(Err(why)) => Err(Error::Internal(format!("query evaluation task failed: {why}"))),
             Ok(Ok(result)) => result,
         }
     }

@@ -99,6 +99,9 @@ pub struct SchedulerConfig {
     pub cheap_slots: usize,
     /// Slots of the heavy lane; 0: half the cores, at least one.
     pub heavy_slots: usize,
+    /// Nice value (0–19) of the threads that evaluate heavy queries: the
+    /// kernel lets cheap queries preempt them (see `engine::pool`).
+    pub heavy_nice: i32,
     /// Queries waiting in one lane at once; more are refused with 429.
     pub max_queued_per_lane: usize,
     /// Longest wait for a slot, in milliseconds; then 503 (retryable).
@@ -123,6 +126,7 @@ impl Default for SchedulerConfig {
             cheap_max_cost: 2_000_000,
             cheap_slots: 0,
             heavy_slots: 0,
+            heavy_nice: 10,
             max_queued_per_lane: 1024,
             max_queue_wait_ms: 30_000,
             max_query_cost: defaults.max_query_cost,
@@ -152,6 +156,12 @@ impl SchedulerConfig {
 
     /// Checks that the bounds are positive.
     pub fn validate(&self) -> Result<()> {
+        if !(0..=19).contains(&self.heavy_nice) {
+            return Err(Error::InvalidConfig(format!(
+                "scheduler.heavy_nice = {} is not a nice value from 0 to 19",
+                self.heavy_nice
+            )));
+        }
         if self.max_queued_per_lane == 0 || self.max_queue_wait_ms == 0 {
             return Err(Error::InvalidConfig(
                 "scheduler.max_queued_per_lane and scheduler.max_queue_wait_ms must be greater than 0".into(),

@@ -1,0 +1,107 @@
+//! Evaluation threads at a lower CPU priority, for the heavy lane.
+//!
+//! The scheduler bounds how many heavy queries run at once, but a running
+//! heavy query still competes with cheap ones for the same cores. Its
+//! evaluation therefore runs on one of these threads, whose nice value is
+//! raised once at start (`setpriority`), so the kernel's scheduler lets a
+//! cheap query's thread preempt it at once: a cheap dashboard query sees an
+//! almost idle machine while heavy ones use whatever CPU is left. Raising a
+//! nice value needs no privilege; it is never lowered again, which is why
+//! these are dedicated threads and not tokio's blocking pool.
+
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::oneshot;
+
+use crate::error::{Error, Result};
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A fixed set of low-priority threads running evaluation jobs.
+#[derive(Debug, Clone)]
+pub struct EvalPool {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl EvalPool {
+    /// `threads` threads (at least one) at nice value `nice` (0 to 19).
+    pub fn new(threads: usize, nice: i32) -> Result<Self> {
+        let (jobs, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads.max(1) {
+            let rx = Arc::clone(&rx);
+            std::thread::Builder::new()
+                .name(format!("strata-heavy-{i}"))
+                .spawn(move || {
+                    lower_priority(nice);
+                    loop {
+                        // A poisoned lock only means another worker panicked
+                        // while waiting; the receiver itself is intact.
+                        let job = match rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(poisoned) => poisoned.into_inner().recv(),
+                        };
+                        match job {
+                            // A panicking job drops its result sender (the
+                            // caller sees an error); the thread lives on.
+                            Ok(job) => {
+                                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                            }
+                            Err(_) => return, // the pool was dropped
+                        }
+                    }
+                })
+                .map_err(|e| Error::Internal(format!("cannot start a heavy-lane evaluation thread: {e}")))?;
+        }
+        Ok(Self { jobs })
+    }
+
+    /// Runs `f` on a pool thread; the receiver yields its result (an error
+    /// if `f` panicked).
+    pub fn spawn<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> oneshot::Receiver<T> {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = tx.send(f());
+        });
+        // The threads only stop when every sender is gone, and `self` is one.
+        let _ = self.jobs.send(job);
+        rx
+    }
+}
+
+/// Raises the calling thread's nice value (Linux: per thread).
+fn lower_priority(nice: i32) {
+    // SAFETY: plain system calls on the calling thread; no memory is shared.
+    let rc = unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, nice)
+    };
+    if rc != 0 {
+        tracing::warn!(nice, error = %std::io::Error::last_os_error(), "cannot lower a heavy-lane thread's priority");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn jobs_run_on_niced_threads() {
+        let pool = EvalPool::new(2, 10).unwrap();
+        let nice = pool
+            .spawn(|| {
+                // SAFETY: reads the calling thread's own priority.
+                unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::syscall(libc::SYS_gettid) as libc::id_t) }
+            })
+            .await
+            .unwrap();
+        assert_eq!(nice, 10);
+        let results: Vec<usize> = futures::future::join_all((0..8).map(|i| pool.spawn(move || i * 2)))
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(results, (0..8).map(|i| i * 2).collect::<Vec<_>>());
+    }
+}
