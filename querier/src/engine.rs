@@ -45,10 +45,13 @@ use strata_common::select::SelectRequest;
 /// Engine limits and defaults.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
+    /// How far back an instant selector looks, in ms.
     pub lookback_delta_ms: i64,
+    /// Most points (samples and step values) held at once.
     pub max_samples: u64,
     /// Per-query memory budget in bytes (see [`ctx`]'s accounting).
     pub max_memory_bytes: u64,
+    /// Time budget of one query.
     pub timeout: Duration,
 }
 
@@ -72,7 +75,9 @@ impl From<&QuerierConfig> for EngineOptions {
 /// One query to run.
 #[derive(Debug, Clone)]
 pub struct QueryRequest {
+    /// Whose series the query reads.
     pub tenant: TenantId,
+    /// The PromQL text.
     pub query: String,
     /// Evaluation time of an instant query, or the first step (ms).
     pub start: Timestamp,
@@ -89,17 +94,34 @@ pub struct QueryRequest {
 /// One sample of an instant vector result.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstantSample {
+    /// The series' labels.
     pub labels: Labels,
+    /// The evaluation time.
     pub t: Timestamp,
+    /// The value.
     pub v: f64,
 }
 
 /// The result of a query, shaped like the Prometheus API's `data`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum QueryValue {
-    Scalar { t: Timestamp, v: f64 },
-    String { t: Timestamp, v: String },
+    /// A number at the evaluation time.
+    Scalar {
+        /// The evaluation time.
+        t: Timestamp,
+        /// The value.
+        v: f64,
+    },
+    /// A string at the evaluation time.
+    String {
+        /// The evaluation time.
+        t: Timestamp,
+        /// The string.
+        v: String,
+    },
+    /// An instant vector.
     Vector(Vec<InstantSample>),
+    /// A range vector, or a range query's result.
     Matrix(Vec<RangeSeries>),
 }
 

@@ -68,18 +68,31 @@ pub enum Error {
     Execution(String),
     /// The per-query sample budget was exceeded.
     #[error("query processing would load too many samples into memory in query execution (limit: max_samples={limit})")]
-    TooManySamples { limit: u64 },
+    TooManySamples {
+        /// `querier.max_samples`.
+        limit: u64,
+    },
     /// The per-query memory budget was exceeded.
     #[error(
         "query exceeded its memory limit of {limit} bytes (querier.max_query_memory_bytes; it needed at least {needed} bytes): select fewer series, aggregate them, or shorten the range"
     )]
-    MemoryLimit { limit: u64, needed: u64 },
+    MemoryLimit {
+        /// `querier.max_query_memory_bytes`.
+        limit: u64,
+        /// What the query held when it went over.
+        needed: u64,
+    },
     /// The query's estimated cost is over the tenant's limit (refused
     /// before anything was loaded).
     #[error(
         "query refused before execution: its estimated cost {estimate} is over the limit {limit} (querier.scheduler.max_query_cost; cost = samples to decode + step values to compute): select fewer series, shorten the range or raise the step"
     )]
-    CostLimit { estimate: u64, limit: u64 },
+    CostLimit {
+        /// The query's estimated cost.
+        estimate: u64,
+        /// The tenant's `max_query_cost`.
+        limit: u64,
+    },
     /// A scheduler queue is full (retryable).
     #[error("{0}")]
     QueueFull(String),
@@ -96,7 +109,12 @@ pub enum Error {
     #[error(
         "read consistency: ingesters did not catch up with the log within {waited:?} (lagging partitions: {lagging:?})"
     )]
-    ConsistencyTimeout { waited: Duration, lagging: Vec<u32> },
+    ConsistencyTimeout {
+        /// How long the query waited.
+        waited: Duration,
+        /// Partitions still behind.
+        lagging: Vec<u32>,
+    },
     /// No (valid) tenant on a request while multi-tenancy is on.
     #[error("{0}")]
     Unauthorized(String),
@@ -147,4 +165,5 @@ impl Error {
     }
 }
 
+/// The querier's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -50,6 +50,7 @@
 //! fails before it allocates), nor runs past its timeout.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
+#![warn(missing_docs)]
 
 pub mod api;
 pub mod config;

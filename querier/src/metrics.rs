@@ -21,6 +21,7 @@ pub struct RequestLabels {
 /// Labels of the duration histogram.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EndpointLabels {
+    /// As [`RequestLabels::endpoint`].
     pub endpoint: &'static str,
 }
 
@@ -57,8 +58,11 @@ fn duration_histogram() -> Histogram {
 /// All metric families of the query API.
 #[derive(Clone, Debug)]
 pub struct QuerierMetrics {
+    /// Requests by endpoint and outcome.
     pub requests: Family<RequestLabels, Counter>,
+    /// Request latency by endpoint.
     pub duration: Family<EndpointLabels, Histogram, fn() -> Histogram>,
+    /// Samples loaded by PromQL queries.
     pub samples_loaded: Counter,
     /// Queries waiting per lane.
     pub queue_length: Family<LaneLabels, Gauge>,

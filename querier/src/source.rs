@@ -49,7 +49,9 @@ pub trait SampleLoader: Send {
 
 /// One selected series: labels now, samples on demand.
 pub struct SourceSeries {
+    /// The series' labels.
     pub labels: Labels,
+    /// Loads its samples when the engine reaches it.
     pub loader: Box<dyn SampleLoader>,
 }
 

@@ -21,6 +21,8 @@
 //!   each evaluated expression's result lines with what the engine answers.
 //!   Review the diff: the engine's answer becomes the expectation.
 
+#![warn(missing_docs)]
+
 pub mod parse;
 
 use std::sync::Arc;

@@ -59,6 +59,7 @@ pub enum Command {
         expr: String,
         /// Evaluation range (equal for an instant query), milliseconds.
         start: Timestamp,
+        /// Last evaluation time (equal to `start` for an instant query).
         end: Timestamp,
         /// Range step (1 for an instant query), milliseconds.
         step: Timestamp,

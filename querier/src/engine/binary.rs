@@ -17,25 +17,42 @@ use crate::error::{Error, Result};
 /// A binary operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BinOp {
+    /// `+`
     Add,
+    /// `-`
     Sub,
+    /// `*`
     Mul,
+    /// `/`
     Div,
+    /// `%`
     Mod,
+    /// `^`
     Pow,
+    /// `atan2`
     Atan2,
+    /// `==`
     Eq,
+    /// `!=`
     Ne,
+    /// `>`
     Gt,
+    /// `<`
     Lt,
+    /// `>=`
     Ge,
+    /// `<=`
     Le,
+    /// `and`
     And,
+    /// `or`
     Or,
+    /// `unless`
     Unless,
 }
 
 impl BinOp {
+    /// The operator spelled `s` in PromQL.
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "+" => Self::Add,
@@ -58,10 +75,12 @@ impl BinOp {
         })
     }
 
+    /// `==`, `!=`, `>`, `<`, `>=` or `<=`.
     pub fn is_comparison(self) -> bool {
         matches!(self, Self::Eq | Self::Ne | Self::Gt | Self::Lt | Self::Ge | Self::Le)
     }
 
+    /// `and`, `or` or `unless`.
     pub fn is_set(self) -> bool {
         matches!(self, Self::And | Self::Or | Self::Unless)
     }

@@ -51,7 +51,9 @@ use crate::source::SeriesIter;
 /// (`None`: no value at that step).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepSeries {
+    /// The series' labels.
     pub labels: Labels,
+    /// One value per step of the grid.
     pub values: Vec<Option<f64>>,
 }
 
@@ -131,6 +133,7 @@ pub struct EvalCtx {
 }
 
 impl EvalCtx {
+    /// The context of a query's top-level grid with its budget and prefetched selections.
     pub fn new(
         start: Timestamp,
         end: Timestamp,

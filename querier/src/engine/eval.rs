@@ -98,8 +98,11 @@ fn grid(ctx: &EvalCtx) -> Grid {
 
 /// Applies `f` to every value of every series; `None` drops the point.
 pub struct MapStream<'a> {
+    /// The input.
     pub inner: Box<dyn SeriesStream + 'a>,
+    /// Whether the output drops `__name__`.
     pub drop_name: bool,
+    /// The function applied to every value.
     pub f: Box<dyn Fn(f64) -> Option<f64> + 'a>,
 }
 
@@ -137,6 +140,7 @@ pub struct InstantSelector<'a> {
 }
 
 impl<'a> InstantSelector<'a> {
+    /// The selector `vs` on `ctx`'s grid, over its prefetched selection.
     pub fn new(ctx: &'a EvalCtx, vs: &'a VectorSelector) -> Result<Self> {
         let g = grid(ctx);
         let timing = Timing::of(vs, &g);
@@ -203,7 +207,9 @@ enum RangeSource {
 /// samples in the whole window (staleness markers removed) into one reused
 /// buffer, [`RangeInput::samples`].
 pub struct RangeInput<'a> {
+    /// The grid being evaluated.
     pub ctx: &'a EvalCtx,
+    /// The selector's offset and `@`.
     pub timing: Timing,
     /// The range in ms.
     pub range: Timestamp,
@@ -214,6 +220,7 @@ pub struct RangeInput<'a> {
 }
 
 impl<'a> RangeInput<'a> {
+    /// The range vector `expr` (a range selector or a subquery) on `ctx`'s grid.
     pub fn new(ctx: &'a EvalCtx, expr: &'a Expr) -> Result<Self> {
         let g = grid(ctx);
         let (buf, held) = (Vec::new(), ctx.reservation());

@@ -23,7 +23,9 @@ use crate::error::{Error, Result};
 pub struct RangeWindow<'s> {
     /// Samples in `(range_start, range_end]`, stale markers removed.
     pub samples: &'s [Sample],
+    /// The window's exclusive start.
     pub range_start: Timestamp,
+    /// The window's inclusive end.
     pub range_end: Timestamp,
     /// The selector's range in ms.
     pub range: Timestamp,
@@ -48,7 +50,12 @@ pub enum Kind {
     /// `f(instant-vector, scalar...)`: applied to every value with the
     /// scalars at that step; missing optional scalars take `defaults`
     /// (`None` drops the point).
-    ElementwiseArgs { f: fn(f64, &[f64]) -> Option<f64>, defaults: &'static [f64] },
+    ElementwiseArgs {
+        /// The function of the value and the scalars.
+        f: fn(f64, &[f64]) -> Option<f64>,
+        /// Values of the optional scalars.
+        defaults: &'static [f64],
+    },
     /// A constant scalar (`pi()`).
     Constant(f64),
     /// Evaluated by its own code (label functions, `absent`, ...).
@@ -64,7 +71,9 @@ pub enum Kind {
 /// One function.
 #[derive(Debug)]
 pub struct FnDef {
+    /// The PromQL name.
     pub name: &'static str,
+    /// How it is evaluated.
     pub kind: Kind,
     /// Whether the result keeps `__name__` (Prometheus 3 drops it for most).
     pub keep_name: bool,

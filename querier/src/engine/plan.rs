@@ -16,9 +16,13 @@ use crate::error::{Error, Result};
 /// The query's time grid, as the planner needs it.
 #[derive(Debug, Clone, Copy)]
 pub struct Grid {
+    /// First step, ms.
     pub start: Timestamp,
+    /// Last step, ms.
     pub end: Timestamp,
+    /// Step width, ms.
     pub step: Timestamp,
+    /// Instant-selector lookback, ms.
     pub lookback: Timestamp,
 }
 
@@ -44,11 +48,14 @@ pub fn subquery_grid(outer: &Grid, sq: &SubqueryExpr) -> Grid {
 /// When a selector reads, relative to each step: `ref = (at or step) - offset`.
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
+    /// The `offset`, ms (negative for a negative offset).
     pub offset: Timestamp,
+    /// The `@` time, ms.
     pub at: Option<Timestamp>,
 }
 
 impl Timing {
+    /// The timing of selector `vs` on `grid`.
     pub fn of(vs: &VectorSelector, grid: &Grid) -> Self {
         Self::of_parts(vs.offset.as_ref(), vs.at.as_ref(), grid)
     }
@@ -94,8 +101,11 @@ pub fn system_time_ms(t: SystemTime) -> Timestamp {
 pub struct Selection {
     /// Address of the selector node: the key the evaluator looks it up by.
     pub key: usize,
+    /// The selector's storage matchers.
     pub matchers: Vec<Matcher>,
+    /// First time of the window it reads.
     pub min_t: Timestamp,
+    /// Last time of the window it reads.
     pub max_t: Timestamp,
 }
 

@@ -15,7 +15,16 @@ use crate::error::{Error, Result};
 pub enum Points {
     /// Values on the step grid `start + i * step`: step `i` has a value when
     /// bit `i` of `present` is set; `values` holds those values in step order.
-    Grid { start: Timestamp, step: i64, present: Vec<u64>, values: Vec<f64> },
+    Grid {
+        /// Time of the first step.
+        start: Timestamp,
+        /// Step width.
+        step: i64,
+        /// Bitmap of the steps that have a value.
+        present: Vec<u64>,
+        /// The values of the present steps, in order.
+        values: Vec<f64>,
+    },
     /// Samples at their own timestamps (a range selector in an instant query).
     Raw(Vec<(Timestamp, f64)>),
 }
@@ -32,6 +41,7 @@ impl Points {
         }
     }
 
+    /// Number of points.
     pub fn len(&self) -> usize {
         match self {
             Points::Grid { values, .. } => values.len(),
@@ -39,6 +49,7 @@ impl Points {
         }
     }
 
+    /// Whether there is no point.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -71,7 +82,9 @@ impl Iterator for BitIter {
 /// One series of a matrix result.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RangeSeries {
+    /// The series' labels.
     pub labels: Labels,
+    /// Its points.
     pub points: Points,
 }
 
