@@ -290,7 +290,7 @@ impl Scheduler {
             let ls = &mut st.lanes[lane.index()];
             let ts = st.tenants.entry(tenant.clone()).or_default();
             let tenant_has_room = limits.max_concurrent_queries == 0 || ts.running < limits.max_concurrent_queries;
-            if ls.queue.is_empty() && ls.running < self.slots[lane.index()] && tenant_has_room {
+            if ls.waiters.is_empty() && ls.running < self.slots[lane.index()] && tenant_has_room {
                 ls.running += 1;
                 ts.running += 1;
                 drop(guard);

@@ -1,8 +1,8 @@
 //! Parsing that no query text can crash: a lexical pre-check refuses text
 //! with more than [`MAX_OPERATORS`] operators and parentheses before the
 //! parser sees it (the parser's time grows faster than linearly with
-//! nesting: 100,000 levels take minutes), the parser runs on a thread with a
-//! large stack, the nesting depth of the result is measured without
+//! nesting: 100,000 levels take minutes), the parser runs on one of a few
+//! long-lived threads with large stacks, the nesting depth of the result is measured without
 //! recursion, and a query deeper than [`MAX_DEPTH`] is refused with 400
 //! "query too complex" (its syntax tree is dropped on the large stack too).
 //!
@@ -11,8 +11,11 @@
 //! keeps those within an ordinary 2 MiB thread stack. Real queries nest a
 //! few dozen levels; the limit leaves a wide margin for generated ones.
 
+use std::sync::OnceLock;
+
 use promql_parser::parser::Expr;
 
+use super::pool::EvalPool;
 use crate::error::{Error, Result};
 
 /// Deepest syntax tree accepted (operators, calls, parentheses and
@@ -38,29 +41,32 @@ pub fn parse(query: &str, param: &str) -> Result<Box<Expr>> {
             "invalid parameter \"{param}\": query too complex: {operators} operators and parentheses, the limit is {MAX_OPERATORS}"
         )));
     }
-    let parsed = std::thread::scope(|s| {
-        std::thread::Builder::new()
-            .name("promql-parse".into())
-            .stack_size(PARSE_STACK_BYTES)
-            .spawn_scoped(s, || {
-                let expr = promql_parser::parser::parse(query)
-                    .map_err(|e| Error::BadData(format!("invalid parameter \"{param}\": {e}")))?;
-                let depth = depth(&expr);
-                if depth > MAX_DEPTH {
-                    // Dropped here, on the large stack.
-                    return Err(Error::BadData(format!(
-                        "invalid parameter \"{param}\": query too complex: it nests {depth} levels deep, the limit is {MAX_DEPTH}"
-                    )));
-                }
-                Ok(Box::new(expr))
-            })
-            .map(|h| h.join())
-    });
-    match parsed {
-        Ok(Ok(result)) => result,
-        Ok(Err(_)) => Err(Error::Internal("the query parser panicked".into())),
-        Err(e) => Err(Error::Internal(format!("cannot start the query parser thread: {e}"))),
-    }
+    let (query, param) = (query.to_string(), param.to_string());
+    parser_threads()?
+        .run_blocking(move || {
+            let expr = promql_parser::parser::parse(&query)
+                .map_err(|e| Error::BadData(format!("invalid parameter \"{param}\": {e}")))?;
+            let depth = depth(&expr);
+            if depth > MAX_DEPTH {
+                // Dropped here, on the large stack.
+                return Err(Error::BadData(format!(
+                    "invalid parameter \"{param}\": query too complex: it nests {depth} levels deep, the limit is {MAX_DEPTH}"
+                )));
+            }
+            Ok(Box::new(expr))
+        })
+        .unwrap_or_else(|| Err(Error::Internal("the query parser panicked".into())))
+}
+
+/// The parser threads, started on first use: as many as the cores, each
+/// with a [`PARSE_STACK_BYTES`] stack (reserved, not committed), reused by
+/// every query (no thread is created per query).
+fn parser_threads() -> Result<&'static EvalPool> {
+    static POOL: OnceLock<std::result::Result<EvalPool, String>> = OnceLock::new();
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    POOL.get_or_init(|| EvalPool::with_stack(cores, 0, "promql-parse", PARSE_STACK_BYTES).map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(|e| Error::Internal(e.clone()))
 }
 
 /// Operator characters, set-operator keywords and opening parentheses in

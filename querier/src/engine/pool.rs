@@ -1,4 +1,5 @@
-//! Evaluation threads at a lower CPU priority, for the heavy lane.
+//! Evaluation threads at a lower CPU priority, for the heavy lane (and the
+//! same small pool type, with large stacks, for the query parser).
 //!
 //! The scheduler bounds how many heavy queries run at once, but a running
 //! heavy query still competes with cheap ones for the same cores. Its
@@ -27,14 +28,23 @@ pub struct EvalPool {
 impl EvalPool {
     /// `threads` threads (at least one) at nice value `nice` (0 to 19).
     pub fn new(threads: usize, nice: i32) -> Result<Self> {
+        Self::with_stack(threads, nice, "strata-heavy", 2 << 20)
+    }
+
+    /// `threads` threads named `name-<i>` with `stack_bytes` of stack each,
+    /// at nice value `nice`.
+    pub fn with_stack(threads: usize, nice: i32, name: &str, stack_bytes: usize) -> Result<Self> {
         let (jobs, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..threads.max(1) {
             let rx = Arc::clone(&rx);
             std::thread::Builder::new()
-                .name(format!("strata-heavy-{i}"))
+                .name(format!("{name}-{i}"))
+                .stack_size(stack_bytes)
                 .spawn(move || {
-                    lower_priority(nice);
+                    if nice != 0 {
+                        lower_priority(nice);
+                    }
                     loop {
                         // A poisoned lock only means another worker panicked
                         // while waiting; the receiver itself is intact.
@@ -52,7 +62,7 @@ impl EvalPool {
                         }
                     }
                 })
-                .map_err(|e| Error::Internal(format!("cannot start a heavy-lane evaluation thread: {e}")))?;
+                .map_err(|e| Error::Internal(format!("cannot start a {name} thread: {e}")))?;
         }
         Ok(Self { jobs })
     }
@@ -67,6 +77,19 @@ impl EvalPool {
         // The threads only stop when every sender is gone, and `self` is one.
         let _ = self.jobs.send(job);
         rx
+    }
+}
+
+impl EvalPool {
+    /// Runs `f` on a pool thread and blocks the caller until it returns
+    /// (`None` if it panicked). For short jobs that need the pool's stack.
+    pub fn run_blocking<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let job: Job = Box::new(move || {
+            let _ = tx.send(f());
+        });
+        self.jobs.send(job).ok()?;
+        rx.recv().ok()
     }
 }
 

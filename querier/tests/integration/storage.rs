@@ -213,3 +213,58 @@ async fn strong_reads_wait_for_the_log_and_time_out() {
     // Eventual reads never wait.
     src.prepare(&t, ReadConsistency::Eventual).await.unwrap();
 }
+
+/// Estimates over real files (chunk metadata interpolated to the range) stay
+/// within 2× of the samples a query reads.
+#[tokio::test]
+async fn estimates_over_files_are_within_2x_of_what_queries_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let ms = Arc::new(ManifestStore::open(dir.path()).unwrap());
+    let t = TenantId::default_tenant();
+    const HOUR: i64 = 3_600_000;
+    // Three flushes of two hours each, 300 series at 10 s.
+    for flush in 0..3i64 {
+        let mut m = Memtable::new();
+        for s in 0..300 {
+            let (host, job) = (format!("host_{s}"), format!("job{}", s % 3));
+            let pairs = [("__name__", "cpu"), ("host", host.as_str()), ("job", job.as_str())];
+            let samples = (0..720).map(|k| Sample::new(flush * 2 * HOUR + k * 10_000, (k * (s + 1)) as f64 * 0.37));
+            m.append(&t, &pairs, samples);
+        }
+        let range = PartitionRange { partition: 0, start: flush as u64 * 3, end: flush as u64 * 3 + 3 };
+        let ctx = FlushContext { offsets: vec![range], level: 0 };
+        let files = write_files(&ms, &m.freeze(), &ctx).unwrap();
+        ms.commit_flush(files, &[(0, flush as u64 * 3 + 3)]).unwrap();
+    }
+    let head = FakeHead { series: Vec::new(), consumed: AtomicU64::new(0) };
+    let src = StorageSource::new(
+        Arc::new(StoreSet::single(Arc::new(Store::new(ms)))),
+        Arc::new(head),
+        None,
+        Duration::from_millis(200),
+    );
+    let engine = Engine::new(EngineOptions::default());
+    let range = |q: &str, start: i64, end: i64| QueryRequest {
+        tenant: t.clone(),
+        query: q.into(),
+        start,
+        end,
+        step: 60_000,
+        instant: false,
+        timeout: None,
+    };
+    for (q, start, end) in [
+        ("cpu{host=\"host_7\"}", HOUR, 2 * HOUR),
+        ("sum by (job) (rate(cpu[5m]))", 0, 6 * HOUR - 1),
+        ("max(max_over_time(cpu[10m]))", 90 * 60_000, 150 * 60_000),
+        ("avg(cpu{job=\"job1\"})", 5 * HOUR, 6 * HOUR - 1),
+    ] {
+        let prepared = engine.prepare(range(q, start, end)).unwrap();
+        let plan = engine.estimate(&src, &prepared).await.unwrap();
+        let (_, stats) = engine.run(&src, prepared).await.unwrap();
+        let ratio = plan.cost.samples as f64 / stats.samples_loaded as f64;
+        assert!((0.5..=2.0).contains(&ratio), "{q}: estimated {} read {}", plan.cost.samples, stats.samples_loaded);
+        println!("{q}: estimated {} samples, read {} ({ratio:.3}x)", plan.cost.samples, stats.samples_loaded);
+        assert!(plan.cost.files >= 1 && plan.cost.bytes > 0, "{q}: {:?}", plan.cost);
+    }
+}
