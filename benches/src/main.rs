@@ -87,6 +87,12 @@ struct Args {
     /// `--mode mixed`: clients looping heavy aggregations in the mixed phase.
     #[arg(long, default_value_t = 4)]
     heavy_clients: usize,
+    /// `--mode mixed`: before the phases, wait until Strata has flushed
+    /// everything it ingested to files (as 6 h of data are in a running
+    /// server, which flushes every 10 minutes), instead of measuring with the
+    /// whole push still in the ingesters' memtables.
+    #[arg(long)]
+    flushed: bool,
     /// `X-Read-Consistency` of Strata's timed queries (`strong` or
     /// `eventual`); by default the server's own default (strong).
     #[arg(long)]
@@ -237,11 +243,13 @@ fn mixed_mode(args: &Args, w: &Workload, lanes: Arc<Lanes>, rt: &tokio::runtime:
         seconds: args.mixed_seconds,
         cheap_clients: args.cheap_clients,
         heavy_clients: args.heavy_clients,
+        flushed: args.flushed,
     };
     let mut results = Vec::new();
     for name in &args.systems {
         let kind = Kind::parse(name)?;
-        let mut sys = System::start(kind, &args.strata_bin)?;
+        let toml = if args.flushed { mixed::FLUSH_SOON_TOML } else { "" };
+        let mut sys = System::start_with(kind, &args.strata_bin, toml)?;
         sys.read_consistency = args.read_consistency.clone();
         results.push(mixed::run(&sys, w, lanes.clone(), &cfg, rt)?);
     }

@@ -75,6 +75,32 @@ pub struct Config {
     pub seconds: u64,
     pub cheap_clients: usize,
     pub heavy_clients: usize,
+    /// Wait until Strata has flushed everything before the phases.
+    pub flushed: bool,
+}
+
+/// Strata configuration of `--flushed`: memtables flushed 5 s after data
+/// arrives.
+pub const FLUSH_SOON_TOML: &str = "[ingester]\nflush_interval_ms = 5000\n";
+
+/// Waits until every partition of a Strata server has flushed what it
+/// consumed (`/ingester/status`).
+fn wait_flushed(base: &str) -> Result<()> {
+    let client = reqwest::blocking::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let status: serde_json::Value = client.get(format!("{base}/ingester/status")).send()?.json()?;
+        let parts = status["partitions"].as_array().cloned().unwrap_or_default();
+        let done = !parts.is_empty()
+            && parts
+                .iter()
+                .all(|p| p["flushed_offset"] == p["consumed_offset"] && p["consumed_offset"] == p["end_offset"]);
+        if done {
+            return Ok(());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "not flushed after 300 s: {status}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 /// One phase's figures.
@@ -341,6 +367,11 @@ pub fn run(
     let target = Target::new(sys, w)?;
     rt.block_on(wait_queryable(&target, w)).with_context(|| format!("{} after the push", kind.name()))?;
     let queryable_s = settling.elapsed().as_secs_f64();
+    if cfg.flushed && kind == Kind::Strata {
+        let flushing = Instant::now();
+        wait_flushed(&sys.base)?;
+        eprintln!("strata: flushed to files {:.1} s after it was queryable", flushing.elapsed().as_secs_f64());
+    }
     eprintln!(
         "{}: pushed in {:.1} s ({:.0} samples/s), queryable {queryable_s:.1} s later",
         kind.name(),

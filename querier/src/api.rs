@@ -33,8 +33,9 @@ use strata_log::Log;
 
 use self::params::{Params, invalid_param, parse_duration, parse_time};
 use crate::config::{QuerierConfig, ReadConsistency};
+use crate::engine::cost::CostNode;
 use crate::engine::pool::EvalPool;
-use crate::engine::{Engine, EngineOptions, QueryRequest};
+use crate::engine::{Engine, EngineOptions, Prepared, QueryRequest};
 use crate::error::{Error, Result};
 use crate::metrics::{EndpointLabels, QuerierMetrics, RequestLabels};
 use crate::scheduler::{Admission, Lane, Permit, Scheduler};
@@ -228,17 +229,7 @@ async fn query(
         started,
         async {
             let p = request_params(&headers, q, &body)?;
-            let tenant = tenant(&headers, &st.config)?;
-            let t = time_param(&p, "time", Some(now_ms()))?;
-            let req = QueryRequest {
-                tenant,
-                query: query_param(&p)?,
-                start: t,
-                end: t,
-                step: 1,
-                instant: true,
-                timeout: timeout_param(&p)?,
-            };
+            let req = query_request(&st, &headers, &p, false)?;
             run_query(&st, &headers, &p, req, started).await
         }
         .await,
@@ -258,14 +249,36 @@ async fn query_range(
         started,
         async {
             let p = request_params(&headers, q, &body)?;
-            let tenant = tenant(&headers, &st.config)?;
-            let (start, end, step) = range_params(&p, &st.config)?;
-            let query = query_param(&p)?;
-            let req = QueryRequest { tenant, query, start, end, step, instant: false, timeout: timeout_param(&p)? };
+            let req = query_request(&st, &headers, &p, true)?;
             run_query(&st, &headers, &p, req, started).await
         }
         .await,
     )
+}
+
+/// The query of a request: instant at `time` (default now), or with
+/// `range` over `start`..`end` by `step`. Parameters are checked in
+/// Prometheus's order (tenant, times, query, timeout).
+fn query_request(st: &QuerierState, headers: &HeaderMap, p: &Params, range: bool) -> Result<QueryRequest> {
+    let tenant = tenant(headers, &st.config)?;
+    let (start, end, step) = if range {
+        range_params(p, &st.config)?
+    } else {
+        let t = time_param(p, "time", Some(now_ms()))?;
+        (t, t, 1)
+    };
+    let query = query_param(p)?;
+    Ok(QueryRequest { tenant, query, start, end, step, instant: !range, timeout: timeout_param(p)? })
+}
+
+/// Parses and plans `req`, waits for the requested read consistency, and
+/// estimates its cost.
+async fn plan_query(st: &QuerierState, headers: &HeaderMap, req: QueryRequest) -> Result<(Prepared, CostNode)> {
+    let tenant = req.tenant.clone();
+    let prepared = st.engine.prepare(req)?;
+    st.source.prepare(&tenant, consistency(headers, &st.config)?).await?;
+    let plan = st.engine.estimate(st.source.as_ref(), &prepared).await?;
+    Ok((prepared, plan))
 }
 
 /// Estimates, admits and runs one query; renders its answer while holding
@@ -277,11 +290,8 @@ async fn run_query(
     req: QueryRequest,
     started: Instant,
 ) -> Result<String> {
-    let tenant = req.tenant.clone();
-    let prepared = st.engine.prepare(req)?;
-    st.source.prepare(&tenant, consistency(headers, &st.config)?).await?;
-    let plan = st.engine.estimate(st.source.as_ref(), &prepared).await?;
-    let permit = st.scheduler.admit(&tenant, Admission { cost: plan.cost.cost() }).await?;
+    let (prepared, plan) = plan_query(st, headers, req).await?;
+    let permit = st.scheduler.admit(prepared.tenant(), Admission { cost: plan.cost.cost() }).await?;
     let heavy = permit.lane() == Lane::Heavy;
     let (value, stats) = st.engine.run_with(st.source.as_ref(), prepared, heavy).await?;
     st.metrics.samples_loaded.inc_by(stats.samples_loaded);
@@ -316,28 +326,17 @@ async fn query_cost(
         started,
         async {
             let p = request_params(&headers, q, &body)?;
-            let tenant = tenant(&headers, &st.config)?;
-            let query = query_param(&p)?;
-            let req = if p.get("step").is_some() {
-                let (start, end, step) = range_params(&p, &st.config)?;
-                QueryRequest { tenant, query, start, end, step, instant: false, timeout: None }
-            } else {
-                let t = time_param(&p, "time", Some(now_ms()))?;
-                QueryRequest { tenant, query, start: t, end: t, step: 1, instant: true, timeout: None }
-            };
-            let tenant = req.tenant.clone();
-            let prepared = st.engine.prepare(req)?;
-            st.source.prepare(&tenant, consistency(&headers, &st.config)?).await?;
-            let estimate_started = Instant::now();
-            let plan = st.engine.estimate(st.source.as_ref(), &prepared).await?;
+            let req = query_request(&st, &headers, &p, p.get("step").is_some())?;
+            let planned = Instant::now();
+            let (prepared, plan) = plan_query(&st, &headers, req).await?;
             let cost = plan.cost.cost();
             let answer = serde_json::json!({
                 "status": "success",
                 "data": {
                     "lane": st.scheduler.lane_of(cost).as_str(),
                     "cost": cost,
-                    "admitted": st.scheduler.check_cost(&tenant, cost).is_ok(),
-                    "estimateSeconds": estimate_started.elapsed().as_secs_f64(),
+                    "admitted": st.scheduler.cost_limit(prepared.tenant(), cost).is_none(),
+                    "planSeconds": planned.elapsed().as_secs_f64(),
                     "plan": plan,
                 }
             });

@@ -99,8 +99,9 @@ pub struct SchedulerConfig {
     pub cheap_slots: usize,
     /// Slots of the heavy lane; 0: half the cores, at least one.
     pub heavy_slots: usize,
-    /// Nice value (0–19) of the threads that evaluate heavy queries: the
-    /// kernel lets cheap queries preempt them (see `engine::pool`).
+    /// The threads that evaluate heavy queries run at the `SCHED_IDLE`
+    /// policy, so cheap queries preempt them (see `engine::pool`); where the
+    /// kernel refuses it, at this nice value (0–19) instead.
     pub heavy_nice: i32,
     /// Queries waiting in one lane at once; more are refused with 429.
     pub max_queued_per_lane: usize,
@@ -266,15 +267,22 @@ impl Scheduler {
         self.slots[lane.index()]
     }
 
+    /// The tenant's cost limit when `cost` is over it.
+    pub fn cost_limit(&self, tenant: &TenantId, cost: u64) -> Option<u64> {
+        let limit = self.config.limits(tenant).max_query_cost;
+        (limit > 0 && cost > limit).then_some(limit)
+    }
+
     /// Refuses a query whose estimate is over the tenant's cost limit
     /// (before anything is queued or loaded).
     pub fn check_cost(&self, tenant: &TenantId, cost: u64) -> Result<()> {
-        let limit = self.config.limits(tenant).max_query_cost;
-        if limit > 0 && cost > limit {
-            self.refused("cost", self.lane_of(cost));
-            return Err(Error::CostLimit { estimate: cost, limit });
+        match self.cost_limit(tenant, cost) {
+            Some(limit) => {
+                self.refused("cost", self.lane_of(cost));
+                Err(Error::CostLimit { estimate: cost, limit })
+            }
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Waits for a slot of the lane of `req.cost`: at once when one is free

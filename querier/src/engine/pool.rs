@@ -3,12 +3,13 @@
 //!
 //! The scheduler bounds how many heavy queries run at once, but a running
 //! heavy query still competes with cheap ones for the same cores. Its
-//! evaluation therefore runs on one of these threads, whose nice value is
-//! raised once at start (`setpriority`), so the kernel's scheduler lets a
-//! cheap query's thread preempt it at once: a cheap dashboard query sees an
-//! almost idle machine while heavy ones use whatever CPU is left. Raising a
-//! nice value needs no privilege; it is never lowered again, which is why
-//! these are dedicated threads and not tokio's blocking pool.
+//! evaluation therefore runs on one of these threads, which switch to the
+//! `SCHED_IDLE` policy at start (or, where that is refused, raise their nice
+//! value), so the kernel preempts them as soon as a cheap query's thread
+//! wakes: a cheap dashboard query sees an almost idle machine while heavy
+//! ones use whatever CPU is left. Lowering a priority needs no privilege;
+//! raising it again would, which is why these are dedicated threads and not
+//! tokio's blocking pool.
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -93,9 +94,20 @@ impl EvalPool {
     }
 }
 
-/// Raises the calling thread's nice value (Linux: per thread).
+/// Lowers the calling thread's CPU priority (Linux: per thread): the
+/// `SCHED_IDLE` policy, which the kernel preempts as soon as any normal
+/// thread wakes up, and failing that (a sandbox may refuse it) the nice
+/// value `nice`. Neither needs a privilege.
 fn lower_priority(nice: i32) {
-    // SAFETY: plain system calls on the calling thread; no memory is shared.
+    // SAFETY: plain system calls on the calling thread; `param` outlives the call.
+    let idle = unsafe {
+        let param = libc::sched_param { sched_priority: 0 };
+        libc::sched_setscheduler(0, libc::SCHED_IDLE, &param)
+    };
+    if idle == 0 {
+        return;
+    }
+    // SAFETY: as above.
     let rc = unsafe {
         let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
         libc::setpriority(libc::PRIO_PROCESS, tid, nice)
@@ -110,16 +122,11 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn jobs_run_on_niced_threads() {
+    async fn jobs_run_at_idle_priority() {
         let pool = EvalPool::new(2, 10).unwrap();
-        let nice = pool
-            .spawn(|| {
-                // SAFETY: reads the calling thread's own priority.
-                unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::syscall(libc::SYS_gettid) as libc::id_t) }
-            })
-            .await
-            .unwrap();
-        assert_eq!(nice, 10);
+        // SAFETY: reads the calling thread's own policy.
+        let policy = pool.spawn(|| unsafe { libc::sched_getscheduler(0) }).await.unwrap();
+        assert_eq!(policy, libc::SCHED_IDLE);
         let results: Vec<usize> = futures::future::join_all((0..8).map(|i| pool.spawn(move || i * 2)))
             .await
             .into_iter()
