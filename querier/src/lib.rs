@@ -1,23 +1,32 @@
 //! # strata-querier
 //!
-//! Strata's read path: a streaming PromQL engine and the Prometheus HTTP
-//! query API.
+//! Strata's read path: cost estimates, a scheduler, a streaming PromQL
+//! engine and the Prometheus HTTP query API.
 //!
 //! ```text
 //!  HTTP (axum) ── api::router ──▶ params, tenant (X-Scope-OrgID)
-//!      │                               │ SeriesSource::prepare (read-your-writes wait)
-//!      ▼                               ▼
-//!  engine::Engine ──plan──▶ SeriesSource::select ──▶ lazy series
+//!      │ Engine::prepare: parse (large-stack threads, depth limit), plan
+//!      │ SeriesSource::prepare (read-your-writes wait)
+//!      │ Engine::estimate: SeriesSource::estimate per selector (postings,
+//!      │   chunk metadata, head counts) composed through the plan
+//!      ▼
+//!  scheduler::Scheduler::admit: 422 over the cost limit; cheap or heavy
+//!      │ lane, fair queues per tenant, 429 / 503 when full or too slow
+//!      ▼
+//!  Engine::run ──▶ SeriesSource::select ──▶ lazy series
 //!      │  operators pull one series at a time (selectors, functions,
 //!      │  binary operators, aggregations), bounded by max_samples, the
-//!      │  per-query memory budget (engine::ctx::Reservation) and the timeout
+//!      │  per-query memory budget (engine::ctx::Reservation), the timeout
+//!      │  and cancellation; heavy queries on SCHED_IDLE threads
 //!      ▼
 //!  JSON (Prometheus shapes, float formatting identical to Go's 'f', -1)
 //! ```
 //!
+//! - [`scheduler`]: lanes by estimated cost, start-time fair queuing over
+//!   tenants, per-tenant limits; [`engine::cost`]: the estimates.
 //! - [`source`]: the [`SeriesSource`] seam with `MemorySource` (tests, feature
-//!   `testing`) and
-//!   [`StorageSource`] (ingester heads + files, merged; head wins).
+//!   `testing`) and [`StorageSource`] (ingester heads + files, merged; head
+//!   wins).
 //! - [`engine`]: planning and evaluation; [`engine::functions`]: the function
 //!   table; [`engine::numeric`]: Kahan sums, quantiles, float comparison.
 //! - [`format`]: Prometheus's float and duration text forms (engine and API).
