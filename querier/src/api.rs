@@ -222,18 +222,7 @@ async fn query(
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Response {
-    let started = Instant::now();
-    finish(
-        &st,
-        "query",
-        started,
-        async {
-            let p = request_params(&headers, q, &body)?;
-            let req = query_request(&st, &headers, &p, false)?;
-            run_query(&st, &headers, &p, req, started).await
-        }
-        .await,
-    )
+    query_endpoint(&st, "query", false, &headers, q, &body).await
 }
 
 async fn query_range(
@@ -242,18 +231,26 @@ async fn query_range(
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Response {
+    query_endpoint(&st, "query_range", true, &headers, q, &body).await
+}
+
+/// `/api/v1/query` (instant) and `/api/v1/query_range` (`range`).
+async fn query_endpoint(
+    st: &QuerierState,
+    endpoint: &'static str,
+    range: bool,
+    headers: &HeaderMap,
+    q: Option<String>,
+    body: &Bytes,
+) -> Response {
     let started = Instant::now();
-    finish(
-        &st,
-        "query_range",
-        started,
-        async {
-            let p = request_params(&headers, q, &body)?;
-            let req = query_request(&st, &headers, &p, true)?;
-            run_query(&st, &headers, &p, req, started).await
-        }
-        .await,
-    )
+    let result = async {
+        let p = request_params(headers, q, body)?;
+        let req = query_request(st, headers, &p, range)?;
+        run_query(st, headers, &p, req, started).await
+    }
+    .await;
+    finish(st, endpoint, started, result)
 }
 
 /// The query of a request: instant at `time` (default now), or with

@@ -116,11 +116,7 @@ async fn stats_count_exactly_what_was_read() {
 }
 
 async fn http(config: QuerierConfig, uri: &str) -> (StatusCode, serde_json::Value) {
-    let st = Arc::new(QuerierState::with_source(config, source(), QuerierMetrics::unregistered()));
-    let resp = router(st).oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
-    let status = resp.status();
-    let body = to_bytes(resp.into_body(), usize::MAX).await.unwrap();
-    (status, serde_json::from_slice(&body).unwrap())
+    crate::get_json(config, source(), uri).await
 }
 
 #[tokio::test]
