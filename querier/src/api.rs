@@ -1,8 +1,10 @@
 //! The Prometheus HTTP query API: `/api/v1/query`, `/api/v1/query_range`,
 //! `/api/v1/series`, `/api/v1/labels`, `/api/v1/label/{name}/values` and
 //! `/api/v1/status/buildinfo`, with Prometheus's parameters, JSON shapes and
-//! error envelope, plus Strata's `/api/v1/query_cost`. GET query strings and
-//! POST forms are both accepted.
+//! error envelope, plus `/api/v1/format_query` and Strata's
+//! `/api/v1/query_cost`. The metadata endpoints honour `limit` (with
+//! Prometheus's truncation warning). GET query strings and POST forms are
+//! both accepted.
 //!
 //! Every query and metadata call is estimated, then admitted by the
 //! [`Scheduler`] before it reads anything:
@@ -118,6 +120,7 @@ pub fn router(state: Arc<QuerierState>) -> Router {
         .route("/api/v1/query", get(query).post(query))
         .route("/api/v1/query_range", get(query_range).post(query_range))
         .route("/api/v1/query_cost", get(query_cost).post(query_cost))
+        .route("/api/v1/format_query", get(format_query).post(format_query))
         .route("/api/v1/series", get(series).post(series))
         .route("/api/v1/labels", get(labels).post(labels))
         .route("/api/v1/label/{name}/values", get(label_values))
@@ -392,11 +395,36 @@ fn match_params(p: &Params) -> Result<Vec<Vec<Matcher>>> {
         .collect()
 }
 
+/// `limit` of the metadata endpoints, as Prometheus reads it: absent or 0
+/// means no limit, a negative number is an error.
+fn limit_param(p: &Params) -> Result<Option<usize>> {
+    let Some(v) = p.get("limit") else { return Ok(None) };
+    let n: i64 = v.parse().map_err(|_| invalid_param("limit", format!("cannot parse {v:?} to a valid limit")))?;
+    match n {
+        n if n < 0 => Err(invalid_param("limit", "limit must be non-negative")),
+        0 => Ok(None),
+        n => Ok(Some(usize::try_from(n).unwrap_or(usize::MAX))),
+    }
+}
+
+/// Keeps the first `limit` entries; whether any were cut.
+fn truncate<T>(entries: &mut Vec<T>, limit: Option<usize>) -> bool {
+    match limit {
+        Some(limit) if entries.len() > limit => {
+            entries.truncate(limit);
+            true
+        }
+        _ => false,
+    }
+}
+
 struct MetaRequest {
     tenant: TenantId,
     matchers: Vec<Vec<Matcher>>,
     start: Timestamp,
     end: Timestamp,
+    /// `limit`: most entries answered (`None`: all).
+    limit: Option<usize>,
     /// The scheduler slot the call runs in (held until it answers).
     _permit: Permit,
 }
@@ -410,6 +438,7 @@ async fn meta_request(st: &QuerierState, headers: &HeaderMap, q: Option<String>,
         return Err(Error::BadData("end timestamp must not be before start time".into()));
     }
     let matchers = match_params(&p)?;
+    let limit = limit_param(&p)?;
     st.source.prepare(&tenant, consistency(headers, &st.config)?).await?;
     // The cost of a metadata call is the series it selects; without
     // matchers it is answered from postings keys and costs little.
@@ -419,7 +448,7 @@ async fn meta_request(st: &QuerierState, headers: &HeaderMap, q: Option<String>,
         cost = cost.saturating_add(st.source.estimate(&req).await?.series);
     }
     let _permit = st.scheduler.admit(&tenant, Admission { cost }).await?;
-    Ok(MetaRequest { tenant, matchers, start, end, _permit })
+    Ok(MetaRequest { tenant, matchers, start, end, limit, _permit })
 }
 
 async fn series(
@@ -438,8 +467,9 @@ async fn series(
             if r.matchers.is_empty() {
                 return Err(Error::BadData("no match[] parameter provided".into()));
             }
-            let series = source::series_union(st.source.as_ref(), &r.tenant, &r.matchers, r.start, r.end).await?;
-            Ok(json::series_success(&series))
+            let mut series = source::series_union(st.source.as_ref(), &r.tenant, &r.matchers, r.start, r.end).await?;
+            let truncated = truncate(&mut series, r.limit);
+            Ok(json::series_success(&series, truncated))
         }
         .await,
     )
@@ -458,8 +488,9 @@ async fn labels(
         started,
         async {
             let r = meta_request(&st, &headers, q, &body).await?;
-            let names = source::labels(st.source.as_ref(), &r.tenant, None, &r.matchers, r.start, r.end).await?;
-            Ok(json::strings_success(&names))
+            let mut names = source::labels(st.source.as_ref(), &r.tenant, None, &r.matchers, r.start, r.end).await?;
+            let truncated = truncate(&mut names, r.limit);
+            Ok(json::strings_success(&names, truncated))
         }
         .await,
     )
@@ -481,12 +512,30 @@ async fn label_values(
                 return Err(Error::BadData(format!("invalid label name: {name:?}")));
             }
             let r = meta_request(&st, &headers, q, &Bytes::new()).await?;
-            let values =
+            let mut values =
                 source::labels(st.source.as_ref(), &r.tenant, Some(&name), &r.matchers, r.start, r.end).await?;
-            Ok(json::strings_success(&values))
+            let truncated = truncate(&mut values, r.limit);
+            Ok(json::strings_success(&values, truncated))
         }
         .await,
     )
+}
+
+/// `/api/v1/format_query`: the query, prettified as Prometheus prints it.
+async fn format_query(
+    State(st): State<Arc<QuerierState>>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
+    let started = Instant::now();
+    let result = async {
+        let p = request_params(&headers, q, &body)?;
+        let expr = crate::engine::parse::parse(&query_param(&p)?, "query")?;
+        Ok(json::string_success(&expr.prettify()))
+    }
+    .await;
+    finish(&st, "format_query", started, result)
 }
 
 async fn buildinfo() -> Response {

@@ -238,8 +238,12 @@ fn write_stats(out: &mut String, r: &StatsReport<'_>) {
     );
 }
 
-/// `{"status":"success","data":[...label sets...]}`.
-pub fn series_success(series: &[Labels]) -> String {
+/// Prometheus's warning when `limit` cut an answer short.
+pub const TRUNCATED_WARNING: &str = "results truncated due to limit";
+
+/// `{"status":"success","data":[...label sets...]}`, with Prometheus's
+/// truncation warning when `truncated`.
+pub fn series_success(series: &[Labels], truncated: bool) -> String {
     let mut out = String::from(r#"{"status":"success","data":["#);
     for (i, l) in series.iter().enumerate() {
         if i > 0 {
@@ -247,12 +251,14 @@ pub fn series_success(series: &[Labels]) -> String {
         }
         write_labels(&mut out, l);
     }
-    out.push_str("]}");
+    out.push(']');
+    finish_with_warnings(&mut out, truncated);
     out
 }
 
-/// `{"status":"success","data":["a","b"]}`.
-pub fn strings_success(values: &[String]) -> String {
+/// `{"status":"success","data":["a","b"]}`, with Prometheus's truncation
+/// warning when `truncated`.
+pub fn strings_success(values: &[String], truncated: bool) -> String {
     let mut out = String::from(r#"{"status":"success","data":["#);
     for (i, v) in values.iter().enumerate() {
         if i > 0 {
@@ -260,8 +266,26 @@ pub fn strings_success(values: &[String]) -> String {
         }
         write_str(&mut out, v);
     }
-    out.push_str("]}");
+    out.push(']');
+    finish_with_warnings(&mut out, truncated);
     out
+}
+
+/// `{"status":"success","data":"..."}`.
+pub fn string_success(value: &str) -> String {
+    let mut out = String::from(r#"{"status":"success","data":"#);
+    write_str(&mut out, value);
+    out.push('}');
+    out
+}
+
+fn finish_with_warnings(out: &mut String, truncated: bool) {
+    if truncated {
+        out.push_str(r#","warnings":["#);
+        write_str(out, TRUNCATED_WARNING);
+        out.push(']');
+    }
+    out.push('}');
 }
 
 /// `{"status":"error","errorType":"...","error":"..."}`.

@@ -221,3 +221,35 @@ async fn metrics_are_registered_and_counted() {
     prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
     assert!(text.contains(r#"strata_querier_requests_total{endpoint="query",status="success"} 1"#), "{text}");
 }
+
+#[tokio::test]
+async fn metadata_limits_truncate_with_a_warning() {
+    let (s, body) = get("/api/v1/labels?limit=2").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":["__name__","instance"],"warnings":["results truncated due to limit"]}"#
+    );
+    let (_, body) = get("/api/v1/label/job/values?limit=5").await;
+    assert_eq!(body, r#"{"status":"success","data":["node","prom"]}"#);
+    let (_, body) = get("/api/v1/label/job/values?limit=0").await;
+    assert_eq!(body, r#"{"status":"success","data":["node","prom"]}"#);
+    let (_, body) = get("/api/v1/series?match%5B%5D=up&limit=1").await;
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":[{"__name__":"up","instance":"a","job":"node"}],"warnings":["results truncated due to limit"]}"#
+    );
+    let (s, body) = get("/api/v1/labels?limit=-1").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(body.contains(r#""errorType":"bad_data""#) && body.contains("limit must be non-negative"), "{body}");
+}
+
+#[tokio::test]
+async fn format_query_prettifies() {
+    let (s, body) = get("/api/v1/format_query?query=sum%20by(job)(rate(up%5B5m%5D))").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(body, r#"{"status":"success","data":"sum by (job) (rate(up[5m]))"}"#);
+    let (s, body) = get("/api/v1/format_query?query=sum(").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(body.contains(r#""errorType":"bad_data""#), "{body}");
+}
