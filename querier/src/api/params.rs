@@ -38,68 +38,25 @@ pub fn invalid_param(name: &str, reason: impl std::fmt::Display) -> Error {
     Error::BadData(format!("invalid parameter \"{name}\": {reason}"))
 }
 
-/// Parses a Prometheus API time: unix seconds (float, ms precision) or
-/// RFC 3339. Returns milliseconds.
+/// Largest magnitude of a time parameter, in seconds (the metadata
+/// endpoints' open range, `i64::MAX / 4` milliseconds); larger is an error,
+/// never a wrapped value.
+const MAX_TIME_SECONDS: f64 = (i64::MAX / 4 / 1000) as f64;
+
+/// Parses a Prometheus API time: float unix seconds, or RFC 3339 (chrono's
+/// parser: impossible dates such as February 31 are errors, not rolled
+/// over). Returns milliseconds.
 pub fn parse_time(s: &str) -> std::result::Result<Timestamp, String> {
-    if let Ok(f) = s.parse::<f64>()
-        && f.is_finite()
-    {
+    let invalid = || format!("cannot parse \"{s}\" to a valid timestamp");
+    if let Ok(f) = s.parse::<f64>() {
+        if !f.is_finite() || f.abs() > MAX_TIME_SECONDS {
+            return Err(invalid());
+        }
         let secs = f.trunc();
         let ms = ((f - secs) * 1000.0).round();
         return Ok(secs as i64 * 1000 + ms as i64);
     }
-    parse_rfc3339(s).ok_or_else(|| format!("cannot parse \"{s}\" to a valid timestamp"))
-}
-
-/// `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)` → ms since the epoch.
-fn parse_rfc3339(s: &str) -> Option<Timestamp> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') || b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let part = s.get(r)?;
-        part.bytes().all(|c| c.is_ascii_digit()).then(|| part.parse().ok())?
-    };
-    let (y, mo, d, h, mi, sec) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
-        return None;
-    }
-    let mut i = 19;
-    let mut ms = 0i64;
-    if b[i] == b'.' {
-        let start = i + 1;
-        i = start;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
-        let frac = &s[start..i.min(start + 3)];
-        ms = format!("{frac:0<3}").parse().ok()?;
-    }
-    let offset_min = match b.get(i)? {
-        b'Z' | b'z' if i + 1 == b.len() => 0,
-        sign @ (b'+' | b'-') if i + 6 == b.len() && b[i + 3] == b':' => {
-            let m = num(i + 1..i + 3)? * 60 + num(i + 4..i + 6)?;
-            if *sign == b'+' { m } else { -m }
-        }
-        _ => return None,
-    };
-    let days = days_from_civil(y, mo, d);
-    Some(((days * 86_400 + h * 3600 + mi * 60 + sec - offset_min * 60) * 1000) + ms)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    chrono::DateTime::parse_from_rfc3339(s).map(|t| t.timestamp_millis()).map_err(|_| invalid())
 }
 
 /// Parses a Prometheus API duration: float seconds or a duration string.
@@ -149,6 +106,12 @@ mod tests {
         assert_eq!(parse_time("2023-11-14T22:13:20Z"), Ok(1_700_000_000_000));
         assert_eq!(parse_time("2023-11-14T22:13:20.5+01:00"), Ok(1_699_996_400_500));
         assert!(parse_time("yesterday").is_err());
+        // Impossible dates and out-of-range numbers are errors, not rolled over.
+        assert!(parse_time("2026-02-31T00:00:00Z").is_err());
+        assert!(parse_time("2026-13-01T00:00:00Z").is_err());
+        assert_eq!(parse_time("2024-02-29T00:00:00Z"), Ok(1_709_164_800_000));
+        assert!(parse_time("1e300").is_err());
+        assert!(parse_time("NaN").is_err());
     }
 
     #[test]
