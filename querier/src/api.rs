@@ -128,6 +128,8 @@ pub fn router(state: Arc<QuerierState>) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(usize::try_from(max_body).unwrap_or(usize::MAX)))
         .layer(axum::middleware::map_response(move |r| params::json_rejection(r, max_body)))
         .with_state(state)
+        // gzip or zstd when the client offers it (Accept-Encoding).
+        .layer(tower_http::compression::CompressionLayer::new())
 }
 
 /// Smallest and largest times the metadata endpoints default to.

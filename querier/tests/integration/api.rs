@@ -253,3 +253,21 @@ async fn format_query_prettifies() {
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(body.contains(r#""errorType":"bad_data""#), "{body}");
 }
+
+#[tokio::test]
+async fn answers_are_compressed_when_the_client_offers_it() {
+    use std::io::Read;
+    let uri = "/api/v1/series?match%5B%5D=up";
+    let plain = get(uri).await.1;
+    let req = Request::get(uri).header(header::ACCEPT_ENCODING, "gzip").body(Body::empty()).unwrap();
+    let resp = router(state(QuerierConfig::default())).oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()[header::CONTENT_ENCODING], "gzip");
+    let body = to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+    let mut unzipped = String::new();
+    flate2::read::GzDecoder::new(&body[..]).read_to_string(&mut unzipped).unwrap();
+    assert_eq!(unzipped, plain);
+    let req = Request::get(uri).header(header::ACCEPT_ENCODING, "zstd").body(Body::empty()).unwrap();
+    let resp = router(state(QuerierConfig::default())).oneshot(req).await.unwrap();
+    assert_eq!(resp.headers()[header::CONTENT_ENCODING], "zstd");
+}
