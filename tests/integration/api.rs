@@ -51,3 +51,33 @@ fn query_errors_use_the_prometheus_envelope() {
     let (status, body) = s.get("/api/v1/query", &[]);
     assert_eq!(status, 400, "{body}");
 }
+
+/// Logs written to a pipe (a file, a journal) carry no terminal colour codes.
+#[test]
+fn logs_to_a_pipe_have_no_colour_codes() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", super::harness::free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["--listen", &listen, "--data-dir", dir.path().to_str().unwrap(), "--log-level", "info"])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = Vec::new();
+    for line in BufReader::new(stderr).lines() {
+        let line = line.unwrap();
+        let serving = line.contains("strata serving");
+        lines.push(line);
+        if serving || lines.len() > 200 {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(lines.iter().any(|l| l.contains("strata serving")), "{lines:#?}");
+    assert!(lines.iter().all(|l| !l.contains('\u{1b}')), "{lines:#?}");
+}
