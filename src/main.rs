@@ -4,6 +4,7 @@
 
 mod cli;
 mod config;
+mod process_metrics;
 mod roles;
 mod server;
 

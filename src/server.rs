@@ -13,9 +13,14 @@ use axum::routing::get;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 
+use crate::process_metrics::ProcessMetrics;
+
 /// Shared state of the process-level endpoints.
 pub struct Health {
     registry: Registry,
+    /// `process_*` and `strata_build_info`, outside the `strata` prefix.
+    process_registry: Registry,
+    process: ProcessMetrics,
     ready: Box<dyn Fn() -> bool + Send + Sync>,
     /// What `/ready` says while not ready.
     not_ready_reason: &'static str,
@@ -27,7 +32,9 @@ impl Health {
         not_ready_reason: &'static str,
         ready: impl Fn() -> bool + Send + Sync + 'static,
     ) -> Arc<Self> {
-        Arc::new(Self { registry, ready: Box::new(ready), not_ready_reason })
+        let mut process_registry = Registry::default();
+        let process = ProcessMetrics::register(&mut process_registry);
+        Arc::new(Self { registry, process_registry, process, ready: Box::new(ready), not_ready_reason })
     }
 }
 
@@ -69,8 +76,13 @@ async fn ready(State(health): State<Arc<Health>>) -> impl IntoResponse {
 }
 
 async fn metrics(State(health): State<Arc<Health>>) -> impl IntoResponse {
+    use prometheus_client::encoding::text::{encode_eof, encode_registry};
+    health.process.refresh();
     let mut out = String::new();
-    match prometheus_client::encoding::text::encode(&mut out, &health.registry) {
+    let encoded = encode_registry(&mut out, &health.registry)
+        .and_then(|()| encode_registry(&mut out, &health.process_registry))
+        .and_then(|()| encode_eof(&mut out));
+    match encoded {
         Ok(()) => (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, [(header::CONTENT_TYPE, "text/plain")], e.to_string()),
     }

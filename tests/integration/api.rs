@@ -52,7 +52,8 @@ fn query_errors_use_the_prometheus_envelope() {
     assert_eq!(status, 400, "{body}");
 }
 
-/// Logs written to a pipe (a file, a journal) carry no terminal colour codes.
+/// Logs written to a pipe (a file, a journal) carry no terminal colour
+/// codes, and `/metrics` carries the process metrics.
 #[test]
 fn logs_to_a_pipe_have_no_colour_codes() {
     use std::io::{BufRead, BufReader};
@@ -76,8 +77,16 @@ fn logs_to_a_pipe_have_no_colour_codes() {
             break;
         }
     }
+    // The process metrics sit beside Strata's own, in one exposition.
+    let metrics = reqwest::blocking::get(format!("http://{listen}/metrics")).unwrap().text().unwrap();
     let _ = child.kill();
     let _ = child.wait();
     assert!(lines.iter().any(|l| l.contains("strata serving")), "{lines:#?}");
     assert!(lines.iter().all(|l| !l.contains('\u{1b}')), "{lines:#?}");
+    for name in
+        ["process_resident_memory_bytes ", "process_cpu_seconds_total ", "strata_build_info{", "strata_querier_"]
+    {
+        assert!(metrics.contains(name), "{name} missing from /metrics");
+    }
+    assert_eq!(metrics.matches("# EOF").count(), 1);
 }
