@@ -3,9 +3,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::config::FlagOverrides;
+use crate::config::{Config, FlagOverrides};
 
 const ABOUT: &str = "Strata: a log-fed time-series database for Prometheus metrics.
 
@@ -51,7 +51,58 @@ pub enum Role {
 }
 
 impl Cli {
+    /// Parses the command line. `--help` (and `print-config --help`) end
+    /// with every configuration option and its default, generated from the
+    /// configuration types themselves, so the list cannot go stale.
+    pub fn parse_with_options_help() -> Self {
+        let options = options_help();
+        let command = Self::command()
+            .after_help("Every configuration option, with its default and its environment form: strata --help")
+            .after_long_help(options.clone())
+            .mut_subcommand("print-config", |c| c.after_long_help(options));
+        let matches = command.get_matches();
+        Self::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
+
+    /// The flags this invocation sets, for the configuration loader.
     pub fn flag_overrides(&self) -> FlagOverrides {
         FlagOverrides { listen: self.listen, data_dir: self.data_dir.clone(), log_level: self.log_level.clone() }
+    }
+}
+
+/// Every configuration key with its default, as TOML, and how to set it.
+fn options_help() -> String {
+    let defaults =
+        toml::to_string_pretty(&Config::default()).unwrap_or_else(|e| format!("(cannot render the defaults: {e})\n"));
+    format!(
+        "CONFIGURATION (every option, with its default)
+
+Set each in the TOML file (--config), or in the environment as STRATA_ plus
+the key path with sections joined by __: `shards` under [ingester] is
+STRATA_INGESTER__SHARDS, `max_query_cost` under [querier.scheduler] is
+STRATA_QUERIER__SCHEDULER__MAX_QUERY_COST. deploy/strata.toml explains each
+one; the README's Configuration section lists them.
+
+{defaults}"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_lists_every_configuration_section_and_the_environment_form() {
+        let help = Cli::command().after_long_help(options_help()).render_long_help().to_string();
+        for key in [
+            "[ingester]",
+            "[querier.scheduler]",
+            "max_query_cost",
+            "[distributor]",
+            "STRATA_INGESTER__SHARDS",
+            "--config",
+        ] {
+            assert!(help.contains(key), "{key} missing from --help:\n{help}");
+        }
     }
 }

@@ -9,7 +9,6 @@ mod roles;
 mod server;
 
 use anyhow::Result;
-use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use cli::{Cli, Role};
@@ -19,7 +18,7 @@ use config::Config;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> Result<()> {
-    let cli = Cli::parse();
+    let cli = Cli::parse_with_options_help();
     let config = Config::load(cli.config.as_deref(), cli.flag_overrides())?;
     init_logging(&config);
     let role = cli.role.unwrap_or(Role::AllInOne);
