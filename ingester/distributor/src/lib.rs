@@ -248,13 +248,13 @@ impl Distributor {
             }
         }
         stats.partitions = payloads.iter().filter(|p| !p.is_empty()).count() as u32;
-        Ok(Prepared { payloads, stats })
+        Ok(Prepared { tenant: tenant.clone(), payloads, stats })
     }
 
     /// Appends prepared records to every partition concurrently, within the
     /// append timeout.
     pub(crate) async fn append(&self, prepared: Prepared) -> Result<PushStats, PushError> {
-        let Prepared { payloads, stats } = prepared;
+        let Prepared { tenant, payloads, stats } = prepared;
         if stats.records == 0 {
             return Ok(stats);
         }
@@ -277,6 +277,7 @@ impl Distributor {
         }
         self.metrics.series.inc_by(stats.series);
         self.metrics.samples.inc_by(stats.samples);
+        self.metrics.tenant_samples.get_or_create(&[("tenant", tenant.as_str().to_string())]).inc_by(stats.samples);
         self.metrics.records.inc_by(stats.records);
         self.metrics.appended_bytes.inc_by(stats.bytes);
         Ok(stats)
@@ -286,6 +287,7 @@ impl Distributor {
 /// Encoded records ready to append (index = partition id).
 #[derive(Debug)]
 pub(crate) struct Prepared {
+    tenant: TenantId,
     payloads: Vec<Vec<Bytes>>,
     stats: PushStats,
 }

@@ -15,6 +15,8 @@ pub(crate) struct Metrics {
     pub series: Counter,
     /// Samples accepted.
     pub samples: Counter,
+    /// Samples accepted, per tenant.
+    pub tenant_samples: Family<[(&'static str, String); 1], Counter>,
     /// Request body bytes received (compressed).
     pub received_bytes: Counter,
     /// Log record bytes appended.
@@ -34,6 +36,7 @@ impl Metrics {
             requests: Family::default(),
             series: Counter::default(),
             samples: Counter::default(),
+            tenant_samples: Family::default(),
             received_bytes: Counter::default(),
             appended_bytes: Counter::default(),
             records: Counter::default(),
@@ -45,6 +48,11 @@ impl Metrics {
         r.register("requests", "Remote-write push requests by status code", m.requests.clone());
         r.register("series_received", "Series accepted by the push endpoint", m.series.clone());
         r.register("samples_received", "Samples accepted by the push endpoint", m.samples.clone());
+        r.register(
+            "tenant_samples_received",
+            "Samples accepted by the push endpoint, per tenant",
+            m.tenant_samples.clone(),
+        );
         r.register("received_bytes", "Compressed request body bytes received", m.received_bytes.clone());
         r.register("appended_bytes", "Log record bytes appended", m.appended_bytes.clone());
         r.register("records_appended", "Log records appended", m.records.clone());

@@ -151,6 +151,8 @@ async fn valid_push_is_durable_and_partitioned() {
     prometheus_client::encoding::text::encode(&mut text, &s.registry).unwrap();
     assert!(text.contains("distributor_requests_total{code=\"204\"} 3"), "{text}");
     assert!(text.contains("distributor_samples_received_total 101"), "{text}");
+    assert!(text.contains("distributor_tenant_samples_received_total{tenant=\"anonymous\"} 100"), "{text}");
+    assert!(text.contains("distributor_tenant_samples_received_total{tenant=\"team-a\"} 1"), "{text}");
 }
 
 #[tokio::test]
