@@ -10,6 +10,8 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 
@@ -24,17 +26,29 @@ pub struct Health {
     ready: Box<dyn Fn() -> bool + Send + Sync>,
     /// What `/ready` says while not ready.
     not_ready_reason: &'static str,
+    /// `strata_ready{role}`: 1 while `/ready` answers 200 (set at scrape).
+    ready_gauge: Gauge,
 }
 
 impl Health {
+    /// The process endpoints of a process running `role`; `ready` decides
+    /// `/ready` and `strata_ready{role}`.
     pub fn new(
         registry: Registry,
+        role: &'static str,
         not_ready_reason: &'static str,
         ready: impl Fn() -> bool + Send + Sync + 'static,
     ) -> Arc<Self> {
         let mut process_registry = Registry::default();
         let process = ProcessMetrics::register(&mut process_registry);
-        Arc::new(Self { registry, process_registry, process, ready: Box::new(ready), not_ready_reason })
+        let readiness = Family::<[(&'static str, &'static str); 1], Gauge>::default();
+        let ready_gauge = readiness.get_or_create(&[("role", role)]).clone();
+        process_registry.register(
+            "strata_ready",
+            "1 while this process's role is ready (/ready answers 200)",
+            readiness,
+        );
+        Arc::new(Self { registry, process_registry, process, ready: Box::new(ready), not_ready_reason, ready_gauge })
     }
 }
 
@@ -78,6 +92,7 @@ async fn ready(State(health): State<Arc<Health>>) -> impl IntoResponse {
 async fn metrics(State(health): State<Arc<Health>>) -> impl IntoResponse {
     use prometheus_client::encoding::text::{encode_eof, encode_registry};
     health.process.refresh();
+    health.ready_gauge.set(i64::from((health.ready)()));
     let mut out = String::new();
     let encoded = encode_registry(&mut out, &health.registry)
         .and_then(|()| encode_registry(&mut out, &health.process_registry))

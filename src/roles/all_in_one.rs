@@ -45,7 +45,7 @@ pub async fn run(config: Config) -> Result<()> {
     let querier_state = Arc::new(QuerierState::new(config.querier.clone(), stores, heads, Some(log), &mut registry));
 
     let ready = lag.clone();
-    let health = Health::new(registry, "replaying the log", move || ready.is_ready());
+    let health = Health::new(registry, "all-in-one", "replaying the log", move || ready.is_ready());
     let app = Router::new()
         .merge(distributor::router(distributor))
         .merge(querier::router(querier_state.clone()))

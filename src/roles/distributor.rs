@@ -20,7 +20,7 @@ pub async fn run(config: Config) -> Result<()> {
     let log: Arc<dyn Log> = super::connect_kafka(config.kafka.clone()).await?;
     let distributor = Arc::new(Distributor::new(config.distributor.clone(), log, &mut registry));
     // Connected to Kafka: ready. A later outage shows as 503s on pushes.
-    let health = Health::new(registry, "connecting to Kafka", || true);
+    let health = Health::new(registry, "distributor", "connecting to Kafka", || true);
     let app = Router::new().merge(distributor::router(distributor)).merge(process_routes(health));
     serve(config.listen, app, "distributor", || {}).await
 }

@@ -41,7 +41,7 @@ pub async fn run(config: Config) -> Result<()> {
     let lag = LagMonitor::new(log, heads.clone(), config.ingester.ready_max_lag_records, &mut registry);
     tokio::spawn(lag.clone().run(config.ingester.lag_poll_interval()));
     let ready = lag.clone();
-    let health = Health::new(registry, "replaying the log", move || ready.is_ready());
+    let health = Health::new(registry, "ingester", "replaying the log", move || ready.is_ready());
     let app = Router::new()
         .merge(head_api::router(heads, head_api::HeadReadLimit::from_config(&config.ingester)))
         .merge(lag.router())

@@ -78,7 +78,15 @@ fn logs_to_a_pipe_have_no_colour_codes() {
         }
     }
     // The process metrics sit beside Strata's own, in one exposition.
-    let metrics = reqwest::blocking::get(format!("http://{listen}/metrics")).unwrap().text().unwrap();
+    // `strata_ready` turns 1 once the (empty) log replay is seen caught up.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let metrics = loop {
+        let text = reqwest::blocking::get(format!("http://{listen}/metrics")).unwrap().text().unwrap();
+        if text.contains("strata_ready{role=\"all-in-one\"} 1") || std::time::Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
     let _ = child.kill();
     let _ = child.wait();
     assert!(lines.iter().any(|l| l.contains("strata serving")), "{lines:#?}");
