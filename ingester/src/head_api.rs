@@ -98,21 +98,15 @@ fn error_response(e: &Error) -> Response {
 }
 
 async fn read(State(st): State<HeadState>, Json(req): Json<WireReadRequest>) -> Response {
-    let _permit = match st.limit.acquire().await {
-        Ok(p) => p,
-        Err(e) => return error_response(&e),
-    };
-    let answer = match req.into_request() {
-        Ok(req) => st.heads.read(req).await,
-        Err(e) => Err(e),
-    };
-    let encoded = match answer {
+    let encoded = async {
+        let _permit = st.limit.acquire().await?;
+        let response = st.heads.read(req.into_request()?).await?;
         // Encoding copies every sample: keep it off the async workers.
-        Ok(response) => tokio::task::spawn_blocking(move || encode_read_response(&response))
+        tokio::task::spawn_blocking(move || encode_read_response(&response))
             .await
-            .unwrap_or_else(|e| Err(Error::HeadProtocol(format!("encoding task failed: {e}")))),
-        Err(e) => Err(e),
-    };
+            .unwrap_or_else(|e| Err(Error::HeadProtocol(format!("encoding task failed: {e}"))))
+    }
+    .await;
     match encoded {
         Ok(body) => ([(header::CONTENT_TYPE, ARROW_STREAM_CONTENT_TYPE)], body).into_response(),
         Err(e) => error_response(&e),
@@ -120,38 +114,33 @@ async fn read(State(st): State<HeadState>, Json(req): Json<WireReadRequest>) -> 
 }
 
 async fn labels(State(st): State<HeadState>, Json(req): Json<WireLabelsRequest>) -> Response {
-    let _permit = match st.limit.acquire().await {
-        Ok(p) => p,
-        Err(e) => return error_response(&e),
-    };
-    let answer = match req.into_request() {
-        Ok(req) => st.heads.labels(req).await,
-        Err(e) => Err(e),
-    };
-    match answer {
-        Ok(response) => Json(response).into_response(),
-        Err(e) => error_response(&e),
-    }
+    json_answer(
+        async {
+            let _permit = st.limit.acquire().await?;
+            st.heads.labels(req.into_request()?).await
+        }
+        .await,
+    )
 }
 
 async fn estimate(State(st): State<HeadState>, Json(req): Json<WireReadRequest>) -> Response {
-    let _permit = match st.limit.acquire().await {
-        Ok(p) => p,
-        Err(e) => return error_response(&e),
-    };
-    let answer = match req.into_request() {
-        Ok(req) => st.heads.estimate(req).await,
-        Err(e) => Err(e),
-    };
-    match answer {
-        Ok(estimate) => Json(estimate).into_response(),
-        Err(e) => error_response(&e),
-    }
+    json_answer(
+        async {
+            let _permit = st.limit.acquire().await?;
+            st.heads.estimate(req.into_request()?).await
+        }
+        .await,
+    )
 }
 
 async fn progress(State(st): State<HeadState>) -> Response {
-    match st.heads.progress().await {
-        Ok(progress) => Json(progress).into_response(),
+    json_answer(st.heads.progress().await)
+}
+
+/// A JSON answer, or the error's status and message.
+fn json_answer<T: serde::Serialize>(answer: Result<T, Error>) -> Response {
+    match answer {
+        Ok(value) => Json(value).into_response(),
         Err(e) => error_response(&e),
     }
 }
