@@ -190,7 +190,7 @@ pub async fn labels(
     let mut out = Vec::new();
     for m in sets_or_all(matcher_sets) {
         let req =
-            LabelsRequest { tenant: tenant.clone(), matchers: m.clone(), min_t, max_t, name: name.map(str::to_string) };
+            LabelsRequest::new(SelectRequest::new(tenant.clone(), m.clone(), min_t, max_t), name.map(str::to_string));
         out = union_sorted(out, source.labels(&req).await?);
     }
     Ok(out)

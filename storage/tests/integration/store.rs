@@ -84,90 +84,19 @@ fn offset_rule_time_pruning_tenants_and_merge() {
     assert!(store.select(&SelectRequest::new(tenant("c"), vec![], 0, 10_000), &all).unwrap().is_empty());
 
     // Labels APIs.
-    assert_eq!(
-        store
-            .labels(&LabelsRequest { tenant: a.clone(), matchers: vec![], min_t: 0, max_t: 10_000, name: None }, &all)
-            .unwrap(),
-        vec!["__name__", "job"]
-    );
-    assert_eq!(
-        store
-            .labels(
-                &LabelsRequest {
-                    tenant: a.clone(),
-                    matchers: vec![],
-                    min_t: 0,
-                    max_t: 10_000,
-                    name: Some("__name__".to_string())
-                },
-                &all
-            )
-            .unwrap(),
-        vec!["down", "up"]
-    );
+    let names = |matchers: &[Matcher], range: (i64, i64), name: Option<&str>| {
+        let select = SelectRequest::new(a.clone(), matchers.to_vec(), range.0, range.1);
+        store.labels(&LabelsRequest::new(select, name.map(str::to_string)), &all).unwrap()
+    };
+    assert_eq!(names(&[], (0, 10_000), None), vec!["__name__", "job"]);
+    assert_eq!(names(&[], (0, 10_000), Some("__name__")), vec!["down", "up"]);
     let y = [Matcher::new(MatchOp::RegexMatch, "job", "y|z").unwrap()];
-    assert_eq!(
-        store
-            .labels(
-                &LabelsRequest {
-                    tenant: a.clone(),
-                    matchers: y.to_vec(),
-                    min_t: 0,
-                    max_t: 10_000,
-                    name: Some("job".to_string())
-                },
-                &all
-            )
-            .unwrap(),
-        vec!["y"]
-    );
-    assert_eq!(
-        store
-            .labels(
-                &LabelsRequest {
-                    tenant: a.clone(),
-                    matchers: vec![],
-                    min_t: 0,
-                    max_t: 10_000,
-                    name: Some("job".to_string())
-                },
-                &all
-            )
-            .unwrap(),
-        vec!["x", "y"]
-    );
+    assert_eq!(names(&y, (0, 10_000), Some("job")), vec!["y"]);
+    assert_eq!(names(&[], (0, 10_000), Some("job")), vec!["x", "y"]);
     // With matchers, series without a chunk in the range are left out (as in select).
     let x = [Matcher::equal("job", "x")];
-    assert_eq!(
-        store
-            .labels(
-                &LabelsRequest {
-                    tenant: a.clone(),
-                    matchers: x.to_vec(),
-                    min_t: 4_500,
-                    max_t: 6_000,
-                    name: Some("__name__".to_string())
-                },
-                &all
-            )
-            .unwrap(),
-        vec!["down"]
-    );
-    assert_eq!(
-        store
-            .labels(
-                &LabelsRequest {
-                    tenant: a.clone(),
-                    matchers: x.to_vec(),
-                    min_t: 0,
-                    max_t: 10_000,
-                    name: Some("__name__".to_string())
-                },
-                &all
-            )
-            .unwrap(),
-        vec!["down", "up"]
-    );
+    assert_eq!(names(&x, (4_500, 6_000), Some("__name__")), vec!["down"]);
+    assert_eq!(names(&x, (0, 10_000), Some("__name__")), vec!["down", "up"]);
 
     // Reopen everything: same answers from disk.
     drop(store);

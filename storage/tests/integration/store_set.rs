@@ -44,18 +44,8 @@ fn read_only_members_reload_when_the_heads_move_past_them() {
         vec![labels(&[("__name__", "up"), ("p", "0")]), labels(&[("__name__", "up"), ("p", "1")])]
     );
     assert_samples_eq(&got[1].samples(0, 1000).unwrap(), &samples(&[(100, 2.0), (200, 3.0)]));
-    let names = set
-        .labels(
-            &LabelsRequest {
-                tenant: tenant("t"),
-                matchers: vec![],
-                min_t: 0,
-                max_t: 1000,
-                name: Some("p".to_string()),
-            },
-            &base(5, 3),
-        )
-        .unwrap();
+    let req = LabelsRequest::new(SelectRequest::new(tenant("t"), vec![], 0, 1000), Some("p".to_string()));
+    let names = set.labels(&req, &base(5, 3)).unwrap();
     assert_eq!(names, vec!["0".to_string(), "1".to_string()]);
     // Other tenants see nothing from either directory.
     assert!(set.select(&SelectRequest::new(tenant("u"), up.to_vec(), 0, 1000), &base(5, 3)).unwrap().is_empty());
