@@ -175,9 +175,7 @@ impl Store {
         let mut total = SelectEstimate::default();
         let snapshot = self.manifest.pin();
         let range = (req.min_t, req.max_t);
-        for meta in
-            snapshot.files.iter().filter(|f| f.tenant == req.tenant && f.min_t <= req.max_t && f.max_t >= req.min_t)
-        {
+        for meta in overlapping(&snapshot, &req.tenant, req.min_t, req.max_t) {
             let reader = self.open(meta)?;
             let mut failed = None;
             let mut e = crate::estimate::sampled(&reader.select(&req.matchers), |id| match reader.chunks(id) {
@@ -237,6 +235,16 @@ impl Store {
     }
 }
 
+/// Files of `tenant` in `snapshot` overlapping `[min_t, max_t]`.
+fn overlapping<'a>(
+    snapshot: &'a Manifest,
+    tenant: &'a TenantId,
+    min_t: Timestamp,
+    max_t: Timestamp,
+) -> impl Iterator<Item = &'a FileMeta> {
+    snapshot.files.iter().filter(move |f| &f.tenant == tenant && f.min_t <= max_t && f.max_t >= min_t)
+}
+
 /// Files of `tenant` in `snapshot` overlapping `[min_t, max_t]` whose every
 /// partition range ends at or below the base offset, oldest first.
 fn readable(
@@ -246,10 +254,7 @@ fn readable(
     max_t: Timestamp,
     base_offsets: &BTreeMap<PartitionId, Offset>,
 ) -> Vec<FileMeta> {
-    let mut files: Vec<FileMeta> = snapshot
-        .files
-        .iter()
-        .filter(|f| &f.tenant == tenant && f.min_t <= max_t && f.max_t >= min_t)
+    let mut files: Vec<FileMeta> = overlapping(snapshot, tenant, min_t, max_t)
         .filter(|f| f.offsets.iter().all(|r| base_offsets.get(&r.partition).is_some_and(|&b| r.end <= b)))
         .cloned()
         .collect();
