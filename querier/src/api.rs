@@ -173,7 +173,9 @@ fn request_params(headers: &HeaderMap, query: Option<String>, body: &Bytes) -> R
     Ok(p)
 }
 
-fn tenant(headers: &HeaderMap, config: &QuerierConfig) -> Result<TenantId> {
+/// The tenant of a request: `X-Scope-OrgID`, or the default tenant when
+/// multi-tenancy is off (401 when it is on and the header is missing).
+pub fn tenant(headers: &HeaderMap, config: &QuerierConfig) -> Result<TenantId> {
     match headers.get(TENANT_HEADER).map(|v| v.to_str()) {
         Some(Ok(id)) => TenantId::new(id).map_err(|e| Error::BadData(e.to_string())),
         Some(Err(_)) => Err(Error::BadData(format!("{TENANT_HEADER} is not valid ASCII"))),
@@ -182,7 +184,9 @@ fn tenant(headers: &HeaderMap, config: &QuerierConfig) -> Result<TenantId> {
     }
 }
 
-fn consistency(headers: &HeaderMap, config: &QuerierConfig) -> Result<ReadConsistency> {
+/// The read consistency of a request: the `X-Read-Consistency` header, or
+/// the configured default.
+pub fn consistency(headers: &HeaderMap, config: &QuerierConfig) -> Result<ReadConsistency> {
     match headers.get(READ_CONSISTENCY_HEADER).and_then(|v| v.to_str().ok()) {
         None => Ok(config.read_consistency),
         Some(v) => ReadConsistency::parse(v)
