@@ -26,12 +26,17 @@ pub enum ColumnKind {
 }
 
 /// One dictionary-encoded label column under construction.
-#[derive(Default)]
 struct LabelColumn {
     keys: Vec<i32>,
     nulls: NullBufferBuilder,
     values: Vec<String>,
     index: HashMap<String, i32>,
+}
+
+impl Default for LabelColumn {
+    fn default() -> Self {
+        Self { keys: Vec::new(), nulls: NullBufferBuilder::new(0), values: Vec::new(), index: HashMap::new() }
+    }
 }
 
 impl LabelColumn {

@@ -63,7 +63,7 @@ impl Error {
 /// The error type of a DataFusion error, looking through context and
 /// wrapped errors.
 fn datafusion_error_type(e: &DataFusionError) -> ErrorType {
-    match e {
+    match e.find_root() {
         DataFusionError::SQL(..)
         | DataFusionError::Plan(_)
         | DataFusionError::SchemaError(..)

@@ -121,9 +121,9 @@ impl StrataFlightSql {
         Ok(Response::new(Box::pin(data)))
     }
 
-    fn metadata_stream(
+    fn metadata_stream<E: std::fmt::Display>(
         &self,
-        batch: datafusion::arrow::error::Result<datafusion::arrow::array::RecordBatch>,
+        batch: Result<datafusion::arrow::array::RecordBatch, E>,
     ) -> Result<Response<DoGetStream>, Status> {
         let batch = batch.map_err(|e| Status::internal(e.to_string()))?;
         let data = FlightDataEncoderBuilder::new()

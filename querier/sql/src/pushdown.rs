@@ -91,8 +91,32 @@ fn split_and(e: &Expr) -> Vec<&Expr> {
     }
 }
 
+/// `a = 'x' OR a = 'y' OR ...` on one label (DataFusion rewrites short
+/// `IN` lists this way): the escaped alternatives and the label.
+fn equality_set<'a>(e: &'a Expr, cols: &'a dyn ColumnMap) -> Option<(&'a str, Vec<String>)> {
+    match e {
+        Expr::BinaryExpr(BinaryExpr { left, op: Operator::Or, right }) => {
+            let (l, mut a) = equality_set(left, cols)?;
+            let (r, b) = equality_set(right, cols)?;
+            (l == r).then(|| {
+                a.extend(b);
+                (l, a)
+            })
+        }
+        Expr::BinaryExpr(BinaryExpr { left, op: Operator::Eq, right }) => {
+            let label = cols.label_of(column_of(left)?)?;
+            Some((label, vec![regex::escape(string_of(literal_of(right)?)?)]))
+        }
+        _ => None,
+    }
+}
+
 fn classify(e: &Expr, cols: &dyn ColumnMap) -> Option<Pushed> {
     match e {
+        Expr::BinaryExpr(BinaryExpr { op: Operator::Or, .. }) => {
+            let (label, values) = equality_set(e, cols)?;
+            Matcher::new(MatchOp::RegexMatch, label, values.join("|")).ok().map(Pushed::Matcher)
+        }
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
             let (col, op, lit) = match (column_of(left), literal_of(right)) {
                 (Some(c), Some(l)) => (c, *op, l),
@@ -201,7 +225,7 @@ mod tests {
     struct Cols;
     impl ColumnMap for Cols {
         fn label_of(&self, column: &str) -> Option<&str> {
-            (column == "host" || column == "dc").then_some(column)
+            ["host", "dc"].into_iter().find(|c| *c == column)
         }
         fn is_timestamp(&self, column: &str) -> bool {
             column == "timestamp"
