@@ -20,7 +20,6 @@ use strata_log::embedded::EmbeddedLogConfig;
 use strata_log::kafka::KafkaConfig;
 use strata_querier::QuerierConfig;
 use strata_storage::compaction::CompactionConfig;
-use strata_sql::SqlConfig;
 use strata_storage::object::StorageConfig;
 
 /// Default HTTP address: loopback only until auth is configured.
@@ -66,8 +65,6 @@ pub struct Config {
     pub storage: StorageConfig,
     /// Background compaction and retention of the data directory.
     pub compaction: CompactionConfig,
-    /// SQL: the Arrow Flight SQL listener (`/api/v1/sql` is always on).
-    pub sql: SqlConfig,
 }
 
 impl Default for Config {
@@ -90,7 +87,6 @@ impl Default for Config {
             querier: QuerierConfig::default(),
             storage: StorageConfig::default(),
             compaction: CompactionConfig::default(),
-            sql: SqlConfig::default(),
         }
     }
 }
@@ -227,7 +223,6 @@ impl Config {
         self.querier.validate().context("[querier]")?;
         self.storage.validate().map_err(anyhow::Error::msg).context("[storage]")?;
         self.compaction.validate().map_err(anyhow::Error::msg).context("[compaction]")?;
-        self.sql.validate().context("[sql]")?;
         self.kafka.validate().context("[kafka]")?;
         self.cluster.validate().context("[cluster]")?;
         Ok(())

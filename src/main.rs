@@ -4,7 +4,6 @@
 
 mod cli;
 mod config;
-mod export;
 mod process_metrics;
 mod roles;
 mod server;
@@ -28,7 +27,6 @@ fn main() -> Result<()> {
             print!("{}", toml::to_string_pretty(&config)?);
             Ok(())
         }
-        Role::Export(args) => export::run(&config, &args),
         role => {
             let mut rt = tokio::runtime::Builder::new_multi_thread();
             if config.http_threads > 0 {
@@ -39,7 +37,7 @@ fn main() -> Result<()> {
                 Role::Distributor => rt.block_on(roles::distributor::run(config)),
                 Role::Ingester => rt.block_on(roles::ingester::run(config)),
                 Role::Querier => rt.block_on(roles::querier::run(config)),
-                Role::AllInOne | Role::PrintConfig | Role::Export(_) => rt.block_on(roles::all_in_one::run(config)),
+                Role::AllInOne | Role::PrintConfig => rt.block_on(roles::all_in_one::run(config)),
             }
         }
     }

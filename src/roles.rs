@@ -28,26 +28,6 @@ use strata_storage::{ManifestStore, StoreSet};
 
 use crate::config::Config;
 
-/// The SQL routes (`/api/v1/sql`, `/api/v1/export`) over a querier, and the
-/// Arrow Flight SQL listener when `[sql] flight_listen` is set (bound here,
-/// so a taken port fails start-up).
-async fn sql_routes(config: &Config, state: &Arc<strata_querier::QuerierState>) -> Result<axum::Router> {
-    let engine = strata_sql::SqlEngine::new(state.clone());
-    if let Some(addr) = config.sql.flight_addr()? {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("binding the Flight SQL listener on {addr}"))?;
-        tracing::info!(%addr, "Arrow Flight SQL listening");
-        let engine = engine.clone();
-        tokio::spawn(async move {
-            if let Err(e) = strata_sql::flight::serve_listener(engine, listener, std::future::pending()).await {
-                tracing::error!(error = %e, %addr, "the Flight SQL listener failed");
-            }
-        });
-    }
-    Ok(strata_sql::router(engine))
-}
-
 /// Connects to the Kafka log (off the async workers: metadata calls block).
 async fn connect_kafka(config: KafkaConfig) -> Result<Arc<KafkaLog>> {
     let brokers = config.brokers.clone();

@@ -14,6 +14,5 @@ mod integration {
     pub mod promtool;
     pub mod push_query;
     pub mod reference;
-    mod sql;
     pub mod stream;
 }

@@ -44,13 +44,11 @@ pub async fn run(config: Config) -> Result<()> {
     let stores = Arc::new(StoreSet::single(Arc::new(Store::new(manifest.clone()))));
     let querier_state = Arc::new(QuerierState::new(config.querier.clone(), stores, heads, Some(log), &mut registry));
 
-    let sql = super::sql_routes(&config, &querier_state).await?;
     let ready = lag.clone();
     let health = Health::new(registry, "all-in-one", "replaying the log", move || ready.is_ready());
     let app = Router::new()
         .merge(distributor::router(distributor))
         .merge(querier::router(querier_state.clone()))
-        .merge(sql)
         .merge(lag.router())
         .merge(process_routes(health));
     tracing::info!(data_dir = %config.data_dir.display(), "all-in-one: push, ingest and query in one process");

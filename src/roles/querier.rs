@@ -40,8 +40,7 @@ pub async fn run(config: Config) -> Result<()> {
     let timeout = Duration::from_millis(config.cluster.head_read_timeout_ms);
     let heads: Arc<dyn HeadReader> = Arc::new(RemoteHeads::new(&config.cluster.ingesters, partitions, timeout)?);
     let state = Arc::new(QuerierState::new(config.querier.clone(), stores, heads, Some(log), &mut registry));
-    let sql = super::sql_routes(&config, &state).await?;
     let health = Health::new(registry, "querier", "starting", || true);
-    let app = Router::new().merge(querier::router(state.clone())).merge(sql).merge(process_routes(health));
+    let app = Router::new().merge(querier::router(state.clone())).merge(process_routes(health));
     serve(config.listen, app, "querier", move || state.shutdown()).await
 }
