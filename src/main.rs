@@ -4,6 +4,7 @@
 
 mod cli;
 mod config;
+mod index_page;
 mod process_metrics;
 mod roles;
 mod server;

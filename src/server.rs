@@ -1,4 +1,5 @@
-//! What every role's process serves besides its own API: `/metrics`,
+//! What every role's process serves besides its own API: `/` (a page
+//! naming the server, see `index_page`), `/metrics`,
 //! `/ready` (and Prometheus' `/-/ready`), `/health` (`/-/healthy`), and the
 //! HTTP server loop with graceful shutdown on SIGINT/SIGTERM.
 
@@ -28,6 +29,8 @@ pub struct Health {
     not_ready_reason: &'static str,
     /// `strata_ready{role}`: 1 while `/ready` answers 200 (set at scrape).
     ready_gauge: Gauge,
+    /// The role this process runs, as `GET /` names it.
+    role: &'static str,
 }
 
 impl Health {
@@ -48,13 +51,22 @@ impl Health {
             "1 while this process's role is ready (/ready answers 200)",
             readiness,
         );
-        Arc::new(Self { registry, process_registry, process, ready: Box::new(ready), not_ready_reason, ready_gauge })
+        Arc::new(Self {
+            registry,
+            process_registry,
+            process,
+            ready: Box::new(ready),
+            not_ready_reason,
+            ready_gauge,
+            role,
+        })
     }
 }
 
-/// `/metrics`, `/ready`, `/-/ready`, `/health`, `/-/healthy`.
+/// `/`, `/metrics`, `/ready`, `/-/ready`, `/health`, `/-/healthy`.
 pub fn process_routes(health: Arc<Health>) -> Router {
     Router::new()
+        .route("/", get(index))
         .route("/metrics", get(metrics))
         .route("/ready", get(ready))
         .route("/-/ready", get(ready))
@@ -87,6 +99,11 @@ async fn ready(State(health): State<Arc<Health>>) -> impl IntoResponse {
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, health.not_ready_reason)
     }
+}
+
+async fn index(State(health): State<Arc<Health>>) -> impl IntoResponse {
+    let not_ready = (!(health.ready)()).then_some(health.not_ready_reason);
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], crate::index_page::render(health.role, not_ready))
 }
 
 async fn metrics(State(health): State<Arc<Health>>) -> impl IntoResponse {

@@ -176,3 +176,31 @@ fn tenants_are_isolated() {
     assert_eq!(q(Some("team-b")), 0);
     assert_eq!(q(None), 0);
 }
+
+#[test]
+fn active_series_are_counted_per_tenant_in_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    // A short flush interval: a flush also counts the flushed memtable's series.
+    let config = dir.path().join("strata.toml");
+    std::fs::write(&config, "[ingester]\nflush_interval_ms = 300\n").unwrap();
+    let s = Strata::start(&dir.path().join("data"), &["--config", config.to_str().unwrap()]);
+    let push = |tenant: &str, hosts: &[&str]| {
+        let all = hosts.iter().map(|h| series(&[("__name__", "up"), ("host", h)], &[(T0, 1.0)])).collect();
+        let body = super::harness::snappy(&prost::Message::encode_to_vec(&write_request(all)));
+        assert_eq!(s.push_raw(&body, &[("X-Scope-OrgID", tenant)]).status().as_u16(), 204);
+    };
+    push("team-a", &["h1", "h2"]);
+    push("team-b", &["h1"]);
+    push("team-a", &["h2"]); // a known series again
+    let want =
+        ["strata_ingester_active_series{tenant=\"team-a\"} 2", "strata_ingester_active_series{tenant=\"team-b\"} 1"];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let metrics = reqwest::blocking::get(format!("{}/metrics", s.base)).unwrap().text().unwrap();
+        if want.iter().all(|w| metrics.contains(w)) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "active series not counted:\n{metrics}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

@@ -50,6 +50,10 @@ pub struct IngesterConfig {
     /// (the querier answers its query with a retryable 503 naming the
     /// ingester).
     pub head_read_queue_timeout_ms: u64,
+    /// A series counts in `strata_ingester_active_series{tenant}` until it
+    /// has received no sample for this many milliseconds (about; see the
+    /// ingester's `active` module).
+    pub active_series_idle_ms: u64,
 }
 
 impl Default for IngesterConfig {
@@ -65,11 +69,17 @@ impl Default for IngesterConfig {
             lag_poll_interval_ms: 1000,
             max_concurrent_head_reads: 0,
             head_read_queue_timeout_ms: 10_000,
+            active_series_idle_ms: 20 * 60 * 1000,
         }
     }
 }
 
 impl IngesterConfig {
+    /// See [`IngesterConfig::active_series_idle_ms`].
+    pub fn active_series_idle(&self) -> Duration {
+        Duration::from_millis(self.active_series_idle_ms)
+    }
+
     /// Checks every field; the message names the offending one.
     pub fn validate(&self) -> Result<()> {
         let bad = |msg: String| Err(Error::InvalidConfig(msg));

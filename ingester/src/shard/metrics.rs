@@ -26,6 +26,11 @@ pub(crate) struct PartitionLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct TenantLabels {
+    pub tenant: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct FlushLabels {
     pub shard: u32,
     /// `ok` or `error`.
@@ -51,6 +56,8 @@ pub(crate) struct IngesterMetrics {
     memtable_bytes: Family<ShardLabels, Gauge>,
     consumed_offset: Family<PartitionLabels, Gauge>,
     flushed_offset: Family<PartitionLabels, Gauge>,
+    /// Shared by every shard; see [`super::active`].
+    pub active_series: Family<TenantLabels, Gauge>,
 }
 
 impl IngesterMetrics {
@@ -66,6 +73,7 @@ impl IngesterMetrics {
             memtable_bytes: Family::default(),
             consumed_offset: Family::default(),
             flushed_offset: Family::default(),
+            active_series: Family::default(),
         };
         let r = registry.sub_registry_with_prefix("ingester");
         r.register("samples_appended", "Samples appended to shard memtables", m.samples_appended.clone());
@@ -84,6 +92,11 @@ impl IngesterMetrics {
             "flushed_offset",
             "Log offset below which the partition is in durable files",
             m.flushed_offset.clone(),
+        );
+        r.register(
+            "active_series",
+            "Series that received samples within ingester.active_series_idle_ms, per tenant",
+            m.active_series.clone(),
         );
         m
     }

@@ -16,6 +16,7 @@ use strata_log::{LogRecord, Offset, PartitionId};
 use strata_storage::memtable::SeriesRef;
 use strata_storage::{FrozenMemtable, Memtable, PartitionRange};
 
+use super::active::ActiveSeries;
 use super::metrics::{PartitionMetrics, ShardMetrics};
 use strata_common::head::merge::merge_series;
 
@@ -54,6 +55,8 @@ pub(crate) struct ShardState {
     pub frozen: Option<FlushJob>,
     pub partitions: BTreeMap<PartitionId, PartitionState>,
     pub metrics: ShardMetrics,
+    /// `strata_ingester_active_series{tenant}`, this shard's part.
+    pub active_series: ActiveSeries,
     tenants: HashMap<String, TenantId>,
     /// Decompression buffer for log records, reused between records.
     scratch: Vec<u8>,
@@ -61,13 +64,19 @@ pub(crate) struct ShardState {
 }
 
 impl ShardState {
-    pub fn new(shard: usize, partitions: BTreeMap<PartitionId, PartitionState>, metrics: ShardMetrics) -> Self {
+    pub fn new(
+        shard: usize,
+        partitions: BTreeMap<PartitionId, PartitionState>,
+        metrics: ShardMetrics,
+        active_series: ActiveSeries,
+    ) -> Self {
         Self {
             shard,
             active: Memtable::new(),
             frozen: None,
             partitions,
             metrics,
+            active_series,
             tenants: HashMap::new(),
             scratch: Vec::new(),
             waiters: Vec::new(),
@@ -195,6 +204,7 @@ impl ShardState {
             .filter(|(_, s)| s.consumed > s.flushed)
             .map(|(p, s)| PartitionRange { partition: *p, start: s.flushed, end: s.consumed })
             .collect();
+        self.active_series.before_freeze(&self.active);
         let table =
             if self.active.is_empty() { None } else { Some(Arc::new(std::mem::take(&mut self.active).freeze())) };
         self.metrics.memtable_bytes.set(self.active.approx_bytes() as i64);

@@ -13,6 +13,7 @@ use strata_common::head::{
 use strata_log::{Log, Offset, PartitionId};
 use strata_storage::ManifestStore;
 
+use super::active::ActiveSeries;
 use super::config::IngesterConfig;
 use super::consume::{consume_partition, open_reader_at};
 use super::context::{FlushEvent, ShardCtx};
@@ -94,7 +95,12 @@ pub(crate) async fn run_shard(spec: ShardSpec) {
     let (flush_tx, flush_rx) = flume::unbounded();
     let ctx = Rc::new(ShardCtx {
         shard,
-        state: RefCell::new(ShardState::new(shard, states, metrics.shard(shard))),
+        state: RefCell::new(ShardState::new(
+            shard,
+            states,
+            metrics.shard(shard),
+            ActiveSeries::new(config.active_series_idle(), metrics.active_series.clone()),
+        )),
         config,
         log,
         manifest,
@@ -108,6 +114,7 @@ pub(crate) async fn run_shard(spec: ShardSpec) {
         .map(|(p, r)| glommio::spawn_local(consume_partition(ctx.clone(), p, r, stop_rx.clone())))
         .collect();
     let flusher = glommio::spawn_local(run_flusher(ctx.clone(), flush_rx));
+    let active_series_ticks = glommio::spawn_local(tick_active_series(ctx.clone()));
     let _ = ready.send(Ok(()));
 
     let mut shutdown_reply = None;
@@ -139,6 +146,8 @@ pub(crate) async fn run_shard(spec: ShardSpec) {
         }
     }
 
+    // Dropping a glommio task cancels it.
+    drop(active_series_ticks);
     drop(stop_tx);
     drop(stop_rx);
     for c in consumers {
@@ -150,5 +159,18 @@ pub(crate) async fn run_shard(spec: ShardSpec) {
     tracing::info!(shard, "ingester shard stopped");
     if let Some(reply) = shutdown_reply {
         let _ = reply.send(());
+    }
+}
+
+/// How often a shard counts the series new in its memtable.
+const ACTIVE_SERIES_TICK: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Updates the shard's active-series gauges every [`ACTIVE_SERIES_TICK`].
+async fn tick_active_series(ctx: Rc<ShardCtx>) {
+    loop {
+        glommio::timer::sleep(ACTIVE_SERIES_TICK).await;
+        let mut state = ctx.state.borrow_mut();
+        let ShardState { active, active_series, .. } = &mut *state;
+        active_series.tick(active);
     }
 }
