@@ -8,6 +8,7 @@ mod integration {
     pub mod api;
     pub mod cluster;
     pub mod crash;
+    mod grafana;
     pub mod harness;
     pub mod head_protocol;
     mod object_storage;

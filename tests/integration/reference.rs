@@ -24,14 +24,16 @@ use strata_distributor::proto::TimeSeries;
 use super::harness::{Strata, free_port, series, snappy, write_request};
 
 /// A real Prometheus server in a temporary directory; killed on drop.
-struct Prometheus {
-    base: String,
+pub struct Prometheus {
+    /// `http://host:port`.
+    pub base: String,
     child: Child,
     _dir: tempfile::TempDir,
 }
 
 impl Prometheus {
-    fn start() -> Prometheus {
+    /// Starts a fresh Prometheus accepting remote write.
+    pub fn start() -> Prometheus {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("prometheus.yml");
         std::fs::write(&config, "global:\n  scrape_interval: 1h\n").unwrap();
@@ -63,11 +65,11 @@ impl Drop for Prometheus {
     }
 }
 
-const STEP_MS: i64 = 15_000;
-const POINTS: i64 = 120; // 30 minutes
+pub const STEP_MS: i64 = 15_000;
+pub const POINTS: i64 = 120; // 30 minutes
 
 /// Counters with resets and gaps, gauges, and a series that goes stale.
-fn dataset(t0: i64) -> Vec<TimeSeries> {
+pub fn dataset(t0: i64) -> Vec<TimeSeries> {
     let mut out = Vec::new();
     for (j, job) in ["api", "web"].iter().enumerate() {
         for inst in 0..3i64 {
@@ -142,7 +144,7 @@ const QUERIES: &[&str] = &[
     "flappy offset 1m",
 ];
 
-fn push(url: &str, body: &[u8]) {
+pub fn push(url: &str, body: &[u8]) {
     let r = reqwest::blocking::Client::new()
         .post(url)
         .header("Content-Type", "application/x-protobuf")
