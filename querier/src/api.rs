@@ -295,7 +295,7 @@ async fn run_query(
     let (prepared, plan) = plan_query(st, headers, req).await?;
     let permit = st.scheduler.admit(prepared.tenant(), Admission { cost: plan.cost.cost() }).await?;
     let heavy = permit.lane() == Lane::Heavy;
-    let (value, stats) = st.engine.run_with(st.source.as_ref(), prepared, heavy).await?;
+    let (value, stats) = st.engine.run_with(st.source.clone(), prepared, heavy).await?;
     st.metrics.samples_loaded.inc_by(stats.samples_loaded);
     if plan.cost.samples > 0 {
         st.metrics.estimate_accuracy.observe(stats.samples_loaded as f64 / plan.cost.samples as f64);

@@ -39,7 +39,7 @@ use self::plan::{Grid, Selection};
 pub use self::result::{Points, RangeSeries};
 use crate::config::QuerierConfig;
 use crate::error::{Error, Result};
-use crate::source::{SelectStats, SeriesSource};
+use crate::source::{SelectStats, SeriesIter, SeriesSource};
 use strata_common::select::SelectRequest;
 
 /// Engine limits and defaults.
@@ -273,45 +273,62 @@ impl Engine {
     /// Runs a prepared query against `source`. Dropping the returned future
     /// cancels the query: its evaluation stops at its next check.
     pub async fn run(&self, source: &dyn SeriesSource, prepared: Prepared) -> Result<(QueryValue, QueryStats)> {
-        self.run_with(source, prepared, false).await
+        let canceled = Arc::new(AtomicBool::new(false));
+        let _cancel_on_drop = CancelOnDrop(Arc::clone(&canceled));
+        let deadline = prepared.deadline(&self.opts);
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let fetched = tokio::time::timeout(remaining, fetch(source, &prepared))
+            .await
+            .map_err(|_| Error::Timeout("query preparation"))??;
+        let job = self.eval_job(prepared, fetched, deadline, canceled);
+        let handle = tokio::task::spawn_blocking(job);
+        finish(deadline, async move { handle.await.map_err(|e| e.to_string()) }).await
     }
 
-    /// [`Engine::run`]; with `background`, the evaluation runs on the
-    /// low-priority pool (if the engine has one), so it yields the CPU to
-    /// foreground queries.
+    /// [`Engine::run`]; with `background`, the whole query, its selection
+    /// included, runs on the low-priority pool (if the engine has one), so
+    /// it yields the CPU to foreground queries: the selection's file
+    /// lookups run inline on that thread (see
+    /// [`crate::source::allow_blocking_inline`]) instead of on tokio's
+    /// blocking pool at normal priority.
     pub async fn run_with(
         &self,
-        source: &dyn SeriesSource,
+        source: Arc<dyn SeriesSource>,
         prepared: Prepared,
         background: bool,
     ) -> Result<(QueryValue, QueryStats)> {
-        let Prepared { req, expr, grid, selections, started } = prepared;
+        let Some(pool) = self.background.as_ref().filter(|_| background) else {
+            return self.run(source.as_ref(), prepared).await;
+        };
         let canceled = Arc::new(AtomicBool::new(false));
         let _cancel_on_drop = CancelOnDrop(Arc::clone(&canceled));
-        let timeout = req.timeout.map_or(self.opts.timeout, |t| t.min(self.opts.timeout));
-        let deadline = started + timeout;
-        let fetch = async {
-            let mut selected = HashMap::with_capacity(selections.len());
-            let mut stats = SelectStats::default();
-            for sel in &selections {
-                let select = SelectRequest::new(req.tenant.clone(), sel.matchers.clone(), sel.min_t, sel.max_t);
-                let (iter, s) = source.select_with_stats(&select).await?;
-                stats.add(s);
-                selected.insert(sel.key, iter);
-            }
-            Ok::<_, Error>((selected, stats))
-        };
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        let (selected, select) =
-            tokio::time::timeout(remaining, fetch).await.map_err(|_| Error::Timeout("query preparation"))??;
-        let prepare_nanos = started.elapsed().as_nanos() as u64;
+        let deadline = prepared.deadline(&self.opts);
+        let runtime = tokio::runtime::Handle::current();
+        let engine = self.clone();
+        let rx = pool.spawn(move || {
+            crate::source::allow_blocking_inline();
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let fetched = runtime
+                .block_on(async { tokio::time::timeout(remaining, fetch(source.as_ref(), &prepared)).await })
+                .map_err(|_| Error::Timeout("query preparation"))??;
+            engine.eval_job(prepared, fetched, deadline, canceled)()
+        });
+        finish(deadline, async move { rx.await.map_err(|_| "it panicked".to_string()) }).await
+    }
 
+    /// The evaluation of a prepared query over its selected series.
+    fn eval_job(
+        &self,
+        prepared: Prepared,
+        (selected, select, prepare_nanos): Fetched,
+        deadline: Instant,
+        canceled: Arc<AtomicBool>,
+    ) -> impl FnOnce() -> Result<(QueryValue, QueryStats)> + Send + 'static {
+        let Prepared { req, expr, grid, .. } = prepared;
         let opts = self.opts.clone();
-        let instant = req.instant;
-        let (start, end, step) = (grid.start, grid.end, grid.step);
         let shutdown = Arc::clone(&self.shutdown);
         let evaluating = Arc::clone(&self.evaluating);
-        let job = move || {
+        move || {
             evaluating.fetch_add(1, Ordering::Relaxed);
             let _running = DecrementOnDrop(evaluating);
             let eval_started = Instant::now();
@@ -321,8 +338,8 @@ impl Engine {
                 max_memory_bytes: opts.max_memory_bytes,
                 canceled: [canceled, shutdown],
             };
-            let ctx = EvalCtx::new(start, end, step, opts.lookback_delta_ms, budget, selected);
-            let value = evaluate(&expr, &ctx, instant)?;
+            let ctx = EvalCtx::new(grid.start, grid.end, grid.step, opts.lookback_delta_ms, budget, selected);
+            let value = evaluate(&expr, &ctx, req.instant)?;
             let stats = QueryStats {
                 samples_loaded: ctx.samples_loaded(),
                 peak_samples: ctx.peak_points(),
@@ -333,24 +350,44 @@ impl Engine {
                 eval_nanos: eval_started.elapsed().as_nanos() as u64,
             };
             Ok((value, stats))
-        };
-        let task: futures::future::BoxFuture<'static, std::result::Result<Result<_>, String>> =
-            match self.background.as_ref().filter(|_| background) {
-                Some(pool) => {
-                    let rx = pool.spawn(job);
-                    Box::pin(async move { rx.await.map_err(|_| "it panicked".to_string()) })
-                }
-                None => {
-                    let handle = tokio::task::spawn_blocking(job);
-                    Box::pin(async move { handle.await.map_err(|e| e.to_string()) })
-                }
-            };
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(remaining, task).await {
-            Err(_) => Err(Error::Timeout("query execution")),
-            Ok(Err(why)) => Err(Error::Internal(format!("query evaluation task failed: {why}"))),
-            Ok(Ok(result)) => result,
         }
+    }
+}
+
+impl Prepared {
+    /// When the query must have finished: its own timeout or the engine's.
+    fn deadline(&self, opts: &EngineOptions) -> Instant {
+        self.started + self.req.timeout.map_or(opts.timeout, |t| t.min(opts.timeout))
+    }
+}
+
+/// Selected series by selection key, what selecting them read, and the
+/// nanoseconds from the query's start to the end of its selection.
+type Fetched = (HashMap<usize, SeriesIter>, SelectStats, u64);
+
+/// Selects every series the query reads.
+async fn fetch(source: &dyn SeriesSource, prepared: &Prepared) -> Result<Fetched> {
+    let mut selected = HashMap::with_capacity(prepared.selections.len());
+    let mut stats = SelectStats::default();
+    for sel in &prepared.selections {
+        let select = SelectRequest::new(prepared.req.tenant.clone(), sel.matchers.clone(), sel.min_t, sel.max_t);
+        let (iter, s) = source.select_with_stats(&select).await?;
+        stats.add(s);
+        selected.insert(sel.key, iter);
+    }
+    Ok((selected, stats, prepared.started.elapsed().as_nanos() as u64))
+}
+
+/// Waits for an evaluation task until the deadline.
+async fn finish<T>(
+    deadline: Instant,
+    task: impl std::future::Future<Output = std::result::Result<Result<T>, String>>,
+) -> Result<T> {
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    match tokio::time::timeout(remaining, task).await {
+        Err(_) => Err(Error::Timeout("query execution")),
+        Ok(Err(why)) => Err(Error::Internal(format!("query evaluation task failed: {why}"))),
+        Ok(Ok(result)) => result,
     }
 }
 

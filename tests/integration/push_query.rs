@@ -204,3 +204,30 @@ fn active_series_are_counted_per_tenant_in_metrics() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+#[test]
+fn heavy_lane_queries_select_and_answer_exactly_over_files() {
+    let dir = tempfile::tempdir().unwrap();
+    // Every query costs more than 1: all of them take the heavy lane, whose
+    // low-priority threads run the selection (file lookups inline) as well.
+    let config = dir.path().join("strata.toml");
+    std::fs::write(&config, "[ingester]\nflush_interval_ms = 100\n\n[querier.scheduler]\ncheap_max_cost = 1\n")
+        .unwrap();
+    let s = Strata::start(&dir.path().join("data"), &["--config", config.to_str().unwrap()]);
+    push_fixture(&s);
+    let manifest = dir.path().join("data/MANIFEST.json");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !std::fs::read_to_string(&manifest).is_ok_and(|m| m.contains(".strata")) {
+        assert!(std::time::Instant::now() < deadline, "no flush happened");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_fixture_results(&s);
+    let (status, body) = s.get(
+        "/api/v1/query",
+        &[("query", "sum(http_requests_total)"), ("time", &secs(T0 + 300_000).to_string()), ("stats", "all")],
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["stats"]["strata"]["lane"], "heavy", "{body}");
+    assert!(body["data"]["stats"]["strata"]["fileSeries"].as_u64().unwrap() >= 2, "{body}");
+    assert_close(body["data"]["result"][0]["value"][1].as_str().unwrap(), 600.0);
+}

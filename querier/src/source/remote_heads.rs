@@ -130,9 +130,11 @@ impl HeadReader for RemoteHeads {
                 let wire = &wire;
                 async move {
                     let body = self.call(ing, READ_PATH, Some(wire)).await?;
-                    let decoded = tokio::task::spawn_blocking(move || decode_read_response(&body))
-                        .await
-                        .map_err(|e| Error::HeadProtocol(format!("decoding task failed: {e}")))??;
+                    let decoded = super::run_blocking(
+                        move || decode_read_response(&body),
+                        |e| Error::HeadProtocol(format!("decoding task failed: {e}")),
+                    )
+                    .await?;
                     Self::check_partitions(ing, decoded.base_offsets.iter().map(|(p, _)| *p))?;
                     Ok::<_, Error>(decoded)
                 }

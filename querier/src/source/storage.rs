@@ -30,7 +30,7 @@ use strata_common::{Labels, Sample, TenantId, Timestamp};
 use strata_log::Log;
 use strata_storage::{StoreSet, StoredSeries};
 
-use super::{SampleLoader, SelectStats, SeriesIter, SeriesSource, SourceSeries, slice_range};
+use super::{SampleLoader, SelectStats, SeriesIter, SeriesSource, SourceSeries, run_blocking, slice_range};
 use crate::config::ReadConsistency;
 use crate::error::{Error, Result};
 
@@ -86,9 +86,11 @@ impl StorageSource {
         let base: BTreeMap<_, _> = head.base_offsets.iter().copied().collect();
         // The file index lookup may read from disk: keep it off the async workers.
         let (store, req) = (self.stores.clone(), req.clone());
-        let stored = tokio::task::spawn_blocking(move || store.select(&req, &base))
-            .await
-            .map_err(|e| Error::Internal(format!("file selection task failed: {e}")))??;
+        let stored = run_blocking(
+            move || Ok(store.select(&req, &base)?),
+            |e| Error::Internal(format!("file selection task failed: {e}")),
+        )
+        .await?;
         Ok((head.series, stored))
     }
 }
@@ -131,9 +133,11 @@ impl SeriesSource for StorageSource {
             let base: BTreeMap<_, _> = head.base_offsets.iter().copied().collect();
             // The postings directories may be read from disk: off the async workers.
             let (store, req) = (self.stores.clone(), req.clone());
-            let stored = tokio::task::spawn_blocking(move || store.labels(&req, &base))
-                .await
-                .map_err(|e| Error::Internal(format!("file label lookup task failed: {e}")))??;
+            let stored = run_blocking(
+                move || Ok(store.labels(&req, &base)?),
+                |e| Error::Internal(format!("file label lookup task failed: {e}")),
+            )
+            .await?;
             Ok(union_sorted(head.values, stored))
         })
     }
@@ -143,9 +147,11 @@ impl SeriesSource for StorageSource {
             let mut total = self.heads.estimate(req.clone()).await?;
             // Chunk metadata may be read from disk: off the async workers.
             let (store, req) = (self.stores.clone(), req.clone());
-            let stored = tokio::task::spawn_blocking(move || store.estimate(&req))
-                .await
-                .map_err(|e| Error::Internal(format!("file estimate task failed: {e}")))??;
+            let stored = run_blocking(
+                move || Ok(store.estimate(&req)?),
+                |e| Error::Internal(format!("file estimate task failed: {e}")),
+            )
+            .await?;
             total.add(stored);
             Ok(total)
         })
