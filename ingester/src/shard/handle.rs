@@ -16,7 +16,7 @@ use strata_log::{Log, Offset, PartitionId};
 use strata_storage::ManifestStore;
 
 use super::config::IngesterConfig;
-use super::metrics::IngesterMetrics;
+use super::metrics::{IngesterMetrics, PartitionMetrics};
 use super::worker::{Command, ShardSpec, run_shard};
 use crate::error::{Error, Result};
 
@@ -33,6 +33,11 @@ struct ShardHandle {
 pub struct Ingester {
     shards: Vec<ShardHandle>,
     log: Arc<dyn Log>,
+    /// Per owned partition (sorted), the shard's consumed and flushed
+    /// offsets as it publishes them (the `consumed_offset` and
+    /// `flushed_offset` gauges): progress is read without a round trip to
+    /// the shards, which strong reads poll before every query.
+    progress: Vec<(PartitionId, PartitionMetrics)>,
 }
 
 impl std::fmt::Debug for Ingester {
@@ -125,7 +130,10 @@ impl Ingester {
             shards.push(ShardHandle { partitions: mine, commands: cmd_tx, thread: Mutex::new(Some(thread)) });
             ready.push(ready_rx);
         }
-        let ingester = Ingester { shards, log };
+        let mut owned = owned;
+        owned.sort_unstable();
+        let progress = owned.iter().map(|&p| (p, metrics.partition(p))).collect();
+        let ingester = Ingester { shards, log, progress };
         for (shard, rx) in ready.into_iter().enumerate() {
             match rx.recv() {
                 Ok(Ok(())) => {}
@@ -183,11 +191,21 @@ impl Ingester {
         Ok(total)
     }
 
-    /// Consumption progress of every partition, sorted by partition.
+    /// Consumption progress of every owned partition, sorted by partition.
+    ///
+    /// Read from what the shards publish, not asked of them: a shard sets
+    /// a partition's consumed offset after it applied the records below it,
+    /// so a head read sent to the shard afterwards sees them.
     pub async fn partition_progress(&self) -> Result<Vec<PartitionProgress>> {
-        let mut all: Vec<_> = self.ask_all(|reply| Command::Progress { reply }).await?.into_iter().flatten().collect();
-        all.sort_unstable_by_key(|p| p.partition);
-        Ok(all)
+        Ok(self
+            .progress
+            .iter()
+            .map(|(partition, m)| PartitionProgress {
+                partition: *partition,
+                consumed: m.consumed_offset.get().max(0) as Offset,
+                flushed: m.flushed_offset.get().max(0) as Offset,
+            })
+            .collect())
     }
 
     /// Flushes every shard's memtable (everything consumed so far) and

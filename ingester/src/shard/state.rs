@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use strata_common::TenantId;
 use strata_common::head::{
-    HeadLabelsResponse, HeadReadResponse, LabelsRequest, PartitionProgress, SelectEstimate, SelectRequest, union_sorted,
+    HeadLabelsResponse, HeadReadResponse, LabelsRequest, SelectEstimate, SelectRequest, union_sorted,
 };
 use strata_common::record::{RecordView, SeriesView};
 use strata_log::{LogRecord, Offset, PartitionId};
@@ -167,13 +167,6 @@ impl ShardState {
     /// Per owned partition, the flushed offset the head's data starts at.
     fn base_offsets(&self) -> Vec<(PartitionId, Offset)> {
         self.partitions.iter().map(|(p, s)| (*p, s.flushed)).collect()
-    }
-
-    pub fn progress(&self) -> Vec<PartitionProgress> {
-        self.partitions
-            .iter()
-            .map(|(p, s)| PartitionProgress { partition: *p, consumed: s.consumed, flushed: s.flushed })
-            .collect()
     }
 
     /// Whether some partition has consumed records not yet covered by a

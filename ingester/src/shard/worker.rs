@@ -7,9 +7,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use strata_common::head::{
-    HeadLabelsResponse, HeadReadResponse, LabelsRequest, PartitionProgress, SelectEstimate, SelectRequest,
-};
+use strata_common::head::{HeadLabelsResponse, HeadReadResponse, LabelsRequest, SelectEstimate, SelectRequest};
 use strata_log::{Log, Offset, PartitionId};
 use strata_storage::ManifestStore;
 
@@ -35,9 +33,6 @@ pub(crate) enum Command {
     Estimate {
         req: SelectRequest,
         reply: flume::Sender<SelectEstimate>,
-    },
-    Progress {
-        reply: flume::Sender<Vec<PartitionProgress>>,
     },
     /// Flush everything consumed so far.
     Flush {
@@ -131,9 +126,6 @@ pub(crate) async fn run_shard(spec: ShardSpec) {
             Command::Estimate { req, reply } => {
                 let resp = ctx.state.borrow().estimate(&req);
                 let _ = reply.send(resp);
-            }
-            Command::Progress { reply } => {
-                let _ = reply.send(ctx.state.borrow().progress());
             }
             Command::Flush { reply } => {
                 let _ = ctx.flush_events.send(FlushEvent::Force(reply));
