@@ -285,35 +285,42 @@ impl Engine {
         finish(deadline, async move { handle.await.map_err(|e| e.to_string()) }).await
     }
 
-    /// [`Engine::run`]; with `background`, the whole query, its selection
-    /// included, runs on the low-priority pool (if the engine has one), so
-    /// it yields the CPU to foreground queries: the selection's file
-    /// lookups run inline on that thread (see
-    /// [`crate::source::allow_blocking_inline`]) instead of on tokio's
-    /// blocking pool at normal priority.
+    /// [`Engine::run`] as one job on one thread: the selection (driven
+    /// there with `block_on`, its file lookups inline, see
+    /// [`crate::source::allow_blocking_inline`]) and then the evaluation.
+    /// A query hops threads once instead of once per blocking step. With
+    /// `background` the job runs on the low-priority pool (if the engine
+    /// has one), so all of a heavy query's work yields the CPU to
+    /// foreground queries; otherwise on tokio's blocking pool.
     pub async fn run_with(
         &self,
         source: Arc<dyn SeriesSource>,
         prepared: Prepared,
         background: bool,
     ) -> Result<(QueryValue, QueryStats)> {
-        let Some(pool) = self.background.as_ref().filter(|_| background) else {
-            return self.run(source.as_ref(), prepared).await;
-        };
         let canceled = Arc::new(AtomicBool::new(false));
         let _cancel_on_drop = CancelOnDrop(Arc::clone(&canceled));
         let deadline = prepared.deadline(&self.opts);
         let runtime = tokio::runtime::Handle::current();
         let engine = self.clone();
-        let rx = pool.spawn(move || {
+        let job = move || {
             crate::source::allow_blocking_inline();
             let remaining = deadline.saturating_duration_since(Instant::now());
             let fetched = runtime
                 .block_on(async { tokio::time::timeout(remaining, fetch(source.as_ref(), &prepared)).await })
                 .map_err(|_| Error::Timeout("query preparation"))??;
             engine.eval_job(prepared, fetched, deadline, canceled)()
-        });
-        finish(deadline, async move { rx.await.map_err(|_| "it panicked".to_string()) }).await
+        };
+        match self.background.as_ref().filter(|_| background) {
+            Some(pool) => {
+                let rx = pool.spawn(job);
+                finish(deadline, async move { rx.await.map_err(|_| "it panicked".to_string()) }).await
+            }
+            None => {
+                let handle = tokio::task::spawn_blocking(job);
+                finish(deadline, async move { handle.await.map_err(|e| e.to_string()) }).await
+            }
+        }
     }
 
     /// The evaluation of a prepared query over its selected series.
