@@ -7,11 +7,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use strata_common::TenantId;
 use strata_common::head::{
     HeadLabelsResponse, HeadReadResponse, LabelsRequest, SelectEstimate, SelectRequest, union_sorted,
 };
 use strata_common::record::{RecordView, SeriesView};
+use strata_common::{TenantId, Timestamp};
 use strata_log::{LogRecord, Offset, PartitionId};
 use strata_storage::memtable::SeriesRef;
 use strata_storage::{FrozenMemtable, Memtable, PartitionRange};
@@ -19,6 +19,9 @@ use strata_storage::{FrozenMemtable, Memtable, PartitionRange};
 use super::active::ActiveSeries;
 use super::metrics::{PartitionMetrics, ShardMetrics};
 use strata_common::head::merge::merge_series;
+
+/// Most slices one read is split into.
+const MAX_READ_SLICES: u64 = 64;
 
 /// Tenant ids cached per shard before the cache is reset (bounds memory if
 /// a writer invents tenants).
@@ -58,6 +61,10 @@ pub(crate) struct ShardState {
     /// `strata_ingester_active_series{tenant}`, this shard's part.
     pub active_series: ActiveSeries,
     tenants: HashMap<String, TenantId>,
+    /// Changes whenever the memtables or the flushed offsets change shape
+    /// (a freeze, a committed flush): a read split over several turns of
+    /// the executor is consistent while it stays the same.
+    epoch: u64,
     /// Decompression buffer for log records, reused between records.
     scratch: Vec<u8>,
     waiters: Vec<OffsetWaiter>,
@@ -78,6 +85,7 @@ impl ShardState {
             metrics,
             active_series,
             tenants: HashMap::new(),
+            epoch: 0,
             scratch: Vec::new(),
             waiters: Vec::new(),
         }
@@ -145,6 +153,37 @@ impl ShardState {
         HeadReadResponse { series, base_offsets: self.base_offsets() }
     }
 
+    /// See the `epoch` field.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// The time slices to read `req` in, one executor turn each, when it
+    /// would copy more than `slice_samples` samples
+    /// (`ingester.head_read_slice_samples`); `None` to read it at once. A
+    /// shard serves one command at a time, so a heavy read in one piece
+    /// would hold every cheap read queued behind it.
+    pub fn read_slices(&self, req: &SelectRequest, slice_samples: u64) -> Option<Vec<(Timestamp, Timestamp)>> {
+        if !req.with_samples || slice_samples == 0 {
+            return None;
+        }
+        let samples = self.estimate(req).samples;
+        let n = samples.div_ceil(slice_samples).min(MAX_READ_SLICES) as i64;
+        let span = req.max_t.checked_sub(req.min_t)?.checked_add(1)?;
+        if n < 2 || span < n {
+            return None;
+        }
+        let width = span / n;
+        let slices = (0..n)
+            .map(|i| {
+                let lo = req.min_t + i * width;
+                let hi = if i == n - 1 { req.max_t } else { lo + width - 1 };
+                (lo, hi)
+            })
+            .collect();
+        Some(slices)
+    }
+
     /// Label names or values from the active and frozen memtables, as a
     /// sorted union, with the same `base_offsets` as [`Self::read`].
     pub fn labels(&self, req: &LabelsRequest) -> HeadLabelsResponse {
@@ -203,6 +242,7 @@ impl ShardState {
         self.metrics.memtable_bytes.set(self.active.approx_bytes() as i64);
         let job = FlushJob { table, ranges };
         self.frozen = Some(job.clone());
+        self.epoch += 1;
         Some(job)
     }
 
@@ -210,6 +250,7 @@ impl ShardState {
     /// flushed offsets, atomically with respect to reads.
     pub fn finish_flush(&mut self, job: &FlushJob) {
         self.frozen = None;
+        self.epoch += 1;
         for r in &job.ranges {
             if let Some(part) = self.partitions.get_mut(&r.partition) {
                 part.flushed = part.flushed.max(r.end);

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use strata_common::Timestamp;
+use strata_common::head::merge::merge_series;
 use strata_common::head::{HeadLabelsResponse, HeadReadResponse, LabelsRequest, SelectEstimate, SelectRequest};
 use strata_log::{Log, Offset, PartitionId};
 use strata_storage::ManifestStore;
@@ -116,8 +118,17 @@ pub(crate) async fn run_shard(spec: ShardSpec) {
     while let Ok(cmd) = commands.recv_async().await {
         match cmd {
             Command::Read { req, reply } => {
-                let resp = ctx.state.borrow().read(&req);
-                let _ = reply.send(resp);
+                let slices = ctx.state.borrow().read_slices(&req, ctx.config.head_read_slice_samples);
+                match slices {
+                    None => {
+                        let resp = ctx.state.borrow().read(&req);
+                        let _ = reply.send(resp);
+                    }
+                    Some(slices) => {
+                        ctx.state.borrow().metrics.sliced_reads.inc();
+                        glommio::spawn_local(read_in_slices(ctx.clone(), req, slices, reply)).detach();
+                    }
+                }
             }
             Command::Labels { req, reply } => {
                 let resp = ctx.state.borrow().labels(&req);
@@ -165,4 +176,59 @@ async fn tick_active_series(ctx: Rc<ShardCtx>) {
         let ShardState { active, active_series, .. } = &mut *state;
         active_series.tick(active);
     }
+}
+
+/// A heavy head read, one time slice per turn of the executor, so the
+/// commands that arrive meanwhile (cheap reads, estimates) are answered
+/// between slices instead of after the whole read. A read whose slices
+/// would straddle a freeze or a committed flush starts again (its base
+/// offsets would no longer describe what it read); after a few tries it
+/// reads in one go.
+async fn read_in_slices(
+    ctx: Rc<ShardCtx>,
+    req: SelectRequest,
+    slices: Vec<(Timestamp, Timestamp)>,
+    reply: flume::Sender<HeadReadResponse>,
+) {
+    for _attempt in 0..3 {
+        let epoch = ctx.state.borrow().epoch();
+        let mut answer: Option<HeadReadResponse> = None;
+        for (i, &(min_t, max_t)) in slices.iter().enumerate() {
+            if i > 0 {
+                yield_to_other_tasks().await;
+                if ctx.state.borrow().epoch() != epoch {
+                    answer = None;
+                    break;
+                }
+            }
+            let part = ctx.state.borrow().read(&SelectRequest { min_t, max_t, ..req.clone() });
+            answer = Some(match answer {
+                None => part,
+                Some(so_far) => HeadReadResponse {
+                    series: merge_series(so_far.series, part.series),
+                    base_offsets: so_far.base_offsets,
+                },
+            });
+        }
+        if let Some(answer) = answer {
+            let _ = reply.send(answer);
+            return;
+        }
+    }
+    let resp = ctx.state.borrow().read(&req);
+    let _ = reply.send(resp);
+}
+
+/// Lets every other ready task of the executor run once.
+async fn yield_to_other_tasks() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if std::mem::replace(&mut yielded, true) {
+            std::task::Poll::Ready(())
+        } else {
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await
 }
