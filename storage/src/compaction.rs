@@ -44,6 +44,7 @@ use prometheus_client::registry::Registry;
 
 pub use self::config::CompactionConfig;
 use self::merge::Throttle;
+pub use self::merge::MAX_WINDOW_OUTPUTS;
 pub use self::metrics::CompactionMetrics;
 use self::metrics::OutcomeLabels;
 pub use self::plan::{Job, Plan, plan};
