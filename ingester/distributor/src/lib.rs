@@ -394,4 +394,6 @@ pub(crate) struct Prepared {
 }
 
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 mod tests;
