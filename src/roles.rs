@@ -20,8 +20,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use axum::Router;
-use strata_auth::{Auth, ClusterSecret, cluster_secret, tenant_auth};
 use prometheus_client::registry::Registry;
+use strata_auth::{Auth, ClusterSecret, cluster_secret, tenant_auth};
 use strata_common::ids::PartitionId;
 use strata_log::kafka::{KafkaConfig, KafkaLog};
 use strata_storage::compaction::{Compactor, CompactorHandle};

@@ -125,7 +125,13 @@ async fn handle(State(ingester): State<Arc<Ingester>>, headers: HeaderMap, Query
         None | Some("") => DEFAULT_LIMIT,
         Some(s) => match s.parse::<usize>() {
             Ok(n) if n > 0 => n,
-            _ => return error(StatusCode::BAD_REQUEST, "bad_data", format!("limit must be a positive number, got {s:?}")),
+            _ => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_data",
+                    format!("limit must be a positive number, got {s:?}"),
+                );
+            }
         },
     };
     let tenant = match headers.get(TENANT_HEADER) {
@@ -159,7 +165,10 @@ mod tests {
 
     #[test]
     fn top_keeps_the_largest_in_order() {
-        let t = top([("a".to_string(), 1), ("b".to_string(), 5), ("c".to_string(), 5), ("d".to_string(), 2)].into_iter(), 3);
+        let t = top(
+            [("a".to_string(), 1), ("b".to_string(), 5), ("c".to_string(), 5), ("d".to_string(), 2)].into_iter(),
+            3,
+        );
         let names: Vec<_> = t.iter().map(|s| (s.name.as_str(), s.value)).collect();
         assert_eq!(names, vec![("b", 5), ("c", 5), ("d", 2)]);
     }

@@ -365,7 +365,8 @@ impl ManifestStore {
         };
         let current = self.current();
         let referenced = |id: u64| {
-            current.files.iter().any(|f| f.id == id) || on_disk.as_ref().is_some_and(|m| m.files.iter().any(|f| f.id == id))
+            current.files.iter().any(|f| f.id == id)
+                || on_disk.as_ref().is_some_and(|m| m.files.iter().any(|f| f.id == id))
         };
         let gone: Vec<FileMeta> = files.iter().filter(|f| !referenced(f.id)).cloned().collect();
         crate::writer::remove_files(self, &gone);

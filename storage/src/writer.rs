@@ -169,8 +169,8 @@ impl DurableFile {
         std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
         let tmp = TmpGuard { path: durable::tmp_path(path), armed: true };
         let file = File::create(&tmp.path).map_err(Error::io(&tmp.path))?;
-        let writer = FileWriter::with_zstd(BufWriter::with_capacity(1 << 20, file), zstd_level)
-            .map_err(Error::io(&tmp.path))?;
+        let writer =
+            FileWriter::with_zstd(BufWriter::with_capacity(1 << 20, file), zstd_level).map_err(Error::io(&tmp.path))?;
         Ok(Self { path: path.to_path_buf(), tmp, writer })
     }
 

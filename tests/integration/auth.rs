@@ -49,8 +49,11 @@ fn config(dir: &Path, creds: &Path, tls: Option<(&Path, &Path)>) -> std::path::P
 
 fn push(s: &Strata, auth: Option<&str>, tenant: Option<&str>, metric: &str) -> u16 {
     let body = snappy(
-        &write_request(vec![series(&[("__name__", metric), ("job", metric), (metric, "x")], &[(T0, 1.0), (T0 + 15_000, 2.0)])])
-            .encode_to_vec(),
+        &write_request(vec![series(
+            &[("__name__", metric), ("job", metric), (metric, "x")],
+            &[(T0, 1.0), (T0 + 15_000, 2.0)],
+        )])
+        .encode_to_vec(),
     );
     let mut headers = Vec::new();
     if let Some(a) = auth {
@@ -78,7 +81,10 @@ fn endpoints() -> Vec<(&'static str, Vec<(&'static str, String)>)> {
     let all = "{__name__=~\".+\"}".to_string();
     vec![
         ("/api/v1/query", vec![("query", all.clone()), ("time", t.clone())]),
-        ("/api/v1/query_range", vec![("query", all.clone()), ("start", start.clone()), ("end", end.clone()), ("step", "15s".into())]),
+        (
+            "/api/v1/query_range",
+            vec![("query", all.clone()), ("start", start.clone()), ("end", end.clone()), ("step", "15s".into())],
+        ),
         ("/api/v1/query_cost", vec![("query", all.clone()), ("time", t.clone())]),
         ("/api/v1/series", vec![("match[]", all.clone()), ("start", start.clone()), ("end", end.clone())]),
         ("/api/v1/labels", vec![("start", start.clone()), ("end", end.clone())]),

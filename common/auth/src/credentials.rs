@@ -109,8 +109,12 @@ impl CredentialsFile {
             if c.tenants.is_empty() {
                 return Err(format!("{what} has no tenants"));
             }
-            let tenants =
-                c.tenants.iter().map(|t| TenantId::new(t)).collect::<Result<Vec<_>, _>>().map_err(|e| format!("{what}: {e}"))?;
+            let tenants = c
+                .tenants
+                .iter()
+                .map(|t| TenantId::new(t))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("{what}: {e}"))?;
             match (&c.token_sha256, &c.username, &c.password_argon2) {
                 (Some(hex), None, None) => {
                     let hash = parse_hex32(hex).ok_or_else(|| format!("{what}: token_sha256 must be 64 hex digits"))?;
@@ -162,7 +166,10 @@ pub fn hash_password(password: &str) -> Result<String, String> {
     let mut salt = [0u8; 16];
     getrandom_salt(&mut salt)?;
     let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
-    argon2::Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| e.to_string())
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
 }
 
 /// Fills `salt` from the kernel's random source.
@@ -187,7 +194,8 @@ impl Auth {
     /// Loads the credentials file of `config` (an error if it cannot be
     /// read or is invalid: a server must not start with broken auth).
     pub fn open(config: &AuthConfig) -> Result<Arc<Self>, String> {
-        let auth = Arc::new(Self { path: config.credentials_file.clone(), current: ArcSwap::from_pointee(Loaded::default()) });
+        let auth =
+            Arc::new(Self { path: config.credentials_file.clone(), current: ArcSwap::from_pointee(Loaded::default()) });
         auth.reload()?;
         Ok(auth)
     }

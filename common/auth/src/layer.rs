@@ -89,11 +89,9 @@ impl ClusterSecret {
         if headers.get(CLUSTER_SECRET_HEADER).is_some_and(|v| self.matches(v.as_bytes())) {
             return true;
         }
-        headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .is_some_and(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer") && self.matches(token.trim().as_bytes()))
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.split_once(' ')).is_some_and(
+            |(scheme, token)| scheme.eq_ignore_ascii_case("bearer") && self.matches(token.trim().as_bytes()),
+        )
     }
 }
 

@@ -97,8 +97,14 @@ fn invalid_files_are_refused_with_the_reason() {
     for (text, want) in [
         ("[[credential]]\nname = \"x\"\ntenants = [\"a\"]\n", "needs either"),
         ("[[credential]]\nname = \"x\"\ntoken_sha256 = \"12\"\ntenants = [\"a\"]\n", "64 hex"),
-        (&format!("[[credential]]\nname = \"x\"\ntoken_sha256 = \"{}\"\ntenants = []\n", hash_token("t")), "no tenants"),
-        (&format!("[[credential]]\nname = \"x\"\ntoken_sha256 = \"{}\"\ntenants = [\"a/b\"]\n", hash_token("t")), "a/b"),
+        (
+            &format!("[[credential]]\nname = \"x\"\ntoken_sha256 = \"{}\"\ntenants = []\n", hash_token("t")),
+            "no tenants",
+        ),
+        (
+            &format!("[[credential]]\nname = \"x\"\ntoken_sha256 = \"{}\"\ntenants = [\"a/b\"]\n", hash_token("t")),
+            "a/b",
+        ),
         ("[[credential]]\nname = \"x\"\nusername = \"u\"\npassword_argon2 = \"plain\"\ntenants = [\"a\"]\n", "PHC"),
         ("[[credential]]\nname = \"x\"\nbogus = 1\n", "bogus"),
     ] {

@@ -49,10 +49,10 @@ use strata_common::record::RecordBuilder;
 use strata_log::Log;
 
 use self::decode::FlatRequest;
-use self::limits::{LimitsConfig, LimitsRegistry, SeriesTracker};
 pub use self::decode::ProtoDecodeError;
 pub use self::error::PushError;
 pub use self::http::router;
+use self::limits::{LimitsConfig, LimitsRegistry, SeriesTracker};
 use self::metrics::Metrics;
 use self::proto::WriteRequest;
 

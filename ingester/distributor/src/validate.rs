@@ -23,10 +23,7 @@ pub(crate) fn validate_series(labels: &[(&str, &str)], histograms: u32) -> Resul
             return Err(invalid(format!("empty label name (with value {})", quote_cut(value))));
         }
         if !is_valid_label_name(name) {
-            return Err(invalid(format!(
-                "invalid label name {}: must match [a-zA-Z_][a-zA-Z0-9_]*",
-                quote_cut(name)
-            )));
+            return Err(invalid(format!("invalid label name {}: must match [a-zA-Z_][a-zA-Z0-9_]*", quote_cut(name))));
         }
         if let Some(p) = prev {
             if p == name {
@@ -57,17 +54,12 @@ pub(crate) fn validate_series(labels: &[(&str, &str)], histograms: u32) -> Resul
 
 /// Checks the label limits of one series; on refusal, the metric reason
 /// and the error (400, naming the limit, its value and the series).
-pub(crate) fn check_label_limits(
-    labels: &[(&str, &str)],
-    limits: &Limits,
-) -> Result<(), (&'static str, PushError)> {
+pub(crate) fn check_label_limits(labels: &[(&str, &str)], limits: &Limits) -> Result<(), (&'static str, PushError)> {
     let invalid = |reason: String| PushError::InvalidSeries { series: format_series(labels), reason };
     let max_names = limits.max_label_names_per_series;
     if max_names > 0 && labels.len() > max_names {
-        let e = invalid(format!(
-            "{} label names, more than limit max_label_names_per_series = {max_names}",
-            labels.len()
-        ));
+        let e =
+            invalid(format!("{} label names, more than limit max_label_names_per_series = {max_names}", labels.len()));
         return Err(("max_label_names_per_series", e));
     }
     let (max_name, max_value) = (limits.max_label_name_length, limits.max_label_value_length);

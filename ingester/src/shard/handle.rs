@@ -155,7 +155,12 @@ impl Ingester {
     /// Shards whose last flush failed (e.g. the disk is full); they retry
     /// on their own. `/ready` is not 200 while any is listed.
     pub fn flush_failing(&self) -> Vec<usize> {
-        self.shards.iter().enumerate().filter(|(_, s)| s.flush_failing.load(Ordering::Acquire)).map(|(i, _)| i).collect()
+        self.shards
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.flush_failing.load(Ordering::Acquire))
+            .map(|(i, _)| i)
+            .collect()
     }
 
     /// The partitions shard `shard` owns.

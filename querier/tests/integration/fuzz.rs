@@ -47,7 +47,8 @@ async fn check(st: &Arc<QuerierState>, uri: &str) -> StatusCode {
     assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "{uri}: {text}");
     assert!(!text.contains("secret_metric"), "{uri} leaked another tenant: {text}");
     if status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED {
-        let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{uri}: not JSON ({e}): {text}"));
+        let v: serde_json::Value =
+            serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{uri}: not JSON ({e}): {text}"));
         assert!(v["status"] == "success" || v["status"] == "error", "{uri}: {text}");
     }
     status

@@ -71,7 +71,10 @@ impl Failure {
             path: self.path.clone(),
             source: io::Error::new(
                 self.kind,
-                format!("partition {partition} failed after an I/O error (it heals by itself once the disk takes writes again): {}", self.message),
+                format!(
+                    "partition {partition} failed after an I/O error (it heals by itself once the disk takes writes again): {}",
+                    self.message
+                ),
             ),
         }
     }

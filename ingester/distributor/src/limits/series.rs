@@ -102,7 +102,10 @@ mod tests {
         t.admit(&[(1, 10), (2, 10), (2, 10)], 3, 0, t0, idle).unwrap();
         assert_eq!(t.active(), 2);
         // Three new series would make 5 > 3: refused, nothing added.
-        assert_eq!(t.admit(&[(3, 10), (4, 20), (5, 20)], 3, 0, t0, idle), Err(SeriesRefusal::Tenant { active: 2, new: 3 }));
+        assert_eq!(
+            t.admit(&[(3, 10), (4, 20), (5, 20)], 3, 0, t0, idle),
+            Err(SeriesRefusal::Tenant { active: 2, new: 3 })
+        );
         assert_eq!(t.active(), 2);
         // Known series always pass.
         t.admit(&[(1, 10), (2, 10)], 2, 0, t0, idle).unwrap();

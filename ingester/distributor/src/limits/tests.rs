@@ -118,7 +118,14 @@ async fn ingestion_rate_is_429_per_tenant_and_overrides_apply() {
         overrides_file: file.clone(),
         ..LimitsConfig::default()
     };
-    let s2 = Setup { d: Arc::new(Distributor::new(DistributorConfig { limits, ..Default::default() }, s.log.clone(), &mut Registry::default())), ..s };
+    let s2 = Setup {
+        d: Arc::new(Distributor::new(
+            DistributorConfig { limits, ..Default::default() },
+            s.log.clone(),
+            &mut Registry::default(),
+        )),
+        ..s
+    };
     assert_eq!(push(&s2, "a", vec![ts(&[("__name__", "m")], 5000)]).await.0, StatusCode::NO_CONTENT);
     assert_eq!(push(&s2, "b", vec![ts(&[("__name__", "m")], 5000)]).await.0, StatusCode::TOO_MANY_REQUESTS);
     std::fs::write(&file, "[tenants.a]\ningestion_rate = 10\n# changed: the burst is the default again\n").unwrap();

@@ -81,7 +81,10 @@ impl Healer {
                 Some(t) if now >= t => match heal(pw, shared, fsync) {
                     Ok(()) => {
                         self.next_try[i] = None;
-                        tracing::warn!(partition = pw.partition, "embedded log partition healed; accepting appends again");
+                        tracing::warn!(
+                            partition = pw.partition,
+                            "embedded log partition healed; accepting appends again"
+                        );
                     }
                     Err(e) => {
                         self.next_try[i] = Some(now + RETRY_INTERVAL);
