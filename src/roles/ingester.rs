@@ -56,6 +56,8 @@ pub async fn run(config: Config) -> Result<()> {
             &secret,
         ))
         .merge(super::internal(lag.router(), &secret))
+        // This ingester's share of the tenant's head (X-Scope-OrgID), for operators.
+        .merge(super::internal(strata_ingester::tsdb_status::router(ingester.clone()), &secret))
         .merge(process_routes(health, secret));
     serve(config.listen, &config.tls, app, "ingester", || {}).await?;
     tracing::info!("shutting down: stopping the compactor and ingester shards");
