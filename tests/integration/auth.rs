@@ -92,6 +92,7 @@ fn endpoints() -> Vec<(&'static str, Vec<(&'static str, String)>)> {
         ("/api/v1/label/__name__/values", vec![("start", start), ("end", end)]),
         ("/api/v1/format_query", vec![("query", "up".into())]),
         ("/api/v1/status/buildinfo", vec![]),
+        ("/api/v1/status/tsdb", vec![("limit", "100".into())]),
     ]
 }
 
