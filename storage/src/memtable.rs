@@ -17,6 +17,7 @@
 mod appender;
 mod labels;
 mod series;
+mod stats;
 pub(crate) mod tenant;
 
 use std::collections::{BTreeMap, HashMap};
@@ -25,6 +26,7 @@ use strata_common::head::{HeadSeries, SelectEstimate, SelectRequest};
 use strata_common::{Labels, Sample, TenantId, Timestamp};
 
 pub use self::appender::{SeriesRef, TenantAppender};
+pub use self::stats::HeadStats;
 use self::tenant::TenantHead;
 
 /// In-memory, single-threaded head of one shard.

@@ -51,6 +51,7 @@ mod writer;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
@@ -61,7 +62,7 @@ use tokio::sync::watch;
 
 pub use reader::EmbeddedLogReader;
 
-use self::writer::{AppendRequest, Failure, PartitionWriter};
+use self::writer::{AppendRequest, Durable, Failure, PartitionWriter};
 use crate::{Log, LogReader, Offset, PartitionId};
 use strata_common::error::{Error, Result};
 
@@ -149,8 +150,14 @@ pub(crate) struct PartitionShared {
     /// The published (durable) end offset; cloned by readers. The sender
     /// lives in the sync thread, so it closes when the log is dropped.
     pub(crate) end_rx: watch::Receiver<Offset>,
-    /// Set by an I/O error: the partition refuses appends until reopened.
+    /// Set by an I/O error: the partition refuses appends until the writer
+    /// heals it (`writer::recover`). Lock order: `failed`, then `durable`.
     pub(crate) failed: Mutex<Option<Failure>>,
+    /// The last published, durable position (where healing cuts back to).
+    pub(crate) durable: Mutex<Durable>,
+    /// Bumped each time the partition heals: appends staged and bytes read
+    /// ahead in an older generation are not trusted.
+    pub(crate) generation: AtomicU64,
 }
 
 /// A durable, partitioned log in local files (see the module docs).
@@ -224,6 +231,13 @@ impl EmbeddedLog {
     /// The configuration the log was opened with.
     pub fn config(&self) -> &EmbeddedLogConfig {
         &self.config
+    }
+
+    /// Partitions that currently refuse appends after an I/O error (they
+    /// heal by themselves once the disk takes writes again). Empty while
+    /// the log is healthy: `/ready` uses it.
+    pub fn failed_partitions(&self) -> Vec<PartitionId> {
+        (0..self.config.partitions).filter(|&p| self.shared.partitions[p as usize].failed.lock().is_some()).collect()
     }
 
     /// The oldest offset still stored, per partition.
@@ -374,8 +388,14 @@ fn open_partition(
     }
     let next = base + scan.records;
     let (end_tx, end_rx) = watch::channel(next);
-    let shared =
-        PartitionShared { dir: pdir.clone(), segments: Mutex::new(segments), end_rx, failed: Mutex::new(None) };
+    let shared = PartitionShared {
+        dir: pdir.clone(),
+        segments: Mutex::new(segments),
+        end_rx,
+        failed: Mutex::new(None),
+        durable: Mutex::new(Durable { end: next, base, len: scan.valid_len }),
+        generation: AtomicU64::new(0),
+    };
     let writer = PartitionWriter::new(p, pdir, file, base, scan.valid_len, next);
     Ok((shared, writer, end_tx))
 }

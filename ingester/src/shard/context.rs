@@ -35,6 +35,8 @@ pub(crate) struct ShardCtx {
     pub flush_events: flume::Sender<FlushEvent>,
     /// A nudge is queued and not yet seen by the flusher.
     pub nudged: Cell<bool>,
+    /// Set while the last flush failed; cleared by the next that succeeds.
+    pub flush_failing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl ShardCtx {

@@ -16,7 +16,9 @@ use super::state::FlushJob;
 use crate::error::{Error, Result};
 
 const RETRY_MIN: Duration = Duration::from_secs(1);
-const RETRY_MAX: Duration = Duration::from_secs(60);
+/// Longest wait between flush retries: a flush failing on a full disk
+/// succeeds within this long of space returning (and `/ready` recovers).
+const RETRY_MAX: Duration = Duration::from_secs(8);
 const TICK_MAX: Duration = Duration::from_secs(1);
 
 /// Runs until [`FlushEvent::Stop`] (or the event channel closes).
@@ -113,6 +115,7 @@ async fn run_job(ctx: &Rc<ShardCtx>, job: FlushJob) -> Result<()> {
     metrics.flush_duration.observe(started.elapsed().as_secs_f64());
     match result {
         Ok(files) => {
+            ctx.flush_failing.store(false, std::sync::atomic::Ordering::Release);
             ctx.state.borrow_mut().finish_flush(&job);
             metrics.flushes_ok.inc();
             tracing::info!(
@@ -126,6 +129,7 @@ async fn run_job(ctx: &Rc<ShardCtx>, job: FlushJob) -> Result<()> {
             Ok(())
         }
         Err(e) => {
+            ctx.flush_failing.store(true, std::sync::atomic::Ordering::Release);
             metrics.flushes_failed.inc();
             tracing::error!(shard, error = %e, ranges = ?job.ranges, "flush failed; the frozen memtable is kept and the flush will be retried");
             Err(e)
@@ -154,7 +158,10 @@ fn write_and_commit(manifest: &ManifestStore, log: &dyn Log, job: &FlushJob, sha
             None => Vec::new(),
         };
         count = files.len();
-        manifest.commit_flush(files, &flushed).map_err(storage_err)?;
+        if let Err(e) = manifest.commit_flush(files.clone(), &flushed) {
+            manifest.remove_uncommitted(&files);
+            return Err(storage_err(e));
+        }
     }
     manifest.replicate().map_err(storage_err)?;
     for &(partition, offset) in &flushed {

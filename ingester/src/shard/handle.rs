@@ -3,6 +3,7 @@
 //! [`HeadReader`](strata_common::head::HeadReader)).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::future::{BoxFuture, try_join_all};
 use glommio::{CpuSet, ExecutorJoinHandle, LocalExecutorBuilder, Placement};
@@ -22,6 +23,8 @@ use crate::error::{Error, Result};
 
 struct ShardHandle {
     partitions: Vec<PartitionId>,
+    /// Set while the shard's last flush failed (see [`Ingester::flush_failing`]).
+    flush_failing: Arc<AtomicBool>,
     commands: flume::Sender<Command>,
     thread: Mutex<Option<ExecutorJoinHandle<()>>>,
 }
@@ -110,7 +113,9 @@ impl Ingester {
             let placement = cpus.get(shard).map_or(Placement::Unbound, |&cpu| Placement::Fixed(cpu));
             let (cmd_tx, cmd_rx) = flume::unbounded();
             let (ready_tx, ready_rx) = flume::bounded(1);
+            let flush_failing = Arc::new(AtomicBool::new(false));
             let spec = ShardSpec {
+                flush_failing: flush_failing.clone(),
                 shard,
                 partitions: mine.clone(),
                 config: config.clone(),
@@ -127,7 +132,12 @@ impl Ingester {
                 .io_memory(config.io_memory_bytes)
                 .spawn(move || run_shard(spec))
                 .map_err(|e| Error::ShardStart { shard, source: e.into() })?;
-            shards.push(ShardHandle { partitions: mine, commands: cmd_tx, thread: Mutex::new(Some(thread)) });
+            shards.push(ShardHandle {
+                partitions: mine,
+                flush_failing,
+                commands: cmd_tx,
+                thread: Mutex::new(Some(thread)),
+            });
             ready.push(ready_rx);
         }
         let mut owned = owned;
@@ -148,6 +158,17 @@ impl Ingester {
     /// The number of shards running.
     pub fn shard_count(&self) -> usize {
         self.shards.len()
+    }
+
+    /// Shards whose last flush failed (e.g. the disk is full); they retry
+    /// on their own. `/ready` is not 200 while any is listed.
+    pub fn flush_failing(&self) -> Vec<usize> {
+        self.shards
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.flush_failing.load(Ordering::Acquire))
+            .map(|(i, _)| i)
+            .collect()
     }
 
     /// The partitions shard `shard` owns.
@@ -187,6 +208,17 @@ impl Ingester {
         let mut total = SelectEstimate::default();
         for a in answers {
             total.add(a);
+        }
+        Ok(total)
+    }
+
+    /// Cardinality statistics of `tenant`'s series in every shard's head
+    /// (shards own disjoint series, so their counts add up).
+    pub async fn head_stats(&self, tenant: &strata_common::TenantId) -> Result<strata_storage::memtable::HeadStats> {
+        let answers = self.ask_all(|reply| Command::Stats { tenant: tenant.clone(), reply }).await?;
+        let mut total = strata_storage::memtable::HeadStats::default();
+        for a in answers {
+            total.merge(a);
         }
         Ok(total)
     }

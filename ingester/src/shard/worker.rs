@@ -36,6 +36,11 @@ pub(crate) enum Command {
         req: SelectRequest,
         reply: flume::Sender<SelectEstimate>,
     },
+    /// Cardinality statistics of one tenant's head (active and frozen tables).
+    Stats {
+        tenant: strata_common::TenantId,
+        reply: flume::Sender<strata_storage::memtable::HeadStats>,
+    },
     /// Flush everything consumed so far.
     Flush {
         reply: flume::Sender<Result<()>>,
@@ -58,6 +63,8 @@ pub(crate) struct ShardSpec {
     pub log: Arc<dyn Log>,
     pub manifest: Arc<ManifestStore>,
     pub metrics: IngesterMetrics,
+    /// Set while the last flush failed (read by the handle for `/ready`).
+    pub flush_failing: Arc<std::sync::atomic::AtomicBool>,
     pub commands: flume::Receiver<Command>,
     /// Answered once the readers are open (or with the error that stopped it).
     pub ready: flume::Sender<Result<()>>,
@@ -66,7 +73,7 @@ pub(crate) struct ShardSpec {
 /// Runs one shard until it is told to stop or its command channel closes
 /// (the [`Ingester`](super::Ingester) was dropped).
 pub(crate) async fn run_shard(spec: ShardSpec) {
-    let ShardSpec { shard, partitions, config, log, manifest, metrics, commands, ready } = spec;
+    let ShardSpec { shard, partitions, config, log, manifest, metrics, flush_failing, commands, ready } = spec;
 
     // Replay starts at the manifest's flushed offset of each partition.
     let flushed = manifest.current().flushed_offsets.clone();
@@ -103,6 +110,7 @@ pub(crate) async fn run_shard(spec: ShardSpec) {
         manifest,
         flush_events: flush_tx,
         nudged: Cell::new(false),
+        flush_failing,
     });
     // Closing `stop_tx` (by dropping it) stops every consumer.
     let (stop_tx, stop_rx) = flume::bounded::<()>(0);
@@ -137,6 +145,15 @@ pub(crate) async fn run_shard(spec: ShardSpec) {
             Command::Estimate { req, reply } => {
                 let resp = ctx.state.borrow().estimate(&req);
                 let _ = reply.send(resp);
+            }
+            Command::Stats { tenant, reply } => {
+                let st = ctx.state.borrow();
+                let mut stats = strata_storage::memtable::HeadStats::default();
+                st.active.add_stats(&tenant, &mut stats);
+                if let Some(table) = st.frozen.as_ref().and_then(|j| j.table.as_ref()) {
+                    table.add_stats(&tenant, &mut stats);
+                }
+                let _ = reply.send(stats.finish());
             }
             Command::Flush { reply } => {
                 let _ = ctx.flush_events.send(FlushEvent::Force(reply));
