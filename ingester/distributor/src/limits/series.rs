@@ -57,35 +57,43 @@ impl SeriesTracker {
         idle: Duration,
     ) -> Result<(), SeriesRefusal> {
         self.sweep(now, idle);
-        // New series, each counted once (a request may repeat a series).
-        let mut new_per_metric: HashMap<u64, u64> = HashMap::new();
-        let mut seen = std::collections::HashSet::new();
-        let mut new = 0u64;
-        for (s, m) in series {
-            if !self.series.contains_key(s) && seen.insert(*s) {
-                new += 1;
-                *new_per_metric.entry(*m).or_default() += 1;
+        // One lookup per series: known ones are marked seen right away (also
+        // when the request is then refused: they are active either way),
+        // new ones are collected, each once.
+        let mut new: Vec<(u64, u64)> = Vec::new();
+        let mut seen_new = std::collections::HashSet::new();
+        for &(s, m) in series {
+            match self.series.get_mut(&s) {
+                Some(e) => e.1 = now,
+                None => {
+                    if seen_new.insert(s) {
+                        new.push((s, m));
+                    }
+                }
             }
         }
-        if max_series > 0 && self.active() + new > max_series {
-            return Err(SeriesRefusal::Tenant { active: self.active(), new });
+        if new.is_empty() {
+            return Ok(());
+        }
+        let n = new.len() as u64;
+        if max_series > 0 && self.active() + n > max_series {
+            return Err(SeriesRefusal::Tenant { active: self.active(), new: n });
         }
         if max_per_metric > 0 {
-            for (m, n) in &new_per_metric {
+            let mut new_per_metric: HashMap<u64, u64> = HashMap::new();
+            for (_, m) in &new {
+                *new_per_metric.entry(*m).or_default() += 1;
+            }
+            for (m, k) in &new_per_metric {
                 let active = self.per_metric.get(m).copied().unwrap_or(0);
-                if active + n > max_per_metric {
+                if active + k > max_per_metric {
                     return Err(SeriesRefusal::Metric { metric: *m, active });
                 }
             }
         }
-        for (s, m) in series {
-            match self.series.get_mut(s) {
-                Some(e) => e.1 = now,
-                None => {
-                    self.series.insert(*s, (*m, now));
-                    *self.per_metric.entry(*m).or_default() += 1;
-                }
-            }
+        for (s, m) in new {
+            self.series.insert(s, (m, now));
+            *self.per_metric.entry(m).or_default() += 1;
         }
         Ok(())
     }
