@@ -1,15 +1,38 @@
 //! [`SeriesTracker`]: the active series of one tenant, for the series limits.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::time::{Duration, Instant};
+
+/// Keys are xxh3 hashes already: pass them through instead of SipHashing
+/// them again (the lookup is on the push path, once per series).
+#[derive(Default)]
+pub(crate) struct PreHashed(u64);
+
+impl Hasher for PreHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed with it; fold anything else.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+type Map<V> = HashMap<u64, V, BuildHasherDefault<PreHashed>>;
 
 /// Series hash → (metric name hash, last push), with per-metric counts.
 /// A series stops being active `idle` after its last push; expired entries
 /// are swept at most once per `idle / 4`.
 #[derive(Debug, Default)]
 pub(crate) struct SeriesTracker {
-    series: HashMap<u64, (u64, Instant)>,
-    per_metric: HashMap<u64, u64>,
+    series: Map<(u64, Instant)>,
+    per_metric: Map<u64>,
     last_sweep: Option<Instant>,
 }
 
@@ -61,7 +84,7 @@ impl SeriesTracker {
         // when the request is then refused: they are active either way),
         // new ones are collected, each once.
         let mut new: Vec<(u64, u64)> = Vec::new();
-        let mut seen_new = std::collections::HashSet::new();
+        let mut seen_new: HashSet<u64, BuildHasherDefault<PreHashed>> = HashSet::default();
         for &(s, m) in series {
             match self.series.get_mut(&s) {
                 Some(e) => e.1 = now,
@@ -80,7 +103,7 @@ impl SeriesTracker {
             return Err(SeriesRefusal::Tenant { active: self.active(), new: n });
         }
         if max_per_metric > 0 {
-            let mut new_per_metric: HashMap<u64, u64> = HashMap::new();
+            let mut new_per_metric: Map<u64> = Map::default();
             for (_, m) in &new {
                 *new_per_metric.entry(*m).or_default() += 1;
             }
