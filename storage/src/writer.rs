@@ -404,3 +404,26 @@ pub fn encode_file(series: &[FrozenSeries<'_>]) -> (Vec<u8>, FileStats) {
     };
     encode().unwrap_or_else(|_| (Vec::new(), FileStats { series: 0, samples: 0, min_t: 0, max_t: 0, bytes: 0 }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_abandoned_or_failed_file_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("files/t/1.strata");
+        let f = DurableFile::create(&path).expect("create");
+        let tmp = f.tmp_path().to_path_buf();
+        assert!(tmp.exists());
+        drop(f);
+        assert!(!tmp.exists() && !path.exists(), "dropped without commit");
+        // A commit that fails (its directory vanished) removes the temp file too.
+        let mut f = DurableFile::create(&path).expect("create");
+        f.writer().add_series(&Labels::from_pairs([("__name__", "m")]).expect("labels"), &[1], &[1.0]).expect("add");
+        let tmp = f.tmp_path().to_path_buf();
+        std::fs::remove_dir_all(dir.path().join("files")).expect("remove dir");
+        assert!(f.commit().is_err());
+        assert!(!tmp.exists());
+    }
+}

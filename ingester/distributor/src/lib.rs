@@ -253,15 +253,32 @@ impl Distributor {
                 return Err(self.refuse("rate_limited", n, e));
             }
         }
+        // Each series' hash of (tenant, labels): its partition, and its
+        // identity for the active-series limits (computed once for both).
+        let mut partitioner = Partitioner::new();
+        let mut kept: Vec<(&str, &str)> = Vec::new();
+        let mut hashes: Vec<u64> = Vec::with_capacity(req.series.len());
+        for s in &req.series {
+            if req.samples(s).is_empty() {
+                continue;
+            }
+            let mut labels = req.labels(s);
+            if validate::has_empty_values(labels) {
+                kept.clear();
+                kept.extend(labels.iter().filter(|(_, v)| !v.is_empty()));
+                labels = &kept;
+            }
+            hashes.push(partitioner.hash(tenant, labels.iter().copied()));
+        }
         if LimitsRegistry::tracks_series(&limits) {
-            self.admit_series(tenant, req, &limits, &mut tenant_limits.series.lock(), total_samples())?;
+            let mut tracker = tenant_limits.series.lock();
+            self.admit_series(tenant, req, &hashes, &limits, &mut tracker, total_samples())?;
         }
         let partitions = self.log.partition_count();
         let mut builders: Vec<Option<RecordBuilder>> = (0..partitions).map(|_| None).collect();
         let mut payloads: Vec<Vec<Bytes>> = vec![Vec::new(); partitions as usize];
         let mut stats = PushStats::default();
-        let mut kept: Vec<(&str, &str)> = Vec::new();
-        let mut partitioner = Partitioner::new();
+        let mut hashes = hashes.into_iter();
         for s in &req.series {
             let samples = req.samples(s);
             if samples.is_empty() {
@@ -273,7 +290,8 @@ impl Distributor {
                 kept.extend(labels.iter().filter(|(_, v)| !v.is_empty()));
                 labels = &kept;
             }
-            let p = partitioner.partition(tenant, labels.iter().copied(), partitions) as usize;
+            // One hash per series with samples, pushed in this same order above.
+            let p = Partitioner::reduce(hashes.next().unwrap_or_default(), partitions) as usize;
             let b = builders[p].get_or_insert_with(|| RecordBuilder::new(tenant));
             b.push_series(labels.iter().copied(), samples);
             stats.series += 1;
@@ -305,6 +323,7 @@ impl Distributor {
         &self,
         tenant: &TenantId,
         req: &FlatRequest<'_>,
+        hashes: &[u64],
         limits: &limits::Limits,
         tracker: &mut SeriesTracker,
         samples: u64,
@@ -316,11 +335,8 @@ impl Distributor {
             .series
             .iter()
             .filter(|s| !req.samples(s).is_empty())
-            .map(|s| {
-                let labels = req.labels(s);
-                let hash = strata_common::labels::series_hash(labels.iter().copied());
-                (hash, xxhash_rust::xxh3::xxh3_64(metric_of(labels).as_bytes()))
-            })
+            .zip(hashes)
+            .map(|(s, &hash)| (hash, xxhash_rust::xxh3::xxh3_64(metric_of(req.labels(s)).as_bytes())))
             .collect();
         let (max, per_metric) = (limits.max_active_series, limits.max_active_series_per_metric);
         match tracker.admit(&keys, max, per_metric, Instant::now(), self.limits.idle()) {

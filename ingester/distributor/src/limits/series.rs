@@ -1,15 +1,38 @@
 //! [`SeriesTracker`]: the active series of one tenant, for the series limits.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::time::{Duration, Instant};
+
+/// Keys are xxh3 hashes already: pass them through instead of SipHashing
+/// them again (the lookup is on the push path, once per series).
+#[derive(Default)]
+pub(crate) struct PreHashed(u64);
+
+impl Hasher for PreHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed with it; fold anything else.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+type Map<V> = HashMap<u64, V, BuildHasherDefault<PreHashed>>;
 
 /// Series hash → (metric name hash, last push), with per-metric counts.
 /// A series stops being active `idle` after its last push; expired entries
 /// are swept at most once per `idle / 4`.
 #[derive(Debug, Default)]
 pub(crate) struct SeriesTracker {
-    series: HashMap<u64, (u64, Instant)>,
-    per_metric: HashMap<u64, u64>,
+    series: Map<(u64, Instant)>,
+    per_metric: Map<u64>,
     last_sweep: Option<Instant>,
 }
 
@@ -57,35 +80,43 @@ impl SeriesTracker {
         idle: Duration,
     ) -> Result<(), SeriesRefusal> {
         self.sweep(now, idle);
-        // New series, each counted once (a request may repeat a series).
-        let mut new_per_metric: HashMap<u64, u64> = HashMap::new();
-        let mut seen = std::collections::HashSet::new();
-        let mut new = 0u64;
-        for (s, m) in series {
-            if !self.series.contains_key(s) && seen.insert(*s) {
-                new += 1;
-                *new_per_metric.entry(*m).or_default() += 1;
+        // One lookup per series: known ones are marked seen right away (also
+        // when the request is then refused: they are active either way),
+        // new ones are collected, each once.
+        let mut new: Vec<(u64, u64)> = Vec::new();
+        let mut seen_new: HashSet<u64, BuildHasherDefault<PreHashed>> = HashSet::default();
+        for &(s, m) in series {
+            match self.series.get_mut(&s) {
+                Some(e) => e.1 = now,
+                None => {
+                    if seen_new.insert(s) {
+                        new.push((s, m));
+                    }
+                }
             }
         }
-        if max_series > 0 && self.active() + new > max_series {
-            return Err(SeriesRefusal::Tenant { active: self.active(), new });
+        if new.is_empty() {
+            return Ok(());
+        }
+        let n = new.len() as u64;
+        if max_series > 0 && self.active() + n > max_series {
+            return Err(SeriesRefusal::Tenant { active: self.active(), new: n });
         }
         if max_per_metric > 0 {
-            for (m, n) in &new_per_metric {
+            let mut new_per_metric: Map<u64> = Map::default();
+            for (_, m) in &new {
+                *new_per_metric.entry(*m).or_default() += 1;
+            }
+            for (m, k) in &new_per_metric {
                 let active = self.per_metric.get(m).copied().unwrap_or(0);
-                if active + n > max_per_metric {
+                if active + k > max_per_metric {
                     return Err(SeriesRefusal::Metric { metric: *m, active });
                 }
             }
         }
-        for (s, m) in series {
-            match self.series.get_mut(s) {
-                Some(e) => e.1 = now,
-                None => {
-                    self.series.insert(*s, (*m, now));
-                    *self.per_metric.entry(*m).or_default() += 1;
-                }
-            }
+        for (s, m) in new {
+            self.series.insert(s, (m, now));
+            *self.per_metric.entry(m).or_default() += 1;
         }
         Ok(())
     }
