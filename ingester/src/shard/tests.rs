@@ -167,8 +167,10 @@ fn ingests_flushes_and_replays_exactly_once() {
         append_round(&*log, round, &mut expected);
     }
 
-    // Replay from scratch into two shards.
-    let (ingester, registry) = start(config(2), &log, &manifest);
+    // Replay from scratch into two shards; a stop below does not flush, so
+    // that the restart has something to replay.
+    let no_stop_flush = IngesterConfig { flush_on_shutdown: false, ..config(2) };
+    let (ingester, registry) = start(no_stop_flush, &log, &manifest);
     assert_eq!(ingester.shard_count(), 2);
     assert_eq!(ingester.partitions_of(0), &[0, 2]);
     assert_eq!(ingester.partitions_of(1), &[1, 3]);
