@@ -23,12 +23,22 @@
 //! ```
 //! A smoke run: `--hosts 20 --hours 1 --mixed-seconds 10`.
 //!
+//! `--mode efficiency` measures what ingest costs (server CPU per sample,
+//! push rate, push→queryable, peak RSS) and the whole data directory at
+//! rest after compaction, Strata against VictoriaMetrics (see [`efficiency`];
+//! TSBS-like data by default, Prometheus is skipped):
+//! ```text
+//! target/release/loadgen --mode efficiency --strata-bin target/release/strata \
+//!     --hosts 200 --hours 2 --concurrency 4
+//! ```
+//!
 //! `--data node|tsbs` picks the data set ([`workload`], [`tsbs`]): `node`
 //! is the default of `ingest` and `disk` (the `ingest` queries need it),
 //! `tsbs` the default and only choice of `mixed`; `disk` takes either.
 
 mod dashboard;
 mod disk;
+mod efficiency;
 mod mixed;
 mod push;
 mod systems;
@@ -75,7 +85,9 @@ struct Args {
     #[arg(long, default_value_t = 10)]
     query_runs: usize,
     /// `ingest` (ingest rate and query latency), `disk` (bytes per sample
-    /// after compaction) or `mixed` (cheap queries alone and beside heavy ones).
+    /// after compaction), `mixed` (cheap queries alone and beside heavy ones)
+    /// or `efficiency` (CPU per sample, peak RSS and bytes at rest, Strata
+    /// against VictoriaMetrics).
     #[arg(long, default_value = "ingest")]
     mode: String,
     /// `--mode mixed`: seconds of each phase (idle, then mixed).
@@ -146,12 +158,13 @@ fn query_median_ms(sys: &System, query: &str, w: &Workload, runs: usize) -> Resu
 fn main() -> Result<()> {
     let args = Args::parse();
     let mixed = args.mode == "mixed";
-    if !["ingest", "disk", "mixed"].contains(&args.mode.as_str()) {
-        bail!("unknown --mode {:?} (ingest, disk, mixed)", args.mode);
+    let efficiency = args.mode == "efficiency";
+    if !["ingest", "disk", "mixed", "efficiency"].contains(&args.mode.as_str()) {
+        bail!("unknown --mode {:?} (ingest, disk, mixed, efficiency)", args.mode);
     }
     let data = match &args.data {
         Some(d) => Data::parse(d)?,
-        None if mixed => Data::Tsbs,
+        None if mixed || efficiency => Data::Tsbs,
         None => Data::Node,
     };
     match (args.mode.as_str(), data) {
@@ -194,6 +207,11 @@ fn main() -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     if args.mode == "disk" {
         return disk_mode(&args, &w, lanes, &rt);
+    }
+    if efficiency {
+        let kinds = args.systems.iter().map(|s| Kind::parse(s)).filter(|k| !matches!(k, Ok(Kind::Prometheus)));
+        let kinds = kinds.collect::<Result<Vec<_>>>()?;
+        return efficiency::run(&kinds, &args.strata_bin, &w, lanes, &rt);
     }
     if mixed {
         return mixed_mode(&args, &w, lanes, &rt);

@@ -10,7 +10,7 @@
 //!   body ≤ max_request_bytes (413) ─ snappy header ≤ max_decompressed_bytes (413)
 //!   ─ prost decode (400) ─ validate every series (400, nothing appended)
 //!   ─ sample times within [now - out_of_order_window, now + max_future] (400)
-//!   ─ partition_for(tenant, labels, P) ─ RecordBuilder per partition (≤ ~1 MiB records)
+//!   ─ partition_for(tenant, labels, P) ─ RecordBuilder per partition (≤ ~1 MiB records once expanded)
 //!   ─ Log::append on every partition concurrently ─ 204 once all are durable
 //!                                                   503 on a log error or timeout
 //! ```
@@ -45,7 +45,7 @@ use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 use strata_common::TenantId;
 use strata_common::labels::Partitioner;
-use strata_common::record::RecordBuilder;
+use strata_common::record::{RECORD_VERSION, RECORD_VERSION_V2, RecordBuilder};
 use strata_log::Log;
 
 use self::decode::FlatRequest;
@@ -89,6 +89,10 @@ pub struct DistributorConfig {
     pub max_future_ms: u64,
     /// Per-tenant limits (`[distributor.limits]`, see [`limits`]).
     pub limits: LimitsConfig,
+    /// Log record version written: 3 (the default: shared label pairs) or 2
+    /// (LZ4 blocks, for ingesters of a cluster that do not read version 3
+    /// yet; see `common/docs/format/log-record.md`).
+    pub record_version: u8,
 }
 
 impl Default for DistributorConfig {
@@ -101,6 +105,7 @@ impl Default for DistributorConfig {
             out_of_order_window_ms: 0,
             max_future_ms: 10 * 60_000,
             limits: LimitsConfig::default(),
+            record_version: strata_common::record::RECORD_VERSION,
         }
     }
 }
@@ -120,6 +125,12 @@ impl DistributorConfig {
         }
         if self.append_timeout_ms == 0 {
             return bad("distributor.append_timeout_ms must be positive".into());
+        }
+        if ![RECORD_VERSION, RECORD_VERSION_V2].contains(&self.record_version) {
+            return bad(format!(
+                "distributor.record_version must be {RECORD_VERSION} or {RECORD_VERSION_V2}, got {}",
+                self.record_version
+            ));
         }
         self.limits.validate().map_err(strata_common::Error::InvalidConfig)
     }
@@ -292,7 +303,7 @@ impl Distributor {
             }
             // One hash per series with samples, pushed in this same order above.
             let p = Partitioner::reduce(hashes.next().unwrap_or_default(), partitions) as usize;
-            let b = builders[p].get_or_insert_with(|| RecordBuilder::new(tenant));
+            let b = builders[p].get_or_insert_with(|| RecordBuilder::with_version(tenant, self.config.record_version));
             b.push_series(labels.iter().copied(), samples);
             stats.series += 1;
             stats.samples += samples.len() as u64;

@@ -35,6 +35,10 @@ pub struct IngesterConfig {
     /// memtable reaches twice this size (backpressure instead of OOM when
     /// the disk is failing).
     pub memtable_max_bytes: usize,
+    /// Flush every shard's memtable when the ingester stops gracefully
+    /// (SIGTERM), so the log can give back its space and a restart replays
+    /// nothing. Off: a restart replays what was not flushed.
+    pub flush_on_shutdown: bool,
     /// Most records a partition consumer takes from the log per batch.
     pub max_batch_records: usize,
     /// Ready (`/ready` 200) once every owned partition has consumed to
@@ -69,6 +73,7 @@ impl Default for IngesterConfig {
             io_memory_bytes: 1024 * 1024,
             flush_interval_ms: 10 * 60 * 1000,
             memtable_max_bytes: 256 * 1024 * 1024,
+            flush_on_shutdown: true,
             max_batch_records: 1024,
             ready_max_lag_records: 0,
             lag_poll_interval_ms: 1000,

@@ -20,7 +20,8 @@ pub(crate) enum FlushEvent {
     Nudge,
     /// Flush everything consumed so far and answer when committed.
     Force(flume::Sender<Result<()>>),
-    /// The shard is stopping (sent after the consumers stopped).
+    /// The shard is stopping (sent after the consumers stopped): flush what
+    /// was consumed (with `flush_on_shutdown`), then stop.
     Stop,
 }
 

@@ -1,6 +1,8 @@
 //! The per-shard flusher task: decides when to flush, freezes the memtable,
 //! writes and commits files on a plain OS thread (no blocking I/O on the
-//! executor), then advances the flushed offsets and releases the log.
+//! executor), then advances the flushed offsets and releases the log. A
+//! graceful stop ([`FlushEvent::Stop`]) flushes whatever was consumed
+//! (`flush_on_shutdown`).
 
 use std::pin::pin;
 use std::rc::Rc;
@@ -54,8 +56,12 @@ pub(crate) async fn run_flusher(ctx: Rc<ShardCtx>, events: flume::Receiver<Flush
                 || (now.duration_since(last_flush) >= interval && st.has_unflushed());
             (st.frozen.is_some(), due)
         };
-        if force || ((due || pending) && retry_due) {
-            let result = flush_cycle(&ctx, force || due).await;
+        // A graceful stop flushes everything consumed (unless configured
+        // not to), so the log can give back its space and a restart has
+        // nothing to replay.
+        let stop_flush = stop && ctx.config.flush_on_shutdown;
+        if force || stop_flush || ((due || pending) && retry_due) {
+            let result = flush_cycle(&ctx, force || due || stop_flush).await;
             match &result {
                 Ok(()) => {
                     last_flush = Instant::now();

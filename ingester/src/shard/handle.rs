@@ -105,6 +105,7 @@ impl Ingester {
         let n = config.effective_shards(partitions);
         let metrics = IngesterMetrics::register(registry);
         let cpus = if config.pin_cores { pinnable_cpus() } else { Vec::new() };
+        release_flushed(&*log, &manifest, &owned);
         let mut shards = Vec::with_capacity(n);
         let mut ready = Vec::with_capacity(n);
         for shard in 0..n {
@@ -298,6 +299,23 @@ impl Ingester {
             {
                 tracing::error!(shard = i, error = %e, "ingester shard thread ended abnormally");
             }
+        }
+    }
+}
+
+/// Releases the log below each owned partition's flushed offset. The log
+/// forgets releases on a restart, and a crash may fall between a flush's
+/// commit and its release; either way what is already in files is given
+/// back before replay starts.
+fn release_flushed(log: &dyn Log, manifest: &ManifestStore, owned: &[PartitionId]) {
+    let flushed = manifest.current().flushed_offsets.clone();
+    for &p in owned {
+        if let Some(&offset) = flushed.get(&p)
+            && offset > 0
+            && let Err(e) = log.release(p, offset)
+        {
+            // Only space reclamation: failing to release loses nothing.
+            tracing::warn!(partition = p, offset, error = %e, "releasing flushed log records at start-up failed");
         }
     }
 }

@@ -170,8 +170,10 @@ fn ingests_flushes_and_replays_exactly_once() {
         append_round(&*log, round, &mut expected);
     }
 
-    // Replay from scratch into two shards.
-    let (ingester, registry) = start(config(2), &log, &manifest);
+    // Replay from scratch into two shards; a stop below does not flush, so
+    // that the restart has something to replay.
+    let no_stop_flush = IngesterConfig { flush_on_shutdown: false, ..config(2) };
+    let (ingester, registry) = start(no_stop_flush, &log, &manifest);
     assert_eq!(ingester.shard_count(), 2);
     assert_eq!(ingester.partitions_of(0), &[0, 2]);
     assert_eq!(ingester.partitions_of(1), &[1, 3]);
@@ -527,8 +529,11 @@ fn a_sliced_head_read_equals_a_whole_one() {
         append_round(&*log, round, &mut expected);
     }
     let read = |slice_samples: u64| {
-        let (ingester, registry) =
-            start(IngesterConfig { head_read_slice_samples: slice_samples, ..config(1) }, &log, &manifest);
+        let (ingester, registry) = start(
+            IngesterConfig { head_read_slice_samples: slice_samples, flush_on_shutdown: false, ..config(1) },
+            &log,
+            &manifest,
+        );
         block_on(ingester.wait_caught_up()).unwrap();
         let answer: Vec<_> = TENANTS
             .iter()

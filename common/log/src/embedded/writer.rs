@@ -49,6 +49,17 @@ const MAX_BATCH_BYTES: usize = 64 << 20;
 /// batch (long-lived: see [`SyncPool`]).
 const MAX_SYNC_THREADS: usize = 8;
 
+/// What the writer thread is asked to do, in queue order.
+pub(crate) enum WriterMsg {
+    /// Append records.
+    Append(AppendRequest),
+    /// [`EmbeddedLog::release`](super::EmbeddedLog) reached into the active
+    /// segment: close it (so it can be deleted once released entirely) if it
+    /// holds records below `below`, delete every segment below the
+    /// partition's released offset, then answer `done`.
+    Roll { partition: PartitionId, below: Offset, done: flume::Sender<()> },
+}
+
 /// One queued append; `crcs[i]` is `crc32fast::hash(&payloads[i])`.
 pub(crate) struct AppendRequest {
     pub partition: PartitionId,
@@ -166,6 +177,16 @@ impl PartitionWriter {
         Ok(())
     }
 
+    /// Closes the active segment if it holds records below `below` (a
+    /// release reached into it), so that releasing the rest of it can delete
+    /// it. An empty active segment is kept.
+    fn roll_for_release(&mut self, below: Offset, fsync: FsyncPolicy, shared: &Shared) -> Result<()> {
+        if failure(shared, self.partition).is_some() || self.next == self.base || below <= self.base {
+            return Ok(());
+        }
+        self.roll(fsync, shared)
+    }
+
     /// Frames `req`'s payloads into the batch buffer, rolling segments as
     /// needed; returns the first offset.
     fn stage(
@@ -234,14 +255,14 @@ pub(crate) struct SyncJob {
 /// The writer loop; returns when every append sender is gone (the log is
 /// dropped), which closes the job channel and so ends the sync thread.
 pub(crate) fn run_writer(
-    rx: flume::Receiver<AppendRequest>,
+    rx: flume::Receiver<WriterMsg>,
     jobs: flume::Sender<SyncJob>,
     mut parts: Vec<PartitionWriter>,
     shared: Arc<Shared>,
     fsync: FsyncPolicy,
     segment_bytes: u64,
 ) {
-    let mut batch: Vec<AppendRequest> = Vec::new();
+    let mut batch: Vec<WriterMsg> = Vec::new();
     let mut touched: Vec<usize> = Vec::new();
     let mut healer = Healer::new(parts.len());
     loop {
@@ -260,17 +281,28 @@ pub(crate) fn run_writer(
             }
         };
         let Some(first) = received else { continue };
-        let mut bytes: usize = first.payloads.iter().map(Bytes::len).sum();
+        let mut bytes: usize = msg_bytes(&first);
         batch.push(first);
         while bytes < MAX_BATCH_BYTES {
-            let Ok(req) = rx.try_recv() else { break };
-            bytes += req.payloads.iter().map(Bytes::len).sum::<usize>();
-            batch.push(req);
+            let Ok(msg) = rx.try_recv() else { break };
+            bytes += msg_bytes(&msg);
+            batch.push(msg);
         }
 
-        // Assign offsets and frame the payloads.
+        // Assign offsets and frame the payloads; roll where a release asks.
         let mut waiters = Vec::with_capacity(batch.len());
-        for req in batch.drain(..) {
+        for msg in batch.drain(..) {
+            let req = match msg {
+                WriterMsg::Append(req) => req,
+                WriterMsg::Roll { partition, below, done } => {
+                    let pw = &mut parts[partition as usize];
+                    // A failed roll fails the partition (see `fail`); the release itself loses nothing.
+                    let _ = pw.roll_for_release(below, fsync, &shared);
+                    super::delete_released(&shared.partitions[partition as usize], partition);
+                    let _ = done.send(());
+                    continue;
+                }
+            };
             let pw = &mut parts[req.partition as usize];
             let was_touched = pw.touched;
             let gen_now = generation(&shared, req.partition);
@@ -372,6 +404,14 @@ pub(crate) fn run_syncer(
                 let _ = done.send(r);
             }
         }
+    }
+}
+
+/// Payload bytes of an append (0 for other messages).
+fn msg_bytes(msg: &WriterMsg) -> usize {
+    match msg {
+        WriterMsg::Append(req) => req.payloads.iter().map(Bytes::len).sum(),
+        WriterMsg::Roll { .. } => 0,
     }
 }
 
