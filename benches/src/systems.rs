@@ -272,6 +272,11 @@ impl System {
         Ok(())
     }
 
+    /// The PID of the process answering queries (the last one started).
+    pub fn pid(&self) -> u32 {
+        self.procs.last().map_or(0, |p| p.child.id())
+    }
+
     /// Resident memory of the system's processes (not the broker), in bytes.
     pub fn rss_bytes(&self) -> Result<u64> {
         let mut total = 0;

@@ -19,6 +19,7 @@ pub mod ctx;
 pub mod eval;
 pub mod functions;
 pub mod numeric;
+pub mod parallel;
 pub mod parse;
 pub mod plan;
 pub mod pool;
@@ -53,6 +54,10 @@ pub struct EngineOptions {
     pub max_memory_bytes: u64,
     /// Time budget of one query.
     pub timeout: Duration,
+    /// Threads one query's leaf operators may use unless the caller sets
+    /// it per query ([`Prepared::set_parallelism`], from the scheduler's
+    /// grant); results are the same whatever it is.
+    pub parallelism: usize,
 }
 
 impl Default for EngineOptions {
@@ -68,6 +73,7 @@ impl From<&QuerierConfig> for EngineOptions {
             max_samples: c.max_samples,
             max_memory_bytes: c.max_query_memory_bytes,
             timeout: Duration::from_millis(c.query_timeout_ms),
+            parallelism: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
 }
@@ -170,12 +176,29 @@ pub struct Prepared {
     grid: Grid,
     selections: Vec<Selection>,
     started: Instant,
+    parallelism: usize,
 }
 
 impl Prepared {
     /// The tenant the query reads.
     pub fn tenant(&self) -> &TenantId {
         &self.req.tenant
+    }
+
+    /// Runs the query's per-series work on up to `threads` threads (the
+    /// scheduler's grant; at least 1). Results do not depend on it.
+    pub fn set_parallelism(&mut self, threads: usize) {
+        self.parallelism = threads.max(1);
+    }
+
+    /// The request.
+    pub fn request(&self) -> &QueryRequest {
+        &self.req
+    }
+
+    /// What the query's selectors will select (matchers and time windows).
+    pub fn selections(&self) -> impl Iterator<Item = SelectRequest> + '_ {
+        self.selections.iter().map(|s| SelectRequest::new(self.req.tenant.clone(), s.matchers.clone(), s.min_t, s.max_t))
     }
 }
 
@@ -256,7 +279,7 @@ impl Engine {
         let grid = Grid { start: req.start, end: req.end, step, lookback: self.opts.lookback_delta_ms };
         let mut selections: Vec<Selection> = Vec::new();
         plan::plan(&expr, &grid, &mut selections)?;
-        Ok(Prepared { req, expr, grid, selections, started })
+        Ok(Prepared { req, expr, grid, selections, started, parallelism: self.opts.parallelism.max(1) })
     }
 
     /// Estimates what a prepared query will cost, from the source's
@@ -285,7 +308,7 @@ impl Engine {
         prepared: Prepared,
         background: bool,
     ) -> Result<(QueryValue, QueryStats)> {
-        let Prepared { req, expr, grid, selections, started } = prepared;
+        let Prepared { req, expr, grid, selections, started, parallelism } = prepared;
         let canceled = Arc::new(AtomicBool::new(false));
         let _cancel_on_drop = CancelOnDrop(Arc::clone(&canceled));
         let timeout = req.timeout.map_or(self.opts.timeout, |t| t.min(self.opts.timeout));
@@ -322,6 +345,7 @@ impl Engine {
                 canceled: [canceled, shutdown],
             };
             let ctx = EvalCtx::new(start, end, step, opts.lookback_delta_ms, budget, selected);
+            ctx.set_parallelism(parallelism);
             let value = evaluate(&expr, &ctx, instant)?;
             let stats = QueryStats {
                 samples_loaded: ctx.samples_loaded(),
