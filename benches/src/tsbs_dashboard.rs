@@ -19,6 +19,9 @@
 //! and values within a relative 1e-6 (Prometheus 2.x differs from 3.x at
 //! range boundaries, so mismatches are reported, not fatal).
 //!
+//! Strata runs every query in the cheap lane (normal priority; see
+//! [`ALL_CHEAP_TOML`]).
+//!
 //! `--profile-seconds N` loops Strata's queries for N seconds after the
 //! measurement, printing the server's PID first (attach
 //! `perf record -F 499 -g -p PID`).
@@ -314,14 +317,22 @@ pub fn report(results: &[Measured], w: &Workload, cfg: &Config) {
     }
 }
 
+/// Strata runs every query in the cheap lane here: the heavy lane's
+/// threads run at `SCHED_IDLE`, which on a shared machine (other processes
+/// busy, as when several engineers build at once) gets almost no CPU, and
+/// would measure the neighbours instead of the engine. VictoriaMetrics and
+/// Prometheus run at normal priority too.
+const ALL_CHEAP_TOML: &str = "[querier.scheduler]\ncheap_max_cost = 1000000000000000\n";
+
 /// Starts the systems named in `names`.
 pub fn start(names: &[String], strata_bin: &std::path::Path, flushed: bool) -> Result<Vec<System>> {
     names
         .iter()
         .map(|name| {
             let kind = Kind::parse(name)?;
-            let toml = if flushed { crate::mixed::FLUSH_SOON_TOML } else { "" };
-            System::start_with(kind, strata_bin, toml).with_context(|| format!("starting {name}"))
+            let mut toml = if flushed { crate::mixed::FLUSH_SOON_TOML.to_string() } else { String::new() };
+            toml += ALL_CHEAP_TOML;
+            System::start_with(kind, strata_bin, &toml).with_context(|| format!("starting {name}"))
         })
         .collect()
 }

@@ -301,7 +301,8 @@ async fn run_query(
     let parallelism = st.scheduler.parallelism();
     prepared.set_parallelism(parallelism);
     let heavy = permit.lane() == Lane::Heavy;
-    let use_cache = st.results_cache.cacheable(prepared.request()) && !no_store(headers);
+    // `stats=all` reports the query's own figures: evaluated in one piece.
+    let use_cache = st.results_cache.cacheable(prepared.request()) && !no_store(headers) && !stats_param(p);
     let (value, stats) = if use_cache {
         let req = prepared.request().clone();
         drop(prepared);

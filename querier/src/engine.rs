@@ -55,8 +55,9 @@ pub struct EngineOptions {
     /// Time budget of one query.
     pub timeout: Duration,
     /// Threads one query's leaf operators may use unless the caller sets
-    /// it per query ([`Prepared::set_parallelism`], from the scheduler's
-    /// grant); results are the same whatever it is.
+    /// it per query ([`Prepared::set_parallelism`]; the HTTP API sets the
+    /// scheduler's grant). Default 1 (serial). Results are the same
+    /// whatever it is; peak memory grows with it (a batch per thread).
     pub parallelism: usize,
 }
 
@@ -73,7 +74,7 @@ impl From<&QuerierConfig> for EngineOptions {
             max_samples: c.max_samples,
             max_memory_bytes: c.max_query_memory_bytes,
             timeout: Duration::from_millis(c.query_timeout_ms),
-            parallelism: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            parallelism: 1,
         }
     }
 }

@@ -352,7 +352,7 @@ mod tests {
         let cache = ResultsCache::new(ResultsCacheConfig::default());
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         for q in ["sum(rate(c_total[5m]))", "max by (host) (c_total)", "c_total", "topk(2, c_total)"] {
-            let r = req(q, 10 * 60_000, 6 * HOUR);
+            let r = req(q, 10 * 60_000, 6 * HOUR - 60_000);
             let direct = rt.block_on(engine.execute(src.as_ref(), r.clone())).unwrap();
             let (first, _, o) = rt.block_on(cache.run(&engine, src.as_ref(), &r, 2, false)).unwrap();
             assert_eq!(o, Outcome { hits: 0, misses: 3 }, "{q}");
@@ -364,7 +364,7 @@ mod tests {
         // An out-of-order sample lands in the first split: only that split
         // is evaluated again, and the answer has it.
         let q = "max by (host) (c_total)";
-        let r = req(q, 10 * 60_000, 6 * HOUR);
+        let r = req(q, 10 * 60_000, 6 * HOUR - 60_000);
         let labels = Labels::from_pairs([("__name__", "c_total"), ("host", "h3")]).unwrap();
         src.append(&TenantId::default_tenant(), labels, &[Sample::new(30 * 60_000 - 500, 1e9)]).unwrap();
         let (late, _, o) = rt.block_on(cache.run(&engine, src.as_ref(), &r, 1, false)).unwrap();

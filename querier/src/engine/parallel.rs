@@ -32,7 +32,7 @@ use crate::source::{SeriesIter, SourceSeries};
 
 /// Series per batch when running in parallel: large enough that thread
 /// start-up (tens of µs) is noise, small enough to bound what a batch holds.
-pub const BATCH: usize = 256;
+pub const BATCH: usize = 64;
 
 /// The step grid as plain values, for worker threads.
 #[derive(Debug, Clone, Copy)]
@@ -333,7 +333,7 @@ mod tests {
                     (bits(&value), stats.samples_loaded, stats.series_touched)
                 };
                 let serial = run(1);
-                assert!(serial.0.len() > 100, "{q}: a real result");
+                assert!(serial.0.len() > 20, "{q}: a real result");
                 for threads in [2, 3, 8] {
                     assert_eq!(run(threads), serial, "{q} on {threads} threads (instant: {instant})");
                 }
