@@ -302,6 +302,11 @@ impl System {
         proc_status_kb(self.procs[0].child.id(), "VmHWM:").map(|kb| kb * 1024)
     }
 
+    /// The PID of the process answering queries (the last one started).
+    pub fn pid(&self) -> u32 {
+        self.procs.last().map_or(0, |p| p.child.id())
+    }
+
     /// Resident memory of the system's processes (not the broker), in bytes.
     pub fn rss_bytes(&self) -> Result<u64> {
         let mut total = 0;

@@ -19,6 +19,7 @@ pub mod ctx;
 pub mod eval;
 pub mod functions;
 pub mod numeric;
+pub mod parallel;
 pub mod parse;
 pub mod plan;
 pub mod pool;
@@ -53,6 +54,11 @@ pub struct EngineOptions {
     pub max_memory_bytes: u64,
     /// Time budget of one query.
     pub timeout: Duration,
+    /// Threads one query's leaf operators may use unless the caller sets
+    /// it per query ([`Prepared::set_parallelism`]; the HTTP API sets the
+    /// scheduler's grant). Default 1 (serial). Results are the same
+    /// whatever it is; peak memory grows with it (a batch per thread).
+    pub parallelism: usize,
 }
 
 impl Default for EngineOptions {
@@ -68,6 +74,7 @@ impl From<&QuerierConfig> for EngineOptions {
             max_samples: c.max_samples,
             max_memory_bytes: c.max_query_memory_bytes,
             timeout: Duration::from_millis(c.query_timeout_ms),
+            parallelism: 1,
         }
     }
 }
@@ -170,12 +177,31 @@ pub struct Prepared {
     grid: Grid,
     selections: Vec<Selection>,
     started: Instant,
+    parallelism: usize,
 }
 
 impl Prepared {
     /// The tenant the query reads.
     pub fn tenant(&self) -> &TenantId {
         &self.req.tenant
+    }
+
+    /// Runs the query's per-series work on up to `threads` threads (the
+    /// scheduler's grant; at least 1). Results do not depend on it.
+    pub fn set_parallelism(&mut self, threads: usize) {
+        self.parallelism = threads.max(1);
+    }
+
+    /// The request.
+    pub fn request(&self) -> &QueryRequest {
+        &self.req
+    }
+
+    /// What the query's selectors will select (matchers and time windows).
+    pub fn selections(&self) -> impl Iterator<Item = SelectRequest> + '_ {
+        self.selections
+            .iter()
+            .map(|s| SelectRequest::new(self.req.tenant.clone(), s.matchers.clone(), s.min_t, s.max_t))
     }
 }
 
@@ -256,7 +282,7 @@ impl Engine {
         let grid = Grid { start: req.start, end: req.end, step, lookback: self.opts.lookback_delta_ms };
         let mut selections: Vec<Selection> = Vec::new();
         plan::plan(&expr, &grid, &mut selections)?;
-        Ok(Prepared { req, expr, grid, selections, started })
+        Ok(Prepared { req, expr, grid, selections, started, parallelism: self.opts.parallelism.max(1) })
     }
 
     /// Estimates what a prepared query will cost, from the source's
@@ -331,7 +357,7 @@ impl Engine {
         deadline: Instant,
         canceled: Arc<AtomicBool>,
     ) -> impl FnOnce() -> Result<(QueryValue, QueryStats)> + Send + 'static {
-        let Prepared { req, expr, grid, .. } = prepared;
+        let Prepared { req, expr, grid, parallelism, .. } = prepared;
         let opts = self.opts.clone();
         let shutdown = Arc::clone(&self.shutdown);
         let evaluating = Arc::clone(&self.evaluating);
@@ -346,6 +372,7 @@ impl Engine {
                 canceled: [canceled, shutdown],
             };
             let ctx = EvalCtx::new(grid.start, grid.end, grid.step, opts.lookback_delta_ms, budget, selected);
+            ctx.set_parallelism(parallelism);
             let value = evaluate(&expr, &ctx, req.instant)?;
             let stats = QueryStats {
                 samples_loaded: ctx.samples_loaded(),

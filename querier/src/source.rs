@@ -182,6 +182,14 @@ pub trait SeriesSource: Send + Sync + 'static {
     /// What `select` of `req` would read, from indexes and metadata only
     /// (the query scheduler's cost input).
     fn estimate<'a>(&'a self, req: &'a SelectRequest) -> BoxFuture<'a, Result<SelectEstimate>>;
+
+    /// A version of the samples `select` of `req` returns: equal versions
+    /// mean equal samples (the results cache reuses a split's result only
+    /// while its selections' versions stay the same). `None` when the data
+    /// can still change in place (the default: never cached).
+    fn version<'a>(&'a self, _req: &'a SelectRequest) -> BoxFuture<'a, Result<Option<u64>>> {
+        Box::pin(async { Ok(None) })
+    }
 }
 
 /// The matcher sets of a metadata request: none means one empty set (every
