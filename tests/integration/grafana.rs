@@ -11,11 +11,9 @@
 
 use std::io::Read;
 
-use prost::Message;
 use serde_json::Value;
 
-use super::harness::{Strata, snappy, write_request};
-use super::reference::{POINTS, Prometheus, STEP_MS, dataset, push};
+use super::reference::{POINTS, STEP_MS, start_both_with_the_dataset};
 
 /// The structure of a JSON value: objects keep their keys, arrays the
 /// distinct shapes of their elements, leaves only their type.
@@ -55,14 +53,7 @@ fn call(base: &str, method: &str, path: &str, params: &[(&str, String)]) -> (u16
 
 #[test]
 fn grafana_call_sequence_matches_prometheus() {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
-    let t0 = (now - 2 * 3_600_000) / 60_000 * 60_000;
-    let body = snappy(&write_request(dataset(t0)).encode_to_vec());
-    let prom = Prometheus::start();
-    let dir = tempfile::tempdir().unwrap();
-    let strata = Strata::start(dir.path(), &[]);
-    push(&format!("{}/api/v1/write", prom.base), &body);
-    push(&format!("{}/api/v1/push", strata.base), &body);
+    let (t0, prom, _dir, strata) = start_both_with_the_dataset();
 
     let secs = |ms: i64| format!("{}", ms / 1000);
     let (start, end) = (secs(t0), secs(t0 + POINTS * STEP_MS));

@@ -136,6 +136,16 @@ fn push_then_query_head_files_and_after_restart() {
     assert_fixture_results(&s);
 }
 
+/// Waits (at most 30 s) until the manifest under `data_dir` lists a file.
+fn wait_for_a_flush(data_dir: &std::path::Path) {
+    let manifest = data_dir.join("MANIFEST.json");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !std::fs::read_to_string(&manifest).is_ok_and(|m| m.contains(".strata")) {
+        assert!(std::time::Instant::now() < deadline, "no flush happened");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn results_are_exact_across_flushed_files_and_head() {
     let dir = tempfile::tempdir().unwrap();
@@ -144,12 +154,7 @@ fn results_are_exact_across_flushed_files_and_head() {
     let s = Strata::start(&dir.path().join("data"), &["--config", config.to_str().unwrap()]);
     push_fixture(&s);
     // Wait until the data is in files, then read it back from files only.
-    let manifest = dir.path().join("data/MANIFEST.json");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !std::fs::read_to_string(&manifest).is_ok_and(|m| m.contains(".strata")) {
-        assert!(std::time::Instant::now() < deadline, "no flush happened");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_for_a_flush(&dir.path().join("data"));
     assert_fixture_results(&s);
     // Push the same data again: duplicates of (series, timestamp) are not double counted.
     push_fixture(&s);
@@ -215,12 +220,7 @@ fn heavy_lane_queries_select_and_answer_exactly_over_files() {
         .unwrap();
     let s = Strata::start(&dir.path().join("data"), &["--config", config.to_str().unwrap()]);
     push_fixture(&s);
-    let manifest = dir.path().join("data/MANIFEST.json");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !std::fs::read_to_string(&manifest).is_ok_and(|m| m.contains(".strata")) {
-        assert!(std::time::Instant::now() < deadline, "no flush happened");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_for_a_flush(&dir.path().join("data"));
     assert_fixture_results(&s);
     let (status, body) = s.get(
         "/api/v1/query",

@@ -205,8 +205,10 @@ fn assert_same(what: &str, strata: &Value, prom: &Value) {
     }
 }
 
-#[test]
-fn same_answers_as_prometheus() {
+/// A real Prometheus and a Strata (on a temporary directory, returned to
+/// keep it) that both received [`dataset`], which starts two hours ago
+/// at `t0` (returned).
+pub fn start_both_with_the_dataset() -> (i64, Prometheus, tempfile::TempDir, Strata) {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
     let t0 = (now - 2 * 3_600_000) / 60_000 * 60_000;
     let body = snappy(&write_request(dataset(t0)).encode_to_vec());
@@ -215,6 +217,12 @@ fn same_answers_as_prometheus() {
     let strata = Strata::start(dir.path(), &[]);
     push(&format!("{}/api/v1/write", prom.base), &body);
     push(&format!("{}/api/v1/push", strata.base), &body);
+    (t0, prom, dir, strata)
+}
+
+#[test]
+fn same_answers_as_prometheus() {
+    let (t0, prom, _dir, strata) = start_both_with_the_dataset();
 
     let secs = |ms: i64| format!("{:.3}", ms as f64 / 1000.0);
     // Off-grid instants: 7.5 s after a sample, inside and after the data.

@@ -429,6 +429,29 @@ fn pinned_shards_never_ask_for_a_missing_cpu() {
     ingester.shutdown();
 }
 
+/// Appends 60 rounds from another thread while reading `[min_t, max_t]`
+/// again and again (at least 5 times), asserting that no read counts a
+/// sample twice; returns what was written.
+fn write_while_reading(log: &Arc<EmbeddedLog>, ingester: &Ingester, store: &Store, min_t: i64, max_t: i64) -> Expected {
+    std::thread::scope(|s| {
+        let writer = s.spawn(|| {
+            let mut expected = Expected::new();
+            for round in 0..60 {
+                append_round(&**log, round, &mut expected);
+            }
+            expected
+        });
+        let mut reads = 0;
+        while !writer.is_finished() || reads < 5 {
+            for (key, samples) in query_between(ingester, store, min_t, max_t) {
+                assert!(samples.windows(2).all(|w| w[0].t < w[1].t), "{key:?} has a sample twice: {samples:?}");
+            }
+            reads += 1;
+        }
+        writer.join().unwrap()
+    })
+}
+
 #[test]
 fn concurrent_reads_never_double_count_while_size_flushes_run() {
     let (_dir, log, manifest) = setup(1 << 20);
@@ -436,23 +459,7 @@ fn concurrent_reads_never_double_count_while_size_flushes_run() {
     // A tiny memtable limit: size-triggered flushes happen during the run.
     let (ingester, registry) =
         start(IngesterConfig { memtable_max_bytes: 1024, max_batch_records: 4, ..config(2) }, &log, &manifest);
-    let expected = std::thread::scope(|s| {
-        let writer = s.spawn(|| {
-            let mut expected = Expected::new();
-            for round in 0..60 {
-                append_round(&*log, round, &mut expected);
-            }
-            expected
-        });
-        let mut reads = 0;
-        while !writer.is_finished() || reads < 5 {
-            for (key, samples) in query_all(&ingester, &store) {
-                assert!(samples.windows(2).all(|w| w[0].t < w[1].t), "{key:?} has a sample twice: {samples:?}");
-            }
-            reads += 1;
-        }
-        writer.join().unwrap()
-    });
+    let expected = write_while_reading(&log, &ingester, &store, i64::MIN, i64::MAX);
     block_on(ingester.wait_caught_up()).unwrap();
     assert_eq!(query_all(&ingester, &store), expected);
     // Size-triggered flushes ran (no flush_now yet).
@@ -496,23 +503,7 @@ fn sliced_head_reads_never_double_count_while_size_flushes_run() {
         IngesterConfig { memtable_max_bytes: 1024, max_batch_records: 4, head_read_slice_samples: 8, ..config(2) };
     let (ingester, _registry) = start(config, &log, &manifest);
     let (min_t, max_t) = (0, 59_000);
-    let expected = std::thread::scope(|s| {
-        let writer = s.spawn(|| {
-            let mut expected = Expected::new();
-            for round in 0..60 {
-                append_round(&*log, round, &mut expected);
-            }
-            expected
-        });
-        let mut reads = 0;
-        while !writer.is_finished() || reads < 5 {
-            for (key, samples) in query_between(&ingester, &store, min_t, max_t) {
-                assert!(samples.windows(2).all(|w| w[0].t < w[1].t), "{key:?} has a sample twice: {samples:?}");
-            }
-            reads += 1;
-        }
-        writer.join().unwrap()
-    });
+    let expected = write_while_reading(&log, &ingester, &store, min_t, max_t);
     block_on(ingester.wait_caught_up()).unwrap();
     // Everything is still in the heads or in files, each sample once.
     assert_eq!(query_between(&ingester, &store, min_t, max_t), expected);
