@@ -36,6 +36,10 @@ fn shape(v: &Value) -> Value {
     }
 }
 
+/// A call: method, path, parameters, and whether the two answers must be
+/// equal (not just alike).
+type Call<'a> = (&'a str, &'a str, Vec<(&'a str, String)>, bool);
+
 /// One call as Grafana makes it: GET with query parameters, or POST with a
 /// form body. Returns (status, JSON body).
 fn call(base: &str, method: &str, path: &str, params: &[(&str, String)]) -> (u16, Value) {
@@ -62,8 +66,7 @@ fn grafana_call_sequence_matches_prometheus() {
         p.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
         p
     };
-    // (method, path, parameters, whether the answers must be equal, not just alike)
-    let calls: Vec<(&str, &str, Vec<(&str, String)>, bool)> = vec![
+    let calls: Vec<Call> = vec![
         // The data source's "Save & test".
         ("GET", "/api/v1/query", vec![("query", "1+1".into()), ("time", "4".into())], true),
         ("POST", "/api/v1/query", vec![("query", "1+1".into()), ("time", "4".into())], true),

@@ -131,7 +131,7 @@ pub(crate) fn quote_cut(text: &str) -> String {
     let mut s = String::from("\"");
     for ch in text.chars() {
         if s.len() > 100 {
-            s.push_str("…");
+            s.push('…');
             break;
         }
         s.extend(ch.escape_debug());
