@@ -9,6 +9,9 @@
 //! whole ingest path is smaller still.
 //!
 //! Run: `cargo bench -p strata-distributor --bench limits`
+
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use strata_common::TenantId;
+use strata_common::prehashed::PreHashedMap;
 use strata_storage::Memtable;
 
 use super::metrics::TenantLabels;
@@ -26,7 +27,7 @@ use super::metrics::TenantLabels;
 /// One tenant's series in one shard.
 struct TenantSeries {
     /// Label hash → seconds since the tracker started when last seen.
-    last_seen: HashMap<u64, u32>,
+    last_seen: PreHashedMap<u32>,
     /// Series of the active memtable already looked at.
     scanned: usize,
     /// This shard's part of the tenant's gauge.
@@ -79,7 +80,7 @@ impl ActiveSeries {
                 Some(e) => e,
                 None => {
                     let gauge = self.family.get_or_create_owned(&TenantLabels { tenant: tenant.to_string() });
-                    let fresh = TenantSeries { last_seen: HashMap::new(), scanned: 0, reported: 0, gauge };
+                    let fresh = TenantSeries { last_seen: PreHashedMap::default(), scanned: 0, reported: 0, gauge };
                     self.tenants.entry(tenant.clone()).or_insert(fresh)
                 }
             };

@@ -1,30 +1,12 @@
 //! [`SeriesTracker`]: the active series of one tenant, for the series limits.
 
-use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::time::{Duration, Instant};
 
-/// Keys are xxh3 hashes already: pass them through instead of SipHashing
-/// them again (the lookup is on the push path, once per series).
-#[derive(Default)]
-pub(crate) struct PreHashed(u64);
+use strata_common::prehashed::{PreHashedMap, PreHashedSet};
 
-impl Hasher for PreHashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        // Only u64 keys are hashed with it; fold anything else.
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = v;
-    }
-}
-
-type Map<V> = HashMap<u64, V, BuildHasherDefault<PreHashed>>;
+/// Keys are xxh3 hashes already: they pass through instead of being
+/// SipHashed again (the lookup is on the push path, once per series).
+type Map<V> = PreHashedMap<V>;
 
 /// Series hash → (metric name hash, last push), with per-metric counts.
 /// A series stops being active `idle` after its last push; expired entries
@@ -84,7 +66,7 @@ impl SeriesTracker {
         // when the request is then refused: they are active either way),
         // new ones are collected, each once.
         let mut new: Vec<(u64, u64)> = Vec::new();
-        let mut seen_new: HashSet<u64, BuildHasherDefault<PreHashed>> = HashSet::default();
+        let mut seen_new = PreHashedSet::default();
         for &(s, m) in series {
             match self.series.get_mut(&s) {
                 Some(e) => e.1 = now,
