@@ -273,12 +273,7 @@ impl Distributor {
             if req.samples(s).is_empty() {
                 continue;
             }
-            let mut labels = req.labels(s);
-            if validate::has_empty_values(labels) {
-                kept.clear();
-                kept.extend(labels.iter().filter(|(_, v)| !v.is_empty()));
-                labels = &kept;
-            }
+            let labels = validate::without_empty_values(req.labels(s), &mut kept);
             hashes.push(partitioner.hash(tenant, labels.iter().copied()));
         }
         if LimitsRegistry::tracks_series(&limits) {
@@ -295,12 +290,7 @@ impl Distributor {
             if samples.is_empty() {
                 continue;
             }
-            let mut labels = req.labels(s);
-            if validate::has_empty_values(labels) {
-                kept.clear();
-                kept.extend(labels.iter().filter(|(_, v)| !v.is_empty()));
-                labels = &kept;
-            }
+            let labels = validate::without_empty_values(req.labels(s), &mut kept);
             // One hash per series with samples, pushed in this same order above.
             let p = Partitioner::reduce(hashes.next().unwrap_or_default(), partitions) as usize;
             let b = builders[p].get_or_insert_with(|| RecordBuilder::with_version(tenant, self.config.record_version));

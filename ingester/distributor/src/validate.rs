@@ -126,6 +126,20 @@ pub(crate) fn has_empty_values(labels: &[(&str, &str)]) -> bool {
     labels.iter().any(|(_, v)| v.is_empty())
 }
 
+/// `labels` as stored: without the empty-valued pairs (Prometheus drops
+/// them), copied into `kept` only when there are some.
+pub(crate) fn without_empty_values<'k, 'l: 'k>(
+    labels: &'k [(&'l str, &'l str)],
+    kept: &'k mut Vec<(&'l str, &'l str)>,
+) -> &'k [(&'l str, &'l str)] {
+    if !has_empty_values(labels) {
+        return labels;
+    }
+    kept.clear();
+    kept.extend(labels.iter().filter(|(_, v)| !v.is_empty()));
+    kept
+}
+
 /// `text` quoted and escaped like `{:?}`, cut after about 100 characters.
 pub(crate) fn quote_cut(text: &str) -> String {
     let mut s = String::from("\"");
