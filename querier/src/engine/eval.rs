@@ -316,19 +316,31 @@ impl<'a> RangeInput<'a> {
         out: &mut Vec<Option<f64>>,
         mut f: impl FnMut(&[Sample], Timestamp, Timestamp) -> Option<f64>,
     ) {
-        let samples = &self.buf[..];
-        let (mut lo, mut hi) = (0usize, 0usize);
-        out.extend((0..self.ctx.steps).map(|i| {
-            let r = self.timing.ref_t(self.ctx.ts(i));
-            let start = r - self.range;
-            while lo < samples.len() && samples[lo].t <= start {
-                lo += 1;
-            }
-            hi = hi.max(lo);
-            while hi < samples.len() && samples[hi].t <= r {
-                hi += 1;
-            }
-            f(&samples[lo..hi], start, r)
-        }));
+        let refs = (0..self.ctx.steps).map(|i| self.timing.ref_t(self.ctx.ts(i)));
+        for_each_window(&self.buf, self.range, refs, |_, w, start, r| out.push(f(w, start, r)));
+    }
+}
+
+/// Calls `f(i, window, range_start, range_end)` for the `i`-th reference
+/// time of `refs` (which must not decrease), with the samples in the
+/// left-open window `(ref - range, ref]`, found by two cursors that only
+/// move forward: each sample enters and leaves the window once.
+pub(crate) fn for_each_window(
+    samples: &[Sample],
+    range: Timestamp,
+    refs: impl Iterator<Item = Timestamp>,
+    mut f: impl FnMut(usize, &[Sample], Timestamp, Timestamp),
+) {
+    let (mut lo, mut hi) = (0usize, 0usize);
+    for (i, r) in refs.enumerate() {
+        let start = r - range;
+        while lo < samples.len() && samples[lo].t <= start {
+            lo += 1;
+        }
+        hi = hi.max(lo);
+        while hi < samples.len() && samples[hi].t <= r {
+            hi += 1;
+        }
+        f(i, &samples[lo..hi], start, r);
     }
 }

@@ -334,19 +334,8 @@ impl SeriesKernel for RangeKernel {
         }
         let samples = &samples[..];
         let may_reset = samples.windows(2).any(|w| w[1].v < w[0].v);
-        let (mut lo, mut hi) = (0usize, 0usize);
-        for i in 0..self.grid.steps {
-            let step_t = self.grid.ts(i);
-            let r = self.timing.ref_t(step_t);
-            let start = r - self.range;
-            while lo < samples.len() && samples[lo].t <= start {
-                lo += 1;
-            }
-            hi = hi.max(lo);
-            while hi < samples.len() && samples[hi].t <= r {
-                hi += 1;
-            }
-            let w = &samples[lo..hi];
+        let refs = (0..self.grid.steps).map(|i| self.timing.ref_t(self.grid.ts(i)));
+        super::eval::for_each_window(samples, self.range, refs, |i, w, start, r| {
             out.push(if w.is_empty() {
                 None
             } else {
@@ -356,12 +345,12 @@ impl SeriesKernel for RangeKernel {
                     range_start: start,
                     range_end: r,
                     range: self.range,
-                    step_t,
+                    step_t: self.grid.ts(i),
                     param,
                     may_reset,
                 })
             });
-        }
+        });
     }
 }
 
