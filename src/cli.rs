@@ -48,6 +48,10 @@ pub enum Role {
     Querier,
     /// Print the effective configuration as TOML and exit.
     PrintConfig,
+    /// Read a bearer token from stdin, print its token_sha256 for the credentials file ([auth]).
+    HashToken,
+    /// Read a password from stdin, print its password_argon2 (Argon2id) for the credentials file ([auth]).
+    HashPassword,
 }
 
 impl Cli {

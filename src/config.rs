@@ -14,6 +14,7 @@ use anyhow::{Context, Result};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+use strata_auth::AuthConfig;
 use strata_distributor::DistributorConfig;
 use strata_ingester::shard::IngesterConfig;
 use strata_log::embedded::EmbeddedLogConfig;
@@ -65,6 +66,10 @@ pub struct Config {
     pub storage: StorageConfig,
     /// Background compaction and retention of the data directory.
     pub compaction: CompactionConfig,
+    /// Authentication and tenant binding (off by default).
+    pub auth: AuthConfig,
+    /// TLS on the HTTP listener (off by default).
+    pub tls: crate::tls::TlsConfig,
 }
 
 impl Default for Config {
@@ -87,6 +92,8 @@ impl Default for Config {
             querier: QuerierConfig::default(),
             storage: StorageConfig::default(),
             compaction: CompactionConfig::default(),
+            auth: AuthConfig::default(),
+            tls: crate::tls::TlsConfig::default(),
         }
     }
 }
@@ -225,6 +232,8 @@ impl Config {
         self.compaction.validate().map_err(anyhow::Error::msg).context("[compaction]")?;
         self.kafka.validate().context("[kafka]")?;
         self.cluster.validate().context("[cluster]")?;
+        self.auth.validate().map_err(anyhow::Error::msg).context("[auth]")?;
+        self.tls.validate().context("[tls]")?;
         Ok(())
     }
 }

@@ -4,9 +4,11 @@
 
 mod cli;
 mod config;
+mod index_page;
 mod process_metrics;
 mod roles;
 mod server;
+mod tls;
 
 use anyhow::Result;
 use tracing_subscriber::EnvFilter;
@@ -27,6 +29,18 @@ fn main() -> Result<()> {
             print!("{}", toml::to_string_pretty(&config)?);
             Ok(())
         }
+        Role::HashToken | Role::HashPassword => {
+            let mut secret = String::new();
+            std::io::stdin().read_line(&mut secret)?;
+            let secret = secret.trim_end_matches(['\r', '\n']);
+            anyhow::ensure!(!secret.is_empty(), "no secret on stdin");
+            let hash = match role {
+                Role::HashToken => strata_auth::hash_token(secret),
+                _ => strata_auth::hash_password(secret).map_err(anyhow::Error::msg)?,
+            };
+            println!("{hash}");
+            Ok(())
+        }
         role => {
             let mut rt = tokio::runtime::Builder::new_multi_thread();
             if config.http_threads > 0 {
@@ -37,7 +51,9 @@ fn main() -> Result<()> {
                 Role::Distributor => rt.block_on(roles::distributor::run(config)),
                 Role::Ingester => rt.block_on(roles::ingester::run(config)),
                 Role::Querier => rt.block_on(roles::querier::run(config)),
-                Role::AllInOne | Role::PrintConfig => rt.block_on(roles::all_in_one::run(config)),
+                Role::AllInOne | Role::PrintConfig | Role::HashToken | Role::HashPassword => {
+                    rt.block_on(roles::all_in_one::run(config))
+                }
             }
         }
     }

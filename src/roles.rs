@@ -19,7 +19,9 @@ pub mod querier;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use axum::Router;
 use prometheus_client::registry::Registry;
+use strata_auth::{Auth, ClusterSecret, cluster_secret, tenant_auth};
 use strata_common::ids::PartitionId;
 use strata_log::kafka::{KafkaConfig, KafkaLog};
 use strata_storage::compaction::{Compactor, CompactorHandle};
@@ -27,6 +29,34 @@ use strata_storage::object::{Background, ObjectStorage, ObjectStorageConfig};
 use strata_storage::{ManifestStore, StoreSet};
 
 use crate::config::Config;
+
+/// The credentials of `[auth]` (reloaded in the background), or `None`
+/// when authentication is off.
+fn open_auth(config: &Config) -> Result<Option<Arc<Auth>>> {
+    if !config.auth.enabled {
+        return Ok(None);
+    }
+    let auth = Auth::open(&config.auth).map_err(anyhow::Error::msg).context("loading auth.credentials_file")?;
+    tokio::spawn(auth.clone().watch(config.auth.reload_interval()));
+    tracing::info!(file = %config.auth.credentials_file.display(), "authentication on");
+    Ok(Some(auth))
+}
+
+/// `router` (push or query API) behind authentication and tenant binding.
+fn authenticated(router: Router, auth: &Option<Arc<Auth>>) -> Router {
+    match auth {
+        Some(a) => router.layer(axum::middleware::from_fn_with_state(a.clone(), tenant_auth)),
+        None => router,
+    }
+}
+
+/// `router` (internal endpoints) behind the cluster secret, if one is set.
+fn internal(router: Router, secret: &Option<Arc<ClusterSecret>>) -> Router {
+    match secret {
+        Some(s) => router.layer(axum::middleware::from_fn_with_state(s.clone(), cluster_secret)),
+        None => router,
+    }
+}
 
 /// Connects to the Kafka log (off the async workers: metadata calls block).
 async fn connect_kafka(config: KafkaConfig) -> Result<Arc<KafkaLog>> {

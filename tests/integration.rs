@@ -6,8 +6,11 @@
 
 mod integration {
     pub mod api;
+    mod auth;
     pub mod cluster;
     pub mod crash;
+    mod disk_full;
+    mod grafana;
     pub mod harness;
     pub mod head_protocol;
     mod object_storage;

@@ -23,16 +23,35 @@
 //! ```
 //! A smoke run: `--hosts 20 --hours 1 --mixed-seconds 10`.
 //!
+//! `--mode efficiency` measures what ingest costs (server CPU per sample,
+//! push rate, push→queryable, peak RSS) and the whole data directory at
+//! rest after compaction, Strata against VictoriaMetrics (see [`efficiency`];
+//! TSBS-like data by default, Prometheus is skipped):
+//! ```text
+//! target/release/loadgen --mode efficiency --strata-bin target/release/strata \
+//!     --hosts 200 --hours 2 --concurrency 4
+//! ```
+//!
+//! `--mode tsbs` times 20 dashboard queries over the TSBS-like data on
+//! every system in one run, with Strata's results cache bypassed and, apart,
+//! cache hits (see [`tsbs_dashboard`]):
+//! ```text
+//! target/release/loadgen --mode tsbs --strata-bin target/release/strata \
+//!     --hosts 1000 --hours 6 --flushed --systems strata,victoriametrics,prometheus
+//! ```
+//!
 //! `--data node|tsbs` picks the data set ([`workload`], [`tsbs`]): `node`
 //! is the default of `ingest` and `disk` (the `ingest` queries need it),
 //! `tsbs` the default and only choice of `mixed`; `disk` takes either.
 
 mod dashboard;
 mod disk;
+mod efficiency;
 mod mixed;
 mod push;
 mod systems;
 mod tsbs;
+mod tsbs_dashboard;
 mod workload;
 
 use std::path::PathBuf;
@@ -75,7 +94,9 @@ struct Args {
     #[arg(long, default_value_t = 10)]
     query_runs: usize,
     /// `ingest` (ingest rate and query latency), `disk` (bytes per sample
-    /// after compaction) or `mixed` (cheap queries alone and beside heavy ones).
+    /// after compaction), `mixed` (cheap queries alone and beside heavy ones)
+    /// or `efficiency` (CPU per sample, peak RSS and bytes at rest, Strata
+    /// against VictoriaMetrics).
     #[arg(long, default_value = "ingest")]
     mode: String,
     /// `--mode mixed`: seconds of each phase (idle, then mixed).
@@ -93,6 +114,13 @@ struct Args {
     /// whole push still in the ingesters' memtables.
     #[arg(long)]
     flushed: bool,
+    /// `--mode tsbs`: step of the range queries, seconds.
+    #[arg(long, default_value_t = 60)]
+    step: i64,
+    /// `--mode tsbs`: after measuring, loop Strata's queries this long (for
+    /// `perf record -p PID`; the PID is printed).
+    #[arg(long, default_value_t = 0)]
+    profile_seconds: u64,
     /// `X-Read-Consistency` of Strata's timed queries (`strong` or
     /// `eventual`); by default the server's own default (strong).
     #[arg(long)]
@@ -146,22 +174,24 @@ fn query_median_ms(sys: &System, query: &str, w: &Workload, runs: usize) -> Resu
 fn main() -> Result<()> {
     let args = Args::parse();
     let mixed = args.mode == "mixed";
-    if !["ingest", "disk", "mixed"].contains(&args.mode.as_str()) {
-        bail!("unknown --mode {:?} (ingest, disk, mixed)", args.mode);
+    let efficiency = args.mode == "efficiency";
+    let tsbs_mode = args.mode == "tsbs";
+    if !["ingest", "disk", "mixed", "efficiency", "tsbs"].contains(&args.mode.as_str()) {
+        bail!("unknown --mode {:?} (ingest, disk, mixed, efficiency, tsbs)", args.mode);
     }
     let data = match &args.data {
         Some(d) => Data::parse(d)?,
-        None if mixed => Data::Tsbs,
+        None if mixed || efficiency || tsbs_mode => Data::Tsbs,
         None => Data::Node,
     };
     match (args.mode.as_str(), data) {
         ("ingest", Data::Tsbs) => bail!("--mode ingest queries the node data set: use --data node"),
-        ("mixed", Data::Node) => bail!("--mode mixed queries the TSBS-like data set: use --data tsbs"),
+        ("mixed" | "tsbs", Data::Node) => bail!("--mode {} queries the TSBS-like data set: use --data tsbs", args.mode),
         _ => {}
     }
     let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
     let interval_ms = 10_000;
-    let hours = args.hours.or(mixed.then_some(6.0));
+    let hours = args.hours.or((mixed || tsbs_mode).then_some(6.0));
     let scrapes = hours.map_or(args.scrapes, |h| (h * 3600.0 * 1000.0 / interval_ms as f64).round() as usize);
     let w = Workload {
         data,
@@ -195,8 +225,28 @@ fn main() -> Result<()> {
     if args.mode == "disk" {
         return disk_mode(&args, &w, lanes, &rt);
     }
+    if efficiency {
+        let kinds = args.systems.iter().map(|s| Kind::parse(s)).filter(|k| !matches!(k, Ok(Kind::Prometheus)));
+        let kinds = kinds.collect::<Result<Vec<_>>>()?;
+        return efficiency::run(&kinds, &args.strata_bin, &w, lanes, &rt);
+    }
     if mixed {
         return mixed_mode(&args, &w, lanes, &rt);
+    }
+    if tsbs_mode {
+        let cfg = tsbs_dashboard::Config {
+            runs: args.query_runs,
+            step_s: args.step,
+            flushed: args.flushed,
+            profile_seconds: args.profile_seconds,
+        };
+        let mut systems = tsbs_dashboard::start(&args.systems, &args.strata_bin, args.flushed)?;
+        for s in &mut systems {
+            s.read_consistency = args.read_consistency.clone();
+        }
+        let results = tsbs_dashboard::run(&systems, &w, lanes, &cfg, &rt)?;
+        tsbs_dashboard::report(&results, &w, &cfg);
+        return Ok(());
     }
     let mut results = Vec::new();
     let mut dashboards = Vec::new();

@@ -217,7 +217,7 @@ impl Target {
     }
 }
 
-fn short(s: &str) -> String {
+pub fn short(s: &str) -> String {
     let s = s.trim();
     match s.char_indices().nth(300) {
         Some((i, _)) => format!("{}...", &s[..i]),
@@ -344,14 +344,16 @@ async fn wait_queryable(target: &Target, w: &Workload) -> Result<()> {
     bail!("data not queryable within 5 minutes: {last}")
 }
 
-/// Runs the mixed benchmark on one started system.
-pub fn run(
+/// Pushes the workload into a started system and waits until it is
+/// queryable (and, for Strata with `flushed`, flushed to files); returns
+/// (push seconds, seconds until queryable).
+pub fn load(
     sys: &System,
     w: &Workload,
     lanes: Arc<Lanes>,
-    cfg: &Config,
+    flushed: bool,
     rt: &tokio::runtime::Runtime,
-) -> Result<Measured> {
+) -> Result<(f64, f64)> {
     let kind = sys.kind;
     let requests: usize = lanes.iter().map(Vec::len).sum();
     eprintln!(
@@ -367,7 +369,7 @@ pub fn run(
     let target = Target::new(sys, w)?;
     rt.block_on(wait_queryable(&target, w)).with_context(|| format!("{} after the push", kind.name()))?;
     let queryable_s = settling.elapsed().as_secs_f64();
-    if cfg.flushed && kind == Kind::Strata {
+    if flushed && kind == Kind::Strata {
         let flushing = Instant::now();
         wait_flushed(&sys.base)?;
         eprintln!("strata: flushed to files {:.1} s after it was queryable", flushing.elapsed().as_secs_f64());
@@ -378,6 +380,20 @@ pub fn run(
         push.as_secs_f64(),
         w.total_samples() as f64 / push.as_secs_f64()
     );
+    Ok((push.as_secs_f64(), queryable_s))
+}
+
+/// Runs the mixed benchmark on one started system.
+pub fn run(
+    sys: &System,
+    w: &Workload,
+    lanes: Arc<Lanes>,
+    cfg: &Config,
+    rt: &tokio::runtime::Runtime,
+) -> Result<Measured> {
+    let kind = sys.kind;
+    let (push_s, queryable_s) = load(sys, w, lanes, cfg.flushed, rt)?;
+    let target = Target::new(sys, w)?;
     // Let background work the push started (flushes, compactions) wind down
     // before the idle baseline; its CPU seconds show what is left.
     std::thread::sleep(QUIET);
@@ -390,7 +406,7 @@ pub fn run(
     };
     let idle = run_phase("idle", 0);
     let mixed = run_phase("mixed", cfg.heavy_clients);
-    Ok(Measured { kind, push_s: push.as_secs_f64(), queryable_s, idle, mixed })
+    Ok(Measured { kind, push_s, queryable_s, idle, mixed })
 }
 
 /// Prints the per-system table, the ratios against Strata, heavy-query

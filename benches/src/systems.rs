@@ -272,6 +272,41 @@ impl System {
         Ok(())
     }
 
+    /// SIGTERM to every process, and waits for each to exit (Strata flushes
+    /// its memtables; VictoriaMetrics flushes and closes its storage).
+    pub fn stop_gracefully(&mut self) -> Result<()> {
+        for p in &mut self.procs {
+            // SAFETY: kill(2) on the pid of a child this process started and has not reaped.
+            unsafe { libc::kill(p.child.id() as libc::pid_t, libc::SIGTERM) };
+            let status = p.child.wait()?;
+            if !status.success() {
+                eprintln!("{} exited with {status} after SIGTERM", self.kind.name());
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts the stopped processes again with the same command lines.
+    pub fn start_again(&mut self) -> Result<()> {
+        for p in &mut self.procs {
+            *p = Proc::spawn(&p.program, p.args.clone(), p.base.clone(), self.kind)?;
+        }
+        for p in &self.procs {
+            self.wait_ready(&p.base)?;
+        }
+        Ok(())
+    }
+
+    /// Peak resident memory (`VmHWM`) of the ingesting process, in bytes.
+    pub fn peak_rss_bytes(&self) -> Result<u64> {
+        proc_status_kb(self.procs[0].child.id(), "VmHWM:").map(|kb| kb * 1024)
+    }
+
+    /// The PID of the process answering queries (the last one started).
+    pub fn pid(&self) -> u32 {
+        self.procs.last().map_or(0, |p| p.child.id())
+    }
+
     /// Resident memory of the system's processes (not the broker), in bytes.
     pub fn rss_bytes(&self) -> Result<u64> {
         let mut total = 0;
@@ -322,6 +357,16 @@ impl System {
         }
         walk(&self.data)
     }
+}
+
+/// A `kB` field of `/proc/<pid>/status`.
+fn proc_status_kb(pid: u32, field: &str) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .with_context(|| format!("{field} missing in /proc/{pid}/status"))
 }
 
 impl Drop for System {

@@ -212,6 +212,13 @@ impl Partitioner {
         sorted_pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
         partitions: u32,
     ) -> u32 {
+        Self::reduce(self.hash(tenant, sorted_pairs), partitions)
+    }
+
+    /// The stable hash of (tenant, sorted labels) that [`Self::partition`]
+    /// reduces: computed once, it also serves as the series' identity (the
+    /// push endpoint's active-series limits use it).
+    pub fn hash<'a>(&mut self, tenant: &TenantId, sorted_pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> u64 {
         let buf = &mut self.buf;
         buf.clear();
         buf.extend_from_slice(tenant.as_str().as_bytes());
@@ -222,7 +229,12 @@ impl Partitioner {
             buf.extend_from_slice(value.as_bytes());
             buf.push(PAIR_END);
         }
-        (xxhash_rust::xxh3::xxh3_64(buf) % u64::from(partitions.max(1))) as u32
+        xxhash_rust::xxh3::xxh3_64(buf)
+    }
+
+    /// The partition of a [`Self::hash`].
+    pub fn reduce(hash: u64, partitions: u32) -> u32 {
+        (hash % u64::from(partitions.max(1))) as u32
     }
 }
 

@@ -35,6 +35,7 @@ pub mod head;
 pub mod ids;
 pub mod labels;
 pub mod matcher;
+pub mod prehashed;
 pub mod record;
 pub mod sample;
 pub mod select;

@@ -70,6 +70,7 @@ pub mod error;
 pub mod head_api;
 pub mod lag;
 pub mod shard;
+pub mod tsdb_status;
 
 pub use error::{Error, Result};
 pub use shard::{Ingester, IngesterConfig};

@@ -38,6 +38,7 @@
 //! start of the frozen table while one exists), so a querier reading files
 //! below those offsets and heads above never counts a sample twice.
 
+mod active;
 mod config;
 mod consume;
 mod context;

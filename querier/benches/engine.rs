@@ -8,6 +8,12 @@
 //!   a low-cardinality `avg by`) over 500 hosts × 22 series (11,000 series,
 //!   20 min at 10 s), as 15 s-step range queries. Each query's peak memory
 //!   and samples (from the engine's statistics) are printed once first.
+//! - `windows`: the range-window kernels (`rate`, `increase`,
+//!   `avg_over_time`, `max_over_time`) and the instant selector over
+//!   1,000 series × 6 h at 10 s (2.16 M samples), 60 s steps, each on 1
+//!   and on 2 threads (`EngineOptions::parallelism`): loading a series
+//!   into the kernel, the sliding window over it, and the aggregation
+//!   above. Throughput is in input samples.
 //!
 //! Run: `cargo bench -p strata-querier --bench engine`
 //! Profile: `perf record -e cpu-clock -g -- target/release/deps/engine-* --bench --profile-time 10 dashboard`
@@ -137,5 +143,61 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// 1,000 series × 6 h at 10 s: counters `c` and full-precision gauges `g`.
+fn windows_source() -> Arc<MemorySource> {
+    let src = MemorySource::new();
+    let t = TenantId::default_tenant();
+    for i in 0..1000usize {
+        let host = format!("host_{i}");
+        let region = format!("r{}", i % 9);
+        let (mut c, mut g) = (0.0, 50.0);
+        let (mut cs, mut gs) = (Vec::new(), Vec::new());
+        for k in 0..WINDOW_SAMPLES {
+            let x = ((i as i64 * 7919 + k * 104_729) % 1000) as f64 / 1000.0;
+            c += (x * 40.0).floor();
+            g = (g + x - 0.5_f64).clamp(0.0, 100.0);
+            cs.push(Sample::new(k * INTERVAL, c));
+            gs.push(Sample::new(k * INTERVAL, g));
+        }
+        let labels = |name: &str| Labels::from_pairs([("__name__", name), ("hostname", &host), ("region", &region)]);
+        src.append(&t, labels("c").unwrap(), &cs).unwrap();
+        src.append(&t, labels("g").unwrap(), &gs).unwrap();
+    }
+    Arc::new(src)
+}
+
+const WINDOW_SAMPLES: i64 = 6 * 360;
+
+fn windows(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let src = windows_source();
+    let end = (WINDOW_SAMPLES - 1) * INTERVAL;
+    let mut g = c.benchmark_group("windows");
+    g.sample_size(10);
+    g.throughput(criterion::Throughput::Elements(1000 * WINDOW_SAMPLES as u64));
+    for query in [
+        "avg by (region) (rate(c[5m]))",
+        "sum by (region) (increase(c[1h]))",
+        "avg by (region) (avg_over_time(g[10m]))",
+        "max by (region) (max_over_time(g[5m]))",
+        "count(g > 90)",
+    ] {
+        for threads in [1, 2] {
+            let engine = Engine::new(EngineOptions {
+                max_samples: u64::MAX,
+                max_memory_bytes: u64::MAX,
+                timeout: Duration::from_secs(60),
+                parallelism: threads,
+                ..Default::default()
+            });
+            let req = request(query, 0, end, 60_000, false);
+            g.bench_function(format!("{query} ({threads} threads)"), |b| {
+                b.iter(|| rt.block_on(engine.execute(src.as_ref(), req.clone())).unwrap())
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, windows);
 criterion_main!(benches);

@@ -40,6 +40,7 @@ use crate::engine::pool::EvalPool;
 use crate::engine::{Engine, EngineOptions, Prepared, QueryRequest};
 use crate::error::{Error, Result};
 use crate::metrics::{EndpointLabels, QuerierMetrics, RequestLabels};
+use crate::results_cache::ResultsCache;
 use crate::scheduler::{Admission, Lane, Permit, Scheduler};
 use crate::source::storage::StorageSource;
 use crate::source::{self, SeriesSource};
@@ -61,6 +62,8 @@ pub struct QuerierState {
     pub metrics: QuerierMetrics,
     /// Admission by estimated cost.
     pub scheduler: Arc<Scheduler>,
+    /// Range-query results by time split.
+    pub results_cache: Arc<ResultsCache>,
 }
 
 impl std::fmt::Debug for QuerierState {
@@ -94,7 +97,8 @@ impl QuerierState {
             Ok(pool) => engine = engine.with_background_pool(pool),
             Err(e) => tracing::warn!(error = %e, "heavy queries run at normal priority"),
         }
-        Self { config, engine, source, metrics, scheduler }
+        let results_cache = Arc::new(ResultsCache::new(config.results_cache.clone()));
+        Self { config, engine, source, metrics, scheduler, results_cache }
     }
 
     /// Stops running queries (they answer 499 `canceled`) and refuses new
@@ -296,10 +300,21 @@ async fn run_query(
     req: QueryRequest,
     started: Instant,
 ) -> Result<String> {
-    let (prepared, plan) = plan_query(st, headers, req).await?;
+    let (mut prepared, plan) = plan_query(st, headers, req).await?;
     let permit = st.scheduler.admit(prepared.tenant(), Admission { cost: plan.cost.cost() }).await?;
+    let parallelism = st.scheduler.parallelism();
+    prepared.set_parallelism(parallelism);
     let heavy = permit.lane() == Lane::Heavy;
-    let (value, stats) = st.engine.run_with(st.source.as_ref(), prepared, heavy).await?;
+    // `stats=all` reports the query's own figures: evaluated in one piece.
+    let use_cache = st.results_cache.cacheable(prepared.request()) && !no_store(headers) && !stats_param(p);
+    let (value, stats) = if use_cache {
+        let req = prepared.request().clone();
+        drop(prepared);
+        let (value, stats, _) = st.results_cache.run(&st.engine, &st.source, &req, parallelism, heavy).await?;
+        (value, stats)
+    } else {
+        st.engine.run_with(st.source.clone(), prepared, heavy).await?
+    };
     st.metrics.samples_loaded.inc_by(stats.samples_loaded);
     if plan.cost.samples > 0 {
         st.metrics.estimate_accuracy.observe(stats.samples_loaded as f64 / plan.cost.samples as f64);
@@ -314,6 +329,17 @@ async fn run_query(
     let body = json::query_success_within(&value, stats_param(p).then_some(&report), st.config.max_query_memory_bytes)?;
     drop(permit);
     Ok(body)
+}
+
+/// Whether the request asks not to use cached results (`Cache-Control:
+/// no-store`, as Mimir's query frontend).
+fn no_store(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|d| d.trim().eq_ignore_ascii_case("no-store"))
 }
 
 /// `/api/v1/query_cost`: the estimated plan of a query, without running it.

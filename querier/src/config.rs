@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::results_cache::ResultsCacheConfig;
 use crate::scheduler::SchedulerConfig;
 
 /// Whether a query waits for ingesters to catch up with the log first.
@@ -67,6 +68,8 @@ pub struct QuerierConfig {
     pub multitenancy_enabled: bool,
     /// Admission and scheduling by estimated cost (`[querier.scheduler]`).
     pub scheduler: SchedulerConfig,
+    /// The results cache of range queries (`[querier.results_cache]`).
+    pub results_cache: ResultsCacheConfig,
 }
 
 impl Default for QuerierConfig {
@@ -82,6 +85,7 @@ impl Default for QuerierConfig {
             read_consistency_timeout_ms: 10_000,
             multitenancy_enabled: false,
             scheduler: SchedulerConfig::default(),
+            results_cache: ResultsCacheConfig::default(),
         }
     }
 }
@@ -106,6 +110,7 @@ impl QuerierConfig {
         if self.lookback_delta_ms > i64::MAX as u64 / 4 {
             return Err(Error::InvalidConfig("lookback_delta_ms is too large".into()));
         }
+        self.results_cache.validate()?;
         self.scheduler.validate()
     }
 }

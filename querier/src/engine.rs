@@ -19,6 +19,7 @@ pub mod ctx;
 pub mod eval;
 pub mod functions;
 pub mod numeric;
+pub mod parallel;
 pub mod parse;
 pub mod plan;
 pub mod pool;
@@ -39,7 +40,7 @@ use self::plan::{Grid, Selection};
 pub use self::result::{Points, RangeSeries};
 use crate::config::QuerierConfig;
 use crate::error::{Error, Result};
-use crate::source::{SelectStats, SeriesSource};
+use crate::source::{SelectStats, SeriesIter, SeriesSource};
 use strata_common::select::SelectRequest;
 
 /// Engine limits and defaults.
@@ -53,6 +54,11 @@ pub struct EngineOptions {
     pub max_memory_bytes: u64,
     /// Time budget of one query.
     pub timeout: Duration,
+    /// Threads one query's leaf operators may use unless the caller sets
+    /// it per query ([`Prepared::set_parallelism`]; the HTTP API sets the
+    /// scheduler's grant). Default 1 (serial). Results are the same
+    /// whatever it is; peak memory grows with it (a batch per thread).
+    pub parallelism: usize,
 }
 
 impl Default for EngineOptions {
@@ -68,6 +74,7 @@ impl From<&QuerierConfig> for EngineOptions {
             max_samples: c.max_samples,
             max_memory_bytes: c.max_query_memory_bytes,
             timeout: Duration::from_millis(c.query_timeout_ms),
+            parallelism: 1,
         }
     }
 }
@@ -170,12 +177,31 @@ pub struct Prepared {
     grid: Grid,
     selections: Vec<Selection>,
     started: Instant,
+    parallelism: usize,
 }
 
 impl Prepared {
     /// The tenant the query reads.
     pub fn tenant(&self) -> &TenantId {
         &self.req.tenant
+    }
+
+    /// Runs the query's per-series work on up to `threads` threads (the
+    /// scheduler's grant; at least 1). Results do not depend on it.
+    pub fn set_parallelism(&mut self, threads: usize) {
+        self.parallelism = threads.max(1);
+    }
+
+    /// The request.
+    pub fn request(&self) -> &QueryRequest {
+        &self.req
+    }
+
+    /// What the query's selectors will select (matchers and time windows).
+    pub fn selections(&self) -> impl Iterator<Item = SelectRequest> + '_ {
+        self.selections
+            .iter()
+            .map(|s| SelectRequest::new(self.req.tenant.clone(), s.matchers.clone(), s.min_t, s.max_t))
     }
 }
 
@@ -256,7 +282,7 @@ impl Engine {
         let grid = Grid { start: req.start, end: req.end, step, lookback: self.opts.lookback_delta_ms };
         let mut selections: Vec<Selection> = Vec::new();
         plan::plan(&expr, &grid, &mut selections)?;
-        Ok(Prepared { req, expr, grid, selections, started })
+        Ok(Prepared { req, expr, grid, selections, started, parallelism: self.opts.parallelism.max(1) })
     }
 
     /// Estimates what a prepared query will cost, from the source's
@@ -273,45 +299,69 @@ impl Engine {
     /// Runs a prepared query against `source`. Dropping the returned future
     /// cancels the query: its evaluation stops at its next check.
     pub async fn run(&self, source: &dyn SeriesSource, prepared: Prepared) -> Result<(QueryValue, QueryStats)> {
-        self.run_with(source, prepared, false).await
+        let canceled = Arc::new(AtomicBool::new(false));
+        let _cancel_on_drop = CancelOnDrop(Arc::clone(&canceled));
+        let deadline = prepared.deadline(&self.opts);
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let fetched = tokio::time::timeout(remaining, fetch(source, &prepared))
+            .await
+            .map_err(|_| Error::Timeout("query preparation"))??;
+        let job = self.eval_job(prepared, fetched, deadline, canceled);
+        let handle = tokio::task::spawn_blocking(job);
+        finish(deadline, async move { handle.await.map_err(|e| e.to_string()) }).await
     }
 
-    /// [`Engine::run`]; with `background`, the evaluation runs on the
-    /// low-priority pool (if the engine has one), so it yields the CPU to
-    /// foreground queries.
+    /// [`Engine::run`] as one job on one thread: the selection (driven
+    /// there with `block_on`, its file lookups inline, see
+    /// [`crate::source::allow_blocking_inline`]) and then the evaluation.
+    /// A query hops threads once instead of once per blocking step. With
+    /// `background` the job runs on the low-priority pool (if the engine
+    /// has one), so all of a heavy query's work yields the CPU to
+    /// foreground queries; otherwise on tokio's blocking pool.
     pub async fn run_with(
         &self,
-        source: &dyn SeriesSource,
+        source: Arc<dyn SeriesSource>,
         prepared: Prepared,
         background: bool,
     ) -> Result<(QueryValue, QueryStats)> {
-        let Prepared { req, expr, grid, selections, started } = prepared;
         let canceled = Arc::new(AtomicBool::new(false));
         let _cancel_on_drop = CancelOnDrop(Arc::clone(&canceled));
-        let timeout = req.timeout.map_or(self.opts.timeout, |t| t.min(self.opts.timeout));
-        let deadline = started + timeout;
-        let fetch = async {
-            let mut selected = HashMap::with_capacity(selections.len());
-            let mut stats = SelectStats::default();
-            for sel in &selections {
-                let select = SelectRequest::new(req.tenant.clone(), sel.matchers.clone(), sel.min_t, sel.max_t);
-                let (iter, s) = source.select_with_stats(&select).await?;
-                stats.add(s);
-                selected.insert(sel.key, iter);
-            }
-            Ok::<_, Error>((selected, stats))
+        let deadline = prepared.deadline(&self.opts);
+        let runtime = tokio::runtime::Handle::current();
+        let engine = self.clone();
+        let job = move || {
+            crate::source::allow_blocking_inline();
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let fetched = runtime
+                .block_on(async { tokio::time::timeout(remaining, fetch(source.as_ref(), &prepared)).await })
+                .map_err(|_| Error::Timeout("query preparation"))??;
+            engine.eval_job(prepared, fetched, deadline, canceled)()
         };
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        let (selected, select) =
-            tokio::time::timeout(remaining, fetch).await.map_err(|_| Error::Timeout("query preparation"))??;
-        let prepare_nanos = started.elapsed().as_nanos() as u64;
+        match self.background.as_ref().filter(|_| background) {
+            Some(pool) => {
+                let rx = pool.spawn(job);
+                finish(deadline, async move { rx.await.map_err(|_| "it panicked".to_string()) }).await
+            }
+            None => {
+                let handle = tokio::task::spawn_blocking(job);
+                finish(deadline, async move { handle.await.map_err(|e| e.to_string()) }).await
+            }
+        }
+    }
 
+    /// The evaluation of a prepared query over its selected series.
+    fn eval_job(
+        &self,
+        prepared: Prepared,
+        (selected, select, prepare_nanos): Fetched,
+        deadline: Instant,
+        canceled: Arc<AtomicBool>,
+    ) -> impl FnOnce() -> Result<(QueryValue, QueryStats)> + Send + 'static {
+        let Prepared { req, expr, grid, parallelism, .. } = prepared;
         let opts = self.opts.clone();
-        let instant = req.instant;
-        let (start, end, step) = (grid.start, grid.end, grid.step);
         let shutdown = Arc::clone(&self.shutdown);
         let evaluating = Arc::clone(&self.evaluating);
-        let job = move || {
+        move || {
             evaluating.fetch_add(1, Ordering::Relaxed);
             let _running = DecrementOnDrop(evaluating);
             let eval_started = Instant::now();
@@ -321,8 +371,9 @@ impl Engine {
                 max_memory_bytes: opts.max_memory_bytes,
                 canceled: [canceled, shutdown],
             };
-            let ctx = EvalCtx::new(start, end, step, opts.lookback_delta_ms, budget, selected);
-            let value = evaluate(&expr, &ctx, instant)?;
+            let ctx = EvalCtx::new(grid.start, grid.end, grid.step, opts.lookback_delta_ms, budget, selected);
+            ctx.set_parallelism(parallelism);
+            let value = evaluate(&expr, &ctx, req.instant)?;
             let stats = QueryStats {
                 samples_loaded: ctx.samples_loaded(),
                 peak_samples: ctx.peak_points(),
@@ -333,24 +384,44 @@ impl Engine {
                 eval_nanos: eval_started.elapsed().as_nanos() as u64,
             };
             Ok((value, stats))
-        };
-        let task: futures::future::BoxFuture<'static, std::result::Result<Result<_>, String>> =
-            match self.background.as_ref().filter(|_| background) {
-                Some(pool) => {
-                    let rx = pool.spawn(job);
-                    Box::pin(async move { rx.await.map_err(|_| "it panicked".to_string()) })
-                }
-                None => {
-                    let handle = tokio::task::spawn_blocking(job);
-                    Box::pin(async move { handle.await.map_err(|e| e.to_string()) })
-                }
-            };
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(remaining, task).await {
-            Err(_) => Err(Error::Timeout("query execution")),
-            Ok(Err(why)) => Err(Error::Internal(format!("query evaluation task failed: {why}"))),
-            Ok(Ok(result)) => result,
         }
+    }
+}
+
+impl Prepared {
+    /// When the query must have finished: its own timeout or the engine's.
+    fn deadline(&self, opts: &EngineOptions) -> Instant {
+        self.started + self.req.timeout.map_or(opts.timeout, |t| t.min(opts.timeout))
+    }
+}
+
+/// Selected series by selection key, what selecting them read, and the
+/// nanoseconds from the query's start to the end of its selection.
+type Fetched = (HashMap<usize, SeriesIter>, SelectStats, u64);
+
+/// Selects every series the query reads.
+async fn fetch(source: &dyn SeriesSource, prepared: &Prepared) -> Result<Fetched> {
+    let mut selected = HashMap::with_capacity(prepared.selections.len());
+    let mut stats = SelectStats::default();
+    for sel in &prepared.selections {
+        let select = SelectRequest::new(prepared.req.tenant.clone(), sel.matchers.clone(), sel.min_t, sel.max_t);
+        let (iter, s) = source.select_with_stats(&select).await?;
+        stats.add(s);
+        selected.insert(sel.key, iter);
+    }
+    Ok((selected, stats, prepared.started.elapsed().as_nanos() as u64))
+}
+
+/// Waits for an evaluation task until the deadline.
+async fn finish<T>(
+    deadline: Instant,
+    task: impl std::future::Future<Output = std::result::Result<Result<T>, String>>,
+) -> Result<T> {
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    match tokio::time::timeout(remaining, task).await {
+        Err(_) => Err(Error::Timeout("query execution")),
+        Ok(Err(why)) => Err(Error::Internal(format!("query evaluation task failed: {why}"))),
+        Ok(Ok(result)) => result,
     }
 }
 

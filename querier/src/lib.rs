@@ -67,6 +67,7 @@ pub mod engine;
 pub mod error;
 pub mod format;
 pub mod metrics;
+pub mod results_cache;
 pub mod scheduler;
 pub mod source;
 

@@ -267,6 +267,16 @@ impl Scheduler {
         self.slots[lane.index()]
     }
 
+    /// Threads a query holding a slot may use for its per-series work
+    /// (`Prepared::set_parallelism`): the cores shared among the queries
+    /// running now, so an idle machine gives a query every core and a busy
+    /// one gives each query one thread (never more threads than cores).
+    pub fn parallelism(&self) -> usize {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let running: usize = self.state.lock().lanes.iter().map(|l| l.running).sum();
+        (cores / running.max(1)).max(1)
+    }
+
     /// The tenant's cost limit when `cost` is over it.
     pub fn cost_limit(&self, tenant: &TenantId, cost: u64) -> Option<u64> {
         let limit = self.config.limits(tenant).max_query_cost;

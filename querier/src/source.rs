@@ -14,6 +14,7 @@ pub mod memory;
 pub mod remote_heads;
 pub mod storage;
 
+use std::cell::Cell;
 use std::collections::BTreeSet;
 
 use futures::future::BoxFuture;
@@ -23,6 +24,37 @@ use strata_common::{Labels, Matcher, Sample, TenantId, Timestamp};
 
 use crate::config::ReadConsistency;
 use crate::error::Result;
+
+thread_local! {
+    /// Set on threads where a source may block (see [`allow_blocking_inline`]).
+    static BLOCKING_INLINE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the calling thread as one where a source may block: a
+/// low-priority evaluation thread that drives a heavy query's selection
+/// itself (`block_on`). A source's blocking work (file index lookups,
+/// decoding head answers) then runs inline, at that thread's priority,
+/// instead of on tokio's blocking pool at normal priority, where it would
+/// compete with cheap queries.
+pub fn allow_blocking_inline() {
+    BLOCKING_INLINE.with(|b| b.set(true));
+}
+
+/// Runs blocking work for a source: inline where
+/// [`allow_blocking_inline`] allowed it, else on tokio's blocking pool
+/// (`failed` turns a failed task into the caller's error).
+pub async fn run_blocking<T: Send + 'static, E: Send + 'static>(
+    work: impl FnOnce() -> std::result::Result<T, E> + Send + 'static,
+    failed: impl FnOnce(String) -> E,
+) -> std::result::Result<T, E> {
+    if BLOCKING_INLINE.with(Cell::get) {
+        return work();
+    }
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result,
+        Err(e) => Err(failed(e.to_string())),
+    }
+}
 
 /// Loads the samples of one selected series.
 pub trait SampleLoader: Send {
@@ -150,6 +182,14 @@ pub trait SeriesSource: Send + Sync + 'static {
     /// What `select` of `req` would read, from indexes and metadata only
     /// (the query scheduler's cost input).
     fn estimate<'a>(&'a self, req: &'a SelectRequest) -> BoxFuture<'a, Result<SelectEstimate>>;
+
+    /// A version of the samples `select` of `req` returns: equal versions
+    /// mean equal samples (the results cache reuses a split's result only
+    /// while its selections' versions stay the same). `None` when the data
+    /// can still change in place (the default: never cached).
+    fn version<'a>(&'a self, _req: &'a SelectRequest) -> BoxFuture<'a, Result<Option<u64>>> {
+        Box::pin(async { Ok(None) })
+    }
 }
 
 /// The matcher sets of a metadata request: none means one empty set (every

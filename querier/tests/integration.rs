@@ -24,6 +24,8 @@ async fn get_json(config: QuerierConfig, source: Arc<dyn SeriesSource>, uri: &st
 
 #[path = "integration/api.rs"]
 mod api;
+#[path = "integration/fuzz.rs"]
+mod fuzz;
 #[path = "integration/labels.rs"]
 mod labels;
 #[path = "integration/limits.rs"]

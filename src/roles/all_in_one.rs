@@ -12,10 +12,12 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use axum::Router;
 use prometheus_client::registry::Registry;
+use strata_auth::ClusterSecret;
 use strata_common::head::HeadReader;
 use strata_distributor::{self as distributor, Distributor};
 use strata_ingester::lag::LagMonitor;
 use strata_ingester::shard::Ingester;
+use strata_ingester::tsdb_status;
 use strata_log::Log;
 use strata_log::embedded::EmbeddedLog;
 use strata_querier::{self as querier, QuerierState};
@@ -29,7 +31,8 @@ pub async fn run(config: Config) -> Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let mut registry = Registry::with_prefix("strata");
-    let log: Arc<dyn Log> = EmbeddedLog::open(config.log.clone()).context("opening the embedded log")?;
+    let embedded = EmbeddedLog::open(config.log.clone()).context("opening the embedded log")?;
+    let log: Arc<dyn Log> = embedded.clone();
     // `_object_tasks`: object storage garbage collection, stopped on return.
     let (manifest, _object_tasks) = super::open_writer_manifest(&config, &config.data_dir, None, &mut registry)?;
     let ingester = Arc::new(
@@ -41,18 +44,35 @@ pub async fn run(config: Config) -> Result<()> {
     let lag = LagMonitor::new(log.clone(), heads.clone(), config.ingester.ready_max_lag_records, &mut registry);
     tokio::spawn(lag.clone().run(config.ingester.lag_poll_interval()));
     let distributor = Arc::new(Distributor::new(config.distributor.clone(), log.clone(), &mut registry));
+    tokio::spawn(distributor.limits().clone().watch());
     let stores = Arc::new(StoreSet::single(Arc::new(Store::new(manifest.clone()))));
     let querier_state = Arc::new(QuerierState::new(config.querier.clone(), stores, heads, Some(log), &mut registry));
 
-    let ready = lag.clone();
-    let health = Health::new(registry, "all-in-one", "replaying the log", move || ready.is_ready());
+    let (ready, flushes) = (lag.clone(), ingester.clone());
+    // Not ready while replaying, and while writes fail (a full disk): both
+    // heal by themselves (the log retries every second, flushes back off
+    // to at most 8 s), and /ready follows.
+    let health = Health::with_check(registry, "all-in-one", move || {
+        let log_failed = embedded.failed_partitions();
+        if !log_failed.is_empty() {
+            return Err(format!("the log cannot write (partitions {log_failed:?}: disk full or failing?); retrying"));
+        }
+        let flush_failed = flushes.flush_failing();
+        if !flush_failed.is_empty() {
+            return Err(format!("flushes are failing (shards {flush_failed:?}: disk full or failing?); retrying"));
+        }
+        if ready.is_ready() { Ok(()) } else { Err("replaying the log".to_string()) }
+    });
+    let auth = super::open_auth(&config)?;
+    let secret = ClusterSecret::new(&config.auth.cluster_secret);
     let app = Router::new()
-        .merge(distributor::router(distributor))
-        .merge(querier::router(querier_state.clone()))
-        .merge(lag.router())
-        .merge(process_routes(health));
+        .merge(super::authenticated(distributor::router(distributor), &auth))
+        .merge(super::authenticated(querier::router(querier_state.clone()), &auth))
+        .merge(super::authenticated(tsdb_status::router(ingester.clone()), &auth))
+        .merge(super::internal(lag.router(), &secret))
+        .merge(process_routes(health, secret));
     tracing::info!(data_dir = %config.data_dir.display(), "all-in-one: push, ingest and query in one process");
-    serve(config.listen, app, "all-in-one", move || querier_state.shutdown()).await?;
+    serve(config.listen, &config.tls, app, "all-in-one", move || querier_state.shutdown()).await?;
     tracing::info!("shutting down: stopping the compactor and ingester shards");
     if let Some(c) = compactor.as_mut() {
         c.shutdown();

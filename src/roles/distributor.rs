@@ -19,8 +19,13 @@ pub async fn run(config: Config) -> Result<()> {
     let mut registry = Registry::with_prefix("strata");
     let log: Arc<dyn Log> = super::connect_kafka(config.kafka.clone()).await?;
     let distributor = Arc::new(Distributor::new(config.distributor.clone(), log, &mut registry));
+    tokio::spawn(distributor.limits().clone().watch());
     // Connected to Kafka: ready. A later outage shows as 503s on pushes.
     let health = Health::new(registry, "distributor", "connecting to Kafka", || true);
-    let app = Router::new().merge(distributor::router(distributor)).merge(process_routes(health));
-    serve(config.listen, app, "distributor", || {}).await
+    let auth = super::open_auth(&config)?;
+    let secret = strata_auth::ClusterSecret::new(&config.auth.cluster_secret);
+    let app = Router::new()
+        .merge(super::authenticated(distributor::router(distributor), &auth))
+        .merge(process_routes(health, secret));
+    serve(config.listen, &config.tls, app, "distributor", || {}).await
 }

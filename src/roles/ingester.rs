@@ -40,13 +40,26 @@ pub async fn run(config: Config) -> Result<()> {
     let heads: Arc<dyn HeadReader> = ingester.clone();
     let lag = LagMonitor::new(log, heads.clone(), config.ingester.ready_max_lag_records, &mut registry);
     tokio::spawn(lag.clone().run(config.ingester.lag_poll_interval()));
-    let ready = lag.clone();
-    let health = Health::new(registry, "ingester", "replaying the log", move || ready.is_ready());
+    let (ready, flushes) = (lag.clone(), ingester.clone());
+    let health = Health::with_check(registry, "ingester", move || {
+        let failed = flushes.flush_failing();
+        if !failed.is_empty() {
+            return Err(format!("flushes are failing (shards {failed:?}: disk full or failing?); retrying"));
+        }
+        if ready.is_ready() { Ok(()) } else { Err("replaying the log".to_string()) }
+    });
+    // Every endpoint of an ingester is internal: queriers (head reads) and operators.
+    let secret = strata_auth::ClusterSecret::new(&config.auth.cluster_secret);
     let app = Router::new()
-        .merge(head_api::router(heads, head_api::HeadReadLimit::from_config(&config.ingester)))
-        .merge(lag.router())
-        .merge(process_routes(health));
-    serve(config.listen, app, "ingester", || {}).await?;
+        .merge(super::internal(
+            head_api::router(heads, head_api::HeadReadLimit::from_config(&config.ingester)),
+            &secret,
+        ))
+        .merge(super::internal(lag.router(), &secret))
+        // This ingester's share of the tenant's head (X-Scope-OrgID), for operators.
+        .merge(super::internal(strata_ingester::tsdb_status::router(ingester.clone()), &secret))
+        .merge(process_routes(health, secret));
+    serve(config.listen, &config.tls, app, "ingester", || {}).await?;
     tracing::info!("shutting down: stopping the compactor and ingester shards");
     let stop = ingester.clone();
     tokio::task::spawn_blocking(move || {

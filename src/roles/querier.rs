@@ -38,9 +38,20 @@ pub async fn run(config: Config) -> Result<()> {
     };
     let stores = Arc::new(stores);
     let timeout = Duration::from_millis(config.cluster.head_read_timeout_ms);
-    let heads: Arc<dyn HeadReader> = Arc::new(RemoteHeads::new(&config.cluster.ingesters, partitions, timeout)?);
+    let mut headers = axum::http::HeaderMap::new();
+    if !config.auth.cluster_secret.is_empty() {
+        let v = axum::http::HeaderValue::from_str(&config.auth.cluster_secret)
+            .context("auth.cluster_secret must be a valid HTTP header value")?;
+        headers.insert(strata_auth::CLUSTER_SECRET_HEADER, v);
+    }
+    let heads: Arc<dyn HeadReader> =
+        Arc::new(RemoteHeads::with_headers(&config.cluster.ingesters, partitions, timeout, headers)?);
     let state = Arc::new(QuerierState::new(config.querier.clone(), stores, heads, Some(log), &mut registry));
     let health = Health::new(registry, "querier", "starting", || true);
-    let app = Router::new().merge(querier::router(state.clone())).merge(process_routes(health));
-    serve(config.listen, app, "querier", move || state.shutdown()).await
+    let auth = super::open_auth(&config)?;
+    let secret = strata_auth::ClusterSecret::new(&config.auth.cluster_secret);
+    let app = Router::new()
+        .merge(super::authenticated(querier::router(state.clone()), &auth))
+        .merge(process_routes(health, secret));
+    serve(config.listen, &config.tls, app, "querier", move || state.shutdown()).await
 }

@@ -43,6 +43,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use prometheus_client::registry::Registry;
 
 pub use self::config::CompactionConfig;
+pub use self::merge::MAX_WINDOW_OUTPUTS;
 use self::merge::Throttle;
 pub use self::metrics::CompactionMetrics;
 use self::metrics::OutcomeLabels;

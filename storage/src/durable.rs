@@ -65,10 +65,15 @@ pub(crate) fn write_atomic_with(
     before_rename: impl FnOnce(&Path) -> Result<()>,
     after_rename: impl FnOnce(&Path) -> Result<()>,
 ) -> Result<()> {
-    {
-        let mut f = File::create(tmp).map_err(Error::io(tmp))?;
-        f.write_all(bytes).map_err(Error::io(tmp))?;
-        f.sync_all().map_err(Error::io(tmp))?;
+    let written = (|| {
+        let mut f = File::create(tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    })();
+    if let Err(e) = written {
+        // A partial temp file only takes space (ENOSPC would stay sticky).
+        let _ = std::fs::remove_file(tmp);
+        return Err(Error::io(tmp)(e));
     }
     before_rename(tmp)?;
     rename_durable(tmp, path, dir)?;

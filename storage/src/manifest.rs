@@ -351,6 +351,27 @@ impl ManifestStore {
         }
     }
 
+    /// Removes data files that were written for a commit that failed,
+    /// unless the manifest (in memory or on disk: a commit can fail after
+    /// its rename) references them. Without this, a flush retried on a
+    /// full disk would pile up copies of its files until a restart.
+    pub fn remove_uncommitted(&self, files: &[FileMeta]) {
+        let on_disk = match load(&self.dir) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the manifest; keeping the files of the failed commit");
+                return;
+            }
+        };
+        let current = self.current();
+        let referenced = |id: u64| {
+            current.files.iter().any(|f| f.id == id)
+                || on_disk.as_ref().is_some_and(|m| m.files.iter().any(|f| f.id == id))
+        };
+        let gone: Vec<FileMeta> = files.iter().filter(|f| !referenced(f.id)).cloned().collect();
+        crate::writer::remove_files(self, &gone);
+    }
+
     /// Atomically adds `files` and advances the flushed offsets (never backwards).
     pub fn commit_flush(&self, files: Vec<FileMeta>, flushed: &[(PartitionId, Offset)]) -> Result<Arc<Manifest>> {
         self.commit(|m| {

@@ -17,6 +17,7 @@
 mod appender;
 mod labels;
 mod series;
+mod stats;
 pub(crate) mod tenant;
 
 use std::collections::{BTreeMap, HashMap};
@@ -25,6 +26,7 @@ use strata_common::head::{HeadSeries, SelectEstimate, SelectRequest};
 use strata_common::{Labels, Sample, TenantId, Timestamp};
 
 pub use self::appender::{SeriesRef, TenantAppender};
+pub use self::stats::HeadStats;
 use self::tenant::TenantHead;
 
 /// In-memory, single-threaded head of one shard.
@@ -80,6 +82,21 @@ impl Memtable {
     /// Number of series across all tenants.
     pub fn series_count(&self) -> usize {
         self.series
+    }
+
+    /// Each tenant with its number of series. Series are numbered in
+    /// creation order, so a caller that remembers a count can ask
+    /// [`Memtable::series_hashes`] for only the series created since.
+    pub fn tenant_series_counts(&self) -> impl Iterator<Item = (&TenantId, usize)> {
+        self.tenants.iter().map(|(t, h)| (t, h.series.len()))
+    }
+
+    /// A 64-bit hash of the labels of each of `tenant`'s series, from the
+    /// `from`-th created on: a stable series identity across memtables
+    /// (the ingester's active-series tracking).
+    pub fn series_hashes(&self, tenant: &TenantId, from: usize) -> impl Iterator<Item = u64> + '_ {
+        let series = self.tenants.get(tenant).map_or(&[][..], |h| &h.series[..]);
+        series.iter().skip(from).map(|s| TenantHead::key_hash(&s.key))
     }
 
     /// True if it holds no series and no samples.

@@ -60,15 +60,30 @@ impl StoredSeries {
     /// Samples in `[min_t, max_t]`, merged across files, sorted, unique timestamps.
     pub fn samples(&self, min_t: Timestamp, max_t: Timestamp) -> Result<Vec<Sample>> {
         let mut out = Vec::new();
+        self.samples_into(min_t, max_t, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`StoredSeries::samples`], appended to `out` (which may already hold
+    /// samples older than `min_t`: only the appended part is merged), so a
+    /// caller decodes every series straight into one reused buffer.
+    pub fn samples_into(&self, min_t: Timestamp, max_t: Timestamp, out: &mut Vec<Sample>) -> Result<()> {
+        let from = out.len();
         for (file, id) in &self.sources {
-            file.samples(*id, min_t, max_t, &mut out)?;
+            file.samples(*id, min_t, max_t, out)?;
         }
         if self.sources.len() > 1 {
             // Sources are in rank order; the stable sort keeps the newest
             // file's sample last among equal timestamps, and it wins.
-            strata_common::sample::sort_dedup_samples(&mut out);
+            if from == 0 {
+                strata_common::sample::sort_dedup_samples(out);
+            } else {
+                let mut tail = out.split_off(from);
+                strata_common::sample::sort_dedup_samples(&mut tail);
+                out.append(&mut tail);
+            }
         }
-        Ok(out)
+        Ok(())
     }
 }
 

@@ -171,6 +171,26 @@ impl StoreSet {
         })
     }
 
+    /// `(member, file id)` of every file [`StoreSet::select`] of `req`
+    /// could read (the tenant's readable files overlapping its time range,
+    /// after the same manifest refresh), sorted. Files are immutable, so
+    /// the samples the files hold for `req` can only change when this list
+    /// does (a results cache's validity check).
+    pub fn file_ids(
+        &self,
+        req: &SelectRequest,
+        base_offsets: &BTreeMap<PartitionId, Offset>,
+    ) -> Result<Vec<(usize, u64)>> {
+        self.refresh(base_offsets, false)?;
+        let mut ids = Vec::new();
+        for (i, m) in self.members.iter().enumerate() {
+            let files = m.store.readable_files(&req.tenant, req.min_t, req.max_t, base_offsets);
+            ids.extend(files.iter().map(|f| (i, f.id)));
+        }
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
     /// [`Store::estimate`] summed over every member (manifests as last
     /// loaded; an estimate does not reload them).
     pub fn estimate(&self, req: &SelectRequest) -> Result<SelectEstimate> {

@@ -56,8 +56,37 @@ pub struct FileStats {
 /// Writes one file per tenant of `frozen` under the data directory, fsyncs
 /// them (and their directory), and returns their metadata (not yet committed).
 /// Tenants without samples get no file.
+///
+/// On error, the files this call already wrote are removed again (they are
+/// not referenced yet), so a flush failing on a full disk leaves nothing.
 pub fn write_files(store: &ManifestStore, frozen: &FrozenMemtable, ctx: &FlushContext) -> Result<Vec<FileMeta>> {
     let mut metas = Vec::new();
+    let result = write_files_into(store, frozen, ctx, &mut metas);
+    if result.is_err() {
+        remove_files(store, &metas);
+        metas.clear();
+    }
+    result.map(|()| metas)
+}
+
+/// Removes written but uncommitted files (after a failed flush or commit).
+pub fn remove_files(store: &ManifestStore, files: &[FileMeta]) {
+    for f in files {
+        let path = store.data_dir().join(&f.path);
+        if let Err(e) = std::fs::remove_file(&path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %path.display(), error = %e, "removing an uncommitted data file failed");
+        }
+    }
+}
+
+fn write_files_into(
+    store: &ManifestStore,
+    frozen: &FrozenMemtable,
+    ctx: &FlushContext,
+    metas: &mut Vec<FileMeta>,
+) -> Result<()> {
     for tenant in frozen.tenants() {
         let series = frozen.series(&tenant);
         if series.is_empty() {
@@ -67,8 +96,7 @@ pub fn write_files(store: &ManifestStore, frozen: &FrozenMemtable, ctx: &FlushCo
         let rel = relative_path(tenant.as_str(), id);
         let path = store.data_dir().join(&rel);
         let stats = write_file(&path, &series)?;
-        store.fault(FaultPoint::DataFileWritten, &path)?;
-        metas.push(FileMeta {
+        let meta = FileMeta {
             id,
             path: rel,
             tenant,
@@ -80,9 +108,11 @@ pub fn write_files(store: &ManifestStore, frozen: &FrozenMemtable, ctx: &FlushCo
             bytes: stats.bytes,
             offsets: ctx.offsets.clone(),
             merge_order: None,
-        });
+        };
+        metas.push(meta);
+        store.fault(FaultPoint::DataFileWritten, &path)?;
     }
-    Ok(metas)
+    Ok(())
 }
 
 /// `files/<tenant>/<id>.strata`, relative to the data directory.
@@ -104,12 +134,27 @@ pub fn write_file(path: &Path, series: &[FrozenSeries<'_>]) -> Result<FileStats>
 /// A data file being written: `<path>.tmp` through a [`FileWriter`]; on
 /// [`DurableFile::commit`] it is fsynced, renamed to `path`, and the
 /// directory (and its parent, in case it was just created) fsynced. Dropped
-/// without commit, the temp file stays behind for
-/// [`ManifestStore::open`]'s cleanup (or is removed by [`DurableFile::abort`]).
+/// or failed before the rename, the temp file is removed (so a flush that
+/// fails on a full disk does not keep the disk full); only a crash leaves
+/// it behind, for [`ManifestStore::open`]'s cleanup.
 pub struct DurableFile {
     path: PathBuf,
-    tmp: PathBuf,
+    tmp: TmpGuard,
     writer: FileWriter<BufWriter<File>>,
+}
+
+/// Removes the temp file on drop unless disarmed.
+struct TmpGuard {
+    path: PathBuf,
+    armed: bool,
+}
+
+impl Drop for TmpGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 impl DurableFile {
@@ -122,10 +167,10 @@ impl DurableFile {
     pub fn create_with(path: &Path, zstd_level: Option<i32>) -> Result<Self> {
         let dir = path.parent().ok_or_else(|| Error::corrupt(path, "data file path has no parent directory"))?;
         std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
-        let tmp = durable::tmp_path(path);
-        let file = File::create(&tmp).map_err(Error::io(&tmp))?;
+        let tmp = TmpGuard { path: durable::tmp_path(path), armed: true };
+        let file = File::create(&tmp.path).map_err(Error::io(&tmp.path))?;
         let writer =
-            FileWriter::with_zstd(BufWriter::with_capacity(1 << 20, file), zstd_level).map_err(Error::io(&tmp))?;
+            FileWriter::with_zstd(BufWriter::with_capacity(1 << 20, file), zstd_level).map_err(Error::io(&tmp.path))?;
         Ok(Self { path: path.to_path_buf(), tmp, writer })
     }
 
@@ -136,22 +181,23 @@ impl DurableFile {
 
     /// Where the file is written until [`DurableFile::commit`].
     pub fn tmp_path(&self) -> &Path {
-        &self.tmp
+        &self.tmp.path
     }
 
-    /// Finishes the file and makes it durable under its final name.
+    /// Finishes the file and makes it durable under its final name. On
+    /// error the temp file is removed.
     pub fn commit(self) -> Result<FileStats> {
-        let (buf, stats) = self.writer.finish().map_err(Error::io(&self.tmp))?;
-        let file = buf.into_inner().map_err(|e| Error::io(&self.tmp)(e.into_error()))?;
-        durable::persist(file, &self.tmp, &self.path)?;
+        let Self { path, mut tmp, writer } = self;
+        let (buf, stats) = writer.finish().map_err(Error::io(&tmp.path))?;
+        let file = buf.into_inner().map_err(|e| Error::io(&tmp.path)(e.into_error()))?;
+        durable::persist(file, &tmp.path, &path)?;
+        tmp.armed = false;
         Ok(stats)
     }
 
-    /// Removes the unfinished temp file.
+    /// Removes the unfinished temp file (as dropping does).
     pub fn abort(self) {
-        let tmp = self.tmp.clone();
         drop(self);
-        let _ = std::fs::remove_file(tmp);
     }
 }
 
@@ -357,4 +403,27 @@ pub fn encode_file(series: &[FrozenSeries<'_>]) -> (Vec<u8>, FileStats) {
         w.finish()
     };
     encode().unwrap_or_else(|_| (Vec::new(), FileStats { series: 0, samples: 0, min_t: 0, max_t: 0, bytes: 0 }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_abandoned_or_failed_file_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("files/t/1.strata");
+        let f = DurableFile::create(&path).expect("create");
+        let tmp = f.tmp_path().to_path_buf();
+        assert!(tmp.exists());
+        drop(f);
+        assert!(!tmp.exists() && !path.exists(), "dropped without commit");
+        // A commit that fails (its directory vanished) removes the temp file too.
+        let mut f = DurableFile::create(&path).expect("create");
+        f.writer().add_series(&Labels::from_pairs([("__name__", "m")]).expect("labels"), &[1], &[1.0]).expect("add");
+        let tmp = f.tmp_path().to_path_buf();
+        std::fs::remove_dir_all(dir.path().join("files")).expect("remove dir");
+        assert!(f.commit().is_err());
+        assert!(!tmp.exists());
+    }
 }

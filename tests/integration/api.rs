@@ -55,7 +55,7 @@ fn query_errors_use_the_prometheus_envelope() {
 /// Logs written to a pipe (a file, a journal) carry no terminal colour
 /// codes, and `/metrics` carries the process metrics.
 #[test]
-fn logs_to_a_pipe_have_no_colour_codes() {
+fn a_started_process_logs_without_colour_and_serves_its_pages() {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().unwrap();
@@ -87,6 +87,11 @@ fn logs_to_a_pipe_have_no_colour_codes() {
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
+    // `GET /` names the server, its role and readiness, and its endpoints.
+    let index = reqwest::blocking::get(format!("http://{listen}/")).unwrap();
+    assert_eq!(index.status(), 200);
+    assert!(index.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let index = index.text().unwrap();
     let _ = child.kill();
     let _ = child.wait();
     assert!(lines.iter().any(|l| l.contains("strata serving")), "{lines:#?}");
@@ -97,4 +102,7 @@ fn logs_to_a_pipe_have_no_colour_codes() {
         assert!(metrics.contains(name), "{name} missing from /metrics");
     }
     assert_eq!(metrics.matches("# EOF").count(), 1);
+    for part in ["<h1>Strata ", "Role: <b>all-in-one</b>", "ready", "/api/v1/query_range", "/api/v1/push"] {
+        assert!(index.contains(part), "{part} missing from GET /: {index}");
+    }
 }

@@ -136,6 +136,16 @@ fn push_then_query_head_files_and_after_restart() {
     assert_fixture_results(&s);
 }
 
+/// Waits (at most 30 s) until the manifest under `data_dir` lists a file.
+fn wait_for_a_flush(data_dir: &std::path::Path) {
+    let manifest = data_dir.join("MANIFEST.json");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !std::fs::read_to_string(&manifest).is_ok_and(|m| m.contains(".strata")) {
+        assert!(std::time::Instant::now() < deadline, "no flush happened");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn results_are_exact_across_flushed_files_and_head() {
     let dir = tempfile::tempdir().unwrap();
@@ -144,12 +154,7 @@ fn results_are_exact_across_flushed_files_and_head() {
     let s = Strata::start(&dir.path().join("data"), &["--config", config.to_str().unwrap()]);
     push_fixture(&s);
     // Wait until the data is in files, then read it back from files only.
-    let manifest = dir.path().join("data/MANIFEST.json");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !std::fs::read_to_string(&manifest).is_ok_and(|m| m.contains(".strata")) {
-        assert!(std::time::Instant::now() < deadline, "no flush happened");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_for_a_flush(&dir.path().join("data"));
     assert_fixture_results(&s);
     // Push the same data again: duplicates of (series, timestamp) are not double counted.
     push_fixture(&s);
@@ -175,4 +180,54 @@ fn tenants_are_isolated() {
     assert_eq!(q(Some("team-a")), 1);
     assert_eq!(q(Some("team-b")), 0);
     assert_eq!(q(None), 0);
+}
+
+#[test]
+fn active_series_are_counted_per_tenant_in_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    // A short flush interval: a flush also counts the flushed memtable's series.
+    let config = dir.path().join("strata.toml");
+    std::fs::write(&config, "[ingester]\nflush_interval_ms = 300\n").unwrap();
+    let s = Strata::start(&dir.path().join("data"), &["--config", config.to_str().unwrap()]);
+    let push = |tenant: &str, hosts: &[&str]| {
+        let all = hosts.iter().map(|h| series(&[("__name__", "up"), ("host", h)], &[(T0, 1.0)])).collect();
+        let body = super::harness::snappy(&prost::Message::encode_to_vec(&write_request(all)));
+        assert_eq!(s.push_raw(&body, &[("X-Scope-OrgID", tenant)]).status().as_u16(), 204);
+    };
+    push("team-a", &["h1", "h2"]);
+    push("team-b", &["h1"]);
+    push("team-a", &["h2"]); // a known series again
+    let want =
+        ["strata_ingester_active_series{tenant=\"team-a\"} 2", "strata_ingester_active_series{tenant=\"team-b\"} 1"];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let metrics = reqwest::blocking::get(format!("{}/metrics", s.base)).unwrap().text().unwrap();
+        if want.iter().all(|w| metrics.contains(w)) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "active series not counted:\n{metrics}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn heavy_lane_queries_select_and_answer_exactly_over_files() {
+    let dir = tempfile::tempdir().unwrap();
+    // Every query costs more than 1: all of them take the heavy lane, whose
+    // low-priority threads run the selection (file lookups inline) as well.
+    let config = dir.path().join("strata.toml");
+    std::fs::write(&config, "[ingester]\nflush_interval_ms = 100\n\n[querier.scheduler]\ncheap_max_cost = 1\n")
+        .unwrap();
+    let s = Strata::start(&dir.path().join("data"), &["--config", config.to_str().unwrap()]);
+    push_fixture(&s);
+    wait_for_a_flush(&dir.path().join("data"));
+    assert_fixture_results(&s);
+    let (status, body) = s.get(
+        "/api/v1/query",
+        &[("query", "sum(http_requests_total)"), ("time", &secs(T0 + 300_000).to_string()), ("stats", "all")],
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["stats"]["strata"]["lane"], "heavy", "{body}");
+    assert!(body["data"]["stats"]["strata"]["fileSeries"].as_u64().unwrap() >= 2, "{body}");
+    assert_close(body["data"]["result"][0]["value"][1].as_str().unwrap(), 600.0);
 }

@@ -24,14 +24,16 @@ use strata_distributor::proto::TimeSeries;
 use super::harness::{Strata, free_port, series, snappy, write_request};
 
 /// A real Prometheus server in a temporary directory; killed on drop.
-struct Prometheus {
-    base: String,
+pub struct Prometheus {
+    /// `http://host:port`.
+    pub base: String,
     child: Child,
     _dir: tempfile::TempDir,
 }
 
 impl Prometheus {
-    fn start() -> Prometheus {
+    /// Starts a fresh Prometheus accepting remote write.
+    pub fn start() -> Prometheus {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("prometheus.yml");
         std::fs::write(&config, "global:\n  scrape_interval: 1h\n").unwrap();
@@ -63,11 +65,11 @@ impl Drop for Prometheus {
     }
 }
 
-const STEP_MS: i64 = 15_000;
-const POINTS: i64 = 120; // 30 minutes
+pub const STEP_MS: i64 = 15_000;
+pub const POINTS: i64 = 120; // 30 minutes
 
 /// Counters with resets and gaps, gauges, and a series that goes stale.
-fn dataset(t0: i64) -> Vec<TimeSeries> {
+pub fn dataset(t0: i64) -> Vec<TimeSeries> {
     let mut out = Vec::new();
     for (j, job) in ["api", "web"].iter().enumerate() {
         for inst in 0..3i64 {
@@ -142,7 +144,7 @@ const QUERIES: &[&str] = &[
     "flappy offset 1m",
 ];
 
-fn push(url: &str, body: &[u8]) {
+pub fn push(url: &str, body: &[u8]) {
     let r = reqwest::blocking::Client::new()
         .post(url)
         .header("Content-Type", "application/x-protobuf")
@@ -203,8 +205,10 @@ fn assert_same(what: &str, strata: &Value, prom: &Value) {
     }
 }
 
-#[test]
-fn same_answers_as_prometheus() {
+/// A real Prometheus and a Strata (on a temporary directory, returned to
+/// keep it) that both received [`dataset`], which starts two hours ago
+/// at `t0` (returned).
+pub fn start_both_with_the_dataset() -> (i64, Prometheus, tempfile::TempDir, Strata) {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
     let t0 = (now - 2 * 3_600_000) / 60_000 * 60_000;
     let body = snappy(&write_request(dataset(t0)).encode_to_vec());
@@ -213,6 +217,12 @@ fn same_answers_as_prometheus() {
     let strata = Strata::start(dir.path(), &[]);
     push(&format!("{}/api/v1/write", prom.base), &body);
     push(&format!("{}/api/v1/push", strata.base), &body);
+    (t0, prom, dir, strata)
+}
+
+#[test]
+fn same_answers_as_prometheus() {
+    let (t0, prom, _dir, strata) = start_both_with_the_dataset();
 
     let secs = |ms: i64| format!("{:.3}", ms as f64 / 1000.0);
     // Off-grid instants: 7.5 s after a sample, inside and after the data.

@@ -40,8 +40,27 @@
 //!
 //! Readers ([`EmbeddedLogReader`]) only read below the published end offset
 //! and wake up through a `tokio::sync::watch` channel, which needs no runtime
-//! (they run on glommio executors). [`EmbeddedLog::release`] deletes whole
-//! segments below an offset, never the active one.
+//! (they run on glommio executors).
+//!
+//! # Space: release, roll, delete
+//!
+//! [`EmbeddedLog::release`]`(p, offset)` says the records of `p` below
+//! `offset` are flushed. It deletes every segment whose records all lie below
+//! the offset. If the active segment holds released records, the writer
+//! thread closes it first (a roll, queued behind the appends already
+//! waiting), so it can be deleted as soon as all of it is released; `release`
+//! returns once that is done. Hence:
+//!
+//! - After a flush that covers everything written (at rest, or a graceful
+//!   stop, which flushes), each partition holds one empty segment.
+//! - In steady state a partition holds its unflushed records plus the
+//!   released part of the one segment that straddles the released offset
+//!   (which is less than one segment, and at most what was written between
+//!   the previous release and this one): the unflushed data plus one
+//!   segment, at most.
+//! - The released offset is kept in memory only: after a restart (also after
+//!   a crash between a flush and its release) the ingester releases its
+//!   flushed offsets again when it starts, and the same rule applies.
 
 mod reader;
 mod segment;
@@ -51,6 +70,7 @@ mod writer;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
@@ -61,7 +81,7 @@ use tokio::sync::watch;
 
 pub use reader::EmbeddedLogReader;
 
-use self::writer::{AppendRequest, Failure, PartitionWriter};
+use self::writer::{AppendRequest, Durable, Failure, PartitionWriter, WriterMsg};
 use crate::{Log, LogReader, Offset, PartitionId};
 use strata_common::error::{Error, Result};
 
@@ -149,15 +169,51 @@ pub(crate) struct PartitionShared {
     /// The published (durable) end offset; cloned by readers. The sender
     /// lives in the sync thread, so it closes when the log is dropped.
     pub(crate) end_rx: watch::Receiver<Offset>,
-    /// Set by an I/O error: the partition refuses appends until reopened.
+    /// Set by an I/O error: the partition refuses appends until the writer
+    /// heals it (`writer::recover`). Lock order: `failed`, then `durable`.
     pub(crate) failed: Mutex<Option<Failure>>,
+    /// The last published, durable position (where healing cuts back to).
+    pub(crate) durable: Mutex<Durable>,
+    /// Bumped each time the partition heals: appends staged and bytes read
+    /// ahead in an older generation are not trusted.
+    pub(crate) generation: AtomicU64,
+    /// The highest offset passed to [`EmbeddedLog::release`]: records below
+    /// it may be deleted (in memory only; a restart learns it again from the
+    /// ingester's flushed offsets).
+    pub(crate) released: AtomicU64,
+}
+
+/// Deletes every segment of `part` whose records all lie below its released
+/// offset; never the active (last) one. Errors are logged: failing to
+/// delete loses nothing, and a later release retries.
+pub(crate) fn delete_released(part: &PartitionShared, partition: PartitionId) {
+    if let Err(e) = try_delete_released(part, partition) {
+        tracing::warn!(partition, error = %e, "deleting released log segments failed");
+    }
+}
+
+fn try_delete_released(part: &PartitionShared, partition: PartitionId) -> Result<()> {
+    let released = part.released.load(Ordering::Acquire);
+    let mut segments = part.segments.lock();
+    // Segment i covers [segments[i], segments[i + 1]); the last is active and kept.
+    while segments.len() > 1 && segments[1] <= released {
+        let path = segment::segment_path(&part.dir, segments[0]);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::LogIo { path, source: e }),
+        }
+        tracing::debug!(partition, path = %path.display(), "released log segment");
+        segments.remove(0);
+    }
+    Ok(())
 }
 
 /// A durable, partitioned log in local files (see the module docs).
 pub struct EmbeddedLog {
     config: EmbeddedLogConfig,
     shared: Arc<Shared>,
-    tx: Option<flume::Sender<AppendRequest>>,
+    tx: Option<flume::Sender<WriterMsg>>,
     writer: Option<JoinHandle<()>>,
     syncer: Option<JoinHandle<()>>,
     /// Holds the advisory lock on `<dir>/LOCK` while the log is open.
@@ -224,6 +280,13 @@ impl EmbeddedLog {
     /// The configuration the log was opened with.
     pub fn config(&self) -> &EmbeddedLogConfig {
         &self.config
+    }
+
+    /// Partitions that currently refuse appends after an I/O error (they
+    /// heal by themselves once the disk takes writes again). Empty while
+    /// the log is healthy: `/ready` uses it.
+    pub fn failed_partitions(&self) -> Vec<PartitionId> {
+        (0..self.config.partitions).filter(|&p| self.shared.partitions[p as usize].failed.lock().is_some()).collect()
     }
 
     /// The oldest offset still stored, per partition.
@@ -374,8 +437,15 @@ fn open_partition(
     }
     let next = base + scan.records;
     let (end_tx, end_rx) = watch::channel(next);
-    let shared =
-        PartitionShared { dir: pdir.clone(), segments: Mutex::new(segments), end_rx, failed: Mutex::new(None) };
+    let shared = PartitionShared {
+        dir: pdir.clone(),
+        segments: Mutex::new(segments),
+        end_rx,
+        failed: Mutex::new(None),
+        durable: Mutex::new(Durable { end: next, base, len: scan.valid_len }),
+        generation: AtomicU64::new(0),
+        released: AtomicU64::new(0),
+    };
     let writer = PartitionWriter::new(p, pdir, file, base, scan.valid_len, next);
     Ok((shared, writer, end_tx))
 }
@@ -391,7 +461,7 @@ impl Log for EmbeddedLog {
             // Checksummed here, on the caller's thread, to keep the writer thread lean.
             let crcs = payloads.iter().map(|p| crc32fast::hash(p)).collect();
             let sent = match &self.tx {
-                Some(tx) => tx.send(AppendRequest { partition, payloads, crcs, done }).is_ok(),
+                Some(tx) => tx.send(WriterMsg::Append(AppendRequest { partition, payloads, crcs, done })).is_ok(),
                 None => false,
             };
             (sent, rx)
@@ -416,17 +486,21 @@ impl Log for EmbeddedLog {
 
     fn release(&self, partition: PartitionId, offset: Offset) -> Result<()> {
         let part = self.check_partition(partition)?;
-        let mut segments = part.segments.lock();
-        // Segment i covers [segments[i], segments[i + 1]); the last is active and kept.
-        while segments.len() > 1 && segments[1] <= offset {
-            let path = segment::segment_path(&part.dir, segments[0]);
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::LogIo { path, source: e }),
+        part.released.fetch_max(offset, Ordering::AcqRel);
+        try_delete_released(part, partition)?;
+        // Records below `offset` in the active segment: have the writer close
+        // it, so that it is deleted now (everything released) or by the next
+        // release (the rest of it), instead of staying until it is full.
+        let active = part.segments.lock().last().copied().unwrap_or(0);
+        let end = *part.end_rx.borrow();
+        if active < offset.min(end)
+            && let Some(tx) = &self.tx
+        {
+            let (done, rolled) = flume::bounded(1);
+            if tx.send(WriterMsg::Roll { partition, below: offset, done }).is_ok() {
+                // Err: the writer stopped (the log is closing); nothing to wait for.
+                let _ = rolled.recv();
             }
-            tracing::debug!(partition, path = %path.display(), "released log segment");
-            segments.remove(0);
         }
         Ok(())
     }

@@ -103,6 +103,39 @@ pub enum PushError {
         max: i64,
     },
 
+    /// The tenant's ingestion rate limit is exhausted; retry later (429).
+    #[error(
+        "ingestion rate limit of tenant {tenant} exceeded: {samples} samples do not fit \
+         limit ingestion_rate = {rate} samples/s with ingestion_burst = {burst}; nothing was written"
+    )]
+    RateLimited {
+        /// The tenant.
+        tenant: String,
+        /// Its rate limit, samples/s.
+        rate: u64,
+        /// Its burst, samples.
+        burst: u64,
+        /// Samples in the request.
+        samples: u64,
+    },
+
+    /// The request would take the tenant past an active-series limit (400:
+    /// retrying the same request cannot succeed).
+    #[error(
+        "active series limit of tenant {tenant} reached: limit {limit} = {value}, {scope}; \
+         nothing was written"
+    )]
+    SeriesLimit {
+        /// The tenant.
+        tenant: String,
+        /// Which limit (`max_active_series`, `max_active_series_per_metric`).
+        limit: &'static str,
+        /// Its value.
+        value: u64,
+        /// What would exceed it.
+        scope: String,
+    },
+
     /// The log failed to append; retryable (503).
     #[error("the log did not accept the write, retry later: {0}")]
     Log(#[source] strata_common::Error),
@@ -133,8 +166,9 @@ impl PushError {
             | PushError::InvalidSeries { .. }
             | PushError::NativeHistograms { .. }
             | PushError::SampleTooOld { .. }
-            | PushError::SampleTooNew { .. } => StatusCode::BAD_REQUEST,
-            PushError::LogOverloaded(_) => StatusCode::TOO_MANY_REQUESTS,
+            | PushError::SampleTooNew { .. }
+            | PushError::SeriesLimit { .. } => StatusCode::BAD_REQUEST,
+            PushError::LogOverloaded(_) | PushError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             PushError::Log(_) | PushError::AppendTimeout(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }

@@ -10,7 +10,7 @@
 //!   body ≤ max_request_bytes (413) ─ snappy header ≤ max_decompressed_bytes (413)
 //!   ─ prost decode (400) ─ validate every series (400, nothing appended)
 //!   ─ sample times within [now - out_of_order_window, now + max_future] (400)
-//!   ─ partition_for(tenant, labels, P) ─ RecordBuilder per partition (≤ ~1 MiB records)
+//!   ─ partition_for(tenant, labels, P) ─ RecordBuilder per partition (≤ ~1 MiB records once expanded)
 //!   ─ Log::append on every partition concurrently ─ 204 once all are durable
 //!                                                   503 on a log error or timeout
 //! ```
@@ -32,6 +32,7 @@
 mod decode;
 mod error;
 mod http;
+pub mod limits;
 mod metrics;
 pub mod proto;
 mod validate;
@@ -44,13 +45,14 @@ use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 use strata_common::TenantId;
 use strata_common::labels::Partitioner;
-use strata_common::record::RecordBuilder;
+use strata_common::record::{RECORD_VERSION, RECORD_VERSION_V2, RecordBuilder};
 use strata_log::Log;
 
 use self::decode::FlatRequest;
 pub use self::decode::ProtoDecodeError;
 pub use self::error::PushError;
 pub use self::http::router;
+use self::limits::{LimitsConfig, LimitsRegistry, SeriesTracker};
 use self::metrics::Metrics;
 use self::proto::WriteRequest;
 
@@ -81,8 +83,16 @@ pub struct DistributorConfig {
     /// high-water mark. 0 = no limit (the default, for backfills).
     pub out_of_order_window_ms: u64,
     /// Samples more than this many milliseconds ahead of the wall clock are
-    /// refused (400, `reason="too_far_in_future"`). 0 = no limit (the default).
+    /// refused (400, `reason="too_far_in_future"`). 0 = no limit. The
+    /// default, 10 minutes, refuses clocks gone wrong and seconds sent as
+    /// milliseconds, which would otherwise scatter data far into the future.
     pub max_future_ms: u64,
+    /// Per-tenant limits (`[distributor.limits]`, see [`limits`]).
+    pub limits: LimitsConfig,
+    /// Log record version written: 3 (the default: shared label pairs) or 2
+    /// (LZ4 blocks, for ingesters of a cluster that do not read version 3
+    /// yet; see `common/docs/format/log-record.md`).
+    pub record_version: u8,
 }
 
 impl Default for DistributorConfig {
@@ -93,7 +103,9 @@ impl Default for DistributorConfig {
             multitenancy_enabled: false,
             append_timeout_ms: 10_000,
             out_of_order_window_ms: 0,
-            max_future_ms: 0,
+            max_future_ms: 10 * 60_000,
+            limits: LimitsConfig::default(),
+            record_version: strata_common::record::RECORD_VERSION,
         }
     }
 }
@@ -114,7 +126,13 @@ impl DistributorConfig {
         if self.append_timeout_ms == 0 {
             return bad("distributor.append_timeout_ms must be positive".into());
         }
-        Ok(())
+        if ![RECORD_VERSION, RECORD_VERSION_V2].contains(&self.record_version) {
+            return bad(format!(
+                "distributor.record_version must be {RECORD_VERSION} or {RECORD_VERSION_V2}, got {}",
+                self.record_version
+            ));
+        }
+        self.limits.validate().map_err(strata_common::Error::InvalidConfig)
     }
 
     /// The accepted sample time range `[min, max]` at wall-clock `now_ms`.
@@ -156,6 +174,7 @@ pub struct Distributor {
     config: DistributorConfig,
     log: Arc<dyn Log>,
     metrics: Metrics,
+    limits: Arc<LimitsRegistry>,
 }
 
 impl std::fmt::Debug for Distributor {
@@ -167,8 +186,27 @@ impl std::fmt::Debug for Distributor {
 impl Distributor {
     /// Creates the distributor and registers its metrics (`distributor_*`
     /// under the registry's prefix).
+    /// An overrides file that cannot be read is logged and ignored here
+    /// ([`DistributorConfig::validate`] refuses it at start-up).
     pub fn new(config: DistributorConfig, log: Arc<dyn Log>, registry: &mut Registry) -> Self {
-        Self { config, log, metrics: Metrics::new(registry) }
+        let limits = LimitsRegistry::new(config.limits.clone()).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "limit overrides not loaded; the defaults apply");
+            let defaults_only = LimitsConfig { overrides_file: Default::default(), ..config.limits.clone() };
+            // Without a file there is nothing that can fail.
+            LimitsRegistry::new(defaults_only).unwrap_or_else(|_| unreachable!("no overrides file to read"))
+        });
+        Self { config, log, metrics: Metrics::new(registry), limits: Arc::new(limits) }
+    }
+
+    /// The per-tenant limits (run [`LimitsRegistry::watch`] to reload overrides).
+    pub fn limits(&self) -> &Arc<LimitsRegistry> {
+        &self.limits
+    }
+
+    /// Counts `samples` refused for `reason` and returns `e`.
+    fn refuse(&self, reason: &'static str, samples: u64, e: PushError) -> PushError {
+        self.metrics.rejected.get_or_create(&[("reason", reason)]).inc_by(samples);
+        e
     }
 
     /// The configuration it was created with.
@@ -189,8 +227,14 @@ impl Distributor {
     /// Validates every series, then groups them by partition and encodes
     /// the records: `payloads[partition]`. Nothing is appended on error.
     pub(crate) fn prepare(&self, tenant: &TenantId, req: &FlatRequest<'_>) -> Result<Prepared, PushError> {
+        let tenant_limits = self.limits.tenant(tenant);
+        let limits = tenant_limits.limits;
+        let total_samples = || req.series.iter().map(|s| req.samples(s).len() as u64).sum::<u64>();
         for s in &req.series {
             validate::validate_series(req.labels(s), s.histograms)?;
+            if let Err((reason, e)) = validate::check_label_limits(req.labels(s), &limits) {
+                return Err(self.refuse(reason, total_samples(), e));
+            }
         }
         let now =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
@@ -208,25 +252,48 @@ impl Distributor {
                 return Err(e);
             }
         }
+        if limits.ingestion_rate > 0 {
+            let n = total_samples();
+            if !tenant_limits.bucket.lock().try_take(n, Instant::now()) {
+                let e = PushError::RateLimited {
+                    tenant: tenant.to_string(),
+                    rate: limits.ingestion_rate,
+                    burst: limits.burst() as u64,
+                    samples: n,
+                };
+                return Err(self.refuse("rate_limited", n, e));
+            }
+        }
+        // Each series' hash of (tenant, labels): its partition, and its
+        // identity for the active-series limits (computed once for both).
+        let mut partitioner = Partitioner::new();
+        let mut kept: Vec<(&str, &str)> = Vec::new();
+        let mut hashes: Vec<u64> = Vec::with_capacity(req.series.len());
+        for s in &req.series {
+            if req.samples(s).is_empty() {
+                continue;
+            }
+            let labels = validate::without_empty_values(req.labels(s), &mut kept);
+            hashes.push(partitioner.hash(tenant, labels.iter().copied()));
+        }
+        if LimitsRegistry::tracks_series(&limits) {
+            let mut tracker = tenant_limits.series.lock();
+            self.admit_series(tenant, req, &hashes, &limits, &mut tracker, total_samples())?;
+        }
         let partitions = self.log.partition_count();
         let mut builders: Vec<Option<RecordBuilder>> = (0..partitions).map(|_| None).collect();
         let mut payloads: Vec<Vec<Bytes>> = vec![Vec::new(); partitions as usize];
         let mut stats = PushStats::default();
-        let mut kept: Vec<(&str, &str)> = Vec::new();
-        let mut partitioner = Partitioner::new();
+        let mut hashes = hashes.into_iter();
         for s in &req.series {
             let samples = req.samples(s);
             if samples.is_empty() {
                 continue;
             }
-            let mut labels = req.labels(s);
-            if validate::has_empty_values(labels) {
-                kept.clear();
-                kept.extend(labels.iter().filter(|(_, v)| !v.is_empty()));
-                labels = &kept;
-            }
-            let p = partitioner.partition(tenant, labels.iter().copied(), partitions) as usize;
-            let b = builders[p].get_or_insert_with(|| RecordBuilder::new(tenant));
+            let labels = validate::without_empty_values(req.labels(s), &mut kept);
+            // One hash per series with samples, pushed in this same order above.
+            let p = Partitioner::reduce(hashes.next().unwrap_or_default(), partitions) as usize;
+            let b = builders[p].get_or_insert_with(|| RecordBuilder::with_version(tenant, self.config.record_version));
             b.push_series(labels.iter().copied(), samples);
             stats.series += 1;
             stats.samples += samples.len() as u64;
@@ -249,6 +316,57 @@ impl Distributor {
         }
         stats.partitions = payloads.iter().filter(|p| !p.is_empty()).count() as u32;
         Ok(Prepared { tenant: tenant.clone(), payloads, stats })
+    }
+
+    /// Checks the request's series against the active-series limits and
+    /// records them as active (all or nothing).
+    fn admit_series(
+        &self,
+        tenant: &TenantId,
+        req: &FlatRequest<'_>,
+        hashes: &[u64],
+        limits: &limits::Limits,
+        tracker: &mut SeriesTracker,
+        samples: u64,
+    ) -> Result<(), PushError> {
+        fn metric_of<'a>(labels: &[(&'a str, &'a str)]) -> &'a str {
+            labels.iter().find(|(n, _)| *n == strata_common::labels::METRIC_NAME).map_or("", |(_, v)| *v)
+        }
+        let keys: Vec<(u64, u64)> = req
+            .series
+            .iter()
+            .filter(|s| !req.samples(s).is_empty())
+            .zip(hashes)
+            .map(|(s, &hash)| (hash, xxhash_rust::xxh3::xxh3_64(metric_of(req.labels(s)).as_bytes())))
+            .collect();
+        let (max, per_metric) = (limits.max_active_series, limits.max_active_series_per_metric);
+        match tracker.admit(&keys, max, per_metric, Instant::now(), self.limits.idle()) {
+            Ok(()) => Ok(()),
+            Err(limits::SeriesRefusal::Tenant { active, new }) => {
+                let e = PushError::SeriesLimit {
+                    tenant: tenant.to_string(),
+                    limit: "max_active_series",
+                    value: max,
+                    scope: format!("the tenant has {active} active series and the request adds {new}"),
+                };
+                Err(self.refuse("max_active_series", samples, e))
+            }
+            Err(limits::SeriesRefusal::Metric { metric, active }) => {
+                let name = req
+                    .series
+                    .iter()
+                    .map(|s| metric_of(req.labels(s)))
+                    .find(|m| xxhash_rust::xxh3::xxh3_64(m.as_bytes()) == metric)
+                    .unwrap_or_default();
+                let e = PushError::SeriesLimit {
+                    tenant: tenant.to_string(),
+                    limit: "max_active_series_per_metric",
+                    value: per_metric,
+                    scope: format!("metric {} has {active} active series", validate::quote_cut(name)),
+                };
+                Err(self.refuse("max_active_series_per_metric", samples, e))
+            }
+        }
     }
 
     /// Appends prepared records to every partition concurrently, within the
@@ -292,5 +410,7 @@ pub(crate) struct Prepared {
     stats: PushStats,
 }
 
+#[cfg(test)]
+mod fuzz_tests;
 #[cfg(test)]
 mod tests;

@@ -102,6 +102,32 @@ async fn read_back(log: &EmbeddedLog) -> (Decoded, u64) {
     (out, records)
 }
 
+/// `record_version = 2` writes LZ4 records (for ingesters that do not read
+/// version 3 yet) holding the same series; other versions are refused.
+#[tokio::test]
+async fn record_version_2_writes_the_same_series_in_the_older_layout() {
+    let sent: Vec<TimeSeries> = (0..20)
+        .map(|i| series(&[("__name__", "up"), ("instance", &format!("host-{i}")), ("job", "node")], &[(i, 1.5)]))
+        .collect();
+    let mut decoded = Vec::new();
+    for version in [3u8, 2] {
+        let s = setup(DistributorConfig { record_version: version, ..Default::default() });
+        let (status, msg) = send(&s.distributor, post("/api/v1/push", body(sent.clone()), &[])).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{msg}");
+        for p in 0..PARTITIONS {
+            let mut r = s.log.open_reader(p, 0).unwrap();
+            if r.position() < s.log.end_offsets().await.unwrap()[p as usize] {
+                assert_eq!(r.next_batch(1).await.unwrap()[0].payload[0], version);
+            }
+        }
+        decoded.push(read_back(&s.log).await.0);
+    }
+    assert_eq!(decoded[0].len(), 20);
+    assert_eq!(decoded[0], decoded[1]);
+    let bad = DistributorConfig { record_version: 1, ..Default::default() };
+    assert!(bad.validate().unwrap_err().to_string().contains("record_version"));
+}
+
 #[tokio::test]
 async fn valid_push_is_durable_and_partitioned() {
     let s = setup(DistributorConfig::default());

@@ -5,6 +5,7 @@ use strata_common::Sample;
 use strata_common::labels::{METRIC_NAME, is_valid_label_name, is_valid_metric_name};
 
 use super::error::PushError;
+use super::limits::Limits;
 
 /// Checks one series: no native histograms; label names non-empty, valid,
 /// unique and sorted ascending (byte order, as Prometheus sorts); a valid
@@ -19,17 +20,21 @@ pub(crate) fn validate_series(labels: &[(&str, &str)], histograms: u32) -> Resul
     let mut prev: Option<&str> = None;
     for &(name, value) in labels {
         if name.is_empty() {
-            return Err(invalid(format!("empty label name (with value {value:?})")));
+            return Err(invalid(format!("empty label name (with value {})", quote_cut(value))));
         }
         if !is_valid_label_name(name) {
-            return Err(invalid(format!("invalid label name {name:?}: must match [a-zA-Z_][a-zA-Z0-9_]*")));
+            return Err(invalid(format!("invalid label name {}: must match [a-zA-Z_][a-zA-Z0-9_]*", quote_cut(name))));
         }
         if let Some(p) = prev {
             if p == name {
-                return Err(invalid(format!("duplicate label name {name:?}")));
+                return Err(invalid(format!("duplicate label name {}", quote_cut(name))));
             }
             if p > name {
-                return Err(invalid(format!("labels are not sorted by name: {p:?} comes before {name:?}")));
+                return Err(invalid(format!(
+                    "labels are not sorted by name: {} comes before {}",
+                    quote_cut(p),
+                    quote_cut(name)
+                )));
             }
         }
         prev = Some(name);
@@ -40,10 +45,43 @@ pub(crate) fn validate_series(labels: &[(&str, &str)], histograms: u32) -> Resul
     match metric_name {
         None | Some("") => Err(invalid(format!("missing metric name (label {METRIC_NAME})"))),
         Some(m) if !is_valid_metric_name(m) => Err(invalid(format!(
-            "invalid metric name {m:?} in label {METRIC_NAME}: must match [a-zA-Z_:][a-zA-Z0-9_:]*"
+            "invalid metric name {} in label {METRIC_NAME}: must match [a-zA-Z_:][a-zA-Z0-9_:]*",
+            quote_cut(m)
         ))),
         Some(_) => Ok(()),
     }
+}
+
+/// Checks the label limits of one series; on refusal, the metric reason
+/// and the error (400, naming the limit, its value and the series).
+pub(crate) fn check_label_limits(labels: &[(&str, &str)], limits: &Limits) -> Result<(), (&'static str, PushError)> {
+    let invalid = |reason: String| PushError::InvalidSeries { series: format_series(labels), reason };
+    let max_names = limits.max_label_names_per_series;
+    if max_names > 0 && labels.len() > max_names {
+        let e =
+            invalid(format!("{} label names, more than limit max_label_names_per_series = {max_names}", labels.len()));
+        return Err(("max_label_names_per_series", e));
+    }
+    let (max_name, max_value) = (limits.max_label_name_length, limits.max_label_value_length);
+    for &(name, value) in labels {
+        if max_name > 0 && name.len() > max_name {
+            let e = invalid(format!(
+                "label name {} is {} bytes long, more than limit max_label_name_length = {max_name}",
+                quote_cut(name),
+                name.len()
+            ));
+            return Err(("label_name_too_long", e));
+        }
+        if max_value > 0 && value.len() > max_value {
+            let e = invalid(format!(
+                "the value of label {} is {} bytes long, more than limit max_label_value_length = {max_value}",
+                quote_cut(name),
+                value.len()
+            ));
+            return Err(("label_value_too_long", e));
+        }
+    }
+    Ok(())
 }
 
 /// Result of [`check_sample_times`].
@@ -88,23 +126,77 @@ pub(crate) fn has_empty_values(labels: &[(&str, &str)]) -> bool {
     labels.iter().any(|(_, v)| v.is_empty())
 }
 
-/// Prometheus notation of labels as sent: `name{a="b", c="d"}`.
+/// `labels` as stored: without the empty-valued pairs (Prometheus drops
+/// them), copied into `kept` only when there are some.
+pub(crate) fn without_empty_values<'k, 'l: 'k>(
+    labels: &'k [(&'l str, &'l str)],
+    kept: &'k mut Vec<(&'l str, &'l str)>,
+) -> &'k [(&'l str, &'l str)] {
+    if !has_empty_values(labels) {
+        return labels;
+    }
+    kept.clear();
+    kept.extend(labels.iter().filter(|(_, v)| !v.is_empty()));
+    kept
+}
+
+/// `text` quoted and escaped like `{:?}`, cut after about 100 characters.
+pub(crate) fn quote_cut(text: &str) -> String {
+    let mut s = String::from("\"");
+    for ch in text.chars() {
+        if s.len() > 100 {
+            s.push('…');
+            break;
+        }
+        s.extend(ch.escape_debug());
+    }
+    s.push('"');
+    s
+}
+
+/// Longest series text an error message echoes (a 5 MB label must not
+/// make a 5 MB error body).
+pub(crate) const MAX_ECHO: usize = 200;
+
+/// Prometheus notation of labels as sent, `name{a="b", c="d"}`, cut after
+/// about [`MAX_ECHO`] characters (`…` and the bytes left out mark the cut).
 pub(crate) fn format_series(labels: &[(&str, &str)]) -> String {
     use std::fmt::Write;
+    let total: usize = labels.iter().map(|(n, v)| n.len() + v.len() + 5).sum();
     let mut s = String::new();
+    let push_cut = |s: &mut String, text: &str| {
+        for ch in text.chars() {
+            if s.len() > MAX_ECHO {
+                break;
+            }
+            s.extend(ch.escape_debug());
+        }
+    };
     if let Some((_, v)) = labels.iter().find(|(n, _)| *n == METRIC_NAME) {
-        s.push_str(v);
+        push_cut(&mut s, v);
     }
     s.push('{');
     let mut first = true;
     for (n, v) in labels.iter().filter(|(n, _)| *n != METRIC_NAME) {
+        if s.len() > MAX_ECHO {
+            break;
+        }
         if !first {
             s.push_str(", ");
         }
         first = false;
-        let _ = write!(s, "{n}={v:?}");
+        push_cut(&mut s, n);
+        s.push_str("=\"");
+        push_cut(&mut s, v);
+        s.push('"');
     }
-    s.push('}');
+    if s.len() > MAX_ECHO {
+        let end = s.char_indices().map(|(i, _)| i).find(|&i| i >= MAX_ECHO).unwrap_or(s.len());
+        s.truncate(end);
+        let _ = write!(s, "…(series of {total} bytes, cut)");
+    } else {
+        s.push('}');
+    }
     s
 }
 
@@ -150,6 +242,9 @@ mod tests {
         assert!(reason(&[("job", "a")]).contains("missing metric name"));
         assert!(reason(&[("__name__", ""), ("job", "a")]).contains("missing metric name"));
         assert!(reason(&[("__name__", "1up")]).contains("invalid metric name \"1up\""));
+        let huge = "v".repeat(5 << 20);
+        let m = reason(&[("__name__", "up"), ("job", &huge), ("z-bad", "x")]);
+        assert!(m.len() < 600 && m.contains("up{job=\"vvv") && m.contains("cut"), "{}", &m[..m.len().min(700)]);
         let h = validate_series(&[("__name__", "h")], 1).unwrap_err().to_string();
         assert!(h.contains("native histograms not supported yet (series h{})"), "{h}");
     }

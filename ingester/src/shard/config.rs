@@ -35,6 +35,10 @@ pub struct IngesterConfig {
     /// memtable reaches twice this size (backpressure instead of OOM when
     /// the disk is failing).
     pub memtable_max_bytes: usize,
+    /// Flush every shard's memtable when the ingester stops gracefully
+    /// (SIGTERM), so the log can give back its space and a restart replays
+    /// nothing. Off: a restart replays what was not flushed.
+    pub flush_on_shutdown: bool,
     /// Most records a partition consumer takes from the log per batch.
     pub max_batch_records: usize,
     /// Ready (`/ready` 200) once every owned partition has consumed to
@@ -50,6 +54,15 @@ pub struct IngesterConfig {
     /// (the querier answers its query with a retryable 503 naming the
     /// ingester).
     pub head_read_queue_timeout_ms: u64,
+    /// A series counts in `strata_ingester_active_series{tenant}` until it
+    /// has received no sample for this many milliseconds (about; see the
+    /// ingester's `active` module).
+    pub active_series_idle_ms: u64,
+    /// A head read that would copy more samples than this is served in
+    /// time slices of about this many samples, one per turn of the shard,
+    /// so cheaper reads are answered between the slices. `0` reads in one
+    /// piece.
+    pub head_read_slice_samples: u64,
 }
 
 impl Default for IngesterConfig {
@@ -60,16 +73,24 @@ impl Default for IngesterConfig {
             io_memory_bytes: 1024 * 1024,
             flush_interval_ms: 10 * 60 * 1000,
             memtable_max_bytes: 256 * 1024 * 1024,
+            flush_on_shutdown: true,
             max_batch_records: 1024,
             ready_max_lag_records: 0,
             lag_poll_interval_ms: 1000,
             max_concurrent_head_reads: 0,
             head_read_queue_timeout_ms: 10_000,
+            active_series_idle_ms: 20 * 60 * 1000,
+            head_read_slice_samples: 250_000,
         }
     }
 }
 
 impl IngesterConfig {
+    /// See [`IngesterConfig::active_series_idle_ms`].
+    pub fn active_series_idle(&self) -> Duration {
+        Duration::from_millis(self.active_series_idle_ms)
+    }
+
     /// Checks every field; the message names the offending one.
     pub fn validate(&self) -> Result<()> {
         let bad = |msg: String| Err(Error::InvalidConfig(msg));

@@ -20,7 +20,8 @@ pub(crate) enum FlushEvent {
     Nudge,
     /// Flush everything consumed so far and answer when committed.
     Force(flume::Sender<Result<()>>),
-    /// The shard is stopping (sent after the consumers stopped).
+    /// The shard is stopping (sent after the consumers stopped): flush what
+    /// was consumed (with `flush_on_shutdown`), then stop.
     Stop,
 }
 
@@ -35,6 +36,8 @@ pub(crate) struct ShardCtx {
     pub flush_events: flume::Sender<FlushEvent>,
     /// A nudge is queued and not yet seen by the flusher.
     pub nudged: Cell<bool>,
+    /// Set while the last flush failed; cleared by the next that succeeds.
+    pub flush_failing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl ShardCtx {

@@ -1,6 +1,8 @@
 //! The per-shard flusher task: decides when to flush, freezes the memtable,
 //! writes and commits files on a plain OS thread (no blocking I/O on the
-//! executor), then advances the flushed offsets and releases the log.
+//! executor), then advances the flushed offsets and releases the log. A
+//! graceful stop ([`FlushEvent::Stop`]) flushes whatever was consumed
+//! (`flush_on_shutdown`).
 
 use std::pin::pin;
 use std::rc::Rc;
@@ -16,7 +18,9 @@ use super::state::FlushJob;
 use crate::error::{Error, Result};
 
 const RETRY_MIN: Duration = Duration::from_secs(1);
-const RETRY_MAX: Duration = Duration::from_secs(60);
+/// Longest wait between flush retries: a flush failing on a full disk
+/// succeeds within this long of space returning (and `/ready` recovers).
+const RETRY_MAX: Duration = Duration::from_secs(8);
 const TICK_MAX: Duration = Duration::from_secs(1);
 
 /// Runs until [`FlushEvent::Stop`] (or the event channel closes).
@@ -52,8 +56,12 @@ pub(crate) async fn run_flusher(ctx: Rc<ShardCtx>, events: flume::Receiver<Flush
                 || (now.duration_since(last_flush) >= interval && st.has_unflushed());
             (st.frozen.is_some(), due)
         };
-        if force || ((due || pending) && retry_due) {
-            let result = flush_cycle(&ctx, force || due).await;
+        // A graceful stop flushes everything consumed (unless configured
+        // not to), so the log can give back its space and a restart has
+        // nothing to replay.
+        let stop_flush = stop && ctx.config.flush_on_shutdown;
+        if force || stop_flush || ((due || pending) && retry_due) {
+            let result = flush_cycle(&ctx, force || due || stop_flush).await;
             match &result {
                 Ok(()) => {
                     last_flush = Instant::now();
@@ -113,6 +121,7 @@ async fn run_job(ctx: &Rc<ShardCtx>, job: FlushJob) -> Result<()> {
     metrics.flush_duration.observe(started.elapsed().as_secs_f64());
     match result {
         Ok(files) => {
+            ctx.flush_failing.store(false, std::sync::atomic::Ordering::Release);
             ctx.state.borrow_mut().finish_flush(&job);
             metrics.flushes_ok.inc();
             tracing::info!(
@@ -126,6 +135,7 @@ async fn run_job(ctx: &Rc<ShardCtx>, job: FlushJob) -> Result<()> {
             Ok(())
         }
         Err(e) => {
+            ctx.flush_failing.store(true, std::sync::atomic::Ordering::Release);
             metrics.flushes_failed.inc();
             tracing::error!(shard, error = %e, ranges = ?job.ranges, "flush failed; the frozen memtable is kept and the flush will be retried");
             Err(e)
@@ -154,7 +164,10 @@ fn write_and_commit(manifest: &ManifestStore, log: &dyn Log, job: &FlushJob, sha
             None => Vec::new(),
         };
         count = files.len();
-        manifest.commit_flush(files, &flushed).map_err(storage_err)?;
+        if let Err(e) = manifest.commit_flush(files.clone(), &flushed) {
+            manifest.remove_uncommitted(&files);
+            return Err(storage_err(e));
+        }
     }
     manifest.replicate().map_err(storage_err)?;
     for &(partition, offset) in &flushed {

@@ -3,6 +3,7 @@
 //! [`HeadReader`](strata_common::head::HeadReader)).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::future::{BoxFuture, try_join_all};
 use glommio::{CpuSet, ExecutorJoinHandle, LocalExecutorBuilder, Placement};
@@ -16,12 +17,14 @@ use strata_log::{Log, Offset, PartitionId};
 use strata_storage::ManifestStore;
 
 use super::config::IngesterConfig;
-use super::metrics::IngesterMetrics;
+use super::metrics::{IngesterMetrics, PartitionMetrics};
 use super::worker::{Command, ShardSpec, run_shard};
 use crate::error::{Error, Result};
 
 struct ShardHandle {
     partitions: Vec<PartitionId>,
+    /// Set while the shard's last flush failed (see [`Ingester::flush_failing`]).
+    flush_failing: Arc<AtomicBool>,
     commands: flume::Sender<Command>,
     thread: Mutex<Option<ExecutorJoinHandle<()>>>,
 }
@@ -33,6 +36,11 @@ struct ShardHandle {
 pub struct Ingester {
     shards: Vec<ShardHandle>,
     log: Arc<dyn Log>,
+    /// Per owned partition (sorted), the shard's consumed and flushed
+    /// offsets as it publishes them (the `consumed_offset` and
+    /// `flushed_offset` gauges): progress is read without a round trip to
+    /// the shards, which strong reads poll before every query.
+    progress: Vec<(PartitionId, PartitionMetrics)>,
 }
 
 impl std::fmt::Debug for Ingester {
@@ -97,6 +105,7 @@ impl Ingester {
         let n = config.effective_shards(partitions);
         let metrics = IngesterMetrics::register(registry);
         let cpus = if config.pin_cores { pinnable_cpus() } else { Vec::new() };
+        release_flushed(&*log, &manifest, &owned);
         let mut shards = Vec::with_capacity(n);
         let mut ready = Vec::with_capacity(n);
         for shard in 0..n {
@@ -105,7 +114,9 @@ impl Ingester {
             let placement = cpus.get(shard).map_or(Placement::Unbound, |&cpu| Placement::Fixed(cpu));
             let (cmd_tx, cmd_rx) = flume::unbounded();
             let (ready_tx, ready_rx) = flume::bounded(1);
+            let flush_failing = Arc::new(AtomicBool::new(false));
             let spec = ShardSpec {
+                flush_failing: flush_failing.clone(),
                 shard,
                 partitions: mine.clone(),
                 config: config.clone(),
@@ -122,10 +133,18 @@ impl Ingester {
                 .io_memory(config.io_memory_bytes)
                 .spawn(move || run_shard(spec))
                 .map_err(|e| Error::ShardStart { shard, source: e.into() })?;
-            shards.push(ShardHandle { partitions: mine, commands: cmd_tx, thread: Mutex::new(Some(thread)) });
+            shards.push(ShardHandle {
+                partitions: mine,
+                flush_failing,
+                commands: cmd_tx,
+                thread: Mutex::new(Some(thread)),
+            });
             ready.push(ready_rx);
         }
-        let ingester = Ingester { shards, log };
+        let mut owned = owned;
+        owned.sort_unstable();
+        let progress = owned.iter().map(|&p| (p, metrics.partition(p))).collect();
+        let ingester = Ingester { shards, log, progress };
         for (shard, rx) in ready.into_iter().enumerate() {
             match rx.recv() {
                 Ok(Ok(())) => {}
@@ -140,6 +159,17 @@ impl Ingester {
     /// The number of shards running.
     pub fn shard_count(&self) -> usize {
         self.shards.len()
+    }
+
+    /// Shards whose last flush failed (e.g. the disk is full); they retry
+    /// on their own. `/ready` is not 200 while any is listed.
+    pub fn flush_failing(&self) -> Vec<usize> {
+        self.shards
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.flush_failing.load(Ordering::Acquire))
+            .map(|(i, _)| i)
+            .collect()
     }
 
     /// The partitions shard `shard` owns.
@@ -183,11 +213,32 @@ impl Ingester {
         Ok(total)
     }
 
-    /// Consumption progress of every partition, sorted by partition.
+    /// Cardinality statistics of `tenant`'s series in every shard's head
+    /// (shards own disjoint series, so their counts add up).
+    pub async fn head_stats(&self, tenant: &strata_common::TenantId) -> Result<strata_storage::memtable::HeadStats> {
+        let answers = self.ask_all(|reply| Command::Stats { tenant: tenant.clone(), reply }).await?;
+        let mut total = strata_storage::memtable::HeadStats::default();
+        for a in answers {
+            total.merge(a);
+        }
+        Ok(total)
+    }
+
+    /// Consumption progress of every owned partition, sorted by partition.
+    ///
+    /// Read from what the shards publish, not asked of them: a shard sets
+    /// a partition's consumed offset after it applied the records below it,
+    /// so a head read sent to the shard afterwards sees them.
     pub async fn partition_progress(&self) -> Result<Vec<PartitionProgress>> {
-        let mut all: Vec<_> = self.ask_all(|reply| Command::Progress { reply }).await?.into_iter().flatten().collect();
-        all.sort_unstable_by_key(|p| p.partition);
-        Ok(all)
+        Ok(self
+            .progress
+            .iter()
+            .map(|(partition, m)| PartitionProgress {
+                partition: *partition,
+                consumed: m.consumed_offset.get().max(0) as Offset,
+                flushed: m.flushed_offset.get().max(0) as Offset,
+            })
+            .collect())
     }
 
     /// Flushes every shard's memtable (everything consumed so far) and
@@ -248,6 +299,23 @@ impl Ingester {
             {
                 tracing::error!(shard = i, error = %e, "ingester shard thread ended abnormally");
             }
+        }
+    }
+}
+
+/// Releases the log below each owned partition's flushed offset. The log
+/// forgets releases on a restart, and a crash may fall between a flush's
+/// commit and its release; either way what is already in files is given
+/// back before replay starts.
+fn release_flushed(log: &dyn Log, manifest: &ManifestStore, owned: &[PartitionId]) {
+    let flushed = manifest.current().flushed_offsets.clone();
+    for &p in owned {
+        if let Some(&offset) = flushed.get(&p)
+            && offset > 0
+            && let Err(e) = log.release(p, offset)
+        {
+            // Only space reclamation: failing to release loses nothing.
+            tracing::warn!(partition = p, offset, error = %e, "releasing flushed log records at start-up failed");
         }
     }
 }

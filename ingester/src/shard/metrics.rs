@@ -26,6 +26,11 @@ pub(crate) struct PartitionLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct TenantLabels {
+    pub tenant: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct FlushLabels {
     pub shard: u32,
     /// `ok` or `error`.
@@ -43,6 +48,7 @@ fn flush_histogram() -> Histogram {
 #[derive(Clone)]
 pub(crate) struct IngesterMetrics {
     samples_appended: Family<ShardLabels, Counter>,
+    sliced_reads: Family<ShardLabels, Counter>,
     records_consumed: Family<PartitionLabels, Counter>,
     decode_failures: Family<PartitionLabels, Counter>,
     log_read_errors: Family<PartitionLabels, Counter>,
@@ -51,6 +57,8 @@ pub(crate) struct IngesterMetrics {
     memtable_bytes: Family<ShardLabels, Gauge>,
     consumed_offset: Family<PartitionLabels, Gauge>,
     flushed_offset: Family<PartitionLabels, Gauge>,
+    /// Shared by every shard; see [`super::active`].
+    pub active_series: Family<TenantLabels, Gauge>,
 }
 
 impl IngesterMetrics {
@@ -58,6 +66,7 @@ impl IngesterMetrics {
     pub fn register(registry: &mut Registry) -> Self {
         let m = Self {
             samples_appended: Family::default(),
+            sliced_reads: Family::default(),
             records_consumed: Family::default(),
             decode_failures: Family::default(),
             log_read_errors: Family::default(),
@@ -66,9 +75,15 @@ impl IngesterMetrics {
             memtable_bytes: Family::default(),
             consumed_offset: Family::default(),
             flushed_offset: Family::default(),
+            active_series: Family::default(),
         };
         let r = registry.sub_registry_with_prefix("ingester");
         r.register("samples_appended", "Samples appended to shard memtables", m.samples_appended.clone());
+        r.register(
+            "head_reads_sliced",
+            "Head reads served in time slices (ingester.head_read_slice_samples)",
+            m.sliced_reads.clone(),
+        );
         r.register("records_consumed", "Log records consumed, per partition", m.records_consumed.clone());
         r.register(
             "record_decode_failures",
@@ -85,6 +100,11 @@ impl IngesterMetrics {
             "Log offset below which the partition is in durable files",
             m.flushed_offset.clone(),
         );
+        r.register(
+            "active_series",
+            "Series that received samples within ingester.active_series_idle_ms, per tenant",
+            m.active_series.clone(),
+        );
         m
     }
 
@@ -94,6 +114,7 @@ impl IngesterMetrics {
         let f = |outcome| FlushLabels { shard: shard as u32, outcome };
         ShardMetrics {
             samples_appended: self.samples_appended.get_or_create_owned(&l),
+            sliced_reads: self.sliced_reads.get_or_create_owned(&l),
             flushes_ok: self.flushes.get_or_create_owned(&f("ok")),
             flushes_failed: self.flushes.get_or_create_owned(&f("error")),
             flush_duration: self.flush_duration.get_or_create_owned(&l),
@@ -118,6 +139,7 @@ impl IngesterMetrics {
 #[derive(Clone)]
 pub(crate) struct ShardMetrics {
     pub samples_appended: Counter,
+    pub sliced_reads: Counter,
     pub flushes_ok: Counter,
     pub flushes_failed: Counter,
     pub flush_duration: Histogram,

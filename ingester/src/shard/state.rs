@@ -7,17 +7,21 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use strata_common::TenantId;
 use strata_common::head::{
-    HeadLabelsResponse, HeadReadResponse, LabelsRequest, PartitionProgress, SelectEstimate, SelectRequest, union_sorted,
+    HeadLabelsResponse, HeadReadResponse, LabelsRequest, SelectEstimate, SelectRequest, union_sorted,
 };
 use strata_common::record::{RecordView, SeriesView};
+use strata_common::{TenantId, Timestamp};
 use strata_log::{LogRecord, Offset, PartitionId};
 use strata_storage::memtable::SeriesRef;
 use strata_storage::{FrozenMemtable, Memtable, PartitionRange};
 
+use super::active::ActiveSeries;
 use super::metrics::{PartitionMetrics, ShardMetrics};
 use strata_common::head::merge::merge_series;
+
+/// Most slices one read is split into.
+const MAX_READ_SLICES: u64 = 64;
 
 /// Tenant ids cached per shard before the cache is reset (bounds memory if
 /// a writer invents tenants).
@@ -54,21 +58,34 @@ pub(crate) struct ShardState {
     pub frozen: Option<FlushJob>,
     pub partitions: BTreeMap<PartitionId, PartitionState>,
     pub metrics: ShardMetrics,
+    /// `strata_ingester_active_series{tenant}`, this shard's part.
+    pub active_series: ActiveSeries,
     tenants: HashMap<String, TenantId>,
+    /// Changes whenever the memtables or the flushed offsets change shape
+    /// (a freeze, a committed flush): a read split over several turns of
+    /// the executor is consistent while it stays the same.
+    epoch: u64,
     /// Decompression buffer for log records, reused between records.
     scratch: Vec<u8>,
     waiters: Vec<OffsetWaiter>,
 }
 
 impl ShardState {
-    pub fn new(shard: usize, partitions: BTreeMap<PartitionId, PartitionState>, metrics: ShardMetrics) -> Self {
+    pub fn new(
+        shard: usize,
+        partitions: BTreeMap<PartitionId, PartitionState>,
+        metrics: ShardMetrics,
+        active_series: ActiveSeries,
+    ) -> Self {
         Self {
             shard,
             active: Memtable::new(),
             frozen: None,
             partitions,
             metrics,
+            active_series,
             tenants: HashMap::new(),
+            epoch: 0,
             scratch: Vec::new(),
             waiters: Vec::new(),
         }
@@ -136,6 +153,37 @@ impl ShardState {
         HeadReadResponse { series, base_offsets: self.base_offsets() }
     }
 
+    /// See the `epoch` field.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// The time slices to read `req` in, one executor turn each, when it
+    /// would copy more than `slice_samples` samples
+    /// (`ingester.head_read_slice_samples`); `None` to read it at once. A
+    /// shard serves one command at a time, so a heavy read in one piece
+    /// would hold every cheap read queued behind it.
+    pub fn read_slices(&self, req: &SelectRequest, slice_samples: u64) -> Option<Vec<(Timestamp, Timestamp)>> {
+        if !req.with_samples || slice_samples == 0 {
+            return None;
+        }
+        let samples = self.estimate(req).samples;
+        let n = samples.div_ceil(slice_samples).min(MAX_READ_SLICES) as i64;
+        let span = req.max_t.checked_sub(req.min_t)?.checked_add(1)?;
+        if n < 2 || span < n {
+            return None;
+        }
+        let width = span / n;
+        let slices = (0..n)
+            .map(|i| {
+                let lo = req.min_t + i * width;
+                let hi = if i == n - 1 { req.max_t } else { lo + width - 1 };
+                (lo, hi)
+            })
+            .collect();
+        Some(slices)
+    }
+
     /// Label names or values from the active and frozen memtables, as a
     /// sorted union, with the same `base_offsets` as [`Self::read`].
     pub fn labels(&self, req: &LabelsRequest) -> HeadLabelsResponse {
@@ -158,13 +206,6 @@ impl ShardState {
     /// Per owned partition, the flushed offset the head's data starts at.
     fn base_offsets(&self) -> Vec<(PartitionId, Offset)> {
         self.partitions.iter().map(|(p, s)| (*p, s.flushed)).collect()
-    }
-
-    pub fn progress(&self) -> Vec<PartitionProgress> {
-        self.partitions
-            .iter()
-            .map(|(p, s)| PartitionProgress { partition: *p, consumed: s.consumed, flushed: s.flushed })
-            .collect()
     }
 
     /// Whether some partition has consumed records not yet covered by a
@@ -195,11 +236,13 @@ impl ShardState {
             .filter(|(_, s)| s.consumed > s.flushed)
             .map(|(p, s)| PartitionRange { partition: *p, start: s.flushed, end: s.consumed })
             .collect();
+        self.active_series.before_freeze(&self.active);
         let table =
             if self.active.is_empty() { None } else { Some(Arc::new(std::mem::take(&mut self.active).freeze())) };
         self.metrics.memtable_bytes.set(self.active.approx_bytes() as i64);
         let job = FlushJob { table, ranges };
         self.frozen = Some(job.clone());
+        self.epoch += 1;
         Some(job)
     }
 
@@ -207,6 +250,7 @@ impl ShardState {
     /// flushed offsets, atomically with respect to reads.
     pub fn finish_flush(&mut self, job: &FlushJob) {
         self.frozen = None;
+        self.epoch += 1;
         for r in &job.ranges {
             if let Some(part) = self.partitions.get_mut(&r.partition) {
                 part.flushed = part.flushed.max(r.end);

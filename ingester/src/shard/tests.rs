@@ -101,28 +101,31 @@ fn append_round(log: &dyn Log, round: i64, expected: &mut Expected) {
 }
 
 fn everything(tenant: &str) -> SelectRequest {
-    SelectRequest {
-        tenant: TenantId::new(tenant).unwrap(),
-        matchers: vec![],
-        min_t: i64::MIN,
-        max_t: i64::MAX,
-        with_samples: true,
-    }
+    between(tenant, i64::MIN, i64::MAX)
+}
+
+fn between(tenant: &str, min_t: i64, max_t: i64) -> SelectRequest {
+    SelectRequest { tenant: TenantId::new(tenant).unwrap(), matchers: vec![], min_t, max_t, with_samples: true }
 }
 
 /// What a querier sees: the heads (asked first), then the files below the
 /// heads' base offsets. Samples are concatenated, not deduplicated, so a
 /// sample counted twice shows up twice.
 fn query_all(ingester: &Ingester, store: &Store) -> Expected {
+    query_between(ingester, store, i64::MIN, i64::MAX)
+}
+
+/// [`query_all`] of the samples in `[min_t, max_t]`.
+fn query_between(ingester: &Ingester, store: &Store, min_t: i64, max_t: i64) -> Expected {
     let mut got = Expected::new();
     for tenant in TENANTS {
-        let head = block_on(HeadReader::read(ingester, everything(tenant))).unwrap();
+        let head = block_on(HeadReader::read(ingester, between(tenant, min_t, max_t))).unwrap();
         assert!(head.series.windows(2).all(|w| w[0].labels < w[1].labels), "head series sorted and unique");
         let base: BTreeMap<PartitionId, Offset> = head.base_offsets.iter().copied().collect();
         assert_eq!(base.len(), PARTITIONS as usize, "every partition has a base offset");
         let tid = TenantId::new(tenant).unwrap();
-        for s in store.select(&SelectRequest::new(tid.clone(), vec![], i64::MIN, i64::MAX), &base).unwrap() {
-            let samples = s.samples(i64::MIN, i64::MAX).unwrap();
+        for s in store.select(&SelectRequest::new(tid.clone(), vec![], min_t, max_t), &base).unwrap() {
+            let samples = s.samples(min_t, max_t).unwrap();
             got.entry((tenant.to_string(), s.labels.clone())).or_default().extend(samples);
         }
         for s in head.series {
@@ -167,8 +170,10 @@ fn ingests_flushes_and_replays_exactly_once() {
         append_round(&*log, round, &mut expected);
     }
 
-    // Replay from scratch into two shards.
-    let (ingester, registry) = start(config(2), &log, &manifest);
+    // Replay from scratch into two shards; a stop below does not flush, so
+    // that the restart has something to replay.
+    let no_stop_flush = IngesterConfig { flush_on_shutdown: false, ..config(2) };
+    let (ingester, registry) = start(no_stop_flush, &log, &manifest);
     assert_eq!(ingester.shard_count(), 2);
     assert_eq!(ingester.partitions_of(0), &[0, 2]);
     assert_eq!(ingester.partitions_of(1), &[1, 3]);
@@ -424,6 +429,29 @@ fn pinned_shards_never_ask_for_a_missing_cpu() {
     ingester.shutdown();
 }
 
+/// Appends 60 rounds from another thread while reading `[min_t, max_t]`
+/// again and again (at least 5 times), asserting that no read counts a
+/// sample twice; returns what was written.
+fn write_while_reading(log: &Arc<EmbeddedLog>, ingester: &Ingester, store: &Store, min_t: i64, max_t: i64) -> Expected {
+    std::thread::scope(|s| {
+        let writer = s.spawn(|| {
+            let mut expected = Expected::new();
+            for round in 0..60 {
+                append_round(&**log, round, &mut expected);
+            }
+            expected
+        });
+        let mut reads = 0;
+        while !writer.is_finished() || reads < 5 {
+            for (key, samples) in query_between(ingester, store, min_t, max_t) {
+                assert!(samples.windows(2).all(|w| w[0].t < w[1].t), "{key:?} has a sample twice: {samples:?}");
+            }
+            reads += 1;
+        }
+        writer.join().unwrap()
+    })
+}
+
 #[test]
 fn concurrent_reads_never_double_count_while_size_flushes_run() {
     let (_dir, log, manifest) = setup(1 << 20);
@@ -431,23 +459,7 @@ fn concurrent_reads_never_double_count_while_size_flushes_run() {
     // A tiny memtable limit: size-triggered flushes happen during the run.
     let (ingester, registry) =
         start(IngesterConfig { memtable_max_bytes: 1024, max_batch_records: 4, ..config(2) }, &log, &manifest);
-    let expected = std::thread::scope(|s| {
-        let writer = s.spawn(|| {
-            let mut expected = Expected::new();
-            for round in 0..60 {
-                append_round(&*log, round, &mut expected);
-            }
-            expected
-        });
-        let mut reads = 0;
-        while !writer.is_finished() || reads < 5 {
-            for (key, samples) in query_all(&ingester, &store) {
-                assert!(samples.windows(2).all(|w| w[0].t < w[1].t), "{key:?} has a sample twice: {samples:?}");
-            }
-            reads += 1;
-        }
-        writer.join().unwrap()
-    });
+    let expected = write_while_reading(&log, &ingester, &store, i64::MIN, i64::MAX);
     block_on(ingester.wait_caught_up()).unwrap();
     assert_eq!(query_all(&ingester, &store), expected);
     // Size-triggered flushes ran (no flush_now yet).
@@ -479,4 +491,57 @@ fn refuses_to_start_when_the_log_is_behind_the_manifest() {
     init_tracing();
     let err = Ingester::start(config(2), log.clone(), manifest.clone(), &mut Registry::default()).unwrap_err();
     assert!(matches!(err, crate::Error::OpenReader { partition: 2, offset: 1_000, .. }), "unexpected error: {err}");
+}
+
+#[test]
+fn sliced_head_reads_never_double_count_while_size_flushes_run() {
+    let (_dir, log, manifest) = setup(1 << 20);
+    let store = Store::new(manifest.clone());
+    // Reads of more than 8 samples go in time slices, and a tiny memtable
+    // limit makes flushes land between the slices of a read.
+    let config =
+        IngesterConfig { memtable_max_bytes: 1024, max_batch_records: 4, head_read_slice_samples: 8, ..config(2) };
+    let (ingester, _registry) = start(config, &log, &manifest);
+    let (min_t, max_t) = (0, 59_000);
+    let expected = write_while_reading(&log, &ingester, &store, min_t, max_t);
+    block_on(ingester.wait_caught_up()).unwrap();
+    // Everything is still in the heads or in files, each sample once.
+    assert_eq!(query_between(&ingester, &store, min_t, max_t), expected);
+    block_on(ingester.flush_now()).unwrap();
+    assert_eq!(query_between(&ingester, &store, min_t, max_t), expected);
+    ingester.shutdown();
+}
+
+#[test]
+fn a_sliced_head_read_equals_a_whole_one() {
+    let (_dir, log, manifest) = setup(1 << 20);
+    let mut expected = Expected::new();
+    for round in 0..50 {
+        append_round(&*log, round, &mut expected);
+    }
+    let read = |slice_samples: u64| {
+        let (ingester, registry) = start(
+            IngesterConfig { head_read_slice_samples: slice_samples, flush_on_shutdown: false, ..config(1) },
+            &log,
+            &manifest,
+        );
+        block_on(ingester.wait_caught_up()).unwrap();
+        let answer: Vec<_> = TENANTS
+            .iter()
+            .map(|t| block_on(HeadReader::read(&ingester, between(t, 3_500, 47_000))).unwrap())
+            .map(|r| {
+                (r.series.iter().map(|s| (s.labels.clone(), s.samples.clone())).collect::<Vec<_>>(), r.base_offsets)
+            })
+            .collect();
+        let sliced = metric_value(&metrics_text(&registry), "strata_ingester_head_reads_sliced_total{shard=\"0\"}");
+        ingester.shutdown();
+        (answer, sliced)
+    };
+    let (whole, not_sliced) = read(0);
+    let (sliced, slice_count) = read(7);
+    assert_eq!((not_sliced, slice_count), (Some(0.0), Some(2.0)), "one sliced read per tenant");
+    assert_eq!(sliced, whole);
+    // 20 series per tenant, samples at 4 s .. 47 s.
+    assert_eq!(whole[0].0.len(), SERIES);
+    assert_eq!(whole[0].0[0].1.len(), 44);
 }

@@ -7,12 +7,13 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use strata_common::head::{
-    HeadLabelsResponse, HeadReadResponse, LabelsRequest, PartitionProgress, SelectEstimate, SelectRequest,
-};
+use strata_common::Timestamp;
+use strata_common::head::merge::merge_series;
+use strata_common::head::{HeadLabelsResponse, HeadReadResponse, LabelsRequest, SelectEstimate, SelectRequest};
 use strata_log::{Log, Offset, PartitionId};
 use strata_storage::ManifestStore;
 
+use super::active::ActiveSeries;
 use super::config::IngesterConfig;
 use super::consume::{consume_partition, open_reader_at};
 use super::context::{FlushEvent, ShardCtx};
@@ -35,8 +36,10 @@ pub(crate) enum Command {
         req: SelectRequest,
         reply: flume::Sender<SelectEstimate>,
     },
-    Progress {
-        reply: flume::Sender<Vec<PartitionProgress>>,
+    /// Cardinality statistics of one tenant's head (active and frozen tables).
+    Stats {
+        tenant: strata_common::TenantId,
+        reply: flume::Sender<strata_storage::memtable::HeadStats>,
     },
     /// Flush everything consumed so far.
     Flush {
@@ -60,6 +63,8 @@ pub(crate) struct ShardSpec {
     pub log: Arc<dyn Log>,
     pub manifest: Arc<ManifestStore>,
     pub metrics: IngesterMetrics,
+    /// Set while the last flush failed (read by the handle for `/ready`).
+    pub flush_failing: Arc<std::sync::atomic::AtomicBool>,
     pub commands: flume::Receiver<Command>,
     /// Answered once the readers are open (or with the error that stopped it).
     pub ready: flume::Sender<Result<()>>,
@@ -68,7 +73,7 @@ pub(crate) struct ShardSpec {
 /// Runs one shard until it is told to stop or its command channel closes
 /// (the [`Ingester`](super::Ingester) was dropped).
 pub(crate) async fn run_shard(spec: ShardSpec) {
-    let ShardSpec { shard, partitions, config, log, manifest, metrics, commands, ready } = spec;
+    let ShardSpec { shard, partitions, config, log, manifest, metrics, flush_failing, commands, ready } = spec;
 
     // Replay starts at the manifest's flushed offset of each partition.
     let flushed = manifest.current().flushed_offsets.clone();
@@ -94,12 +99,18 @@ pub(crate) async fn run_shard(spec: ShardSpec) {
     let (flush_tx, flush_rx) = flume::unbounded();
     let ctx = Rc::new(ShardCtx {
         shard,
-        state: RefCell::new(ShardState::new(shard, states, metrics.shard(shard))),
+        state: RefCell::new(ShardState::new(
+            shard,
+            states,
+            metrics.shard(shard),
+            ActiveSeries::new(config.active_series_idle(), metrics.active_series.clone()),
+        )),
         config,
         log,
         manifest,
         flush_events: flush_tx,
         nudged: Cell::new(false),
+        flush_failing,
     });
     // Closing `stop_tx` (by dropping it) stops every consumer.
     let (stop_tx, stop_rx) = flume::bounded::<()>(0);
@@ -108,14 +119,24 @@ pub(crate) async fn run_shard(spec: ShardSpec) {
         .map(|(p, r)| glommio::spawn_local(consume_partition(ctx.clone(), p, r, stop_rx.clone())))
         .collect();
     let flusher = glommio::spawn_local(run_flusher(ctx.clone(), flush_rx));
+    let active_series_ticks = glommio::spawn_local(tick_active_series(ctx.clone()));
     let _ = ready.send(Ok(()));
 
     let mut shutdown_reply = None;
     while let Ok(cmd) = commands.recv_async().await {
         match cmd {
             Command::Read { req, reply } => {
-                let resp = ctx.state.borrow().read(&req);
-                let _ = reply.send(resp);
+                let slices = ctx.state.borrow().read_slices(&req, ctx.config.head_read_slice_samples);
+                match slices {
+                    None => {
+                        let resp = ctx.state.borrow().read(&req);
+                        let _ = reply.send(resp);
+                    }
+                    Some(slices) => {
+                        ctx.state.borrow().metrics.sliced_reads.inc();
+                        glommio::spawn_local(read_in_slices(ctx.clone(), req, slices, reply)).detach();
+                    }
+                }
             }
             Command::Labels { req, reply } => {
                 let resp = ctx.state.borrow().labels(&req);
@@ -125,8 +146,14 @@ pub(crate) async fn run_shard(spec: ShardSpec) {
                 let resp = ctx.state.borrow().estimate(&req);
                 let _ = reply.send(resp);
             }
-            Command::Progress { reply } => {
-                let _ = reply.send(ctx.state.borrow().progress());
+            Command::Stats { tenant, reply } => {
+                let st = ctx.state.borrow();
+                let mut stats = strata_storage::memtable::HeadStats::default();
+                st.active.add_stats(&tenant, &mut stats);
+                if let Some(table) = st.frozen.as_ref().and_then(|j| j.table.as_ref()) {
+                    table.add_stats(&tenant, &mut stats);
+                }
+                let _ = reply.send(stats.finish());
             }
             Command::Flush { reply } => {
                 let _ = ctx.flush_events.send(FlushEvent::Force(reply));
@@ -139,6 +166,8 @@ pub(crate) async fn run_shard(spec: ShardSpec) {
         }
     }
 
+    // Dropping a glommio task cancels it.
+    drop(active_series_ticks);
     drop(stop_tx);
     drop(stop_rx);
     for c in consumers {
@@ -151,4 +180,72 @@ pub(crate) async fn run_shard(spec: ShardSpec) {
     if let Some(reply) = shutdown_reply {
         let _ = reply.send(());
     }
+}
+
+/// How often a shard counts the series new in its memtable.
+const ACTIVE_SERIES_TICK: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Updates the shard's active-series gauges every [`ACTIVE_SERIES_TICK`].
+async fn tick_active_series(ctx: Rc<ShardCtx>) {
+    loop {
+        glommio::timer::sleep(ACTIVE_SERIES_TICK).await;
+        let mut state = ctx.state.borrow_mut();
+        let ShardState { active, active_series, .. } = &mut *state;
+        active_series.tick(active);
+    }
+}
+
+/// A heavy head read, one time slice per turn of the executor, so the
+/// commands that arrive meanwhile (cheap reads, estimates) are answered
+/// between slices instead of after the whole read. A read whose slices
+/// would straddle a freeze or a committed flush starts again (its base
+/// offsets would no longer describe what it read); after a few tries it
+/// reads in one go.
+async fn read_in_slices(
+    ctx: Rc<ShardCtx>,
+    req: SelectRequest,
+    slices: Vec<(Timestamp, Timestamp)>,
+    reply: flume::Sender<HeadReadResponse>,
+) {
+    for _attempt in 0..3 {
+        let epoch = ctx.state.borrow().epoch();
+        let mut answer: Option<HeadReadResponse> = None;
+        for (i, &(min_t, max_t)) in slices.iter().enumerate() {
+            if i > 0 {
+                yield_to_other_tasks().await;
+                if ctx.state.borrow().epoch() != epoch {
+                    answer = None;
+                    break;
+                }
+            }
+            let part = ctx.state.borrow().read(&SelectRequest { min_t, max_t, ..req.clone() });
+            answer = Some(match answer {
+                None => part,
+                Some(so_far) => HeadReadResponse {
+                    series: merge_series(so_far.series, part.series),
+                    base_offsets: so_far.base_offsets,
+                },
+            });
+        }
+        if let Some(answer) = answer {
+            let _ = reply.send(answer);
+            return;
+        }
+    }
+    let resp = ctx.state.borrow().read(&req);
+    let _ = reply.send(resp);
+}
+
+/// Lets every other ready task of the executor run once.
+async fn yield_to_other_tasks() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if std::mem::replace(&mut yielded, true) {
+            std::task::Poll::Ready(())
+        } else {
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await
 }

@@ -20,6 +20,9 @@ pub struct SeriesLine {
 pub struct Expect {
     /// The evaluation must fail.
     pub fail: bool,
+    /// `expect fail msg: <text>` or `expect fail regex: <re>`: what the
+    /// error must say.
+    pub fail_message: Option<FailMessage>,
     /// Series must come in the listed order.
     pub ordered: bool,
     /// A scalar result (a bare number line).
@@ -33,6 +36,25 @@ pub struct Expect {
     pub series: Vec<SeriesLine>,
     /// Something the harness cannot check yet (reason).
     pub unsupported: Option<String>,
+}
+
+/// The error an `expect fail` line asks for.
+#[derive(Debug, Clone)]
+pub enum FailMessage {
+    /// The error text, exactly.
+    Exact(String),
+    /// A regular expression the error text must match.
+    Regex(String),
+}
+
+impl FailMessage {
+    /// Whether `error` is what was asked for. An unparsable regex matches nothing.
+    pub fn matches(&self, error: &str) -> bool {
+        match self {
+            FailMessage::Exact(want) => error == want,
+            FailMessage::Regex(re) => regex::Regex::new(re).is_ok_and(|re| re.is_match(error)),
+        }
+    }
 }
 
 /// One command of a test file.
@@ -309,7 +331,17 @@ fn parse_command(line_no: usize, line: &str, body: &[(usize, &str)]) -> Command 
             for (_, l) in body {
                 if let Some(e) = l.strip_prefix("expect ") {
                     match e.split_whitespace().next().unwrap_or("") {
-                        "fail" => expect.fail = true,
+                        "fail" => {
+                            expect.fail = true;
+                            let detail = e["fail".len()..].trim();
+                            if let Some(m) = detail.strip_prefix("msg:") {
+                                expect.fail_message = Some(FailMessage::Exact(m.trim().to_string()));
+                            } else if let Some(r) = detail.strip_prefix("regex:") {
+                                expect.fail_message = Some(FailMessage::Regex(r.trim().to_string()));
+                            } else if !detail.is_empty() {
+                                expect.unsupported = Some(format!("expect {e}"));
+                            }
+                        }
                         "ordered" => expect.ordered = true,
                         "warn" | "info" | "no_warn" | "no_info" => {}
                         "string" => match unquote(e["string".len()..].trim()) {

@@ -175,14 +175,20 @@ pub fn mean(values: impl IntoIterator<Item = f64>) -> Option<f64> {
 }
 
 /// The output labels of `labels` under the grouping modifier.
+/// Copies only the labels kept (a `by` list copies a few strings, not
+/// the whole label set).
 pub fn group_labels(labels: &Labels, modifier: Option<&LabelModifier>) -> Labels {
-    let mut out = labels.clone();
-    match modifier {
+    let kept: Vec<strata_common::labels::Label> = match modifier {
         None => return Labels::empty(),
-        Some(LabelModifier::Include(keep)) => out.retain(|l| keep.labels.contains(&l.name)),
-        Some(LabelModifier::Exclude(drop)) => out.retain(|l| l.name != METRIC_NAME && !drop.labels.contains(&l.name)),
-    }
-    out
+        Some(LabelModifier::Include(keep)) => {
+            labels.iter().filter(|l| keep.labels.contains(&l.name)).cloned().collect()
+        }
+        Some(LabelModifier::Exclude(drop)) => {
+            labels.iter().filter(|l| l.name != METRIC_NAME && !drop.labels.contains(&l.name)).cloned().collect()
+        }
+    };
+    // A subset of sorted, unique labels stays sorted and unique.
+    Labels::from_sorted(kept)
 }
 
 /// Evaluates an aggregation.

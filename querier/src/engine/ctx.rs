@@ -112,6 +112,8 @@ struct Shared {
     step_pool: RefCell<Vec<Vec<Option<f64>>>>,
     /// Prefetched selections, keyed by the selector node's address.
     selected: RefCell<HashMap<usize, SeriesIter>>,
+    /// Threads the leaf operators may use (see [`super::parallel`]).
+    parallelism: Cell<usize>,
 }
 
 /// The step grid being evaluated plus the per-query state.
@@ -151,6 +153,7 @@ impl EvalCtx {
             series_touched: Cell::new(0),
             step_pool: RefCell::new(Vec::new()),
             selected: RefCell::new(selected),
+            parallelism: Cell::new(1),
         };
         Self::with_grid(start, end, step, lookback, Rc::new(shared))
     }
@@ -180,6 +183,19 @@ impl EvalCtx {
         let bytes = bytes_per_step.saturating_mul(self.steps as u64);
         let mut held = self.grid_held.borrow_mut();
         held.get_or_insert_with(|| self.reservation()).grow(0, bytes)
+    }
+
+    /// Lets the leaf operators (selectors and the functions over them)
+    /// load and convert series on up to `threads` threads
+    /// ([`super::parallel`]); 1 (the default) runs everything on the
+    /// evaluating thread.
+    pub fn set_parallelism(&self, threads: usize) {
+        self.shared.parallelism.set(threads.max(1));
+    }
+
+    /// Threads the leaf operators may use.
+    pub fn parallelism(&self) -> usize {
+        self.shared.parallelism.get()
     }
 
     /// The timestamp of step `i`.

@@ -7,6 +7,7 @@ use strata_common::sample::is_stale_nan;
 use strata_common::{Labels, Sample, Timestamp};
 
 use super::ctx::{EvalCtx, Reservation, SeriesStream, StepSeries, Value};
+use super::parallel::{Batched, GridView, SeriesKernel};
 use super::plan::{Grid, Timing, subquery_grid};
 use super::{aggregate, binary};
 use crate::engine::functions;
@@ -125,19 +126,9 @@ impl SeriesStream for MapStream<'_> {
 }
 
 /// An instant vector selector: per step, the latest sample in
-/// `(ref - lookback, ref]` unless it is a staleness marker.
-pub struct InstantSelector<'a> {
-    ctx: &'a EvalCtx,
-    iter: SeriesIter,
-    timing: Timing,
-    window: (Timestamp, Timestamp),
-    /// Yield each chosen sample's timestamp (seconds) instead of its value
-    /// (`timestamp(selector)`).
-    pub emit_timestamps: bool,
-    /// One sample buffer reused for every series, accounted by `held`.
-    buf: Vec<Sample>,
-    held: Reservation,
-}
+/// `(ref - lookback, ref]` unless it is a staleness marker. Series are
+/// loaded and converted in parallel batches ([`parallel`]).
+pub struct InstantSelector<'a>(Batched<'a, InstantKernel>);
 
 impl<'a> InstantSelector<'a> {
     /// The selector `vs` on `ctx`'s grid, over its prefetched selection.
@@ -146,47 +137,58 @@ impl<'a> InstantSelector<'a> {
         let timing = Timing::of(vs, &g);
         let window = timing.window(&g, ctx.lookback);
         let iter = ctx.take_selection(vs as *const VectorSelector as usize)?;
-        Ok(Self { ctx, iter, timing, window, emit_timestamps: false, buf: Vec::new(), held: ctx.reservation() })
+        let kernel =
+            InstantKernel { grid: GridView::of(ctx), timing, window, lookback: ctx.lookback, emit_timestamps: false };
+        Ok(Self(Batched::new(ctx, iter, kernel)))
+    }
+
+    /// Yield each chosen sample's timestamp (seconds) instead of its value
+    /// (`timestamp(selector)`).
+    pub fn emit_timestamps(mut self) -> Self {
+        self.0.kernel_mut().emit_timestamps = true;
+        self
     }
 }
 
 impl SeriesStream for InstantSelector<'_> {
     fn next_series(&mut self) -> Result<Option<StepSeries>> {
-        for series in self.iter.by_ref() {
-            let mut series = series?;
-            self.ctx.check_deadline()?;
-            self.ctx.touch_series();
-            reserve_load(&mut self.held, series.loader.as_ref(), self.window, &self.buf)?;
-            series.loader.load_into(self.window.0, self.window.1, &mut self.buf)?;
-            let samples = &self.buf;
-            self.ctx.charge(samples.len());
-            self.held.shrink(u64::MAX, u64::MAX);
-            self.held.grow(samples.len() as u64, sample_bytes(samples))?;
-            let mut values = self.ctx.step_values();
-            let mut idx = 0; // number of samples with t <= ref
-            for i in 0..self.ctx.steps {
-                let r = self.timing.ref_t(self.ctx.ts(i));
-                if idx > 0 && samples[idx - 1].t > r {
-                    idx = samples.partition_point(|s| s.t <= r); // ref moved back (never with a grid)
-                }
-                while idx < samples.len() && samples[idx].t <= r {
-                    idx += 1;
-                }
-                let v = match idx.checked_sub(1).map(|j| samples[j]) {
-                    Some(s) if s.t > r - self.ctx.lookback && !is_stale_nan(s.v) => {
-                        Some(if self.emit_timestamps { s.t as f64 / 1000.0 } else { s.v })
-                    }
-                    _ => None,
-                };
-                values.push(v);
+        self.0.next_series()
+    }
+}
+
+/// The per-series work of an instant selector.
+pub struct InstantKernel {
+    grid: GridView,
+    timing: Timing,
+    window: (Timestamp, Timestamp),
+    lookback: Timestamp,
+    emit_timestamps: bool,
+}
+
+impl SeriesKernel for InstantKernel {
+    fn window(&self) -> (Timestamp, Timestamp) {
+        self.window
+    }
+
+    fn eval(&self, samples: &mut Vec<Sample>, values: &mut Vec<Option<f64>>) {
+        let samples = &samples[..];
+        let mut idx = 0; // number of samples with t <= ref
+        for i in 0..self.grid.steps {
+            let r = self.timing.ref_t(self.grid.ts(i));
+            if idx > 0 && samples[idx - 1].t > r {
+                idx = samples.partition_point(|s| s.t <= r); // ref moved back (never with a grid)
             }
-            let s = StepSeries { labels: series.labels, values };
-            if s.has_values() {
-                return Ok(Some(s));
+            while idx < samples.len() && samples[idx].t <= r {
+                idx += 1;
             }
-            self.ctx.recycle(s);
+            let v = match idx.checked_sub(1).map(|j| samples[j]) {
+                Some(s) if s.t > r - self.lookback && !is_stale_nan(s.v) => {
+                    Some(if self.emit_timestamps { s.t as f64 / 1000.0 } else { s.v })
+                }
+                _ => None,
+            };
+            values.push(v);
         }
-        Ok(None)
     }
 }
 
@@ -314,19 +316,31 @@ impl<'a> RangeInput<'a> {
         out: &mut Vec<Option<f64>>,
         mut f: impl FnMut(&[Sample], Timestamp, Timestamp) -> Option<f64>,
     ) {
-        let samples = &self.buf[..];
-        let (mut lo, mut hi) = (0usize, 0usize);
-        out.extend((0..self.ctx.steps).map(|i| {
-            let r = self.timing.ref_t(self.ctx.ts(i));
-            let start = r - self.range;
-            while lo < samples.len() && samples[lo].t <= start {
-                lo += 1;
-            }
-            hi = hi.max(lo);
-            while hi < samples.len() && samples[hi].t <= r {
-                hi += 1;
-            }
-            f(&samples[lo..hi], start, r)
-        }));
+        let refs = (0..self.ctx.steps).map(|i| self.timing.ref_t(self.ctx.ts(i)));
+        for_each_window(&self.buf, self.range, refs, |_, w, start, r| out.push(f(w, start, r)));
+    }
+}
+
+/// Calls `f(i, window, range_start, range_end)` for the `i`-th reference
+/// time of `refs` (which must not decrease), with the samples in the
+/// left-open window `(ref - range, ref]`, found by two cursors that only
+/// move forward: each sample enters and leaves the window once.
+pub(crate) fn for_each_window(
+    samples: &[Sample],
+    range: Timestamp,
+    refs: impl Iterator<Item = Timestamp>,
+    mut f: impl FnMut(usize, &[Sample], Timestamp, Timestamp),
+) {
+    let (mut lo, mut hi) = (0usize, 0usize);
+    for (i, r) in refs.enumerate() {
+        let start = r - range;
+        while lo < samples.len() && samples[lo].t <= start {
+            lo += 1;
+        }
+        hi = hi.max(lo);
+        while hi < samples.len() && samples[hi].t <= r {
+            hi += 1;
+        }
+        f(i, &samples[lo..hi], start, r);
     }
 }

@@ -11,11 +11,14 @@ pub mod smoothing;
 pub mod stats;
 pub mod time;
 
-use promql_parser::parser::{Call, Expr};
+use promql_parser::parser::{Call, Expr, VectorSelector};
+use strata_common::sample::is_stale_nan;
 use strata_common::{Sample, Timestamp};
 
 use crate::engine::ctx::{EvalCtx, SeriesStream, StepSeries, Value, VecStream, collect};
 use crate::engine::eval::{MapStream, RangeInput, SCALAR_BYTES, eval, unparen};
+use crate::engine::parallel::{Batched, GridView, SeriesKernel};
+use crate::engine::plan::{Grid, Timing};
 use crate::error::{Error, Result};
 
 /// The samples a range function sees at one step.
@@ -34,6 +37,9 @@ pub struct RangeWindow<'s> {
     /// The scalar parameter at this step (e.g. φ of `quantile_over_time`),
     /// NaN for functions without one.
     pub param: f64,
+    /// False when no sample of the window is below the one before it (the
+    /// whole series never decreases), so a counter has no reset to scan for.
+    pub may_reset: bool,
 }
 
 /// How a function is evaluated.
@@ -148,7 +154,6 @@ pub fn eval_call<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
     match def.kind {
         Kind::Range(f) | Kind::RangeParam(f) | Kind::RangeParamLast(f) => {
             let i = matrix_arg(&def.kind).unwrap_or(0);
-            let input = RangeInput::new(ctx, arg(i)?)?;
             let param = match def.kind {
                 Kind::RangeParam(_) => scalar_arg(0)?.unwrap_or_default(),
                 Kind::RangeParamLast(_) => scalar_arg(1)?.unwrap_or_default(),
@@ -157,7 +162,21 @@ pub fn eval_call<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
                     vec![f64::NAN; ctx.steps]
                 }
             };
-            Ok(Value::Vector(Box::new(RangeFnStream { iter: input, f, param, keep_name: def.keep_name })))
+            let keep_name = def.keep_name;
+            // A range selector's series are loaded and evaluated in
+            // parallel batches; a subquery's were evaluated already.
+            if let Expr::MatrixSelector(ms) = unparen(arg(i)?) {
+                let g = Grid { start: ctx.start, end: ctx.end, step: ctx.step, lookback: ctx.lookback };
+                let timing = Timing::of(&ms.vs, &g);
+                let range = ms.range.as_millis() as Timestamp;
+                let window = timing.window(&g, range);
+                let iter = ctx.take_selection(&ms.vs as *const VectorSelector as usize)?;
+                let kernel = RangeKernel { grid: GridView::of(ctx), timing, range, window, f, param };
+                let inner = Batched::new(ctx, iter, kernel);
+                return Ok(Value::Vector(Box::new(DropName { inner, keep_name })));
+            }
+            let input = RangeInput::new(ctx, arg(i)?)?;
+            Ok(Value::Vector(Box::new(RangeFnStream { iter: input, f, param, keep_name })))
         }
         Kind::ElementwiseArgs { f, defaults } => {
             let inner = match eval(ctx, arg(0)?)? {
@@ -246,7 +265,7 @@ impl SeriesStream for RangeFnStream<'_> {
                 }
                 let param = param.get(step - 1).copied().unwrap_or(f64::NAN);
                 let step_t = ctx.ts(step - 1);
-                f(&RangeWindow { samples: w, range_start, range_end, range, step_t, param })
+                f(&RangeWindow { samples: w, range_start, range_end, range, step_t, param, may_reset: true })
             });
             let mut s = StepSeries { labels, values };
             if s.has_values() {
@@ -288,5 +307,65 @@ impl SeriesStream for ArgsMapStream<'_> {
             }
         }
         Ok(None)
+    }
+}
+
+/// The per-series work of a range function over a range selector: the
+/// window slides over the series' samples (each sample enters and leaves
+/// once), and the function sees each step's window as a slice.
+struct RangeKernel {
+    grid: GridView,
+    timing: Timing,
+    range: Timestamp,
+    window: (Timestamp, Timestamp),
+    f: fn(&RangeWindow<'_>) -> Option<f64>,
+    /// The scalar parameter per step (NaN when the function has none).
+    param: Vec<f64>,
+}
+
+impl SeriesKernel for RangeKernel {
+    fn window(&self) -> (Timestamp, Timestamp) {
+        self.window
+    }
+
+    fn eval(&self, samples: &mut Vec<Sample>, out: &mut Vec<Option<f64>>) {
+        if samples.iter().any(|s| is_stale_nan(s.v)) {
+            samples.retain(|s| !is_stale_nan(s.v));
+        }
+        let samples = &samples[..];
+        let may_reset = samples.windows(2).any(|w| w[1].v < w[0].v);
+        let refs = (0..self.grid.steps).map(|i| self.timing.ref_t(self.grid.ts(i)));
+        super::eval::for_each_window(samples, self.range, refs, |i, w, start, r| {
+            out.push(if w.is_empty() {
+                None
+            } else {
+                let param = self.param.get(i).copied().unwrap_or(f64::NAN);
+                (self.f)(&RangeWindow {
+                    samples: w,
+                    range_start: start,
+                    range_end: r,
+                    range: self.range,
+                    step_t: self.grid.ts(i),
+                    param,
+                    may_reset,
+                })
+            });
+        });
+    }
+}
+
+/// Drops `__name__` from every series of `inner` unless `keep_name`.
+struct DropName<S> {
+    inner: S,
+    keep_name: bool,
+}
+
+impl<S: SeriesStream> SeriesStream for DropName<S> {
+    fn next_series(&mut self) -> Result<Option<StepSeries>> {
+        let mut s = self.inner.next_series()?;
+        if let (Some(s), false) = (&mut s, self.keep_name) {
+            s.labels.remove(strata_common::labels::METRIC_NAME);
+        }
+        Ok(s)
     }
 }

@@ -73,6 +73,21 @@ impl SeriesSource for MemorySource {
         Box::pin(async move { Ok(self.matching(req)?.into_iter().map(|(l, _)| l).collect()) })
     }
 
+    /// A hash of every sample `req` selects (exact: the samples are at hand).
+    fn version<'a>(&'a self, req: &'a SelectRequest) -> BoxFuture<'a, Result<Option<u64>>> {
+        Box::pin(async move {
+            let mut h = xxhash_rust::xxh64::Xxh64::new(0);
+            for (labels, samples) in self.matching(req)? {
+                h.update(&labels.hash64().to_le_bytes());
+                for s in slice_range(&samples, req.min_t, req.max_t) {
+                    h.update(&s.t.to_le_bytes());
+                    h.update(&s.v.to_bits().to_le_bytes());
+                }
+            }
+            Ok(Some(h.digest()))
+        })
+    }
+
     /// Exact: the samples are at hand.
     fn estimate<'a>(&'a self, req: &'a SelectRequest) -> BoxFuture<'a, Result<SelectEstimate>> {
         Box::pin(async move {

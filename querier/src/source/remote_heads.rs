@@ -46,6 +46,17 @@ impl RemoteHeads {
     /// the log has `partitions` partitions; every request gives up after
     /// `timeout`.
     pub fn new(urls: &[String], partitions: u32, timeout: Duration) -> Result<Self> {
+        Self::with_headers(urls, partitions, timeout, reqwest::header::HeaderMap::new())
+    }
+
+    /// [`RemoteHeads::new`] sending `headers` with every request (the
+    /// cluster secret of internal endpoints).
+    pub fn with_headers(
+        urls: &[String],
+        partitions: u32,
+        timeout: Duration,
+        headers: reqwest::header::HeaderMap,
+    ) -> Result<Self> {
         if urls.is_empty() {
             return Err(Error::InvalidConfig("a querier needs at least one ingester URL (cluster.ingesters)".into()));
         }
@@ -60,6 +71,7 @@ impl RemoteHeads {
             })
             .collect();
         let client = reqwest::Client::builder()
+            .default_headers(headers)
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .build()
@@ -130,9 +142,11 @@ impl HeadReader for RemoteHeads {
                 let wire = &wire;
                 async move {
                     let body = self.call(ing, READ_PATH, Some(wire)).await?;
-                    let decoded = tokio::task::spawn_blocking(move || decode_read_response(&body))
-                        .await
-                        .map_err(|e| Error::HeadProtocol(format!("decoding task failed: {e}")))??;
+                    let decoded = super::run_blocking(
+                        move || decode_read_response(&body),
+                        |e| Error::HeadProtocol(format!("decoding task failed: {e}")),
+                    )
+                    .await?;
                     Self::check_partitions(ing, decoded.base_offsets.iter().map(|(p, _)| *p))?;
                     Ok::<_, Error>(decoded)
                 }

@@ -30,7 +30,7 @@ use strata_common::{Labels, Sample, TenantId, Timestamp};
 use strata_log::Log;
 use strata_storage::{StoreSet, StoredSeries};
 
-use super::{SampleLoader, SelectStats, SeriesIter, SeriesSource, SourceSeries, slice_range};
+use super::{SampleLoader, SelectStats, SeriesIter, SeriesSource, SourceSeries, run_blocking, slice_range};
 use crate::config::ReadConsistency;
 use crate::error::{Error, Result};
 
@@ -86,9 +86,11 @@ impl StorageSource {
         let base: BTreeMap<_, _> = head.base_offsets.iter().copied().collect();
         // The file index lookup may read from disk: keep it off the async workers.
         let (store, req) = (self.stores.clone(), req.clone());
-        let stored = tokio::task::spawn_blocking(move || store.select(&req, &base))
-            .await
-            .map_err(|e| Error::Internal(format!("file selection task failed: {e}")))??;
+        let stored = run_blocking(
+            move || Ok(store.select(&req, &base)?),
+            |e| Error::Internal(format!("file selection task failed: {e}")),
+        )
+        .await?;
         Ok((head.series, stored))
     }
 }
@@ -131,10 +133,37 @@ impl SeriesSource for StorageSource {
             let base: BTreeMap<_, _> = head.base_offsets.iter().copied().collect();
             // The postings directories may be read from disk: off the async workers.
             let (store, req) = (self.stores.clone(), req.clone());
-            let stored = tokio::task::spawn_blocking(move || store.labels(&req, &base))
-                .await
-                .map_err(|e| Error::Internal(format!("file label lookup task failed: {e}")))??;
+            let stored = run_blocking(
+                move || Ok(store.labels(&req, &base)?),
+                |e| Error::Internal(format!("file label lookup task failed: {e}")),
+            )
+            .await?;
             Ok(union_sorted(head.values, stored))
+        })
+    }
+
+    /// `None` while an ingester head holds a sample `req` selects (heads
+    /// change in place: out-of-order samples land there first); otherwise
+    /// a hash of the files `req` reads, which are immutable: a sample that
+    /// lands later reaches the files as a new file, and changes the hash.
+    fn version<'a>(&'a self, req: &'a SelectRequest) -> BoxFuture<'a, Result<Option<u64>>> {
+        Box::pin(async move {
+            let head = self.heads.read(req.clone()).await?;
+            let in_range = |s: &HeadSeries| s.samples.iter().any(|x| x.t >= req.min_t && x.t <= req.max_t);
+            if head.series.iter().any(in_range) {
+                return Ok(None);
+            }
+            let base: BTreeMap<_, _> = head.base_offsets.iter().copied().collect();
+            let (store, req) = (self.stores.clone(), req.clone());
+            let ids = tokio::task::spawn_blocking(move || store.file_ids(&req, &base))
+                .await
+                .map_err(|e| Error::Internal(format!("file listing task failed: {e}")))??;
+            let mut h = xxhash_rust::xxh64::Xxh64::new(0);
+            for (member, id) in ids {
+                h.update(&(member as u64).to_le_bytes());
+                h.update(&id.to_le_bytes());
+            }
+            Ok(Some(h.digest()))
         })
     }
 
@@ -143,9 +172,11 @@ impl SeriesSource for StorageSource {
             let mut total = self.heads.estimate(req.clone()).await?;
             // Chunk metadata may be read from disk: off the async workers.
             let (store, req) = (self.stores.clone(), req.clone());
-            let stored = tokio::task::spawn_blocking(move || store.estimate(&req))
-                .await
-                .map_err(|e| Error::Internal(format!("file estimate task failed: {e}")))??;
+            let stored = run_blocking(
+                move || Ok(store.estimate(&req)?),
+                |e| Error::Internal(format!("file estimate task failed: {e}")),
+            )
+            .await?;
             total.add(stored);
             Ok(total)
         })
@@ -205,12 +236,25 @@ impl SampleLoader for MergeLoader {
         Ok(merge_samples(head, &files))
     }
 
+    /// Decodes the files' samples straight into `out`; the head's are
+    /// appended when they all follow the files' (the usual case: the head
+    /// holds what was not flushed yet), merged otherwise.
     fn load_into(&mut self, min_t: Timestamp, max_t: Timestamp, out: &mut Vec<Sample>) -> Result<()> {
         let head = slice_range(&self.head, min_t, max_t);
         out.clear();
-        match &self.stored {
-            None => out.extend_from_slice(head),
-            Some(stored) => merge_samples_into(head, &stored.samples(min_t, max_t)?, out),
+        let Some(stored) = &self.stored else {
+            out.extend_from_slice(head);
+            return Ok(());
+        };
+        stored.samples_into(min_t, max_t, out)?;
+        match (out.last(), head.first()) {
+            (_, None) => {}
+            (None, Some(_)) => out.extend_from_slice(head),
+            (Some(last), Some(first)) if last.t < first.t => out.extend_from_slice(head),
+            (Some(_), Some(_)) => {
+                let files = std::mem::take(out);
+                merge_samples_into(head, &files, out);
+            }
         }
         Ok(())
     }

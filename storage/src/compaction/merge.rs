@@ -3,6 +3,12 @@
 //! split into the job's time windows and streamed into one output file per
 //! window.
 //!
+//! Sparse data (samples days or years apart) would make one file per
+//! window: a job opens at most [`MAX_WINDOW_OUTPUTS`] window outputs, and
+//! samples of any further window go to one *spill* output that spans many
+//! windows. The planner never picks a spanning file up again (it would
+//! split it once more), so sparse history costs a handful of files.
+//!
 //! Memory: the samples of one series at a time, plus each output's index
 //! (labels and chunk references of its series, see [`crate::writer`]).
 //! Inputs are memory-mapped, so they cost page cache, not heap.
@@ -17,6 +23,14 @@ use crate::chunk::v3::ZSTD_LEVEL;
 use crate::fault::FaultPoint;
 use crate::writer::{DurableFile, relative_path};
 use crate::{Error, FileMeta, FileReader, ManifestStore, PartitionRange, Result};
+
+/// Most single-window outputs one job writes; further windows share one
+/// spill output.
+pub const MAX_WINDOW_OUTPUTS: usize = 16;
+
+/// The key of the spill output in the job's output map (no window index
+/// reaches it: windows are at least 1 ms wide and start at `i64::MIN / w`).
+const SPILL: i64 = i64::MAX;
 
 /// What a job produced.
 #[derive(Debug, Default)]
@@ -103,6 +117,7 @@ fn merge_into(
     let (mut samples_in, mut samples_out) = (0u64, 0u64);
     let mut samples: Vec<Sample> = Vec::new();
     let (mut ts, mut vs) = (Vec::new(), Vec::new());
+    let mut spill: Vec<Sample> = Vec::new();
     while let Some(Reverse((labels, i, id))) = heap.pop() {
         samples.clear();
         let mut sources = vec![(i, id)];
@@ -124,8 +139,22 @@ fn merge_into(
         strata_common::sample::sort_dedup_samples(&mut samples);
         samples_out += samples.len() as u64;
         let mut written = 0u64;
-        for run in samples.chunk_by(|a, b| window_of(a.t, job.window_ms) == window_of(b.t, job.window_ms)) {
-            let win = window_of(run[0].t, job.window_ms);
+        spill.clear();
+        let runs = samples.chunk_by(|a, b| window_of(a.t, job.window_ms) == window_of(b.t, job.window_ms));
+        for run in runs.map(|run| (window_of(run[0].t, job.window_ms), run)).chain(std::iter::once((SPILL, &[][..]))) {
+            let (win, run) = match run {
+                // After the last run: the series' spilled samples, in one piece.
+                (SPILL, _) if spill.is_empty() => break,
+                (SPILL, _) => (SPILL, &spill[..]),
+                (win, run) => {
+                    let windows = open.len() - usize::from(open.contains_key(&SPILL));
+                    if !open.contains_key(&win) && windows >= MAX_WINDOW_OUTPUTS {
+                        spill.extend_from_slice(run);
+                        continue;
+                    }
+                    (win, run)
+                }
+            };
             let out = match open.entry(win) {
                 std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::btree_map::Entry::Vacant(e) => {

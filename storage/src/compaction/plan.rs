@@ -13,6 +13,10 @@
 //!   before the tenant's newest sample collects every file of levels
 //!   `1..=k+1` inside it, when that is more than one file or a lower level.
 //!   Level-0 files are never inputs here, so nothing newer is outranked.
+//! - **Spill files** (a job's output spanning many windows of sparse data,
+//!   see `merge`) are never inputs of levels ≥ 1 again: they would be split
+//!   into one file per window. Newer files outrank them on reads, and
+//!   retention drops them whole.
 use std::collections::BTreeMap;
 
 use strata_common::TenantId;
@@ -72,6 +76,12 @@ pub fn plan(manifest: &Manifest, config: &CompactionConfig, now_ms: i64, settled
     out
 }
 
+/// Whether a compaction output spans more than one window of `w` ms (a
+/// spill file of sparse data; see `merge`).
+fn spans_windows(f: &FileMeta, w: i64) -> bool {
+    f.level > 0 && window_of(f.min_t, w) != window_of(f.max_t, w)
+}
+
 /// Window index of `t` for windows of `w` ms.
 pub fn window_of(t: i64, w: i64) -> i64 {
     t.div_euclid(w)
@@ -97,7 +107,7 @@ fn level0_job(
         return None;
     }
     let touched: Vec<(i64, i64)> = inputs.iter().map(|f| (window_of(f.min_t, w1), window_of(f.max_t, w1))).collect();
-    for f in files.iter().filter(|f| f.level == 1) {
+    for f in files.iter().filter(|f| f.level == 1 && !spans_windows(f, w1)) {
         let w = window_of(f.min_t, w1);
         if touched.iter().any(|&(lo, hi)| lo <= w && w <= hi) {
             inputs.push((*f).clone());
@@ -109,7 +119,7 @@ fn level0_job(
 
 fn upper_jobs(tenant: &TenantId, files: &[&FileMeta], level: u32, w: i64, watermark: i64) -> Vec<Job> {
     let mut by_window: BTreeMap<i64, Vec<FileMeta>> = BTreeMap::new();
-    for f in files.iter().filter(|f| (1..=level).contains(&f.level)) {
+    for f in files.iter().filter(|f| (1..=level).contains(&f.level) && !spans_windows(f, w)) {
         by_window.entry(window_of(f.min_t, w)).or_default().push((*f).clone());
     }
     let mut jobs = Vec::new();

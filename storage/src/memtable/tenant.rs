@@ -7,12 +7,12 @@
 //! internal to the memtable (not the stable
 //! [`series_hash`](strata_common::labels::series_hash)).
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use roaring::RoaringBitmap;
 use strata_common::head::{HeadSeries, SelectEstimate, SelectRequest};
+use strata_common::prehashed::PreHashedMap;
 use strata_common::record::encode_label_pairs;
 use strata_common::{Label, Labels, Sample, Timestamp};
 use xxhash_rust::xxh3::xxh3_64;
@@ -20,26 +20,7 @@ use xxhash_rust::xxh3::xxh3_64;
 use super::series::SeriesColumns;
 use crate::index::{self, Postings};
 
-/// Passes an already well-mixed u64 (an xxh3 key hash) through unchanged.
-#[derive(Default)]
-pub(crate) struct IdentityHasher(u64);
-
-impl Hasher for IdentityHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        // Only u64 keys are hashed with this hasher; fold anything else.
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = v;
-    }
-}
-
-type HashIndex = HashMap<u64, IdList, BuildHasherDefault<IdentityHasher>>;
+type HashIndex = PreHashedMap<IdList>;
 
 /// Series ids sharing one hash: almost always exactly one.
 #[derive(Debug)]

@@ -154,3 +154,32 @@ fn delete_delay_is_respected() {
     assert_eq!(store.delete_retired(Duration::ZERO).unwrap(), retired);
     assert_no_orphans(&store);
 }
+
+/// One flush of 5,000 samples, each in its own window (as a push of samples
+/// a day apart): compaction makes a handful of files, not 5,000, keeps every
+/// sample, and a later overwrite still wins over the spill file.
+#[test]
+fn sparse_samples_compact_into_a_handful_of_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(ManifestStore::open(dir.path()).unwrap());
+    let config = test_config();
+    let mut log = Log::default();
+    let sparse: Vec<(i64, f64)> = (0..5_000).map(|i| (i * 4_000 + 500, i as f64)).collect();
+    log.push(Record { tenant: "t1", series: 0, samples: sparse });
+    flush(&store, &log).unwrap();
+    for _ in 0..3 {
+        compact(&store, &config).unwrap();
+    }
+    assert_matches_model(&store, &log);
+    let files = store.current().files.len();
+    assert!(files <= strata_storage::compaction::MAX_WINDOW_OUTPUTS + 1, "{files} files for one sparse flush");
+    // New data in a window the spill covers: newest wins, nothing lost.
+    log.push(Record { tenant: "t1", series: 0, samples: vec![(4_000 * 100 + 500, -1.0), (4_000 * 100 + 600, -2.0)] });
+    flush(&store, &log).unwrap();
+    for _ in 0..3 {
+        compact(&store, &config).unwrap();
+    }
+    assert_matches_model(&store, &log);
+    assert_no_orphans(&store);
+    assert!(store.current().files.len() <= strata_storage::compaction::MAX_WINDOW_OUTPUTS + 3);
+}

@@ -160,3 +160,74 @@ fn corruption_is_detected_and_names_the_path() {
     std::fs::write(&bad_path, &b).unwrap();
     assert!(matches!(FileReader::open(&bad_path), Err(Error::UnsupportedVersion { version: 9, .. })));
 }
+
+mod fuzz {
+    //! Readers on corrupted bytes: whatever the damage, opening and reading
+    //! every series returns `Ok` or an error, never a panic or a huge
+    //! allocation. Chunks are decoded from arbitrary and mutated bytes too.
+    use proptest::prelude::*;
+    use strata_storage::chunk::{decode_chunk, encode_chunk};
+
+    use super::*;
+
+    fn read_everything(path: &std::path::Path) {
+        if let Ok(r) = FileReader::open(path) {
+            let mut out = Vec::new();
+            for s in 0..r.series_count() {
+                let _ = r.labels(s);
+                let _ = r.chunks(s);
+                out.clear();
+                let _ = r.samples(s, i64::MIN, i64::MAX, &mut out);
+            }
+            let _ = r.label_names();
+            let _ = r.select(&[Matcher::equal("job", "db")]);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+        #[test]
+        fn damaged_files_never_crash_the_reader(
+            flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+            cut in prop::option::of(any::<prop::sample::Index>()),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let d = data();
+            let path = write(dir.path(), &d);
+            let mut bytes = std::fs::read(&path).unwrap();
+            for (at, v) in &flips {
+                let i = at.index(bytes.len());
+                bytes[i] ^= v | 1;
+            }
+            if let Some(c) = cut {
+                bytes.truncate(c.index(bytes.len()));
+            }
+            let bad = dir.path().join("bad.strata");
+            std::fs::write(&bad, &bytes).unwrap();
+            read_everything(&bad);
+        }
+
+        #[test]
+        fn chunks_decode_arbitrary_and_mutated_bytes_safely(
+            raw in prop::collection::vec(any::<u8>(), 0..512),
+            n in 1usize..120,
+            flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+        ) {
+            let mut out = Vec::new();
+            let _ = decode_chunk(&raw, &mut out);
+            let ts: Vec<i64> = (0..n as i64).map(|k| k * 15_000 + (k % 7)).collect();
+            let vs: Vec<f64> = (0..n).map(|k| (k * k) as f64 / 3.0).collect();
+            let mut chunk = Vec::new();
+            encode_chunk(&ts, &vs, &mut chunk);
+            for (at, v) in &flips {
+                let i = at.index(chunk.len());
+                chunk[i] ^= v | 1;
+            }
+            out.clear();
+            if decode_chunk(&chunk, &mut out).is_ok() {
+                prop_assert!(out.len() <= 1 << 20, "decoded {} samples from {} bytes", out.len(), chunk.len());
+            }
+        }
+    }
+}

@@ -9,6 +9,7 @@
 
 use std::fs::File;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use bytes::{Bytes, BytesMut};
 use futures::future::LocalBoxFuture;
@@ -36,6 +37,10 @@ pub struct EmbeddedLogReader {
     /// Bytes of `file` read ahead, starting at byte `chunk_pos`.
     chunk: Bytes,
     chunk_pos: u64,
+    /// The partition's generation when `chunk` was read: read-ahead bytes
+    /// above the published end may be cut when a failed partition heals
+    /// (`writer::recover`), so a chunk of an older generation is re-read.
+    chunk_generation: u64,
 }
 
 impl std::fmt::Debug for EmbeddedLogReader {
@@ -53,7 +58,7 @@ impl EmbeddedLogReader {
         pos: u64,
         next: Offset,
     ) -> Self {
-        Self { shared, partition, end_rx, file, pos, next, chunk: Bytes::new(), chunk_pos: 0 }
+        Self { shared, partition, end_rx, file, pos, next, chunk: Bytes::new(), chunk_pos: 0, chunk_generation: 0 }
     }
 
     fn corrupt(&self, reason: String) -> Error {
@@ -68,10 +73,12 @@ impl EmbeddedLogReader {
     /// Makes `chunk` cover `[self.pos, self.pos + need)` if the file has the
     /// bytes; returns how many bytes from `self.pos` are available.
     fn fill(&mut self, need: usize) -> Result<usize> {
+        let generation = self.shared.partitions[self.partition as usize].generation.load(Ordering::Acquire);
         let chunk_end = self.chunk_pos + self.chunk.len() as u64;
-        if self.pos >= self.chunk_pos && self.pos + need as u64 <= chunk_end {
+        if generation == self.chunk_generation && self.pos >= self.chunk_pos && self.pos + need as u64 <= chunk_end {
             return Ok((chunk_end - self.pos) as usize);
         }
+        self.chunk_generation = generation;
         let file_len = self.file.metadata().map_err(|e| self.io_error(e))?.len();
         let avail = file_len.saturating_sub(self.pos);
         let want = (avail.min(READ_CHUNK as u64) as usize).max(need.min(avail as usize));

@@ -340,21 +340,109 @@ fn release_deletes_old_segments_and_readers_below_start_fail() {
         other => panic!("expected OffsetOutOfRange, got {other:?}"),
     }
     assert_eq!(read_all(&log, 0, before[3]).len() as u64, 40 - before[3]);
-    // Releasing everything keeps the active segment.
+    // Releasing everything closes the active segment and deletes it: one
+    // empty segment is left, starting at the end.
     log.release(0, u64::MAX).unwrap();
-    assert_eq!(segment::list_segments(&pdir).unwrap(), vec![*before.last().unwrap()]);
+    assert_eq!(segment::list_segments(&pdir).unwrap(), vec![40]);
+    assert_eq!(partition_bytes(dir.path(), 0), 0);
     assert_eq!(block_on(log.append(0, vec![Bytes::from_static(b"x")])).unwrap(), 40);
     // Reopen keeps the start offset.
     drop(log);
     let log = EmbeddedLog::open(config(dir.path(), 1, 4096)).unwrap();
-    assert_eq!(log.start_offsets(), vec![*before.last().unwrap()]);
+    assert_eq!(log.start_offsets(), vec![40]);
     assert!(matches!(log.open_reader(0, 0), Err(Error::OffsetOutOfRange { .. })));
+    assert_eq!(read_all(&log, 0, 40)[0].payload, Bytes::from_static(b"x"));
+}
+
+/// Bytes of every segment file of partition `p`.
+fn partition_bytes(dir: &Path, p: u32) -> u64 {
+    let pdir = segment::partition_dir(dir, p);
+    segment::list_segments(&pdir)
+        .unwrap()
+        .iter()
+        .map(|&b| std::fs::metadata(segment::segment_path(&pdir, b)).unwrap().len())
+        .sum()
+}
+
+/// Frame bytes of the records `[from, to)` as `payload(p, i)` made them.
+fn frame_bytes(p: u32, from: u64, to: u64) -> u64 {
+    (from..to).map(|i| (segment::FRAME_HEADER + payload(p, i).len()) as u64).sum()
+}
+
+/// A release that reaches into the active segment closes it; the part of it
+/// above the release stays readable until released too, and is then deleted.
+#[test]
+fn release_into_the_active_segment_rolls_it_and_deletes_it_once_covered() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EmbeddedLog::open(config(dir.path(), 2, 1 << 20)).unwrap();
+    for i in 0..30 {
+        block_on(log.append(0, vec![payload(0, i)])).unwrap();
+    }
+    block_on(log.append(1, vec![payload(1, 0)])).unwrap();
+    let pdir = segment::partition_dir(dir.path(), 0);
+    assert_eq!(segment::list_segments(&pdir).unwrap(), vec![0]);
+
+    // Released half-way: the active segment is closed but kept; appends go on in a new one.
+    log.release(0, 20).unwrap();
+    assert_eq!(segment::list_segments(&pdir).unwrap(), vec![0, 30]);
+    let got = read_all(&log, 0, 20);
+    assert_eq!(got.iter().map(|r| r.offset).collect::<Vec<_>>(), (20..30).collect::<Vec<_>>());
+    for i in 30..35 {
+        assert_eq!(block_on(log.append(0, vec![payload(0, i)])).unwrap(), i);
+    }
+    // A reader that was at the old end hops to the new segment.
+    let got = read_all(&log, 0, 25);
+    assert_eq!(got.len(), 10);
+    assert!(got.iter().all(|r| r.payload == payload(0, r.offset)));
+
+    // Released up to the end: everything is deleted but an empty active segment.
+    log.release(0, 35).unwrap();
+    assert_eq!(segment::list_segments(&pdir).unwrap(), vec![35]);
+    assert_eq!(partition_bytes(dir.path(), 0), 0);
+    // Releasing an empty active segment changes nothing; other partitions are untouched.
+    log.release(0, 35).unwrap();
+    assert_eq!(segment::list_segments(&pdir).unwrap(), vec![35]);
+    assert_eq!(partition_bytes(dir.path(), 1), frame_bytes(1, 0, 1));
+    assert_eq!(block_on(log.append(0, vec![payload(0, 35)])).unwrap(), 35);
+    assert_eq!(read_all(&log, 0, 35)[0].payload, payload(0, 35));
+}
+
+/// Steady state: appends and releases that trail them by a lag. After every
+/// release the partition holds at most the unreleased records plus one
+/// segment; after a restart the records above the release are all there.
+#[test]
+fn steady_state_space_is_bounded_by_unreleased_records_plus_one_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let segment_bytes = 16 << 10;
+    let log = EmbeddedLog::open(config(dir.path(), 1, segment_bytes)).unwrap();
+    let mut end = 0u64;
+    let mut released = 0u64;
+    for round in 0..40u64 {
+        let batch: Vec<Bytes> = (end..end + 5 + round % 7).map(|i| payload(0, i)).collect();
+        end = block_on(log.append(0, batch.clone())).unwrap() + batch.len() as u64;
+        // Release all but the last few records, as a flush racing appends does.
+        released = released.max(end.saturating_sub(round % 4));
+        log.release(0, released).unwrap();
+        let held = partition_bytes(dir.path(), 0);
+        let unreleased = frame_bytes(0, released, end);
+        assert!(
+            held <= unreleased + segment_bytes,
+            "round {round}: {held} bytes held, {unreleased} unreleased + one segment of {segment_bytes}"
+        );
+        assert!(held >= unreleased);
+    }
+    drop(log);
+    let log = EmbeddedLog::open(config(dir.path(), 1, segment_bytes)).unwrap();
+    assert_eq!(block_on(log.end_offsets()).unwrap(), vec![end]);
+    let got = read_all(&log, 0, released);
+    assert_eq!(got.len() as u64, end - released);
+    assert!(got.iter().all(|r| r.payload == payload(0, r.offset)));
 }
 
 /// An I/O error fails the partition: that append and every later one
 /// return an error, nothing unsynced is published, other partitions go on.
 #[test]
-fn io_errors_fail_the_partition_until_reopen() {
+fn io_errors_fail_the_partition_until_it_heals() {
     let dir = tempfile::tempdir().unwrap();
     let log = EmbeddedLog::open(config(dir.path(), 2, 4096)).unwrap();
     block_on(log.append(0, vec![payload(0, 1)])).unwrap();
@@ -363,7 +451,7 @@ fn io_errors_fail_the_partition_until_reopen() {
     let err = block_on(log.append(0, vec![Bytes::from(vec![1u8; 5000])])).unwrap_err();
     assert!(matches!(err, Error::LogIo { .. }), "{err}");
     let err = block_on(log.append(0, vec![Bytes::from_static(b"later")])).unwrap_err();
-    assert!(err.to_string().contains("needs a reopen"), "{err}");
+    assert!(err.to_string().contains("heals by itself"), "{err}");
     assert_eq!(block_on(log.end_offsets()).unwrap(), vec![1, 0]);
     assert_eq!(block_on(log.append(1, vec![Bytes::from_static(b"ok")])).unwrap(), 0);
     assert_eq!(block_on(log.end_offsets()).unwrap(), vec![1, 1]);

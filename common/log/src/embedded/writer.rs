@@ -15,10 +15,12 @@
 //! segments once. A reader never sees an offset that is not durable.
 //!
 //! An I/O error fails the partition: its pending and later appends fail (the
-//! caller answers 503 and the client retries) until the log is reopened,
-//! when recovery truncates whatever was torn. After a failed fsync the page
+//! caller answers 503 and the client retries). After a failed fsync the page
 //! cache can no longer be trusted (Linux drops the dirty pages), so carrying
-//! on could acknowledge data that is not on disk.
+//! on could acknowledge data that is not on disk. Instead the writer heals
+//! the partition once the disk takes writes again (`recover`): it cuts the
+//! segment back to the last published (durable) position and starts a new
+//! generation, which fences off everything written in the failed one.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, IoSlice, Write};
@@ -35,12 +37,28 @@ use super::{FsyncPolicy, Shared};
 use crate::{Offset, PartitionId};
 use strata_common::error::{Error, Result};
 
+mod recover;
+
+pub(crate) use self::recover::Durable;
+use self::recover::Healer;
+
 /// Stop draining the queue once a batch holds this many payload bytes.
 const MAX_BATCH_BYTES: usize = 64 << 20;
 
 /// At most this many helper threads fdatasync the touched segments of one
 /// batch (long-lived: see [`SyncPool`]).
 const MAX_SYNC_THREADS: usize = 8;
+
+/// What the writer thread is asked to do, in queue order.
+pub(crate) enum WriterMsg {
+    /// Append records.
+    Append(AppendRequest),
+    /// [`EmbeddedLog::release`](super::EmbeddedLog) reached into the active
+    /// segment: close it (so it can be deleted once released entirely) if it
+    /// holds records below `below`, delete every segment below the
+    /// partition's released offset, then answer `done`.
+    Roll { partition: PartitionId, below: Offset, done: flume::Sender<()> },
+}
 
 /// One queued append; `crcs[i]` is `crc32fast::hash(&payloads[i])`.
 pub(crate) struct AppendRequest {
@@ -64,7 +82,10 @@ impl Failure {
             path: self.path.clone(),
             source: io::Error::new(
                 self.kind,
-                format!("partition {partition} failed after an I/O error and needs a reopen: {}", self.message),
+                format!(
+                    "partition {partition} failed after an I/O error (it heals by itself once the disk takes writes again): {}",
+                    self.message
+                ),
             ),
         }
     }
@@ -72,7 +93,7 @@ impl Failure {
 
 /// Records `e` as the partition's failure and returns it as an error.
 fn fail(shared: &Shared, partition: PartitionId, path: PathBuf, e: io::Error) -> Error {
-    tracing::error!(partition, path = %path.display(), error = %e, "embedded log I/O error; partition fails until reopened");
+    tracing::error!(partition, path = %path.display(), error = %e, "embedded log I/O error; partition refuses appends until it heals");
     let f = Failure { path: path.clone(), kind: e.kind(), message: e.to_string() };
     shared.partitions[partition as usize].failed.lock().get_or_insert(f);
     Error::LogIo { path, source: e }
@@ -156,6 +177,16 @@ impl PartitionWriter {
         Ok(())
     }
 
+    /// Closes the active segment if it holds records below `below` (a
+    /// release reached into it), so that releasing the rest of it can delete
+    /// it. An empty active segment is kept.
+    fn roll_for_release(&mut self, below: Offset, fsync: FsyncPolicy, shared: &Shared) -> Result<()> {
+        if failure(shared, self.partition).is_some() || self.next == self.base || below <= self.base {
+            return Ok(());
+        }
+        self.roll(fsync, shared)
+    }
+
     /// Frames `req`'s payloads into the batch buffer, rolling segments as
     /// needed; returns the first offset.
     fn stage(
@@ -193,14 +224,25 @@ impl PartitionWriter {
     }
 }
 
-type Waiter = (oneshot::Sender<Result<Offset>>, PartitionId, Result<Offset>);
+/// An append waiting for its batch to be synced: its partition and the
+/// partition's generation when it was staged.
+type Waiter = (oneshot::Sender<Result<Offset>>, PartitionId, u64, Result<Offset>);
 
 /// A partition written by a batch.
 struct Touched {
     partition: PartitionId,
+    /// The partition's generation when the batch was written (see `recover`).
+    generation: u64,
     file: Arc<File>,
     path: PathBuf,
     end: Offset,
+    /// Base offset and byte length of `file` after the batch.
+    base: Offset,
+    len: u64,
+}
+
+fn generation(shared: &Shared, partition: PartitionId) -> u64 {
+    shared.partitions[partition as usize].generation.load(std::sync::atomic::Ordering::Acquire)
 }
 
 /// A written batch for the sync thread.
@@ -213,34 +255,62 @@ pub(crate) struct SyncJob {
 /// The writer loop; returns when every append sender is gone (the log is
 /// dropped), which closes the job channel and so ends the sync thread.
 pub(crate) fn run_writer(
-    rx: flume::Receiver<AppendRequest>,
+    rx: flume::Receiver<WriterMsg>,
     jobs: flume::Sender<SyncJob>,
     mut parts: Vec<PartitionWriter>,
     shared: Arc<Shared>,
     fsync: FsyncPolicy,
     segment_bytes: u64,
 ) {
-    let mut batch: Vec<AppendRequest> = Vec::new();
+    let mut batch: Vec<WriterMsg> = Vec::new();
     let mut touched: Vec<usize> = Vec::new();
-    while let Ok(first) = rx.recv() {
-        let mut bytes: usize = first.payloads.iter().map(Bytes::len).sum();
+    let mut healer = Healer::new(parts.len());
+    loop {
+        // A failed partition heals between batches, also when no append comes.
+        let received = if Healer::any_failed(&shared) {
+            healer.heal_due(&mut parts, &shared, fsync);
+            match rx.recv_timeout(recover::RETRY_INTERVAL) {
+                Ok(r) => Some(r),
+                Err(flume::RecvTimeoutError::Timeout) => None,
+                Err(flume::RecvTimeoutError::Disconnected) => return,
+            }
+        } else {
+            match rx.recv() {
+                Ok(r) => Some(r),
+                Err(_) => return,
+            }
+        };
+        let Some(first) = received else { continue };
+        let mut bytes: usize = msg_bytes(&first);
         batch.push(first);
         while bytes < MAX_BATCH_BYTES {
-            let Ok(req) = rx.try_recv() else { break };
-            bytes += req.payloads.iter().map(Bytes::len).sum::<usize>();
-            batch.push(req);
+            let Ok(msg) = rx.try_recv() else { break };
+            bytes += msg_bytes(&msg);
+            batch.push(msg);
         }
 
-        // Assign offsets and frame the payloads.
+        // Assign offsets and frame the payloads; roll where a release asks.
         let mut waiters = Vec::with_capacity(batch.len());
-        for req in batch.drain(..) {
+        for msg in batch.drain(..) {
+            let req = match msg {
+                WriterMsg::Append(req) => req,
+                WriterMsg::Roll { partition, below, done } => {
+                    let pw = &mut parts[partition as usize];
+                    // A failed roll fails the partition (see `fail`); the release itself loses nothing.
+                    let _ = pw.roll_for_release(below, fsync, &shared);
+                    super::delete_released(&shared.partitions[partition as usize], partition);
+                    let _ = done.send(());
+                    continue;
+                }
+            };
             let pw = &mut parts[req.partition as usize];
             let was_touched = pw.touched;
+            let gen_now = generation(&shared, req.partition);
             let r = pw.stage(&req, segment_bytes, fsync, &shared);
             if !was_touched && pw.touched {
                 touched.push(req.partition as usize);
             }
-            waiters.push((req.done, req.partition, r));
+            waiters.push((req.done, req.partition, gen_now, r));
         }
 
         // Write each touched partition with one writev; hand the batch to the sync thread.
@@ -251,15 +321,18 @@ pub(crate) fn run_writer(
             if pw.write_buf(&shared).is_ok() {
                 files.push(Touched {
                     partition: pw.partition,
+                    generation: generation(&shared, pw.partition),
                     file: pw.file.clone(),
                     path: pw.segment_path(),
                     end: pw.next,
+                    base: pw.base,
+                    len: pw.size,
                 });
             }
         }
         if let Err(flume::SendError(job)) = jobs.send(SyncJob { files, waiters }) {
             // The sync thread is gone (it cannot panic short of a bug); fail the batch.
-            for (done, _, _) in job.waiters {
+            for (done, ..) in job.waiters {
                 let _ = done.send(Err(Error::LogClosed));
             }
         }
@@ -282,14 +355,15 @@ pub(crate) fn run_syncer(
 
         // Distinct segments to sync, and each partition's newest end.
         let mut files: Vec<&Touched> = Vec::new();
-        let mut ends: Vec<(PartitionId, Offset)> = Vec::new();
+        let mut ends: Vec<&Touched> = Vec::new();
         for t in pending.iter().flat_map(|job| &job.files) {
             if !files.iter().any(|u| Arc::ptr_eq(&t.file, &u.file)) {
                 files.push(t);
             }
-            match ends.iter_mut().find(|(q, _)| *q == t.partition) {
-                Some(e) => e.1 = e.1.max(t.end),
-                None => ends.push((t.partition, t.end)),
+            match ends.iter_mut().find(|e| e.partition == t.partition) {
+                Some(e) if t.end > e.end => *e = t,
+                Some(_) => {}
+                None => ends.push(t),
             }
         }
         if fsync == FsyncPolicy::Always {
@@ -302,18 +376,42 @@ pub(crate) fn run_syncer(
             }
         }
         drop(files);
-        for (p, end) in ends {
-            if failure(&shared, p).is_none() {
-                end_txs[p as usize].send_replace(end);
+        for t in ends {
+            let part = &shared.partitions[t.partition as usize];
+            // Under the failure lock, so a partition cannot heal (and cut
+            // these bytes) between the check and the publication.
+            let failed = part.failed.lock();
+            if failed.is_none() && generation(&shared, t.partition) == t.generation {
+                end_txs[t.partition as usize].send_replace(t.end);
+                *part.durable.lock() = Durable { end: t.end, base: t.base, len: t.len };
             }
         }
         for job in pending.drain(..) {
-            for (done, p, r) in job.waiters {
-                let r = r.and_then(|first| failure(&shared, p).map_or(Ok(first), Err));
+            for (done, p, staged_in, r) in job.waiters {
+                let r = r.and_then(|first| failure(&shared, p).map_or(Ok(first), Err)).and_then(|first| {
+                    if generation(&shared, p) == staged_in {
+                        Ok(first)
+                    } else {
+                        Err(Error::LogIo {
+                            path: shared.partitions[p as usize].dir.clone(),
+                            source: io::Error::other(format!(
+                                "partition {p} failed after an I/O error while this append was written; retry"
+                            )),
+                        })
+                    }
+                });
                 // The waiter may have gone away (request cancelled); the data is durable anyway.
                 let _ = done.send(r);
             }
         }
+    }
+}
+
+/// Payload bytes of an append (0 for other messages).
+fn msg_bytes(msg: &WriterMsg) -> usize {
+    match msg {
+        WriterMsg::Append(req) => req.payloads.iter().map(Bytes::len).sum(),
+        WriterMsg::Roll { .. } => 0,
     }
 }
 

@@ -12,14 +12,14 @@
 //!
 //! | header                                    | payload handed on | decoder says               |
 //! |-------------------------------------------|-------------------|----------------------------|
-//! | `v` ∈ {1, 2} and payload starts with `v`  | the record        | (decodes)                  |
-//! | `v` ∉ {1, 2} (a newer or foreign writer)  | `[v]`             | `UnsupportedRecordVersion` |
+//! | `v` ∈ {1, 2, 3} and payload starts with `v` | the record        | (decodes)                  |
+//! | `v` ∉ {1, 2, 3} (a newer or foreign writer) | `[v]`             | `UnsupportedRecordVersion` |
 //! | missing, not a number, or ≠ payload byte  | empty             | `CorruptRecord`            |
 
 use bytes::Bytes;
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 
-use strata_common::record::{RECORD_VERSION, RECORD_VERSION_V1};
+use strata_common::record::is_known_version;
 
 /// Name of the version header.
 pub const VERSION_HEADER: &str = "strata-record-version";
@@ -41,7 +41,7 @@ pub(crate) fn checked_payload<H: Headers>(headers: Option<&H>, payload: &[u8]) -
     let Ok(version) = text.parse::<u8>() else {
         return Err((Bytes::new(), format!("{VERSION_HEADER} header {:?} is not a version number", value)));
     };
-    if version != RECORD_VERSION && version != RECORD_VERSION_V1 {
+    if !is_known_version(version) {
         return Err((Bytes::copy_from_slice(&[version]), format!("unsupported record version {version}")));
     }
     if payload.first() != Some(&version) {

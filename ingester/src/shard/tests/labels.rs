@@ -6,6 +6,7 @@ use strata_common::head::{HeadLabelsResponse, LabelsRequest};
 use strata_storage::Memtable;
 
 use super::*;
+use crate::shard::active::ActiveSeries;
 use crate::shard::metrics::IngesterMetrics;
 use crate::shard::state::{PartitionState, ShardState};
 
@@ -32,7 +33,12 @@ fn shard_state_unions_active_and_frozen_memtables() {
     let metrics = IngesterMetrics::register(&mut Registry::default());
     let partitions =
         [(0, PartitionState { consumed: 0, flushed: 0, metrics: metrics.partition(0) })].into_iter().collect();
-    let mut state = ShardState::new(0, partitions, metrics.shard(0));
+    let mut state = ShardState::new(
+        0,
+        partitions,
+        metrics.shard(0),
+        ActiveSeries::new(std::time::Duration::from_secs(60), metrics.active_series.clone()),
+    );
     append(&mut state.active, "a", &[("__name__", "up"), ("job", "api")], 10);
     append(&mut state.active, "b", &[("__name__", "secret"), ("team", "b")], 10);
     if let Some(p) = state.partitions.get_mut(&0) {

@@ -24,7 +24,8 @@ fn a_flush_is_acknowledged_only_once_the_bucket_has_it_and_a_new_machine_restore
     for round in 0..FLUSHED_ROUNDS {
         append_round(&*log, round, &mut expected);
     }
-    let (ingester, registry) = start(config(1), &log, &manifest);
+    // The machine is lost below, not stopped: its stop must not flush.
+    let (ingester, registry) = start(IngesterConfig { flush_on_shutdown: false, ..config(1) }, &log, &manifest);
     block_on(ingester.wait_caught_up()).unwrap();
 
     // Nothing listens on the bucket's port: committed locally, not acknowledged.

@@ -27,7 +27,7 @@ fn param(ctx: &EvalCtx, a: &AggregateExpr) -> Result<Vec<f64>> {
 pub fn limitk<'a>(ctx: &'a EvalCtx, a: &'a AggregateExpr, input: BoxStream<'a>) -> Result<Value<'a>> {
     let k = param(ctx, a)?;
     if k.iter().any(|k| k.is_nan()) {
-        return Err(Error::Execution(format!("Parameter value is NaN for {}", a.op)));
+        return Err(Error::Execution("Parameter value is NaN".into()));
     }
     // Prometheus converts k to an int64, saturating; below 1 keeps nothing.
     let k = k.into_iter().map(|k| k.clamp(0.0, u32::MAX as f64) as u32).collect();
@@ -74,7 +74,7 @@ impl SeriesStream for Limitk<'_> {
 pub fn limit_ratio<'a>(ctx: &'a EvalCtx, a: &'a AggregateExpr, input: BoxStream<'a>) -> Result<Value<'a>> {
     let r = param(ctx, a)?;
     if r.iter().any(|r| r.is_nan()) {
-        return Err(Error::Execution(format!("Ratio value is NaN for {}", a.op)));
+        return Err(Error::Execution("Ratio value is NaN".into()));
     }
     // Prometheus caps the ratio to [-1, 1] (with a warning).
     let ratio = r.into_iter().map(|r| r.clamp(-1.0, 1.0)).collect();

@@ -71,7 +71,7 @@ pub fn eval<'a>(ctx: &'a EvalCtx, a: &'a AggregateExpr, input: &mut dyn SeriesSt
         _ => return Err(Error::BadData(format!("{} needs a scalar parameter", a.op))),
     };
     if k.iter().any(|k| k.is_nan()) {
-        return Err(Error::Execution(format!("Parameter value is NaN for {}", a.op)));
+        return Err(Error::Execution("Parameter value is NaN".into()));
     }
     let k: Vec<usize> = k.iter().map(|k| k.clamp(0.0, u32::MAX as f64) as usize).collect();
     // Candidate series by input position, and how many step heaps hold

@@ -50,7 +50,9 @@ pub fn build<'a>(
     for s in one {
         rhs.entry(signature(&s.labels, matching.as_ref())).or_default().push(s);
     }
+    let one_side_duplicates = if op.is_set() { OneSideDuplicates::default() } else { OneSideDuplicates::find(&rhs) };
     Ok(Box::new(VectorVector {
+        one_side_duplicates,
         steps: ctx.steps,
         lhs: stream,
         rhs,
@@ -119,10 +121,86 @@ impl SeriesStream for Prefixed<'_> {
     }
 }
 
+/// Steps at which two series of the "one" side share a match group.
+///
+/// Prometheus 3 refuses such a step as many-to-many matching as soon as
+/// the other side has any sample there, whether or not that sample would
+/// have matched the group, so the check cannot wait for a match.
+#[derive(Default)]
+struct OneSideDuplicates {
+    /// Per step, an index into `groups`; empty when there are none at all.
+    at: Vec<Option<u32>>,
+    /// Match group, first series, second series.
+    groups: Vec<(Labels, Labels, Labels)>,
+}
+
+impl OneSideDuplicates {
+    fn find(one: &HashMap<Labels, Vec<StepSeries>>) -> Self {
+        let mut found = Self::default();
+        for (sig, series) in one.iter().filter(|(_, s)| s.len() > 1) {
+            let steps = series[0].values.len();
+            let mut first: Vec<Option<usize>> = vec![None; steps];
+            for (k, s) in series.iter().enumerate() {
+                for (i, v) in s.values.iter().enumerate() {
+                    if v.is_none() {
+                        continue;
+                    }
+                    match first[i] {
+                        None => first[i] = Some(k),
+                        Some(f) => {
+                            if found.at.is_empty() {
+                                found.at = vec![None; steps];
+                            }
+                            if found.at[i].is_none() {
+                                let group = (sig.clone(), series[f].labels.clone(), s.labels.clone());
+                                let index = match found.groups.iter().position(|g| g.0 == group.0) {
+                                    Some(p) => p,
+                                    None => {
+                                        found.groups.push(group);
+                                        found.groups.len() - 1
+                                    }
+                                };
+                                found.at[i] = Some(index as u32);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    /// The many-to-many error when `other` has a sample at a step where
+    /// the one side holds a duplicate.
+    fn check(&self, other: &[Option<f64>], side: &str) -> Result<()> {
+        if self.at.is_empty() {
+            return Ok(());
+        }
+        for (at, v) in self.at.iter().zip(other) {
+            if let (Some(g), Some(_)) = (at, v) {
+                let (sig, a, b) = &self.groups[*g as usize];
+                return Err(duplicate_error(sig, side, a, b));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Prometheus 3's many-to-many error. As Prometheus prints them, the two
+/// series come in sorted order, each with every label (`__name__` too)
+/// inside the braces.
 fn duplicate_error(sig: &Labels, side: &str, a: &Labels, b: &Labels) -> Error {
+    let (a, b) = if a <= b { (a, b) } else { (b, a) };
+    let (sig, a, b) = (braced(sig), braced(a), braced(b));
     Error::Execution(format!(
         "found duplicate series for the match group {sig} on the {side} hand-side of the operation: [{a}, {b}];many-to-many matching not allowed: matching labels must be unique on one side"
     ))
+}
+
+/// `{__name__="x", a="b"}`: Prometheus's `Labels.String()`.
+fn braced(labels: &Labels) -> String {
+    let pairs: Vec<String> = labels.iter().map(|l| format!("{}={:?}", l.name, l.value)).collect();
+    format!("{{{}}}", pairs.join(", "))
 }
 
 fn many_to_one_error() -> Error {
@@ -175,24 +253,32 @@ fn left_built(
     let steps = left.first().map_or(0, |s| s.values.len());
     held.grow(0, (left.len() * std::mem::size_of::<Vec<Option<f64>>>()) as u64)?;
     let mut outputs: Vec<Vec<Option<f64>>> = vec![Vec::new(); left.len()];
-    // Per signature: the first right series seen and the steps it matched.
+    // Steps at which the left side has any sample: there, as in Prometheus
+    // 3, two right series of one match group are an error even when no
+    // left series matches them.
+    let left_present: Vec<bool> = (0..steps).map(|i| left.iter().any(|s| s.values[i].is_some())).collect();
+    // Per signature: the first right series seen and the steps it had.
     let mut right_seen: HashMap<Labels, (Labels, Vec<bool>)> = HashMap::new();
     while let Some(r) = right.next_series()? {
         let sig = signature(&r.labels, matching);
-        let Some(candidates) = index.get(&sig) else { continue };
         if !right_seen.contains_key(&sig) {
             held.grow(0, 2 * labels_bytes(&sig) + labels_bytes(&r.labels) + steps as u64)?;
         }
         let seen = right_seen.entry(sig.clone()).or_insert_with(|| (r.labels.clone(), vec![false; steps]));
+        let candidates = index.get(&sig);
         for (i, rv) in r.values.iter().enumerate() {
             let Some(rv) = *rv else { continue };
+            if left_present.get(i) != Some(&true) {
+                continue;
+            }
+            if std::mem::replace(&mut seen.1[i], true) {
+                return Err(duplicate_error(&sig, "right", &seen.0, &r.labels));
+            }
+            let Some(candidates) = candidates else { continue };
             let mut matched = candidates.iter().filter_map(|&j| left[j].values[i].map(|lv| (j, lv)));
             let Some((j, lv)) = matched.next() else { continue };
             if matched.next().is_some() {
                 return Err(many_to_one_error());
-            }
-            if std::mem::replace(&mut seen.1[i], true) {
-                return Err(duplicate_error(&sig, "right", &seen.0, &r.labels));
             }
             let out = &mut outputs[j];
             if out.is_empty() {
@@ -219,6 +305,8 @@ struct VectorVector<'a> {
     steps: usize,
     lhs: BoxStream<'a>,
     rhs: HashMap<Labels, Vec<StepSeries>>,
+    /// Duplicate match groups of the materialized side (not for set operators).
+    one_side_duplicates: OneSideDuplicates,
     /// `group_right`: the streamed side is the original right-hand side.
     swapped: bool,
     one_to_one: bool,
@@ -367,6 +455,8 @@ impl SeriesStream for VectorVector<'_> {
                     return Ok(Some(out));
                 }
             } else {
+                let side = if self.swapped { "left" } else { "right" };
+                self.one_side_duplicates.check(&s.values, side)?;
                 self.match_series(s, sig)?;
             }
         }

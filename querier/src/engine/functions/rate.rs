@@ -12,7 +12,7 @@ fn extrapolated_rate(w: &RangeWindow<'_>, is_counter: bool, is_rate: bool) -> Op
     }
     let (first, last) = (s[0], s[s.len() - 1]);
     let mut result = last.v - first.v;
-    if is_counter {
+    if is_counter && w.may_reset {
         // A drop is a counter reset: the counter restarted from zero.
         let mut prev = first.v;
         for cur in &s[1..] {
@@ -103,7 +103,15 @@ mod tests {
     use strata_common::Sample;
 
     fn window(samples: &[Sample], start: i64, end: i64) -> RangeWindow<'_> {
-        RangeWindow { samples, range_start: start, range_end: end, range: end - start, step_t: end, param: f64::NAN }
+        RangeWindow {
+            samples,
+            range_start: start,
+            range_end: end,
+            range: end - start,
+            step_t: end,
+            param: f64::NAN,
+            may_reset: true,
+        }
     }
 
     #[test]

@@ -20,8 +20,7 @@ fn timestamp<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
         .map(|a| a.as_ref())
         .ok_or_else(|| Error::BadData("timestamp needs 1 argument".into()))?;
     if let Expr::VectorSelector(vs) = unparen(arg) {
-        let mut sel = InstantSelector::new(ctx, vs)?;
-        sel.emit_timestamps = true;
+        let sel = InstantSelector::new(ctx, vs)?.emit_timestamps();
         return Ok(Value::Vector(Box::new(MapStream { inner: Box::new(sel), drop_name: true, f: Box::new(Some) })));
     }
     let Value::Vector(mut inner) = eval(ctx, arg)? else {

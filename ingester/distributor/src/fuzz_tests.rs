@@ -1,0 +1,136 @@
+//! Property-based fuzzing of what arrives from outside: remote-write bodies
+//! (snappy and protobuf, arbitrary and mutated) through the whole HTTP push
+//! path, and log records (arbitrary and mutated) through the record
+//! decoder the ingesters run. No input may panic, allocate without bound,
+//! or get a 5xx; a refused push appends nothing.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use prometheus_client::registry::Registry;
+use proptest::prelude::*;
+use prost::Message;
+use strata_common::TenantId;
+use strata_common::record::{RecordBuilder, RecordView};
+use strata_log::Log;
+use strata_log::embedded::{EmbeddedLog, EmbeddedLogConfig, FsyncPolicy};
+use tower::ServiceExt;
+
+use crate::decode::FlatRequest;
+use crate::proto::{Label, Sample, TimeSeries, WriteRequest};
+use crate::{Distributor, DistributorConfig, router};
+
+fn valid_request(n: usize) -> Vec<u8> {
+    WriteRequest {
+        timeseries: (0..n)
+            .map(|i| TimeSeries {
+                labels: vec![
+                    Label { name: "__name__".into(), value: "up".into() },
+                    Label { name: "job".into(), value: format!("j{i}") },
+                ],
+                samples: vec![Sample { value: i as f64, timestamp: 1000 + i as i64 }],
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+fn mutate(mut bytes: Vec<u8>, flips: &[(prop::sample::Index, u8)], cut: Option<prop::sample::Index>) -> Vec<u8> {
+    if !bytes.is_empty() {
+        for (at, v) in flips {
+            let i = at.index(bytes.len());
+            bytes[i] ^= v | 1;
+        }
+    }
+    if let Some(c) = cut {
+        let len = c.index(bytes.len() + 1);
+        bytes.truncate(len);
+    }
+    bytes
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// The decoder on arbitrary and mutated protobuf: never a panic, and
+    /// whatever it accepts, prost accepts too.
+    #[test]
+    fn remote_write_decode_survives_garbage(
+        raw in prop::collection::vec(any::<u8>(), 0..256),
+        n in 0usize..6,
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..6),
+        cut in prop::option::of(any::<prop::sample::Index>()),
+    ) {
+        let _ = FlatRequest::decode(&raw);
+        let bytes = mutate(valid_request(n), &flips, cut);
+        if let Ok(flat) = FlatRequest::decode(&bytes) {
+            prop_assert!(WriteRequest::decode(&bytes[..]).is_ok(), "accepted what prost refuses");
+            for s in &flat.series {
+                let _ = (flat.labels(s), flat.samples(s));
+            }
+        }
+    }
+
+    /// Whole pushes of mutated bodies: a 2xx or a 4xx, never a 5xx, and a
+    /// refused push appends nothing.
+    #[test]
+    fn http_push_of_mutated_bodies_is_never_a_5xx(
+        n in 0usize..6,
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..6),
+        cut in prop::option::of(any::<prop::sample::Index>()),
+        compressed_flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let log = EmbeddedLog::open(EmbeddedLogConfig {
+            dir: dir.path().to_path_buf(),
+            partitions: 1,
+            fsync: FsyncPolicy::Never,
+            segment_bytes: 1 << 20,
+        })
+        .unwrap();
+        let d = Arc::new(Distributor::new(DistributorConfig::default(), log.clone(), &mut Registry::default()));
+        let raw = mutate(valid_request(n), &flips, cut);
+        let body = mutate(snap::raw::Encoder::new().compress_vec(&raw).unwrap(), &compressed_flips, None);
+        let req = Request::post("/api/v1/push").header("Content-Encoding", "snappy").body(Body::from(body)).unwrap();
+        let status = rt.block_on(async { router(d).oneshot(req).await.unwrap().status() });
+        prop_assert!(status == StatusCode::NO_CONTENT || status.is_client_error(), "{status}");
+        if status.is_client_error() {
+            prop_assert_eq!(rt.block_on(log.end_offsets()).unwrap(), vec![0]);
+        }
+    }
+
+    /// Log records, arbitrary and mutated: parsing and walking every series
+    /// never panics.
+    #[test]
+    fn log_record_decode_survives_garbage(
+        raw in prop::collection::vec(any::<u8>(), 0..256),
+        n in 0usize..6,
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..6),
+        cut in prop::option::of(any::<prop::sample::Index>()),
+    ) {
+        let walk = |bytes: &[u8]| -> Result<(), TestCaseError> {
+            let mut scratch = Vec::new();
+            if let Ok(view) = RecordView::parse(bytes, &mut scratch, 0, 0) {
+                for s in view.series().flatten() {
+                    let _ = s.labels();
+                    prop_assert!(s.samples().len() <= bytes.len(), "implausible sample count");
+                    let _ = s.samples().count();
+                }
+            }
+            Ok(())
+        };
+        walk(&raw)?;
+        let t = TenantId::new("t").unwrap();
+        let mut b = RecordBuilder::new(&t);
+        for i in 0..n {
+            let job = format!("j{i}");
+            let samples: Vec<strata_common::Sample> = (0..i as i64).map(|k| strata_common::Sample::new(k, k as f64)).collect();
+            b.push_series([("__name__", "up"), ("job", job.as_str())].into_iter(), &samples);
+        }
+        walk(&mutate(b.finish(), &flips, cut))?;
+    }
+}
