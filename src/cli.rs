@@ -36,7 +36,7 @@ pub struct Cli {
 }
 
 /// What this process runs.
-#[derive(Debug, Clone, Copy, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum Role {
     /// Every role in one process on the embedded log (the default).
     AllInOne,
@@ -52,6 +52,36 @@ pub enum Role {
     HashToken,
     /// Read a password from stdin, print its password_argon2 (Argon2id) for the credentials file ([auth]).
     HashPassword,
+    /// Write one metric over a time range as a Parquet file (labels as columns, timestamp, value), read from a running Strata's /api/v1/export.
+    Export(ExportArgs),
+}
+
+/// `strata export`: the rows of `SELECT * FROM <metric>` over a time range,
+/// as Parquet.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExportArgs {
+    /// The metric (table) to export.
+    #[arg(long)]
+    pub metric: String,
+    /// The tenant (X-Scope-OrgID); none means the default tenant.
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Start of the range (unix seconds or RFC 3339), inclusive; none means from the first sample.
+    #[arg(long)]
+    pub start: Option<String>,
+    /// End of the range (unix seconds or RFC 3339), inclusive; none means to the last sample.
+    #[arg(long)]
+    pub end: Option<String>,
+    /// The Parquet file to write.
+    #[arg(long, short = 'o')]
+    pub output: PathBuf,
+    /// Base URL of the Strata to read from [default: http://<listen>].
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Bearer token, when the server has [auth] on (from the environment,
+    /// so it does not show in process listings).
+    #[arg(long, env = "STRATA_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 impl Cli {

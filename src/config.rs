@@ -20,6 +20,7 @@ use strata_ingester::shard::IngesterConfig;
 use strata_log::embedded::EmbeddedLogConfig;
 use strata_log::kafka::KafkaConfig;
 use strata_querier::QuerierConfig;
+use strata_sql::SqlConfig;
 use strata_storage::compaction::CompactionConfig;
 use strata_storage::object::StorageConfig;
 
@@ -70,6 +71,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// TLS on the HTTP listener (off by default).
     pub tls: crate::tls::TlsConfig,
+    /// SQL: the Arrow Flight SQL listener (`/api/v1/sql` is always on).
+    pub sql: SqlConfig,
 }
 
 impl Default for Config {
@@ -94,6 +97,7 @@ impl Default for Config {
             compaction: CompactionConfig::default(),
             auth: AuthConfig::default(),
             tls: crate::tls::TlsConfig::default(),
+            sql: SqlConfig::default(),
         }
     }
 }
@@ -230,6 +234,7 @@ impl Config {
         self.querier.validate().context("[querier]")?;
         self.storage.validate().map_err(anyhow::Error::msg).context("[storage]")?;
         self.compaction.validate().map_err(anyhow::Error::msg).context("[compaction]")?;
+        self.sql.validate().context("[sql]")?;
         self.kafka.validate().context("[kafka]")?;
         self.cluster.validate().context("[cluster]")?;
         self.auth.validate().map_err(anyhow::Error::msg).context("[auth]")?;

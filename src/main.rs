@@ -4,6 +4,7 @@
 
 mod cli;
 mod config;
+mod export;
 mod index_page;
 mod process_metrics;
 mod roles;
@@ -41,6 +42,7 @@ fn main() -> Result<()> {
             println!("{hash}");
             Ok(())
         }
+        Role::Export(args) => export::run(&config, &args),
         role => {
             let mut rt = tokio::runtime::Builder::new_multi_thread();
             if config.http_threads > 0 {
@@ -51,7 +53,7 @@ fn main() -> Result<()> {
                 Role::Distributor => rt.block_on(roles::distributor::run(config)),
                 Role::Ingester => rt.block_on(roles::ingester::run(config)),
                 Role::Querier => rt.block_on(roles::querier::run(config)),
-                Role::AllInOne | Role::PrintConfig | Role::HashToken | Role::HashPassword => {
+                Role::AllInOne | Role::PrintConfig | Role::HashToken | Role::HashPassword | Role::Export(_) => {
                     rt.block_on(roles::all_in_one::run(config))
                 }
             }

@@ -58,6 +58,31 @@ fn internal(router: Router, secret: &Option<Arc<ClusterSecret>>) -> Router {
     }
 }
 
+/// The SQL routes (`/api/v1/sql`, `/api/v1/export`) over a querier, and the
+/// Arrow Flight SQL listener when `[sql] flight_listen` is set (bound here,
+/// so a taken port fails start-up). Both take the same credentials as the
+/// query API.
+async fn sql_routes(
+    config: &Config,
+    state: &Arc<strata_querier::QuerierState>,
+    auth: &Option<Arc<Auth>>,
+) -> Result<axum::Router> {
+    let engine = strata_sql::SqlEngine::new(state.clone());
+    if let Some(addr) = config.sql.flight_addr()? {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the Flight SQL listener on {addr}"))?;
+        tracing::info!(%addr, "Arrow Flight SQL listening");
+        let (engine, auth) = (engine.clone(), auth.clone());
+        tokio::spawn(async move {
+            if let Err(e) = strata_sql::flight::serve_listener(engine, auth, listener, std::future::pending()).await {
+                tracing::error!(error = %e, %addr, "the Flight SQL listener failed");
+            }
+        });
+    }
+    Ok(authenticated(strata_sql::router(engine), auth))
+}
+
 /// Connects to the Kafka log (off the async workers: metadata calls block).
 async fn connect_kafka(config: KafkaConfig) -> Result<Arc<KafkaLog>> {
     let brokers = config.brokers.clone();

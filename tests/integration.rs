@@ -17,5 +17,6 @@ mod integration {
     pub mod promtool;
     pub mod push_query;
     pub mod reference;
+    mod sql;
     pub mod stream;
 }

@@ -64,10 +64,12 @@ pub async fn run(config: Config) -> Result<()> {
         if ready.is_ready() { Ok(()) } else { Err("replaying the log".to_string()) }
     });
     let auth = super::open_auth(&config)?;
+    let sql = super::sql_routes(&config, &querier_state, &auth).await?;
     let secret = ClusterSecret::new(&config.auth.cluster_secret);
     let app = Router::new()
         .merge(super::authenticated(distributor::router(distributor), &auth))
         .merge(super::authenticated(querier::router(querier_state.clone()), &auth))
+        .merge(sql)
         .merge(super::authenticated(tsdb_status::router(ingester.clone()), &auth))
         .merge(super::internal(lag.router(), &secret))
         .merge(process_routes(health, secret));

@@ -49,9 +49,11 @@ pub async fn run(config: Config) -> Result<()> {
     let state = Arc::new(QuerierState::new(config.querier.clone(), stores, heads, Some(log), &mut registry));
     let health = Health::new(registry, "querier", "starting", || true);
     let auth = super::open_auth(&config)?;
+    let sql = super::sql_routes(&config, &state, &auth).await?;
     let secret = strata_auth::ClusterSecret::new(&config.auth.cluster_secret);
     let app = Router::new()
         .merge(super::authenticated(querier::router(state.clone()), &auth))
+        .merge(sql)
         .merge(process_routes(health, secret));
     serve(config.listen, &config.tls, app, "querier", move || state.shutdown()).await
 }

@@ -93,6 +93,7 @@ fn endpoints() -> Vec<(&'static str, Vec<(&'static str, String)>)> {
         ("/api/v1/format_query", vec![("query", "up".into())]),
         ("/api/v1/status/buildinfo", vec![]),
         ("/api/v1/status/tsdb", vec![("limit", "100".into())]),
+        ("/api/v1/sql", vec![("query", "SELECT table_name FROM information_schema.tables".into())]),
     ]
 }
 

@@ -145,6 +145,20 @@ impl Writers {
     }
 }
 
+/// SQL on the querier role reads the same files and ingester heads as
+/// PromQL: its row count equals the samples PromQL counts.
+fn assert_sql_counts_like_promql(querier: &Strata, metric: &str) {
+    let q = format!("SELECT count(*) AS n, CAST(max(timestamp) AS BIGINT) AS t FROM {metric}");
+    let (status, body) = querier.get("/api/v1/sql", &[("query", &q)]);
+    assert_eq!(status, 200, "{body}");
+    let row = &body["data"]["rows"][0];
+    let (n, last_ms) = (row["n"].as_u64().unwrap(), row["t"].as_i64().unwrap());
+    let data = querier.query(&format!("sum(count_over_time({metric}[1d]))"), last_ms as f64 / 1000.0);
+    let promql: u64 = data["result"][0]["value"][1].as_str().unwrap().parse().unwrap();
+    assert!(n > 0);
+    assert_eq!(n, promql, "SQL rows against PromQL's count_over_time");
+}
+
 #[test]
 fn cluster_sigkill_an_ingester_mid_stream_loses_and_duplicates_nothing() {
     let mut c = Cluster::start();
@@ -165,6 +179,7 @@ fn cluster_sigkill_an_ingester_mid_stream_loses_and_duplicates_nothing() {
     let (acked, attempted, failures) = writers.finish();
     assert!(failures.is_empty(), "pushes failed although Kafka was up: {failures:?}");
     verify_exactly_once(&c.querier, "cluster_test", &acked, &attempted);
+    assert_sql_counts_like_promql(&c.querier, "cluster_test");
 
     // Lag and progress are visible per partition.
     let (status, st) = c.ingesters[0].get("/ingester/status", &[]);

@@ -236,6 +236,23 @@ impl Auth {
         }
     }
 
+    /// The tenant a request may act as: `asked` (an `X-Scope-OrgID` value,
+    /// possibly a federated `a|b`, every part of which the credential must
+    /// allow), or the credential's first tenant when nothing was asked.
+    pub fn bind_tenant(&self, authorization: Option<&[u8]>, asked: Option<&str>) -> Result<String, AuthError> {
+        let (name, tenants) = self.authenticate(authorization)?;
+        let Some(asked) = asked else {
+            return Ok(tenants[0].as_str().to_string());
+        };
+        for part in asked.split('|') {
+            if !tenants.iter().any(|t| t.as_str() == part) {
+                let shown: String = part.chars().take(150).collect();
+                return Err(AuthError::Forbidden { credential: name, tenant: shown });
+            }
+        }
+        Ok(asked.to_string())
+    }
+
     /// The credential of an `Authorization` header value: its name and tenants.
     pub fn authenticate(&self, authorization: Option<&[u8]>) -> Result<(String, Vec<TenantId>), AuthError> {
         let value = authorization.ok_or(AuthError::Missing)?;

@@ -45,18 +45,8 @@ pub async fn tenant_auth(State(auth): State<Arc<Auth>>, mut req: Request, next: 
 
 fn resolve(auth: &Auth, req: &Request) -> Result<String, AuthError> {
     let authorization = req.headers().get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
-    let (name, tenants) = auth.authenticate(authorization)?;
-    let asked = match req.headers().get(TENANT_HEADER) {
-        None => return Ok(tenants[0].as_str().to_string()),
-        Some(v) => String::from_utf8_lossy(v.as_bytes()).into_owned(),
-    };
-    for part in asked.split('|') {
-        if !tenants.iter().any(|t| t.as_str() == part) {
-            let shown: String = part.chars().take(150).collect();
-            return Err(AuthError::Forbidden { credential: name, tenant: shown });
-        }
-    }
-    Ok(asked)
+    let asked = req.headers().get(TENANT_HEADER).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    auth.bind_tenant(authorization, asked.as_deref())
 }
 
 /// The cluster secret internal endpoints require (compared as SHA-256

@@ -60,8 +60,17 @@ fn env(name: &str, default: usize) -> usize {
 
 /// TSBS-like labels of host `h`.
 fn host_labels(h: usize) -> Vec<(String, String)> {
-    let regions = ["us-east-1", "us-west-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-1",
-        "ap-southeast-2", "ap-northeast-1", "sa-east-1"];
+    let regions = [
+        "us-east-1",
+        "us-west-1",
+        "us-west-2",
+        "eu-west-1",
+        "eu-central-1",
+        "ap-southeast-1",
+        "ap-southeast-2",
+        "ap-northeast-1",
+        "sa-east-1",
+    ];
     let region = regions[h % 9];
     let mut l = vec![
         ("__name__".to_string(), "cpu_usage_user".to_string()),
@@ -160,8 +169,7 @@ fn main() {
     println!("strata one host, 1 h: {one_t:?} median of {}", runs.max(20));
 
     // The same rows as Parquet, for DuckDB.
-    let (schema, batches, _) =
-        rt.block_on(engine.run(&req("SELECT * FROM cpu_usage_user", Some(1)))).unwrap();
+    let (schema, batches, _) = rt.block_on(engine.run(&req("SELECT * FROM cpu_usage_user", Some(1)))).unwrap();
     let parquet = dir.path().join("cpu_usage_user.parquet");
     std::fs::write(&parquet, Format::Parquet.encode(&schema, &batches).unwrap()).unwrap();
     let script = format!(

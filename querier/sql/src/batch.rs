@@ -150,9 +150,9 @@ impl BatchBuilder {
                     li += 1;
                     self.labels[li - 1].finish()?
                 }
-                ColumnKind::Timestamp => Arc::new(
-                    TimestampMillisecondArray::from(std::mem::take(&mut self.timestamps)).with_timezone("UTC"),
-                ),
+                ColumnKind::Timestamp => {
+                    Arc::new(TimestampMillisecondArray::from(std::mem::take(&mut self.timestamps)).with_timezone("UTC"))
+                }
                 ColumnKind::Value => Arc::new(Float64Array::from(std::mem::take(&mut self.values))),
             });
         }
@@ -189,7 +189,10 @@ mod tests {
         let host = batch.column(0).as_dictionary::<Int32Type>();
         assert_eq!(host.null_count(), 1);
         assert_eq!(host.values().as_string::<i32>().value(0), "a");
-        assert_eq!(batch.column(1).as_primitive::<datafusion::arrow::datatypes::TimestampMillisecondType>().values(), &[1, 3, 1]);
+        assert_eq!(
+            batch.column(1).as_primitive::<datafusion::arrow::datatypes::TimestampMillisecondType>().values(),
+            &[1, 3, 1]
+        );
         assert_eq!(b.rows(), 0);
     }
 }

@@ -40,7 +40,8 @@ impl TenantSchema {
 
     /// The label names (without `__name__`) of `metric`'s series.
     async fn labels_of(&self, metric: &str) -> strata_querier::Result<Vec<String>> {
-        let select = SelectRequest::new(self.tenant.clone(), vec![Matcher::equal("__name__", metric)], MIN_TIME, MAX_TIME);
+        let select =
+            SelectRequest::new(self.tenant.clone(), vec![Matcher::equal("__name__", metric)], MIN_TIME, MAX_TIME);
         let mut names = self.source.labels(&LabelsRequest::new(select, None)).await?;
         names.retain(|n| n != "__name__");
         Ok(names)

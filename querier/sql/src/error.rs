@@ -98,9 +98,8 @@ mod tests {
         assert_eq!(ctx.error_type().status(), 400);
         let exhausted = Error::DataFusion(DataFusionError::ResourcesExhausted("pool".into()));
         assert_eq!(exhausted.error_type().status(), 422);
-        let wrapped = Error::DataFusion(DataFusionError::External(Box::new(strata_querier::Error::QueueFull(
-            "full".into(),
-        ))));
+        let wrapped =
+            Error::DataFusion(DataFusionError::External(Box::new(strata_querier::Error::QueueFull("full".into()))));
         assert_eq!(wrapped.error_type().status(), 429);
         assert_eq!(exhausted.into_querier().error_type().status(), 422);
     }

@@ -12,10 +12,12 @@
 //!
 //! The tenant is the `x-scope-orgid` request metadata (the HTTP header's
 //! gRPC form); with multi-tenancy off, its absence means the default tenant.
+//! With `[auth]` on, the `authorization` metadata (Bearer or Basic, as over
+//! HTTP) must name a credential allowed to use that tenant: missing or wrong
+//! credentials are `Unauthenticated`, another tenant `PermissionDenied`.
 //! Label columns are sent as plain strings (dictionaries hydrated), which
 //! every Flight client reads.
 
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -34,6 +36,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::ipc::writer::IpcWriteOptions;
 use futures::{Stream, StreamExt, TryStreamExt};
 use prost::Message;
+use strata_auth::{Auth, AuthError};
 use strata_common::TenantId;
 use strata_common::tenant::TENANT_HEADER;
 use strata_querier::ErrorType;
@@ -47,6 +50,7 @@ use crate::query::{CATALOG, SCHEMA, SqlEngine, SqlRequest};
 pub struct StrataFlightSql {
     engine: SqlEngine,
     info: Arc<SqlInfoData>,
+    auth: Option<Arc<Auth>>,
 }
 
 impl std::fmt::Debug for StrataFlightSql {
@@ -57,7 +61,7 @@ impl std::fmt::Debug for StrataFlightSql {
 
 impl StrataFlightSql {
     /// The service over `engine`.
-    pub fn new(engine: SqlEngine) -> Result<Self, Status> {
+    pub fn new(engine: SqlEngine, auth: Option<Arc<Auth>>) -> Result<Self, Status> {
         let mut b = SqlInfoDataBuilder::new();
         b.append(SqlInfo::FlightSqlServerName, "Strata");
         b.append(SqlInfo::FlightSqlServerVersion, env!("CARGO_PKG_VERSION"));
@@ -67,7 +71,7 @@ impl StrataFlightSql {
         b.append(SqlInfo::FlightSqlServerSubstrait, false);
         b.append(SqlInfo::FlightSqlServerTransaction, 0i32);
         let info = b.build().map_err(|e| Status::internal(e.to_string()))?;
-        Ok(Self { engine, info: Arc::new(info) })
+        Ok(Self { engine, info: Arc::new(info), auth })
     }
 
     /// The gRPC service to mount on a tonic server.
@@ -77,9 +81,22 @@ impl StrataFlightSql {
 
     fn tenant<T>(&self, request: &Request<T>) -> Result<TenantId, Status> {
         let key = TENANT_HEADER.to_ascii_lowercase();
-        match request.metadata().get(key.as_str()).map(|v| v.to_str()) {
-            Some(Ok(id)) => TenantId::new(id).map_err(|e| Status::invalid_argument(e.to_string())),
-            Some(Err(_)) => Err(Status::invalid_argument(format!("{key} is not valid ASCII"))),
+        let asked = match request.metadata().get(key.as_str()).map(|v| v.to_str()) {
+            Some(Ok(id)) => Some(id),
+            Some(Err(_)) => return Err(Status::invalid_argument(format!("{key} is not valid ASCII"))),
+            None => None,
+        };
+        let bound;
+        let asked = match &self.auth {
+            Some(auth) => {
+                let authorization = request.metadata().get("authorization").map(|v| v.as_bytes());
+                bound = auth.bind_tenant(authorization, asked).map_err(auth_status)?;
+                Some(bound.as_str())
+            }
+            None => asked,
+        };
+        match asked {
+            Some(id) => TenantId::new(id).map_err(|e| Status::invalid_argument(e.to_string())),
             None if self.engine.state().config.multitenancy_enabled => {
                 Err(Status::unauthenticated(format!("no org id: send the {key} metadata")))
             }
@@ -147,6 +164,14 @@ fn hydrated(schema: &Schema) -> SchemaRef {
         })
         .collect();
     Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// Maps an authentication refusal to its gRPC status.
+fn auth_status(e: AuthError) -> Status {
+    match e {
+        AuthError::Forbidden { .. } => Status::permission_denied(e.to_string()),
+        _ => Status::unauthenticated(e.to_string()),
+    }
 }
 
 /// A gRPC status for a SQL-layer error.
@@ -347,25 +372,15 @@ fn metadata_info(
     Ok(Response::new(info))
 }
 
-/// Serves Flight SQL on `addr` until `shutdown` completes.
-pub async fn serve(
-    engine: SqlEngine,
-    addr: SocketAddr,
-    shutdown: impl std::future::Future<Output = ()> + Send,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    tracing::info!(%addr, "Arrow Flight SQL listening");
-    serve_listener(engine, listener, shutdown).await
-}
-
 /// Serves Flight SQL on an already bound listener until `shutdown`
 /// completes (tests bind port 0 first).
 pub async fn serve_listener(
     engine: SqlEngine,
+    auth: Option<Arc<Auth>>,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let service = StrataFlightSql::new(engine)?;
+    let service = StrataFlightSql::new(engine, auth)?;
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     tonic::transport::Server::builder()
         .add_service(service.into_service())

@@ -35,9 +35,9 @@ impl Format {
             "csv" => Ok(Format::Csv),
             "arrow" => Ok(Format::Arrow),
             "parquet" => Ok(Format::Parquet),
-            other => {
-                Err(Error::BadRequest(format!("invalid parameter \"format\": {other:?}: want json, csv, arrow or parquet")))
-            }
+            other => Err(Error::BadRequest(format!(
+                "invalid parameter \"format\": {other:?}: want json, csv, arrow or parquet"
+            ))),
         }
     }
 
@@ -93,10 +93,7 @@ impl Format {
 
 /// A Parquet writer of `schema` (zstd; dictionary-encoded labels stay
 /// dictionaries).
-pub fn parquet_writer<W: std::io::Write + Send>(
-    out: W,
-    schema: SchemaRef,
-) -> parquet::errors::Result<ArrowWriter<W>> {
+pub fn parquet_writer<W: std::io::Write + Send>(out: W, schema: SchemaRef) -> parquet::errors::Result<ArrowWriter<W>> {
     let props = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default())).build();
     ArrowWriter::try_new(out, schema, Some(props))
 }
@@ -125,7 +122,6 @@ fn json(schema: &SchemaRef, batches: &[RecordBatch]) -> std::result::Result<Vec<
     out.extend_from_slice(b"}}");
     Ok(out)
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -16,8 +16,8 @@
 
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
 use datafusion::scalar::ScalarValue;
-use strata_common::matcher::{MatchOp, Matcher};
 use strata_common::Timestamp;
+use strata_common::matcher::{MatchOp, Matcher};
 
 /// Earliest time a scan without a lower time filter reads.
 pub const MIN_TIME: Timestamp = i64::MIN / 4;
@@ -256,7 +256,8 @@ mod tests {
     #[test]
     fn nanosecond_bounds_round_outwards() {
         let ns = |v| lit(ScalarValue::TimestampNanosecond(Some(v), None));
-        let p = Pushdown::from_filters(&[col("timestamp").gt(ns(1_500_000)), col("timestamp").lt_eq(ns(2_500_000))], &Cols);
+        let p =
+            Pushdown::from_filters(&[col("timestamp").gt(ns(1_500_000)), col("timestamp").lt_eq(ns(2_500_000))], &Cols);
         assert_eq!((p.min_t, p.max_t), (1, 3));
     }
 

@@ -40,8 +40,10 @@ pub fn source() -> Arc<MemorySource> {
             .map(|k| Sample::new(OFFSET + k * STEP, ((k * 7919 + h as i64 * 13) % 1000) as f64 / 10.0))
             .collect();
         src.append(&t, Labels::from_pairs(pairs).unwrap(), &samples).unwrap();
-        let mem: Vec<Sample> = (0..SAMPLES).map(|k| Sample::new(OFFSET + k * STEP, (h as i64 * 1000 + k) as f64)).collect();
-        let labels = Labels::from_pairs([("__name__", "mem_free"), ("hostname", host.as_str()), ("dc", "east")]).unwrap();
+        let mem: Vec<Sample> =
+            (0..SAMPLES).map(|k| Sample::new(OFFSET + k * STEP, (h as i64 * 1000 + k) as f64)).collect();
+        let labels =
+            Labels::from_pairs([("__name__", "mem_free"), ("hostname", host.as_str()), ("dc", "east")]).unwrap();
         src.append(&t, labels, &mem).unwrap();
     }
     let other = TenantId::new("other").unwrap();
@@ -61,7 +63,12 @@ pub fn app() -> Router {
 }
 
 /// POSTs a form to `path`: status, content type and body.
-pub async fn post(app: &Router, path: &str, tenant: Option<&str>, form: &[(&str, &str)]) -> (StatusCode, String, Vec<u8>) {
+pub async fn post(
+    app: &Router,
+    path: &str,
+    tenant: Option<&str>,
+    form: &[(&str, &str)],
+) -> (StatusCode, String, Vec<u8>) {
     let mut req = Request::post(path).header("Content-Type", "application/x-www-form-urlencoded");
     if let Some(t) = tenant {
         req = req.header("X-Scope-OrgID", t);

@@ -29,7 +29,8 @@ fn error_of(body: &[u8]) -> (String, String) {
 #[tokio::test]
 async fn json_csv_and_arrow_answers_hold_the_same_rows() {
     let app = app();
-    let q = "SELECT hostname, timestamp, value FROM cpu_usage_user WHERE hostname = 'host_1' ORDER BY timestamp LIMIT 3";
+    let q =
+        "SELECT hostname, timestamp, value FROM cpu_usage_user WHERE hostname = 'host_1' ORDER BY timestamp LIMIT 3";
     let json = sql(&app, q).await;
     let rows = json["data"]["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 3);
@@ -100,11 +101,17 @@ async fn a_tenant_sees_only_its_own_tables() {
     let tables = |tenant: Option<&'static str>| {
         let app = app.clone();
         async move {
-            let q = "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name";
+            let q =
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name";
             let (status, _, body) = post(&app, "/api/v1/sql", tenant, &[("query", q)]).await;
             assert_eq!(status, StatusCode::OK);
             let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
-            json["data"]["rows"].as_array().unwrap().iter().map(|r| r["table_name"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+            json["data"]["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["table_name"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
         }
     };
     assert_eq!(tables(None).await, vec!["cpu_usage_user", "mem_free"]);
@@ -115,7 +122,8 @@ async fn a_tenant_sees_only_its_own_tables() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, _, _) = post(&app, "/api/v1/export", None, &[("metric", "secret_metric")]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (status, _, body) = post(&app, "/api/v1/sql", Some("other"), &[("query", "SELECT value FROM secret_metric")]).await;
+    let (status, _, body) =
+        post(&app, "/api/v1/sql", Some("other"), &[("query", "SELECT value FROM secret_metric")]).await;
     assert_eq!(status, StatusCode::OK);
     let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(json["data"]["rows"][0]["value"], 42.0);

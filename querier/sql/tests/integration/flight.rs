@@ -12,10 +12,18 @@ use super::*;
 
 /// Starts the Flight SQL service over the test data on a free port.
 async fn client(tenant: Option<&str>) -> FlightSqlServiceClient<Channel> {
+    client_with_auth(tenant, None).await
+}
+
+/// [`client`], with `[auth]` on when `auth` is set.
+async fn client_with_auth(
+    tenant: Option<&str>,
+    auth: Option<Arc<strata_auth::Auth>>,
+) -> FlightSqlServiceClient<Channel> {
     let st = Arc::new(QuerierState::with_source(QuerierConfig::default(), source(), QuerierMetrics::unregistered()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(strata_sql::flight::serve_listener(SqlEngine::new(st), listener, std::future::pending()));
+    tokio::spawn(strata_sql::flight::serve_listener(SqlEngine::new(st), auth, listener, std::future::pending()));
     let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
     let mut c = FlightSqlServiceClient::new(channel);
     if let Some(t) = tenant {
@@ -69,4 +77,36 @@ async fn tables_are_browsable_per_tenant_and_errors_carry_codes() {
     let err = c.execute("SELECT * FROM cpu_usage_user".into(), None).await.unwrap_err();
     assert!(err.to_string().contains("cpu_usage_user"), "{err}");
     assert!(err.to_string().contains("InvalidArgument") || err.to_string().contains("invalid argument"), "{err}");
+}
+
+#[tokio::test]
+async fn credentials_bind_the_tenant_when_auth_is_on() {
+    let creds = format!(
+        "[[credential]]\nname = \"other-only\"\ntoken_sha256 = \"{}\"\ntenants = [\"other\"]\n",
+        strata_auth::hash_token("tok-other")
+    );
+    let auth = strata_auth::Auth::from_text(&creds).unwrap();
+    let q = "SELECT count(*) FROM secret_metric";
+    // No credentials, or wrong ones: Unauthenticated.
+    for token in [None, Some("Bearer wrong")] {
+        let mut c = client_with_auth(Some("other"), Some(auth.clone())).await;
+        if let Some(t) = token {
+            c.set_header("authorization", t);
+        }
+        let err = c.execute(q.into(), None).await.unwrap_err().to_string();
+        assert!(err.contains("valid authentication credentials"), "{token:?}: {err}");
+    }
+    // A tenant the credential may not use: PermissionDenied.
+    let mut c = client_with_auth(None, Some(auth.clone())).await;
+    c.set_header("authorization", "Bearer tok-other");
+    c.set_header("x-scope-orgid", "anonymous");
+    let err = c.execute("SELECT count(*) FROM cpu_usage_user".into(), None).await.unwrap_err().to_string();
+    assert!(err.contains("permission") && err.contains("may not access tenant"), "{err}");
+    // Without a tenant header the credential's tenant is used, and its data answers.
+    let mut c = client_with_auth(None, Some(auth)).await;
+    c.set_header("authorization", "Bearer tok-other");
+    let info = c.execute(q.into(), None).await.unwrap();
+    let batches = fetch(&mut c, info).await;
+    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
+    assert!(batches[0].column(0).as_primitive::<Int64Type>().value(0) > 0);
 }
