@@ -19,6 +19,7 @@
 //! - [`record`]: the versioned log record format.
 //! - [`head`]: the head-read protocol between querier and ingester.
 //! - [`varint`]: varints and the byte cursor shared by the byte formats.
+//! - [`watched`]: TOML settings files re-read when they change.
 //! - [`error`]: errors and the [`error::ErrorKind`] the API layer maps to status codes.
 //!
 //! The log itself (the `Log` trait, the embedded log and the Kafka log) is
@@ -41,6 +42,7 @@ pub mod sample;
 pub mod select;
 pub mod tenant;
 pub mod varint;
+pub mod watched;
 
 pub use error::{Error, ErrorKind, Result};
 pub use labels::{Label, Labels};

@@ -281,14 +281,34 @@ fn query_request(st: &QuerierState, headers: &HeaderMap, p: &Params, range: bool
     Ok(QueryRequest { tenant, query, start, end, step, instant: !range, timeout: timeout_param(p)? })
 }
 
-/// Parses and plans `req`, waits for the requested read consistency, and
-/// estimates its cost.
+/// Parses and plans `req` within its tenant's limits, waits for the
+/// requested read consistency, and estimates its cost.
 async fn plan_query(st: &QuerierState, headers: &HeaderMap, req: QueryRequest) -> Result<(Prepared, CostNode)> {
     let tenant = req.tenant.clone();
-    let prepared = st.engine.prepare(req)?;
+    let mut prepared = st.engine.prepare(req)?;
+    let limits = st.scheduler.limits(&tenant);
+    if limits.max_query_lookback_ms > 0 {
+        prepared.limit_lookback(now_ms().saturating_sub(limits.max_query_lookback_ms as i64));
+    }
+    prepared.set_max_series(limits.max_series_per_query);
     st.source.prepare(&tenant, consistency(headers, &st.config)?).await?;
     let plan = st.engine.estimate(st.source.as_ref(), &prepared).await?;
+    if let Some((min, max)) = prepared.data_span()
+        && limits.max_query_length_ms > 0
+        && max.saturating_sub(min) > limits.max_query_length_ms as i64
+    {
+        st.scheduler.refused("query_length", st.scheduler.lane_of(plan.cost.cost()));
+        return Err(Error::QueryTooLong { length_ms: max - min, limit_ms: limits.max_query_length_ms });
+    }
     Ok((prepared, plan))
+}
+
+/// Whether the tenant's limits change what a query reads or may fail it
+/// midway; such queries bypass the results cache, whose splits are shared
+/// and evaluated without them.
+fn limits_apply_midway(st: &QuerierState, tenant: &TenantId) -> bool {
+    let limits = st.scheduler.limits(tenant);
+    limits.max_series_per_query > 0 || limits.max_query_lookback_ms > 0
 }
 
 /// Estimates, admits and runs one query; renders its answer while holding
@@ -306,14 +326,21 @@ async fn run_query(
     prepared.set_parallelism(parallelism);
     let heavy = permit.lane() == Lane::Heavy;
     // `stats=all` reports the query's own figures: evaluated in one piece.
-    let use_cache = st.results_cache.cacheable(prepared.request()) && !no_store(headers) && !stats_param(p);
+    let use_cache = st.results_cache.cacheable(prepared.request())
+        && !no_store(headers)
+        && !stats_param(p)
+        && !limits_apply_midway(st, prepared.tenant());
     let (value, stats) = if use_cache {
         let req = prepared.request().clone();
         drop(prepared);
         let (value, stats, _) = st.results_cache.run(&st.engine, &st.source, &req, parallelism, heavy).await?;
         (value, stats)
     } else {
-        st.engine.run_with(st.source.clone(), prepared, heavy).await?
+        let result = st.engine.run_with(st.source.clone(), prepared, heavy).await;
+        if let Err(Error::TooManySeries { .. }) = &result {
+            st.scheduler.refused("max_series", permit.lane());
+        }
+        result?
     };
     st.metrics.samples_loaded.inc_by(stats.samples_loaded);
     if plan.cost.samples > 0 {

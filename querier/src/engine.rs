@@ -178,6 +178,7 @@ pub struct Prepared {
     selections: Vec<Selection>,
     started: Instant,
     parallelism: usize,
+    max_series: u64,
 }
 
 impl Prepared {
@@ -190,6 +191,28 @@ impl Prepared {
     /// scheduler's grant; at least 1). Results do not depend on it.
     pub fn set_parallelism(&mut self, threads: usize) {
         self.parallelism = threads.max(1);
+    }
+
+    /// Fails the query once it has selected more than `limit` series
+    /// (0: no limit).
+    pub fn set_max_series(&mut self, limit: u64) {
+        self.max_series = limit;
+    }
+
+    /// The span of time the query reads: from its earliest selector window
+    /// start to its latest window end (`None` without selectors).
+    pub fn data_span(&self) -> Option<(Timestamp, Timestamp)> {
+        let min = self.selections.iter().map(|s| s.min_t).min()?;
+        let max = self.selections.iter().map(|s| s.max_t).max()?;
+        Some((min, max))
+    }
+
+    /// Leaves samples before `floor` out of every selection, as if they were
+    /// not stored (a window wholly before it selects nothing).
+    pub fn limit_lookback(&mut self, floor: Timestamp) {
+        for s in &mut self.selections {
+            s.min_t = s.min_t.max(floor);
+        }
     }
 
     /// The request.
@@ -282,7 +305,7 @@ impl Engine {
         let grid = Grid { start: req.start, end: req.end, step, lookback: self.opts.lookback_delta_ms };
         let mut selections: Vec<Selection> = Vec::new();
         plan::plan(&expr, &grid, &mut selections)?;
-        Ok(Prepared { req, expr, grid, selections, started, parallelism: self.opts.parallelism.max(1) })
+        Ok(Prepared { req, expr, grid, selections, started, parallelism: self.opts.parallelism.max(1), max_series: 0 })
     }
 
     /// Estimates what a prepared query will cost, from the source's
@@ -357,7 +380,7 @@ impl Engine {
         deadline: Instant,
         canceled: Arc<AtomicBool>,
     ) -> impl FnOnce() -> Result<(QueryValue, QueryStats)> + Send + 'static {
-        let Prepared { req, expr, grid, parallelism, .. } = prepared;
+        let Prepared { req, expr, grid, parallelism, max_series, .. } = prepared;
         let opts = self.opts.clone();
         let shutdown = Arc::clone(&self.shutdown);
         let evaluating = Arc::clone(&self.evaluating);
@@ -369,6 +392,7 @@ impl Engine {
                 deadline,
                 max_samples: opts.max_samples,
                 max_memory_bytes: opts.max_memory_bytes,
+                max_series,
                 canceled: [canceled, shutdown],
             };
             let ctx = EvalCtx::new(grid.start, grid.end, grid.step, opts.lookback_delta_ms, budget, selected);

@@ -93,6 +93,25 @@ pub enum Error {
         /// The tenant's `max_query_cost`.
         limit: u64,
     },
+    /// The query selected more series than its tenant may.
+    #[error(
+        "query selected more than {limit} series (querier.scheduler.max_series_per_query): add label matchers to select fewer series"
+    )]
+    TooManySeries {
+        /// The tenant's `max_series_per_query`.
+        limit: u64,
+    },
+    /// The query reads a longer span of time than its tenant may (refused
+    /// before anything was loaded).
+    #[error(
+        "query refused before execution: it reads {length_ms} ms of data, over the limit of {limit_ms} ms (querier.scheduler.max_query_length_ms): shorten the range or the range selectors"
+    )]
+    QueryTooLong {
+        /// From the earliest selector window start to the last step.
+        length_ms: i64,
+        /// The tenant's `max_query_length_ms`.
+        limit_ms: u64,
+    },
     /// A scheduler queue is full (retryable).
     #[error("{0}")]
     QueueFull(String),
@@ -141,7 +160,9 @@ impl Error {
             Error::Execution(_)
             | Error::TooManySamples { .. }
             | Error::MemoryLimit { .. }
-            | Error::CostLimit { .. } => ErrorType::Execution,
+            | Error::CostLimit { .. }
+            | Error::TooManySeries { .. }
+            | Error::QueryTooLong { .. } => ErrorType::Execution,
             Error::QueueFull(_) => ErrorType::TooManyRequests,
             Error::QueueTimeout(_) => ErrorType::Unavailable,
             Error::Canceled(_) => ErrorType::Canceled,

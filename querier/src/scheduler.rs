@@ -30,13 +30,15 @@
 //! few hundred nanoseconds, far below a query's cost.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use strata_common::TenantId;
+use strata_common::watched::WatchedToml;
 use tokio::sync::oneshot;
 
 use crate::error::{Error, Result};
@@ -81,11 +83,76 @@ pub struct TenantLimits {
     /// Queries of the tenant waiting at once, over all lanes; more are
     /// refused with 429. 0: no limit.
     pub max_queued_queries: usize,
+    /// Series one query may select, over all its selectors; a query that
+    /// selects more fails with 422. 0: no limit.
+    pub max_series_per_query: u64,
+    /// Longest span of time one query may read, from its earliest selector
+    /// window start to its last step (a range query's range plus its
+    /// longest range selector and lookback); longer queries are refused
+    /// with 422 before anything is loaded. 0: no limit.
+    pub max_query_length_ms: u64,
+    /// How far before now a query may read: older samples are left out, as
+    /// if they were not stored (Mimir's `max_query_lookback`). 0: no limit.
+    pub max_query_lookback_ms: u64,
 }
 
 impl Default for TenantLimits {
     fn default() -> Self {
-        Self { max_query_cost: 2_000_000_000, max_concurrent_queries: 16, max_queued_queries: 128 }
+        Self {
+            max_query_cost: 2_000_000_000,
+            max_concurrent_queries: 16,
+            max_queued_queries: 128,
+            max_series_per_query: 0,
+            max_query_length_ms: 0,
+            max_query_lookback_ms: 0,
+        }
+    }
+}
+
+/// One tenant's entry in the overrides file: every field optional; unset
+/// fields keep the configured value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TenantLimitsOverride {
+    /// See [`TenantLimits::max_query_cost`].
+    pub max_query_cost: Option<u64>,
+    /// See [`TenantLimits::max_concurrent_queries`].
+    pub max_concurrent_queries: Option<usize>,
+    /// See [`TenantLimits::max_queued_queries`].
+    pub max_queued_queries: Option<usize>,
+    /// See [`TenantLimits::max_series_per_query`].
+    pub max_series_per_query: Option<u64>,
+    /// See [`TenantLimits::max_query_length_ms`].
+    pub max_query_length_ms: Option<u64>,
+    /// See [`TenantLimits::max_query_lookback_ms`].
+    pub max_query_lookback_ms: Option<u64>,
+}
+
+impl TenantLimitsOverride {
+    fn apply(&self, base: TenantLimits) -> TenantLimits {
+        TenantLimits {
+            max_query_cost: self.max_query_cost.unwrap_or(base.max_query_cost),
+            max_concurrent_queries: self.max_concurrent_queries.unwrap_or(base.max_concurrent_queries),
+            max_queued_queries: self.max_queued_queries.unwrap_or(base.max_queued_queries),
+            max_series_per_query: self.max_series_per_query.unwrap_or(base.max_series_per_query),
+            max_query_length_ms: self.max_query_length_ms.unwrap_or(base.max_query_length_ms),
+            max_query_lookback_ms: self.max_query_lookback_ms.unwrap_or(base.max_query_lookback_ms),
+        }
+    }
+}
+
+/// The overrides file (`querier.scheduler.overrides_file`): `[tenants.<id>]`
+/// tables of [`TenantLimitsOverride`], re-read when it changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OverridesFile {
+    /// Per-tenant overrides, by tenant id.
+    pub tenants: BTreeMap<String, TenantLimitsOverride>,
+}
+
+impl OverridesFile {
+    fn check(&self) -> std::result::Result<(), String> {
+        self.tenants.keys().try_for_each(|t| TenantId::new(t).map(drop).map_err(|e| e.to_string()))
     }
 }
 
@@ -133,7 +200,12 @@ impl Default for SchedulerConfig {
             max_query_cost: defaults.max_query_cost,
             max_concurrent_queries: defaults.max_concurrent_queries,
             max_queued_queries: defaults.max_queued_queries,
+            max_series_per_query: defaults.max_series_per_query,
+            max_query_length_ms: defaults.max_query_length_ms,
+            max_query_lookback_ms: defaults.max_query_lookback_ms,
             tenants: HashMap::new(),
+            overrides_file: PathBuf::new(),
+            reload_interval_ms: 5_000,
         }
     }
 }
@@ -146,13 +218,22 @@ impl SchedulerConfig {
         [or(self.cheap_slots, 2 * cores), or(self.heavy_slots, (cores / 2).max(1))]
     }
 
-    /// The limits of `tenant`: its override, else the defaults.
+    /// The limits of `tenant` in this configuration: its entry in
+    /// `tenants`, else the defaults (the overrides file comes on top, see
+    /// [`Scheduler::limits`]).
     pub fn limits(&self, tenant: &TenantId) -> TenantLimits {
         self.tenants.get(tenant.as_str()).cloned().unwrap_or(TenantLimits {
             max_query_cost: self.max_query_cost,
             max_concurrent_queries: self.max_concurrent_queries,
             max_queued_queries: self.max_queued_queries,
+            max_series_per_query: self.max_series_per_query,
+            max_query_length_ms: self.max_query_length_ms,
+            max_query_lookback_ms: self.max_query_lookback_ms,
         })
+    }
+
+    fn open_overrides(&self) -> std::result::Result<WatchedToml<OverridesFile>, String> {
+        WatchedToml::open(&self.overrides_file, OverridesFile::check)
     }
 
     /// Checks that the bounds are positive.
@@ -163,9 +244,12 @@ impl SchedulerConfig {
                 self.heavy_nice
             )));
         }
-        if self.max_queued_per_lane == 0 || self.max_queue_wait_ms == 0 {
+        if !self.overrides_file.as_os_str().is_empty() {
+            self.open_overrides().map_err(|e| Error::InvalidConfig(format!("scheduler.overrides_file: {e}")))?;
+        }
+        if self.max_queued_per_lane == 0 || self.max_queue_wait_ms == 0 || self.reload_interval_ms == 0 {
             return Err(Error::InvalidConfig(
-                "scheduler.max_queued_per_lane and scheduler.max_queue_wait_ms must be greater than 0".into(),
+                "scheduler.max_queued_per_lane, max_queue_wait_ms and reload_interval_ms must be greater than 0".into(),
             ));
         }
         Ok(())
@@ -238,6 +322,7 @@ struct State {
 /// The query scheduler: lanes by cost, fair queues, bounded waits.
 pub struct Scheduler {
     config: SchedulerConfig,
+    overrides: Arc<WatchedToml<OverridesFile>>,
     slots: [usize; 2],
     state: Mutex<State>,
     metrics: QuerierMetrics,
@@ -254,7 +339,28 @@ impl Scheduler {
     /// [`SchedulerConfig::validate`]), reporting into `metrics`.
     pub fn new(config: SchedulerConfig, metrics: QuerierMetrics) -> Arc<Self> {
         let slots = config.slots();
-        Arc::new(Self { config, slots, state: Mutex::new(State::default()), metrics })
+        // `validate` opened the file already; should it have broken since,
+        // start with no overrides and let the watcher pick up the fix.
+        let overrides = config.open_overrides().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "query limit overrides not loaded");
+            WatchedToml::open(Path::new(""), OverridesFile::check).expect("no file cannot fail")
+        });
+        let overrides = Arc::new(overrides);
+        Arc::new(Self { config, overrides, slots, state: Mutex::new(State::default()), metrics })
+    }
+
+    /// The effective limits of `tenant`: the configuration's, with the
+    /// overrides file's entry on top.
+    pub fn limits(&self, tenant: &TenantId) -> TenantLimits {
+        let base = self.config.limits(tenant);
+        self.overrides.get().tenants.get(tenant.as_str()).map_or(base.clone(), |o| o.apply(base))
+    }
+
+    /// Re-reads the overrides file every `reload_interval_ms` (returns at
+    /// once when none is set).
+    pub async fn watch_overrides(self: Arc<Self>) {
+        let every = Duration::from_millis(self.config.reload_interval_ms);
+        self.overrides.clone().watch(every).await
     }
 
     /// The lane of a query of `cost`.
@@ -279,7 +385,7 @@ impl Scheduler {
 
     /// The tenant's cost limit when `cost` is over it.
     pub fn cost_limit(&self, tenant: &TenantId, cost: u64) -> Option<u64> {
-        let limit = self.config.limits(tenant).max_query_cost;
+        let limit = self.limits(tenant).max_query_cost;
         (limit > 0 && cost > limit).then_some(limit)
     }
 
@@ -301,7 +407,7 @@ impl Scheduler {
         self.check_cost(tenant, req.cost)?;
         let lane = self.lane_of(req.cost);
         let started = Instant::now();
-        let limits = self.config.limits(tenant);
+        let limits = self.limits(tenant);
         let (seq, rx) = {
             let mut guard = self.state.lock();
             let st = &mut *guard;
@@ -374,7 +480,7 @@ impl Scheduler {
         Permit { scheduler: Arc::clone(self), lane, tenant: tenant.clone(), waited }
     }
 
-    fn refused(&self, reason: &'static str, lane: Lane) {
+    pub(crate) fn refused(&self, reason: &'static str, lane: Lane) {
         self.metrics.refusals.get_or_create(&RefusalLabels { reason, lane: lane.as_str() }).inc();
     }
 
@@ -417,7 +523,7 @@ impl Scheduler {
             while st.lanes[i].running < self.slots[i] {
                 let Some(Reverse((start, seq))) = st.lanes[i].queue.pop() else { break };
                 let Some(w) = st.lanes[i].waiters.remove(&seq) else { continue };
-                let limit = self.config.limits(&w.tenant).max_concurrent_queries;
+                let limit = self.limits(&w.tenant).max_concurrent_queries;
                 let ts = st.tenants.entry(w.tenant.clone()).or_default();
                 if limit > 0 && ts.running >= limit {
                     skipped.push((Reverse((start, seq)), w));

@@ -47,6 +47,7 @@ pub async fn run(config: Config) -> Result<()> {
     tokio::spawn(distributor.limits().clone().watch());
     let stores = Arc::new(StoreSet::single(Arc::new(Store::new(manifest.clone()))));
     let querier_state = Arc::new(QuerierState::new(config.querier.clone(), stores, heads, Some(log), &mut registry));
+    tokio::spawn(querier_state.scheduler.clone().watch_overrides());
 
     let (ready, flushes) = (lag.clone(), ingester.clone());
     // Not ready while replaying, and while writes fail (a full disk): both

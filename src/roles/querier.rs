@@ -47,6 +47,7 @@ pub async fn run(config: Config) -> Result<()> {
     let heads: Arc<dyn HeadReader> =
         Arc::new(RemoteHeads::with_headers(&config.cluster.ingesters, partitions, timeout, headers)?);
     let state = Arc::new(QuerierState::new(config.querier.clone(), stores, heads, Some(log), &mut registry));
+    tokio::spawn(state.scheduler.clone().watch_overrides());
     let health = Health::new(registry, "querier", "starting", || true);
     let auth = super::open_auth(&config)?;
     let sql = super::sql_routes(&config, &state, &auth).await?;

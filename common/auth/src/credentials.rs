@@ -24,7 +24,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -39,6 +39,15 @@ use crate::error::AuthError;
 
 /// Verified basic-auth secrets kept per credentials version.
 const MAX_CACHED: usize = 4096;
+/// Failed passwords a Basic-auth user may send per [`FAILURE_WINDOW`];
+/// then 429 until the window ends (each check is an Argon2 verification,
+/// tens of milliseconds of CPU, so unlimited guesses would be a DoS).
+pub(crate) const MAX_FAILURES: u32 = 10;
+/// The window of [`MAX_FAILURES`].
+pub(crate) const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// User names whose failures are tracked at once (only configured names
+/// are: unknown names cost no Argon2 check).
+const MAX_TRACKED_USERS: usize = 10_000;
 
 /// The parsed credentials file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -182,6 +191,8 @@ fn getrandom_salt(salt: &mut [u8]) -> Result<(), String> {
 pub struct Auth {
     path: PathBuf,
     current: ArcSwap<Loaded>,
+    /// Per Basic-auth user: start of the failure window and failures in it.
+    failures: Mutex<HashMap<String, (Instant, u32)>>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -195,7 +206,7 @@ impl Auth {
     /// read or is invalid: a server must not start with broken auth).
     pub fn open(config: &AuthConfig) -> Result<Arc<Self>, String> {
         let auth =
-            Arc::new(Self { path: config.credentials_file.clone(), current: ArcSwap::from_pointee(Loaded::default()) });
+            Arc::new(Self { path: config.credentials_file.clone(), current: ArcSwap::from_pointee(Loaded::default()), failures: Mutex::default() });
         auth.reload()?;
         Ok(auth)
     }
@@ -204,7 +215,7 @@ impl Auth {
     pub fn from_text(text: &str) -> Result<Arc<Self>, String> {
         let path = PathBuf::from("<inline>");
         let loaded = CredentialsFile::parse(text, &path)?.load()?;
-        Ok(Arc::new(Self { path, current: ArcSwap::from_pointee(loaded) }))
+        Ok(Arc::new(Self { path, current: ArcSwap::from_pointee(loaded), failures: Mutex::default() }))
     }
 
     /// Re-reads the file if it changed since it was last read. Returns
@@ -253,6 +264,52 @@ impl Auth {
         Ok(asked.to_string())
     }
 
+    /// The entry of Basic credentials: from the cache of verified secrets,
+    /// else by an Argon2 verification, unless the user has failed too often
+    /// lately.
+    fn verify_basic(&self, loaded: &Loaded, user: &str, password: &str) -> Result<usize, AuthError> {
+        let mut h = Sha256::new();
+        h.update(user.as_bytes());
+        h.update([0u8]);
+        h.update(password.as_bytes());
+        let key: [u8; 32] = h.finalize().into();
+        if let Some(&i) = loaded.verified.lock().get(&key) {
+            return Ok(i);
+        }
+        let (index, phc) = loaded.by_user.get(user).ok_or(AuthError::Invalid)?;
+        if let Some(&(since, n)) = self.failures.lock().get(user)
+            && n >= MAX_FAILURES
+            && since.elapsed() < FAILURE_WINDOW
+        {
+            let retry_after_secs = FAILURE_WINDOW.saturating_sub(since.elapsed()).as_secs() + 1;
+            return Err(AuthError::TooManyFailures { user: user.chars().take(100).collect(), retry_after_secs });
+        }
+        let parsed = PasswordHash::new(phc).map_err(|_| AuthError::Invalid)?;
+        if argon2::Argon2::default().verify_password(password.as_bytes(), &parsed).is_err() {
+            self.note_failure(user);
+            return Err(AuthError::Invalid);
+        }
+        let mut cache = loaded.verified.lock();
+        if cache.len() >= MAX_CACHED {
+            cache.clear();
+        }
+        cache.insert(key, *index);
+        Ok(*index)
+    }
+
+    /// Counts a failed password of `user` in its current window.
+    fn note_failure(&self, user: &str) {
+        let mut failures = self.failures.lock();
+        if failures.len() >= MAX_TRACKED_USERS {
+            failures.retain(|_, (since, _)| since.elapsed() < FAILURE_WINDOW);
+        }
+        let entry = failures.entry(user.to_string()).or_insert((Instant::now(), 0));
+        if entry.0.elapsed() >= FAILURE_WINDOW {
+            *entry = (Instant::now(), 0);
+        }
+        entry.1 += 1;
+    }
+
     /// The credential of an `Authorization` header value: its name and tenants.
     pub fn authenticate(&self, authorization: Option<&[u8]>) -> Result<(String, Vec<TenantId>), AuthError> {
         let value = authorization.ok_or(AuthError::Missing)?;
@@ -269,7 +326,7 @@ impl Auth {
                 .map_err(|_| AuthError::Malformed("Basic credentials are not base64"))?;
             let text = String::from_utf8(raw).map_err(|_| AuthError::Malformed("Basic credentials are not UTF-8"))?;
             let (user, password) = text.split_once(':').ok_or(AuthError::Malformed("Basic credentials lack ':'"))?;
-            verify_basic(&loaded, user, password)?
+            self.verify_basic(&loaded, user, password)?
         } else {
             return Err(AuthError::Malformed("only Bearer and Basic are supported"));
         };
@@ -279,22 +336,3 @@ impl Auth {
 }
 
 /// Verifies basic credentials, through the cache of verified secrets.
-fn verify_basic(loaded: &Loaded, user: &str, password: &str) -> Result<usize, AuthError> {
-    let mut h = Sha256::new();
-    h.update(user.as_bytes());
-    h.update([0u8]);
-    h.update(password.as_bytes());
-    let key: [u8; 32] = h.finalize().into();
-    if let Some(&i) = loaded.verified.lock().get(&key) {
-        return Ok(i);
-    }
-    let (index, phc) = loaded.by_user.get(user).ok_or(AuthError::Invalid)?;
-    let parsed = PasswordHash::new(phc).map_err(|_| AuthError::Invalid)?;
-    argon2::Argon2::default().verify_password(password.as_bytes(), &parsed).map_err(|_| AuthError::Invalid)?;
-    let mut cache = loaded.verified.lock();
-    if cache.len() >= MAX_CACHED {
-        cache.clear();
-    }
-    cache.insert(key, *index);
-    Ok(*index)
-}

@@ -23,6 +23,15 @@ pub enum AuthError {
         /// The tenant asked for (one of a federated `a|b`).
         tenant: String,
     },
+    /// Too many failed passwords for this Basic-auth user lately (429): each
+    /// check costs an Argon2 verification, so failures are rate-limited.
+    #[error("too many failed logins for user {user:?}; retry in {retry_after_secs} s")]
+    TooManyFailures {
+        /// The Basic-auth user name.
+        user: String,
+        /// Seconds until the user's failure window ends.
+        retry_after_secs: u64,
+    },
     /// An internal endpoint without the right cluster secret (401).
     #[error("internal endpoint: the cluster secret is missing or wrong")]
     ClusterSecret,
@@ -33,6 +42,7 @@ impl AuthError {
     pub fn status(&self) -> StatusCode {
         match self {
             AuthError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            AuthError::TooManyFailures { .. } => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::UNAUTHORIZED,
         }
     }
@@ -41,12 +51,19 @@ impl AuthError {
     pub fn response(&self, json: bool) -> Response {
         let status = self.status();
         let mut resp = if json {
-            let kind = if status == StatusCode::FORBIDDEN { "forbidden" } else { "unauthorized" };
+            let kind = match status {
+                StatusCode::FORBIDDEN => "forbidden",
+                StatusCode::TOO_MANY_REQUESTS => "too_many_requests",
+                _ => "unauthorized",
+            };
             let body = serde_json::json!({ "status": "error", "errorType": kind, "error": self.to_string() });
             (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
         } else {
             (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], self.to_string()).into_response()
         };
+        if let AuthError::TooManyFailures { retry_after_secs, .. } = self {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"strata\", Bearer"));

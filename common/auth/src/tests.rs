@@ -13,6 +13,7 @@ use base64::Engine;
 use tower::ServiceExt;
 
 use super::*;
+use crate::credentials::{FAILURE_WINDOW, MAX_FAILURES};
 
 fn creds() -> Arc<Auth> {
     let text = format!(
@@ -153,4 +154,30 @@ async fn cluster_secret_guards_internal_endpoints() {
     assert_eq!(status(vec![(CLUSTER_SECRET_HEADER, "wrong")]).await, StatusCode::UNAUTHORIZED);
     assert_eq!(status(vec![(CLUSTER_SECRET_HEADER, "0123456789abcdef-secret")]).await, StatusCode::OK);
     assert_eq!(status(vec![("Authorization", "Bearer 0123456789abcdef-secret")]).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn failed_passwords_are_rate_limited_per_user_but_verified_clients_keep_working() {
+    let auth = creds();
+    let app = app(auth.clone());
+    let good = basic("graf", "s3cret");
+    // A client that logged in before the attack is served from the cache of verified secrets.
+    assert_eq!(call(&app, &[("Authorization", &good)]).await.0, StatusCode::OK);
+    for _ in 0..MAX_FAILURES {
+        assert_eq!(call(&app, &[("Authorization", &basic("graf", "guess"))]).await.0, StatusCode::UNAUTHORIZED);
+    }
+    // The next guess is refused before any Argon2 check, with a Retry-After.
+    let mut req = Request::get("/api/v1/query").header("Authorization", basic("graf", "guess"));
+    req = req.header("X-Scope-OrgID", "team-a");
+    let resp = app.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=FAILURE_WINDOW.as_secs() + 1).contains(&retry), "{retry}");
+    let body = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["errorType"], "too_many_requests", "{v}");
+    assert_eq!(call(&app, &[("Authorization", &good)]).await.0, StatusCode::OK);
+    // Bearer tokens and other users are unaffected.
+    assert_eq!(call(&app, &[("Authorization", "Bearer token-a-0123456789")]).await.0, StatusCode::OK);
+    assert_eq!(call(&app, &[("Authorization", &basic("nobody", "x"))]).await.0, StatusCode::UNAUTHORIZED);
 }

@@ -93,6 +93,8 @@ pub struct Budget {
     pub max_samples: u64,
     /// Most bytes held at once.
     pub max_memory_bytes: u64,
+    /// Most series pulled from the source (0: no limit).
+    pub max_series: u64,
     /// Flags that stop the query once set: its caller went away, the server
     /// is shutting down.
     pub canceled: [Arc<AtomicBool>; 2],
@@ -103,6 +105,7 @@ struct Shared {
     deadline: Instant,
     canceled: [Arc<AtomicBool>; 2],
     max_samples: u64,
+    max_series: u64,
     loaded: Cell<u64>,
     mem: MemoryAccount,
     /// Series pulled from the source.
@@ -148,6 +151,7 @@ impl EvalCtx {
             deadline: budget.deadline,
             canceled: budget.canceled,
             max_samples: budget.max_samples,
+            max_series: budget.max_series,
             loaded: Cell::new(0),
             mem: MemoryAccount::new(budget.max_memory_bytes),
             series_touched: Cell::new(0),
@@ -232,9 +236,16 @@ impl EvalCtx {
         self.shared.loaded.get()
     }
 
-    /// Counts one series pulled from the source.
-    pub fn touch_series(&self) {
-        self.shared.series_touched.set(self.shared.series_touched.get() + 1);
+    /// Counts one series pulled from the source; an error once the query
+    /// has pulled more than its series limit.
+    pub fn touch_series(&self) -> Result<()> {
+        let n = self.shared.series_touched.get() + 1;
+        self.shared.series_touched.set(n);
+        let limit = self.shared.max_series;
+        if limit > 0 && n > limit {
+            return Err(Error::TooManySeries { limit });
+        }
+        Ok(())
     }
 
     /// Series pulled from the source so far.
@@ -487,6 +498,7 @@ mod tests {
         let budget = Budget {
             deadline: Instant::now() + Duration::from_secs(60),
             max_samples: u64::MAX,
+            max_series: 0,
             max_memory_bytes: limit,
             canceled: Default::default(),
         };

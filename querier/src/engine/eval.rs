@@ -291,7 +291,7 @@ impl<'a> RangeInput<'a> {
                 Some(series) => {
                     let mut series = series?;
                     self.ctx.check_deadline()?;
-                    self.ctx.touch_series();
+                    self.ctx.touch_series()?;
                     reserve_load(&mut self.held, series.loader.as_ref(), *window, &self.buf)?;
                     series.loader.load_into(window.0, window.1, &mut self.buf)?;
                     self.ctx.charge(self.buf.len());

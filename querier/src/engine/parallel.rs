@@ -206,7 +206,7 @@ impl<'a, K: SeriesKernel> Batched<'a, K> {
         self.bufs_held.grow(points, bytes)?;
         drop(out_held);
         for (s, values) in batch.into_iter().zip(values) {
-            ctx.touch_series();
+            ctx.touch_series()?;
             let s = StepSeries { labels: s.labels, values };
             if s.has_values() {
                 self.ready_held.grow_series(&s)?;

@@ -169,6 +169,7 @@ mod tests {
         let budget = Budget {
             deadline: Instant::now() + Duration::from_secs(60),
             max_samples: u64::MAX,
+            max_series: 0,
             max_memory_bytes: 1 << 30,
             canceled: Default::default(),
         };

@@ -202,3 +202,54 @@ async fn an_abandoned_query_stops_evaluating() {
     }
     println!("stopped {:?} after the caller left", dropped.elapsed());
 }
+
+/// GETs `uri`: the status and the JSON body.
+async fn get(st: &Arc<QuerierState>, uri: &str) -> (StatusCode, serde_json::Value) {
+    let resp = router(st.clone()).oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
+    let status = resp.status();
+    (status, serde_json::from_slice(&to_bytes(resp.into_body(), usize::MAX).await.unwrap()).unwrap())
+}
+
+#[tokio::test]
+async fn tenant_query_limits_come_from_a_reloadable_overrides_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("query-overrides.toml");
+    std::fs::write(&file, "[tenants.anonymous]\nmax_series_per_query = 50\nmax_query_length_ms = 7200000\n").unwrap();
+    let scheduler = SchedulerConfig { overrides_file: file.clone(), reload_interval_ms: 20, ..Default::default() };
+    scheduler.validate().unwrap();
+    let config = QuerierConfig { scheduler, ..Default::default() };
+    let st = Arc::new(QuerierState::with_source(config, source(), QuerierMetrics::unregistered()));
+    tokio::spawn(st.scheduler.clone().watch_overrides());
+
+    // 200 cpu series: over the series limit; one host's is within it.
+    let (status, body) = get(&st, "/api/v1/query?query=cpu_usage_user&time=21600").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("more than 50 series (querier.scheduler.max_series_per_query)"), "{body}");
+    let (status, body) = get(&st, "/api/v1/query?query=cpu_usage_user%7Bhostname%3D%22host_1%22%7D&time=21600").await;
+    assert_eq!((status, body["data"]["result"].as_array().unwrap().len()), (StatusCode::OK, 1), "{body}");
+
+    // Six hours of range: over the 2 h length limit, refused before loading;
+    // one hour (plus the 5 m window) is within it.
+    let rate = "sum(rate(http_requests_total%7Bhostname%3D%22host_1%22%7D%5B5m%5D))";
+    let (status, body) = get(&st, &format!("/api/v1/query_range?query={rate}&start=0&end=21600&step=60")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let msg = body["error"].as_str().unwrap();
+    assert!(msg.contains("max_query_length_ms") && msg.contains("over the limit of 7200000 ms"), "{msg}");
+    assert_eq!(st.metrics.samples_loaded.get(), 0, "refused before loading");
+    let (status, body) = get(&st, &format!("/api/v1/query_range?query={rate}&start=18000&end=21600&step=60")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // The file changes: a one-day lookback hides these 1970 samples, and
+    // the old limits are gone, all without a restart.
+    std::fs::write(&file, "[tenants.anonymous]\nmax_query_lookback_ms = 86400000\n").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = get(&st, "/api/v1/query?query=count(cpu_usage_user)&time=21600").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        if body["data"]["result"].as_array().unwrap().is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the lookback override was not picked up: {body}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
