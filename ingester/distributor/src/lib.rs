@@ -1,24 +1,34 @@
 //! # strata-distributor
 //!
-//! The push endpoint (distributor): Prometheus remote write 1.0 into the
-//! [`Log`]. Stateless: it touches no ingester shard; ingesters read what it
-//! appended from the log (`strata-ingester`).
+//! The push endpoint (distributor): Prometheus remote write 1.0 and 2.0 into
+//! the [`Log`]. Stateless for samples: it touches no ingester shard;
+//! ingesters read what it appended from the log (`strata-ingester`). It
+//! keeps the metadata and exemplars it receives in bounded per-tenant
+//! stores (`strata_common::metadata`, `strata_common::exemplar`) that the
+//! query API of the same process serves.
 //!
 //! ```text
-//! POST /api/v1/push | /api/v1/write      (snappy block format of prometheus.WriteRequest)
-//!   headers: Content-Type (415), Content-Encoding (415), X-Scope-OrgID (400/401)
+//! POST /api/v1/push | /api/v1/write      (snappy block format)
+//!   Content-Type: 1.0 prometheus.WriteRequest (default) | 2.0 io.prometheus.write.v2.Request | 415
+//!   headers: Content-Encoding (415), X-Scope-OrgID (400/401)
 //!   body ≤ max_request_bytes (413) ─ snappy header ≤ max_decompressed_bytes (413)
-//!   ─ prost decode (400) ─ validate every series (400, nothing appended)
-//!   ─ sample times within [now - out_of_order_window, now + max_future] (400)
+//!   ─ zero-copy decode of either version into one FlatRequest (400)
+//!   ─ validate each series alone: names, label limits, 2.0 symbols, sample
+//!     times in [now - out_of_order_window, now + max_future]; refused ones
+//!     are counted and left out (a partial write), native histograms refused
+//!   ─ ingestion rate (429) and active-series limits (400) over what is kept
 //!   ─ partition_for(tenant, labels, P) ─ RecordBuilder per partition (≤ ~1 MiB records once expanded)
-//!   ─ Log::append on every partition concurrently ─ 204 once all are durable
+//!   ─ Log::append on every partition concurrently ─ 204 once all are durable,
+//!     400 naming the first refusal when some series were left out
 //!                                                   503 on a log error or timeout
 //! ```
 //!
 //! Guarantees: a 204 means every sample of the request is durable in the log;
-//! a 4xx means nothing was appended; a 5xx means some records may have been
-//! appended and the sender retries (ingesters tolerate the duplicates). Label
-//! pairs with an empty value are dropped, series without samples are skipped.
+//! a 400 partial write means every sample it reports written is durable and
+//! the others were refused (not retried by senders); other 4xx mean nothing
+//! was appended; a 5xx means some records may have been appended and the
+//! sender retries (ingesters tolerate the duplicates). Label pairs with an
+//! empty value are dropped, series without samples are skipped.
 //!
 //! The hot path copies no label: a zero-copy decoder (`decode`) borrows
 //! every label from the decompressed body into flat vectors; validation,

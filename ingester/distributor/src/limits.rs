@@ -12,7 +12,9 @@
 //! ```
 //!
 //! Each refusal names the limit and its value and is counted in
-//! `strata_distributor_samples_rejected{reason}` (samples of refused requests).
+//! `strata_distributor_samples_rejected{reason}` (the refused samples).
+//! The exemplar and metadata bounds (`max_exemplars*`, `max_metadata_*`)
+//! apply to the in-memory stores the query API serves.
 //!
 //! Overrides file (TOML), every field optional:
 //!
