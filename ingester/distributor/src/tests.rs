@@ -457,8 +457,9 @@ fn config_defaults_serde_and_validation() {
 
 /// Hot-path throughput: decode → validate → partition → encode → append
 /// (fsync=never, 16 partitions) for requests shaped like the load generator's
-/// (2,000 series of 6 labels, one sample each). Run:
-/// `cargo test -p strata-ingester --lib distributor::tests::push_throughput -- --ignored --nocapture`.
+/// (2,000 series of 6 labels, one sample each), as remote write 1.0 and
+/// the same series as 2.0. Run:
+/// `cargo test --release -p strata-distributor --lib tests::push_throughput -- --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
 async fn push_throughput() {
@@ -515,6 +516,50 @@ async fn push_throughput() {
         std::hint::black_box(d.prepare(&TenantId::default_tenant(), &req).unwrap());
     }
     let prepare = t.elapsed().as_secs_f64();
+    // The same series as remote write 2.0 (symbols table).
+    let v2_requests: Vec<Bytes> = requests
+        .iter()
+        .map(|r| {
+            let v1 = WriteRequest::decode(&d.decompress(r).unwrap()[..]).unwrap();
+            let mut symbols = vec![String::new()];
+            let mut r = |s: &str| match symbols.iter().position(|x| x == s) {
+                Some(i) => i as u32,
+                None => {
+                    symbols.push(s.to_string());
+                    (symbols.len() - 1) as u32
+                }
+            };
+            let timeseries = v1
+                .timeseries
+                .iter()
+                .map(|ts| crate::proto::v2::TimeSeries {
+                    labels_refs: ts.labels.iter().flat_map(|l| [r(&l.name), r(&l.value)]).collect(),
+                    samples: ts
+                        .samples
+                        .iter()
+                        .map(|x| crate::proto::v2::Sample { value: x.value, timestamp: x.timestamp })
+                        .collect(),
+                    ..Default::default()
+                })
+                .collect();
+            let raw = crate::proto::v2::Request { symbols, timeseries }.encode_to_vec();
+            Bytes::from(snap::raw::Encoder::new().compress_vec(&raw).unwrap())
+        })
+        .collect();
+    let v2_bytes: usize = v2_requests.iter().map(Bytes::len).sum();
+    let t = Instant::now();
+    for r in &v2_requests {
+        let raw = d.decompress(r).unwrap();
+        std::hint::black_box(super::decode::FlatRequest::decode_v2(&raw).unwrap().series.len());
+    }
+    let flat_v2 = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    for r in &v2_requests {
+        let raw = d.decompress(r).unwrap();
+        let req = super::decode::FlatRequest::decode_v2(&raw).unwrap();
+        std::hint::black_box(d.prepare(&TenantId::default_tenant(), &req).unwrap());
+    }
+    let prepare_v2 = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let tasks: Vec<_> = (0..8)
         .map(|k| {
@@ -539,6 +584,13 @@ async fn push_throughput() {
         samples / flat,
         samples / prost,
         samples / prepare
+    );
+    println!(
+        "remote write 2.0, samples/s on one core: snappy+zero-copy decode {:.0}; \
+         snappy+decode+validate+partition+encode {:.0}; compressed bytes 2.0/1.0 {:.3}",
+        samples / flat_v2,
+        samples / prepare_v2,
+        v2_bytes as f64 / bytes as f64
     );
     println!(
         "push ({fsync:?}), 8 concurrent HTTP senders (router, 2 workers): {:.0} samples/s, {:.0} req/s, {:.1} MB/s compressed",

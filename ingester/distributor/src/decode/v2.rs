@@ -21,7 +21,7 @@ type Resolved<'a> = Result<Vec<(&'a str, &'a str)>, &'static str>;
 
 /// Resolves label references as (name, value) pairs.
 fn resolve<'a>(refs: &[u32], symbols: &[&'a str]) -> Resolved<'a> {
-    if refs.len() % 2 != 0 {
+    if !refs.len().is_multiple_of(2) {
         return Err("odd number of label references (labels_refs must hold name, value pairs)");
     }
     refs.chunks_exact(2)
