@@ -91,8 +91,8 @@ impl MetadataStore {
 
     /// The tenant's metadata in Prometheus's `/api/v1/metadata` shape:
     /// family → entries, sorted by family; only `metric` when given; at
-    /// most `limit` families and `limit_per_metric` entries each (0 or
-    /// negative = all, as Prometheus).
+    /// most `limit` families (negative = all; 0 = none, as Prometheus) and
+    /// `limit_per_metric` entries each (0 or negative = all).
     pub fn query(
         &self,
         tenant: &TenantId,
@@ -103,7 +103,7 @@ impl MetadataStore {
         let tenants = self.tenants.read().unwrap_or_else(|e| e.into_inner());
         let Some(families) = tenants.get(tenant) else { return BTreeMap::new() };
         let per = if limit_per_metric > 0 { limit_per_metric as usize } else { usize::MAX };
-        let max = if limit > 0 { limit as usize } else { usize::MAX };
+        let max = if limit >= 0 { limit as usize } else { usize::MAX };
         families
             .iter()
             .filter(|(name, _)| metric.is_none_or(|m| m == name.as_str()))
@@ -131,17 +131,18 @@ mod tests {
         assert!(store.record(&a, "http.server.duration", entry(3, "latency"), l));
         assert!(!store.record(&a, "third", entry(1, "over the limit"), l), "a third family is dropped");
         assert!(store.record(&b, "third", entry(1, "other tenant"), l));
-        let all = store.query(&a, None, 0, 0);
+        let all = store.query(&a, None, -1, 0);
         assert_eq!(all.keys().collect::<Vec<_>>(), ["http.server.duration", "up"]);
         assert_eq!(all["up"], [entry(2, "1 if up")]);
         // Distinct entries of a family, oldest replaced beyond the bound.
         store.record(&a, "up", entry(2, "v2"), l);
         store.record(&a, "up", entry(2, "v3"), l);
-        assert_eq!(store.query(&a, Some("up"), 0, 0)["up"], [entry(2, "v2"), entry(2, "v3")]);
-        assert_eq!(store.query(&a, Some("up"), 0, 1)["up"], [entry(2, "v2")]);
+        assert_eq!(store.query(&a, Some("up"), -1, 0)["up"], [entry(2, "v2"), entry(2, "v3")]);
+        assert_eq!(store.query(&a, Some("up"), -1, 1)["up"], [entry(2, "v2")]);
         assert_eq!(store.query(&a, None, 1, 0).len(), 1);
-        assert!(store.query(&a, Some("nope"), 0, 0).is_empty());
-        assert_eq!(store.query(&b, None, 0, 0)["third"][0].kind, "counter");
+        assert!(store.query(&a, None, 0, 0).is_empty(), "limit=0 answers nothing, as Prometheus");
+        assert!(store.query(&a, Some("nope"), -1, 0).is_empty());
+        assert_eq!(store.query(&b, None, -1, 0)["third"][0].kind, "counter");
         assert_eq!(metric_type_name(0), "unknown");
     }
 }

@@ -102,7 +102,7 @@ async fn v2_requests_are_written_with_metadata_exemplars_and_written_headers() {
     assert!(log.end_offsets().await.unwrap().iter().sum::<u64>() > 0);
 
     let tenant = TenantId::default_tenant();
-    let meta = d.metadata().query(&tenant, None, 0, 0);
+    let meta = d.metadata().query(&tenant, None, -1, 0);
     assert_eq!(meta["http.server.duration"][0].kind, "counter");
     assert_eq!(meta["http.server.duration"][0].help, "Requests served.");
     assert_eq!(meta["http.server.duration"][0].unit, "seconds");

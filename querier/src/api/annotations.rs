@@ -21,7 +21,8 @@ use super::params::invalid_param;
 use super::{MAX_TIME, MIN_TIME, QuerierState, finish, query_param, request_params, tenant, time_param};
 use crate::error::{Error, Result};
 
-/// `/api/v1/metadata?metric=&limit=&limit_per_metric=`.
+/// `/api/v1/metadata?metric=&limit=&limit_per_metric=` (Prometheus's
+/// meaning: `limit` absent or negative = every family, 0 = none).
 pub(super) async fn metadata(
     State(st): State<Arc<QuerierState>>,
     headers: HeaderMap,
@@ -34,7 +35,7 @@ pub(super) async fn metadata(
         let int = |name: &str| -> Result<i64> {
             match p.get(name) {
                 None | Some("") => Ok(-1),
-                Some(v) => v.parse().map_err(|_| invalid_param(name, format!("cannot parse {v:?} to a valid limit"))),
+                Some(v) => v.parse().map_err(|_| invalid_param(name, format!("{name} must be a number, got {v:?}"))),
             }
         };
         let (limit, per_metric) = (int("limit")?, int("limit_per_metric")?);

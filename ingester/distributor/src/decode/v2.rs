@@ -16,32 +16,48 @@ use super::{FIXED64, FlatExemplar, FlatMetadata, FlatRequest, FlatSeries, LEN, P
 #[cfg(test)]
 use crate::proto::v2::Request;
 
-/// Symbols resolved for one series, or why they cannot be.
-type Resolved<'a> = Result<Vec<(&'a str, &'a str)>, &'static str>;
-
-/// Resolves label references as (name, value) pairs.
-fn resolve<'a>(refs: &[u32], symbols: &[&'a str]) -> Resolved<'a> {
+/// Resolves label references as (name, value) pairs onto `out`; on error
+/// `out` is left as it was.
+fn resolve<'a>(refs: &[u32], symbols: &[&'a str], out: &mut Vec<(&'a str, &'a str)>) -> Result<(), &'static str> {
     if !refs.len().is_multiple_of(2) {
         return Err("odd number of label references (labels_refs must hold name, value pairs)");
     }
-    refs.chunks_exact(2)
-        .map(|p| match (symbols.get(p[0] as usize), symbols.get(p[1] as usize)) {
-            (Some(n), Some(v)) => Ok((*n, *v)),
-            _ => Err("label reference outside the symbols table"),
-        })
-        .collect()
+    let start = out.len();
+    for p in refs.chunks_exact(2) {
+        match (symbols.get(p[0] as usize), symbols.get(p[1] as usize)) {
+            (Some(n), Some(v)) => out.push((*n, *v)),
+            _ => {
+                out.truncate(start);
+                return Err("label reference outside the symbols table");
+            }
+        }
+    }
+    Ok(())
 }
 
-/// One series' fields before resolution.
+/// One series' fields that need the symbols table, in buffers reused from
+/// series to series (the samples go straight into the request).
 #[derive(Default)]
-struct RawSeries {
+struct Scratch {
     labels_refs: Vec<u32>,
-    samples: Vec<Sample>,
+    /// Exemplars: (range in `exemplar_refs`, value, timestamp).
+    exemplars: Vec<((usize, usize), f64, i64)>,
+    exemplar_refs: Vec<u32>,
     histograms: u32,
-    exemplars: Vec<(Vec<u32>, f64, i64)>,
     /// (type, help_ref, unit_ref), when the message was present.
     metadata: Option<(i32, u32, u32)>,
     created_timestamp: i64,
+}
+
+impl Scratch {
+    fn clear(&mut self) {
+        self.labels_refs.clear();
+        self.exemplars.clear();
+        self.exemplar_refs.clear();
+        self.histograms = 0;
+        self.metadata = None;
+        self.created_timestamp = 0;
+    }
 }
 
 impl<'a> FlatRequest<'a> {
@@ -60,9 +76,12 @@ impl<'a> FlatRequest<'a> {
             }
         }
         let mut out = FlatRequest { series: Vec::with_capacity(bodies.len()), ..Default::default() };
+        let mut scratch = Scratch::default();
         for body in bodies {
-            let raw = decode_series(body)?;
-            out.push_resolved(raw, &symbols);
+            scratch.clear();
+            let s0 = out.samples.len() as u32;
+            decode_series(body, &mut scratch, &mut out.samples)?;
+            out.push_resolved(&scratch, s0, &symbols);
         }
         Ok(out)
     }
@@ -73,38 +92,38 @@ impl<'a> FlatRequest<'a> {
     pub(crate) fn from_proto_v2(req: &'a Request) -> Self {
         let symbols: Vec<&str> = req.symbols.iter().map(String::as_str).collect();
         let mut out = FlatRequest::default();
+        let mut scratch = Scratch::default();
         for ts in &req.timeseries {
-            let raw = RawSeries {
-                labels_refs: ts.labels_refs.clone(),
-                samples: ts.samples.iter().map(|s| Sample::new(s.timestamp, s.value)).collect(),
-                histograms: ts.histograms.len() as u32,
-                exemplars: ts.exemplars.iter().map(|e| (e.labels_refs.clone(), e.value, e.timestamp)).collect(),
-                metadata: ts.metadata.map(|m| (m.r#type, m.help_ref, m.unit_ref)),
-                created_timestamp: ts.created_timestamp,
-            };
-            out.push_resolved(raw, &symbols);
+            scratch.clear();
+            scratch.labels_refs.extend(&ts.labels_refs);
+            for e in &ts.exemplars {
+                let start = scratch.exemplar_refs.len();
+                scratch.exemplar_refs.extend(&e.labels_refs);
+                scratch.exemplars.push(((start, scratch.exemplar_refs.len()), e.value, e.timestamp));
+            }
+            scratch.histograms = ts.histograms.len() as u32;
+            scratch.metadata = ts.metadata.map(|m| (m.r#type, m.help_ref, m.unit_ref));
+            scratch.created_timestamp = ts.created_timestamp;
+            let s0 = out.samples.len() as u32;
+            out.samples.extend(ts.samples.iter().map(|s| Sample::new(s.timestamp, s.value)));
+            out.push_resolved(&scratch, s0, &symbols);
         }
         out
     }
 
-    fn push_resolved(&mut self, raw: RawSeries, symbols: &[&'a str]) {
-        let mut invalid = None;
-        let labels = resolve(&raw.labels_refs, symbols).unwrap_or_else(|e| {
-            invalid = Some(e);
-            Vec::new()
-        });
+    /// Adds the series whose samples start at `s0` (already pushed),
+    /// resolving its references.
+    fn push_resolved(&mut self, raw: &Scratch, s0: u32, symbols: &[&'a str]) {
         let l0 = self.labels.len() as u32;
-        self.labels.extend(&labels);
-        let s0 = self.samples.len() as u32;
-        self.samples.extend(&raw.samples);
+        let mut invalid = resolve(&raw.labels_refs, symbols, &mut self.labels).err();
+        let labels = &self.labels[l0 as usize..];
         let e0 = self.exemplars.len() as u32;
-        for (refs, value, t) in &raw.exemplars {
-            match resolve(refs, symbols) {
-                Ok(pairs) => {
-                    let el0 = self.exemplar_labels.len() as u32;
-                    self.exemplar_labels.extend(pairs);
+        for &((a, b), value, t) in &raw.exemplars {
+            let el0 = self.exemplar_labels.len() as u32;
+            match resolve(&raw.exemplar_refs[a..b], symbols, &mut self.exemplar_labels) {
+                Ok(()) => {
                     let labels = (el0, self.exemplar_labels.len() as u32);
-                    self.exemplars.push(FlatExemplar { labels, value: *value, t: *t });
+                    self.exemplars.push(FlatExemplar { labels, value, t });
                 }
                 Err(e) => invalid = invalid.or(Some(e)),
             }
@@ -147,8 +166,7 @@ fn push_refs(r: &mut Reader<'_>, wire: u8, out: &mut Vec<u32>) -> Result<(), Pro
     Ok(())
 }
 
-fn decode_series(mut r: Reader<'_>) -> Result<RawSeries, ProtoDecodeError> {
-    let mut s = RawSeries::default();
+fn decode_series(mut r: Reader<'_>, s: &mut Scratch, samples: &mut Vec<Sample>) -> Result<(), ProtoDecodeError> {
     while !r.done() {
         match r.key()? {
             (1, w) => push_refs(&mut r, w, &mut s.labels_refs)?,
@@ -163,7 +181,7 @@ fn decode_series(mut r: Reader<'_>) -> Result<RawSeries, ProtoDecodeError> {
                         (_, w) => sr.skip(w)?,
                     }
                 }
-                s.samples.push(Sample::new(t, v));
+                samples.push(Sample::new(t, v));
             }
             (3, LEN) => {
                 r.len_delimited()?;
@@ -171,17 +189,18 @@ fn decode_series(mut r: Reader<'_>) -> Result<RawSeries, ProtoDecodeError> {
             }
             (4, LEN) => {
                 let mut er = r.len_delimited()?;
-                let (mut refs, mut value, mut t) = (Vec::new(), 0f64, 0i64);
+                let start = s.exemplar_refs.len();
+                let (mut value, mut t) = (0f64, 0i64);
                 while !er.done() {
                     match er.key()? {
-                        (1, w) => push_refs(&mut er, w, &mut refs)?,
+                        (1, w) => push_refs(&mut er, w, &mut s.exemplar_refs)?,
                         (2, FIXED64) => value = f64::from_bits(er.fixed64()?),
                         (3, VARINT) => t = er.varint()? as i64,
                         (2 | 3, _) => return Err(er.err("wrong wire type for Exemplar field")),
                         (_, w) => er.skip(w)?,
                     }
                 }
-                s.exemplars.push((refs, value, t));
+                s.exemplars.push(((start, s.exemplar_refs.len()), value, t));
             }
             (5, LEN) => {
                 // A repeated embedded message merges into the first.
@@ -203,7 +222,7 @@ fn decode_series(mut r: Reader<'_>) -> Result<RawSeries, ProtoDecodeError> {
             (_, w) => r.skip(w)?,
         }
     }
-    Ok(s)
+    Ok(())
 }
 
 #[cfg(test)]
