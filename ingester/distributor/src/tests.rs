@@ -209,7 +209,7 @@ async fn invalid_series_are_refused_alone_and_the_valid_ones_written() {
     let cases: Vec<(TimeSeries, &str, &str)> = vec![
         (
             series(&[("__name__", "up"), ("bad-label", "x")], &[(1, 1.0)]),
-            "up{bad-label=\"x\"}: invalid label name \"bad-label\"",
+            "up{\"bad-label\"=\"x\"}: invalid label name \"bad-label\"",
             "label_invalid",
         ),
         (

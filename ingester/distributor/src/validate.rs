@@ -169,8 +169,10 @@ pub(crate) fn quote_cut(text: &str) -> String {
 /// make a 5 MB error body).
 pub(crate) const MAX_ECHO: usize = 200;
 
-/// Prometheus notation of labels as sent, `name{a="b", c="d"}`, cut after
-/// about [`MAX_ECHO`] characters (`…` and the bytes left out mark the cut).
+/// Prometheus notation of labels as sent, `name{a="b", c="d"}` (Prometheus
+/// 3's `{"http.server.duration", "service.name"="api"}` for names outside
+/// the legacy character sets), cut after about [`MAX_ECHO`] characters
+/// (`…` and the bytes left out mark the cut).
 pub(crate) fn format_series(labels: &[(&str, &str)]) -> String {
     use std::fmt::Write;
     let total: usize = labels.iter().map(|(n, v)| n.len() + v.len() + 5).sum();
@@ -183,11 +185,22 @@ pub(crate) fn format_series(labels: &[(&str, &str)]) -> String {
             s.extend(ch.escape_debug());
         }
     };
-    if let Some((_, v)) = labels.iter().find(|(n, _)| *n == METRIC_NAME) {
-        push_cut(&mut s, v);
-    }
-    s.push('{');
+    // Prometheus 3 notation: a metric name outside the legacy character
+    // set goes inside the braces, quoted; so do such label names.
     let mut first = true;
+    match labels.iter().find(|(n, _)| *n == METRIC_NAME) {
+        Some((_, v)) if is_valid_metric_name(v) => {
+            push_cut(&mut s, v);
+            s.push('{');
+        }
+        Some((_, v)) => {
+            s.push_str("{\"");
+            push_cut(&mut s, v);
+            s.push('"');
+            first = false;
+        }
+        None => s.push('{'),
+    }
     for (n, v) in labels.iter().filter(|(n, _)| *n != METRIC_NAME) {
         if s.len() > MAX_ECHO {
             break;
@@ -196,7 +209,13 @@ pub(crate) fn format_series(labels: &[(&str, &str)]) -> String {
             s.push_str(", ");
         }
         first = false;
-        push_cut(&mut s, n);
+        if is_valid_label_name(n) {
+            push_cut(&mut s, n);
+        } else {
+            s.push('"');
+            push_cut(&mut s, n);
+            s.push('"');
+        }
         s.push_str("=\"");
         push_cut(&mut s, v);
         s.push('"');
@@ -243,6 +262,15 @@ mod tests {
     }
 
     #[test]
+    fn utf8_names_are_echoed_in_prometheus_3_notation() {
+        let otel: &[(&str, &str)] = &[("__name__", "http.server.duration"), ("job", "a"), ("service.name", "api")];
+        assert_eq!(format_series(otel), r#"{"http.server.duration", job="a", "service.name"="api"}"#);
+        assert_eq!(format_series(&[("__name__", "up"), ("k.x", "v")]), r#"up{"k.x"="v"}"#);
+        assert_eq!(format_series(&[("job", "a")]), r#"{job="a"}"#);
+        assert_eq!(format_series(&[("__name__", "a.b")]), r#"{"a.b"}"#);
+    }
+
+    #[test]
     fn sample_times_outside_the_window_name_the_series() {
         let a: &[(&str, &str)] = &[("__name__", "a")];
         let b: &[(&str, &str)] = &[("__name__", "b"), ("job", "j")];
@@ -261,7 +289,7 @@ mod tests {
     #[test]
     fn names_series_and_label_at_fault() {
         let m = reason(&[("__name__", "up"), ("job", "a"), ("bad-label", "x")]);
-        assert!(m.contains("up{job=\"a\", bad-label=\"x\"}") && m.contains("\"bad-label\""), "{m}");
+        assert!(m.contains("up{job=\"a\", \"bad-label\"=\"x\"}") && m.contains("\"bad-label\""), "{m}");
         assert!(reason(&[("__name__", "up"), ("job", "a"), ("job", "b")]).contains("duplicate label name \"job\""));
         assert!(reason(&[("__name__", "up"), ("z", "a"), ("a", "b")]).contains("not sorted"));
         assert!(reason(&[("__name__", "up"), ("", "b")]).contains("empty label name"));
