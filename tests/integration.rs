@@ -14,6 +14,7 @@ mod integration {
     pub mod harness;
     pub mod head_protocol;
     mod object_storage;
+    mod prom3;
     pub mod promtool;
     pub mod push_query;
     pub mod reference;

@@ -17,6 +17,8 @@
 //! - [`sample`]: samples and staleness markers.
 //! - [`matcher`]: PromQL label matchers.
 //! - [`record`]: the versioned log record format.
+//! - [`metadata`], [`exemplar`]: metric metadata and exemplars per tenant,
+//!   bounded and in memory, shared by the push endpoint and the query API.
 //! - [`head`]: the head-read protocol between querier and ingester.
 //! - [`varint`]: varints and the byte cursor shared by the byte formats.
 //! - [`watched`]: TOML settings files re-read when they change.
@@ -32,10 +34,12 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod exemplar;
 pub mod head;
 pub mod ids;
 pub mod labels;
 pub mod matcher;
+pub mod metadata;
 pub mod prehashed;
 pub mod record;
 pub mod sample;

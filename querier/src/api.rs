@@ -4,7 +4,10 @@
 //! error envelope, plus `/api/v1/format_query` and Strata's
 //! `/api/v1/query_cost`. The metadata endpoints honour `limit` (with
 //! Prometheus's truncation warning). GET query strings and POST forms are
-//! both accepted.
+//! both accepted. `/api/v1/metadata` and `/api/v1/query_exemplars` are in
+//! `annotations`. Names are UTF-8 and returned as stored (JSON escapes
+//! them); `/api/v1/label/{name}/values` also takes a name in Prometheus's
+//! `U__` value escaping, for clients that cannot put it in a URL path.
 //!
 //! Every query and metadata call is estimated, then admitted by the
 //! [`Scheduler`] before it reads anything:
@@ -15,6 +18,7 @@
 //!         ─▶ Engine::run ─▶ JSON, the slot held until the answer is rendered
 //! ```
 
+mod annotations;
 pub mod json;
 pub mod params;
 
@@ -28,7 +32,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use prometheus_client::registry::Registry;
+use strata_common::exemplar::ExemplarStore;
 use strata_common::head::HeadReader;
+use strata_common::metadata::MetadataStore;
 use strata_common::tenant::TENANT_HEADER;
 use strata_common::{Matcher, TenantId, Timestamp};
 use strata_log::Log;
@@ -64,6 +70,11 @@ pub struct QuerierState {
     pub scheduler: Arc<Scheduler>,
     /// Range-query results by time split.
     pub results_cache: Arc<ResultsCache>,
+    /// Metric metadata per tenant (filled by the push endpoint of the
+    /// same process; see [`QuerierState::with_annotations`]).
+    pub metadata: Arc<MetadataStore>,
+    /// Exemplars per tenant (likewise).
+    pub exemplars: Arc<ExemplarStore>,
 }
 
 impl std::fmt::Debug for QuerierState {
@@ -98,7 +109,24 @@ impl QuerierState {
             Err(e) => tracing::warn!(error = %e, "heavy queries run at normal priority"),
         }
         let results_cache = Arc::new(ResultsCache::new(config.results_cache.clone()));
-        Self { config, engine, source, metrics, scheduler, results_cache }
+        Self {
+            config,
+            engine,
+            source,
+            metrics,
+            scheduler,
+            results_cache,
+            metadata: Arc::default(),
+            exemplars: Arc::default(),
+        }
+    }
+
+    /// Serves the metadata and exemplars the push endpoint of this process
+    /// stores (the all-in-one process shares its distributor's stores).
+    pub fn with_annotations(mut self, metadata: Arc<MetadataStore>, exemplars: Arc<ExemplarStore>) -> Self {
+        self.metadata = metadata;
+        self.exemplars = exemplars;
+        self
     }
 
     /// Stops running queries (they answer 499 `canceled`) and refuses new
@@ -128,6 +156,8 @@ pub fn router(state: Arc<QuerierState>) -> Router {
         .route("/api/v1/series", get(series).post(series))
         .route("/api/v1/labels", get(labels).post(labels))
         .route("/api/v1/label/{name}/values", get(label_values))
+        .route("/api/v1/metadata", get(annotations::metadata))
+        .route("/api/v1/query_exemplars", get(annotations::query_exemplars).post(annotations::query_exemplars))
         .route("/api/v1/status/buildinfo", get(buildinfo))
         .layer(axum::extract::DefaultBodyLimit::max(usize::try_from(max_body).unwrap_or(usize::MAX)))
         .layer(axum::middleware::map_response(move |r| params::json_rejection(r, max_body)))
@@ -567,6 +597,9 @@ async fn label_values(
         "label_values",
         started,
         async {
+            // Prometheus 3: a name in value escaping (`U__http_2e_server`)
+            // stands for its UTF-8 form.
+            let name = if name.starts_with("U__") { unescape_name(&name) } else { name };
             if name.is_empty() {
                 return Err(Error::BadData(format!("invalid label name: {name:?}")));
             }
@@ -578,6 +611,41 @@ async fn label_values(
         }
         .await,
     )
+}
+
+/// Undoes Prometheus's value escaping of a name (`U__` prefix; `__` is
+/// `_`, `_<hex>_` the code point `hex`, other characters stand for
+/// themselves). A name that is not valid escaping is returned unchanged,
+/// as Prometheus's `UnescapeName` does.
+fn unescape_name(name: &str) -> String {
+    let Some(rest) = name.strip_prefix("U__") else { return name.to_string() };
+    let mut out = String::with_capacity(rest.len());
+    let mut chars = rest.chars();
+    while let Some(c) = chars.next() {
+        if c != '_' {
+            out.push(c);
+            continue;
+        }
+        let mut hex = String::new();
+        loop {
+            match chars.next() {
+                Some('_') if hex.is_empty() => {
+                    out.push('_');
+                    break;
+                }
+                Some('_') => {
+                    match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+                        Some(ch) => out.push(ch),
+                        None => return name.to_string(),
+                    }
+                    break;
+                }
+                Some(h) if h.is_ascii_hexdigit() && hex.len() < 8 => hex.push(h),
+                _ => return name.to_string(),
+            }
+        }
+    }
+    out
 }
 
 /// `/api/v1/format_query`: the query, prettified as Prometheus prints it.
@@ -603,4 +671,20 @@ async fn buildinfo() -> Response {
         env!("CARGO_PKG_VERSION")
     );
     respond(Ok(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unescape_name;
+
+    #[test]
+    fn value_escaped_names_unescape_like_prometheus() {
+        assert_eq!(unescape_name("U__http_2e_server_2e_duration"), "http.server.duration");
+        assert_eq!(unescape_name("U__service__name"), "service_name");
+        assert_eq!(unescape_name("U___1f600_"), "😀");
+        // Not valid escaping: unchanged.
+        assert_eq!(unescape_name("U__bad_zz_"), "U__bad_zz_");
+        assert_eq!(unescape_name("U__open_2e"), "U__open_2e");
+        assert_eq!(unescape_name("plain"), "plain");
+    }
 }

@@ -46,7 +46,10 @@ pub async fn run(config: Config) -> Result<()> {
     let distributor = Arc::new(Distributor::new(config.distributor.clone(), log.clone(), &mut registry));
     tokio::spawn(distributor.limits().clone().watch());
     let stores = Arc::new(StoreSet::single(Arc::new(Store::new(manifest.clone()))));
-    let querier_state = Arc::new(QuerierState::new(config.querier.clone(), stores, heads, Some(log), &mut registry));
+    let querier_state = Arc::new(
+        QuerierState::new(config.querier.clone(), stores, heads, Some(log), &mut registry)
+            .with_annotations(distributor.metadata().clone(), distributor.exemplars().clone()),
+    );
     tokio::spawn(querier_state.scheduler.clone().watch_overrides());
 
     let (ready, flushes) = (lag.clone(), ingester.clone());

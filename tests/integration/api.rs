@@ -12,11 +12,11 @@ fn push_rejects_bad_input_with_precise_statuses() {
     std::fs::write(&config, "[distributor]\nmax_request_bytes = 4096\n").unwrap();
     let s = Strata::start(&dir.path().join("data"), &["--config", config.to_str().unwrap()]);
 
-    let bad_name = write_request(vec![series(&[("__name__", "ok"), ("bad-label", "x")], &[(T0, 1.0)])]);
-    let r = s.push(&bad_name);
+    let dup = write_request(vec![series(&[("__name__", "ok"), ("dup-label", "x"), ("dup-label", "y")], &[(T0, 1.0)])]);
+    let r = s.push(&dup);
     assert_eq!(r.status().as_u16(), 400);
     let msg = r.text().unwrap();
-    assert!(msg.contains("bad-label"), "message does not name the label: {msg}");
+    assert!(msg.contains("duplicate label name \"dup-label\""), "message does not name the label: {msg}");
 
     let no_name = write_request(vec![series(&[("job", "x")], &[(T0, 1.0)])]);
     assert_eq!(s.push(&no_name).status().as_u16(), 400);
@@ -27,14 +27,25 @@ fn push_rejects_bad_input_with_precise_statuses() {
     assert_eq!(s.push_raw(&[0u8; 8192], &[]).status().as_u16(), 413);
     assert_eq!(s.push_raw(b"x", &[("X-Scope-OrgID", "bad/tenant")]).status().as_u16(), 400);
 
-    // One invalid series rejects the whole request: nothing is half-applied.
+    // A partial write: the invalid series is refused (400 naming it and
+    // the counts), its valid neighbours are stored.
     let mixed = write_request(vec![
         series(&[("__name__", "good")], &[(T0, 1.0)]),
-        series(&[("__name__", "1bad")], &[(T0, 1.0)]),
+        series(&[("job", "no-name")], &[(T0, 1.0), (T0 + 1, 2.0)]),
+        series(&[("__name__", "good too"), ("k.x", "v")], &[(T0, 2.0)]),
     ]);
-    assert_eq!(s.push(&mixed).status().as_u16(), 400);
+    let r = s.push(&mixed);
+    assert_eq!(r.status().as_u16(), 400);
+    let msg = r.text().unwrap();
+    assert!(msg.contains("invalid series {job=\"no-name\"}: missing metric name"), "{msg}");
+    assert!(msg.contains("rejected 2 sample(s)") && msg.contains("wrote 2 sample(s) of 2 series"), "{msg}");
     let data = s.query("good", T0 as f64 / 1000.0);
-    assert_eq!(data["result"], json!([]));
+    assert_eq!(data["result"][0]["value"][1], json!("1"));
+    let data = s.query(r#"{"good too"}"#, T0 as f64 / 1000.0);
+    assert_eq!(data["result"][0]["metric"], json!({"__name__": "good too", "k.x": "v"}));
+    // The 2 samples here and the 1 of `no_name` above.
+    let text = reqwest::blocking::get(format!("{}/metrics", s.base)).unwrap().text().unwrap();
+    assert!(text.contains("strata_distributor_samples_rejected_total{reason=\"missing_metric_name\"} 3"), "{text}");
 }
 
 #[test]

@@ -10,6 +10,8 @@
 //! strings must be UTF-8, a known field with the wrong wire type is an error,
 //! and for the scalar fields of a sample the last occurrence wins.
 
+mod v2;
+
 use strata_common::Sample;
 
 use super::proto::WriteRequest;
@@ -25,19 +27,52 @@ pub struct ProtoDecodeError {
 }
 
 /// One series of a [`FlatRequest`]: ranges into its vectors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct FlatSeries {
     labels: (u32, u32),
     samples: (u32, u32),
-    /// Native histograms carried (rejected by validation).
+    exemplars: (u32, u32),
+    /// Native histograms carried (refused by validation until stored).
     pub histograms: u32,
+    /// Remote write 2.0: when the counter started, ms (0 = not sent).
+    pub created_timestamp: i64,
+    /// Remote write 2.0: why its symbol references cannot be resolved (the
+    /// series is refused alone).
+    pub invalid_refs: Option<&'static str>,
 }
 
-/// A decoded request whose strings borrow the body.
+/// An exemplar of a [`FlatSeries`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct FlatExemplar {
+    labels: (u32, u32),
+    /// The observed value.
+    pub value: f64,
+    /// Its timestamp, ms (0 = not sent).
+    pub t: i64,
+}
+
+/// Metadata of a metric family, as sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FlatMetadata<'a> {
+    /// The metric family (remote write 2.0: the series' metric name).
+    pub family: &'a str,
+    /// `MetricType` number (the same in 1.0 and 2.0; 0 = unknown).
+    pub kind: i32,
+    /// Help text.
+    pub help: &'a str,
+    /// Unit.
+    pub unit: &'a str,
+}
+
+/// A decoded request (1.0 or 2.0) whose strings borrow the body.
 #[derive(Debug, Default)]
 pub(crate) struct FlatRequest<'a> {
     labels: Vec<(&'a str, &'a str)>,
     samples: Vec<Sample>,
+    exemplar_labels: Vec<(&'a str, &'a str)>,
+    exemplars: Vec<FlatExemplar>,
+    /// Metadata in the order sent.
+    pub metadata: Vec<FlatMetadata<'a>>,
     pub series: Vec<FlatSeries>,
 }
 
@@ -52,24 +87,50 @@ impl<'a> FlatRequest<'a> {
         &self.samples[s.samples.0 as usize..s.samples.1 as usize]
     }
 
+    /// The exemplars of `s`.
+    pub(crate) fn exemplars(&self, s: &FlatSeries) -> &[FlatExemplar] {
+        &self.exemplars[s.exemplars.0 as usize..s.exemplars.1 as usize]
+    }
+
+    /// The labels of exemplar `e`.
+    pub(crate) fn exemplar_labels(&self, e: &FlatExemplar) -> &[(&'a str, &'a str)] {
+        &self.exemplar_labels[e.labels.0 as usize..e.labels.1 as usize]
+    }
+
     /// Borrows a `prost`-decoded request.
     pub(crate) fn from_proto(req: &'a WriteRequest) -> Self {
         let mut out = FlatRequest {
             labels: Vec::with_capacity(req.timeseries.iter().map(|t| t.labels.len()).sum()),
             samples: Vec::with_capacity(req.timeseries.iter().map(|t| t.samples.len()).sum()),
             series: Vec::with_capacity(req.timeseries.len()),
+            ..Default::default()
         };
         for ts in &req.timeseries {
             let l0 = out.labels.len() as u32;
             out.labels.extend(ts.labels.iter().map(|l| (l.name.as_str(), l.value.as_str())));
             let s0 = out.samples.len() as u32;
             out.samples.extend(ts.samples.iter().map(|s| Sample::new(s.timestamp, s.value)));
+            let e0 = out.exemplars.len() as u32;
+            for e in &ts.exemplars {
+                let el0 = out.exemplar_labels.len() as u32;
+                out.exemplar_labels.extend(e.labels.iter().map(|l| (l.name.as_str(), l.value.as_str())));
+                let labels = (el0, out.exemplar_labels.len() as u32);
+                out.exemplars.push(FlatExemplar { labels, value: e.value, t: e.timestamp });
+            }
             out.series.push(FlatSeries {
                 labels: (l0, out.labels.len() as u32),
                 samples: (s0, out.samples.len() as u32),
+                exemplars: (e0, out.exemplars.len() as u32),
                 histograms: ts.histograms.len() as u32,
+                created_timestamp: 0,
+                invalid_refs: None,
             });
         }
+        out.metadata = req
+            .metadata
+            .iter()
+            .map(|m| FlatMetadata { family: &m.metric_family_name, kind: m.r#type, help: &m.help, unit: &m.unit })
+            .collect();
         out
     }
 
@@ -85,7 +146,19 @@ impl<'a> FlatRequest<'a> {
                     out.decode_series(body)?;
                 }
                 (3, LEN) => {
-                    r.len_delimited()?; // metadata: ignored
+                    let mut mr = r.len_delimited()?;
+                    let mut m = FlatMetadata { family: "", kind: 0, help: "", unit: "" };
+                    while !mr.done() {
+                        match mr.key()? {
+                            (1, VARINT) => m.kind = mr.varint()? as i32,
+                            (2, LEN) => m.family = mr.string()?,
+                            (4, LEN) => m.help = mr.string()?,
+                            (5, LEN) => m.unit = mr.string()?,
+                            (1 | 2 | 4 | 5, _) => return Err(mr.err("wrong wire type for MetricMetadata field")),
+                            (_, w) => mr.skip(w)?,
+                        }
+                    }
+                    out.metadata.push(m);
                 }
                 (1 | 3, _) => return Err(r.err("wrong wire type for a WriteRequest field")),
                 _ => r.skip(wire)?,
@@ -98,6 +171,7 @@ impl<'a> FlatRequest<'a> {
         let mut r = r;
         let l0 = self.labels.len() as u32;
         let s0 = self.samples.len() as u32;
+        let e0 = self.exemplars.len() as u32;
         let mut histograms = 0u32;
         while !r.done() {
             let (field, wire) = r.key()?;
@@ -128,6 +202,34 @@ impl<'a> FlatRequest<'a> {
                     }
                     self.samples.push(Sample::new(t, v));
                 }
+                (3, LEN) => {
+                    let mut er = r.len_delimited()?;
+                    let el0 = self.exemplar_labels.len() as u32;
+                    let (mut value, mut t) = (0f64, 0i64);
+                    while !er.done() {
+                        match er.key()? {
+                            (1, LEN) => {
+                                let mut lr = er.len_delimited()?;
+                                let (mut name, mut value) = ("", "");
+                                while !lr.done() {
+                                    match lr.key()? {
+                                        (1, LEN) => name = lr.string()?,
+                                        (2, LEN) => value = lr.string()?,
+                                        (1 | 2, _) => return Err(lr.err("wrong wire type for Label field")),
+                                        (_, w) => lr.skip(w)?,
+                                    }
+                                }
+                                self.exemplar_labels.push((name, value));
+                            }
+                            (2, FIXED64) => value = f64::from_bits(er.fixed64()?),
+                            (3, VARINT) => t = er.varint()? as i64,
+                            (1..=3, _) => return Err(er.err("wrong wire type for Exemplar field")),
+                            (_, w) => er.skip(w)?,
+                        }
+                    }
+                    let labels = (el0, self.exemplar_labels.len() as u32);
+                    self.exemplars.push(FlatExemplar { labels, value, t });
+                }
                 (4, LEN) => {
                     r.len_delimited()?;
                     histograms += 1;
@@ -141,7 +243,10 @@ impl<'a> FlatRequest<'a> {
         self.series.push(FlatSeries {
             labels: (l0, self.labels.len() as u32),
             samples: (s0, self.samples.len() as u32),
+            exemplars: (e0, self.exemplars.len() as u32),
             histograms,
+            created_timestamp: 0,
+            invalid_refs: None,
         });
         Ok(())
     }
@@ -154,7 +259,7 @@ const FIXED32: u8 = 5;
 
 /// A cursor over a protobuf message; `base` keeps error offsets absolute.
 #[derive(Clone, Copy)]
-struct Reader<'a> {
+pub(super) struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
 }
@@ -248,10 +353,21 @@ mod tests {
     use proptest::prelude::*;
     use prost::Message;
 
-    fn flat_eq(a: &FlatRequest<'_>, b: &FlatRequest<'_>) -> bool {
+    pub(super) fn flat_eq(a: &FlatRequest<'_>, b: &FlatRequest<'_>) -> bool {
+        let ex_eq = |x: &FlatSeries, y: &FlatSeries| {
+            let (ex, ey) = (a.exemplars(x), b.exemplars(y));
+            ex.len() == ey.len()
+                && ex.iter().zip(ey).all(|(p, q)| {
+                    p.t == q.t && p.value.to_bits() == q.value.to_bits() && a.exemplar_labels(p) == b.exemplar_labels(q)
+                })
+        };
         a.series.len() == b.series.len()
+            && a.metadata == b.metadata
             && a.series.iter().zip(&b.series).all(|(x, y)| {
                 x.histograms == y.histograms
+                    && x.created_timestamp == y.created_timestamp
+                    && x.invalid_refs == y.invalid_refs
+                    && ex_eq(x, y)
                     && a.labels(x) == b.labels(y)
                     && a.samples(x)
                         .iter()
@@ -265,15 +381,19 @@ mod tests {
         fn matches_prost(series in prop::collection::vec((
             prop::collection::vec(("[a-z_]{0,6}", "\\PC{0,8}"), 0..5),
             prop::collection::vec((any::<i64>(), any::<f64>()), 0..5),
-            0..2usize, 0..2usize), 0..8), meta in 0..2usize) {
+            0..3usize, 0..2usize), 0..8), meta in 0..3usize) {
             let req = WriteRequest {
                 timeseries: series.iter().map(|(labels, samples, ex, hist)| TimeSeries {
                     labels: labels.iter().map(|(n, v)| Label { name: n.clone(), value: v.clone() }).collect(),
                     samples: samples.iter().map(|&(timestamp, value)| PSample { value, timestamp }).collect(),
-                    exemplars: (0..*ex).map(|i| Exemplar { labels: vec![], value: 1.0, timestamp: i as i64 }).collect(),
+                    exemplars: (0..*ex).map(|i| Exemplar {
+                        labels: vec![Label { name: "trace_id".into(), value: format!("t{i}") }],
+                        value: 1.0,
+                        timestamp: i as i64,
+                    }).collect(),
                     histograms: (0..*hist).map(|_| Histogram { sum: 2.0, schema: 1, timestamp: 5 }).collect(),
                 }).collect(),
-                metadata: (0..meta).map(|_| MetricMetadata { r#type: 1, metric_family_name: "m".into(), help: "h".into(), unit: "".into() }).collect(),
+                metadata: (0..meta).map(|i| MetricMetadata { r#type: i as i32 + 1, metric_family_name: "m".into(), help: "h".into(), unit: "".into() }).collect(),
             };
             let bytes = req.encode_to_vec();
             let flat = FlatRequest::decode(&bytes).unwrap();

@@ -7,10 +7,11 @@ use axum::http::StatusCode;
 /// Why a push was refused. The `Display` text is the plain-text response body.
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
-    /// `Content-Type` is not remote write 1.0 protobuf (415).
+    /// `Content-Type` is not a remote write message Strata reads (415).
     #[error(
-        "unsupported Content-Type {0:?}: remote write 1.0 needs application/x-protobuf \
-         (optionally ;proto=prometheus.WriteRequest)"
+        "unsupported Content-Type {0:?}: accepted are application/x-protobuf;proto=prometheus.WriteRequest \
+         (remote write 1.0, also without ;proto=) and application/x-protobuf;proto=io.prometheus.write.v2.Request \
+         (remote write 2.0)"
     )]
     UnsupportedContentType(String),
 
@@ -56,6 +57,20 @@ pub enum PushError {
     #[error("invalid protobuf WriteRequest: {0}")]
     Protobuf(#[source] super::ProtoDecodeError),
 
+    /// The decompressed body is not a valid `io.prometheus.write.v2.Request` (400).
+    #[error("invalid protobuf io.prometheus.write.v2.Request: {0}")]
+    ProtobufV2(#[source] super::ProtoDecodeError),
+
+    /// A remote write 2.0 series references symbols that do not exist (400;
+    /// the series is refused alone).
+    #[error("invalid series {series}: {reason}")]
+    InvalidSymbols {
+        /// The series as far as it resolves, in Prometheus notation.
+        series: String,
+        /// What is wrong with its references.
+        reason: &'static str,
+    },
+
     /// A series breaks the label rules; `series` is in Prometheus notation (400).
     #[error("invalid series {series}: {reason}")]
     InvalidSeries {
@@ -65,18 +80,19 @@ pub enum PushError {
         reason: String,
     },
 
-    /// A series carries native histograms (400).
-    #[error("native histograms not supported yet (series {series})")]
+    /// A series carries native histograms, which are not stored yet: the
+    /// histogram samples are refused, its float samples kept (400).
+    #[error("native histogram samples not supported yet (series {series}); float samples are kept")]
     NativeHistograms {
         /// The series, in Prometheus notation.
         series: String,
     },
 
-    /// A sample is older than the out-of-order window (400; nothing of the
-    /// request is appended).
+    /// A sample is older than the out-of-order window (400; the series'
+    /// samples inside the window are kept).
     #[error(
         "sample too old for series {series}: timestamp {timestamp} is before {min} (now minus \
-         distributor.out_of_order_window_ms); {count} sample(s) of the request are too old, nothing was written"
+         distributor.out_of_order_window_ms); {count} sample(s) of the series are too old"
     )]
     SampleTooOld {
         /// The first series with a sample too old, in Prometheus notation.
@@ -85,14 +101,15 @@ pub enum PushError {
         timestamp: i64,
         /// The oldest accepted timestamp (ms).
         min: i64,
-        /// How many samples of the request are too old.
+        /// How many samples of the series are too old.
         count: u64,
     },
 
-    /// A sample is too far in the future (400; nothing appended).
+    /// A sample is too far in the future (400; the series' other samples
+    /// are kept).
     #[error(
         "sample too far in the future for series {series}: timestamp {timestamp} is after {max} (now plus \
-         distributor.max_future_ms); nothing was written"
+         distributor.max_future_ms)"
     )]
     SampleTooNew {
         /// The first series with a sample too new, in Prometheus notation.
@@ -101,6 +118,31 @@ pub enum PushError {
         timestamp: i64,
         /// The newest accepted timestamp (ms).
         max: i64,
+    },
+
+    /// Part of the request was invalid: the valid series were written
+    /// (durably) and the rest refused (400, as Prometheus and Mimir answer
+    /// partial writes). `first` names the first refused series.
+    #[error(
+        "{first}; rejected {rejected_samples} sample(s), {rejected_histograms} histogram sample(s) and \
+         {rejected_exemplars} exemplar(s) of {rejected_series} series, wrote {written_samples} sample(s) \
+         of {written_series} series"
+    )]
+    PartialWrite {
+        /// The first refusal of the request.
+        first: Box<PushError>,
+        /// Float samples refused.
+        rejected_samples: u64,
+        /// Native histogram samples refused.
+        rejected_histograms: u64,
+        /// Exemplars refused.
+        rejected_exemplars: u64,
+        /// Series with at least one refusal.
+        rejected_series: u64,
+        /// Float samples written.
+        written_samples: u64,
+        /// Series written.
+        written_series: u64,
     },
 
     /// The tenant's ingestion rate limit is exhausted; retry later (429).
@@ -163,10 +205,13 @@ impl PushError {
             | PushError::BodyRead(_)
             | PushError::Snappy(_)
             | PushError::Protobuf(_)
+            | PushError::ProtobufV2(_)
+            | PushError::InvalidSymbols { .. }
             | PushError::InvalidSeries { .. }
             | PushError::NativeHistograms { .. }
             | PushError::SampleTooOld { .. }
             | PushError::SampleTooNew { .. }
+            | PushError::PartialWrite { .. }
             | PushError::SeriesLimit { .. } => StatusCode::BAD_REQUEST,
             PushError::LogOverloaded(_) | PushError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             PushError::Log(_) | PushError::AppendTimeout(_) => StatusCode::SERVICE_UNAVAILABLE,

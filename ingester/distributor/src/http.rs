@@ -1,12 +1,14 @@
-//! The HTTP face of the distributor: header checks, tenant, body limits,
-//! snappy and protobuf decoding, then [`Distributor::push`].
+//! The HTTP face of the distributor: content negotiation (remote write 1.0
+//! or 2.0 by `Content-Type`), tenant, body limits, snappy and protobuf
+//! decoding, then prepare and append; remote write 2.0 answers carry the
+//! `X-Prometheus-Remote-Write-*-Written` headers in every case.
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use futures::StreamExt;
@@ -22,14 +24,52 @@ pub fn router(state: Arc<Distributor>) -> Router {
     Router::new().route("/api/v1/push", post(handle_push)).route("/api/v1/write", post(handle_push)).with_state(state)
 }
 
+/// The remote write message of a request, from its `Content-Type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    /// `prometheus.WriteRequest` (the default without a `proto` parameter).
+    V1,
+    /// `io.prometheus.write.v2.Request`.
+    V2,
+}
+
+/// `proto` parameter of remote write 1.0.
+pub(crate) const PROTO_V1: &str = "prometheus.WriteRequest";
+/// `proto` parameter of remote write 2.0.
+pub(crate) const PROTO_V2: &str = "io.prometheus.write.v2.Request";
+
+/// What a push wrote (the `-Written` headers of remote write 2.0).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Written {
+    samples: u64,
+    histograms: u64,
+    exemplars: u64,
+}
+
 async fn handle_push(State(d): State<Arc<Distributor>>, headers: HeaderMap, body: Body) -> Response {
-    let result = d.handle_http(&headers, body).await;
+    let protocol = check_content_type(&headers);
+    let is_v2 = matches!(protocol, Ok(Protocol::V2));
+    let mut written = Written::default();
+    let result = match protocol {
+        Ok(protocol) => match d.handle_http(&headers, body, protocol).await {
+            // A partial write is a success of the append that still answers 400.
+            Ok((stats, refused)) => {
+                written = Written { samples: stats.samples, histograms: 0, exemplars: stats.exemplars };
+                match refused {
+                    Some(e) => Err(e),
+                    None => Ok(stats),
+                }
+            }
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
     let status = match &result {
         Ok(_) => StatusCode::NO_CONTENT,
         Err(e) => e.status(),
     };
     d.metrics.requests.get_or_create(&[("code", status.as_u16())]).inc();
-    match result {
+    let mut response = match result {
         Ok(_) => status.into_response(),
         Err(e) => {
             if status.is_server_error() {
@@ -39,19 +79,37 @@ async fn handle_push(State(d): State<Arc<Distributor>>, headers: HeaderMap, body
             }
             (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], e.to_string()).into_response()
         }
+    };
+    if is_v2 {
+        let h = response.headers_mut();
+        for (name, n) in [
+            ("x-prometheus-remote-write-samples-written", written.samples),
+            ("x-prometheus-remote-write-histograms-written", written.histograms),
+            ("x-prometheus-remote-write-exemplars-written", written.exemplars),
+        ] {
+            h.insert(HeaderName::from_static(name), HeaderValue::from(n));
+        }
     }
+    response
 }
 
 impl Distributor {
-    async fn handle_http(&self, headers: &HeaderMap, body: Body) -> Result<super::PushStats, PushError> {
-        check_content_type(headers)?;
+    async fn handle_http(
+        &self,
+        headers: &HeaderMap,
+        body: Body,
+        protocol: Protocol,
+    ) -> Result<(super::PushStats, Option<PushError>), PushError> {
         check_content_encoding(headers)?;
         let tenant = self.tenant(headers)?;
         let body = self.read_body(headers, body).await?;
         self.metrics.received_bytes.inc_by(body.len() as u64);
         let raw = self.decompress(&body)?;
         drop(body);
-        let req = FlatRequest::decode(&raw).map_err(PushError::Protobuf)?;
+        let req = match protocol {
+            Protocol::V1 => FlatRequest::decode(&raw).map_err(PushError::Protobuf)?,
+            Protocol::V2 => FlatRequest::decode_v2(&raw).map_err(PushError::ProtobufV2)?,
+        };
         let prepared = self.prepare(&tenant, &req)?;
         drop(req);
         drop(raw);
@@ -122,26 +180,31 @@ impl Distributor {
     }
 }
 
-/// Accepts `application/x-protobuf`, optionally with
-/// `proto=prometheus.WriteRequest`; a missing header counts as that
-/// (as in Prometheus's own receiver).
-fn check_content_type(headers: &HeaderMap) -> Result<(), PushError> {
-    let Some(v) = headers.get(header::CONTENT_TYPE) else { return Ok(()) };
+/// Accepts `application/x-protobuf` with `proto=prometheus.WriteRequest`
+/// or without a `proto` parameter (remote write 1.0; a missing header
+/// counts as that, as in Prometheus's own receiver), or with
+/// `proto=io.prometheus.write.v2.Request` (2.0). Anything else is 415.
+pub(crate) fn check_content_type(headers: &HeaderMap) -> Result<Protocol, PushError> {
+    let Some(v) = headers.get(header::CONTENT_TYPE) else { return Ok(Protocol::V1) };
     let raw = String::from_utf8_lossy(v.as_bytes());
     let mut parts = raw.split(';').map(str::trim);
     let media = parts.next().unwrap_or_default();
     if !media.eq_ignore_ascii_case("application/x-protobuf") {
         return Err(PushError::UnsupportedContentType(raw.into_owned()));
     }
+    let mut protocol = Protocol::V1;
     for param in parts {
         if let Some((k, v)) = param.split_once('=')
             && k.trim().eq_ignore_ascii_case("proto")
-            && v.trim().trim_matches('"') != "prometheus.WriteRequest"
         {
-            return Err(PushError::UnsupportedContentType(raw.into_owned()));
+            protocol = match v.trim().trim_matches('"') {
+                PROTO_V1 => Protocol::V1,
+                PROTO_V2 => Protocol::V2,
+                _ => return Err(PushError::UnsupportedContentType(raw.into_owned())),
+            };
         }
     }
-    Ok(())
+    Ok(protocol)
 }
 
 /// Accepts `snappy` or no `Content-Encoding` (Prometheus always compresses).

@@ -1,24 +1,34 @@
 //! # strata-distributor
 //!
-//! The push endpoint (distributor): Prometheus remote write 1.0 into the
-//! [`Log`]. Stateless: it touches no ingester shard; ingesters read what it
-//! appended from the log (`strata-ingester`).
+//! The push endpoint (distributor): Prometheus remote write 1.0 and 2.0 into
+//! the [`Log`]. Stateless for samples: it touches no ingester shard;
+//! ingesters read what it appended from the log (`strata-ingester`). It
+//! keeps the metadata and exemplars it receives in bounded per-tenant
+//! stores (`strata_common::metadata`, `strata_common::exemplar`) that the
+//! query API of the same process serves.
 //!
 //! ```text
-//! POST /api/v1/push | /api/v1/write      (snappy block format of prometheus.WriteRequest)
-//!   headers: Content-Type (415), Content-Encoding (415), X-Scope-OrgID (400/401)
+//! POST /api/v1/push | /api/v1/write      (snappy block format)
+//!   Content-Type: 1.0 prometheus.WriteRequest (default) | 2.0 io.prometheus.write.v2.Request | 415
+//!   headers: Content-Encoding (415), X-Scope-OrgID (400/401)
 //!   body ≤ max_request_bytes (413) ─ snappy header ≤ max_decompressed_bytes (413)
-//!   ─ prost decode (400) ─ validate every series (400, nothing appended)
-//!   ─ sample times within [now - out_of_order_window, now + max_future] (400)
+//!   ─ zero-copy decode of either version into one FlatRequest (400)
+//!   ─ validate each series alone: names, label limits, 2.0 symbols, sample
+//!     times in [now - out_of_order_window, now + max_future]; refused ones
+//!     are counted and left out (a partial write), native histograms refused
+//!   ─ ingestion rate (429) and active-series limits (400) over what is kept
 //!   ─ partition_for(tenant, labels, P) ─ RecordBuilder per partition (≤ ~1 MiB records once expanded)
-//!   ─ Log::append on every partition concurrently ─ 204 once all are durable
+//!   ─ Log::append on every partition concurrently ─ 204 once all are durable,
+//!     400 naming the first refusal when some series were left out
 //!                                                   503 on a log error or timeout
 //! ```
 //!
 //! Guarantees: a 204 means every sample of the request is durable in the log;
-//! a 4xx means nothing was appended; a 5xx means some records may have been
-//! appended and the sender retries (ingesters tolerate the duplicates). Label
-//! pairs with an empty value are dropped, series without samples are skipped.
+//! a 400 partial write means every sample it reports written is durable and
+//! the others were refused (not retried by senders); other 4xx mean nothing
+//! was appended; a 5xx means some records may have been appended and the
+//! sender retries (ingesters tolerate the duplicates). Label pairs with an
+//! empty value are dropped, series without samples are skipped.
 //!
 //! The hot path copies no label: a zero-copy decoder (`decode`) borrows
 //! every label from the decompressed body into flat vectors; validation,
@@ -34,27 +44,30 @@ mod error;
 mod http;
 pub mod limits;
 mod metrics;
+mod prepare;
 pub mod proto;
 mod validate;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 use strata_common::TenantId;
-use strata_common::labels::Partitioner;
-use strata_common::record::{RECORD_VERSION, RECORD_VERSION_V2, RecordBuilder};
+use strata_common::exemplar::{ExemplarLimits, ExemplarStore};
+use strata_common::metadata::{MetadataLimits, MetadataStore};
+use strata_common::record::{RECORD_VERSION, RECORD_VERSION_V2};
 use strata_log::Log;
 
 use self::decode::FlatRequest;
 pub use self::decode::ProtoDecodeError;
 pub use self::error::PushError;
 pub use self::http::router;
-use self::limits::{LimitsConfig, LimitsRegistry, SeriesTracker};
+use self::limits::{LimitsConfig, LimitsRegistry};
 use self::metrics::Metrics;
+use self::prepare::Prepared;
 use self::proto::WriteRequest;
+pub use self::validate::NameValidationScheme;
 
 /// A record is closed once it reaches this size; the next series of the
 /// partition starts a new record (a single larger series stays whole).
@@ -89,6 +102,11 @@ pub struct DistributorConfig {
     pub max_future_ms: u64,
     /// Per-tenant limits (`[distributor.limits]`, see [`limits`]).
     pub limits: LimitsConfig,
+    /// How metric and label names are validated: `utf8` (Prometheus 3's
+    /// default: any non-empty UTF-8 name) or `legacy` (Prometheus 2's
+    /// `[a-zA-Z_:][a-zA-Z0-9_:]*`). A series that fails is refused alone
+    /// (partial write).
+    pub name_validation_scheme: NameValidationScheme,
     /// Log record version written: 3 (the default: shared label pairs) or 2
     /// (LZ4 blocks, for ingesters of a cluster that do not read version 3
     /// yet; see `common/docs/format/log-record.md`).
@@ -105,6 +123,7 @@ impl Default for DistributorConfig {
             out_of_order_window_ms: 0,
             max_future_ms: 10 * 60_000,
             limits: LimitsConfig::default(),
+            name_validation_scheme: NameValidationScheme::Utf8,
             record_version: strata_common::record::RECORD_VERSION,
         }
     }
@@ -167,6 +186,8 @@ pub struct PushStats {
     pub bytes: u64,
     /// Partitions appended to.
     pub partitions: u32,
+    /// Exemplars stored.
+    pub exemplars: u64,
 }
 
 /// The push endpoint's state: configuration, the log, metrics.
@@ -175,6 +196,8 @@ pub struct Distributor {
     log: Arc<dyn Log>,
     metrics: Metrics,
     limits: Arc<LimitsRegistry>,
+    metadata: Arc<MetadataStore>,
+    exemplars: Arc<ExemplarStore>,
 }
 
 impl std::fmt::Debug for Distributor {
@@ -195,7 +218,24 @@ impl Distributor {
             // Without a file there is nothing that can fail.
             LimitsRegistry::new(defaults_only).unwrap_or_else(|_| unreachable!("no overrides file to read"))
         });
-        Self { config, log, metrics: Metrics::new(registry), limits: Arc::new(limits) }
+        Self {
+            config,
+            log,
+            metrics: Metrics::new(registry),
+            limits: Arc::new(limits),
+            metadata: Arc::default(),
+            exemplars: Arc::default(),
+        }
+    }
+
+    /// Metric metadata received, per tenant (served by `/api/v1/metadata`).
+    pub fn metadata(&self) -> &Arc<MetadataStore> {
+        &self.metadata
+    }
+
+    /// Exemplars received, per tenant (served by `/api/v1/query_exemplars`).
+    pub fn exemplars(&self) -> &Arc<ExemplarStore> {
+        &self.exemplars
     }
 
     /// The per-tenant limits (run [`LimitsRegistry::watch`] to reload overrides).
@@ -203,179 +243,62 @@ impl Distributor {
         &self.limits
     }
 
-    /// Counts `samples` refused for `reason` and returns `e`.
-    fn refuse(&self, reason: &'static str, samples: u64, e: PushError) -> PushError {
-        self.metrics.rejected.get_or_create(&[("reason", reason)]).inc_by(samples);
-        e
-    }
-
     /// The configuration it was created with.
     pub fn config(&self) -> &DistributorConfig {
         &self.config
     }
 
-    /// Validates `req` as a whole, then appends its series to the log, one
-    /// record (or more, above [`MAX_RECORD_BYTES`]) per partition, all
-    /// partitions concurrently; resolves once every append is durable.
+    /// Validates every series of `req`, then appends the valid ones to the
+    /// log, one record (or more, above [`MAX_RECORD_BYTES`]) per partition,
+    /// all partitions concurrently; resolves once every append is durable.
+    /// A request with invalid series still writes the valid ones and then
+    /// fails with [`PushError::PartialWrite`].
     /// Must run on a tokio runtime (the append timeout uses its timer).
     pub async fn push(&self, tenant: &TenantId, req: WriteRequest) -> Result<PushStats, PushError> {
         let prepared = self.prepare(tenant, &FlatRequest::from_proto(&req))?;
         drop(req);
-        self.append(prepared).await
-    }
-
-    /// Validates every series, then groups them by partition and encodes
-    /// the records: `payloads[partition]`. Nothing is appended on error.
-    pub(crate) fn prepare(&self, tenant: &TenantId, req: &FlatRequest<'_>) -> Result<Prepared, PushError> {
-        let tenant_limits = self.limits.tenant(tenant);
-        let limits = tenant_limits.limits;
-        let total_samples = || req.series.iter().map(|s| req.samples(s).len() as u64).sum::<u64>();
-        for s in &req.series {
-            validate::validate_series(req.labels(s), s.histograms)?;
-            if let Err((reason, e)) = validate::check_label_limits(req.labels(s), &limits) {
-                return Err(self.refuse(reason, total_samples(), e));
-            }
-        }
-        let now =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-        let (min_t, max_t) = self.config.accepted_times(now);
-        if (min_t, max_t) != (i64::MIN, i64::MAX) {
-            let series = req.series.iter().map(|s| (req.labels(s), req.samples(s)));
-            let check = validate::check_sample_times(series, min_t, max_t);
-            if check.too_old > 0 {
-                self.metrics.rejected.get_or_create(&[("reason", "too_old")]).inc_by(check.too_old);
-            }
-            if check.too_new > 0 {
-                self.metrics.rejected.get_or_create(&[("reason", "too_far_in_future")]).inc_by(check.too_new);
-            }
-            if let Some(e) = check.error {
-                return Err(e);
-            }
-        }
-        if limits.ingestion_rate > 0 {
-            let n = total_samples();
-            if !tenant_limits.bucket.lock().try_take(n, Instant::now()) {
-                let e = PushError::RateLimited {
-                    tenant: tenant.to_string(),
-                    rate: limits.ingestion_rate,
-                    burst: limits.burst() as u64,
-                    samples: n,
-                };
-                return Err(self.refuse("rate_limited", n, e));
-            }
-        }
-        // Each series' hash of (tenant, labels): its partition, and its
-        // identity for the active-series limits (computed once for both).
-        let mut partitioner = Partitioner::new();
-        let mut kept: Vec<(&str, &str)> = Vec::new();
-        let mut hashes: Vec<u64> = Vec::with_capacity(req.series.len());
-        for s in &req.series {
-            if req.samples(s).is_empty() {
-                continue;
-            }
-            let labels = validate::without_empty_values(req.labels(s), &mut kept);
-            hashes.push(partitioner.hash(tenant, labels.iter().copied()));
-        }
-        if LimitsRegistry::tracks_series(&limits) {
-            let mut tracker = tenant_limits.series.lock();
-            self.admit_series(tenant, req, &hashes, &limits, &mut tracker, total_samples())?;
-        }
-        let partitions = self.log.partition_count();
-        let mut builders: Vec<Option<RecordBuilder>> = (0..partitions).map(|_| None).collect();
-        let mut payloads: Vec<Vec<Bytes>> = vec![Vec::new(); partitions as usize];
-        let mut stats = PushStats::default();
-        let mut hashes = hashes.into_iter();
-        for s in &req.series {
-            let samples = req.samples(s);
-            if samples.is_empty() {
-                continue;
-            }
-            let labels = validate::without_empty_values(req.labels(s), &mut kept);
-            // One hash per series with samples, pushed in this same order above.
-            let p = Partitioner::reduce(hashes.next().unwrap_or_default(), partitions) as usize;
-            let b = builders[p].get_or_insert_with(|| RecordBuilder::with_version(tenant, self.config.record_version));
-            b.push_series(labels.iter().copied(), samples);
-            stats.series += 1;
-            stats.samples += samples.len() as u64;
-            if b.byte_len() >= MAX_RECORD_BYTES
-                && let Some(full) = builders[p].take()
-            {
-                let record = full.finish();
-                stats.bytes += record.len() as u64;
-                stats.records += 1;
-                payloads[p].push(Bytes::from(record));
-            }
-        }
-        for (p, b) in builders.into_iter().enumerate() {
-            if let Some(b) = b {
-                let record = b.finish();
-                stats.bytes += record.len() as u64;
-                stats.records += 1;
-                payloads[p].push(Bytes::from(record));
-            }
-        }
-        stats.partitions = payloads.iter().filter(|p| !p.is_empty()).count() as u32;
-        Ok(Prepared { tenant: tenant.clone(), payloads, stats })
-    }
-
-    /// Checks the request's series against the active-series limits and
-    /// records them as active (all or nothing).
-    fn admit_series(
-        &self,
-        tenant: &TenantId,
-        req: &FlatRequest<'_>,
-        hashes: &[u64],
-        limits: &limits::Limits,
-        tracker: &mut SeriesTracker,
-        samples: u64,
-    ) -> Result<(), PushError> {
-        fn metric_of<'a>(labels: &[(&'a str, &'a str)]) -> &'a str {
-            labels.iter().find(|(n, _)| *n == strata_common::labels::METRIC_NAME).map_or("", |(_, v)| *v)
-        }
-        let keys: Vec<(u64, u64)> = req
-            .series
-            .iter()
-            .filter(|s| !req.samples(s).is_empty())
-            .zip(hashes)
-            .map(|(s, &hash)| (hash, xxhash_rust::xxh3::xxh3_64(metric_of(req.labels(s)).as_bytes())))
-            .collect();
-        let (max, per_metric) = (limits.max_active_series, limits.max_active_series_per_metric);
-        match tracker.admit(&keys, max, per_metric, Instant::now(), self.limits.idle()) {
-            Ok(()) => Ok(()),
-            Err(limits::SeriesRefusal::Tenant { active, new }) => {
-                let e = PushError::SeriesLimit {
-                    tenant: tenant.to_string(),
-                    limit: "max_active_series",
-                    value: max,
-                    scope: format!("the tenant has {active} active series and the request adds {new}"),
-                };
-                Err(self.refuse("max_active_series", samples, e))
-            }
-            Err(limits::SeriesRefusal::Metric { metric, active }) => {
-                let name = req
-                    .series
-                    .iter()
-                    .map(|s| metric_of(req.labels(s)))
-                    .find(|m| xxhash_rust::xxh3::xxh3_64(m.as_bytes()) == metric)
-                    .unwrap_or_default();
-                let e = PushError::SeriesLimit {
-                    tenant: tenant.to_string(),
-                    limit: "max_active_series_per_metric",
-                    value: per_metric,
-                    scope: format!("metric {} has {active} active series", validate::quote_cut(name)),
-                };
-                Err(self.refuse("max_active_series_per_metric", samples, e))
-            }
+        let (stats, refused) = self.append(prepared).await?;
+        match refused {
+            Some(e) => Err(e),
+            None => Ok(stats),
         }
     }
 
     /// Appends prepared records to every partition concurrently, within the
-    /// append timeout.
-    pub(crate) async fn append(&self, prepared: Prepared) -> Result<PushStats, PushError> {
-        let Prepared { tenant, payloads, stats } = prepared;
-        if stats.records == 0 {
-            return Ok(stats);
+    /// append timeout; on success, what was written and what the request
+    /// had refused ([`PushError::PartialWrite`]).
+    pub(crate) async fn append(&self, prepared: Prepared) -> Result<(PushStats, Option<PushError>), PushError> {
+        let Prepared { tenant, payloads, mut stats, refused, exemplars, metadata } = prepared;
+        if stats.records > 0 {
+            self.append_records(&tenant, payloads, &stats).await?;
         }
+        // Metadata and exemplars are kept once the samples are durable.
+        let limits = self.limits.tenant(&tenant).limits;
+        let meta_limits =
+            MetadataLimits { max_metrics: limits.max_metadata_metrics, max_per_metric: limits.max_metadata_per_metric };
+        for (family, entry) in metadata {
+            if !self.metadata.record(&tenant, &family, entry, meta_limits) {
+                self.metrics.metadata_dropped.inc();
+            }
+        }
+        let ex_limits =
+            ExemplarLimits { max_per_tenant: limits.max_exemplars, max_per_series: limits.max_exemplars_per_series };
+        for (series, ex) in exemplars {
+            let n = ex.len() as u64;
+            let stored = self.exemplars.record(&tenant, &series, ex, ex_limits) as u64;
+            stats.exemplars += stored;
+            self.count_refused("exemplars_disabled", n - stored);
+        }
+        self.metrics.exemplars.inc_by(stats.exemplars);
+        Ok((stats, refused))
+    }
+
+    async fn append_records(
+        &self,
+        tenant: &TenantId,
+        payloads: Vec<Vec<bytes::Bytes>>,
+        stats: &PushStats,
+    ) -> Result<(), PushError> {
         let started = Instant::now();
         let appends = payloads
             .into_iter()
@@ -398,19 +321,13 @@ impl Distributor {
         self.metrics.tenant_samples.get_or_create(&[("tenant", tenant.as_str().to_string())]).inc_by(stats.samples);
         self.metrics.records.inc_by(stats.records);
         self.metrics.appended_bytes.inc_by(stats.bytes);
-        Ok(stats)
+        Ok(())
     }
-}
-
-/// Encoded records ready to append (index = partition id).
-#[derive(Debug)]
-pub(crate) struct Prepared {
-    tenant: TenantId,
-    payloads: Vec<Vec<Bytes>>,
-    stats: PushStats,
 }
 
 #[cfg(test)]
 mod fuzz_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod v2_tests;

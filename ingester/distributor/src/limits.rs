@@ -12,7 +12,9 @@
 //! ```
 //!
 //! Each refusal names the limit and its value and is counted in
-//! `strata_distributor_samples_rejected{reason}` (samples of refused requests).
+//! `strata_distributor_samples_rejected{reason}` (the refused samples).
+//! The exemplar and metadata bounds (`max_exemplars*`, `max_metadata_*`)
+//! apply to the in-memory stores the query API serves.
 //!
 //! Overrides file (TOML), every field optional:
 //!
@@ -67,6 +69,16 @@ pub struct Limits {
     pub max_active_series: u64,
     /// Active series per metric name and tenant (400 above).
     pub max_active_series_per_metric: u64,
+    /// Exemplars held per tenant (the oldest are dropped; 0 = store none).
+    pub max_exemplars: usize,
+    /// Exemplars held per series (the oldest of the series are dropped).
+    pub max_exemplars_per_series: usize,
+    /// Metric families with metadata per tenant (metadata of further
+    /// families is dropped and counted in
+    /// `strata_distributor_metadata_dropped_total`).
+    pub max_metadata_metrics: usize,
+    /// Distinct metadata entries per metric family (the oldest is replaced).
+    pub max_metadata_per_metric: usize,
 }
 
 impl Default for Limits {
@@ -79,6 +91,10 @@ impl Default for Limits {
             max_label_value_length: 2048,
             max_active_series: 0,
             max_active_series_per_metric: 0,
+            max_exemplars: 100_000,
+            max_exemplars_per_series: 10,
+            max_metadata_metrics: 10_000,
+            max_metadata_per_metric: 10,
         }
     }
 }
@@ -112,6 +128,14 @@ pub struct LimitsOverride {
     pub max_active_series: Option<u64>,
     /// See [`Limits::max_active_series_per_metric`].
     pub max_active_series_per_metric: Option<u64>,
+    /// See [`Limits::max_exemplars`].
+    pub max_exemplars: Option<usize>,
+    /// See [`Limits::max_exemplars_per_series`].
+    pub max_exemplars_per_series: Option<usize>,
+    /// See [`Limits::max_metadata_metrics`].
+    pub max_metadata_metrics: Option<usize>,
+    /// See [`Limits::max_metadata_per_metric`].
+    pub max_metadata_per_metric: Option<usize>,
 }
 
 impl LimitsOverride {
@@ -126,6 +150,10 @@ impl LimitsOverride {
             max_active_series_per_metric: self
                 .max_active_series_per_metric
                 .unwrap_or(base.max_active_series_per_metric),
+            max_exemplars: self.max_exemplars.unwrap_or(base.max_exemplars),
+            max_exemplars_per_series: self.max_exemplars_per_series.unwrap_or(base.max_exemplars_per_series),
+            max_metadata_metrics: self.max_metadata_metrics.unwrap_or(base.max_metadata_metrics),
+            max_metadata_per_metric: self.max_metadata_per_metric.unwrap_or(base.max_metadata_per_metric),
         }
     }
 }

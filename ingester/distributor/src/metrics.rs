@@ -25,9 +25,13 @@ pub(crate) struct Metrics {
     pub records: Counter,
     /// Time from issuing the appends to the last acknowledgement, seconds.
     pub append_latency: Histogram,
-    /// Samples refused by the time bounds, by reason (`too_old`,
-    /// `too_far_in_future`).
+    /// Samples refused, by reason (validation rules, limits, `too_old`,
+    /// `too_far_in_future`, `native_histograms`).
     pub rejected: Family<[(&'static str, &'static str); 1], Counter>,
+    /// Exemplars stored.
+    pub exemplars: Counter,
+    /// Metadata entries dropped by the per-tenant metadata limit.
+    pub metadata_dropped: Counter,
 }
 
 impl Metrics {
@@ -43,6 +47,8 @@ impl Metrics {
             // 0.25 ms .. ~8 s
             append_latency: Histogram::new(exponential_buckets(0.000_25, 2.0, 16)),
             rejected: Family::default(),
+            exemplars: Counter::default(),
+            metadata_dropped: Counter::default(),
         };
         let r = registry.sub_registry_with_prefix("distributor");
         r.register("requests", "Remote-write push requests by status code", m.requests.clone());
@@ -58,8 +64,15 @@ impl Metrics {
         r.register("records_appended", "Log records appended", m.records.clone());
         r.register(
             "samples_rejected",
-            "Samples refused by the out-of-order window or the future limit, by reason",
+            "Samples (float, histogram and exemplar) refused, by reason: invalid series, limits, time window, \
+             native histograms",
             m.rejected.clone(),
+        );
+        r.register("exemplars_received", "Exemplars stored", m.exemplars.clone());
+        r.register(
+            "metadata_dropped",
+            "Metadata entries dropped by the per-tenant limit max_metadata_metrics",
+            m.metadata_dropped.clone(),
         );
         r.register(
             "append_latency_seconds",

@@ -3,6 +3,8 @@
 //! so the build needs no `protoc`. Fields this endpoint does not use are
 //! left out and skipped while decoding (protobuf ignores unknown fields).
 //!
+//! Remote write 2.0 messages are in [`v2`].
+//!
 //! Public so tests and the load generator can encode requests:
 //!
 //! ```
@@ -20,13 +22,15 @@
 //! # assert!(!body.is_empty());
 //! ```
 
+pub mod v2;
+
 /// `prometheus.WriteRequest`.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct WriteRequest {
     /// The series of the request.
     #[prost(message, repeated, tag = "1")]
     pub timeseries: Vec<TimeSeries>,
-    /// Accepted and ignored (Strata does not store metadata yet).
+    /// Type, help and unit per metric family (served by `/api/v1/metadata`).
     #[prost(message, repeated, tag = "3")]
     pub metadata: Vec<MetricMetadata>,
 }
@@ -41,10 +45,11 @@ pub struct TimeSeries {
     /// Its samples, oldest first.
     #[prost(message, repeated, tag = "2")]
     pub samples: Vec<Sample>,
-    /// Accepted and ignored.
+    /// Exemplars of the samples.
     #[prost(message, repeated, tag = "3")]
     pub exemplars: Vec<Exemplar>,
-    /// Native histograms: a request with any is rejected with 400.
+    /// Native histograms: refused (400, counted) until Strata stores them;
+    /// the float samples of the request are kept.
     #[prost(message, repeated, tag = "4")]
     pub histograms: Vec<Histogram>,
 }

@@ -7,34 +7,56 @@ use strata_common::labels::{METRIC_NAME, is_valid_label_name, is_valid_metric_na
 use super::error::PushError;
 use super::limits::Limits;
 
-/// Checks one series: no native histograms; label names non-empty, valid,
-/// unique and sorted ascending (byte order, as Prometheus sorts); a valid
+/// How metric and label names are validated on ingest
+/// (`distributor.name_validation_scheme`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NameValidationScheme {
+    /// Prometheus 3's default: any non-empty UTF-8 name (OpenTelemetry
+    /// style `http.server.request.duration`, `service.name`).
+    #[default]
+    Utf8,
+    /// Prometheus 2's rules: metric names `[a-zA-Z_:][a-zA-Z0-9_:]*`,
+    /// label names `[a-zA-Z_][a-zA-Z0-9_]*`.
+    Legacy,
+}
+
+/// A refused series: the reason label of
+/// `strata_distributor_samples_rejected_total` and the error naming it.
+pub(crate) type Refusal = (&'static str, PushError);
+
+/// Checks one series: label names non-empty, valid under `scheme`, unique
+/// and sorted ascending (byte order, as Prometheus sorts); a valid
 /// `__name__` with a non-empty value. Empty label values are allowed here
-/// and dropped when the series is encoded (Prometheus semantics).
-pub(crate) fn validate_series(labels: &[(&str, &str)], histograms: u32) -> Result<(), PushError> {
-    if histograms > 0 {
-        return Err(PushError::NativeHistograms { series: format_series(labels) });
-    }
+/// and dropped when the series is encoded (Prometheus semantics). Strings
+/// are UTF-8 already (the decoder refuses anything else).
+pub(crate) fn validate_series(labels: &[(&str, &str)], scheme: NameValidationScheme) -> Result<(), Refusal> {
     let invalid = |reason: String| PushError::InvalidSeries { series: format_series(labels), reason };
+    let legacy = scheme == NameValidationScheme::Legacy;
     let mut metric_name = None;
     let mut prev: Option<&str> = None;
     for &(name, value) in labels {
         if name.is_empty() {
-            return Err(invalid(format!("empty label name (with value {})", quote_cut(value))));
+            return Err(("label_invalid", invalid(format!("empty label name (with value {})", quote_cut(value)))));
         }
-        if !is_valid_label_name(name) {
-            return Err(invalid(format!("invalid label name {}: must match [a-zA-Z_][a-zA-Z0-9_]*", quote_cut(name))));
+        if legacy && !is_valid_label_name(name) {
+            let e = invalid(format!(
+                "invalid label name {}: must match [a-zA-Z_][a-zA-Z0-9_]* (distributor.name_validation_scheme = \"legacy\")",
+                quote_cut(name)
+            ));
+            return Err(("label_invalid", e));
         }
         if let Some(p) = prev {
             if p == name {
-                return Err(invalid(format!("duplicate label name {}", quote_cut(name))));
+                return Err(("duplicate_label_names", invalid(format!("duplicate label name {}", quote_cut(name)))));
             }
             if p > name {
-                return Err(invalid(format!(
+                let e = invalid(format!(
                     "labels are not sorted by name: {} comes before {}",
                     quote_cut(p),
                     quote_cut(name)
-                )));
+                ));
+                return Err(("labels_not_sorted", e));
             }
         }
         prev = Some(name);
@@ -43,11 +65,15 @@ pub(crate) fn validate_series(labels: &[(&str, &str)], histograms: u32) -> Resul
         }
     }
     match metric_name {
-        None | Some("") => Err(invalid(format!("missing metric name (label {METRIC_NAME})"))),
-        Some(m) if !is_valid_metric_name(m) => Err(invalid(format!(
-            "invalid metric name {} in label {METRIC_NAME}: must match [a-zA-Z_:][a-zA-Z0-9_:]*",
-            quote_cut(m)
-        ))),
+        None | Some("") => Err(("missing_metric_name", invalid(format!("missing metric name (label {METRIC_NAME})")))),
+        Some(m) if legacy && !is_valid_metric_name(m) => Err((
+            "metric_name_invalid",
+            invalid(format!(
+                "invalid metric name {} in label {METRIC_NAME}: must match [a-zA-Z_:][a-zA-Z0-9_:]* \
+                 (distributor.name_validation_scheme = \"legacy\")",
+                quote_cut(m)
+            )),
+        )),
         Some(_) => Ok(()),
     }
 }
@@ -84,41 +110,26 @@ pub(crate) fn check_label_limits(labels: &[(&str, &str)], limits: &Limits) -> Re
     Ok(())
 }
 
-/// Result of [`check_sample_times`].
-#[derive(Debug, Default)]
-pub(crate) struct TimeCheck {
-    pub too_old: u64,
-    pub too_new: u64,
-    /// The error naming the first offending series, if any.
-    pub error: Option<PushError>,
-}
-
-/// Counts the samples outside `[min_t, max_t]` over the whole request.
-pub(crate) fn check_sample_times<'a>(
-    series: impl Iterator<Item = (&'a [(&'a str, &'a str)], &'a [Sample])>,
+/// The samples of one series outside `[min_t, max_t]`: how many are too
+/// old and too new, and the error naming the series (too old first).
+pub(crate) fn check_sample_times(
+    labels: &[(&str, &str)],
+    samples: &[Sample],
     min_t: i64,
     max_t: i64,
-) -> TimeCheck {
-    let mut out = TimeCheck::default();
-    let mut first_old = None;
-    for (labels, samples) in series {
-        for s in samples {
-            if s.t < min_t {
-                out.too_old += 1;
-                first_old.get_or_insert_with(|| (format_series(labels), s.t));
-            } else if s.t > max_t {
-                out.too_new += 1;
-                if out.error.is_none() {
-                    out.error =
-                        Some(PushError::SampleTooNew { series: format_series(labels), timestamp: s.t, max: max_t });
-                }
-            }
-        }
+) -> Option<(u64, u64, PushError)> {
+    let too_old = samples.iter().filter(|s| s.t < min_t).count() as u64;
+    let too_new = samples.iter().filter(|s| s.t > max_t).count() as u64;
+    if too_old > 0 {
+        let t = samples.iter().find(|s| s.t < min_t).map_or(0, |s| s.t);
+        let e = PushError::SampleTooOld { series: format_series(labels), timestamp: t, min: min_t, count: too_old };
+        return Some((too_old, too_new, e));
     }
-    if let Some((series, timestamp)) = first_old {
-        out.error = Some(PushError::SampleTooOld { series, timestamp, min: min_t, count: out.too_old });
+    if too_new > 0 {
+        let t = samples.iter().find(|s| s.t > max_t).map_or(0, |s| s.t);
+        return Some((0, too_new, PushError::SampleTooNew { series: format_series(labels), timestamp: t, max: max_t }));
     }
-    out
+    None
 }
 
 /// Whether any label has an empty value (and so must be dropped).
@@ -158,8 +169,10 @@ pub(crate) fn quote_cut(text: &str) -> String {
 /// make a 5 MB error body).
 pub(crate) const MAX_ECHO: usize = 200;
 
-/// Prometheus notation of labels as sent, `name{a="b", c="d"}`, cut after
-/// about [`MAX_ECHO`] characters (`…` and the bytes left out mark the cut).
+/// Prometheus notation of labels as sent, `name{a="b", c="d"}` (Prometheus
+/// 3's `{"http.server.duration", "service.name"="api"}` for names outside
+/// the legacy character sets), cut after about [`MAX_ECHO`] characters
+/// (`…` and the bytes left out mark the cut).
 pub(crate) fn format_series(labels: &[(&str, &str)]) -> String {
     use std::fmt::Write;
     let total: usize = labels.iter().map(|(n, v)| n.len() + v.len() + 5).sum();
@@ -172,11 +185,22 @@ pub(crate) fn format_series(labels: &[(&str, &str)]) -> String {
             s.extend(ch.escape_debug());
         }
     };
-    if let Some((_, v)) = labels.iter().find(|(n, _)| *n == METRIC_NAME) {
-        push_cut(&mut s, v);
-    }
-    s.push('{');
+    // Prometheus 3 notation: a metric name outside the legacy character
+    // set goes inside the braces, quoted; so do such label names.
     let mut first = true;
+    match labels.iter().find(|(n, _)| *n == METRIC_NAME) {
+        Some((_, v)) if is_valid_metric_name(v) => {
+            push_cut(&mut s, v);
+            s.push('{');
+        }
+        Some((_, v)) => {
+            s.push_str("{\"");
+            push_cut(&mut s, v);
+            s.push('"');
+            first = false;
+        }
+        None => s.push('{'),
+    }
     for (n, v) in labels.iter().filter(|(n, _)| *n != METRIC_NAME) {
         if s.len() > MAX_ECHO {
             break;
@@ -185,7 +209,13 @@ pub(crate) fn format_series(labels: &[(&str, &str)]) -> String {
             s.push_str(", ");
         }
         first = false;
-        push_cut(&mut s, n);
+        if is_valid_label_name(n) {
+            push_cut(&mut s, n);
+        } else {
+            s.push('"');
+            push_cut(&mut s, n);
+            s.push('"');
+        }
         s.push_str("=\"");
         push_cut(&mut s, v);
         s.push('"');
@@ -205,13 +235,39 @@ mod tests {
     use super::*;
 
     fn reason(pairs: &[(&str, &str)]) -> String {
-        validate_series(pairs, 0).unwrap_err().to_string()
+        validate_series(pairs, NameValidationScheme::Legacy).unwrap_err().1.to_string()
     }
 
     #[test]
     fn accepts_valid_series() {
-        validate_series(&[("__name__", "up"), ("instance", "a:9090"), ("job", "")], 0).unwrap();
-        validate_series(&[("__name__", "ns:rate_5m")], 0).unwrap();
+        for scheme in [NameValidationScheme::Legacy, NameValidationScheme::Utf8] {
+            validate_series(&[("__name__", "up"), ("instance", "a:9090"), ("job", "")], scheme).unwrap();
+            validate_series(&[("__name__", "ns:rate_5m")], scheme).unwrap();
+        }
+    }
+
+    #[test]
+    fn utf8_names_pass_unless_the_scheme_is_legacy() {
+        let otel: &[(&str, &str)] = &[("__name__", "http.server.duration"), ("k.x", "v"), ("service.name", "api")];
+        validate_series(otel, NameValidationScheme::Utf8).unwrap();
+        validate_series(&[("__name__", "1up"), ("ünïcode 名", "x")], NameValidationScheme::Utf8).unwrap();
+        let (reason, e) = validate_series(otel, NameValidationScheme::Legacy).unwrap_err();
+        assert_eq!(reason, "label_invalid");
+        assert!(e.to_string().contains("\"k.x\""), "{e}");
+        // Empty names and a missing metric name stay invalid under UTF-8.
+        let (reason, _) = validate_series(&[("__name__", "a.b"), ("", "x")], NameValidationScheme::Utf8).unwrap_err();
+        assert_eq!(reason, "label_invalid");
+        let (reason, _) = validate_series(&[("a.b", "x")], NameValidationScheme::Utf8).unwrap_err();
+        assert_eq!(reason, "missing_metric_name");
+    }
+
+    #[test]
+    fn utf8_names_are_echoed_in_prometheus_3_notation() {
+        let otel: &[(&str, &str)] = &[("__name__", "http.server.duration"), ("job", "a"), ("service.name", "api")];
+        assert_eq!(format_series(otel), r#"{"http.server.duration", job="a", "service.name"="api"}"#);
+        assert_eq!(format_series(&[("__name__", "up"), ("k.x", "v")]), r#"up{"k.x"="v"}"#);
+        assert_eq!(format_series(&[("job", "a")]), r#"{job="a"}"#);
+        assert_eq!(format_series(&[("__name__", "a.b")]), r#"{"a.b"}"#);
     }
 
     #[test]
@@ -219,15 +275,13 @@ mod tests {
         let a: &[(&str, &str)] = &[("__name__", "a")];
         let b: &[(&str, &str)] = &[("__name__", "b"), ("job", "j")];
         let (sa, sb) = ([Sample::new(100, 1.0), Sample::new(50, 1.0)], [Sample::new(10, 1.0), Sample::new(500, 1.0)]);
-        let ok = check_sample_times([(a, &sa[..]), (b, &sb[..])].into_iter(), 0, 1_000);
-        assert!(ok.error.is_none() && ok.too_old == 0 && ok.too_new == 0);
-        let old = check_sample_times([(a, &sa[..]), (b, &sb[..])].into_iter(), 60, 1_000);
-        assert_eq!((old.too_old, old.too_new), (2, 0));
-        let msg = old.error.unwrap().to_string();
+        assert!(check_sample_times(a, &sa, 0, 1_000).is_none() && check_sample_times(b, &sb, 0, 1_000).is_none());
+        let (old, new, e) = check_sample_times(a, &sa, 60, 1_000).unwrap();
+        assert_eq!((old, new), (1, 0));
+        let msg = e.to_string();
         assert!(msg.contains("series a{}") && msg.contains("timestamp 50 is before 60"), "{msg}");
-        let new = check_sample_times([(b, &sb[..])].into_iter(), 0, 400);
-        assert_eq!(new.too_new, 1);
-        let e = new.error.unwrap();
+        let (old, new, e) = check_sample_times(b, &sb, 0, 400).unwrap();
+        assert_eq!((old, new), (0, 1));
         assert_eq!(e.status(), axum::http::StatusCode::BAD_REQUEST);
         assert!(e.to_string().contains("b{job=\"j\"}"), "{e}");
     }
@@ -235,7 +289,7 @@ mod tests {
     #[test]
     fn names_series_and_label_at_fault() {
         let m = reason(&[("__name__", "up"), ("job", "a"), ("bad-label", "x")]);
-        assert!(m.contains("up{job=\"a\", bad-label=\"x\"}") && m.contains("\"bad-label\""), "{m}");
+        assert!(m.contains("up{job=\"a\", \"bad-label\"=\"x\"}") && m.contains("\"bad-label\""), "{m}");
         assert!(reason(&[("__name__", "up"), ("job", "a"), ("job", "b")]).contains("duplicate label name \"job\""));
         assert!(reason(&[("__name__", "up"), ("z", "a"), ("a", "b")]).contains("not sorted"));
         assert!(reason(&[("__name__", "up"), ("", "b")]).contains("empty label name"));
@@ -245,7 +299,5 @@ mod tests {
         let huge = "v".repeat(5 << 20);
         let m = reason(&[("__name__", "up"), ("job", &huge), ("z-bad", "x")]);
         assert!(m.len() < 600 && m.contains("up{job=\"vvv") && m.contains("cut"), "{}", &m[..m.len().min(700)]);
-        let h = validate_series(&[("__name__", "h")], 1).unwrap_err().to_string();
-        assert!(h.contains("native histograms not supported yet (series h{})"), "{h}");
     }
 }

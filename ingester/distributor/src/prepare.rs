@@ -1,0 +1,334 @@
+//! One push, validated and encoded: which series and samples are kept,
+//! which are refused (a partial write), and the log records per partition.
+//!
+//! ```text
+//!  every series ─ names (scheme) · label limits ──▶ refused whole (reason per rule)
+//!               ─ native histograms ─────────────▶ histogram samples refused, floats kept
+//!               ─ samples outside the time window ▶ those samples refused, the rest kept
+//!  kept samples ─ ingestion rate ─────────────────▶ 429, nothing written
+//!  kept series  ─ active-series limits ───────────▶ 400, nothing written
+//!               ─ partition, encode records
+//! ```
+//!
+//! A push with refusals still appends what was kept, then answers 400
+//! naming the first refusal and the counts ([`PushError::PartialWrite`]), as
+//! Prometheus and Mimir do: one bad series never loses its neighbours.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use strata_common::exemplar::Exemplar;
+use strata_common::labels::{METRIC_NAME, Partitioner};
+use strata_common::metadata::{MetricMetadata, metric_type_name};
+use strata_common::record::RecordBuilder;
+use strata_common::{Labels, Sample, TenantId};
+
+use super::decode::{FlatRequest, FlatSeries};
+use super::error::PushError;
+use super::limits::{self, LimitsRegistry};
+use super::{Distributor, MAX_RECORD_BYTES, PushStats, validate};
+
+/// Encoded records ready to append (index = partition id), and what the
+/// request had refused.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    pub(crate) tenant: TenantId,
+    pub(crate) payloads: Vec<Vec<Bytes>>,
+    pub(crate) stats: PushStats,
+    /// [`PushError::PartialWrite`] when anything was refused.
+    pub(crate) refused: Option<PushError>,
+    /// Exemplars of the kept series, stored once the append succeeded.
+    pub(crate) exemplars: Vec<(Labels, Vec<Exemplar>)>,
+    /// Metadata (family, entry), stored once the append succeeded.
+    pub(crate) metadata: Vec<(String, MetricMetadata)>,
+}
+
+/// Which samples of a series are written.
+#[derive(Debug, Clone, Copy)]
+enum Kept {
+    /// None (refused, or no float samples).
+    Nothing,
+    /// All of them.
+    All,
+    /// Those copied to `filtered[start..end]`.
+    Filtered(u32, u32),
+}
+
+/// The refusals of one request.
+#[derive(Debug, Default)]
+struct Refusals {
+    first: Option<PushError>,
+    samples: u64,
+    histograms: u64,
+    exemplars: u64,
+    series: u64,
+}
+
+impl Refusals {
+    fn note(&mut self, e: PushError) {
+        self.first.get_or_insert(e);
+    }
+
+    fn into_error(self, stats: &PushStats) -> Option<PushError> {
+        let first = self.first?;
+        Some(PushError::PartialWrite {
+            first: Box::new(first),
+            rejected_samples: self.samples,
+            rejected_histograms: self.histograms,
+            rejected_exemplars: self.exemplars,
+            rejected_series: self.series,
+            written_samples: stats.samples,
+            written_series: stats.series,
+        })
+    }
+}
+
+impl Distributor {
+    /// Counts `n` samples refused for `reason`.
+    pub(crate) fn count_refused(&self, reason: &'static str, n: u64) {
+        if n > 0 {
+            self.metrics.rejected.get_or_create(&[("reason", reason)]).inc_by(n);
+        }
+    }
+
+    /// Validates every series, keeps what is valid, then groups the kept
+    /// series by partition and encodes the records: `payloads[partition]`.
+    /// An error means nothing is to be appended.
+    pub(crate) fn prepare(&self, tenant: &TenantId, req: &FlatRequest<'_>) -> Result<Prepared, PushError> {
+        let tenant_limits = self.limits.tenant(tenant);
+        let limits = tenant_limits.limits;
+        let scheme = self.config.name_validation_scheme;
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let (min_t, max_t) = self.config.accepted_times(now);
+        let check_times = (min_t, max_t) != (i64::MIN, i64::MAX);
+
+        let mut refusals = Refusals::default();
+        let mut filtered: Vec<Sample> = Vec::new();
+        let mut kept: Vec<Kept> = Vec::with_capacity(req.series.len());
+        for s in &req.series {
+            kept.push(self.keep(req, s, &limits, scheme, (check_times, min_t, max_t), &mut refusals, &mut filtered));
+        }
+        let samples_of = |s: &FlatSeries, k: Kept| -> &[Sample] {
+            match k {
+                Kept::Nothing => &[],
+                Kept::All => req.samples(s),
+                Kept::Filtered(a, b) => &filtered[a as usize..b as usize],
+            }
+        };
+        let written = || req.series.iter().zip(&kept).map(|(s, &k)| samples_of(s, k).len() as u64).sum::<u64>();
+
+        if limits.ingestion_rate > 0 {
+            let n = written();
+            if n > 0 && !tenant_limits.bucket.lock().try_take(n, Instant::now()) {
+                let e = PushError::RateLimited {
+                    tenant: tenant.to_string(),
+                    rate: limits.ingestion_rate,
+                    burst: limits.burst() as u64,
+                    samples: n,
+                };
+                self.count_refused("rate_limited", n);
+                return Err(e);
+            }
+        }
+        // Each kept series' hash of (tenant, labels): its partition, and its
+        // identity for the active-series limits (computed once for both).
+        let mut partitioner = Partitioner::new();
+        let mut scratch: Vec<(&str, &str)> = Vec::new();
+        let mut hashes: Vec<(u64, &str)> = Vec::with_capacity(req.series.len());
+        for (s, &k) in req.series.iter().zip(&kept) {
+            if samples_of(s, k).is_empty() {
+                continue;
+            }
+            let labels = validate::without_empty_values(req.labels(s), &mut scratch);
+            hashes.push((partitioner.hash(tenant, labels.iter().copied()), metric_of(req.labels(s))));
+        }
+        if LimitsRegistry::tracks_series(&limits) {
+            let mut tracker = tenant_limits.series.lock();
+            if let Err(e) = self.admit_series(tenant, &hashes, &limits, &mut tracker) {
+                self.count_refused(e.0, written());
+                return Err(e.1);
+            }
+        }
+        let partitions = self.log.partition_count();
+        let mut builders: Vec<Option<RecordBuilder>> = (0..partitions).map(|_| None).collect();
+        let mut payloads: Vec<Vec<Bytes>> = vec![Vec::new(); partitions as usize];
+        let mut stats = PushStats::default();
+        let mut exemplars = Vec::new();
+        for (s, &k) in req.series.iter().zip(&kept) {
+            let held = req.exemplars(s);
+            if held.is_empty() {
+                continue;
+            }
+            if matches!(k, Kept::Nothing) && series_refusal(req, s, scheme, &limits).is_some() {
+                continue; // a refused series' exemplars were counted as refused
+            }
+            let labels = validate::without_empty_values(req.labels(s), &mut scratch);
+            let Ok(series) = Labels::from_pairs(labels.iter().copied()) else { continue };
+            let ex = held
+                .iter()
+                .filter_map(|e| {
+                    let labels = Labels::from_pairs(req.exemplar_labels(e).iter().copied()).ok()?;
+                    Some(Exemplar { labels, value: e.value, t: e.t })
+                })
+                .collect();
+            exemplars.push((series, ex));
+        }
+        let metadata = req
+            .metadata
+            .iter()
+            .filter(|m| !m.family.is_empty())
+            .map(|m| {
+                let entry = MetricMetadata {
+                    kind: metric_type_name(m.kind),
+                    help: m.help.to_string(),
+                    unit: m.unit.to_string(),
+                };
+                (m.family.to_string(), entry)
+            })
+            .collect();
+        let mut hashes = hashes.into_iter();
+        for (s, &k) in req.series.iter().zip(&kept) {
+            let samples = samples_of(s, k);
+            if samples.is_empty() {
+                continue;
+            }
+            let labels = validate::without_empty_values(req.labels(s), &mut scratch);
+            // One hash per kept series with samples, pushed in this same order above.
+            let p = Partitioner::reduce(hashes.next().map_or(0, |h| h.0), partitions) as usize;
+            let b = builders[p].get_or_insert_with(|| RecordBuilder::with_version(tenant, self.config.record_version));
+            b.push_series(labels.iter().copied(), samples);
+            stats.series += 1;
+            stats.samples += samples.len() as u64;
+            if b.byte_len() >= MAX_RECORD_BYTES
+                && let Some(full) = builders[p].take()
+            {
+                let record = full.finish();
+                stats.bytes += record.len() as u64;
+                stats.records += 1;
+                payloads[p].push(Bytes::from(record));
+            }
+        }
+        for (p, b) in builders.into_iter().enumerate() {
+            if let Some(b) = b {
+                let record = b.finish();
+                stats.bytes += record.len() as u64;
+                stats.records += 1;
+                payloads[p].push(Bytes::from(record));
+            }
+        }
+        stats.partitions = payloads.iter().filter(|p| !p.is_empty()).count() as u32;
+        let refused = refusals.into_error(&stats);
+        Ok(Prepared { tenant: tenant.clone(), payloads, stats, refused, exemplars, metadata })
+    }
+
+    /// What of series `s` is written; refusals are counted and noted.
+    #[allow(clippy::too_many_arguments)]
+    fn keep(
+        &self,
+        req: &FlatRequest<'_>,
+        s: &FlatSeries,
+        limits: &limits::Limits,
+        scheme: validate::NameValidationScheme,
+        (check_times, min_t, max_t): (bool, i64, i64),
+        refusals: &mut Refusals,
+        filtered: &mut Vec<Sample>,
+    ) -> Kept {
+        let labels = req.labels(s);
+        let samples = req.samples(s);
+        if let Some((reason, e)) = series_refusal(req, s, scheme, limits) {
+            self.count_refused(reason, samples.len() as u64 + u64::from(s.histograms));
+            refusals.samples += samples.len() as u64;
+            refusals.histograms += u64::from(s.histograms);
+            refusals.exemplars += req.exemplars(s).len() as u64;
+            refusals.series += 1;
+            refusals.note(e);
+            return Kept::Nothing;
+        }
+        let mut refused_any = false;
+        if s.histograms > 0 {
+            self.count_refused("native_histograms", u64::from(s.histograms));
+            refusals.histograms += u64::from(s.histograms);
+            refusals.note(PushError::NativeHistograms { series: validate::format_series(labels) });
+            refused_any = true;
+        }
+        let mut kept = if samples.is_empty() { Kept::Nothing } else { Kept::All };
+        if check_times && let Some((old, new, e)) = validate::check_sample_times(labels, samples, min_t, max_t) {
+            self.count_refused("too_old", old);
+            self.count_refused("too_far_in_future", new);
+            refusals.samples += old + new;
+            refusals.note(e);
+            refused_any = true;
+            let start = filtered.len() as u32;
+            filtered.extend(samples.iter().filter(|x| (min_t..=max_t).contains(&x.t)));
+            kept = Kept::Filtered(start, filtered.len() as u32);
+        }
+        if refused_any {
+            refusals.series += 1;
+        }
+        kept
+    }
+
+    /// Checks the kept series (hash, metric name) against the active-series
+    /// limits and records them as active (all or nothing).
+    fn admit_series(
+        &self,
+        tenant: &TenantId,
+        series: &[(u64, &str)],
+        limits: &limits::Limits,
+        tracker: &mut limits::SeriesTracker,
+    ) -> Result<(), validate::Refusal> {
+        let keys: Vec<(u64, u64)> =
+            series.iter().map(|&(hash, metric)| (hash, xxhash_rust::xxh3::xxh3_64(metric.as_bytes()))).collect();
+        let (max, per_metric) = (limits.max_active_series, limits.max_active_series_per_metric);
+        match tracker.admit(&keys, max, per_metric, Instant::now(), self.limits.idle()) {
+            Ok(()) => Ok(()),
+            Err(limits::SeriesRefusal::Tenant { active, new }) => {
+                let e = PushError::SeriesLimit {
+                    tenant: tenant.to_string(),
+                    limit: "max_active_series",
+                    value: max,
+                    scope: format!("the tenant has {active} active series and the request adds {new}"),
+                };
+                Err(("max_active_series", e))
+            }
+            Err(limits::SeriesRefusal::Metric { metric, active }) => {
+                let name = series
+                    .iter()
+                    .map(|&(_, m)| m)
+                    .find(|m| xxhash_rust::xxh3::xxh3_64(m.as_bytes()) == metric)
+                    .unwrap_or_default();
+                let e = PushError::SeriesLimit {
+                    tenant: tenant.to_string(),
+                    limit: "max_active_series_per_metric",
+                    value: per_metric,
+                    scope: format!("metric {} has {active} active series", validate::quote_cut(name)),
+                };
+                Err(("max_active_series_per_metric", e))
+            }
+        }
+    }
+}
+
+/// Why series `s` is refused whole, if it is: unresolvable symbols (2.0),
+/// invalid names, label limits.
+fn series_refusal(
+    req: &FlatRequest<'_>,
+    s: &FlatSeries,
+    scheme: validate::NameValidationScheme,
+    limits: &limits::Limits,
+) -> Option<validate::Refusal> {
+    let labels = req.labels(s);
+    if let Some(reason) = s.invalid_refs {
+        return Some((
+            "invalid_symbol_refs",
+            PushError::InvalidSymbols { series: validate::format_series(labels), reason },
+        ));
+    }
+    validate::validate_series(labels, scheme).err().or_else(|| validate::check_label_limits(labels, limits).err())
+}
+
+/// The metric name of a series' labels ("" without one).
+fn metric_of<'a>(labels: &[(&'a str, &'a str)]) -> &'a str {
+    labels.iter().find(|(n, _)| *n == METRIC_NAME).map_or("", |(_, v)| *v)
+}

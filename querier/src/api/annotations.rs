@@ -1,0 +1,113 @@
+//! `GET /api/v1/metadata` and `GET/POST /api/v1/query_exemplars`, in
+//! Prometheus's shapes, from the per-tenant stores the push endpoint fills
+//! (`strata_common::metadata`, `strata_common::exemplar`; in memory and
+//! bounded, see there). In cluster mode those stores live in the
+//! distributors, so a querier process answers them empty.
+
+use std::fmt::Write;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use promql_parser::parser::Expr;
+use promql_parser::util::{ExprVisitor, walk_expr};
+use strata_common::Matcher;
+
+use super::json::{write_labels, write_str, write_timestamp};
+use super::params::invalid_param;
+use super::{MAX_TIME, MIN_TIME, QuerierState, finish, query_param, request_params, tenant, time_param};
+use crate::error::{Error, Result};
+
+/// `/api/v1/metadata?metric=&limit=&limit_per_metric=` (Prometheus's
+/// meaning: `limit` absent or negative = every family, 0 = none).
+pub(super) async fn metadata(
+    State(st): State<Arc<QuerierState>>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let started = Instant::now();
+    let result = (|| {
+        let p = request_params(&headers, q, &Bytes::new())?;
+        let tenant = tenant(&headers, &st.config)?;
+        let int = |name: &str| -> Result<i64> {
+            match p.get(name) {
+                None | Some("") => Ok(-1),
+                Some(v) => v.parse().map_err(|_| invalid_param(name, format!("{name} must be a number, got {v:?}"))),
+            }
+        };
+        let (limit, per_metric) = (int("limit")?, int("limit_per_metric")?);
+        let metric = p.get("metric").filter(|m| !m.is_empty());
+        let found = st.metadata.query(&tenant, metric, limit, per_metric);
+        let data = serde_json::to_string(&found).map_err(|e| Error::Execution(e.to_string()))?;
+        Ok(format!(r#"{{"status":"success","data":{data}}}"#))
+    })();
+    finish(&st, "metadata", started, result)
+}
+
+/// Collects the matchers of every vector selector of an expression.
+struct Selectors(Vec<Vec<Matcher>>);
+
+impl ExprVisitor for Selectors {
+    type Error = Error;
+
+    fn pre_visit(&mut self, expr: &Expr) -> Result<bool> {
+        match expr {
+            Expr::VectorSelector(vs) => self.0.push(crate::engine::plan::matchers_of(vs)?),
+            Expr::MatrixSelector(ms) => self.0.push(crate::engine::plan::matchers_of(&ms.vs)?),
+            _ => {}
+        }
+        Ok(true)
+    }
+}
+
+/// `/api/v1/query_exemplars?query=&start=&end=`: the exemplars of the
+/// series any selector of `query` selects.
+pub(super) async fn query_exemplars(
+    State(st): State<Arc<QuerierState>>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
+    let started = Instant::now();
+    let result = (|| {
+        let p = request_params(&headers, q, &body)?;
+        let tenant = tenant(&headers, &st.config)?;
+        let start = time_param(&p, "start", Some(MIN_TIME))?;
+        let end = time_param(&p, "end", Some(MAX_TIME))?;
+        if end < start {
+            return Err(Error::BadData("end timestamp must not be before start time".into()));
+        }
+        let expr = crate::engine::parse::parse(&query_param(&p)?, "query")?;
+        let mut selectors = Selectors(Vec::new());
+        walk_expr(&mut selectors, &expr)?;
+        let found = st.exemplars.query(&tenant, &selectors.0, start, end);
+        let mut out = String::from(r#"{"status":"success","data":["#);
+        for (i, (series, exemplars)) in found.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(r#"{"seriesLabels":"#);
+            write_labels(&mut out, series);
+            out.push_str(r#","exemplars":["#);
+            for (j, e) in exemplars.iter().enumerate() {
+                if j > 0 {
+                    out.push(',');
+                }
+                out.push_str(r#"{"labels":"#);
+                write_labels(&mut out, &e.labels);
+                out.push_str(r#","value":"#);
+                write_str(&mut out, &crate::format::format_float(e.value));
+                out.push_str(r#","timestamp":"#);
+                write_timestamp(&mut out, e.t);
+                out.push('}');
+            }
+            out.push_str("]}");
+        }
+        let _ = write!(out, "]}}");
+        Ok(out)
+    })();
+    finish(&st, "query_exemplars", started, result)
+}
