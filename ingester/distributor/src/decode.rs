@@ -12,6 +12,7 @@
 
 use strata_common::Sample;
 
+use super::histograms::HistSrc;
 use super::proto::WriteRequest;
 
 /// Why a body is not a valid `WriteRequest`.
@@ -29,8 +30,7 @@ pub struct ProtoDecodeError {
 pub(crate) struct FlatSeries {
     labels: (u32, u32),
     samples: (u32, u32),
-    /// Native histograms carried (rejected by validation).
-    pub histograms: u32,
+    histograms: (u32, u32),
 }
 
 /// A decoded request whose strings borrow the body.
@@ -38,6 +38,7 @@ pub(crate) struct FlatSeries {
 pub(crate) struct FlatRequest<'a> {
     labels: Vec<(&'a str, &'a str)>,
     samples: Vec<Sample>,
+    histograms: Vec<HistSrc<'a>>,
     pub series: Vec<FlatSeries>,
 }
 
@@ -52,11 +53,17 @@ impl<'a> FlatRequest<'a> {
         &self.samples[s.samples.0 as usize..s.samples.1 as usize]
     }
 
+    /// The native histograms of `s`, not decoded yet.
+    pub(crate) fn histograms(&self, s: &FlatSeries) -> &[HistSrc<'a>] {
+        &self.histograms[s.histograms.0 as usize..s.histograms.1 as usize]
+    }
+
     /// Borrows a `prost`-decoded request.
     pub(crate) fn from_proto(req: &'a WriteRequest) -> Self {
         let mut out = FlatRequest {
             labels: Vec::with_capacity(req.timeseries.iter().map(|t| t.labels.len()).sum()),
             samples: Vec::with_capacity(req.timeseries.iter().map(|t| t.samples.len()).sum()),
+            histograms: Vec::new(),
             series: Vec::with_capacity(req.timeseries.len()),
         };
         for ts in &req.timeseries {
@@ -64,10 +71,12 @@ impl<'a> FlatRequest<'a> {
             out.labels.extend(ts.labels.iter().map(|l| (l.name.as_str(), l.value.as_str())));
             let s0 = out.samples.len() as u32;
             out.samples.extend(ts.samples.iter().map(|s| Sample::new(s.timestamp, s.value)));
+            let h0 = out.histograms.len() as u32;
+            out.histograms.extend(ts.histograms.iter().map(HistSrc::Proto));
             out.series.push(FlatSeries {
                 labels: (l0, out.labels.len() as u32),
                 samples: (s0, out.samples.len() as u32),
-                histograms: ts.histograms.len() as u32,
+                histograms: (h0, out.histograms.len() as u32),
             });
         }
         out
@@ -98,7 +107,7 @@ impl<'a> FlatRequest<'a> {
         let mut r = r;
         let l0 = self.labels.len() as u32;
         let s0 = self.samples.len() as u32;
-        let mut histograms = 0u32;
+        let h0 = self.histograms.len() as u32;
         while !r.done() {
             let (field, wire) = r.key()?;
             match (field, wire) {
@@ -129,8 +138,7 @@ impl<'a> FlatRequest<'a> {
                     self.samples.push(Sample::new(t, v));
                 }
                 (4, LEN) => {
-                    r.len_delimited()?;
-                    histograms += 1;
+                    self.histograms.push(HistSrc::Wire(r.len_delimited()?.buf));
                 }
                 (1..=4, VARINT | FIXED64 | FIXED32) => {
                     return Err(r.err("wrong wire type for TimeSeries field"));
@@ -141,7 +149,7 @@ impl<'a> FlatRequest<'a> {
         self.series.push(FlatSeries {
             labels: (l0, self.labels.len() as u32),
             samples: (s0, self.samples.len() as u32),
-            histograms,
+            histograms: (h0, self.histograms.len() as u32),
         });
         Ok(())
     }
@@ -251,7 +259,8 @@ mod tests {
     fn flat_eq(a: &FlatRequest<'_>, b: &FlatRequest<'_>) -> bool {
         a.series.len() == b.series.len()
             && a.series.iter().zip(&b.series).all(|(x, y)| {
-                x.histograms == y.histograms
+                a.histograms(x).len() == b.histograms(y).len()
+                    && a.histograms(x).iter().zip(b.histograms(y)).all(|(p, q)| p.decode().ok() == q.decode().ok())
                     && a.labels(x) == b.labels(y)
                     && a.samples(x)
                         .iter()
@@ -271,7 +280,7 @@ mod tests {
                     labels: labels.iter().map(|(n, v)| Label { name: n.clone(), value: v.clone() }).collect(),
                     samples: samples.iter().map(|&(timestamp, value)| PSample { value, timestamp }).collect(),
                     exemplars: (0..*ex).map(|i| Exemplar { labels: vec![], value: 1.0, timestamp: i as i64 }).collect(),
-                    histograms: (0..*hist).map(|_| Histogram { sum: 2.0, schema: 1, timestamp: 5 }).collect(),
+                    histograms: (0..*hist).map(|_| Histogram { sum: 2.0, schema: 1, timestamp: 5, count_int: Some(0), ..Default::default() }).collect(),
                 }).collect(),
                 metadata: (0..meta).map(|_| MetricMetadata { r#type: 1, metric_family_name: "m".into(), help: "h".into(), unit: "".into() }).collect(),
             };

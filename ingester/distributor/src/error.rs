@@ -65,11 +65,13 @@ pub enum PushError {
         reason: String,
     },
 
-    /// A series carries native histograms (400).
-    #[error("native histograms not supported yet (series {series})")]
-    NativeHistograms {
+    /// A native histogram of a series is malformed (400).
+    #[error("invalid native histogram in series {series}: {reason}")]
+    InvalidHistogram {
         /// The series, in Prometheus notation.
         series: String,
+        /// What is wrong with it.
+        reason: String,
     },
 
     /// A sample is older than the out-of-order window (400; nothing of the
@@ -164,7 +166,7 @@ impl PushError {
             | PushError::Snappy(_)
             | PushError::Protobuf(_)
             | PushError::InvalidSeries { .. }
-            | PushError::NativeHistograms { .. }
+            | PushError::InvalidHistogram { .. }
             | PushError::SampleTooOld { .. }
             | PushError::SampleTooNew { .. }
             | PushError::SeriesLimit { .. } => StatusCode::BAD_REQUEST,

@@ -31,6 +31,7 @@
 
 mod decode;
 mod error;
+mod histograms;
 mod http;
 pub mod limits;
 mod metrics;
@@ -45,6 +46,7 @@ use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 use strata_common::TenantId;
 use strata_common::labels::Partitioner;
+use strata_common::histogram::HistSample;
 use strata_common::record::{RECORD_VERSION, RECORD_VERSION_V2, RecordBuilder};
 use strata_log::Log;
 
@@ -229,9 +231,12 @@ impl Distributor {
     pub(crate) fn prepare(&self, tenant: &TenantId, req: &FlatRequest<'_>) -> Result<Prepared, PushError> {
         let tenant_limits = self.limits.tenant(tenant);
         let limits = tenant_limits.limits;
-        let total_samples = || req.series.iter().map(|s| req.samples(s).len() as u64).sum::<u64>();
+        let total_samples =
+            || req.series.iter().map(|s| (req.samples(s).len() + req.histograms(s).len()) as u64).sum::<u64>();
+        let mut hists: Vec<Vec<HistSample>> = Vec::new();
         for s in &req.series {
-            validate::validate_series(req.labels(s), s.histograms)?;
+            validate::validate_series(req.labels(s))?;
+            hists.push(histograms::decode_series(req.labels(s), req.histograms(s))?);
             if let Err((reason, e)) = validate::check_label_limits(req.labels(s), &limits) {
                 return Err(self.refuse(reason, total_samples(), e));
             }
@@ -269,8 +274,8 @@ impl Distributor {
         let mut partitioner = Partitioner::new();
         let mut kept: Vec<(&str, &str)> = Vec::new();
         let mut hashes: Vec<u64> = Vec::with_capacity(req.series.len());
-        for s in &req.series {
-            if req.samples(s).is_empty() {
+        for (s, h) in req.series.iter().zip(&hists) {
+            if req.samples(s).is_empty() && h.is_empty() {
                 continue;
             }
             let labels = validate::without_empty_values(req.labels(s), &mut kept);
@@ -285,18 +290,23 @@ impl Distributor {
         let mut payloads: Vec<Vec<Bytes>> = vec![Vec::new(); partitions as usize];
         let mut stats = PushStats::default();
         let mut hashes = hashes.into_iter();
-        for s in &req.series {
+        for (s, h) in req.series.iter().zip(&hists) {
             let samples = req.samples(s);
-            if samples.is_empty() {
+            if samples.is_empty() && h.is_empty() {
                 continue;
             }
             let labels = validate::without_empty_values(req.labels(s), &mut kept);
             // One hash per series with samples, pushed in this same order above.
             let p = Partitioner::reduce(hashes.next().unwrap_or_default(), partitions) as usize;
             let b = builders[p].get_or_insert_with(|| RecordBuilder::with_version(tenant, self.config.record_version));
-            b.push_series(labels.iter().copied(), samples);
+            if !samples.is_empty() {
+                b.push_series(labels.iter().copied(), samples);
+            }
+            if !h.is_empty() {
+                b.push_histogram_series(labels.iter().copied(), h);
+            }
             stats.series += 1;
-            stats.samples += samples.len() as u64;
+            stats.samples += (samples.len() + h.len()) as u64;
             if b.byte_len() >= MAX_RECORD_BYTES
                 && let Some(full) = builders[p].take()
             {
@@ -335,7 +345,7 @@ impl Distributor {
         let keys: Vec<(u64, u64)> = req
             .series
             .iter()
-            .filter(|s| !req.samples(s).is_empty())
+            .filter(|s| !req.samples(s).is_empty() || !req.histograms(s).is_empty())
             .zip(hashes)
             .map(|(s, &hash)| (hash, xxhash_rust::xxh3::xxh3_64(metric_of(req.labels(s)).as_bytes())))
             .collect();

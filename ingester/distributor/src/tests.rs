@@ -202,10 +202,10 @@ async fn invalid_series_are_rejected_whole_with_a_precise_message() {
         assert!(msg.contains("invalid series") && msg.contains(want), "{msg:?} lacks {want:?}");
     }
     let mut h = series(&[("__name__", "lat")], &[]);
-    h.histograms.push(Histogram { sum: 1.0, schema: 3, timestamp: 1 });
+    h.histograms.push(Histogram { sum: 1.0, schema: 9, timestamp: 1, ..Default::default() });
     let (status, msg) = send(&s.distributor, post("/api/v1/push", body(vec![good.clone(), h]), &[])).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(msg.contains("native histograms not supported yet") && msg.contains("lat{}"), "{msg}");
+    assert!(msg.contains("invalid native histogram in series lat{}") && msg.contains("schema 9"), "{msg}");
 
     let (status, msg) = send(&s.distributor, post("/api/v1/push", b"not snappy".to_vec(), &[])).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{msg}");
@@ -487,4 +487,58 @@ async fn push_throughput() {
         50.0 / total,
         bytes as f64 / total / 1e6
     );
+}
+
+/// Native histograms (integer, float, stale) reach the log in version 4
+/// records next to the float samples of the same request; none is lost.
+#[tokio::test]
+async fn native_histograms_are_written_with_the_float_samples() {
+    use crate::proto::BucketSpan;
+    let s = setup(DistributorConfig::default());
+    let int = Histogram {
+        count_int: Some(3),
+        sum: 4.5,
+        schema: 1,
+        positive_spans: vec![BucketSpan { offset: 0, length: 2 }],
+        positive_deltas: vec![1, 1],
+        timestamp: 10,
+        ..Default::default()
+    };
+    let float = Histogram {
+        count_float: Some(1.5),
+        sum: 1.0,
+        schema: -53,
+        positive_spans: vec![BucketSpan { offset: 0, length: 1 }],
+        positive_counts: vec![1.5],
+        custom_values: vec![0.5],
+        timestamp: 20,
+        ..Default::default()
+    };
+    let stale = Histogram { sum: strata_common::sample::stale_nan(), timestamp: 30, ..Default::default() };
+    let mut both = series(&[("__name__", "lat"), ("job", "a")], &[(5, 1.0)]);
+    both.histograms = vec![int, float, stale];
+    let plain = series(&[("__name__", "up")], &[(1, 1.0)]);
+    let (status, msg) = send(&s.distributor, post("/api/v1/push", body(vec![plain, both]), &[])).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{msg}");
+    let (floats, _) = read_back(&s.log).await;
+    assert_eq!(floats.len(), 2, "both float series arrived");
+    let mut hists = Vec::new();
+    for (p, &end) in s.log.end_offsets().await.unwrap().iter().enumerate() {
+        let mut r = s.log.open_reader(p as u32, 0).unwrap();
+        while r.position() < end {
+            for rec in r.next_batch(100).await.unwrap() {
+                let mut scratch = Vec::new();
+                let view = RecordView::parse(&rec.payload, &mut scratch, p as u32, rec.offset).unwrap();
+                for h in view.histogram_series() {
+                    let h = h.unwrap();
+                    assert_eq!(h.labels().unwrap(), vec![("__name__", "lat"), ("job", "a")]);
+                    hists.extend(h.samples());
+                }
+            }
+        }
+    }
+    assert_eq!(hists.iter().map(|h| h.t).collect::<Vec<_>>(), vec![10, 20, 30]);
+    assert!(hists[0].h.integer && hists[0].h.positive_buckets == vec![1.0, 2.0]);
+    assert!(!hists[1].h.integer && hists[1].h.custom_values == vec![0.5]);
+    assert!(hists[2].h.is_stale());
 }

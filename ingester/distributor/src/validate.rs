@@ -7,14 +7,11 @@ use strata_common::labels::{METRIC_NAME, is_valid_label_name, is_valid_metric_na
 use super::error::PushError;
 use super::limits::Limits;
 
-/// Checks one series: no native histograms; label names non-empty, valid,
+/// Checks one series: label names non-empty, valid,
 /// unique and sorted ascending (byte order, as Prometheus sorts); a valid
 /// `__name__` with a non-empty value. Empty label values are allowed here
 /// and dropped when the series is encoded (Prometheus semantics).
-pub(crate) fn validate_series(labels: &[(&str, &str)], histograms: u32) -> Result<(), PushError> {
-    if histograms > 0 {
-        return Err(PushError::NativeHistograms { series: format_series(labels) });
-    }
+pub(crate) fn validate_series(labels: &[(&str, &str)]) -> Result<(), PushError> {
     let invalid = |reason: String| PushError::InvalidSeries { series: format_series(labels), reason };
     let mut metric_name = None;
     let mut prev: Option<&str> = None;
@@ -205,13 +202,13 @@ mod tests {
     use super::*;
 
     fn reason(pairs: &[(&str, &str)]) -> String {
-        validate_series(pairs, 0).unwrap_err().to_string()
+        validate_series(pairs).unwrap_err().to_string()
     }
 
     #[test]
     fn accepts_valid_series() {
-        validate_series(&[("__name__", "up"), ("instance", "a:9090"), ("job", "")], 0).unwrap();
-        validate_series(&[("__name__", "ns:rate_5m")], 0).unwrap();
+        validate_series(&[("__name__", "up"), ("instance", "a:9090"), ("job", "")]).unwrap();
+        validate_series(&[("__name__", "ns:rate_5m")]).unwrap();
     }
 
     #[test]
@@ -245,7 +242,5 @@ mod tests {
         let huge = "v".repeat(5 << 20);
         let m = reason(&[("__name__", "up"), ("job", &huge), ("z-bad", "x")]);
         assert!(m.len() < 600 && m.contains("up{job=\"vvv") && m.contains("cut"), "{}", &m[..m.len().min(700)]);
-        let h = validate_series(&[("__name__", "h")], 1).unwrap_err().to_string();
-        assert!(h.contains("native histograms not supported yet (series h{})"), "{h}");
     }
 }
