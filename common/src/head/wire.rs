@@ -285,7 +285,8 @@ pub fn decode_read_response(body: &[u8]) -> Result<HeadReadResponse> {
                 return Err(bad(format!("row {row}: {} timestamps but {} values", s1 - s0, w1 - w0)));
             }
             let samples = (0..s1 - s0).map(|i| Sample::new(t_values.value(s0 + i), v_values.value(w0 + i))).collect();
-            series.push(HeadSeries { labels: Labels::from_sorted(labels), samples });
+            // The wire format does not carry histograms yet (cluster mode).
+            series.push(HeadSeries { labels: Labels::from_sorted(labels), samples, histograms: Vec::new() });
         }
     }
     Ok(HeadReadResponse { series, base_offsets })
@@ -300,6 +301,7 @@ mod tests {
         HeadSeries {
             labels: Labels::from_pairs([("__name__", name), ("job", "api")]).unwrap(),
             samples: (0..n).map(|i| Sample::new(i as i64 * 1000, i as f64 * 0.5)).collect(),
+            histograms: Vec::new(),
         }
     }
 
