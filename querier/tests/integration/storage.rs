@@ -37,6 +37,7 @@ impl HeadReader for FakeHead {
             .map(|s| HeadSeries {
                 labels: s.labels.clone(),
                 samples: if req.with_samples { s.samples.clone() } else { Vec::new() },
+                histograms: Vec::new(),
             })
             .collect();
         Box::pin(async move { Ok(HeadReadResponse { series, base_offsets: vec![(0, 10)] }) })
@@ -111,10 +112,12 @@ fn setup(dir: &std::path::Path, log_end: Offset) -> StorageSource {
             HeadSeries {
                 labels: labels(&[("__name__", "up"), ("job", "x")]),
                 samples: vec![Sample::new(300_000, 33.0), Sample::new(400_000, 4.0)],
+                histograms: Vec::new(),
             },
             HeadSeries {
                 labels: labels(&[("__name__", "up"), ("job", "z")]),
                 samples: vec![Sample::new(400_000, 7.0)],
+                histograms: Vec::new(),
             },
         ],
         consumed: AtomicU64::new(0),
