@@ -11,6 +11,7 @@ mod integration {
     pub mod crash;
     mod disk_full;
     mod grafana;
+    mod native_histograms;
     pub mod harness;
     pub mod head_protocol;
     mod object_storage;

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::ids::{Offset, PartitionId};
+use crate::histogram::HistSample;
 use crate::labels::Labels;
 use crate::sample::Sample;
 pub use crate::select::{LabelsRequest, SelectEstimate, SelectRequest};
@@ -33,6 +34,9 @@ pub struct HeadSeries {
     pub labels: Labels,
     /// Its samples in the requested range (empty for a labels-only read).
     pub samples: Vec<Sample>,
+    /// Its native-histogram samples in the range, sorted by time, unique
+    /// timestamps (empty for a labels-only read).
+    pub histograms: Vec<HistSample>,
 }
 
 /// The answer of one or more shards.

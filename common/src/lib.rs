@@ -15,6 +15,8 @@
 //!   partition).
 //! - [`tenant`]: validated tenant ids (`X-Scope-OrgID`).
 //! - [`sample`]: samples and staleness markers.
+//! - [`histogram`]: native histograms (one type for integer and float
+//!   counts), their byte encoding, bucket readings and arithmetic.
 //! - [`matcher`]: PromQL label matchers.
 //! - [`record`]: the versioned log record format.
 //! - [`metadata`], [`exemplar`]: metric metadata and exemplars per tenant,
@@ -36,6 +38,7 @@
 pub mod error;
 pub mod exemplar;
 pub mod head;
+pub mod histogram;
 pub mod ids;
 pub mod labels;
 pub mod matcher;
@@ -51,5 +54,6 @@ pub mod watched;
 pub use error::{Error, ErrorKind, Result};
 pub use labels::{Label, Labels};
 pub use matcher::{MatchOp, Matcher};
+pub use histogram::{HistSample, Histogram};
 pub use sample::{Sample, Timestamp};
 pub use tenant::TenantId;

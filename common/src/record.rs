@@ -32,15 +32,22 @@
 //! encoded label bytes ([`SeriesView::label_bytes`], the canonical
 //! [`encode_label_pairs`] encoding) never decodes it again.
 
+mod histograms;
 mod v3;
 
+pub use self::histograms::HistSeriesView;
 use crate::error::{Error, Result};
+use crate::histogram::HistSample;
 use crate::sample::Sample;
 use crate::tenant::TenantId;
 use crate::varint::{Cursor, put_uvarint};
 
 /// Version byte of the current record layout (shared label pairs, v3).
 pub const RECORD_VERSION: u8 = 3;
+
+/// Version 3 plus a section of native-histogram series; written only for
+/// records that carry histograms (float-only records stay version 3).
+pub const RECORD_VERSION_V4: u8 = 4;
 
 /// The second layout: the v1 body as one LZ4 block. Still decoded, and
 /// written by [`RecordBuilder::with_version`] on request.
@@ -51,7 +58,7 @@ pub const RECORD_VERSION_V1: u8 = 1;
 
 /// Whether records of `version` decode ([`RecordView::parse`]).
 pub fn is_known_version(version: u8) -> bool {
-    matches!(version, RECORD_VERSION | RECORD_VERSION_V2 | RECORD_VERSION_V1)
+    matches!(version, RECORD_VERSION_V4 | RECORD_VERSION | RECORD_VERSION_V2 | RECORD_VERSION_V1)
 }
 
 /// Largest decompressed body accepted when decoding (a corrupt length must
@@ -63,6 +70,7 @@ pub struct RecordBuilder {
     tenant: TenantId,
     body: Body,
     series: u64,
+    hist: histograms::HistWriter,
 }
 
 /// The body being built, by the version it will be written in.
@@ -75,7 +83,7 @@ enum Body {
 impl RecordBuilder {
     /// An empty record of `tenant`, to be written in the current version.
     pub fn new(tenant: &TenantId) -> Self {
-        Self { tenant: tenant.clone(), body: Body::V3(v3::BodyWriter::with_capacity(4096)), series: 0 }
+        Self { tenant: tenant.clone(), body: Body::V3(v3::BodyWriter::with_capacity(4096)), series: 0, hist: Default::default() }
     }
 
     /// An empty record of `tenant` in `version`: [`RECORD_VERSION`] or
@@ -86,7 +94,7 @@ impl RecordBuilder {
             RECORD_VERSION_V2 => Body::V2(Vec::with_capacity(4096)),
             _ => Body::V3(v3::BodyWriter::with_capacity(4096)),
         };
-        Self { tenant: tenant.clone(), body, series: 0 }
+        Self { tenant: tenant.clone(), body, series: 0, hist: Default::default() }
     }
 
     /// Adds one series; `labels` must be sorted by name with unique names.
@@ -107,36 +115,66 @@ impl RecordBuilder {
         self.series += 1;
     }
 
-    /// The number of series pushed so far.
+    /// Adds one series' native-histogram samples (`labels` sorted by name,
+    /// unique names). A record with any is written as version 4.
+    pub fn push_histogram_series<'a>(
+        &mut self,
+        labels: impl ExactSizeIterator<Item = (&'a str, &'a str)>,
+        samples: &[HistSample],
+    ) {
+        self.hist.push_series(labels, samples);
+    }
+
+    /// The number of series pushed so far (float series; see
+    /// [`Self::histogram_series_count`]).
     pub fn series_count(&self) -> u64 {
         self.series
+    }
+
+    /// The number of histogram series pushed so far.
+    pub fn histogram_series_count(&self) -> u64 {
+        self.hist.series
     }
 
     /// Size of the body once expanded or decompressed by a reader (what
     /// record splitting is based on: it bounds a reader's buffer).
     pub fn byte_len(&self) -> usize {
-        match &self.body {
+        let floats = match &self.body {
             Body::V3(w) => w.expanded,
             Body::V2(buf) => buf.len(),
-        }
+        };
+        floats + self.hist.buf.len()
     }
 
     /// The encoded record.
     pub fn finish(self) -> Vec<u8> {
         let tenant = self.tenant.as_str().as_bytes();
+        let with_hist = self.hist.series > 0;
         let (version, expanded, block) = match self.body {
+            Body::V3(w) if with_hist => (RECORD_VERSION_V4, w.expanded, w.buf),
             Body::V3(w) => (RECORD_VERSION, w.expanded, w.buf),
+            Body::V2(buf) if with_hist => {
+                // Version 2 cannot carry histograms: re-encode the floats as v3.
+                (RECORD_VERSION_V4, buf.len(), v3::from_expanded(&buf, self.series))
+            }
             // `compress` writes into spare capacity; sizing an output slice up
             // front would zero the whole worst-case size for every record.
             Body::V2(buf) => (RECORD_VERSION_V2, buf.len(), lz4_flex::block::compress(&buf)),
         };
-        let mut out = Vec::with_capacity(1 + 5 + tenant.len() + 10 + 10 + block.len());
+        let mut out = Vec::with_capacity(1 + 5 + tenant.len() + 30 + block.len() + self.hist.buf.len());
         out.push(version);
         put_uvarint(&mut out, tenant.len() as u64);
         out.extend_from_slice(tenant);
         put_uvarint(&mut out, self.series);
         put_uvarint(&mut out, expanded as u64);
+        if version == RECORD_VERSION_V4 {
+            put_uvarint(&mut out, block.len() as u64);
+        }
         out.extend_from_slice(&block);
+        if version == RECORD_VERSION_V4 {
+            put_uvarint(&mut out, self.hist.series);
+            out.extend_from_slice(&self.hist.buf);
+        }
         out
     }
 }
@@ -163,6 +201,8 @@ pub struct RecordView<'a> {
     pub tenant: &'a str,
     series_count: u64,
     body: &'a [u8],
+    /// Histogram series (version 4): their count and encoded section.
+    hist: (u64, &'a [u8]),
 }
 
 /// One series of a record: encoded labels and samples, borrowed. Its
@@ -232,16 +272,25 @@ impl<'a> RecordView<'a> {
         let tenant = c.str().ok_or_else(|| corrupt("bad tenant"))?;
         let series_count = c.uvarint().ok_or_else(|| corrupt("bad series count"))?;
         if version == RECORD_VERSION_V1 {
-            return Ok(Self { tenant, series_count, body: &payload[c.pos..] });
+            return Ok(Self { tenant, series_count, body: &payload[c.pos..], hist: (0, &[]) });
         }
         let len = c.uvarint().and_then(|n| usize::try_from(n).ok()).ok_or_else(|| corrupt("bad body length"))?;
-        let block = &payload[c.pos..];
         if len > MAX_BODY_BYTES {
             return Err(corrupt("body length out of range"));
         }
-        if version == RECORD_VERSION {
+        let mut hist: (u64, &'a [u8]) = (0, &[]);
+        let block = if version == RECORD_VERSION_V4 {
+            let n = c.uvarint_usize().ok_or_else(|| corrupt("bad block length"))?;
+            let block = c.bytes(n).ok_or_else(|| corrupt("block shorter than its length"))?;
+            let count = c.uvarint().ok_or_else(|| corrupt("bad histogram series count"))?;
+            hist = (count, c.remaining());
+            block
+        } else {
+            &payload[c.pos..]
+        };
+        if version == RECORD_VERSION || version == RECORD_VERSION_V4 {
             v3::expand(block, series_count, len, scratch).map_err(corrupt)?;
-            return Ok(Self { tenant, series_count, body: &scratch[..] });
+            return Ok(Self { tenant, series_count, body: &scratch[..], hist });
         }
         // LZ4 expands at most ~255x; a larger claim is corrupt.
         if len > block.len().saturating_mul(255).saturating_add(16) {
@@ -250,7 +299,7 @@ impl<'a> RecordView<'a> {
         // Only the growth is zeroed; decompression overwrites the rest.
         scratch.resize(len, 0);
         match lz4_flex::block::decompress_into(block, &mut scratch[..]) {
-            Ok(n) if n == len => Ok(Self { tenant, series_count, body: &scratch[..] }),
+            Ok(n) if n == len => Ok(Self { tenant, series_count, body: &scratch[..], hist }),
             Ok(_) => Err(corrupt("body shorter than its length")),
             Err(_) => Err(corrupt("bad LZ4 block")),
         }
@@ -259,6 +308,17 @@ impl<'a> RecordView<'a> {
     /// The number of series the record holds.
     pub fn series_count(&self) -> u64 {
         self.series_count
+    }
+
+    /// The number of native-histogram series (version 4; 0 otherwise).
+    pub fn histogram_series_count(&self) -> u64 {
+        self.hist.0
+    }
+
+    /// Iterates the native-histogram series (version 4); a truncated or
+    /// malformed section yields an error item and ends the iteration.
+    pub fn histogram_series(&self) -> impl Iterator<Item = Result<HistSeriesView<'a>, &'static str>> + 'a {
+        histograms::iter(self.hist.1, self.hist.0)
     }
 
     /// Iterates the series; a truncated or malformed body yields an error item.

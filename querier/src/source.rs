@@ -20,7 +20,7 @@ use std::collections::BTreeSet;
 use futures::future::BoxFuture;
 use strata_common::head::union_sorted;
 use strata_common::select::{LabelsRequest, SelectEstimate, SelectRequest};
-use strata_common::{Labels, Matcher, Sample, TenantId, Timestamp};
+use strata_common::{HistSample, Labels, Matcher, Sample, TenantId, Timestamp};
 
 use crate::config::ReadConsistency;
 use crate::error::Result;
@@ -69,6 +69,13 @@ pub trait SampleLoader: Send {
         out.clear();
         out.extend_from_slice(&samples);
         Ok(())
+    }
+
+    /// Native-histogram samples with `min_t <= t <= max_t`, sorted by time,
+    /// unique timestamps, staleness markers included (none by default: the
+    /// engine does not evaluate histograms yet; this is the path it will use).
+    fn load_histograms(&mut self, _min_t: Timestamp, _max_t: Timestamp) -> Result<Vec<HistSample>> {
+        Ok(Vec::new())
     }
 
     /// At most how many samples [`SampleLoader::load_into`] of the same

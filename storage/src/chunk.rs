@@ -26,6 +26,7 @@
 //! signed zeros and infinities round-trip exactly.
 
 pub mod bits;
+pub mod hist;
 pub mod v2;
 pub mod v3;
 

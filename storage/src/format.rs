@@ -1,6 +1,6 @@
 //! Constants and the fixed-size footer of the data file format
 //! (documented byte by byte in `storage/docs/format/v1.md`, `v2.md`, `v3.md`,
-//! `v4.md`).
+//! `v4.md`, `v5.md`).
 use crate::chunk::bits::Cursor;
 
 /// First four bytes of every data file, and last four of its footer.
@@ -15,7 +15,12 @@ pub const FORMAT_V3: u32 = 3;
 /// Format version 4: v3 plus zstd-compressed index sections (symbols,
 /// series, postings). This build writes it for compaction outputs (level >= 1).
 pub const FORMAT_V4: u32 = 4;
-/// The newest format version this build writes.
+/// Format version 5: v4 plus histogram chunks (kind 3) referenced from a
+/// second chunk list per series entry. Written for files that hold native
+/// histograms (flushes and compactions alike).
+pub const FORMAT_V5: u32 = 5;
+/// The newest format version this build writes for float-only files with
+/// compression (files with histograms are [`FORMAT_V5`]).
 pub const FORMAT_CURRENT: u32 = FORMAT_V4;
 /// Largest uncompressed index section a v4 file may hold compressed.
 pub const MAX_COMPRESSED_SECTION_RAW: u64 = u32::MAX as u64;

@@ -23,7 +23,7 @@ pub(crate) mod tenant;
 use std::collections::{BTreeMap, HashMap};
 
 use strata_common::head::{HeadSeries, SelectEstimate, SelectRequest};
-use strata_common::{Labels, Sample, TenantId, Timestamp};
+use strata_common::{HistSample, Labels, Sample, TenantId, Timestamp};
 
 pub use self::appender::{SeriesRef, TenantAppender};
 pub use self::stats::HeadStats;
@@ -125,7 +125,7 @@ impl Memtable {
             }
             for s in &mut head.series {
                 s.sort_dedup();
-                samples += s.ts.len() as u64;
+                samples += (s.ts.len() + s.hist.len()) as u64;
             }
             tenants.insert(tenant, head);
         }
@@ -155,6 +155,8 @@ pub struct FrozenSeries<'a> {
     pub timestamps: &'a [Timestamp],
     /// Sample values, one per timestamp.
     pub values: &'a [f64],
+    /// Native-histogram samples, strictly increasing timestamps.
+    pub histograms: &'a [HistSample],
 }
 
 impl FrozenMemtable {
@@ -191,8 +193,8 @@ impl FrozenMemtable {
         let mut out: Vec<FrozenSeries<'_>> = head
             .series
             .iter()
-            .filter(|s| !s.ts.is_empty())
-            .map(|s| FrozenSeries { labels: &s.labels, timestamps: &s.ts, values: &s.vs })
+            .filter(|s| !s.is_empty())
+            .map(|s| FrozenSeries { labels: &s.labels, timestamps: &s.ts, values: &s.vs, histograms: &s.hist })
             .collect();
         out.sort_by(|a, b| a.labels.cmp(b.labels));
         out

@@ -9,14 +9,15 @@ use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 use roaring::RoaringBitmap;
-use strata_common::{Label, Labels, Matcher, Sample, Timestamp};
+use strata_common::{HistSample, Label, Labels, Matcher, Sample, Timestamp};
 
 use crate::chunk::bits::Cursor;
 use crate::chunk::decode_chunk_range;
+use crate::chunk::hist::decode_hist_chunk_range;
 use crate::chunk::v2::decode_chunk_range_v2;
 use crate::chunk::v3::decode_chunk_range_v3;
 use crate::format::{
-    FOOTER_LEN, FORMAT_V1, FORMAT_V2, FORMAT_V3, FORMAT_V4, Footer, HEADER_LEN, MAGIC, SECTION_CHUNKS, SECTION_NAMES,
+    FOOTER_LEN, FORMAT_V1, FORMAT_V2, FORMAT_V3, FORMAT_V4, FORMAT_V5, Footer, HEADER_LEN, MAGIC, SECTION_CHUNKS, SECTION_NAMES,
     SECTION_POSTINGS, SECTION_SERIES, SECTION_SYMBOLS,
 };
 use crate::index::{self, Postings};
@@ -80,7 +81,7 @@ impl FileReader {
             return Err(corrupt("bad header magic".into()));
         }
         let version = u32::from_le_bytes([map[4], map[5], map[6], map[7]]);
-        if !matches!(version, FORMAT_V1 | FORMAT_V2 | FORMAT_V3 | FORMAT_V4) {
+        if !matches!(version, FORMAT_V1 | FORMAT_V2 | FORMAT_V3 | FORMAT_V4 | FORMAT_V5) {
             return Err(Error::UnsupportedVersion { path: path.to_path_buf(), version });
         }
         let footer = Footer::decode(&map[len - FOOTER_LEN..]).map_err(corrupt)?;
@@ -286,6 +287,11 @@ impl FileReader {
         Ok(Labels::from_sorted(labels))
     }
 
+    /// Whether the file may hold native histograms (format v5).
+    pub fn has_histograms(&self) -> bool {
+        self.footer.version >= FORMAT_V5
+    }
+
     /// The chunk index of a series.
     pub fn chunks(&self, series: u32) -> Result<Vec<ChunkMeta>> {
         let mut c = self.entry(series)?;
@@ -294,6 +300,38 @@ impl FileReader {
             c.uvarint().ok_or_else(|| self.bad_entry(series))?;
             c.uvarint().ok_or_else(|| self.bad_entry(series))?;
         }
+        self.chunk_list(series, &mut c)
+    }
+
+    /// The histogram chunk index of a series (empty before format v5).
+    pub fn hist_chunks(&self, series: u32) -> Result<Vec<ChunkMeta>> {
+        if !self.has_histograms() {
+            return Ok(Vec::new());
+        }
+        let mut c = self.entry(series)?;
+        let n = c.uvarint_usize().ok_or_else(|| self.bad_entry(series))?;
+        for _ in 0..n {
+            c.uvarint().ok_or_else(|| self.bad_entry(series))?;
+            c.uvarint().ok_or_else(|| self.bad_entry(series))?;
+        }
+        self.chunk_list(series, &mut c)?;
+        self.chunk_list(series, &mut c)
+    }
+
+    /// Appends the series' histogram samples in `[min_t, max_t]` to `out`, in time order.
+    pub fn hist_samples(&self, series: u32, min_t: Timestamp, max_t: Timestamp, out: &mut Vec<HistSample>) -> Result<()> {
+        for (i, c) in self.hist_chunks(series)?.iter().enumerate() {
+            if c.max_t < min_t || c.min_t > max_t {
+                continue;
+            }
+            decode_hist_chunk_range(&self.map[c.offset..c.offset + c.len], min_t, max_t, out)
+                .map_err(|e| Error::corrupt(&self.path, format!("series {series} histogram chunk {i}: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// One chunk list of a series entry at the cursor, checked against the chunks section.
+    fn chunk_list(&self, series: u32, c: &mut Cursor<'_>) -> Result<Vec<ChunkMeta>> {
         let nc = c.uvarint_usize().ok_or_else(|| self.bad_entry(series))?;
         let chunks_sec = self.footer.sections[SECTION_CHUNKS];
         let mut out = Vec::with_capacity(nc.min(1 << 16));

@@ -25,7 +25,7 @@ use std::sync::{Arc, Weak};
 
 use strata_common::head::{LabelsRequest, SelectEstimate, SelectRequest};
 use strata_common::ids::{Offset, PartitionId};
-use strata_common::{Labels, Matcher, Sample, TenantId, Timestamp};
+use strata_common::{HistSample, Labels, Matcher, Sample, TenantId, Timestamp};
 
 pub use cache::FileCache;
 
@@ -84,6 +84,21 @@ impl StoredSeries {
             }
         }
         Ok(())
+    }
+}
+
+impl StoredSeries {
+    /// Native-histogram samples in `[min_t, max_t]`, merged across files
+    /// (the newest file wins on equal timestamps), sorted, unique timestamps.
+    pub fn hist_samples(&self, min_t: Timestamp, max_t: Timestamp) -> Result<Vec<HistSample>> {
+        let mut out = Vec::new();
+        for (file, id) in &self.sources {
+            file.hist_samples(*id, min_t, max_t, &mut out)?;
+        }
+        if self.sources.len() > 1 {
+            strata_common::histogram::sort_dedup_hist(&mut out);
+        }
+        Ok(out)
     }
 }
 

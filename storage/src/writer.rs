@@ -15,16 +15,17 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use roaring::RoaringBitmap;
-use strata_common::{Labels, Timestamp};
+use strata_common::{HistSample, Labels, Timestamp};
 
 use crate::chunk::MAX_CHUNK_SAMPLES;
+use crate::chunk::hist::{MAX_HIST_CHUNK_SAMPLES, encode_hist_chunk};
 use crate::chunk::bits::{put_uvarint, put_varint};
 use crate::chunk::v2::{encode_chunk_v2, next_chunk_len};
 use crate::chunk::v3::compress_chunk;
 use crate::durable;
 use crate::fault::FaultPoint;
 use crate::format::{
-    FILE_EXT, FOOTER_LEN, FORMAT_CURRENT, FORMAT_V2, Footer, HEADER_LEN, MAGIC, MAX_COMPRESSED_SECTION_RAW, Section,
+    FILE_EXT, FOOTER_LEN, FORMAT_CURRENT, FORMAT_V2, FORMAT_V5, Footer, HEADER_LEN, MAGIC, MAX_COMPRESSED_SECTION_RAW, Section,
 };
 use crate::memtable::FrozenSeries;
 use crate::{Error, FileMeta, FrozenMemtable, ManifestStore, PartitionRange, Result};
@@ -124,9 +125,13 @@ pub fn relative_path(tenant: &str, id: u64) -> String {
 /// timestamps and at least one sample) and writes them durably to `path`
 /// (see [`DurableFile`]).
 pub fn write_file(path: &Path, series: &[FrozenSeries<'_>]) -> Result<FileStats> {
-    let mut out = DurableFile::create(path)?;
+    // Float-only files stay format v2; files with histograms are v5.
+    let histograms = series.iter().any(|s| !s.histograms.is_empty());
+    let mut out = DurableFile::create_for(path, None, histograms)?;
     for s in series {
-        out.writer().add_series(s.labels, s.timestamps, s.values).map_err(Error::io(out.tmp_path()))?;
+        out.writer()
+            .add_series_with_histograms(s.labels, s.timestamps, s.values, s.histograms)
+            .map_err(Error::io(out.tmp_path()))?;
     }
     out.commit()
 }
@@ -165,12 +170,18 @@ impl DurableFile {
 
     /// A format v4 file (zstd-compressed chunks and index sections at `zstd_level`), or v2 if `None`.
     pub fn create_with(path: &Path, zstd_level: Option<i32>) -> Result<Self> {
+        Self::create_for(path, zstd_level, false)
+    }
+
+    /// As [`Self::create_with`], in format v5 when `histograms` (series may
+    /// then carry native histograms).
+    pub fn create_for(path: &Path, zstd_level: Option<i32>, histograms: bool) -> Result<Self> {
         let dir = path.parent().ok_or_else(|| Error::corrupt(path, "data file path has no parent directory"))?;
         std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
         let tmp = TmpGuard { path: durable::tmp_path(path), armed: true };
         let file = File::create(&tmp.path).map_err(Error::io(&tmp.path))?;
-        let writer =
-            FileWriter::with_zstd(BufWriter::with_capacity(1 << 20, file), zstd_level).map_err(Error::io(&tmp.path))?;
+        let writer = FileWriter::start(BufWriter::with_capacity(1 << 20, file), zstd_level, histograms)
+            .map_err(Error::io(&tmp.path))?;
         Ok(Self { path: path.to_path_buf(), tmp, writer })
     }
 
@@ -217,6 +228,8 @@ pub struct FileWriter<W: Write> {
     pos: u64,
     chunks_crc: crc32fast::Hasher,
     series: Vec<(Labels, Vec<ChunkRef>)>,
+    /// Histogram chunk references per series (format v5 only).
+    hist_refs: Vec<Vec<ChunkRef>>,
     chunk: Vec<u8>,
     /// zstd compressor and output buffer: set in format v4 files (compaction outputs).
     zstd: Option<(zstd::bulk::Compressor<'static>, Vec<u8>)>,
@@ -235,9 +248,17 @@ impl<W: Write> FileWriter<W> {
     /// Writes the header of a format v4 file whose chunks and index sections
     /// are zstd-compressed at `level` (each when that is smaller;
     /// `docs/format/v4.md`), or of a v2 file when `level` is `None`.
-    pub fn with_zstd(mut out: W, level: Option<i32>) -> std::io::Result<Self> {
+    pub fn with_zstd(out: W, level: Option<i32>) -> std::io::Result<Self> {
+        Self::start(out, level, false)
+    }
+
+    fn start(mut out: W, level: Option<i32>, histograms: bool) -> std::io::Result<Self> {
         let zstd = level.map(|l| zstd::bulk::Compressor::new(l).map(|c| (c, Vec::new()))).transpose()?;
-        let version = if zstd.is_some() { FORMAT_CURRENT } else { FORMAT_V2 };
+        let version = match (histograms, zstd.is_some()) {
+            (true, _) => FORMAT_V5,
+            (false, true) => FORMAT_CURRENT,
+            (false, false) => FORMAT_V2,
+        };
         out.write_all(&MAGIC)?;
         out.write_all(&version.to_le_bytes())?;
         Ok(Self {
@@ -247,6 +268,7 @@ impl<W: Write> FileWriter<W> {
             pos: HEADER_LEN as u64,
             chunks_crc: crc32fast::Hasher::new(),
             series: Vec::new(),
+            hist_refs: Vec::new(),
             chunk: Vec::with_capacity(4096),
             min_t: i64::MAX,
             max_t: i64::MIN,
@@ -264,12 +286,65 @@ impl<W: Write> FileWriter<W> {
         self.pos
     }
 
+    /// A writer of a format v5 file (`docs/format/v5.md`): as
+    /// [`Self::with_zstd`], and series may carry native histograms
+    /// ([`Self::add_series_with_histograms`]).
+    pub fn with_histograms(out: W, level: Option<i32>) -> std::io::Result<Self> {
+        Self::start(out, level, true)
+    }
+
+    /// Whether this writer accepts histograms (a format v5 file).
+    pub fn takes_histograms(&self) -> bool {
+        self.version == FORMAT_V5
+    }
+
+    /// Appends one series with native-histogram samples (format v5 writers
+    /// only; strictly increasing timestamps). Histogram chunks follow the
+    /// series' float chunks in the chunks section.
+    pub fn add_series_with_histograms(
+        &mut self,
+        labels: &Labels,
+        ts: &[i64],
+        vs: &[f64],
+        hist: &[HistSample],
+    ) -> std::io::Result<()> {
+        debug_assert!(hist.is_empty() || self.takes_histograms(), "histograms need a v5 writer");
+        debug_assert!(hist.windows(2).all(|w| w[0].t < w[1].t), "histogram timestamps must be sorted and unique");
+        self.add_floats(labels, ts, vs, !hist.is_empty())?;
+        if !self.takes_histograms() {
+            return Ok(());
+        }
+        let mut refs = Vec::with_capacity(hist.len().div_ceil(MAX_HIST_CHUNK_SAMPLES));
+        for run in hist.chunks(MAX_HIST_CHUNK_SAMPLES) {
+            self.chunk.clear();
+            encode_hist_chunk(run, &mut self.chunk);
+            self.out.write_all(&self.chunk)?;
+            self.chunks_crc.update(&self.chunk);
+            let (lo, hi) = (run[0].t, run[run.len() - 1].t);
+            refs.push(ChunkRef { min_t: lo, max_t: hi, count: run.len(), offset: self.pos, len: self.chunk.len() });
+            self.pos += self.chunk.len() as u64;
+            self.min_t = self.min_t.min(lo);
+            self.max_t = self.max_t.max(hi);
+        }
+        self.samples += hist.len() as u64;
+        self.hist_refs.push(refs);
+        Ok(())
+    }
+
     /// Appends one series. Series must come in strictly increasing label
     /// order; timestamps must be strictly increasing; at least one sample.
     pub fn add_series(&mut self, labels: &Labels, ts: &[i64], vs: &[f64]) -> std::io::Result<()> {
+        self.add_floats(labels, ts, vs, false)?;
+        if self.takes_histograms() {
+            self.hist_refs.push(Vec::new());
+        }
+        Ok(())
+    }
+
+    fn add_floats(&mut self, labels: &Labels, ts: &[i64], vs: &[f64], has_hist: bool) -> std::io::Result<()> {
         debug_assert!(self.series.last().is_none_or(|(l, _)| l < labels), "series must be sorted and unique");
         let n = ts.len().min(vs.len());
-        debug_assert!(n > 0, "a series needs at least one sample");
+        debug_assert!(n > 0 || has_hist, "a series needs at least one sample");
         let mut refs = Vec::with_capacity(n.div_ceil(MAX_CHUNK_SAMPLES));
         let mut start = 0;
         while start < n {
@@ -331,13 +406,16 @@ impl<W: Write> FileWriter<W> {
                 put_uvarint(&mut series_raw, sym(&l.name));
                 put_uvarint(&mut series_raw, sym(&l.value));
             }
-            put_uvarint(&mut series_raw, refs.len() as u64);
-            for c in refs {
-                put_varint(&mut series_raw, c.min_t);
-                put_uvarint(&mut series_raw, c.max_t.wrapping_sub(c.min_t) as u64);
-                put_uvarint(&mut series_raw, c.count as u64);
-                put_uvarint(&mut series_raw, c.offset);
-                put_uvarint(&mut series_raw, c.len as u64);
+            let hist = self.hist_refs.get(i).filter(|_| self.version == FORMAT_V5);
+            for refs in std::iter::once(refs).chain(hist) {
+                put_uvarint(&mut series_raw, refs.len() as u64);
+                for c in refs {
+                    put_varint(&mut series_raw, c.min_t);
+                    put_uvarint(&mut series_raw, c.max_t.wrapping_sub(c.min_t) as u64);
+                    put_uvarint(&mut series_raw, c.count as u64);
+                    put_uvarint(&mut series_raw, c.offset);
+                    put_uvarint(&mut series_raw, c.len as u64);
+                }
             }
         }
 

@@ -11,6 +11,7 @@ mod integration {
     mod fixture_v2;
     mod fixture_v3;
     mod fixture_v4;
+    mod fixture_v5;
     mod manifest;
     mod model;
     mod object_storage;

@@ -63,9 +63,20 @@ async fn remote_heads_read_exactly_what_the_ingesters_hold() {
     }
     let push = Arc::new(Distributor::new(DistributorConfig::default(), log.clone(), &mut registry));
     let (push_url, _push_task) = serve(distributor::router(push)).await;
-    let all = (0..40)
+    let mut all: Vec<_> = (0..40)
         .map(|s| series(&[("__name__", "proto_test"), ("s", &s.to_string())], &[(1000, s as f64), (2000, 1.5)]))
         .collect();
+    // Some series also carry native histograms (head protocol version 2).
+    for (i, ts) in all.iter_mut().enumerate().filter(|(i, _)| i % 7 == 0) {
+        ts.histograms = vec![strata_distributor::proto::Histogram {
+            count_int: Some(i as u64 + 1),
+            sum: 2.5,
+            positive_spans: vec![strata_distributor::proto::BucketSpan { offset: 0, length: 1 }],
+            positive_deltas: vec![i as i64 + 1],
+            timestamp: 3000,
+            ..Default::default()
+        }];
+    }
     let body = snappy(&prost::Message::encode_to_vec(&write_request(all)));
     let status = reqwest::Client::new()
         .post(format!("{push_url}/api/v1/push"))
@@ -89,6 +100,9 @@ async fn remote_heads_read_exactly_what_the_ingesters_hold() {
     want.extend(ingesters[1].read(request(tenant.as_str())).await.unwrap().series);
     want.sort_by(|a, b| a.labels.cmp(&b.labels));
     assert_eq!(got.series, want);
+    let with_hist: Vec<_> = got.series.iter().filter(|s| !s.histograms.is_empty()).collect();
+    assert_eq!(with_hist.len(), 6, "histograms cross the wire");
+    assert!(with_hist.iter().all(|s| s.histograms[0].t == 3000 && s.histograms[0].h.integer));
     assert_eq!(got.base_offsets.iter().map(|(p, _)| *p).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
     let progress = remote.progress().await.unwrap();
     assert_eq!(progress.iter().map(|p| p.partition).collect::<Vec<_>>(), vec![0, 1, 2, 3]);

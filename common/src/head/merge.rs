@@ -5,6 +5,7 @@
 use std::cmp::Ordering;
 
 use super::{HeadLabelsResponse, HeadReadResponse, HeadSeries, union_sorted};
+use crate::histogram::sort_dedup_hist;
 use crate::sample::sort_dedup_samples;
 
 /// Merges two label-sorted series lists. A series in both gets the samples
@@ -31,6 +32,10 @@ pub fn merge_series(older: Vec<HeadSeries>, newer: Vec<HeadSeries>) -> Vec<HeadS
             (Ordering::Equal, Some(mut x), Some(y)) => {
                 x.samples.extend(y.samples);
                 sort_dedup_samples(&mut x.samples);
+                if !y.histograms.is_empty() {
+                    x.histograms.extend(y.histograms);
+                    sort_dedup_hist(&mut x.histograms);
+                }
                 out.push(x);
             }
             (_, Some(x), None) | (_, None, Some(x)) => out.push(x),
@@ -75,6 +80,7 @@ mod tests {
         HeadSeries {
             labels: Labels::from_pairs([("__name__", name)]).unwrap(),
             samples: samples.iter().map(|&(t, v)| Sample::new(t, v)).collect(),
+            histograms: Vec::new(),
         }
     }
 

@@ -16,7 +16,7 @@
 use std::io::Cursor;
 use std::sync::Arc;
 
-use arrow_array::builder::{Float64Builder, Int64Builder, ListBuilder, StringBuilder};
+use arrow_array::builder::{BinaryBuilder, Float64Builder, Int64Builder, ListBuilder, StringBuilder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
 use arrow_array::{ArrayRef, RecordBatch};
@@ -46,6 +46,10 @@ pub const PROGRESS_PATH: &str = "/internal/v1/head/progress";
 /// Version of this protocol; sent as schema metadata `strata.head_protocol`
 /// and checked by the reader.
 pub const HEAD_PROTOCOL_VERSION: &str = "1";
+/// Version 1 plus two columns of native histograms (`hist_timestamps`,
+/// `histograms`); sent only by answers that carry histograms, so
+/// float-only answers stay readable by version-1 queriers.
+pub const HEAD_PROTOCOL_VERSION_2: &str = "2";
 /// The media type of a series-read answer.
 pub const ARROW_STREAM_CONTENT_TYPE: &str = "application/vnd.apache.arrow.stream";
 /// At most this many series per record batch.
@@ -174,19 +178,23 @@ impl WireLabelsRequest {
     }
 }
 
-fn schema(base_offsets: &[(PartitionId, Offset)]) -> Result<Schema> {
+fn schema(base_offsets: &[(PartitionId, Offset)], histograms: bool) -> Result<Schema> {
     let list =
         |name: &str, item: DataType| Field::new(name, DataType::List(Arc::new(Field::new("item", item, false))), false);
     let offsets = serde_json::to_string(base_offsets).map_err(|e| Error::HeadProtocol(e.to_string()))?;
-    Ok(Schema::new(vec![
+    let mut fields = vec![
         list("label_names", DataType::Utf8),
         list("label_values", DataType::Utf8),
         list("timestamps", DataType::Int64),
         list("values", DataType::Float64),
-    ])
-    .with_metadata(
-        [(META_VERSION.to_string(), HEAD_PROTOCOL_VERSION.to_string()), (META_BASE_OFFSETS.to_string(), offsets)]
-            .into(),
+    ];
+    if histograms {
+        fields.push(list("hist_timestamps", DataType::Int64));
+        fields.push(list("histograms", DataType::Binary));
+    }
+    let version = if histograms { HEAD_PROTOCOL_VERSION_2 } else { HEAD_PROTOCOL_VERSION };
+    Ok(Schema::new(fields).with_metadata(
+        [(META_VERSION.to_string(), version.to_string()), (META_BASE_OFFSETS.to_string(), offsets)].into(),
     ))
 }
 
@@ -225,14 +233,32 @@ fn batch(schema: &Arc<Schema>, series: &[HeadSeries]) -> Result<RecordBatch> {
         ts.append(true);
         vs.append(true);
     }
-    let columns: Vec<ArrayRef> =
+    let mut columns: Vec<ArrayRef> =
         vec![Arc::new(names.finish()), Arc::new(values.finish()), Arc::new(ts.finish()), Arc::new(vs.finish())];
+    if schema.fields().len() == 6 {
+        let mut hts = ListBuilder::new(Int64Builder::new()).with_field(item_field(DataType::Int64));
+        let mut hs = ListBuilder::new(BinaryBuilder::new()).with_field(item_field(DataType::Binary));
+        let mut buf = Vec::new();
+        for s in series {
+            for h in &s.histograms {
+                hts.values().append_value(h.t);
+                buf.clear();
+                crate::histogram::codec::encode(&h.h, &mut buf);
+                hs.values().append_value(&buf);
+            }
+            hts.append(true);
+            hs.append(true);
+        }
+        columns.push(Arc::new(hts.finish()));
+        columns.push(Arc::new(hs.finish()));
+    }
     RecordBatch::try_new(schema.clone(), columns).map_err(arrow_err)
 }
 
 /// Encodes a series-read answer as an Arrow IPC stream.
 pub fn encode_read_response(response: &HeadReadResponse) -> Result<Vec<u8>> {
-    let schema = Arc::new(schema(&response.base_offsets)?);
+    let histograms = response.series.iter().any(|s| !s.histograms.is_empty());
+    let schema = Arc::new(schema(&response.base_offsets, histograms)?);
     let mut writer = StreamWriter::try_new(Vec::new(), &schema).map_err(arrow_err)?;
     for chunk in response.series.chunks(SERIES_PER_BATCH) {
         writer.write(&batch(&schema, chunk)?).map_err(arrow_err)?;
@@ -247,10 +273,11 @@ pub fn decode_read_response(body: &[u8]) -> Result<HeadReadResponse> {
     let bad = |msg: String| Error::HeadProtocol(format!("head protocol: {msg}"));
     let reader = StreamReader::try_new(Cursor::new(body), None).map_err(arrow_err)?;
     let meta = reader.schema().metadata().clone();
-    match meta.get(META_VERSION).map(String::as_str) {
-        Some(HEAD_PROTOCOL_VERSION) => {}
+    let columns = match meta.get(META_VERSION).map(String::as_str) {
+        Some(HEAD_PROTOCOL_VERSION) => 4,
+        Some(HEAD_PROTOCOL_VERSION_2) => 6,
         other => return Err(bad(format!("unsupported head protocol version {other:?}"))),
-    }
+    };
     let base_offsets: Vec<(PartitionId, Offset)> = meta
         .get(META_BASE_OFFSETS)
         .map(|s| serde_json::from_str(s))
@@ -260,8 +287,8 @@ pub fn decode_read_response(body: &[u8]) -> Result<HeadReadResponse> {
     let mut series = Vec::new();
     for batch in reader {
         let batch = batch.map_err(arrow_err)?;
-        if batch.num_columns() != 4 {
-            return Err(bad(format!("expected 4 columns, got {}", batch.num_columns())));
+        if batch.num_columns() != columns {
+            return Err(bad(format!("expected {columns} columns, got {}", batch.num_columns())));
         }
         let list =
             |i: usize| batch.column(i).as_list_opt::<i32>().ok_or_else(|| bad(format!("column {i} is not a list")));
@@ -285,10 +312,32 @@ pub fn decode_read_response(body: &[u8]) -> Result<HeadReadResponse> {
                 return Err(bad(format!("row {row}: {} timestamps but {} values", s1 - s0, w1 - w0)));
             }
             let samples = (0..s1 - s0).map(|i| Sample::new(t_values.value(s0 + i), v_values.value(w0 + i))).collect();
-            series.push(HeadSeries { labels: Labels::from_sorted(labels), samples });
+            let histograms = if columns == 6 { decode_histograms(&batch, row)? } else { Vec::new() };
+            series.push(HeadSeries { labels: Labels::from_sorted(labels), samples, histograms });
         }
     }
     Ok(HeadReadResponse { series, base_offsets })
+}
+
+/// The histograms of `row` in a version-2 batch (columns 4 and 5).
+fn decode_histograms(batch: &RecordBatch, row: usize) -> Result<Vec<crate::histogram::HistSample>> {
+    let bad = |msg: &str| Error::HeadProtocol(format!("head protocol: row {row}: {msg}"));
+    let hts = batch.column(4).as_list_opt::<i32>().ok_or_else(|| bad("hist_timestamps is not a list"))?;
+    let hs = batch.column(5).as_list_opt::<i32>().ok_or_else(|| bad("histograms is not a list"))?;
+    let t_values = hts.values().as_primitive_opt::<Int64Type>().ok_or_else(|| bad("hist_timestamps"))?;
+    let h_values = hs.values().as_binary_opt::<i32>().ok_or_else(|| bad("histograms"))?;
+    let (t0, t1) = (hts.value_offsets()[row] as usize, hts.value_offsets()[row + 1] as usize);
+    let (h0, h1) = (hs.value_offsets()[row] as usize, hs.value_offsets()[row + 1] as usize);
+    if t1 - t0 != h1 - h0 {
+        return Err(bad("histogram timestamps and histograms differ in number"));
+    }
+    (0..t1 - t0)
+        .map(|i| {
+            let mut c = crate::varint::Cursor::new(h_values.value(h0 + i));
+            let h = crate::histogram::codec::decode(&mut c).ok_or_else(|| bad("malformed histogram"))?;
+            Ok(crate::histogram::HistSample::new(t_values.value(t0 + i), h))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -300,7 +349,40 @@ mod tests {
         HeadSeries {
             labels: Labels::from_pairs([("__name__", name), ("job", "api")]).unwrap(),
             samples: (0..n).map(|i| Sample::new(i as i64 * 1000, i as f64 * 0.5)).collect(),
+            histograms: Vec::new(),
         }
+    }
+
+    /// Answers with histograms are version 2 and carry them across
+    /// batches; float-only answers stay version 1.
+    #[test]
+    fn histograms_travel_in_version_2_answers() {
+        use crate::histogram::{HistSample, Histogram, Span};
+        let h = |n: f64| Histogram {
+            integer: true,
+            count: n,
+            sum: n,
+            positive_spans: vec![Span { offset: -1, length: 1 }],
+            positive_buckets: vec![n],
+            ..Histogram::default()
+        };
+        let mut all: Vec<HeadSeries> = (0..SERIES_PER_BATCH + 3).map(|i| series(&format!("m{i:05}"), i % 2)).collect();
+        all[1].histograms = vec![HistSample::new(5, h(1.0)), HistSample::new(6, Histogram::stale_marker())];
+        all[SERIES_PER_BATCH + 1].histograms = vec![HistSample::new(7, h(2.0))];
+        let resp = HeadReadResponse { series: all.clone(), base_offsets: vec![(0, 3)] };
+        let bytes = encode_read_response(&resp).unwrap();
+        let back = decode_read_response(&bytes).unwrap();
+        assert_eq!(back.series.len(), all.len());
+        assert_eq!(back.series[1].histograms.len(), 2);
+        assert_eq!(*back.series[1].histograms[0].h, h(1.0));
+        assert!(back.series[1].histograms[1].h.is_stale());
+        assert_eq!(back.series[SERIES_PER_BATCH + 1].histograms, all[SERIES_PER_BATCH + 1].histograms);
+        assert!(back.series[0].histograms.is_empty());
+        let reader = StreamReader::try_new(Cursor::new(&bytes[..]), None).unwrap();
+        assert_eq!(reader.schema().metadata()[META_VERSION], HEAD_PROTOCOL_VERSION_2);
+        let floats = encode_read_response(&HeadReadResponse { series: all[..1].to_vec(), base_offsets: vec![] }).unwrap();
+        let reader = StreamReader::try_new(Cursor::new(&floats[..]), None).unwrap();
+        assert_eq!(reader.schema().metadata()[META_VERSION], HEAD_PROTOCOL_VERSION);
     }
 
     #[test]

@@ -104,6 +104,33 @@ impl BodyWriter {
     }
 }
 
+/// Re-encodes an expanded (v2 layout) body of `series` series as a v3 body
+/// (for a version 2 builder whose record also carries histograms, which
+/// only version 4 can hold). The body was written by this crate, so it is
+/// well formed; a malformed one stops the conversion early.
+pub(crate) fn from_expanded(body: &[u8], series: u64) -> Vec<u8> {
+    let mut w = BodyWriter::with_capacity(body.len());
+    let mut c = Cursor::new(body);
+    let mut labels: Vec<(&str, &str)> = Vec::new();
+    let mut samples = Vec::new();
+    for _ in 0..series {
+        let Some(count) = c.uvarint_usize() else { break };
+        labels.clear();
+        for _ in 0..count {
+            let (Some(n), Some(v)) = (c.str(), c.str()) else { return w.buf };
+            labels.push((n, v));
+        }
+        let Some(ns) = c.uvarint_usize() else { break };
+        samples.clear();
+        for _ in 0..ns {
+            let (Some(t), Some(v)) = (c.u64_le(), c.u64_le()) else { return w.buf };
+            samples.push(crate::Sample::new(t as i64, f64::from_bits(v)));
+        }
+        w.push_series(labels.iter().copied(), &samples);
+    }
+    w.buf
+}
+
 /// Expands a v3 `body` of `series` series into `out` (cleared first) in the
 /// v2 body layout; `expanded` is the length the header claims. `Err` names
 /// what is malformed.

@@ -14,6 +14,7 @@ mod v2;
 
 use strata_common::Sample;
 
+use super::histograms::HistSrc;
 use super::proto::WriteRequest;
 
 /// Why a body is not a valid `WriteRequest`.
@@ -32,8 +33,8 @@ pub(crate) struct FlatSeries {
     labels: (u32, u32),
     samples: (u32, u32),
     exemplars: (u32, u32),
-    /// Native histograms carried (refused by validation until stored).
-    pub histograms: u32,
+    /// Native histograms, not decoded yet (a range of `FlatRequest::histograms`).
+    histograms: (u32, u32),
     /// Remote write 2.0: when the counter started, ms (0 = not sent).
     pub created_timestamp: i64,
     /// Remote write 2.0: why its symbol references cannot be resolved (the
@@ -73,6 +74,7 @@ pub(crate) struct FlatRequest<'a> {
     exemplars: Vec<FlatExemplar>,
     /// Metadata in the order sent.
     pub metadata: Vec<FlatMetadata<'a>>,
+    histograms: Vec<HistSrc<'a>>,
     pub series: Vec<FlatSeries>,
 }
 
@@ -97,11 +99,17 @@ impl<'a> FlatRequest<'a> {
         &self.exemplar_labels[e.labels.0 as usize..e.labels.1 as usize]
     }
 
+    /// The native histograms of `s`, not decoded yet.
+    pub(crate) fn histograms(&self, s: &FlatSeries) -> &[HistSrc<'a>] {
+        &self.histograms[s.histograms.0 as usize..s.histograms.1 as usize]
+    }
+
     /// Borrows a `prost`-decoded request.
     pub(crate) fn from_proto(req: &'a WriteRequest) -> Self {
         let mut out = FlatRequest {
             labels: Vec::with_capacity(req.timeseries.iter().map(|t| t.labels.len()).sum()),
             samples: Vec::with_capacity(req.timeseries.iter().map(|t| t.samples.len()).sum()),
+            histograms: Vec::new(),
             series: Vec::with_capacity(req.timeseries.len()),
             ..Default::default()
         };
@@ -117,11 +125,13 @@ impl<'a> FlatRequest<'a> {
                 let labels = (el0, out.exemplar_labels.len() as u32);
                 out.exemplars.push(FlatExemplar { labels, value: e.value, t: e.timestamp });
             }
+            let h0 = out.histograms.len() as u32;
+            out.histograms.extend(ts.histograms.iter().map(HistSrc::Proto));
             out.series.push(FlatSeries {
                 labels: (l0, out.labels.len() as u32),
                 samples: (s0, out.samples.len() as u32),
                 exemplars: (e0, out.exemplars.len() as u32),
-                histograms: ts.histograms.len() as u32,
+                histograms: (h0, out.histograms.len() as u32),
                 created_timestamp: 0,
                 invalid_refs: None,
             });
@@ -172,7 +182,7 @@ impl<'a> FlatRequest<'a> {
         let l0 = self.labels.len() as u32;
         let s0 = self.samples.len() as u32;
         let e0 = self.exemplars.len() as u32;
-        let mut histograms = 0u32;
+        let h0 = self.histograms.len() as u32;
         while !r.done() {
             let (field, wire) = r.key()?;
             match (field, wire) {
@@ -231,8 +241,7 @@ impl<'a> FlatRequest<'a> {
                     self.exemplars.push(FlatExemplar { labels, value, t });
                 }
                 (4, LEN) => {
-                    r.len_delimited()?;
-                    histograms += 1;
+                    self.histograms.push(HistSrc::Wire(r.len_delimited()?.buf));
                 }
                 (1..=4, VARINT | FIXED64 | FIXED32) => {
                     return Err(r.err("wrong wire type for TimeSeries field"));
@@ -244,7 +253,7 @@ impl<'a> FlatRequest<'a> {
             labels: (l0, self.labels.len() as u32),
             samples: (s0, self.samples.len() as u32),
             exemplars: (e0, self.exemplars.len() as u32),
-            histograms,
+            histograms: (h0, self.histograms.len() as u32),
             created_timestamp: 0,
             invalid_refs: None,
         });
@@ -364,7 +373,8 @@ mod tests {
         a.series.len() == b.series.len()
             && a.metadata == b.metadata
             && a.series.iter().zip(&b.series).all(|(x, y)| {
-                x.histograms == y.histograms
+                a.histograms(x).len() == b.histograms(y).len()
+                    && a.histograms(x).iter().zip(b.histograms(y)).all(|(p, q)| p.decode().ok() == q.decode().ok())
                     && x.created_timestamp == y.created_timestamp
                     && x.invalid_refs == y.invalid_refs
                     && ex_eq(x, y)
@@ -391,7 +401,7 @@ mod tests {
                         value: 1.0,
                         timestamp: i as i64,
                     }).collect(),
-                    histograms: (0..*hist).map(|_| Histogram { sum: 2.0, schema: 1, timestamp: 5 }).collect(),
+                    histograms: (0..*hist).map(|_| Histogram { sum: 2.0, schema: 1, timestamp: 5, count_int: Some(0), ..Default::default() }).collect(),
                 }).collect(),
                 metadata: (0..meta).map(|i| MetricMetadata { r#type: i as i32 + 1, metric_family_name: "m".into(), help: "h".into(), unit: "".into() }).collect(),
             };

@@ -80,12 +80,13 @@ pub enum PushError {
         reason: String,
     },
 
-    /// A series carries native histograms, which are not stored yet: the
-    /// histogram samples are refused, its float samples kept (400).
-    #[error("native histogram samples not supported yet (series {series}); float samples are kept")]
-    NativeHistograms {
+    /// A native histogram of a series is malformed (400).
+    #[error("invalid native histogram in series {series}: {reason}")]
+    InvalidHistogram {
         /// The series, in Prometheus notation.
         series: String,
+        /// What is wrong with it.
+        reason: String,
     },
 
     /// A sample is older than the out-of-order window (400; the series'
@@ -208,7 +209,7 @@ impl PushError {
             | PushError::ProtobufV2(_)
             | PushError::InvalidSymbols { .. }
             | PushError::InvalidSeries { .. }
-            | PushError::NativeHistograms { .. }
+            | PushError::InvalidHistogram { .. }
             | PushError::SampleTooOld { .. }
             | PushError::SampleTooNew { .. }
             | PushError::PartialWrite { .. }

@@ -54,7 +54,7 @@ async fn handle_push(State(d): State<Arc<Distributor>>, headers: HeaderMap, body
         Ok(protocol) => match d.handle_http(&headers, body, protocol).await {
             // A partial write is a success of the append that still answers 400.
             Ok((stats, refused)) => {
-                written = Written { samples: stats.samples, histograms: 0, exemplars: stats.exemplars };
+                written = Written { samples: stats.samples, histograms: stats.histograms, exemplars: stats.exemplars };
                 match refused {
                     Some(e) => Err(e),
                     None => Ok(stats),

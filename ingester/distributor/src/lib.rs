@@ -41,6 +41,7 @@
 
 mod decode;
 mod error;
+mod histograms;
 mod http;
 pub mod limits;
 mod metrics;
@@ -178,8 +179,10 @@ impl DistributorConfig {
 pub struct PushStats {
     /// Series with at least one sample.
     pub series: u64,
-    /// Samples of those series.
+    /// Float samples of those series.
     pub samples: u64,
+    /// Native histogram samples of those series.
+    pub histograms: u64,
     /// Log records appended (over all partitions).
     pub records: u64,
     /// Encoded record bytes appended.

@@ -26,7 +26,7 @@ pub(crate) struct Metrics {
     /// Time from issuing the appends to the last acknowledgement, seconds.
     pub append_latency: Histogram,
     /// Samples refused, by reason (validation rules, limits, `too_old`,
-    /// `too_far_in_future`, `native_histograms`).
+    /// `too_far_in_future`, `invalid_histogram`).
     pub rejected: Family<[(&'static str, &'static str); 1], Counter>,
     /// Exemplars stored.
     pub exemplars: Counter,

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!  every series ─ names (scheme) · label limits ──▶ refused whole (reason per rule)
-//!               ─ native histograms ─────────────▶ histogram samples refused, floats kept
+//!               ─ invalid native histogram ──────▶ the series' histograms refused, floats kept
 //!               ─ samples outside the time window ▶ those samples refused, the rest kept
 //!  kept samples ─ ingestion rate ─────────────────▶ 429, nothing written
 //!  kept series  ─ active-series limits ───────────▶ 400, nothing written
@@ -18,6 +18,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use strata_common::exemplar::Exemplar;
+use strata_common::histogram::HistSample;
 use strata_common::labels::{METRIC_NAME, Partitioner};
 use strata_common::metadata::{MetricMetadata, metric_type_name};
 use strata_common::record::RecordBuilder;
@@ -26,7 +27,7 @@ use strata_common::{Labels, Sample, TenantId};
 use super::decode::{FlatRequest, FlatSeries};
 use super::error::PushError;
 use super::limits::{self, LimitsRegistry};
-use super::{Distributor, MAX_RECORD_BYTES, PushStats, validate};
+use super::{Distributor, MAX_RECORD_BYTES, PushStats, histograms, validate};
 
 /// Encoded records ready to append (index = partition id), and what the
 /// request had refused.
@@ -106,8 +107,11 @@ impl Distributor {
         let mut refusals = Refusals::default();
         let mut filtered: Vec<Sample> = Vec::new();
         let mut kept: Vec<Kept> = Vec::with_capacity(req.series.len());
+        let mut hists: Vec<Vec<HistSample>> = Vec::with_capacity(req.series.len());
         for s in &req.series {
-            kept.push(self.keep(req, s, &limits, scheme, (check_times, min_t, max_t), &mut refusals, &mut filtered));
+            let (k, h) = self.keep(req, s, &limits, scheme, (check_times, min_t, max_t), &mut refusals, &mut filtered);
+            kept.push(k);
+            hists.push(h);
         }
         let samples_of = |s: &FlatSeries, k: Kept| -> &[Sample] {
             match k {
@@ -116,7 +120,10 @@ impl Distributor {
                 Kept::Filtered(a, b) => &filtered[a as usize..b as usize],
             }
         };
-        let written = || req.series.iter().zip(&kept).map(|(s, &k)| samples_of(s, k).len() as u64).sum::<u64>();
+        let written = || {
+            let floats = req.series.iter().zip(&kept).map(|(s, &k)| samples_of(s, k).len() as u64).sum::<u64>();
+            floats + hists.iter().map(|h| h.len() as u64).sum::<u64>()
+        };
 
         if limits.ingestion_rate > 0 {
             let n = written();
@@ -136,8 +143,8 @@ impl Distributor {
         let mut partitioner = Partitioner::new();
         let mut scratch: Vec<(&str, &str)> = Vec::new();
         let mut hashes: Vec<(u64, &str)> = Vec::with_capacity(req.series.len());
-        for (s, &k) in req.series.iter().zip(&kept) {
-            if samples_of(s, k).is_empty() {
+        for ((s, &k), h) in req.series.iter().zip(&kept).zip(&hists) {
+            if samples_of(s, k).is_empty() && h.is_empty() {
                 continue;
             }
             let labels = validate::without_empty_values(req.labels(s), &mut scratch);
@@ -188,18 +195,24 @@ impl Distributor {
             })
             .collect();
         let mut hashes = hashes.into_iter();
-        for (s, &k) in req.series.iter().zip(&kept) {
+        for ((s, &k), h) in req.series.iter().zip(&kept).zip(&hists) {
             let samples = samples_of(s, k);
-            if samples.is_empty() {
+            if samples.is_empty() && h.is_empty() {
                 continue;
             }
             let labels = validate::without_empty_values(req.labels(s), &mut scratch);
             // One hash per kept series with samples, pushed in this same order above.
             let p = Partitioner::reduce(hashes.next().map_or(0, |h| h.0), partitions) as usize;
             let b = builders[p].get_or_insert_with(|| RecordBuilder::with_version(tenant, self.config.record_version));
-            b.push_series(labels.iter().copied(), samples);
+            if !samples.is_empty() {
+                b.push_series(labels.iter().copied(), samples);
+            }
+            if !h.is_empty() {
+                b.push_histogram_series(labels.iter().copied(), h);
+            }
             stats.series += 1;
             stats.samples += samples.len() as u64;
+            stats.histograms += h.len() as u64;
             if b.byte_len() >= MAX_RECORD_BYTES
                 && let Some(full) = builders[p].take()
             {
@@ -222,7 +235,8 @@ impl Distributor {
         Ok(Prepared { tenant: tenant.clone(), payloads, stats, refused, exemplars, metadata })
     }
 
-    /// What of series `s` is written; refusals are counted and noted.
+    /// What of series `s` is written (its float samples, and its native
+    /// histograms decoded); refusals are counted and noted.
     #[allow(clippy::too_many_arguments)]
     fn keep(
         &self,
@@ -233,25 +247,30 @@ impl Distributor {
         (check_times, min_t, max_t): (bool, i64, i64),
         refusals: &mut Refusals,
         filtered: &mut Vec<Sample>,
-    ) -> Kept {
+    ) -> (Kept, Vec<HistSample>) {
         let labels = req.labels(s);
         let samples = req.samples(s);
+        let n_hist = req.histograms(s).len() as u64;
         if let Some((reason, e)) = series_refusal(req, s, scheme, limits) {
-            self.count_refused(reason, samples.len() as u64 + u64::from(s.histograms));
+            self.count_refused(reason, samples.len() as u64 + n_hist);
             refusals.samples += samples.len() as u64;
-            refusals.histograms += u64::from(s.histograms);
+            refusals.histograms += n_hist;
             refusals.exemplars += req.exemplars(s).len() as u64;
             refusals.series += 1;
             refusals.note(e);
-            return Kept::Nothing;
+            return (Kept::Nothing, Vec::new());
         }
         let mut refused_any = false;
-        if s.histograms > 0 {
-            self.count_refused("native_histograms", u64::from(s.histograms));
-            refusals.histograms += u64::from(s.histograms);
-            refusals.note(PushError::NativeHistograms { series: validate::format_series(labels) });
-            refused_any = true;
-        }
+        let hists = match histograms::decode_series(labels, req.histograms(s)) {
+            Ok(h) => h,
+            Err(e) => {
+                self.count_refused("invalid_histogram", n_hist);
+                refusals.histograms += n_hist;
+                refusals.note(e);
+                refused_any = true;
+                Vec::new()
+            }
+        };
         let mut kept = if samples.is_empty() { Kept::Nothing } else { Kept::All };
         if check_times && let Some((old, new, e)) = validate::check_sample_times(labels, samples, min_t, max_t) {
             self.count_refused("too_old", old);
@@ -266,7 +285,7 @@ impl Distributor {
         if refused_any {
             refusals.series += 1;
         }
-        kept
+        (kept, hists)
     }
 
     /// Checks the kept series (hash, metric name) against the active-series

@@ -35,8 +35,8 @@ pub struct WriteRequest {
     pub metadata: Vec<MetricMetadata>,
 }
 
-/// `prometheus.TimeSeries`: labels sorted by name, samples, and (unsupported)
-/// exemplars and native histograms.
+/// `prometheus.TimeSeries`: labels sorted by name, samples, native
+/// histograms and (ignored) exemplars.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct TimeSeries {
     /// The series' labels, sorted by name.
@@ -48,8 +48,7 @@ pub struct TimeSeries {
     /// Exemplars of the samples.
     #[prost(message, repeated, tag = "3")]
     pub exemplars: Vec<Exemplar>,
-    /// Native histograms: refused (400, counted) until Strata stores them;
-    /// the float samples of the request are kept.
+    /// Native histograms, oldest first.
     #[prost(message, repeated, tag = "4")]
     pub histograms: Vec<Histogram>,
 }
@@ -90,19 +89,71 @@ pub struct Exemplar {
     pub timestamp: i64,
 }
 
-/// `prometheus.Histogram`, reduced to the fields needed to recognise and
-/// report one (the bucket fields are skipped while decoding).
+/// `prometheus.Histogram` (integer histograms carry `count_int`, bucket
+/// deltas and `zero_count_int`; float histograms `count_float`, absolute
+/// bucket counts and `zero_count_float`). The `oneof`s of `types.proto`
+/// are optional fields here: the same bytes on the wire.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Histogram {
+    /// Observation count of an integer histogram.
+    #[prost(uint64, optional, tag = "1")]
+    pub count_int: Option<u64>,
+    /// Observation count of a float histogram.
+    #[prost(double, optional, tag = "2")]
+    pub count_float: Option<f64>,
     /// The sum of the observations.
     #[prost(double, tag = "3")]
     pub sum: f64,
-    /// The bucket resolution schema.
+    /// The bucket resolution schema (−4…8, −53 for custom buckets).
     #[prost(sint32, tag = "4")]
     pub schema: i32,
+    /// Width of the zero bucket.
+    #[prost(double, tag = "5")]
+    pub zero_threshold: f64,
+    /// Zero bucket count of an integer histogram.
+    #[prost(uint64, optional, tag = "6")]
+    pub zero_count_int: Option<u64>,
+    /// Zero bucket count of a float histogram.
+    #[prost(double, optional, tag = "7")]
+    pub zero_count_float: Option<f64>,
+    /// Negative bucket spans.
+    #[prost(message, repeated, tag = "8")]
+    pub negative_spans: Vec<BucketSpan>,
+    /// Negative bucket count deltas (integer histograms).
+    #[prost(sint64, repeated, tag = "9")]
+    pub negative_deltas: Vec<i64>,
+    /// Negative bucket counts (float histograms).
+    #[prost(double, repeated, tag = "10")]
+    pub negative_counts: Vec<f64>,
+    /// Positive bucket spans.
+    #[prost(message, repeated, tag = "11")]
+    pub positive_spans: Vec<BucketSpan>,
+    /// Positive bucket count deltas (integer histograms).
+    #[prost(sint64, repeated, tag = "12")]
+    pub positive_deltas: Vec<i64>,
+    /// Positive bucket counts (float histograms).
+    #[prost(double, repeated, tag = "13")]
+    pub positive_counts: Vec<f64>,
+    /// `ResetHint`: 0 unknown, 1 yes, 2 no, 3 gauge.
+    #[prost(int32, tag = "14")]
+    pub reset_hint: i32,
     /// Milliseconds since the Unix epoch.
     #[prost(int64, tag = "15")]
     pub timestamp: i64,
+    /// Custom bucket upper bounds (schema −53).
+    #[prost(double, repeated, tag = "16")]
+    pub custom_values: Vec<f64>,
+}
+
+/// `prometheus.BucketSpan`.
+#[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
+pub struct BucketSpan {
+    /// Gap to the previous span (or the first bucket index).
+    #[prost(sint32, tag = "1")]
+    pub offset: i32,
+    /// Consecutive buckets.
+    #[prost(uint32, tag = "2")]
+    pub length: u32,
 }
 
 /// `prometheus.MetricMetadata`.

@@ -241,6 +241,14 @@ async fn invalid_series_are_refused_alone_and_the_valid_ones_written() {
     let names = names_in_log(&s.log).await;
     assert_eq!(names.len(), 12, "{names:?}");
     assert!(names.iter().all(|n| n.starts_with("__name__=good,") || n.starts_with("__name__=later,")), "{names:?}");
+    // An invalid native histogram is refused alone; its series' floats and the neighbours are written.
+    let good = series(&[("__name__", "good"), ("job", "h")], &[(1, 1.0)]);
+    let mut h = series(&[("__name__", "lat")], &[(1, 3.0)]);
+    h.histograms.push(Histogram { sum: 1.0, schema: 9, timestamp: 1, ..Default::default() });
+    let (status, msg) = send(&s.distributor, post("/api/v1/push", body(vec![good, h]), &[])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(msg.contains("invalid native histogram in series lat{}") && msg.contains("schema 9"), "{msg}");
+    assert!(msg.contains("wrote 2 sample(s) of 2 series"), "{msg}");
 
     let (status, msg) = send(&s.distributor, post("/api/v1/push", b"not snappy".to_vec(), &[])).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{msg}");
@@ -253,24 +261,6 @@ async fn invalid_series_are_refused_alone_and_the_valid_ones_written() {
 
 /// A native histogram in a batch refuses only the histogram samples: the
 /// float samples of the same batch (and of the same series) are written.
-#[tokio::test]
-async fn native_histograms_are_refused_but_the_floats_of_the_batch_kept() {
-    let s = setup(DistributorConfig::default());
-    let floats = series(&[("__name__", "requests_total"), ("job", "a")], &[(1, 1.0), (2, 3.0)]);
-    let mut h = series(&[("__name__", "lat")], &[]);
-    h.histograms.push(Histogram { sum: 1.0, schema: 3, timestamp: 1 });
-    h.histograms.push(Histogram { sum: 2.0, schema: 3, timestamp: 2 });
-    let mut mixed = series(&[("__name__", "mixed")], &[(5, 5.0)]);
-    mixed.histograms.push(Histogram { sum: 1.0, schema: 0, timestamp: 6 });
-    let (status, msg) = send(&s.distributor, post("/api/v1/push", body(vec![floats, h, mixed]), &[])).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{msg}");
-    assert!(msg.contains("native histogram samples not supported yet (series lat{})"), "{msg}");
-    assert!(msg.contains("3 histogram sample(s)") && msg.contains("wrote 3 sample(s) of 2 series"), "{msg}");
-    assert_eq!(names_in_log(&s.log).await, ["__name__=mixed", "__name__=requests_total,job=a"]);
-    let text = metrics_text(&s.registry);
-    assert!(text.contains("distributor_samples_rejected_total{reason=\"native_histograms\"} 3"), "{text}");
-}
-
 #[tokio::test]
 async fn samples_outside_the_out_of_order_window_are_refused_and_counted() {
     let config = DistributorConfig { out_of_order_window_ms: 3_600_000, max_future_ms: 600_000, ..Default::default() };
@@ -598,4 +588,58 @@ async fn push_throughput() {
         50.0 / total,
         bytes as f64 / total / 1e6
     );
+}
+
+/// Native histograms (integer, float, stale) reach the log in version 4
+/// records next to the float samples of the same request; none is lost.
+#[tokio::test]
+async fn native_histograms_are_written_with_the_float_samples() {
+    use crate::proto::BucketSpan;
+    let s = setup(DistributorConfig::default());
+    let int = Histogram {
+        count_int: Some(3),
+        sum: 4.5,
+        schema: 1,
+        positive_spans: vec![BucketSpan { offset: 0, length: 2 }],
+        positive_deltas: vec![1, 1],
+        timestamp: 10,
+        ..Default::default()
+    };
+    let float = Histogram {
+        count_float: Some(1.5),
+        sum: 1.0,
+        schema: -53,
+        positive_spans: vec![BucketSpan { offset: 0, length: 1 }],
+        positive_counts: vec![1.5],
+        custom_values: vec![0.5],
+        timestamp: 20,
+        ..Default::default()
+    };
+    let stale = Histogram { sum: strata_common::sample::stale_nan(), timestamp: 30, ..Default::default() };
+    let mut both = series(&[("__name__", "lat"), ("job", "a")], &[(5, 1.0)]);
+    both.histograms = vec![int, float, stale];
+    let plain = series(&[("__name__", "up")], &[(1, 1.0)]);
+    let (status, msg) = send(&s.distributor, post("/api/v1/push", body(vec![plain, both]), &[])).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{msg}");
+    let (floats, _) = read_back(&s.log).await;
+    assert_eq!(floats.len(), 2, "both float series arrived");
+    let mut hists = Vec::new();
+    for (p, &end) in s.log.end_offsets().await.unwrap().iter().enumerate() {
+        let mut r = s.log.open_reader(p as u32, 0).unwrap();
+        while r.position() < end {
+            for rec in r.next_batch(100).await.unwrap() {
+                let mut scratch = Vec::new();
+                let view = RecordView::parse(&rec.payload, &mut scratch, p as u32, rec.offset).unwrap();
+                for h in view.histogram_series() {
+                    let h = h.unwrap();
+                    assert_eq!(h.labels().unwrap(), vec![("__name__", "lat"), ("job", "a")]);
+                    hists.extend(h.samples());
+                }
+            }
+        }
+    }
+    assert_eq!(hists.iter().map(|h| h.t).collect::<Vec<_>>(), vec![10, 20, 30]);
+    assert!(hists[0].h.integer && hists[0].h.positive_buckets == vec![1.0, 2.0]);
+    assert!(!hists[1].h.integer && hists[1].h.custom_values == vec![0.5]);
+    assert!(hists[2].h.is_stale());
 }

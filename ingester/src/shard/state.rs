@@ -321,6 +321,19 @@ fn append_record(
         };
         series.push((target, s));
     }
+    // Native histograms (version 4 records): decoded whole first, like the floats.
+    let mut hist = Vec::new();
+    for s in view.histogram_series() {
+        let s = s.map_err(|reason| reason.to_string())?;
+        if s.label_count() == 0 {
+            return Err("a histogram series has no labels".to_string());
+        }
+        let labels = s.labels().map_err(str::to_string)?;
+        if let Some(w) = labels.windows(2).find(|w| w[0].0 >= w[1].0) {
+            return Err(format!("labels not sorted/unique at {:?} >= {:?}", w[0].0, w[1].0));
+        }
+        hist.push((labels, s));
+    }
     let mut n = 0;
     for (target, s) in series {
         let id = match target {
@@ -328,6 +341,13 @@ fn append_record(
             Target::New(labels) => app.find_or_create(&labels),
         };
         n += app.append(id, s.samples());
+    }
+    for (labels, s) in hist {
+        let id = match app.find(s.label_bytes()) {
+            Some(id) => id,
+            None => app.find_or_create(&labels),
+        };
+        n += app.append_histograms(id, s.samples());
     }
     Ok(n)
 }

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use strata_common::head::{HeadReader, HeadSeries, LabelsRequest, SelectEstimate, SelectRequest, union_sorted};
-use strata_common::{Labels, Sample, TenantId, Timestamp};
+use strata_common::{HistSample, Labels, Sample, TenantId, Timestamp};
 use strata_log::Log;
 use strata_storage::{StoreSet, StoredSeries};
 
@@ -217,7 +217,8 @@ impl Iterator for MergeIter {
             // Invariant: at least one side was peeked as present above.
             (None, None) => return None,
         };
-        let loader = MergeLoader { head: head.map(|h| h.samples).unwrap_or_default(), stored };
+        let (head, head_hist) = head.map(|h| (h.samples, h.histograms)).unwrap_or_default();
+        let loader = MergeLoader { head, head_hist, stored };
         Some(Ok(SourceSeries { labels, loader: Box::new(loader) }))
     }
 }
@@ -225,10 +226,22 @@ impl Iterator for MergeIter {
 /// Samples of one series from both tiers.
 struct MergeLoader {
     head: Vec<Sample>,
+    head_hist: Vec<HistSample>,
     stored: Option<StoredSeries>,
 }
 
 impl SampleLoader for MergeLoader {
+    /// The files' histograms then the head's (the head wins on equal timestamps).
+    fn load_histograms(&mut self, min_t: Timestamp, max_t: Timestamp) -> Result<Vec<HistSample>> {
+        let mut out = match &self.stored {
+            Some(stored) => stored.hist_samples(min_t, max_t)?,
+            None => Vec::new(),
+        };
+        out.extend(self.head_hist.iter().filter(|s| s.t >= min_t && s.t <= max_t).cloned());
+        strata_common::histogram::sort_dedup_hist(&mut out);
+        Ok(out)
+    }
+
     fn load(&mut self, min_t: Timestamp, max_t: Timestamp) -> Result<Vec<Sample>> {
         let head = slice_range(&self.head, min_t, max_t);
         let Some(stored) = &self.stored else { return Ok(head.to_vec()) };

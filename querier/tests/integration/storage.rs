@@ -12,6 +12,7 @@ use strata_common::head::{
     SelectRequest,
 };
 use strata_common::matcher::matches_all;
+use strata_common::histogram::{HistSample, Histogram, Span};
 use strata_common::{Labels, Matcher, Sample, TenantId};
 use strata_log::{Log, LogReader, Offset, PartitionId};
 use strata_querier::engine::{Engine, EngineOptions, QueryRequest, QueryValue};
@@ -37,6 +38,7 @@ impl HeadReader for FakeHead {
             .map(|s| HeadSeries {
                 labels: s.labels.clone(),
                 samples: if req.with_samples { s.samples.clone() } else { Vec::new() },
+                histograms: if req.with_samples { s.histograms.clone() } else { Vec::new() },
             })
             .collect();
         Box::pin(async move { Ok(HeadReadResponse { series, base_offsets: vec![(0, 10)] }) })
@@ -103,6 +105,10 @@ fn setup(dir: &std::path::Path, log_end: Offset) -> StorageSource {
     let samples = [Sample::new(100_000, 1.0), Sample::new(200_000, 2.0), Sample::new(300_000, 3.0)];
     m.append(&t, &[("__name__", "up"), ("job", "x")], samples.into_iter());
     m.append(&t, &[("__name__", "up"), ("job", "y")], [Sample::new(150_000, 9.0)].into_iter());
+    // Native histograms of up{job="x"} in the file (format v5) and the head.
+    let mut app = m.tenant_appender(&t);
+    let x = app.find_or_create(&[("__name__", "up"), ("job", "x")]);
+    app.append_histograms(x, [hist(100_000, 1.0), hist(300_000, 3.0)].into_iter());
     let ctx = FlushContext { offsets: vec![PartitionRange { partition: 0, start: 0, end: 10 }], level: 0 };
     let files = write_files(&ms, &m.freeze(), &ctx).unwrap();
     ms.commit_flush(files, &[(0, 10)]).unwrap();
@@ -111,10 +117,12 @@ fn setup(dir: &std::path::Path, log_end: Offset) -> StorageSource {
             HeadSeries {
                 labels: labels(&[("__name__", "up"), ("job", "x")]),
                 samples: vec![Sample::new(300_000, 33.0), Sample::new(400_000, 4.0)],
+                histograms: vec![hist(300_000, 33.0), hist(400_000, 4.0)],
             },
             HeadSeries {
                 labels: labels(&[("__name__", "up"), ("job", "z")]),
                 samples: vec![Sample::new(400_000, 7.0)],
+                histograms: Vec::new(),
             },
         ],
         consumed: AtomicU64::new(0),
@@ -125,6 +133,30 @@ fn setup(dir: &std::path::Path, log_end: Offset) -> StorageSource {
         Some(Arc::new(FakeLog { end: log_end })),
         Duration::from_millis(200),
     )
+}
+
+/// A histogram sample whose count is `n` (one bucket).
+fn hist(t: i64, n: f64) -> HistSample {
+    let h = Histogram {
+        count: n,
+        sum: n,
+        positive_spans: vec![Span { offset: 0, length: 1 }],
+        positive_buckets: vec![n],
+        ..Histogram::default()
+    };
+    HistSample::new(t, h)
+}
+
+#[tokio::test]
+async fn histograms_merge_files_and_head_head_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = setup(dir.path(), 0);
+    let req = SelectRequest::new(TenantId::default_tenant(), vec![Matcher::equal("job", "x")], 0, 1_000_000);
+    let mut x = src.select(&req).await.unwrap().next().unwrap().unwrap();
+    let got: Vec<(i64, f64)> = x.loader.load_histograms(0, 1_000_000).unwrap().iter().map(|s| (s.t, s.h.count)).collect();
+    assert_eq!(got, [(100_000, 1.0), (300_000, 33.0), (400_000, 4.0)]);
+    let got: Vec<i64> = x.loader.load_histograms(200_000, 300_000).unwrap().iter().map(|s| s.t).collect();
+    assert_eq!(got, [300_000]);
 }
 
 #[tokio::test]

@@ -16,7 +16,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::time::{Duration, Instant};
 
-use strata_common::{Labels, Sample};
+use strata_common::{HistSample, Labels, Sample};
 
 use super::plan::{Job, window_of};
 use crate::chunk::v3::ZSTD_LEVEL;
@@ -97,6 +97,32 @@ pub fn run_job(store: &ManifestStore, job: &Job, throttle: &mut Throttle) -> Res
     Ok(Outcome { outputs: done, samples_in, samples_out, bytes_out })
 }
 
+/// The time-sorted `floats` and `hist` of one series cut into runs by
+/// window, joined: `(window, floats in it, histograms in it)` in window order.
+fn window_runs<'a>(
+    floats: &'a [Sample],
+    hist: &'a [HistSample],
+    fw: impl Fn(&Sample) -> i64,
+    hw: impl Fn(&HistSample) -> i64,
+) -> Vec<(i64, &'a [Sample], &'a [HistSample])> {
+    let mut f = floats.chunk_by(|a, b| fw(a) == fw(b)).map(|r| (fw(&r[0]), r)).peekable();
+    let mut h = hist.chunk_by(|a, b| hw(a) == hw(b)).map(|r| (hw(&r[0]), r)).peekable();
+    let mut out = Vec::new();
+    loop {
+        let next = match (f.peek(), h.peek()) {
+            (Some(&(a, _)), Some(&(b, _))) if a == b => f.next().zip(h.next()).map(|((w, x), (_, y))| (w, x, y)),
+            (Some(&(a, _)), Some(&(b, _))) if a < b => f.next().map(|(w, x)| (w, x, &[][..])),
+            (Some(_), None) => f.next().map(|(w, x)| (w, x, &[][..])),
+            (_, Some(_)) => h.next().map(|(w, y)| (w, &[][..], y)),
+            (None, None) => None,
+        };
+        match next {
+            Some(r) => out.push(r),
+            None => return out,
+        }
+    }
+}
+
 fn merge_into(
     store: &ManifestStore,
     job: &Job,
@@ -115,11 +141,16 @@ fn merge_into(
         }
     }
     let (mut samples_in, mut samples_out) = (0u64, 0u64);
+    // Outputs hold histograms (format v5) when any input does.
+    let histograms = readers.iter().any(FileReader::has_histograms);
+    let mut hist: Vec<HistSample> = Vec::new();
     let mut samples: Vec<Sample> = Vec::new();
     let (mut ts, mut vs) = (Vec::new(), Vec::new());
     let mut spill: Vec<Sample> = Vec::new();
+    let mut spill_hist: Vec<HistSample> = Vec::new();
     while let Some(Reverse((labels, i, id))) = heap.pop() {
         samples.clear();
+        hist.clear();
         let mut sources = vec![(i, id)];
         while heap.peek().is_some_and(|Reverse((l, _, _))| *l == labels) {
             if let Some(Reverse((_, j, jd))) = heap.pop() {
@@ -131,28 +162,33 @@ fn merge_into(
         sources.sort_unstable();
         for &(j, jd) in &sources {
             readers[j].samples(jd, i64::MIN, i64::MAX, &mut samples)?;
+            readers[j].hist_samples(jd, i64::MIN, i64::MAX, &mut hist)?;
             if jd + 1 < readers[j].series_count() {
                 heap.push(Reverse((readers[j].labels(jd + 1)?, j, jd + 1)));
             }
         }
-        samples_in += samples.len() as u64;
+        samples_in += (samples.len() + hist.len()) as u64;
         strata_common::sample::sort_dedup_samples(&mut samples);
-        samples_out += samples.len() as u64;
+        strata_common::histogram::sort_dedup_hist(&mut hist);
+        samples_out += (samples.len() + hist.len()) as u64;
         let mut written = 0u64;
         spill.clear();
-        let runs = samples.chunk_by(|a, b| window_of(a.t, job.window_ms) == window_of(b.t, job.window_ms));
-        for run in runs.map(|run| (window_of(run[0].t, job.window_ms), run)).chain(std::iter::once((SPILL, &[][..]))) {
-            let (win, run) = match run {
+        spill_hist.clear();
+        let win = |t: i64| window_of(t, job.window_ms);
+        let runs = window_runs(&samples, &hist, |s| win(s.t), |h| win(h.t));
+        for run in runs.into_iter().chain(std::iter::once((SPILL, &[][..], &[][..]))) {
+            let (win, run, hrun) = match run {
                 // After the last run: the series' spilled samples, in one piece.
-                (SPILL, _) if spill.is_empty() => break,
-                (SPILL, _) => (SPILL, &spill[..]),
-                (win, run) => {
+                (SPILL, _, _) if spill.is_empty() && spill_hist.is_empty() => break,
+                (SPILL, _, _) => (SPILL, &spill[..], &spill_hist[..]),
+                (win, run, hrun) => {
                     let windows = open.len() - usize::from(open.contains_key(&SPILL));
                     if !open.contains_key(&win) && windows >= MAX_WINDOW_OUTPUTS {
                         spill.extend_from_slice(run);
+                        spill_hist.extend_from_slice(hrun);
                         continue;
                     }
-                    (win, run)
+                    (win, run, hrun)
                 }
             };
             let out = match open.entry(win) {
@@ -160,7 +196,7 @@ fn merge_into(
                 std::collections::btree_map::Entry::Vacant(e) => {
                     let id = store.allocate_file_id();
                     let rel = relative_path(job.tenant.as_str(), id);
-                    let file = DurableFile::create_with(&store.data_dir().join(&rel), Some(ZSTD_LEVEL))?;
+                    let file = DurableFile::create_for(&store.data_dir().join(&rel), Some(ZSTD_LEVEL), histograms)?;
                     e.insert(Output { id, rel, file })
                 }
             };
@@ -170,7 +206,7 @@ fn merge_into(
             vs.extend(run.iter().map(|s| s.v));
             let before = out.file.writer().bytes_written();
             let tmp = out.file.tmp_path().to_path_buf();
-            out.file.writer().add_series(&labels, &ts, &vs).map_err(Error::io(tmp))?;
+            out.file.writer().add_series_with_histograms(&labels, &ts, &vs, hrun).map_err(Error::io(tmp))?;
             written += out.file.writer().bytes_written() - before;
         }
         throttle.consume(written);

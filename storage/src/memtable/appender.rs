@@ -6,7 +6,7 @@
 //! with the stored key; only a new series needs its labels decoded (UTF-8
 //! validated) and indexed.
 
-use strata_common::{Sample, TenantId};
+use strata_common::{HistSample, Sample, TenantId};
 
 use super::Memtable;
 use super::tenant::TenantHead;
@@ -87,6 +87,26 @@ impl TenantAppender<'_> {
         let mut n = 0usize;
         for s in samples {
             *self.bytes += cols.push(s);
+            n += 1;
+        }
+        if n > 0 {
+            let (min_t, max_t) = (cols.min_t, cols.max_t);
+            self.head.extend_bounds(min_t, max_t);
+        }
+        *self.samples += n as u64;
+        n
+    }
+}
+
+impl TenantAppender<'_> {
+    /// Appends native-histogram samples to `series`; returns how many.
+    pub fn append_histograms(&mut self, series: SeriesRef, samples: impl Iterator<Item = HistSample>) -> usize {
+        let Some(cols) = self.head.series.get_mut(series.0 as usize) else {
+            return 0;
+        };
+        let mut n = 0usize;
+        for s in samples {
+            *self.bytes += cols.push_hist(s);
             n += 1;
         }
         if n > 0 {

@@ -1,4 +1,5 @@
 //! One series' columns in the head: timestamps and values, append-optimised.
+use strata_common::histogram::{HistSample, sort_dedup_hist};
 use strata_common::{Labels, Sample, Timestamp};
 
 /// Columns of one series. Samples are appended in arrival order; `sorted`
@@ -14,13 +15,16 @@ pub(crate) struct SeriesColumns {
     pub ts: Vec<Timestamp>,
     pub vs: Vec<f64>,
     pub sorted: bool,
+    /// Native-histogram samples in arrival order (sorted and deduplicated
+    /// at read and freeze time); usually empty.
+    pub hist: Vec<HistSample>,
     pub min_t: Timestamp,
     pub max_t: Timestamp,
 }
 
 impl SeriesColumns {
     pub fn new(labels: Labels, key: Box<[u8]>) -> Self {
-        Self { labels, key, ts: Vec::new(), vs: Vec::new(), sorted: true, min_t: Timestamp::MAX, max_t: Timestamp::MIN }
+        Self { labels, key, ts: Vec::new(), vs: Vec::new(), sorted: true, hist: Vec::new(), min_t: Timestamp::MAX, max_t: Timestamp::MIN }
     }
 
     /// Appends one sample; returns the growth of the columns' capacity in bytes.
@@ -40,8 +44,30 @@ impl SeriesColumns {
         (self.ts.capacity() - before) * (size_of::<Timestamp>() + size_of::<f64>())
     }
 
+    /// Appends one histogram sample; returns the bytes it holds.
+    pub fn push_hist(&mut self, s: HistSample) -> usize {
+        self.min_t = self.min_t.min(s.t);
+        self.max_t = self.max_t.max(s.t);
+        let bytes = s.h.heap_bytes() + size_of::<HistSample>();
+        self.hist.push(s);
+        bytes
+    }
+
+    /// Whether the series holds any sample, float or histogram.
+    pub fn is_empty(&self) -> bool {
+        self.ts.is_empty() && self.hist.is_empty()
+    }
+
+    /// Histogram samples in `[min_t, max_t]`, sorted, unique timestamps.
+    pub fn hist_in(&self, min_t: Timestamp, max_t: Timestamp) -> Vec<HistSample> {
+        let mut out: Vec<HistSample> = self.hist.iter().filter(|s| s.t >= min_t && s.t <= max_t).cloned().collect();
+        sort_dedup_hist(&mut out);
+        out
+    }
+
     /// Sorts by time and drops duplicate timestamps (last written wins).
     pub fn sort_dedup(&mut self) {
+        sort_dedup_hist(&mut self.hist);
         if self.sorted {
             return;
         }
@@ -58,8 +84,11 @@ impl SeriesColumns {
 
     /// Whether at least one sample lies in `[min_t, max_t]`.
     pub fn has_samples_in(&self, min_t: Timestamp, max_t: Timestamp) -> bool {
-        if self.max_t < min_t || self.min_t > max_t || self.ts.is_empty() {
+        if self.max_t < min_t || self.min_t > max_t || self.is_empty() {
             return false;
+        }
+        if self.hist.iter().any(|s| s.t >= min_t && s.t <= max_t) {
+            return true;
         }
         if self.sorted {
             let i = self.ts.partition_point(|&t| t < min_t);
@@ -73,7 +102,18 @@ impl SeriesColumns {
     /// columns are sorted, else the time-proportional share of all of them
     /// (an estimate never scans samples).
     pub fn count_in(&self, min_t: Timestamp, max_t: Timestamp) -> u64 {
-        if self.max_t < min_t || self.min_t > max_t || self.ts.is_empty() {
+        if self.max_t < min_t || self.min_t > max_t || self.is_empty() {
+            return 0;
+        }
+        if !self.hist.is_empty() {
+            let h = self.hist.iter().filter(|s| s.t >= min_t && s.t <= max_t).count() as u64;
+            return h + self.float_count_in(min_t, max_t);
+        }
+        self.float_count_in(min_t, max_t)
+    }
+
+    fn float_count_in(&self, min_t: Timestamp, max_t: Timestamp) -> u64 {
+        if self.ts.is_empty() {
             return 0;
         }
         if self.sorted {

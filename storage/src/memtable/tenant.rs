@@ -14,10 +14,13 @@ use roaring::RoaringBitmap;
 use strata_common::head::{HeadSeries, SelectEstimate, SelectRequest};
 use strata_common::prehashed::PreHashedMap;
 use strata_common::record::encode_label_pairs;
-use strata_common::{Label, Labels, Sample, Timestamp};
+use strata_common::{HistSample, Label, Labels, Sample, Timestamp};
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::series::SeriesColumns;
+
+/// A series' float and histogram samples of one read.
+type SeriesData = (Vec<Sample>, Vec<HistSample>);
 use crate::index::{self, Postings};
 
 type HashIndex = PreHashedMap<IdList>;
@@ -146,23 +149,28 @@ impl TenantHead {
 
     /// Matching series with data in range, sorted by labels.
     pub fn read(&self, req: &SelectRequest) -> Vec<HeadSeries> {
-        let mut found: Vec<(u32, Vec<Sample>)> = self
+        let mut found: Vec<(u32, SeriesData)> = self
             .select(&req.matchers)
             .into_iter()
             .filter_map(|id| {
                 let s = &self.series[id as usize];
                 if req.with_samples {
                     let samples = s.samples_in(req.min_t, req.max_t);
-                    (!samples.is_empty()).then_some((id, samples))
+                    let hist = if s.hist.is_empty() { Vec::new() } else { s.hist_in(req.min_t, req.max_t) };
+                    (!samples.is_empty() || !hist.is_empty()).then_some((id, (samples, hist)))
                 } else {
-                    s.has_samples_in(req.min_t, req.max_t).then(|| (id, Vec::new()))
+                    s.has_samples_in(req.min_t, req.max_t).then(|| (id, Default::default()))
                 }
             })
             .collect();
         self.sort_by_labels(&mut found);
         found
             .into_iter()
-            .map(|(id, samples)| HeadSeries { labels: self.series[id as usize].labels.clone(), samples })
+            .map(|(id, (samples, histograms))| HeadSeries {
+                labels: self.series[id as usize].labels.clone(),
+                samples,
+                histograms,
+            })
             .collect()
     }
 

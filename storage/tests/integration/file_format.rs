@@ -49,7 +49,7 @@ fn write(dir: &std::path::Path, d: &Data) -> std::path::PathBuf {
         .labels
         .iter()
         .zip(d.ts.iter().zip(&d.vs))
-        .map(|(l, (t, v))| FrozenSeries { labels: l, timestamps: t, values: v })
+        .map(|(l, (t, v))| FrozenSeries { labels: l, timestamps: t, values: v, histograms: &[] })
         .collect();
     let path = dir.join("files/t/1.strata");
     let stats = write_file(&path, &series).unwrap();

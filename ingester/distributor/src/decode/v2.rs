@@ -12,6 +12,7 @@
 
 use strata_common::Sample;
 
+use crate::histograms::HistSrc;
 use super::{FIXED64, FlatExemplar, FlatMetadata, FlatRequest, FlatSeries, LEN, ProtoDecodeError, Reader, VARINT};
 #[cfg(test)]
 use crate::proto::v2::Request;
@@ -43,7 +44,6 @@ struct Scratch {
     /// Exemplars: (range in `exemplar_refs`, value, timestamp).
     exemplars: Vec<((usize, usize), f64, i64)>,
     exemplar_refs: Vec<u32>,
-    histograms: u32,
     /// (type, help_ref, unit_ref), when the message was present.
     metadata: Option<(i32, u32, u32)>,
     created_timestamp: i64,
@@ -54,7 +54,6 @@ impl Scratch {
         self.labels_refs.clear();
         self.exemplars.clear();
         self.exemplar_refs.clear();
-        self.histograms = 0;
         self.metadata = None;
         self.created_timestamp = 0;
     }
@@ -79,17 +78,19 @@ impl<'a> FlatRequest<'a> {
         let mut scratch = Scratch::default();
         for body in bodies {
             scratch.clear();
-            let s0 = out.samples.len() as u32;
-            decode_series(body, &mut scratch, &mut out.samples)?;
-            out.push_resolved(&scratch, s0, &symbols);
+            let (s0, h0) = (out.samples.len() as u32, out.histograms.len() as u32);
+            decode_series(body, &mut scratch, &mut out.samples, &mut out.histograms)?;
+            out.push_resolved(&scratch, (s0, h0), &symbols);
         }
         Ok(out)
     }
 
     /// Borrows a `prost`-decoded 2.0 request (the reference the decoder is
-    /// property-tested against).
+    /// property-tested against); `histograms` holds its histograms
+    /// re-encoded, in order.
     #[cfg(test)]
-    pub(crate) fn from_proto_v2(req: &'a Request) -> Self {
+    pub(crate) fn from_proto_v2(req: &'a Request, histograms: &'a [Vec<u8>]) -> Self {
+        let mut wires = histograms.iter();
         let symbols: Vec<&str> = req.symbols.iter().map(String::as_str).collect();
         let mut out = FlatRequest::default();
         let mut scratch = Scratch::default();
@@ -101,19 +102,19 @@ impl<'a> FlatRequest<'a> {
                 scratch.exemplar_refs.extend(&e.labels_refs);
                 scratch.exemplars.push(((start, scratch.exemplar_refs.len()), e.value, e.timestamp));
             }
-            scratch.histograms = ts.histograms.len() as u32;
             scratch.metadata = ts.metadata.map(|m| (m.r#type, m.help_ref, m.unit_ref));
             scratch.created_timestamp = ts.created_timestamp;
-            let s0 = out.samples.len() as u32;
+            let (s0, h0) = (out.samples.len() as u32, out.histograms.len() as u32);
             out.samples.extend(ts.samples.iter().map(|s| Sample::new(s.timestamp, s.value)));
-            out.push_resolved(&scratch, s0, &symbols);
+            out.histograms.extend(wires.by_ref().take(ts.histograms.len()).map(|w| HistSrc::Wire(w)));
+            out.push_resolved(&scratch, (s0, h0), &symbols);
         }
         out
     }
 
-    /// Adds the series whose samples start at `s0` (already pushed),
-    /// resolving its references.
-    fn push_resolved(&mut self, raw: &Scratch, s0: u32, symbols: &[&'a str]) {
+    /// Adds the series whose samples and histograms start at `s0` and `h0`
+    /// (already pushed), resolving its references.
+    fn push_resolved(&mut self, raw: &Scratch, (s0, h0): (u32, u32), symbols: &[&'a str]) {
         let l0 = self.labels.len() as u32;
         let mut invalid = resolve(&raw.labels_refs, symbols, &mut self.labels).err();
         let labels = &self.labels[l0 as usize..];
@@ -143,7 +144,7 @@ impl<'a> FlatRequest<'a> {
             labels: (l0, self.labels.len() as u32),
             samples: (s0, self.samples.len() as u32),
             exemplars: (e0, self.exemplars.len() as u32),
-            histograms: raw.histograms,
+            histograms: (h0, self.histograms.len() as u32),
             created_timestamp: raw.created_timestamp,
             invalid_refs: invalid,
         });
@@ -166,7 +167,15 @@ fn push_refs(r: &mut Reader<'_>, wire: u8, out: &mut Vec<u32>) -> Result<(), Pro
     Ok(())
 }
 
-fn decode_series(mut r: Reader<'_>, s: &mut Scratch, samples: &mut Vec<Sample>) -> Result<(), ProtoDecodeError> {
+/// Decodes one `TimeSeries`: samples and histograms (the 2.0 `Histogram`
+/// has the field numbers and types of 1.0's, so the 1.0 decoder reads it)
+/// straight into the request, the references into `s`.
+fn decode_series<'a>(
+    mut r: Reader<'a>,
+    s: &mut Scratch,
+    samples: &mut Vec<Sample>,
+    histograms: &mut Vec<HistSrc<'a>>,
+) -> Result<(), ProtoDecodeError> {
     while !r.done() {
         match r.key()? {
             (1, w) => push_refs(&mut r, w, &mut s.labels_refs)?,
@@ -183,10 +192,7 @@ fn decode_series(mut r: Reader<'_>, s: &mut Scratch, samples: &mut Vec<Sample>) 
                 }
                 samples.push(Sample::new(t, v));
             }
-            (3, LEN) => {
-                r.len_delimited()?;
-                s.histograms += 1;
-            }
+            (3, LEN) => histograms.push(HistSrc::Wire(r.len_delimited()?.buf)),
             (4, LEN) => {
                 let mut er = r.len_delimited()?;
                 let start = s.exemplar_refs.len();
@@ -259,7 +265,9 @@ mod tests {
             let bytes = req.encode_to_vec();
             let flat = FlatRequest::decode_v2(&bytes).unwrap();
             let decoded = Request::decode(&bytes[..]).unwrap();
-            prop_assert!(super::super::tests::flat_eq(&flat, &FlatRequest::from_proto_v2(&decoded)));
+            let wires: Vec<Vec<u8>> =
+                decoded.timeseries.iter().flat_map(|t| t.histograms.iter().map(Message::encode_to_vec)).collect();
+            prop_assert!(super::super::tests::flat_eq(&flat, &FlatRequest::from_proto_v2(&decoded, &wires)));
             for cut in [bytes.len() / 2, bytes.len().saturating_sub(1)] {
                 prop_assert_eq!(FlatRequest::decode_v2(&bytes[..cut]).is_ok(), Request::decode(&bytes[..cut]).is_ok());
             }

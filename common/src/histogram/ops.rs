@@ -1,0 +1,261 @@
+//! Histogram arithmetic as PromQL needs it (Prometheus
+//! `model/histogram/float_histogram.go` semantics): addition and
+//! subtraction at the smaller schema and the larger zero threshold, scaling,
+//! compaction, and counter-reset detection.
+
+use std::collections::BTreeMap;
+
+use super::buckets::{exponential_bound, indexed};
+use super::{Histogram, ResetHint, Span};
+
+/// Why two histograms cannot be combined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum OpError {
+    /// One uses custom buckets and the other exponential ones.
+    #[error("vector contains a mix of histograms with exponential and custom buckets schemas")]
+    MixedSchemas,
+    /// Both use custom buckets, with different bounds.
+    #[error("vector contains histograms with incompatible custom buckets")]
+    IncompatibleCustomBounds,
+}
+
+/// The bucket index at `target` schema holding bucket `idx` at `origin`.
+fn target_idx(idx: i32, origin: i32, target: i32) -> i32 {
+    ((idx - 1) >> (origin - target)) + 1
+}
+
+/// Buckets of one side as an ordered map of index to count.
+type Side = BTreeMap<i32, f64>;
+
+impl Histogram {
+    /// One side's buckets at `schema` (< = own schema), dropping those
+    /// entirely inside a zero bucket of `threshold` (their counts are
+    /// returned, to be added to the zero bucket).
+    fn side_at(&self, positive: bool, schema: i32, threshold: f64) -> (Side, f64) {
+        let (spans, counts) = if positive {
+            (&self.positive_spans, &self.positive_buckets)
+        } else {
+            (&self.negative_spans, &self.negative_buckets)
+        };
+        let mut out = Side::new();
+        let mut into_zero = 0.0;
+        for (idx, c) in indexed(spans, counts) {
+            if !self.uses_custom_buckets() && threshold > self.zero_threshold {
+                // A bucket whose upper bound is at most the new threshold moves into the zero bucket.
+                if exponential_bound(idx, self.schema) <= threshold {
+                    into_zero += c;
+                    continue;
+                }
+            }
+            let t = if self.uses_custom_buckets() { idx } else { target_idx(idx, self.schema, schema) };
+            *out.entry(t).or_insert(0.0) += c;
+        }
+        (out, into_zero)
+    }
+
+    /// Rebuilds spans and counts of one side from `side`, skipping buckets
+    /// whose count is exactly zero when `drop_empty`.
+    fn set_side(&mut self, positive: bool, side: &Side, drop_empty: bool) {
+        let mut spans: Vec<Span> = Vec::new();
+        let mut counts = Vec::with_capacity(side.len());
+        let mut next: Option<i32> = None;
+        for (&idx, &c) in side {
+            if drop_empty && c == 0.0 {
+                continue;
+            }
+            match (next, spans.last_mut()) {
+                (Some(n), Some(last)) if n == idx => last.length += 1,
+                (Some(n), _) => spans.push(Span { offset: idx - n, length: 1 }),
+                (None, _) => spans.push(Span { offset: idx, length: 1 }),
+            }
+            next = Some(idx + 1);
+            counts.push(c);
+        }
+        if positive {
+            self.positive_spans = spans;
+            self.positive_buckets = counts;
+        } else {
+            self.negative_spans = spans;
+            self.negative_buckets = counts;
+        }
+    }
+
+    /// The zero threshold both `self` and `other` can be expressed with.
+    fn common_threshold(&self, other: &Histogram) -> f64 {
+        self.zero_threshold.max(other.zero_threshold)
+    }
+
+    /// `self + sign · other`, at the smaller schema and the larger zero threshold.
+    fn combine(&self, other: &Histogram, sign: f64) -> Result<Histogram, OpError> {
+        let custom = self.uses_custom_buckets();
+        if custom != other.uses_custom_buckets() {
+            return Err(OpError::MixedSchemas);
+        }
+        if custom && self.custom_values != other.custom_values {
+            return Err(OpError::IncompatibleCustomBounds);
+        }
+        let schema = self.schema.min(other.schema);
+        let threshold = self.common_threshold(other);
+        let mut out = Histogram {
+            integer: false,
+            hint: self.hint,
+            schema,
+            zero_threshold: threshold,
+            count: self.count + sign * other.count,
+            sum: self.sum + sign * other.sum,
+            custom_values: self.custom_values.clone(),
+            ..Histogram::default()
+        };
+        let mut zero = self.zero_count + sign * other.zero_count;
+        for positive in [true, false] {
+            let (mut a, za) = self.side_at(positive, schema, threshold);
+            let (b, zb) = other.side_at(positive, schema, threshold);
+            zero += za + sign * zb;
+            for (idx, c) in b {
+                *a.entry(idx).or_insert(0.0) += sign * c;
+            }
+            out.set_side(positive, &a, false);
+        }
+        out.zero_count = zero;
+        Ok(out)
+    }
+
+    /// `self + other` (the result keeps `self`'s reset hint).
+    pub fn add(&self, other: &Histogram) -> Result<Histogram, OpError> {
+        self.combine(other, 1.0)
+    }
+
+    /// `self - other`.
+    pub fn sub(&self, other: &Histogram) -> Result<Histogram, OpError> {
+        self.combine(other, -1.0)
+    }
+
+    /// Every count and the sum multiplied by `f`.
+    pub fn scale(&self, f: f64) -> Histogram {
+        let mut out = self.clone();
+        out.integer = false;
+        out.count *= f;
+        out.sum *= f;
+        out.zero_count *= f;
+        out.positive_buckets.iter_mut().chain(out.negative_buckets.iter_mut()).for_each(|c| *c *= f);
+        out
+    }
+
+    /// The same histogram with buckets whose count is exactly zero removed
+    /// and adjacent spans merged (Prometheus `Compact(0)`).
+    pub fn compact(&self) -> Histogram {
+        let mut out = self.clone();
+        for positive in [true, false] {
+            let (side, _) = self.side_at(positive, self.schema, self.zero_threshold);
+            out.set_side(positive, &side, true);
+        }
+        out
+    }
+
+    /// This histogram at the smaller `schema` (buckets merged).
+    pub fn to_schema(&self, schema: i32) -> Histogram {
+        if self.uses_custom_buckets() || schema >= self.schema {
+            return self.clone();
+        }
+        let mut out = self.clone();
+        out.schema = schema;
+        for positive in [true, false] {
+            let (side, _) = self.side_at(positive, schema, self.zero_threshold);
+            out.set_side(positive, &side, false);
+        }
+        out
+    }
+
+    /// Whether a counter reset happened between `prev` and `self`
+    /// (Prometheus `DetectReset`): the hint decides when it is `Reset` or
+    /// `NotReset`; otherwise any count, the zero bucket or any bucket
+    /// (compared at `self`'s schema and zero threshold) going down, a finer
+    /// schema, a narrower zero bucket or changed custom bounds is a reset.
+    pub fn detect_reset(&self, prev: &Histogram) -> bool {
+        match self.hint {
+            ResetHint::Reset => return true,
+            ResetHint::NotReset => return false,
+            ResetHint::Unknown | ResetHint::Gauge => {}
+        }
+        if self.count < prev.count {
+            return true;
+        }
+        if self.uses_custom_buckets() != prev.uses_custom_buckets()
+            || (self.uses_custom_buckets() && self.custom_values != prev.custom_values)
+        {
+            return true;
+        }
+        if self.schema > prev.schema || self.zero_threshold < prev.zero_threshold {
+            return true;
+        }
+        let (mut prev_zero, threshold) = (prev.zero_count, self.zero_threshold);
+        for positive in [true, false] {
+            let (prev_side, into_zero) = prev.side_at(positive, self.schema, threshold);
+            prev_zero += into_zero;
+            let (cur_side, _) = self.side_at(positive, self.schema, threshold);
+            if prev_side.iter().any(|(idx, &c)| c > cur_side.get(idx).copied().unwrap_or(0.0)) {
+                return true;
+            }
+        }
+        self.zero_count < prev_zero
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(schema: i32, offset: i32, buckets: &[f64]) -> Histogram {
+        let total: f64 = buckets.iter().sum();
+        Histogram {
+            schema,
+            count: total,
+            sum: total,
+            positive_spans: vec![Span { offset, length: buckets.len() as u32 }],
+            positive_buckets: buckets.to_vec(),
+            ..Histogram::default()
+        }
+    }
+
+    #[test]
+    fn add_reduces_to_the_smaller_schema() {
+        // Schema 1 buckets 1,2 ((1,√2], (√2,2]) are bucket 1 ((1,2]) at schema 0.
+        let a = h(1, 1, &[1.0, 2.0]);
+        let b = h(0, 1, &[4.0]);
+        let s = a.add(&b).unwrap();
+        assert_eq!(s.schema, 0);
+        assert_eq!(s.positive_spans, vec![Span { offset: 1, length: 1 }]);
+        assert_eq!(s.positive_buckets, vec![7.0]);
+        assert_eq!(s.count, 7.0);
+        let d = b.sub(&a).unwrap();
+        assert_eq!(d.positive_buckets, vec![1.0]);
+    }
+
+    #[test]
+    fn mixed_custom_and_exponential_is_an_error() {
+        let c = Histogram { schema: super::super::CUSTOM_BUCKETS_SCHEMA, custom_values: vec![1.0], ..h(0, 0, &[1.0]) };
+        assert_eq!(c.add(&h(0, 0, &[1.0])), Err(OpError::MixedSchemas));
+        let c2 = Histogram { custom_values: vec![2.0], ..c.clone() };
+        assert_eq!(c.add(&c2), Err(OpError::IncompatibleCustomBounds));
+    }
+
+    #[test]
+    fn detects_resets() {
+        let a = h(0, 0, &[1.0, 2.0]);
+        assert!(!h(0, 0, &[1.0, 3.0]).detect_reset(&a));
+        assert!(h(0, 0, &[0.0, 5.0]).detect_reset(&a), "a bucket went down");
+        assert!(h(1, 0, &[1.0, 3.0]).detect_reset(&a), "finer schema");
+        assert!(!h(-1, 0, &[1.0, 3.0]).detect_reset(&a), "coarser schema");
+        let hinted = Histogram { hint: ResetHint::NotReset, ..h(0, 0, &[0.0, 0.0]) };
+        assert!(!hinted.detect_reset(&a));
+        let hinted = Histogram { hint: ResetHint::Reset, ..h(0, 0, &[5.0, 5.0]) };
+        assert!(hinted.detect_reset(&a));
+    }
+
+    #[test]
+    fn compact_drops_empty_buckets() {
+        let c = h(0, 0, &[1.0, 0.0, 0.0, 2.0]).compact();
+        assert_eq!(c.positive_spans, vec![Span { offset: 0, length: 1 }, Span { offset: 2, length: 1 }]);
+        assert_eq!(c.positive_buckets, vec![1.0, 2.0]);
+    }
+}
