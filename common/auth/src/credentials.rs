@@ -334,5 +334,3 @@ impl Auth {
         Ok((e.name.clone(), e.tenants.clone()))
     }
 }
-
-/// Verifies basic credentials, through the cache of verified secrets.
