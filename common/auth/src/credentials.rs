@@ -205,8 +205,11 @@ impl Auth {
     /// Loads the credentials file of `config` (an error if it cannot be
     /// read or is invalid: a server must not start with broken auth).
     pub fn open(config: &AuthConfig) -> Result<Arc<Self>, String> {
-        let auth =
-            Arc::new(Self { path: config.credentials_file.clone(), current: ArcSwap::from_pointee(Loaded::default()), failures: Mutex::default() });
+        let auth = Arc::new(Self {
+            path: config.credentials_file.clone(),
+            current: ArcSwap::from_pointee(Loaded::default()),
+            failures: Mutex::default(),
+        });
         auth.reload()?;
         Ok(auth)
     }

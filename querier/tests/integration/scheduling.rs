@@ -224,7 +224,10 @@ async fn tenant_query_limits_come_from_a_reloadable_overrides_file() {
     // 200 cpu series: over the series limit; one host's is within it.
     let (status, body) = get(&st, "/api/v1/query?query=cpu_usage_user&time=21600").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("more than 50 series (querier.scheduler.max_series_per_query)"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("more than 50 series (querier.scheduler.max_series_per_query)"),
+        "{body}"
+    );
     let (status, body) = get(&st, "/api/v1/query?query=cpu_usage_user%7Bhostname%3D%22host_1%22%7D&time=21600").await;
     assert_eq!((status, body["data"]["result"].as_array().unwrap().len()), (StatusCode::OK, 1), "{body}");
 
