@@ -150,7 +150,15 @@ fn remote_write_2_with_utf8_names_partial_writes_metadata_and_exemplars() {
     };
     let hist = TimeSeries {
         labels_refs: sym.labels(&[("__name__", "latency")]),
-        histograms: vec![Histogram { count_int: Some(1), sum: 0.5, schema: 3, timestamp: t0, ..Default::default() }],
+        histograms: vec![Histogram {
+            count_int: Some(1),
+            sum: 0.5,
+            schema: 3,
+            timestamp: t0,
+            positive_spans: vec![strata_distributor::proto::v2::BucketSpan { offset: 0, length: 1 }],
+            positive_deltas: vec![1],
+            ..Default::default()
+        }],
         ..Default::default()
     };
     let (status, written, body) = push_v2(&s, &Request { symbols: sym.0, timeseries: vec![floats, hist] });

@@ -124,7 +124,16 @@ async fn v2_histograms_are_written_and_bad_references_refused_alone() {
     };
     let hist = TimeSeries {
         labels_refs: sym.labels(&[("__name__", "latency")]),
-        histograms: vec![Histogram { count_int: Some(3), sum: 1.0, schema: 3, timestamp: 1_000, ..Default::default() }],
+        // Three observations in bucket 0 (a valid integer histogram).
+        histograms: vec![Histogram {
+            count_int: Some(3),
+            sum: 1.0,
+            schema: 3,
+            timestamp: 1_000,
+            positive_spans: vec![crate::proto::v2::BucketSpan { offset: 0, length: 1 }],
+            positive_deltas: vec![3],
+            ..Default::default()
+        }],
         ..Default::default()
     };
     let bad = TimeSeries {

@@ -12,8 +12,8 @@
 
 use strata_common::Sample;
 
-use crate::histograms::HistSrc;
 use super::{FIXED64, FlatExemplar, FlatMetadata, FlatRequest, FlatSeries, LEN, ProtoDecodeError, Reader, VARINT};
+use crate::histograms::HistSrc;
 #[cfg(test)]
 use crate::proto::v2::Request;
 
