@@ -11,9 +11,9 @@ mod integration {
     pub mod crash;
     mod disk_full;
     mod grafana;
-    mod native_histograms;
     pub mod harness;
     pub mod head_protocol;
+    mod native_histograms;
     mod object_storage;
     pub mod promtool;
     pub mod push_query;

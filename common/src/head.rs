@@ -20,8 +20,8 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::ids::{Offset, PartitionId};
 use crate::histogram::HistSample;
+use crate::ids::{Offset, PartitionId};
 use crate::labels::Labels;
 use crate::sample::Sample;
 pub use crate::select::{LabelsRequest, SelectEstimate, SelectRequest};

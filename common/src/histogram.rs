@@ -264,11 +264,8 @@ mod tests {
 
     #[test]
     fn sort_dedup_keeps_last() {
-        let mut s = vec![
-            HistSample::new(2, h()),
-            HistSample::new(1, h()),
-            HistSample::new(2, Histogram { sum: 3.0, ..h() }),
-        ];
+        let mut s =
+            vec![HistSample::new(2, h()), HistSample::new(1, h()), HistSample::new(2, Histogram { sum: 3.0, ..h() })];
         sort_dedup_hist(&mut s);
         assert_eq!(s.iter().map(|s| s.t).collect::<Vec<_>>(), vec![1, 2]);
         assert_eq!(s[1].h.sum, 3.0);

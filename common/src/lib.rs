@@ -46,8 +46,8 @@ pub mod tenant;
 pub mod varint;
 
 pub use error::{Error, ErrorKind, Result};
+pub use histogram::{HistSample, Histogram};
 pub use labels::{Label, Labels};
 pub use matcher::{MatchOp, Matcher};
-pub use histogram::{HistSample, Histogram};
 pub use sample::{Sample, Timestamp};
 pub use tenant::TenantId;

@@ -83,7 +83,12 @@ enum Body {
 impl RecordBuilder {
     /// An empty record of `tenant`, to be written in the current version.
     pub fn new(tenant: &TenantId) -> Self {
-        Self { tenant: tenant.clone(), body: Body::V3(v3::BodyWriter::with_capacity(4096)), series: 0, hist: Default::default() }
+        Self {
+            tenant: tenant.clone(),
+            body: Body::V3(v3::BodyWriter::with_capacity(4096)),
+            series: 0,
+            hist: Default::default(),
+        }
     }
 
     /// An empty record of `tenant` in `version`: [`RECORD_VERSION`] or

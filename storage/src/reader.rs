@@ -17,8 +17,8 @@ use crate::chunk::hist::decode_hist_chunk_range;
 use crate::chunk::v2::decode_chunk_range_v2;
 use crate::chunk::v3::decode_chunk_range_v3;
 use crate::format::{
-    FOOTER_LEN, FORMAT_V1, FORMAT_V2, FORMAT_V3, FORMAT_V4, FORMAT_V5, Footer, HEADER_LEN, MAGIC, SECTION_CHUNKS, SECTION_NAMES,
-    SECTION_POSTINGS, SECTION_SERIES, SECTION_SYMBOLS,
+    FOOTER_LEN, FORMAT_V1, FORMAT_V2, FORMAT_V3, FORMAT_V4, FORMAT_V5, Footer, HEADER_LEN, MAGIC, SECTION_CHUNKS,
+    SECTION_NAMES, SECTION_POSTINGS, SECTION_SERIES, SECTION_SYMBOLS,
 };
 use crate::index::{self, Postings};
 use crate::{Error, Result};
@@ -319,7 +319,13 @@ impl FileReader {
     }
 
     /// Appends the series' histogram samples in `[min_t, max_t]` to `out`, in time order.
-    pub fn hist_samples(&self, series: u32, min_t: Timestamp, max_t: Timestamp, out: &mut Vec<HistSample>) -> Result<()> {
+    pub fn hist_samples(
+        &self,
+        series: u32,
+        min_t: Timestamp,
+        max_t: Timestamp,
+        out: &mut Vec<HistSample>,
+    ) -> Result<()> {
         for (i, c) in self.hist_chunks(series)?.iter().enumerate() {
             if c.max_t < min_t || c.min_t > max_t {
                 continue;

@@ -18,14 +18,15 @@ use roaring::RoaringBitmap;
 use strata_common::{HistSample, Labels, Timestamp};
 
 use crate::chunk::MAX_CHUNK_SAMPLES;
-use crate::chunk::hist::{MAX_HIST_CHUNK_SAMPLES, encode_hist_chunk};
 use crate::chunk::bits::{put_uvarint, put_varint};
+use crate::chunk::hist::{MAX_HIST_CHUNK_SAMPLES, encode_hist_chunk};
 use crate::chunk::v2::{encode_chunk_v2, next_chunk_len};
 use crate::chunk::v3::compress_chunk;
 use crate::durable;
 use crate::fault::FaultPoint;
 use crate::format::{
-    FILE_EXT, FOOTER_LEN, FORMAT_CURRENT, FORMAT_V2, FORMAT_V5, Footer, HEADER_LEN, MAGIC, MAX_COMPRESSED_SECTION_RAW, Section,
+    FILE_EXT, FOOTER_LEN, FORMAT_CURRENT, FORMAT_V2, FORMAT_V5, Footer, HEADER_LEN, MAGIC, MAX_COMPRESSED_SECTION_RAW,
+    Section,
 };
 use crate::memtable::FrozenSeries;
 use crate::{Error, FileMeta, FrozenMemtable, ManifestStore, PartitionRange, Result};

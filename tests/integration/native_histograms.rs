@@ -67,7 +67,11 @@ fn histograms_are_accepted_stored_and_flushed_with_their_float_neighbours() {
     let want: Vec<(String, i64, f64)> =
         (0..4).map(|i| ("http_request_duration_seconds".to_string(), T0 + i * 15_000, 3.0 + i as f64)).collect();
     while flushed_histograms(&data) != want {
-        assert!(std::time::Instant::now() < deadline, "histograms never reached a file: {:?}", flushed_histograms(&data));
+        assert!(
+            std::time::Instant::now() < deadline,
+            "histograms never reached a file: {:?}",
+            flushed_histograms(&data)
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     // A malformed histogram is a 400 naming the series; nothing of the request is stored.

@@ -380,7 +380,8 @@ mod tests {
         assert!(back.series[0].histograms.is_empty());
         let reader = StreamReader::try_new(Cursor::new(&bytes[..]), None).unwrap();
         assert_eq!(reader.schema().metadata()[META_VERSION], HEAD_PROTOCOL_VERSION_2);
-        let floats = encode_read_response(&HeadReadResponse { series: all[..1].to_vec(), base_offsets: vec![] }).unwrap();
+        let floats =
+            encode_read_response(&HeadReadResponse { series: all[..1].to_vec(), base_offsets: vec![] }).unwrap();
         let reader = StreamReader::try_new(Cursor::new(&floats[..]), None).unwrap();
         assert_eq!(reader.schema().metadata()[META_VERSION], HEAD_PROTOCOL_VERSION);
     }

@@ -79,7 +79,11 @@ impl Histogram {
     fn positive_bounds(&self, idx: i32) -> (f64, f64) {
         if self.uses_custom_buckets() {
             let i = idx.max(0) as usize;
-            let lower = if i == 0 { f64::NEG_INFINITY } else { self.custom_values.get(i - 1).copied().unwrap_or(f64::INFINITY) };
+            let lower = if i == 0 {
+                f64::NEG_INFINITY
+            } else {
+                self.custom_values.get(i - 1).copied().unwrap_or(f64::INFINITY)
+            };
             let upper = self.custom_values.get(i).copied().unwrap_or(f64::INFINITY);
             return (lower, upper);
         }

@@ -76,11 +76,8 @@ pub fn decode(c: &mut Cursor<'_>) -> Option<Histogram> {
     let f64_at = |c: &mut Cursor<'_>| c.u64_le().map(f64::from_bits);
     let zero_threshold = f64_at(c)?;
     let sum = f64_at(c)?;
-    let (count, zero_count) = if integer {
-        (c.uvarint()? as f64, c.uvarint()? as f64)
-    } else {
-        (f64_at(c)?, f64_at(c)?)
-    };
+    let (count, zero_count) =
+        if integer { (c.uvarint()? as f64, c.uvarint()? as f64) } else { (f64_at(c)?, f64_at(c)?) };
     let mut sides: [(Vec<Span>, Vec<f64>); 2] = Default::default();
     for (spans, buckets) in &mut sides {
         let n = c.uvarint_usize()?;

@@ -54,9 +54,7 @@ impl<'a> HistSeriesView<'a> {
     /// Decodes the (name, value) pairs, validating UTF-8.
     pub fn labels(&self) -> Result<Vec<(&'a str, &'a str)>, &'static str> {
         let mut c = Cursor::new(self.label_bytes);
-        (0..self.label_count)
-            .map(|_| (|| Some((c.str()?, c.str()?)))().ok_or("label is not UTF-8"))
-            .collect()
+        (0..self.label_count).map(|_| (|| Some((c.str()?, c.str()?)))().ok_or("label is not UTF-8")).collect()
     }
 
     /// The number of histogram samples.

@@ -45,8 +45,8 @@ use bytes::Bytes;
 use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 use strata_common::TenantId;
-use strata_common::labels::Partitioner;
 use strata_common::histogram::HistSample;
+use strata_common::labels::Partitioner;
 use strata_common::record::{RECORD_VERSION, RECORD_VERSION_V2, RecordBuilder};
 use strata_log::Log;
 

@@ -11,8 +11,8 @@ use strata_common::head::{
     HeadLabelsResponse, HeadReadResponse, HeadReader, HeadSeries, LabelsRequest, PartitionProgress, SelectEstimate,
     SelectRequest,
 };
-use strata_common::matcher::matches_all;
 use strata_common::histogram::{HistSample, Histogram, Span};
+use strata_common::matcher::matches_all;
 use strata_common::{Labels, Matcher, Sample, TenantId};
 use strata_log::{Log, LogReader, Offset, PartitionId};
 use strata_querier::engine::{Engine, EngineOptions, QueryRequest, QueryValue};
@@ -153,7 +153,8 @@ async fn histograms_merge_files_and_head_head_wins() {
     let src = setup(dir.path(), 0);
     let req = SelectRequest::new(TenantId::default_tenant(), vec![Matcher::equal("job", "x")], 0, 1_000_000);
     let mut x = src.select(&req).await.unwrap().next().unwrap().unwrap();
-    let got: Vec<(i64, f64)> = x.loader.load_histograms(0, 1_000_000).unwrap().iter().map(|s| (s.t, s.h.count)).collect();
+    let got: Vec<(i64, f64)> =
+        x.loader.load_histograms(0, 1_000_000).unwrap().iter().map(|s| (s.t, s.h.count)).collect();
     assert_eq!(got, [(100_000, 1.0), (300_000, 33.0), (400_000, 4.0)]);
     let got: Vec<i64> = x.loader.load_histograms(200_000, 300_000).unwrap().iter().map(|s| s.t).collect();
     assert_eq!(got, [300_000]);

@@ -24,7 +24,16 @@ pub(crate) struct SeriesColumns {
 
 impl SeriesColumns {
     pub fn new(labels: Labels, key: Box<[u8]>) -> Self {
-        Self { labels, key, ts: Vec::new(), vs: Vec::new(), sorted: true, hist: Vec::new(), min_t: Timestamp::MAX, max_t: Timestamp::MIN }
+        Self {
+            labels,
+            key,
+            ts: Vec::new(),
+            vs: Vec::new(),
+            sorted: true,
+            hist: Vec::new(),
+            min_t: Timestamp::MAX,
+            max_t: Timestamp::MIN,
+        }
     }
 
     /// Appends one sample; returns the growth of the columns' capacity in bytes.

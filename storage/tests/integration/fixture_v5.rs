@@ -54,7 +54,8 @@ fn expected() -> Vec<Series> {
     let t0 = 1_700_000_000_000i64;
     let lat = (0..130).map(|i| HistSample::new(t0 + i * 15_000, int_hist(i))).collect();
     let mixed_f = (0..3).map(|i| Sample::new(t0 + i * 1000, i as f64 * 0.5)).collect();
-    let mut mixed_h: Vec<HistSample> = (1..3).map(|i| HistSample::new(t0 + 10_000 + i * 1000, custom_hist(i))).collect();
+    let mut mixed_h: Vec<HistSample> =
+        (1..3).map(|i| HistSample::new(t0 + 10_000 + i * 1000, custom_hist(i))).collect();
     mixed_h.push(HistSample::new(t0 + 20_000, Histogram::stale_marker()));
     let up = (0..5).map(|i| Sample::new(t0 + i * 15_000, 1.0)).collect();
     vec![
@@ -123,7 +124,8 @@ fn v5_fixture_decodes_exactly() {
     r.hist_samples(0, 1_700_000_000_000 + 15_000, 1_700_000_000_000 + 30_000, &mut h).unwrap();
     assert_eq!(h.iter().map(|s| s.t % 100_000).collect::<Vec<_>>(), vec![15_000, 30_000]);
     // Older formats have no histogram chunks.
-    let v4 = FileReader::open(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v4/basic.strata")).unwrap();
+    let v4 =
+        FileReader::open(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v4/basic.strata")).unwrap();
     assert!(!v4.has_histograms() && v4.hist_chunks(0).unwrap().is_empty());
 }
 
@@ -152,10 +154,10 @@ fn flush_and_compaction_carry_histograms() {
         store.commit_flush(files, &[(0, end)]).unwrap();
     }
     let config = super::sim::test_config();
-    let report = super::sim::compact(&store, &strata_storage::compaction::CompactionConfig {
-        level_windows_ms: vec![3_600_000, 86_400_000],
-        ..config
-    })
+    let report = super::sim::compact(
+        &store,
+        &strata_storage::compaction::CompactionConfig { level_windows_ms: vec![3_600_000, 86_400_000], ..config },
+    )
     .unwrap();
     assert!(report.jobs > 0);
     let files = store.current().files.clone();
