@@ -183,8 +183,22 @@ pub struct SchedulerConfig {
     /// [`TenantLimits::max_queued_queries`] of every tenant without an entry
     /// in `tenants`.
     pub max_queued_queries: usize,
-    /// Per-tenant overrides of the limits, by tenant id.
+    /// [`TenantLimits::max_series_per_query`] of every tenant without an
+    /// entry in `tenants`.
+    pub max_series_per_query: u64,
+    /// [`TenantLimits::max_query_length_ms`] of every tenant without an
+    /// entry in `tenants`.
+    pub max_query_length_ms: u64,
+    /// [`TenantLimits::max_query_lookback_ms`] of every tenant without an
+    /// entry in `tenants`.
+    pub max_query_lookback_ms: u64,
+    /// Per-tenant limits, by tenant id (fixed at start-up).
     pub tenants: HashMap<String, TenantLimits>,
+    /// Per-tenant overrides on top of the above (TOML, `[tenants.<id>]`
+    /// tables of optional limits), re-read when it changes; empty = none.
+    pub overrides_file: PathBuf,
+    /// How often the overrides file is checked, in milliseconds.
+    pub reload_interval_ms: u64,
 }
 
 impl Default for SchedulerConfig {

@@ -457,6 +457,73 @@ fn io_errors_fail_the_partition_until_it_heals() {
     assert_eq!(block_on(log.end_offsets()).unwrap(), vec![1, 1]);
 }
 
+/// A write cut short by a full disk (some bytes of a frame written, then
+/// ENOSPC) fails the partition; once space is back it heals, and the frames
+/// appended after the heal follow the durable prefix directly (no hole of
+/// zeros where the cut frame began), so a reader reads every acknowledged
+/// record. Needs root to mount a small tmpfs; skipped otherwise.
+#[test]
+fn a_partial_write_on_a_full_disk_heals_without_a_hole() {
+    let dir = tempfile::tempdir().unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+        .arg(dir.path())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipped: mounting a tmpfs is not permitted here");
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(dir.path());
+    let log_dir = dir.path().join("log");
+    // Small segments: the active one was created by a roll (opened for
+    // writing at its cursor, unlike a segment reopened at start-up).
+    let log = EmbeddedLog::open(config(&log_dir, 1, 8 << 10)).unwrap();
+    for i in 0..12 {
+        block_on(log.append(0, vec![payload(0, i)])).unwrap();
+    }
+    // Leave a few pages free, then append a record larger than them: the
+    // write gets some bytes in before ENOSPC.
+    let filler = dir.path().join("filler");
+    let mut f = std::fs::File::create(&filler).unwrap();
+    let chunk = vec![0u8; 4096];
+    while f.write_all(&chunk).is_ok() {}
+    drop(f);
+    let len = std::fs::metadata(&filler).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(&filler).unwrap().set_len(len - 3 * 4096).unwrap();
+    let err = block_on(log.append(0, vec![Bytes::from(vec![7u8; 64 << 10])])).unwrap_err();
+    assert!(matches!(err, Error::LogIo { .. }), "{err}");
+    std::fs::remove_file(&filler).unwrap();
+    // The partition heals by itself (retried every second).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let first = loop {
+        match block_on(log.append(0, vec![payload(0, 12)])) {
+            Ok(offset) => break offset,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "the partition did not heal: {e}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    };
+    assert_eq!(first, 12, "the cut record was never acknowledged, so its offset is reused");
+    for i in 13..16 {
+        block_on(log.append(0, vec![payload(0, i)])).unwrap();
+    }
+    let got = read_all(&log, 0, 0);
+    assert_eq!(got.len(), 16);
+    assert!(got.iter().all(|r| r.payload == payload(0, r.offset)));
+    drop(log);
+    // And after a restart.
+    let log = EmbeddedLog::open(config(&log_dir, 1, 8 << 10)).unwrap();
+    assert_eq!(read_all(&log, 0, 0).len(), 16);
+}
+
 #[test]
 fn config_defaults_validation_and_serde() {
     let c = EmbeddedLogConfig::default();

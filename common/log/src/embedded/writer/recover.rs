@@ -8,7 +8,8 @@
 //!         │ fails ─▶ stay failed (the disk is still full or broken)
 //!         ▼
 //!       truncate the active segment back to the last durable position
-//!       (what the sync thread last published), fsync it, remove segment
+//!       (what the sync thread last published) and move the write cursor
+//!       there, fsync it, remove segment
 //!       files a half-done roll left past it, bump the partition's
 //!       generation, clear the failure ─▶ appends are accepted again
 //! ```
@@ -22,7 +23,7 @@
 //! appends with success) only if it was written in the current generation,
 //! and readers drop read-ahead bytes taken in an older one.
 
-use std::io;
+use std::io::{self, Seek, SeekFrom};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -111,6 +112,10 @@ fn heal(pw: &mut PartitionWriter, shared: &Shared, fsync: FsyncPolicy) -> io::Re
     // whole, so everything before it is durable and it restarts empty.
     let (next, len) = if durable.base == pw.base { (durable.end, durable.len) } else { (pw.base, 0) };
     pw.file.set_len(len)?;
+    // Frames are written at the file's cursor, which a partial write before
+    // the failure left past `len`: without this, the next frame would land
+    // after a hole of zeros that readers take for a corrupt frame.
+    (&*pw.file).seek(SeekFrom::Start(len))?;
     if fsync == FsyncPolicy::Always {
         pw.file.sync_all()?;
     }
