@@ -99,67 +99,7 @@ pub struct Metadata {
     pub unit_ref: u32,
 }
 
-/// `io.prometheus.write.v2.Histogram`: a native histogram sample, integer
-/// (`count_int`, `*_deltas`) or float (`count_float`, `*_counts`).
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct Histogram {
-    /// Observation count, integer histograms.
-    #[prost(uint64, optional, tag = "1")]
-    pub count_int: Option<u64>,
-    /// Observation count, float histograms.
-    #[prost(double, optional, tag = "2")]
-    pub count_float: Option<f64>,
-    /// Sum of the observations.
-    #[prost(double, tag = "3")]
-    pub sum: f64,
-    /// Bucket schema: -4 to 8 exponential, -53 custom buckets.
-    #[prost(sint32, tag = "4")]
-    pub schema: i32,
-    /// Width of the zero bucket.
-    #[prost(double, tag = "5")]
-    pub zero_threshold: f64,
-    /// Zero bucket count, integer histograms.
-    #[prost(uint64, optional, tag = "6")]
-    pub zero_count_int: Option<u64>,
-    /// Zero bucket count, float histograms.
-    #[prost(double, optional, tag = "7")]
-    pub zero_count_float: Option<f64>,
-    /// Negative bucket spans.
-    #[prost(message, repeated, tag = "8")]
-    pub negative_spans: Vec<BucketSpan>,
-    /// Negative bucket count deltas (integer histograms).
-    #[prost(sint64, repeated, tag = "9")]
-    pub negative_deltas: Vec<i64>,
-    /// Negative bucket counts (float histograms).
-    #[prost(double, repeated, tag = "10")]
-    pub negative_counts: Vec<f64>,
-    /// Positive bucket spans.
-    #[prost(message, repeated, tag = "11")]
-    pub positive_spans: Vec<BucketSpan>,
-    /// Positive bucket count deltas (integer histograms).
-    #[prost(sint64, repeated, tag = "12")]
-    pub positive_deltas: Vec<i64>,
-    /// Positive bucket counts (float histograms).
-    #[prost(double, repeated, tag = "13")]
-    pub positive_counts: Vec<f64>,
-    /// Counter-reset hint: 0 unknown, 1 yes, 2 no, 3 gauge.
-    #[prost(int32, tag = "14")]
-    pub reset_hint: i32,
-    /// Milliseconds since the Unix epoch.
-    #[prost(int64, tag = "15")]
-    pub timestamp: i64,
-    /// Upper bounds of the custom buckets (schema -53).
-    #[prost(double, repeated, tag = "16")]
-    pub custom_values: Vec<f64>,
-}
-
-/// `io.prometheus.write.v2.BucketSpan`.
-#[derive(Clone, Copy, PartialEq, prost::Message)]
-pub struct BucketSpan {
-    /// Gap to the previous span (or the start index of the first).
-    #[prost(sint32, tag = "1")]
-    pub offset: i32,
-    /// Consecutive buckets in the span.
-    #[prost(uint32, tag = "2")]
-    pub length: u32,
-}
+/// `io.prometheus.write.v2.Histogram` and `BucketSpan` have the field
+/// numbers and types of remote write 1.0's `prometheus.Histogram` and
+/// `prometheus.BucketSpan`, so they are the same Rust types.
+pub use super::{BucketSpan, Histogram};
