@@ -37,14 +37,14 @@ mod series;
 mod tests;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use strata_common::TenantId;
+use strata_common::watched::WatchedToml;
 
 pub(crate) use self::rate::TokenBucket;
 pub(crate) use self::series::{SeriesRefusal, SeriesTracker};
@@ -166,6 +166,13 @@ pub struct OverridesFile {
     pub tenants: BTreeMap<String, LimitsOverride>,
 }
 
+impl OverridesFile {
+    /// Every tenant id is valid.
+    fn check(&self) -> Result<(), String> {
+        self.tenants.keys().try_for_each(|t| TenantId::new(t).map(drop).map_err(|e| e.to_string()))
+    }
+}
+
 /// `[distributor.limits]`: the defaults and where the overrides live.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -217,7 +224,7 @@ pub(crate) struct TenantLimits {
 /// The limits of every tenant, with reloadable overrides.
 pub struct LimitsRegistry {
     config: LimitsConfig,
-    overrides: ArcSwap<(OverridesFile, Option<(SystemTime, u64)>)>,
+    overrides: Arc<WatchedToml<OverridesFile>>,
     tenants: Mutex<HashMap<TenantId, Arc<TenantLimits>>>,
 }
 
@@ -230,11 +237,8 @@ impl std::fmt::Debug for LimitsRegistry {
 impl LimitsRegistry {
     /// Reads the overrides file (an error if it is set but unreadable or invalid).
     pub fn new(config: LimitsConfig) -> Result<Self, String> {
-        let reg = Self { config, overrides: ArcSwap::from_pointee(Default::default()), tenants: Mutex::default() };
-        if !reg.config.overrides_file.as_os_str().is_empty() {
-            reg.reload()?;
-        }
-        Ok(reg)
+        let overrides = Arc::new(WatchedToml::open(&config.overrides_file, OverridesFile::check)?);
+        Ok(Self { config, overrides, tenants: Mutex::default() })
     }
 
     /// The configuration.
@@ -249,8 +253,11 @@ impl LimitsRegistry {
 
     /// The effective limits of `tenant`.
     pub fn limits_of(&self, tenant: &TenantId) -> Limits {
-        let o = self.overrides.load();
-        o.0.tenants.get(tenant.as_str()).map_or(self.config.defaults, |t| t.apply(self.config.defaults))
+        self.overrides
+            .get()
+            .tenants
+            .get(tenant.as_str())
+            .map_or(self.config.defaults, |t| t.apply(self.config.defaults))
     }
 
     /// The state of `tenant`, created (or recreated after an override
@@ -281,34 +288,13 @@ impl LimitsRegistry {
 
     /// Re-reads the overrides file if it changed; returns whether it did.
     pub fn reload(&self) -> Result<bool, String> {
-        let path: &Path = &self.config.overrides_file;
-        let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let stamp = (meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), meta.len());
-        if self.overrides.load().1 == Some(stamp) {
-            return Ok(false);
-        }
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let file: OverridesFile = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        for t in file.tenants.keys() {
-            TenantId::new(t).map_err(|e| format!("{}: {e}", path.display()))?;
-        }
-        tracing::info!(path = %path.display(), tenants = file.tenants.len(), "limit overrides loaded");
-        self.overrides.store(Arc::new((file, Some(stamp))));
-        Ok(true)
+        self.overrides.reload()
     }
 
     /// Re-reads the overrides file every `reload_interval_ms` (if one is
     /// set); an invalid file is logged and the previous overrides stay.
     pub async fn watch(self: Arc<Self>) {
-        if self.config.overrides_file.as_os_str().is_empty() {
-            return;
-        }
         let every = Duration::from_millis(self.config.reload_interval_ms);
-        loop {
-            tokio::time::sleep(every).await;
-            if let Err(e) = self.reload() {
-                tracing::error!(error = %e, "limit overrides not reloaded; the previous ones stay in force");
-            }
-        }
+        self.overrides.clone().watch(every).await
     }
 }
