@@ -186,51 +186,15 @@ impl<'a> FlatRequest<'a> {
         while !r.done() {
             let (field, wire) = r.key()?;
             match (field, wire) {
-                (1, LEN) => {
-                    let mut lr = r.len_delimited()?;
-                    let (mut name, mut value) = ("", "");
-                    while !lr.done() {
-                        match lr.key()? {
-                            (1, LEN) => name = lr.string()?,
-                            (2, LEN) => value = lr.string()?,
-                            (1 | 2, _) => return Err(lr.err("wrong wire type for Label field")),
-                            (_, w) => lr.skip(w)?,
-                        }
-                    }
-                    self.labels.push((name, value));
-                }
-                (2, LEN) => {
-                    let mut sr = r.len_delimited()?;
-                    let (mut v, mut t) = (0f64, 0i64);
-                    while !sr.done() {
-                        match sr.key()? {
-                            (1, FIXED64) => v = f64::from_bits(sr.fixed64()?),
-                            (2, VARINT) => t = sr.varint()? as i64,
-                            (1 | 2, _) => return Err(sr.err("wrong wire type for Sample field")),
-                            (_, w) => sr.skip(w)?,
-                        }
-                    }
-                    self.samples.push(Sample::new(t, v));
-                }
+                (1, LEN) => self.labels.push(r.len_delimited()?.label()?),
+                (2, LEN) => self.samples.push(r.len_delimited()?.sample()?),
                 (3, LEN) => {
                     let mut er = r.len_delimited()?;
                     let el0 = self.exemplar_labels.len() as u32;
                     let (mut value, mut t) = (0f64, 0i64);
                     while !er.done() {
                         match er.key()? {
-                            (1, LEN) => {
-                                let mut lr = er.len_delimited()?;
-                                let (mut name, mut value) = ("", "");
-                                while !lr.done() {
-                                    match lr.key()? {
-                                        (1, LEN) => name = lr.string()?,
-                                        (2, LEN) => value = lr.string()?,
-                                        (1 | 2, _) => return Err(lr.err("wrong wire type for Label field")),
-                                        (_, w) => lr.skip(w)?,
-                                    }
-                                }
-                                self.exemplar_labels.push((name, value));
-                            }
+                            (1, LEN) => self.exemplar_labels.push(er.len_delimited()?.label()?),
                             (2, FIXED64) => value = f64::from_bits(er.fixed64()?),
                             (3, VARINT) => t = er.varint()? as i64,
                             (1..=3, _) => return Err(er.err("wrong wire type for Exemplar field")),
@@ -331,6 +295,36 @@ impl<'a> Reader<'a> {
         let mut a = [0u8; 8];
         a.copy_from_slice(b);
         Ok(u64::from_le_bytes(a))
+    }
+
+    /// A `Label` message (name 1, value 2; borrowed strings).
+    #[inline]
+    pub(crate) fn label(mut self) -> Result<(&'a str, &'a str), ProtoDecodeError> {
+        let (mut name, mut value) = ("", "");
+        while !self.done() {
+            match self.key()? {
+                (1, LEN) => name = self.string()?,
+                (2, LEN) => value = self.string()?,
+                (1 | 2, _) => return Err(self.err("wrong wire type for Label field")),
+                (_, w) => self.skip(w)?,
+            }
+        }
+        Ok((name, value))
+    }
+
+    /// A `Sample` message (value 1, timestamp 2), the same in 1.0 and 2.0.
+    #[inline]
+    pub(crate) fn sample(mut self) -> Result<Sample, ProtoDecodeError> {
+        let (mut v, mut t) = (0f64, 0i64);
+        while !self.done() {
+            match self.key()? {
+                (1, FIXED64) => v = f64::from_bits(self.fixed64()?),
+                (2, VARINT) => t = self.varint()? as i64,
+                (1 | 2, _) => return Err(self.err("wrong wire type for Sample field")),
+                (_, w) => self.skip(w)?,
+            }
+        }
+        Ok(Sample::new(t, v))
     }
 
     /// A length-delimited field as a sub-reader (offsets stay relative to it).

@@ -177,19 +177,7 @@ fn decode_series<'a>(
     while !r.done() {
         match r.key()? {
             (1, w) => push_refs(&mut r, w, &mut s.labels_refs)?,
-            (2, LEN) => {
-                let mut sr = r.len_delimited()?;
-                let (mut v, mut t) = (0f64, 0i64);
-                while !sr.done() {
-                    match sr.key()? {
-                        (1, FIXED64) => v = f64::from_bits(sr.fixed64()?),
-                        (2, VARINT) => t = sr.varint()? as i64,
-                        (1 | 2, _) => return Err(sr.err("wrong wire type for Sample field")),
-                        (_, w) => sr.skip(w)?,
-                    }
-                }
-                samples.push(Sample::new(t, v));
-            }
+            (2, LEN) => samples.push(r.len_delimited()?.sample()?),
             (3, LEN) => histograms.push(HistSrc::Wire(r.len_delimited()?.buf)),
             (4, LEN) => {
                 let mut er = r.len_delimited()?;
