@@ -205,7 +205,7 @@ impl Default for SchedulerConfig {
     fn default() -> Self {
         let defaults = TenantLimits::default();
         Self {
-            cheap_max_cost: 2_000_000,
+            cheap_max_cost: 250_000,
             cheap_slots: 0,
             heavy_slots: 0,
             heavy_nice: 10,
@@ -227,7 +227,7 @@ impl Default for SchedulerConfig {
 impl SchedulerConfig {
     /// The slots of each lane, with 0 resolved against the core count.
     pub fn slots(&self) -> [usize; 2] {
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let cores = crate::engine::pool::cores();
         let or = |v: usize, auto: usize| if v == 0 { auto } else { v };
         [or(self.cheap_slots, 2 * cores), or(self.heavy_slots, (cores / 2).max(1))]
     }
@@ -392,7 +392,7 @@ impl Scheduler {
     /// running now, so an idle machine gives a query every core and a busy
     /// one gives each query one thread (never more threads than cores).
     pub fn parallelism(&self) -> usize {
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let cores = crate::engine::pool::cores();
         let running: usize = self.state.lock().lanes.iter().map(|l| l.running).sum();
         (cores / running.max(1)).max(1)
     }

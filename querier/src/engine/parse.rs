@@ -2,7 +2,8 @@
 //! with more than [`MAX_OPERATORS`] operators and parentheses before the
 //! parser sees it (the parser's time grows faster than linearly with
 //! nesting: 100,000 levels take minutes), the parser runs on one of a few
-//! long-lived threads with large stacks, the nesting depth of the result is measured without
+//! long-lived threads with large stacks (short queries, which cannot nest
+//! deeply, are parsed in place), the nesting depth of the result is measured without
 //! recursion, and a query deeper than [`MAX_DEPTH`] is refused with 400
 //! "query too complex" (its syntax tree is dropped on the large stack too).
 //!
@@ -26,6 +27,12 @@ pub const MAX_DEPTH: usize = 256;
 /// label matchers, before parsing (a bound on the tree's size and depth).
 pub const MAX_OPERATORS: usize = 2048;
 
+/// Queries with at most this many operators and parentheses nest at most
+/// about as many levels, which the parser handles on any thread's stack: they
+/// are parsed where they arrive, without the hop to a parser thread (a
+/// dashboard query's latency is mostly such hops when the machine is busy).
+const INLINE_MAX_OPERATORS: usize = 64;
+
 /// Stack of the parsing thread: the parser and the drop of a refused tree
 /// recurse once per level (a few hundred bytes each); 256 MiB covers
 /// queries of millions of levels, far past any HTTP body limit. Only the
@@ -41,21 +48,27 @@ pub fn parse(query: &str, param: &str) -> Result<Box<Expr>> {
             "invalid parameter \"{param}\": query too complex: {operators} operators and parentheses, the limit is {MAX_OPERATORS}"
         )));
     }
+    if operators <= INLINE_MAX_OPERATORS {
+        return parse_checked(query, param);
+    }
     let (query, param) = (query.to_string(), param.to_string());
     parser_threads()?
-        .run_blocking(move || {
-            let expr = promql_parser::parser::parse(&query)
-                .map_err(|e| Error::BadData(format!("invalid parameter \"{param}\": {e}")))?;
-            let depth = depth(&expr);
-            if depth > MAX_DEPTH {
-                // Dropped here, on the large stack.
-                return Err(Error::BadData(format!(
-                    "invalid parameter \"{param}\": query too complex: it nests {depth} levels deep, the limit is {MAX_DEPTH}"
-                )));
-            }
-            Ok(Box::new(expr))
-        })
+        .run_blocking(move || parse_checked(&query, &param))
         .unwrap_or_else(|| Err(Error::Internal("the query parser panicked".into())))
+}
+
+/// Parses `query` on the calling thread and refuses a tree deeper than
+/// [`MAX_DEPTH`] (dropping it there).
+fn parse_checked(query: &str, param: &str) -> Result<Box<Expr>> {
+    let expr = promql_parser::parser::parse(query)
+        .map_err(|e| Error::BadData(format!("invalid parameter \"{param}\": {e}")))?;
+    let depth = depth(&expr);
+    if depth > MAX_DEPTH {
+        return Err(Error::BadData(format!(
+            "invalid parameter \"{param}\": query too complex: it nests {depth} levels deep, the limit is {MAX_DEPTH}"
+        )));
+    }
+    Ok(Box::new(expr))
 }
 
 /// The parser threads, started on first use: as many as the cores, each
@@ -63,8 +76,10 @@ pub fn parse(query: &str, param: &str) -> Result<Box<Expr>> {
 /// every query (no thread is created per query).
 fn parser_threads() -> Result<&'static EvalPool> {
     static POOL: OnceLock<std::result::Result<EvalPool, String>> = OnceLock::new();
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    POOL.get_or_init(|| EvalPool::with_stack(cores, 0, "promql-parse", PARSE_STACK_BYTES).map_err(|e| e.to_string()))
+    POOL.get_or_init(|| {
+        let cores = super::pool::cores();
+        EvalPool::with_stack(cores, 0, "promql-parse", PARSE_STACK_BYTES).map_err(|e| e.to_string())
+    })
         .as_ref()
         .map_err(|e| Error::Internal(e.clone()))
 }

@@ -94,6 +94,13 @@ impl EvalPool {
     }
 }
 
+/// The cores this process may use, read once (each read of
+/// `available_parallelism` costs a few system calls, too many per query).
+pub fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
+}
+
 /// Lowers the calling thread's CPU priority (Linux: per thread): the
 /// `SCHED_IDLE` policy, which the kernel preempts as soon as any normal
 /// thread wakes up, and failing that (a sandbox may refuse it) the nice
