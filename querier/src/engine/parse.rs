@@ -80,8 +80,8 @@ fn parser_threads() -> Result<&'static EvalPool> {
         let cores = super::pool::cores();
         EvalPool::with_stack(cores, 0, "promql-parse", PARSE_STACK_BYTES).map_err(|e| e.to_string())
     })
-        .as_ref()
-        .map_err(|e| Error::Internal(e.clone()))
+    .as_ref()
+    .map_err(|e| Error::Internal(e.clone()))
 }
 
 /// Operator characters, set-operator keywords and opening parentheses in
