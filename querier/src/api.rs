@@ -514,20 +514,35 @@ struct MetaRequest {
     end: Timestamp,
     /// `limit`: most entries answered (`None`: all).
     limit: Option<usize>,
+    /// The tenant's `max_series_per_query` (0: none).
+    max_series: u64,
     /// The scheduler slot the call runs in (held until it answers).
-    _permit: Permit,
+    permit: Permit,
+}
+
+impl MetaRequest {
+    /// Whether the tenant's `max_query_lookback_ms` leaves nothing of the
+    /// requested range (then the answer is empty, as for data not stored).
+    fn beyond_lookback(&self) -> bool {
+        self.end < self.start
+    }
 }
 
 async fn meta_request(st: &QuerierState, headers: &HeaderMap, q: Option<String>, body: &Bytes) -> Result<MetaRequest> {
     let p = request_params(headers, q, body)?;
     let tenant = tenant(headers, &st.config)?;
-    let start = time_param(&p, "start", Some(MIN_TIME))?;
+    let mut start = time_param(&p, "start", Some(MIN_TIME))?;
     let end = time_param(&p, "end", Some(MAX_TIME))?;
     if end < start {
         return Err(Error::BadData("end timestamp must not be before start time".into()));
     }
     let matchers = match_params(&p)?;
     let limit = limit_param(&p)?;
+    // The tenant's lookback limit hides older data here as in queries.
+    let limits = st.scheduler.limits(&tenant);
+    if limits.max_query_lookback_ms > 0 {
+        start = start.max(now_ms().saturating_sub(limits.max_query_lookback_ms as i64));
+    }
     st.source.prepare(&tenant, consistency(headers, &st.config)?).await?;
     // The cost of a metadata call is the series it selects; without
     // matchers it is answered from postings keys and costs little.
@@ -536,8 +551,8 @@ async fn meta_request(st: &QuerierState, headers: &HeaderMap, q: Option<String>,
         let req = SelectRequest::new(tenant.clone(), m.clone(), start, end).labels_only();
         cost = cost.saturating_add(st.source.estimate(&req).await?.series);
     }
-    let _permit = st.scheduler.admit(&tenant, Admission { cost }).await?;
-    Ok(MetaRequest { tenant, matchers, start, end, limit, _permit })
+    let permit = st.scheduler.admit(&tenant, Admission { cost }).await?;
+    Ok(MetaRequest { tenant, matchers, start, end, limit, max_series: limits.max_series_per_query, permit })
 }
 
 async fn series(
@@ -556,7 +571,14 @@ async fn series(
             if r.matchers.is_empty() {
                 return Err(Error::BadData("no match[] parameter provided".into()));
             }
+            if r.beyond_lookback() {
+                return Ok(json::series_success(&[], false));
+            }
             let mut series = source::series_union(st.source.as_ref(), &r.tenant, &r.matchers, r.start, r.end).await?;
+            if r.max_series > 0 && series.len() as u64 > r.max_series {
+                st.scheduler.refused("max_series", r.permit.lane());
+                return Err(Error::TooManySeries { limit: r.max_series });
+            }
             let truncated = truncate(&mut series, r.limit);
             Ok(json::series_success(&series, truncated))
         }
@@ -577,6 +599,9 @@ async fn labels(
         started,
         async {
             let r = meta_request(&st, &headers, q, &body).await?;
+            if r.beyond_lookback() {
+                return Ok(json::strings_success(&[], false));
+            }
             let mut names = source::labels(st.source.as_ref(), &r.tenant, None, &r.matchers, r.start, r.end).await?;
             let truncated = truncate(&mut names, r.limit);
             Ok(json::strings_success(&names, truncated))
@@ -604,6 +629,9 @@ async fn label_values(
                 return Err(Error::BadData(format!("invalid label name: {name:?}")));
             }
             let r = meta_request(&st, &headers, q, &Bytes::new()).await?;
+            if r.beyond_lookback() {
+                return Ok(json::strings_success(&[], false));
+            }
             let mut values =
                 source::labels(st.source.as_ref(), &r.tenant, Some(&name), &r.matchers, r.start, r.end).await?;
             let truncated = truncate(&mut values, r.limit);

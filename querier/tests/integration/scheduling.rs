@@ -233,6 +233,12 @@ async fn tenant_query_limits_come_from_a_reloadable_overrides_file() {
     );
     let (status, body) = get(&st, "/api/v1/query?query=cpu_usage_user%7Bhostname%3D%22host_1%22%7D&time=21600").await;
     assert_eq!((status, body["data"]["result"].as_array().unwrap().len()), (StatusCode::OK, 1), "{body}");
+    // The same limit holds for /api/v1/series.
+    let (status, body) = get(&st, "/api/v1/series?match[]=cpu_usage_user").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("more than 50 series"), "{body}");
+    let (status, body) = get(&st, "/api/v1/series?match[]=cpu_usage_user%7Bhostname%3D%22host_1%22%7D").await;
+    assert_eq!((status, body["data"].as_array().unwrap().len()), (StatusCode::OK, 1), "{body}");
 
     // Six hours of range: over the 2 h length limit, refused before loading;
     // one hour (plus the 5 m window) is within it.
@@ -258,5 +264,17 @@ async fn tenant_query_limits_come_from_a_reloadable_overrides_file() {
         }
         assert!(Instant::now() < deadline, "the lookback override was not picked up: {body}");
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The metadata endpoints hide them too.
+    for uri in [
+        "/api/v1/series?match[]=cpu_usage_user",
+        "/api/v1/labels",
+        "/api/v1/labels?match[]=cpu_usage_user",
+        "/api/v1/label/hostname/values",
+        "/api/v1/label/__name__/values?start=0&end=21600",
+    ] {
+        let (status, body) = get(&st, uri).await;
+        assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+        assert_eq!(body["data"], serde_json::json!([]), "{uri}");
     }
 }
