@@ -48,6 +48,7 @@ use crate::error::{Error, Result};
 use crate::metrics::{EndpointLabels, QuerierMetrics, RequestLabels};
 use crate::results_cache::ResultsCache;
 use crate::scheduler::{Admission, Lane, Permit, Scheduler};
+use crate::source::federated::Federated;
 use crate::source::storage::StorageSource;
 use crate::source::{self, SeriesSource};
 use strata_common::select::SelectRequest;
@@ -112,7 +113,7 @@ impl QuerierState {
         Self {
             config,
             engine,
-            source,
+            source: Arc::new(Federated::new(source)),
             metrics,
             scheduler,
             results_cache,
@@ -207,11 +208,13 @@ fn request_params(headers: &HeaderMap, query: Option<String>, body: &Bytes) -> R
     Ok(p)
 }
 
-/// The tenant of a request: `X-Scope-OrgID`, or the default tenant when
-/// multi-tenancy is off (401 when it is on and the header is missing).
+/// The tenant of a request: `X-Scope-OrgID` (several joined by `|` read
+/// across those tenants, see [`crate::source::federated`]), or the default
+/// tenant when multi-tenancy is off (401 when it is on and the header is
+/// missing).
 pub fn tenant(headers: &HeaderMap, config: &QuerierConfig) -> Result<TenantId> {
     match headers.get(TENANT_HEADER).map(|v| v.to_str()) {
-        Some(Ok(id)) => TenantId::new(id).map_err(|e| Error::BadData(e.to_string())),
+        Some(Ok(id)) => TenantId::federated(id).map_err(|e| Error::BadData(e.to_string())),
         Some(Err(_)) => Err(Error::BadData(format!("{TENANT_HEADER} is not valid ASCII"))),
         None if config.multitenancy_enabled => Err(Error::Unauthorized("no org id".into())),
         None => Ok(TenantId::default_tenant()),

@@ -10,6 +10,7 @@
 //!   HTTP (a cluster querier's `HeadReader`).
 
 #[cfg(any(test, feature = "testing"))]
+pub mod federated;
 pub mod memory;
 pub mod remote_heads;
 pub mod storage;

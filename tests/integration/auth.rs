@@ -156,6 +156,31 @@ fn every_endpoint_authenticates_and_isolates_tenants() {
     assert_eq!(status, 200, "{body}");
     let (status, _) = get(&s, "/api/v1/query", &q, &[("Authorization", "Basic Z3JhZmFuYTp3cm9uZw==")]);
     assert_eq!(status, 401, "wrong password");
+    // A credential allowed both tenants reads across them (`a|b`, as Mimir):
+    // every series carries the tenant it is from.
+    let both = [("Authorization", graf), ("X-Scope-OrgID", "team-b|team-a")];
+    let by_tenant = [("query", "count by (__tenant_id__) ({__name__=~\".+\"})"), ("time", t.as_str())];
+    let (status, body) = get(&s, "/api/v1/query", &by_tenant, &both);
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let mut counts: Vec<(String, String)> = v["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (r["metric"]["__tenant_id__"].as_str().unwrap().to_string(), r["value"][1].as_str().unwrap().to_string())
+        })
+        .collect();
+    counts.sort();
+    assert_eq!(counts, [("team-a".into(), "1".into()), ("team-b".into(), "1".into())], "{body}");
+    let only_b = [("query", "{__name__=~\".+\", __tenant_id__=\"team-b\"}"), ("time", t.as_str())];
+    let (_, body) = get(&s, "/api/v1/query", &only_b, &both);
+    assert!(body.contains("b_only") && !body.contains("a_only"), "{body}");
+    let (status, body) = get(&s, "/api/v1/label/__tenant_id__/values", &[], &both);
+    assert_eq!((status, body.contains("[\"team-a\",\"team-b\"]")), (200, true), "{body}");
+    let sql = [("query", "SELECT 1")];
+    let (status, body) = get(&s, "/api/v1/sql", &sql, &both);
+    assert_eq!(status, 400, "SQL reads one tenant: {body}");
 
     // Internal endpoints need the cluster secret; probes stay open.
     for path in ["/metrics", "/ingester/status"] {

@@ -156,13 +156,13 @@ async fn run(
     partitions: Option<usize>,
 ) -> Result<(Format, Vec<u8>)> {
     let config = &engine.state().config;
-    let req = SqlRequest {
-        tenant: tenant(headers, config)?,
-        sql,
-        consistency: consistency(headers, config)?,
-        timeout: p.timeout()?,
-        partitions,
-    };
+    let tenant = tenant(headers, config)?;
+    if tenant.is_federated() {
+        return Err(Error::BadRequest(format!(
+            "SQL reads one tenant at a time; X-Scope-OrgID {tenant} names several (federated reads are PromQL only)"
+        )));
+    }
+    let req = SqlRequest { tenant, sql, consistency: consistency(headers, config)?, timeout: p.timeout()?, partitions };
     let (schema, batches, permit) = engine.run(&req).await?;
     let body = format.encode(&schema, &batches)?;
     drop(permit);
