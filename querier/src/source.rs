@@ -9,8 +9,8 @@
 //! - [`remote_heads::RemoteHeads`]: the heads of ingester processes over
 //!   HTTP (a cluster querier's `HeadReader`).
 
-#[cfg(any(test, feature = "testing"))]
 pub mod federated;
+#[cfg(any(test, feature = "testing"))]
 pub mod memory;
 pub mod remote_heads;
 pub mod storage;
