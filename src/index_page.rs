@@ -23,7 +23,10 @@ const QUERY: &[(&str, &str)] = &[
     ("GET|POST /api/v1/labels", "label names"),
     ("GET /api/v1/label/&lt;name&gt;/values", "values of one label"),
     ("GET /api/v1/status/buildinfo", "version information"),
-    ("GET /api/v1/status/tsdb", "head cardinality: top series counts by metric, label and label pair (all-in-one)"),
+    (
+        "GET /api/v1/status/tsdb",
+        "head cardinality: top series counts by metric, label and label pair (a cluster querier merges its ingesters)",
+    ),
 ];
 
 /// The head protocol (ingester, all-in-one in cluster-less form).

@@ -48,6 +48,7 @@ pub mod record;
 pub mod sample;
 pub mod select;
 pub mod tenant;
+pub mod tsdb_status;
 pub mod varint;
 pub mod watched;
 

@@ -21,6 +21,7 @@
 mod annotations;
 pub mod json;
 pub mod params;
+pub mod tsdb_status;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

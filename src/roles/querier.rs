@@ -44,8 +44,8 @@ pub async fn run(config: Config) -> Result<()> {
             .context("auth.cluster_secret must be a valid HTTP header value")?;
         headers.insert(strata_auth::CLUSTER_SECRET_HEADER, v);
     }
-    let heads: Arc<dyn HeadReader> =
-        Arc::new(RemoteHeads::with_headers(&config.cluster.ingesters, partitions, timeout, headers)?);
+    let remote = Arc::new(RemoteHeads::with_headers(&config.cluster.ingesters, partitions, timeout, headers)?);
+    let heads: Arc<dyn HeadReader> = remote.clone();
     let state = Arc::new(QuerierState::new(config.querier.clone(), stores, heads, Some(log), &mut registry));
     tokio::spawn(state.scheduler.clone().watch_overrides());
     let health = Health::new(registry, "querier", "starting", || true);
@@ -54,6 +54,7 @@ pub async fn run(config: Config) -> Result<()> {
     let secret = strata_auth::ClusterSecret::new(&config.auth.cluster_secret);
     let app = Router::new()
         .merge(super::authenticated(querier::router(state.clone()), &auth))
+        .merge(super::authenticated(querier::api::tsdb_status::router(state.clone(), remote), &auth))
         .merge(sql)
         .merge(process_routes(health, secret));
     serve(config.listen, &config.tls, app, "querier", move || state.shutdown()).await

@@ -159,6 +159,29 @@ fn assert_sql_counts_like_promql(querier: &Strata, metric: &str) {
     assert_eq!(n, promql, "SQL rows against PromQL's count_over_time");
 }
 
+/// The querier's `/api/v1/status/tsdb` is the sum of the ingesters' own
+/// answers: series counts add up across the disjoint partitions.
+fn assert_tsdb_status_merges_the_ingesters(c: &Cluster) {
+    let series_of = |body: &serde_json::Value| {
+        let by_metric = body["data"]["seriesCountByMetricName"].as_array().unwrap();
+        let test = by_metric.iter().find(|s| s["name"] == "cluster_test");
+        (body["data"]["headStats"]["numSeries"].as_u64().unwrap(), test.map_or(0, |s| s["value"].as_u64().unwrap()))
+    };
+    let mut sum = (0, 0);
+    for ingester in &c.ingesters {
+        let (status, body) = ingester.get("/api/v1/status/tsdb", &[]);
+        assert_eq!(status, 200, "{body}");
+        let (all, test) = series_of(&body);
+        sum = (sum.0 + all, sum.1 + test);
+    }
+    let (status, body) = c.querier.get("/api/v1/status/tsdb", &[]);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(series_of(&body), sum, "{body}");
+    assert!(sum.1 > 0, "the heads hold cluster_test series: {body}");
+    let (status, body) = c.querier.get("/api/v1/status/tsdb", &[("limit", "0")]);
+    assert_eq!((status, body["errorType"].as_str()), (400, Some("bad_data")), "{body}");
+}
+
 #[test]
 fn cluster_sigkill_an_ingester_mid_stream_loses_and_duplicates_nothing() {
     let mut c = Cluster::start();
@@ -180,6 +203,7 @@ fn cluster_sigkill_an_ingester_mid_stream_loses_and_duplicates_nothing() {
     assert!(failures.is_empty(), "pushes failed although Kafka was up: {failures:?}");
     verify_exactly_once(&c.querier, "cluster_test", &acked, &attempted);
     assert_sql_counts_like_promql(&c.querier, "cluster_test");
+    assert_tsdb_status_merges_the_ingesters(&c);
 
     // Lag and progress are visible per partition.
     let (status, st) = c.ingesters[0].get("/ingester/status", &[]);

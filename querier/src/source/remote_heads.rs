@@ -25,7 +25,9 @@ use strata_common::head::{
 };
 use strata_common::ids::PartitionId;
 use strata_common::labels::owned_partitions;
-use strata_common::{Error, Result};
+use strata_common::tenant::TENANT_HEADER;
+use strata_common::tsdb_status::{TSDB_STATUS_PATH, TsdbStatus};
+use strata_common::{Error, Result, TenantId};
 
 #[derive(Debug)]
 struct RemoteIngester {
@@ -116,6 +118,35 @@ impl RemoteHeads {
         let bytes = self.call(ing, path, body).await?;
         serde_json::from_slice(&bytes)
             .map_err(|e| Error::HeadProtocol(format!("ingester {} ({}) sent bad JSON: {e}", ing.id, ing.url)))
+    }
+
+    /// Every ingester's `/api/v1/status/tsdb` answer for `tenant`, each
+    /// with `limit` entries per list.
+    pub async fn tsdb_status(&self, tenant: &TenantId, limit: usize) -> Result<Vec<TsdbStatus>> {
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            data: TsdbStatus,
+        }
+        let calls = self.ingesters.iter().map(|ing| async move {
+            let url = format!("{}{TSDB_STATUS_PATH}", ing.url);
+            let resp = self
+                .client
+                .get(&url)
+                .query(&[("limit", limit)])
+                .header(TENANT_HEADER, tenant.as_str())
+                .send()
+                .await
+                .map_err(|e| Self::unavailable(ing, e))?;
+            let status = resp.status();
+            let bytes = resp.bytes().await.map_err(|e| Self::unavailable(ing, e))?;
+            if !status.is_success() {
+                return Err(Self::unavailable(ing, format!("{status}: {}", String::from_utf8_lossy(&bytes))));
+            }
+            serde_json::from_slice::<Answer>(&bytes)
+                .map(|a| a.data)
+                .map_err(|e| Error::HeadProtocol(format!("ingester {} ({}) sent bad JSON: {e}", ing.id, ing.url)))
+        });
+        try_join_all(calls).await
     }
 
     /// Checks that `answered` are exactly the partitions `ing` owns.
