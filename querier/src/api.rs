@@ -380,14 +380,22 @@ async fn run_query(
     if plan.cost.samples > 0 {
         st.metrics.estimate_accuracy.observe(stats.samples_loaded as f64 / plan.cost.samples as f64);
     }
-    let report = json::StatsReport {
-        stats: &stats,
-        total: started.elapsed(),
-        queued: permit.waited,
-        lane: permit.lane(),
-        estimate: &plan.cost,
+    let (with_stats, limit) = (stats_param(p), st.config.max_query_memory_bytes);
+    let (queued, lane) = (permit.waited, permit.lane());
+    let render = move || {
+        let report = json::StatsReport { stats: &stats, total: started.elapsed(), queued, lane, estimate: &plan.cost };
+        json::query_success_within(&value, with_stats.then_some(&report), limit)
     };
-    let body = json::query_success_within(&value, stats_param(p).then_some(&report), st.config.max_query_memory_bytes)?;
+    // A heavy answer can take milliseconds to render (hundreds of series
+    // times hundreds of steps): at low priority, like its evaluation.
+    let body = if heavy {
+        st.engine
+            .in_background(render)
+            .await
+            .ok_or_else(|| Error::Internal("rendering the answer panicked".into()))??
+    } else {
+        render()?
+    };
     drop(permit);
     Ok(body)
 }

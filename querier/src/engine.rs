@@ -253,6 +253,17 @@ impl Engine {
         Self { opts, shutdown: Arc::new(AtomicBool::new(false)), evaluating: Arc::default(), background: None }
     }
 
+    /// Runs `f` where [`Engine::run_with`] runs background work: on the
+    /// low-priority pool if the engine has one (`None` if `f` panicked), else
+    /// here. A heavy query renders its answer this way, so even its JSON
+    /// yields the CPU to cheap queries.
+    pub async fn in_background<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        match &self.background {
+            Some(pool) => pool.spawn(f).await.ok(),
+            None => Some(f()),
+        }
+    }
+
     /// Runs background evaluations (the heavy lane's) on `pool`.
     pub fn with_background_pool(mut self, pool: pool::EvalPool) -> Self {
         self.background = Some(pool);
