@@ -366,7 +366,7 @@ impl super::ctx::SeriesStream for GroupStream {
         let steps = self.layout.steps;
         let values = (0..steps).map(|i| self.layout.load(&state, i).result(self.layout.op)).collect();
         self.held.shrink(steps as u64, self.layout.held_bytes(&labels, &state));
-        Ok(Some(StepSeries { labels, values }))
+        Ok(Some(StepSeries::new(labels, values)))
     }
 }
 
@@ -416,7 +416,7 @@ fn count_values<'a>(
             labels.set(label, &value);
             out_held.grow(ctx.steps as u64, new_series_bytes(&labels, ctx.steps))?;
             let values = counts.iter().map(|&n| (n > 0).then_some(f64::from(n))).collect();
-            out.push(StepSeries { labels, values });
+            out.push(StepSeries::new(labels, values));
         }
     }
     out.sort_by(|x, y| x.labels.cmp(&y.labels));
@@ -476,7 +476,7 @@ fn eval_quantile<'a>(
             .zip(&phi)
             .map(|(vals, &q)| (!vals.is_empty()).then(|| numeric::quantile(q, vals)))
             .collect();
-        out.push(StepSeries { labels, values });
+        out.push(StepSeries::new(labels, values));
     }
     out.sort_by(|x, y| x.labels.cmp(&y.labels));
     drop(held);

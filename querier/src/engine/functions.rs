@@ -217,7 +217,7 @@ pub fn eval_call<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
             // The step buffer is this node's (see `eval::step_buffers`).
             Value::Scalar(v) => {
                 let s =
-                    StepSeries { labels: strata_common::Labels::empty(), values: v.into_iter().map(Some).collect() };
+                    StepSeries::new(strata_common::Labels::empty(), v.into_iter().map(Some).collect());
                 Ok(Value::Vector(Box::new(VecStream::new(vec![s]))))
             }
             _ => Err(Error::BadData("expected a scalar argument to vector".into())),
@@ -267,7 +267,7 @@ impl SeriesStream for RangeFnStream<'_> {
                 let step_t = ctx.ts(step - 1);
                 f(&RangeWindow { samples: w, range_start, range_end, range, step_t, param, may_reset: true })
             });
-            let mut s = StepSeries { labels, values };
+            let mut s = StepSeries::new(labels, values);
             if s.has_values() {
                 if !self.keep_name {
                     s.labels.remove(strata_common::labels::METRIC_NAME);

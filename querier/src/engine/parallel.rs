@@ -23,9 +23,9 @@
 
 use std::collections::VecDeque;
 
-use strata_common::{Sample, Timestamp};
+use strata_common::{HistSample, Sample, Timestamp};
 
-use super::ctx::{EvalCtx, Reservation, SeriesStream, StepSeries, new_series_bytes, series_bytes};
+use super::ctx::{EvalCtx, HistColumn, Reservation, SeriesStream, StepSeries, new_series_bytes, series_bytes};
 use super::eval::sample_bytes;
 use crate::error::Result;
 use crate::source::{SeriesIter, SourceSeries};
@@ -67,6 +67,21 @@ pub trait SeriesKernel: Sync {
     /// series' samples in [`SeriesKernel::window`], which are in `samples`
     /// (time-sorted, staleness markers included; the kernel may modify them).
     fn eval(&self, samples: &mut Vec<Sample>, out: &mut Vec<Option<f64>>);
+
+    /// [`SeriesKernel::eval`] for a series that also has native-histogram
+    /// samples in the window (`hists`, time-sorted, staleness markers
+    /// included): pushes the float values to `out` and returns the
+    /// histogram column, if the kernel produces histograms. The default
+    /// ignores the histograms.
+    fn eval_hist(
+        &self,
+        samples: &mut Vec<Sample>,
+        _hists: &[HistSample],
+        out: &mut Vec<Option<f64>>,
+    ) -> Option<HistColumn> {
+        self.eval(samples, out);
+        None
+    }
 }
 
 /// What one thread did with its chunk.
@@ -75,21 +90,31 @@ struct ChunkResult {
     error: Option<crate::error::Error>,
 }
 
-/// Loads and evaluates `series` into `values` with `kernel`, reusing `buf`.
+/// Loads and evaluates `series` into `values` (and, for series with
+/// histograms, `hists`) with `kernel`, reusing `buf`.
 fn run_chunk<K: SeriesKernel>(
     kernel: &K,
     series: &mut [SourceSeries],
     values: &mut [Vec<Option<f64>>],
+    hists: &mut [Option<HistColumn>],
     buf: &mut Vec<Sample>,
 ) -> ChunkResult {
     let (min_t, max_t) = kernel.window();
     let mut loaded = 0;
-    for (s, out) in series.iter_mut().zip(values) {
+    for ((s, out), hist) in series.iter_mut().zip(values).zip(hists) {
         if let Err(e) = s.loader.load_into(min_t, max_t, buf) {
             return ChunkResult { loaded, error: Some(e) };
         }
-        loaded += buf.len();
-        kernel.eval(buf, out);
+        let h = match s.loader.load_histograms(min_t, max_t) {
+            Ok(h) => h,
+            Err(e) => return ChunkResult { loaded, error: Some(e) },
+        };
+        loaded += buf.len() + h.len();
+        if h.is_empty() {
+            kernel.eval(buf, out);
+        } else {
+            *hist = kernel.eval_hist(buf, &h, out);
+        }
     }
     ChunkResult { loaded, error: None }
 }
@@ -170,19 +195,24 @@ impl<'a, K: SeriesKernel> Batched<'a, K> {
             out_held.grow(ctx.steps as u64, new_series_bytes(&s.labels, ctx.steps))?;
         }
         let mut values: Vec<Vec<Option<f64>>> = (0..batch.len()).map(|_| ctx.step_values()).collect();
+        let mut hists: Vec<Option<HistColumn>> = vec![None; batch.len()];
         let kernel = &self.kernel;
         let results: Vec<ChunkResult> = if threads == 1 {
-            vec![run_chunk(kernel, &mut batch, &mut values, &mut self.bufs[0])]
+            vec![run_chunk(kernel, &mut batch, &mut values, &mut hists, &mut self.bufs[0])]
         } else {
             std::thread::scope(|scope| {
-                let mut parts = batch.chunks_mut(chunk).zip(values.chunks_mut(chunk)).zip(self.bufs.iter_mut());
+                let mut parts = batch
+                    .chunks_mut(chunk)
+                    .zip(values.chunks_mut(chunk))
+                    .zip(hists.chunks_mut(chunk))
+                    .zip(self.bufs.iter_mut());
                 // The first chunk runs on this thread.
                 let first = parts.next();
                 let handles: Vec<_> =
-                    parts.map(|((s, v), buf)| scope.spawn(move || run_chunk(kernel, s, v, buf))).collect();
+                    parts.map(|(((s, v), h), buf)| scope.spawn(move || run_chunk(kernel, s, v, h, buf))).collect();
                 let mut results = Vec::with_capacity(threads);
-                if let Some(((s, v), buf)) = first {
-                    results.push(run_chunk(kernel, s, v, buf));
+                if let Some((((s, v), h), buf)) = first {
+                    results.push(run_chunk(kernel, s, v, h, buf));
                 }
                 for h in handles {
                     results.push(h.join().unwrap_or_else(|_| ChunkResult {
@@ -205,9 +235,9 @@ impl<'a, K: SeriesKernel> Batched<'a, K> {
             self.bufs.iter().fold((0, 0), |(p, b), buf| (p + buf.len() as u64, b + sample_bytes(buf)));
         self.bufs_held.grow(points, bytes)?;
         drop(out_held);
-        for (s, values) in batch.into_iter().zip(values) {
+        for ((s, values), hist) in batch.into_iter().zip(values).zip(hists) {
             ctx.touch_series()?;
-            let s = StepSeries { labels: s.labels, values };
+            let s = StepSeries { labels: s.labels, values, hist };
             if s.has_values() {
                 self.ready_held.grow_series(&s)?;
                 self.ready.push_back(s);

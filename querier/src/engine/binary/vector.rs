@@ -292,7 +292,7 @@ fn left_built(
         .into_iter()
         .zip(outputs)
         .filter(|(_, values)| values.iter().any(Option::is_some))
-        .map(|(s, values)| StepSeries { labels: one_to_one_labels(&s.labels, op, return_bool, matching), values })
+        .map(|(s, values)| StepSeries::new(one_to_one_labels(&s.labels, op, return_bool, matching), values))
         .collect();
     Ok((out, held))
 }
@@ -367,7 +367,7 @@ impl VectorVector<'_> {
                 Some(p) => &mut outs[p].1,
                 None => {
                     let labels = self.result_labels(&s.labels, &first.labels);
-                    outs.push((k, StepSeries { labels, values: vec![None; steps] }));
+                    outs.push((k, StepSeries::new(labels, vec![None; steps])));
                     // Invariant: an element was pushed on the line above.
                     &mut outs.last_mut().expect("just pushed").1
                 }

@@ -130,7 +130,7 @@ fn histogram_quantile<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>>
         out_held.grow(ctx.steps as u64, bytes)?;
         let values =
             per_step.iter_mut().zip(&q).map(|(b, &q)| (!b.is_empty()).then(|| bucket_quantile(q, b))).collect();
-        let s = StepSeries { labels, values };
+        let s = StepSeries::new(labels, values);
         if s.has_values() {
             out.push(s);
         } else {

@@ -195,7 +195,7 @@ fn absent_labels(expr: &Expr) -> Labels {
 
 fn absent_series<'a>(labels: Labels, present: &[bool]) -> Value<'a> {
     let values: Vec<Option<f64>> = present.iter().map(|p| (!p).then_some(1.0)).collect();
-    let out = StepSeries { labels, values };
+    let out = StepSeries::new(labels, values);
     let list = if out.has_values() { vec![out] } else { Vec::new() };
     Value::Vector(Box::new(VecStream::new(list)))
 }

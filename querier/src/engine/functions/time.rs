@@ -88,7 +88,7 @@ fn date_fn<'a>(ctx: &'a EvalCtx, call: &'a Call, f: fn(&Civil) -> i64) -> Result
     let inner: Box<dyn SeriesStream + 'a> = match call.args.args.first() {
         None => {
             let values = (0..ctx.steps).map(|i| Some(ctx.ts(i) as f64 / 1000.0)).collect();
-            Box::new(VecStream::new(vec![StepSeries { labels: Labels::empty(), values }]))
+            Box::new(VecStream::new(vec![StepSeries::new(Labels::empty(), values)]))
         }
         Some(a) => match eval(ctx, a)? {
             Value::Vector(v) => v,
