@@ -5,6 +5,7 @@
 pub mod histogram;
 pub mod labels;
 pub mod math;
+pub mod native;
 pub mod over_time;
 pub mod rate;
 pub mod smoothing;
@@ -102,6 +103,7 @@ pub fn lookup(name: &str) -> Option<&'static FnDef> {
         labels::FUNCTIONS,
         time::FUNCTIONS,
         histogram::FUNCTIONS,
+        native::FUNCTIONS,
         smoothing::FUNCTIONS,
         MISC,
     ]

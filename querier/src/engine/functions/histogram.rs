@@ -1,6 +1,7 @@
 //! `histogram_quantile` over classic (`le`-labelled bucket) histograms,
 //! with Prometheus's bucket coalescing, monotonicity repair and linear
-//! interpolation inside the chosen bucket.
+//! interpolation inside the chosen bucket; native histograms in its input
+//! are answered by [`strata_common::histogram::Histogram::quantile`].
 
 use std::collections::HashMap;
 
@@ -9,7 +10,7 @@ use strata_common::Labels;
 use strata_common::labels::METRIC_NAME;
 
 use super::{FnDef, Kind};
-use crate::engine::ctx::{EvalCtx, StepSeries, Value, VecStream, labels_bytes, new_series_bytes};
+use crate::engine::ctx::{EvalCtx, SeriesStream, StepSeries, Value, VecStream, labels_bytes, new_series_bytes};
 use crate::engine::eval::eval;
 use crate::engine::numeric::almost_equal_eps;
 use crate::error::{Error, Result};
@@ -95,8 +96,17 @@ fn histogram_quantile<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>>
     let mut groups: Vec<(Labels, Vec<Buckets>)> = Vec::new();
     let mut index: HashMap<Labels, usize> = HashMap::new();
     let mut held = ctx.reservation();
-    while let Some(s) = input.next_series()? {
+    let mut native: Vec<StepSeries> = Vec::new();
+    while let Some(mut s) = input.next_series()? {
         ctx.check_deadline()?;
+        if let Some(col) = s.hist.take() {
+            let values: Vec<Option<f64>> =
+                col.iter().zip(&q).map(|(h, &q)| h.as_ref().map(|h| h.quantile(q))).collect();
+            let mut labels = s.labels.clone();
+            labels.remove(METRIC_NAME);
+            held.grow(ctx.steps as u64, new_series_bytes(&labels, ctx.steps))?;
+            native.push(StepSeries::new(labels, values));
+        }
         let Some(le) = s.labels.get(BUCKET_LABEL).and_then(|v| v.trim().parse::<f64>().ok()) else {
             continue; // not a bucket: ignored, as Prometheus does (with a warning)
         };
@@ -122,8 +132,12 @@ fn histogram_quantile<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>>
         }
         ctx.recycle(s);
     }
-    let mut out: Vec<StepSeries> = Vec::with_capacity(groups.len());
+    let mut out: Vec<StepSeries> = Vec::with_capacity(groups.len() + native.len());
     let mut out_held = ctx.reservation();
+    for s in native {
+        out_held.grow_series(&s)?;
+        out.push(s);
+    }
     for (labels, mut per_step) in groups {
         // Reserved before it is built; released again if it has no value.
         let bytes = new_series_bytes(&labels, ctx.steps);
@@ -139,6 +153,34 @@ fn histogram_quantile<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>>
     }
     drop(held);
     Ok(Value::Vector(Box::new(VecStream::held(out, out_held))))
+}
+
+/// Passes series through, failing with [`Error::Unsupported`] at the first
+/// classic bucket series (an `le` label and float values): for functions
+/// that evaluate native histograms only so far.
+pub struct ClassicUnsupported<'a> {
+    inner: Box<dyn SeriesStream + 'a>,
+    what: &'static str,
+}
+
+impl<'a> ClassicUnsupported<'a> {
+    /// Checks the series of `inner`; `what` names the unsupported case.
+    pub fn new(inner: Box<dyn SeriesStream + 'a>, what: &'static str) -> Self {
+        Self { inner, what }
+    }
+}
+
+impl SeriesStream for ClassicUnsupported<'_> {
+    fn next_series(&mut self) -> Result<Option<StepSeries>> {
+        let s = self.inner.next_series()?;
+        if let Some(s) = &s
+            && s.labels.get(BUCKET_LABEL).is_some()
+            && s.values.iter().any(Option::is_some)
+        {
+            return Err(Error::Unsupported(self.what.into()));
+        }
+        Ok(s)
+    }
 }
 
 /// The histogram functions.
