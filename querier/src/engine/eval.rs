@@ -28,7 +28,7 @@ pub fn eval<'a>(ctx: &'a EvalCtx, expr: &'a Expr) -> Result<Value<'a>> {
             // Collected in place (same element type): nothing new to hold.
             Value::Scalar(v) => Ok(Value::Scalar(v.into_iter().map(|x| -x).collect())),
             Value::Vector(inner) => {
-                Ok(Value::Vector(Box::new(MapStream { inner, drop_name: true, f: Box::new(|x| Some(-x)) })))
+                Ok(Value::Vector(Box::new(MapStream { inner, drop_name: true, f: Box::new(|x| Some(-x)) }.negating())))
             }
             Value::String(_) => Err(Error::BadData("unary minus on a string".into())),
         },
@@ -98,6 +98,8 @@ fn grid(ctx: &EvalCtx) -> Grid {
 }
 
 /// Applies `f` to every value of every series; `None` drops the point.
+/// Histogram samples are dropped (Prometheus's float functions ignore
+/// them), or negated by [`MapStream::negating`] (unary minus).
 pub struct MapStream<'a> {
     /// The input.
     pub inner: Box<dyn SeriesStream + 'a>,
@@ -107,9 +109,44 @@ pub struct MapStream<'a> {
     pub f: Box<dyn Fn(f64) -> Option<f64> + 'a>,
 }
 
+impl<'a> MapStream<'a> {
+    /// Unary minus: histograms are multiplied by −1 rather than dropped.
+    pub fn negating(self) -> NegateStream<'a> {
+        NegateStream(self)
+    }
+}
+
+/// [`MapStream`] that negates histograms (see [`MapStream::negating`]).
+pub struct NegateStream<'a>(MapStream<'a>);
+
+impl SeriesStream for NegateStream<'_> {
+    fn next_series(&mut self) -> Result<Option<StepSeries>> {
+        let m = &mut self.0;
+        while let Some(mut s) = m.inner.next_series()? {
+            for v in s.values.iter_mut() {
+                *v = v.and_then(|x| (m.f)(x));
+            }
+            if let Some(col) = &mut s.hist {
+                for h in col.iter_mut().flatten() {
+                    *h = std::sync::Arc::new(h.scale(-1.0));
+                }
+            }
+            if !s.has_values() {
+                continue;
+            }
+            if m.drop_name {
+                s.labels.remove(strata_common::labels::METRIC_NAME);
+            }
+            return Ok(Some(s));
+        }
+        Ok(None)
+    }
+}
+
 impl SeriesStream for MapStream<'_> {
     fn next_series(&mut self) -> Result<Option<StepSeries>> {
         while let Some(mut s) = self.inner.next_series()? {
+            s.drop_hist();
             for v in s.values.iter_mut() {
                 *v = v.and_then(|x| (self.f)(x));
             }

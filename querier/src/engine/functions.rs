@@ -294,6 +294,7 @@ impl SeriesStream for ArgsMapStream<'_> {
     fn next_series(&mut self) -> Result<Option<StepSeries>> {
         let mut scratch = vec![0.0; self.args.len()];
         while let Some(mut s) = self.inner.next_series()? {
+            s.drop_hist();
             for (i, v) in s.values.iter_mut().enumerate() {
                 let Some(x) = *v else { continue };
                 for (slot, a) in scratch.iter_mut().zip(&self.args) {

@@ -91,6 +91,11 @@ fn label_join<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
 fn sort_by_value<'a>(ctx: &'a EvalCtx, call: &'a Call, desc: bool) -> Result<Value<'a>> {
     let mut inner = vector_arg(ctx, call)?;
     let (mut all, held) = crate::engine::ctx::collect(ctx, inner.as_mut())?;
+    // Histograms are left out (Prometheus sorts floats only).
+    for s in &mut all {
+        s.drop_hist();
+    }
+    all.retain(StepSeries::has_values);
     if ctx.steps == 1 {
         all.sort_by(|a, b| {
             let (x, y) = (a.values[0].unwrap_or(f64::NAN), b.values[0].unwrap_or(f64::NAN));
@@ -205,8 +210,8 @@ fn absent<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
     ctx.hold_steps(1)?;
     let mut present = vec![false; ctx.steps];
     while let Some(s) = inner.next_series()? {
-        for (p, v) in present.iter_mut().zip(&s.values) {
-            *p |= v.is_some();
+        for (i, (p, v)) in present.iter_mut().zip(&s.values).enumerate() {
+            *p |= v.is_some() || s.hist_at(i).is_some();
         }
     }
     Ok(absent_series(absent_labels(arg(call, 0)?), &present))
