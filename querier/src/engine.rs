@@ -467,8 +467,7 @@ fn evaluate(expr: &Expr, ctx: &EvalCtx, instant: bool) -> Result<QueryValue> {
             let hn = hwindow.clone().count();
             if n + hn > 0 {
                 let hbytes: usize = hwindow.clone().map(|s| 16 + s.h.heap_bytes()).sum();
-                let bytes =
-                    ctx::labels_bytes(&labels) + (std::mem::size_of::<RangeSeries>() + n * 16 + hbytes) as u64;
+                let bytes = ctx::labels_bytes(&labels) + (std::mem::size_of::<RangeSeries>() + n * 16 + hbytes) as u64;
                 held.grow((n + hn) as u64, bytes)?;
                 let mut points = Vec::with_capacity(n);
                 points.extend(window.map(|s| (s.t, s.v)));

@@ -296,7 +296,10 @@ fn merge(parts: &[Part]) -> Vec<RangeSeries> {
             e.1.extend_from_slice(hist);
         }
     }
-    by_labels.into_iter().map(|(l, (p, hist))| RangeSeries { labels: l.clone(), points: Points::Raw(p), hist }).collect()
+    by_labels
+        .into_iter()
+        .map(|(l, (p, hist))| RangeSeries { labels: l.clone(), points: Points::Raw(p), hist })
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! Parsing Prometheus `promqltest` files into [`Command`]s: `load`,
 //! `clear`, `eval` (instant / range, with `expect` lines or result lines).
 
-use strata_common::sample::stale_nan;
 use strata_common::histogram::Histogram;
+use strata_common::sample::stale_nan;
 use strata_common::{Labels, Timestamp};
 
 use strata_querier::format::parse_prom_duration;

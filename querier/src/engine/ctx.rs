@@ -477,8 +477,7 @@ pub fn series_bytes(s: &StepSeries) -> u64 {
             + h.iter().flatten().map(|h| h.heap_bytes()).sum::<usize>()
     });
     labels_bytes(&s.labels)
-        + (std::mem::size_of::<StepSeries>() + s.values.capacity() * std::mem::size_of::<Option<f64>>() + hist)
-            as u64
+        + (std::mem::size_of::<StepSeries>() + s.values.capacity() * std::mem::size_of::<Option<f64>>() + hist) as u64
 }
 
 /// A stream over an already materialized list; with a reservation, each

@@ -231,7 +231,12 @@ impl SeriesKernel for InstantKernel {
     /// Per step, the latest sample of either kind in the lookback window:
     /// a float goes to `values`, a histogram to the returned column (a
     /// staleness marker of either kind ends the series).
-    fn eval_hist(&self, samples: &mut Vec<Sample>, hists: &[HistSample], values: &mut Vec<Option<f64>>) -> Option<HistColumn> {
+    fn eval_hist(
+        &self,
+        samples: &mut Vec<Sample>,
+        hists: &[HistSample],
+        values: &mut Vec<Option<f64>>,
+    ) -> Option<HistColumn> {
         let mut col: HistColumn = Vec::with_capacity(self.grid.steps);
         let (mut fi, mut hi) = (0usize, 0usize); // samples with t <= ref
         for i in 0..self.grid.steps {
@@ -325,7 +330,15 @@ impl<'a> RangeInput<'a> {
                 let range = ms.range.as_millis() as Timestamp;
                 let window = timing.window(&g, range);
                 let iter = ctx.take_selection(&ms.vs as *const VectorSelector as usize)?;
-                Ok(Self { ctx, timing, range, source: RangeSource::Selector { iter, window }, buf, hbuf: Vec::new(), held })
+                Ok(Self {
+                    ctx,
+                    timing,
+                    range,
+                    source: RangeSource::Selector { iter, window },
+                    buf,
+                    hbuf: Vec::new(),
+                    held,
+                })
             }
             Expr::Subquery(sq) => {
                 let timing = Timing::of_parts(sq.offset.as_ref(), sq.at.as_ref(), &g);

@@ -222,8 +222,7 @@ pub fn eval_call<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
         Kind::Vector => match eval(ctx, arg(0)?)? {
             // The step buffer is this node's (see `eval::step_buffers`).
             Value::Scalar(v) => {
-                let s =
-                    StepSeries::new(strata_common::Labels::empty(), v.into_iter().map(Some).collect());
+                let s = StepSeries::new(strata_common::Labels::empty(), v.into_iter().map(Some).collect());
                 Ok(Value::Vector(Box::new(VecStream::new(vec![s]))))
             }
             _ => Err(Error::BadData("expected a scalar argument to vector".into())),
@@ -280,7 +279,18 @@ impl SeriesStream for RangeFnStream<'_> {
             } else {
                 let refs = (0..ctx.steps).map(|i| self.iter.timing.ref_t(ctx.ts(i)));
                 let steps = (0..ctx.steps).map(|i| ctx.ts(i));
-                hist_windows(self.iter.samples(), self.iter.hist_samples(), range, refs, steps, param, f, self.hf, true, &mut values)
+                hist_windows(
+                    self.iter.samples(),
+                    self.iter.hist_samples(),
+                    range,
+                    refs,
+                    steps,
+                    param,
+                    f,
+                    self.hf,
+                    true,
+                    &mut values,
+                )
             };
             let mut s = StepSeries { labels, values, hist };
             if s.has_values() {
@@ -371,7 +381,12 @@ impl SeriesKernel for RangeKernel {
         });
     }
 
-    fn eval_hist(&self, samples: &mut Vec<Sample>, hists: &[HistSample], out: &mut Vec<Option<f64>>) -> Option<HistColumn> {
+    fn eval_hist(
+        &self,
+        samples: &mut Vec<Sample>,
+        hists: &[HistSample],
+        out: &mut Vec<Option<f64>>,
+    ) -> Option<HistColumn> {
         samples.retain(|s| !is_stale_nan(s.v));
         let hists: Vec<HistSample> = hists.iter().filter(|h| !h.h.is_stale()).cloned().collect();
         let may_reset = samples.windows(2).any(|w| w[1].v < w[0].v);

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use futures::future::BoxFuture;
-use strata_common::matcher::matches_all;
 use strata_common::histogram::sort_dedup_hist;
+use strata_common::matcher::matches_all;
 use strata_common::sample::sort_dedup_samples;
 use strata_common::select::{SelectEstimate, SelectRequest};
 use strata_common::{HistSample, Labels, Sample, TenantId, Timestamp};
@@ -23,8 +23,7 @@ struct MemSeries {
 
 impl MemSeries {
     fn any_in(&self, min_t: Timestamp, max_t: Timestamp) -> bool {
-        !slice_range(&self.samples, min_t, max_t).is_empty()
-            || self.hists.iter().any(|h| h.t >= min_t && h.t <= max_t)
+        !slice_range(&self.samples, min_t, max_t).is_empty() || self.hists.iter().any(|h| h.t >= min_t && h.t <= max_t)
     }
 }
 

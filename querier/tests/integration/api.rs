@@ -146,10 +146,7 @@ async fn bad_requests_use_prometheus_errors() {
 async fn unsupported_function_is_named() {
     let (s, body) = get("/api/v1/query?query=info(up)&time=1700000000").await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    assert_eq!(
-        body,
-        r#"{"status":"error","errorType":"bad_data","error":"function info is not supported yet"}"#
-    );
+    assert_eq!(body, r#"{"status":"error","errorType":"bad_data","error":"function info is not supported yet"}"#);
 }
 
 #[tokio::test]

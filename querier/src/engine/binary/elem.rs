@@ -123,9 +123,11 @@ pub fn combine(op: BinOp, return_bool: bool, l: Elem<'_>, r: Elem<'_>) -> Option
             _ => (None, false),
         },
     };
+    // An undefined pair has no result, even with `bool`.
+    let value = value?;
     match (return_bool, keep) {
         (true, k) if op.is_comparison() => Some(Out::F(f64::from(u8::from(k)))),
-        (_, true) => value,
+        (_, true) => Some(value),
         (_, false) => None,
     }
 }

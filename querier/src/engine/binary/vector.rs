@@ -363,8 +363,7 @@ impl VectorVector<'_> {
         let mut outs: Vec<(usize, StepSeries)> = Vec::new();
         for i in 0..steps {
             let Some(many) = elem::elem(&s, i) else { continue };
-            let mut matched =
-                candidates.iter().enumerate().filter_map(|(k, c)| elem::elem(c, i).map(|r| (k, c, r)));
+            let mut matched = candidates.iter().enumerate().filter_map(|(k, c)| elem::elem(c, i).map(|r| (k, c, r)));
             let Some((k, first, one)) = matched.next() else { continue };
             if let Some((_, second, _)) = matched.next() {
                 let side = if self.swapped { "left" } else { "right" };

@@ -66,7 +66,11 @@ pub fn lookup(name: &str) -> Option<HistFn> {
         "present_over_time" => |_| Some(HOut::F(1.0)),
         "last_over_time" => |w| last(w, true),
         "first_over_time" => |w| last(w, false),
-        "changes" => |w| Some(HOut::F(count_pairs(w, |a, b| !hist_equal(a, b), |a, b| a != b && !(a.is_nan() && b.is_nan())))),
+        "ts_of_last_over_time" => |w| last_t(w, true),
+        "ts_of_first_over_time" => |w| last_t(w, false),
+        "changes" => {
+            |w| Some(HOut::F(count_pairs(w, |a, b| !hist_equal(a, b), |a, b| a != b && !(a.is_nan() && b.is_nan()))))
+        }
         "resets" => |w| Some(HOut::F(count_pairs(w, |prev, cur| cur.detect_reset(prev), |a, b| b < a))),
         _ => return None,
     })
@@ -95,6 +99,17 @@ fn last(w: &HistWindow<'_>, latest: bool) -> Option<HOut> {
         (_, Some(h)) => Some(HOut::H(Arc::clone(&h.h))),
         (None, None) => None,
     }
+}
+
+/// The timestamp (seconds) of the last (or first) sample of either kind.
+fn last_t(w: &HistWindow<'_>, latest: bool) -> Option<HOut> {
+    let f = if latest { w.floats.last() } else { w.floats.first() }.map(|s| s.t);
+    let h = if latest { w.hists.last() } else { w.hists.first() }.map(|s| s.t);
+    let t = match (f, h) {
+        (Some(a), Some(b)) => Some(if latest { a.max(b) } else { a.min(b) }),
+        (a, b) => a.or(b),
+    }?;
+    Some(HOut::F(t as f64 / 1000.0))
 }
 
 /// Consecutive pairs (in time order, floats and histograms merged) that

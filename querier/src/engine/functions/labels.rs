@@ -229,6 +229,13 @@ fn absent_over_time<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
         for (p, h) in present.iter_mut().zip(&hits) {
             *p |= h.is_some();
         }
+        if !input.hist_samples().is_empty() {
+            let hists = input.hist_samples();
+            for (i, p) in present.iter_mut().enumerate() {
+                let r = input.timing.ref_t(ctx.ts(i));
+                *p |= hists.iter().any(|h| h.t > r - input.range && h.t <= r);
+            }
+        }
     }
     Ok(absent_series(absent_labels(arg(call, 0)?), &present))
 }
