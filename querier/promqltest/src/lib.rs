@@ -24,6 +24,7 @@
 #![warn(missing_docs)]
 
 pub mod hist;
+pub mod nhcb;
 pub mod parse;
 
 use std::sync::Arc;
@@ -128,8 +129,16 @@ async fn run_commands(name: &str, cmds: Vec<Command>, mut rewrites: Option<&mut 
                 source = Arc::new(MemorySource::new());
                 unreadable.clear();
             }
-            Command::Load { interval, series, unreadable: names } => {
+            Command::Load { interval, series, unreadable: names, nhcb } => {
                 unreadable.extend(names);
+                if nhcb {
+                    for (labels, hists) in nhcb::convert(&series, interval) {
+                        if let Err(e) = source.append_histograms(&tenant, labels, &hists) {
+                            sum.failed += 1;
+                            sum.failures.push(format!("{name}: load failed: {e}"));
+                        }
+                    }
+                }
                 for s in series {
                     let samples: Vec<Sample> = s
                         .values

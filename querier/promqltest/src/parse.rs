@@ -82,6 +82,9 @@ pub enum Command {
         series: Vec<SeriesLine>,
         /// Metric names of the lines that could not be read.
         unreadable: Vec<Option<String>>,
+        /// `load_with_nhcb`: classic histograms are also loaded as native
+        /// histograms with custom buckets (see [`crate::nhcb`]).
+        nhcb: bool,
     },
     /// Drops every loaded series.
     Clear,
@@ -327,9 +330,6 @@ fn parse_command(line_no: usize, line: &str, body: &[(usize, &str)]) -> Command 
             let Some(interval) = parse_test_duration(rest) else { return unknown() };
             let mut series = Vec::new();
             let mut unreadable = Vec::new();
-            if cmd != "load" {
-                unreadable.push(None);
-            }
             for (_, l) in body {
                 let desc = parse_series_desc(l);
                 match desc.as_ref().and_then(|(labels, vals)| SeriesLine::parse(labels.clone(), vals)) {
@@ -337,7 +337,7 @@ fn parse_command(line_no: usize, line: &str, body: &[(usize, &str)]) -> Command 
                     None => unreadable.push(desc.and_then(|(labels, _)| labels.metric_name().map(str::to_string))),
                 }
             }
-            Command::Load { interval, series, unreadable }
+            Command::Load { interval, series, unreadable, nhcb: cmd == "load_with_nhcb" }
         }
         "eval" | "eval_fail" | "eval_ordered" | "eval_warn" | "eval_info" => {
             let mut expect = Expect { fail: cmd == "eval_fail", ordered: cmd == "eval_ordered", ..Default::default() };
