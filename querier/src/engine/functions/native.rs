@@ -9,7 +9,7 @@ use strata_common::labels::METRIC_NAME;
 
 use super::{FnDef, Kind};
 use crate::engine::ctx::{EvalCtx, SeriesStream, StepSeries, Value};
-use crate::engine::eval::{SCALAR_BYTES, eval};
+use crate::engine::eval::eval;
 use crate::engine::numeric::kahan_inc;
 use crate::error::{Error, Result};
 
@@ -52,16 +52,6 @@ fn vector_arg<'a>(ctx: &'a EvalCtx, call: &'a Call, i: usize) -> Result<Box<dyn 
     match eval(ctx, arg)? {
         Value::Vector(v) => Ok(v),
         _ => Err(Error::BadData(format!("expected an instant vector argument to {name}"))),
-    }
-}
-
-/// The scalar argument `i` of `call`, per step.
-fn scalar_arg(ctx: &EvalCtx, call: &Call, i: usize) -> Result<Vec<f64>> {
-    let name = call.func.name;
-    let arg = call.args.args.get(i).ok_or_else(|| Error::BadData(format!("missing argument of {name}")))?;
-    match eval(ctx, arg)? {
-        Value::Scalar(v) => Ok(v),
-        _ => Err(Error::BadData(format!("expected a scalar as argument {} of {name}", i + 1))),
     }
 }
 
@@ -114,16 +104,6 @@ pub fn variance(h: &Histogram) -> f64 {
     (var + c) / h.count
 }
 
-fn histogram_fraction<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
-    let lower = scalar_arg(ctx, call, 0)?;
-    let upper = scalar_arg(ctx, call, 1)?;
-    ctx.hold_steps(2 * SCALAR_BYTES)?;
-    let inner = vector_arg(ctx, call, 2)?;
-    let inner = Box::new(super::histogram::ClassicUnsupported::new(inner, "histogram_fraction of classic histograms"));
-    let f: Reading = Box::new(move |h, i| h.fraction(lower[i], upper[i]));
-    Ok(Value::Vector(Box::new(HistMapStream { inner, ctx, f })))
-}
-
 /// The native-histogram functions.
 pub static FUNCTIONS: &[FnDef] = &[
     FnDef { name: "histogram_count", kind: Kind::Custom(histogram_count), keep_name: false },
@@ -131,5 +111,5 @@ pub static FUNCTIONS: &[FnDef] = &[
     FnDef { name: "histogram_avg", kind: Kind::Custom(histogram_avg), keep_name: false },
     FnDef { name: "histogram_stddev", kind: Kind::Custom(histogram_stddev), keep_name: false },
     FnDef { name: "histogram_stdvar", kind: Kind::Custom(histogram_stdvar), keep_name: false },
-    FnDef { name: "histogram_fraction", kind: Kind::Custom(histogram_fraction), keep_name: false },
+    FnDef { name: "histogram_fraction", kind: Kind::Custom(super::histogram::histogram_fraction), keep_name: false },
 ];
