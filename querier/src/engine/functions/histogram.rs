@@ -232,6 +232,18 @@ fn classic_and_native<'a>(
         }
         ctx.recycle(s);
     }
+    // A native histogram and classic buckets of the same series at one
+    // step: neither is evaluated there (Prometheus warns).
+    for n in &mut natives {
+        let Some(&g) = index.get(&n.labels) else { continue };
+        for (i, v) in n.values.iter_mut().enumerate() {
+            if v.is_some() && !groups[g].1[i].is_empty() {
+                *v = None;
+                groups[g].1[i].clear();
+            }
+        }
+    }
+    natives.retain(StepSeries::has_values);
     let mut out: Vec<StepSeries> = Vec::with_capacity(groups.len() + natives.len());
     let mut out_held = ctx.reservation();
     for s in natives {
