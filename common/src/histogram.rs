@@ -17,6 +17,7 @@
 
 pub mod buckets;
 pub mod codec;
+pub mod kahan;
 pub mod ops;
 
 use crate::sample::{STALE_NAN_BITS, Timestamp, is_stale_nan};

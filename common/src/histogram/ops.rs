@@ -20,18 +20,18 @@ pub enum OpError {
 }
 
 /// The bucket index at `target` schema holding bucket `idx` at `origin`.
-fn target_idx(idx: i32, origin: i32, target: i32) -> i32 {
+pub(super) fn target_idx(idx: i32, origin: i32, target: i32) -> i32 {
     ((idx - 1) >> (origin - target)) + 1
 }
 
 /// Buckets of one side as an ordered map of index to count.
-type Side = BTreeMap<i32, f64>;
+pub(super) type Side = BTreeMap<i32, f64>;
 
 impl Histogram {
     /// One side's buckets at `schema` (< = own schema), dropping those
     /// entirely inside a zero bucket of `threshold` (their counts are
     /// returned, to be added to the zero bucket).
-    fn side_at(&self, positive: bool, schema: i32, threshold: f64) -> (Side, f64) {
+    pub(super) fn side_at(&self, positive: bool, schema: i32, threshold: f64) -> (Side, f64) {
         let (spans, counts) = if positive {
             (&self.positive_spans, &self.positive_buckets)
         } else {
@@ -55,7 +55,7 @@ impl Histogram {
 
     /// Rebuilds spans and counts of one side from `side`, skipping buckets
     /// whose count is exactly zero when `drop_empty`.
-    fn set_side(&mut self, positive: bool, side: &Side, drop_empty: bool) {
+    pub(super) fn set_side(&mut self, positive: bool, side: &Side, drop_empty: bool) {
         let mut spans: Vec<Span> = Vec::new();
         let mut counts = Vec::with_capacity(side.len());
         let mut next: Option<i32> = None;

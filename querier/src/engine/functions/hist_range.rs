@@ -59,8 +59,11 @@ pub fn lookup(name: &str) -> Option<HistFn> {
         "idelta" => |w| instant(w, false),
         "sum_over_time" => |w| sum(w).map(|h| HOut::H(Arc::new(h.compact()))),
         "avg_over_time" => |w| {
-            let n = w.hists.len() as f64;
-            sum(w).map(|h| HOut::H(Arc::new(h.scale(1.0 / n).compact())))
+            if !w.floats.is_empty() {
+                return None;
+            }
+            let m = strata_common::histogram::kahan::mean(w.hists.iter().map(|h| h.h.as_ref())).ok()??;
+            Some(HOut::H(Arc::new(m.compact())))
         },
         "count_over_time" => |w| Some(HOut::F((w.floats.len() + w.hists.len()) as f64)),
         "present_over_time" => |_| Some(HOut::F(1.0)),
@@ -82,12 +85,11 @@ fn sum(w: &HistWindow<'_>) -> Option<Histogram> {
     if !w.floats.is_empty() {
         return None;
     }
-    let mut acc = w.hists[0].h.as_ref().clone();
-    acc.integer = false;
+    let mut acc = strata_common::histogram::kahan::KahanSum::new(&w.hists[0].h);
     for h in &w.hists[1..] {
-        acc = acc.add(&h.h).ok()?;
+        acc.add(&h.h).ok()?;
     }
-    Some(acc)
+    Some(acc.finish())
 }
 
 /// The last (or first) sample of either kind.
