@@ -89,7 +89,16 @@ impl KahanSum {
             return Err(OpError::MixedSchemas);
         }
         if self.custom() && self.custom_values != h.custom_values {
-            return Err(OpError::IncompatibleCustomBounds);
+            // Mismatched custom bounds: both go to their intersection.
+            let bounds = super::ops::intersect(&self.custom_values, &h.custom_values);
+            let mut side: BTreeMap<i32, Comp> = BTreeMap::new();
+            for (&idx, &(s, c)) in &self.sides[0] {
+                let e = side.entry(super::ops::custom_target(&self.custom_values, idx, &bounds)).or_insert((0.0, 0.0));
+                *e = (e.0 + s, e.1 + c);
+            }
+            self.sides[0] = side;
+            self.custom_values = bounds;
+            return self.add(&h.to_custom_bounds(&self.custom_values.clone()));
         }
         let (schema, threshold) = (self.schema.min(h.schema), self.zero_threshold.max(h.zero_threshold));
         self.rebucket(schema, threshold);
