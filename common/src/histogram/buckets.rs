@@ -244,11 +244,8 @@ impl Histogram {
             rank += b.count;
         }
         // NaN observations (sum NaN) count in no bucket.
-        let count = if self.sum.is_nan() {
-            self.all_buckets().iter().map(|b| b.count).sum::<f64>()
-        } else {
-            self.count
-        };
+        let count =
+            if self.sum.is_nan() { self.all_buckets().iter().map(|b| b.count).sum::<f64>() } else { self.count };
         if !lower_set || lower_rank > count {
             lower_rank = count;
         }

@@ -133,9 +133,12 @@ fn parse_number(s: &str) -> Option<f64> {
     }
 }
 
+/// Floats and histograms per point (see [`SeriesLine`]).
+pub type Points = (Vec<Option<f64>>, Vec<Option<Histogram>>);
+
 /// Expands the series-value notation with native histograms
 /// (`1 {{count:1}}x2 {{…}}+{{…}}x3 _`): floats and histograms per point.
-pub fn parse_values_hist(text: &str) -> Option<(Vec<Option<f64>>, Vec<Option<Histogram>>)> {
+pub fn parse_values_hist(text: &str) -> Option<Points> {
     if !text.contains("{{") {
         return Some((parse_values(text)?, Vec::new()));
     }

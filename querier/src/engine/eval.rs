@@ -256,19 +256,21 @@ impl SeriesKernel for InstantKernel {
             let f = fi.checked_sub(1).map(|j| samples[j]);
             let h = hi.checked_sub(1).map(|j| &hists[j]);
             let (mut v, mut hv) = (None, None);
+            // The latest sample of either kind (a float on a tie).
+            let (f, h) = match (f, h) {
+                (Some(f), Some(h)) if f.t >= h.t => (Some(f), None),
+                (Some(_), Some(h)) => (None, Some(h)),
+                other => other,
+            };
             match (f, h) {
-                (Some(f), h) if h.is_none_or(|h| f.t >= h.t) => {
-                    if f.t > r - self.lookback && !is_stale_nan(f.v) {
-                        v = Some(if self.emit_timestamps { f.t as f64 / 1000.0 } else { f.v });
-                    }
+                (Some(f), _) if f.t > r - self.lookback && !is_stale_nan(f.v) => {
+                    v = Some(if self.emit_timestamps { f.t as f64 / 1000.0 } else { f.v });
                 }
-                (_, Some(h)) => {
-                    if h.t > r - self.lookback && !h.h.is_stale() {
-                        if self.emit_timestamps {
-                            v = Some(h.t as f64 / 1000.0);
-                        } else {
-                            hv = Some(std::sync::Arc::clone(&h.h));
-                        }
+                (_, Some(h)) if h.t > r - self.lookback && !h.h.is_stale() => {
+                    if self.emit_timestamps {
+                        v = Some(h.t as f64 / 1000.0);
+                    } else {
+                        hv = Some(std::sync::Arc::clone(&h.h));
                     }
                 }
                 _ => {}

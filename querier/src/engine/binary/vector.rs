@@ -142,12 +142,12 @@ impl OneSideDuplicates {
             let steps = series[0].values.len();
             let mut first: Vec<Option<usize>> = vec![None; steps];
             for (k, s) in series.iter().enumerate() {
-                for i in 0..steps {
+                for (i, first_at) in first.iter_mut().enumerate() {
                     if !present(s, i) {
                         continue;
                     }
-                    match first[i] {
-                        None => first[i] = Some(k),
+                    match *first_at {
+                        None => *first_at = Some(k),
                         Some(f) => {
                             if found.at.is_empty() {
                                 found.at = vec![None; steps];
@@ -361,7 +361,7 @@ impl VectorVector<'_> {
         let mut seen = self.lhs_seen.remove(&sig).unwrap_or_else(|| vec![false; steps]);
         // Output series per matched one-side candidate (their labels may differ).
         let mut outs: Vec<(usize, StepSeries)> = Vec::new();
-        for i in 0..steps {
+        for (i, seen_at) in seen.iter_mut().enumerate() {
             let Some(many) = elem::elem(&s, i) else { continue };
             let mut matched = candidates.iter().enumerate().filter_map(|(k, c)| elem::elem(c, i).map(|r| (k, c, r)));
             let Some((k, first, one)) = matched.next() else { continue };
@@ -369,7 +369,7 @@ impl VectorVector<'_> {
                 let side = if self.swapped { "left" } else { "right" };
                 return Err(duplicate_error(&sig, side, &first.labels, &second.labels));
             }
-            if self.one_to_one && std::mem::replace(&mut seen[i], true) {
+            if self.one_to_one && std::mem::replace(seen_at, true) {
                 return Err(many_to_one_error());
             }
             let (l, r) = if self.swapped { (one, many) } else { (many, one) };

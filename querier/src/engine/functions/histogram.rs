@@ -254,8 +254,7 @@ fn classic_and_native<'a>(
         // Reserved before it is built; released again if it has no value.
         let bytes = new_series_bytes(&labels, ctx.steps);
         out_held.grow(ctx.steps as u64, bytes)?;
-        let values =
-            per_step.iter_mut().enumerate().map(|(i, b)| (!b.is_empty()).then(|| classic(i, b))).collect();
+        let values = per_step.iter_mut().enumerate().map(|(i, b)| (!b.is_empty()).then(|| classic(i, b))).collect();
         let s = StepSeries::new(labels, values);
         if s.has_values() {
             out.push(s);
