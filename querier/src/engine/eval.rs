@@ -282,6 +282,22 @@ impl SeriesKernel for InstantKernel {
     }
 }
 
+/// `h` with a `Reset` / `NotReset` hint turned into `Unknown`, as
+/// Prometheus does for a subquery's histograms: a sample returned at
+/// several inner steps must not count its reset more than once, and a
+/// subquery may skip the sample a reset was hinted on.
+fn unknown_reset(
+    h: std::sync::Arc<strata_common::histogram::Histogram>,
+) -> std::sync::Arc<strata_common::histogram::Histogram> {
+    use strata_common::histogram::ResetHint;
+    match h.hint {
+        ResetHint::Reset | ResetHint::NotReset => {
+            std::sync::Arc::new(strata_common::histogram::Histogram { hint: ResetHint::Unknown, ..(*h).clone() })
+        }
+        _ => h,
+    }
+}
+
 /// Accounted bytes of histogram samples (each histogram counted in full).
 pub fn hist_bytes(hists: &[HistSample]) -> u64 {
     hists.iter().map(|h| 16 + h.h.heap_bytes() as u64).sum()
@@ -370,7 +386,7 @@ impl<'a> RangeInput<'a> {
                         Some(col) => col
                             .into_iter()
                             .enumerate()
-                            .filter_map(|(i, h)| h.map(|h| HistSample { t: child.ts(i), h }))
+                            .filter_map(|(i, h)| h.map(|h| HistSample { t: child.ts(i), h: unknown_reset(h) }))
                             .collect(),
                     };
                     let hbytes: usize = hists.iter().map(|h| 16 + h.h.heap_bytes()).sum();
