@@ -434,9 +434,15 @@ fn count_values<'a>(
         }
         let by_value = groups.entry(key).or_default();
         for (i, v) in s.values.iter().enumerate() {
-            let Some(x) = v else { continue };
             text.clear();
-            let _ = write!(text, "{}", crate::format::FormatFloat(*x));
+            match (v, s.hist_at(i)) {
+                (Some(x), _) => {
+                    let _ = write!(text, "{}", crate::format::FormatFloat(*x));
+                }
+                // A histogram counts under its text (Prometheus's `String()`).
+                (None, Some(h)) => text.push_str(&h.to_prom_string()),
+                (None, None) => continue,
+            }
             let counts = match by_value.get_mut(text.as_str()) {
                 Some(c) => c,
                 None => {
@@ -452,12 +458,25 @@ fn count_values<'a>(
     // Each output series is reserved before it is built (the groups stay
     // held until all are).
     let mut out_held = ctx.reservation();
+    // Groups whose label set becomes the same once the value label is set
+    // (`count_values by (job) ("job", …)`) add up, as in Prometheus.
+    let mut index: HashMap<Labels, usize> = HashMap::new();
     for (key, by_value) in groups {
         for (value, counts) in by_value {
             let mut labels = key.clone();
             labels.set(label, &value);
+            if let Some(&k) = index.get(&labels) {
+                let into: &mut StepSeries = &mut out[k];
+                for (v, &n) in into.values.iter_mut().zip(&counts) {
+                    if n > 0 {
+                        *v = Some(v.unwrap_or(0.0) + f64::from(n));
+                    }
+                }
+                continue;
+            }
             out_held.grow(ctx.steps as u64, new_series_bytes(&labels, ctx.steps))?;
             let values = counts.iter().map(|&n| (n > 0).then_some(f64::from(n))).collect();
+            index.insert(labels.clone(), out.len());
             out.push(StepSeries::new(labels, values));
         }
     }
