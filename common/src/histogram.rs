@@ -17,7 +17,9 @@
 
 pub mod buckets;
 pub mod codec;
+pub mod kahan;
 pub mod ops;
+pub mod text;
 
 use crate::sample::{STALE_NAN_BITS, Timestamp, is_stale_nan};
 

@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 
 use promql_parser::parser::Expr;
 use promql_parser::parser::value::ValueType;
+use strata_common::histogram::Histogram;
 use strata_common::{Labels, TenantId, Timestamp};
 
 use self::cost::CostNode;
@@ -105,8 +106,10 @@ pub struct InstantSample {
     pub labels: Labels,
     /// The evaluation time.
     pub t: Timestamp,
-    /// The value.
+    /// The value (meaningless when `h` is set).
     pub v: f64,
+    /// The native-histogram value, for a histogram sample.
+    pub h: Option<Arc<Histogram>>,
 }
 
 /// The result of a query, shaped like the Prometheus API's `data`.
@@ -470,13 +473,17 @@ fn evaluate(expr: &Expr, ctx: &EvalCtx, instant: bool) -> Result<QueryValue> {
         while let Some(labels) = it.advance()? {
             let r = it.timing.ref_t(ctx.start);
             let window = it.samples().iter().filter(|s| s.t > r - it.range && s.t <= r);
+            let hwindow = it.hist_samples().iter().filter(|s| s.t > r - it.range && s.t <= r);
             let n = window.clone().count();
-            if n > 0 {
-                let bytes = ctx::labels_bytes(&labels) + (std::mem::size_of::<RangeSeries>() + n * 16) as u64;
-                held.grow(n as u64, bytes)?;
+            let hn = hwindow.clone().count();
+            if n + hn > 0 {
+                let hbytes: usize = hwindow.clone().map(|s| 16 + s.h.heap_bytes()).sum();
+                let bytes = ctx::labels_bytes(&labels) + (std::mem::size_of::<RangeSeries>() + n * 16 + hbytes) as u64;
+                held.grow((n + hn) as u64, bytes)?;
                 let mut points = Vec::with_capacity(n);
                 points.extend(window.map(|s| (s.t, s.v)));
-                out.push(RangeSeries { labels, points: Points::Raw(points) });
+                let hist = hwindow.map(|s| (s.t, Arc::clone(&s.h))).collect();
+                out.push(RangeSeries { labels, points: Points::Raw(points), hist });
             }
         }
         return Ok(QueryValue::Matrix(out));
@@ -488,6 +495,7 @@ fn evaluate(expr: &Expr, ctx: &EvalCtx, instant: bool) -> Result<QueryValue> {
         Value::Scalar(v) => Ok(QueryValue::Matrix(vec![RangeSeries {
             labels: Labels::empty(),
             points: Points::Raw(v.into_iter().enumerate().map(|(i, v)| (ctx.ts(i), v)).collect()),
+            hist: Vec::new(),
         }])),
         Value::String(s) if instant => Ok(QueryValue::String { t: ctx.start, v: s }),
         Value::String(_) => Err(Error::BadData("a string is not a valid range query result".into())),
@@ -496,7 +504,14 @@ fn evaluate(expr: &Expr, ctx: &EvalCtx, instant: bool) -> Result<QueryValue> {
             let (series, _held) = collect(ctx, stream.as_mut())?;
             let out = merge_same_labels(series)?
                 .into_iter()
-                .filter_map(|s| s.values[0].map(|v| InstantSample { labels: s.labels, t: ctx.start, v }))
+                .filter_map(|s| {
+                    let h = s.hist_at(0).cloned();
+                    match (s.values[0], h) {
+                        (Some(v), _) => Some(InstantSample { labels: s.labels, t: ctx.start, v, h: None }),
+                        (None, Some(h)) => Some(InstantSample { labels: s.labels, t: ctx.start, v: 0.0, h: Some(h) }),
+                        (None, None) => None,
+                    }
+                })
                 .collect();
             Ok(QueryValue::Vector(out))
         }
@@ -517,11 +532,18 @@ fn merge_same_labels(series: Vec<StepSeries>) -> Result<Vec<StepSeries>> {
     for s in series {
         match index.get(&s.labels) {
             Some(&i) => {
-                for (p, v) in out[i].values.iter_mut().zip(s.values) {
-                    match (&p, v) {
-                        (Some(_), Some(_)) => return Err(result::same_labelset()),
-                        (None, Some(v)) => *p = Some(v),
-                        _ => {}
+                let into = &mut out[i];
+                for (k, v) in s.values.iter().enumerate() {
+                    let taken = into.values[k].is_some() || into.hist_at(k).is_some();
+                    let h = s.hist_at(k);
+                    if taken && (v.is_some() || h.is_some()) {
+                        return Err(result::same_labelset());
+                    }
+                    if v.is_some() {
+                        into.values[k] = *v;
+                    } else if let Some(h) = h {
+                        let steps = into.values.len();
+                        into.hist.get_or_insert_with(|| vec![None; steps])[k] = Some(Arc::clone(h));
                     }
                 }
             }

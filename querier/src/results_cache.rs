@@ -35,6 +35,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
+use strata_common::histogram::Histogram;
 use strata_common::{Labels, Timestamp};
 
 use crate::engine::{Engine, Points, QueryRequest, QueryStats, QueryValue, RangeSeries};
@@ -84,8 +85,11 @@ struct Key {
     split: i64,
 }
 
-/// One split's series as `(labels, points)`.
-type Part = Arc<Vec<(Labels, Vec<(Timestamp, f64)>)>>;
+/// One split's series as `(labels, float points, histogram points)`.
+type Part = Arc<Vec<PartSeries>>;
+
+/// One series of a split.
+type PartSeries = (Labels, Vec<(Timestamp, f64)>, Vec<(Timestamp, Arc<Histogram>)>);
 
 struct Entry {
     versions: Vec<u64>,
@@ -125,8 +129,10 @@ impl std::fmt::Debug for ResultsCache {
 }
 
 /// Bytes an entry is accounted at.
-fn part_bytes(part: &[(Labels, Vec<(Timestamp, f64)>)]) -> u64 {
-    part.iter().map(|(l, p)| crate::engine::ctx::labels_bytes(l) + 48 + 16 * p.len() as u64).sum::<u64>() + 64
+fn part_bytes(part: &[PartSeries]) -> u64 {
+    let hist = |h: &[(Timestamp, Arc<Histogram>)]| h.iter().map(|(_, h)| 16 + h.heap_bytes() as u64).sum::<u64>();
+    part.iter().map(|(l, p, h)| crate::engine::ctx::labels_bytes(l) + 72 + 16 * p.len() as u64 + hist(h)).sum::<u64>()
+        + 64
 }
 
 impl ResultsCache {
@@ -252,7 +258,9 @@ impl ResultsCache {
             let (value, s) = engine.run_with(source.clone(), prepared, background).await?;
             add_stats(&mut stats, &s);
             let part: Part = Arc::new(match value {
-                QueryValue::Matrix(series) => series.into_iter().map(|s| (s.labels, s.points.to_vec())).collect(),
+                QueryValue::Matrix(series) => {
+                    series.into_iter().map(|s| (s.labels, s.points.to_vec(), s.hist)).collect()
+                }
                 _ => return Err(Error::Internal("a range query answered something else than a matrix".into())),
             });
             if let Some(v) = versions {
@@ -279,13 +287,19 @@ fn add_stats(total: &mut QueryStats, s: &QueryStats) {
 /// The splits' series merged by labels (sorted, as the engine answers),
 /// points in time order (the splits are in time order).
 fn merge(parts: &[Part]) -> Vec<RangeSeries> {
-    let mut by_labels: BTreeMap<&Labels, Vec<(Timestamp, f64)>> = BTreeMap::new();
+    type Merged = (Vec<(Timestamp, f64)>, Vec<(Timestamp, Arc<Histogram>)>);
+    let mut by_labels: BTreeMap<&Labels, Merged> = BTreeMap::new();
     for part in parts {
-        for (labels, points) in part.iter() {
-            by_labels.entry(labels).or_default().extend_from_slice(points);
+        for (labels, points, hist) in part.iter() {
+            let e = by_labels.entry(labels).or_default();
+            e.0.extend_from_slice(points);
+            e.1.extend_from_slice(hist);
         }
     }
-    by_labels.into_iter().map(|(l, p)| RangeSeries { labels: l.clone(), points: Points::Raw(p) }).collect()
+    by_labels
+        .into_iter()
+        .map(|(l, (p, hist))| RangeSeries { labels: l.clone(), points: Points::Raw(p), hist })
+        .collect()
 }
 
 #[cfg(test)]

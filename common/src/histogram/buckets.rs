@@ -164,7 +164,8 @@ impl Histogram {
         }
         let count = count.min(self.count);
         if count < rank {
-            return b.upper;
+            // Only NaN observations (counted, in no bucket) get here.
+            return if self.sum.is_nan() { f64::NAN } else { b.upper };
         }
         let rank = if forward { rank - (count - b.count) } else { count - rank };
         let fraction = rank / b.count;
@@ -193,7 +194,9 @@ impl Histogram {
         let (mut lower_set, mut upper_set) = (false, false);
         for mut b in self.all_buckets() {
             let mut zero_bucket = false;
-            if b.lower <= 0.0 && b.upper >= 0.0 && !custom {
+            // Custom buckets too: a first bucket (-Inf, u] with u >= 0
+            // starts at 0.
+            if b.lower <= 0.0 && b.upper >= 0.0 {
                 zero_bucket = true;
                 if self.negative_buckets.is_empty() && !self.positive_buckets.is_empty() {
                     b.lower = 0.0;
@@ -203,8 +206,8 @@ impl Histogram {
             }
             let linear = |v: f64| {
                 if b.lower.is_infinite() {
-                    // Custom first bucket (-Inf, u]: everything at its upper end.
-                    return if v >= b.upper { rank + b.count } else { rank };
+                    // (-Inf, u]: no interpolation, the whole bucket counts.
+                    return b.count;
                 }
                 if b.upper.is_infinite() {
                     return rank;
@@ -240,11 +243,14 @@ impl Histogram {
             }
             rank += b.count;
         }
-        if !lower_set || lower_rank > self.count {
-            lower_rank = self.count;
+        // NaN observations (sum NaN) count in no bucket.
+        let count =
+            if self.sum.is_nan() { self.all_buckets().iter().map(|b| b.count).sum::<f64>() } else { self.count };
+        if !lower_set || lower_rank > count {
+            lower_rank = count;
         }
-        if !upper_set || upper_rank > self.count {
-            upper_rank = self.count;
+        if !upper_set || upper_rank > count {
+            upper_rank = count;
         }
         (upper_rank - lower_rank) / self.count
     }

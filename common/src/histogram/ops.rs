@@ -20,18 +20,32 @@ pub enum OpError {
 }
 
 /// The bucket index at `target` schema holding bucket `idx` at `origin`.
-fn target_idx(idx: i32, origin: i32, target: i32) -> i32 {
+pub(super) fn target_idx(idx: i32, origin: i32, target: i32) -> i32 {
     ((idx - 1) >> (origin - target)) + 1
 }
 
+/// The index among `bounds` (a subset of `src`) of custom bucket `idx`
+/// of a histogram with bounds `src` (`bounds.len()`: the `+Inf` bucket).
+pub(super) fn custom_target(src: &[f64], idx: i32, bounds: &[f64]) -> i32 {
+    match src.get(idx.max(0) as usize) {
+        Some(&upper) => bounds.partition_point(|&b| b < upper) as i32,
+        None => bounds.len() as i32,
+    }
+}
+
+/// The bounds in both sorted lists.
+pub fn intersect(a: &[f64], b: &[f64]) -> Vec<f64> {
+    a.iter().copied().filter(|x| b.contains(x)).collect()
+}
+
 /// Buckets of one side as an ordered map of index to count.
-type Side = BTreeMap<i32, f64>;
+pub(super) type Side = BTreeMap<i32, f64>;
 
 impl Histogram {
     /// One side's buckets at `schema` (< = own schema), dropping those
     /// entirely inside a zero bucket of `threshold` (their counts are
     /// returned, to be added to the zero bucket).
-    fn side_at(&self, positive: bool, schema: i32, threshold: f64) -> (Side, f64) {
+    pub(super) fn side_at(&self, positive: bool, schema: i32, threshold: f64) -> (Side, f64) {
         let (spans, counts) = if positive {
             (&self.positive_spans, &self.positive_buckets)
         } else {
@@ -55,7 +69,7 @@ impl Histogram {
 
     /// Rebuilds spans and counts of one side from `side`, skipping buckets
     /// whose count is exactly zero when `drop_empty`.
-    fn set_side(&mut self, positive: bool, side: &Side, drop_empty: bool) {
+    pub(super) fn set_side(&mut self, positive: bool, side: &Side, drop_empty: bool) {
         let mut spans: Vec<Span> = Vec::new();
         let mut counts = Vec::with_capacity(side.len());
         let mut next: Option<i32> = None;
@@ -85,14 +99,38 @@ impl Histogram {
         self.zero_threshold.max(other.zero_threshold)
     }
 
+    /// This custom-bucket histogram with its buckets merged into the
+    /// coarser `bounds` (a subset of its own bounds; Prometheus reconciles
+    /// mismatched custom bounds to their intersection): each bucket goes to
+    /// the first bound at or above its own upper bound, or to `+Inf`.
+    pub fn to_custom_bounds(&self, bounds: &[f64]) -> Histogram {
+        let mut side = Side::new();
+        for (idx, c) in indexed(&self.positive_spans, &self.positive_buckets) {
+            *side.entry(custom_target(&self.custom_values, idx, bounds)).or_insert(0.0) += c;
+        }
+        let mut out = Histogram { custom_values: bounds.to_vec(), ..self.clone() };
+        out.set_side(true, &side, false);
+        out
+    }
+
+    /// `self` and `other` with custom bounds reconciled to their
+    /// intersection when they differ (both returned unchanged otherwise).
+    pub fn reconcile_custom(&self, other: &Histogram) -> Option<(Histogram, Histogram)> {
+        if !self.uses_custom_buckets() || !other.uses_custom_buckets() || self.custom_values == other.custom_values {
+            return None;
+        }
+        let bounds = intersect(&self.custom_values, &other.custom_values);
+        Some((self.to_custom_bounds(&bounds), other.to_custom_bounds(&bounds)))
+    }
+
     /// `self + sign · other`, at the smaller schema and the larger zero threshold.
     fn combine(&self, other: &Histogram, sign: f64) -> Result<Histogram, OpError> {
         let custom = self.uses_custom_buckets();
         if custom != other.uses_custom_buckets() {
             return Err(OpError::MixedSchemas);
         }
-        if custom && self.custom_values != other.custom_values {
-            return Err(OpError::IncompatibleCustomBounds);
+        if let Some((a, b)) = self.reconcile_custom(other) {
+            return a.combine(&b, sign);
         }
         let schema = self.schema.min(other.schema);
         let threshold = self.common_threshold(other);
@@ -180,10 +218,12 @@ impl Histogram {
         if self.count < prev.count {
             return true;
         }
-        if self.uses_custom_buckets() != prev.uses_custom_buckets()
-            || (self.uses_custom_buckets() && self.custom_values != prev.custom_values)
-        {
+        if self.uses_custom_buckets() != prev.uses_custom_buckets() {
             return true;
+        }
+        if let Some((cur, prev)) = self.reconcile_custom(prev) {
+            // Different custom bounds: a reset if a reconciled bucket went down.
+            return cur.detect_reset(&prev);
         }
         if self.schema > prev.schema || self.zero_threshold < prev.zero_threshold {
             return true;
@@ -235,8 +275,12 @@ mod tests {
     fn mixed_custom_and_exponential_is_an_error() {
         let c = Histogram { schema: super::super::CUSTOM_BUCKETS_SCHEMA, custom_values: vec![1.0], ..h(0, 0, &[1.0]) };
         assert_eq!(c.add(&h(0, 0, &[1.0])), Err(OpError::MixedSchemas));
+        // Different custom bounds are reconciled to their intersection
+        // (here none: everything lands in the +Inf bucket).
         let c2 = Histogram { custom_values: vec![2.0], ..c.clone() };
-        assert_eq!(c.add(&c2), Err(OpError::IncompatibleCustomBounds));
+        let s = c.add(&c2).unwrap();
+        assert!(s.custom_values.is_empty());
+        assert_eq!(s.positive_buckets, vec![2.0]);
     }
 
     #[test]

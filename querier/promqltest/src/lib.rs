@@ -23,12 +23,15 @@
 
 #![warn(missing_docs)]
 
+pub mod hist;
+pub mod nhcb;
 pub mod parse;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use strata_common::{Labels, Sample, TenantId, Timestamp};
+use strata_common::histogram::Histogram;
+use strata_common::{HistSample, Labels, Sample, TenantId, Timestamp};
 
 use strata_querier::engine::numeric::almost_equal_eps;
 use strata_querier::engine::{Engine, EngineOptions, QueryRequest, QueryValue};
@@ -126,8 +129,16 @@ async fn run_commands(name: &str, cmds: Vec<Command>, mut rewrites: Option<&mut 
                 source = Arc::new(MemorySource::new());
                 unreadable.clear();
             }
-            Command::Load { interval, series, unreadable: names } => {
+            Command::Load { interval, series, unreadable: names, nhcb } => {
                 unreadable.extend(names);
+                if nhcb {
+                    for (labels, hists) in nhcb::convert(&series, interval) {
+                        if let Err(e) = source.append_histograms(&tenant, labels, &hists) {
+                            sum.failed += 1;
+                            sum.failures.push(format!("{name}: load failed: {e}"));
+                        }
+                    }
+                }
                 for s in series {
                     let samples: Vec<Sample> = s
                         .values
@@ -135,7 +146,16 @@ async fn run_commands(name: &str, cmds: Vec<Command>, mut rewrites: Option<&mut 
                         .enumerate()
                         .filter_map(|(i, v)| v.map(|v| Sample::new(i as Timestamp * interval, v)))
                         .collect();
-                    if let Err(e) = source.append(&tenant, s.labels, &samples) {
+                    let hists: Vec<HistSample> = s
+                        .hists
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, h)| h.clone().map(|h| HistSample::new(i as Timestamp * interval, h)))
+                        .collect();
+                    let loaded = source.append(&tenant, s.labels.clone(), &samples).and_then(|()| {
+                        if hists.is_empty() { Ok(()) } else { source.append_histograms(&tenant, s.labels, &hists) }
+                    });
+                    if let Err(e) = loaded {
                         sum.failed += 1;
                         sum.failures.push(format!("{name}: load failed: {e}"));
                     }
@@ -242,16 +262,31 @@ fn check(
             other => Outcome::Fail(format!("expected scalar {want}, got {other:?}")),
         };
     }
-    let got: Vec<(Labels, Vec<(Timestamp, f64)>)> = match value {
-        QueryValue::Vector(v) => v.iter().map(|s| (s.labels.clone(), vec![(s.t, s.v)])).collect(),
-        QueryValue::Matrix(m) if !instant || expect.range.is_some() => {
-            m.iter().map(|s| (s.labels.clone(), s.points.to_vec())).collect()
-        }
+    let got: Vec<(Labels, Vec<(Timestamp, Point)>)> = match value {
+        QueryValue::Vector(v) => v
+            .iter()
+            .map(|s| {
+                let p = match &s.h {
+                    Some(h) => Point::H((**h).clone()),
+                    None => Point::F(s.v),
+                };
+                (s.labels.clone(), vec![(s.t, p)])
+            })
+            .collect(),
+        QueryValue::Matrix(m) if !instant || expect.range.is_some() => m
+            .iter()
+            .map(|s| {
+                let mut pts: Vec<(Timestamp, Point)> = s.points.iter().map(|(t, v)| (t, Point::F(v))).collect();
+                pts.extend(s.hist.iter().map(|(t, h)| (*t, Point::H((**h).clone()))));
+                pts.sort_by_key(|p| p.0);
+                (s.labels.clone(), pts)
+            })
+            .collect(),
         QueryValue::Matrix(_) => return Outcome::Fail("got a range vector, expected an instant vector".into()),
         other => return Outcome::Fail(format!("expected a vector, got {other:?}")),
     };
     let (start, step) = expect.range.unwrap_or((start, step));
-    let want: Vec<(Labels, Vec<(Timestamp, f64)>)> =
+    let want: Vec<(Labels, Vec<(Timestamp, Point)>)> =
         expect.series.iter().map(|s| expected_points(s, start, step)).collect();
     if got.len() != want.len() {
         return Outcome::Fail(format!("expected {} series, got {}: {}", want.len(), got.len(), show(&got)));
@@ -263,7 +298,7 @@ fn check(
             return Outcome::Fail(format!("missing series {labels} (ordered: {}); got {}", expect.ordered, show(&got)));
         };
         let same = got_points.len() == points.len()
-            && got_points.iter().zip(points).all(|(g, w)| g.0 == w.0 && almost_equal(g.1, w.1));
+            && got_points.iter().zip(points).all(|(g, w)| g.0 == w.0 && g.1.matches(&w.1));
         if !same {
             return Outcome::Fail(format!("series {labels}: expected {points:?}, got {got_points:?}"));
         }
@@ -271,13 +306,61 @@ fn check(
     Outcome::Pass
 }
 
-fn expected_points(s: &SeriesLine, start: Timestamp, step: Timestamp) -> (Labels, Vec<(Timestamp, f64)>) {
-    let points =
-        s.values.iter().enumerate().filter_map(|(i, v)| v.map(|v| (start + i as Timestamp * step, v))).collect();
+/// One point of a result: a float or a native histogram.
+#[derive(Debug, Clone)]
+enum Point {
+    F(f64),
+    H(Histogram),
+}
+
+impl Point {
+    /// Whether `self` (the engine's answer) matches `want` as promqltest
+    /// compares them: floats with `almost.Equal`; histograms compacted,
+    /// with equal schema, zero threshold, custom bounds and spans, and
+    /// counts, sum and buckets `almost.Equal` (the reset hint is not
+    /// compared).
+    fn matches(&self, want: &Point) -> bool {
+        match (self, want) {
+            (Point::F(a), Point::F(b)) => almost_equal(*a, *b),
+            (Point::H(a), Point::H(b)) => hist_matches(a, b),
+            _ => false,
+        }
+    }
+}
+
+fn hist_matches(got: &Histogram, want: &Histogram) -> bool {
+    let (a, b) = (got.compact(), want.compact());
+    let all = |x: &[f64], y: &[f64]| x.len() == y.len() && x.iter().zip(y).all(|(p, q)| almost_equal(*p, *q));
+    a.schema == b.schema
+        && almost_equal(a.count, b.count)
+        && almost_equal(a.sum, b.sum)
+        && (!b.uses_custom_buckets() || a.custom_values == b.custom_values)
+        && a.zero_threshold == b.zero_threshold
+        && almost_equal(a.zero_count, b.zero_count)
+        && a.positive_spans == b.positive_spans
+        && a.negative_spans == b.negative_spans
+        && all(&a.positive_buckets, &b.positive_buckets)
+        && all(&a.negative_buckets, &b.negative_buckets)
+}
+
+fn expected_points(s: &SeriesLine, start: Timestamp, step: Timestamp) -> (Labels, Vec<(Timestamp, Point)>) {
+    let points = s
+        .values
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| {
+            let t = start + i as Timestamp * step;
+            match (v, s.hists.get(i).and_then(Option::as_ref)) {
+                (Some(v), _) => Some((t, Point::F(*v))),
+                (None, Some(h)) => Some((t, Point::H(h.clone()))),
+                (None, None) => None,
+            }
+        })
+        .collect();
     (s.labels.clone(), points)
 }
 
-fn show(got: &[(Labels, Vec<(Timestamp, f64)>)]) -> String {
+fn show(got: &[(Labels, Vec<(Timestamp, Point)>)]) -> String {
     let items: Vec<String> = got.iter().take(5).map(|(l, p)| format!("{l} {p:?}")).collect();
     items.join("; ")
 }

@@ -1,6 +1,7 @@
 //! Parsing Prometheus `promqltest` files into [`Command`]s: `load`,
 //! `clear`, `eval` (instant / range, with `expect` lines or result lines).
 
+use strata_common::histogram::Histogram;
 use strata_common::sample::stale_nan;
 use strata_common::{Labels, Timestamp};
 
@@ -13,6 +14,17 @@ pub struct SeriesLine {
     pub labels: Labels,
     /// One value per point of the load interval or evaluation step.
     pub values: Vec<Option<f64>>,
+    /// One native histogram per point (a point has a float or a histogram);
+    /// empty when the line has no histogram.
+    pub hists: Vec<Option<Histogram>>,
+}
+
+impl SeriesLine {
+    /// The line `labels` followed by the value text `vals`.
+    pub fn parse(labels: Labels, vals: &str) -> Option<Self> {
+        let (values, hists) = parse_values_hist(vals)?;
+        Some(Self { labels, values, hists })
+    }
 }
 
 /// What an `eval` expects.
@@ -70,6 +82,9 @@ pub enum Command {
         series: Vec<SeriesLine>,
         /// Metric names of the lines that could not be read.
         unreadable: Vec<Option<String>>,
+        /// `load_with_nhcb`: classic histograms are also loaded as native
+        /// histograms with custom buckets (see [`crate::nhcb`]).
+        nhcb: bool,
     },
     /// Drops every loaded series.
     Clear,
@@ -116,6 +131,31 @@ fn parse_number(s: &str) -> Option<f64> {
         "stale" => Some(stale_nan()),
         _ => s.parse::<f64>().ok().or_else(|| s.to_ascii_lowercase().parse::<f64>().ok()),
     }
+}
+
+/// Floats and histograms per point (see [`SeriesLine`]).
+pub type Points = (Vec<Option<f64>>, Vec<Option<Histogram>>);
+
+/// Expands the series-value notation with native histograms
+/// (`1 {{count:1}}x2 {{…}}+{{…}}x3 _`): floats and histograms per point.
+pub fn parse_values_hist(text: &str) -> Option<Points> {
+    if !text.contains("{{") {
+        return Some((parse_values(text)?, Vec::new()));
+    }
+    let (mut values, mut hists) = (Vec::new(), Vec::new());
+    for tok in crate::hist::tokens(text) {
+        if tok.starts_with("{{") {
+            for h in crate::hist::expand(tok)? {
+                values.push(None);
+                hists.push(Some(h));
+            }
+        } else {
+            let v = parse_values(tok)?;
+            hists.extend(std::iter::repeat_n(None, v.len()));
+            values.extend(v);
+        }
+    }
+    Some((values, hists))
 }
 
 /// Expands the series-value notation (`1 _ 2+3x4 _x2 stale 5x3 Inf`).
@@ -293,20 +333,14 @@ fn parse_command(line_no: usize, line: &str, body: &[(usize, &str)]) -> Command 
             let Some(interval) = parse_test_duration(rest) else { return unknown() };
             let mut series = Vec::new();
             let mut unreadable = Vec::new();
-            if cmd != "load" {
-                unreadable.push(None);
-            }
             for (_, l) in body {
                 let desc = parse_series_desc(l);
-                match desc
-                    .as_ref()
-                    .and_then(|(labels, vals)| Some(SeriesLine { labels: labels.clone(), values: parse_values(vals)? }))
-                {
+                match desc.as_ref().and_then(|(labels, vals)| SeriesLine::parse(labels.clone(), vals)) {
                     Some(s) => series.push(s),
                     None => unreadable.push(desc.and_then(|(labels, _)| labels.metric_name().map(str::to_string))),
                 }
             }
-            Command::Load { interval, series, unreadable }
+            Command::Load { interval, series, unreadable, nhcb: cmd == "load_with_nhcb" }
         }
         "eval" | "eval_fail" | "eval_ordered" | "eval_warn" | "eval_info" => {
             let mut expect = Expect { fail: cmd == "eval_fail", ordered: cmd == "eval_ordered", ..Default::default() };
@@ -354,8 +388,6 @@ fn parse_command(line_no: usize, line: &str, body: &[(usize, &str)]) -> Command 
                         },
                         other => expect.unsupported = Some(format!("expect {other}")),
                     }
-                } else if l.contains("{{") {
-                    expect.unsupported = Some("native histogram results".into());
                 } else if let Some(v) =
                     l.split_whitespace().next().filter(|_| l.split_whitespace().count() == 1).and_then(parse_number)
                 {
@@ -363,9 +395,7 @@ fn parse_command(line_no: usize, line: &str, body: &[(usize, &str)]) -> Command 
                 } else if l.starts_with('"') {
                     expect.unsupported = Some("string results".into());
                 } else {
-                    match parse_series_desc(l)
-                        .and_then(|(labels, vals)| Some(SeriesLine { labels, values: parse_values(vals)? }))
-                    {
+                    match parse_series_desc(l).and_then(|(labels, vals)| SeriesLine::parse(labels, vals)) {
                         Some(s) => expect.series.push(s),
                         None => expect.unsupported = Some(format!("result line {l:?}")),
                     }

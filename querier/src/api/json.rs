@@ -5,6 +5,7 @@
 
 use std::fmt::Write;
 
+use strata_common::histogram::Histogram;
 use strata_common::{Labels, Timestamp};
 
 use std::time::Duration;
@@ -77,6 +78,33 @@ fn write_float_point(out: &mut String, t: Timestamp, v: f64) {
     let _ = write!(out, ",\"{}\"]", FormatFloat(v));
 }
 
+/// `[t,{"count":"c","sum":"s","buckets":[[rule,"lower","upper","count"],...]}]`
+/// as Prometheus's `MarshalHistogram`: buckets in value order, empty ones
+/// left out (no `buckets` key without any), the boundary rule 0 `(l,u]`,
+/// 1 `[l,u)`, 2 `(l,u)`, 3 `[l,u]`.
+fn write_hist_point(out: &mut String, t: Timestamp, h: &Histogram) {
+    out.push('[');
+    write_timestamp(out, t);
+    let _ = write!(out, r#",{{"count":"{}","sum":"{}""#, FormatFloat(h.count), FormatFloat(h.sum));
+    let mut first = true;
+    for b in h.all_buckets().into_iter().filter(|b| b.count != 0.0) {
+        out.push_str(if first { r#","buckets":["# } else { "," });
+        first = false;
+        let _ = write!(
+            out,
+            r#"[{},"{}","{}","{}"]"#,
+            b.boundary_rule(),
+            FormatFloat(b.lower),
+            FormatFloat(b.upper),
+            FormatFloat(b.count)
+        );
+    }
+    if !first {
+        out.push(']');
+    }
+    out.push_str("}]");
+}
+
 /// The full success envelope of a query result; with `stats` (the
 /// `stats` request parameter), `data.stats` as Prometheus renders it plus a
 /// Strata section:
@@ -125,8 +153,16 @@ pub fn query_success(value: &QueryValue, stats: Option<&StatsReport<'_>>) -> Str
                 }
                 out.push_str(r#"{"metric":"#);
                 write_labels(&mut out, &s.labels);
-                out.push_str(r#","value":"#);
-                write_float_point(&mut out, s.t, s.v);
+                match &s.h {
+                    Some(h) => {
+                        out.push_str(r#","histogram":"#);
+                        write_hist_point(&mut out, s.t, h);
+                    }
+                    None => {
+                        out.push_str(r#","value":"#);
+                        write_float_point(&mut out, s.t, s.v);
+                    }
+                }
                 out.push('}');
             }
             out.push(']');
@@ -139,14 +175,28 @@ pub fn query_success(value: &QueryValue, stats: Option<&StatsReport<'_>>) -> Str
                 }
                 out.push_str(r#"{"metric":"#);
                 write_labels(&mut out, &s.labels);
-                out.push_str(r#","values":["#);
-                for (j, (t, v)) in s.points.iter().enumerate() {
-                    if j > 0 {
-                        out.push(',');
+                // Prometheus writes each key only when it has points.
+                if !s.points.is_empty() || s.hist.is_empty() {
+                    out.push_str(r#","values":["#);
+                    for (j, (t, v)) in s.points.iter().enumerate() {
+                        if j > 0 {
+                            out.push(',');
+                        }
+                        write_float_point(&mut out, t, v);
                     }
-                    write_float_point(&mut out, t, v);
+                    out.push(']');
                 }
-                out.push_str("]}");
+                if !s.hist.is_empty() {
+                    out.push_str(r#","histograms":["#);
+                    for (j, (t, h)) in s.hist.iter().enumerate() {
+                        if j > 0 {
+                            out.push(',');
+                        }
+                        write_hist_point(&mut out, *t, h);
+                    }
+                    out.push(']');
+                }
+                out.push('}');
             }
             out.push(']');
         }
@@ -167,9 +217,22 @@ pub fn rendered_size(value: &QueryValue) -> u64 {
     512 + match value {
         QueryValue::Scalar { .. } => POINT_BYTES,
         QueryValue::String { v, .. } => POINT_BYTES + 2 * v.len() as u64,
-        QueryValue::Vector(samples) => samples.iter().map(|s| series(&s.labels, 1)).sum(),
-        QueryValue::Matrix(m) => m.iter().map(|s| series(&s.labels, s.points.len())).sum(),
+        QueryValue::Vector(samples) => {
+            samples.iter().map(|s| series(&s.labels, 1) + s.h.as_ref().map_or(0, |h| hist_bytes(h))).sum()
+        }
+        QueryValue::Matrix(m) => m.iter().map(|s| series(&s.labels, s.points.len()) + hist_size(&s.hist)).sum(),
     }
+}
+
+/// Estimated rendered bytes of one histogram (besides [`POINT_BYTES`]):
+/// about 60 bytes per bucket.
+fn hist_bytes(h: &Histogram) -> u64 {
+    64 + 60 * (h.positive_buckets.len() + h.negative_buckets.len() + 1) as u64
+}
+
+/// Estimated rendered bytes of histogram points.
+fn hist_size(points: &[(Timestamp, std::sync::Arc<Histogram>)]) -> u64 {
+    points.iter().map(|(_, h)| POINT_BYTES + hist_bytes(h)).sum()
 }
 
 /// Estimated rendered bytes of one point (see [`rendered_size`]).
@@ -322,7 +385,7 @@ mod tests {
         let labels = Labels::from_pairs([("__name__", "http_requests_total"), ("instance", "host-1:9100")]).unwrap();
         let points: Vec<(Timestamp, f64)> =
             (0..1000).map(|i| (1_700_000_000_000 + i * 15_000, i as f64 * 0.25)).collect();
-        let m = QueryValue::Matrix(vec![RangeSeries { labels, points: Points::Raw(points) }; 10]);
+        let m = QueryValue::Matrix(vec![RangeSeries { labels, points: Points::Raw(points), hist: Vec::new() }; 10]);
         let (estimate, rendered) = (rendered_size(&m), query_success(&m, None).len() as u64);
         assert!(rendered <= estimate && estimate < 2 * rendered, "{rendered} rendered, {estimate} estimated");
         assert_eq!(query_success_within(&m, None, estimate).unwrap().len() as u64, rendered);

@@ -12,6 +12,7 @@
 //! needs a more compact result (values + presence bitmap, timestamps from
 //! the grid) through `QueryValue` and the JSON writer.
 
+mod hist;
 mod limit;
 mod topk;
 
@@ -220,10 +221,24 @@ pub fn eval<'a>(ctx: &'a EvalCtx, a: &'a AggregateExpr) -> Result<Value<'a>> {
     }
     let layout = Layout::new(op, ctx.steps);
     let mut groups: HashMap<Labels, Vec<u64>> = HashMap::new();
+    // Histogram sums of `sum` / `avg`, only for groups that see one.
+    let mut hists: HashMap<Labels, hist::HistAcc> = HashMap::new();
     let mut held = ctx.reservation();
     while let Some(s) = input.next_series()? {
         ctx.check_deadline()?;
         let key = group_labels(&s.labels, a.modifier.as_ref());
+        if let (Some(col), AggOp::Sum | AggOp::Avg) = (&s.hist, op) {
+            if !hists.contains_key(&key) {
+                held.grow(0, hist::HistAcc::bytes(ctx.steps) + labels_bytes(&key))?;
+            }
+            let acc = hists.entry(key.clone()).or_insert_with(|| hist::HistAcc::new(ctx.steps));
+            for (i, h) in col.iter().enumerate() {
+                if let Some(h) = h {
+                    let grown = acc.add(i, h);
+                    held.grow(0, grown)?;
+                }
+            }
+        }
         let state = group_of(&mut groups, &mut held, key, &layout)?;
         let mut added = 0;
         for (i, v) in s.values.iter().enumerate() {
@@ -233,6 +248,16 @@ pub fn eval<'a>(ctx: &'a EvalCtx, a: &'a AggregateExpr) -> Result<Value<'a>> {
                 added += layout.store(state, i, &acc);
             }
         }
+        if let (Some(col), AggOp::Count | AggOp::Group) = (&s.hist, op) {
+            // A histogram counts as a sample.
+            for (i, h) in col.iter().enumerate() {
+                if h.is_some() {
+                    let mut acc = layout.load(state, i);
+                    acc.add(op, 0.0);
+                    added += layout.store(state, i, &acc);
+                }
+            }
+        }
         if added > 0 {
             held.grow(0, 8 * added as u64)?;
         }
@@ -240,7 +265,7 @@ pub fn eval<'a>(ctx: &'a EvalCtx, a: &'a AggregateExpr) -> Result<Value<'a>> {
     }
     let mut groups: Vec<(Labels, Vec<u64>)> = groups.into_iter().collect();
     groups.sort_by(|x, y| x.0.cmp(&y.0));
-    Ok(Value::Vector(Box::new(GroupStream { layout, groups: groups.into_iter(), held })))
+    Ok(Value::Vector(Box::new(GroupStream { layout, groups: groups.into_iter(), hists, held })))
 }
 
 /// Where the per-step state of one group sits in its single `Vec<u64>`:
@@ -357,16 +382,33 @@ impl Layout {
 struct GroupStream {
     layout: Layout,
     groups: std::vec::IntoIter<(Labels, Vec<u64>)>,
+    /// Histogram sums of the groups that saw histograms (`sum`, `avg`).
+    hists: HashMap<Labels, hist::HistAcc>,
     held: Reservation,
 }
 
 impl super::ctx::SeriesStream for GroupStream {
     fn next_series(&mut self) -> Result<Option<StepSeries>> {
-        let Some((labels, state)) = self.groups.next() else { return Ok(None) };
-        let steps = self.layout.steps;
-        let values = (0..steps).map(|i| self.layout.load(&state, i).result(self.layout.op)).collect();
-        self.held.shrink(steps as u64, self.layout.held_bytes(&labels, &state));
-        Ok(Some(StepSeries { labels, values }))
+        loop {
+            let Some((labels, state)) = self.groups.next() else { return Ok(None) };
+            let steps = self.layout.steps;
+            let mut values: Vec<Option<f64>> =
+                (0..steps).map(|i| self.layout.load(&state, i).result(self.layout.op)).collect();
+            self.held.shrink(steps as u64, self.layout.held_bytes(&labels, &state));
+            let Some(acc) = self.hists.remove(&labels) else { return Ok(Some(StepSeries::new(labels, values))) };
+            // A step with floats and histograms has no result at all.
+            let mixed: Vec<bool> = (0..steps).map(|i| acc.has(i) && values[i].is_some()).collect();
+            for (v, &m) in values.iter_mut().zip(&mixed) {
+                if m {
+                    *v = None;
+                }
+            }
+            let hist = acc.finish(self.layout.op == AggOp::Avg, |i| mixed[i]);
+            let s = StepSeries { labels, values, hist };
+            if s.has_values() {
+                return Ok(Some(s));
+            }
+        }
     }
 }
 
@@ -392,9 +434,15 @@ fn count_values<'a>(
         }
         let by_value = groups.entry(key).or_default();
         for (i, v) in s.values.iter().enumerate() {
-            let Some(x) = v else { continue };
             text.clear();
-            let _ = write!(text, "{}", crate::format::FormatFloat(*x));
+            match (v, s.hist_at(i)) {
+                (Some(x), _) => {
+                    let _ = write!(text, "{}", crate::format::FormatFloat(*x));
+                }
+                // A histogram counts under its text (Prometheus's `String()`).
+                (None, Some(h)) => text.push_str(&h.to_prom_string()),
+                (None, None) => continue,
+            }
             let counts = match by_value.get_mut(text.as_str()) {
                 Some(c) => c,
                 None => {
@@ -410,13 +458,26 @@ fn count_values<'a>(
     // Each output series is reserved before it is built (the groups stay
     // held until all are).
     let mut out_held = ctx.reservation();
+    // Groups whose label set becomes the same once the value label is set
+    // (`count_values by (job) ("job", …)`) add up, as in Prometheus.
+    let mut index: HashMap<Labels, usize> = HashMap::new();
     for (key, by_value) in groups {
         for (value, counts) in by_value {
             let mut labels = key.clone();
             labels.set(label, &value);
+            if let Some(&k) = index.get(&labels) {
+                let into: &mut StepSeries = &mut out[k];
+                for (v, &n) in into.values.iter_mut().zip(&counts) {
+                    if n > 0 {
+                        *v = Some(v.unwrap_or(0.0) + f64::from(n));
+                    }
+                }
+                continue;
+            }
             out_held.grow(ctx.steps as u64, new_series_bytes(&labels, ctx.steps))?;
             let values = counts.iter().map(|&n| (n > 0).then_some(f64::from(n))).collect();
-            out.push(StepSeries { labels, values });
+            index.insert(labels.clone(), out.len());
+            out.push(StepSeries::new(labels, values));
         }
     }
     out.sort_by(|x, y| x.labels.cmp(&y.labels));
@@ -476,7 +537,7 @@ fn eval_quantile<'a>(
             .zip(&phi)
             .map(|(vals, &q)| (!vals.is_empty()).then(|| numeric::quantile(q, vals)))
             .collect();
-        out.push(StepSeries { labels, values });
+        out.push(StepSeries::new(labels, values));
     }
     out.sort_by(|x, y| x.labels.cmp(&y.labels));
     drop(held);

@@ -4,13 +4,14 @@
 //! a hash map keyed by the matching signature and streams the other side
 //! (see `binary/vector.rs`).
 
+pub mod elem;
 mod vector;
 
 use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
 use strata_common::Labels;
 use strata_common::labels::METRIC_NAME;
 
-use super::ctx::{EvalCtx, SeriesStream, StepSeries, Value};
+use super::ctx::{self, EvalCtx, SeriesStream, StepSeries, Value};
 use super::eval::eval as eval_expr;
 use crate::error::{Error, Result};
 
@@ -166,6 +167,28 @@ pub fn eval<'a>(ctx: &'a EvalCtx, b: &'a BinaryExpr) -> Result<Value<'a>> {
     }
 }
 
+impl VectorScalar<'_> {
+    /// The steps of `s` that hold histograms ([`elem::combine`]); its
+    /// float steps are left to the float loop.
+    fn with_histograms(&self, s: &mut StepSeries) {
+        let Some(col) = s.hist.take() else { return };
+        let mut out: ctx::HistColumn = vec![None; col.len()];
+        for (i, h) in col.iter().enumerate() {
+            let Some(h) = h else { continue };
+            let (sc, x) = (elem::Elem::F(self.scalar[i]), elem::Elem::H(h));
+            let (l, r) = if self.swap { (sc, x) } else { (x, sc) };
+            match elem::combine(self.op, self.return_bool, l, r) {
+                Some(elem::Out::H(h)) => out[i] = Some(h),
+                Some(elem::Out::F(v)) => s.values[i] = Some(v),
+                None => {}
+            }
+        }
+        if out.iter().any(Option::is_some) {
+            s.hist = Some(out);
+        }
+    }
+}
+
 /// Vector ∘ scalar, per step.
 struct VectorScalar<'a> {
     inner: Box<dyn SeriesStream + 'a>,
@@ -190,6 +213,9 @@ impl SeriesStream for VectorScalar<'_> {
                     (_, true) => Some(out),
                     (_, false) => None,
                 };
+            }
+            if s.hist.is_some() {
+                self.with_histograms(&mut s);
             }
             if !s.has_values() {
                 continue;

@@ -42,25 +42,57 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use strata_common::histogram::Histogram;
 use strata_common::{Labels, Timestamp};
 
 use crate::error::{Error, Result};
 use crate::source::SeriesIter;
 
-/// One series over the step grid: `values[i]` is the value at step `i`
-/// (`None`: no value at that step).
+/// A native-histogram value per step (`None`: no histogram at that step).
+pub type HistColumn = Vec<Option<Arc<Histogram>>>;
+
+/// One series over the step grid: `values[i]` is the float value at step
+/// `i` (`None`: no float at that step), and `hist[i]`, when the series has
+/// a histogram column at all, its native-histogram value. A step holds at
+/// most one of the two. The column is allocated only for series that have
+/// a histogram somewhere (float-only series never pay for it), and
+/// operators that do not know histograms drop it (Prometheus ignores
+/// histograms there).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepSeries {
     /// The series' labels.
     pub labels: Labels,
     /// One value per step of the grid.
     pub values: Vec<Option<f64>>,
+    /// One histogram per step of the grid, when the series has any.
+    pub hist: Option<HistColumn>,
 }
 
 impl StepSeries {
-    /// Whether the series has a value at any step.
+    /// A float-only series.
+    pub fn new(labels: Labels, values: Vec<Option<f64>>) -> Self {
+        Self { labels, values, hist: None }
+    }
+
+    /// Whether the series has a value (float or histogram) at any step.
     pub fn has_values(&self) -> bool {
-        self.values.iter().any(Option::is_some)
+        self.values.iter().any(Option::is_some) || self.has_hist()
+    }
+
+    /// Whether the series has a histogram at any step.
+    pub fn has_hist(&self) -> bool {
+        self.hist.as_ref().is_some_and(|h| h.iter().any(Option::is_some))
+    }
+
+    /// The histogram at step `i`, if any.
+    #[inline]
+    pub fn hist_at(&self, i: usize) -> Option<&Arc<Histogram>> {
+        self.hist.as_ref().and_then(|h| h.get(i)).and_then(Option::as_ref)
+    }
+
+    /// Drops the histogram column, after which `has_hist` is false.
+    pub fn drop_hist(&mut self) {
+        self.hist = None;
     }
 }
 
@@ -436,10 +468,16 @@ pub fn new_series_bytes(labels: &Labels, steps: usize) -> u64 {
     labels_bytes(labels) + std::mem::size_of::<StepSeries>() as u64 + steps as u64 * STEP_VALUE_BYTES
 }
 
-/// Estimated heap bytes of one series over the step grid.
+/// Estimated heap bytes of one series over the step grid (a histogram
+/// column counts its pointers and, once per present step, the histogram;
+/// shared histograms are counted once per reference).
 pub fn series_bytes(s: &StepSeries) -> u64 {
+    let hist = s.hist.as_ref().map_or(0, |h| {
+        h.capacity() * std::mem::size_of::<Option<Arc<Histogram>>>()
+            + h.iter().flatten().map(|h| h.heap_bytes()).sum::<usize>()
+    });
     labels_bytes(&s.labels)
-        + (std::mem::size_of::<StepSeries>() + s.values.capacity() * std::mem::size_of::<Option<f64>>()) as u64
+        + (std::mem::size_of::<StepSeries>() + s.values.capacity() * std::mem::size_of::<Option<f64>>() + hist) as u64
 }
 
 /// A stream over an already materialized list; with a reservation, each
@@ -545,7 +583,7 @@ mod tests {
     #[test]
     fn pooled_step_buffers_are_accounted_or_freed() {
         let ctx = ctx(2000);
-        let series = |n| StepSeries { labels: Labels::empty(), values: Vec::with_capacity(n) };
+        let series = |n| StepSeries::new(Labels::empty(), Vec::with_capacity(n));
         ctx.recycle(series(100));
         assert_eq!(ctx.shared.mem.bytes.get(), 1600);
         // Does not fit next to the first: freed, not pooled.
@@ -562,7 +600,7 @@ mod tests {
     fn vec_stream_releases_each_series_as_it_leaves() {
         let ctx = ctx(u64::MAX);
         let series: Vec<StepSeries> =
-            (0..3).map(|i| StepSeries { labels: Labels::empty(), values: vec![Some(f64::from(i)); 4] }).collect();
+            (0..3).map(|i| StepSeries::new(Labels::empty(), vec![Some(f64::from(i)); 4])).collect();
         let one = series_bytes(&series[0]);
         let mut s = VecStream::charged(&ctx, series).unwrap();
         assert_eq!(ctx.shared.mem.bytes.get(), 3 * one);

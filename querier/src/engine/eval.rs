@@ -4,9 +4,9 @@
 
 use promql_parser::parser::{Expr, VectorSelector};
 use strata_common::sample::is_stale_nan;
-use strata_common::{Labels, Sample, Timestamp};
+use strata_common::{HistSample, Labels, Sample, Timestamp};
 
-use super::ctx::{EvalCtx, Reservation, SeriesStream, StepSeries, Value};
+use super::ctx::{EvalCtx, HistColumn, Reservation, SeriesStream, StepSeries, Value};
 use super::parallel::{Batched, GridView, SeriesKernel};
 use super::plan::{Grid, Timing, subquery_grid};
 use super::{aggregate, binary};
@@ -28,7 +28,7 @@ pub fn eval<'a>(ctx: &'a EvalCtx, expr: &'a Expr) -> Result<Value<'a>> {
             // Collected in place (same element type): nothing new to hold.
             Value::Scalar(v) => Ok(Value::Scalar(v.into_iter().map(|x| -x).collect())),
             Value::Vector(inner) => {
-                Ok(Value::Vector(Box::new(MapStream { inner, drop_name: true, f: Box::new(|x| Some(-x)) })))
+                Ok(Value::Vector(Box::new(MapStream { inner, drop_name: true, f: Box::new(|x| Some(-x)) }.negating())))
             }
             Value::String(_) => Err(Error::BadData("unary minus on a string".into())),
         },
@@ -98,6 +98,8 @@ fn grid(ctx: &EvalCtx) -> Grid {
 }
 
 /// Applies `f` to every value of every series; `None` drops the point.
+/// Histogram samples are dropped (Prometheus's float functions ignore
+/// them), or negated by [`MapStream::negating`] (unary minus).
 pub struct MapStream<'a> {
     /// The input.
     pub inner: Box<dyn SeriesStream + 'a>,
@@ -107,9 +109,44 @@ pub struct MapStream<'a> {
     pub f: Box<dyn Fn(f64) -> Option<f64> + 'a>,
 }
 
+impl<'a> MapStream<'a> {
+    /// Unary minus: histograms are multiplied by −1 rather than dropped.
+    pub fn negating(self) -> NegateStream<'a> {
+        NegateStream(self)
+    }
+}
+
+/// [`MapStream`] that negates histograms (see [`MapStream::negating`]).
+pub struct NegateStream<'a>(MapStream<'a>);
+
+impl SeriesStream for NegateStream<'_> {
+    fn next_series(&mut self) -> Result<Option<StepSeries>> {
+        let m = &mut self.0;
+        while let Some(mut s) = m.inner.next_series()? {
+            for v in s.values.iter_mut() {
+                *v = v.and_then(|x| (m.f)(x));
+            }
+            if let Some(col) = &mut s.hist {
+                for h in col.iter_mut().flatten() {
+                    *h = std::sync::Arc::new(h.scale(-1.0));
+                }
+            }
+            if !s.has_values() {
+                continue;
+            }
+            if m.drop_name {
+                s.labels.remove(strata_common::labels::METRIC_NAME);
+            }
+            return Ok(Some(s));
+        }
+        Ok(None)
+    }
+}
+
 impl SeriesStream for MapStream<'_> {
     fn next_series(&mut self) -> Result<Option<StepSeries>> {
         while let Some(mut s) = self.inner.next_series()? {
+            s.drop_hist();
             for v in s.values.iter_mut() {
                 *v = v.and_then(|x| (self.f)(x));
             }
@@ -190,6 +227,80 @@ impl SeriesKernel for InstantKernel {
             values.push(v);
         }
     }
+
+    /// Per step, the latest sample of either kind in the lookback window:
+    /// a float goes to `values`, a histogram to the returned column (a
+    /// staleness marker of either kind ends the series).
+    fn eval_hist(
+        &self,
+        samples: &mut Vec<Sample>,
+        hists: &[HistSample],
+        values: &mut Vec<Option<f64>>,
+    ) -> Option<HistColumn> {
+        let mut col: HistColumn = Vec::with_capacity(self.grid.steps);
+        let (mut fi, mut hi) = (0usize, 0usize); // samples with t <= ref
+        for i in 0..self.grid.steps {
+            let r = self.timing.ref_t(self.grid.ts(i));
+            if fi > 0 && samples[fi - 1].t > r {
+                fi = samples.partition_point(|s| s.t <= r);
+            }
+            if hi > 0 && hists[hi - 1].t > r {
+                hi = hists.partition_point(|s| s.t <= r);
+            }
+            while fi < samples.len() && samples[fi].t <= r {
+                fi += 1;
+            }
+            while hi < hists.len() && hists[hi].t <= r {
+                hi += 1;
+            }
+            let f = fi.checked_sub(1).map(|j| samples[j]);
+            let h = hi.checked_sub(1).map(|j| &hists[j]);
+            let (mut v, mut hv) = (None, None);
+            // The latest sample of either kind (a float on a tie).
+            let (f, h) = match (f, h) {
+                (Some(f), Some(h)) if f.t >= h.t => (Some(f), None),
+                (Some(_), Some(h)) => (None, Some(h)),
+                other => other,
+            };
+            match (f, h) {
+                (Some(f), _) if f.t > r - self.lookback && !is_stale_nan(f.v) => {
+                    v = Some(if self.emit_timestamps { f.t as f64 / 1000.0 } else { f.v });
+                }
+                (_, Some(h)) if h.t > r - self.lookback && !h.h.is_stale() => {
+                    if self.emit_timestamps {
+                        v = Some(h.t as f64 / 1000.0);
+                    } else {
+                        hv = Some(std::sync::Arc::clone(&h.h));
+                    }
+                }
+                _ => {}
+            }
+            values.push(v);
+            col.push(hv);
+        }
+        col.iter().any(Option::is_some).then_some(col)
+    }
+}
+
+/// `h` with a `Reset` / `NotReset` hint turned into `Unknown`, as
+/// Prometheus does for a subquery's histograms: a sample returned at
+/// several inner steps must not count its reset more than once, and a
+/// subquery may skip the sample a reset was hinted on.
+fn unknown_reset(
+    h: std::sync::Arc<strata_common::histogram::Histogram>,
+) -> std::sync::Arc<strata_common::histogram::Histogram> {
+    use strata_common::histogram::ResetHint;
+    match h.hint {
+        ResetHint::Reset | ResetHint::NotReset => {
+            std::sync::Arc::new(strata_common::histogram::Histogram { hint: ResetHint::Unknown, ..(*h).clone() })
+        }
+        _ => h,
+    }
+}
+
+/// Accounted bytes of histogram samples (each histogram counted in full).
+pub fn hist_bytes(hists: &[HistSample]) -> u64 {
+    hists.iter().map(|h| 16 + h.h.heap_bytes() as u64).sum()
 }
 
 /// Heap bytes of a loaded sample buffer.
@@ -202,8 +313,11 @@ enum RangeSource {
     /// A range selector: samples loaded per series.
     Selector { iter: SeriesIter, window: (Timestamp, Timestamp) },
     /// A subquery, already evaluated on its own grid (and accounted).
-    Evaluated(std::vec::IntoIter<(Labels, Vec<Sample>)>, Reservation),
+    Evaluated(std::vec::IntoIter<Evaluated>, Reservation),
 }
+
+/// One series of an evaluated subquery: labels, float and histogram samples.
+type Evaluated = (Labels, Vec<Sample>, Vec<HistSample>);
 
 /// A range-vector argument (range selector or subquery): loads each series'
 /// samples in the whole window (staleness markers removed) into one reused
@@ -217,7 +331,9 @@ pub struct RangeInput<'a> {
     pub range: Timestamp,
     source: RangeSource,
     buf: Vec<Sample>,
-    /// Accounts for `buf`.
+    /// The current series' histogram samples (staleness markers removed).
+    hbuf: Vec<HistSample>,
+    /// Accounts for `buf` and `hbuf`.
     held: Reservation,
 }
 
@@ -232,7 +348,15 @@ impl<'a> RangeInput<'a> {
                 let range = ms.range.as_millis() as Timestamp;
                 let window = timing.window(&g, range);
                 let iter = ctx.take_selection(&ms.vs as *const VectorSelector as usize)?;
-                Ok(Self { ctx, timing, range, source: RangeSource::Selector { iter, window }, buf, held })
+                Ok(Self {
+                    ctx,
+                    timing,
+                    range,
+                    source: RangeSource::Selector { iter, window },
+                    buf,
+                    hbuf: Vec::new(),
+                    held,
+                })
             }
             Expr::Subquery(sq) => {
                 let timing = Timing::of_parts(sq.offset.as_ref(), sq.at.as_ref(), &g);
@@ -245,8 +369,8 @@ impl<'a> RangeInput<'a> {
                     _ => return Err(Error::BadData("a subquery needs an instant vector expression".into())),
                 };
                 let mut list_held = ctx.reservation();
-                let mut evaluated: Vec<(Labels, Vec<Sample>)> = Vec::new();
-                let entry_bytes = std::mem::size_of::<(Labels, Vec<Sample>)>() as u64;
+                let mut evaluated: Vec<Evaluated> = Vec::new();
+                let entry_bytes = std::mem::size_of::<Evaluated>() as u64;
                 while let Some(mut s) = inner.next_series()? {
                     ctx.check_deadline()?;
                     // Reserved before the samples are materialized.
@@ -257,15 +381,25 @@ impl<'a> RangeInput<'a> {
                     samples.extend(
                         s.values.iter().enumerate().filter_map(|(i, v)| v.map(|v| Sample::new(child.ts(i), v))),
                     );
+                    let hists: Vec<HistSample> = match s.hist.take() {
+                        None => Vec::new(),
+                        Some(col) => col
+                            .into_iter()
+                            .enumerate()
+                            .filter_map(|(i, h)| h.map(|h| HistSample { t: child.ts(i), h: unknown_reset(h) }))
+                            .collect(),
+                    };
+                    let hbytes: usize = hists.iter().map(|h| 16 + h.h.heap_bytes()).sum();
+                    list_held.grow(hists.len() as u64, hbytes as u64)?;
                     let labels = std::mem::take(&mut s.labels);
-                    evaluated.push((labels, samples));
+                    evaluated.push((labels, samples, hists));
                     ctx.recycle(s);
                 }
                 drop(inner);
                 drop(child);
                 let range = sq.range.as_millis() as Timestamp;
                 let source = RangeSource::Evaluated(evaluated.into_iter(), list_held);
-                Ok(Self { ctx, timing, range, source, buf, held })
+                Ok(Self { ctx, timing, range, source, buf, hbuf: Vec::new(), held })
             }
             _ => Err(Error::BadData("expected a range vector (range selector or subquery)".into())),
         }
@@ -277,13 +411,15 @@ impl<'a> RangeInput<'a> {
         self.held.shrink(u64::MAX, u64::MAX);
         match &mut self.source {
             RangeSource::Evaluated(it, list_held) => {
-                let Some((labels, samples)) = it.next() else { return Ok(None) };
+                let Some((labels, samples, hists)) = it.next() else { return Ok(None) };
                 // The samples move from the buffered list to the buffer.
-                let entry_bytes = std::mem::size_of::<(Labels, Vec<Sample>)>() as u64;
-                let bytes = super::ctx::labels_bytes(&labels) + sample_bytes(&samples) + entry_bytes;
-                list_held.shrink(samples.len() as u64, bytes);
+                let entry_bytes = std::mem::size_of::<Evaluated>() as u64;
+                let hbytes = hist_bytes(&hists);
+                let bytes = super::ctx::labels_bytes(&labels) + sample_bytes(&samples) + entry_bytes + hbytes;
+                list_held.shrink((samples.len() + hists.len()) as u64, bytes);
                 self.buf = samples;
-                self.held.grow(self.buf.len() as u64, sample_bytes(&self.buf))?;
+                self.hbuf = hists;
+                self.held.grow((self.buf.len() + self.hbuf.len()) as u64, sample_bytes(&self.buf) + hbytes)?;
                 Ok(Some(labels))
             }
             RangeSource::Selector { iter, window } => match iter.next() {
@@ -294,10 +430,15 @@ impl<'a> RangeInput<'a> {
                     self.ctx.touch_series()?;
                     reserve_load(&mut self.held, series.loader.as_ref(), *window, &self.buf)?;
                     series.loader.load_into(window.0, window.1, &mut self.buf)?;
-                    self.ctx.charge(self.buf.len());
+                    self.hbuf = series.loader.load_histograms(window.0, window.1)?;
+                    self.ctx.charge(self.buf.len() + self.hbuf.len());
                     self.held.shrink(u64::MAX, u64::MAX);
-                    self.held.grow(self.buf.len() as u64, sample_bytes(&self.buf))?;
+                    let bytes = sample_bytes(&self.buf) + hist_bytes(&self.hbuf);
+                    self.held.grow((self.buf.len() + self.hbuf.len()) as u64, bytes)?;
                     self.buf.retain(|s| !is_stale_nan(s.v));
+                    if !self.hbuf.is_empty() {
+                        self.hbuf.retain(|s| !s.h.is_stale());
+                    }
                     Ok(Some(series.labels))
                 }
             },
@@ -307,6 +448,11 @@ impl<'a> RangeInput<'a> {
     /// The samples of the current series.
     pub fn samples(&self) -> &[Sample] {
         &self.buf
+    }
+
+    /// The native-histogram samples of the current series.
+    pub fn hist_samples(&self) -> &[HistSample] {
+        &self.hbuf
     }
 
     /// Pushes `f(window, range_start, range_end)` to `out` per step, with

@@ -2,9 +2,11 @@
 //! exports a slice of [`FnDef`]s; [`lookup`] searches them all. Adding a
 //! function is adding one entry (and, for a new shape, a [`Kind`]).
 
+pub mod hist_range;
 pub mod histogram;
 pub mod labels;
 pub mod math;
+pub mod native;
 pub mod over_time;
 pub mod rate;
 pub mod smoothing;
@@ -13,9 +15,10 @@ pub mod time;
 
 use promql_parser::parser::{Call, Expr, VectorSelector};
 use strata_common::sample::is_stale_nan;
-use strata_common::{Sample, Timestamp};
+use strata_common::{HistSample, Sample, Timestamp};
 
-use crate::engine::ctx::{EvalCtx, SeriesStream, StepSeries, Value, VecStream, collect};
+use self::hist_range::{HOut, HistFn, HistWindow};
+use crate::engine::ctx::{EvalCtx, HistColumn, SeriesStream, StepSeries, Value, VecStream, collect};
 use crate::engine::eval::{MapStream, RangeInput, SCALAR_BYTES, eval, unparen};
 use crate::engine::parallel::{Batched, GridView, SeriesKernel};
 use crate::engine::plan::{Grid, Timing};
@@ -102,6 +105,7 @@ pub fn lookup(name: &str) -> Option<&'static FnDef> {
         labels::FUNCTIONS,
         time::FUNCTIONS,
         histogram::FUNCTIONS,
+        native::FUNCTIONS,
         smoothing::FUNCTIONS,
         MISC,
     ]
@@ -171,12 +175,14 @@ pub fn eval_call<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
                 let range = ms.range.as_millis() as Timestamp;
                 let window = timing.window(&g, range);
                 let iter = ctx.take_selection(&ms.vs as *const VectorSelector as usize)?;
-                let kernel = RangeKernel { grid: GridView::of(ctx), timing, range, window, f, param };
+                let hf = hist_range::lookup(name);
+                let kernel = RangeKernel { grid: GridView::of(ctx), timing, range, window, f, hf, param };
                 let inner = Batched::new(ctx, iter, kernel);
                 return Ok(Value::Vector(Box::new(DropName { inner, keep_name })));
             }
             let input = RangeInput::new(ctx, arg(i)?)?;
-            Ok(Value::Vector(Box::new(RangeFnStream { iter: input, f, param, keep_name })))
+            let hf = hist_range::lookup(name);
+            Ok(Value::Vector(Box::new(RangeFnStream { iter: input, f, hf, param, keep_name })))
         }
         Kind::ElementwiseArgs { f, defaults } => {
             let inner = match eval(ctx, arg(0)?)? {
@@ -216,8 +222,7 @@ pub fn eval_call<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
         Kind::Vector => match eval(ctx, arg(0)?)? {
             // The step buffer is this node's (see `eval::step_buffers`).
             Value::Scalar(v) => {
-                let s =
-                    StepSeries { labels: strata_common::Labels::empty(), values: v.into_iter().map(Some).collect() };
+                let s = StepSeries::new(strata_common::Labels::empty(), v.into_iter().map(Some).collect());
                 Ok(Value::Vector(Box::new(VecStream::new(vec![s]))))
             }
             _ => Err(Error::BadData("expected a scalar argument to vector".into())),
@@ -246,6 +251,8 @@ pub fn eval_call<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
 struct RangeFnStream<'a> {
     iter: RangeInput<'a>,
     f: fn(&RangeWindow<'_>) -> Option<f64>,
+    /// The function over windows with histograms, if it has one.
+    hf: Option<HistFn>,
     /// The scalar parameter per step (NaN when the function has none).
     param: Vec<f64>,
     keep_name: bool,
@@ -258,16 +265,34 @@ impl SeriesStream for RangeFnStream<'_> {
             let (f, param, ctx) = (self.f, &self.param, self.iter.ctx);
             let mut step = 0;
             let mut values = ctx.step_values();
-            self.iter.per_step(&mut values, |w, range_start, range_end| {
-                step += 1;
-                if w.is_empty() {
-                    return None;
-                }
-                let param = param.get(step - 1).copied().unwrap_or(f64::NAN);
-                let step_t = ctx.ts(step - 1);
-                f(&RangeWindow { samples: w, range_start, range_end, range, step_t, param, may_reset: true })
-            });
-            let mut s = StepSeries { labels, values };
+            let hist = if self.iter.hist_samples().is_empty() {
+                self.iter.per_step(&mut values, |w, range_start, range_end| {
+                    step += 1;
+                    if w.is_empty() {
+                        return None;
+                    }
+                    let param = param.get(step - 1).copied().unwrap_or(f64::NAN);
+                    let step_t = ctx.ts(step - 1);
+                    f(&RangeWindow { samples: w, range_start, range_end, range, step_t, param, may_reset: true })
+                });
+                None
+            } else {
+                let refs = (0..ctx.steps).map(|i| self.iter.timing.ref_t(ctx.ts(i)));
+                let steps = (0..ctx.steps).map(|i| ctx.ts(i));
+                hist_windows(
+                    self.iter.samples(),
+                    self.iter.hist_samples(),
+                    range,
+                    refs,
+                    steps,
+                    param,
+                    f,
+                    self.hf,
+                    true,
+                    &mut values,
+                )
+            };
+            let mut s = StepSeries { labels, values, hist };
             if s.has_values() {
                 if !self.keep_name {
                     s.labels.remove(strata_common::labels::METRIC_NAME);
@@ -292,6 +317,7 @@ impl SeriesStream for ArgsMapStream<'_> {
     fn next_series(&mut self) -> Result<Option<StepSeries>> {
         let mut scratch = vec![0.0; self.args.len()];
         while let Some(mut s) = self.inner.next_series()? {
+            s.drop_hist();
             for (i, v) in s.values.iter_mut().enumerate() {
                 let Some(x) = *v else { continue };
                 for (slot, a) in scratch.iter_mut().zip(&self.args) {
@@ -319,6 +345,8 @@ struct RangeKernel {
     range: Timestamp,
     window: (Timestamp, Timestamp),
     f: fn(&RangeWindow<'_>) -> Option<f64>,
+    /// The function over windows with histograms, if it has one.
+    hf: Option<HistFn>,
     /// The scalar parameter per step (NaN when the function has none).
     param: Vec<f64>,
 }
@@ -352,6 +380,85 @@ impl SeriesKernel for RangeKernel {
             });
         });
     }
+
+    fn eval_hist(
+        &self,
+        samples: &mut Vec<Sample>,
+        hists: &[HistSample],
+        out: &mut Vec<Option<f64>>,
+    ) -> Option<HistColumn> {
+        samples.retain(|s| !is_stale_nan(s.v));
+        let hists: Vec<HistSample> = hists.iter().filter(|h| !h.h.is_stale()).cloned().collect();
+        let may_reset = samples.windows(2).any(|w| w[1].v < w[0].v);
+        let refs = (0..self.grid.steps).map(|i| self.timing.ref_t(self.grid.ts(i)));
+        let steps = (0..self.grid.steps).map(|i| self.grid.ts(i));
+        hist_windows(samples, &hists, self.range, refs, steps, &self.param, self.f, self.hf, may_reset, out)
+    }
+}
+
+/// Evaluates a range function per step over a series with histograms:
+/// a window without histograms goes to the float function `f`, one with
+/// histograms to `hf` (or, without it, to `f` over the floats alone).
+/// Pushes one float per step to `out`; returns the histogram column when
+/// some step has a histogram result.
+#[allow(clippy::too_many_arguments)]
+fn hist_windows(
+    samples: &[Sample],
+    hists: &[HistSample],
+    range: Timestamp,
+    refs: impl Iterator<Item = Timestamp>,
+    steps: impl Iterator<Item = Timestamp>,
+    param: &[f64],
+    f: fn(&RangeWindow<'_>) -> Option<f64>,
+    hf: Option<HistFn>,
+    may_reset: bool,
+    out: &mut Vec<Option<f64>>,
+) -> Option<HistColumn> {
+    let mut col: HistColumn = Vec::new();
+    let (mut flo, mut fhi, mut hlo, mut hhi) = (0usize, 0usize, 0usize, 0usize);
+    for (i, (r, step_t)) in refs.zip(steps).enumerate() {
+        let start = r - range;
+        while flo < samples.len() && samples[flo].t <= start {
+            flo += 1;
+        }
+        fhi = fhi.max(flo);
+        while fhi < samples.len() && samples[fhi].t <= r {
+            fhi += 1;
+        }
+        while hlo < hists.len() && hists[hlo].t <= start {
+            hlo += 1;
+        }
+        hhi = hhi.max(hlo);
+        while hhi < hists.len() && hists[hhi].t <= r {
+            hhi += 1;
+        }
+        let (w, hw) = (&samples[flo..fhi], &hists[hlo..hhi]);
+        let float = |w: &[Sample]| {
+            if w.is_empty() {
+                return None;
+            }
+            let param = param.get(i).copied().unwrap_or(f64::NAN);
+            f(&RangeWindow { samples: w, range_start: start, range_end: r, range, step_t, param, may_reset })
+        };
+        let (v, h) = match (hw.is_empty(), hf) {
+            (true, _) | (false, None) => (float(w), None),
+            (false, Some(hf)) => {
+                match hf(&HistWindow { floats: w, hists: hw, range_start: start, range_end: r, range }) {
+                    Some(HOut::F(v)) => (Some(v), None),
+                    Some(HOut::H(h)) => (None, Some(h)),
+                    None => (None, None),
+                }
+            }
+        };
+        out.push(v);
+        if h.is_some() && col.is_empty() {
+            col.resize(i, None);
+        }
+        if !col.is_empty() || h.is_some() {
+            col.push(h);
+        }
+    }
+    (!col.is_empty()).then_some(col)
 }
 
 /// Drops `__name__` from every series of `inner` unless `keep_name`.

@@ -23,9 +23,9 @@
 
 use std::collections::VecDeque;
 
-use strata_common::{Sample, Timestamp};
+use strata_common::{HistSample, Sample, Timestamp};
 
-use super::ctx::{EvalCtx, Reservation, SeriesStream, StepSeries, new_series_bytes, series_bytes};
+use super::ctx::{EvalCtx, HistColumn, Reservation, SeriesStream, StepSeries, new_series_bytes, series_bytes};
 use super::eval::sample_bytes;
 use crate::error::Result;
 use crate::source::{SeriesIter, SourceSeries};
@@ -67,15 +67,34 @@ pub trait SeriesKernel: Sync {
     /// series' samples in [`SeriesKernel::window`], which are in `samples`
     /// (time-sorted, staleness markers included; the kernel may modify them).
     fn eval(&self, samples: &mut Vec<Sample>, out: &mut Vec<Option<f64>>);
+
+    /// [`SeriesKernel::eval`] for a series that also has native-histogram
+    /// samples in the window (`hists`, time-sorted, staleness markers
+    /// included): pushes the float values to `out` and returns the
+    /// histogram column, if the kernel produces histograms. The default
+    /// ignores the histograms.
+    fn eval_hist(
+        &self,
+        samples: &mut Vec<Sample>,
+        _hists: &[HistSample],
+        out: &mut Vec<Option<f64>>,
+    ) -> Option<HistColumn> {
+        self.eval(samples, out);
+        None
+    }
 }
 
 /// What one thread did with its chunk.
 struct ChunkResult {
     loaded: usize,
     error: Option<crate::error::Error>,
+    /// Histogram columns of the chunk's series that have one, by index in
+    /// the chunk (empty, and not allocated, for float-only series).
+    hists: Vec<(usize, HistColumn)>,
 }
 
-/// Loads and evaluates `series` into `values` with `kernel`, reusing `buf`.
+/// Loads and evaluates `series` into `values` (and, for series with
+/// histograms, `hists`) with `kernel`, reusing `buf`.
 fn run_chunk<K: SeriesKernel>(
     kernel: &K,
     series: &mut [SourceSeries],
@@ -83,15 +102,27 @@ fn run_chunk<K: SeriesKernel>(
     buf: &mut Vec<Sample>,
 ) -> ChunkResult {
     let (min_t, max_t) = kernel.window();
-    let mut loaded = 0;
-    for (s, out) in series.iter_mut().zip(values) {
+    let mut r = ChunkResult { loaded: 0, error: None, hists: Vec::new() };
+    for (k, (s, out)) in series.iter_mut().zip(values).enumerate() {
         if let Err(e) = s.loader.load_into(min_t, max_t, buf) {
-            return ChunkResult { loaded, error: Some(e) };
+            r.error = Some(e);
+            return r;
         }
-        loaded += buf.len();
-        kernel.eval(buf, out);
+        let h = match s.loader.load_histograms(min_t, max_t) {
+            Ok(h) => h,
+            Err(e) => {
+                r.error = Some(e);
+                return r;
+            }
+        };
+        r.loaded += buf.len() + h.len();
+        if h.is_empty() {
+            kernel.eval(buf, out);
+        } else if let Some(col) = kernel.eval_hist(buf, &h, out) {
+            r.hists.push((k, col));
+        }
     }
-    ChunkResult { loaded, error: None }
+    r
 }
 
 /// A leaf operator's output stream: the selection's series through a
@@ -188,26 +219,32 @@ impl<'a, K: SeriesKernel> Batched<'a, K> {
                     results.push(h.join().unwrap_or_else(|_| ChunkResult {
                         loaded: 0,
                         error: Some(crate::error::Error::Internal("a query worker thread panicked".into())),
+                        hists: Vec::new(),
                     }));
                 }
                 results
             })
         };
-        for r in results {
+        // Histogram columns by index in the batch (chunks are contiguous).
+        let mut hists: Vec<(usize, HistColumn)> = Vec::new();
+        for (c, r) in results.into_iter().enumerate() {
             ctx.charge(r.loaded);
             if let Some(e) = r.error {
                 return Err(e);
             }
+            hists.extend(r.hists.into_iter().map(|(k, col)| (c * chunk + k, col)));
         }
+        let mut hists = hists.into_iter().peekable();
         // The buffers as they are now.
         self.bufs_held.shrink(u64::MAX, u64::MAX);
         let (points, bytes) =
             self.bufs.iter().fold((0, 0), |(p, b), buf| (p + buf.len() as u64, b + sample_bytes(buf)));
         self.bufs_held.grow(points, bytes)?;
         drop(out_held);
-        for (s, values) in batch.into_iter().zip(values) {
+        for (i, (s, values)) in batch.into_iter().zip(values).enumerate() {
             ctx.touch_series()?;
-            let s = StepSeries { labels: s.labels, values };
+            let hist = hists.next_if(|(k, _)| *k == i).map(|(_, col)| col);
+            let s = StepSeries { labels: s.labels, values, hist };
             if s.has_values() {
                 self.ready_held.grow_series(&s)?;
                 self.ready.push_back(s);
@@ -296,6 +333,53 @@ mod tests {
                 samples.iter().map(|s| format!("{:?} {} {}\n", s.labels, s.t, s.v.to_bits())).collect()
             }
             other => format!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn histogram_series_keep_their_place_in_parallel_batches() {
+        use strata_common::HistSample;
+        use strata_common::histogram::{Histogram, Span};
+        let src = MemorySource::new();
+        let tenant = TenantId::default_tenant();
+        // Every third series is a histogram series, the others floats.
+        for i in 0..(2 * super::BATCH + 5) {
+            let labels = Labels::from_pairs([("__name__", "m"), ("i", &format!("{i:03}"))]).unwrap();
+            if i % 3 == 0 {
+                let h = |k: i64| Histogram {
+                    count: k as f64,
+                    sum: k as f64,
+                    positive_spans: vec![Span { offset: 0, length: 1 }],
+                    positive_buckets: vec![k as f64],
+                    ..Default::default()
+                };
+                let hs: Vec<HistSample> = (1..50).map(|k| HistSample::new(k * 10_000, h(k + i as i64))).collect();
+                src.append_histograms(&tenant, labels, &hs).unwrap();
+            } else {
+                let fs: Vec<Sample> = (1..50).map(|k| Sample::new(k * 10_000, (k * i as i64) as f64)).collect();
+                src.append(&tenant, labels, &fs).unwrap();
+            }
+        }
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        for q in ["m", "rate(m[1m])", "histogram_count(m)"] {
+            let run = |threads: usize| {
+                let engine = Engine::new(EngineOptions { parallelism: threads, ..Default::default() });
+                let req = QueryRequest {
+                    tenant: TenantId::default_tenant(),
+                    query: q.into(),
+                    start: 0,
+                    end: 500_000,
+                    step: 30_000,
+                    instant: false,
+                    timeout: None,
+                };
+                format!("{:?}", rt.block_on(engine.execute(&src, req)).unwrap())
+            };
+            let serial = run(1);
+            // Histograms in the result (or, for histogram_count, their counts).
+            let want = if q.starts_with("histogram_count") { "RangeSeries" } else { "count: " };
+            assert!(serial.contains(want), "{q}: {serial}");
+            assert_eq!(run(3), serial, "{q}");
         }
     }
 

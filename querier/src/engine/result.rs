@@ -5,6 +5,9 @@
 //! series is compacted as it leaves the last operator, and accounted at its
 //! compact size, so the result costs half of what the operators exchange.
 
+use std::sync::Arc;
+
+use strata_common::histogram::Histogram;
 use strata_common::{Labels, Timestamp};
 
 use super::ctx::{EvalCtx, Reservation, SeriesStream, labels_bytes};
@@ -84,8 +87,10 @@ impl Iterator for BitIter {
 pub struct RangeSeries {
     /// The series' labels.
     pub labels: Labels,
-    /// Its points.
+    /// Its float points.
     pub points: Points,
+    /// Its native-histogram points in time order (empty for float series).
+    pub hist: Vec<(Timestamp, Arc<Histogram>)>,
 }
 
 /// Accounted bytes of a compact series.
@@ -101,8 +106,18 @@ fn range_series_bytes(labels: &Labels, present_words: usize, values: usize) -> u
 pub fn collect_range(ctx: &EvalCtx, stream: &mut dyn SeriesStream) -> Result<(Vec<RangeSeries>, Reservation)> {
     let words = ctx.steps.div_ceil(64);
     let mut held = ctx.reservation();
-    let mut compact: Vec<(Labels, Vec<u64>, Vec<f64>)> = Vec::new();
+    let mut compact: Vec<(Labels, Vec<u64>, Vec<f64>, HistPoints)> = Vec::new();
     while let Some(mut s) = stream.next_series()? {
+        let hist: HistPoints = match s.hist.take() {
+            None => Vec::new(),
+            Some(col) => {
+                let hist: HistPoints =
+                    col.into_iter().enumerate().filter_map(|(i, h)| h.map(|h| (ctx.ts(i), h))).collect();
+                let bytes: usize = hist.iter().map(|(_, h)| 16 + h.heap_bytes()).sum();
+                held.grow(hist.len() as u64, bytes as u64)?;
+                hist
+            }
+        };
         // Reserved before the compact form is allocated.
         let n = s.values.iter().flatten().count();
         held.grow(n as u64, range_series_bytes(&s.labels, words, n))?;
@@ -114,23 +129,52 @@ pub fn collect_range(ctx: &EvalCtx, stream: &mut dyn SeriesStream) -> Result<(Ve
                 values.push(*v);
             }
         }
-        compact.push((std::mem::take(&mut s.labels), present, values));
+        compact.push((std::mem::take(&mut s.labels), present, values, hist));
         ctx.recycle(s);
     }
     // Stable: series with equal labels stay in arrival order, side by side.
     compact.sort_by(|a, b| a.0.cmp(&b.0));
     let mut out: Vec<RangeSeries> = Vec::with_capacity(compact.len());
-    for (labels, present, values) in compact {
-        if let Some(RangeSeries { labels: last, points: Points::Grid { present: p, values: v, .. } }) = out.last_mut()
+    for (labels, present, values, hist) in compact {
+        if let Some(RangeSeries { labels: last, points: Points::Grid { present: p, values: v, .. }, hist: h }) =
+            out.last_mut()
             && *last == labels
         {
             merge_into(p, v, &present, &values)?;
+            merge_hist(h, hist, p, ctx)?;
             continue;
         }
-        out.push(RangeSeries { labels, points: Points::Grid { start: ctx.start, step: ctx.step, present, values } });
+        let points = Points::Grid { start: ctx.start, step: ctx.step, present, values };
+        out.push(RangeSeries { labels, points, hist });
     }
-    out.retain(|s| !s.points.is_empty());
+    out.retain(|s| !s.points.is_empty() || !s.hist.is_empty());
     Ok((out, held))
+}
+
+/// Histogram points of one series, in time order.
+type HistPoints = Vec<(Timestamp, Arc<Histogram>)>;
+
+/// Merges the histogram points `from` into `into` (same labels); a step
+/// with two values (two histograms, or a histogram where the merged floats
+/// already have one: `floats`' bitmap) is the "same labelset" error.
+fn merge_hist(into: &mut HistPoints, from: HistPoints, floats: &[u64], ctx: &EvalCtx) -> Result<()> {
+    if from.is_empty() && into.is_empty() {
+        return Ok(());
+    }
+    let step = ctx.step.max(1);
+    let float_at = |t: Timestamp| {
+        let i = ((t - ctx.start) / step) as usize;
+        floats.get(i / 64).is_some_and(|w| w >> (i % 64) & 1 == 1)
+    };
+    if into.iter().chain(&from).any(|(t, _)| float_at(*t)) {
+        return Err(same_labelset());
+    }
+    into.extend(from);
+    into.sort_by_key(|(t, _)| *t);
+    if into.windows(2).any(|w| w[0].0 == w[1].0) {
+        return Err(same_labelset());
+    }
+    Ok(())
 }
 
 /// Merges the compact series (`present`, `values`) into (`into_present`,
@@ -177,7 +221,7 @@ mod tests {
     }
 
     fn series(name: &str, values: Vec<Option<f64>>) -> StepSeries {
-        StepSeries { labels: Labels::from_pairs([("__name__", name)]).unwrap(), values }
+        StepSeries::new(Labels::from_pairs([("__name__", name)]).unwrap(), values)
     }
 
     #[test]

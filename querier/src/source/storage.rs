@@ -149,7 +149,10 @@ impl SeriesSource for StorageSource {
     fn version<'a>(&'a self, req: &'a SelectRequest) -> BoxFuture<'a, Result<Option<u64>>> {
         Box::pin(async move {
             let head = self.heads.read(req.clone()).await?;
-            let in_range = |s: &HeadSeries| s.samples.iter().any(|x| x.t >= req.min_t && x.t <= req.max_t);
+            let in_range = |s: &HeadSeries| {
+                s.samples.iter().any(|x| x.t >= req.min_t && x.t <= req.max_t)
+                    || s.histograms.iter().any(|x| x.t >= req.min_t && x.t <= req.max_t)
+            };
             if head.series.iter().any(in_range) {
                 return Ok(None);
             }

@@ -144,12 +144,9 @@ async fn bad_requests_use_prometheus_errors() {
 
 #[tokio::test]
 async fn unsupported_function_is_named() {
-    let (s, body) = get("/api/v1/query?query=histogram_count(up)&time=1700000000").await;
+    let (s, body) = get("/api/v1/query?query=info(up)&time=1700000000").await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    assert_eq!(
-        body,
-        r#"{"status":"error","errorType":"bad_data","error":"function histogram_count is not supported yet"}"#
-    );
+    assert_eq!(body, r#"{"status":"error","errorType":"bad_data","error":"function info is not supported yet"}"#);
 }
 
 #[tokio::test]
@@ -270,4 +267,65 @@ async fn answers_are_compressed_when_the_client_offers_it() {
     let req = Request::get(uri).header(header::ACCEPT_ENCODING, "zstd").body(Body::empty()).unwrap();
     let resp = router(state(QuerierConfig::default())).oneshot(req).await.unwrap();
     assert_eq!(resp.headers()[header::CONTENT_ENCODING], "zstd");
+}
+
+/// A histogram with a zero bucket and three positive buckets (one empty)
+/// at schema 0: bounds (0.5,1], (1,2], (2,4].
+fn native_histogram() -> strata_common::histogram::Histogram {
+    use strata_common::histogram::{Histogram, Span};
+    Histogram {
+        integer: true,
+        schema: 0,
+        zero_threshold: 0.001,
+        zero_count: 1.0,
+        count: 6.0,
+        sum: 3.5,
+        positive_spans: vec![Span { offset: 0, length: 3 }],
+        positive_buckets: vec![2.0, 0.0, 3.0],
+        ..Default::default()
+    }
+}
+
+fn histogram_state() -> Arc<QuerierState> {
+    use strata_common::HistSample;
+    let src = MemorySource::new();
+    let anon = TenantId::default_tenant();
+    let lat = labels(&[("__name__", "lat"), ("job", "x")]);
+    src.append_histograms(&anon, lat, &[HistSample::new(T0, native_histogram())]).unwrap();
+    // One series with a float sample, then a histogram sample.
+    let mix = labels(&[("__name__", "mix")]);
+    src.append(&anon, mix.clone(), &[Sample::new(T0, 1.0)]).unwrap();
+    src.append_histograms(&anon, mix, &[HistSample::new(T0 + 15_000, native_histogram())]).unwrap();
+    Arc::new(QuerierState::with_source(QuerierConfig::default(), Arc::new(src), QuerierMetrics::unregistered()))
+}
+
+/// Prometheus's histogram JSON: count and sum as strings, non-empty
+/// buckets as `[boundary_rule, lower, upper, count]` (3: both bounds
+/// inclusive, the zero bucket; 0: upper inclusive).
+const HIST_JSON: &str =
+    r#"{"count":"6","sum":"3.5","buckets":[[3,"-0.001","0.001","1"],[0,"0.5","1","2"],[0,"2","4","3"]]}"#;
+
+#[tokio::test]
+async fn native_histograms_render_as_prometheus() {
+    let req = Request::get("/api/v1/query?query=lat&time=1700000000").body(Body::empty()).unwrap();
+    let (s, body) = call(histogram_state(), req).await;
+    assert_eq!(s, StatusCode::OK);
+    let want = format!(
+        r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{"__name__":"lat","job":"x"}},"histogram":[1700000000,{HIST_JSON}]}}]}}}}"#
+    );
+    assert_eq!(body, want);
+    // A range query over a series with both kinds: `values` and `histograms`.
+    let req = Request::get("/api/v1/query_range?query=mix&start=1700000000&end=1700000015&step=15s")
+        .body(Body::empty())
+        .unwrap();
+    let (s, body) = call(histogram_state(), req).await;
+    assert_eq!(s, StatusCode::OK);
+    let want = format!(
+        r#"{{"status":"success","data":{{"resultType":"matrix","result":[{{"metric":{{"__name__":"mix"}},"values":[[1700000000,"1"]],"histograms":[[1700000015,{HIST_JSON}]]}}]}}}}"#
+    );
+    assert_eq!(body, want);
+    // Functions of histograms answer floats.
+    let req = Request::get("/api/v1/query?query=histogram_count(lat)&time=1700000000").body(Body::empty()).unwrap();
+    let (_, body) = call(histogram_state(), req).await;
+    assert!(body.contains(r#""metric":{"job":"x"},"value":[1700000000,"6"]"#), "{body}");
 }

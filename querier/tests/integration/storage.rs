@@ -219,8 +219,9 @@ async fn query_stats_count_head_and_file_reads() {
         timeout: None,
     };
     let (_, stats) = engine.execute_with_stats(&src, req("sum(up)")).await.unwrap();
-    // Window (100s, 400s]: x has 200s, 300s (head wins), 400s; y 150s; z 400s.
-    assert_eq!(stats.samples_loaded, 5);
+    // Window (100s, 400s]: x has 200s, 300s (head wins), 400s; y 150s; z 400s;
+    // and x's histograms at 300s (head wins) and 400s.
+    assert_eq!(stats.samples_loaded, 7);
     assert_eq!(stats.series_touched, 3);
     // Head: x and z; files: x and y, all in the one flushed file.
     assert_eq!((stats.select.head_series, stats.select.file_series, stats.select.files_opened), (2, 2, 1));

@@ -1,19 +1,21 @@
-//! `promqltest [--complete] FILE.test…`: runs promqltest files against the
-//! engine and prints each file's counts and failures; `--complete` rewrites
-//! each file's expected results with the engine's answers (review the diff).
+//! `promqltest [--complete] [--skips] FILE.test…`: runs promqltest files
+//! against the engine and prints each file's counts and failures (and, with
+//! `--skips`, why each skipped case was skipped); `--complete` rewrites each
+//! file's expected results with the engine's answers (review the diff).
 
 use std::process::ExitCode;
 
 use strata_promqltest::{Summary, complete_str, run_str};
 
 fn main() -> ExitCode {
-    let mut complete = false;
+    let (mut complete, mut skips) = (false, false);
     let mut files = Vec::new();
     for arg in std::env::args().skip(1) {
         match arg.as_str() {
             "--complete" => complete = true,
+            "--skips" => skips = true,
             "-h" | "--help" => {
-                println!("usage: promqltest [--complete] FILE.test...");
+                println!("usage: promqltest [--complete] [--skips] FILE.test...");
                 return ExitCode::SUCCESS;
             }
             _ => files.push(arg),
@@ -41,6 +43,11 @@ fn main() -> ExitCode {
         println!("{file}: passed {}, failed {}, skipped {}", summary.passed, summary.failed, summary.skipped);
         for f in &summary.failures {
             println!("FAIL {f}");
+        }
+        if skips {
+            for f in &summary.skips {
+                println!("SKIP {f}");
+            }
         }
         total.add(summary);
     }

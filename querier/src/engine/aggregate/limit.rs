@@ -11,6 +11,7 @@ use promql_parser::parser::AggregateExpr;
 use strata_common::Labels;
 
 use super::group_labels;
+use crate::engine::binary::elem::{clear, present};
 use crate::engine::ctx::{BoxStream, EvalCtx, Reservation, SeriesStream, StepSeries, Value, labels_bytes};
 use crate::engine::eval::eval as eval_expr;
 use crate::error::{Error, Result};
@@ -53,12 +54,12 @@ impl SeriesStream for Limitk<'_> {
                 self.held.grow(0, labels_bytes(&key) + 4 * self.k.len() as u64)?;
             }
             let taken = self.taken.entry(key).or_insert_with(|| vec![0; self.k.len()]);
-            for ((v, n), k) in s.values.iter_mut().zip(taken.iter_mut()).zip(&self.k) {
-                if v.is_some() {
+            for (i, (n, k)) in taken.iter_mut().zip(&self.k).enumerate() {
+                if present(&s, i) {
                     if *n < *k {
                         *n += 1;
                     } else {
-                        *v = None;
+                        clear(&mut s, i);
                     }
                 }
             }
@@ -90,10 +91,10 @@ impl SeriesStream for LimitRatio<'_> {
     fn next_series(&mut self) -> Result<Option<StepSeries>> {
         while let Some(mut s) = self.input.next_series()? {
             let offset = sample_offset(&s.labels);
-            for (v, &r) in s.values.iter_mut().zip(&self.ratio) {
+            for (i, &r) in self.ratio.iter().enumerate() {
                 let keep = (r >= 0.0 && offset < r) || (r < 0.0 && offset >= 1.0 + r);
                 if !keep {
-                    *v = None;
+                    clear(&mut s, i);
                 }
             }
             if s.has_values() {

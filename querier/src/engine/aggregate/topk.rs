@@ -82,8 +82,10 @@ pub fn eval<'a>(ctx: &'a EvalCtx, a: &'a AggregateExpr, input: &mut dyn SeriesSt
     let mut index: HashMap<Labels, usize> = HashMap::new();
     let mut held = ctx.reservation();
     let cand_bytes = std::mem::size_of::<Cand>() as u64;
-    while let Some(s) = input.next_series()? {
+    while let Some(mut s) = input.next_series()? {
         ctx.check_deadline()?;
+        // Histograms are not ranked (Prometheus ignores them here).
+        s.drop_hist();
         let key = group_labels(&s.labels, a.modifier.as_ref());
         let g = match index.get(&key) {
             Some(&g) => g,

@@ -9,6 +9,7 @@ use promql_parser::parser::{LabelModifier, VectorMatchCardinality};
 use strata_common::Labels;
 use strata_common::labels::METRIC_NAME;
 
+use super::elem::{self, Elem, clear, present};
 use super::{BinOp, signature};
 use crate::engine::ctx::{
     BoxStream, EvalCtx, Reservation, STEP_VALUE_BYTES, SeriesStream, StepSeries, VecStream, collect, labels_bytes,
@@ -141,12 +142,12 @@ impl OneSideDuplicates {
             let steps = series[0].values.len();
             let mut first: Vec<Option<usize>> = vec![None; steps];
             for (k, s) in series.iter().enumerate() {
-                for (i, v) in s.values.iter().enumerate() {
-                    if v.is_none() {
+                for (i, first_at) in first.iter_mut().enumerate() {
+                    if !present(s, i) {
                         continue;
                     }
-                    match first[i] {
-                        None => first[i] = Some(k),
+                    match *first_at {
+                        None => *first_at = Some(k),
                         Some(f) => {
                             if found.at.is_empty() {
                                 found.at = vec![None; steps];
@@ -172,12 +173,12 @@ impl OneSideDuplicates {
 
     /// The many-to-many error when `other` has a sample at a step where
     /// the one side holds a duplicate.
-    fn check(&self, other: &[Option<f64>], side: &str) -> Result<()> {
+    fn check(&self, other: &StepSeries, side: &str) -> Result<()> {
         if self.at.is_empty() {
             return Ok(());
         }
-        for (at, v) in self.at.iter().zip(other) {
-            if let (Some(g), Some(_)) = (at, v) {
+        for (i, at) in self.at.iter().enumerate() {
+            if let (Some(g), true) = (at, present(other, i)) {
                 let (sig, a, b) = &self.groups[*g as usize];
                 return Err(duplicate_error(sig, side, a, b));
             }
@@ -210,13 +211,16 @@ fn many_to_one_error() -> Error {
 }
 
 /// The value of one matched pair, or `None` when filtered out.
-fn combine(op: BinOp, return_bool: bool, l: f64, r: f64) -> Option<f64> {
-    let (v, keep) = op.apply(l, r);
-    match (return_bool, keep) {
-        (true, k) if op.is_comparison() => Some(f64::from(u8::from(k))),
-        (_, true) => Some(v),
-        (_, false) => None,
+fn combine(op: BinOp, return_bool: bool, l: Elem<'_>, r: Elem<'_>) -> Option<elem::Out> {
+    if let (Elem::F(l), Elem::F(r)) = (l, r) {
+        let (v, keep) = op.apply(l, r);
+        return match (return_bool, keep) {
+            (true, k) if op.is_comparison() => Some(elem::Out::F(f64::from(u8::from(k)))),
+            (_, true) => Some(elem::Out::F(v)),
+            (_, false) => None,
+        };
     }
+    elem::combine(op, return_bool, l, r)
 }
 
 /// Prometheus `resultMetric` for one-to-one matching.
@@ -251,12 +255,12 @@ fn left_built(
         index.entry(signature(&s.labels, matching)).or_default().push(i);
     }
     let steps = left.first().map_or(0, |s| s.values.len());
-    held.grow(0, (left.len() * std::mem::size_of::<Vec<Option<f64>>>()) as u64)?;
-    let mut outputs: Vec<Vec<Option<f64>>> = vec![Vec::new(); left.len()];
+    held.grow(0, (left.len() * std::mem::size_of::<StepSeries>()) as u64)?;
+    let mut outputs: Vec<StepSeries> = vec![StepSeries::new(Labels::empty(), Vec::new()); left.len()];
     // Steps at which the left side has any sample: there, as in Prometheus
     // 3, two right series of one match group are an error even when no
     // left series matches them.
-    let left_present: Vec<bool> = (0..steps).map(|i| left.iter().any(|s| s.values[i].is_some())).collect();
+    let left_present: Vec<bool> = (0..steps).map(|i| left.iter().any(|s| present(s, i))).collect();
     // Per signature: the first right series seen and the steps it had.
     let mut right_seen: HashMap<Labels, (Labels, Vec<bool>)> = HashMap::new();
     while let Some(r) = right.next_series()? {
@@ -266,8 +270,8 @@ fn left_built(
         }
         let seen = right_seen.entry(sig.clone()).or_insert_with(|| (r.labels.clone(), vec![false; steps]));
         let candidates = index.get(&sig);
-        for (i, rv) in r.values.iter().enumerate() {
-            let Some(rv) = *rv else { continue };
+        for i in 0..r.values.len() {
+            let Some(rv) = elem::elem(&r, i) else { continue };
             if left_present.get(i) != Some(&true) {
                 continue;
             }
@@ -275,24 +279,31 @@ fn left_built(
                 return Err(duplicate_error(&sig, "right", &seen.0, &r.labels));
             }
             let Some(candidates) = candidates else { continue };
-            let mut matched = candidates.iter().filter_map(|&j| left[j].values[i].map(|lv| (j, lv)));
+            let mut matched = candidates.iter().filter_map(|&j| elem::elem(&left[j], i).map(|lv| (j, lv)));
             let Some((j, lv)) = matched.next() else { continue };
             if matched.next().is_some() {
                 return Err(many_to_one_error());
             }
             let out = &mut outputs[j];
-            if out.is_empty() {
+            if out.values.is_empty() {
                 held.grow(steps as u64, steps as u64 * STEP_VALUE_BYTES)?;
-                out.resize(steps, None);
+                out.values.resize(steps, None);
             }
-            out[i] = combine(op, return_bool, lv, rv);
+            let value = combine(op, return_bool, lv, rv);
+            if let Some(elem::Out::H(h)) = &value {
+                held.grow(1, 8 + h.heap_bytes() as u64)?;
+            }
+            elem::set(out, i, value);
         }
     }
     let out = left
         .into_iter()
         .zip(outputs)
-        .filter(|(_, values)| values.iter().any(Option::is_some))
-        .map(|(s, values)| StepSeries { labels: one_to_one_labels(&s.labels, op, return_bool, matching), values })
+        .filter(|(_, out)| out.has_values())
+        .map(|(s, mut out)| {
+            out.labels = one_to_one_labels(&s.labels, op, return_bool, matching);
+            out
+        })
         .collect();
     Ok((out, held))
 }
@@ -350,15 +361,15 @@ impl VectorVector<'_> {
         let mut seen = self.lhs_seen.remove(&sig).unwrap_or_else(|| vec![false; steps]);
         // Output series per matched one-side candidate (their labels may differ).
         let mut outs: Vec<(usize, StepSeries)> = Vec::new();
-        for (i, lv) in s.values.iter().enumerate() {
-            let Some(many) = *lv else { continue };
-            let mut matched = candidates.iter().enumerate().filter_map(|(k, c)| c.values[i].map(|r| (k, c, r)));
+        for (i, seen_at) in seen.iter_mut().enumerate() {
+            let Some(many) = elem::elem(&s, i) else { continue };
+            let mut matched = candidates.iter().enumerate().filter_map(|(k, c)| elem::elem(c, i).map(|r| (k, c, r)));
             let Some((k, first, one)) = matched.next() else { continue };
             if let Some((_, second, _)) = matched.next() {
                 let side = if self.swapped { "left" } else { "right" };
                 return Err(duplicate_error(&sig, side, &first.labels, &second.labels));
             }
-            if self.one_to_one && std::mem::replace(&mut seen[i], true) {
+            if self.one_to_one && std::mem::replace(seen_at, true) {
                 return Err(many_to_one_error());
             }
             let (l, r) = if self.swapped { (one, many) } else { (many, one) };
@@ -367,12 +378,12 @@ impl VectorVector<'_> {
                 Some(p) => &mut outs[p].1,
                 None => {
                     let labels = self.result_labels(&s.labels, &first.labels);
-                    outs.push((k, StepSeries { labels, values: vec![None; steps] }));
+                    outs.push((k, StepSeries::new(labels, vec![None; steps])));
                     // Invariant: an element was pushed on the line above.
                     &mut outs.last_mut().expect("just pushed").1
                 }
             };
-            out.values[i] = value;
+            elem::set(out, i, value);
         }
         self.lhs_seen.insert(sig, seen);
         self.pending.extend(outs.into_iter().map(|(_, s)| s).filter(StepSeries::has_values));
@@ -403,21 +414,21 @@ impl VectorVector<'_> {
         if self.op == BinOp::Or {
             self.reserve_seen(&sig)?;
         }
-        let rhs_has = |i: usize| self.rhs.get(&sig).is_some_and(|c| c.iter().any(|c| c.values[i].is_some()));
+        let rhs_has = |i: usize| self.rhs.get(&sig).is_some_and(|c| c.iter().any(|c| present(c, i)));
         let steps = s.values.len();
         match self.op {
             BinOp::And | BinOp::Unless => {
                 let want = self.op == BinOp::And;
                 for i in 0..steps {
-                    if s.values[i].is_some() && rhs_has(i) != want {
-                        s.values[i] = None;
+                    if present(&s, i) && rhs_has(i) != want {
+                        clear(&mut s, i);
                     }
                 }
             }
             _ => {
                 let seen = self.lhs_seen.entry(sig).or_insert_with(|| vec![false; steps]);
-                for (i, v) in s.values.iter().enumerate() {
-                    seen[i] |= v.is_some();
+                for (i, seen) in seen.iter_mut().enumerate() {
+                    *seen |= present(&s, i);
                 }
             }
         }
@@ -431,9 +442,9 @@ impl SeriesStream for VectorVector<'_> {
             for mut s in rest.by_ref() {
                 let sig = signature(&s.labels, self.matching.as_ref());
                 if let Some(seen) = self.lhs_seen.get(&sig) {
-                    for (v, &lhs_had) in s.values.iter_mut().zip(seen) {
+                    for (i, &lhs_had) in seen.iter().enumerate() {
                         if lhs_had {
-                            *v = None;
+                            clear(&mut s, i);
                         }
                     }
                 }
@@ -456,7 +467,7 @@ impl SeriesStream for VectorVector<'_> {
                 }
             } else {
                 let side = if self.swapped { "left" } else { "right" };
-                self.one_side_duplicates.check(&s.values, side)?;
+                self.one_side_duplicates.check(&s, side)?;
                 self.match_series(s, sig)?;
             }
         }

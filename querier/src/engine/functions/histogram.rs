@@ -1,6 +1,7 @@
 //! `histogram_quantile` over classic (`le`-labelled bucket) histograms,
 //! with Prometheus's bucket coalescing, monotonicity repair and linear
-//! interpolation inside the chosen bucket.
+//! interpolation inside the chosen bucket; native histograms in its input
+//! are answered by [`strata_common::histogram::Histogram::quantile`].
 
 use std::collections::HashMap;
 
@@ -9,7 +10,7 @@ use strata_common::Labels;
 use strata_common::labels::METRIC_NAME;
 
 use super::{FnDef, Kind};
-use crate::engine::ctx::{EvalCtx, StepSeries, Value, VecStream, labels_bytes, new_series_bytes};
+use crate::engine::ctx::{EvalCtx, SeriesStream, StepSeries, Value, VecStream, labels_bytes, new_series_bytes};
 use crate::engine::eval::eval;
 use crate::engine::numeric::almost_equal_eps;
 use crate::error::{Error, Result};
@@ -88,15 +89,124 @@ fn histogram_quantile<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>>
     let Value::Scalar(q) = eval(ctx, q)? else {
         return Err(Error::BadData("expected a scalar as argument 1 of histogram_quantile".into()));
     };
-    let Value::Vector(mut input) = eval(ctx, v)? else {
+    let Value::Vector(input) = eval(ctx, v)? else {
         return Err(Error::BadData("expected an instant vector as argument 2 of histogram_quantile".into()));
     };
+    let q2 = q.clone();
+    classic_and_native(ctx, input, move |i, b| bucket_quantile(q[i], b), move |i, h| h.quantile(q2[i]))
+}
+
+/// `histogram_fraction(lower, upper, v)`: classic histograms through
+/// [`bucket_fraction`], native ones through
+/// [`strata_common::histogram::Histogram::fraction`].
+pub fn histogram_fraction<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
+    let args = &call.args.args;
+    let (Some(lo), Some(hi), Some(v)) = (args.first(), args.get(1), args.get(2)) else {
+        return Err(Error::BadData("histogram_fraction needs 3 arguments".into()));
+    };
+    let (Value::Scalar(lo), Value::Scalar(hi)) = (eval(ctx, lo)?, eval(ctx, hi)?) else {
+        return Err(Error::BadData("expected scalars as arguments 1 and 2 of histogram_fraction".into()));
+    };
+    let Value::Vector(input) = eval(ctx, v)? else {
+        return Err(Error::BadData("expected an instant vector as argument 3 of histogram_fraction".into()));
+    };
+    let (lo2, hi2) = (lo.clone(), hi.clone());
+    classic_and_native(ctx, input, move |i, b| bucket_fraction(lo[i], hi[i], b), move |i, h| h.fraction(lo2[i], hi2[i]))
+}
+
+/// Prometheus `BucketFraction`: the estimated share of a classic
+/// histogram's observations between `lower` and `upper` (linear
+/// interpolation; the first bucket starts at 0 when its bound is positive).
+pub fn bucket_fraction(lower: f64, upper: f64, buckets: &mut Buckets) -> f64 {
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    if buckets.last().is_none_or(|b| b.0 != f64::INFINITY) {
+        return f64::NAN;
+    }
+    buckets.dedup_by(|b, a| {
+        let same = a.0 == b.0;
+        if same {
+            a.1 += b.1;
+        }
+        same
+    });
+    let count = buckets[buckets.len() - 1].1;
+    if count == 0.0 || lower.is_nan() || upper.is_nan() {
+        return f64::NAN;
+    }
+    if lower >= upper {
+        return 0.0;
+    }
+    let (mut rank, mut lower_rank, mut upper_rank) = (0.0, 0.0, 0.0);
+    let (mut lower_set, mut upper_set) = (false, false);
+    let mut lower_bound = if buckets[0].0 <= 0.0 { f64::NEG_INFINITY } else { 0.0 };
+    for (i, &(upper_bound, c)) in buckets.iter().enumerate() {
+        if i > 0 {
+            lower_bound = buckets[i - 1].0;
+        }
+        let linear = |v: f64| {
+            if lower_bound == f64::NEG_INFINITY {
+                return c;
+            }
+            rank + (c - rank) * (v - lower_bound) / (upper_bound - lower_bound)
+        };
+        if !lower_set && lower_bound >= lower {
+            lower_rank = rank;
+            lower_set = true;
+        }
+        if !upper_set && lower_bound >= upper {
+            upper_rank = rank;
+            upper_set = true;
+        }
+        if lower_set && upper_set {
+            break;
+        }
+        if !lower_set && lower_bound < lower && upper_bound > lower {
+            lower_rank = linear(lower);
+            lower_set = true;
+        }
+        if !upper_set && lower_bound < upper && upper_bound > upper {
+            upper_rank = linear(upper);
+            upper_set = true;
+        }
+        if lower_set && upper_set {
+            break;
+        }
+        rank = c;
+    }
+    if !lower_set || lower_rank > count {
+        lower_rank = count;
+    }
+    if !upper_set || upper_rank > count {
+        upper_rank = count;
+    }
+    (upper_rank - lower_rank) / count
+}
+
+/// Evaluates a histogram reading over `input`: classic histograms (series
+/// with an `le` label, grouped by their other labels) through `classic`,
+/// native histograms through `native`, per step `i`. The output drops the
+/// metric name.
+fn classic_and_native<'a>(
+    ctx: &'a EvalCtx,
+    mut input: Box<dyn SeriesStream + 'a>,
+    classic: impl Fn(usize, &mut Buckets) -> f64,
+    native: impl Fn(usize, &strata_common::histogram::Histogram) -> f64,
+) -> Result<Value<'a>> {
     // Per histogram (labels without `le` and name): buckets per step.
     let mut groups: Vec<(Labels, Vec<Buckets>)> = Vec::new();
     let mut index: HashMap<Labels, usize> = HashMap::new();
     let mut held = ctx.reservation();
-    while let Some(s) = input.next_series()? {
+    let mut natives: Vec<StepSeries> = Vec::new();
+    while let Some(mut s) = input.next_series()? {
         ctx.check_deadline()?;
+        if let Some(col) = s.hist.take() {
+            let values: Vec<Option<f64>> =
+                col.iter().enumerate().map(|(i, h)| h.as_ref().map(|h| native(i, h))).collect();
+            let mut labels = s.labels.clone();
+            labels.remove(METRIC_NAME);
+            held.grow(ctx.steps as u64, new_series_bytes(&labels, ctx.steps))?;
+            natives.push(StepSeries::new(labels, values));
+        }
         let Some(le) = s.labels.get(BUCKET_LABEL).and_then(|v| v.trim().parse::<f64>().ok()) else {
             continue; // not a bucket: ignored, as Prometheus does (with a warning)
         };
@@ -122,15 +232,30 @@ fn histogram_quantile<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>>
         }
         ctx.recycle(s);
     }
-    let mut out: Vec<StepSeries> = Vec::with_capacity(groups.len());
+    // A native histogram and classic buckets of the same series at one
+    // step: neither is evaluated there (Prometheus warns).
+    for n in &mut natives {
+        let Some(&g) = index.get(&n.labels) else { continue };
+        for (i, v) in n.values.iter_mut().enumerate() {
+            if v.is_some() && !groups[g].1[i].is_empty() {
+                *v = None;
+                groups[g].1[i].clear();
+            }
+        }
+    }
+    natives.retain(StepSeries::has_values);
+    let mut out: Vec<StepSeries> = Vec::with_capacity(groups.len() + natives.len());
     let mut out_held = ctx.reservation();
+    for s in natives {
+        out_held.grow_series(&s)?;
+        out.push(s);
+    }
     for (labels, mut per_step) in groups {
         // Reserved before it is built; released again if it has no value.
         let bytes = new_series_bytes(&labels, ctx.steps);
         out_held.grow(ctx.steps as u64, bytes)?;
-        let values =
-            per_step.iter_mut().zip(&q).map(|(b, &q)| (!b.is_empty()).then(|| bucket_quantile(q, b))).collect();
-        let s = StepSeries { labels, values };
+        let values = per_step.iter_mut().enumerate().map(|(i, b)| (!b.is_empty()).then(|| classic(i, b))).collect();
+        let s = StepSeries::new(labels, values);
         if s.has_values() {
             out.push(s);
         } else {

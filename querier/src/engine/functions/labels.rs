@@ -91,6 +91,11 @@ fn label_join<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
 fn sort_by_value<'a>(ctx: &'a EvalCtx, call: &'a Call, desc: bool) -> Result<Value<'a>> {
     let mut inner = vector_arg(ctx, call)?;
     let (mut all, held) = crate::engine::ctx::collect(ctx, inner.as_mut())?;
+    // Histograms are left out (Prometheus sorts floats only).
+    for s in &mut all {
+        s.drop_hist();
+    }
+    all.retain(StepSeries::has_values);
     if ctx.steps == 1 {
         all.sort_by(|a, b| {
             let (x, y) = (a.values[0].unwrap_or(f64::NAN), b.values[0].unwrap_or(f64::NAN));
@@ -195,7 +200,7 @@ fn absent_labels(expr: &Expr) -> Labels {
 
 fn absent_series<'a>(labels: Labels, present: &[bool]) -> Value<'a> {
     let values: Vec<Option<f64>> = present.iter().map(|p| (!p).then_some(1.0)).collect();
-    let out = StepSeries { labels, values };
+    let out = StepSeries::new(labels, values);
     let list = if out.has_values() { vec![out] } else { Vec::new() };
     Value::Vector(Box::new(VecStream::new(list)))
 }
@@ -205,8 +210,8 @@ fn absent<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
     ctx.hold_steps(1)?;
     let mut present = vec![false; ctx.steps];
     while let Some(s) = inner.next_series()? {
-        for (p, v) in present.iter_mut().zip(&s.values) {
-            *p |= v.is_some();
+        for (i, (p, v)) in present.iter_mut().zip(&s.values).enumerate() {
+            *p |= v.is_some() || s.hist_at(i).is_some();
         }
     }
     Ok(absent_series(absent_labels(arg(call, 0)?), &present))
@@ -223,6 +228,13 @@ fn absent_over_time<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
         input.per_step(&mut hits, |w, _, _| (!w.is_empty()).then_some(1.0));
         for (p, h) in present.iter_mut().zip(&hits) {
             *p |= h.is_some();
+        }
+        if !input.hist_samples().is_empty() {
+            let hists = input.hist_samples();
+            for (i, p) in present.iter_mut().enumerate() {
+                let r = input.timing.ref_t(ctx.ts(i));
+                *p |= hists.iter().any(|h| h.t > r - input.range && h.t <= r);
+            }
         }
     }
     Ok(absent_series(absent_labels(arg(call, 0)?), &present))

@@ -54,7 +54,7 @@ impl SeriesStream for Smoothing<'_> {
             if let Some(e) = error {
                 return Err(Error::BadData(e));
             }
-            let mut s = StepSeries { labels, values };
+            let mut s = StepSeries::new(labels, values);
             if s.has_values() {
                 s.labels.remove(strata_common::labels::METRIC_NAME);
                 return Ok(Some(s));

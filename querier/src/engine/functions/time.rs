@@ -28,8 +28,9 @@ fn timestamp<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
     };
     let mut out = Vec::new();
     while let Some(mut s) = inner.next_series()? {
+        let hist = s.hist.take();
         for (i, v) in s.values.iter_mut().enumerate() {
-            if v.is_some() {
+            if v.is_some() || hist.as_ref().is_some_and(|h| h[i].is_some()) {
                 *v = Some(ctx.ts(i) as f64 / 1000.0);
             }
         }
@@ -88,7 +89,7 @@ fn date_fn<'a>(ctx: &'a EvalCtx, call: &'a Call, f: fn(&Civil) -> i64) -> Result
     let inner: Box<dyn SeriesStream + 'a> = match call.args.args.first() {
         None => {
             let values = (0..ctx.steps).map(|i| Some(ctx.ts(i) as f64 / 1000.0)).collect();
-            Box::new(VecStream::new(vec![StepSeries { labels: Labels::empty(), values }]))
+            Box::new(VecStream::new(vec![StepSeries::new(Labels::empty(), values)]))
         }
         Some(a) => match eval(ctx, a)? {
             Value::Vector(v) => v,
