@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use strata_log::kafka::TestBroker;
 
-use super::harness::{Strata, free_port};
+use super::harness::{Strata, free_port, series, write_request};
 use super::stream::{request, verify_exactly_once};
 
 const PARTITIONS: u32 = 4;
@@ -160,24 +160,31 @@ fn assert_sql_counts_like_promql(querier: &Strata, metric: &str) {
 }
 
 /// The querier's `/api/v1/status/tsdb` is the sum of the ingesters' own
-/// answers: series counts add up across the disjoint partitions.
+/// answers: series counts add up across the disjoint partitions. The heads
+/// flush every 300 ms, so each try pushes fresh series and accepts a
+/// snapshot the ingesters' answers agree on before and after.
 fn assert_tsdb_status_merges_the_ingesters(c: &Cluster) {
-    let series_of = |body: &serde_json::Value| {
-        let by_metric = body["data"]["seriesCountByMetricName"].as_array().unwrap();
-        let test = by_metric.iter().find(|s| s["name"] == "cluster_test");
-        (body["data"]["headStats"]["numSeries"].as_u64().unwrap(), test.map_or(0, |s| s["value"].as_u64().unwrap()))
-    };
-    let mut sum = (0, 0);
-    for ingester in &c.ingesters {
-        let (status, body) = ingester.get("/api/v1/status/tsdb", &[]);
+    let counts = |s: &Strata| {
+        let (status, body) = s.get("/api/v1/status/tsdb", &[]);
         assert_eq!(status, 200, "{body}");
-        let (all, test) = series_of(&body);
-        sum = (sum.0 + all, sum.1 + test);
+        let by_metric = body["data"]["seriesCountByMetricName"].as_array().unwrap();
+        let probe = by_metric.iter().find(|s| s["name"] == "tsdb_probe");
+        (body["data"]["headStats"]["numSeries"].as_u64().unwrap(), probe.map_or(0, |s| s["value"].as_u64().unwrap()))
+    };
+    let sum = || c.ingesters.iter().map(counts).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+        let probes = (0..8).map(|i| series(&[("__name__", "tsdb_probe"), ("i", &i.to_string())], &[(now, 1.0)]));
+        let probes = probes.collect();
+        assert_eq!(c.distributor.push(&write_request(probes)).status().as_u16(), 204);
+        let (before, merged, after) = (sum(), counts(&c.querier), sum());
+        if before == after && before.1 == 8 {
+            assert_eq!(merged, before, "the querier's merge differs from the ingesters' sum");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no stable snapshot of the heads: {before:?} {merged:?} {after:?}");
     }
-    let (status, body) = c.querier.get("/api/v1/status/tsdb", &[]);
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(series_of(&body), sum, "{body}");
-    assert!(sum.1 > 0, "the heads hold cluster_test series: {body}");
     let (status, body) = c.querier.get("/api/v1/status/tsdb", &[("limit", "0")]);
     assert_eq!((status, body["errorType"].as_str()), (400, Some("bad_data")), "{body}");
 }
