@@ -13,17 +13,24 @@ use super::{Histogram, ResetHint};
 /// A value and its compensation.
 type Comp = (f64, f64);
 
-/// Prometheus's `kahansum.Inc`.
-fn inc(x: f64, (sum, c): Comp) -> Comp {
-    let t = sum + x;
+/// Prometheus's Kahan–Neumaier summation step (`kahansum.Inc`): adds `inc`
+/// to `sum` with compensation `c`; returns `(sum, compensation)`.
+#[inline]
+pub fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
+    let t = sum + inc;
     let c = if t.is_infinite() {
         0.0
-    } else if sum.abs() >= x.abs() {
-        c + ((sum - t) + x)
+    } else if sum.abs() >= inc.abs() {
+        c + ((sum - t) + inc)
     } else {
-        c + ((x - t) + sum)
+        c + ((inc - t) + sum)
     };
     (t, c)
+}
+
+/// [`kahan_inc`] on a `(sum, compensation)` pair.
+fn inc(x: f64, (sum, c): Comp) -> Comp {
+    kahan_inc(x, sum, c)
 }
 
 /// A histogram sum being accumulated.

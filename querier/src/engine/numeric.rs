@@ -2,19 +2,7 @@
 //! Kahan–Neumaier summation step, its `quantile` interpolation and its
 //! `almost.Equal` float comparison.
 
-/// Prometheus's Kahan–Neumaier summation step: returns `(sum, compensation)`.
-#[inline]
-pub fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
-    let t = sum + inc;
-    let c = if t.is_infinite() {
-        0.0
-    } else if sum.abs() >= inc.abs() {
-        c + ((sum - t) + inc)
-    } else {
-        c + ((inc - t) + sum)
-    };
-    (t, c)
-}
+pub use strata_common::histogram::kahan::kahan_inc;
 
 /// Prometheus `quantile`: linear interpolation between closest ranks.
 pub fn quantile(q: f64, values: &mut [f64]) -> f64 {

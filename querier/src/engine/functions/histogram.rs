@@ -32,18 +32,9 @@ pub fn bucket_quantile(q: f64, buckets: &mut Buckets) -> f64 {
     if q > 1.0 {
         return f64::INFINITY;
     }
-    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-    if buckets.last().is_none_or(|b| b.0 != f64::INFINITY) {
+    if !sort_and_coalesce(buckets) {
         return f64::NAN;
     }
-    // Coalesce equal upper bounds.
-    buckets.dedup_by(|b, a| {
-        let same = a.0 == b.0;
-        if same {
-            a.1 += b.1;
-        }
-        same
-    });
     // Counts must not decrease: repair float noise and resets.
     let mut prev = buckets[0].1;
     for b in buckets.iter_mut().skip(1) {
@@ -114,13 +105,12 @@ pub fn histogram_fraction<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<
     classic_and_native(ctx, input, move |i, b| bucket_fraction(lo[i], hi[i], b), move |i, h| h.fraction(lo2[i], hi2[i]))
 }
 
-/// Prometheus `BucketFraction`: the estimated share of a classic
-/// histogram's observations between `lower` and `upper` (linear
-/// interpolation; the first bucket starts at 0 when its bound is positive).
-pub fn bucket_fraction(lower: f64, upper: f64, buckets: &mut Buckets) -> f64 {
+/// Sorts classic buckets by upper bound and adds up equal bounds; false
+/// when the highest bound is not +Inf (the histogram is not valid).
+fn sort_and_coalesce(buckets: &mut Buckets) -> bool {
     buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
     if buckets.last().is_none_or(|b| b.0 != f64::INFINITY) {
-        return f64::NAN;
+        return false;
     }
     buckets.dedup_by(|b, a| {
         let same = a.0 == b.0;
@@ -129,6 +119,16 @@ pub fn bucket_fraction(lower: f64, upper: f64, buckets: &mut Buckets) -> f64 {
         }
         same
     });
+    true
+}
+
+/// Prometheus `BucketFraction`: the estimated share of a classic
+/// histogram's observations between `lower` and `upper` (linear
+/// interpolation; the first bucket starts at 0 when its bound is positive).
+pub fn bucket_fraction(lower: f64, upper: f64, buckets: &mut Buckets) -> f64 {
+    if !sort_and_coalesce(buckets) {
+        return f64::NAN;
+    }
     let count = buckets[buckets.len() - 1].1;
     if count == 0.0 || lower.is_nan() || upper.is_nan() {
         return f64::NAN;
