@@ -64,24 +64,19 @@ impl SeriesSource for Federated {
             return self.inner.select_with_stats(req);
         }
         Box::pin(async move {
-            let mut all: Vec<Result<SourceSeries>> = Vec::new();
+            let mut all: Vec<SourceSeries> = Vec::new();
             let mut stats = SelectStats::default();
             for (tenant, matchers) in parts(&req.tenant, &req.matchers) {
                 let part = SelectRequest { tenant: tenant.clone(), matchers, ..req.clone() };
                 let (series, s) = self.inner.select_with_stats(&part).await?;
                 stats.add(s);
-                all.extend(
-                    series.map(|r| r.map(|s| SourceSeries { labels: tagged(s.labels, &tenant), loader: s.loader })),
-                );
+                for s in series {
+                    let s = s?;
+                    all.push(SourceSeries { labels: tagged(s.labels, &tenant), loader: s.loader });
+                }
             }
-            // Errors first (the engine stops at the first), then label order.
-            all.sort_by(|a, b| match (a, b) {
-                (Ok(a), Ok(b)) => a.labels.cmp(&b.labels),
-                (Err(_), Ok(_)) => std::cmp::Ordering::Less,
-                (Ok(_), Err(_)) => std::cmp::Ordering::Greater,
-                (Err(_), Err(_)) => std::cmp::Ordering::Equal,
-            });
-            Ok((Box::new(all.into_iter()) as SeriesIter, stats))
+            all.sort_by(|a, b| a.labels.cmp(&b.labels));
+            Ok((Box::new(all.into_iter().map(Ok)) as SeriesIter, stats))
         })
     }
 

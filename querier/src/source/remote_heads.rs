@@ -92,6 +92,12 @@ impl RemoteHeads {
             Some(body) => self.client.post(&url).json(body),
             None => self.client.get(&url),
         };
+        Self::send(ing, req).await
+    }
+
+    /// Sends `req` to `ing`; returns the body of a 2xx (a 5xx or no answer
+    /// is the ingester being unavailable, a 4xx a protocol error).
+    async fn send(ing: &RemoteIngester, req: reqwest::RequestBuilder) -> Result<bytes::Bytes> {
         let resp = req.send().await.map_err(|e| Self::unavailable(ing, e))?;
         let status = resp.status();
         let bytes = resp.bytes().await.map_err(|e| Self::unavailable(ing, e))?;
@@ -115,8 +121,12 @@ impl RemoteHeads {
         path: &str,
         body: Option<&impl Serialize>,
     ) -> Result<T> {
-        let bytes = self.call(ing, path, body).await?;
-        serde_json::from_slice(&bytes)
+        Self::parse(ing, &self.call(ing, path, body).await?)
+    }
+
+    /// `bytes`, an answer of `ing`, as JSON.
+    fn parse<T: DeserializeOwned>(ing: &RemoteIngester, bytes: &[u8]) -> Result<T> {
+        serde_json::from_slice(bytes)
             .map_err(|e| Error::HeadProtocol(format!("ingester {} ({}) sent bad JSON: {e}", ing.id, ing.url)))
     }
 
@@ -128,23 +138,9 @@ impl RemoteHeads {
             data: TsdbStatus,
         }
         let calls = self.ingesters.iter().map(|ing| async move {
-            let url = format!("{}{TSDB_STATUS_PATH}", ing.url);
-            let resp = self
-                .client
-                .get(&url)
-                .query(&[("limit", limit)])
-                .header(TENANT_HEADER, tenant.as_str())
-                .send()
-                .await
-                .map_err(|e| Self::unavailable(ing, e))?;
-            let status = resp.status();
-            let bytes = resp.bytes().await.map_err(|e| Self::unavailable(ing, e))?;
-            if !status.is_success() {
-                return Err(Self::unavailable(ing, format!("{status}: {}", String::from_utf8_lossy(&bytes))));
-            }
-            serde_json::from_slice::<Answer>(&bytes)
-                .map(|a| a.data)
-                .map_err(|e| Error::HeadProtocol(format!("ingester {} ({}) sent bad JSON: {e}", ing.id, ing.url)))
+            let req = self.client.get(format!("{}{TSDB_STATUS_PATH}", ing.url));
+            let req = req.query(&[("limit", limit)]).header(TENANT_HEADER, tenant.as_str());
+            Ok(Self::parse::<Answer>(ing, &Self::send(ing, req).await?)?.data)
         });
         try_join_all(calls).await
     }
