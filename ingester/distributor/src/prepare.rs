@@ -297,10 +297,8 @@ impl Distributor {
         limits: &limits::Limits,
         tracker: &mut limits::SeriesTracker,
     ) -> Result<(), validate::Refusal> {
-        let keys: Vec<(u64, u64)> =
-            series.iter().map(|&(hash, metric)| (hash, xxhash_rust::xxh3::xxh3_64(metric.as_bytes()))).collect();
         let (max, per_metric) = (limits.max_active_series, limits.max_active_series_per_metric);
-        match tracker.admit(&keys, max, per_metric, Instant::now(), self.limits.idle()) {
+        match tracker.admit(series, max, per_metric, Instant::now(), self.limits.idle()) {
             Ok(()) => Ok(()),
             Err(limits::SeriesRefusal::Tenant { active, new }) => {
                 let e = PushError::SeriesLimit {
@@ -312,16 +310,11 @@ impl Distributor {
                 Err(("max_active_series", e))
             }
             Err(limits::SeriesRefusal::Metric { metric, active }) => {
-                let name = series
-                    .iter()
-                    .map(|&(_, m)| m)
-                    .find(|m| xxhash_rust::xxh3::xxh3_64(m.as_bytes()) == metric)
-                    .unwrap_or_default();
                 let e = PushError::SeriesLimit {
                     tenant: tenant.to_string(),
                     limit: "max_active_series_per_metric",
                     value: per_metric,
-                    scope: format!("metric {} has {active} active series", validate::quote_cut(name)),
+                    scope: format!("metric {} has {active} active series", validate::quote_cut(&metric)),
                 };
                 Err(("max_active_series_per_metric", e))
             }

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use strata_common::prehashed::{PreHashedMap, PreHashedSet};
+use strata_common::prehashed::PreHashedMap;
 
 /// Keys are xxh3 hashes already: they pass through instead of being
 /// SipHashed again (the lookup is on the push path, once per series).
@@ -23,8 +23,8 @@ pub(crate) struct SeriesTracker {
 pub(crate) enum SeriesRefusal {
     /// The tenant would have more active series than allowed.
     Tenant { active: u64, new: u64 },
-    /// A metric would: its name hash and active count.
-    Metric { metric: u64, active: u64 },
+    /// A metric would: its name and active count.
+    Metric { metric: String, active: u64 },
 }
 
 impl SeriesTracker {
@@ -50,55 +50,56 @@ impl SeriesTracker {
         self.per_metric.retain(|_, c| *c > 0);
     }
 
-    /// Admits a request's series, `(series hash, metric hash)`, all or
+    /// Admits a request's series, `(series hash, metric name)`, all or
     /// none: refused if its new series would take the tenant past
     /// `max_series` or a metric past `max_per_metric` (0 = no limit).
+    /// Known series cost one lookup; metric names are hashed only for new
+    /// ones.
     pub(crate) fn admit(
         &mut self,
-        series: &[(u64, u64)],
+        series: &[(u64, &str)],
         max_series: u64,
         max_per_metric: u64,
         now: Instant,
         idle: Duration,
     ) -> Result<(), SeriesRefusal> {
         self.sweep(now, idle);
-        // One lookup per series: known ones are marked seen right away (also
-        // when the request is then refused: they are active either way),
-        // new ones are collected, each once.
-        let mut new: Vec<(u64, u64)> = Vec::new();
-        let mut seen_new = PreHashedSet::default();
+        // Known series are marked seen right away (also when the request is
+        // then refused: they are active either way); new ones are
+        // collected, each once.
+        let mut new: Vec<(u64, &str)> = Vec::new();
         for &(s, m) in series {
             match self.series.get_mut(&s) {
                 Some(e) => e.1 = now,
-                None => {
-                    if seen_new.insert(s) {
-                        new.push((s, m));
-                    }
-                }
+                None => new.push((s, m)),
             }
         }
         if new.is_empty() {
             return Ok(());
         }
+        new.sort_unstable_by_key(|&(s, _)| s);
+        new.dedup_by_key(|&mut (s, _)| s);
+        let new: Vec<(u64, u64, &str)> =
+            new.into_iter().map(|(s, m)| (s, xxhash_rust::xxh3::xxh3_64(m.as_bytes()), m)).collect();
         let n = new.len() as u64;
         if max_series > 0 && self.active() + n > max_series {
             return Err(SeriesRefusal::Tenant { active: self.active(), new: n });
         }
         if max_per_metric > 0 {
-            let mut new_per_metric: Map<u64> = Map::default();
-            for (_, m) in &new {
-                *new_per_metric.entry(*m).or_default() += 1;
+            let mut new_per_metric: Map<(u64, &str)> = Map::default();
+            for &(_, h, m) in &new {
+                new_per_metric.entry(h).or_insert((0, m)).0 += 1;
             }
-            for (m, k) in &new_per_metric {
-                let active = self.per_metric.get(m).copied().unwrap_or(0);
+            for (h, (k, m)) in &new_per_metric {
+                let active = self.per_metric.get(h).copied().unwrap_or(0);
                 if active + k > max_per_metric {
-                    return Err(SeriesRefusal::Metric { metric: *m, active });
+                    return Err(SeriesRefusal::Metric { metric: m.to_string(), active });
                 }
             }
         }
-        for (s, m) in new {
-            self.series.insert(s, (m, now));
-            *self.per_metric.entry(m).or_default() += 1;
+        for (s, h, _) in new {
+            self.series.insert(s, (h, now));
+            *self.per_metric.entry(h).or_default() += 1;
         }
         Ok(())
     }
@@ -112,22 +113,22 @@ mod tests {
     fn admits_all_or_nothing_and_expires_idle_series() {
         let (t0, idle) = (Instant::now(), Duration::from_secs(60));
         let mut t = SeriesTracker::default();
-        t.admit(&[(1, 10), (2, 10), (2, 10)], 3, 0, t0, idle).unwrap();
+        t.admit(&[(1, "a"), (2, "a"), (2, "a")], 3, 0, t0, idle).unwrap();
         assert_eq!(t.active(), 2);
         // Three new series would make 5 > 3: refused, nothing added.
         assert_eq!(
-            t.admit(&[(3, 10), (4, 20), (5, 20)], 3, 0, t0, idle),
+            t.admit(&[(3, "a"), (4, "b"), (5, "b")], 3, 0, t0, idle),
             Err(SeriesRefusal::Tenant { active: 2, new: 3 })
         );
         assert_eq!(t.active(), 2);
         // Known series always pass.
-        t.admit(&[(1, 10), (2, 10)], 2, 0, t0, idle).unwrap();
+        t.admit(&[(1, "a"), (2, "a")], 2, 0, t0, idle).unwrap();
         // Per metric.
-        assert_eq!(t.admit(&[(3, 10)], 0, 2, t0, idle), Err(SeriesRefusal::Metric { metric: 10, active: 2 }));
-        t.admit(&[(3, 20)], 0, 2, t0, idle).unwrap();
+        assert_eq!(t.admit(&[(3, "a")], 0, 2, t0, idle), Err(SeriesRefusal::Metric { metric: "a".into(), active: 2 }));
+        t.admit(&[(3, "b")], 0, 2, t0, idle).unwrap();
         // After the idle time they no longer count.
         let later = t0 + Duration::from_secs(61);
-        t.admit(&[(9, 10)], 1, 1, later, idle).unwrap();
+        t.admit(&[(9, "a")], 1, 1, later, idle).unwrap();
         assert_eq!(t.active(), 1);
     }
 }
