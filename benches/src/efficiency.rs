@@ -12,6 +12,8 @@
 //!    query; VictoriaMetrics: `/internal/force_flush`): the push rate, the
 //!    push→queryable time, and the server CPU over push + settle, per sample;
 //! 3. read the peak resident memory (`VmHWM`) of the server process;
+//!    Strata: SIGKILL and restart it, and time the replay of the log until
+//!    `/ready` (samples applied by the new process / seconds, per core);
 //! 4. bring the data to rest and measure the **whole data directory**:
 //!    - Strata: a graceful stop (SIGTERM: flushes the memtables, the log
 //!      gives back the flushed segments), a start on the same directory,
@@ -58,6 +60,9 @@ pub struct Measured {
     /// Strata: log record bytes appended by the push (what the log writes
     /// and fsyncs), from `strata_distributor_appended_bytes_total`.
     pub appended_bytes: Option<u64>,
+    /// Strata: samples replayed from the log after a SIGKILL, and the
+    /// seconds from the restart until `/ready`.
+    pub replay: Option<(u64, f64)>,
 }
 
 /// Runs `kinds` one after the other and prints the table.
@@ -92,6 +97,10 @@ pub fn run(
             push.as_secs_f64(),
             cpu_s * 1e6 / w.total_samples() as f64
         );
+        let replay = match kind {
+            Kind::Strata => Some(strata_replay(&mut sys)?),
+            _ => None,
+        };
         let (rest_bytes, log_bytes) = match kind {
             Kind::Strata => strata_at_rest(&mut sys, w)?,
             Kind::VictoriaMetrics => (victoriametrics_at_rest(&mut sys)?, 0),
@@ -106,6 +115,7 @@ pub fn run(
             rest_bytes,
             log_bytes,
             appended_bytes,
+            replay,
         });
     }
     report(&results, w);
@@ -118,6 +128,26 @@ fn metric(sys: &System, name: &str) -> Result<f64> {
     let line =
         text.lines().find(|l| l.split_whitespace().next() == Some(name)).with_context(|| format!("no {name}"))?;
     Ok(line.rsplit(' ').next().context("no value")?.parse()?)
+}
+
+/// SIGKILL, restart, and the time until `/ready` (which waits until every
+/// partition is consumed to its end): the samples the restarted process
+/// applied to its memtables, and that time.
+fn strata_replay(sys: &mut System) -> Result<(u64, f64)> {
+    let took = sys.replay()?.as_secs_f64();
+    let samples = metric_sum(sys, "strata_ingester_samples_appended_total")? as u64;
+    eprintln!("strata: replayed {samples} samples in {took:.2} s after SIGKILL");
+    Ok((samples, took))
+}
+
+/// The sum of every sample of `name` (any labels) on the system's `/metrics`.
+fn metric_sum(sys: &System, name: &str) -> Result<f64> {
+    let text = reqwest::blocking::get(format!("{}/metrics", sys.base))?.text()?;
+    let mut sum = 0.0;
+    for line in text.lines().filter(|l| l.split(['{', ' ']).next() == Some(name)) {
+        sum += line.rsplit(' ').next().context("no value")?.parse::<f64>()?;
+    }
+    Ok(sum)
 }
 
 /// Graceful stop, start, compaction, graceful stop; the whole directory and its `log/`.
@@ -187,9 +217,19 @@ pub fn report(results: &[Measured], w: &Workload) {
             m.log_bytes
         );
     }
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     for m in results {
         if let Some(b) = m.appended_bytes {
             println!("{}: the log was written {b} bytes, {:.1} per sample", m.kind.name(), b as f64 / n);
+        }
+        if let Some((samples, secs)) = m.replay {
+            let rate = samples as f64 / secs;
+            println!(
+                "{}: replay after SIGKILL: {samples} samples in {secs:.2} s (restart to /ready) = {rate:.0} samples/s, \
+                 {:.0} per core on {cores} cores (target >= 5,000,000 per core)",
+                m.kind.name(),
+                rate / cores as f64
+            );
         }
     }
     let find = |k| results.iter().find(|m| m.kind == k);

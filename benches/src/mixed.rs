@@ -13,7 +13,8 @@
 //!    random host each (1 h ranges at 60 s steps, and one instant query);
 //! 2. **mixed**: the same cheap clients while `--heavy-clients` (4) clients
 //!    loop the [`HEAVY`] aggregations over every host and the whole data
-//!    range (60 s steps).
+//!    range (60 s steps), on threads of their own (a tokio runtime apart
+//!    from the cheap clients').
 //!
 //! Every cheap latency is recorded (queries started before the phase's end
 //! run to completion); heavy queries still running when the phase ends are
@@ -273,8 +274,20 @@ async fn heavy_client(target: Target, offset: usize, deadline: Instant) -> Phase
     phase
 }
 
-/// Runs one phase: `cheap` cheap clients and `heavy` heavy clients for `secs`.
-async fn phase(target: &Target, cheap: usize, heavy: usize, secs: u64) -> Phase {
+/// The heavy clients' runtime and their own target (so their own
+/// connection pool: connections live on the runtime that opened them).
+struct HeavyRuntime {
+    rt: tokio::runtime::Runtime,
+    target: Target,
+}
+
+/// Runs one phase: `cheap` cheap clients and `heavy` heavy clients for
+/// `secs`. The heavy clients run on `heavy_rt`, their own threads and
+/// connections: reading
+/// and parsing their answers (megabytes of JSON) on the cheap clients'
+/// workers held the cheap answers back in the load generator, which the
+/// cheap latencies then counted as the server's.
+async fn phase(target: &Target, cheap: usize, heavy: usize, secs: u64, heavy_rt: &HeavyRuntime) -> Phase {
     let started = Instant::now();
     let deadline = started + Duration::from_secs(secs);
     let mut tasks = Vec::new();
@@ -282,7 +295,7 @@ async fn phase(target: &Target, cheap: usize, heavy: usize, secs: u64) -> Phase 
         tasks.push(tokio::spawn(cheap_client(target.clone(), c as u64 + 1, deadline)));
     }
     for c in 0..heavy {
-        tasks.push(tokio::spawn(heavy_client(target.clone(), c, deadline)));
+        tasks.push(heavy_rt.rt.spawn(heavy_client(heavy_rt.target.clone(), c, deadline)));
     }
     let mut out = Phase::default();
     for t in tasks {
@@ -397,10 +410,14 @@ pub fn run(
     // Let background work the push started (flushes, compactions) wind down
     // before the idle baseline; its CPU seconds show what is left.
     std::thread::sleep(QUIET);
+    let heavy_rt = HeavyRuntime {
+        rt: tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?,
+        target: Target::new(sys, w)?,
+    };
     let run_phase = |name: &str, heavy: usize| {
         eprintln!("{}: {name} phase, {} s", kind.name(), cfg.seconds);
         let cpu0 = sys.cpu_seconds().ok();
-        let mut p = rt.block_on(phase(&target, cfg.cheap_clients, heavy, cfg.seconds));
+        let mut p = rt.block_on(phase(&target, cfg.cheap_clients, heavy, cfg.seconds, &heavy_rt));
         p.cpu_s = cpu0.zip(sys.cpu_seconds().ok()).map(|(a, b)| b - a);
         p
     };
