@@ -13,6 +13,7 @@
 //! the deadline is checked as series flow.
 
 pub mod aggregate;
+pub mod annotations;
 pub mod binary;
 pub mod cost;
 pub mod ctx;
@@ -135,8 +136,9 @@ pub enum QueryValue {
     Matrix(Vec<RangeSeries>),
 }
 
-/// What one query cost (rendered by `stats=all`, see [`crate::api::json`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What one query cost (rendered by `stats=all`, see [`crate::api::json`]),
+/// and the warnings and infos it noticed (rendered always).
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct QueryStats {
     /// Samples loaded from the source (Prometheus's
     /// `totalQueryableSamples`; statistics only, no limit applies to the
@@ -157,6 +159,8 @@ pub struct QueryStats {
     pub prepare_nanos: u64,
     /// Evaluation (Prometheus's `innerEvalTime`), in nanoseconds.
     pub eval_nanos: u64,
+    /// Warnings and info annotations (Prometheus's `warnings` / `infos`).
+    pub annotations: annotations::Annotations,
 }
 
 /// The PromQL engine.
@@ -420,6 +424,7 @@ impl Engine {
                 select,
                 prepare_nanos,
                 eval_nanos: eval_started.elapsed().as_nanos() as u64,
+                annotations: ctx.take_annotations(),
             };
             Ok((value, stats))
         }

@@ -45,6 +45,7 @@ use std::time::Instant;
 use strata_common::histogram::Histogram;
 use strata_common::{Labels, Timestamp};
 
+use super::annotations::{Annotation, Annotations};
 use crate::error::{Error, Result};
 use crate::source::SeriesIter;
 
@@ -149,6 +150,8 @@ struct Shared {
     selected: RefCell<HashMap<usize, SeriesIter>>,
     /// Threads the leaf operators may use (see [`super::parallel`]).
     parallelism: Cell<usize>,
+    /// What the query's operators noticed (see [`super::annotations`]).
+    annotations: RefCell<Annotations>,
 }
 
 /// The step grid being evaluated plus the per-query state.
@@ -190,6 +193,7 @@ impl EvalCtx {
             step_pool: RefCell::new(Vec::new()),
             selected: RefCell::new(selected),
             parallelism: Cell::new(1),
+            annotations: RefCell::new(Annotations::default()),
         };
         Self::with_grid(start, end, step, lookback, Rc::new(shared))
     }
@@ -338,6 +342,25 @@ impl EvalCtx {
             r.grow_series(s)?;
         }
         Ok(r)
+    }
+
+    /// Records a warning or info annotation of the query (deduplicated).
+    /// Called only where something is noticed: nothing is allocated on
+    /// paths that do not annotate.
+    pub fn annotate(&self, a: Annotation) {
+        self.shared.annotations.borrow_mut().add(a);
+    }
+
+    /// Records the annotations a worker collected.
+    pub fn annotate_all(&self, a: Annotations) {
+        if !a.is_empty() {
+            self.shared.annotations.borrow_mut().merge(a);
+        }
+    }
+
+    /// The query's annotations so far, taken out.
+    pub fn take_annotations(&self) -> Annotations {
+        std::mem::take(&mut *self.shared.annotations.borrow_mut())
     }
 
     /// Takes the prefetched selection of the selector at `key`.

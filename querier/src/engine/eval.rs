@@ -236,6 +236,7 @@ impl SeriesKernel for InstantKernel {
         samples: &mut Vec<Sample>,
         hists: &[HistSample],
         values: &mut Vec<Option<f64>>,
+        _notes: &crate::engine::annotations::SeriesNotes,
     ) -> Option<HistColumn> {
         let mut col: HistColumn = Vec::with_capacity(self.grid.steps);
         let (mut fi, mut hi) = (0usize, 0usize); // samples with t <= ref
