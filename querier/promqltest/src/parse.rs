@@ -142,7 +142,7 @@ pub enum Command {
         /// `eval instant` rather than `eval range`.
         instant: bool,
         /// What the result must be.
-        expect: Expect,
+        expect: Box<Expect>,
         /// 0-based indices of the expected-result lines (not `expect …`
         /// lines), for complete mode.
         result_lines: Vec<usize>,
@@ -472,7 +472,7 @@ fn parse_command(line_no: usize, line: &str, body: &[(usize, &str)]) -> Command 
                 end,
                 step,
                 instant,
-                expect,
+                expect: Box::new(expect),
                 result_lines,
                 last_line,
             }

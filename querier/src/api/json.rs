@@ -10,8 +10,8 @@ use strata_common::{Labels, Timestamp};
 
 use std::time::Duration;
 
-use crate::engine::cost::NodeCost;
 use crate::engine::annotations::{Annotations, Severity};
+use crate::engine::cost::NodeCost;
 use crate::engine::{QueryStats, QueryValue};
 use crate::error::Error;
 use crate::format::{FormatFloat, format_float};

@@ -181,7 +181,10 @@ impl Annotation {
 
     /// histogram_quantile over a histogram of NaN observations only.
     pub fn quantile_nan_result(metric: &str) -> Self {
-        Self::info(format_args!("input to histogram_quantile has NaN observations, result is NaN{}", for_metric(metric)))
+        Self::info(format_args!(
+            "input to histogram_quantile has NaN observations, result is NaN{}",
+            for_metric(metric)
+        ))
     }
 
     /// histogram_quantile over a histogram with some NaN observations.
@@ -318,6 +321,9 @@ impl Annotations {
     }
 }
 
+/// Builds an annotation naming a metric.
+type MakeAnnotation = fn(&str) -> Annotation;
+
 /// Annotations a leaf kernel notices about the series it is evaluating,
 /// as bits (no allocation); [`SeriesNotes::drain_into`] turns them into
 /// [`Annotation`]s naming the series' metric.
@@ -367,7 +373,7 @@ impl SeriesNotes {
             return 0;
         }
         let metric = labels.get(METRIC_NAME).unwrap_or("");
-        let each: [(u16, fn(&str) -> Annotation); 9] = [
+        let each: [(u16, MakeAnnotation); 9] = [
             (Self::MIXED_FLOATS_HISTOGRAMS, Annotation::mixed_floats_histograms),
             (Self::NOT_COUNTER, Annotation::not_counter),
             (Self::NOT_GAUGE, Annotation::not_gauge),
@@ -502,7 +508,9 @@ mod tests {
         assert_eq!(a.strings(Severity::Warning, 10).len(), 1);
         assert_eq!(
             a.strings(Severity::Info, 10),
-            vec!["PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile), from buckets 0.05 to 0.5, with a max diff of 5, over 2 samples from 1970-01-01T00:01:00Z to 1970-01-01T00:02:00Z"]
+            vec![
+                "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile), from buckets 0.05 to 0.5, with a max diff of 5, over 2 samples from 1970-01-01T00:01:00Z to 1970-01-01T00:02:00Z"
+            ]
         );
         for i in 0..(MAX_KEPT + 5) {
             a.add(Annotation::not_counter(&format!("h{i}")));

@@ -79,7 +79,9 @@ impl HistAcc {
                 let (reset, not_reset) = hs.iter().fold((false, false), |(r, n), (_, h)| {
                     (r || h.hint == ResetHint::Reset, n || h.hint == ResetHint::NotReset)
                 });
-                if let Some((k, _)) = hs.iter().skip(1).find(|(_, h)| h.uses_custom_buckets() != hs[0].1.uses_custom_buckets()) {
+                if let Some((k, _)) =
+                    hs.iter().skip(1).find(|(_, h)| h.uses_custom_buckets() != hs[0].1.uses_custom_buckets())
+                {
                     let name = names.get(*k as usize).map_or("", String::as_str);
                     ctx.annotate(Annotation::mixed_exponential_custom(name));
                     return None;

@@ -11,8 +11,8 @@ use promql_parser::parser::AggregateExpr;
 use strata_common::Labels;
 
 use super::group_labels;
-use crate::engine::binary::elem::{clear, present};
 use crate::engine::annotations::Annotation;
+use crate::engine::binary::elem::{clear, present};
 use crate::engine::ctx::{BoxStream, EvalCtx, Reservation, SeriesStream, StepSeries, Value, labels_bytes};
 use crate::engine::eval::eval as eval_expr;
 use crate::error::{Error, Result};
