@@ -152,6 +152,10 @@ struct Shared {
     parallelism: Cell<usize>,
     /// What the query's operators noticed (see [`super::annotations`]).
     annotations: RefCell<Annotations>,
+    /// Enclosing `histogram_count`/`_sum`/`_avg` calls and enclosing
+    /// subqueries or bucket-reading functions of the operator being built
+    /// (see [`EvalCtx::hist_stats`]).
+    hist_stats: Cell<(u32, u32)>,
 }
 
 /// The step grid being evaluated plus the per-query state.
@@ -194,6 +198,7 @@ impl EvalCtx {
             selected: RefCell::new(selected),
             parallelism: Cell::new(1),
             annotations: RefCell::new(Annotations::default()),
+            hist_stats: Cell::new((0, 0)),
         };
         Self::with_grid(start, end, step, lookback, Rc::new(shared))
     }
@@ -361,6 +366,36 @@ impl EvalCtx {
     /// The query's annotations so far, taken out.
     pub fn take_annotations(&self) -> Annotations {
         std::mem::take(&mut *self.shared.annotations.borrow_mut())
+    }
+
+    /// Builds `f`'s operators under a `histogram_count`, `histogram_sum` or
+    /// `histogram_avg` call (see [`EvalCtx::hist_stats`]).
+    pub fn with_hist_stats<T>(&self, f: impl FnOnce() -> T) -> T {
+        let c = &self.shared.hist_stats;
+        c.set((c.get().0 + 1, c.get().1));
+        let out = f();
+        c.set((c.get().0.saturating_sub(1), c.get().1));
+        out
+    }
+
+    /// Builds `f`'s operators under a subquery or a function that reads
+    /// buckets (`histogram_quantile`, `histogram_fraction`).
+    pub fn without_hist_stats<T>(&self, f: impl FnOnce() -> T) -> T {
+        let c = &self.shared.hist_stats;
+        c.set((c.get().0, c.get().1 + 1));
+        let out = f();
+        c.set((c.get().0, c.get().1.saturating_sub(1)));
+        out
+    }
+
+    /// Whether the selector being built reads histograms for their count
+    /// and sum only, as Prometheus's `HistogramStatsIterator` (a
+    /// `histogram_count`/`_sum`/`_avg` above it, no subquery or
+    /// bucket-reading function between): its histograms then get explicit
+    /// reset hints from their predecessors ([`super::eval::stats_hints`]).
+    pub fn hist_stats(&self) -> bool {
+        let (stats, blocked) = self.shared.hist_stats.get();
+        stats > 0 && blocked == 0
     }
 
     /// Takes the prefetched selection of the selector at `key`.

@@ -185,7 +185,11 @@ pub fn eval_call<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
                 let window = timing.window(&g, range);
                 let iter = ctx.take_selection(&ms.vs as *const VectorSelector as usize)?;
                 let hf = hist_range::lookup(name);
-                let kernel = RangeKernel { grid: GridView::of(ctx), timing, range, window, f, hf, param };
+                // Under histogram_count/_sum/_avg: a lookback more, for the
+                // histograms' predecessors (see `eval::stats_hints`).
+                let stats = ctx.hist_stats().then_some(window.0);
+                let window = (window.0 - if stats.is_some() { ctx.lookback } else { 0 }, window.1);
+                let kernel = RangeKernel { grid: GridView::of(ctx), timing, range, window, f, hf, param, stats };
                 let inner = Batched::new(ctx, iter, kernel);
                 let counter_check = counter_checked(name);
                 return Ok(Value::Vector(Box::new(DropName { ctx, inner, keep_name, counter_check })));
@@ -368,6 +372,9 @@ struct RangeKernel {
     hf: Option<HistFn>,
     /// The scalar parameter per step (NaN when the function has none).
     param: Vec<f64>,
+    /// Under `histogram_count`/`_sum`/`_avg`: the start of the selector's
+    /// own window (`window` starts a lookback earlier).
+    stats: Option<Timestamp>,
 }
 
 impl SeriesKernel for RangeKernel {
@@ -376,6 +383,9 @@ impl SeriesKernel for RangeKernel {
     }
 
     fn eval(&self, samples: &mut Vec<Sample>, out: &mut Vec<Option<f64>>) {
+        if let Some(min) = self.stats {
+            samples.retain(|s| s.t >= min);
+        }
         if samples.iter().any(|s| is_stale_nan(s.v)) {
             samples.retain(|s| !is_stale_nan(s.v));
         }
@@ -407,8 +417,11 @@ impl SeriesKernel for RangeKernel {
         out: &mut Vec<Option<f64>>,
         notes: &SeriesNotes,
     ) -> Option<HistColumn> {
-        samples.retain(|s| !is_stale_nan(s.v));
-        let hists: Vec<HistSample> = hists.iter().filter(|h| !h.h.is_stale()).cloned().collect();
+        samples.retain(|s| !is_stale_nan(s.v) && self.stats.is_none_or(|min| s.t >= min));
+        let hists: Vec<HistSample> = match self.stats {
+            Some(min) => crate::engine::eval::stats_hints(hists, min).into_iter().filter(|h| !h.h.is_stale()).collect(),
+            None => hists.iter().filter(|h| !h.h.is_stale()).cloned().collect(),
+        };
         let may_reset = samples.windows(2).any(|w| w[1].v < w[0].v);
         let refs = (0..self.grid.steps).map(|i| self.timing.ref_t(self.grid.ts(i)));
         let steps = (0..self.grid.steps).map(|i| self.grid.ts(i));

@@ -105,7 +105,7 @@ fn histogram_quantile<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>>
     let Value::Scalar(q) = eval(ctx, q)? else {
         return Err(Error::BadData("expected a scalar as argument 1 of histogram_quantile".into()));
     };
-    let Value::Vector(input) = eval(ctx, v)? else {
+    let Value::Vector(input) = ctx.without_hist_stats(|| eval(ctx, v))? else {
         return Err(Error::BadData("expected an instant vector as argument 2 of histogram_quantile".into()));
     };
     // One warning per distinct invalid quantile, as Prometheus per step.
@@ -152,7 +152,7 @@ pub fn histogram_fraction<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<
     let (Value::Scalar(lo), Value::Scalar(hi)) = (eval(ctx, lo)?, eval(ctx, hi)?) else {
         return Err(Error::BadData("expected scalars as arguments 1 and 2 of histogram_fraction".into()));
     };
-    let Value::Vector(input) = eval(ctx, v)? else {
+    let Value::Vector(input) = ctx.without_hist_stats(|| eval(ctx, v))? else {
         return Err(Error::BadData("expected an instant vector as argument 3 of histogram_fraction".into()));
     };
     let (lo2, hi2) = (lo.clone(), hi.clone());
