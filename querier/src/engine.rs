@@ -320,7 +320,13 @@ impl Engine {
                 if vt == ValueType::Matrix { "range vector" } else { "string" }
             )));
         }
-        let grid = Grid { start: req.start, end: req.end, step, lookback: self.opts.lookback_delta_ms };
+        let grid = Grid {
+            start: req.start,
+            end: req.end,
+            step,
+            lookback: self.opts.lookback_delta_ms,
+            query: (req.start, req.end),
+        };
         let mut selections: Vec<Selection> = Vec::new();
         plan::plan(&expr, &grid, &mut selections)?;
         Ok(Prepared { req, expr, grid, selections, started, parallelism: self.opts.parallelism.max(1), max_series: 0 })

@@ -156,6 +156,8 @@ struct Shared {
     /// subqueries or bucket-reading functions of the operator being built
     /// (see [`EvalCtx::hist_stats`]).
     hist_stats: Cell<(u32, u32)>,
+    /// The query's own first and last step (its top-level grid's).
+    query_range: (Timestamp, Timestamp),
 }
 
 /// The step grid being evaluated plus the per-query state.
@@ -199,6 +201,7 @@ impl EvalCtx {
             parallelism: Cell::new(1),
             annotations: RefCell::new(Annotations::default()),
             hist_stats: Cell::new((0, 0)),
+            query_range: (start, end),
         };
         Self::with_grid(start, end, step, lookback, Rc::new(shared))
     }
@@ -236,6 +239,12 @@ impl EvalCtx {
     /// evaluating thread.
     pub fn set_parallelism(&self, threads: usize) {
         self.shared.parallelism.set(threads.max(1));
+    }
+
+    /// The query's own first and last step, whatever grid this is (what
+    /// `@ start()` and `@ end()` refer to).
+    pub fn query_range(&self) -> (Timestamp, Timestamp) {
+        self.shared.query_range
     }
 
     /// Threads the leaf operators may use.

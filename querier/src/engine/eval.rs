@@ -94,7 +94,7 @@ pub fn unparen(mut expr: &Expr) -> &Expr {
 }
 
 fn grid(ctx: &EvalCtx) -> Grid {
-    Grid { start: ctx.start, end: ctx.end, step: ctx.step, lookback: ctx.lookback }
+    Grid { start: ctx.start, end: ctx.end, step: ctx.step, lookback: ctx.lookback, query: ctx.query_range() }
 }
 
 /// Applies `f` to every value of every series; `None` drops the point.

@@ -179,7 +179,13 @@ pub fn eval_call<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
             // A range selector's series are loaded and evaluated in
             // parallel batches; a subquery's were evaluated already.
             if let Expr::MatrixSelector(ms) = unparen(arg(i)?) {
-                let g = Grid { start: ctx.start, end: ctx.end, step: ctx.step, lookback: ctx.lookback };
+                let g = Grid {
+                    start: ctx.start,
+                    end: ctx.end,
+                    step: ctx.step,
+                    lookback: ctx.lookback,
+                    query: ctx.query_range(),
+                };
                 let timing = Timing::of(&ms.vs, &g);
                 let range = ms.range.as_millis() as Timestamp;
                 let window = timing.window(&g, range);

@@ -252,17 +252,21 @@ pub fn bucket_fraction(lower: f64, upper: f64, buckets: &mut Buckets) -> f64 {
 /// Evaluates a histogram reading over `input`: classic histograms (series
 /// with an `le` label, grouped by their other labels) through `classic`,
 /// native histograms through `native`, per step `i`. The output drops the
-/// metric name.
+/// metric name; two outputs that then have the same labels and a value at
+/// one step are Prometheus's "same labelset" error (histograms of two
+/// metrics that differ only by name).
 fn classic_and_native<'a>(
     ctx: &'a EvalCtx,
     mut input: Box<dyn SeriesStream + 'a>,
     classic: impl Fn(usize, &mut Buckets, &str) -> f64,
     native: impl Fn(usize, &Histogram, &str) -> f64,
 ) -> Result<Value<'a>> {
-    // Per histogram (labels without `le` and name): its first series' metric
-    // name (for annotations) and buckets per step.
+    // Per histogram (labels without `le`, as Prometheus's signature): its
+    // metric name (for annotations) and buckets per step.
     let mut groups: Vec<(Labels, String, Vec<Buckets>)> = Vec::new();
-    let mut native_names: Vec<String> = Vec::new();
+    // The labels (with the name) of each native series, for the conflict
+    // with classic buckets below.
+    let mut native_keys: Vec<Labels> = Vec::new();
     let mut index: HashMap<Labels, usize> = HashMap::new();
     let mut held = ctx.reservation();
     let mut natives: Vec<StepSeries> = Vec::new();
@@ -276,7 +280,7 @@ fn classic_and_native<'a>(
             labels.remove(METRIC_NAME);
             held.grow(ctx.steps as u64, new_series_bytes(&labels, ctx.steps))?;
             natives.push(StepSeries::new(labels, values));
-            native_names.push(name.to_string());
+            native_keys.push(s.labels.clone());
         }
         let Some(le) = s.labels.get(BUCKET_LABEL).and_then(parse_le) else {
             // Not a bucket: ignored, as Prometheus does, with a warning
@@ -288,7 +292,6 @@ fn classic_and_native<'a>(
         };
         let mut key = s.labels.clone();
         key.remove(BUCKET_LABEL);
-        key.remove(METRIC_NAME);
         let g = match index.get(&key) {
             Some(&g) => g,
             None => {
@@ -310,8 +313,9 @@ fn classic_and_native<'a>(
     }
     // A native histogram and classic buckets of the same series at one
     // step: neither is evaluated there (Prometheus warns).
-    for (n, name) in natives.iter_mut().zip(&native_names) {
-        let Some(&g) = index.get(&n.labels) else { continue };
+    for (n, key) in natives.iter_mut().zip(&native_keys) {
+        let Some(&g) = index.get(key) else { continue };
+        let name = key.get(METRIC_NAME).unwrap_or("");
         for (i, v) in n.values.iter_mut().enumerate() {
             if v.is_some() && !groups[g].2[i].is_empty() {
                 *v = None;
@@ -327,7 +331,8 @@ fn classic_and_native<'a>(
         out_held.grow_series(&s)?;
         out.push(s);
     }
-    for (labels, name, mut per_step) in groups {
+    for (mut labels, name, mut per_step) in groups {
+        labels.remove(METRIC_NAME);
         // Reserved before it is built; released again if it has no value.
         let bytes = new_series_bytes(&labels, ctx.steps);
         out_held.grow(ctx.steps as u64, bytes)?;
@@ -341,7 +346,24 @@ fn classic_and_native<'a>(
         }
     }
     drop(held);
+    check_distinct(&out)?;
     Ok(Value::Vector(Box::new(VecStream::held(out, out_held))))
+}
+
+/// Fails when two series with the same labels have a value at one step.
+fn check_distinct(out: &[StepSeries]) -> Result<()> {
+    let mut seen: HashMap<&Labels, usize> = HashMap::with_capacity(out.len());
+    for (k, s) in out.iter().enumerate() {
+        if let Some(&j) = seen.get(&s.labels) {
+            let other = &out[j];
+            if s.values.iter().zip(&other.values).any(|(a, b)| a.is_some() && b.is_some()) {
+                return Err(crate::engine::result::same_labelset());
+            }
+        } else {
+            seen.insert(&s.labels, k);
+        }
+    }
+    Ok(())
 }
 
 /// The histogram functions.
