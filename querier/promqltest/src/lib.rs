@@ -2,9 +2,13 @@
 //!
 //! A runner for Prometheus's `promqltest` files against Strata's engine:
 //! PromQL behaviour written as data (`load`, `clear`, `eval instant at …`,
-//! `eval range from … to … step …`, `expect fail`, `expect ordered`).
+//! `eval range from … to … step …`, `expect fail`, `expect ordered`,
+//! `expect warn|info|no_warn|no_info [msg:|regex:]`, `eval_warn`, `eval_info`).
 //! Commands the engine or the runner does not support yet are counted as
-//! skipped, never as passed.
+//! skipped, never as passed. Annotations are checked as promqltest's
+//! `checkAnnotations` does, without the `(line:col)` position an expected
+//! text ends with (promql-parser keeps none; see
+//! `strata_querier::engine::annotations`).
 //!
 //! ```text
 //!  cases/*.test ─parse─▶ Command ─▶ MemorySource (load) ─▶ Engine::execute (eval)

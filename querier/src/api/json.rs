@@ -1,7 +1,8 @@
 //! JSON rendering identical to Prometheus's: floats as Go's
 //! `strconv.FormatFloat(v, 'f', -1, 64)` strings, timestamps as seconds with
 //! millisecond digits (`jsonutil.MarshalTimestamp`), HTML-safe escaping like
-//! Go's encoder, labels in sorted order.
+//! Go's encoder, labels in sorted order; a query's annotations as
+//! Prometheus 3's `"warnings"` / `"infos"` (only when there are some).
 
 use std::fmt::Write;
 
