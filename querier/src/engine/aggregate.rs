@@ -211,10 +211,15 @@ pub fn eval<'a>(ctx: &'a EvalCtx, a: &'a AggregateExpr) -> Result<Value<'a>> {
     if matches!(op, AggOp::Topk | AggOp::Bottomk) {
         return topk::eval(ctx, a, input.as_mut(), op == AggOp::Topk);
     }
-    // count_values("label", v): the value, formatted, becomes a label.
+    // count_values("label", v): the value, formatted, becomes a label. Any
+    // non-empty UTF-8 name is valid, as in Prometheus 3.
     let value_label = match (op, a.param.as_deref().map(|p| eval_expr(ctx, p)).transpose()?) {
-        (AggOp::CountValues, Some(Value::String(l))) if strata_common::labels::is_valid_label_name(&l) => Some(l),
-        (AggOp::CountValues, _) => return Err(Error::BadData("count_values needs a valid label name".into())),
+        (AggOp::CountValues, Some(Value::String(l))) if !l.is_empty() => Some(l),
+        // Prometheus's execution error, its text included.
+        (AggOp::CountValues, Some(Value::String(l))) => {
+            return Err(Error::Execution(format!("invalid label name {}", super::annotations::go_q(&l))));
+        }
+        (AggOp::CountValues, _) => return Err(Error::BadData("count_values needs a string parameter".into())),
         _ => None,
     };
     if let Some(label) = value_label {

@@ -399,7 +399,7 @@ fn for_metric(metric: &str) -> String {
 }
 
 /// Go's `%q` of a string (quotes and escapes; printable UTF-8 kept).
-fn go_q(s: &str) -> String {
+pub(crate) fn go_q(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
