@@ -247,7 +247,8 @@ pub fn eval<'a>(ctx: &'a EvalCtx, a: &'a AggregateExpr) -> Result<Value<'a>> {
             }
         }
         if matches!(op, AggOp::Min | AggOp::Max | AggOp::Stddev | AggOp::Stdvar) && s.has_hist() {
-            ctx.annotate(Annotation::histogram_ignored_in_aggregation(op_name(op)));
+            let k = super::annotations::key(12, &[op_name(op)], 0);
+            ctx.annotate_once(k, || Annotation::histogram_ignored_in_aggregation(op_name(op)));
         }
         let state = group_of(&mut groups, &mut held, key, &layout)?;
         let mut added = 0;
@@ -559,7 +560,8 @@ fn eval_quantile<'a>(
     while let Some(s) = input.next_series()? {
         ctx.check_deadline()?;
         if s.has_hist() {
-            ctx.annotate(Annotation::histogram_ignored_in_aggregation("quantile"));
+            let k = super::annotations::key(12, &["quantile"], 0);
+            ctx.annotate_once(k, || Annotation::histogram_ignored_in_aggregation("quantile"));
         }
         let key = group_labels(&s.labels, a.modifier.as_ref());
         if !groups.contains_key(&key) {

@@ -20,6 +20,17 @@ use std::fmt::Write;
 use strata_common::Labels;
 use strata_common::labels::METRIC_NAME;
 
+/// A key for [`crate::engine::ctx::EvalCtx::annotate_once`]: the call
+/// site (any distinct number) and the parts its text depends on.
+pub fn key(site: u32, parts: &[&str], number: u64) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
+    let mut h = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().build_hasher();
+    site.hash(&mut h);
+    parts.hash(&mut h);
+    number.hash(&mut h);
+    h.finish()
+}
+
 /// Whether an annotation is a warning or an info.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Severity {

@@ -158,6 +158,8 @@ struct Shared {
     hist_stats: Cell<(u32, u32)>,
     /// The query's own first and last step (its top-level grid's).
     query_range: (Timestamp, Timestamp),
+    /// Keys of the annotations [`EvalCtx::annotate_once`] recorded.
+    annotated: RefCell<std::collections::HashSet<u64>>,
 }
 
 /// The step grid being evaluated plus the per-query state.
@@ -202,6 +204,7 @@ impl EvalCtx {
             annotations: RefCell::new(Annotations::default()),
             hist_stats: Cell::new((0, 0)),
             query_range: (start, end),
+            annotated: RefCell::default(),
         };
         Self::with_grid(start, end, step, lookback, Rc::new(shared))
     }
@@ -363,6 +366,16 @@ impl EvalCtx {
     /// paths that do not annotate.
     pub fn annotate(&self, a: Annotation) {
         self.shared.annotations.borrow_mut().add(a);
+    }
+
+    /// [`EvalCtx::annotate`] for a site that may fire at every step or
+    /// series: `key` (see [`super::annotations::key`]) names the text, and
+    /// `make` builds it only the first time the key is seen, so a repeated
+    /// annotation neither allocates nor compares texts again.
+    pub fn annotate_once(&self, key: u64, make: impl FnOnce() -> Annotation) {
+        if self.shared.annotated.borrow_mut().insert(key) {
+            self.annotate(make());
+        }
     }
 
     /// Records the annotations a worker collected.
@@ -661,6 +674,21 @@ mod tests {
         let v = ctx.step_values();
         assert!(v.capacity() < 100);
         assert_eq!(ctx.shared.mem.bytes.get(), 0);
+    }
+
+    #[test]
+    fn annotate_once_builds_each_text_once() {
+        let ctx = ctx(u64::MAX);
+        let mut built = 0;
+        for _ in 0..3 {
+            ctx.annotate_once(super::super::annotations::key(1, &["m"], 0), || {
+                built += 1;
+                Annotation::not_counter("m")
+            });
+        }
+        ctx.annotate(Annotation::not_counter("m"));
+        assert_eq!(built, 1);
+        assert_eq!(ctx.take_annotations().iter().count(), 1);
     }
 
     #[test]

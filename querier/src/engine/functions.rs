@@ -18,7 +18,7 @@ use strata_common::sample::is_stale_nan;
 use strata_common::{HistSample, Sample, Timestamp};
 
 use self::hist_range::{HOut, HistFn, HistWindow};
-use crate::engine::annotations::{Annotation, Annotations, SeriesNotes};
+use crate::engine::annotations::{self, Annotation, Annotations, SeriesNotes};
 use crate::engine::ctx::{EvalCtx, HistColumn, SeriesStream, StepSeries, Value, VecStream, collect};
 use crate::engine::eval::{MapStream, RangeInput, SCALAR_BYTES, eval, unparen};
 use crate::engine::parallel::{Batched, GridView, SeriesKernel};
@@ -554,6 +554,6 @@ fn check_counter(ctx: &EvalCtx, s: &StepSeries) {
         return;
     }
     if s.values.iter().any(Option::is_some) {
-        ctx.annotate(Annotation::possible_non_counter(name));
+        ctx.annotate_once(annotations::key(11, &[name], 0), || Annotation::possible_non_counter(name));
     }
 }

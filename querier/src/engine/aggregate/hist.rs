@@ -16,7 +16,7 @@ use std::sync::Arc;
 use strata_common::histogram::kahan::{KahanSum, mean};
 use strata_common::histogram::{Histogram, ResetHint};
 
-use crate::engine::annotations::{Annotation, HistOp};
+use crate::engine::annotations::{Annotation, HistOp, key};
 use crate::engine::binary::elem::reconciles_bounds;
 use crate::engine::ctx::{EvalCtx, HistColumn};
 
@@ -83,16 +83,18 @@ impl HistAcc {
                     hs.iter().skip(1).find(|(_, h)| h.uses_custom_buckets() != hs[0].1.uses_custom_buckets())
                 {
                     let name = names.get(*k as usize).map_or("", String::as_str);
-                    ctx.annotate(Annotation::mixed_exponential_custom(name));
+                    ctx.annotate_once(key(5, &[name], 0), || Annotation::mixed_exponential_custom(name));
                     return None;
                 }
                 if hs.iter().skip(1).any(|(_, h)| reconciles_bounds(&hs[0].1, h)) {
-                    ctx.annotate(Annotation::mismatched_custom_buckets(HistOp::Agg));
+                    let k = key(4, &[], HistOp::Agg as u64);
+                    ctx.annotate_once(k, || Annotation::mismatched_custom_buckets(HistOp::Agg));
                 }
                 let plain: Vec<&Histogram> = hs.iter().map(|(_, h)| h.as_ref()).collect();
                 let out = if avg { mean(plain.iter().copied()).ok()?? } else { sum(&plain)? };
                 if reset && not_reset {
-                    ctx.annotate(Annotation::counter_reset_collision(HistOp::Agg));
+                    let k = key(3, &[], HistOp::Agg as u64);
+                    ctx.annotate_once(k, || Annotation::counter_reset_collision(HistOp::Agg));
                 }
                 any = true;
                 Some(Arc::new(out.compact()))

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use strata_common::histogram::{Histogram, ResetHint};
 
 use super::BinOp;
-use crate::engine::annotations::{Annotation, HistOp};
+use crate::engine::annotations::{Annotation, HistOp, key};
 use crate::engine::ctx::{EvalCtx, StepSeries};
 
 /// The element of a series at one step.
@@ -100,7 +100,8 @@ pub fn hist_equal(a: &Histogram, b: &Histogram) -> bool {
 /// hints, reconciled custom bounds, incompatible layouts) on `ctx`.
 pub fn combine(ctx: &EvalCtx, op: BinOp, return_bool: bool, l: Elem<'_>, r: Elem<'_>) -> Option<Out> {
     let incompatible = |l: &str, r: &str| {
-        ctx.annotate(Annotation::incompatible_types_in_binop(l, op.as_str(), r));
+        let k = key(1, &[l, op.as_str(), r], 0);
+        ctx.annotate_once(k, || Annotation::incompatible_types_in_binop(l, op.as_str(), r));
         (None, false)
     };
     let (value, keep) = match (l, r) {
@@ -130,7 +131,8 @@ pub fn combine(ctx: &EvalCtx, op: BinOp, return_bool: bool, l: Elem<'_>, r: Elem
                         (Some(Out::H(Arc::new(h.compact()))), true)
                     }
                     Err(_) => {
-                        ctx.annotate(Annotation::incompatible_bucket_layout_in_binop(op.as_str()));
+                        let k = key(2, &[op.as_str()], 0);
+                        ctx.annotate_once(k, || Annotation::incompatible_bucket_layout_in_binop(op.as_str()));
                         (None, true)
                     }
                 }
@@ -178,10 +180,10 @@ pub fn reconciles_bounds(a: &Histogram, b: &Histogram) -> bool {
 /// hints (warning) and reconciled custom bounds (info), as Prometheus.
 pub fn note_pair(ctx: &EvalCtx, a: &Histogram, b: &Histogram, op: HistOp) {
     if reset_collision(a, b) {
-        ctx.annotate(Annotation::counter_reset_collision(op));
+        ctx.annotate_once(key(3, &[], op as u64), || Annotation::counter_reset_collision(op));
     }
     if reconciles_bounds(a, b) {
-        ctx.annotate(Annotation::mismatched_custom_buckets(op));
+        ctx.annotate_once(key(4, &[], op as u64), || Annotation::mismatched_custom_buckets(op));
     }
 }
 

@@ -12,7 +12,7 @@ use strata_common::labels::METRIC_NAME;
 use strata_common::histogram::Histogram;
 
 use super::{FnDef, Kind};
-use crate::engine::annotations::Annotation;
+use crate::engine::annotations::{Annotation, key};
 use crate::engine::ctx::{EvalCtx, SeriesStream, StepSeries, Value, VecStream, labels_bytes, new_series_bytes};
 use crate::engine::eval::eval;
 use crate::engine::numeric::almost_equal_eps;
@@ -111,7 +111,7 @@ fn histogram_quantile<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>>
     // One warning per distinct invalid quantile, as Prometheus per step.
     for &q in &q {
         if q.is_nan() || !(0.0..=1.0).contains(&q) {
-            ctx.annotate(Annotation::invalid_quantile(q));
+            ctx.annotate_once(key(6, &[], q.to_bits()), || Annotation::invalid_quantile(q));
         }
     }
     let q2 = q.clone();
@@ -126,9 +126,9 @@ fn histogram_quantile<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>>
         let v = h.quantile(q2[i]);
         if h.sum.is_nan() && h.count > 0.0 && (0.0..=1.0).contains(&q2[i]) {
             if v.is_nan() {
-                ctx.annotate(Annotation::quantile_nan_result(name));
+                ctx.annotate_once(key(7, &[name], 0), || Annotation::quantile_nan_result(name));
             } else if bucket_total(h) < h.count {
-                ctx.annotate(Annotation::quantile_nan_skew(name));
+                ctx.annotate_once(key(8, &[name], 0), || Annotation::quantile_nan_skew(name));
             }
         }
         v
@@ -159,7 +159,7 @@ pub fn histogram_fraction<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<
     let native = move |i: usize, h: &Histogram, name: &str| {
         let (l, u) = (lo2[i], hi2[i]);
         if h.sum.is_nan() && h.count != 0.0 && l < u && bucket_total(h) < h.count {
-            ctx.annotate(Annotation::fraction_nans(name));
+            ctx.annotate_once(key(9, &[name], 0), || Annotation::fraction_nans(name));
         }
         h.fraction(l, u)
     };
@@ -313,14 +313,14 @@ fn classic_and_native<'a>(
     }
     // A native histogram and classic buckets of the same series at one
     // step: neither is evaluated there (Prometheus warns).
-    for (n, key) in natives.iter_mut().zip(&native_keys) {
-        let Some(&g) = index.get(key) else { continue };
-        let name = key.get(METRIC_NAME).unwrap_or("");
+    for (n, labels) in natives.iter_mut().zip(&native_keys) {
+        let Some(&g) = index.get(labels) else { continue };
+        let name = labels.get(METRIC_NAME).unwrap_or("");
         for (i, v) in n.values.iter_mut().enumerate() {
             if v.is_some() && !groups[g].2[i].is_empty() {
                 *v = None;
                 groups[g].2[i].clear();
-                ctx.annotate(Annotation::mixed_classic_native(name));
+                ctx.annotate_once(key(10, &[name], 0), || Annotation::mixed_classic_native(name));
             }
         }
     }
