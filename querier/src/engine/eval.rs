@@ -221,7 +221,7 @@ impl SeriesKernel for InstantKernel {
 
     fn eval(&self, samples: &mut Vec<Sample>, values: &mut Vec<Option<f64>>) {
         if let Some(min) = self.stats {
-            samples.retain(|s| s.t >= min);
+            drop_before(samples, min);
         }
         let samples = &samples[..];
         let mut idx = 0; // number of samples with t <= ref
@@ -305,6 +305,15 @@ impl SeriesKernel for InstantKernel {
         }
         col.iter().any(Option::is_some).then_some(col)
     }
+}
+
+/// Drops the samples before `min` (the predecessors a kernel loaded under
+/// `histogram_count`/`_sum`/`_avg`). Kept out of line so the kernels' float
+/// loops compile as they do without it.
+#[inline(never)]
+#[cold]
+pub fn drop_before(samples: &mut Vec<Sample>, min: Timestamp) {
+    samples.retain(|s| s.t >= min);
 }
 
 /// Histogram samples as Prometheus's `HistogramStatsIterator` hands them
@@ -531,6 +540,7 @@ impl<'a> RangeInput<'a> {
 /// time of `refs` (which must not decrease), with the samples in the
 /// left-open window `(ref - range, ref]`, found by two cursors that only
 /// move forward: each sample enters and leaves the window once.
+#[inline(always)]
 pub(crate) fn for_each_window(
     samples: &[Sample],
     range: Timestamp,

@@ -197,12 +197,12 @@ pub fn eval_call<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
                 let window = (window.0 - if stats.is_some() { ctx.lookback } else { 0 }, window.1);
                 let kernel = RangeKernel { grid: GridView::of(ctx), timing, range, window, f, hf, param, stats };
                 let inner = Batched::new(ctx, iter, kernel);
-                let counter_check = counter_checked(name);
+                let counter_check = CounterCheck::of(name);
                 return Ok(Value::Vector(Box::new(DropName { ctx, inner, keep_name, counter_check })));
             }
             let input = RangeInput::new(ctx, arg(i)?)?;
             let hf = hist_range::lookup(name);
-            let counter_check = counter_checked(name);
+            let counter_check = CounterCheck::of(name);
             Ok(Value::Vector(Box::new(RangeFnStream { iter: input, f, hf, param, keep_name, counter_check })))
         }
         Kind::ElementwiseArgs { f, defaults } => {
@@ -277,8 +277,8 @@ struct RangeFnStream<'a> {
     /// The scalar parameter per step (NaN when the function has none).
     param: Vec<f64>,
     keep_name: bool,
-    /// `rate` / `increase`: see [`check_counter`].
-    counter_check: bool,
+    /// `rate` / `increase`: see [`CounterCheck`].
+    counter_check: Option<CounterCheck>,
 }
 
 impl SeriesStream for RangeFnStream<'_> {
@@ -320,8 +320,8 @@ impl SeriesStream for RangeFnStream<'_> {
             };
             let mut s = StepSeries { labels, values, hist };
             if s.has_values() {
-                if self.counter_check {
-                    check_counter(ctx, &s);
+                if let Some(c) = &mut self.counter_check {
+                    c.check(ctx, &s);
                 }
                 if !self.keep_name {
                     s.labels.remove(strata_common::labels::METRIC_NAME);
@@ -390,7 +390,7 @@ impl SeriesKernel for RangeKernel {
 
     fn eval(&self, samples: &mut Vec<Sample>, out: &mut Vec<Option<f64>>) {
         if let Some(min) = self.stats {
-            samples.retain(|s| s.t >= min);
+            crate::engine::eval::drop_before(samples, min);
         }
         if samples.iter().any(|s| is_stale_nan(s.v)) {
             samples.retain(|s| !is_stale_nan(s.v));
@@ -521,15 +521,15 @@ struct DropName<'a, S> {
     ctx: &'a EvalCtx,
     inner: S,
     keep_name: bool,
-    counter_check: bool,
+    counter_check: Option<CounterCheck>,
 }
 
 impl<S: SeriesStream> SeriesStream for DropName<'_, S> {
     fn next_series(&mut self) -> Result<Option<StepSeries>> {
         let mut s = self.inner.next_series()?;
         if let Some(s) = &mut s {
-            if self.counter_check {
-                check_counter(self.ctx, s);
+            if let Some(c) = &mut self.counter_check {
+                c.check(self.ctx, s);
             }
             if !self.keep_name {
                 s.labels.remove(strata_common::labels::METRIC_NAME);
@@ -539,21 +539,31 @@ impl<S: SeriesStream> SeriesStream for DropName<'_, S> {
     }
 }
 
-/// Whether `rate` / `increase` over a series is worth Prometheus's
-/// "might not be a counter" info.
-fn counter_checked(name: &str) -> bool {
-    matches!(name, "rate" | "increase")
-}
-
 /// Prometheus's info for `rate` / `increase` with a float result over a
 /// series whose metric name does not end in `_total`, `_sum`, `_count` or
-/// `_bucket`. One label lookup per series; nothing allocated unless noted.
-fn check_counter(ctx: &EvalCtx, s: &StepSeries) {
-    let Some(name) = s.labels.get(strata_common::labels::METRIC_NAME) else { return };
-    if name.is_empty() || ["_total", "_sum", "_count", "_bucket"].iter().any(|x| name.ends_with(x)) {
-        return;
+/// `_bucket`. One label lookup per series; the last name noted is kept, so
+/// the series of one metric (consecutive in a selection) are noted once.
+struct CounterCheck {
+    last: Option<String>,
+}
+
+impl CounterCheck {
+    /// The check for function `name`, if it is `rate` or `increase`.
+    fn of(name: &str) -> Option<Self> {
+        matches!(name, "rate" | "increase").then_some(Self { last: None })
     }
-    if s.values.iter().any(Option::is_some) {
-        ctx.annotate_once(annotations::key(11, &[name], 0), || Annotation::possible_non_counter(name));
+
+    fn check(&mut self, ctx: &EvalCtx, s: &StepSeries) {
+        let Some(name) = s.labels.get(strata_common::labels::METRIC_NAME) else { return };
+        if name.is_empty()
+            || self.last.as_deref() == Some(name)
+            || ["_total", "_sum", "_count", "_bucket"].iter().any(|x| name.ends_with(x))
+        {
+            return;
+        }
+        if s.values.iter().any(Option::is_some) {
+            ctx.annotate_once(annotations::key(11, &[name], 0), || Annotation::possible_non_counter(name));
+            self.last = Some(name.to_string());
+        }
     }
 }

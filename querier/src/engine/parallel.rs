@@ -95,8 +95,8 @@ struct ChunkResult {
     /// Histogram columns of the chunk's series that have one, by index in
     /// the chunk (empty, and not allocated, for float-only series).
     hists: Vec<(usize, HistColumn)>,
-    /// What the kernel noticed (empty, and not allocated, unless it did).
-    annotations: Annotations,
+    /// What the kernel noticed (allocated only when it noticed something).
+    annotations: Option<Box<Annotations>>,
 }
 
 /// Loads and evaluates `series` into `values` (and, for series with
@@ -108,7 +108,7 @@ fn run_chunk<K: SeriesKernel>(
     buf: &mut Vec<Sample>,
 ) -> ChunkResult {
     let (min_t, max_t) = kernel.window();
-    let mut r = ChunkResult { loaded: 0, error: None, hists: Vec::new(), annotations: Annotations::default() };
+    let mut r = ChunkResult { loaded: 0, error: None, hists: Vec::new(), annotations: None };
     let notes = SeriesNotes::default();
     for (k, (s, out)) in series.iter_mut().zip(values).enumerate() {
         if let Err(e) = s.loader.load_into(min_t, max_t, buf) {
@@ -129,7 +129,9 @@ fn run_chunk<K: SeriesKernel>(
             if let Some(col) = kernel.eval_hist(buf, &h, out, &notes) {
                 r.hists.push((k, col));
             }
-            notes.drain_into(&s.labels, &mut r.annotations);
+            if !notes.is_empty() {
+                notes.drain_into(&s.labels, r.annotations.get_or_insert_with(Box::default));
+            }
         }
     }
     r
@@ -230,7 +232,7 @@ impl<'a, K: SeriesKernel> Batched<'a, K> {
                         loaded: 0,
                         error: Some(crate::error::Error::Internal("a query worker thread panicked".into())),
                         hists: Vec::new(),
-                        annotations: Annotations::default(),
+                        annotations: None,
                     }));
                 }
                 results
@@ -243,7 +245,9 @@ impl<'a, K: SeriesKernel> Batched<'a, K> {
             if let Some(e) = r.error {
                 return Err(e);
             }
-            ctx.annotate_all(r.annotations);
+            if let Some(a) = r.annotations {
+                ctx.annotate_all(*a);
+            }
             hists.extend(r.hists.into_iter().map(|(k, col)| (c * chunk + k, col)));
         }
         let mut hists = hists.into_iter().peekable();
