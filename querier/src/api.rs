@@ -384,7 +384,7 @@ async fn run_query(
     let (queued, lane) = (permit.waited, permit.lane());
     let render = move || {
         let report = json::StatsReport { stats: &stats, total: started.elapsed(), queued, lane, estimate: &plan.cost };
-        json::query_success_within(&value, with_stats.then_some(&report), limit)
+        json::query_success_within(&value, with_stats.then_some(&report), &stats.annotations, limit)
     };
     // A heavy answer can take milliseconds to render (hundreds of series
     // times hundreds of steps): at low priority, like its evaluation.

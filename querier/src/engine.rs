@@ -13,6 +13,7 @@
 //! the deadline is checked as series flow.
 
 pub mod aggregate;
+pub mod annotations;
 pub mod binary;
 pub mod cost;
 pub mod ctx;
@@ -135,8 +136,9 @@ pub enum QueryValue {
     Matrix(Vec<RangeSeries>),
 }
 
-/// What one query cost (rendered by `stats=all`, see [`crate::api::json`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What one query cost (rendered by `stats=all`, see [`crate::api::json`]),
+/// and the warnings and infos it noticed (rendered always).
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct QueryStats {
     /// Samples loaded from the source (Prometheus's
     /// `totalQueryableSamples`; statistics only, no limit applies to the
@@ -157,6 +159,8 @@ pub struct QueryStats {
     pub prepare_nanos: u64,
     /// Evaluation (Prometheus's `innerEvalTime`), in nanoseconds.
     pub eval_nanos: u64,
+    /// Warnings and info annotations (Prometheus's `warnings` / `infos`).
+    pub annotations: annotations::Annotations,
 }
 
 /// The PromQL engine.
@@ -316,7 +320,13 @@ impl Engine {
                 if vt == ValueType::Matrix { "range vector" } else { "string" }
             )));
         }
-        let grid = Grid { start: req.start, end: req.end, step, lookback: self.opts.lookback_delta_ms };
+        let grid = Grid {
+            start: req.start,
+            end: req.end,
+            step,
+            lookback: self.opts.lookback_delta_ms,
+            query: (req.start, req.end),
+        };
         let mut selections: Vec<Selection> = Vec::new();
         plan::plan(&expr, &grid, &mut selections)?;
         Ok(Prepared { req, expr, grid, selections, started, parallelism: self.opts.parallelism.max(1), max_series: 0 })
@@ -420,6 +430,7 @@ impl Engine {
                 select,
                 prepare_nanos,
                 eval_nanos: eval_started.elapsed().as_nanos() as u64,
+                annotations: ctx.take_annotations(),
             };
             Ok((value, stats))
         }

@@ -255,7 +255,11 @@ impl ResultsCache {
                 continue;
             }
             outcome.misses += 1;
-            let (value, s) = engine.run_with(source.clone(), prepared, background).await?;
+            let (value, mut s) = engine.run_with(source.clone(), prepared, background).await?;
+            // A split that annotated something is not cached: a hit would
+            // lose its warnings.
+            let annotated = !s.annotations.is_empty();
+            stats.annotations.merge(std::mem::take(&mut s.annotations));
             add_stats(&mut stats, &s);
             let part: Part = Arc::new(match value {
                 QueryValue::Matrix(series) => {
@@ -263,7 +267,7 @@ impl ResultsCache {
                 }
                 _ => return Err(Error::Internal("a range query answered something else than a matrix".into())),
             });
-            if let Some(v) = versions {
+            if let Some(v) = versions.filter(|_| !annotated) {
                 self.put(key, v, part.clone());
             }
             parts.push(part);

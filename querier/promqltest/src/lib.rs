@@ -2,9 +2,13 @@
 //!
 //! A runner for Prometheus's `promqltest` files against Strata's engine:
 //! PromQL behaviour written as data (`load`, `clear`, `eval instant at …`,
-//! `eval range from … to … step …`, `expect fail`, `expect ordered`).
+//! `eval range from … to … step …`, `expect fail`, `expect ordered`,
+//! `expect warn|info|no_warn|no_info [msg:|regex:]`, `eval_warn`, `eval_info`).
 //! Commands the engine or the runner does not support yet are counted as
-//! skipped, never as passed.
+//! skipped, never as passed. Annotations are checked as promqltest's
+//! `checkAnnotations` does, without the `(line:col)` position an expected
+//! text ends with (promql-parser keeps none; see
+//! `strata_querier::engine::annotations`).
 //!
 //! ```text
 //!  cases/*.test ─parse─▶ Command ─▶ MemorySource (load) ─▶ Engine::execute (eval)
@@ -33,13 +37,14 @@ use std::time::Duration;
 use strata_common::histogram::Histogram;
 use strata_common::{HistSample, Labels, Sample, TenantId, Timestamp};
 
+use strata_querier::engine::annotations::{Annotations, Severity};
 use strata_querier::engine::numeric::almost_equal_eps;
 use strata_querier::engine::{Engine, EngineOptions, QueryRequest, QueryValue};
 use strata_querier::error::Error;
 use strata_querier::format::FormatFloat;
 use strata_querier::source::memory::MemorySource;
 
-use self::parse::{Command, Expect, SeriesLine};
+use self::parse::{Command, Expect, ExpectAnnotations, SeriesLine};
 
 /// Outcome counts of one file (or a sum of files).
 #[derive(Debug, Default, Clone)]
@@ -188,7 +193,11 @@ async fn run_commands(name: &str, cmds: Vec<Command>, mut rewrites: Option<&mut 
                     instant,
                     timeout: None,
                 };
-                let result = engine.execute(source.as_ref(), req).await;
+                let result = engine.execute_with_stats(source.as_ref(), req).await;
+                let (result, annotations) = match result {
+                    Ok((value, stats)) => (Ok(value), stats.annotations),
+                    Err(e) => (Err(e), Annotations::default()),
+                };
                 if let (Some(out), Ok(value)) = (rewrites.as_deref_mut(), &result)
                     && !expect.fail
                     && expect.string.is_none()
@@ -201,7 +210,14 @@ async fn run_commands(name: &str, cmds: Vec<Command>, mut rewrites: Option<&mut 
                         lines: render(value, start, end, step),
                     });
                 }
-                match check(&result, &expect, start, step, instant) {
+                let outcome = match check(&result, &expect, start, step, instant) {
+                    Outcome::Pass if result.is_ok() => match check_annotations(&annotations, &expect.annotations) {
+                        Some(why) => Outcome::Fail(why),
+                        None => Outcome::Pass,
+                    },
+                    other => other,
+                };
+                match outcome {
                     Outcome::Pass => sum.passed += 1,
                     Outcome::Skip(why) => skip(why, &mut sum),
                     Outcome::Fail(why) => {
@@ -213,6 +229,34 @@ async fn run_commands(name: &str, cmds: Vec<Command>, mut rewrites: Option<&mut 
         }
     }
     sum
+}
+
+/// What is wrong with a query's annotations, as promqltest's
+/// `checkAnnotations` decides (`None`: nothing).
+fn check_annotations(got: &Annotations, want: &ExpectAnnotations) -> Option<String> {
+    let kinds = [
+        ("warn", Severity::Warning, want.warn, want.no_warn, &want.warnings),
+        ("info", Severity::Info, want.info, want.no_info, &want.infos),
+    ];
+    for (kind, severity, some, none, texts) in kinds {
+        let have = got.strings(severity, 0);
+        if (some || !texts.is_empty()) && have.is_empty() {
+            return Some(format!("expected {kind} annotations, got none"));
+        }
+        if none && !have.is_empty() {
+            return Some(format!("unexpected {kind} annotations: {have:?}"));
+        }
+        if texts.is_empty() {
+            continue;
+        }
+        if let Some(t) = texts.iter().find(|t| !have.iter().any(|h| t.matches(h))) {
+            return Some(format!("expected a {kind} annotation matching {t:?}, got {have:?}"));
+        }
+        if let Some(h) = have.iter().find(|h| !texts.iter().any(|t| t.matches(h))) {
+            return Some(format!("unexpected {kind} annotation {h:?} (expected {texts:?})"));
+        }
+    }
+    None
 }
 
 enum Outcome {

@@ -48,6 +48,45 @@ pub struct Expect {
     pub series: Vec<SeriesLine>,
     /// Something the harness cannot check yet (reason).
     pub unsupported: Option<String>,
+    /// What the query's warning and info annotations must be.
+    pub annotations: ExpectAnnotations,
+}
+
+/// The `expect warn|info|no_warn|no_info` lines (and `eval_warn` /
+/// `eval_info`) of one eval, checked as promqltest does: each expected
+/// text must be among the query's annotations of its kind, and each
+/// annotation of a kind with expected texts must match one of them.
+#[derive(Debug, Clone, Default)]
+pub struct ExpectAnnotations {
+    /// At least one warning (`eval_warn`, `expect warn`).
+    pub warn: bool,
+    /// At least one info (`eval_info`, `expect info`).
+    pub info: bool,
+    /// No warning at all (`expect no_warn`).
+    pub no_warn: bool,
+    /// No info at all (`expect no_info`).
+    pub no_info: bool,
+    /// `expect warn msg:|regex:` texts.
+    pub warnings: Vec<FailMessage>,
+    /// `expect info msg:|regex:` texts.
+    pub infos: Vec<FailMessage>,
+}
+
+/// An expected annotation text without the `(line:col)` position
+/// promqltest appends: promql-parser keeps no positions, so the engine's
+/// texts have none (see `strata_querier::engine::annotations`).
+fn without_position(m: FailMessage) -> FailMessage {
+    let pos = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit() || ":[]-+0123456789".contains(c));
+    match m {
+        FailMessage::Exact(t) => match t.strip_suffix(')').and_then(|x| x.rsplit_once(" (")) {
+            Some((head, p)) if pos(p) => FailMessage::Exact(head.to_string()),
+            _ => FailMessage::Exact(t),
+        },
+        FailMessage::Regex(r) => match r.strip_suffix("\\)").and_then(|x| x.rsplit_once("\\(")) {
+            Some((head, p)) if pos(p) => FailMessage::Regex(head.trim_end().to_string()),
+            _ => FailMessage::Regex(r),
+        },
+    }
 }
 
 /// The error an `expect fail` line asks for.
@@ -103,7 +142,7 @@ pub enum Command {
         /// `eval instant` rather than `eval range`.
         instant: bool,
         /// What the result must be.
-        expect: Expect,
+        expect: Box<Expect>,
         /// 0-based indices of the expected-result lines (not `expect …`
         /// lines), for complete mode.
         result_lines: Vec<usize>,
@@ -344,6 +383,8 @@ fn parse_command(line_no: usize, line: &str, body: &[(usize, &str)]) -> Command 
         }
         "eval" | "eval_fail" | "eval_ordered" | "eval_warn" | "eval_info" => {
             let mut expect = Expect { fail: cmd == "eval_fail", ordered: cmd == "eval_ordered", ..Default::default() };
+            expect.annotations.warn = cmd == "eval_warn";
+            expect.annotations.info = cmd == "eval_info";
             let (instant, start, end, step, expr) = if let Some(r) = rest.strip_prefix("instant at ") {
                 let Some((t, expr)) = r.split_once(' ') else { return unknown() };
                 let Some(t) = parse_test_duration(t) else { return unknown() };
@@ -377,7 +418,28 @@ fn parse_command(line_no: usize, line: &str, body: &[(usize, &str)]) -> Command 
                             }
                         }
                         "ordered" => expect.ordered = true,
-                        "warn" | "info" | "no_warn" | "no_info" => {}
+                        kind @ ("warn" | "info" | "no_warn" | "no_info") => {
+                            let detail = e[kind.len()..].trim();
+                            let text = if let Some(m) = detail.strip_prefix("msg:") {
+                                Some(FailMessage::Exact(m.trim().to_string()))
+                            } else if let Some(r) = detail.strip_prefix("regex:") {
+                                Some(FailMessage::Regex(r.trim().to_string()))
+                            } else if detail.is_empty() {
+                                None
+                            } else {
+                                expect.unsupported = Some(format!("expect {e}"));
+                                None
+                            };
+                            let a = &mut expect.annotations;
+                            match (kind, text) {
+                                ("warn", Some(t)) => a.warnings.push(without_position(t)),
+                                ("info", Some(t)) => a.infos.push(without_position(t)),
+                                ("warn", None) => a.warn = true,
+                                ("info", None) => a.info = true,
+                                ("no_warn", _) => a.no_warn = true,
+                                _ => a.no_info = true,
+                            }
+                        }
                         "string" => match unquote(e["string".len()..].trim()) {
                             Some(v) => expect.string = Some(v),
                             None => expect.unsupported = Some(format!("expect {e}")),
@@ -410,7 +472,7 @@ fn parse_command(line_no: usize, line: &str, body: &[(usize, &str)]) -> Command 
                 end,
                 step,
                 instant,
-                expect,
+                expect: Box::new(expect),
                 result_lines,
                 last_line,
             }

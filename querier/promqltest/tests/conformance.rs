@@ -65,3 +65,27 @@ fn complete_mode_rewrites_results_and_keeps_the_rest() {
     let after = run_str("t", &out);
     assert_eq!((after.passed, after.failed, after.skipped), (4, 0, 0), "{:?}", after.failures);
 }
+
+#[test]
+fn annotation_expectations_are_checked() {
+    // rate over (-3m, 2m] of 1 2 3: increase 2 extrapolated by 150/120, per
+    // second over 300 s; `g` does not end in _total: Prometheus's info.
+    let case = |expect: &str| {
+        format!(
+            "load 1m\n  g{{a=\"x\"}} 1 2 3\n\neval instant at 2m rate(g[5m])\n  {expect}\n  {{a=\"x\"}} 0.008333333333333333\n"
+        )
+    };
+    let info = r#"PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: "g""#;
+    for (expect, passes) in [
+        ("expect info".to_string(), true),
+        ("expect no_info".to_string(), false),
+        ("expect no_warn".to_string(), true),
+        ("expect warn".to_string(), false),
+        (format!("expect info msg: {info} (1:6)"), true),
+        ("expect info msg: PromQL info: something else".to_string(), false),
+        (r#"expect info regex: might not be a counter.*"g" \([0-9]+:[0-9]+\)"#.to_string(), true),
+    ] {
+        let s = run_str("t", &case(&expect));
+        assert_eq!((s.passed, s.failed), (usize::from(passes), usize::from(!passes)), "{expect}: {:?}", s.failures);
+    }
+}

@@ -1,7 +1,8 @@
 //! JSON rendering identical to Prometheus's: floats as Go's
 //! `strconv.FormatFloat(v, 'f', -1, 64)` strings, timestamps as seconds with
 //! millisecond digits (`jsonutil.MarshalTimestamp`), HTML-safe escaping like
-//! Go's encoder, labels in sorted order.
+//! Go's encoder, labels in sorted order; a query's annotations as
+//! Prometheus 3's `"warnings"` / `"infos"` (only when there are some).
 
 use std::fmt::Write;
 
@@ -10,6 +11,7 @@ use strata_common::{Labels, Timestamp};
 
 use std::time::Duration;
 
+use crate::engine::annotations::{Annotations, Severity};
 use crate::engine::cost::NodeCost;
 use crate::engine::{QueryStats, QueryValue};
 use crate::error::Error;
@@ -133,7 +135,7 @@ fn write_hist_point(out: &mut String, t: Timestamp, h: &Histogram) {
 ///   (compare `estimate.samples` with `totalQueryableSamples`).
 /// - Times are seconds; sorting is part of `innerEvalTime`. No per-step
 ///   breakdown is rendered.
-pub fn query_success(value: &QueryValue, stats: Option<&StatsReport<'_>>) -> String {
+pub fn query_success(value: &QueryValue, stats: Option<&StatsReport<'_>>, annotations: &Annotations) -> String {
     let mut out = String::with_capacity(usize::try_from(rendered_size(value)).unwrap_or(usize::MAX));
     out.push_str(r#"{"status":"success","data":{"resultType":"#);
     match value {
@@ -204,8 +206,38 @@ pub fn query_success(value: &QueryValue, stats: Option<&StatsReport<'_>>) -> Str
     if let Some(report) = stats {
         write_stats(&mut out, report);
     }
-    out.push_str("}}");
+    out.push('}');
+    write_annotations(&mut out, annotations);
+    out.push('}');
     out
+}
+
+/// Most warnings (and, separately, infos) an answer lists, as Prometheus's
+/// API (`AsStrings(query, 10, 10)`); the rest are counted in a last line.
+pub const MAX_ANNOTATIONS: usize = 10;
+
+/// `,"warnings":[...]` and `,"infos":[...]`, each only when not empty
+/// (Prometheus 3's envelope).
+fn write_annotations(out: &mut String, annotations: &Annotations) {
+    if annotations.is_empty() {
+        return;
+    }
+    for (key, severity) in [("warnings", Severity::Warning), ("infos", Severity::Info)] {
+        let texts = annotations.strings(severity, MAX_ANNOTATIONS);
+        if texts.is_empty() {
+            continue;
+        }
+        out.push_str(",\"");
+        out.push_str(key);
+        out.push_str("\":[");
+        for (i, t) in texts.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            write_str(out, t);
+        }
+        out.push(']');
+    }
 }
 
 /// Estimated bytes of `value` rendered by [`query_success`], from its shape
@@ -245,12 +277,17 @@ const SERIES_BYTES: u64 = 32;
 /// `querier.max_query_memory_bytes`): then [`Error::MemoryLimit`], before
 /// anything is rendered. The result was held within the same budget, so
 /// answering holds at most about twice the budget.
-pub fn query_success_within(value: &QueryValue, stats: Option<&StatsReport<'_>>, limit: u64) -> Result<String, Error> {
+pub fn query_success_within(
+    value: &QueryValue,
+    stats: Option<&StatsReport<'_>>,
+    annotations: &Annotations,
+    limit: u64,
+) -> Result<String, Error> {
     let needed = rendered_size(value);
     if needed > limit {
         return Err(Error::MemoryLimit { limit, needed });
     }
-    Ok(query_success(value, stats))
+    Ok(query_success(value, stats, annotations))
 }
 
 /// What `stats=all` renders: the engine's figures, the request's total time,
@@ -386,10 +423,10 @@ mod tests {
         let points: Vec<(Timestamp, f64)> =
             (0..1000).map(|i| (1_700_000_000_000 + i * 15_000, i as f64 * 0.25)).collect();
         let m = QueryValue::Matrix(vec![RangeSeries { labels, points: Points::Raw(points), hist: Vec::new() }; 10]);
-        let (estimate, rendered) = (rendered_size(&m), query_success(&m, None).len() as u64);
+        let (estimate, rendered) = (rendered_size(&m), query_success(&m, None, &Annotations::default()).len() as u64);
         assert!(rendered <= estimate && estimate < 2 * rendered, "{rendered} rendered, {estimate} estimated");
-        assert_eq!(query_success_within(&m, None, estimate).unwrap().len() as u64, rendered);
-        let err = query_success_within(&m, None, estimate - 1).unwrap_err();
+        assert_eq!(query_success_within(&m, None, &Annotations::default(), estimate).unwrap().len() as u64, rendered);
+        let err = query_success_within(&m, None, &Annotations::default(), estimate - 1).unwrap_err();
         assert!(matches!(err, Error::MemoryLimit { needed, .. } if needed == estimate), "{err:?}");
     }
 

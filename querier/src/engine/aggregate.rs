@@ -22,6 +22,7 @@ use promql_parser::parser::{AggregateExpr, LabelModifier};
 use strata_common::Labels;
 use strata_common::labels::METRIC_NAME;
 
+use super::annotations::Annotation;
 use super::ctx::{EvalCtx, Reservation, StepSeries, Value, VecStream, labels_bytes, new_series_bytes};
 use super::eval::eval as eval_expr;
 use super::numeric::{self, kahan_inc};
@@ -210,10 +211,15 @@ pub fn eval<'a>(ctx: &'a EvalCtx, a: &'a AggregateExpr) -> Result<Value<'a>> {
     if matches!(op, AggOp::Topk | AggOp::Bottomk) {
         return topk::eval(ctx, a, input.as_mut(), op == AggOp::Topk);
     }
-    // count_values("label", v): the value, formatted, becomes a label.
+    // count_values("label", v): the value, formatted, becomes a label. Any
+    // non-empty UTF-8 name is valid, as in Prometheus 3.
     let value_label = match (op, a.param.as_deref().map(|p| eval_expr(ctx, p)).transpose()?) {
-        (AggOp::CountValues, Some(Value::String(l))) if strata_common::labels::is_valid_label_name(&l) => Some(l),
-        (AggOp::CountValues, _) => return Err(Error::BadData("count_values needs a valid label name".into())),
+        (AggOp::CountValues, Some(Value::String(l))) if !l.is_empty() => Some(l),
+        // Prometheus's execution error, its text included.
+        (AggOp::CountValues, Some(Value::String(l))) => {
+            return Err(Error::Execution(format!("invalid label name {}", super::annotations::go_q(&l))));
+        }
+        (AggOp::CountValues, _) => return Err(Error::BadData("count_values needs a string parameter".into())),
         _ => None,
     };
     if let Some(label) = value_label {
@@ -232,12 +238,17 @@ pub fn eval<'a>(ctx: &'a EvalCtx, a: &'a AggregateExpr) -> Result<Value<'a>> {
                 held.grow(0, hist::HistAcc::bytes(ctx.steps) + labels_bytes(&key))?;
             }
             let acc = hists.entry(key.clone()).or_insert_with(|| hist::HistAcc::new(ctx.steps));
+            let series = acc.series(s.labels.get(strata_common::labels::METRIC_NAME).unwrap_or(""));
             for (i, h) in col.iter().enumerate() {
                 if let Some(h) = h {
-                    let grown = acc.add(i, h);
+                    let grown = acc.add(i, h, series);
                     held.grow(0, grown)?;
                 }
             }
+        }
+        if matches!(op, AggOp::Min | AggOp::Max | AggOp::Stddev | AggOp::Stdvar) && s.has_hist() {
+            let k = super::annotations::key(12, &[op_name(op)], 0);
+            ctx.annotate_once(k, || Annotation::histogram_ignored_in_aggregation(op_name(op)));
         }
         let state = group_of(&mut groups, &mut held, key, &layout)?;
         let mut added = 0;
@@ -265,7 +276,7 @@ pub fn eval<'a>(ctx: &'a EvalCtx, a: &'a AggregateExpr) -> Result<Value<'a>> {
     }
     let mut groups: Vec<(Labels, Vec<u64>)> = groups.into_iter().collect();
     groups.sort_by(|x, y| x.0.cmp(&y.0));
-    Ok(Value::Vector(Box::new(GroupStream { layout, groups: groups.into_iter(), hists, held })))
+    Ok(Value::Vector(Box::new(GroupStream { ctx, layout, groups: groups.into_iter(), hists, held })))
 }
 
 /// Where the per-step state of one group sits in its single `Vec<u64>`:
@@ -379,15 +390,16 @@ impl Layout {
 /// Emits the groups of an aggregation in label order, each group leaving
 /// the memory account as it becomes an output series (so the groups and
 /// the output are never both held in full).
-struct GroupStream {
+struct GroupStream<'a> {
     layout: Layout,
     groups: std::vec::IntoIter<(Labels, Vec<u64>)>,
     /// Histogram sums of the groups that saw histograms (`sum`, `avg`).
     hists: HashMap<Labels, hist::HistAcc>,
     held: Reservation,
+    ctx: &'a EvalCtx,
 }
 
-impl super::ctx::SeriesStream for GroupStream {
+impl super::ctx::SeriesStream for GroupStream<'_> {
     fn next_series(&mut self) -> Result<Option<StepSeries>> {
         loop {
             let Some((labels, state)) = self.groups.next() else { return Ok(None) };
@@ -403,7 +415,10 @@ impl super::ctx::SeriesStream for GroupStream {
                     *v = None;
                 }
             }
-            let hist = acc.finish(self.layout.op == AggOp::Avg, |i| mixed[i]);
+            if mixed.iter().any(|&m| m) {
+                self.ctx.annotate(Annotation::mixed_floats_histograms_agg());
+            }
+            let hist = acc.finish(self.ctx, self.layout.op == AggOp::Avg, |i| mixed[i]);
             let s = StepSeries { labels, values, hist };
             if s.has_values() {
                 return Ok(Some(s));
@@ -499,6 +514,35 @@ fn group_of<'g>(
     Ok(groups.entry(key).or_insert_with(|| vec![0; layout.words]))
 }
 
+/// Prometheus's warnings for quantile parameters outside [0, 1]: one for
+/// NaN, one for the largest above 1, one for the smallest below 0.
+pub fn check_quantile_param(ctx: &EvalCtx, phi: &[f64]) {
+    if phi.iter().all(|q| (0.0..=1.0).contains(q)) {
+        return;
+    }
+    if phi.iter().any(|q| q.is_nan()) {
+        ctx.annotate(Annotation::invalid_quantile(f64::NAN));
+    }
+    let (lo, hi) = phi.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &q| (lo.min(q), hi.max(q)));
+    if hi > 1.0 {
+        ctx.annotate(Annotation::invalid_quantile(hi));
+    }
+    if lo < 0.0 {
+        ctx.annotate(Annotation::invalid_quantile(lo));
+    }
+}
+
+/// The PromQL name of a float-only aggregation (for its annotation).
+fn op_name(op: AggOp) -> &'static str {
+    match op {
+        AggOp::Min => "min",
+        AggOp::Max => "max",
+        AggOp::Stddev => "stddev",
+        AggOp::Stdvar => "stdvar",
+        _ => "quantile",
+    }
+}
+
 /// `quantile(φ, v)`: keeps every value of a group per step (the quantile
 /// needs them all).
 fn eval_quantile<'a>(
@@ -510,10 +554,15 @@ fn eval_quantile<'a>(
         Some(Value::Scalar(v)) => v,
         _ => return Err(Error::BadData("quantile needs a scalar parameter".into())),
     };
+    check_quantile_param(ctx, &phi);
     let mut groups: HashMap<Labels, Vec<Vec<f64>>> = HashMap::new();
     let mut held = ctx.reservation();
     while let Some(s) = input.next_series()? {
         ctx.check_deadline()?;
+        if s.has_hist() {
+            let k = super::annotations::key(12, &["quantile"], 0);
+            ctx.annotate_once(k, || Annotation::histogram_ignored_in_aggregation("quantile"));
+        }
         let key = group_labels(&s.labels, a.modifier.as_ref());
         if !groups.contains_key(&key) {
             held.grow(0, labels_bytes(&key) + (ctx.steps * std::mem::size_of::<Vec<f64>>()) as u64)?;

@@ -76,6 +76,28 @@ impl BinOp {
         })
     }
 
+    /// The operator as PromQL spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Add => "+",
+            Self::Sub => "-",
+            Self::Mul => "*",
+            Self::Div => "/",
+            Self::Mod => "%",
+            Self::Pow => "^",
+            Self::Atan2 => "atan2",
+            Self::Eq => "==",
+            Self::Ne => "!=",
+            Self::Gt => ">",
+            Self::Lt => "<",
+            Self::Ge => ">=",
+            Self::Le => "<=",
+            Self::And => "and",
+            Self::Or => "or",
+            Self::Unless => "unless",
+        }
+    }
+
     /// `==`, `!=`, `>`, `<`, `>=` or `<=`.
     pub fn is_comparison(self) -> bool {
         matches!(self, Self::Eq | Self::Ne | Self::Gt | Self::Lt | Self::Ge | Self::Le)
@@ -153,10 +175,10 @@ pub fn eval<'a>(ctx: &'a EvalCtx, b: &'a BinaryExpr) -> Result<Value<'a>> {
                 .collect()
         })),
         (Value::Vector(v), Value::Scalar(s)) => {
-            Ok(Value::Vector(Box::new(VectorScalar { inner: v, scalar: s, op, swap: false, return_bool })))
+            Ok(Value::Vector(Box::new(VectorScalar { ctx, inner: v, scalar: s, op, swap: false, return_bool })))
         }
         (Value::Scalar(s), Value::Vector(v)) => {
-            Ok(Value::Vector(Box::new(VectorScalar { inner: v, scalar: s, op, swap: true, return_bool })))
+            Ok(Value::Vector(Box::new(VectorScalar { ctx, inner: v, scalar: s, op, swap: true, return_bool })))
         }
         (Value::Vector(l), Value::Vector(r)) => {
             let matching = b.modifier.as_ref().and_then(|m| m.matching.clone());
@@ -177,7 +199,7 @@ impl VectorScalar<'_> {
             let Some(h) = h else { continue };
             let (sc, x) = (elem::Elem::F(self.scalar[i]), elem::Elem::H(h));
             let (l, r) = if self.swap { (sc, x) } else { (x, sc) };
-            match elem::combine(self.op, self.return_bool, l, r) {
+            match elem::combine(self.ctx, self.op, self.return_bool, l, r) {
                 Some(elem::Out::H(h)) => out[i] = Some(h),
                 Some(elem::Out::F(v)) => s.values[i] = Some(v),
                 None => {}
@@ -191,6 +213,7 @@ impl VectorScalar<'_> {
 
 /// Vector ∘ scalar, per step.
 struct VectorScalar<'a> {
+    ctx: &'a EvalCtx,
     inner: Box<dyn SeriesStream + 'a>,
     scalar: Vec<f64>,
     op: BinOp,

@@ -45,6 +45,7 @@ use std::time::Instant;
 use strata_common::histogram::Histogram;
 use strata_common::{Labels, Timestamp};
 
+use super::annotations::{Annotation, Annotations};
 use crate::error::{Error, Result};
 use crate::source::SeriesIter;
 
@@ -149,6 +150,16 @@ struct Shared {
     selected: RefCell<HashMap<usize, SeriesIter>>,
     /// Threads the leaf operators may use (see [`super::parallel`]).
     parallelism: Cell<usize>,
+    /// What the query's operators noticed (see [`super::annotations`]).
+    annotations: RefCell<Annotations>,
+    /// Enclosing `histogram_count`/`_sum`/`_avg` calls and enclosing
+    /// subqueries or bucket-reading functions of the operator being built
+    /// (see [`EvalCtx::hist_stats`]).
+    hist_stats: Cell<(u32, u32)>,
+    /// The query's own first and last step (its top-level grid's).
+    query_range: (Timestamp, Timestamp),
+    /// Keys of the annotations [`EvalCtx::annotate_once`] recorded.
+    annotated: RefCell<std::collections::HashSet<u64>>,
 }
 
 /// The step grid being evaluated plus the per-query state.
@@ -190,6 +201,10 @@ impl EvalCtx {
             step_pool: RefCell::new(Vec::new()),
             selected: RefCell::new(selected),
             parallelism: Cell::new(1),
+            annotations: RefCell::new(Annotations::default()),
+            hist_stats: Cell::new((0, 0)),
+            query_range: (start, end),
+            annotated: RefCell::default(),
         };
         Self::with_grid(start, end, step, lookback, Rc::new(shared))
     }
@@ -227,6 +242,12 @@ impl EvalCtx {
     /// evaluating thread.
     pub fn set_parallelism(&self, threads: usize) {
         self.shared.parallelism.set(threads.max(1));
+    }
+
+    /// The query's own first and last step, whatever grid this is (what
+    /// `@ start()` and `@ end()` refer to).
+    pub fn query_range(&self) -> (Timestamp, Timestamp) {
+        self.shared.query_range
     }
 
     /// Threads the leaf operators may use.
@@ -338,6 +359,65 @@ impl EvalCtx {
             r.grow_series(s)?;
         }
         Ok(r)
+    }
+
+    /// Records a warning or info annotation of the query (deduplicated).
+    /// Called only where something is noticed: nothing is allocated on
+    /// paths that do not annotate.
+    pub fn annotate(&self, a: Annotation) {
+        self.shared.annotations.borrow_mut().add(a);
+    }
+
+    /// [`EvalCtx::annotate`] for a site that may fire at every step or
+    /// series: `key` (see [`super::annotations::key`]) names the text, and
+    /// `make` builds it only the first time the key is seen, so a repeated
+    /// annotation neither allocates nor compares texts again.
+    pub fn annotate_once(&self, key: u64, make: impl FnOnce() -> Annotation) {
+        if self.shared.annotated.borrow_mut().insert(key) {
+            self.annotate(make());
+        }
+    }
+
+    /// Records the annotations a worker collected.
+    pub fn annotate_all(&self, a: Annotations) {
+        if !a.is_empty() {
+            self.shared.annotations.borrow_mut().merge(a);
+        }
+    }
+
+    /// The query's annotations so far, taken out.
+    pub fn take_annotations(&self) -> Annotations {
+        std::mem::take(&mut *self.shared.annotations.borrow_mut())
+    }
+
+    /// Builds `f`'s operators under a `histogram_count`, `histogram_sum` or
+    /// `histogram_avg` call (see [`EvalCtx::hist_stats`]).
+    pub fn with_hist_stats<T>(&self, f: impl FnOnce() -> T) -> T {
+        let c = &self.shared.hist_stats;
+        c.set((c.get().0 + 1, c.get().1));
+        let out = f();
+        c.set((c.get().0.saturating_sub(1), c.get().1));
+        out
+    }
+
+    /// Builds `f`'s operators under a subquery or a function that reads
+    /// buckets (`histogram_quantile`, `histogram_fraction`).
+    pub fn without_hist_stats<T>(&self, f: impl FnOnce() -> T) -> T {
+        let c = &self.shared.hist_stats;
+        c.set((c.get().0, c.get().1 + 1));
+        let out = f();
+        c.set((c.get().0, c.get().1.saturating_sub(1)));
+        out
+    }
+
+    /// Whether the selector being built reads histograms for their count
+    /// and sum only, as Prometheus's `HistogramStatsIterator` (a
+    /// `histogram_count`/`_sum`/`_avg` above it, no subquery or
+    /// bucket-reading function between): its histograms then get explicit
+    /// reset hints from their predecessors ([`super::eval::stats_hints`]).
+    pub fn hist_stats(&self) -> bool {
+        let (stats, blocked) = self.shared.hist_stats.get();
+        stats > 0 && blocked == 0
     }
 
     /// Takes the prefetched selection of the selector at `key`.
@@ -594,6 +674,21 @@ mod tests {
         let v = ctx.step_values();
         assert!(v.capacity() < 100);
         assert_eq!(ctx.shared.mem.bytes.get(), 0);
+    }
+
+    #[test]
+    fn annotate_once_builds_each_text_once() {
+        let ctx = ctx(u64::MAX);
+        let mut built = 0;
+        for _ in 0..3 {
+            ctx.annotate_once(super::super::annotations::key(1, &["m"], 0), || {
+                built += 1;
+                Annotation::not_counter("m")
+            });
+        }
+        ctx.annotate(Annotation::not_counter("m"));
+        assert_eq!(built, 1);
+        assert_eq!(ctx.take_annotations().iter().count(), 1);
     }
 
     #[test]

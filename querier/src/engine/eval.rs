@@ -94,7 +94,7 @@ pub fn unparen(mut expr: &Expr) -> &Expr {
 }
 
 fn grid(ctx: &EvalCtx) -> Grid {
-    Grid { start: ctx.start, end: ctx.end, step: ctx.step, lookback: ctx.lookback }
+    Grid { start: ctx.start, end: ctx.end, step: ctx.step, lookback: ctx.lookback, query: ctx.query_range() }
 }
 
 /// Applies `f` to every value of every series; `None` drops the point.
@@ -174,8 +174,16 @@ impl<'a> InstantSelector<'a> {
         let timing = Timing::of(vs, &g);
         let window = timing.window(&g, ctx.lookback);
         let iter = ctx.take_selection(vs as *const VectorSelector as usize)?;
-        let kernel =
-            InstantKernel { grid: GridView::of(ctx), timing, window, lookback: ctx.lookback, emit_timestamps: false };
+        let stats = ctx.hist_stats().then_some(window.0);
+        let window = (window.0 - if stats.is_some() { ctx.lookback } else { 0 }, window.1);
+        let kernel = InstantKernel {
+            grid: GridView::of(ctx),
+            timing,
+            window,
+            lookback: ctx.lookback,
+            emit_timestamps: false,
+            stats,
+        };
         Ok(Self(Batched::new(ctx, iter, kernel)))
     }
 
@@ -200,6 +208,10 @@ pub struct InstantKernel {
     window: (Timestamp, Timestamp),
     lookback: Timestamp,
     emit_timestamps: bool,
+    /// Under `histogram_count`/`_sum`/`_avg` ([`EvalCtx::hist_stats`]):
+    /// the start of the selector's own window; `window` then starts a
+    /// lookback earlier, so each histogram's predecessor is loaded too.
+    stats: Option<Timestamp>,
 }
 
 impl SeriesKernel for InstantKernel {
@@ -208,6 +220,9 @@ impl SeriesKernel for InstantKernel {
     }
 
     fn eval(&self, samples: &mut Vec<Sample>, values: &mut Vec<Option<f64>>) {
+        if let Some(min) = self.stats {
+            drop_before(samples, min);
+        }
         let samples = &samples[..];
         let mut idx = 0; // number of samples with t <= ref
         for i in 0..self.grid.steps {
@@ -236,7 +251,17 @@ impl SeriesKernel for InstantKernel {
         samples: &mut Vec<Sample>,
         hists: &[HistSample],
         values: &mut Vec<Option<f64>>,
+        _notes: &crate::engine::annotations::SeriesNotes,
     ) -> Option<HistColumn> {
+        let stats_hists;
+        let hists = match self.stats {
+            Some(min) => {
+                samples.retain(|s| s.t >= min);
+                stats_hists = stats_hints(hists, min);
+                &stats_hists[..]
+            }
+            None => hists,
+        };
         let mut col: HistColumn = Vec::with_capacity(self.grid.steps);
         let (mut fi, mut hi) = (0usize, 0usize); // samples with t <= ref
         for i in 0..self.grid.steps {
@@ -280,6 +305,50 @@ impl SeriesKernel for InstantKernel {
         }
         col.iter().any(Option::is_some).then_some(col)
     }
+}
+
+/// Drops the samples before `min` (the predecessors a kernel loaded under
+/// `histogram_count`/`_sum`/`_avg`). Kept out of line so the kernels' float
+/// loops compile as they do without it.
+#[inline(never)]
+#[cold]
+pub fn drop_before(samples: &mut Vec<Sample>, min: Timestamp) {
+    samples.retain(|s| s.t >= min);
+}
+
+/// Histogram samples as Prometheus's `HistogramStatsIterator` hands them
+/// out (under `histogram_count`/`_sum`/`_avg`): a sample without a reset
+/// hint gets `Reset` or `NotReset` from its predecessor (the first one
+/// loaded stays unknown). Returns the samples from `min` on; the ones
+/// before only serve as predecessors. Allocates only in that mode.
+pub fn stats_hints(hists: &[HistSample], min: Timestamp) -> Vec<HistSample> {
+    use strata_common::histogram::{Histogram, ResetHint};
+    let mut out = Vec::with_capacity(hists.len());
+    let mut prev: Option<&Histogram> = None;
+    for s in hists {
+        if s.h.is_stale() {
+            if s.t >= min {
+                out.push(s.clone());
+            }
+            continue;
+        }
+        let hint = match (s.h.hint, prev) {
+            (ResetHint::Unknown, Some(p)) if s.h.detect_reset(p) => ResetHint::Reset,
+            (ResetHint::Unknown, Some(_)) => ResetHint::NotReset,
+            (hint, _) => hint,
+        };
+        prev = Some(&s.h);
+        if s.t < min {
+            continue;
+        }
+        if hint == s.h.hint {
+            out.push(s.clone());
+        } else {
+            let h = Histogram { hint, ..(*s.h).clone() };
+            out.push(HistSample { t: s.t, h: std::sync::Arc::new(h) });
+        }
+    }
+    out
 }
 
 /// `h` with a `Reset` / `NotReset` hint turned into `Unknown`, as
@@ -364,7 +433,7 @@ impl<'a> RangeInput<'a> {
                 // The inner grid's step buffers are reserved first: a grid
                 // that alone cannot fit the budget is refused here.
                 let child = ctx.child(inner.start, inner.end, inner.step, step_buffers(&sq.expr))?;
-                let mut inner = match eval(&child, &sq.expr)? {
+                let mut inner = match child.without_hist_stats(|| eval(&child, &sq.expr))? {
                     Value::Vector(s) => s,
                     _ => return Err(Error::BadData("a subquery needs an instant vector expression".into())),
                 };
@@ -471,6 +540,7 @@ impl<'a> RangeInput<'a> {
 /// time of `refs` (which must not decrease), with the samples in the
 /// left-open window `(ref - range, ref]`, found by two cursors that only
 /// move forward: each sample enters and leaves the window once.
+#[inline(always)]
 pub(crate) fn for_each_window(
     samples: &[Sample],
     range: Timestamp,

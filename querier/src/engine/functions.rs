@@ -18,6 +18,7 @@ use strata_common::sample::is_stale_nan;
 use strata_common::{HistSample, Sample, Timestamp};
 
 use self::hist_range::{HOut, HistFn, HistWindow};
+use crate::engine::annotations::{self, Annotation, Annotations, SeriesNotes};
 use crate::engine::ctx::{EvalCtx, HistColumn, SeriesStream, StepSeries, Value, VecStream, collect};
 use crate::engine::eval::{MapStream, RangeInput, SCALAR_BYTES, eval, unparen};
 use crate::engine::parallel::{Batched, GridView, SeriesKernel};
@@ -138,6 +139,9 @@ pub fn check(call: &Call) -> Result<()> {
 pub fn eval_call<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
     check(call)?;
     let name = call.func.name;
+    if name.starts_with("sort") && ctx.start != ctx.end {
+        ctx.annotate(Annotation::sort_in_range_query());
+    }
     let def = lookup(name).ok_or_else(|| Error::Unsupported(format!("function {name}")))?;
     let arg = |i: usize| {
         call.args
@@ -159,6 +163,11 @@ pub fn eval_call<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
         Kind::Range(f) | Kind::RangeParam(f) | Kind::RangeParamLast(f) => {
             let i = matrix_arg(&def.kind).unwrap_or(0);
             let param = match def.kind {
+                Kind::RangeParam(_) if name == "quantile_over_time" => {
+                    let phi = scalar_arg(0)?.unwrap_or_default();
+                    crate::engine::aggregate::check_quantile_param(ctx, &phi);
+                    phi
+                }
                 Kind::RangeParam(_) => scalar_arg(0)?.unwrap_or_default(),
                 Kind::RangeParamLast(_) => scalar_arg(1)?.unwrap_or_default(),
                 _ => {
@@ -170,19 +179,31 @@ pub fn eval_call<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
             // A range selector's series are loaded and evaluated in
             // parallel batches; a subquery's were evaluated already.
             if let Expr::MatrixSelector(ms) = unparen(arg(i)?) {
-                let g = Grid { start: ctx.start, end: ctx.end, step: ctx.step, lookback: ctx.lookback };
+                let g = Grid {
+                    start: ctx.start,
+                    end: ctx.end,
+                    step: ctx.step,
+                    lookback: ctx.lookback,
+                    query: ctx.query_range(),
+                };
                 let timing = Timing::of(&ms.vs, &g);
                 let range = ms.range.as_millis() as Timestamp;
                 let window = timing.window(&g, range);
                 let iter = ctx.take_selection(&ms.vs as *const VectorSelector as usize)?;
                 let hf = hist_range::lookup(name);
-                let kernel = RangeKernel { grid: GridView::of(ctx), timing, range, window, f, hf, param };
+                // Under histogram_count/_sum/_avg: a lookback more, for the
+                // histograms' predecessors (see `eval::stats_hints`).
+                let stats = ctx.hist_stats().then_some(window.0);
+                let window = (window.0 - if stats.is_some() { ctx.lookback } else { 0 }, window.1);
+                let kernel = RangeKernel { grid: GridView::of(ctx), timing, range, window, f, hf, param, stats };
                 let inner = Batched::new(ctx, iter, kernel);
-                return Ok(Value::Vector(Box::new(DropName { inner, keep_name })));
+                let counter_check = CounterCheck::of(name);
+                return Ok(Value::Vector(Box::new(DropName { ctx, inner, keep_name, counter_check })));
             }
             let input = RangeInput::new(ctx, arg(i)?)?;
             let hf = hist_range::lookup(name);
-            Ok(Value::Vector(Box::new(RangeFnStream { iter: input, f, hf, param, keep_name })))
+            let counter_check = CounterCheck::of(name);
+            Ok(Value::Vector(Box::new(RangeFnStream { iter: input, f, hf, param, keep_name, counter_check })))
         }
         Kind::ElementwiseArgs { f, defaults } => {
             let inner = match eval(ctx, arg(0)?)? {
@@ -256,6 +277,8 @@ struct RangeFnStream<'a> {
     /// The scalar parameter per step (NaN when the function has none).
     param: Vec<f64>,
     keep_name: bool,
+    /// `rate` / `increase`: see [`CounterCheck`].
+    counter_check: Option<CounterCheck>,
 }
 
 impl SeriesStream for RangeFnStream<'_> {
@@ -279,21 +302,27 @@ impl SeriesStream for RangeFnStream<'_> {
             } else {
                 let refs = (0..ctx.steps).map(|i| self.iter.timing.ref_t(ctx.ts(i)));
                 let steps = (0..ctx.steps).map(|i| ctx.ts(i));
-                hist_windows(
-                    self.iter.samples(),
-                    self.iter.hist_samples(),
+                let w = Windows {
+                    samples: self.iter.samples(),
+                    hists: self.iter.hist_samples(),
                     range,
-                    refs,
-                    steps,
                     param,
-                    f,
-                    self.hf,
-                    true,
-                    &mut values,
-                )
+                    may_reset: true,
+                };
+                let notes = SeriesNotes::default();
+                let col = hist_windows(&w, refs, steps, f, self.hf, &mut values, &notes);
+                if !notes.is_empty() {
+                    let mut a = Annotations::default();
+                    notes.drain_into(&labels, &mut a);
+                    ctx.annotate_all(a);
+                }
+                col
             };
             let mut s = StepSeries { labels, values, hist };
             if s.has_values() {
+                if let Some(c) = &mut self.counter_check {
+                    c.check(ctx, &s);
+                }
                 if !self.keep_name {
                     s.labels.remove(strata_common::labels::METRIC_NAME);
                 }
@@ -349,6 +378,9 @@ struct RangeKernel {
     hf: Option<HistFn>,
     /// The scalar parameter per step (NaN when the function has none).
     param: Vec<f64>,
+    /// Under `histogram_count`/`_sum`/`_avg`: the start of the selector's
+    /// own window (`window` starts a lookback earlier).
+    stats: Option<Timestamp>,
 }
 
 impl SeriesKernel for RangeKernel {
@@ -357,6 +389,9 @@ impl SeriesKernel for RangeKernel {
     }
 
     fn eval(&self, samples: &mut Vec<Sample>, out: &mut Vec<Option<f64>>) {
+        if let Some(min) = self.stats {
+            crate::engine::eval::drop_before(samples, min);
+        }
         if samples.iter().any(|s| is_stale_nan(s.v)) {
             samples.retain(|s| !is_stale_nan(s.v));
         }
@@ -386,34 +421,46 @@ impl SeriesKernel for RangeKernel {
         samples: &mut Vec<Sample>,
         hists: &[HistSample],
         out: &mut Vec<Option<f64>>,
+        notes: &SeriesNotes,
     ) -> Option<HistColumn> {
-        samples.retain(|s| !is_stale_nan(s.v));
-        let hists: Vec<HistSample> = hists.iter().filter(|h| !h.h.is_stale()).cloned().collect();
+        samples.retain(|s| !is_stale_nan(s.v) && self.stats.is_none_or(|min| s.t >= min));
+        let hists: Vec<HistSample> = match self.stats {
+            Some(min) => crate::engine::eval::stats_hints(hists, min).into_iter().filter(|h| !h.h.is_stale()).collect(),
+            None => hists.iter().filter(|h| !h.h.is_stale()).cloned().collect(),
+        };
         let may_reset = samples.windows(2).any(|w| w[1].v < w[0].v);
         let refs = (0..self.grid.steps).map(|i| self.timing.ref_t(self.grid.ts(i)));
         let steps = (0..self.grid.steps).map(|i| self.grid.ts(i));
-        hist_windows(samples, &hists, self.range, refs, steps, &self.param, self.f, self.hf, may_reset, out)
+        let w = Windows { samples, hists: &hists, range: self.range, param: &self.param, may_reset };
+        hist_windows(&w, refs, steps, self.f, self.hf, out, notes)
     }
+}
+
+/// One series' samples for [`hist_windows`].
+struct Windows<'s> {
+    samples: &'s [Sample],
+    hists: &'s [HistSample],
+    range: Timestamp,
+    /// The scalar parameter per step (NaN when the function has none).
+    param: &'s [f64],
+    may_reset: bool,
 }
 
 /// Evaluates a range function per step over a series with histograms:
 /// a window without histograms goes to the float function `f`, one with
-/// histograms to `hf` (or, without it, to `f` over the floats alone).
-/// Pushes one float per step to `out`; returns the histogram column when
-/// some step has a histogram result.
-#[allow(clippy::too_many_arguments)]
+/// histograms to `hf` (or, without it, to `f` over the floats alone, noting
+/// that the histograms were ignored). Pushes one float per step to `out`;
+/// returns the histogram column when some step has a histogram result.
 fn hist_windows(
-    samples: &[Sample],
-    hists: &[HistSample],
-    range: Timestamp,
+    ws: &Windows<'_>,
     refs: impl Iterator<Item = Timestamp>,
     steps: impl Iterator<Item = Timestamp>,
-    param: &[f64],
     f: fn(&RangeWindow<'_>) -> Option<f64>,
     hf: Option<HistFn>,
-    may_reset: bool,
     out: &mut Vec<Option<f64>>,
+    notes: &SeriesNotes,
 ) -> Option<HistColumn> {
+    let Windows { samples, hists, range, param, may_reset } = *ws;
     let mut col: HistColumn = Vec::new();
     let (mut flo, mut fhi, mut hlo, mut hhi) = (0usize, 0usize, 0usize, 0usize);
     for (i, (r, step_t)) in refs.zip(steps).enumerate() {
@@ -441,9 +488,15 @@ fn hist_windows(
             f(&RangeWindow { samples: w, range_start: start, range_end: r, range, step_t, param, may_reset })
         };
         let (v, h) = match (hw.is_empty(), hf) {
-            (true, _) | (false, None) => (float(w), None),
+            (true, _) => (float(w), None),
+            (false, None) => {
+                if !w.is_empty() {
+                    notes.note(SeriesNotes::HISTOGRAM_IGNORED_IN_MIXED_RANGE);
+                }
+                (float(w), None)
+            }
             (false, Some(hf)) => {
-                match hf(&HistWindow { floats: w, hists: hw, range_start: start, range_end: r, range }) {
+                match hf(&HistWindow { floats: w, hists: hw, range_start: start, range_end: r, range, notes }) {
                     Some(HOut::F(v)) => (Some(v), None),
                     Some(HOut::H(h)) => (None, Some(h)),
                     None => (None, None),
@@ -461,18 +514,56 @@ fn hist_windows(
     (!col.is_empty()).then_some(col)
 }
 
-/// Drops `__name__` from every series of `inner` unless `keep_name`.
-struct DropName<S> {
+/// Drops `__name__` from every series of `inner` unless `keep_name`;
+/// with `counter_check` (`rate`, `increase`) first notes a float result of
+/// a series whose name does not say counter.
+struct DropName<'a, S> {
+    ctx: &'a EvalCtx,
     inner: S,
     keep_name: bool,
+    counter_check: Option<CounterCheck>,
 }
 
-impl<S: SeriesStream> SeriesStream for DropName<S> {
+impl<S: SeriesStream> SeriesStream for DropName<'_, S> {
     fn next_series(&mut self) -> Result<Option<StepSeries>> {
         let mut s = self.inner.next_series()?;
-        if let (Some(s), false) = (&mut s, self.keep_name) {
-            s.labels.remove(strata_common::labels::METRIC_NAME);
+        if let Some(s) = &mut s {
+            if let Some(c) = &mut self.counter_check {
+                c.check(self.ctx, s);
+            }
+            if !self.keep_name {
+                s.labels.remove(strata_common::labels::METRIC_NAME);
+            }
         }
         Ok(s)
+    }
+}
+
+/// Prometheus's info for `rate` / `increase` with a float result over a
+/// series whose metric name does not end in `_total`, `_sum`, `_count` or
+/// `_bucket`. One label lookup per series; the last name noted is kept, so
+/// the series of one metric (consecutive in a selection) are noted once.
+struct CounterCheck {
+    last: Option<String>,
+}
+
+impl CounterCheck {
+    /// The check for function `name`, if it is `rate` or `increase`.
+    fn of(name: &str) -> Option<Self> {
+        matches!(name, "rate" | "increase").then_some(Self { last: None })
+    }
+
+    fn check(&mut self, ctx: &EvalCtx, s: &StepSeries) {
+        let Some(name) = s.labels.get(strata_common::labels::METRIC_NAME) else { return };
+        if name.is_empty()
+            || self.last.as_deref() == Some(name)
+            || ["_total", "_sum", "_count", "_bucket"].iter().any(|x| name.ends_with(x))
+        {
+            return;
+        }
+        if s.values.iter().any(Option::is_some) {
+            ctx.annotate_once(annotations::key(11, &[name], 0), || Annotation::possible_non_counter(name));
+            self.last = Some(name.to_string());
+        }
     }
 }

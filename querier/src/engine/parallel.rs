@@ -25,6 +25,7 @@ use std::collections::VecDeque;
 
 use strata_common::{HistSample, Sample, Timestamp};
 
+use super::annotations::{Annotations, SeriesNotes};
 use super::ctx::{EvalCtx, HistColumn, Reservation, SeriesStream, StepSeries, new_series_bytes, series_bytes};
 use super::eval::sample_bytes;
 use crate::error::Result;
@@ -73,11 +74,14 @@ pub trait SeriesKernel: Sync {
     /// included): pushes the float values to `out` and returns the
     /// histogram column, if the kernel produces histograms. The default
     /// ignores the histograms.
+    /// What the kernel notices about the series (Prometheus's annotations)
+    /// goes to `notes`.
     fn eval_hist(
         &self,
         samples: &mut Vec<Sample>,
         _hists: &[HistSample],
         out: &mut Vec<Option<f64>>,
+        _notes: &SeriesNotes,
     ) -> Option<HistColumn> {
         self.eval(samples, out);
         None
@@ -91,6 +95,8 @@ struct ChunkResult {
     /// Histogram columns of the chunk's series that have one, by index in
     /// the chunk (empty, and not allocated, for float-only series).
     hists: Vec<(usize, HistColumn)>,
+    /// What the kernel noticed (allocated only when it noticed something).
+    annotations: Option<Box<Annotations>>,
 }
 
 /// Loads and evaluates `series` into `values` (and, for series with
@@ -102,7 +108,8 @@ fn run_chunk<K: SeriesKernel>(
     buf: &mut Vec<Sample>,
 ) -> ChunkResult {
     let (min_t, max_t) = kernel.window();
-    let mut r = ChunkResult { loaded: 0, error: None, hists: Vec::new() };
+    let mut r = ChunkResult { loaded: 0, error: None, hists: Vec::new(), annotations: None };
+    let notes = SeriesNotes::default();
     for (k, (s, out)) in series.iter_mut().zip(values).enumerate() {
         if let Err(e) = s.loader.load_into(min_t, max_t, buf) {
             r.error = Some(e);
@@ -118,8 +125,13 @@ fn run_chunk<K: SeriesKernel>(
         r.loaded += buf.len() + h.len();
         if h.is_empty() {
             kernel.eval(buf, out);
-        } else if let Some(col) = kernel.eval_hist(buf, &h, out) {
-            r.hists.push((k, col));
+        } else {
+            if let Some(col) = kernel.eval_hist(buf, &h, out, &notes) {
+                r.hists.push((k, col));
+            }
+            if !notes.is_empty() {
+                notes.drain_into(&s.labels, r.annotations.get_or_insert_with(Box::default));
+            }
         }
     }
     r
@@ -220,6 +232,7 @@ impl<'a, K: SeriesKernel> Batched<'a, K> {
                         loaded: 0,
                         error: Some(crate::error::Error::Internal("a query worker thread panicked".into())),
                         hists: Vec::new(),
+                        annotations: None,
                     }));
                 }
                 results
@@ -231,6 +244,9 @@ impl<'a, K: SeriesKernel> Batched<'a, K> {
             ctx.charge(r.loaded);
             if let Some(e) = r.error {
                 return Err(e);
+            }
+            if let Some(a) = r.annotations {
+                ctx.annotate_all(*a);
             }
             hists.extend(r.hists.into_iter().map(|(k, col)| (c * chunk + k, col)));
         }

@@ -24,6 +24,9 @@ pub struct Grid {
     pub step: Timestamp,
     /// Instant-selector lookback, ms.
     pub lookback: Timestamp,
+    /// The whole query's first and last step, ms: what `@ start()` and
+    /// `@ end()` mean on every grid, a subquery's included.
+    pub query: (Timestamp, Timestamp),
 }
 
 /// Step of a subquery without an explicit one (Prometheus's default
@@ -42,7 +45,7 @@ pub fn subquery_grid(outer: &Grid, sq: &SubqueryExpr) -> Grid {
     if start <= lo {
         start += step;
     }
-    Grid { start, end: hi, step, lookback: outer.lookback }
+    Grid { start, end: hi, step, lookback: outer.lookback, query: outer.query }
 }
 
 /// When a selector reads, relative to each step: `ref = (at or step) - offset`.
@@ -68,8 +71,8 @@ impl Timing {
             None => 0,
         };
         let at = at.map(|at| match at {
-            AtModifier::Start => grid.start,
-            AtModifier::End => grid.end,
+            AtModifier::Start => grid.query.0,
+            AtModifier::End => grid.query.1,
             AtModifier::At(t) => system_time_ms(*t),
         });
         Self { offset, at }

@@ -329,3 +329,57 @@ async fn native_histograms_render_as_prometheus() {
     let (_, body) = call(histogram_state(), req).await;
     assert!(body.contains(r#""metric":{"job":"x"},"value":[1700000000,"6"]"#), "{body}");
 }
+
+/// Prometheus 3's envelope: `"warnings"` and `"infos"` after `data`, each
+/// only when the query annotated something of that kind.
+#[tokio::test]
+async fn annotations_render_as_prometheus() {
+    // `rate` of a series whose name does not say counter: the info.
+    let (s, body) = get("/api/v1/query?query=rate(up%5B5m%5D)&time=1700000150").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(body.starts_with(r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"instance":"a","job":"node"},"value":[1700000150,"#), "{body}");
+    assert!(
+        body.ends_with(r#"]},"infos":["PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \"up\""]}"#),
+        "{body}"
+    );
+    assert!(!body.contains("\"warnings\""), "{body}");
+    // A warning, on a range query (twice: an annotated answer is not
+    // served from the results cache without its warning).
+    let uri = "/api/v1/query_range?query=sort(up)&start=1700000000&end=1700000150&step=15s";
+    for _ in 0..2 {
+        let (s, body) = get(uri).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(
+            body.ends_with(r#"]}]},"warnings":["PromQL warning: sort is ineffective for range queries since results are always ordered by labels"]}"#),
+            "{body}"
+        );
+        assert!(!body.contains("\"infos\""), "{body}");
+    }
+    // Histogram annotations: an invalid quantile (warning) and a histogram
+    // ignored by `max` (info), both in one answer.
+    let req = Request::get("/api/v1/query?query=histogram_quantile(1.5%2C%20lat)%20or%20max(lat)&time=1700000000")
+        .body(Body::empty())
+        .unwrap();
+    let (s, body) = call(histogram_state(), req).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        body.ends_with(r#","warnings":["PromQL warning: quantile value should be between 0 and 1, got 1.5"],"infos":["PromQL info: ignored histogram in max aggregation"]}"#),
+        "{body}"
+    );
+}
+
+/// A plain float query's answer has neither key.
+#[tokio::test]
+async fn plain_float_answers_have_no_annotation_keys() {
+    for uri in [
+        "/api/v1/query?query=up&time=1700000150",
+        "/api/v1/query?query=rate(up_total%5B5m%5D)&time=1700000150",
+        "/api/v1/query_range?query=sum(up)&start=1700000000&end=1700000150&step=15s",
+    ] {
+        let (s, body) = get(uri).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(body.starts_with(r#"{"status":"success","data":{"resultType":"#), "{body}");
+        assert!(!body.contains("\"warnings\"") && !body.contains("\"infos\""), "{uri}: {body}");
+        assert!(body.ends_with("]}}"), "{uri}: {body}");
+    }
+}

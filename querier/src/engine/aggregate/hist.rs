@@ -13,26 +13,31 @@
 
 use std::sync::Arc;
 
-use strata_common::histogram::Histogram;
 use strata_common::histogram::kahan::{KahanSum, mean};
+use strata_common::histogram::{Histogram, ResetHint};
 
-use crate::engine::ctx::HistColumn;
+use crate::engine::annotations::{Annotation, HistOp, key};
+use crate::engine::binary::elem::reconciles_bounds;
+use crate::engine::ctx::{EvalCtx, HistColumn};
 
-/// One group's histograms per step.
+/// One group's histograms per step, each with the index of its series'
+/// metric name (for the annotation when two cannot be added).
 #[derive(Debug)]
 pub struct HistAcc {
-    items: Vec<Vec<Arc<Histogram>>>,
+    items: Vec<Vec<(u32, Arc<Histogram>)>>,
+    /// Metric names of the series added, in order (one per series).
+    names: Vec<String>,
 }
 
 impl HistAcc {
     /// An empty state over `steps` steps.
     pub fn new(steps: usize) -> Self {
-        Self { items: vec![Vec::new(); steps] }
+        Self { items: vec![Vec::new(); steps], names: Vec::new() }
     }
 
     /// Bytes of a new state over `steps` steps.
     pub fn bytes(steps: usize) -> u64 {
-        (steps * std::mem::size_of::<Vec<Arc<Histogram>>>()) as u64
+        (steps * std::mem::size_of::<Vec<(u32, Arc<Histogram>)>>()) as u64
     }
 
     /// Whether a histogram was added at step `i`.
@@ -40,17 +45,29 @@ impl HistAcc {
         !self.items[i].is_empty()
     }
 
-    /// Adds `h` at step `i`; returns the bytes the state grew by.
-    pub fn add(&mut self, i: usize, h: &Arc<Histogram>) -> u64 {
-        self.items[i].push(Arc::clone(h));
-        std::mem::size_of::<Arc<Histogram>>() as u64
+    /// Starts a series named `metric`; its histograms are added with the
+    /// returned index.
+    pub fn series(&mut self, metric: &str) -> u32 {
+        if self.names.last().map(String::as_str) != Some(metric) {
+            self.names.push(metric.to_string());
+        }
+        (self.names.len() - 1) as u32
+    }
+
+    /// Adds `h` of series `series` at step `i`; returns the bytes the state grew by.
+    pub fn add(&mut self, i: usize, h: &Arc<Histogram>, series: u32) -> u64 {
+        self.items[i].push((series, Arc::clone(h)));
+        std::mem::size_of::<(u32, Arc<Histogram>)>() as u64
     }
 
     /// The result column (the sum, or with `avg` the mean); steps where
     /// `float_at(i)` (the group also has floats) or an addition failed have
-    /// none. `None` when no step has a result.
-    pub fn finish(self, avg: bool, float_at: impl Fn(usize) -> bool) -> Option<HistColumn> {
+    /// none. `None` when no step has a result. Annotates, as Prometheus,
+    /// exponential mixed with custom buckets (warning), reconciled custom
+    /// bounds (info) and counter-reset hints colliding (warning).
+    pub fn finish(self, ctx: &EvalCtx, avg: bool, float_at: impl Fn(usize) -> bool) -> Option<HistColumn> {
         let mut any = false;
+        let names = self.names;
         let col: HistColumn = self
             .items
             .into_iter()
@@ -59,7 +76,26 @@ impl HistAcc {
                 if hs.is_empty() || float_at(i) {
                     return None;
                 }
-                let out = if avg { mean(hs.iter().map(|h| h.as_ref())).ok()?? } else { sum(&hs)? };
+                let (reset, not_reset) = hs.iter().fold((false, false), |(r, n), (_, h)| {
+                    (r || h.hint == ResetHint::Reset, n || h.hint == ResetHint::NotReset)
+                });
+                if let Some((k, _)) =
+                    hs.iter().skip(1).find(|(_, h)| h.uses_custom_buckets() != hs[0].1.uses_custom_buckets())
+                {
+                    let name = names.get(*k as usize).map_or("", String::as_str);
+                    ctx.annotate_once(key(5, &[name], 0), || Annotation::mixed_exponential_custom(name));
+                    return None;
+                }
+                if hs.iter().skip(1).any(|(_, h)| reconciles_bounds(&hs[0].1, h)) {
+                    let k = key(4, &[], HistOp::Agg as u64);
+                    ctx.annotate_once(k, || Annotation::mismatched_custom_buckets(HistOp::Agg));
+                }
+                let plain: Vec<&Histogram> = hs.iter().map(|(_, h)| h.as_ref()).collect();
+                let out = if avg { mean(plain.iter().copied()).ok()?? } else { sum(&plain)? };
+                if reset && not_reset {
+                    let k = key(3, &[], HistOp::Agg as u64);
+                    ctx.annotate_once(k, || Annotation::counter_reset_collision(HistOp::Agg));
+                }
                 any = true;
                 Some(Arc::new(out.compact()))
             })
@@ -69,7 +105,7 @@ impl HistAcc {
 }
 
 /// The Kahan sum of `hs` (none when two cannot be added).
-pub fn sum(hs: &[Arc<Histogram>]) -> Option<Histogram> {
+pub fn sum(hs: &[&Histogram]) -> Option<Histogram> {
     let (first, rest) = hs.split_first()?;
     let mut acc = KahanSum::new(first);
     for h in rest {

@@ -11,6 +11,7 @@ use promql_parser::parser::AggregateExpr;
 use strata_common::Labels;
 
 use super::group_labels;
+use crate::engine::annotations::Annotation;
 use crate::engine::binary::elem::{clear, present};
 use crate::engine::ctx::{BoxStream, EvalCtx, Reservation, SeriesStream, StepSeries, Value, labels_bytes};
 use crate::engine::eval::eval as eval_expr;
@@ -78,6 +79,13 @@ pub fn limit_ratio<'a>(ctx: &'a EvalCtx, a: &'a AggregateExpr, input: BoxStream<
         return Err(Error::Execution("Ratio value is NaN".into()));
     }
     // Prometheus caps the ratio to [-1, 1] (with a warning).
+    let (lo, hi) = r.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+    if hi > 1.0 {
+        ctx.annotate(Annotation::invalid_ratio(hi, 1.0));
+    }
+    if lo < -1.0 {
+        ctx.annotate(Annotation::invalid_ratio(lo, -1.0));
+    }
     let ratio = r.into_iter().map(|r| r.clamp(-1.0, 1.0)).collect();
     Ok(Value::Vector(Box::new(LimitRatio { input, ratio })))
 }

@@ -84,7 +84,11 @@ pub fn eval<'a>(ctx: &'a EvalCtx, a: &'a AggregateExpr, input: &mut dyn SeriesSt
     let cand_bytes = std::mem::size_of::<Cand>() as u64;
     while let Some(mut s) = input.next_series()? {
         ctx.check_deadline()?;
-        // Histograms are not ranked (Prometheus ignores them here).
+        // Histograms are not ranked (Prometheus ignores them here, with an info).
+        if s.has_hist() {
+            let name = if top { "topk" } else { "bottomk" };
+            ctx.annotate(crate::engine::annotations::Annotation::histogram_ignored_in_aggregation(name));
+        }
         s.drop_hist();
         let key = group_labels(&s.labels, a.modifier.as_ref());
         let g = match index.get(&key) {

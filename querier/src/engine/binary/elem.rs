@@ -3,16 +3,18 @@
 //! `histogram * float`, `float * histogram` and `histogram / float` scale
 //! the histogram; `histogram ± histogram` add or subtract (the difference
 //! is a gauge histogram); `==` / `!=` between histograms compare them;
-//! every other mix is dropped (Prometheus adds an info annotation), as is
-//! a sum of histograms that cannot be combined (mixed exponential and
-//! custom buckets, or different custom bounds: a warning there).
+//! every other mix is dropped with Prometheus's info annotation, as is a
+//! sum of histograms that cannot be combined (mixed exponential and custom
+//! buckets: a warning there); conflicting reset hints (warning) and
+//! reconciled custom bounds (info) are annotated too.
 
 use std::sync::Arc;
 
 use strata_common::histogram::{Histogram, ResetHint};
 
 use super::BinOp;
-use crate::engine::ctx::StepSeries;
+use crate::engine::annotations::{Annotation, HistOp, key};
+use crate::engine::ctx::{EvalCtx, StepSeries};
 
 /// The element of a series at one step.
 #[derive(Debug, Clone, Copy)]
@@ -94,7 +96,14 @@ pub fn hist_equal(a: &Histogram, b: &Histogram) -> bool {
 /// `l op r` for elements of which at least one is a histogram, or floats:
 /// the result, or `None` when the pair is filtered out or undefined.
 /// `return_bool` turns a comparison into 0/1.
-pub fn combine(op: BinOp, return_bool: bool, l: Elem<'_>, r: Elem<'_>) -> Option<Out> {
+/// Annotates what Prometheus does (an undefined pair, conflicting reset
+/// hints, reconciled custom bounds, incompatible layouts) on `ctx`.
+pub fn combine(ctx: &EvalCtx, op: BinOp, return_bool: bool, l: Elem<'_>, r: Elem<'_>) -> Option<Out> {
+    let incompatible = |l: &str, r: &str| {
+        let k = key(1, &[l, op.as_str(), r], 0);
+        ctx.annotate_once(k, || Annotation::incompatible_types_in_binop(l, op.as_str(), r));
+        (None, false)
+    };
     let (value, keep) = match (l, r) {
         (Elem::F(l), Elem::F(r)) => {
             let (v, keep) = op.apply(l, r);
@@ -102,25 +111,35 @@ pub fn combine(op: BinOp, return_bool: bool, l: Elem<'_>, r: Elem<'_>) -> Option
         }
         (Elem::F(f), Elem::H(h)) => match op {
             BinOp::Mul => (Some(Out::H(Arc::new(h.scale(f).compact()))), true),
-            _ => (None, false),
+            _ => incompatible("float", "histogram"),
         },
         (Elem::H(h), Elem::F(f)) => match op {
             BinOp::Mul => (Some(Out::H(Arc::new(h.scale(f).compact()))), true),
             BinOp::Div => (Some(Out::H(Arc::new(divide(h, f)))), true),
-            _ => (None, false),
+            _ => incompatible("histogram", "float"),
         },
         (Elem::H(a), Elem::H(b)) => match op {
-            BinOp::Add => (a.add(b).ok().map(|h| Out::H(Arc::new(h.compact()))), true),
-            BinOp::Sub => {
-                let diff = a.sub(b).ok().map(|mut h| {
-                    h.hint = ResetHint::Gauge;
-                    Out::H(Arc::new(h.compact()))
-                });
-                (diff, true)
+            BinOp::Add | BinOp::Sub => {
+                let hop = if op == BinOp::Add { HistOp::Add } else { HistOp::Sub };
+                let result = if op == BinOp::Add { a.add(b) } else { a.sub(b) };
+                match result {
+                    Ok(mut h) => {
+                        note_pair(ctx, a, b, hop);
+                        if op == BinOp::Sub {
+                            h.hint = ResetHint::Gauge;
+                        }
+                        (Some(Out::H(Arc::new(h.compact()))), true)
+                    }
+                    Err(_) => {
+                        let k = key(2, &[op.as_str()], 0);
+                        ctx.annotate_once(k, || Annotation::incompatible_bucket_layout_in_binop(op.as_str()));
+                        (None, true)
+                    }
+                }
             }
             BinOp::Eq => (Some(Out::H(Arc::clone(a))), hist_equal(a, b)),
             BinOp::Ne => (Some(Out::H(Arc::clone(a))), !hist_equal(a, b)),
-            _ => (None, false),
+            _ => incompatible("histogram", "histogram"),
         },
     };
     // An undefined pair has no result, even with `bool`.
@@ -129,6 +148,42 @@ pub fn combine(op: BinOp, return_bool: bool, l: Elem<'_>, r: Elem<'_>) -> Option
         (true, k) if op.is_comparison() => Some(Out::F(f64::from(u8::from(k)))),
         (_, true) => Some(value),
         (_, false) => None,
+    }
+}
+
+/// The reset hint of `acc + other` (or `acc - other`) and whether the two
+/// hints collide (a counter reset with a not-reset), as Prometheus's
+/// `adjustCounterReset`: equal hints stay, a gauge wins, then unknown.
+pub fn adjust_hint(acc: ResetHint, other: ResetHint) -> (ResetHint, bool) {
+    use ResetHint::{Gauge, NotReset, Reset, Unknown};
+    match (acc, other) {
+        _ if acc == other => (acc, false),
+        (Gauge, _) | (_, Gauge) => (Gauge, false),
+        (Unknown, _) | (_, Unknown) => (Unknown, false),
+        (Reset, NotReset) | (NotReset, Reset) => (Reset, true),
+        _ => (acc, false),
+    }
+}
+
+/// Whether adding or subtracting `a` and `b` combines a counter-reset hint
+/// with a not-reset one.
+pub fn reset_collision(a: &Histogram, b: &Histogram) -> bool {
+    adjust_hint(a.hint, b.hint).1
+}
+
+/// Whether combining `a` and `b` reconciles different custom bucket bounds.
+pub fn reconciles_bounds(a: &Histogram, b: &Histogram) -> bool {
+    a.uses_custom_buckets() && b.uses_custom_buckets() && a.custom_values != b.custom_values
+}
+
+/// Annotates a successful `a op b` of two histograms: conflicting reset
+/// hints (warning) and reconciled custom bounds (info), as Prometheus.
+pub fn note_pair(ctx: &EvalCtx, a: &Histogram, b: &Histogram, op: HistOp) {
+    if reset_collision(a, b) {
+        ctx.annotate_once(key(3, &[], op as u64), || Annotation::counter_reset_collision(op));
+    }
+    if reconciles_bounds(a, b) {
+        ctx.annotate_once(key(4, &[], op as u64), || Annotation::mismatched_custom_buckets(op));
     }
 }
 

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 
 /// Builds the operator for `l op r`.
 pub fn build<'a>(
-    ctx: &EvalCtx,
+    ctx: &'a EvalCtx,
     op: BinOp,
     return_bool: bool,
     matching: Option<LabelModifier>,
@@ -53,6 +53,7 @@ pub fn build<'a>(
     }
     let one_side_duplicates = if op.is_set() { OneSideDuplicates::default() } else { OneSideDuplicates::find(&rhs) };
     Ok(Box::new(VectorVector {
+        ctx,
         one_side_duplicates,
         steps: ctx.steps,
         lhs: stream,
@@ -211,7 +212,7 @@ fn many_to_one_error() -> Error {
 }
 
 /// The value of one matched pair, or `None` when filtered out.
-fn combine(op: BinOp, return_bool: bool, l: Elem<'_>, r: Elem<'_>) -> Option<elem::Out> {
+fn combine(ctx: &EvalCtx, op: BinOp, return_bool: bool, l: Elem<'_>, r: Elem<'_>) -> Option<elem::Out> {
     if let (Elem::F(l), Elem::F(r)) = (l, r) {
         let (v, keep) = op.apply(l, r);
         return match (return_bool, keep) {
@@ -220,7 +221,7 @@ fn combine(op: BinOp, return_bool: bool, l: Elem<'_>, r: Elem<'_>) -> Option<ele
             (_, false) => None,
         };
     }
-    elem::combine(op, return_bool, l, r)
+    elem::combine(ctx, op, return_bool, l, r)
 }
 
 /// Prometheus `resultMetric` for one-to-one matching.
@@ -289,7 +290,7 @@ fn left_built(
                 held.grow(steps as u64, steps as u64 * STEP_VALUE_BYTES)?;
                 out.values.resize(steps, None);
             }
-            let value = combine(op, return_bool, lv, rv);
+            let value = combine(ctx, op, return_bool, lv, rv);
             if let Some(elem::Out::H(h)) = &value {
                 held.grow(1, 8 + h.heap_bytes() as u64)?;
             }
@@ -312,6 +313,7 @@ fn left_built(
 /// operator. `lhs` is the streamed ("many") side and `rhs` the materialized
 /// ("one") side; for `group_right` they are the original right and left.
 struct VectorVector<'a> {
+    ctx: &'a EvalCtx,
     /// Steps of the grid.
     steps: usize,
     lhs: BoxStream<'a>,
@@ -373,7 +375,7 @@ impl VectorVector<'_> {
                 return Err(many_to_one_error());
             }
             let (l, r) = if self.swapped { (one, many) } else { (many, one) };
-            let value = combine(self.op, self.return_bool, l, r);
+            let value = combine(self.ctx, self.op, self.return_bool, l, r);
             let out = match outs.iter().position(|(c, _)| *c == k) {
                 Some(p) => &mut outs[p].1,
                 None => {

@@ -20,7 +20,8 @@ use std::sync::Arc;
 use strata_common::histogram::{Histogram, ResetHint};
 use strata_common::{HistSample, Sample, Timestamp};
 
-use crate::engine::binary::elem::{divide, hist_equal};
+use crate::engine::annotations::SeriesNotes;
+use crate::engine::binary::elem::{divide, hist_equal, reconciles_bounds};
 
 /// A window with floats and histograms (staleness markers removed).
 #[derive(Debug, Clone, Copy)]
@@ -35,6 +36,8 @@ pub struct HistWindow<'s> {
     pub range_end: Timestamp,
     /// The selector's range in ms.
     pub range: Timestamp,
+    /// Where the function notes Prometheus's annotations for this series.
+    pub notes: &'s SeriesNotes,
 }
 
 /// A range function's value at one step.
@@ -60,8 +63,10 @@ pub fn lookup(name: &str) -> Option<HistFn> {
         "sum_over_time" => |w| sum(w).map(|h| HOut::H(Arc::new(h.compact()))),
         "avg_over_time" => |w| {
             if !w.floats.is_empty() {
+                w.notes.note(SeriesNotes::MIXED_FLOATS_HISTOGRAMS);
                 return None;
             }
+            agg_notes(w)?;
             let m = strata_common::histogram::kahan::mean(w.hists.iter().map(|h| h.h.as_ref())).ok()??;
             Some(HOut::H(Arc::new(m.compact())))
         },
@@ -83,13 +88,34 @@ pub fn lookup(name: &str) -> Option<HistFn> {
 /// histograms that cannot be added).
 fn sum(w: &HistWindow<'_>) -> Option<Histogram> {
     if !w.floats.is_empty() {
+        w.notes.note(SeriesNotes::MIXED_FLOATS_HISTOGRAMS);
         return None;
     }
+    agg_notes(w)?;
     let mut acc = strata_common::histogram::kahan::KahanSum::new(&w.hists[0].h);
     for h in &w.hists[1..] {
         acc.add(&h.h).ok()?;
     }
     Some(acc.finish())
+}
+
+/// Notes what summing the window's histograms meets, as Prometheus's
+/// `sum_over_time` / `avg_over_time`: none when exponential and custom
+/// buckets mix (a warning).
+fn agg_notes(w: &HistWindow<'_>) -> Option<()> {
+    let first = &w.hists[0].h;
+    if w.hists[1..].iter().any(|h| h.h.uses_custom_buckets() != first.uses_custom_buckets()) {
+        w.notes.note(SeriesNotes::MIXED_EXPONENTIAL_CUSTOM);
+        return None;
+    }
+    if w.hists[1..].iter().any(|h| reconciles_bounds(first, &h.h)) {
+        w.notes.note(SeriesNotes::RECONCILED_AGG);
+    }
+    let reset = w.hists.iter().any(|h| h.h.hint == ResetHint::Reset);
+    if reset && w.hists.iter().any(|h| h.h.hint == ResetHint::NotReset) {
+        w.notes.note(SeriesNotes::COLLISION_AGG);
+    }
+    Some(())
 }
 
 /// The last (or first) sample of either kind.
@@ -156,6 +182,11 @@ fn instant(w: &HistWindow<'_>, is_rate: bool) -> Option<HOut> {
     // The last two samples of either kind must both be histograms.
     let n = w.hists.len();
     if n < 2 || w.floats.last().is_some_and(|f| f.t > w.hists[n - 2].t) {
+        let fl = w.floats.len();
+        let last_two_floats = fl >= 2 && (n == 0 || w.floats[fl - 2].t > w.hists[n - 1].t);
+        if n >= 1 && fl >= 1 && !last_two_floats {
+            w.notes.note(SeriesNotes::MIXED_FLOATS_HISTOGRAMS);
+        }
         return None;
     }
     let (prev, cur) = (&w.hists[n - 2], &w.hists[n - 1]);
@@ -163,9 +194,20 @@ fn instant(w: &HistWindow<'_>, is_rate: bool) -> Option<HOut> {
     if interval == 0 {
         return None;
     }
+    let gauge = |h: &Histogram| h.hint == ResetHint::Gauge;
+    if is_rate && (gauge(&cur.h) || gauge(&prev.h)) {
+        w.notes.note(SeriesNotes::NOT_COUNTER);
+    }
+    if !is_rate && (!gauge(&cur.h) || !gauge(&prev.h)) {
+        w.notes.note(SeriesNotes::NOT_GAUGE);
+    }
     let mut out = if !is_rate || !cur.h.detect_reset(&prev.h) {
         if cur.h.uses_custom_buckets() != prev.h.uses_custom_buckets() {
+            w.notes.note(SeriesNotes::MIXED_EXPONENTIAL_CUSTOM);
             return None;
+        }
+        if reconciles_bounds(&cur.h, &prev.h) {
+            w.notes.note(SeriesNotes::RECONCILED_SUB);
         }
         cur.h.sub(&prev.h).ok()?
     } else {
@@ -182,11 +224,19 @@ fn instant(w: &HistWindow<'_>, is_rate: bool) -> Option<HOut> {
 /// `rate` / `increase` (`counter`) and `delta` over histograms (Prometheus
 /// `extrapolatedRate` with `histogramRate`).
 fn extrapolated(w: &HistWindow<'_>, counter: bool, is_rate: bool) -> Option<HOut> {
-    if !w.floats.is_empty() || w.hists.len() < 2 {
+    if !w.floats.is_empty() {
+        w.notes.note(SeriesNotes::MIXED_FLOATS_HISTOGRAMS);
+        return None;
+    }
+    if w.hists.len() < 2 {
         return None;
     }
     let points = w.hists;
     let last = &points[points.len() - 1].h;
+    let gauge = |h: &Histogram| h.hint == ResetHint::Gauge;
+    if counter && (gauge(&points[0].h) || gauge(last)) {
+        w.notes.note(SeriesNotes::NOT_COUNTER);
+    }
     let mut prev: Histogram = points[0].h.as_ref().clone();
     let mut custom = prev.uses_custom_buckets();
     if counter && points[1].h.detect_reset(&prev) {
@@ -196,26 +246,42 @@ fn extrapolated(w: &HistWindow<'_>, counter: bool, is_rate: bool) -> Option<HOut
         custom = second.uses_custom_buckets();
     }
     if last.uses_custom_buckets() != custom {
+        w.notes.note(SeriesNotes::MIXED_EXPONENTIAL_CUSTOM);
         return None;
     }
     let mut min_schema = last.schema.min(prev.schema);
     for p in &points[1..points.len() - 1] {
         if counter {
+            if gauge(&p.h) {
+                w.notes.note(SeriesNotes::NOT_COUNTER);
+            }
             min_schema = min_schema.min(p.h.schema);
             if p.h.uses_custom_buckets() != custom {
+                w.notes.note(SeriesNotes::MIXED_EXPONENTIAL_CUSTOM);
                 return None;
             }
         }
     }
-    let mut result = last.to_schema(min_schema).sub(&prev).ok()?;
+    if reconciles_bounds(last, &prev) {
+        w.notes.note(SeriesNotes::RECONCILED_SUB);
+    }
+    let Ok(mut result) = last.to_schema(min_schema).sub(&prev) else {
+        w.notes.note(SeriesNotes::MIXED_EXPONENTIAL_CUSTOM);
+        return None;
+    };
     if counter {
         let mut prev: &Histogram = &prev;
         for p in &points[1..] {
             if p.h.detect_reset(prev) {
+                if reconciles_bounds(&result, prev) {
+                    w.notes.note(SeriesNotes::RECONCILED_ADD);
+                }
                 result = result.add(prev).ok()?;
             }
             prev = &p.h;
         }
+    } else if !gauge(&points[0].h) || !gauge(last) {
+        w.notes.note(SeriesNotes::NOT_GAUGE);
     }
     result.hint = ResetHint::Gauge;
     let result = result.compact();

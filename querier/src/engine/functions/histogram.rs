@@ -9,7 +9,10 @@ use promql_parser::parser::Call;
 use strata_common::Labels;
 use strata_common::labels::METRIC_NAME;
 
+use strata_common::histogram::Histogram;
+
 use super::{FnDef, Kind};
+use crate::engine::annotations::{Annotation, key};
 use crate::engine::ctx::{EvalCtx, SeriesStream, StepSeries, Value, VecStream, labels_bytes, new_series_bytes};
 use crate::engine::eval::eval;
 use crate::engine::numeric::almost_equal_eps;
@@ -23,6 +26,22 @@ const BUCKET_LABEL: &str = "le";
 
 /// Prometheus `BucketQuantile`; `buckets` are `(upper bound, cumulative count)`.
 pub fn bucket_quantile(q: f64, buckets: &mut Buckets) -> f64 {
+    bucket_quantile_checked(q, buckets).0
+}
+
+/// Buckets whose counts decreased and were forced up: the lowest and
+/// highest such upper bound and the largest decrease.
+type Forced = (f64, f64, f64);
+
+/// [`bucket_quantile`], also saying whether counts had to be forced to be
+/// monotonic (beyond float noise), for Prometheus's info annotation.
+pub fn bucket_quantile_checked(q: f64, buckets: &mut Buckets) -> (f64, Option<Forced>) {
+    let mut forced: Option<Forced> = None;
+    let v = quantile_inner(q, buckets, &mut forced);
+    (v, forced)
+}
+
+fn quantile_inner(q: f64, buckets: &mut Buckets, forced: &mut Option<Forced>) -> f64 {
     if q.is_nan() {
         return f64::NAN;
     }
@@ -41,7 +60,13 @@ pub fn bucket_quantile(q: f64, buckets: &mut Buckets) -> f64 {
         if b.1 == prev {
             continue;
         }
-        if almost_equal_eps(prev, b.1, 1e-12) || b.1 < prev {
+        if almost_equal_eps(prev, b.1, 1e-12) {
+            b.1 = prev;
+            continue;
+        }
+        if b.1 < prev {
+            let f = forced.get_or_insert((f64::INFINITY, f64::NEG_INFINITY, 0.0));
+            *f = (f.0.min(b.0), f.1.max(b.0), f.2.max(prev - b.1));
             b.1 = prev;
             continue;
         }
@@ -80,11 +105,40 @@ fn histogram_quantile<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>>
     let Value::Scalar(q) = eval(ctx, q)? else {
         return Err(Error::BadData("expected a scalar as argument 1 of histogram_quantile".into()));
     };
-    let Value::Vector(input) = eval(ctx, v)? else {
+    let Value::Vector(input) = ctx.without_hist_stats(|| eval(ctx, v))? else {
         return Err(Error::BadData("expected an instant vector as argument 2 of histogram_quantile".into()));
     };
+    // One warning per distinct invalid quantile, as Prometheus per step.
+    for &q in &q {
+        if q.is_nan() || !(0.0..=1.0).contains(&q) {
+            ctx.annotate_once(key(6, &[], q.to_bits()), || Annotation::invalid_quantile(q));
+        }
+    }
     let q2 = q.clone();
-    classic_and_native(ctx, input, move |i, b| bucket_quantile(q[i], b), move |i, h| h.quantile(q2[i]))
+    let classic = move |i: usize, b: &mut Buckets, name: &str| {
+        let (v, forced) = bucket_quantile_checked(q[i], b);
+        if let Some((lo, hi, diff)) = forced {
+            ctx.annotate(Annotation::forced_monotonicity(name, ctx.ts(i), lo, hi, diff));
+        }
+        v
+    };
+    let native = move |i: usize, h: &Histogram, name: &str| {
+        let v = h.quantile(q2[i]);
+        if h.sum.is_nan() && h.count > 0.0 && (0.0..=1.0).contains(&q2[i]) {
+            if v.is_nan() {
+                ctx.annotate_once(key(7, &[name], 0), || Annotation::quantile_nan_result(name));
+            } else if bucket_total(h) < h.count {
+                ctx.annotate_once(key(8, &[name], 0), || Annotation::quantile_nan_skew(name));
+            }
+        }
+        v
+    };
+    classic_and_native(ctx, input, classic, native)
+}
+
+/// Observations in a native histogram's buckets (NaN observations are in none).
+fn bucket_total(h: &Histogram) -> f64 {
+    h.zero_count + h.positive_buckets.iter().sum::<f64>() + h.negative_buckets.iter().sum::<f64>()
 }
 
 /// `histogram_fraction(lower, upper, v)`: classic histograms through
@@ -98,11 +152,24 @@ pub fn histogram_fraction<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<
     let (Value::Scalar(lo), Value::Scalar(hi)) = (eval(ctx, lo)?, eval(ctx, hi)?) else {
         return Err(Error::BadData("expected scalars as arguments 1 and 2 of histogram_fraction".into()));
     };
-    let Value::Vector(input) = eval(ctx, v)? else {
+    let Value::Vector(input) = ctx.without_hist_stats(|| eval(ctx, v))? else {
         return Err(Error::BadData("expected an instant vector as argument 3 of histogram_fraction".into()));
     };
     let (lo2, hi2) = (lo.clone(), hi.clone());
-    classic_and_native(ctx, input, move |i, b| bucket_fraction(lo[i], hi[i], b), move |i, h| h.fraction(lo2[i], hi2[i]))
+    let native = move |i: usize, h: &Histogram, name: &str| {
+        let (l, u) = (lo2[i], hi2[i]);
+        if h.sum.is_nan() && h.count != 0.0 && l < u && bucket_total(h) < h.count {
+            ctx.annotate_once(key(9, &[name], 0), || Annotation::fraction_nans(name));
+        }
+        h.fraction(l, u)
+    };
+    classic_and_native(ctx, input, move |i, b: &mut Buckets, _: &str| bucket_fraction(lo[i], hi[i], b), native)
+}
+
+/// A bucket's `le` value as Prometheus reads it (Go's `ParseFloat`: no
+/// surrounding spaces; `+Inf`, `Inf`, `NaN` accepted in any case).
+fn parse_le(v: &str) -> Option<f64> {
+    v.trim().parse::<f64>().ok()
 }
 
 /// Sorts classic buckets by upper bound and adds up equal bounds; false
@@ -185,47 +252,59 @@ pub fn bucket_fraction(lower: f64, upper: f64, buckets: &mut Buckets) -> f64 {
 /// Evaluates a histogram reading over `input`: classic histograms (series
 /// with an `le` label, grouped by their other labels) through `classic`,
 /// native histograms through `native`, per step `i`. The output drops the
-/// metric name.
+/// metric name; two outputs that then have the same labels and a value at
+/// one step are Prometheus's "same labelset" error (histograms of two
+/// metrics that differ only by name).
 fn classic_and_native<'a>(
     ctx: &'a EvalCtx,
     mut input: Box<dyn SeriesStream + 'a>,
-    classic: impl Fn(usize, &mut Buckets) -> f64,
-    native: impl Fn(usize, &strata_common::histogram::Histogram) -> f64,
+    classic: impl Fn(usize, &mut Buckets, &str) -> f64,
+    native: impl Fn(usize, &Histogram, &str) -> f64,
 ) -> Result<Value<'a>> {
-    // Per histogram (labels without `le` and name): buckets per step.
-    let mut groups: Vec<(Labels, Vec<Buckets>)> = Vec::new();
+    // Per histogram (labels without `le`, as Prometheus's signature): its
+    // metric name (for annotations) and buckets per step.
+    let mut groups: Vec<(Labels, String, Vec<Buckets>)> = Vec::new();
+    // The labels (with the name) of each native series, for the conflict
+    // with classic buckets below.
+    let mut native_keys: Vec<Labels> = Vec::new();
     let mut index: HashMap<Labels, usize> = HashMap::new();
     let mut held = ctx.reservation();
     let mut natives: Vec<StepSeries> = Vec::new();
     while let Some(mut s) = input.next_series()? {
         ctx.check_deadline()?;
+        let name = s.labels.get(METRIC_NAME).unwrap_or("");
         if let Some(col) = s.hist.take() {
             let values: Vec<Option<f64>> =
-                col.iter().enumerate().map(|(i, h)| h.as_ref().map(|h| native(i, h))).collect();
+                col.iter().enumerate().map(|(i, h)| h.as_ref().map(|h| native(i, h, name))).collect();
             let mut labels = s.labels.clone();
             labels.remove(METRIC_NAME);
             held.grow(ctx.steps as u64, new_series_bytes(&labels, ctx.steps))?;
             natives.push(StepSeries::new(labels, values));
+            native_keys.push(s.labels.clone());
         }
-        let Some(le) = s.labels.get(BUCKET_LABEL).and_then(|v| v.trim().parse::<f64>().ok()) else {
-            continue; // not a bucket: ignored, as Prometheus does (with a warning)
+        let Some(le) = s.labels.get(BUCKET_LABEL).and_then(parse_le) else {
+            // Not a bucket: ignored, as Prometheus does, with a warning
+            // when it has float samples.
+            if s.values.iter().any(Option::is_some) {
+                ctx.annotate(Annotation::bad_bucket_label(s.labels.get(BUCKET_LABEL).unwrap_or(""), name));
+            }
+            continue;
         };
         let mut key = s.labels.clone();
         key.remove(BUCKET_LABEL);
-        key.remove(METRIC_NAME);
         let g = match index.get(&key) {
             Some(&g) => g,
             None => {
                 held.grow(0, 2 * labels_bytes(&key) + (ctx.steps * std::mem::size_of::<Buckets>()) as u64)?;
                 index.insert(key.clone(), groups.len());
-                groups.push((key, vec![Vec::new(); ctx.steps]));
+                groups.push((key, name.to_string(), vec![Vec::new(); ctx.steps]));
                 groups.len() - 1
             }
         };
         // Reserved before the buckets are appended.
         let added = s.values.iter().flatten().count() as u64;
         held.grow(added, added * 16)?;
-        for (buckets, v) in groups[g].1.iter_mut().zip(&s.values) {
+        for (buckets, v) in groups[g].2.iter_mut().zip(&s.values) {
             if let Some(count) = v {
                 buckets.push((le, *count));
             }
@@ -234,12 +313,14 @@ fn classic_and_native<'a>(
     }
     // A native histogram and classic buckets of the same series at one
     // step: neither is evaluated there (Prometheus warns).
-    for n in &mut natives {
-        let Some(&g) = index.get(&n.labels) else { continue };
+    for (n, labels) in natives.iter_mut().zip(&native_keys) {
+        let Some(&g) = index.get(labels) else { continue };
+        let name = labels.get(METRIC_NAME).unwrap_or("");
         for (i, v) in n.values.iter_mut().enumerate() {
-            if v.is_some() && !groups[g].1[i].is_empty() {
+            if v.is_some() && !groups[g].2[i].is_empty() {
                 *v = None;
-                groups[g].1[i].clear();
+                groups[g].2[i].clear();
+                ctx.annotate_once(key(10, &[name], 0), || Annotation::mixed_classic_native(name));
             }
         }
     }
@@ -250,11 +331,13 @@ fn classic_and_native<'a>(
         out_held.grow_series(&s)?;
         out.push(s);
     }
-    for (labels, mut per_step) in groups {
+    for (mut labels, name, mut per_step) in groups {
+        labels.remove(METRIC_NAME);
         // Reserved before it is built; released again if it has no value.
         let bytes = new_series_bytes(&labels, ctx.steps);
         out_held.grow(ctx.steps as u64, bytes)?;
-        let values = per_step.iter_mut().enumerate().map(|(i, b)| (!b.is_empty()).then(|| classic(i, b))).collect();
+        let values =
+            per_step.iter_mut().enumerate().map(|(i, b)| (!b.is_empty()).then(|| classic(i, b, &name))).collect();
         let s = StepSeries::new(labels, values);
         if s.has_values() {
             out.push(s);
@@ -263,7 +346,24 @@ fn classic_and_native<'a>(
         }
     }
     drop(held);
+    check_distinct(&out)?;
     Ok(Value::Vector(Box::new(VecStream::held(out, out_held))))
+}
+
+/// Fails when two series with the same labels have a value at one step.
+fn check_distinct(out: &[StepSeries]) -> Result<()> {
+    let mut seen: HashMap<&Labels, usize> = HashMap::with_capacity(out.len());
+    for (k, s) in out.iter().enumerate() {
+        if let Some(&j) = seen.get(&s.labels) {
+            let other = &out[j];
+            if s.values.iter().zip(&other.values).any(|(a, b)| a.is_some() && b.is_some()) {
+                return Err(crate::engine::result::same_labelset());
+            }
+        } else {
+            seen.insert(&s.labels, k);
+        }
+    }
+    Ok(())
 }
 
 /// The histogram functions.

@@ -56,7 +56,10 @@ fn vector_arg<'a>(ctx: &'a EvalCtx, call: &'a Call, i: usize) -> Result<Box<dyn 
 }
 
 fn map<'a>(ctx: &'a EvalCtx, call: &'a Call, f: fn(&Histogram) -> f64) -> Result<Value<'a>> {
-    let inner = vector_arg(ctx, call, 0)?;
+    // Count, sum and average read no buckets: Prometheus decodes the
+    // selectors below with its `HistogramStatsIterator` (see
+    // `EvalCtx::hist_stats`).
+    let inner = ctx.with_hist_stats(|| vector_arg(ctx, call, 0))?;
     Ok(Value::Vector(Box::new(HistMapStream { inner, ctx, f: Box::new(move |h, _| f(h)) })))
 }
 

@@ -38,9 +38,15 @@ impl SeriesStream for Smoothing<'_> {
             let mut error = None;
             let mut step = 0;
             let (sf, tf) = (&self.sf, &self.tf);
-            self.input.per_step(&mut values, |w, _, _| {
+            // Histograms in a window with floats are ignored, with an info.
+            let hists = self.input.hist_samples();
+            let mut mixed = false;
+            self.input.per_step(&mut values, |w, start, r| {
                 let (sf, tf) = (sf[step], tf[step]);
                 step += 1;
+                if !hists.is_empty() && !w.is_empty() && !mixed {
+                    mixed = hists.iter().any(|h| h.t > start && h.t <= r);
+                }
                 if w.len() < 2 {
                     return None;
                 }
@@ -53,6 +59,10 @@ impl SeriesStream for Smoothing<'_> {
             });
             if let Some(e) = error {
                 return Err(Error::BadData(e));
+            }
+            if mixed {
+                let name = labels.get(strata_common::labels::METRIC_NAME).unwrap_or("");
+                ctx.annotate(crate::engine::annotations::Annotation::histogram_ignored_in_mixed_range(name));
             }
             let mut s = StepSeries::new(labels, values);
             if s.has_values() {
