@@ -22,10 +22,11 @@ use crate::chunk::bits::{put_uvarint, put_varint};
 use crate::chunk::hist::{MAX_HIST_CHUNK_SAMPLES, encode_hist_chunk};
 use crate::chunk::v2::{encode_chunk_v2, next_chunk_len};
 use crate::chunk::v3::compress_chunk;
+use crate::chunk::v6::encode_next_chunk_v6;
 use crate::durable;
 use crate::fault::FaultPoint;
 use crate::format::{
-    FILE_EXT, FOOTER_LEN, FORMAT_CURRENT, FORMAT_V2, FORMAT_V5, Footer, HEADER_LEN, MAGIC, MAX_COMPRESSED_SECTION_RAW,
+    FILE_EXT, FOOTER_LEN, FORMAT_V2, FORMAT_V4, FORMAT_V5, FORMAT_V6, Footer, HEADER_LEN, MAGIC, MAX_COMPRESSED_SECTION_RAW,
     Section,
 };
 use crate::memtable::FrozenSeries;
@@ -253,13 +254,27 @@ impl<W: Write> FileWriter<W> {
         Self::start(out, level, false)
     }
 
-    fn start(mut out: W, level: Option<i32>, histograms: bool) -> std::io::Result<Self> {
-        let zstd = level.map(|l| zstd::bulk::Compressor::new(l).map(|c| (c, Vec::new()))).transpose()?;
-        let version = match (histograms, zstd.is_some()) {
-            (true, _) => FORMAT_V5,
-            (false, true) => FORMAT_CURRENT,
+    fn start(out: W, level: Option<i32>, histograms: bool) -> std::io::Result<Self> {
+        let version = match (histograms, level.is_some()) {
+            (_, true) => FORMAT_V6,
+            (true, false) => FORMAT_V5,
             (false, false) => FORMAT_V2,
         };
+        Self::start_version(out, level, version)
+    }
+
+    /// A writer of an older compressed format, for measurements and
+    /// fixtures: `FORMAT_V4` (float-only) or `FORMAT_V5` with zstd at
+    /// `level`; any other version gets the current choice.
+    pub fn with_version(out: W, level: i32, version: u32) -> std::io::Result<Self> {
+        match version {
+            FORMAT_V4 | FORMAT_V5 => Self::start_version(out, Some(level), version),
+            _ => Self::start(out, Some(level), false),
+        }
+    }
+
+    fn start_version(mut out: W, level: Option<i32>, version: u32) -> std::io::Result<Self> {
+        let zstd = level.map(|l| zstd::bulk::Compressor::new(l).map(|c| (c, Vec::new()))).transpose()?;
         out.write_all(&MAGIC)?;
         out.write_all(&version.to_le_bytes())?;
         Ok(Self {
@@ -296,7 +311,7 @@ impl<W: Write> FileWriter<W> {
 
     /// Whether this writer accepts histograms (a format v5 file).
     pub fn takes_histograms(&self) -> bool {
-        self.version == FORMAT_V5
+        self.version >= FORMAT_V5
     }
 
     /// Appends one series with native-histogram samples (format v5 writers
@@ -349,9 +364,14 @@ impl<W: Write> FileWriter<W> {
         let mut refs = Vec::with_capacity(n.div_ceil(MAX_CHUNK_SAMPLES));
         let mut start = 0;
         while start < n {
-            let end = start + next_chunk_len(&vs[start..n]);
             self.chunk.clear();
-            encode_chunk_v2(&ts[start..end], &vs[start..end], &mut self.chunk);
+            let end = if self.version == FORMAT_V6 {
+                start + encode_next_chunk_v6(&ts[start..n], &vs[start..n], &mut self.chunk)
+            } else {
+                let end = start + next_chunk_len(&vs[start..n]);
+                encode_chunk_v2(&ts[start..end], &vs[start..end], &mut self.chunk);
+                end
+            };
             if let Some((cctx, z)) = &mut self.zstd {
                 compress_chunk(&self.chunk, cctx, z);
                 std::mem::swap(&mut self.chunk, z);
@@ -407,7 +427,7 @@ impl<W: Write> FileWriter<W> {
                 put_uvarint(&mut series_raw, sym(&l.name));
                 put_uvarint(&mut series_raw, sym(&l.value));
             }
-            let hist = self.hist_refs.get(i).filter(|_| self.version == FORMAT_V5);
+            let hist = self.hist_refs.get(i).filter(|_| self.version >= FORMAT_V5);
             for refs in std::iter::once(refs).chain(hist) {
                 put_uvarint(&mut series_raw, refs.len() as u64);
                 for c in refs {

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
 mod integration {
     mod bytes_probe;
+    mod tsbs_data;
     pub mod common;
     mod compaction;
     mod crash;
