@@ -378,7 +378,7 @@ impl FileReader {
             let decoded = match self.footer.version {
                 FORMAT_V1 => decode_chunk_range(bytes, min_t, max_t, out),
                 FORMAT_V2 => decode_chunk_range_v2(bytes, min_t, max_t, out),
-                FORMAT_V6 => decode_chunk_range_v6(bytes, min_t, max_t, out),
+                FORMAT_V6 => decode_chunk_range_v6(bytes, (c.min_t, c.max_t), min_t, max_t, out),
                 _ => decode_chunk_range_v3(bytes, min_t, max_t, out),
             };
             decoded.map_err(|e| Error::corrupt(&self.path, format!("series {series} chunk {i}: {e}")))?;

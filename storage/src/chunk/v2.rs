@@ -48,6 +48,11 @@ const MAX_EXPONENT: u32 = 9;
 /// Mantissas stay within ±2^53 (exact in an f64).
 const MAX_MANTISSA: f64 = 9_007_199_254_740_992.0;
 
+/// Deltas per miniblock of the v6 int-block mode 7.
+const MINIBLOCK: usize = 64;
+/// The v6 int-block mode of regular timestamps implied by the chunk reference.
+const MODE_IMPLIED: u8 = 8;
+
 pub(super) const KIND_GORILLA: u8 = 0;
 pub(super) const KIND_DECIMAL: u8 = 1;
 
@@ -132,7 +137,11 @@ pub(super) fn encode_decimal(ts: &[i64], vs: &[f64], e: u32, out: &mut Vec<u8>, 
     let scale = 10f64.powi(e as i32);
     out.push(KIND_DECIMAL);
     put_uvarint(out, ts.len() as u64);
-    put_ints_with(out, ts, v6);
+    if v6 {
+        put_timestamps_v6(out, ts);
+    } else {
+        put_ints_with(out, ts, false);
+    }
     out.push(e as u8);
     // Every value was checked by `decimal_exponent`.
     let ms: Vec<i64> = vs.iter().map(|&v| mantissa(v, scale).unwrap_or(0)).collect();
@@ -185,9 +194,13 @@ pub(super) fn put_ints_with(out: &mut Vec<u8>, xs: &[i64], v6: bool) {
         g1 + vlen(xs[0]) + vlen(g1 as i64) + 1,
         g2 + vlen(xs[0]) + vlen(d1) + vlen(g2 as i64) + 1,
     ];
+    // v6 mode 7: zigzag deltas in miniblocks of 64, each with its own width.
+    let mini = |d: &[u64]| d.chunks(MINIBLOCK).map(|b| 7 + b.len() * max_width(b) as usize).sum::<usize>().div_ceil(8);
     if v6 {
         costs.push(packed(w5, n - 1) + vlen(xs[0]) + vlen(dmin) + uvlen(dg));
         costs.push(packed(w6, n) + vlen(ob) + uvlen(og));
+        let m = mini(&deltas);
+        costs.push(m + vlen(xs[0]) + uvlen(m as u64));
     }
     let mode = (0..costs.len()).min_by_key(|&m| costs[m]).unwrap_or(0);
     let mut w = BitWriter::new();
@@ -226,6 +239,15 @@ pub(super) fn put_ints_with(out: &mut Vec<u8>, xs: &[i64], v6: bool) {
             put_uvarint(out, og);
             xs.iter().for_each(|&x| w.write_bits(x.wrapping_sub(ob) as u64 / og, w6));
         }
+        7 => {
+            out.extend_from_slice(&[7, 0]);
+            put_varint(out, xs[0]);
+            for b in deltas.chunks(MINIBLOCK) {
+                let bw = max_width(b);
+                w.write_bits(u64::from(bw), 7);
+                b.iter().for_each(|&x| w.write_bits(x, bw));
+            }
+        }
         _ => {
             out.extend_from_slice(&[4, 0]);
             put_varint(out, xs[0]);
@@ -234,19 +256,73 @@ pub(super) fn put_ints_with(out: &mut Vec<u8>, xs: &[i64], v6: bool) {
         }
     }
     let bytes = w.into_bytes();
-    if mode == 3 || mode == 4 {
+    if matches!(mode, 3 | 4 | 7) {
         put_uvarint(out, bytes.len() as u64);
     }
     out.extend_from_slice(&bytes);
 }
 
-/// Reads an int block of `n` values into `out`; modes 5 and 6 only when `v6`.
-pub(super) fn get_ints_with(c: &mut Cursor<'_>, n: usize, out: &mut Vec<i64>, v6: bool) -> Result<(), ChunkError> {
+/// Appends the v6 int block of mode 8 (regular timestamps implied by the
+/// chunk reference) when `ts` are evenly spaced, else the smallest v6 block.
+pub(super) fn put_timestamps_v6(out: &mut Vec<u8>, ts: &[i64]) {
+    let step = ts.get(1).map_or(0, |t1| t1.wrapping_sub(ts[0]));
+    if ts.windows(2).all(|w| w[1].wrapping_sub(w[0]) == step) {
+        out.extend_from_slice(&[MODE_IMPLIED, 0]);
+    } else {
+        put_ints_with(out, ts, true);
+    }
+}
+
+/// Reads an int block of `n` values into `out`. Modes 5 to 7 only when
+/// `v6`; mode 8 only with `span`, the chunk reference's `(min_t, max_t)`
+/// (timestamp blocks of v6 chunks).
+pub(super) fn get_ints_with(
+    c: &mut Cursor<'_>,
+    n: usize,
+    out: &mut Vec<i64>,
+    v6: bool,
+    span: Option<(i64, i64)>,
+) -> Result<(), ChunkError> {
     let t = ChunkError::Truncated;
     let head = c.bytes(2).ok_or(t)?;
     let (mode, w) = (head[0], u32::from(head[1]));
-    if w > 64 || mode > if v6 { 6 } else { 4 } {
+    if w > 64 || mode > if v6 { MODE_IMPLIED } else { 4 } {
         return Err(t);
+    }
+    if mode == MODE_IMPLIED {
+        // n evenly spaced timestamps from min_t to max_t.
+        let (lo, hi) = span.filter(|_| w == 0).ok_or(t)?;
+        let range = hi.wrapping_sub(lo) as u64;
+        let steps = n.saturating_sub(1) as u64;
+        if (steps == 0 && range != 0) || (steps > 0 && (range % steps != 0 || range == 0)) {
+            return Err(t);
+        }
+        let step = range.checked_div(steps).unwrap_or(0);
+        out.clear();
+        out.extend((0..n as u64).map(|i| lo.wrapping_add(i.wrapping_mul(step) as i64)));
+        return Ok(());
+    }
+    if mode == 7 {
+        let first = c.varint().ok_or(t)?;
+        let len = c.uvarint_usize().ok_or(t)?;
+        let mut r = BitReader::new(c.bytes(len).ok_or(t)?);
+        out.clear();
+        out.push(first);
+        let mut x = first;
+        let mut left = n.saturating_sub(1);
+        while left > 0 {
+            let bw = r.read_bits(7).ok_or(t)? as u32;
+            if bw > 64 {
+                return Err(t);
+            }
+            for _ in 0..left.min(MINIBLOCK) {
+                let d = if bw == 0 { 0 } else { r.read_bits(bw).ok_or(t)? };
+                x = x.wrapping_add(unzigzag(d));
+                out.push(x);
+            }
+            left -= left.min(MINIBLOCK);
+        }
+        return Ok(());
     }
     let first = c.varint().ok_or(t)?;
     let second = if mode == 2 || mode == 4 || mode == 5 { c.varint().ok_or(t)? } else { 0 };
@@ -314,7 +390,7 @@ pub fn decode_chunk_range_v2(bytes: &[u8], min_t: i64, max_t: i64, out: &mut Vec
     let (&kind, rest) = bytes.split_first().ok_or(ChunkError::Truncated)?;
     match kind {
         KIND_GORILLA => decode_v1(rest, min_t, max_t, out),
-        KIND_DECIMAL => decode_decimal(rest, min_t, max_t, out, false),
+        KIND_DECIMAL => decode_decimal(rest, None, min_t, max_t, out),
         _ => Err(ChunkError::Truncated),
     }
 }
@@ -329,23 +405,24 @@ pub(super) fn get_count(c: &mut Cursor<'_>) -> Result<usize, ChunkError> {
 }
 
 /// Decodes the body of a kind-1 chunk (after its kind byte), appending the
-/// samples with `min_t <= t <= max_t`; int-block modes 5 and 6 only when `v6`.
+/// samples with `min_t <= t <= max_t`; the v6 int-block modes only when
+/// `v6` is the chunk reference's `(min_t, max_t)` (a v6 chunk).
 pub(super) fn decode_decimal(
     rest: &[u8],
+    v6: Option<(i64, i64)>,
     min_t: i64,
     max_t: i64,
     out: &mut Vec<Sample>,
-    v6: bool,
 ) -> Result<(), ChunkError> {
     let mut c = Cursor::new(rest);
     let n = get_count(&mut c)?;
     let (mut ts, mut ms) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    get_ints_with(&mut c, n, &mut ts, v6)?;
+    get_ints_with(&mut c, n, &mut ts, v6.is_some(), v6)?;
     let e = c.bytes(1).ok_or(ChunkError::Truncated)?[0];
     if u32::from(e) > MAX_EXPONENT {
         return Err(ChunkError::Truncated);
     }
-    get_ints_with(&mut c, n, &mut ms, v6)?;
+    get_ints_with(&mut c, n, &mut ms, v6.is_some(), None)?;
     let scale = 10f64.powi(i32::from(e));
     out.reserve(n);
     for (&t, &m) in ts.iter().zip(&ms) {

@@ -55,11 +55,11 @@ thread_local! {
 
 /// Decodes a v3 chunk (a v2 chunk, or kind 2: zstd over a kind 0/1 chunk).
 pub fn decode_chunk_range_v3(bytes: &[u8], min_t: i64, max_t: i64, out: &mut Vec<Sample>) -> Result<(), ChunkError> {
-    decode_zstd_with(bytes, min_t, max_t, out, decode_chunk_range_v2)
+    decode_zstd_with(bytes, min_t, max_t, out, &decode_chunk_range_v2)
 }
 
 /// A chunk decoder (bytes, min_t, max_t, output).
-pub type ChunkDecoder = fn(&[u8], i64, i64, &mut Vec<Sample>) -> Result<(), ChunkError>;
+pub type ChunkDecoder<'a> = &'a dyn Fn(&[u8], i64, i64, &mut Vec<Sample>) -> Result<(), ChunkError>;
 
 /// Decodes a chunk with `inner` after undoing kind 2 (zstd) if it is one;
 /// the decompressed chunk must not be kind 2 again.
@@ -68,7 +68,7 @@ pub fn decode_zstd_with(
     min_t: i64,
     max_t: i64,
     out: &mut Vec<Sample>,
-    inner: ChunkDecoder,
+    inner: ChunkDecoder<'_>,
 ) -> Result<(), ChunkError> {
     let (&kind, rest) = bytes.split_first().ok_or(ChunkError::Truncated)?;
     if kind != KIND_ZSTD {

@@ -25,7 +25,7 @@ use strata_common::Sample;
 use super::bits::Cursor;
 use super::v2::{
     KIND_DECIMAL, KIND_GORILLA, MAX_CHUNK_SAMPLES_V2, decimal_exponent, decode_decimal, encode_decimal, get_count,
-    get_ints_with, next_chunk_len, put_ints_with,
+    get_ints_with, next_chunk_len, put_ints_with, put_timestamps_v6,
 };
 use super::v3::decode_zstd_with;
 use super::{ChunkError, decode_chunk_range as decode_v1, encode_chunk as encode_v1};
@@ -81,23 +81,30 @@ pub fn encode_next_chunk_v6(ts: &[i64], vs: &[f64], out: &mut Vec<u8>) -> usize 
 fn encode_bits(ts: &[i64], vs: &[f64], out: &mut Vec<u8>) {
     out.push(KIND_BITS);
     super::bits::put_uvarint(out, ts.len() as u64);
-    put_ints_with(out, ts, true);
+    put_timestamps_v6(out, ts);
     let xs: Vec<i64> = vs.iter().map(|v| ordered(v.to_bits())).collect();
     put_ints_with(out, &xs, true);
 }
 
-/// Decodes a v6 chunk that is not zstd-wrapped (kinds 0, 1 and 4).
-fn decode_plain(bytes: &[u8], min_t: i64, max_t: i64, out: &mut Vec<Sample>) -> Result<(), ChunkError> {
+/// Decodes a v6 chunk that is not zstd-wrapped (kinds 0, 1 and 4) whose
+/// chunk reference spans `span` = `(min_t, max_t)`.
+fn decode_plain(
+    bytes: &[u8],
+    span: (i64, i64),
+    min_t: i64,
+    max_t: i64,
+    out: &mut Vec<Sample>,
+) -> Result<(), ChunkError> {
     let (&kind, rest) = bytes.split_first().ok_or(ChunkError::Truncated)?;
     match kind {
         KIND_GORILLA => decode_v1(rest, min_t, max_t, out),
-        KIND_DECIMAL => decode_decimal(rest, min_t, max_t, out, true),
+        KIND_DECIMAL => decode_decimal(rest, Some(span), min_t, max_t, out),
         KIND_BITS => {
             let mut c = Cursor::new(rest);
             let n = get_count(&mut c)?;
             let (mut ts, mut xs) = (Vec::with_capacity(n), Vec::with_capacity(n));
-            get_ints_with(&mut c, n, &mut ts, true)?;
-            get_ints_with(&mut c, n, &mut xs, true)?;
+            get_ints_with(&mut c, n, &mut ts, true, Some(span))?;
+            get_ints_with(&mut c, n, &mut xs, true, None)?;
             out.reserve(n);
             for (&t, &x) in ts.iter().zip(&xs) {
                 if t >= min_t && t <= max_t {
@@ -110,10 +117,18 @@ fn decode_plain(bytes: &[u8], min_t: i64, max_t: i64, out: &mut Vec<Sample>) -> 
     }
 }
 
-/// Decodes a v6 chunk (kinds 0, 1, 4, or 2: zstd over one of those),
-/// appending the samples with `min_t <= t <= max_t`.
-pub fn decode_chunk_range_v6(bytes: &[u8], min_t: i64, max_t: i64, out: &mut Vec<Sample>) -> Result<(), ChunkError> {
-    decode_zstd_with(bytes, min_t, max_t, out, decode_plain)
+/// Decodes a v6 chunk (kinds 0, 1, 4, or 2: zstd over one of those) whose
+/// chunk reference in the series table spans `span` = `(min_t, max_t)`
+/// (regular timestamps are implied by it), appending the samples with
+/// `min_t <= t <= max_t`.
+pub fn decode_chunk_range_v6(
+    bytes: &[u8],
+    span: (i64, i64),
+    min_t: i64,
+    max_t: i64,
+    out: &mut Vec<Sample>,
+) -> Result<(), ChunkError> {
+    decode_zstd_with(bytes, min_t, max_t, out, &|b, lo, hi, o| decode_plain(b, span, lo, hi, o))
 }
 
 #[cfg(test)]
@@ -139,7 +154,7 @@ mod tests {
                 c = z;
             }
             let before = out.len();
-            decode_chunk_range_v6(&c, i64::MIN, i64::MAX, &mut out).unwrap();
+            decode_chunk_range_v6(&c, (ts[at], ts[at + n - 1]), i64::MIN, i64::MAX, &mut out).unwrap();
             assert_eq!(out.len() - before, n);
             chunks.push(c);
             at += n;
@@ -230,33 +245,54 @@ mod tests {
 
     #[test]
     fn corrupted_chunks_are_errors_not_panics() {
-        let ts: Vec<i64> = (0..500).map(|i| i * 10_000).collect();
+        let regular: Vec<i64> = (0..500).map(|i| i * 10_000).collect();
+        let jittered: Vec<i64> = (0..500).map(|i| i * 10_000 + (i * i) % 7).collect();
         let vs: Vec<f64> = (0..500).map(|i| 50.0 + (i as f64 * 0.01).sin()).collect();
         let pages: Vec<f64> = (0..500).map(|i| ((1000 + i % 17) * 4096) as f64).collect();
         let mut out = Vec::new();
-        for v in [&vs, &pages] {
-            let c = round_trip(&ts, v, false).remove(0);
-            for cut in 0..c.len() {
-                assert!(decode_chunk_range_v6(&c[..cut], i64::MIN, i64::MAX, &mut out).is_err(), "cut at {cut}");
-            }
-            // Every single-byte change either decodes to something or is an error; never a panic.
-            for i in 0..c.len().min(64) {
-                for flip in [0x01u8, 0x80, 0xff] {
-                    let mut bad = c.clone();
-                    bad[i] ^= flip;
-                    let _ = decode_chunk_range_v6(&bad, i64::MIN, i64::MAX, &mut out);
+        for ts in [&regular, &jittered] {
+            let span = (ts[0], ts[499]);
+            for v in [&vs, &pages] {
+                let c = round_trip(ts, v, false).remove(0);
+                for cut in 0..c.len() {
+                    let r = decode_chunk_range_v6(&c[..cut], span, i64::MIN, i64::MAX, &mut out);
+                    assert!(r.is_err(), "cut at {cut}");
+                }
+                // Every single-byte change decodes to something or is an error; never a panic.
+                for i in 0..c.len().min(64) {
+                    for flip in [0x01u8, 0x80, 0xff] {
+                        let mut bad = c.clone();
+                        bad[i] ^= flip;
+                        let _ = decode_chunk_range_v6(&bad, span, i64::MIN, i64::MAX, &mut out);
+                    }
                 }
             }
         }
-        // Unknown kinds, a zero gcd, a width above 64 and an unknown mode.
-        assert!(decode_chunk_range_v6(&[5, 1, 0, 0, 0], i64::MIN, i64::MAX, &mut out).is_err());
-        assert!(decode_chunk_range_v6(&[4, 1, 6, 0, 0, 0, 6, 0, 0, 0], i64::MIN, i64::MAX, &mut out).is_err());
-        assert!(decode_chunk_range_v6(&[4, 1, 0, 65, 0, 0, 0, 0], i64::MIN, i64::MAX, &mut out).is_err());
-        assert!(decode_chunk_range_v6(&[4, 1, 7, 0, 0, 0, 0, 0], i64::MIN, i64::MAX, &mut out).is_err());
-        // The v2 decoder refuses the v6 modes and kind 4.
-        let c = round_trip(&ts, &pages, false).remove(0);
+        // Implied timestamps need a span that the sample count divides.
+        let c = round_trip(&regular, &pages, false).remove(0);
+        assert_eq!(&c[..4], &[1, 0xf4, 0x03, 8], "kind 1, n = 500, timestamps mode 8");
+        assert!(decode_chunk_range_v6(&c, (0, 4_990_001), i64::MIN, i64::MAX, &mut out).is_err());
+        assert!(decode_chunk_range_v6(&c, (5, 5), i64::MIN, i64::MAX, &mut out).is_err());
+        let one = round_trip(&[5], &[0.5], false).remove(0);
+        assert!(decode_chunk_range_v6(&one, (5, 6), i64::MIN, i64::MAX, &mut out).is_err());
+        // Unknown kinds and modes, a zero gcd, widths above 64.
+        let span = (0, 0);
+        for bad in [
+            &[5u8, 1, 8, 0, 0, 0][..],     // kind 5
+            &[4, 1, 8, 0, 6, 0, 0, 0],     // mode 6 with gcd 0
+            &[4, 1, 8, 0, 0, 65, 0],       // width 65
+            &[4, 1, 8, 0, 9, 0, 0],        // mode 9
+            &[4, 1, 8, 1, 0, 0, 0],        // mode 8 with a width
+            &[4, 2, 8, 0, 7, 0, 0, 1, 0x82], // mode 7, miniblock width 65
+            &[4, 1, 8, 0, 8, 0],           // mode 8 for values
+        ] {
+            let span = if bad[1] == 2 { (0, 10) } else { span };
+            assert!(decode_chunk_range_v6(bad, span, i64::MIN, i64::MAX, &mut out).is_err(), "{bad:?}");
+        }
+        // The v2 and v3 decoders refuse the v6 modes and kind 4.
+        let c = round_trip(&jittered, &pages, false).remove(0);
         assert!(crate::chunk::v2::decode_chunk_range_v2(&c, i64::MIN, i64::MAX, &mut out).is_err());
-        let c = round_trip(&ts, &vs, false).remove(0);
+        let c = round_trip(&jittered, &vs, false).remove(0);
         assert_eq!(c[0], KIND_BITS);
         assert!(crate::chunk::v3::decode_chunk_range_v3(&c, i64::MIN, i64::MAX, &mut out).is_err());
     }
