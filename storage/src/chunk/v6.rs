@@ -165,6 +165,34 @@ mod tests {
         chunks
     }
 
+    /// The examples in `docs/format/v6.md`.
+    #[test]
+    fn documented_example_bytes() {
+        let ts = [1000, 11000, 21000];
+        let vs = [1.0, f64::from_bits(0x3ff0_0000_0000_0001), f64::from_bits(0x3ff0_0000_0000_0002)];
+        let mut buf = Vec::new();
+        encode_bits(&ts, &vs, &mut buf);
+        let want = [4, 3, 8, 0, 0, 2, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0xf0, 0x7f, 0x18];
+        assert_eq!(buf, want);
+        let mut out = Vec::new();
+        decode_chunk_range_v6(&buf, (1000, 21000), i64::MIN, i64::MAX, &mut out).unwrap();
+        assert_eq!(out.iter().map(|s| (s.t, s.v.to_bits())).collect::<Vec<_>>(), [
+            (1000, 1f64.to_bits()),
+            (11000, 0x3ff0_0000_0000_0001),
+            (21000, 0x3ff0_0000_0000_0002)
+        ]);
+        // Mode 5: x_0 = 10, d_min = 2000, g = 10, packed 0, 50, 1 in 6 bits.
+        let chunk = [1, 4, 8, 0, 0, 5, 6, 0x14, 0xa0, 0x1f, 0x0a, 0x03, 0x20, 0x40];
+        out.clear();
+        decode_chunk_range_v6(&chunk, (1000, 31000), i64::MIN, i64::MAX, &mut out).unwrap();
+        assert_eq!(out, [
+            Sample::new(1000, 10.0),
+            Sample::new(11000, 2010.0),
+            Sample::new(21000, 4510.0),
+            Sample::new(31000, 6520.0)
+        ]);
+    }
+
     #[test]
     fn ordered_is_monotone_and_its_own_inverse() {
         let vs = [f64::NEG_INFINITY, -1e300, -2.5, -1.0, -f64::MIN_POSITIVE, -0.0, 0.0, 1e-300, 1.0, 2.5, f64::MAX];

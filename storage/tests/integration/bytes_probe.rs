@@ -598,6 +598,42 @@ fn tsbs_breakdown() {
         bps(chimp as f64),
         bps(alp as f64)
     );
+    // Packings of the kind-4 deltas of the cpu gauges (1024-sample chunks):
+    // one width per chunk, per miniblock of B, patched (PFOR) 64-blocks,
+    // and each delta at its own bit length (+ 6 bits to say it).
+    let zz = |d: i64| ((d << 1) ^ (d >> 63)) as u64;
+    let wid = |x: u64| 64 - x.leading_zeros() as u64;
+    let mut costs: BTreeMap<String, u64> = BTreeMap::new();
+    for (_, _, vs) in w.iter().filter(|s| family(&s.0) == "cpu_usage_*") {
+        for c in vs.chunks(1024) {
+            let xs: Vec<i64> = c.iter().map(|v| strata_storage::chunk::v6::ordered(v.to_bits())).collect();
+            let ds: Vec<u64> = xs.windows(2).map(|p| zz(p[1].wrapping_sub(p[0]))).collect();
+            let maxw = |b: &[u64]| b.iter().map(|&x| wid(x)).max().unwrap_or(0);
+            *costs.entry("a one width per chunk".into()).or_default() += 64 + ds.len() as u64 * maxw(&ds);
+            for b in [16usize, 32, 64, 128] {
+                let bits: u64 = ds.chunks(b).map(|m| 7 + m.len() as u64 * maxw(m)).sum();
+                *costs.entry(format!("b miniblocks of {b:>3}")).or_default() += 64 + bits;
+            }
+            let pfor: u64 = ds
+                .chunks(64)
+                .map(|m| {
+                    let top = maxw(m);
+                    (0..=top)
+                        .map(|bw| {
+                            let e = m.iter().filter(|&&x| wid(x) > bw).count() as u64;
+                            14 + 6 + m.len() as u64 * bw + e * (6 + top - bw)
+                        })
+                        .min()
+                        .unwrap_or(0)
+                })
+                .sum();
+            *costs.entry("c patched 64-blocks".into()).or_default() += 64 + pfor;
+            *costs.entry("d own length each".into()).or_default() += 64 + ds.iter().map(|&x| wid(x) + 6).sum::<u64>();
+        }
+    }
+    for (k, v) in &costs {
+        println!("    cpu kind-4 values, {k}: {:.2} bits/sample", *v as f64 / cpu_n as f64);
+    }
     println!(
         "  cpu floor over all samples: {:.3} B/sample ({} bytes)",
         floor / 8.0 / samples as f64,
