@@ -428,12 +428,12 @@ fn gorilla_value_bits(ts: &[i64], vs: &[f64]) -> u64 {
 
 /// ALP's fallback for doubles that are not decimals (ALP_RD, Afroozeh et
 /// al., SIGMOD 2024), estimated: per 1024 values, the right `r` bits stored
-/// as is and the left `64 - r` through a dictionary of at most 8 entries
-/// (3 bits each) plus exceptions (16 + 16 bits); the best `r`.
+/// as is and the left `64 - r` (at most 16) through a dictionary of at most
+/// 8 entries (3 bits each) plus exceptions (16 + 16 bits); the best `r`.
 fn alp_rd_bits(vs: &[f64]) -> u64 {
     vs.chunks(1024)
         .map(|c| {
-            (1..=63u32)
+            (48..=63u32)
                 .map(|r| {
                     let mut counts: BTreeMap<u64, u64> = BTreeMap::new();
                     for v in c {
