@@ -18,8 +18,8 @@ use crate::chunk::v2::decode_chunk_range_v2;
 use crate::chunk::v3::decode_chunk_range_v3;
 use crate::chunk::v6::decode_chunk_range_v6;
 use crate::format::{
-    FOOTER_LEN, FORMAT_V1, FORMAT_V2, FORMAT_V3, FORMAT_V4, FORMAT_V5, FORMAT_V6, Footer, HEADER_LEN, MAGIC, SECTION_CHUNKS,
-    SECTION_NAMES, SECTION_POSTINGS, SECTION_SERIES, SECTION_SYMBOLS,
+    FOOTER_LEN, FORMAT_V1, FORMAT_V2, FORMAT_V3, FORMAT_V4, FORMAT_V5, FORMAT_V6, Footer, HEADER_LEN, MAGIC,
+    SECTION_CHUNKS, SECTION_NAMES, SECTION_POSTINGS, SECTION_SERIES, SECTION_SYMBOLS,
 };
 use crate::index::{self, Postings};
 use crate::{Error, Result};

@@ -28,8 +28,8 @@ use crate::chunk::v6::encode_next_chunk_v6;
 use crate::durable;
 use crate::fault::FaultPoint;
 use crate::format::{
-    FILE_EXT, FOOTER_LEN, FORMAT_V2, FORMAT_V4, FORMAT_V5, FORMAT_V6, Footer, HEADER_LEN, MAGIC, MAX_COMPRESSED_SECTION_RAW,
-    Section,
+    FILE_EXT, FOOTER_LEN, FORMAT_V2, FORMAT_V4, FORMAT_V5, FORMAT_V6, Footer, HEADER_LEN, MAGIC,
+    MAX_COMPRESSED_SECTION_RAW, Section,
 };
 use crate::memtable::FrozenSeries;
 use crate::{Error, FileMeta, FrozenMemtable, ManifestStore, PartitionRange, Result};

@@ -2,7 +2,6 @@
 #![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
 mod integration {
     mod bytes_probe;
-    mod tsbs_data;
     pub mod common;
     mod compaction;
     mod crash;
@@ -20,4 +19,5 @@ mod integration {
     pub mod sim;
     mod store;
     mod store_set;
+    mod tsbs_data;
 }

@@ -176,21 +176,23 @@ mod tests {
         assert_eq!(buf, want);
         let mut out = Vec::new();
         decode_chunk_range_v6(&buf, (1000, 21000), i64::MIN, i64::MAX, &mut out).unwrap();
-        assert_eq!(out.iter().map(|s| (s.t, s.v.to_bits())).collect::<Vec<_>>(), [
-            (1000, 1f64.to_bits()),
-            (11000, 0x3ff0_0000_0000_0001),
-            (21000, 0x3ff0_0000_0000_0002)
-        ]);
+        assert_eq!(
+            out.iter().map(|s| (s.t, s.v.to_bits())).collect::<Vec<_>>(),
+            [(1000, 1f64.to_bits()), (11000, 0x3ff0_0000_0000_0001), (21000, 0x3ff0_0000_0000_0002)]
+        );
         // Mode 5: x_0 = 10, d_min = 2000, g = 10, packed 0, 50, 1 in 6 bits.
         let chunk = [1, 4, 8, 0, 0, 5, 6, 0x14, 0xa0, 0x1f, 0x0a, 0x03, 0x20, 0x40];
         out.clear();
         decode_chunk_range_v6(&chunk, (1000, 31000), i64::MIN, i64::MAX, &mut out).unwrap();
-        assert_eq!(out, [
-            Sample::new(1000, 10.0),
-            Sample::new(11000, 2010.0),
-            Sample::new(21000, 4510.0),
-            Sample::new(31000, 6520.0)
-        ]);
+        assert_eq!(
+            out,
+            [
+                Sample::new(1000, 10.0),
+                Sample::new(11000, 2010.0),
+                Sample::new(21000, 4510.0),
+                Sample::new(31000, 6520.0)
+            ]
+        );
     }
 
     #[test]
@@ -220,7 +222,11 @@ mod tests {
             .collect();
         let ts: Vec<i64> = (0..3000).map(|i| 1_700_000_000_000 + i * 10_000).collect();
         let chunks = round_trip(&ts, &vs, false);
-        assert!(chunks.iter().all(|c| c[0] == KIND_BITS), "kinds {:?}", chunks.iter().map(|c| c[0]).collect::<Vec<_>>());
+        assert!(
+            chunks.iter().all(|c| c[0] == KIND_BITS),
+            "kinds {:?}",
+            chunks.iter().map(|c| c[0]).collect::<Vec<_>>()
+        );
         let bytes: usize = chunks.iter().map(Vec::len).sum();
         let mut gorilla = Vec::new();
         for (t, v) in ts.chunks(240).zip(vs.chunks(240)) {
@@ -306,13 +312,13 @@ mod tests {
         // Unknown kinds and modes, a zero gcd, widths above 64.
         let span = (0, 0);
         for bad in [
-            &[5u8, 1, 8, 0, 0, 0][..],     // kind 5
-            &[4, 1, 8, 0, 6, 0, 0, 0],     // mode 6 with gcd 0
-            &[4, 1, 8, 0, 0, 65, 0],       // width 65
-            &[4, 1, 8, 0, 9, 0, 0],        // mode 9
-            &[4, 1, 8, 1, 0, 0, 0],        // mode 8 with a width
+            &[5u8, 1, 8, 0, 0, 0][..],       // kind 5
+            &[4, 1, 8, 0, 6, 0, 0, 0],       // mode 6 with gcd 0
+            &[4, 1, 8, 0, 0, 65, 0],         // width 65
+            &[4, 1, 8, 0, 9, 0, 0],          // mode 9
+            &[4, 1, 8, 1, 0, 0, 0],          // mode 8 with a width
             &[4, 2, 8, 0, 7, 0, 0, 1, 0x82], // mode 7, miniblock width 65
-            &[4, 1, 8, 0, 8, 0],           // mode 8 for values
+            &[4, 1, 8, 0, 8, 0],             // mode 8 for values
         ] {
             let span = if bad[1] == 2 { (0, 10) } else { span };
             assert!(decode_chunk_range_v6(bad, span, i64::MIN, i64::MAX, &mut out).is_err(), "{bad:?}");

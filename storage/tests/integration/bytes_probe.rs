@@ -370,12 +370,7 @@ fn breakdown(label: &str, paths: &[PathBuf], samples: usize) {
     }
     let fixed = total - sections.iter().sum::<u64>();
     for (i, name) in SECTION_NAMES.iter().enumerate() {
-        println!(
-            "    {name:<9} {:>10} bytes {:.3} B/sample (raw {})",
-            sections[i],
-            per(sections[i]),
-            raw_sections[i]
-        );
+        println!("    {name:<9} {:>10} bytes {:.3} B/sample (raw {})", sections[i], per(sections[i]), raw_sections[i]);
     }
     println!("    headers+footers {fixed} bytes");
     for (k, t) in fams.iter().chain(kinds.iter()) {
@@ -546,7 +541,8 @@ fn block_zstd(w: &[Series], samples: usize) {
         per(per_chunk)
     );
     for group in [16, 64, 256] {
-        let blocks: Vec<Vec<u8>> = per_series.chunks(group).map(|g| zstd::bulk::compress(&g.concat(), 3).unwrap()).collect();
+        let blocks: Vec<Vec<u8>> =
+            per_series.chunks(group).map(|g| zstd::bulk::compress(&g.concat(), 3).unwrap()).collect();
         let z: usize = blocks.iter().map(Vec::len).sum();
         // Point read: decompress one block (then decode one series, as today).
         let t = std::time::Instant::now();
@@ -642,7 +638,12 @@ fn tsbs_breakdown() {
 
     let dir = tempfile::tempdir().unwrap();
     let (v4, v6) = compare_formats(dir.path(), &w);
-    println!("  v4 {v4} → v6 {v6} bytes: {:.3} → {:.3} B/sample ({:+.1} %)", per(v4), per(v6), 100.0 * (v6 as f64 / v4 as f64 - 1.0));
+    println!(
+        "  v4 {v4} → v6 {v6} bytes: {:.3} → {:.3} B/sample ({:+.1} %)",
+        per(v4),
+        per(v6),
+        100.0 * (v6 as f64 / v4 as f64 - 1.0)
+    );
     block_zstd(&w, samples);
 }
 
@@ -655,5 +656,10 @@ fn loadgen_v4_v6() {
     println!("loadgen workload: {samples} samples, {} series", w.len());
     let dir = tempfile::tempdir().unwrap();
     let (v4, v6) = compare_formats(dir.path(), &w);
-    println!("  v4 {v4} → v6 {v6} bytes: {:.3} → {:.3} B/sample ({:+.1} %)", per(v4), per(v6), 100.0 * (v6 as f64 / v4 as f64 - 1.0));
+    println!(
+        "  v4 {v4} → v6 {v6} bytes: {:.3} → {:.3} B/sample ({:+.1} %)",
+        per(v4),
+        per(v6),
+        100.0 * (v6 as f64 / v4 as f64 - 1.0)
+    );
 }

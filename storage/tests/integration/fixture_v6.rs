@@ -59,8 +59,9 @@ fn expected() -> Vec<Series> {
             Sample::new(T0 + i * 10_000, n)
         })
         .collect();
-    let pattern =
-        (0..1000).map(|i| Sample::new(T0 + i * 15_000, f64::from([3, 917, 42, 605, 88][i as usize % 5]) / 10.0)).collect();
+    let pattern = (0..1000)
+        .map(|i| Sample::new(T0 + i * 15_000, f64::from([3, 917, 42, 605, 88][i as usize % 5]) / 10.0))
+        .collect();
     // Rare changes between non-decimal values: Gorilla's 1 bit per repeat wins.
     let mut stale: Vec<Sample> =
         (0..240).map(|i| Sample::new(T0 + i * 10_000, std::f64::consts::PI * (1 + i / 30) as f64)).collect();
