@@ -49,7 +49,7 @@ const MAX_EXPONENT: u32 = 9;
 const MAX_MANTISSA: f64 = 9_007_199_254_740_992.0;
 
 /// Deltas per miniblock of the v6 int-block mode 7.
-const MINIBLOCK: usize = 64;
+const MINIBLOCK: usize = 16;
 /// The v6 int-block mode of regular timestamps implied by the chunk reference.
 const MODE_IMPLIED: u8 = 8;
 
@@ -194,7 +194,7 @@ pub(super) fn put_ints_with(out: &mut Vec<u8>, xs: &[i64], v6: bool) {
         g1 + vlen(xs[0]) + vlen(g1 as i64) + 1,
         g2 + vlen(xs[0]) + vlen(d1) + vlen(g2 as i64) + 1,
     ];
-    // v6 mode 7: zigzag deltas in miniblocks of 64, each with its own width.
+    // v6 mode 7: zigzag deltas in miniblocks of 16, each with its own width.
     let mini = |d: &[u64]| d.chunks(MINIBLOCK).map(|b| 7 + b.len() * max_width(b) as usize).sum::<usize>().div_ceil(8);
     if v6 {
         costs.push(packed(w5, n - 1) + vlen(xs[0]) + vlen(dmin) + uvlen(dg));
