@@ -14,6 +14,9 @@
 //!   mode 1 (delta):   varint x0;            packed zigzag(x_i - x_{i-1}) (n - 1)
 //!   mode 2 (dod):     varint x0, varint d1; packed zigzag(dod_i)         (n - 2)
 //!   modes 3 / 4: as 1 / 2, but each value Elias-gamma coded (len bytes)
+//!   modes 5-8 (format v6 only, `docs/format/v6.md`): deltas or values less
+//!   their minimum and divided by their gcd (5, 6), deltas in 16-value
+//!   miniblocks (7), timestamps implied by the chunk reference (8)
 //! ```
 //! Regular scrapes give width 0 timestamps (0 bits/sample); counters with
 //! steady rates give width-0 or narrow dods; small integer gauges pack to
@@ -294,7 +297,7 @@ pub(super) fn get_ints_with(
         let (lo, hi) = span.filter(|_| w == 0).ok_or(t)?;
         let range = hi.wrapping_sub(lo) as u64;
         let steps = n.saturating_sub(1) as u64;
-        if (steps == 0 && range != 0) || (steps > 0 && (range % steps != 0 || range == 0)) {
+        if (steps == 0 && range != 0) || (steps > 0 && (!range.is_multiple_of(steps) || range == 0)) {
             return Err(t);
         }
         let step = range.checked_div(steps).unwrap_or(0);
