@@ -29,6 +29,7 @@ pub mod bits;
 pub mod hist;
 pub mod v2;
 pub mod v3;
+pub mod v6;
 
 use strata_common::Sample;
 

@@ -1,6 +1,6 @@
 //! Constants and the fixed-size footer of the data file format
 //! (documented byte by byte in `storage/docs/format/v1.md`, `v2.md`, `v3.md`,
-//! `v4.md`, `v5.md`).
+//! `v4.md`, `v5.md`, `v6.md`).
 use crate::chunk::bits::Cursor;
 
 /// First four bytes of every data file, and last four of its footer.
@@ -19,9 +19,13 @@ pub const FORMAT_V4: u32 = 4;
 /// second chunk list per series entry. Written for files that hold native
 /// histograms (flushes and compactions alike).
 pub const FORMAT_V5: u32 = 5;
-/// The newest format version this build writes for float-only files with
-/// compression (files with histograms are [`FORMAT_V5`]).
-pub const FORMAT_CURRENT: u32 = FORMAT_V4;
+/// Format version 6: v5 plus chunk kind 4 (float bits as ordered integers)
+/// and int-block modes 5 and 6 (minimum and gcd). This build writes it for
+/// compaction outputs (level >= 1), with or without histograms.
+pub const FORMAT_V6: u32 = 6;
+/// The newest format version this build writes (for compaction outputs;
+/// flushes write [`FORMAT_V2`], or [`FORMAT_V5`] when they hold histograms).
+pub const FORMAT_CURRENT: u32 = FORMAT_V6;
 /// Largest uncompressed index section a v4 file may hold compressed.
 pub const MAX_COMPRESSED_SECTION_RAW: u64 = u32::MAX as u64;
 /// Header: magic + u32 LE version.

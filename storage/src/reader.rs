@@ -16,9 +16,10 @@ use crate::chunk::decode_chunk_range;
 use crate::chunk::hist::decode_hist_chunk_range;
 use crate::chunk::v2::decode_chunk_range_v2;
 use crate::chunk::v3::decode_chunk_range_v3;
+use crate::chunk::v6::decode_chunk_range_v6;
 use crate::format::{
-    FOOTER_LEN, FORMAT_V1, FORMAT_V2, FORMAT_V3, FORMAT_V4, FORMAT_V5, Footer, HEADER_LEN, MAGIC, SECTION_CHUNKS,
-    SECTION_NAMES, SECTION_POSTINGS, SECTION_SERIES, SECTION_SYMBOLS,
+    FOOTER_LEN, FORMAT_V1, FORMAT_V2, FORMAT_V3, FORMAT_V4, FORMAT_V5, FORMAT_V6, Footer, HEADER_LEN, MAGIC,
+    SECTION_CHUNKS, SECTION_NAMES, SECTION_POSTINGS, SECTION_SERIES, SECTION_SYMBOLS,
 };
 use crate::index::{self, Postings};
 use crate::{Error, Result};
@@ -81,7 +82,7 @@ impl FileReader {
             return Err(corrupt("bad header magic".into()));
         }
         let version = u32::from_le_bytes([map[4], map[5], map[6], map[7]]);
-        if !matches!(version, FORMAT_V1 | FORMAT_V2 | FORMAT_V3 | FORMAT_V4 | FORMAT_V5) {
+        if !matches!(version, FORMAT_V1 | FORMAT_V2 | FORMAT_V3 | FORMAT_V4 | FORMAT_V5 | FORMAT_V6) {
             return Err(Error::UnsupportedVersion { path: path.to_path_buf(), version });
         }
         let footer = Footer::decode(&map[len - FOOTER_LEN..]).map_err(corrupt)?;
@@ -287,7 +288,7 @@ impl FileReader {
         Ok(Labels::from_sorted(labels))
     }
 
-    /// Whether the file may hold native histograms (format v5).
+    /// Whether the file may hold native histograms (formats v5 and v6).
     pub fn has_histograms(&self) -> bool {
         self.footer.version >= FORMAT_V5
     }
@@ -377,6 +378,7 @@ impl FileReader {
             let decoded = match self.footer.version {
                 FORMAT_V1 => decode_chunk_range(bytes, min_t, max_t, out),
                 FORMAT_V2 => decode_chunk_range_v2(bytes, min_t, max_t, out),
+                FORMAT_V6 => decode_chunk_range_v6(bytes, (c.min_t, c.max_t), min_t, max_t, out),
                 _ => decode_chunk_range_v3(bytes, min_t, max_t, out),
             };
             decoded.map_err(|e| Error::corrupt(&self.path, format!("series {series} chunk {i}: {e}")))?;

@@ -1,8 +1,10 @@
 //! Writing data files: encoding a sorted stream of series into the current
-//! layout (format v2, `docs/format/v2.md`, for flushes; format v4,
-//! `docs/format/v4.md` = v2 plus zstd-compressed chunks and index sections,
-//! for compaction outputs) and flushing a frozen memtable, one file per tenant, durably
-//! (temp file, fsync, rename, directory fsync).
+//! layout (format v2, `docs/format/v2.md`, for flushes, v5 when they hold
+//! histograms; format v6, `docs/format/v6.md` = v5 plus float-bits chunks,
+//! min/gcd and miniblock int blocks and implied regular timestamps, with
+//! zstd-compressed chunks and index sections, for compaction outputs) and
+//! flushing a frozen memtable, one file per tenant, durably (temp file,
+//! fsync, rename, directory fsync).
 //!
 //! [`FileWriter`] streams: chunks go to the output as each series is added;
 //! only the index (labels and chunk references per series, symbols and
@@ -22,11 +24,12 @@ use crate::chunk::bits::{put_uvarint, put_varint};
 use crate::chunk::hist::{MAX_HIST_CHUNK_SAMPLES, encode_hist_chunk};
 use crate::chunk::v2::{encode_chunk_v2, next_chunk_len};
 use crate::chunk::v3::compress_chunk;
+use crate::chunk::v6::encode_next_chunk_v6;
 use crate::durable;
 use crate::fault::FaultPoint;
 use crate::format::{
-    FILE_EXT, FOOTER_LEN, FORMAT_CURRENT, FORMAT_V2, FORMAT_V5, Footer, HEADER_LEN, MAGIC, MAX_COMPRESSED_SECTION_RAW,
-    Section,
+    FILE_EXT, FOOTER_LEN, FORMAT_V2, FORMAT_V4, FORMAT_V5, FORMAT_V6, Footer, HEADER_LEN, MAGIC,
+    MAX_COMPRESSED_SECTION_RAW, Section,
 };
 use crate::memtable::FrozenSeries;
 use crate::{Error, FileMeta, FrozenMemtable, ManifestStore, PartitionRange, Result};
@@ -169,12 +172,14 @@ impl DurableFile {
         Self::create_with(path, None)
     }
 
-    /// A format v4 file (zstd-compressed chunks and index sections at `zstd_level`), or v2 if `None`.
+    /// A format v6 file (compaction outputs: v6 chunks, zstd-compressed
+    /// chunks and index sections at `zstd_level`), or v2 if `None`.
     pub fn create_with(path: &Path, zstd_level: Option<i32>) -> Result<Self> {
         Self::create_for(path, zstd_level, false)
     }
 
-    /// As [`Self::create_with`], in format v5 when `histograms` (series may
+    /// As [`Self::create_with`]; without a zstd level, format v5 when
+    /// `histograms` (series may
     /// then carry native histograms).
     pub fn create_for(path: &Path, zstd_level: Option<i32>, histograms: bool) -> Result<Self> {
         let dir = path.parent().ok_or_else(|| Error::corrupt(path, "data file path has no parent directory"))?;
@@ -229,10 +234,10 @@ pub struct FileWriter<W: Write> {
     pos: u64,
     chunks_crc: crc32fast::Hasher,
     series: Vec<(Labels, Vec<ChunkRef>)>,
-    /// Histogram chunk references per series (format v5 only).
+    /// Histogram chunk references per series (formats v5 and v6).
     hist_refs: Vec<Vec<ChunkRef>>,
     chunk: Vec<u8>,
-    /// zstd compressor and output buffer: set in format v4 files (compaction outputs).
+    /// zstd compressor and output buffer: set in compressed files (v6 compaction outputs, or v4/v5 by request).
     zstd: Option<(zstd::bulk::Compressor<'static>, Vec<u8>)>,
     version: u32,
     min_t: i64,
@@ -246,20 +251,34 @@ impl<W: Write> FileWriter<W> {
         Self::with_zstd(out, None)
     }
 
-    /// Writes the header of a format v4 file whose chunks and index sections
+    /// Writes the header of a format v6 file whose chunks and index sections
     /// are zstd-compressed at `level` (each when that is smaller;
-    /// `docs/format/v4.md`), or of a v2 file when `level` is `None`.
+    /// `docs/format/v4.md`, `v6.md`), or of a v2 file when `level` is `None`.
     pub fn with_zstd(out: W, level: Option<i32>) -> std::io::Result<Self> {
         Self::start(out, level, false)
     }
 
-    fn start(mut out: W, level: Option<i32>, histograms: bool) -> std::io::Result<Self> {
-        let zstd = level.map(|l| zstd::bulk::Compressor::new(l).map(|c| (c, Vec::new()))).transpose()?;
-        let version = match (histograms, zstd.is_some()) {
-            (true, _) => FORMAT_V5,
-            (false, true) => FORMAT_CURRENT,
+    fn start(out: W, level: Option<i32>, histograms: bool) -> std::io::Result<Self> {
+        let version = match (histograms, level.is_some()) {
+            (_, true) => FORMAT_V6,
+            (true, false) => FORMAT_V5,
             (false, false) => FORMAT_V2,
         };
+        Self::start_version(out, level, version)
+    }
+
+    /// A writer of an older compressed format, for measurements and
+    /// fixtures: `FORMAT_V4` (float-only) or `FORMAT_V5` with zstd at
+    /// `level`; any other version gets the current choice.
+    pub fn with_version(out: W, level: i32, version: u32) -> std::io::Result<Self> {
+        match version {
+            FORMAT_V4 | FORMAT_V5 => Self::start_version(out, Some(level), version),
+            _ => Self::start(out, Some(level), false),
+        }
+    }
+
+    fn start_version(mut out: W, level: Option<i32>, version: u32) -> std::io::Result<Self> {
+        let zstd = level.map(|l| zstd::bulk::Compressor::new(l).map(|c| (c, Vec::new()))).transpose()?;
         out.write_all(&MAGIC)?;
         out.write_all(&version.to_le_bytes())?;
         Ok(Self {
@@ -287,20 +306,21 @@ impl<W: Write> FileWriter<W> {
         self.pos
     }
 
-    /// A writer of a format v5 file (`docs/format/v5.md`): as
+    /// A writer of a file whose series may carry native histograms: format
+    /// v6 with a zstd `level`, else v5 (`docs/format/v5.md`); as
     /// [`Self::with_zstd`], and series may carry native histograms
     /// ([`Self::add_series_with_histograms`]).
     pub fn with_histograms(out: W, level: Option<i32>) -> std::io::Result<Self> {
         Self::start(out, level, true)
     }
 
-    /// Whether this writer accepts histograms (a format v5 file).
+    /// Whether this writer accepts histograms (a format v5 or v6 file).
     pub fn takes_histograms(&self) -> bool {
-        self.version == FORMAT_V5
+        self.version >= FORMAT_V5
     }
 
-    /// Appends one series with native-histogram samples (format v5 writers
-    /// only; strictly increasing timestamps). Histogram chunks follow the
+    /// Appends one series with native-histogram samples (format v5 and v6
+    /// writers only; strictly increasing timestamps). Histogram chunks follow the
     /// series' float chunks in the chunks section.
     pub fn add_series_with_histograms(
         &mut self,
@@ -349,9 +369,14 @@ impl<W: Write> FileWriter<W> {
         let mut refs = Vec::with_capacity(n.div_ceil(MAX_CHUNK_SAMPLES));
         let mut start = 0;
         while start < n {
-            let end = start + next_chunk_len(&vs[start..n]);
             self.chunk.clear();
-            encode_chunk_v2(&ts[start..end], &vs[start..end], &mut self.chunk);
+            let end = if self.version == FORMAT_V6 {
+                start + encode_next_chunk_v6(&ts[start..n], &vs[start..n], &mut self.chunk)
+            } else {
+                let end = start + next_chunk_len(&vs[start..n]);
+                encode_chunk_v2(&ts[start..end], &vs[start..end], &mut self.chunk);
+                end
+            };
             if let Some((cctx, z)) = &mut self.zstd {
                 compress_chunk(&self.chunk, cctx, z);
                 std::mem::swap(&mut self.chunk, z);
@@ -407,7 +432,7 @@ impl<W: Write> FileWriter<W> {
                 put_uvarint(&mut series_raw, sym(&l.name));
                 put_uvarint(&mut series_raw, sym(&l.value));
             }
-            let hist = self.hist_refs.get(i).filter(|_| self.version == FORMAT_V5);
+            let hist = self.hist_refs.get(i).filter(|_| self.version >= FORMAT_V5);
             for refs in std::iter::once(refs).chain(hist) {
                 put_uvarint(&mut series_raw, refs.len() as u64);
                 for c in refs {

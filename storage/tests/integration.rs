@@ -12,10 +12,12 @@ mod integration {
     mod fixture_v3;
     mod fixture_v4;
     mod fixture_v5;
+    mod fixture_v6;
     mod manifest;
     mod model;
     mod object_storage;
     pub mod sim;
     mod store;
     mod store_set;
+    mod tsbs_data;
 }

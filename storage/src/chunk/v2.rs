@@ -14,6 +14,9 @@
 //!   mode 1 (delta):   varint x0;            packed zigzag(x_i - x_{i-1}) (n - 1)
 //!   mode 2 (dod):     varint x0, varint d1; packed zigzag(dod_i)         (n - 2)
 //!   modes 3 / 4: as 1 / 2, but each value Elias-gamma coded (len bytes)
+//!   modes 5-8 (format v6 only, `docs/format/v6.md`): deltas or values less
+//!   their minimum and divided by their gcd (5, 6), deltas in 16-value
+//!   miniblocks (7), timestamps implied by the chunk reference (8)
 //! ```
 //! Regular scrapes give width 0 timestamps (0 bits/sample); counters with
 //! steady rates give width-0 or narrow dods; small integer gauges pack to
@@ -48,8 +51,13 @@ const MAX_EXPONENT: u32 = 9;
 /// Mantissas stay within ±2^53 (exact in an f64).
 const MAX_MANTISSA: f64 = 9_007_199_254_740_992.0;
 
-const KIND_GORILLA: u8 = 0;
-const KIND_DECIMAL: u8 = 1;
+/// Deltas per miniblock of the v6 int-block mode 7.
+const MINIBLOCK: usize = 16;
+/// The v6 int-block mode of regular timestamps implied by the chunk reference.
+const MODE_IMPLIED: u8 = 8;
+
+pub(super) const KIND_GORILLA: u8 = 0;
+pub(super) const KIND_DECIMAL: u8 = 1;
 
 fn width(max: u64) -> u32 {
     64 - max.leading_zeros()
@@ -95,7 +103,7 @@ fn mantissa(v: f64, scale: f64) -> Option<i64> {
 }
 
 /// The exponent `e` such that every value is `m / 10^e` exactly, if any.
-fn decimal_exponent(vs: &[f64]) -> Option<u32> {
+pub(super) fn decimal_exponent(vs: &[f64]) -> Option<u32> {
     let mut e = 0u32;
     'values: for &v in vs {
         while e <= MAX_EXPONENT {
@@ -117,16 +125,7 @@ pub fn encode_chunk_v2(ts: &[i64], vs: &[f64], out: &mut Vec<u8>) {
     let n = ts.len().min(vs.len());
     debug_assert!(n <= MAX_CHUNK_SAMPLES_V2);
     match decimal_exponent(&vs[..n]).filter(|_| n > 0) {
-        Some(e) => {
-            let scale = 10f64.powi(e as i32);
-            out.push(KIND_DECIMAL);
-            put_uvarint(out, n as u64);
-            put_ints(out, &ts[..n]);
-            out.push(e as u8);
-            // Every value was checked by `decimal_exponent`.
-            let ms: Vec<i64> = vs[..n].iter().map(|&v| mantissa(v, scale).unwrap_or(0)).collect();
-            put_ints(out, &ms);
-        }
+        Some(e) => encode_decimal(&ts[..n], &vs[..n], e, out, false),
         None => {
             debug_assert!(n <= MAX_CHUNK_SAMPLES, "a Gorilla chunk holds at most 240 samples");
             out.push(KIND_GORILLA);
@@ -135,8 +134,44 @@ pub fn encode_chunk_v2(ts: &[i64], vs: &[f64], out: &mut Vec<u8>) {
     }
 }
 
-/// Appends an int block for `xs` (non-empty), choosing the smallest mode.
-fn put_ints(out: &mut Vec<u8>, xs: &[i64]) {
+/// Appends a kind-1 chunk of `ts`/`vs` (every value `m / 10^e` exactly,
+/// as [`decimal_exponent`] found), with the v6 int-block modes when `v6`.
+pub(super) fn encode_decimal(ts: &[i64], vs: &[f64], e: u32, out: &mut Vec<u8>, v6: bool) {
+    let scale = 10f64.powi(e as i32);
+    out.push(KIND_DECIMAL);
+    put_uvarint(out, ts.len() as u64);
+    if v6 {
+        put_timestamps_v6(out, ts);
+    } else {
+        put_ints_with(out, ts, false);
+    }
+    out.push(e as u8);
+    // Every value was checked by `decimal_exponent`.
+    let ms: Vec<i64> = vs.iter().map(|&v| mantissa(v, scale).unwrap_or(0)).collect();
+    put_ints_with(out, &ms, v6);
+}
+
+/// Greatest common divisor (0 when both are 0).
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// The v6 modes' `(min, gcd, packed width)` of `xs`: the values less their
+/// minimum, divided by their gcd (1 when they are all equal).
+fn min_gcd(xs: impl Iterator<Item = i64> + Clone) -> (i64, u64, u32) {
+    let min = xs.clone().min().unwrap_or(0);
+    let g = xs.clone().fold(0, |g, x| gcd(g, x.wrapping_sub(min) as u64)).max(1);
+    let max = xs.map(|x| x.wrapping_sub(min) as u64 / g).max().unwrap_or(0);
+    (min, g, width(max))
+}
+
+/// Appends an int block for `xs` (non-empty), choosing the smallest mode:
+/// among modes 0-4, plus the v6 modes 5 and 6 when `v6`
+/// (`docs/format/v6.md`).
+pub(super) fn put_ints_with(out: &mut Vec<u8>, xs: &[i64], v6: bool) {
     let n = xs.len();
     let base = xs.iter().copied().min().unwrap_or(0);
     let offsets: Vec<u64> = xs.iter().map(|&x| x.wrapping_sub(base) as u64).collect();
@@ -150,13 +185,26 @@ fn put_ints(out: &mut Vec<u8>, xs: &[i64]) {
     let gamma = |v: &[u64]| v.iter().map(|&x| gamma_len(x)).sum::<usize>().div_ceil(8);
     let d1 = xs.get(1).map_or(0, |x1| x1.wrapping_sub(xs[0]));
     let (g1, g2) = (gamma(&deltas), gamma(&dods));
-    let costs = [
+    // v6: offsets and deltas less their minimum, divided by their gcd.
+    let raw_deltas = xs.windows(2).map(|w| w[1].wrapping_sub(w[0]));
+    let (ob, og, w6) = if v6 { min_gcd(xs.iter().copied()) } else { (0, 1, 64) };
+    let (dmin, dg, w5) = if v6 { min_gcd(raw_deltas.clone()) } else { (0, 1, 64) };
+    let uvlen = |v: u64| (width(v).max(1) as usize).div_ceil(7);
+    let mut costs = vec![
         packed(w0, n) + vlen(base),
         packed(w1, n - 1) + vlen(xs[0]),
         packed(w2, n.saturating_sub(2)) + vlen(xs[0]) + vlen(d1),
         g1 + vlen(xs[0]) + vlen(g1 as i64) + 1,
         g2 + vlen(xs[0]) + vlen(d1) + vlen(g2 as i64) + 1,
     ];
+    // v6 mode 7: zigzag deltas in miniblocks of 16, each with its own width.
+    let mini = |d: &[u64]| d.chunks(MINIBLOCK).map(|b| 7 + b.len() * max_width(b) as usize).sum::<usize>().div_ceil(8);
+    if v6 {
+        costs.push(packed(w5, n - 1) + vlen(xs[0]) + vlen(dmin) + uvlen(dg));
+        costs.push(packed(w6, n) + vlen(ob) + uvlen(og));
+        let m = mini(&deltas);
+        costs.push(m + vlen(xs[0]) + uvlen(m as u64));
+    }
     let mode = (0..costs.len()).min_by_key(|&m| costs[m]).unwrap_or(0);
     let mut w = BitWriter::new();
     match mode {
@@ -181,6 +229,28 @@ fn put_ints(out: &mut Vec<u8>, xs: &[i64]) {
             put_varint(out, xs[0]);
             deltas.iter().for_each(|&x| put_gamma(&mut w, x));
         }
+        5 => {
+            out.extend_from_slice(&[5, w5 as u8]);
+            put_varint(out, xs[0]);
+            put_varint(out, dmin);
+            put_uvarint(out, dg);
+            raw_deltas.for_each(|d| w.write_bits(d.wrapping_sub(dmin) as u64 / dg, w5));
+        }
+        6 => {
+            out.extend_from_slice(&[6, w6 as u8]);
+            put_varint(out, ob);
+            put_uvarint(out, og);
+            xs.iter().for_each(|&x| w.write_bits(x.wrapping_sub(ob) as u64 / og, w6));
+        }
+        7 => {
+            out.extend_from_slice(&[7, 0]);
+            put_varint(out, xs[0]);
+            for b in deltas.chunks(MINIBLOCK) {
+                let bw = max_width(b);
+                w.write_bits(u64::from(bw), 7);
+                b.iter().for_each(|&x| w.write_bits(x, bw));
+            }
+        }
         _ => {
             out.extend_from_slice(&[4, 0]);
             put_varint(out, xs[0]);
@@ -189,25 +259,80 @@ fn put_ints(out: &mut Vec<u8>, xs: &[i64]) {
         }
     }
     let bytes = w.into_bytes();
-    if mode >= 3 {
+    if matches!(mode, 3 | 4 | 7) {
         put_uvarint(out, bytes.len() as u64);
     }
     out.extend_from_slice(&bytes);
 }
 
-/// Reads an int block of `n` values into `out`.
-fn get_ints(c: &mut Cursor<'_>, n: usize, out: &mut Vec<i64>) -> Result<(), ChunkError> {
+/// Appends the v6 int block of mode 8 (regular timestamps implied by the
+/// chunk reference) when `ts` are evenly spaced, else the smallest v6 block.
+pub(super) fn put_timestamps_v6(out: &mut Vec<u8>, ts: &[i64]) {
+    let step = ts.get(1).map_or(0, |t1| t1.wrapping_sub(ts[0]));
+    if ts.windows(2).all(|w| w[1].wrapping_sub(w[0]) == step) {
+        out.extend_from_slice(&[MODE_IMPLIED, 0]);
+    } else {
+        put_ints_with(out, ts, true);
+    }
+}
+
+/// Reads an int block of `n` values into `out`. Modes 5 to 7 only when
+/// `v6`; mode 8 only with `span`, the chunk reference's `(min_t, max_t)`
+/// (timestamp blocks of v6 chunks).
+pub(super) fn get_ints_with(
+    c: &mut Cursor<'_>,
+    n: usize,
+    out: &mut Vec<i64>,
+    v6: bool,
+    span: Option<(i64, i64)>,
+) -> Result<(), ChunkError> {
     let t = ChunkError::Truncated;
     let head = c.bytes(2).ok_or(t)?;
     let (mode, w) = (head[0], u32::from(head[1]));
-    if w > 64 || mode > 4 {
+    if w > 64 || mode > if v6 { MODE_IMPLIED } else { 4 } {
         return Err(t);
     }
+    if mode == MODE_IMPLIED {
+        // n evenly spaced timestamps from min_t to max_t.
+        let (lo, hi) = span.filter(|_| w == 0).ok_or(t)?;
+        let range = hi.wrapping_sub(lo) as u64;
+        let steps = n.saturating_sub(1) as u64;
+        if (steps == 0 && range != 0) || (steps > 0 && (!range.is_multiple_of(steps) || range == 0)) {
+            return Err(t);
+        }
+        let step = range.checked_div(steps).unwrap_or(0);
+        out.clear();
+        out.extend((0..n as u64).map(|i| lo.wrapping_add(i.wrapping_mul(step) as i64)));
+        return Ok(());
+    }
+    if mode == 7 {
+        let first = c.varint().ok_or(t)?;
+        let len = c.uvarint_usize().ok_or(t)?;
+        let mut r = BitReader::new(c.bytes(len).ok_or(t)?);
+        out.clear();
+        out.push(first);
+        let mut x = first;
+        let mut left = n.saturating_sub(1);
+        while left > 0 {
+            let bw = r.read_bits(7).ok_or(t)? as u32;
+            if bw > 64 {
+                return Err(t);
+            }
+            for _ in 0..left.min(MINIBLOCK) {
+                let d = if bw == 0 { 0 } else { r.read_bits(bw).ok_or(t)? };
+                x = x.wrapping_add(unzigzag(d));
+                out.push(x);
+            }
+            left -= left.min(MINIBLOCK);
+        }
+        return Ok(());
+    }
     let first = c.varint().ok_or(t)?;
-    let second = if mode == 2 || mode == 4 { c.varint().ok_or(t)? } else { 0 };
+    let second = if mode == 2 || mode == 4 || mode == 5 { c.varint().ok_or(t)? } else { 0 };
+    let g = if mode >= 5 { c.uvarint().filter(|&g| g > 0).ok_or(t)? } else { 1 };
     let len = match mode {
-        0 => (n * w as usize).div_ceil(8),
-        1 => (n.saturating_sub(1) * w as usize).div_ceil(8),
+        0 | 6 => (n * w as usize).div_ceil(8),
+        1 | 5 => (n.saturating_sub(1) * w as usize).div_ceil(8),
         2 => (n.saturating_sub(2) * w as usize).div_ceil(8),
         _ => c.uvarint_usize().ok_or(t)?,
     };
@@ -223,6 +348,19 @@ fn get_ints(c: &mut Cursor<'_>, n: usize, out: &mut Vec<i64>) -> Result<(), Chun
         0 => {
             for _ in 0..n {
                 out.push(first.wrapping_add(next().ok_or(t)? as i64));
+            }
+        }
+        6 => {
+            for _ in 0..n {
+                out.push(first.wrapping_add(next().ok_or(t)?.wrapping_mul(g) as i64));
+            }
+        }
+        5 => {
+            let mut x = first;
+            out.push(x);
+            for _ in 1..n {
+                x = x.wrapping_add(second).wrapping_add(next().ok_or(t)?.wrapping_mul(g) as i64);
+                out.push(x);
             }
         }
         1 | 3 => {
@@ -255,31 +393,47 @@ pub fn decode_chunk_range_v2(bytes: &[u8], min_t: i64, max_t: i64, out: &mut Vec
     let (&kind, rest) = bytes.split_first().ok_or(ChunkError::Truncated)?;
     match kind {
         KIND_GORILLA => decode_v1(rest, min_t, max_t, out),
-        KIND_DECIMAL => {
-            let mut c = Cursor::new(rest);
-            let n = c.uvarint().ok_or(ChunkError::Truncated)?;
-            if n as usize > MAX_CHUNK_SAMPLES_V2 || n == 0 {
-                return Err(ChunkError::TooManySamples(n));
-            }
-            let n = n as usize;
-            let (mut ts, mut ms) = (Vec::with_capacity(n), Vec::with_capacity(n));
-            get_ints(&mut c, n, &mut ts)?;
-            let e = c.bytes(1).ok_or(ChunkError::Truncated)?[0];
-            if u32::from(e) > MAX_EXPONENT {
-                return Err(ChunkError::Truncated);
-            }
-            get_ints(&mut c, n, &mut ms)?;
-            let scale = 10f64.powi(i32::from(e));
-            out.reserve(n);
-            for (&t, &m) in ts.iter().zip(&ms) {
-                if t >= min_t && t <= max_t {
-                    out.push(Sample::new(t, m as f64 / scale));
-                }
-            }
-            Ok(())
-        }
+        KIND_DECIMAL => decode_decimal(rest, None, min_t, max_t, out),
         _ => Err(ChunkError::Truncated),
     }
+}
+
+/// The sample count at the start of a kind-1 (or v6 kind-4) chunk body.
+pub(super) fn get_count(c: &mut Cursor<'_>) -> Result<usize, ChunkError> {
+    let n = c.uvarint().ok_or(ChunkError::Truncated)?;
+    if n as usize > MAX_CHUNK_SAMPLES_V2 || n == 0 {
+        return Err(ChunkError::TooManySamples(n));
+    }
+    Ok(n as usize)
+}
+
+/// Decodes the body of a kind-1 chunk (after its kind byte), appending the
+/// samples with `min_t <= t <= max_t`; the v6 int-block modes only when
+/// `v6` is the chunk reference's `(min_t, max_t)` (a v6 chunk).
+pub(super) fn decode_decimal(
+    rest: &[u8],
+    v6: Option<(i64, i64)>,
+    min_t: i64,
+    max_t: i64,
+    out: &mut Vec<Sample>,
+) -> Result<(), ChunkError> {
+    let mut c = Cursor::new(rest);
+    let n = get_count(&mut c)?;
+    let (mut ts, mut ms) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    get_ints_with(&mut c, n, &mut ts, v6.is_some(), v6)?;
+    let e = c.bytes(1).ok_or(ChunkError::Truncated)?[0];
+    if u32::from(e) > MAX_EXPONENT {
+        return Err(ChunkError::Truncated);
+    }
+    get_ints_with(&mut c, n, &mut ms, v6.is_some(), None)?;
+    let scale = 10f64.powi(i32::from(e));
+    out.reserve(n);
+    for (&t, &m) in ts.iter().zip(&ms) {
+        if t >= min_t && t <= max_t {
+            out.push(Sample::new(t, m as f64 / scale));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

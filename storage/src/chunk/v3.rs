@@ -5,7 +5,7 @@
 //! ```text
 //! u8 kind = 2 | uvarint raw_len | zstd frame of a kind 0 or 1 v2 chunk (raw_len bytes)
 //! ```
-//! Compaction outputs (format v4) write kind-2 chunks; flushes (format v2)
+//! Compaction outputs (formats v4 to v6; v6 also wraps its kind 4) write kind-2 chunks; flushes (format v2)
 //! never do, and the v2 decoder rejects kind 2.
 use strata_common::Sample;
 
@@ -55,9 +55,24 @@ thread_local! {
 
 /// Decodes a v3 chunk (a v2 chunk, or kind 2: zstd over a kind 0/1 chunk).
 pub fn decode_chunk_range_v3(bytes: &[u8], min_t: i64, max_t: i64, out: &mut Vec<Sample>) -> Result<(), ChunkError> {
+    decode_zstd_with(bytes, min_t, max_t, out, &decode_chunk_range_v2)
+}
+
+/// A chunk decoder (bytes, min_t, max_t, output).
+pub type ChunkDecoder<'a> = &'a dyn Fn(&[u8], i64, i64, &mut Vec<Sample>) -> Result<(), ChunkError>;
+
+/// Decodes a chunk with `inner` after undoing kind 2 (zstd) if it is one;
+/// the decompressed chunk must not be kind 2 again.
+pub fn decode_zstd_with(
+    bytes: &[u8],
+    min_t: i64,
+    max_t: i64,
+    out: &mut Vec<Sample>,
+    inner: ChunkDecoder<'_>,
+) -> Result<(), ChunkError> {
     let (&kind, rest) = bytes.split_first().ok_or(ChunkError::Truncated)?;
     if kind != KIND_ZSTD {
-        return decode_chunk_range_v2(bytes, min_t, max_t, out);
+        return inner(bytes, min_t, max_t, out);
     }
     let mut c = Cursor::new(rest);
     let raw_len = c.uvarint().ok_or(ChunkError::Truncated)?;
@@ -78,7 +93,7 @@ pub fn decode_chunk_range_v3(bytes: &[u8], min_t: i64, max_t: i64, out: &mut Vec
         if n as u64 != raw_len || buf.first() == Some(&KIND_ZSTD) {
             return Err(ChunkError::Truncated);
         }
-        decode_chunk_range_v2(buf, min_t, max_t, out)
+        inner(buf, min_t, max_t, out)
     })
 }
 

@@ -262,3 +262,404 @@ fn parquet_comparison() {
         samples as f64 / parquet_s / 1e6
     );
 }
+
+// ---------------------------------------------------------------------------
+// The TSBS-like shape (issue 14): where the bytes go, format v4 against v6.
+// ---------------------------------------------------------------------------
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use strata_storage::format::{FORMAT_V4, FORMAT_V6};
+use strata_storage::writer::FileWriter;
+
+use super::tsbs_data::{self, Series};
+
+/// The 2-hour level-1 window of compaction (`level_windows_ms[0]`).
+const WINDOW_MS: i64 = 7_200_000;
+
+/// Writes `series` as one compacted file of `version` (zstd level 3, as
+/// compaction) at `path`; returns its size.
+fn write_compacted(path: &Path, series: &[Series], version: u32) -> u64 {
+    let mut w = FileWriter::with_version(Vec::new(), 3, version).unwrap();
+    for (l, t, v) in series {
+        w.add_series(l, t, v).unwrap();
+    }
+    let (bytes, stats) = w.finish().unwrap();
+    std::fs::write(path, &bytes).unwrap();
+    stats.bytes
+}
+
+/// The series cut at 2-hour window edges: what compaction's level 0 → 1
+/// writes (one file per window).
+fn by_window(w: &[Series]) -> BTreeMap<i64, Vec<Series>> {
+    let mut out: BTreeMap<i64, Vec<Series>> = BTreeMap::new();
+    for (l, ts, vs) in w {
+        let mut start = 0;
+        while start < ts.len() {
+            let win = ts[start].div_euclid(WINDOW_MS);
+            let end = start + ts[start..].iter().take_while(|t| t.div_euclid(WINDOW_MS) == win).count();
+            out.entry(win).or_default().push((l.clone(), ts[start..end].to_vec(), vs[start..end].to_vec()));
+            start = end;
+        }
+    }
+    out
+}
+
+/// Metric family of a series, for the breakdown.
+fn family(l: &strata_common::Labels) -> String {
+    let name = l.get("__name__").unwrap_or("");
+    for p in ["cpu_usage_", "mem_", "net_", "diskio_"] {
+        if name.starts_with(p) {
+            return format!("{p}*");
+        }
+    }
+    name.to_string()
+}
+
+/// The kind of a chunk, looking inside a zstd-wrapped one.
+fn chunk_kind(bytes: &[u8]) -> (u8, bool) {
+    if bytes[0] != 2 {
+        return (bytes[0], false);
+    }
+    let mut at = 1;
+    while bytes[at] & 0x80 != 0 {
+        at += 1;
+    }
+    let raw = zstd::bulk::decompress(&bytes[at + 1..], 1 << 16).unwrap();
+    (raw[0], true)
+}
+
+#[derive(Default)]
+struct Tally {
+    bytes: u64,
+    samples: u64,
+    chunks: u64,
+}
+
+/// Prints the sections and the chunk bytes per family and per kind of the files at `paths`.
+fn breakdown(label: &str, paths: &[PathBuf], samples: usize) {
+    let per = |b: u64| b as f64 / samples as f64;
+    let total: u64 = paths.iter().map(|p| std::fs::metadata(p).unwrap().len()).sum();
+    println!("  {label}: {} files, {total} bytes = {:.3} B/sample", paths.len(), per(total));
+    let mut sections = [0u64; 4];
+    let mut raw_sections = [0u64; 4];
+    let mut fams: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut kinds: BTreeMap<String, Tally> = BTreeMap::new();
+    for p in paths {
+        let file = std::fs::read(p).unwrap();
+        let footer = Footer::decode(&file[file.len() - FOOTER_LEN..]).unwrap();
+        for (i, s) in footer.sections.iter().enumerate() {
+            sections[i] += s.len;
+            raw_sections[i] += if s.raw_len > 0 { u64::from(s.raw_len) } else { s.len };
+        }
+        let r = strata_storage::FileReader::open(p).unwrap();
+        for id in 0..r.series_count() {
+            let fam = family(&r.labels(id).unwrap());
+            for c in r.chunks(id).unwrap() {
+                let (kind, z) = chunk_kind(&file[c.offset..c.offset + c.len]);
+                let name = ["Gorilla", "decimal", "?", "hist", "float bits"][kind as usize];
+                let key = format!("{name}{}", if z { " +zstd" } else { "" });
+                for t in [fams.entry(fam.clone()).or_default(), kinds.entry(key).or_default()] {
+                    t.bytes += c.len as u64;
+                    t.samples += u64::from(c.count);
+                    t.chunks += 1;
+                }
+            }
+        }
+    }
+    let fixed = total - sections.iter().sum::<u64>();
+    for (i, name) in SECTION_NAMES.iter().enumerate() {
+        println!("    {name:<9} {:>10} bytes {:.3} B/sample (raw {})", sections[i], per(sections[i]), raw_sections[i]);
+    }
+    println!("    headers+footers {fixed} bytes");
+    for (k, t) in fams.iter().chain(kinds.iter()) {
+        println!(
+            "    {k:<40} {:>10} bytes {:>9} samples {:>7} chunks {:6.3} B/its sample {:.3} B/sample overall",
+            t.bytes,
+            t.samples,
+            t.chunks,
+            t.bytes as f64 / t.samples as f64,
+            per(t.bytes)
+        );
+    }
+}
+
+/// Bits Chimp (Liakos et al., VLDB 2022; without the 128-value reference
+/// window, which finds nothing to reuse in values that never repeat) would
+/// spend on `vs` after the first value.
+fn chimp_bits(vs: &[f64]) -> u64 {
+    const ROUND: [u32; 8] = [0, 8, 12, 16, 18, 20, 22, 24];
+    let round = |l: u32| ROUND.iter().rev().find(|&&r| r <= l).copied().unwrap_or(0);
+    let (mut bits, mut prev_lead) = (64u64, u32::MAX);
+    for w in vs.windows(2) {
+        let x = w[0].to_bits() ^ w[1].to_bits();
+        let lead = round(x.leading_zeros());
+        let trail = x.trailing_zeros();
+        bits += if x == 0 {
+            2
+        } else if trail > 6 {
+            2 + 3 + 6 + u64::from(64 - lead - trail)
+        } else if lead == prev_lead {
+            2 + u64::from(64 - lead)
+        } else {
+            2 + 3 + u64::from(64 - lead)
+        };
+        prev_lead = if x == 0 || trail > 6 { prev_lead } else { lead };
+    }
+    bits
+}
+
+/// Bits of the Gorilla (v1) chunk encoding of `vs` in 240-sample chunks, values only.
+fn gorilla_value_bits(ts: &[i64], vs: &[f64]) -> u64 {
+    let mut with = Vec::new();
+    let mut zero = Vec::new();
+    for (t, v) in ts.chunks(240).zip(vs.chunks(240)) {
+        strata_storage::chunk::encode_chunk(t, v, &mut with);
+        strata_storage::chunk::encode_chunk(t, &vec![0.0; v.len()], &mut zero);
+    }
+    8 * (with.len() - zero.len()) as u64 + 64 * ts.len().div_ceil(240) as u64
+}
+
+/// ALP's fallback for doubles that are not decimals (ALP_RD, Afroozeh et
+/// al., SIGMOD 2024), estimated: per 1024 values, the right `r` bits stored
+/// as is and the left `64 - r` (at most 16) through a dictionary of at most
+/// 8 entries (3 bits each) plus exceptions (16 + 16 bits); the best `r`.
+fn alp_rd_bits(vs: &[f64]) -> u64 {
+    vs.chunks(1024)
+        .map(|c| {
+            (48..=63u32)
+                .map(|r| {
+                    let mut counts: BTreeMap<u64, u64> = BTreeMap::new();
+                    for v in c {
+                        *counts.entry(v.to_bits() >> r).or_default() += 1;
+                    }
+                    let mut top: Vec<u64> = counts.values().copied().collect();
+                    top.sort_unstable_by(|a, b| b.cmp(a));
+                    let exceptions: u64 = top.iter().skip(8).sum();
+                    c.len() as u64 * (u64::from(r) + 3) + exceptions * 32 + 8 * (64 - u64::from(r))
+                })
+                .min()
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+/// Full scan of every series of the files through `FileReader`: best of 5, M samples/s.
+fn scan_rate(paths: &[PathBuf], samples: usize) -> f64 {
+    let readers: Vec<_> = paths.iter().map(|p| strata_storage::FileReader::open(p).unwrap()).collect();
+    let mut out = Vec::with_capacity(1024);
+    let best = (0..5)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            let mut n = 0;
+            let mut sum = 0.0;
+            for r in &readers {
+                for id in 0..r.series_count() {
+                    out.clear();
+                    r.samples(id, i64::MIN, i64::MAX, &mut out).unwrap();
+                    n += out.len();
+                    sum += out.iter().map(|s| s.v).sum::<f64>();
+                }
+            }
+            assert_eq!(n, samples);
+            std::hint::black_box(sum);
+            t.elapsed().as_secs_f64()
+        })
+        .fold(f64::MAX, f64::min);
+    samples as f64 / best / 1e6
+}
+
+/// Writes `w` as compaction would (one file per 2-hour window) in v4 and
+/// in v6, prints both breakdowns and decode rates, checks every sample.
+fn compare_formats(dir: &Path, w: &[Series]) -> (u64, u64) {
+    let samples: usize = w.iter().map(|s| s.1.len()).sum();
+    let windows = by_window(w);
+    let mut totals = Vec::new();
+    for (name, version) in [("v4", FORMAT_V4), ("v6", FORMAT_V6)] {
+        let paths: Vec<PathBuf> = windows
+            .iter()
+            .map(|(win, series)| {
+                let p = dir.join(format!("{name}-{win}.strata"));
+                write_compacted(&p, series, version);
+                p
+            })
+            .collect();
+        breakdown(&format!("compacted, format {name}"), &paths, samples);
+        println!("    full scan: {:.1} M samples/s", scan_rate(&paths, samples));
+        // Every sample, bit for bit.
+        let mut got: BTreeMap<String, Vec<(i64, u64)>> = BTreeMap::new();
+        for p in &paths {
+            let r = strata_storage::FileReader::open(p).unwrap();
+            let mut out = Vec::new();
+            for id in 0..r.series_count() {
+                out.clear();
+                r.samples(id, i64::MIN, i64::MAX, &mut out).unwrap();
+                got.entry(format!("{:?}", r.labels(id).unwrap()))
+                    .or_default()
+                    .extend(out.iter().map(|s| (s.t, s.v.to_bits())));
+            }
+        }
+        for (l, ts, vs) in w {
+            let want: Vec<(i64, u64)> = ts.iter().zip(vs).map(|(&t, v)| (t, v.to_bits())).collect();
+            assert_eq!(got[&format!("{l:?}")], want);
+        }
+        totals.push(paths.iter().map(|p| std::fs::metadata(p).unwrap().len()).sum::<u64>());
+    }
+    (totals[0], totals[1])
+}
+
+/// zstd over blocks of consecutive series' chunks (the alternative to
+/// per-chunk zstd), on the v6 chunk encoding without per-chunk zstd: bytes,
+/// and the cost of a point read (one series) when its whole block must be
+/// decompressed first.
+fn block_zstd(w: &[Series], samples: usize) {
+    let per = |b: usize| b as f64 / samples as f64;
+    let per_series: Vec<Vec<u8>> = w
+        .iter()
+        .map(|(_, ts, vs)| {
+            let (mut out, mut at) = (Vec::new(), 0);
+            while at < ts.len() {
+                at += strata_storage::chunk::v6::encode_next_chunk_v6(&ts[at..], &vs[at..], &mut out);
+            }
+            out
+        })
+        .collect();
+    let raw: usize = per_series.iter().map(Vec::len).sum();
+    let mut cctx = zstd::bulk::Compressor::new(3).unwrap();
+    let mut z = Vec::new();
+    let per_chunk: usize = per_series
+        .iter()
+        .map(|s| {
+            strata_storage::chunk::v3::compress_chunk(s, &mut cctx, &mut z);
+            z.len()
+        })
+        .sum();
+    println!(
+        "  v6 chunk data: raw {raw} ({:.3} B/sample); zstd -3 per series where smaller {per_chunk} ({:.3})",
+        per(raw),
+        per(per_chunk)
+    );
+    for group in [16, 64, 256] {
+        let blocks: Vec<Vec<u8>> =
+            per_series.chunks(group).map(|g| zstd::bulk::compress(&g.concat(), 3).unwrap()).collect();
+        let z: usize = blocks.iter().map(Vec::len).sum();
+        // Point read: decompress one block (then decode one series, as today).
+        let t = std::time::Instant::now();
+        let mut n = 0;
+        for b in blocks.iter().cycle().take(200) {
+            n += zstd::bulk::decompress(b, 1 << 26).unwrap().len();
+        }
+        let block_us = t.elapsed().as_secs_f64() / 200.0 * 1e6;
+        std::hint::black_box(n);
+        println!(
+            "  zstd -3 per {group} series: {z} ({:.3} B/sample for chunks); a point read first decompresses {:.0} KiB: {block_us:.0} µs",
+            per(z),
+            (raw / per_series.len() * group) as f64 / 1024.0
+        );
+    }
+}
+
+#[test]
+#[ignore = "measurement probe; prints a breakdown of the TSBS-like shape, v4 against v6"]
+fn tsbs_breakdown() {
+    let hosts: usize = std::env::var("PROBE_HOSTS").ok().and_then(|h| h.parse().ok()).unwrap_or(200);
+    // 2 hours, starting an hour into a 2-hour window: two level-1 files,
+    // as loadgen's `now - 2 h` start gives (at a random split).
+    let t0 = 1_700_000_000_000i64.div_euclid(WINDOW_MS) * WINDOW_MS + WINDOW_MS / 2;
+    let w = tsbs_data::workload(hosts, 720, t0);
+    let samples: usize = w.iter().map(|s| s.1.len()).sum();
+    let per = |b: u64| b as f64 / samples as f64;
+    println!("TSBS-like: {hosts} hosts × 51 series × 720 scrapes = {samples} samples, {} series", w.len());
+
+    // Level 0: what a flush writes (v2, one file for everything here).
+    let (flush, _) = encode_file(&frozen(&w));
+    println!("  flush file (v2, one file): {} bytes = {:.3} B/sample", flush.len(), per(flush.len() as u64));
+
+    // The entropy floor of the cpu random walks and what the codecs spend on them.
+    let (mut floor, mut cpu_n, mut gorilla, mut chimp, mut alp) = (0.0f64, 0u64, 0u64, 0u64, 0u64);
+    for (l, ts, vs) in w.iter().filter(|s| family(&s.0) == "cpu_usage_*") {
+        let _ = l;
+        floor += 64.0 + vs.windows(2).map(|p| tsbs_data::walk_step_bits(p[0], p[1])).sum::<f64>();
+        cpu_n += vs.len() as u64;
+        gorilla += gorilla_value_bits(ts, vs);
+        chimp += chimp_bits(vs);
+        alp += alp_rd_bits(vs);
+    }
+    let bps = |bits: f64| bits / cpu_n as f64;
+    println!(
+        "  cpu gauges ({cpu_n} samples), value bits/sample: entropy floor {:.2}, Gorilla {:.2}, Chimp {:.2}, ALP_RD ≈ {:.2}",
+        bps(floor),
+        bps(gorilla as f64),
+        bps(chimp as f64),
+        bps(alp as f64)
+    );
+    // Packings of the kind-4 deltas of the cpu gauges (1024-sample chunks):
+    // one width per chunk, per miniblock of B, patched (PFOR) 64-blocks,
+    // and each delta at its own bit length (+ 6 bits to say it).
+    let zz = |d: i64| ((d << 1) ^ (d >> 63)) as u64;
+    let wid = |x: u64| 64 - x.leading_zeros() as u64;
+    let mut costs: BTreeMap<String, u64> = BTreeMap::new();
+    for (_, _, vs) in w.iter().filter(|s| family(&s.0) == "cpu_usage_*") {
+        for c in vs.chunks(1024) {
+            let xs: Vec<i64> = c.iter().map(|v| strata_storage::chunk::v6::ordered(v.to_bits())).collect();
+            let ds: Vec<u64> = xs.windows(2).map(|p| zz(p[1].wrapping_sub(p[0]))).collect();
+            let maxw = |b: &[u64]| b.iter().map(|&x| wid(x)).max().unwrap_or(0);
+            *costs.entry("a one width per chunk".into()).or_default() += 64 + ds.len() as u64 * maxw(&ds);
+            for b in [16usize, 32, 64, 128] {
+                let bits: u64 = ds.chunks(b).map(|m| 7 + m.len() as u64 * maxw(m)).sum();
+                *costs.entry(format!("b miniblocks of {b:>3}")).or_default() += 64 + bits;
+            }
+            let pfor: u64 = ds
+                .chunks(64)
+                .map(|m| {
+                    let top = maxw(m);
+                    (0..=top)
+                        .map(|bw| {
+                            let e = m.iter().filter(|&&x| wid(x) > bw).count() as u64;
+                            14 + 6 + m.len() as u64 * bw + e * (6 + top - bw)
+                        })
+                        .min()
+                        .unwrap_or(0)
+                })
+                .sum();
+            *costs.entry("c patched 64-blocks".into()).or_default() += 64 + pfor;
+            *costs.entry("d own length each".into()).or_default() += 64 + ds.iter().map(|&x| wid(x) + 6).sum::<u64>();
+        }
+    }
+    for (k, v) in &costs {
+        println!("    cpu kind-4 values, {k}: {:.2} bits/sample", *v as f64 / cpu_n as f64);
+    }
+    println!(
+        "  cpu floor over all samples: {:.3} B/sample ({} bytes)",
+        floor / 8.0 / samples as f64,
+        (floor / 8.0) as u64
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let (v4, v6) = compare_formats(dir.path(), &w);
+    println!(
+        "  v4 {v4} → v6 {v6} bytes: {:.3} → {:.3} B/sample ({:+.1} %)",
+        per(v4),
+        per(v6),
+        100.0 * (v6 as f64 / v4 as f64 - 1.0)
+    );
+    block_zstd(&w, samples);
+}
+
+#[test]
+#[ignore = "measurement probe; the loadgen (low-entropy) workload, v4 against v6"]
+fn loadgen_v4_v6() {
+    let w = workload(100, 720);
+    let samples: usize = w.iter().map(|s| s.1.len()).sum();
+    let per = |b: u64| b as f64 / samples as f64;
+    println!("loadgen workload: {samples} samples, {} series", w.len());
+    let dir = tempfile::tempdir().unwrap();
+    let (v4, v6) = compare_formats(dir.path(), &w);
+    println!(
+        "  v4 {v4} → v6 {v6} bytes: {:.3} → {:.3} B/sample ({:+.1} %)",
+        per(v4),
+        per(v6),
+        100.0 * (v6 as f64 / v4 as f64 - 1.0)
+    );
+}
