@@ -242,7 +242,7 @@ mod tests {
     fn pages_and_counters_use_the_gcd_modes() {
         let ts: Vec<i64> = (0..1024).map(|i| i * 10_000).collect();
         // Whole 4 KiB pages wandering around 8 GiB.
-        let pages: Vec<f64> = (0..1024).map(|i| ((2_000_000 + (i * 7919) % 5000) * 4096) as f64).collect();
+        let pages: Vec<f64> = (0..1024i64).map(|i| ((2_000_000 + (i * 7919) % 5000) * 4096) as f64).collect();
         let c = round_trip(&ts, &pages, false);
         let mut v2 = Vec::new();
         crate::chunk::v2::encode_chunk_v2(&ts, &pages, &mut v2);
