@@ -8,7 +8,8 @@
 //!    counters growing like request latencies) and, beside them, as the
 //!    equivalent classic histograms (`_bucket{le}`, `_sum`, `_count`). Every
 //!    query of [`QUERIES`] is then run as a range query over the whole data
-//!    at 10 s steps, `--query-runs` times on each system (Strata's results
+//!    at 10 s steps (offset by 5 s from the scrapes, so no sample sits on a
+//!    window edge, where Prometheus 2 and 3 differ), `--query-runs` times on each system (Strata's results
 //!    cache bypassed with `Cache-Control: no-store`); the medians, their
 //!    ratio, and whether the two answers agree (every series and point, within
 //!    a relative tolerance) are printed.
