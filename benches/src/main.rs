@@ -40,6 +40,16 @@
 //!     --hosts 1000 --hours 6 --flushed --systems strata,victoriametrics,prometheus
 //! ```
 //!
+//! `--mode histograms` pushes the same native histograms (and their classic
+//! equivalent) into Strata and Prometheus 2.42, times `histogram_quantile`
+//! range queries on both and checks the answers agree, then measures the
+//! server CPU of ingesting native against classic histograms (see
+//! [`histograms`]):
+//! ```text
+//! target/release/loadgen --mode histograms --strata-bin target/release/strata \
+//!     --hist-series 20 --hours 1 --ingest-series 1000 --buckets 32
+//! ```
+//!
 //! `--data node|tsbs` picks the data set ([`workload`], [`tsbs`]): `node`
 //! is the default of `ingest` and `disk` (the `ingest` queries need it),
 //! `tsbs` the default and only choice of `mixed`; `disk` takes either.
@@ -47,6 +57,7 @@
 mod dashboard;
 mod disk;
 mod efficiency;
+mod histograms;
 mod mixed;
 mod push;
 mod systems;
@@ -95,8 +106,9 @@ struct Args {
     query_runs: usize,
     /// `ingest` (ingest rate and query latency), `disk` (bytes per sample
     /// after compaction), `mixed` (cheap queries alone and beside heavy ones)
-    /// or `efficiency` (CPU per sample, peak RSS and bytes at rest, Strata
-    /// against VictoriaMetrics).
+    /// `efficiency` (CPU per sample, peak RSS and bytes at rest, Strata
+    /// against VictoriaMetrics), `tsbs` (dashboard queries) or `histograms`
+    /// (native-histogram queries and ingest CPU, Strata against Prometheus).
     #[arg(long, default_value = "ingest")]
     mode: String,
     /// `--mode mixed`: seconds of each phase (idle, then mixed).
@@ -108,7 +120,7 @@ struct Args {
     /// `--mode mixed`: clients looping heavy aggregations in the mixed phase.
     #[arg(long, default_value_t = 4)]
     heavy_clients: usize,
-    /// `--mode mixed`: before the phases, wait until Strata has flushed
+    /// `--mode mixed` and `histograms`: before the phases (queries), wait until Strata has flushed
     /// everything it ingested to files (as 6 h of data are in a running
     /// server, which flushes every 10 minutes), instead of measuring with the
     /// whole push still in the ingesters' memtables.
@@ -117,10 +129,19 @@ struct Args {
     /// `--mode tsbs`: step of the range queries, seconds.
     #[arg(long, default_value_t = 60)]
     step: i64,
-    /// `--mode tsbs`: after measuring, loop Strata's queries this long (for
+    /// `--mode tsbs` and `histograms`: after measuring, loop Strata's queries this long (for
     /// `perf record -p PID`; the PID is printed).
     #[arg(long, default_value_t = 0)]
     profile_seconds: u64,
+    /// `--mode histograms`: histogram series of the query part.
+    #[arg(long, default_value_t = 20)]
+    hist_series: usize,
+    /// `--mode histograms`: histogram series of the ingest-CPU part (0 skips it).
+    #[arg(long, default_value_t = 1000)]
+    ingest_series: usize,
+    /// `--mode histograms`: populated buckets per native histogram (schema 3).
+    #[arg(long, default_value_t = 32)]
+    buckets: usize,
     /// `X-Read-Consistency` of Strata's timed queries (`strong` or
     /// `eventual`); by default the server's own default (strong).
     #[arg(long)]
@@ -176,8 +197,11 @@ fn main() -> Result<()> {
     let mixed = args.mode == "mixed";
     let efficiency = args.mode == "efficiency";
     let tsbs_mode = args.mode == "tsbs";
-    if !["ingest", "disk", "mixed", "efficiency", "tsbs"].contains(&args.mode.as_str()) {
-        bail!("unknown --mode {:?} (ingest, disk, mixed, efficiency, tsbs)", args.mode);
+    if !["ingest", "disk", "mixed", "efficiency", "tsbs", "histograms"].contains(&args.mode.as_str()) {
+        bail!("unknown --mode {:?} (ingest, disk, mixed, efficiency, tsbs, histograms)", args.mode);
+    }
+    if args.mode == "histograms" {
+        return histograms_mode(&args);
     }
     let data = match &args.data {
         Some(d) => Data::parse(d)?,
@@ -285,6 +309,30 @@ fn main() -> Result<()> {
     report(&results);
     dashboard::report(&dashboards);
     Ok(())
+}
+
+/// `--mode histograms`: see [`histograms`]. Runs Strata and Prometheus of
+/// `--systems` (VictoriaMetrics has no native histograms).
+fn histograms_mode(args: &Args) -> Result<()> {
+    let kinds = args.systems.iter().map(|s| Kind::parse(s)).collect::<Result<Vec<_>>>()?;
+    let kinds: Vec<Kind> = kinds.into_iter().filter(|k| matches!(k, Kind::Strata | Kind::Prometheus)).collect();
+    anyhow::ensure!(!kinds.is_empty(), "--mode histograms runs strata and/or prometheus");
+    let scrapes = args.hours.map_or(360, |h| (h * 360.0).round() as usize);
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
+    let cfg = histograms::Config {
+        query_series: args.hist_series,
+        ingest_series: args.ingest_series,
+        buckets: args.buckets,
+        scrapes,
+        start_ms: (now_ms - scrapes as i64 * 10_000) / 1000 * 1000,
+        workers: args.concurrency,
+        runs: args.query_runs,
+        kinds,
+        flushed: args.flushed,
+        profile_seconds: args.profile_seconds,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    histograms::run(&cfg, &args.strata_bin, &rt)
 }
 
 /// `--mode mixed`: see [`mixed`].

@@ -86,7 +86,7 @@ pub const FLUSH_SOON_TOML: &str = "[ingester]\nflush_interval_ms = 5000\n";
 
 /// Waits until every partition of a Strata server has flushed what it
 /// consumed (`/ingester/status`).
-fn wait_flushed(base: &str) -> Result<()> {
+pub fn wait_flushed(base: &str) -> Result<()> {
     let client = reqwest::blocking::Client::new();
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {

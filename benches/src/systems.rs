@@ -105,6 +105,13 @@ impl System {
     /// Like [`System::start`], with `strata_toml` (if not empty) as the
     /// all-in-one Strata's config file.
     pub fn start_with(kind: Kind, strata_bin: &Path, strata_toml: &str) -> Result<Self> {
+        Self::start_full(kind, strata_bin, strata_toml, &[])
+    }
+
+    /// Like [`System::start_with`], with `prometheus_flags` added to
+    /// Prometheus's command line (e.g. `--enable-feature=native-histograms`;
+    /// ignored by the other kinds).
+    pub fn start_full(kind: Kind, strata_bin: &Path, strata_toml: &str, prometheus_flags: &[&str]) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let data = dir.path().join("data");
         let listen = format!("127.0.0.1:{}", free_port()?);
@@ -164,13 +171,14 @@ impl System {
             Kind::Prometheus => {
                 let config = dir.path().join("prometheus.yml");
                 std::fs::write(&config, "global:\n  scrape_interval: 1h\n")?;
-                let args = vec![
+                let mut args = vec![
                     format!("--config.file={}", config.display()),
                     format!("--storage.tsdb.path={}", data.display()),
                     format!("--web.listen-address={listen}"),
                     "--web.enable-remote-write-receiver".to_string(),
                     "--log.level=warn".to_string(),
                 ];
+                args.extend(prometheus_flags.iter().map(|f| f.to_string()));
                 (vec![Proc::spawn(Path::new("prometheus"), args, base.clone(), kind)?], base.clone())
             }
             Kind::VictoriaMetrics => {

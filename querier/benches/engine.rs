@@ -14,6 +14,13 @@
 //!   and on 2 threads (`EngineOptions::parallelism`): loading a series
 //!   into the kernel, the sliding window over it, and the aggregation
 //!   above. Throughput is in input samples.
+//! - `histograms`: native histograms, the shape of the issue-12 target
+//!   (`loadgen --mode histograms`): [`HIST_SERIES`] latency histograms,
+//!   1 h at 10 s, schema 3 with [`HIST_BUCKETS`] populated buckets (integer
+//!   counters), and the same data as classic histograms (`_bucket` per
+//!   native bucket, `+Inf`, `_sum`, `_count`); `histogram_quantile` per
+//!   series and over `sum`, native and classic, as range queries over the
+//!   hour at 10 s steps (360 steps).
 //!
 //! Run: `cargo bench -p strata-querier --bench engine`
 //! Profile: `perf record -e cpu-clock -g -- target/release/deps/engine-* --bench --profile-time 10 dashboard`
@@ -24,8 +31,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use strata_common::{Labels, Sample, TenantId};
-use strata_querier::engine::{Engine, EngineOptions, QueryRequest};
+use strata_common::histogram::Span;
+use strata_common::{HistSample, Histogram, Labels, Sample, TenantId};
+use strata_querier::engine::{Engine, EngineOptions, QueryRequest, QueryValue};
 use strata_querier::{MemorySource, SeriesSource};
 
 fn basic_source() -> Arc<MemorySource> {
@@ -199,5 +207,109 @@ fn windows(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench, windows);
+const HIST_SERIES: usize = 20;
+const HIST_BUCKETS: usize = 32;
+const HIST_SCRAPES: i64 = 360;
+/// Upper bound of the first bucket: 2^(−53/8) ≈ 10 ms.
+const HIST_FIRST: i32 = -53;
+
+/// [`HIST_SERIES`] latency histograms as native (`lat`) and classic
+/// (`lat_classic_bucket{le}`, `_sum`, `_count`) series: every bucket grows
+/// by at least one per scrape, a bell around a per-series centre.
+fn hist_source(series: usize) -> Arc<MemorySource> {
+    let src = MemorySource::new();
+    let t = TenantId::default_tenant();
+    for s in 0..series {
+        let inst = format!("host-{s}");
+        let centre = HIST_BUCKETS as f64 / 2.0 + (s % 5) as f64 - 2.0;
+        let mut counts = vec![0.0; HIST_BUCKETS];
+        let mut sum = 0.0;
+        let mut native = Vec::new();
+        let mut classic = vec![Vec::new(); HIST_BUCKETS + 3];
+        for k in 0..HIST_SCRAPES {
+            for (j, c) in counts.iter_mut().enumerate() {
+                let w = (-((j as f64 - centre) / (HIST_BUCKETS as f64 / 5.0)).powi(2)).exp();
+                let x = ((s as i64 * 7919 + k * 104_729 + j as i64 * 31) % 1000) as f64 / 1000.0;
+                let inc = (1.0 + w * 40.0 * (0.5 + x)).floor();
+                *c += inc;
+                sum += inc * 2f64.powf((HIST_FIRST + j as i32) as f64 / 8.0 - 1.0 / 16.0);
+            }
+            let count: f64 = counts.iter().sum();
+            let h = Histogram {
+                integer: true,
+                schema: 3,
+                zero_threshold: 2.938_735_877_055_719e-39,
+                count,
+                sum,
+                positive_spans: vec![Span { offset: HIST_FIRST, length: HIST_BUCKETS as u32 }],
+                positive_buckets: counts.clone(),
+                ..Default::default()
+            };
+            native.push(HistSample::new(k * INTERVAL, h));
+            let mut cum = 0.0;
+            for (j, c) in counts.iter().enumerate() {
+                cum += c;
+                classic[j].push(Sample::new(k * INTERVAL, cum));
+            }
+            classic[HIST_BUCKETS].push(Sample::new(k * INTERVAL, count));
+            classic[HIST_BUCKETS + 1].push(Sample::new(k * INTERVAL, sum));
+            classic[HIST_BUCKETS + 2].push(Sample::new(k * INTERVAL, count));
+        }
+        let labels = |name: &str, le: Option<&str>| {
+            let mut pairs = vec![("__name__", name), ("instance", inst.as_str()), ("job", "api")];
+            pairs.extend(le.map(|le| ("le", le)));
+            Labels::from_pairs(pairs).unwrap()
+        };
+        src.append_histograms(&t, labels("lat", None), &native).unwrap();
+        for (j, samples) in classic.iter().enumerate() {
+            let (name, le) = match j {
+                j if j < HIST_BUCKETS => {
+                    ("lat_classic_bucket", Some(2f64.powf((HIST_FIRST + j as i32) as f64 / 8.0).to_string()))
+                }
+                j if j == HIST_BUCKETS => ("lat_classic_bucket", Some("+Inf".to_string())),
+                j if j == HIST_BUCKETS + 1 => ("lat_classic_sum", None),
+                _ => ("lat_classic_count", None),
+            };
+            src.append(&t, labels(name, le.as_deref()), samples).unwrap();
+        }
+    }
+    Arc::new(src)
+}
+
+fn histograms(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let engine = Engine::new(EngineOptions {
+        max_samples: u64::MAX,
+        max_memory_bytes: u64::MAX,
+        timeout: Duration::from_secs(60),
+        ..Default::default()
+    });
+    let end = (HIST_SCRAPES - 1) * INTERVAL;
+    let mut g = c.benchmark_group("histograms");
+    g.sample_size(10);
+    for series in [HIST_SERIES, 10 * HIST_SERIES] {
+        let src = hist_source(series);
+        for (query, result_series) in [
+            ("histogram_quantile(0.9, rate(lat[5m]))", series),
+            ("histogram_quantile(0.9, sum(rate(lat[5m])))", 1),
+            ("histogram_count(rate(lat[5m]))", series),
+            ("histogram_quantile(0.9, rate(lat_classic_bucket[5m]))", series),
+            ("histogram_quantile(0.9, sum by (le) (rate(lat_classic_bucket[5m])))", 1),
+        ] {
+            let req = request(query, 0, end, 10_000, false);
+            let QueryValue::Matrix(out) = rt.block_on(engine.execute(src.as_ref(), req.clone())).unwrap() else {
+                panic!("{query}: not a matrix");
+            };
+            // Every step from the first full 5m window on has a point.
+            let points: usize = out.iter().map(|s| s.points.len()).sum();
+            assert_eq!((out.len(), points), (result_series, result_series * (HIST_SCRAPES as usize - 1)), "{query}");
+            g.bench_function(format!("{query} ({series} series)"), |b| {
+                b.iter(|| rt.block_on(engine.execute(src.as_ref(), req.clone())).unwrap())
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, windows, histograms);
 criterion_main!(benches);

@@ -123,8 +123,54 @@ impl Histogram {
         Some((self.to_custom_bounds(&bounds), other.to_custom_bounds(&bounds)))
     }
 
+    /// Whether `self` and `other` have the same bucket layout (schema, zero
+    /// threshold, custom bounds, spans) and their spans are in the form
+    /// [`Histogram::set_side`] writes (no empty span, a gap before every span
+    /// after the first): then bucket `i` of one is bucket `i` of the other,
+    /// and combining them bucket by bucket gives what the general path gives,
+    /// spans included. The usual case of two samples of one series.
+    fn same_layout(&self, other: &Histogram) -> bool {
+        fn canonical(spans: &[Span], counts: usize) -> bool {
+            spans.iter().all(|s| s.length > 0)
+                && spans.iter().skip(1).all(|s| s.offset > 0)
+                && spans.iter().map(|s| s.length as usize).sum::<usize>() == counts
+        }
+        self.schema == other.schema
+            && self.zero_threshold == other.zero_threshold
+            && self.custom_values == other.custom_values
+            && self.positive_spans == other.positive_spans
+            && self.negative_spans == other.negative_spans
+            && self.positive_buckets.len() == other.positive_buckets.len()
+            && self.negative_buckets.len() == other.negative_buckets.len()
+            && canonical(&self.positive_spans, self.positive_buckets.len())
+            && canonical(&self.negative_spans, self.negative_buckets.len())
+    }
+
     /// `self + sign · other`, at the smaller schema and the larger zero threshold.
     fn combine(&self, other: &Histogram, sign: f64) -> Result<Histogram, OpError> {
+        if self.same_layout(other) {
+            let zip = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x + sign * y).collect();
+            return Ok(Histogram {
+                integer: false,
+                hint: self.hint,
+                schema: self.schema,
+                zero_threshold: self.zero_threshold,
+                // As the general path: its moved-into-zero counts are 0 here.
+                zero_count: self.zero_count + sign * other.zero_count + 0.0,
+                count: self.count + sign * other.count,
+                sum: self.sum + sign * other.sum,
+                positive_spans: self.positive_spans.clone(),
+                positive_buckets: zip(&self.positive_buckets, &other.positive_buckets),
+                negative_spans: self.negative_spans.clone(),
+                negative_buckets: zip(&self.negative_buckets, &other.negative_buckets),
+                custom_values: self.custom_values.clone(),
+            });
+        }
+        self.combine_general(other, sign)
+    }
+
+    /// [`Histogram::combine`] for any two layouts.
+    fn combine_general(&self, other: &Histogram, sign: f64) -> Result<Histogram, OpError> {
         let custom = self.uses_custom_buckets();
         if custom != other.uses_custom_buckets() {
             return Err(OpError::MixedSchemas);
@@ -218,6 +264,18 @@ impl Histogram {
         if self.count < prev.count {
             return true;
         }
+        if self.same_layout(prev) {
+            let down = |cur: &[f64], prev: &[f64]| prev.iter().zip(cur).any(|(p, c)| p > c);
+            return down(&self.positive_buckets, &prev.positive_buckets)
+                || down(&self.negative_buckets, &prev.negative_buckets)
+                || self.zero_count < prev.zero_count;
+        }
+        self.detect_reset_general(prev)
+    }
+
+    /// [`Histogram::detect_reset`] for any two layouts, after the hint and
+    /// the count.
+    fn detect_reset_general(&self, prev: &Histogram) -> bool {
         if self.uses_custom_buckets() != prev.uses_custom_buckets() {
             return true;
         }
@@ -301,5 +359,71 @@ mod tests {
         let c = h(0, 0, &[1.0, 0.0, 0.0, 2.0]).compact();
         assert_eq!(c.positive_spans, vec![Span { offset: 0, length: 1 }, Span { offset: 2, length: 1 }]);
         assert_eq!(c.positive_buckets, vec![1.0, 2.0]);
+    }
+
+    /// Spans as [`Histogram::set_side`] writes them, from (offset, length)
+    /// draws: a first span anywhere, a gap of at least one before the others.
+    fn spans_strategy() -> impl proptest::strategy::Strategy<Value = Vec<Span>> {
+        use proptest::prelude::*;
+        (-5i32..5, prop::collection::vec((1i32..4, 1u32..4), 0..4)).prop_map(|(first, rest)| {
+            rest.iter()
+                .enumerate()
+                .map(|(i, &(gap, length))| Span { offset: if i == 0 { first } else { gap }, length })
+                .collect()
+        })
+    }
+
+    proptest::proptest! {
+        /// Histograms of one layout: the bucket-by-bucket fast paths of
+        /// `add`, `sub` and `detect_reset` give exactly what the general
+        /// (map-based) paths give, spans and counts included.
+        #[test]
+        fn same_layout_fast_paths_match_the_general_paths(
+            pos in spans_strategy(),
+            neg in spans_strategy(),
+            schema in -2i32..4,
+            custom in proptest::bool::ANY,
+            seed in proptest::collection::vec(0u32..50, 64),
+            seed2 in proptest::collection::vec(0u32..50, 64),
+        ) {
+            let mk = |seed: &[u32], shift: usize| {
+                let n = |spans: &[Span]| spans.iter().map(|s| s.length as usize).sum::<usize>();
+                let counts = |k: usize, off: usize| -> Vec<f64> {
+                    (0..k).map(|i| f64::from(seed[(i + off + shift) % seed.len()])).collect()
+                };
+                let (pb, nb) = (counts(n(&pos), 0), counts(n(&neg), 17));
+                let (custom_values, neg_spans, nb) = if custom {
+                    // Custom buckets: positive side only, bounds for every index.
+                    let last = indexed(&pos, &pb).map(|(i, _)| i).max().unwrap_or(0).max(0);
+                    ((0..=last).map(|b| f64::from(b) + 1.0).collect(), Vec::new(), Vec::new())
+                } else {
+                    (Vec::new(), neg.clone(), nb)
+                };
+                let pos = if custom { pos.iter().enumerate().map(|(i, s)| Span { offset: if i == 0 { s.offset.abs() } else { s.offset }, ..*s }).collect() } else { pos.clone() };
+                Histogram {
+                    schema: if custom { super::super::CUSTOM_BUCKETS_SCHEMA } else { schema },
+                    zero_threshold: 0.001,
+                    zero_count: f64::from(seed[shift % seed.len()]),
+                    count: pb.iter().chain(&nb).sum::<f64>() + f64::from(seed[shift % seed.len()]),
+                    sum: 12.5 + shift as f64,
+                    positive_spans: pos,
+                    positive_buckets: pb,
+                    negative_spans: neg_spans,
+                    negative_buckets: nb,
+                    custom_values,
+                    ..Histogram::default()
+                }
+            };
+            let (a, b) = (mk(&seed, 0), mk(&seed2, 3));
+            proptest::prop_assert!(a.same_layout(&b));
+            for sign in [1.0, -1.0] {
+                proptest::prop_assert_eq!(a.combine(&b, sign), a.combine_general(&b, sign));
+            }
+            let general = |cur: &Histogram, prev: &Histogram| cur.count < prev.count || cur.detect_reset_general(prev);
+            proptest::prop_assert_eq!(a.detect_reset(&b), general(&a, &b));
+            proptest::prop_assert_eq!(b.detect_reset(&a), general(&b, &a));
+            let grown = a.add(&b).unwrap_or_else(|_| a.clone());
+            proptest::prop_assert_eq!(grown.detect_reset(&a), general(&grown, &a));
+        }
     }
 }
