@@ -88,7 +88,7 @@ pub fn run(
         let cpu_s = sys.cpu_seconds()? - cpu0;
         let peak_rss = sys.peak_rss_bytes()?;
         let appended_bytes = match kind {
-            Kind::Strata => Some(metric(&sys, "strata_distributor_appended_bytes_total")? as u64),
+            Kind::Strata => Some(metric_sum(&sys, "strata_distributor_appended_bytes_total")? as u64),
             _ => None,
         };
         eprintln!(
@@ -122,14 +122,6 @@ pub fn run(
     Ok(())
 }
 
-/// The value of an unlabelled sample of `name` on the system's `/metrics`.
-fn metric(sys: &System, name: &str) -> Result<f64> {
-    let text = reqwest::blocking::get(format!("{}/metrics", sys.base))?.text()?;
-    let line =
-        text.lines().find(|l| l.split_whitespace().next() == Some(name)).with_context(|| format!("no {name}"))?;
-    Ok(line.rsplit(' ').next().context("no value")?.parse()?)
-}
-
 /// SIGKILL, restart, and the time until `/ready` (which waits until every
 /// partition is consumed to its end): the samples the restarted process
 /// applied to its memtables, and that time.
@@ -140,7 +132,8 @@ fn strata_replay(sys: &mut System) -> Result<(u64, f64)> {
     Ok((samples, took))
 }
 
-/// The sum of every sample of `name` (any labels) on the system's `/metrics`.
+/// The sum of every sample of `name` (any labels; an unlabelled metric's
+/// value) on the system's `/metrics`.
 fn metric_sum(sys: &System, name: &str) -> Result<f64> {
     let text = reqwest::blocking::get(format!("{}/metrics", sys.base))?.text()?;
     let mut sum = 0.0;

@@ -201,9 +201,8 @@ impl<'a> FlatRequest<'a> {
         // Senders put the labels first, and their names and values are
         // nearly always ASCII: one check over that run replaces a UTF-8
         // validation per string (a tenth of the push path's CPU).
-        let run = r.label_run()?;
+        let mut run = r.label_run()?;
         let ascii = run.buf.is_ascii();
-        let mut run = run;
         while !run.done() {
             let _ = run.key()?;
             self.labels.push(run.len_delimited()?.label_checked(!ascii)?);
