@@ -94,6 +94,9 @@ pub struct Measured {
     pub errors: BTreeMap<usize, String>,
     /// Per query: the last answer's `data` (compared against Prometheus).
     pub answers: Vec<Option<serde_json::Value>>,
+    /// Strata only, per query: the cost estimate's samples and the samples
+    /// the query loaded (`stats=all`).
+    pub estimates: Vec<Option<(u64, u64)>>,
 }
 
 /// Runs one query; returns (ms, `data`).
@@ -104,6 +107,35 @@ fn run_one(
     i: usize,
     step_s: i64,
     no_store: bool,
+) -> Result<(f64, serde_json::Value)> {
+    run_with(client, sys, w, i, step_s, no_store, false)
+}
+
+/// Runs query `i` once on Strata with `stats=all`; returns its estimated
+/// and its loaded samples.
+fn estimate_and_actual(
+    client: &reqwest::blocking::Client,
+    sys: &System,
+    w: &Workload,
+    i: usize,
+    step_s: i64,
+) -> Result<(u64, u64)> {
+    let (_, data) = run_with(client, sys, w, i, step_s, true, true)?;
+    let stats = &data["stats"];
+    let estimate = stats["strata"]["estimate"]["samples"].as_u64().context("no estimate in the stats")?;
+    let actual = stats["samples"]["totalQueryableSamples"].as_u64().context("no sample count in the stats")?;
+    Ok((estimate, actual))
+}
+
+/// [`run_one`], optionally asking for `stats=all`.
+fn run_with(
+    client: &reqwest::blocking::Client,
+    sys: &System,
+    w: &Workload,
+    i: usize,
+    step_s: i64,
+    no_store: bool,
+    stats: bool,
 ) -> Result<(f64, serde_json::Value)> {
     let (_, query, range) = QUERIES[i];
     let (start, end) = ((w.start_ms / 1000).to_string(), (w.end_ms() / 1000).to_string());
@@ -120,6 +152,9 @@ fn run_one(
     };
     if no_store {
         req = req.header("Cache-Control", "no-store");
+    }
+    if stats {
+        req = req.query(&[("stats", "all")]);
     }
     let resp = req.timeout(Duration::from_secs(300)).send()?;
     let status = resp.status();
@@ -162,6 +197,7 @@ pub fn run(
             cached_ms: vec![None; QUERIES.len()],
             errors: BTreeMap::new(),
             answers: vec![None; QUERIES.len()],
+            estimates: vec![None; QUERIES.len()],
         })
         .collect();
     for (i, (name, _, _)) in QUERIES.iter().enumerate() {
@@ -184,10 +220,17 @@ pub fn run(
             out[k].median_ms[i] = median(t);
         }
     }
-    // Cache hits, separately: one filling run, then timed runs.
+    // Cache hits, separately: one filling run, then timed runs; and the
+    // cost estimate against the samples each query loaded.
     for (k, sys) in systems.iter().enumerate() {
         if !matches!(sys.kind, Kind::Strata | Kind::StrataKafka) {
             continue;
+        }
+        for i in 0..QUERIES.len() {
+            match estimate_and_actual(&client, sys, w, i, cfg.step_s) {
+                Ok(pair) => out[k].estimates[i] = Some(pair),
+                Err(e) => eprintln!("estimate of query {i}: {e}"),
+            }
         }
         for (i, _) in QUERIES.iter().enumerate().filter(|(_, q)| q.2) {
             let mut t = Vec::new();
@@ -315,10 +358,36 @@ pub fn report(results: &[Measured], w: &Workload, cfg: &Config) {
             }
         }
     }
+    if let Some(s) = strata {
+        report_estimates(s);
+    }
     for m in results {
         for (i, e) in &m.errors {
             println!("{} failed {}: {e}", m.kind.name(), QUERIES[*i].0);
         }
+    }
+}
+
+/// Prints each query's estimated and loaded samples, and the worst ratio
+/// either way (the scheduling issue's target: within 2×).
+fn report_estimates(s: &Measured) {
+    println!("\ncost estimate against the samples loaded (stats=all, cache bypassed):");
+    println!("| {:<26} | {:>14} | {:>14} | {:>10} |", "query", "estimated", "loaded", "est/loaded");
+    let mut worst: Option<(f64, &str)> = None;
+    for (i, (name, _, _)) in QUERIES.iter().enumerate() {
+        let Some((est, actual)) = s.estimates[i] else {
+            println!("| {name:<26} | {:>14} | {:>14} | {:>10} |", "-", "-", "-");
+            continue;
+        };
+        let ratio = est as f64 / (actual.max(1)) as f64;
+        println!("| {name:<26} | {est:>14} | {actual:>14} | {ratio:>9.2}x |");
+        let off = if ratio >= 1.0 { ratio } else { 1.0 / ratio };
+        if worst.is_none_or(|(w, _)| off > w) {
+            worst = Some((off, name));
+        }
+    }
+    if let Some((off, name)) = worst {
+        println!("worst estimate: {name}, off by {off:.2}x (target: within 2x)");
     }
 }
 

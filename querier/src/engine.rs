@@ -373,15 +373,23 @@ impl Engine {
     ) -> Result<(QueryValue, QueryStats)> {
         let canceled = Arc::new(AtomicBool::new(false));
         let _cancel_on_drop = CancelOnDrop(Arc::clone(&canceled));
+        // Dropped when this call returns (answered, timed out or abandoned):
+        // the job's fetch then stops. No tokio timer runs on the job's
+        // thread: registering one takes the timer wheel's lock and wakes a
+        // worker under it, and a heavy-lane thread (`SCHED_IDLE`) preempted
+        // there would hold every cheap query's timer behind it.
+        let (_caller_here, caller_gone) = tokio::sync::oneshot::channel::<()>();
         let deadline = prepared.deadline(&self.opts);
         let runtime = tokio::runtime::Handle::current();
         let engine = self.clone();
         let job = move || {
             crate::source::allow_blocking_inline();
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            let fetched = runtime
-                .block_on(async { tokio::time::timeout(remaining, fetch(source.as_ref(), &prepared)).await })
-                .map_err(|_| Error::Timeout("query preparation"))??;
+            let fetched = runtime.block_on(async {
+                tokio::select! {
+                    fetched = fetch(source.as_ref(), &prepared) => fetched,
+                    _ = caller_gone => Err(Error::Timeout("query preparation")),
+                }
+            })?;
             engine.eval_job(prepared, fetched, deadline, canceled)()
         };
         match self.background.as_ref().filter(|_| background) {

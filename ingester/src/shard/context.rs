@@ -19,7 +19,7 @@ pub(crate) enum FlushEvent {
     /// The memtable went over its size limit.
     Nudge,
     /// Flush everything consumed so far and answer when committed.
-    Force(flume::Sender<Result<()>>),
+    Force(super::worker::Reply<Result<()>>),
     /// The shard is stopping (sent after the consumers stopped): flush what
     /// was consumed (with `flush_on_shutdown`), then stop.
     Stop,

@@ -18,14 +18,14 @@ use strata_storage::ManifestStore;
 
 use super::config::IngesterConfig;
 use super::metrics::{IngesterMetrics, PartitionMetrics};
-use super::worker::{Command, ShardSpec, run_shard};
+use super::worker::{Command, Reply, ShardSpec, run_shard};
 use crate::error::{Error, Result};
 
 struct ShardHandle {
     partitions: Vec<PartitionId>,
     /// Set while the shard's last flush failed (see [`Ingester::flush_failing`]).
     flush_failing: Arc<AtomicBool>,
-    commands: flume::Sender<Command>,
+    commands: tokio::sync::mpsc::UnboundedSender<Command>,
     thread: Mutex<Option<ExecutorJoinHandle<()>>>,
 }
 
@@ -112,7 +112,7 @@ impl Ingester {
             let mine: Vec<PartitionId> =
                 owned.iter().enumerate().filter(|(i, _)| i % n == shard).map(|(_, &p)| p).collect();
             let placement = cpus.get(shard).map_or(Placement::Unbound, |&cpu| Placement::Fixed(cpu));
-            let (cmd_tx, cmd_rx) = flume::unbounded();
+            let (cmd_tx, cmd_rx) = tokio::sync::mpsc::unbounded_channel();
             let (ready_tx, ready_rx) = flume::bounded(1);
             let flush_failing = Arc::new(AtomicBool::new(false));
             let spec = ShardSpec {
@@ -178,12 +178,12 @@ impl Ingester {
     }
 
     /// Sends a command built by `make` to every shard and awaits every answer.
-    async fn ask_all<T: Send + 'static>(&self, make: impl Fn(flume::Sender<T>) -> Command) -> Result<Vec<T>> {
+    async fn ask_all<T: Send + 'static>(&self, make: impl Fn(Reply<T>) -> Command) -> Result<Vec<T>> {
         let mut pending = Vec::with_capacity(self.shards.len());
         for (i, s) in self.shards.iter().enumerate() {
-            let (tx, rx) = flume::bounded(1);
+            let (tx, rx) = tokio::sync::oneshot::channel();
             s.commands.send(make(tx)).map_err(|_| Error::ShardUnavailable(i))?;
-            pending.push(async move { rx.recv_async().await.map_err(|_| Error::ShardUnavailable(i)) });
+            pending.push(async move { rx.await.map_err(|_| Error::ShardUnavailable(i)) });
         }
         try_join_all(pending).await
     }
@@ -284,13 +284,13 @@ impl Ingester {
     pub fn shutdown(&self) {
         let mut pending = Vec::new();
         for s in &self.shards {
-            let (tx, rx) = flume::bounded(1);
+            let (tx, rx) = tokio::sync::oneshot::channel();
             if s.commands.send(Command::Shutdown { reply: tx }).is_ok() {
                 pending.push(rx);
             }
         }
         for rx in pending {
-            let _ = rx.recv(); // Err: the shard had already stopped
+            let _ = futures::executor::block_on(rx); // Err: the shard had already stopped
         }
         for (i, s) in self.shards.iter().enumerate() {
             let thread = s.thread.lock().take();

@@ -48,7 +48,7 @@ pub(crate) struct FlushJob {
 
 struct OffsetWaiter {
     targets: Vec<(PartitionId, Offset)>,
-    reply: flume::Sender<()>,
+    reply: super::worker::Reply<()>,
 }
 
 pub(crate) struct ShardState {
@@ -261,7 +261,7 @@ impl ShardState {
 
     /// Registers a waiter answered once every owned partition in `targets`
     /// (index = partition id) has consumed up to its target.
-    pub fn add_waiter(&mut self, targets: &[Offset], reply: flume::Sender<()>) {
+    pub fn add_waiter(&mut self, targets: &[Offset], reply: super::worker::Reply<()>) {
         let targets = self.partitions.keys().filter_map(|p| targets.get(*p as usize).map(|t| (*p, *t))).collect();
         self.waiters.push(OffsetWaiter { targets, reply });
         self.notify_waiters();
@@ -269,16 +269,14 @@ impl ShardState {
 
     fn notify_waiters(&mut self) {
         let partitions = &self.partitions;
-        self.waiters.retain(|w| {
-            if w.reply.is_disconnected() {
-                return false;
-            }
-            let reached = w.targets.iter().all(|(p, t)| partitions.get(p).is_none_or(|s| s.consumed >= *t));
-            if reached {
-                let _ = w.reply.send(());
-            }
-            !reached
-        });
+        let (reached, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiters)
+            .into_iter()
+            .filter(|w| !w.reply.is_closed())
+            .partition(|w| w.targets.iter().all(|(p, t)| partitions.get(p).is_none_or(|s| s.consumed >= *t)));
+        self.waiters = waiting;
+        for w in reached {
+            let _ = w.reply.send(());
+        }
     }
 }
 

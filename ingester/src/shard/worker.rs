@@ -22,36 +22,47 @@ use super::metrics::IngesterMetrics;
 use super::state::{PartitionState, ShardState};
 use crate::error::Result;
 
+/// The answer channel of a [`Command`].
+///
+/// Commands and their answers travel on tokio's lock-free channels, not on
+/// channels with a lock: a query thread of the heavy lane runs at the
+/// `SCHED_IDLE` policy, and when it held a channel's lock while waking the
+/// shard (flume wakes an async receiver under its lock), the shard's wake-up
+/// preempted it there and every cheap query's command waited on that lock
+/// until the idle thread ran again (up to 16 ms, measured with `perf sched`
+/// stacks under the mixed benchmark).
+pub(crate) type Reply<T> = tokio::sync::oneshot::Sender<T>;
+
 /// A request to a shard.
 pub(crate) enum Command {
     Read {
         req: SelectRequest,
-        reply: flume::Sender<HeadReadResponse>,
+        reply: Reply<HeadReadResponse>,
     },
     Labels {
         req: LabelsRequest,
-        reply: flume::Sender<HeadLabelsResponse>,
+        reply: Reply<HeadLabelsResponse>,
     },
     Estimate {
         req: SelectRequest,
-        reply: flume::Sender<SelectEstimate>,
+        reply: Reply<SelectEstimate>,
     },
     /// Cardinality statistics of one tenant's head (active and frozen tables).
     Stats {
         tenant: strata_common::TenantId,
-        reply: flume::Sender<strata_storage::memtable::HeadStats>,
+        reply: Reply<strata_storage::memtable::HeadStats>,
     },
     /// Flush everything consumed so far.
     Flush {
-        reply: flume::Sender<Result<()>>,
+        reply: Reply<Result<()>>,
     },
     /// Answer once every owned partition reached its target (index = partition).
     WaitConsumed {
         targets: Vec<Offset>,
-        reply: flume::Sender<()>,
+        reply: Reply<()>,
     },
     Shutdown {
-        reply: flume::Sender<()>,
+        reply: Reply<()>,
     },
 }
 
@@ -65,7 +76,7 @@ pub(crate) struct ShardSpec {
     pub metrics: IngesterMetrics,
     /// Set while the last flush failed (read by the handle for `/ready`).
     pub flush_failing: Arc<std::sync::atomic::AtomicBool>,
-    pub commands: flume::Receiver<Command>,
+    pub commands: tokio::sync::mpsc::UnboundedReceiver<Command>,
     /// Answered once the readers are open (or with the error that stopped it).
     pub ready: flume::Sender<Result<()>>,
 }
@@ -73,7 +84,7 @@ pub(crate) struct ShardSpec {
 /// Runs one shard until it is told to stop or its command channel closes
 /// (the [`Ingester`](super::Ingester) was dropped).
 pub(crate) async fn run_shard(spec: ShardSpec) {
-    let ShardSpec { shard, partitions, config, log, manifest, metrics, flush_failing, commands, ready } = spec;
+    let ShardSpec { shard, partitions, config, log, manifest, metrics, flush_failing, mut commands, ready } = spec;
 
     // Replay starts at the manifest's flushed offset of each partition.
     let flushed = manifest.current().flushed_offsets.clone();
@@ -123,7 +134,7 @@ pub(crate) async fn run_shard(spec: ShardSpec) {
     let _ = ready.send(Ok(()));
 
     let mut shutdown_reply = None;
-    while let Ok(cmd) = commands.recv_async().await {
+    while let Some(cmd) = commands.recv().await {
         match cmd {
             Command::Read { req, reply } => {
                 let slices = ctx.state.borrow().read_slices(&req, ctx.config.head_read_slice_samples);
@@ -205,7 +216,7 @@ async fn read_in_slices(
     ctx: Rc<ShardCtx>,
     req: SelectRequest,
     slices: Vec<(Timestamp, Timestamp)>,
-    reply: flume::Sender<HeadReadResponse>,
+    reply: Reply<HeadReadResponse>,
 ) {
     for _attempt in 0..3 {
         let epoch = ctx.state.borrow().epoch();
