@@ -10,6 +10,14 @@
 //! ones use whatever CPU is left. Lowering a priority needs no privilege;
 //! raising it again would, which is why these are dedicated threads and not
 //! tokio's blocking pool.
+//!
+//! A job here must not hold a lock that normal-priority threads take while
+//! it may be preempted, above all across a wake-up of another thread (which
+//! preempts it there): the lock then stays held until the kernel gives the
+//! idle thread CPU again, and on a busy machine every cheap query needing it
+//! waits (priority inversion). This is why the ingester shards' command and
+//! answer channels are lock-free and why a job's fetch is stopped by its
+//! caller leaving rather than by a tokio timer (see `Engine::run_with`).
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
