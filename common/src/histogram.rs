@@ -20,6 +20,7 @@ pub mod codec;
 pub mod kahan;
 pub mod ops;
 pub mod text;
+pub mod trim;
 
 use crate::sample::{STALE_NAN_BITS, Timestamp, is_stale_nan};
 

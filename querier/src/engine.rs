@@ -438,7 +438,7 @@ impl Engine {
                 select,
                 prepare_nanos,
                 eval_nanos: eval_started.elapsed().as_nanos() as u64,
-                annotations: ctx.take_annotations(),
+                annotations: ctx.take_annotations().in_query(&req.query),
             };
             Ok((value, stats))
         }

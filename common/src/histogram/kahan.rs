@@ -133,6 +133,17 @@ impl KahanSum {
         self.sides.iter_mut().flat_map(|s| s.values_mut()).for_each(m);
     }
 
+    /// Divides every value and compensation by `d` (Prometheus's `Div`,
+    /// which divides rather than multiplying by the reciprocal: the last
+    /// bit differs).
+    pub fn divide(&mut self, d: f64) {
+        let m = |v: &mut Comp| *v = (v.0 / d, v.1 / d);
+        m(&mut self.count);
+        m(&mut self.sum);
+        m(&mut self.zero);
+        self.sides.iter_mut().flat_map(|s| s.values_mut()).for_each(m);
+    }
+
     /// Whether a running value overflowed to ±Inf.
     pub fn has_overflow(&self) -> bool {
         let inf = |v: &Comp| v.0.is_infinite();
@@ -177,15 +188,25 @@ pub fn mean<'a>(mut hists: impl Iterator<Item = &'a Histogram>) -> Result<Option
                 continue;
             }
             incremental = true;
-            acc.scale(1.0 / (n - 1.0));
+            acc.divide(n - 1.0);
         }
         acc.scale((n - 1.0) / n);
-        acc.add(&h.scale(1.0 / n))?;
+        acc.add(&divided(h, n))?;
     }
     if !incremental {
-        acc.scale(1.0 / n);
+        acc.divide(n);
     }
     Ok(Some(acc.finish()))
+}
+
+/// `h / d` (Prometheus's `h.Copy().Div(d)`, `d` not 0).
+fn divided(h: &Histogram, d: f64) -> Histogram {
+    let mut out = h.scale(1.0);
+    out.count /= d;
+    out.sum /= d;
+    out.zero_count /= d;
+    out.positive_buckets.iter_mut().chain(out.negative_buckets.iter_mut()).for_each(|c| *c /= d);
+    out
 }
 
 #[cfg(test)]

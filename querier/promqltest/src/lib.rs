@@ -6,9 +6,7 @@
 //! `expect warn|info|no_warn|no_info [msg:|regex:]`, `eval_warn`, `eval_info`).
 //! Commands the engine or the runner does not support yet are counted as
 //! skipped, never as passed. Annotations are checked as promqltest's
-//! `checkAnnotations` does, without the `(line:col)` position an expected
-//! text ends with (promql-parser keeps none; see
-//! `strata_querier::engine::annotations`).
+//! `checkAnnotations` does, their `(line:col)` positions included.
 //!
 //! ```text
 //!  cases/*.test ─parse─▶ Command ─▶ MemorySource (load) ─▶ Engine::execute (eval)

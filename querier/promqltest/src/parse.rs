@@ -72,23 +72,6 @@ pub struct ExpectAnnotations {
     pub infos: Vec<FailMessage>,
 }
 
-/// An expected annotation text without the `(line:col)` position
-/// promqltest appends: promql-parser keeps no positions, so the engine's
-/// texts have none (see `strata_querier::engine::annotations`).
-fn without_position(m: FailMessage) -> FailMessage {
-    let pos = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit() || ":[]-+0123456789".contains(c));
-    match m {
-        FailMessage::Exact(t) => match t.strip_suffix(')').and_then(|x| x.rsplit_once(" (")) {
-            Some((head, p)) if pos(p) => FailMessage::Exact(head.to_string()),
-            _ => FailMessage::Exact(t),
-        },
-        FailMessage::Regex(r) => match r.strip_suffix("\\)").and_then(|x| x.rsplit_once("\\(")) {
-            Some((head, p)) if pos(p) => FailMessage::Regex(head.trim_end().to_string()),
-            _ => FailMessage::Regex(r),
-        },
-    }
-}
-
 /// The error an `expect fail` line asks for.
 #[derive(Debug, Clone)]
 pub enum FailMessage {
@@ -432,8 +415,8 @@ fn parse_command(line_no: usize, line: &str, body: &[(usize, &str)]) -> Command 
                             };
                             let a = &mut expect.annotations;
                             match (kind, text) {
-                                ("warn", Some(t)) => a.warnings.push(without_position(t)),
-                                ("info", Some(t)) => a.infos.push(without_position(t)),
+                                ("warn", Some(t)) => a.warnings.push(t),
+                                ("info", Some(t)) => a.infos.push(t),
                                 ("warn", None) => a.warn = true,
                                 ("info", None) => a.info = true,
                                 ("no_warn", _) => a.no_warn = true,

@@ -18,11 +18,11 @@ mod topk;
 
 use std::collections::HashMap;
 
-use promql_parser::parser::{AggregateExpr, LabelModifier};
+use promql_parser::parser::{AggregateExpr, Expr, LabelModifier, StringLiteral};
 use strata_common::Labels;
 use strata_common::labels::METRIC_NAME;
 
-use super::annotations::Annotation;
+use super::annotations::{Annotation, PositionRange};
 use super::ctx::{EvalCtx, Reservation, StepSeries, Value, VecStream, labels_bytes, new_series_bytes};
 use super::eval::eval as eval_expr;
 use super::numeric::{self, kahan_inc};
@@ -212,7 +212,13 @@ pub fn eval<'a>(ctx: &'a EvalCtx, a: &'a AggregateExpr) -> Result<Value<'a>> {
         return topk::eval(ctx, a, input.as_mut(), op == AggOp::Topk);
     }
     // count_values("label", v): the value, formatted, becomes a label. Any
-    // non-empty UTF-8 name is valid, as in Prometheus 3.
+    // non-empty UTF-8 name is valid, as in Prometheus 3; a literal of bytes
+    // that are not UTF-8 (`"a\xc5z"`) is not.
+    if let (AggOp::CountValues, Some(Expr::StringLiteral(StringLiteral { invalid_utf8: Some(b), .. }))) =
+        (op, a.param.as_deref().map(super::eval::unparen))
+    {
+        return Err(Error::Execution(format!("invalid label name {}", super::annotations::go_q_bytes(b))));
+    }
     let value_label = match (op, a.param.as_deref().map(|p| eval_expr(ctx, p)).transpose()?) {
         (AggOp::CountValues, Some(Value::String(l))) if !l.is_empty() => Some(l),
         // Prometheus's execution error, its text included.
@@ -248,7 +254,7 @@ pub fn eval<'a>(ctx: &'a EvalCtx, a: &'a AggregateExpr) -> Result<Value<'a>> {
         }
         if matches!(op, AggOp::Min | AggOp::Max | AggOp::Stddev | AggOp::Stdvar) && s.has_hist() {
             let k = super::annotations::key(12, &[op_name(op)], 0);
-            ctx.annotate_once(k, || Annotation::histogram_ignored_in_aggregation(op_name(op)));
+            ctx.annotate_once(k, a.expr.position_range(), || Annotation::histogram_ignored_in_aggregation(op_name(op)));
         }
         let state = group_of(&mut groups, &mut held, key, &layout)?;
         let mut added = 0;
@@ -276,7 +282,8 @@ pub fn eval<'a>(ctx: &'a EvalCtx, a: &'a AggregateExpr) -> Result<Value<'a>> {
     }
     let mut groups: Vec<(Labels, Vec<u64>)> = groups.into_iter().collect();
     groups.sort_by(|x, y| x.0.cmp(&y.0));
-    Ok(Value::Vector(Box::new(GroupStream { ctx, layout, groups: groups.into_iter(), hists, held })))
+    let pos = a.expr.position_range();
+    Ok(Value::Vector(Box::new(GroupStream { ctx, layout, groups: groups.into_iter(), hists, held, pos })))
 }
 
 /// Where the per-step state of one group sits in its single `Vec<u64>`:
@@ -397,6 +404,8 @@ struct GroupStream<'a> {
     hists: HashMap<Labels, hist::HistAcc>,
     held: Reservation,
     ctx: &'a EvalCtx,
+    /// The aggregated expression (where annotations point).
+    pos: PositionRange,
 }
 
 impl super::ctx::SeriesStream for GroupStream<'_> {
@@ -416,9 +425,9 @@ impl super::ctx::SeriesStream for GroupStream<'_> {
                 }
             }
             if mixed.iter().any(|&m| m) {
-                self.ctx.annotate(Annotation::mixed_floats_histograms_agg());
+                self.ctx.annotate(self.pos, Annotation::mixed_floats_histograms_agg());
             }
-            let hist = acc.finish(self.ctx, self.layout.op == AggOp::Avg, |i| mixed[i]);
+            let hist = acc.finish(self.ctx, self.layout.op == AggOp::Avg, self.pos, |i| mixed[i]);
             let s = StepSeries { labels, values, hist };
             if s.has_values() {
                 return Ok(Some(s));
@@ -515,20 +524,21 @@ fn group_of<'g>(
 }
 
 /// Prometheus's warnings for quantile parameters outside [0, 1]: one for
-/// NaN, one for the largest above 1, one for the smallest below 0.
-pub fn check_quantile_param(ctx: &EvalCtx, phi: &[f64]) {
+/// NaN, one for the largest above 1, one for the smallest below 0, about
+/// the parameter at `pos`.
+pub fn check_quantile_param(ctx: &EvalCtx, phi: &[f64], pos: PositionRange) {
     if phi.iter().all(|q| (0.0..=1.0).contains(q)) {
         return;
     }
     if phi.iter().any(|q| q.is_nan()) {
-        ctx.annotate(Annotation::invalid_quantile(f64::NAN));
+        ctx.annotate(pos, Annotation::invalid_quantile(f64::NAN));
     }
     let (lo, hi) = phi.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &q| (lo.min(q), hi.max(q)));
     if hi > 1.0 {
-        ctx.annotate(Annotation::invalid_quantile(hi));
+        ctx.annotate(pos, Annotation::invalid_quantile(hi));
     }
     if lo < 0.0 {
-        ctx.annotate(Annotation::invalid_quantile(lo));
+        ctx.annotate(pos, Annotation::invalid_quantile(lo));
     }
 }
 
@@ -554,14 +564,14 @@ fn eval_quantile<'a>(
         Some(Value::Scalar(v)) => v,
         _ => return Err(Error::BadData("quantile needs a scalar parameter".into())),
     };
-    check_quantile_param(ctx, &phi);
+    check_quantile_param(ctx, &phi, a.param.as_deref().map(|p| p.position_range()).unwrap_or_default());
     let mut groups: HashMap<Labels, Vec<Vec<f64>>> = HashMap::new();
     let mut held = ctx.reservation();
     while let Some(s) = input.next_series()? {
         ctx.check_deadline()?;
         if s.has_hist() {
             let k = super::annotations::key(12, &["quantile"], 0);
-            ctx.annotate_once(k, || Annotation::histogram_ignored_in_aggregation("quantile"));
+            ctx.annotate_once(k, a.expr.position_range(), || Annotation::histogram_ignored_in_aggregation("quantile"));
         }
         let key = group_labels(&s.labels, a.modifier.as_ref());
         if !groups.contains_key(&key) {

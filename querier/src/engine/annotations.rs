@@ -9,14 +9,19 @@
 //! Texts are Prometheus's (`util/annotations/annotations.go`): an
 //! annotation is deduplicated by its text, and the histogram_quantile
 //! monotonicity info merges its details (time span, buckets, largest
-//! difference, sample count) across duplicates. promql-parser keeps no
-//! source positions, so the `(line:col)` suffix Prometheus appends is
-//! left out. Nothing is allocated until something is annotated: the float
-//! hot path only ever checks a condition.
+//! difference, sample count) across duplicates. Each annotation records
+//! the position of the expression it is about (the parser's
+//! [`PositionRange`], Prometheus's choice of node per annotation), and is
+//! rendered with it as Prometheus's `AsStrings(query, …)`: the text, then
+//! ` (line:col)` of that node in the query. As in Prometheus, duplicates
+//! are found by text alone, and the latest duplicate's position is kept
+//! (the monotonicity info keeps its first). Nothing is allocated until
+//! something is annotated: the float hot path only ever checks a condition.
 
 use std::collections::HashSet;
 use std::fmt::Write;
 
+pub use promql_parser::parser::PositionRange;
 use strata_common::Labels;
 use strata_common::labels::METRIC_NAME;
 
@@ -59,6 +64,8 @@ pub struct Annotation {
     /// The text it is deduplicated by.
     text: String,
     monotonicity: Option<Monotonicity>,
+    /// The expression it is about.
+    pos: Option<PositionRange>,
 }
 
 impl Annotation {
@@ -69,7 +76,7 @@ impl Annotation {
         };
         let mut text = String::from(prefix);
         let _ = text.write_fmt(what);
-        Self { severity, text, monotonicity: None }
+        Self { severity, text, monotonicity: None, pos: None }
     }
 
     fn warning(what: std::fmt::Arguments<'_>) -> Self {
@@ -85,7 +92,29 @@ impl Annotation {
         self.severity
     }
 
-    /// The full text, as the API shows it.
+    /// This annotation about the expression at `pos`.
+    pub fn at(mut self, pos: PositionRange) -> Self {
+        self.pos = Some(pos);
+        self
+    }
+
+    /// The expression it is about, if recorded.
+    pub fn pos(&self) -> Option<PositionRange> {
+        self.pos
+    }
+
+    /// The full text as the API shows it for `query` (Prometheus's
+    /// `AsStrings`): ending in ` (line:col)` of the expression it is about,
+    /// unless `query` is empty or no position was recorded.
+    pub fn render_in(&self, query: &str) -> String {
+        let mut out = self.render();
+        if let (Some(pos), false) = (self.pos, query.is_empty()) {
+            let _ = write!(out, " ({})", pos.start_pos_input(query));
+        }
+        out
+    }
+
+    /// The full text without its position.
     pub fn render(&self) -> String {
         match &self.monotonicity {
             None => self.text.clone(),
@@ -234,7 +263,13 @@ impl Annotation {
         Self::warning(format_args!("sort is ineffective for range queries since results are always ordered by labels"))
     }
 
+    /// Merges `other`, a duplicate of this text added later: Prometheus
+    /// keeps the later one's position, except for the monotonicity info,
+    /// whose details merge into the first.
     fn merge(&mut self, other: &Annotation) {
+        if self.monotonicity.is_none() && other.pos.is_some() {
+            self.pos = other.pos;
+        }
         if let (Some(m), Some(o)) = (&mut self.monotonicity, &other.monotonicity) {
             m.min_t = m.min_t.min(o.min_t);
             m.max_t = m.max_t.max(o.max_t);
@@ -277,6 +312,9 @@ pub struct Annotations {
     kept: Vec<Annotation>,
     /// Hashes of the distinct texts beyond [`MAX_KEPT`] of a severity.
     omitted: HashSet<(Severity, u64)>,
+    /// The query text the positions are rendered in (set once the query
+    /// has run, see [`Annotations::in_query`]; empty: no positions shown).
+    query: String,
 }
 
 impl Annotations {
@@ -307,6 +345,19 @@ impl Annotations {
             self.add(a);
         }
         self.omitted.extend(other.omitted);
+        if self.query.is_empty() {
+            self.query = other.query;
+        }
+    }
+
+    /// These annotations as shown for `query`, the text they were raised
+    /// on (Prometheus's `AsStrings(query, …)`): each ends in the position
+    /// of its expression. Copies the text only when something was annotated.
+    pub fn in_query(mut self, query: &str) -> Self {
+        if !self.is_empty() {
+            self.query = query.to_string();
+        }
+        self
     }
 
     /// Every kept annotation, in the order first seen.
@@ -314,13 +365,15 @@ impl Annotations {
         self.kept.iter()
     }
 
-    /// The texts of one severity, at most `max` (0: all kept) and then
-    /// Prometheus's `N more warning annotations omitted` line.
+    /// The texts of one severity as shown for the query (see
+    /// [`Annotations::in_query`] and [`Annotation::render_in`]), at most
+    /// `max` (0: all kept) and then Prometheus's `N more warning
+    /// annotations omitted` line.
     pub fn strings(&self, severity: Severity, max: usize) -> Vec<String> {
         let all = self.kept.iter().filter(|a| a.severity == severity);
         let total = all.clone().count() + self.omitted.iter().filter(|(s, _)| *s == severity).count();
         let shown = if max == 0 { total } else { total.min(max) };
-        let mut out: Vec<String> = all.take(shown).map(Annotation::render).collect();
+        let mut out: Vec<String> = all.take(shown).map(|a| a.render_in(&self.query)).collect();
         if total > out.len() {
             let kind = match severity {
                 Severity::Warning => "warning",
@@ -376,9 +429,10 @@ impl SeriesNotes {
         self.0.get() == 0
     }
 
-    /// Moves the notes into `out` as annotations naming `labels`' metric
-    /// (the quantile bit is left to the caller, who knows the value).
-    pub fn drain_into(&self, labels: &Labels, out: &mut Annotations) -> u16 {
+    /// Moves the notes into `out` as annotations naming `labels`' metric,
+    /// about the expression at `pos` (the quantile bit is left to the
+    /// caller, who knows the value).
+    pub fn drain_into(&self, labels: &Labels, pos: PositionRange, out: &mut Annotations) -> u16 {
         let bits = self.0.replace(0);
         if bits == 0 {
             return 0;
@@ -397,7 +451,7 @@ impl SeriesNotes {
         ];
         for (bit, make) in each {
             if bits & bit != 0 {
-                out.add(make(metric));
+                out.add(make(metric).at(pos));
             }
         }
         bits
@@ -424,6 +478,21 @@ pub(crate) fn go_q(s: &str) -> String {
                 let _ = write!(out, "\\x{:02x}", c as u32);
             }
             c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Go's `%q` of a byte string that need not be UTF-8 (invalid bytes as
+/// `\xNN`, as Go's `strconv.Quote`).
+pub(crate) fn go_q_bytes(b: &[u8]) -> String {
+    let mut out = String::from("\"");
+    for chunk in b.utf8_chunks() {
+        let q = go_q(chunk.valid());
+        out.push_str(&q[1..q.len() - 1]);
+        for byte in chunk.invalid() {
+            let _ = write!(out, "\\x{byte:02x}");
         }
     }
     out.push('"');
@@ -539,15 +608,43 @@ mod tests {
         notes.note(SeriesNotes::RECONCILED_SUB);
         let mut a = Annotations::default();
         let labels = Labels::from_pairs([("__name__", "h"), ("a", "b")]).unwrap();
-        notes.drain_into(&labels, &mut a);
+        notes.drain_into(&labels, PositionRange::new(5, 12), &mut a);
         assert!(notes.is_empty());
-        let texts: Vec<String> = a.iter().map(Annotation::render).collect();
+        let texts: Vec<String> = a.iter().map(|a| a.render_in("idelta(h[5m])")).collect();
         assert_eq!(
             texts,
             vec![
-                "PromQL warning: this native histogram metric is not a gauge: \"h\"",
-                "PromQL info: mismatched custom buckets were reconciled during subtraction"
+                "PromQL warning: this native histogram metric is not a gauge: \"h\" (1:6)",
+                "PromQL info: mismatched custom buckets were reconciled during subtraction (1:6)"
             ]
         );
+    }
+
+    #[test]
+    fn positions_render_as_prometheus_and_the_latest_duplicate_wins() {
+        let q = "sum(\n  rate(a[5m])\n) + rate(a[5m])";
+        let expr = promql_parser::parser::parse(q).unwrap();
+        let promql_parser::parser::Expr::Binary(b) = &expr else { panic!("{expr:?}") };
+        let promql_parser::parser::Expr::Aggregate(sum) = b.lhs.as_ref() else { panic!() };
+        let (inner, rhs) = (sum.expr.position_range(), b.rhs.position_range());
+        let mut a = Annotations::default();
+        a.add(Annotation::possible_non_counter("a").at(inner));
+        // No query, no position (as Prometheus with an empty query).
+        assert!(a.strings(Severity::Info, 0)[0].ends_with("\"a\""));
+        let info = |a: &Annotations| a.clone().in_query(q).strings(Severity::Info, 0);
+        assert_eq!(
+            info(&a),
+            vec![
+                "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \"a\" (2:3)"
+            ]
+        );
+        a.add(Annotation::possible_non_counter("a").at(rhs));
+        assert_eq!(info(&a).len(), 1);
+        assert!(info(&a)[0].ends_with(" (3:5)"), "{:?}", info(&a));
+        // The monotonicity info keeps its first position.
+        let mut m = Annotations::default();
+        m.add(Annotation::forced_monotonicity("", 0, 1.0, 2.0, 1.0).at(inner));
+        m.add(Annotation::forced_monotonicity("", 0, 1.0, 2.0, 1.0).at(rhs));
+        assert!(m.in_query(q).strings(Severity::Info, 0)[0].ends_with(" (2:3)"));
     }
 }

@@ -1,5 +1,6 @@
 //! Binary operators: arithmetic (`+ - * / % ^ atan2`), comparisons (with and
-//! without `bool`) and the set operators (`and or unless`) between scalars
+//! without `bool`), the histogram trim operators (`</ >/`, native
+//! histograms only) and the set operators (`and or unless`) between scalars
 //! and vectors. Vector/vector matching materializes the right-hand side as
 //! a hash map keyed by the matching signature and streams the other side
 //! (see `binary/vector.rs`).
@@ -50,6 +51,10 @@ pub enum BinOp {
     Or,
     /// `unless`
     Unless,
+    /// `</`: a native histogram's observations below a value.
+    TrimUpper,
+    /// `>/`: a native histogram's observations above a value.
+    TrimLower,
 }
 
 impl BinOp {
@@ -72,6 +77,8 @@ impl BinOp {
             "and" => Self::And,
             "or" => Self::Or,
             "unless" => Self::Unless,
+            "</" => Self::TrimUpper,
+            ">/" => Self::TrimLower,
             _ => return None,
         })
     }
@@ -95,12 +102,25 @@ impl BinOp {
             Self::And => "and",
             Self::Or => "or",
             Self::Unless => "unless",
+            Self::TrimUpper => "</",
+            Self::TrimLower => ">/",
         }
     }
 
     /// `==`, `!=`, `>`, `<`, `>=` or `<=`.
     pub fn is_comparison(self) -> bool {
         matches!(self, Self::Eq | Self::Ne | Self::Gt | Self::Lt | Self::Ge | Self::Le)
+    }
+
+    /// `</` or `>/`.
+    pub fn is_trim(self) -> bool {
+        matches!(self, Self::TrimUpper | Self::TrimLower)
+    }
+
+    /// Whether a result keeps the metric name without `bool`: comparisons
+    /// and trims (Prometheus's `changesMetricSchema` is false for them).
+    pub fn keeps_name(self) -> bool {
+        self.is_comparison() || self.is_trim()
     }
 
     /// `and`, `or` or `unless`.
@@ -125,6 +145,8 @@ impl BinOp {
             Self::Ge => (l, l >= r),
             Self::Le => (l, l <= r),
             Self::And | Self::Or | Self::Unless => (l, true),
+            // Defined on histograms only (see `elem::combine`).
+            Self::TrimUpper | Self::TrimLower => (l, false),
         }
     }
 }
@@ -161,9 +183,19 @@ pub(super) fn signature(labels: &Labels, matching: Option<&LabelModifier>) -> La
 pub fn eval<'a>(ctx: &'a EvalCtx, b: &'a BinaryExpr) -> Result<Value<'a>> {
     let op = op_of(b)?;
     let return_bool = b.modifier.as_ref().is_some_and(|m| m.return_bool);
-    let lhs = eval_expr(ctx, &b.lhs)?;
-    let rhs = eval_expr(ctx, &b.rhs)?;
+    // Annotations point at the whole expression (its left operand's start).
+    let pos = promql_parser::parser::PositionRange::new(b.lhs.position_range().start, b.rhs.position_range().end);
+    // Trimming reads buckets (as Prometheus, not a stats-only read).
+    let (lhs, rhs) = if op.is_trim() {
+        ctx.without_hist_stats(|| Ok::<_, Error>((eval_expr(ctx, &b.lhs)?, eval_expr(ctx, &b.rhs)?)))?
+    } else {
+        (eval_expr(ctx, &b.lhs)?, eval_expr(ctx, &b.rhs)?)
+    };
     match (lhs, rhs) {
+        // Prometheus: "operator not allowed for Scalar operations".
+        (Value::Scalar(_), Value::Scalar(_)) if op.is_trim() => {
+            Err(Error::Execution(format!("operator \"{}\" not allowed for Scalar operations", op.as_str())))
+        }
         (Value::Scalar(l), Value::Scalar(r)) => Ok(Value::Scalar({
             ctx.hold_steps(super::eval::SCALAR_BYTES)?;
             l.iter()
@@ -175,15 +207,15 @@ pub fn eval<'a>(ctx: &'a EvalCtx, b: &'a BinaryExpr) -> Result<Value<'a>> {
                 .collect()
         })),
         (Value::Vector(v), Value::Scalar(s)) => {
-            Ok(Value::Vector(Box::new(VectorScalar { ctx, inner: v, scalar: s, op, swap: false, return_bool })))
+            Ok(Value::Vector(Box::new(VectorScalar { ctx, inner: v, scalar: s, op, swap: false, return_bool, pos })))
         }
         (Value::Scalar(s), Value::Vector(v)) => {
-            Ok(Value::Vector(Box::new(VectorScalar { ctx, inner: v, scalar: s, op, swap: true, return_bool })))
+            Ok(Value::Vector(Box::new(VectorScalar { ctx, inner: v, scalar: s, op, swap: true, return_bool, pos })))
         }
         (Value::Vector(l), Value::Vector(r)) => {
             let matching = b.modifier.as_ref().and_then(|m| m.matching.clone());
             let card = b.modifier.as_ref().map_or(VectorMatchCardinality::OneToOne, |m| m.card.clone());
-            Ok(Value::Vector(vector::build(ctx, op, return_bool, matching, card, l, r)?))
+            Ok(Value::Vector(vector::build(ctx, op, pos, return_bool, matching, card, l, r)?))
         }
         _ => Err(Error::BadData(format!("operator {} is not defined on strings", b.op))),
     }
@@ -199,7 +231,7 @@ impl VectorScalar<'_> {
             let Some(h) = h else { continue };
             let (sc, x) = (elem::Elem::F(self.scalar[i]), elem::Elem::H(h));
             let (l, r) = if self.swap { (sc, x) } else { (x, sc) };
-            match elem::combine(self.ctx, self.op, self.return_bool, l, r) {
+            match elem::combine(self.ctx, self.op, self.pos, self.return_bool, l, r) {
                 Some(elem::Out::H(h)) => out[i] = Some(h),
                 Some(elem::Out::F(v)) => s.values[i] = Some(v),
                 None => {}
@@ -219,6 +251,8 @@ struct VectorScalar<'a> {
     op: BinOp,
     swap: bool,
     return_bool: bool,
+    /// The binary expression (where annotations point).
+    pos: promql_parser::parser::PositionRange,
 }
 
 impl SeriesStream for VectorScalar<'_> {
@@ -226,6 +260,12 @@ impl SeriesStream for VectorScalar<'_> {
         while let Some(mut s) = self.inner.next_series()? {
             for (v, &sc) in s.values.iter_mut().zip(&self.scalar) {
                 let Some(x) = *v else { continue };
+                if self.op.is_trim() {
+                    // Floats are not trimmed (Prometheus's info).
+                    elem::combine(self.ctx, self.op, self.pos, false, elem::Elem::F(x), elem::Elem::F(sc));
+                    *v = None;
+                    continue;
+                }
                 let (l, r) = if self.swap { (sc, x) } else { (x, sc) };
                 let (mut out, keep) = self.op.apply(l, r);
                 if self.op.is_comparison() && self.swap {
@@ -243,7 +283,7 @@ impl SeriesStream for VectorScalar<'_> {
             if !s.has_values() {
                 continue;
             }
-            if !self.op.is_comparison() || self.return_bool {
+            if !self.op.keeps_name() || self.return_bool {
                 s.labels.remove(METRIC_NAME);
             }
             return Ok(Some(s));

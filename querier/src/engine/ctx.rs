@@ -45,7 +45,7 @@ use std::time::Instant;
 use strata_common::histogram::Histogram;
 use strata_common::{Labels, Timestamp};
 
-use super::annotations::{Annotation, Annotations};
+use super::annotations::{Annotation, Annotations, PositionRange};
 use crate::error::{Error, Result};
 use crate::source::SeriesIter;
 
@@ -361,20 +361,23 @@ impl EvalCtx {
         Ok(r)
     }
 
-    /// Records a warning or info annotation of the query (deduplicated).
-    /// Called only where something is noticed: nothing is allocated on
-    /// paths that do not annotate.
-    pub fn annotate(&self, a: Annotation) {
-        self.shared.annotations.borrow_mut().add(a);
+    /// Records a warning or info annotation of the query (deduplicated)
+    /// about the expression at `pos`. Called only where something is
+    /// noticed: nothing is allocated on paths that do not annotate.
+    pub fn annotate(&self, pos: PositionRange, a: Annotation) {
+        self.shared.annotations.borrow_mut().add(a.at(pos));
     }
 
     /// [`EvalCtx::annotate`] for a site that may fire at every step or
     /// series: `key` (see [`super::annotations::key`]) names the text, and
     /// `make` builds it only the first time the key is seen, so a repeated
     /// annotation neither allocates nor compares texts again.
-    pub fn annotate_once(&self, key: u64, make: impl FnOnce() -> Annotation) {
+    /// The same text at another position is another key (the latest
+    /// position of a text is the one shown, as in Prometheus).
+    pub fn annotate_once(&self, key: u64, pos: PositionRange, make: impl FnOnce() -> Annotation) {
+        let key = key ^ (pos.start as u64).rotate_left(40) ^ (pos.end as u64).rotate_left(20);
         if self.shared.annotated.borrow_mut().insert(key) {
-            self.annotate(make());
+            self.annotate(pos, make());
         }
     }
 
@@ -681,14 +684,22 @@ mod tests {
         let ctx = ctx(u64::MAX);
         let mut built = 0;
         for _ in 0..3 {
-            ctx.annotate_once(super::super::annotations::key(1, &["m"], 0), || {
+            ctx.annotate_once(super::super::annotations::key(1, &["m"], 0), PositionRange::new(7, 8), || {
                 built += 1;
                 Annotation::not_counter("m")
             });
         }
-        ctx.annotate(Annotation::not_counter("m"));
+        ctx.annotate(PositionRange::new(7, 8), Annotation::not_counter("m"));
         assert_eq!(built, 1);
-        assert_eq!(ctx.take_annotations().iter().count(), 1);
+        // Another position is built again, and shown (the latest wins).
+        ctx.annotate_once(super::super::annotations::key(1, &["m"], 0), PositionRange::new(0, 1), || {
+            built += 1;
+            Annotation::not_counter("m")
+        });
+        assert_eq!(built, 2);
+        let a = ctx.take_annotations();
+        assert_eq!(a.iter().count(), 1);
+        assert_eq!(a.iter().next().and_then(|a| a.pos()).map(|p| p.start), Some(0));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use strata_common::sample::is_stale_nan;
 use strata_common::{HistSample, Sample, Timestamp};
 
 use self::hist_range::{HOut, HistFn, HistWindow};
-use crate::engine::annotations::{self, Annotation, Annotations, SeriesNotes};
+use crate::engine::annotations::{self, Annotation, Annotations, PositionRange, SeriesNotes};
 use crate::engine::ctx::{EvalCtx, HistColumn, SeriesStream, StepSeries, Value, VecStream, collect};
 use crate::engine::eval::{MapStream, RangeInput, SCALAR_BYTES, eval, unparen};
 use crate::engine::parallel::{Batched, GridView, SeriesKernel};
@@ -140,8 +140,10 @@ pub fn eval_call<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
     check(call)?;
     let name = call.func.name;
     if name.starts_with("sort") && ctx.start != ctx.end {
-        ctx.annotate(Annotation::sort_in_range_query());
+        ctx.annotate(call.pos, Annotation::sort_in_range_query());
     }
+    // Prometheus's functions annotate at their first argument.
+    let pos = first_arg_pos(call);
     let def = lookup(name).ok_or_else(|| Error::Unsupported(format!("function {name}")))?;
     let arg = |i: usize| {
         call.args
@@ -165,7 +167,7 @@ pub fn eval_call<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
             let param = match def.kind {
                 Kind::RangeParam(_) if name == "quantile_over_time" => {
                     let phi = scalar_arg(0)?.unwrap_or_default();
-                    crate::engine::aggregate::check_quantile_param(ctx, &phi);
+                    crate::engine::aggregate::check_quantile_param(ctx, &phi, pos);
                     phi
                 }
                 Kind::RangeParam(_) => scalar_arg(0)?.unwrap_or_default(),
@@ -195,15 +197,15 @@ pub fn eval_call<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
                 // histograms' predecessors (see `eval::stats_hints`).
                 let stats = ctx.hist_stats().then_some(window.0);
                 let window = (window.0 - if stats.is_some() { ctx.lookback } else { 0 }, window.1);
-                let kernel = RangeKernel { grid: GridView::of(ctx), timing, range, window, f, hf, param, stats };
+                let kernel = RangeKernel { grid: GridView::of(ctx), timing, range, window, f, hf, param, stats, pos };
                 let inner = Batched::new(ctx, iter, kernel);
-                let counter_check = CounterCheck::of(name);
+                let counter_check = CounterCheck::of(name, pos);
                 return Ok(Value::Vector(Box::new(DropName { ctx, inner, keep_name, counter_check })));
             }
             let input = RangeInput::new(ctx, arg(i)?)?;
             let hf = hist_range::lookup(name);
-            let counter_check = CounterCheck::of(name);
-            Ok(Value::Vector(Box::new(RangeFnStream { iter: input, f, hf, param, keep_name, counter_check })))
+            let counter_check = CounterCheck::of(name, pos);
+            Ok(Value::Vector(Box::new(RangeFnStream { iter: input, f, hf, param, keep_name, counter_check, pos })))
         }
         Kind::ElementwiseArgs { f, defaults } => {
             let inner = match eval(ctx, arg(0)?)? {
@@ -279,6 +281,14 @@ struct RangeFnStream<'a> {
     keep_name: bool,
     /// `rate` / `increase`: see [`CounterCheck`].
     counter_check: Option<CounterCheck>,
+    /// Where annotations point (the call's first argument).
+    pos: PositionRange,
+}
+
+/// Where Prometheus's functions point their annotations: their first
+/// argument (the empty range for a call without one).
+pub fn first_arg_pos(call: &Call) -> PositionRange {
+    call.args.args.first().map(|a| a.position_range()).unwrap_or_default()
 }
 
 impl SeriesStream for RangeFnStream<'_> {
@@ -313,7 +323,7 @@ impl SeriesStream for RangeFnStream<'_> {
                 let col = hist_windows(&w, refs, steps, f, self.hf, &mut values, &notes);
                 if !notes.is_empty() {
                     let mut a = Annotations::default();
-                    notes.drain_into(&labels, &mut a);
+                    notes.drain_into(&labels, self.pos, &mut a);
                     ctx.annotate_all(a);
                 }
                 col
@@ -381,11 +391,17 @@ struct RangeKernel {
     /// Under `histogram_count`/`_sum`/`_avg`: the start of the selector's
     /// own window (`window` starts a lookback earlier).
     stats: Option<Timestamp>,
+    /// Where annotations point (the call's first argument).
+    pos: PositionRange,
 }
 
 impl SeriesKernel for RangeKernel {
     fn window(&self) -> (Timestamp, Timestamp) {
         self.window
+    }
+
+    fn pos(&self) -> PositionRange {
+        self.pos
     }
 
     fn eval(&self, samples: &mut Vec<Sample>, out: &mut Vec<Option<f64>>) {
@@ -545,12 +561,14 @@ impl<S: SeriesStream> SeriesStream for DropName<'_, S> {
 /// the series of one metric (consecutive in a selection) are noted once.
 struct CounterCheck {
     last: Option<String>,
+    /// The call's first argument (where the info points).
+    pos: PositionRange,
 }
 
 impl CounterCheck {
     /// The check for function `name`, if it is `rate` or `increase`.
-    fn of(name: &str) -> Option<Self> {
-        matches!(name, "rate" | "increase").then_some(Self { last: None })
+    fn of(name: &str, pos: PositionRange) -> Option<Self> {
+        matches!(name, "rate" | "increase").then_some(Self { last: None, pos })
     }
 
     fn check(&mut self, ctx: &EvalCtx, s: &StepSeries) {
@@ -562,7 +580,7 @@ impl CounterCheck {
             return;
         }
         if s.values.iter().any(Option::is_some) {
-            ctx.annotate_once(annotations::key(11, &[name], 0), || Annotation::possible_non_counter(name));
+            ctx.annotate_once(annotations::key(11, &[name], 0), self.pos, || Annotation::possible_non_counter(name));
             self.last = Some(name.to_string());
         }
     }

@@ -25,7 +25,7 @@ use std::collections::VecDeque;
 
 use strata_common::{HistSample, Sample, Timestamp};
 
-use super::annotations::{Annotations, SeriesNotes};
+use super::annotations::{Annotations, PositionRange, SeriesNotes};
 use super::ctx::{EvalCtx, HistColumn, Reservation, SeriesStream, StepSeries, new_series_bytes, series_bytes};
 use super::eval::sample_bytes;
 use crate::error::Result;
@@ -86,6 +86,12 @@ pub trait SeriesKernel: Sync {
         self.eval(samples, out);
         None
     }
+
+    /// The expression the notes of [`SeriesKernel::eval_hist`] are about
+    /// (their annotations' position).
+    fn pos(&self) -> PositionRange {
+        PositionRange::default()
+    }
 }
 
 /// What one thread did with its chunk.
@@ -130,7 +136,7 @@ fn run_chunk<K: SeriesKernel>(
                 r.hists.push((k, col));
             }
             if !notes.is_empty() {
-                notes.drain_into(&s.labels, r.annotations.get_or_insert_with(Box::default));
+                notes.drain_into(&s.labels, kernel.pos(), r.annotations.get_or_insert_with(Box::default));
             }
         }
     }

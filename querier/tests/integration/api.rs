@@ -331,7 +331,8 @@ async fn native_histograms_render_as_prometheus() {
 }
 
 /// Prometheus 3's envelope: `"warnings"` and `"infos"` after `data`, each
-/// only when the query annotated something of that kind.
+/// only when the query annotated something of that kind, each text ending
+/// in the `(line:col)` of the expression it is about.
 #[tokio::test]
 async fn annotations_render_as_prometheus() {
     // `rate` of a series whose name does not say counter: the info.
@@ -339,10 +340,14 @@ async fn annotations_render_as_prometheus() {
     assert_eq!(s, StatusCode::OK);
     assert!(body.starts_with(r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"instance":"a","job":"node"},"value":[1700000150,"#), "{body}");
     assert!(
-        body.ends_with(r#"]},"infos":["PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \"up\""]}"#),
+        body.ends_with(r#"]},"infos":["PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \"up\" (1:6)"]}"#),
         "{body}"
     );
     assert!(!body.contains("\"warnings\""), "{body}");
+    // Lines count from 1, columns in bytes from the line's start.
+    let (s, body) = get("/api/v1/query?query=sum(%0A%20%20rate(up%5B5m%5D))&time=1700000150").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(body.ends_with(r#"_total/_sum/_count/_bucket: \"up\" (2:8)"]}"#), "{body}");
     // A warning, on a range query (twice: an annotated answer is not
     // served from the results cache without its warning).
     let uri = "/api/v1/query_range?query=sort(up)&start=1700000000&end=1700000150&step=15s";
@@ -350,7 +355,7 @@ async fn annotations_render_as_prometheus() {
         let (s, body) = get(uri).await;
         assert_eq!(s, StatusCode::OK);
         assert!(
-            body.ends_with(r#"]}]},"warnings":["PromQL warning: sort is ineffective for range queries since results are always ordered by labels"]}"#),
+            body.ends_with(r#"]}]},"warnings":["PromQL warning: sort is ineffective for range queries since results are always ordered by labels (1:1)"]}"#),
             "{body}"
         );
         assert!(!body.contains("\"infos\""), "{body}");
@@ -363,7 +368,7 @@ async fn annotations_render_as_prometheus() {
     let (s, body) = call(histogram_state(), req).await;
     assert_eq!(s, StatusCode::OK);
     assert!(
-        body.ends_with(r#","warnings":["PromQL warning: quantile value should be between 0 and 1, got 1.5"],"infos":["PromQL info: ignored histogram in max aggregation"]}"#),
+        body.ends_with(r#","warnings":["PromQL warning: quantile value should be between 0 and 1, got 1.5 (1:20)"],"infos":["PromQL info: ignored histogram in max aggregation (1:37)"]}"#),
         "{body}"
     );
 }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use strata_common::histogram::kahan::{KahanSum, mean};
 use strata_common::histogram::{Histogram, ResetHint};
 
-use crate::engine::annotations::{Annotation, HistOp, key};
+use crate::engine::annotations::{Annotation, HistOp, PositionRange, key};
 use crate::engine::binary::elem::reconciles_bounds;
 use crate::engine::ctx::{EvalCtx, HistColumn};
 
@@ -65,7 +65,14 @@ impl HistAcc {
     /// none. `None` when no step has a result. Annotates, as Prometheus,
     /// exponential mixed with custom buckets (warning), reconciled custom
     /// bounds (info) and counter-reset hints colliding (warning).
-    pub fn finish(self, ctx: &EvalCtx, avg: bool, float_at: impl Fn(usize) -> bool) -> Option<HistColumn> {
+    /// The annotations are about the aggregated expression at `pos`.
+    pub fn finish(
+        self,
+        ctx: &EvalCtx,
+        avg: bool,
+        pos: PositionRange,
+        float_at: impl Fn(usize) -> bool,
+    ) -> Option<HistColumn> {
         let mut any = false;
         let names = self.names;
         let col: HistColumn = self
@@ -83,18 +90,18 @@ impl HistAcc {
                     hs.iter().skip(1).find(|(_, h)| h.uses_custom_buckets() != hs[0].1.uses_custom_buckets())
                 {
                     let name = names.get(*k as usize).map_or("", String::as_str);
-                    ctx.annotate_once(key(5, &[name], 0), || Annotation::mixed_exponential_custom(name));
+                    ctx.annotate_once(key(5, &[name], 0), pos, || Annotation::mixed_exponential_custom(name));
                     return None;
                 }
                 if hs.iter().skip(1).any(|(_, h)| reconciles_bounds(&hs[0].1, h)) {
                     let k = key(4, &[], HistOp::Agg as u64);
-                    ctx.annotate_once(k, || Annotation::mismatched_custom_buckets(HistOp::Agg));
+                    ctx.annotate_once(k, pos, || Annotation::mismatched_custom_buckets(HistOp::Agg));
                 }
                 let plain: Vec<&Histogram> = hs.iter().map(|(_, h)| h.as_ref()).collect();
                 let out = if avg { mean(plain.iter().copied()).ok()?? } else { sum(&plain)? };
                 if reset && not_reset {
                     let k = key(3, &[], HistOp::Agg as u64);
-                    ctx.annotate_once(k, || Annotation::counter_reset_collision(HistOp::Agg));
+                    ctx.annotate_once(k, pos, || Annotation::counter_reset_collision(HistOp::Agg));
                 }
                 any = true;
                 Some(Arc::new(out.compact()))

@@ -80,11 +80,12 @@ pub fn limit_ratio<'a>(ctx: &'a EvalCtx, a: &'a AggregateExpr, input: BoxStream<
     }
     // Prometheus caps the ratio to [-1, 1] (with a warning).
     let (lo, hi) = r.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+    let pos = a.param.as_deref().map(|p| p.position_range()).unwrap_or_default();
     if hi > 1.0 {
-        ctx.annotate(Annotation::invalid_ratio(hi, 1.0));
+        ctx.annotate(pos, Annotation::invalid_ratio(hi, 1.0));
     }
     if lo < -1.0 {
-        ctx.annotate(Annotation::invalid_ratio(lo, -1.0));
+        ctx.annotate(pos, Annotation::invalid_ratio(lo, -1.0));
     }
     let ratio = r.into_iter().map(|r| r.clamp(-1.0, 1.0)).collect();
     Ok(Value::Vector(Box::new(LimitRatio { input, ratio })))

@@ -87,7 +87,9 @@ pub fn eval<'a>(ctx: &'a EvalCtx, a: &'a AggregateExpr, input: &mut dyn SeriesSt
         // Histograms are not ranked (Prometheus ignores them here, with an info).
         if s.has_hist() {
             let name = if top { "topk" } else { "bottomk" };
-            ctx.annotate(crate::engine::annotations::Annotation::histogram_ignored_in_aggregation(name));
+            // Prometheus points this one at the aggregation itself.
+            let pos = a.pos;
+            ctx.annotate(pos, crate::engine::annotations::Annotation::histogram_ignored_in_aggregation(name));
         }
         s.drop_hist();
         let key = group_labels(&s.labels, a.modifier.as_ref());

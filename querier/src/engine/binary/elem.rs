@@ -13,7 +13,7 @@ use std::sync::Arc;
 use strata_common::histogram::{Histogram, ResetHint};
 
 use super::BinOp;
-use crate::engine::annotations::{Annotation, HistOp, key};
+use crate::engine::annotations::{Annotation, HistOp, PositionRange, key};
 use crate::engine::ctx::{EvalCtx, StepSeries};
 
 /// The element of a series at one step.
@@ -97,14 +97,23 @@ pub fn hist_equal(a: &Histogram, b: &Histogram) -> bool {
 /// the result, or `None` when the pair is filtered out or undefined.
 /// `return_bool` turns a comparison into 0/1.
 /// Annotates what Prometheus does (an undefined pair, conflicting reset
-/// hints, reconciled custom bounds, incompatible layouts) on `ctx`.
-pub fn combine(ctx: &EvalCtx, op: BinOp, return_bool: bool, l: Elem<'_>, r: Elem<'_>) -> Option<Out> {
+/// hints, reconciled custom bounds, incompatible layouts) on `ctx`, about
+/// the binary expression at `pos`.
+pub fn combine(
+    ctx: &EvalCtx,
+    op: BinOp,
+    pos: PositionRange,
+    return_bool: bool,
+    l: Elem<'_>,
+    r: Elem<'_>,
+) -> Option<Out> {
     let incompatible = |l: &str, r: &str| {
         let k = key(1, &[l, op.as_str(), r], 0);
-        ctx.annotate_once(k, || Annotation::incompatible_types_in_binop(l, op.as_str(), r));
+        ctx.annotate_once(k, pos, || Annotation::incompatible_types_in_binop(l, op.as_str(), r));
         (None, false)
     };
     let (value, keep) = match (l, r) {
+        (Elem::F(_), Elem::F(_)) if op.is_trim() => incompatible("float", "float"),
         (Elem::F(l), Elem::F(r)) => {
             let (v, keep) = op.apply(l, r);
             (Some(Out::F(v)), keep)
@@ -116,6 +125,7 @@ pub fn combine(ctx: &EvalCtx, op: BinOp, return_bool: bool, l: Elem<'_>, r: Elem
         (Elem::H(h), Elem::F(f)) => match op {
             BinOp::Mul => (Some(Out::H(Arc::new(h.scale(f).compact()))), true),
             BinOp::Div => (Some(Out::H(Arc::new(divide(h, f)))), true),
+            BinOp::TrimUpper | BinOp::TrimLower => (Some(Out::H(Arc::new(h.trim(f, op == BinOp::TrimUpper)))), true),
             _ => incompatible("histogram", "float"),
         },
         (Elem::H(a), Elem::H(b)) => match op {
@@ -124,7 +134,7 @@ pub fn combine(ctx: &EvalCtx, op: BinOp, return_bool: bool, l: Elem<'_>, r: Elem
                 let result = if op == BinOp::Add { a.add(b) } else { a.sub(b) };
                 match result {
                     Ok(mut h) => {
-                        note_pair(ctx, a, b, hop);
+                        note_pair(ctx, pos, a, b, hop);
                         if op == BinOp::Sub {
                             h.hint = ResetHint::Gauge;
                         }
@@ -132,7 +142,7 @@ pub fn combine(ctx: &EvalCtx, op: BinOp, return_bool: bool, l: Elem<'_>, r: Elem
                     }
                     Err(_) => {
                         let k = key(2, &[op.as_str()], 0);
-                        ctx.annotate_once(k, || Annotation::incompatible_bucket_layout_in_binop(op.as_str()));
+                        ctx.annotate_once(k, pos, || Annotation::incompatible_bucket_layout_in_binop(op.as_str()));
                         (None, true)
                     }
                 }
@@ -177,13 +187,14 @@ pub fn reconciles_bounds(a: &Histogram, b: &Histogram) -> bool {
 }
 
 /// Annotates a successful `a op b` of two histograms: conflicting reset
-/// hints (warning) and reconciled custom bounds (info), as Prometheus.
-pub fn note_pair(ctx: &EvalCtx, a: &Histogram, b: &Histogram, op: HistOp) {
+/// hints (warning) and reconciled custom bounds (info), as Prometheus,
+/// about the expression at `pos`.
+pub fn note_pair(ctx: &EvalCtx, pos: PositionRange, a: &Histogram, b: &Histogram, op: HistOp) {
     if reset_collision(a, b) {
-        ctx.annotate_once(key(3, &[], op as u64), || Annotation::counter_reset_collision(op));
+        ctx.annotate_once(key(3, &[], op as u64), pos, || Annotation::counter_reset_collision(op));
     }
     if reconciles_bounds(a, b) {
-        ctx.annotate_once(key(4, &[], op as u64), || Annotation::mismatched_custom_buckets(op));
+        ctx.annotate_once(key(4, &[], op as u64), pos, || Annotation::mismatched_custom_buckets(op));
     }
 }
 

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use promql_parser::parser::{LabelModifier, VectorMatchCardinality};
+use promql_parser::parser::{LabelModifier, PositionRange, VectorMatchCardinality};
 use strata_common::Labels;
 use strata_common::labels::METRIC_NAME;
 
@@ -17,9 +17,11 @@ use crate::engine::ctx::{
 use crate::error::{Error, Result};
 
 /// Builds the operator for `l op r`.
+#[allow(clippy::too_many_arguments)]
 pub fn build<'a>(
     ctx: &'a EvalCtx,
     op: BinOp,
+    pos: PositionRange,
     return_bool: bool,
     matching: Option<LabelModifier>,
     card: VectorMatchCardinality,
@@ -31,7 +33,7 @@ pub fn build<'a>(
     let (stream, (one, held), swapped) = if one_to_one && !op.is_set() {
         match race(ctx, l, r)? {
             (true, left, held, right) => {
-                let (out, built) = left_built(ctx, op, return_bool, matching.as_ref(), left, right)?;
+                let (out, built) = left_built(ctx, op, pos, return_bool, matching.as_ref(), left, right)?;
                 // The outputs move from `built` to the stream's account.
                 drop(built);
                 let out = VecStream::charged(ctx, out)?;
@@ -60,6 +62,7 @@ pub fn build<'a>(
         rhs,
         matching,
         op,
+        pos,
         return_bool,
         swapped,
         one_to_one,
@@ -212,8 +215,15 @@ fn many_to_one_error() -> Error {
 }
 
 /// The value of one matched pair, or `None` when filtered out.
-fn combine(ctx: &EvalCtx, op: BinOp, return_bool: bool, l: Elem<'_>, r: Elem<'_>) -> Option<elem::Out> {
-    if let (Elem::F(l), Elem::F(r)) = (l, r) {
+fn combine(
+    ctx: &EvalCtx,
+    op: BinOp,
+    pos: PositionRange,
+    return_bool: bool,
+    l: Elem<'_>,
+    r: Elem<'_>,
+) -> Option<elem::Out> {
+    if let (Elem::F(l), Elem::F(r), false) = (l, r, op.is_trim()) {
         let (v, keep) = op.apply(l, r);
         return match (return_bool, keep) {
             (true, k) if op.is_comparison() => Some(elem::Out::F(f64::from(u8::from(k)))),
@@ -221,13 +231,13 @@ fn combine(ctx: &EvalCtx, op: BinOp, return_bool: bool, l: Elem<'_>, r: Elem<'_>
             (_, false) => None,
         };
     }
-    elem::combine(ctx, op, return_bool, l, r)
+    elem::combine(ctx, op, pos, return_bool, l, r)
 }
 
 /// Prometheus `resultMetric` for one-to-one matching.
 fn one_to_one_labels(lhs: &Labels, op: BinOp, return_bool: bool, matching: Option<&LabelModifier>) -> Labels {
     let mut labels = lhs.clone();
-    if !op.is_comparison() || return_bool {
+    if !op.keeps_name() || return_bool {
         labels.remove(METRIC_NAME);
     }
     match matching {
@@ -245,6 +255,7 @@ fn one_to_one_labels(lhs: &Labels, op: BinOp, return_bool: bool, matching: Optio
 fn left_built(
     ctx: &EvalCtx,
     op: BinOp,
+    pos: PositionRange,
     return_bool: bool,
     matching: Option<&LabelModifier>,
     left: Vec<StepSeries>,
@@ -290,7 +301,7 @@ fn left_built(
                 held.grow(steps as u64, steps as u64 * STEP_VALUE_BYTES)?;
                 out.values.resize(steps, None);
             }
-            let value = combine(ctx, op, return_bool, lv, rv);
+            let value = combine(ctx, op, pos, return_bool, lv, rv);
             if let Some(elem::Out::H(h)) = &value {
                 held.grow(1, 8 + h.heap_bytes() as u64)?;
             }
@@ -314,6 +325,8 @@ fn left_built(
 /// ("one") side; for `group_right` they are the original right and left.
 struct VectorVector<'a> {
     ctx: &'a EvalCtx,
+    /// The binary expression (where annotations point).
+    pos: PositionRange,
     /// Steps of the grid.
     steps: usize,
     lhs: BoxStream<'a>,
@@ -375,7 +388,7 @@ impl VectorVector<'_> {
                 return Err(many_to_one_error());
             }
             let (l, r) = if self.swapped { (one, many) } else { (many, one) };
-            let value = combine(self.ctx, self.op, self.return_bool, l, r);
+            let value = combine(self.ctx, self.op, self.pos, self.return_bool, l, r);
             let out = match outs.iter().position(|(c, _)| *c == k) {
                 Some(p) => &mut outs[p].1,
                 None => {
@@ -398,7 +411,7 @@ impl VectorVector<'_> {
             one_to_one_labels(many, self.op, self.return_bool, self.matching.as_ref())
         } else {
             let mut labels = many.clone();
-            if !self.op.is_comparison() || self.return_bool {
+            if !self.op.keeps_name() || self.return_bool {
                 labels.remove(METRIC_NAME);
             }
             labels

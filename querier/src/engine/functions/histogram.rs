@@ -5,16 +5,16 @@
 
 use std::collections::HashMap;
 
-use promql_parser::parser::Call;
+use promql_parser::parser::{Call, Expr};
 use strata_common::Labels;
 use strata_common::labels::METRIC_NAME;
 
 use strata_common::histogram::Histogram;
 
 use super::{FnDef, Kind};
-use crate::engine::annotations::{Annotation, key};
+use crate::engine::annotations::{Annotation, PositionRange, key};
 use crate::engine::ctx::{EvalCtx, SeriesStream, StepSeries, Value, VecStream, labels_bytes, new_series_bytes};
-use crate::engine::eval::eval;
+use crate::engine::eval::{eval, unparen};
 use crate::engine::numeric::almost_equal_eps;
 use crate::error::{Error, Result};
 
@@ -111,29 +111,35 @@ fn histogram_quantile<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>>
     // One warning per distinct invalid quantile, as Prometheus per step.
     for &q in &q {
         if q.is_nan() || !(0.0..=1.0).contains(&q) {
-            ctx.annotate_once(key(6, &[], q.to_bits()), || Annotation::invalid_quantile(q));
+            ctx.annotate_once(key(6, &[], q.to_bits()), args[0].position_range(), || Annotation::invalid_quantile(q));
         }
     }
     let q2 = q.clone();
+    // Prometheus points the histograms' annotations at the vector argument.
+    let pos = args[1].position_range();
     let classic = move |i: usize, b: &mut Buckets, name: &str| {
         let (v, forced) = bucket_quantile_checked(q[i], b);
         if let Some((lo, hi, diff)) = forced {
-            ctx.annotate(Annotation::forced_monotonicity(name, ctx.ts(i), lo, hi, diff));
+            ctx.annotate(pos, Annotation::forced_monotonicity(name, ctx.ts(i), lo, hi, diff));
         }
         v
     };
-    let native = move |i: usize, h: &Histogram, name: &str| {
-        let v = h.quantile(q2[i]);
-        if h.sum.is_nan() && h.count > 0.0 && (0.0..=1.0).contains(&q2[i]) {
-            if v.is_nan() {
-                ctx.annotate_once(key(7, &[name], 0), || Annotation::quantile_nan_result(name));
-            } else if bucket_total(h) < h.count {
-                ctx.annotate_once(key(8, &[name], 0), || Annotation::quantile_nan_skew(name));
-            }
+    let native = move |i: usize, h: &Histogram, name: &str| native_quantile(ctx, pos, q2[i], h, name);
+    classic_and_native(ctx, input, pos, classic, native)
+}
+
+/// The `q` quantile of native histogram `h`, with Prometheus's infos about
+/// NaN observations (at `pos`).
+fn native_quantile(ctx: &EvalCtx, pos: PositionRange, q: f64, h: &Histogram, name: &str) -> f64 {
+    let v = h.quantile(q);
+    if h.sum.is_nan() && h.count > 0.0 && (0.0..=1.0).contains(&q) {
+        if v.is_nan() {
+            ctx.annotate_once(key(7, &[name], 0), pos, || Annotation::quantile_nan_result(name));
+        } else if bucket_total(h) < h.count {
+            ctx.annotate_once(key(8, &[name], 0), pos, || Annotation::quantile_nan_skew(name));
         }
-        v
-    };
-    classic_and_native(ctx, input, classic, native)
+    }
+    v
 }
 
 /// Observations in a native histogram's buckets (NaN observations are in none).
@@ -156,14 +162,15 @@ pub fn histogram_fraction<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<
         return Err(Error::BadData("expected an instant vector as argument 3 of histogram_fraction".into()));
     };
     let (lo2, hi2) = (lo.clone(), hi.clone());
+    let pos = args[2].position_range();
     let native = move |i: usize, h: &Histogram, name: &str| {
         let (l, u) = (lo2[i], hi2[i]);
         if h.sum.is_nan() && h.count != 0.0 && l < u && bucket_total(h) < h.count {
-            ctx.annotate_once(key(9, &[name], 0), || Annotation::fraction_nans(name));
+            ctx.annotate_once(key(9, &[name], 0), pos, || Annotation::fraction_nans(name));
         }
         h.fraction(l, u)
     };
-    classic_and_native(ctx, input, move |i, b: &mut Buckets, _: &str| bucket_fraction(lo[i], hi[i], b), native)
+    classic_and_native(ctx, input, pos, move |i, b: &mut Buckets, _: &str| bucket_fraction(lo[i], hi[i], b), native)
 }
 
 /// A bucket's `le` value as Prometheus reads it (Go's `ParseFloat`: no
@@ -252,12 +259,14 @@ pub fn bucket_fraction(lower: f64, upper: f64, buckets: &mut Buckets) -> f64 {
 /// Evaluates a histogram reading over `input`: classic histograms (series
 /// with an `le` label, grouped by their other labels) through `classic`,
 /// native histograms through `native`, per step `i`. The output drops the
-/// metric name; two outputs that then have the same labels and a value at
+/// metric name; annotations point at the histogram argument `pos`; two
+/// outputs that then have the same labels and a value at
 /// one step are Prometheus's "same labelset" error (histograms of two
 /// metrics that differ only by name).
 fn classic_and_native<'a>(
     ctx: &'a EvalCtx,
     mut input: Box<dyn SeriesStream + 'a>,
+    pos: PositionRange,
     classic: impl Fn(usize, &mut Buckets, &str) -> f64,
     native: impl Fn(usize, &Histogram, &str) -> f64,
 ) -> Result<Value<'a>> {
@@ -286,7 +295,7 @@ fn classic_and_native<'a>(
             // Not a bucket: ignored, as Prometheus does, with a warning
             // when it has float samples.
             if s.values.iter().any(Option::is_some) {
-                ctx.annotate(Annotation::bad_bucket_label(s.labels.get(BUCKET_LABEL).unwrap_or(""), name));
+                ctx.annotate(pos, Annotation::bad_bucket_label(s.labels.get(BUCKET_LABEL).unwrap_or(""), name));
             }
             continue;
         };
@@ -320,7 +329,7 @@ fn classic_and_native<'a>(
             if v.is_some() && !groups[g].2[i].is_empty() {
                 *v = None;
                 groups[g].2[i].clear();
-                ctx.annotate_once(key(10, &[name], 0), || Annotation::mixed_classic_native(name));
+                ctx.annotate_once(key(10, &[name], 0), pos, || Annotation::mixed_classic_native(name));
             }
         }
     }
@@ -366,9 +375,103 @@ fn check_distinct(out: &[StepSeries]) -> Result<()> {
     Ok(())
 }
 
+/// `histogram_quantiles(v, "label", q1, q2, …)` (experimental in
+/// Prometheus): [`histogram_quantile`] for each `q`, each result with
+/// `label` set to `q` (OpenMetrics float text, `0.0`, `0.25`). The input is
+/// read once and kept (held in the budget) for all the quantiles.
+fn histogram_quantiles<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
+    let args = &call.args.args;
+    let (Some(v), Some(label), true) = (args.first(), args.get(1), args.len() > 2) else {
+        return Err(Error::BadData("histogram_quantiles needs at least 3 arguments".into()));
+    };
+    let Expr::StringLiteral(label) = unparen(label) else {
+        return Err(Error::BadData("expected a string literal as argument 2 of histogram_quantiles".into()));
+    };
+    let label = label.val.as_str();
+    let mut qs = Vec::with_capacity(args.len() - 2);
+    for a in &args[2..] {
+        let Value::Scalar(q) = eval(ctx, a)? else {
+            return Err(Error::BadData("expected scalars as the quantiles of histogram_quantiles".into()));
+        };
+        for &q in &q {
+            if q.is_nan() || !(0.0..=1.0).contains(&q) {
+                ctx.annotate_once(key(6, &[], q.to_bits()), a.position_range(), || Annotation::invalid_quantile(q));
+            }
+        }
+        qs.push(q);
+    }
+    let Value::Vector(mut input) = ctx.without_hist_stats(|| eval(ctx, v))? else {
+        return Err(Error::BadData("expected an instant vector as argument 1 of histogram_quantiles".into()));
+    };
+    let (all, _input_held) = crate::engine::ctx::collect(ctx, input.as_mut())?;
+    let pos = v.position_range();
+    let mut out: Vec<StepSeries> = Vec::new();
+    let mut out_held = ctx.reservation();
+    for q in &qs {
+        let _copy_held = ctx.hold(&all)?;
+        let q2 = q.clone();
+        let classic = move |i: usize, b: &mut Buckets, name: &str| {
+            let (v, forced) = bucket_quantile_checked(q[i], b);
+            if let Some((lo, hi, diff)) = forced {
+                ctx.annotate(pos, Annotation::forced_monotonicity(name, ctx.ts(i), lo, hi, diff));
+            }
+            v
+        };
+        let native = move |i: usize, h: &Histogram, name: &str| native_quantile(ctx, pos, q2[i], h, name);
+        let Value::Vector(mut per_q) =
+            classic_and_native(ctx, Box::new(VecStream::new(all.clone())), pos, classic, native)?
+        else {
+            unreachable!("classic_and_native answers a vector")
+        };
+        while let Some(s) = per_q.next_series()? {
+            // The label is the step's quantile: a quantile that varies over
+            // a range query splits the series.
+            let mut by_text: Vec<(String, Vec<Option<f64>>)> = Vec::new();
+            for (i, v) in s.values.iter().enumerate() {
+                let Some(v) = v else { continue };
+                let text = open_metrics_float(q[i]);
+                let k = match by_text.iter().position(|(t, _)| *t == text) {
+                    Some(k) => k,
+                    None => {
+                        by_text.push((text, vec![None; s.values.len()]));
+                        by_text.len() - 1
+                    }
+                };
+                by_text[k].1[i] = Some(*v);
+            }
+            for (text, values) in by_text {
+                let mut labels = s.labels.clone();
+                labels.set(label, &text);
+                out_held.grow(ctx.steps as u64, new_series_bytes(&labels, ctx.steps))?;
+                out.push(StepSeries::new(labels, values));
+            }
+        }
+    }
+    check_distinct(&out)?;
+    Ok(Value::Vector(Box::new(VecStream::held(out, out_held))))
+}
+
+/// Prometheus's `FormatOpenMetricsFloat`: Go's `%g`, with `.0` appended
+/// to a number that has neither a `.` nor an exponent.
+fn open_metrics_float(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
+    }
+    if f == 0.0 {
+        return "0.0".into();
+    }
+    let s = strata_common::histogram::text::go_g(f);
+    if s.contains(['e', '.']) { s } else { s + ".0" }
+}
+
 /// The histogram functions.
-pub static FUNCTIONS: &[FnDef] =
-    &[FnDef { name: "histogram_quantile", kind: Kind::Custom(histogram_quantile), keep_name: false }];
+pub static FUNCTIONS: &[FnDef] = &[
+    FnDef { name: "histogram_quantile", kind: Kind::Custom(histogram_quantile), keep_name: false },
+    FnDef { name: "histogram_quantiles", kind: Kind::Custom(histogram_quantiles), keep_name: false },
+];
 
 #[cfg(test)]
 mod tests {

@@ -5,10 +5,10 @@
 use std::cmp::Ordering;
 
 use promql_parser::label::MatchOp as PMatchOp;
-use promql_parser::parser::{Call, Expr, VectorSelector};
+use promql_parser::parser::{Call, Expr, StringLiteral, VectorSelector};
 use regex::Regex;
 use strata_common::Labels;
-use strata_common::labels::{METRIC_NAME, is_valid_label_name};
+use strata_common::labels::METRIC_NAME;
 
 use super::{FnDef, Kind};
 use crate::engine::ctx::{EvalCtx, SeriesStream, StepSeries, Value, VecStream};
@@ -28,6 +28,17 @@ fn string_arg(ctx: &EvalCtx, call: &Call, i: usize) -> Result<String> {
         Value::String(s) => Ok(s),
         _ => Err(Error::BadData(format!("expected a string as argument {} of {}", i + 1, call.func.name))),
     }
+}
+
+/// Whether argument `i` (evaluated to `name`) is a valid label name as in
+/// Prometheus 3: any non-empty UTF-8 text (a literal whose `\x` or octal
+/// escapes make bytes that are not UTF-8 is not).
+fn is_label_name_arg(call: &Call, i: usize, name: &str) -> bool {
+    let not_utf8 = matches!(
+        call.args.args.get(i).map(|a| unparen(a)),
+        Some(Expr::StringLiteral(StringLiteral { invalid_utf8: Some(_), .. }))
+    );
+    !name.is_empty() && !not_utf8
 }
 
 fn vector_arg<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Box<dyn SeriesStream + 'a>> {
@@ -57,8 +68,8 @@ fn label_replace<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
         (string_arg(ctx, call, 1)?, string_arg(ctx, call, 2)?, string_arg(ctx, call, 3)?, string_arg(ctx, call, 4)?);
     let re = Regex::new(&format!("^(?s:{re})$"))
         .map_err(|e| Error::BadData(format!("invalid regular expression in label_replace(): {re}: {e}")))?;
-    if !is_valid_label_name(&dst) {
-        return Err(Error::BadData(format!("invalid destination label name in label_replace(): {dst}")));
+    if !is_label_name_arg(call, 1, &dst) {
+        return Err(Error::Execution(format!("invalid destination label name in label_replace(): {dst}")));
     }
     let relabel = move |labels: &mut Labels| {
         let value = labels.get(&src).unwrap_or("").to_string();
@@ -75,8 +86,11 @@ fn label_join<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
     let inner = vector_arg(ctx, call)?;
     let (dst, sep) = (string_arg(ctx, call, 1)?, string_arg(ctx, call, 2)?);
     let srcs = (3..call.args.args.len()).map(|i| string_arg(ctx, call, i)).collect::<Result<Vec<_>>>()?;
-    if !is_valid_label_name(&dst) {
-        return Err(Error::BadData(format!("invalid destination label name in label_join(): {dst}")));
+    if let Some((_, src)) = srcs.iter().enumerate().find(|(k, src)| !is_label_name_arg(call, k + 3, src)) {
+        return Err(Error::Execution(format!("invalid source label name in label_join(): {src}")));
+    }
+    if !is_label_name_arg(call, 1, &dst) {
+        return Err(Error::Execution(format!("invalid destination label name in label_join(): {dst}")));
     }
     let relabel = move |labels: &mut Labels| {
         let joined: Vec<&str> = srcs.iter().map(|s| labels.get(s).unwrap_or("")).collect();

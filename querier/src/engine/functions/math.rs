@@ -1,8 +1,14 @@
 //! Element-wise math functions: `abs`, `ceil`, `floor`, `exp`, `sqrt`,
 //! `ln`, `log2`, `log10`, `sgn`, trigonometry, `deg`, `rad`, `pi`, `round`,
-//! `clamp`, `clamp_min`, `clamp_max`.
+//! `clamp`, `clamp_min`, `clamp_max`; the scalar `min_of` and `max_of`
+//! (experimental in Prometheus).
+
+use promql_parser::parser::Call;
 
 use super::{FnDef, Kind};
+use crate::engine::ctx::{EvalCtx, Value};
+use crate::engine::eval::eval;
+use crate::error::{Error, Result};
 
 fn sgn(x: f64) -> f64 {
     if x > 0.0 {
@@ -43,6 +49,30 @@ fn clamp_max(x: f64, args: &[f64]) -> Option<f64> {
     Some(go_min(args[0], x))
 }
 
+/// `min_of(a, b)` / `max_of(a, b)` of two scalars, per step (Go's
+/// `math.Min` / `math.Max`: NaN wins). The result is written over the
+/// first argument's step vector (nothing new to hold).
+fn scalar_pair<'a>(ctx: &'a EvalCtx, call: &'a Call, f: fn(f64, f64) -> f64) -> Result<Value<'a>> {
+    let name = call.func.name;
+    let scalar = |i: usize| match call.args.args.get(i).map(|a| eval(ctx, a)).transpose()? {
+        Some(Value::Scalar(v)) => Ok(v),
+        _ => Err(Error::BadData(format!("expected a scalar as argument {} of {name}", i + 1))),
+    };
+    let (mut a, b) = (scalar(0)?, scalar(1)?);
+    for (x, y) in a.iter_mut().zip(b) {
+        *x = f(*x, y);
+    }
+    Ok(Value::Scalar(a))
+}
+
+fn min_of<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
+    scalar_pair(ctx, call, go_min)
+}
+
+fn max_of<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
+    scalar_pair(ctx, call, go_max)
+}
+
 const fn simple(name: &'static str, f: fn(f64) -> f64) -> FnDef {
     FnDef { name, kind: Kind::Elementwise(f), keep_name: false }
 }
@@ -81,4 +111,6 @@ pub static FUNCTIONS: &[FnDef] = &[
     },
     FnDef { name: "clamp_min", kind: Kind::ElementwiseArgs { f: clamp_min, defaults: &[f64::NAN] }, keep_name: false },
     FnDef { name: "clamp_max", kind: Kind::ElementwiseArgs { f: clamp_max, defaults: &[f64::NAN] }, keep_name: false },
+    FnDef { name: "min_of", kind: Kind::Custom(min_of), keep_name: false },
+    FnDef { name: "max_of", kind: Kind::Custom(max_of), keep_name: false },
 ];

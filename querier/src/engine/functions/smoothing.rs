@@ -21,13 +21,16 @@ fn smoothing<'a>(ctx: &'a EvalCtx, call: &'a Call) -> Result<Value<'a>> {
     let range = call.args.args.first().ok_or_else(|| Error::BadData("missing argument 1".into()))?;
     let input = RangeInput::new(ctx, range)?;
     let (sf, tf) = (scalar(ctx, call, 1)?, scalar(ctx, call, 2)?);
-    Ok(Value::Vector(Box::new(Smoothing { input, sf, tf })))
+    let pos = range.position_range();
+    Ok(Value::Vector(Box::new(Smoothing { input, sf, tf, pos })))
 }
 
 struct Smoothing<'a> {
     input: RangeInput<'a>,
     sf: Vec<f64>,
     tf: Vec<f64>,
+    /// The range argument (where annotations point).
+    pos: promql_parser::parser::PositionRange,
 }
 
 impl SeriesStream for Smoothing<'_> {
@@ -62,7 +65,8 @@ impl SeriesStream for Smoothing<'_> {
             }
             if mixed {
                 let name = labels.get(strata_common::labels::METRIC_NAME).unwrap_or("");
-                ctx.annotate(crate::engine::annotations::Annotation::histogram_ignored_in_mixed_range(name));
+                let a = crate::engine::annotations::Annotation::histogram_ignored_in_mixed_range(name);
+                ctx.annotate(self.pos, a);
             }
             let mut s = StepSeries::new(labels, values);
             if s.has_values() {
