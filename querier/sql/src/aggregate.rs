@@ -40,8 +40,8 @@ use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
 use datafusion::error::Result;
 use datafusion::physical_expr::expressions::{Column, Literal};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
-use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
+use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
 use strata_common::sample::is_stale_nan;
 use strata_common::{Labels, Sample};
 
@@ -185,7 +185,9 @@ impl GroupTable {
             arrays.push(Arc::new(DictionaryArray::<Int32Type>::try_new(keys, Arc::new(values))?));
         }
         let counts = || self.states.iter().map(|s| s.count);
-        let f64s = |f: fn(&GroupState) -> f64| -> ArrayRef { Arc::new(Float64Array::from_iter_values(self.states.iter().map(f))) };
+        let f64s = |f: fn(&GroupState) -> f64| -> ArrayRef {
+            Arc::new(Float64Array::from_iter_values(self.states.iter().map(f)))
+        };
         for (kind, _) in &agg.aggregates {
             match kind {
                 AggKind::Avg => {
@@ -240,11 +242,18 @@ fn pushed(node: &Arc<dyn ExecutionPlan>) -> Option<Arc<dyn ExecutionPlan>> {
     }
     let (group, aggs, filters) = (agg.group_expr(), agg.aggr_expr().to_vec(), agg.filter_expr().to_vec());
     let input = agg.input().clone();
-    let partial =
-        AggregateExec::try_new(AggregateMode::Partial, group.clone(), aggs.clone(), filters.clone(), input, agg.input_schema())
-            .ok()?;
+    let partial = AggregateExec::try_new(
+        AggregateMode::Partial,
+        group.clone(),
+        aggs.clone(),
+        filters.clone(),
+        input,
+        agg.input_schema(),
+    )
+    .ok()?;
     let scan = pushed_partial(&partial)?;
-    let last = AggregateExec::try_new(AggregateMode::Final, group.as_final(), aggs, filters, scan, agg.input_schema()).ok()?;
+    let last =
+        AggregateExec::try_new(AggregateMode::Final, group.as_final(), aggs, filters, scan, agg.input_schema()).ok()?;
     (last.schema() == agg.schema()).then(|| Arc::new(last) as Arc<dyn ExecutionPlan>)
 }
 
@@ -315,8 +324,8 @@ mod tests {
     use std::sync::Arc;
 
     use datafusion::arrow::array::{Array, AsArray};
-    use datafusion::arrow::datatypes::DataType;
     use datafusion::arrow::compute::cast;
+    use datafusion::arrow::datatypes::DataType;
     use datafusion::arrow::datatypes::Float64Type;
     use strata_common::sample::stale_nan;
     use strata_common::{Labels, Sample, TenantId};
