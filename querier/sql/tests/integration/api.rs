@@ -176,17 +176,15 @@ async fn explain_shows_grouped_aggregates_computed_in_the_scan() {
     let q = "EXPLAIN SELECT hostname, avg(value), count(*) FROM cpu_usage_user \
              WHERE timestamp <= to_timestamp_millis(600000) GROUP BY hostname";
     let explain = plan_text(&sql(&app, q).await);
-    assert!(
-        explain.contains("aggregate=[avg(cpu_usage_user.value), count(Int64(1))], group_by=[hostname]"),
-        "{explain}"
-    );
+    assert!(explain.contains("aggregate=[avg(cpu_usage_user.value), count("), "{explain}");
+    assert!(explain.contains("group_by=[hostname]"), "{explain}");
     assert!(!explain.contains("mode=Partial"), "{explain}");
     // A filter DataFusion applies again keeps the rows path.
     let q = "EXPLAIN SELECT hostname, avg(value) FROM cpu_usage_user WHERE value > 1 GROUP BY hostname";
     let explain = plan_text(&sql(&app, q).await);
-    assert!(explain.contains("mode=Partial") && explain.contains("projection="), "{explain}");
-    let analyzed =
-        plan_text(&sql(&app, "EXPLAIN ANALYZE SELECT region, sum(value) FROM mem_free GROUP BY region").await);
+    assert!(explain.contains("FilterExec") && explain.contains("projection="), "{explain}");
+    assert!(!explain.contains("aggregate=["), "{explain}");
+    let analyzed = plan_text(&sql(&app, "EXPLAIN ANALYZE SELECT dc, sum(value) FROM mem_free GROUP BY dc").await);
     assert_eq!(metric(&analyzed, "series_read"), HOSTS as u64, "{analyzed}");
     assert_eq!(metric(&analyzed, "samples_read"), SAMPLES as u64 * HOSTS as u64, "{analyzed}");
 }
