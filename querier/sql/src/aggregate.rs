@@ -41,6 +41,7 @@ use datafusion::error::Result;
 use datafusion::physical_expr::expressions::{Column, Literal};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
+use datafusion::physical_plan::coop::CooperativeExec;
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
 use strata_common::sample::is_stale_nan;
 use strata_common::{Labels, Sample};
@@ -260,7 +261,12 @@ fn pushed(node: &Arc<dyn ExecutionPlan>) -> Option<Arc<dyn ExecutionPlan>> {
 /// The aggregating scan replacing `agg`, when it is a partial aggregate
 /// the scan can compute.
 fn pushed_partial(agg: &AggregateExec) -> Option<Arc<dyn ExecutionPlan>> {
-    let scan = agg.input().downcast_ref::<ScanExec>()?;
+    // The scan, possibly wrapped for cooperative scheduling (kept around the replacement).
+    let coop = agg.input().downcast_ref::<CooperativeExec>();
+    let scan = match coop {
+        Some(c) => c.input().downcast_ref::<ScanExec>()?,
+        None => agg.input().downcast_ref::<ScanExec>()?,
+    };
     let group = agg.group_expr();
     let plain = *agg.mode() == AggregateMode::Partial
         && scan.aggregate().is_none()
@@ -316,7 +322,8 @@ fn pushed_partial(agg: &AggregateExec) -> Option<Arc<dyn ExecutionPlan>> {
     if at != output.fields().len() {
         return None;
     }
-    Some(Arc::new(scan.with_aggregate(ScanAggregate { group_by, aggregates }, output)))
+    let scan: Arc<dyn ExecutionPlan> = Arc::new(scan.with_aggregate(ScanAggregate { group_by, aggregates }, output));
+    Some(if coop.is_some() { Arc::new(CooperativeExec::new(scan)) } else { scan })
 }
 
 #[cfg(test)]
