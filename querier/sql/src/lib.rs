@@ -34,6 +34,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 #![warn(missing_docs)]
 
+pub mod aggregate;
 pub mod batch;
 pub mod catalog;
 pub mod config;

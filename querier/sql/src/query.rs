@@ -19,6 +19,7 @@ use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
@@ -27,6 +28,7 @@ use strata_common::select::{SelectEstimate, SelectRequest};
 use strata_querier::scheduler::{Admission, Permit};
 use strata_querier::{QuerierState, ReadConsistency};
 
+use crate::aggregate::AggregateIntoScan;
 use crate::catalog::TenantSchema;
 use crate::error::{Error, Result};
 use crate::exec::ScanExec;
@@ -166,7 +168,13 @@ impl SqlEngine {
         let disk = DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled);
         let runtime =
             RuntimeEnvBuilder::new().with_memory_limit(budget, 1.0).with_disk_manager_builder(disk).build_arc()?;
-        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime)
+            .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(AggregateIntoScan))
+            .build();
+        let ctx = SessionContext::new_with_state(state);
         let schema = TenantSchema::load(self.state.source.clone(), tenant.clone()).await?;
         let catalog = ctx
             .catalog(CATALOG)

@@ -100,7 +100,9 @@ impl TableProvider for MetricTable {
         Ok(filters
             .iter()
             .map(|f| {
-                if Pushdown::supports(f, self) {
+                if Pushdown::exact(f, self) {
+                    TableProviderFilterPushDown::Exact
+                } else if Pushdown::supports(f, self) {
                     TableProviderFilterPushDown::Inexact
                 } else {
                     TableProviderFilterPushDown::Unsupported

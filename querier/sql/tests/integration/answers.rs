@@ -71,3 +71,40 @@ async fn label_filters_match_promql_matchers() {
         assert_eq!(sql_rows, prom_rows, "{filter} vs {matcher}");
     }
 }
+
+/// Grouped aggregates computed inside the scan give DataFusion's own
+/// answer over the rows: `abs` (a no-op on this data, whose values are not
+/// negative) keeps the same statement on the rows path. Grouping by
+/// `region` puts several series in a group, and host_4 (no region) in the
+/// null group. Sums are compared to 1e-12 relative: with more than two
+/// scan partitions the final merge adds the partitions' sums in the order
+/// they arrive, on either path.
+#[tokio::test]
+async fn aggregates_in_the_scan_equal_the_rows_path_exactly() {
+    let app = app();
+    let end = OFFSET + 300 * STEP;
+    for group in ["hostname", "region", "region, hostname"] {
+        let q = |v: &str| {
+            format!(
+                "SELECT {group}, avg({v}) AS a, sum({v}) AS s, min({v}) AS lo, max({v}) AS hi, count(*) AS n \
+                 FROM cpu_usage_user WHERE timestamp < to_timestamp_millis({end}) GROUP BY {group} ORDER BY {group}"
+            )
+        };
+        let (pushed, rows) = (q("value"), q("abs(value)"));
+        assert!(sql(&app, &format!("EXPLAIN {pushed}")).await.to_string().contains("aggregate=["));
+        assert!(!sql(&app, &format!("EXPLAIN {rows}")).await.to_string().contains("aggregate=["));
+        let (a, b) = (sql(&app, &pushed).await, sql(&app, &rows).await);
+        let (a, b) = (a["data"]["rows"].as_array().unwrap(), b["data"]["rows"].as_array().unwrap());
+        assert!(!a.is_empty());
+        assert_eq!(a.len(), b.len(), "GROUP BY {group}");
+        for (x, y) in a.iter().zip(b) {
+            for col in ["hostname", "region", "lo", "hi", "n"] {
+                assert_eq!(x[col], y[col], "GROUP BY {group}: {col}");
+            }
+            for col in ["a", "s"] {
+                let (p, r) = (x[col].as_f64().unwrap(), y[col].as_f64().unwrap());
+                assert!((p - r).abs() <= 1e-12 * r.abs().max(1.0), "GROUP BY {group}: {col} {p} vs {r}");
+            }
+        }
+    }
+}

@@ -160,11 +160,34 @@ async fn explain_shows_the_pushed_matchers_and_range_and_analyze_what_was_read()
     let explain = plan_text(&sql(&app, &format!("EXPLAIN {q}")).await);
     assert!(explain.contains(r#"hostname="host_2""#), "{explain}");
     assert!(explain.contains(r#"region=~"region"#) && explain.contains("region-9"), "{explain}");
-    assert!(explain.contains("time_ms=[600000, 1200000]"), "{explain}");
-    assert!(explain.contains("projection=[hostname, region, timestamp, value]"), "{explain}");
+    // `<` of a millisecond time is exact: the range ends a millisecond before.
+    assert!(explain.contains("time_ms=[600000, 1199999]"), "{explain}");
+    // Every filter is exact, so DataFusion reads no column to filter again.
+    assert!(explain.contains("projection=[value]"), "{explain}");
+    assert!(!explain.contains("FilterExec"), "{explain}");
     let analyzed = plan_text(&sql(&app, &format!("EXPLAIN ANALYZE {q}")).await);
     assert_eq!(metric(&analyzed, "series_read"), 1, "{analyzed}");
     assert_eq!(metric(&analyzed, "samples_read"), 60, "{analyzed}");
+}
+
+#[tokio::test]
+async fn explain_shows_grouped_aggregates_computed_in_the_scan() {
+    let app = app();
+    let q = "EXPLAIN SELECT hostname, avg(value), count(*) FROM cpu_usage_user \
+             WHERE timestamp <= to_timestamp_millis(600000) GROUP BY hostname";
+    let explain = plan_text(&sql(&app, q).await);
+    assert!(explain.contains("aggregate=[avg(cpu_usage_user.value), count("), "{explain}");
+    assert!(explain.contains("group_by=[hostname]"), "{explain}");
+    assert!(!explain.contains("mode=Partial"), "{explain}");
+    // A filter DataFusion applies again keeps the rows path.
+    let q = "EXPLAIN SELECT hostname, avg(value) FROM cpu_usage_user WHERE value > 1 GROUP BY hostname";
+    let explain = plan_text(&sql(&app, q).await);
+    assert!(explain.contains("FilterExec") && explain.contains("projection="), "{explain}");
+    assert!(!explain.contains("aggregate=["), "{explain}");
+    let analyzed = plan_text(&sql(&app, "EXPLAIN ANALYZE SELECT dc, sum(value) FROM mem_free GROUP BY dc").await);
+    assert_eq!(metric(&analyzed, "series_read"), HOSTS as u64, "{analyzed}");
+    // 1,800 samples, shown rounded.
+    assert!(analyzed.contains("samples_read=1.80 K"), "{analyzed}");
 }
 
 #[tokio::test]
