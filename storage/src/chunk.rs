@@ -27,13 +27,15 @@
 
 pub mod bits;
 pub mod hist;
+#[cfg(test)]
+mod reference;
 pub mod v2;
 pub mod v3;
 pub mod v6;
 
 use strata_common::Sample;
 
-use self::bits::{BitReader, BitWriter, Cursor, put_uvarint, put_varint};
+use self::bits::{BitWriter, Cursor, FastBitReader, put_uvarint, put_varint};
 
 /// The most samples one chunk holds.
 pub const MAX_CHUNK_SAMPLES: usize = 240;
@@ -120,12 +122,6 @@ fn put_dod(w: &mut BitWriter, dod: i64) {
     }
 }
 
-#[inline]
-fn sign_extend(v: u64, bits: u32) -> i64 {
-    let shift = 64 - bits;
-    ((v << shift) as i64) >> shift
-}
-
 /// The number of samples in an encoded chunk, without decoding it.
 pub fn chunk_len(bytes: &[u8]) -> Result<usize, ChunkError> {
     let n = Cursor::new(bytes).uvarint().ok_or(ChunkError::Truncated)?;
@@ -138,7 +134,23 @@ pub fn decode_chunk(bytes: &[u8], out: &mut Vec<Sample>) -> Result<(), ChunkErro
 }
 
 /// Decodes a chunk and appends the samples with `min_t <= t <= max_t`.
+///
+/// Stops at the first timestamp above `max_t` (timestamps within a chunk
+/// strictly increase). On an error nothing is appended.
 pub fn decode_chunk_range(bytes: &[u8], min_t: i64, max_t: i64, out: &mut Vec<Sample>) -> Result<(), ChunkError> {
+    let start = out.len();
+    let r = decode_gorilla(bytes, min_t, max_t, out);
+    if r.is_err() {
+        out.truncate(start);
+    }
+    r
+}
+
+/// [`decode_chunk_range`] with a 64-bit bit reader ([`FastBitReader`]): each
+/// field is one load and a few shifts of the next bits, and the truncation
+/// check is one comparison after the loop.
+#[inline]
+fn decode_gorilla(bytes: &[u8], min_t: i64, max_t: i64, out: &mut Vec<Sample>) -> Result<(), ChunkError> {
     let mut c = Cursor::new(bytes);
     let n = c.uvarint().ok_or(ChunkError::Truncated)?;
     if n as usize > MAX_CHUNK_SAMPLES {
@@ -150,46 +162,80 @@ pub fn decode_chunk_range(bytes: &[u8], min_t: i64, max_t: i64, out: &mut Vec<Sa
     }
     let t0 = c.varint().ok_or(ChunkError::Truncated)?;
     let v0 = c.u64_le().ok_or(ChunkError::Truncated)?;
+    if t0 > max_t {
+        return Ok(());
+    }
     out.reserve(n);
-    let mut push = |t: i64, v: u64| {
-        if t >= min_t && t <= max_t {
-            out.push(Sample::new(t, f64::from_bits(v)));
-        }
-    };
-    push(t0, v0);
-    let mut r = BitReader::new(c.remaining());
+    if t0 >= min_t {
+        out.push(Sample::new(t0, f64::from_bits(v0)));
+    }
+    let mut r = FastBitReader::new(c.remaining());
     let (mut t, mut delta, mut v) = (t0, 0i64, v0);
-    let (mut lead, mut trail) = (0u32, 0u32);
+    // The XOR window: its meaningful bits and its trailing zeros (none before the first '11').
+    let (mut width, mut trail) = (64u32, 0u32);
     for _ in 1..n {
-        let dod = if !r.read_bit().ok_or(ChunkError::Truncated)? {
+        let p = r.peek();
+        let dod = if p >> 63 == 0 {
+            r.skip(1);
             0
-        } else if !r.read_bit().ok_or(ChunkError::Truncated)? {
-            sign_extend(r.read_bits(7).ok_or(ChunkError::Truncated)?, 7)
-        } else if !r.read_bit().ok_or(ChunkError::Truncated)? {
-            sign_extend(r.read_bits(14).ok_or(ChunkError::Truncated)?, 14)
-        } else if !r.read_bit().ok_or(ChunkError::Truncated)? {
-            sign_extend(r.read_bits(20).ok_or(ChunkError::Truncated)?, 20)
         } else {
-            r.read_bits(64).ok_or(ChunkError::Truncated)? as i64
+            // Arithmetic shifts sign-extend the payload after the prefix.
+            match (!p).leading_zeros() {
+                1 => {
+                    r.skip(2 + 7);
+                    ((p << 2) as i64) >> (64 - 7)
+                }
+                2 => {
+                    r.skip(3 + 14);
+                    ((p << 3) as i64) >> (64 - 14)
+                }
+                3 => {
+                    r.skip(4 + 20);
+                    ((p << 4) as i64) >> (64 - 20)
+                }
+                _ => {
+                    r.skip(4);
+                    r.read_long(64) as i64
+                }
+            }
         };
         delta = delta.wrapping_add(dod);
         t = t.wrapping_add(delta);
-
-        if r.read_bit().ok_or(ChunkError::Truncated)? {
-            if r.read_bit().ok_or(ChunkError::Truncated)? {
-                lead = r.read_bits(5).ok_or(ChunkError::Truncated)? as u32;
-                let mut m = r.read_bits(6).ok_or(ChunkError::Truncated)? as u32;
-                if m == 0 {
-                    m = 64;
-                }
-                // A corrupt window could claim more than 64 bits in total.
-                trail = 64u32.checked_sub(lead + m).ok_or(ChunkError::Truncated)?;
-            }
-            let m = 64 - lead - trail;
-            let x = r.read_bits(m).ok_or(ChunkError::Truncated)?;
-            v ^= x << trail;
+        if t > max_t {
+            break;
         }
-        push(t, v);
+
+        let p = r.peek();
+        if p >> 63 != 0 {
+            if (p >> 62) & 1 == 0 {
+                // '10': the previous window.
+                let x = if width <= FastBitReader::PEEK_BITS - 2 {
+                    r.skip(2 + width);
+                    (p << 2) >> (64 - width)
+                } else {
+                    r.skip(2);
+                    r.read_long(width)
+                };
+                v ^= x << trail;
+            } else {
+                // '11': 5 bits leading zeros, 6 bits width (0 = 64), then the bits.
+                let lead = ((p >> 57) & 31) as u32;
+                let m = ((p >> 51) & 63) as u32;
+                width = if m == 0 { 64 } else { m };
+                // A corrupt window could claim more than 64 bits in total.
+                trail = 64u32.checked_sub(lead + width).ok_or(ChunkError::Truncated)?;
+                r.skip(13);
+                v ^= r.read_long(width) << trail;
+            }
+        } else {
+            r.skip(1);
+        }
+        if t >= min_t {
+            out.push(Sample::new(t, f64::from_bits(v)));
+        }
+    }
+    if r.overrun() {
+        return Err(ChunkError::Truncated);
     }
     Ok(())
 }

@@ -270,22 +270,33 @@ impl FileReader {
 
     /// The labels of series `series`.
     pub fn labels(&self, series: u32) -> Result<Labels> {
-        let mut c = self.entry(series)?;
-        self.read_labels(series, &mut c)
+        let mut refs = Vec::new();
+        self.label_refs(series, &mut refs)?;
+        Ok(Labels::from_sorted(refs.into_iter().map(|(n, v)| Label::new(n, v)).collect()))
     }
 
-    fn read_labels(&self, series: u32, c: &mut Cursor<'_>) -> Result<Labels> {
+    /// The labels of series `series` as `(name, value)` pairs borrowed from
+    /// the file's symbol table, sorted by name, into `out` (cleared first):
+    /// compared without building a [`Labels`] (the same order: lexicographic
+    /// over the pairs).
+    pub fn label_refs<'a>(&'a self, series: u32, out: &mut Vec<(&'a str, &'a str)>) -> Result<()> {
+        let mut c = self.entry(series)?;
+        self.read_label_refs(series, &mut c, out)
+    }
+
+    fn read_label_refs<'a>(&'a self, series: u32, c: &mut Cursor<'_>, out: &mut Vec<(&'a str, &'a str)>) -> Result<()> {
+        out.clear();
         let n = c.uvarint_usize().ok_or_else(|| self.bad_entry(series))?;
-        let mut labels = Vec::with_capacity(n.min(256));
+        out.reserve(n.min(256));
         for _ in 0..n {
             let name = c.uvarint().ok_or_else(|| self.bad_entry(series))?;
             let value = c.uvarint().ok_or_else(|| self.bad_entry(series))?;
-            labels.push(Label::new(self.symbol(name, series)?, self.symbol(value, series)?));
+            out.push((self.symbol(name, series)?, self.symbol(value, series)?));
         }
-        if !labels.windows(2).all(|w| w[0].name < w[1].name) {
+        if !out.windows(2).all(|w| w[0].0 < w[1].0) {
             return Err(Error::corrupt(&self.path, format!("series {series}: labels not sorted")));
         }
-        Ok(Labels::from_sorted(labels))
+        Ok(())
     }
 
     /// Whether the file may hold native histograms (formats v5 and v6).
@@ -295,13 +306,18 @@ impl FileReader {
 
     /// The chunk index of a series.
     pub fn chunks(&self, series: u32) -> Result<Vec<ChunkMeta>> {
+        self.chunk_iter(series)?.collect()
+    }
+
+    /// The chunk index of a series, read as it is iterated (nothing allocated).
+    fn chunk_iter(&self, series: u32) -> Result<ChunkList<'_>> {
         let mut c = self.entry(series)?;
         let n = c.uvarint_usize().ok_or_else(|| self.bad_entry(series))?;
         for _ in 0..n {
             c.uvarint().ok_or_else(|| self.bad_entry(series))?;
             c.uvarint().ok_or_else(|| self.bad_entry(series))?;
         }
-        self.chunk_list(series, &mut c)
+        self.chunk_list_iter(series, c)
     }
 
     /// The histogram chunk index of a series (empty before format v5).
@@ -338,40 +354,64 @@ impl FileReader {
     }
 
     /// One chunk list of a series entry at the cursor, checked against the chunks section.
-    fn chunk_list(&self, series: u32, c: &mut Cursor<'_>) -> Result<Vec<ChunkMeta>> {
-        let nc = c.uvarint_usize().ok_or_else(|| self.bad_entry(series))?;
-        let chunks_sec = self.footer.sections[SECTION_CHUNKS];
-        let mut out = Vec::with_capacity(nc.min(1 << 16));
-        for _ in 0..nc {
-            let (min_t, span, count, offset, len) =
-                (|| Some((c.varint()?, c.uvarint()?, c.uvarint()?, c.uvarint_usize()?, c.uvarint_usize()?)))()
-                    .ok_or_else(|| self.bad_entry(series))?;
-            let in_section = offset >= chunks_sec.offset as usize
-                && offset.checked_add(len).is_some_and(|e| e <= (chunks_sec.offset + chunks_sec.len) as usize);
-            if !in_section {
-                return Err(Error::corrupt(
-                    &self.path,
-                    format!("series {series}: chunk at {offset}+{len} outside chunk section"),
-                ));
-            }
-            let count = u32::try_from(count).map_err(|_| self.bad_entry(series))?;
-            out.push(ChunkMeta { min_t, max_t: min_t.wrapping_add(span as i64), count, offset, len });
-        }
+    fn chunk_list<'a>(&'a self, series: u32, c: &mut Cursor<'a>) -> Result<Vec<ChunkMeta>> {
+        let mut list = self.chunk_list_iter(series, c.clone())?;
+        let out = list.by_ref().collect::<Result<Vec<_>>>()?;
+        *c = list.c;
         Ok(out)
+    }
+
+    /// [`FileReader::chunk_list`] as an iterator: each chunk reference is
+    /// read and checked when it is reached.
+    fn chunk_list_iter<'a>(&'a self, series: u32, mut c: Cursor<'a>) -> Result<ChunkList<'a>> {
+        let left = c.uvarint_usize().ok_or_else(|| self.bad_entry(series))?;
+        let sec = self.footer.sections[SECTION_CHUNKS];
+        let section = (sec.offset as usize, (sec.offset + sec.len) as usize);
+        Ok(ChunkList { reader: self, series, c, left, section })
     }
 
     /// Whether the series has a chunk overlapping `[min_t, max_t]` (reads the
     /// chunk index only; a chunk's samples span its min/max time, so this is
     /// exact at the chunk edges and true for every chunk that has samples in range).
     pub fn overlaps(&self, series: u32, min_t: Timestamp, max_t: Timestamp) -> Result<bool> {
-        Ok(self.chunks(series)?.iter().any(|c| c.max_t >= min_t && c.min_t <= max_t))
+        for c in self.chunk_iter(series)? {
+            let c = c?;
+            if c.min_t > max_t {
+                break; // chunks are in time order
+            }
+            if c.max_t >= min_t {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// The sample count of the series' chunks overlapping `[min_t, max_t]`
+    /// (chunk index only, nothing decoded or allocated): an upper bound of
+    /// what [`FileReader::samples`] appends.
+    pub fn overlapping_samples(&self, series: u32, min_t: Timestamp, max_t: Timestamp) -> Result<usize> {
+        let mut n = 0usize;
+        for c in self.chunk_iter(series)? {
+            let c = c?;
+            if c.min_t > max_t {
+                break; // chunks are in time order
+            }
+            if c.max_t >= min_t {
+                n = n.saturating_add(c.count as usize);
+            }
+        }
+        Ok(n)
     }
 
     /// Appends the series' samples in `[min_t, max_t]` to `out`, in time order.
     /// Decodes only the chunks overlapping the range.
     pub fn samples(&self, series: u32, min_t: Timestamp, max_t: Timestamp, out: &mut Vec<Sample>) -> Result<()> {
-        for (i, c) in self.chunks(series)?.iter().enumerate() {
-            if c.max_t < min_t || c.min_t > max_t {
+        for (i, c) in self.chunk_iter(series)?.enumerate() {
+            let c = c?;
+            if c.min_t > max_t {
+                break; // chunks are in time order
+            }
+            if c.max_t < min_t {
                 continue;
             }
             let bytes = &self.map[c.offset..c.offset + c.len];
@@ -384,6 +424,46 @@ impl FileReader {
             decoded.map_err(|e| Error::corrupt(&self.path, format!("series {series} chunk {i}: {e}")))?;
         }
         Ok(())
+    }
+}
+
+/// A series' chunk references, read and checked one by one
+/// ([`FileReader::chunk_list`]).
+struct ChunkList<'a> {
+    reader: &'a FileReader,
+    series: u32,
+    c: Cursor<'a>,
+    left: usize,
+    /// The chunks section's byte range.
+    section: (usize, usize),
+}
+
+impl Iterator for ChunkList<'_> {
+    type Item = Result<ChunkMeta>;
+
+    fn next(&mut self) -> Option<Result<ChunkMeta>> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let c = &mut self.c;
+        let Some((min_t, span, count, offset, len)) =
+            (|| Some((c.varint()?, c.uvarint()?, c.uvarint()?, c.uvarint_usize()?, c.uvarint_usize()?)))()
+        else {
+            self.left = 0;
+            return Some(Err(self.reader.bad_entry(self.series)));
+        };
+        let in_section = offset >= self.section.0 && offset.checked_add(len).is_some_and(|e| e <= self.section.1);
+        if !in_section {
+            self.left = 0;
+            let reason = format!("series {}: chunk at {offset}+{len} outside chunk section", self.series);
+            return Some(Err(Error::corrupt(&self.reader.path, reason)));
+        }
+        let Ok(count) = u32::try_from(count) else {
+            self.left = 0;
+            return Some(Err(self.reader.bad_entry(self.series)));
+        };
+        Some(Ok(ChunkMeta { min_t, max_t: min_t.wrapping_add(span as i64), count, offset, len }))
     }
 }
 

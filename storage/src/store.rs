@@ -25,7 +25,7 @@ use std::sync::{Arc, Weak};
 
 use strata_common::head::{LabelsRequest, SelectEstimate, SelectRequest};
 use strata_common::ids::{Offset, PartitionId};
-use strata_common::{HistSample, Labels, Matcher, Sample, TenantId, Timestamp};
+use strata_common::{HistSample, Label, Labels, Matcher, Sample, TenantId, Timestamp};
 
 pub use cache::FileCache;
 
@@ -69,10 +69,17 @@ impl StoredSeries {
     /// caller decodes every series straight into one reused buffer.
     pub fn samples_into(&self, min_t: Timestamp, max_t: Timestamp, out: &mut Vec<Sample>) -> Result<()> {
         let from = out.len();
+        // Whether every source's samples follow the previous sources' (files
+        // covering consecutive time ranges): then they are already sorted.
+        let mut in_order = true;
         for (file, id) in &self.sources {
+            let before = out.len();
             file.samples(*id, min_t, max_t, out)?;
+            if before > from && out.len() > before && out[before].t <= out[before - 1].t {
+                in_order = false;
+            }
         }
-        if self.sources.len() > 1 {
+        if !in_order {
             // Sources are in rank order; the stable sort keeps the newest
             // file's sample last among equal timestamps, and it wins.
             if from == 0 {
@@ -186,15 +193,16 @@ impl Store {
         req: &SelectRequest,
         base_offsets: &BTreeMap<PartitionId, Offset>,
     ) -> Result<Vec<StoredSeries>> {
-        let mut grouped: BTreeMap<Labels, Vec<(Arc<FileReader>, u32)>> = BTreeMap::new();
         let (_snapshot, files) = self.pinned(&req.tenant, req.min_t, req.max_t, base_offsets);
+        let mut lists = Vec::with_capacity(files.len());
         for meta in files {
             let reader = self.open(&meta)?;
-            for id in selected_in_range(&reader, &req.matchers, req.min_t, req.max_t)? {
-                grouped.entry(reader.labels(id)?).or_default().push((Arc::clone(&reader), id));
+            let ids = selected_in_range(&reader, &req.matchers, req.min_t, req.max_t)?;
+            if !ids.is_empty() {
+                lists.push((reader, ids));
             }
         }
-        Ok(grouped.into_iter().map(|(labels, sources)| StoredSeries { labels, sources }).collect())
+        merge_selected(&lists)
     }
 
     /// What [`Store::select`] of `req` would read, from postings and chunk
@@ -263,6 +271,67 @@ impl Store {
         let live: HashSet<u64> = self.manifest.current().files.iter().map(|f| f.id).collect();
         self.source.retain(&live);
     }
+}
+
+/// Groups the selected series of several files (each list in the file's
+/// label order, the files in rank order) by label set, in label order: a
+/// k-way merge over label pairs borrowed from each file's symbols, so a
+/// series' [`Labels`] are built once, however many files hold it.
+fn merge_selected(lists: &[(Arc<FileReader>, Vec<u32>)]) -> Result<Vec<StoredSeries>> {
+    if let [(reader, ids)] = lists {
+        let sources = |id| vec![(Arc::clone(reader), id)];
+        return ids.iter().map(|&id| Ok(StoredSeries { labels: reader.labels(id)?, sources: sources(id) })).collect();
+    }
+    /// One file's next series: its position in the file's list and its labels.
+    struct Head<'a> {
+        list: usize,
+        at: usize,
+        labels: Vec<(&'a str, &'a str)>,
+    }
+    let mut heads = Vec::with_capacity(lists.len());
+    for (list, (reader, ids)) in lists.iter().enumerate() {
+        let mut labels = Vec::new();
+        reader.label_refs(ids[0], &mut labels)?;
+        heads.push(Head { list, at: 0, labels });
+    }
+    let mut out = Vec::with_capacity(lists.iter().map(|(_, ids)| ids.len()).max().unwrap_or(0));
+    // Indexes into `heads` of the files holding the smallest label set, in rank order.
+    let mut group: Vec<usize> = Vec::with_capacity(lists.len());
+    while !heads.is_empty() {
+        group.clear();
+        group.push(0);
+        for i in 1..heads.len() {
+            match heads[i].labels.cmp(&heads[group[0]].labels) {
+                std::cmp::Ordering::Less => {
+                    group.clear();
+                    group.push(i);
+                }
+                std::cmp::Ordering::Equal => group.push(i),
+                std::cmp::Ordering::Greater => {}
+            }
+        }
+        let first = &heads[group[0]];
+        let labels = Labels::from_sorted(first.labels.iter().map(|&(n, v)| Label::new(n, v)).collect());
+        let sources = group.iter().map(|&g| {
+            let (reader, ids) = &lists[heads[g].list];
+            (Arc::clone(reader), ids[heads[g].at])
+        });
+        out.push(StoredSeries { labels, sources: sources.collect() });
+        let mut done = false;
+        for &g in &group {
+            let head = &mut heads[g];
+            let (reader, ids) = &lists[head.list];
+            head.at += 1;
+            match ids.get(head.at) {
+                Some(&id) => reader.label_refs(id, &mut head.labels)?,
+                None => done = true,
+            }
+        }
+        if done {
+            heads.retain(|h| h.at < lists[h.list].1.len());
+        }
+    }
+    Ok(out)
 }
 
 /// Files of `tenant` in `snapshot` overlapping `[min_t, max_t]`.

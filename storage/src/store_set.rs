@@ -145,18 +145,8 @@ impl StoreSet {
             if let [only] = self.members.as_slice() {
                 return only.store.select(req, base_offsets);
             }
-            let mut grouped: BTreeMap<Labels, StoredSeries> = BTreeMap::new();
-            for m in &self.members {
-                for s in m.store.select(req, base_offsets)? {
-                    match grouped.get_mut(&s.labels) {
-                        Some(existing) => existing.sources.extend(s.sources),
-                        None => {
-                            grouped.insert(s.labels.clone(), s);
-                        }
-                    }
-                }
-            }
-            Ok(grouped.into_values().collect())
+            let lists = self.members.iter().map(|m| m.store.select(req, base_offsets)).collect::<Result<Vec<_>>>()?;
+            Ok(merge_sorted(lists))
         })
     }
 
@@ -199,5 +189,34 @@ impl StoreSet {
             total.add(m.store.estimate(req)?);
         }
         Ok(total)
+    }
+}
+
+/// Merges label-sorted lists of stored series (one per member) into one,
+/// in label order; a label set in several lists gets their sources in list order.
+fn merge_sorted(lists: Vec<Vec<StoredSeries>>) -> Vec<StoredSeries> {
+    let total = lists.iter().map(Vec::len).sum();
+    let mut lists: Vec<std::vec::IntoIter<StoredSeries>> = lists.into_iter().map(Vec::into_iter).collect();
+    let mut out: Vec<StoredSeries> = Vec::with_capacity(total);
+    loop {
+        // The list holding the smallest label set (the first such list).
+        let mut min: Option<(usize, &Labels)> = None;
+        for (i, list) in lists.iter().enumerate() {
+            if let Some(s) = list.as_slice().first()
+                && min.is_none_or(|(_, m)| s.labels < *m)
+            {
+                min = Some((i, &s.labels));
+            }
+        }
+        let Some((min, _)) = min else { return out };
+        let Some(mut first) = lists[min].next() else { return out };
+        for list in &mut lists[min + 1..] {
+            if list.as_slice().first().is_some_and(|s| s.labels == first.labels)
+                && let Some(s) = list.next()
+            {
+                first.sources.extend(s.sources);
+            }
+        }
+        out.push(first);
     }
 }

@@ -209,14 +209,15 @@ impl Iterator for MergeIter {
             (None, Some(_)) => Ordering::Greater,
             (Some(h), Some(s)) => h.labels.cmp(&s.labels),
         };
-        let (head, stored) = match order {
+        let (mut head, mut stored) = match order {
             Ordering::Less => (self.head.next(), None),
             Ordering::Greater => (None, self.stored.next()),
             Ordering::Equal => (self.head.next(), self.stored.next()),
         };
-        let labels = match (&head, &stored) {
-            (Some(h), _) => h.labels.clone(),
-            (None, Some(s)) => s.labels.clone(),
+        // The loader reads only samples and sources: the labels move out.
+        let labels = match (&mut head, &mut stored) {
+            (Some(h), _) => std::mem::take(&mut h.labels),
+            (None, Some(s)) => std::mem::take(&mut s.labels),
             // Invariant: at least one side was peeked as present above.
             (None, None) => return None,
         };
@@ -281,11 +282,7 @@ impl SampleLoader for MergeLoader {
     fn size_hint(&self, min_t: Timestamp, max_t: Timestamp) -> Option<usize> {
         let mut n = slice_range(&self.head, min_t, max_t).len();
         for (file, id) in self.stored.iter().flat_map(|s| &s.sources) {
-            for c in file.chunks(*id).ok()? {
-                if c.max_t >= min_t && c.min_t <= max_t {
-                    n = n.saturating_add(c.count as usize);
-                }
-            }
+            n = n.saturating_add(file.overlapping_samples(*id, min_t, max_t).ok()?);
         }
         Some(n)
     }

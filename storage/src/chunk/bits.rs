@@ -88,6 +88,94 @@ impl<'a> BitReader<'a> {
     }
 }
 
+/// A faster reader of bits written by [`BitWriter`], for the decoders' hot
+/// loops: each read loads the 8 bytes at the current byte big-endian at once
+/// and shifts out the bits wanted (no loop over bytes, no branch per bit).
+///
+/// Reads past the end return zero bits instead of failing; the decoder
+/// checks [`FastBitReader::overrun`] once, after its loop (a stream that
+/// ends early always overruns: the decoder follows the same path as on the
+/// whole stream up to its first read past the end, and the position only grows).
+#[derive(Debug, Clone)]
+pub struct FastBitReader<'a> {
+    buf: &'a [u8],
+    /// Position in bits.
+    pos: usize,
+}
+
+impl<'a> FastBitReader<'a> {
+    /// The most bits one [`FastBitReader::peek`] returns exactly.
+    pub const PEEK_BITS: u32 = 57;
+
+    /// A reader at the first (most significant) bit of `buf`.
+    pub fn new(buf: &'a [u8]) -> Self {
+        Self { buf, pos: 0 }
+    }
+
+    /// The next bits, most significant first: the top [`Self::PEEK_BITS`]
+    /// (at least) are the stream's (zero past its end), the rest zero.
+    #[inline(always)]
+    pub fn peek(&self) -> u64 {
+        let byte = self.pos >> 3;
+        let word = match self.buf.get(byte..byte.wrapping_add(8)) {
+            Some(b) => <[u8; 8]>::try_from(b).map_or(0, u64::from_be_bytes),
+            None => self.load_tail(byte),
+        };
+        word << (self.pos & 7)
+    }
+
+    /// The bytes from `byte` to the end of the buffer, zero-padded to 8.
+    #[cold]
+    #[inline(never)]
+    fn load_tail(&self, byte: usize) -> u64 {
+        let mut w = [0u8; 8];
+        if let Some(rest) = self.buf.get(byte..) {
+            let n = rest.len().min(8);
+            w[..n].copy_from_slice(&rest[..n]);
+        }
+        u64::from_be_bytes(w)
+    }
+
+    /// Skips `n` bits.
+    #[inline(always)]
+    pub fn skip(&mut self, n: u32) {
+        self.pos += n as usize;
+    }
+
+    /// Reads `n <= 57` bits into the low bits of the result (0 for `n == 0`).
+    #[inline(always)]
+    pub fn read(&mut self, n: u32) -> u64 {
+        debug_assert!(n <= Self::PEEK_BITS);
+        // Two shifts, so that n == 0 shifts by 64 in total without overflow.
+        let v = (self.peek() >> 1) >> (63 - n);
+        self.pos += n as usize;
+        v
+    }
+
+    /// Reads `n <= 64` bits into the low bits of the result.
+    #[inline(always)]
+    pub fn read_long(&mut self, n: u32) -> u64 {
+        debug_assert!(n <= 64);
+        if n <= Self::PEEK_BITS {
+            self.read(n)
+        } else {
+            let hi = self.read(n - 32);
+            (hi << 32) | self.read(32)
+        }
+    }
+
+    /// Whether a read went past the end of the stream.
+    #[inline]
+    pub fn overrun(&self) -> bool {
+        self.pos > self.buf.len().saturating_mul(8)
+    }
+
+    /// The position in bits.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+}
+
 pub use strata_common::varint::{Cursor, put_uvarint, put_varint, unzigzag, zigzag};
 
 #[cfg(test)]
@@ -110,6 +198,46 @@ mod tests {
                 prop_assert_eq!(r.read_bits(n), Some(v & mask));
             }
         }
+    }
+
+    proptest! {
+        #[test]
+        fn fast_reader_reads_what_the_slow_one_does(items in prop::collection::vec((any::<u64>(), 0u32..=64), 0..50),
+                                                    cut in 0usize..8) {
+            let mut w = BitWriter::new();
+            for &(v, n) in &items {
+                w.write_bits(v, n);
+            }
+            let mut bytes = w.into_bytes();
+            bytes.truncate(bytes.len().saturating_sub(cut));
+            let (mut slow, mut fast) = (BitReader::new(&bytes), FastBitReader::new(&bytes));
+            for &(_, n) in &items {
+                let want = slow.read_bits(n);
+                let got = fast.read_long(n);
+                match want {
+                    Some(want) => {
+                        prop_assert_eq!(got, want);
+                        prop_assert!(!fast.overrun());
+                    }
+                    None => {
+                        prop_assert!(fast.overrun());
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fast_reader_pads_with_zeros_and_reports_the_overrun() {
+        let mut r = FastBitReader::new(&[0b1010_0000]);
+        assert_eq!(r.read(3), 0b101);
+        assert_eq!(r.read(0), 0);
+        assert_eq!(r.read(5), 0);
+        assert!(!r.overrun());
+        assert_eq!(r.read_long(64), 0);
+        assert!(r.overrun());
+        assert_eq!(FastBitReader::new(&[]).peek(), 0);
     }
 
     #[test]

@@ -25,7 +25,7 @@
 use strata_common::Sample;
 use strata_common::varint::{unzigzag, zigzag};
 
-use super::bits::{BitReader, BitWriter, Cursor, put_uvarint, put_varint};
+use super::bits::{BitWriter, Cursor, FastBitReader, put_uvarint, put_varint};
 use super::{ChunkError, MAX_CHUNK_SAMPLES, decode_chunk_range as decode_v1, encode_chunk as encode_v1};
 
 /// The most samples one v2 chunk holds (decimal kind; a Gorilla chunk
@@ -47,14 +47,14 @@ pub fn next_chunk_len(vs: &[f64]) -> usize {
 }
 
 /// Largest decimal exponent tried (values with up to 9 decimal digits).
-const MAX_EXPONENT: u32 = 9;
+pub(super) const MAX_EXPONENT: u32 = 9;
 /// Mantissas stay within ±2^53 (exact in an f64).
 const MAX_MANTISSA: f64 = 9_007_199_254_740_992.0;
 
 /// Deltas per miniblock of the v6 int-block mode 7.
-const MINIBLOCK: usize = 16;
+pub(super) const MINIBLOCK: usize = 16;
 /// The v6 int-block mode of regular timestamps implied by the chunk reference.
-const MODE_IMPLIED: u8 = 8;
+pub(super) const MODE_IMPLIED: u8 = 8;
 
 pub(super) const KIND_GORILLA: u8 = 0;
 pub(super) const KIND_DECIMAL: u8 = 1;
@@ -77,18 +77,6 @@ fn put_gamma(w: &mut BitWriter, v: u64) {
     let z = 63 - u.leading_zeros();
     w.write_bits(0, z);
     w.write_bits(u, z + 1);
-}
-
-fn get_gamma(r: &mut BitReader<'_>) -> Option<u64> {
-    let mut z = 0;
-    while !r.read_bit()? {
-        z += 1;
-        if z > 62 {
-            return None;
-        }
-    }
-    let rest = if z == 0 { 0 } else { r.read_bits(z)? };
-    Some(((1u64 << z) | rest) - 1)
 }
 
 /// The integer `m` with `m / scale == v` bit for bit (the decoder's exact
@@ -182,7 +170,9 @@ pub(super) fn put_ints_with(out: &mut Vec<u8>, xs: &[i64], v6: bool) {
     let (w0, w1, w2) = (max_width(&offsets), max_width(&deltas), max_width(&dods));
     let vlen = |v: i64| (width(zigzag(v)).max(1) as usize).div_ceil(7);
     let packed = |w: u32, count: usize| (w as usize * count).div_ceil(8);
-    let gamma = |v: &[u64]| v.iter().map(|&x| gamma_len(x)).sum::<usize>().div_ceil(8);
+    // Saturating: 512 or more values at or above 2^62 (each costed near usize::MAX / 512)
+    // would otherwise wrap the sum to a small cost and pick a gamma mode they cannot use.
+    let gamma = |v: &[u64]| v.iter().map(|&x| gamma_len(x)).fold(0usize, usize::saturating_add).div_ceil(8);
     let d1 = xs.get(1).map_or(0, |x1| x1.wrapping_sub(xs[0]));
     let (g1, g2) = (gamma(&deltas), gamma(&dods));
     // v6: offsets and deltas less their minimum, divided by their gcd.
@@ -276,12 +266,47 @@ pub(super) fn put_timestamps_v6(out: &mut Vec<u8>, ts: &[i64]) {
     }
 }
 
-/// Reads an int block of `n` values into `out`. Modes 5 to 7 only when
-/// `v6`; mode 8 only with `span`, the chunk reference's `(min_t, max_t)`
-/// (timestamp blocks of v6 chunks).
+/// Reads an Elias-gamma code (`put_gamma`); `None` if it claims 63 or
+/// more leading zeros. Codes of up to 57 bits take one peek.
+#[inline(always)]
+fn get_gamma(r: &mut FastBitReader<'_>) -> Option<u64> {
+    let p = r.peek();
+    let z = p.leading_zeros();
+    if 2 * z < FastBitReader::PEEK_BITS {
+        // z zeros, then the z + 1 bits of the value + 1 (its top bit set).
+        r.skip(2 * z + 1);
+        return Some(((p << z) >> (63 - z)) - 1);
+    }
+    let mut z = 0;
+    while r.read(1) == 0 {
+        z += 1;
+        if z > 62 {
+            return None;
+        }
+    }
+    Some(((1u64 << z) | r.read_long(z)) - 1)
+}
+
+/// Appends `count` values of `w <= 64` bits each, mapped by `f`.
+#[inline(always)]
+fn unpack(r: &mut FastBitReader<'_>, w: u32, count: usize, out: &mut Vec<i64>, mut f: impl FnMut(u64) -> i64) {
+    if w == 0 {
+        out.extend((0..count).map(|_| f(0)));
+    } else if w <= FastBitReader::PEEK_BITS {
+        out.extend((0..count).map(|_| f(r.read(w))));
+    } else {
+        out.extend((0..count).map(|_| f(r.read_long(w))));
+    }
+}
+
+/// Reads an int block of `n` values and sets `out` to the first `limit` of
+/// them (all when `limit >= n`; the block is consumed from `c` either way).
+/// Modes 5 to 7 only when `v6`; mode 8 only with `span`, the chunk
+/// reference's `(min_t, max_t)` (timestamp blocks of v6 chunks).
 pub(super) fn get_ints_with(
     c: &mut Cursor<'_>,
     n: usize,
+    limit: usize,
     out: &mut Vec<i64>,
     v6: bool,
     span: Option<(i64, i64)>,
@@ -292,6 +317,9 @@ pub(super) fn get_ints_with(
     if w > 64 || mode > if v6 { MODE_IMPLIED } else { 4 } {
         return Err(t);
     }
+    let k = limit.min(n);
+    out.clear();
+    out.reserve(k);
     if mode == MODE_IMPLIED {
         // n evenly spaced timestamps from min_t to max_t.
         let (lo, hi) = span.filter(|_| w == 0).ok_or(t)?;
@@ -301,31 +329,31 @@ pub(super) fn get_ints_with(
             return Err(t);
         }
         let step = range.checked_div(steps).unwrap_or(0);
-        out.clear();
-        out.extend((0..n as u64).map(|i| lo.wrapping_add(i.wrapping_mul(step) as i64)));
+        out.extend((0..k as u64).map(|i| lo.wrapping_add(i.wrapping_mul(step) as i64)));
         return Ok(());
     }
     if mode == 7 {
         let first = c.varint().ok_or(t)?;
         let len = c.uvarint_usize().ok_or(t)?;
-        let mut r = BitReader::new(c.bytes(len).ok_or(t)?);
-        out.clear();
-        out.push(first);
+        let mut r = FastBitReader::new(c.bytes(len).ok_or(t)?);
+        if k > 0 {
+            out.push(first);
+        }
         let mut x = first;
-        let mut left = n.saturating_sub(1);
+        let mut left = k.saturating_sub(1);
         while left > 0 {
-            let bw = r.read_bits(7).ok_or(t)? as u32;
+            let bw = r.read(7) as u32;
             if bw > 64 {
                 return Err(t);
             }
-            for _ in 0..left.min(MINIBLOCK) {
-                let d = if bw == 0 { 0 } else { r.read_bits(bw).ok_or(t)? };
+            let m = left.min(MINIBLOCK);
+            unpack(&mut r, bw, m, out, |d| {
                 x = x.wrapping_add(unzigzag(d));
-                out.push(x);
-            }
-            left -= left.min(MINIBLOCK);
+                x
+            });
+            left -= m;
         }
-        return Ok(());
+        return if r.overrun() { Err(t) } else { Ok(()) };
     }
     let first = c.varint().ok_or(t)?;
     let second = if mode == 2 || mode == 4 || mode == 5 { c.varint().ok_or(t)? } else { 0 };
@@ -337,55 +365,71 @@ pub(super) fn get_ints_with(
         _ => c.uvarint_usize().ok_or(t)?,
     };
     let bytes = c.bytes(len).ok_or(t)?;
-    let mut r = BitReader::new(bytes);
-    let mut next = || match mode {
-        3 | 4 => get_gamma(&mut r),
-        _ if w == 0 => Some(0),
-        _ => r.read_bits(w),
-    };
-    out.clear();
+    let mut r = FastBitReader::new(bytes);
+    let rest = k.saturating_sub(1);
     match mode {
-        0 => {
-            for _ in 0..n {
-                out.push(first.wrapping_add(next().ok_or(t)? as i64));
-            }
-        }
-        6 => {
-            for _ in 0..n {
-                out.push(first.wrapping_add(next().ok_or(t)?.wrapping_mul(g) as i64));
-            }
-        }
+        0 => unpack(&mut r, w, k, out, |u| first.wrapping_add(u as i64)),
+        6 => unpack(&mut r, w, k, out, |u| first.wrapping_add(u.wrapping_mul(g) as i64)),
         5 => {
+            out.push(first);
             let mut x = first;
+            unpack(&mut r, w, rest, out, |u| {
+                x = x.wrapping_add(second).wrapping_add(u.wrapping_mul(g) as i64);
+                x
+            });
+        }
+        1 => {
+            out.push(first);
+            let mut x = first;
+            unpack(&mut r, w, rest, out, |u| {
+                x = x.wrapping_add(unzigzag(u));
+                x
+            });
+        }
+        2 => {
+            let (mut x, mut d) = (first, second);
             out.push(x);
-            for _ in 1..n {
-                x = x.wrapping_add(second).wrapping_add(next().ok_or(t)?.wrapping_mul(g) as i64);
+            if k > 1 {
+                x = x.wrapping_add(d);
                 out.push(x);
             }
+            unpack(&mut r, w, k.saturating_sub(2), out, |u| {
+                d = d.wrapping_add(unzigzag(u));
+                x = x.wrapping_add(d);
+                x
+            });
         }
-        1 | 3 => {
+        3 => {
+            out.push(first);
             let mut x = first;
-            out.push(x);
-            for _ in 1..n {
-                x = x.wrapping_add(unzigzag(next().ok_or(t)?));
+            for _ in 0..rest {
+                x = x.wrapping_add(unzigzag(get_gamma(&mut r).ok_or(t)?));
                 out.push(x);
             }
         }
         _ => {
             let (mut x, mut d) = (first, second);
             out.push(x);
-            if n > 1 {
+            if k > 1 {
                 x = x.wrapping_add(d);
                 out.push(x);
             }
-            for _ in 2..n {
-                d = d.wrapping_add(unzigzag(next().ok_or(t)?));
+            for _ in 2..k {
+                d = d.wrapping_add(unzigzag(get_gamma(&mut r).ok_or(t)?));
                 x = x.wrapping_add(d);
                 out.push(x);
             }
         }
     }
-    Ok(())
+    if r.overrun() { Err(t) } else { Ok(()) }
+}
+
+/// The samples of a chunk whose timestamps `ts` (strictly increasing) fall
+/// in `[min_t, max_t]`: the index range `lo..hi`.
+#[inline]
+pub(super) fn time_window(ts: &[i64], min_t: i64, max_t: i64) -> (usize, usize) {
+    let hi = ts.partition_point(|&t| t <= max_t);
+    (ts[..hi].partition_point(|&t| t < min_t), hi)
 }
 
 /// Decodes a v2 chunk, appending the samples with `min_t <= t <= max_t`.
@@ -420,18 +464,24 @@ pub(super) fn decode_decimal(
     let mut c = Cursor::new(rest);
     let n = get_count(&mut c)?;
     let (mut ts, mut ms) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    get_ints_with(&mut c, n, &mut ts, v6.is_some(), v6)?;
+    get_ints_with(&mut c, n, n, &mut ts, v6.is_some(), v6)?;
     let e = c.bytes(1).ok_or(ChunkError::Truncated)?[0];
     if u32::from(e) > MAX_EXPONENT {
         return Err(ChunkError::Truncated);
     }
-    get_ints_with(&mut c, n, &mut ms, v6.is_some(), None)?;
-    let scale = 10f64.powi(i32::from(e));
-    out.reserve(n);
-    for (&t, &m) in ts.iter().zip(&ms) {
-        if t >= min_t && t <= max_t {
-            out.push(Sample::new(t, m as f64 / scale));
-        }
+    let (lo, hi) = time_window(&ts, min_t, max_t);
+    if lo == hi {
+        return Ok(());
+    }
+    // Values after the last timestamp in range are not decoded.
+    get_ints_with(&mut c, n, hi, &mut ms, v6.is_some(), None)?;
+    let (ts, ms) = (&ts[lo..hi], &ms[lo..hi]);
+    if e == 0 {
+        // m / 1 is m, bit for bit.
+        out.extend(ts.iter().zip(ms).map(|(&t, &m)| Sample::new(t, m as f64)));
+    } else {
+        let scale = 10f64.powi(i32::from(e));
+        out.extend(ts.iter().zip(ms).map(|(&t, &m)| Sample::new(t, m as f64 / scale)));
     }
     Ok(())
 }
@@ -513,6 +563,24 @@ mod tests {
         mixed[700] = f64::NAN;
         assert_eq!(next_chunk_len(&mixed), MAX_CHUNK_SAMPLES);
         assert_eq!(next_chunk_len(&ints[..100]), 100);
+    }
+
+    /// Exactly 512 deltas too large for the gamma code, then small ones: the
+    /// gamma modes' cost once wrapped around (a panic in debug builds, an
+    /// undecodable mode-3 block in release builds).
+    #[test]
+    fn huge_deltas_never_pick_a_gamma_mode() {
+        let mut xs: Vec<i64> = (0..513).map(|i| if i % 2 == 0 { i64::MIN / 2 } else { i64::MAX / 2 }).collect();
+        let last = xs[512];
+        xs.extend((1..=511).map(|i| last + i * 3 + i % 2));
+        for v6 in [false, true] {
+            let mut block = Vec::new();
+            put_ints_with(&mut block, &xs, v6);
+            assert!(!matches!(block[0], 3 | 4), "mode {}", block[0]);
+            let mut got = Vec::new();
+            get_ints_with(&mut Cursor::new(&block), xs.len(), xs.len(), &mut got, v6, None).unwrap();
+            assert_eq!(got, xs);
+        }
     }
 
     #[test]

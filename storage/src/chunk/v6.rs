@@ -25,7 +25,7 @@ use strata_common::Sample;
 use super::bits::Cursor;
 use super::v2::{
     KIND_DECIMAL, KIND_GORILLA, MAX_CHUNK_SAMPLES_V2, decimal_exponent, decode_decimal, encode_decimal, get_count,
-    get_ints_with, next_chunk_len, put_ints_with, put_timestamps_v6,
+    get_ints_with, next_chunk_len, put_ints_with, put_timestamps_v6, time_window,
 };
 use super::v3::decode_zstd_with;
 use super::{ChunkError, decode_chunk_range as decode_v1, encode_chunk as encode_v1};
@@ -103,14 +103,15 @@ fn decode_plain(
             let mut c = Cursor::new(rest);
             let n = get_count(&mut c)?;
             let (mut ts, mut xs) = (Vec::with_capacity(n), Vec::with_capacity(n));
-            get_ints_with(&mut c, n, &mut ts, true, Some(span))?;
-            get_ints_with(&mut c, n, &mut xs, true, None)?;
-            out.reserve(n);
-            for (&t, &x) in ts.iter().zip(&xs) {
-                if t >= min_t && t <= max_t {
-                    out.push(Sample::new(t, f64::from_bits(ordered(x as u64) as u64)));
-                }
+            get_ints_with(&mut c, n, n, &mut ts, true, Some(span))?;
+            let (lo, hi) = time_window(&ts, min_t, max_t);
+            if lo == hi {
+                return Ok(());
             }
+            // Values after the last timestamp in range are not decoded.
+            get_ints_with(&mut c, n, hi, &mut xs, true, None)?;
+            let samples = ts[lo..hi].iter().zip(&xs[lo..hi]);
+            out.extend(samples.map(|(&t, &x)| Sample::new(t, f64::from_bits(ordered(x as u64) as u64))));
             Ok(())
         }
         _ => Err(ChunkError::Truncated),

@@ -86,6 +86,40 @@ proptest! {
         }
     }
 
+    /// Appends split over up to four flushes (one file each, overlapping in
+    /// series and time): the files' series merge by label set, the newest
+    /// file winning on equal timestamps.
+    #[test]
+    fn several_files_agree_with_model(appends in prop::collection::vec((arb_append(), 0u64..4), 1..25),
+                                      ms in arb_matchers(), lo in -30i64..300, len in 0i64..400) {
+        let hi = lo + len;
+        let mut appends = appends;
+        appends.sort_by_key(|a| a.1); // flush order; the model sees the same order
+        let dir = tempfile::tempdir().unwrap();
+        let ms_store = Arc::new(ManifestStore::open(dir.path()).unwrap());
+        let mut model = Model::new();
+        for flush in 0..4u64 {
+            let mut mem = Memtable::new();
+            for ((t, l, s), _) in appends.iter().filter(|a| a.1 == flush) {
+                append(&mut mem, t, l, s);
+                model.entry((t.clone(), labels(l))).or_default().extend(samples(s));
+            }
+            let ctx = FlushContext { offsets: vec![PartitionRange { partition: 0, start: flush, end: flush + 1 }], level: 0 };
+            let files = write_files(&ms_store, &mem.freeze(), &ctx).unwrap();
+            ms_store.commit_flush(files, &[(0, flush + 1)]).unwrap();
+        }
+        let store = Store::new(ms_store);
+        let base: BTreeMap<u32, u64> = [(0, 4)].into_iter().collect();
+        for t in ["a", "b"] {
+            let want = expected(&model, t, &ms, lo, hi);
+            let got: Vec<(Labels, Vec<Sample>)> = store.select(&SelectRequest::new(tenant(t), ms.to_vec(), lo, hi), &base).unwrap().into_iter()
+                .map(|s| { let v = s.samples(lo, hi).unwrap(); (s.labels, v) })
+                .filter(|(_, v)| !v.is_empty())
+                .collect();
+            prop_assert_eq!(&got, &want);
+        }
+    }
+
     #[test]
     fn live_memtable_reads_agree_with_model(appends in prop::collection::vec(arb_append(), 1..25),
                                             ms in arb_matchers(), lo in -30i64..300, len in 0i64..400) {
