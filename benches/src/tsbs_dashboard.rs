@@ -99,18 +99,6 @@ pub struct Measured {
     pub estimates: Vec<Option<(u64, u64)>>,
 }
 
-/// Runs one query; returns (ms, `data`).
-fn run_one(
-    client: &reqwest::blocking::Client,
-    sys: &System,
-    w: &Workload,
-    i: usize,
-    step_s: i64,
-    no_store: bool,
-) -> Result<(f64, serde_json::Value)> {
-    run_with(client, sys, w, i, step_s, no_store, false)
-}
-
 /// Runs query `i` once on Strata with `stats=all`; returns its estimated
 /// and its loaded samples.
 fn estimate_and_actual(
@@ -120,15 +108,15 @@ fn estimate_and_actual(
     i: usize,
     step_s: i64,
 ) -> Result<(u64, u64)> {
-    let (_, data) = run_with(client, sys, w, i, step_s, true, true)?;
+    let (_, data) = run_one(client, sys, w, i, step_s, true, true)?;
     let stats = &data["stats"];
     let estimate = stats["strata"]["estimate"]["samples"].as_u64().context("no estimate in the stats")?;
     let actual = stats["samples"]["totalQueryableSamples"].as_u64().context("no sample count in the stats")?;
     Ok((estimate, actual))
 }
 
-/// [`run_one`], optionally asking for `stats=all`.
-fn run_with(
+/// Runs one query, optionally with `stats=all`; returns (ms, `data`).
+fn run_one(
     client: &reqwest::blocking::Client,
     sys: &System,
     w: &Workload,
@@ -205,7 +193,7 @@ pub fn run(
         let mut times: Vec<Vec<f64>> = vec![Vec::new(); systems.len()];
         for _ in 0..cfg.runs.max(1) {
             for (k, sys) in systems.iter().enumerate() {
-                match run_one(&client, sys, w, i, cfg.step_s, true) {
+                match run_one(&client, sys, w, i, cfg.step_s, true, false) {
                     Ok((ms, data)) => {
                         times[k].push(ms);
                         out[k].answers[i] = Some(data);
@@ -235,7 +223,7 @@ pub fn run(
         for (i, _) in QUERIES.iter().enumerate().filter(|(_, q)| q.2) {
             let mut t = Vec::new();
             for r in 0..=cfg.runs.max(1) {
-                if let Ok((ms, _)) = run_one(&client, sys, w, i, cfg.step_s, false)
+                if let Ok((ms, _)) = run_one(&client, sys, w, i, cfg.step_s, false, false)
                     && r > 0
                 {
                     t.push(ms);
@@ -251,7 +239,7 @@ pub fn run(
         let deadline = Instant::now() + Duration::from_secs(cfg.profile_seconds);
         let mut i = 0;
         while Instant::now() < deadline {
-            let _ = run_one(&client, sys, w, i % QUERIES.len(), cfg.step_s, true);
+            let _ = run_one(&client, sys, w, i % QUERIES.len(), cfg.step_s, true, false);
             i += 1;
         }
     }
