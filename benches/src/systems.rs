@@ -227,7 +227,8 @@ impl System {
             {
                 return Ok(());
             }
-            std::thread::sleep(Duration::from_millis(100));
+            // Polled often: the replay it times takes about a second.
+            std::thread::sleep(Duration::from_millis(10));
         }
         bail!("{} did not become ready in 600 s", self.kind.name())
     }
