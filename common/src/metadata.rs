@@ -46,6 +46,21 @@ pub fn metric_type_name(kind: i32) -> &'static str {
     }
 }
 
+/// The `MetricType` number of a Prometheus type name (the inverse of
+/// [`metric_type_name`]; unknown names are 0, `unknown`).
+pub fn metric_type_number(kind: &str) -> u8 {
+    match kind {
+        "counter" => 1,
+        "gauge" => 2,
+        "histogram" => 3,
+        "gaugehistogram" => 4,
+        "summary" => 5,
+        "info" => 6,
+        "stateset" => 7,
+        _ => 0,
+    }
+}
+
 /// Bounds of a tenant's metadata in a [`MetadataStore`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MetadataLimits {
