@@ -643,3 +643,70 @@ async fn native_histograms_are_written_with_the_float_samples() {
     assert!(!hists[1].h.integer && hists[1].h.custom_values == vec![0.5]);
     assert!(hists[2].h.is_stale());
 }
+
+/// Prometheus sends exemplars in series of their own (no samples) and
+/// metadata in requests of their own: both reach the log, exemplars in the
+/// partition of their series, metadata in the partition of
+/// `{__name__=<family>}`; a tenant that keeps no exemplars writes none.
+#[tokio::test]
+async fn exemplar_only_series_and_metadata_only_requests_reach_the_log() {
+    use super::proto::{Exemplar as PExemplar, MetricMetadata as PMeta};
+    let s = setup(DistributorConfig::default());
+    let labels = [("__name__", "rpc_seconds_bucket"), ("job", "api"), ("le", "0.5")];
+    let mut ex_series = series(&labels, &[]);
+    ex_series.exemplars = vec![PExemplar {
+        labels: vec![Label { name: "trace_id".into(), value: "4bf92f".into() }],
+        value: 0.31,
+        timestamp: 1_000,
+    }];
+    let raw = WriteRequest { timeseries: vec![ex_series.clone()], ..Default::default() }.encode_to_vec();
+    let (status, msg) =
+        send(&s.distributor, post("/api/v1/push", snap::raw::Encoder::new().compress_vec(&raw).unwrap(), &[])).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{msg}");
+    let meta =
+        PMeta { r#type: 1, metric_family_name: "rpc_seconds".into(), help: "RPC latency.".into(), unit: String::new() };
+    let raw = WriteRequest { metadata: vec![meta.clone(), meta], ..Default::default() }.encode_to_vec();
+    let (status, msg) =
+        send(&s.distributor, post("/api/v1/push", snap::raw::Encoder::new().compress_vec(&raw).unwrap(), &[])).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{msg}");
+
+    let tenant = TenantId::default_tenant();
+    let mut found = (None, None);
+    for (p, &end) in s.log.end_offsets().await.unwrap().iter().enumerate() {
+        let mut r = s.log.open_reader(p as u32, 0).unwrap();
+        while r.position() < end {
+            for rec in r.next_batch(100).await.unwrap() {
+                let mut scratch = Vec::new();
+                let view = RecordView::parse(&rec.payload, &mut scratch, p as u32, rec.offset).unwrap();
+                assert_eq!(view.series_count(), 0);
+                let a = view.annotations().unwrap();
+                if let Some((series, ex)) = a.exemplars.first() {
+                    assert_eq!(p as u32, partition_for(&tenant, labels.iter().copied(), PARTITIONS));
+                    assert_eq!(series.get("le"), Some("0.5"));
+                    assert_eq!((ex[0].t, ex[0].value, ex[0].labels.get("trace_id")), (1_000, 0.31, Some("4bf92f")));
+                    found.0 = Some(());
+                }
+                if !a.metadata.is_empty() {
+                    assert_eq!(a.metadata.len(), 1, "repeated entries of one request are written once");
+                    assert_eq!(p as u32, partition_for(&tenant, [("__name__", "rpc_seconds")], PARTITIONS));
+                    assert_eq!((a.metadata[0].1.kind, a.metadata[0].1.help.as_str()), ("counter", "RPC latency."));
+                    found.1 = Some(());
+                }
+            }
+        }
+    }
+    assert_eq!(found, (Some(()), Some(())));
+
+    // A tenant that keeps no exemplars: refused and counted, nothing written.
+    let mut config = DistributorConfig::default();
+    config.limits.defaults.max_exemplars = 0;
+    let s = setup(config);
+    let raw = WriteRequest { timeseries: vec![ex_series], ..Default::default() }.encode_to_vec();
+    let (status, msg) =
+        send(&s.distributor, post("/api/v1/push", snap::raw::Encoder::new().compress_vec(&raw).unwrap(), &[])).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{msg}");
+    assert_eq!(s.log.end_offsets().await.unwrap().iter().sum::<u64>(), 0);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &s.registry).unwrap();
+    assert!(text.contains(r#"distributor_samples_rejected_total{reason="exemplars_disabled"} 1"#), "{text}");
+}
