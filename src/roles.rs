@@ -32,6 +32,22 @@ use crate::config::Config;
 
 /// The credentials of `[auth]` (reloaded in the background), or `None`
 /// when authentication is off.
+/// The ingester's exemplar and metadata bounds: the distributor's
+/// per-tenant limits (`[distributor.limits]` and its overrides file).
+fn annotation_limits(
+    limits: Arc<strata_distributor::limits::LimitsRegistry>,
+) -> strata_ingester::annotations::AnnotationLimits {
+    use strata_common::exemplar::ExemplarLimits;
+    use strata_common::metadata::MetadataLimits;
+    Arc::new(move |tenant| {
+        let l = limits.limits_of(tenant);
+        (
+            ExemplarLimits { max_per_tenant: l.max_exemplars, max_per_series: l.max_exemplars_per_series },
+            MetadataLimits { max_metrics: l.max_metadata_metrics, max_per_metric: l.max_metadata_per_metric },
+        )
+    })
+}
+
 fn open_auth(config: &Config) -> Result<Option<Arc<Auth>>> {
     if !config.auth.enabled {
         return Ok(None);

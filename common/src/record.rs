@@ -69,10 +69,7 @@ pub const RECORD_VERSION_V1: u8 = 1;
 
 /// Whether records of `version` decode ([`RecordView::parse`]).
 pub fn is_known_version(version: u8) -> bool {
-    matches!(
-        version,
-        RECORD_VERSION_V5 | RECORD_VERSION_V4 | RECORD_VERSION | RECORD_VERSION_V2 | RECORD_VERSION_V1
-    )
+    matches!(version, RECORD_VERSION_V5 | RECORD_VERSION_V4 | RECORD_VERSION | RECORD_VERSION_V2 | RECORD_VERSION_V1)
 }
 
 /// Largest decompressed body accepted when decoding (a corrupt length must
@@ -204,9 +201,8 @@ impl RecordBuilder {
             Body::V2(buf) => (RECORD_VERSION_V2, buf.len(), lz4_flex::block::compress(&buf)),
         };
         let version = if with_notes { RECORD_VERSION_V5 } else { version };
-        let mut out = Vec::with_capacity(
-            1 + 5 + tenant.len() + 40 + block.len() + self.hist.buf.len() + self.notes.byte_len(),
-        );
+        let mut out =
+            Vec::with_capacity(1 + 5 + tenant.len() + 40 + block.len() + self.hist.buf.len() + self.notes.byte_len());
         out.push(version);
         put_uvarint(&mut out, tenant.len() as u64);
         out.extend_from_slice(tenant);

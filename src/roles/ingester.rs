@@ -32,9 +32,24 @@ pub async fn run(config: Config) -> Result<()> {
     let (manifest, _object_tasks) =
         super::open_writer_manifest(&config, &dir, Some(&format!("ingester-{id}")), &mut registry)?;
     tracing::info!(ingester = id, of = count, partitions = ?owned, dir = %dir.display(), "ingester owns partitions");
+    // The distributors' per-tenant limits bound this ingester's exemplars and metadata.
+    let limits = Arc::new(
+        strata_distributor::limits::LimitsRegistry::new(config.distributor.limits.clone())
+            .map_err(anyhow::Error::msg)
+            .context("loading distributor.limits")?,
+    );
+    tokio::spawn(limits.clone().watch());
+    let limits = super::annotation_limits(limits);
     let ingester = Arc::new(
-        Ingester::start_owning(config.ingester.clone(), log.clone(), manifest.clone(), owned, &mut registry)
-            .context("starting ingester shards")?,
+        Ingester::start_owning_with(
+            config.ingester.clone(),
+            log.clone(),
+            manifest.clone(),
+            owned,
+            limits,
+            &mut registry,
+        )
+        .context("starting ingester shards")?,
     );
     let mut compactor = super::start_compactor(&config, &manifest, &mut registry)?;
     let heads: Arc<dyn HeadReader> = ingester.clone();
