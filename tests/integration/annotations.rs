@@ -15,7 +15,7 @@ fn exemplar(trace: &str, value: f64, t: i64) -> Exemplar {
 
 /// What a real Prometheus sends: exemplars in series of their own, and
 /// metadata in a request of its own.
-fn push_annotations(s: &Strata, tenant: &str, t0: i64) {
+pub fn push_annotations(s: &Strata, tenant: &str, t0: i64) {
     let mut ex = series(&[("__name__", "rpc_seconds_bucket"), ("job", "api"), ("le", "0.5")], &[]);
     ex.exemplars = (0..3).map(|i| exemplar(&format!("trace-{tenant}-{i}"), 0.1 * (i + 1) as f64, t0 + i)).collect();
     let samples = series(&[("__name__", "rpc_seconds_bucket"), ("job", "api"), ("le", "0.5")], &[(t0, 3.0)]);
