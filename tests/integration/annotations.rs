@@ -85,6 +85,13 @@ fn exemplars_and_metadata_survive_sigkill_and_graceful_restarts() {
         check_served(&s, tenant, t0);
     }
     assert_eq!(get(&s, "nobody", "/api/v1/metadata", &[]), json!({}));
+    // A federated read: each series names its tenant; metadata is merged.
+    let ex = get(&s, "team-a|team-b", "/api/v1/query_exemplars", &[("query", "rpc_seconds_bucket")]);
+    let tenants: Vec<&str> =
+        ex.as_array().unwrap().iter().map(|s| s["seriesLabels"]["__tenant_id__"].as_str().unwrap()).collect();
+    assert_eq!(tenants, ["team-a", "team-b"], "{ex}");
+    let meta = get(&s, "team-a|team-b", "/api/v1/metadata", &[]);
+    assert_eq!(meta["rpc_seconds"].as_array().map(Vec::len), Some(2), "{meta}");
 
     // SIGKILL: nothing flushed, the log replays them.
     s.kill();

@@ -5,7 +5,8 @@
 //! ingesters keep them bounded per tenant, rebuilt from the log on replay
 //! and kept across flushes (`strata_ingester::annotations`). A strong read
 //! (the default) first waits until the ingesters consumed the log's end,
-//! like queries. A federated tenant (`a|b`) reads each of its tenants.
+//! like queries. A federated tenant (`a|b`) reads each of its tenants;
+//! exemplar series then carry `__tenant_id__`, metadata is merged.
 
 use std::fmt::Write;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use promql_parser::parser::Expr;
 use promql_parser::util::{ExprVisitor, walk_expr};
 use strata_common::Matcher;
 use strata_common::head::annotations::{ExemplarsRequest, MetadataRequest, merge_exemplars, merge_metadata};
+use strata_common::tenant::TENANT_LABEL;
 
 use super::json::{write_labels, write_str, write_timestamp};
 use super::params::invalid_param;
@@ -100,8 +102,15 @@ pub(super) async fn query_exemplars(
         if let Some(heads) = &st.heads {
             st.source.prepare(&tenant, consistency(&headers, &st.config)?).await?;
             for t in tenant.parts() {
-                let req = ExemplarsRequest { tenant: t, selectors: selectors.0.clone(), start, end };
-                answers.push(heads.exemplars(req).await?);
+                let req = ExemplarsRequest { tenant: t.clone(), selectors: selectors.0.clone(), start, end };
+                let mut got = heads.exemplars(req).await?;
+                if tenant.is_federated() {
+                    // As federated queries do: each series names its tenant.
+                    for (labels, _) in &mut got {
+                        labels.set(TENANT_LABEL, t.as_str());
+                    }
+                }
+                answers.push(got);
             }
         }
         let found = merge_exemplars(answers);
