@@ -91,8 +91,8 @@ pub struct DistributorConfig {
     pub multitenancy_enabled: bool,
     /// How long a push waits for the log to acknowledge, in milliseconds; → 503.
     pub append_timeout_ms: u64,
-    /// Out-of-order window in milliseconds: a sample older than the
-    /// distributor's wall clock minus this is refused (400 naming the
+    /// Out-of-order window in milliseconds: a sample (float or native
+    /// histogram) older than the distributor's wall clock minus this is refused (400 naming the
     /// series, counted in `distributor_samples_rejected{reason="too_old"}`).
     /// Anything younger is accepted, in any order, and merged by the
     /// ingesters (newest write wins on equal timestamps). Distributors are

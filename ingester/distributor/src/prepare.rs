@@ -5,6 +5,7 @@
 //!  every series ─ names (scheme) · label limits ──▶ refused whole (reason per rule)
 //!               ─ invalid native histogram ──────▶ the series' histograms refused, floats kept
 //!               ─ samples outside the time window ▶ those samples refused, the rest kept
+//!                 (float and native-histogram samples alike)
 //!  kept samples ─ ingestion rate ─────────────────▶ 429, nothing written
 //!  kept series  ─ active-series limits ───────────▶ 400, nothing written
 //!               ─ partition, encode records
@@ -279,7 +280,7 @@ impl Distributor {
             return (Kept::Nothing, Vec::new(), true);
         }
         let mut refused_any = false;
-        let hists = match histograms::decode_series(labels, req.histograms(s)) {
+        let mut hists = match histograms::decode_series(labels, req.histograms(s)) {
             Ok(h) => h,
             Err(e) => {
                 self.count_refused("invalid_histogram", n_hist);
@@ -289,6 +290,18 @@ impl Distributor {
                 Vec::new()
             }
         };
+        // The time window applies to native histograms as to floats.
+        if check_times
+            && !hists.is_empty()
+            && let Some((old, new, e)) = validate::check_times(labels, hists.iter().map(|h| h.t), min_t, max_t)
+        {
+            self.count_refused("too_old", old);
+            self.count_refused("too_far_in_future", new);
+            refusals.histograms += old + new;
+            refusals.note(e);
+            refused_any = true;
+            hists.retain(|h| (min_t..=max_t).contains(&h.t));
+        }
         let mut kept = if samples.is_empty() { Kept::Nothing } else { Kept::All };
         if check_times && let Some((old, new, e)) = validate::check_sample_times(labels, samples, min_t, max_t) {
             self.count_refused("too_old", old);

@@ -710,3 +710,57 @@ async fn exemplar_only_series_and_metadata_only_requests_reach_the_log() {
     prometheus_client::encoding::text::encode(&mut text, &s.registry).unwrap();
     assert!(text.contains(r#"distributor_samples_rejected_total{reason="exemplars_disabled"} 1"#), "{text}");
 }
+
+/// The out-of-order window applies to native histograms as to floats:
+/// histogram samples inside it are written in any order, those older than
+/// it (or too far ahead) are refused alone and counted; the series' float
+/// samples and its other histograms are written.
+#[tokio::test]
+async fn native_histograms_outside_the_window_are_refused_alone() {
+    use crate::proto::BucketSpan;
+    let config = DistributorConfig { out_of_order_window_ms: 3_600_000, max_future_ms: 600_000, ..Default::default() };
+    let s = setup(config);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let h = |timestamp: i64| Histogram {
+        count_int: Some(1),
+        sum: 0.5,
+        schema: 0,
+        positive_spans: vec![BucketSpan { offset: 0, length: 1 }],
+        positive_deltas: vec![1],
+        timestamp,
+        ..Default::default()
+    };
+    // In the window, out of order (the older after the newer): written.
+    let mut ok = series(&[("__name__", "lat"), ("job", "a")], &[]);
+    ok.histograms = vec![h(now - 1_000), h(now - 3_000_000)];
+    let (status, msg) = send(&s.distributor, post("/api/v1/push", body(vec![ok]), &[])).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{msg}");
+    // Too old and too new histograms are refused; the rest of the series is written.
+    let mut mixed = series(&[("__name__", "lat"), ("job", "b")], &[(now - 2_000, 1.0)]);
+    mixed.histograms = vec![h(now - 7_200_000), h(now - 500), h(now + 3_600_000)];
+    let (status, msg) = send(&s.distributor, post("/api/v1/push", body(vec![mixed]), &[])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{msg}");
+    assert!(msg.contains("sample too old for series lat{job=\"b\"}"), "{msg}");
+    assert!(msg.contains("2 histogram sample(s)") && msg.contains("wrote 1 sample(s) of 1 series"), "{msg}");
+
+    let mut written: Vec<(String, i64)> = Vec::new();
+    for (p, &end) in s.log.end_offsets().await.unwrap().iter().enumerate() {
+        let mut r = s.log.open_reader(p as u32, 0).unwrap();
+        while r.position() < end {
+            for rec in r.next_batch(100).await.unwrap() {
+                let mut scratch = Vec::new();
+                let view = RecordView::parse(&rec.payload, &mut scratch, p as u32, rec.offset).unwrap();
+                for series in view.histogram_series() {
+                    let series = series.unwrap();
+                    let job = series.labels().unwrap()[1].1.to_string();
+                    written.extend(series.samples().map(|x| (job.clone(), now - x.t)));
+                }
+            }
+        }
+    }
+    written.sort();
+    assert_eq!(written, [("a".to_string(), 1_000), ("a".into(), 3_000_000), ("b".into(), 500)]);
+    let text = metrics_text(&s.registry);
+    assert!(text.contains("distributor_samples_rejected_total{reason=\"too_old\"} 1"), "{text}");
+    assert!(text.contains("distributor_samples_rejected_total{reason=\"too_far_in_future\"} 1"), "{text}");
+}
