@@ -27,6 +27,9 @@ pub struct Exemplar {
     pub t: i64,
 }
 
+/// One series' labels and its exemplars.
+pub type SeriesExemplars = (Labels, Vec<Exemplar>);
+
 /// Bounds of a tenant's exemplars in an [`ExemplarStore`]; 0 = store none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExemplarLimits {
@@ -109,7 +112,7 @@ impl ExemplarStore {
 
     /// Every exemplar held, per tenant and series (for snapshots; series in
     /// no particular order, each series' exemplars oldest first).
-    pub fn export(&self) -> Vec<(TenantId, Vec<(Labels, Vec<Exemplar>)>)> {
+    pub fn export(&self) -> Vec<(TenantId, Vec<SeriesExemplars>)> {
         let tenants = self.tenants.read().unwrap_or_else(|e| e.into_inner());
         tenants
             .iter()

@@ -355,7 +355,6 @@ fn append_record(
         };
         n += app.append_histograms(id, s.samples());
     }
-    drop(app);
     annotations.apply(&tenant, notes);
     Ok(n)
 }
