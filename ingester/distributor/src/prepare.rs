@@ -226,12 +226,15 @@ impl Distributor {
         // not again while this distributor wrote them recently.
         let now = Instant::now();
         let mut metadata: Vec<(String, MetricMetadata)> = Vec::new();
+        let mut in_request = std::collections::HashSet::new();
         for m in req.metadata.iter().filter(|m| !m.family.is_empty()) {
+            // 2.0 repeats a family's metadata with every series of it.
+            if !in_request.insert((m.family, metric_type_name(m.kind), m.help, m.unit)) {
+                continue;
+            }
             let entry =
                 MetricMetadata { kind: metric_type_name(m.kind), help: m.help.to_string(), unit: m.unit.to_string() };
-            if metadata.iter().any(|(f, e)| f == m.family && *e == entry)
-                || self.metadata_seen.is_fresh(tenant, m.family, &entry, now)
-            {
+            if self.metadata_seen.is_fresh(tenant, m.family, &entry, now) {
                 continue;
             }
             let hash = partitioner.hash(tenant, [(METRIC_NAME, m.family)]);
