@@ -38,6 +38,10 @@ pub const SNAPSHOT_FILE: &str = "annotations.snapshot";
 const SNAPSHOT_MAGIC: &[u8; 8] = b"STRANNOT";
 const SNAPSHOT_VERSION: u8 = 1;
 
+/// Copies a freshly written snapshot elsewhere (object storage), blocking;
+/// called before the flush that needs it commits.
+pub type SnapshotMirror = Arc<dyn Fn(&Path) -> std::io::Result<()> + Send + Sync>;
+
 /// The bounds of one tenant.
 pub type AnnotationLimits = Arc<dyn Fn(&TenantId) -> (ExemplarLimits, MetadataLimits) + Send + Sync>;
 
@@ -57,6 +61,7 @@ pub struct AnnotationStore {
     metadata: MetadataStore,
     limits: AnnotationLimits,
     snapshot: Option<PathBuf>,
+    mirror: Option<SnapshotMirror>,
     /// Bumped by every change; the snapshot is rewritten only after one.
     generation: AtomicU64,
     /// The generation last written to the snapshot (and the write lock).
@@ -82,6 +87,7 @@ impl AnnotationStore {
             metadata: MetadataStore::default(),
             limits,
             snapshot: snapshot_dir.map(|d| d.join(SNAPSHOT_FILE)),
+            mirror: None,
             generation: AtomicU64::new(0),
             written: Mutex::new(0),
             exemplars_appended: Counter::default(),
@@ -112,6 +118,14 @@ impl AnnotationStore {
             *store.written.lock() = store.generation.load(Ordering::Acquire);
         }
         store
+    }
+
+    /// Copies every snapshot written with `mirror` too (object storage:
+    /// the snapshot must survive the loss of the data directory, as the
+    /// flushed files do).
+    pub fn with_mirror(mut self, mirror: Option<SnapshotMirror>) -> Self {
+        self.mirror = mirror;
+        self
     }
 
     /// Stores one record's annotations under the tenant's limits.
@@ -168,6 +182,9 @@ impl AnnotationStore {
         std::fs::rename(&tmp, path)?;
         if let Some(dir) = path.parent() {
             std::fs::File::open(dir)?.sync_all()?;
+        }
+        if let Some(mirror) = &self.mirror {
+            mirror(path)?;
         }
         *written = generation;
         Ok(())

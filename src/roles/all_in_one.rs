@@ -34,7 +34,9 @@ pub async fn run(config: Config) -> Result<()> {
     let embedded = EmbeddedLog::open(config.log.clone()).context("opening the embedded log")?;
     let log: Arc<dyn Log> = embedded.clone();
     // `_object_tasks`: object storage garbage collection, stopped on return.
-    let (manifest, _object_tasks) = super::open_writer_manifest(&config, &config.data_dir, None, &mut registry)?;
+    // `_object_tasks`: stopped on return.
+    let super::WriterManifest { manifest, tasks: _object_tasks, mirror } =
+        super::open_writer_manifest(&config, &config.data_dir, None, &mut registry)?;
     // Created before the ingester: its per-tenant limits bound the
     // ingester's exemplars and metadata too.
     let distributor = Arc::new(Distributor::new(config.distributor.clone(), log.clone(), &mut registry));
@@ -42,8 +44,16 @@ pub async fn run(config: Config) -> Result<()> {
     let all = (0..log.partition_count()).collect();
     let limits = super::annotation_limits(distributor.limits().clone());
     let ingester = Arc::new(
-        Ingester::start_owning_with(config.ingester.clone(), log.clone(), manifest.clone(), all, limits, &mut registry)
-            .context("starting ingester shards")?,
+        Ingester::start_owning_with(
+            config.ingester.clone(),
+            log.clone(),
+            manifest.clone(),
+            all,
+            limits,
+            mirror,
+            &mut registry,
+        )
+        .context("starting ingester shards")?,
     );
     let mut compactor = super::start_compactor(&config, &manifest, &mut registry)?;
     let heads: Arc<dyn HeadReader> = ingester.clone();

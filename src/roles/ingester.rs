@@ -29,7 +29,7 @@ pub async fn run(config: Config) -> Result<()> {
     let log: Arc<dyn Log> = super::connect_kafka(config.kafka.for_member(&format!("ingester-{id}"))).await?;
     let owned = owned_partitions(log.partition_count(), id, count);
     // With [storage.object] this ingester's prefix is `<url>/ingester-<id>`.
-    let (manifest, _object_tasks) =
+    let super::WriterManifest { manifest, tasks: _object_tasks, mirror } =
         super::open_writer_manifest(&config, &dir, Some(&format!("ingester-{id}")), &mut registry)?;
     tracing::info!(ingester = id, of = count, partitions = ?owned, dir = %dir.display(), "ingester owns partitions");
     // The distributors' per-tenant limits bound this ingester's exemplars and metadata.
@@ -47,6 +47,7 @@ pub async fn run(config: Config) -> Result<()> {
             manifest.clone(),
             owned,
             limits,
+            mirror,
             &mut registry,
         )
         .context("starting ingester shards")?,

@@ -261,9 +261,30 @@ fn cluster_on_object_storage_survives_losing_an_ingesters_disk() {
          access_key_id = \"test\"\nsecret_access_key = \"test\"\nallow_http = true\nmanifest_poll_interval_ms = 500\n",
         s3.port
     );
-    let mut c = Cluster::start_with(&object, true);
+    let mut c =
+        Cluster::start_with(&(object + "\n[distributor.limits.defaults]\nmax_exemplars_per_series = 2\n"), true);
     let writers = Writers::start(format!("{}/api/v1/push", c.distributor.base));
+    // Exemplars and metadata, in partitions of both ingesters.
+    let t0 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64 - 60_000;
+    for tenant in ["team-a", "team-b", "team-c", "team-d"] {
+        super::annotations::push_annotations(&c.distributor, tenant, t0);
+    }
     writers.wait_for_successes(20, Duration::from_secs(60));
+    // Flushed (every 300 ms): the log no longer replays them, and the
+    // annotation snapshot is in the bucket.
+    let flushed = |s: &Strata| {
+        let text = reqwest::blocking::get(format!("{}/metrics", s.base)).unwrap().text().unwrap();
+        text.lines()
+            .filter(|l| l.starts_with("strata_ingester_flushes_total{") && l.contains("outcome=\"ok\""))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    let before = flushed(&c.ingesters[1]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while flushed(&c.ingesters[1]) < before + 4.0 {
+        assert!(Instant::now() < deadline, "ingester 1 does not flush");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     // Ingester 1's machine is lost: process and disk.
     c.ingesters[1].kill();
@@ -274,6 +295,10 @@ fn cluster_on_object_storage_survives_losing_an_ingesters_disk() {
     let (acked, attempted, failures) = writers.finish();
     assert!(failures.is_empty(), "pushes failed although Kafka was up: {failures:?}");
     verify_exactly_once(&c.querier, "cluster_test", &acked, &attempted);
+    // Its exemplars and metadata came back with its snapshot from the bucket.
+    for tenant in ["team-a", "team-b", "team-c", "team-d"] {
+        super::annotations::check_served(&c.querier, tenant, t0);
+    }
     // Ingester 1 restored its manifest and files from the bucket (an empty
     // start would refuse to replicate over the bucket's newer manifest and
     // fail every flush); the querier read files only from the bucket.

@@ -20,7 +20,7 @@ use strata_storage::ManifestStore;
 use super::config::IngesterConfig;
 use super::metrics::{IngesterMetrics, PartitionMetrics};
 use super::worker::{Command, Reply, ShardSpec, run_shard};
-use crate::annotations::{self, AnnotationLimits, AnnotationStore};
+use crate::annotations::{self, AnnotationLimits, AnnotationStore, SnapshotMirror};
 use crate::error::{Error, Result};
 
 struct ShardHandle {
@@ -103,22 +103,25 @@ impl Ingester {
         owned: Vec<PartitionId>,
         registry: &mut Registry,
     ) -> Result<Ingester> {
-        Self::start_owning_with(config, log, manifest, owned, annotations::default_limits(), registry)
+        Self::start_owning_with(config, log, manifest, owned, annotations::default_limits(), None, registry)
     }
 
     /// [`Ingester::start_owning`] with the tenants' exemplar and metadata
-    /// bounds (the distributor's per-tenant limits). The annotation
-    /// snapshot in the manifest's directory is loaded before replay.
+    /// bounds (the distributor's per-tenant limits) and where its annotation
+    /// snapshots are copied (object storage). The annotation snapshot in
+    /// the manifest's directory is loaded before replay.
     pub fn start_owning_with(
         config: IngesterConfig,
         log: Arc<dyn Log>,
         manifest: Arc<ManifestStore>,
         owned: Vec<PartitionId>,
         limits: AnnotationLimits,
+        mirror: Option<SnapshotMirror>,
         registry: &mut Registry,
     ) -> Result<Ingester> {
         config.validate()?;
-        let annotations = Arc::new(AnnotationStore::new(limits, Some(manifest.data_dir()), registry));
+        let annotations =
+            Arc::new(AnnotationStore::new(limits, Some(manifest.data_dir()), registry).with_mirror(mirror));
         let partitions = u32::try_from(owned.len()).unwrap_or(u32::MAX);
         let n = config.effective_shards(partitions);
         let metrics = IngesterMetrics::register(registry);
