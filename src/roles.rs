@@ -32,6 +32,22 @@ use crate::config::Config;
 
 /// The credentials of `[auth]` (reloaded in the background), or `None`
 /// when authentication is off.
+/// The ingester's exemplar and metadata bounds: the distributor's
+/// per-tenant limits (`[distributor.limits]` and its overrides file).
+fn annotation_limits(
+    limits: Arc<strata_distributor::limits::LimitsRegistry>,
+) -> strata_ingester::annotations::AnnotationLimits {
+    use strata_common::exemplar::ExemplarLimits;
+    use strata_common::metadata::MetadataLimits;
+    Arc::new(move |tenant| {
+        let l = limits.limits_of(tenant);
+        (
+            ExemplarLimits { max_per_tenant: l.max_exemplars, max_per_series: l.max_exemplars_per_series },
+            MetadataLimits { max_metrics: l.max_metadata_metrics, max_per_metric: l.max_metadata_per_metric },
+        )
+    })
+}
+
 fn open_auth(config: &Config) -> Result<Option<Arc<Auth>>> {
     if !config.auth.enabled {
         return Ok(None);
@@ -117,17 +133,32 @@ fn open_writer_manifest(
     dir: &std::path::Path,
     prefix_suffix: Option<&str>,
     registry: &mut Registry,
-) -> Result<(Arc<ManifestStore>, Option<Background>)> {
+) -> Result<WriterManifest> {
     if !config.storage.object.enabled() {
         let manifest =
             ManifestStore::open(dir).with_context(|| format!("opening the manifest in {}", dir.display()))?;
-        return Ok((Arc::new(manifest), None));
+        return Ok(WriterManifest { manifest: Arc::new(manifest), tasks: None, mirror: None });
     }
     let object = ObjectStorage::connect(&object_config(&config.storage.object, prefix_suffix), Some(registry))
         .context("configuring object storage")?;
     let (manifest, tasks) =
         object.open_writer(dir).with_context(|| format!("opening {} with object storage", dir.display()))?;
-    Ok((manifest, Some(tasks)))
+    // The ingester's annotation snapshot goes to the bucket too (restored
+    // with the manifest by `restore_if_empty`).
+    let bucket = object.bucket.clone();
+    let mirror: strata_ingester::annotations::SnapshotMirror = Arc::new(move |path: &std::path::Path| {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or(strata_ingester::annotations::SNAPSHOT_FILE);
+        bucket.put_file(name, path).map_err(std::io::Error::other)
+    });
+    Ok(WriterManifest { manifest, tasks: Some(tasks), mirror: Some(mirror) })
+}
+
+/// A writer's manifest, its object storage tasks (stopped when dropped)
+/// and where the ingester's annotation snapshots are copied.
+struct WriterManifest {
+    manifest: Arc<ManifestStore>,
+    tasks: Option<Background>,
+    mirror: Option<strata_ingester::annotations::SnapshotMirror>,
 }
 
 /// A querier's stores over object storage: one reader per ingester prefix

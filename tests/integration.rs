@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod integration {
+    pub mod annotations;
     pub mod api;
     mod auth;
     pub mod cluster;

@@ -5,9 +5,9 @@
 //! storage is: at most `max_per_tenant` exemplars (the oldest inserted go
 //! first) and `max_per_series` per series (the oldest of the series goes
 //! first). An exemplar equal to one the series holds already (same
-//! timestamp, value and labels: a resend) is not stored twice. Not written
-//! to the log: a restart starts empty, and in cluster mode the buffer
-//! lives in each distributor (a querier elsewhere answers an empty list).
+//! timestamp, value and labels: a resend) is not stored twice. Ingesters
+//! fill it from the log records (version 5) they consume, so a replay
+//! rebuilds it, and keep it across flushes in their annotation snapshot.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
@@ -26,6 +26,9 @@ pub struct Exemplar {
     /// Milliseconds since the Unix epoch.
     pub t: i64,
 }
+
+/// One series' labels and its exemplars.
+pub type SeriesExemplars = (Labels, Vec<Exemplar>);
 
 /// Bounds of a tenant's exemplars in an [`ExemplarStore`]; 0 = store none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +108,19 @@ impl ExemplarStore {
             }
         }
         stored
+    }
+
+    /// Every exemplar held, per tenant and series (for snapshots; series in
+    /// no particular order, each series' exemplars oldest first).
+    pub fn export(&self) -> Vec<(TenantId, Vec<SeriesExemplars>)> {
+        let tenants = self.tenants.read().unwrap_or_else(|e| e.into_inner());
+        tenants
+            .iter()
+            .map(|(t, ex)| {
+                let series = ex.series.iter().map(|(l, q)| ((**l).clone(), q.iter().cloned().collect())).collect();
+                (t.clone(), series)
+            })
+            .collect()
     }
 
     /// The exemplars in `[start, end]` (ms) of the tenant's series that

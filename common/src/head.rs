@@ -13,12 +13,14 @@
 //! The same holds for [`HeadLabelsResponse`] (label names and values for the
 //! metadata APIs, answered from the heads' postings without loading series).
 
+pub mod annotations;
 pub mod merge;
 pub mod wire;
 
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
+use self::annotations::{ExemplarSeries, ExemplarsRequest, MetadataMap, MetadataRequest};
 use crate::error::Result;
 use crate::histogram::HistSample;
 use crate::ids::{Offset, PartitionId};
@@ -113,6 +115,18 @@ pub trait HeadReader: Send + Sync + 'static {
     /// Consumption progress of every partition (for read-your-writes waits and
     /// lag metrics).
     fn progress(&self) -> BoxFuture<'_, Result<Vec<PartitionProgress>>>;
+
+    /// Exemplars of the selected series held by the ingesters (bounded per
+    /// tenant, rebuilt from the log on replay). The default holds none.
+    fn exemplars(&self, _req: ExemplarsRequest) -> BoxFuture<'_, Result<Vec<ExemplarSeries>>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    /// Metric metadata held by the ingesters, with the request's limits
+    /// applied. The default holds none.
+    fn metadata(&self, _req: MetadataRequest) -> BoxFuture<'_, Result<MetadataMap>> {
+        Box::pin(async { Ok(MetadataMap::new()) })
+    }
 }
 
 #[cfg(test)]

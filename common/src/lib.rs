@@ -20,7 +20,7 @@
 //! - [`matcher`]: PromQL label matchers.
 //! - [`record`]: the versioned log record format.
 //! - [`metadata`], [`exemplar`]: metric metadata and exemplars per tenant,
-//!   bounded and in memory, shared by the push endpoint and the query API.
+//!   bounded and in memory: the ingesters' stores, filled from the log.
 //! - [`head`]: the head-read protocol between querier and ingester.
 //! - [`varint`]: varints and the byte cursor shared by the byte formats.
 //! - [`watched`]: TOML settings files re-read when they change.

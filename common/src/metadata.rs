@@ -5,11 +5,9 @@
 //! Held in memory and bounded: at most `max_metrics` metric families per
 //! tenant (new families beyond are dropped and counted by the caller) and
 //! `max_per_metric` distinct entries per family (the oldest is replaced).
-//! Not written to the log: senders resend metadata periodically
-//! (Prometheus every minute by default, 2.0 with every series), so a
-//! restarted process is complete again within one interval, and Prometheus
-//! itself serves metadata from memory only. In cluster mode the store lives
-//! in each distributor (a querier elsewhere answers an empty object).
+//! Ingesters fill it from the log records (version 5) they consume, so a
+//! replay rebuilds it, and keep it across flushes in their annotation
+//! snapshot; queriers merge the ingesters' answers.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::RwLock;
@@ -19,7 +17,7 @@ use serde::Serialize;
 use crate::TenantId;
 
 /// One metadata entry of a metric family, in Prometheus's JSON shape.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct MetricMetadata {
     /// `counter`, `gauge`, `histogram`, `gaugehistogram`, `summary`,
     /// `info`, `stateset` or `unknown`.
@@ -43,6 +41,21 @@ pub fn metric_type_name(kind: i32) -> &'static str {
         6 => "info",
         7 => "stateset",
         _ => "unknown",
+    }
+}
+
+/// The `MetricType` number of a Prometheus type name (the inverse of
+/// [`metric_type_name`]; unknown names are 0, `unknown`).
+pub fn metric_type_number(kind: &str) -> u8 {
+    match kind {
+        "counter" => 1,
+        "gauge" => 2,
+        "histogram" => 3,
+        "gaugehistogram" => 4,
+        "summary" => 5,
+        "info" => 6,
+        "stateset" => 7,
+        _ => 0,
     }
 }
 
@@ -82,6 +95,18 @@ impl MetadataStore {
             entries.push(entry);
         }
         true
+    }
+
+    /// Every entry held, per tenant (for snapshots).
+    pub fn export(&self) -> Vec<(TenantId, Vec<(String, MetricMetadata)>)> {
+        let tenants = self.tenants.read().unwrap_or_else(|e| e.into_inner());
+        tenants
+            .iter()
+            .map(|(t, f)| {
+                let entries = f.iter().flat_map(|(name, v)| v.iter().map(|e| (name.clone(), e.clone()))).collect();
+                (t.clone(), entries)
+            })
+            .collect()
     }
 
     fn get(&self, tenant: &TenantId, family: &str) -> Option<Vec<MetricMetadata>> {

@@ -18,6 +18,9 @@
 //!   per sample: i64 timestamp (ms), f64 value (IEEE-754 bits)
 //! v3 body, per series: uv label count, uv shared mask (bit i: pair i is the
 //!   previous series' pair i), the pairs not shared, samples as above
+//! v4: v3 with its body length explicit, then a native-histogram section
+//! v5: v4 with the histogram section's length explicit, then the
+//!   annotations (exemplars and metric metadata, see `annotations`)
 //! ```
 //!
 //! Remote write sends one sample per series, so a body is mostly label
@@ -32,12 +35,16 @@
 //! encoded label bytes ([`SeriesView::label_bytes`], the canonical
 //! [`encode_label_pairs`] encoding) never decodes it again.
 
+pub mod annotations;
 mod histograms;
 mod v3;
 
+pub use self::annotations::Annotations;
 pub use self::histograms::HistSeriesView;
 use crate::error::{Error, Result};
+use crate::exemplar::Exemplar;
 use crate::histogram::HistSample;
+use crate::metadata::MetricMetadata;
 use crate::sample::Sample;
 use crate::tenant::TenantId;
 use crate::varint::{Cursor, put_uvarint};
@@ -49,6 +56,10 @@ pub const RECORD_VERSION: u8 = 3;
 /// records that carry histograms (float-only records stay version 3).
 pub const RECORD_VERSION_V4: u8 = 4;
 
+/// Version 4 plus the annotations (exemplars and metric metadata, see
+/// [`annotations`]); written only for records that carry any.
+pub const RECORD_VERSION_V5: u8 = 5;
+
 /// The second layout: the v1 body as one LZ4 block. Still decoded, and
 /// written by [`RecordBuilder::with_version`] on request.
 pub const RECORD_VERSION_V2: u8 = 2;
@@ -58,7 +69,7 @@ pub const RECORD_VERSION_V1: u8 = 1;
 
 /// Whether records of `version` decode ([`RecordView::parse`]).
 pub fn is_known_version(version: u8) -> bool {
-    matches!(version, RECORD_VERSION_V4 | RECORD_VERSION | RECORD_VERSION_V2 | RECORD_VERSION_V1)
+    matches!(version, RECORD_VERSION_V5 | RECORD_VERSION_V4 | RECORD_VERSION | RECORD_VERSION_V2 | RECORD_VERSION_V1)
 }
 
 /// Largest decompressed body accepted when decoding (a corrupt length must
@@ -71,6 +82,7 @@ pub struct RecordBuilder {
     body: Body,
     series: u64,
     hist: histograms::HistWriter,
+    notes: annotations::AnnotationWriter,
 }
 
 /// The body being built, by the version it will be written in.
@@ -88,6 +100,7 @@ impl RecordBuilder {
             body: Body::V3(v3::BodyWriter::with_capacity(4096)),
             series: 0,
             hist: Default::default(),
+            notes: Default::default(),
         }
     }
 
@@ -99,7 +112,7 @@ impl RecordBuilder {
             RECORD_VERSION_V2 => Body::V2(Vec::with_capacity(4096)),
             _ => Body::V3(v3::BodyWriter::with_capacity(4096)),
         };
-        Self { tenant: tenant.clone(), body, series: 0, hist: Default::default() }
+        Self { tenant: tenant.clone(), body, series: 0, hist: Default::default(), notes: Default::default() }
     }
 
     /// Adds one series; `labels` must be sorted by name with unique names.
@@ -130,6 +143,26 @@ impl RecordBuilder {
         self.hist.push_series(labels, samples);
     }
 
+    /// Adds one series' exemplars (`labels` sorted by name, unique names).
+    /// A record with any exemplar or metadata is written as version 5.
+    pub fn push_exemplars<'a>(
+        &mut self,
+        labels: impl ExactSizeIterator<Item = (&'a str, &'a str)>,
+        exemplars: &[Exemplar],
+    ) {
+        self.notes.push_exemplars(labels, exemplars);
+    }
+
+    /// Adds one metadata entry of the metric family `family` (version 5).
+    pub fn push_metadata(&mut self, family: &str, entry: &MetricMetadata) {
+        self.notes.push_metadata(family, entry);
+    }
+
+    /// Whether nothing was pushed (no series, histograms or annotations).
+    pub fn is_empty(&self) -> bool {
+        self.series == 0 && self.hist.series == 0 && self.notes.is_empty()
+    }
+
     /// The number of series pushed so far (float series; see
     /// [`Self::histogram_series_count`]).
     pub fn series_count(&self) -> u64 {
@@ -148,13 +181,14 @@ impl RecordBuilder {
             Body::V3(w) => w.expanded,
             Body::V2(buf) => buf.len(),
         };
-        floats + self.hist.buf.len()
+        floats + self.hist.buf.len() + self.notes.byte_len()
     }
 
     /// The encoded record.
     pub fn finish(self) -> Vec<u8> {
         let tenant = self.tenant.as_str().as_bytes();
-        let with_hist = self.hist.series > 0;
+        let with_notes = !self.notes.is_empty();
+        let with_hist = self.hist.series > 0 || with_notes;
         let (version, expanded, block) = match self.body {
             Body::V3(w) if with_hist => (RECORD_VERSION_V4, w.expanded, w.buf),
             Body::V3(w) => (RECORD_VERSION, w.expanded, w.buf),
@@ -166,19 +200,30 @@ impl RecordBuilder {
             // front would zero the whole worst-case size for every record.
             Body::V2(buf) => (RECORD_VERSION_V2, buf.len(), lz4_flex::block::compress(&buf)),
         };
-        let mut out = Vec::with_capacity(1 + 5 + tenant.len() + 30 + block.len() + self.hist.buf.len());
+        let version = if with_notes { RECORD_VERSION_V5 } else { version };
+        let mut out =
+            Vec::with_capacity(1 + 5 + tenant.len() + 40 + block.len() + self.hist.buf.len() + self.notes.byte_len());
         out.push(version);
         put_uvarint(&mut out, tenant.len() as u64);
         out.extend_from_slice(tenant);
         put_uvarint(&mut out, self.series);
         put_uvarint(&mut out, expanded as u64);
-        if version == RECORD_VERSION_V4 {
+        if version >= RECORD_VERSION_V4 {
             put_uvarint(&mut out, block.len() as u64);
         }
         out.extend_from_slice(&block);
-        if version == RECORD_VERSION_V4 {
+        if version >= RECORD_VERSION_V4 {
             put_uvarint(&mut out, self.hist.series);
+        }
+        if version == RECORD_VERSION_V5 {
+            // Version 5 bounds the histogram section so the annotations can follow.
+            put_uvarint(&mut out, self.hist.buf.len() as u64);
+        }
+        if version >= RECORD_VERSION_V4 {
             out.extend_from_slice(&self.hist.buf);
+        }
+        if version == RECORD_VERSION_V5 {
+            self.notes.finish_into(&mut out);
         }
         out
     }
@@ -208,6 +253,8 @@ pub struct RecordView<'a> {
     body: &'a [u8],
     /// Histogram series (version 4): their count and encoded section.
     hist: (u64, &'a [u8]),
+    /// The annotation sections (version 5; empty otherwise).
+    notes: &'a [u8],
 }
 
 /// One series of a record: encoded labels and samples, borrowed. Its
@@ -277,25 +324,33 @@ impl<'a> RecordView<'a> {
         let tenant = c.str().ok_or_else(|| corrupt("bad tenant"))?;
         let series_count = c.uvarint().ok_or_else(|| corrupt("bad series count"))?;
         if version == RECORD_VERSION_V1 {
-            return Ok(Self { tenant, series_count, body: &payload[c.pos..], hist: (0, &[]) });
+            return Ok(Self { tenant, series_count, body: &payload[c.pos..], hist: (0, &[]), notes: &[] });
         }
         let len = c.uvarint().and_then(|n| usize::try_from(n).ok()).ok_or_else(|| corrupt("bad body length"))?;
         if len > MAX_BODY_BYTES {
             return Err(corrupt("body length out of range"));
         }
         let mut hist: (u64, &'a [u8]) = (0, &[]);
-        let block = if version == RECORD_VERSION_V4 {
+        let mut notes: &'a [u8] = &[];
+        let block = if version == RECORD_VERSION_V4 || version == RECORD_VERSION_V5 {
             let n = c.uvarint_usize().ok_or_else(|| corrupt("bad block length"))?;
             let block = c.bytes(n).ok_or_else(|| corrupt("block shorter than its length"))?;
             let count = c.uvarint().ok_or_else(|| corrupt("bad histogram series count"))?;
-            hist = (count, c.remaining());
+            if version == RECORD_VERSION_V5 {
+                let n = c.uvarint_usize().ok_or_else(|| corrupt("bad histogram section length"))?;
+                let section = c.bytes(n).ok_or_else(|| corrupt("histogram section shorter than its length"))?;
+                hist = (count, section);
+                notes = c.remaining();
+            } else {
+                hist = (count, c.remaining());
+            }
             block
         } else {
             &payload[c.pos..]
         };
-        if version == RECORD_VERSION || version == RECORD_VERSION_V4 {
+        if version == RECORD_VERSION || version >= RECORD_VERSION_V4 {
             v3::expand(block, series_count, len, scratch).map_err(corrupt)?;
-            return Ok(Self { tenant, series_count, body: &scratch[..], hist });
+            return Ok(Self { tenant, series_count, body: &scratch[..], hist, notes });
         }
         // LZ4 expands at most ~255x; a larger claim is corrupt.
         if len > block.len().saturating_mul(255).saturating_add(16) {
@@ -304,7 +359,7 @@ impl<'a> RecordView<'a> {
         // Only the growth is zeroed; decompression overwrites the rest.
         scratch.resize(len, 0);
         match lz4_flex::block::decompress_into(block, &mut scratch[..]) {
-            Ok(n) if n == len => Ok(Self { tenant, series_count, body: &scratch[..], hist }),
+            Ok(n) if n == len => Ok(Self { tenant, series_count, body: &scratch[..], hist, notes }),
             Ok(_) => Err(corrupt("body shorter than its length")),
             Err(_) => Err(corrupt("bad LZ4 block")),
         }
@@ -324,6 +379,20 @@ impl<'a> RecordView<'a> {
     /// malformed section yields an error item and ends the iteration.
     pub fn histogram_series(&self) -> impl Iterator<Item = Result<HistSeriesView<'a>, &'static str>> + 'a {
         histograms::iter(self.hist.1, self.hist.0)
+    }
+
+    /// The exemplars and metadata the record carries (version 5; empty
+    /// for older versions); an error if the sections are malformed.
+    pub fn annotations(&self) -> Result<Annotations, &'static str> {
+        if self.notes.is_empty() {
+            return Ok(Annotations::default());
+        }
+        let mut c = Cursor::new(self.notes);
+        match annotations::decode(&mut c) {
+            Some(a) if c.remaining().is_empty() => Ok(a),
+            Some(_) => Err("bytes after the annotation sections"),
+            None => Err("truncated or malformed annotations"),
+        }
     }
 
     /// Iterates the series; a truncated or malformed body yields an error item.
@@ -381,6 +450,83 @@ mod tests {
         assert_eq!(samples[0], Sample::new(1, 1.5));
         assert!(samples[1].v.is_nan());
         assert_eq!(s[1].sample_count(), 0);
+    }
+
+    /// A version 5 record (frozen bytes, `common/docs/format/log-record.md`
+    /// "Version 5"): tenant `a`, the float series `{__name__="x"}` with
+    /// (1, 1.0), its exemplar `{trace_id="t"}` 0.5 at 1, and the metadata
+    /// `x`: counter, help "h", no unit.
+    const V5_RECORD: &[u8] = &[
+        0x05, 0x01, b'a', 0x01, 0x1d, 0x1e, // version, tenant, series count, expanded length, v3 body length
+        0x01, 0x00, 0x08, b'_', b'_', b'n', b'a', b'm', b'e', b'_', b'_', 0x01, b'x', 0x01, // labels
+        0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f, // (1, 1.0)
+        0x00, 0x00, // no histogram series, histogram section of 0 bytes
+        0x01, 0x01, 0x08, b'_', b'_', b'n', b'a', b'm', b'e', b'_', b'_', 0x01, b'x', // 1 exemplar series
+        0x01, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xe0, 0x3f, // 1 exemplar: t = 1, 0.5
+        0x01, 0x08, b't', b'r', b'a', b'c', b'e', b'_', b'i', b'd', 0x01, b't', // its labels
+        0x01, 0x01, b'x', 0x01, 0x01, b'h', 0x00, // 1 metadata entry: x, counter, "h", ""
+    ];
+
+    fn v5_annotations() -> Annotations {
+        Annotations {
+            exemplars: vec![(
+                crate::Labels::from_pairs([("__name__", "x")]).unwrap(),
+                vec![Exemplar { labels: crate::Labels::from_pairs([("trace_id", "t")]).unwrap(), value: 0.5, t: 1 }],
+            )],
+            metadata: vec![("x".into(), MetricMetadata { kind: "counter", help: "h".into(), unit: String::new() })],
+        }
+    }
+
+    #[test]
+    fn version_5_carries_exemplars_and_metadata_byte_for_byte() {
+        let t = TenantId::new("a").unwrap();
+        let mut b = RecordBuilder::new(&t);
+        b.push_series([("__name__", "x")].into_iter(), &[Sample::new(1, 1.0)]);
+        let a = v5_annotations();
+        b.push_exemplars([("__name__", "x")].into_iter(), &a.exemplars[0].1);
+        b.push_metadata("x", &a.metadata[0].1);
+        assert_eq!(b.finish(), V5_RECORD);
+        let mut scratch = Vec::new();
+        let r = RecordView::parse(V5_RECORD, &mut scratch, 0, 0).unwrap();
+        assert_eq!(r.annotations().unwrap(), a);
+        let s: Vec<_> = r.series().map(|s| s.unwrap()).collect();
+        assert_eq!(s[0].samples().collect::<Vec<_>>(), vec![Sample::new(1, 1.0)]);
+        assert_eq!(r.histogram_series_count(), 0);
+        // Only annotations (a metadata-only push): still version 5, no series.
+        let mut b = RecordBuilder::new(&t);
+        b.push_metadata("x", &a.metadata[0].1);
+        assert!(!b.is_empty());
+        let bytes = b.finish();
+        assert_eq!(bytes[0], RECORD_VERSION_V5);
+        let r = RecordView::parse(&bytes, &mut scratch, 0, 0).unwrap();
+        assert_eq!((r.series_count(), r.annotations().unwrap().metadata.len()), (0, 1));
+        // Records without annotations keep their versions and answer none.
+        let mut b = RecordBuilder::new(&t);
+        b.push_series([("a", "b")].into_iter(), &[Sample::new(1, 1.0)]);
+        let bytes = b.finish();
+        assert_eq!(bytes[0], RECORD_VERSION);
+        assert!(RecordView::parse(&bytes, &mut scratch, 0, 0).unwrap().annotations().unwrap().is_empty());
+        // Truncated annotations are an error, not a misread.
+        let r = RecordView::parse(&V5_RECORD[..V5_RECORD.len() - 2], &mut scratch, 0, 0).unwrap();
+        assert!(r.annotations().is_err());
+    }
+
+    #[test]
+    fn version_5_with_histograms_keeps_both_sections() {
+        let t = TenantId::new("a").unwrap();
+        let h = crate::histogram::Histogram::default();
+        let mut b = RecordBuilder::new(&t);
+        b.push_histogram_series([("__name__", "h")].into_iter(), &[HistSample::new(5, h.clone())]);
+        let a = v5_annotations();
+        b.push_metadata("x", &a.metadata[0].1);
+        let bytes = b.finish();
+        assert_eq!(bytes[0], RECORD_VERSION_V5);
+        let mut scratch = Vec::new();
+        let r = RecordView::parse(&bytes, &mut scratch, 0, 0).unwrap();
+        let hs: Vec<_> = r.histogram_series().map(|s| s.unwrap()).collect();
+        assert_eq!(hs.len(), 1);
+        assert_eq!(hs[0].samples().map(|s| s.t).collect::<Vec<_>>(), [5]);
+        assert_eq!(r.annotations().unwrap().metadata, a.metadata);
     }
 
     #[test]

@@ -11,6 +11,12 @@
 //!   counts only: the queriers' cost estimates).
 //! - `GET /internal/v1/head/progress`: JSON list of
 //!   [`PartitionProgress`](strata_common::head::PartitionProgress).
+//! - `POST /internal/v1/head/exemplars`: JSON
+//!   [`WireExemplarsRequest`] → JSON list of
+//!   [`WireExemplarSeries`](strata_common::head::annotations::WireExemplarSeries).
+//! - `POST /internal/v1/head/metadata`: JSON
+//!   [`MetadataRequest`](strata_common::head::annotations::MetadataRequest) →
+//!   JSON object family → entries (Prometheus's `/api/v1/metadata` data).
 //!
 //! Errors are `text/plain` with the status of the error's kind (400 for a bad
 //! matcher, 503 when a shard is unavailable, 500 otherwise). These routes are
@@ -32,6 +38,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use strata_common::head::HeadReader;
+pub use strata_common::head::annotations::{EXEMPLARS_PATH, METADATA_PATH};
+use strata_common::head::annotations::{MetadataRequest, WireExemplarsRequest, exemplars_to_wire};
 use strata_common::head::wire::{ARROW_STREAM_CONTENT_TYPE, WireLabelsRequest, WireReadRequest, encode_read_response};
 pub use strata_common::head::wire::{ESTIMATE_PATH, LABELS_PATH, PROGRESS_PATH, READ_PATH};
 use strata_common::{Error, ErrorKind};
@@ -79,6 +87,8 @@ pub fn router(heads: Arc<dyn HeadReader>, limit: HeadReadLimit) -> Router {
         .route(LABELS_PATH, post(labels))
         .route(ESTIMATE_PATH, post(estimate))
         .route(PROGRESS_PATH, get(progress))
+        .route(EXEMPLARS_PATH, post(exemplars))
+        .route(METADATA_PATH, post(metadata))
         .with_state(HeadState { heads, limit })
 }
 
@@ -128,6 +138,26 @@ async fn estimate(State(st): State<HeadState>, Json(req): Json<WireReadRequest>)
         async {
             let _permit = st.limit.acquire().await?;
             st.heads.estimate(req.into_request()?).await
+        }
+        .await,
+    )
+}
+
+async fn exemplars(State(st): State<HeadState>, Json(req): Json<WireExemplarsRequest>) -> Response {
+    json_answer(
+        async {
+            let _permit = st.limit.acquire().await?;
+            st.heads.exemplars(req.into_request()?).await.map(exemplars_to_wire)
+        }
+        .await,
+    )
+}
+
+async fn metadata(State(st): State<HeadState>, Json(req): Json<MetadataRequest>) -> Response {
+    json_answer(
+        async {
+            let _permit = st.limit.acquire().await?;
+            st.heads.metadata(req).await
         }
         .await,
     )

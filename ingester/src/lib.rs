@@ -15,6 +15,8 @@
 //!   ([`strata_common::head::HeadReader`]) for data not yet in files.
 //! - [`head_api`]: those head reads over HTTP (Arrow IPC), for querier
 //!   processes in a cluster.
+//! - [`annotations`]: exemplars and metric metadata from the records
+//!   (bounded per tenant, kept across flushes in a snapshot).
 //! - [`lag`]: consumer lag per partition (metrics, `/ingester/status`) and
 //!   readiness after replay.
 //!
@@ -66,6 +68,7 @@
 
 #![warn(missing_docs)]
 
+pub mod annotations;
 pub mod error;
 pub mod head_api;
 pub mod lag;

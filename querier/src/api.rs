@@ -33,9 +33,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use prometheus_client::registry::Registry;
-use strata_common::exemplar::ExemplarStore;
 use strata_common::head::HeadReader;
-use strata_common::metadata::MetadataStore;
 use strata_common::tenant::TENANT_HEADER;
 use strata_common::{Matcher, TenantId, Timestamp};
 use strata_log::Log;
@@ -72,11 +70,9 @@ pub struct QuerierState {
     pub scheduler: Arc<Scheduler>,
     /// Range-query results by time split.
     pub results_cache: Arc<ResultsCache>,
-    /// Metric metadata per tenant (filled by the push endpoint of the
-    /// same process; see [`QuerierState::with_annotations`]).
-    pub metadata: Arc<MetadataStore>,
-    /// Exemplars per tenant (likewise).
-    pub exemplars: Arc<ExemplarStore>,
+    /// The ingesters' heads, for exemplars and metric metadata (`None`:
+    /// a source without ingesters, whose answers are empty).
+    pub heads: Option<Arc<dyn HeadReader>>,
 }
 
 impl std::fmt::Debug for QuerierState {
@@ -98,8 +94,10 @@ impl QuerierState {
         registry: &mut Registry,
     ) -> Self {
         let wait = Duration::from_millis(config.read_consistency_timeout_ms);
-        let source = Arc::new(StorageSource::new(stores, heads, log, wait));
-        Self::with_source(config, source, QuerierMetrics::register(registry))
+        let source = Arc::new(StorageSource::new(stores, heads.clone(), log, wait));
+        let mut state = Self::with_source(config, source, QuerierMetrics::register(registry));
+        state.heads = Some(heads);
+        state
     }
 
     /// Any [`SeriesSource`] (tests use `MemorySource`).
@@ -118,17 +116,8 @@ impl QuerierState {
             metrics,
             scheduler,
             results_cache,
-            metadata: Arc::default(),
-            exemplars: Arc::default(),
+            heads: None,
         }
-    }
-
-    /// Serves the metadata and exemplars the push endpoint of this process
-    /// stores (the all-in-one process shares its distributor's stores).
-    pub fn with_annotations(mut self, metadata: Arc<MetadataStore>, exemplars: Arc<ExemplarStore>) -> Self {
-        self.metadata = metadata;
-        self.exemplars = exemplars;
-        self
     }
 
     /// Stops running queries (they answer 499 `canceled`) and refuses new

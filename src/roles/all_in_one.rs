@@ -34,22 +34,33 @@ pub async fn run(config: Config) -> Result<()> {
     let embedded = EmbeddedLog::open(config.log.clone()).context("opening the embedded log")?;
     let log: Arc<dyn Log> = embedded.clone();
     // `_object_tasks`: object storage garbage collection, stopped on return.
-    let (manifest, _object_tasks) = super::open_writer_manifest(&config, &config.data_dir, None, &mut registry)?;
+    // `_object_tasks`: stopped on return.
+    let super::WriterManifest { manifest, tasks: _object_tasks, mirror } =
+        super::open_writer_manifest(&config, &config.data_dir, None, &mut registry)?;
+    // Created before the ingester: its per-tenant limits bound the
+    // ingester's exemplars and metadata too.
+    let distributor = Arc::new(Distributor::new(config.distributor.clone(), log.clone(), &mut registry));
+    tokio::spawn(distributor.limits().clone().watch());
+    let all = (0..log.partition_count()).collect();
+    let limits = super::annotation_limits(distributor.limits().clone());
     let ingester = Arc::new(
-        Ingester::start(config.ingester.clone(), log.clone(), manifest.clone(), &mut registry)
-            .context("starting ingester shards")?,
+        Ingester::start_owning_with(
+            config.ingester.clone(),
+            log.clone(),
+            manifest.clone(),
+            all,
+            limits,
+            mirror,
+            &mut registry,
+        )
+        .context("starting ingester shards")?,
     );
     let mut compactor = super::start_compactor(&config, &manifest, &mut registry)?;
     let heads: Arc<dyn HeadReader> = ingester.clone();
     let lag = LagMonitor::new(log.clone(), heads.clone(), config.ingester.ready_max_lag_records, &mut registry);
     tokio::spawn(lag.clone().run(config.ingester.lag_poll_interval()));
-    let distributor = Arc::new(Distributor::new(config.distributor.clone(), log.clone(), &mut registry));
-    tokio::spawn(distributor.limits().clone().watch());
     let stores = Arc::new(StoreSet::single(Arc::new(Store::new(manifest.clone()))));
-    let querier_state = Arc::new(
-        QuerierState::new(config.querier.clone(), stores, heads, Some(log), &mut registry)
-            .with_annotations(distributor.metadata().clone(), distributor.exemplars().clone()),
-    );
+    let querier_state = Arc::new(QuerierState::new(config.querier.clone(), stores, heads, Some(log), &mut registry));
     tokio::spawn(querier_state.scheduler.clone().watch_overrides());
 
     let (ready, flushes) = (lag.clone(), ingester.clone());

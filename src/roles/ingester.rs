@@ -29,12 +29,28 @@ pub async fn run(config: Config) -> Result<()> {
     let log: Arc<dyn Log> = super::connect_kafka(config.kafka.for_member(&format!("ingester-{id}"))).await?;
     let owned = owned_partitions(log.partition_count(), id, count);
     // With [storage.object] this ingester's prefix is `<url>/ingester-<id>`.
-    let (manifest, _object_tasks) =
+    let super::WriterManifest { manifest, tasks: _object_tasks, mirror } =
         super::open_writer_manifest(&config, &dir, Some(&format!("ingester-{id}")), &mut registry)?;
     tracing::info!(ingester = id, of = count, partitions = ?owned, dir = %dir.display(), "ingester owns partitions");
+    // The distributors' per-tenant limits bound this ingester's exemplars and metadata.
+    let limits = Arc::new(
+        strata_distributor::limits::LimitsRegistry::new(config.distributor.limits.clone())
+            .map_err(anyhow::Error::msg)
+            .context("loading distributor.limits")?,
+    );
+    tokio::spawn(limits.clone().watch());
+    let limits = super::annotation_limits(limits);
     let ingester = Arc::new(
-        Ingester::start_owning(config.ingester.clone(), log.clone(), manifest.clone(), owned, &mut registry)
-            .context("starting ingester shards")?,
+        Ingester::start_owning_with(
+            config.ingester.clone(),
+            log.clone(),
+            manifest.clone(),
+            owned,
+            limits,
+            mirror,
+            &mut registry,
+        )
+        .context("starting ingester shards")?,
     );
     let mut compactor = super::start_compactor(&config, &manifest, &mut registry)?;
     let heads: Arc<dyn HeadReader> = ingester.clone();

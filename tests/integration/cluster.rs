@@ -261,9 +261,30 @@ fn cluster_on_object_storage_survives_losing_an_ingesters_disk() {
          access_key_id = \"test\"\nsecret_access_key = \"test\"\nallow_http = true\nmanifest_poll_interval_ms = 500\n",
         s3.port
     );
-    let mut c = Cluster::start_with(&object, true);
+    let mut c =
+        Cluster::start_with(&(object + "\n[distributor.limits.defaults]\nmax_exemplars_per_series = 2\n"), true);
     let writers = Writers::start(format!("{}/api/v1/push", c.distributor.base));
+    // Exemplars and metadata, in partitions of both ingesters.
+    let t0 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64 - 60_000;
+    for tenant in ["team-a", "team-b", "team-c", "team-d"] {
+        super::annotations::push_annotations(&c.distributor, tenant, t0);
+    }
     writers.wait_for_successes(20, Duration::from_secs(60));
+    // Flushed (every 300 ms): the log no longer replays them, and the
+    // annotation snapshot is in the bucket.
+    let flushed = |s: &Strata| {
+        let text = reqwest::blocking::get(format!("{}/metrics", s.base)).unwrap().text().unwrap();
+        text.lines()
+            .filter(|l| l.starts_with("strata_ingester_flushes_total{") && l.contains("outcome=\"ok\""))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    let before = flushed(&c.ingesters[1]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while flushed(&c.ingesters[1]) < before + 4.0 {
+        assert!(Instant::now() < deadline, "ingester 1 does not flush");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     // Ingester 1's machine is lost: process and disk.
     c.ingesters[1].kill();
@@ -274,6 +295,10 @@ fn cluster_on_object_storage_survives_losing_an_ingesters_disk() {
     let (acked, attempted, failures) = writers.finish();
     assert!(failures.is_empty(), "pushes failed although Kafka was up: {failures:?}");
     verify_exactly_once(&c.querier, "cluster_test", &acked, &attempted);
+    // Its exemplars and metadata came back with its snapshot from the bucket.
+    for tenant in ["team-a", "team-b", "team-c", "team-d"] {
+        super::annotations::check_served(&c.querier, tenant, t0);
+    }
     // Ingester 1 restored its manifest and files from the bucket (an empty
     // start would refuse to replicate over the bucket's newer manifest and
     // fail every flush); the querier read files only from the bucket.
@@ -288,4 +313,80 @@ fn cluster_on_object_storage_survives_losing_an_ingesters_disk() {
     let failed = metric(&c.ingesters[1], "strata_ingester_flushes_total{", "outcome=\"error\"");
     assert_eq!(failed, 0.0, "no failed flush");
     assert!(metric(&c.querier, "strata_object_store_cache_misses_total ", "") >= 1.0, "files come from the bucket");
+}
+
+/// Exemplars and metadata in cluster mode: the distributor writes them to
+/// Kafka, the ingesters that own their partitions keep them (bounded by
+/// `[distributor.limits]`, which the ingesters read too), and the querier
+/// merges every ingester's answer, per tenant. After SIGKILLing an
+/// ingester (its heads flush every 300 ms, so its snapshot and the log
+/// replay both count) the answers are the same.
+#[test]
+fn cluster_querier_serves_exemplars_and_metadata_from_the_ingesters() {
+    use strata_distributor::proto::MetricMetadata;
+    let mut c = Cluster::start_with("\n[distributor.limits.defaults]\nmax_exemplars_per_series = 2\n", false);
+    let t0 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64 - 60_000;
+    for tenant in ["team-a", "team-b"] {
+        super::annotations::push_annotations(&c.distributor, tenant, t0);
+    }
+    // Enough families that both ingesters hold some.
+    let families: Vec<MetricMetadata> = (0..8)
+        .map(|i| MetricMetadata {
+            r#type: 2,
+            metric_family_name: format!("family_{i}"),
+            help: format!("Family {i}."),
+            unit: String::new(),
+        })
+        .collect();
+    let raw = prost::Message::encode_to_vec(&strata_distributor::proto::WriteRequest {
+        metadata: families,
+        ..Default::default()
+    });
+    let r = c.distributor.push_raw(&super::harness::snappy(&raw), &[("X-Scope-OrgID", "team-c")]);
+    assert_eq!(r.status().as_u16(), 204);
+    let check = |c: &Cluster| {
+        super::annotations::check_served(&c.querier, "team-a", t0);
+        super::annotations::check_served(&c.querier, "team-b", t0);
+        let (status, body) = c.querier.get("/api/v1/metadata", &[]);
+        assert_eq!((status, body["data"].clone()), (200, serde_json::json!({})), "the default tenant has none");
+        let client = reqwest::blocking::Client::new();
+        let meta: serde_json::Value = client
+            .get(format!("{}/api/v1/metadata", c.querier.base))
+            .header("X-Scope-OrgID", "team-c")
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let names: Vec<&String> = meta["data"].as_object().unwrap().keys().collect();
+        assert_eq!(names.len(), 8, "{meta}");
+        assert_eq!(meta["data"]["family_5"], serde_json::json!([{"type": "gauge", "help": "Family 5.", "unit": ""}]));
+        let limited: serde_json::Value = client
+            .get(format!("{}/api/v1/metadata", c.querier.base))
+            .query(&[("limit", "3")])
+            .header("X-Scope-OrgID", "team-c")
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        assert_eq!(limited["data"].as_object().unwrap().len(), 3, "limit applies to the merged answer");
+    };
+    check(&c);
+    // Both ingesters hold some of team-c's families.
+    for ing in &c.ingesters {
+        let body = serde_json::json!({"tenant": "team-c", "metric": null, "limit": -1, "limit_per_metric": 0});
+        let held: serde_json::Value = reqwest::blocking::Client::new()
+            .post(format!("{}/internal/v1/head/metadata", ing.base))
+            .json(&body)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let n = held.as_object().unwrap().len();
+        assert!((1..8).contains(&n), "an ingester holds {n} of the 8 families: {held}");
+    }
+    c.ingesters[1].kill();
+    let (status, _) = c.querier.get("/api/v1/metadata", &[]);
+    assert_eq!(status, 503, "an unreachable ingester is an error, never a partial answer");
+    c.ingesters[1].start_again();
+    check(&c);
 }

@@ -86,3 +86,50 @@ fn histograms_are_accepted_stored_and_flushed_with_their_float_neighbours() {
     s.restart();
     assert_eq!(vector(&s.query("up", at)).len(), 1);
 }
+
+/// The out-of-order window applies to native histograms as to floats: a
+/// histogram older than what the head (and a flushed file) already holds
+/// but inside the window is stored and queryable; one older than the
+/// window is refused alone (a partial-write 400), its float neighbour kept.
+#[test]
+fn out_of_order_histograms_inside_the_window_are_stored_and_older_ones_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("strata.toml");
+    std::fs::write(&config, "[distributor]\nout_of_order_window_ms = 3600000\n[ingester]\nflush_interval_ms = 100\n")
+        .unwrap();
+    let data = dir.path().join("data");
+    let s = Strata::start(&data, &["--config", config.to_str().unwrap()]);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let at = |t: i64| Histogram { timestamp: t, ..histogram(1) };
+    let push = |t: i64, with_float: bool| {
+        let mut lat = series(&[("__name__", "ooo_latency"), ("job", "api")], &[]);
+        lat.histograms = vec![at(t)];
+        let mut batch = vec![lat];
+        if with_float {
+            batch.push(series(&[("__name__", "ooo_float")], &[(now, 1.0)]));
+        }
+        s.push(&write_request(batch))
+    };
+    assert_eq!(push(now - 10_000, false).status().as_u16(), 204);
+    // Wait until the newest histogram is in a file: the next one is older
+    // than both the head and the file.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while flushed_histograms(&data).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "never flushed");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(push(now - 1_200_000, false).status().as_u16(), 204, "20 minutes old, inside the window");
+    let r = push(now - 7_200_000, true);
+    assert_eq!(r.status().as_u16(), 400);
+    assert!(r.text().unwrap().contains("sample too old for series ooo_latency{job=\"api\"}"));
+    let query_at = now as f64 / 1000.0;
+    assert_eq!(vector(&s.query("ooo_float", query_at)).len(), 1, "the float neighbour is kept");
+    let count = || vector(&s.query("count_over_time(ooo_latency[3h])", query_at));
+    assert_eq!(count(), [("{\"job\":\"api\"}".to_string(), "2".to_string())], "head and file, not the refused one");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while flushed_histograms(&data).len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "the out-of-order histogram never reached a file");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(count(), [("{\"job\":\"api\"}".to_string(), "2".to_string())], "from files");
+}

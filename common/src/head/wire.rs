@@ -82,7 +82,8 @@ impl From<&Matcher> for WireMatcher {
 }
 
 impl WireMatcher {
-    fn compile(&self) -> Result<Matcher> {
+    /// The matcher, compiled (an unknown operator or bad regex is an error).
+    pub fn compile(&self) -> Result<Matcher> {
         let op = match self.op.as_str() {
             "=" => MatchOp::Equal,
             "!=" => MatchOp::NotEqual,

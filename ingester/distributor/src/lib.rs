@@ -2,10 +2,12 @@
 //!
 //! The push endpoint (distributor): Prometheus remote write 1.0 and 2.0 into
 //! the [`Log`]. Stateless for samples: it touches no ingester shard;
-//! ingesters read what it appended from the log (`strata-ingester`). It
-//! keeps the metadata and exemplars it receives in bounded per-tenant
-//! stores (`strata_common::metadata`, `strata_common::exemplar`) that the
-//! query API of the same process serves.
+//! ingesters read what it appended from the log (`strata-ingester`).
+//! Exemplars and metric metadata go into the same records (version 5,
+//! `common/docs/format/log-record.md`): exemplars with their series,
+//! metadata in the partition of `{__name__=<family>}`, each entry at most
+//! once per 10 minutes per distributor (`metadata_seen`); the ingesters
+//! keep them in bounded per-tenant stores and serve them.
 //!
 //! ```text
 //! POST /api/v1/push | /api/v1/write      (snappy block format)
@@ -17,7 +19,8 @@
 //!     times in [now - out_of_order_window, now + max_future]; refused ones
 //!     are counted and left out (a partial write), native histograms refused
 //!   ─ ingestion rate (429) and active-series limits (400) over what is kept
-//!   ─ partition_for(tenant, labels, P) ─ RecordBuilder per partition (≤ ~1 MiB records once expanded)
+//!   ─ partition_for(tenant, labels, P) ─ RecordBuilder per partition (≤ ~1 MiB records once expanded),
+//!     exemplars beside their series, metadata not written in the last 10 min
 //!   ─ Log::append on every partition concurrently ─ 204 once all are durable,
 //!     400 naming the first refusal when some series were left out
 //!                                                   503 on a log error or timeout
@@ -44,6 +47,7 @@ mod error;
 mod histograms;
 mod http;
 pub mod limits;
+mod metadata_seen;
 mod metrics;
 mod prepare;
 pub mod proto;
@@ -55,8 +59,7 @@ use std::time::{Duration, Instant};
 use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 use strata_common::TenantId;
-use strata_common::exemplar::{ExemplarLimits, ExemplarStore};
-use strata_common::metadata::{MetadataLimits, MetadataStore};
+use strata_common::metadata::MetadataLimits;
 use strata_common::record::{RECORD_VERSION, RECORD_VERSION_V2};
 use strata_log::Log;
 
@@ -88,8 +91,8 @@ pub struct DistributorConfig {
     pub multitenancy_enabled: bool,
     /// How long a push waits for the log to acknowledge, in milliseconds; → 503.
     pub append_timeout_ms: u64,
-    /// Out-of-order window in milliseconds: a sample older than the
-    /// distributor's wall clock minus this is refused (400 naming the
+    /// Out-of-order window in milliseconds: a sample (float or native
+    /// histogram) older than the distributor's wall clock minus this is refused (400 naming the
     /// series, counted in `distributor_samples_rejected{reason="too_old"}`).
     /// Anything younger is accepted, in any order, and merged by the
     /// ingesters (newest write wins on equal timestamps). Distributors are
@@ -199,8 +202,7 @@ pub struct Distributor {
     log: Arc<dyn Log>,
     metrics: Metrics,
     limits: Arc<LimitsRegistry>,
-    metadata: Arc<MetadataStore>,
-    exemplars: Arc<ExemplarStore>,
+    metadata_seen: metadata_seen::MetadataSeen,
 }
 
 impl std::fmt::Debug for Distributor {
@@ -226,19 +228,8 @@ impl Distributor {
             log,
             metrics: Metrics::new(registry),
             limits: Arc::new(limits),
-            metadata: Arc::default(),
-            exemplars: Arc::default(),
+            metadata_seen: Default::default(),
         }
-    }
-
-    /// Metric metadata received, per tenant (served by `/api/v1/metadata`).
-    pub fn metadata(&self) -> &Arc<MetadataStore> {
-        &self.metadata
-    }
-
-    /// Exemplars received, per tenant (served by `/api/v1/query_exemplars`).
-    pub fn exemplars(&self) -> &Arc<ExemplarStore> {
-        &self.exemplars
     }
 
     /// The per-tenant limits (run [`LimitsRegistry::watch`] to reload overrides).
@@ -271,27 +262,14 @@ impl Distributor {
     /// append timeout; on success, what was written and what the request
     /// had refused ([`PushError::PartialWrite`]).
     pub(crate) async fn append(&self, prepared: Prepared) -> Result<(PushStats, Option<PushError>), PushError> {
-        let Prepared { tenant, payloads, mut stats, refused, exemplars, metadata } = prepared;
+        let Prepared { tenant, payloads, stats, refused, metadata } = prepared;
         if stats.records > 0 {
             self.append_records(&tenant, payloads, &stats).await?;
         }
-        // Metadata and exemplars are kept once the samples are durable.
         let limits = self.limits.tenant(&tenant).limits;
         let meta_limits =
             MetadataLimits { max_metrics: limits.max_metadata_metrics, max_per_metric: limits.max_metadata_per_metric };
-        for (family, entry) in metadata {
-            if !self.metadata.record(&tenant, &family, entry, meta_limits) {
-                self.metrics.metadata_dropped.inc();
-            }
-        }
-        let ex_limits =
-            ExemplarLimits { max_per_tenant: limits.max_exemplars, max_per_series: limits.max_exemplars_per_series };
-        for (series, ex) in exemplars {
-            let n = ex.len() as u64;
-            let stored = self.exemplars.record(&tenant, &series, ex, ex_limits) as u64;
-            stats.exemplars += stored;
-            self.count_refused("exemplars_disabled", n - stored);
-        }
+        self.metadata_seen.mark(&tenant, &metadata, Instant::now(), meta_limits);
         self.metrics.exemplars.inc_by(stats.exemplars);
         Ok((stats, refused))
     }

@@ -30,8 +30,6 @@ pub(crate) struct Metrics {
     pub rejected: Family<[(&'static str, &'static str); 1], Counter>,
     /// Exemplars stored.
     pub exemplars: Counter,
-    /// Metadata entries dropped by the per-tenant metadata limit.
-    pub metadata_dropped: Counter,
 }
 
 impl Metrics {
@@ -48,7 +46,6 @@ impl Metrics {
             append_latency: Histogram::new(exponential_buckets(0.000_25, 2.0, 16)),
             rejected: Family::default(),
             exemplars: Counter::default(),
-            metadata_dropped: Counter::default(),
         };
         let r = registry.sub_registry_with_prefix("distributor");
         r.register("requests", "Remote-write push requests by status code", m.requests.clone());
@@ -68,12 +65,7 @@ impl Metrics {
              native histograms",
             m.rejected.clone(),
         );
-        r.register("exemplars_received", "Exemplars stored", m.exemplars.clone());
-        r.register(
-            "metadata_dropped",
-            "Metadata entries dropped by the per-tenant limit max_metadata_metrics",
-            m.metadata_dropped.clone(),
-        );
+        r.register("exemplars_received", "Exemplars written to the log", m.exemplars.clone());
         r.register(
             "append_latency_seconds",
             "Time for the log to durably accept all records of a push",

@@ -5,6 +5,7 @@
 //!  every series ─ names (scheme) · label limits ──▶ refused whole (reason per rule)
 //!               ─ invalid native histogram ──────▶ the series' histograms refused, floats kept
 //!               ─ samples outside the time window ▶ those samples refused, the rest kept
+//!                 (float and native-histogram samples alike)
 //!  kept samples ─ ingestion rate ─────────────────▶ 429, nothing written
 //!  kept series  ─ active-series limits ───────────▶ 400, nothing written
 //!               ─ partition, encode records
@@ -38,9 +39,8 @@ pub(crate) struct Prepared {
     pub(crate) stats: PushStats,
     /// [`PushError::PartialWrite`] when anything was refused.
     pub(crate) refused: Option<PushError>,
-    /// Exemplars of the kept series, stored once the append succeeded.
-    pub(crate) exemplars: Vec<(Labels, Vec<Exemplar>)>,
-    /// Metadata (family, entry), stored once the append succeeded.
+    /// Metadata (family, entry) in the records, noted as written once
+    /// the append succeeded (see `metadata_seen`).
     pub(crate) metadata: Vec<(String, MetricMetadata)>,
 }
 
@@ -108,10 +108,13 @@ impl Distributor {
         let mut filtered: Vec<Sample> = Vec::new();
         let mut kept: Vec<Kept> = Vec::with_capacity(req.series.len());
         let mut hists: Vec<Vec<HistSample>> = Vec::with_capacity(req.series.len());
+        let mut refused_whole: Vec<bool> = Vec::with_capacity(req.series.len());
         for s in &req.series {
-            let (k, h) = self.keep(req, s, &limits, scheme, (check_times, min_t, max_t), &mut refusals, &mut filtered);
+            let (k, h, whole) =
+                self.keep(req, s, &limits, scheme, (check_times, min_t, max_t), &mut refusals, &mut filtered);
             kept.push(k);
             hists.push(h);
+            refused_whole.push(whole);
         }
         let samples_of = |s: &FlatSeries, k: Kept| -> &[Sample] {
             match k {
@@ -161,48 +164,38 @@ impl Distributor {
         let mut builders: Vec<Option<RecordBuilder>> = (0..partitions).map(|_| None).collect();
         let mut payloads: Vec<Vec<Bytes>> = vec![Vec::new(); partitions as usize];
         let mut stats = PushStats::default();
-        let mut exemplars = Vec::new();
-        for (s, &k) in req.series.iter().zip(&kept) {
-            let held = req.exemplars(s);
-            if held.is_empty() {
-                continue;
-            }
-            if matches!(k, Kept::Nothing) && series_refusal(req, s, scheme, &limits).is_some() {
-                continue; // a refused series' exemplars were counted as refused
-            }
-            let labels = validate::without_empty_values(req.labels(s), &mut scratch);
-            let Ok(series) = Labels::from_pairs(labels.iter().copied()) else { continue };
-            let ex = held
+        // Exemplars travel with their series (also a series that has only
+        // exemplars: Prometheus sends them in series of their own); none
+        // when the tenant keeps none.
+        let exemplars_on = limits.max_exemplars > 0 && limits.max_exemplars_per_series > 0;
+        let exemplars_of = |s: &FlatSeries| -> Vec<Exemplar> {
+            req.exemplars(s)
                 .iter()
                 .filter_map(|e| {
                     let labels = Labels::from_pairs(req.exemplar_labels(e).iter().copied()).ok()?;
                     Some(Exemplar { labels, value: e.value, t: e.t })
                 })
-                .collect();
-            exemplars.push((series, ex));
-        }
-        let metadata = req
-            .metadata
-            .iter()
-            .filter(|m| !m.family.is_empty())
-            .map(|m| {
-                let entry = MetricMetadata {
-                    kind: metric_type_name(m.kind),
-                    help: m.help.to_string(),
-                    unit: m.unit.to_string(),
-                };
-                (m.family.to_string(), entry)
-            })
-            .collect();
+                .collect()
+        };
         let mut hashes = hashes.into_iter();
-        for ((s, &k), h) in req.series.iter().zip(&kept).zip(&hists) {
+        for (((s, &k), h), &whole) in req.series.iter().zip(&kept).zip(&hists).zip(&refused_whole) {
             let samples = samples_of(s, k);
-            if samples.is_empty() && h.is_empty() {
+            let held = req.exemplars(s).len() as u64;
+            if held > 0 && !whole && !exemplars_on {
+                self.count_refused("exemplars_disabled", held);
+            }
+            let ex = if held > 0 && !whole && exemplars_on { exemplars_of(s) } else { Vec::new() };
+            if samples.is_empty() && h.is_empty() && ex.is_empty() {
                 continue;
             }
             let labels = validate::without_empty_values(req.labels(s), &mut scratch);
-            // One hash per kept series with samples, pushed in this same order above.
-            let p = Partitioner::reduce(hashes.next().map_or(0, |h| h.0), partitions) as usize;
+            let hash = if samples.is_empty() && h.is_empty() {
+                partitioner.hash(tenant, labels.iter().copied()) // exemplars only: not in `hashes`
+            } else {
+                // One hash per kept series with samples, pushed in this same order above.
+                hashes.next().map_or(0, |h| h.0)
+            };
+            let p = Partitioner::reduce(hash, partitions) as usize;
             let b = builders[p].get_or_insert_with(|| RecordBuilder::with_version(tenant, self.config.record_version));
             if !samples.is_empty() {
                 b.push_series(labels.iter().copied(), samples);
@@ -210,7 +203,13 @@ impl Distributor {
             if !h.is_empty() {
                 b.push_histogram_series(labels.iter().copied(), h);
             }
-            stats.series += 1;
+            if !ex.is_empty() {
+                b.push_exemplars(labels.iter().copied(), &ex);
+                stats.exemplars += ex.len() as u64;
+            }
+            if !samples.is_empty() || !h.is_empty() {
+                stats.series += 1;
+            }
             stats.samples += samples.len() as u64;
             stats.histograms += h.len() as u64;
             if b.byte_len() >= MAX_RECORD_BYTES
@@ -222,6 +221,28 @@ impl Distributor {
                 payloads[p].push(Bytes::from(record));
             }
         }
+        // Metadata belongs to a metric family: its entries go to the
+        // partition of `{__name__=<family>}`, at most once per request and
+        // not again while this distributor wrote them recently.
+        let now = Instant::now();
+        let mut metadata: Vec<(String, MetricMetadata)> = Vec::new();
+        let mut in_request = std::collections::HashSet::new();
+        for m in req.metadata.iter().filter(|m| !m.family.is_empty()) {
+            // 2.0 repeats a family's metadata with every series of it.
+            if !in_request.insert((m.family, metric_type_name(m.kind), m.help, m.unit)) {
+                continue;
+            }
+            let entry =
+                MetricMetadata { kind: metric_type_name(m.kind), help: m.help.to_string(), unit: m.unit.to_string() };
+            if self.metadata_seen.is_fresh(tenant, m.family, &entry, now) {
+                continue;
+            }
+            let hash = partitioner.hash(tenant, [(METRIC_NAME, m.family)]);
+            let p = Partitioner::reduce(hash, partitions) as usize;
+            let b = builders[p].get_or_insert_with(|| RecordBuilder::with_version(tenant, self.config.record_version));
+            b.push_metadata(m.family, &entry);
+            metadata.push((m.family.to_string(), entry));
+        }
         for (p, b) in builders.into_iter().enumerate() {
             if let Some(b) = b {
                 let record = b.finish();
@@ -232,11 +253,12 @@ impl Distributor {
         }
         stats.partitions = payloads.iter().filter(|p| !p.is_empty()).count() as u32;
         let refused = refusals.into_error(&stats);
-        Ok(Prepared { tenant: tenant.clone(), payloads, stats, refused, exemplars, metadata })
+        Ok(Prepared { tenant: tenant.clone(), payloads, stats, refused, metadata })
     }
 
     /// What of series `s` is written (its float samples, and its native
-    /// histograms decoded); refusals are counted and noted.
+    /// histograms decoded), and whether it was refused whole; refusals are
+    /// counted and noted.
     #[allow(clippy::too_many_arguments)]
     fn keep(
         &self,
@@ -247,7 +269,7 @@ impl Distributor {
         (check_times, min_t, max_t): (bool, i64, i64),
         refusals: &mut Refusals,
         filtered: &mut Vec<Sample>,
-    ) -> (Kept, Vec<HistSample>) {
+    ) -> (Kept, Vec<HistSample>, bool) {
         let labels = req.labels(s);
         let samples = req.samples(s);
         let n_hist = req.histograms(s).len() as u64;
@@ -258,10 +280,10 @@ impl Distributor {
             refusals.exemplars += req.exemplars(s).len() as u64;
             refusals.series += 1;
             refusals.note(e);
-            return (Kept::Nothing, Vec::new());
+            return (Kept::Nothing, Vec::new(), true);
         }
         let mut refused_any = false;
-        let hists = match histograms::decode_series(labels, req.histograms(s)) {
+        let mut hists = match histograms::decode_series(labels, req.histograms(s)) {
             Ok(h) => h,
             Err(e) => {
                 self.count_refused("invalid_histogram", n_hist);
@@ -271,6 +293,18 @@ impl Distributor {
                 Vec::new()
             }
         };
+        // The time window applies to native histograms as to floats.
+        if check_times
+            && !hists.is_empty()
+            && let Some((old, new, e)) = validate::check_times(labels, hists.iter().map(|h| h.t), min_t, max_t)
+        {
+            self.count_refused("too_old", old);
+            self.count_refused("too_far_in_future", new);
+            refusals.histograms += old + new;
+            refusals.note(e);
+            refused_any = true;
+            hists.retain(|h| (min_t..=max_t).contains(&h.t));
+        }
         let mut kept = if samples.is_empty() { Kept::Nothing } else { Kept::All };
         if check_times && let Some((old, new, e)) = validate::check_sample_times(labels, samples, min_t, max_t) {
             self.count_refused("too_old", old);
@@ -285,7 +319,7 @@ impl Distributor {
         if refused_any {
             refusals.series += 1;
         }
-        (kept, hists)
+        (kept, hists, false)
     }
 
     /// Checks the kept series (hash, metric name) against the active-series

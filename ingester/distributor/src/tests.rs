@@ -643,3 +643,124 @@ async fn native_histograms_are_written_with_the_float_samples() {
     assert!(!hists[1].h.integer && hists[1].h.custom_values == vec![0.5]);
     assert!(hists[2].h.is_stale());
 }
+
+/// Prometheus sends exemplars in series of their own (no samples) and
+/// metadata in requests of their own: both reach the log, exemplars in the
+/// partition of their series, metadata in the partition of
+/// `{__name__=<family>}`; a tenant that keeps no exemplars writes none.
+#[tokio::test]
+async fn exemplar_only_series_and_metadata_only_requests_reach_the_log() {
+    use super::proto::{Exemplar as PExemplar, MetricMetadata as PMeta};
+    let s = setup(DistributorConfig::default());
+    let labels = [("__name__", "rpc_seconds_bucket"), ("job", "api"), ("le", "0.5")];
+    let mut ex_series = series(&labels, &[]);
+    ex_series.exemplars = vec![PExemplar {
+        labels: vec![Label { name: "trace_id".into(), value: "4bf92f".into() }],
+        value: 0.31,
+        timestamp: 1_000,
+    }];
+    let raw = WriteRequest { timeseries: vec![ex_series.clone()], ..Default::default() }.encode_to_vec();
+    let (status, msg) =
+        send(&s.distributor, post("/api/v1/push", snap::raw::Encoder::new().compress_vec(&raw).unwrap(), &[])).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{msg}");
+    let meta =
+        PMeta { r#type: 1, metric_family_name: "rpc_seconds".into(), help: "RPC latency.".into(), unit: String::new() };
+    let raw = WriteRequest { metadata: vec![meta.clone(), meta], ..Default::default() }.encode_to_vec();
+    let (status, msg) =
+        send(&s.distributor, post("/api/v1/push", snap::raw::Encoder::new().compress_vec(&raw).unwrap(), &[])).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{msg}");
+
+    let tenant = TenantId::default_tenant();
+    let mut found = (None, None);
+    for (p, &end) in s.log.end_offsets().await.unwrap().iter().enumerate() {
+        let mut r = s.log.open_reader(p as u32, 0).unwrap();
+        while r.position() < end {
+            for rec in r.next_batch(100).await.unwrap() {
+                let mut scratch = Vec::new();
+                let view = RecordView::parse(&rec.payload, &mut scratch, p as u32, rec.offset).unwrap();
+                assert_eq!(view.series_count(), 0);
+                let a = view.annotations().unwrap();
+                if let Some((series, ex)) = a.exemplars.first() {
+                    assert_eq!(p as u32, partition_for(&tenant, labels.iter().copied(), PARTITIONS));
+                    assert_eq!(series.get("le"), Some("0.5"));
+                    assert_eq!((ex[0].t, ex[0].value, ex[0].labels.get("trace_id")), (1_000, 0.31, Some("4bf92f")));
+                    found.0 = Some(());
+                }
+                if !a.metadata.is_empty() {
+                    assert_eq!(a.metadata.len(), 1, "repeated entries of one request are written once");
+                    assert_eq!(p as u32, partition_for(&tenant, [("__name__", "rpc_seconds")], PARTITIONS));
+                    assert_eq!((a.metadata[0].1.kind, a.metadata[0].1.help.as_str()), ("counter", "RPC latency."));
+                    found.1 = Some(());
+                }
+            }
+        }
+    }
+    assert_eq!(found, (Some(()), Some(())));
+
+    // A tenant that keeps no exemplars: refused and counted, nothing written.
+    let mut config = DistributorConfig::default();
+    config.limits.defaults.max_exemplars = 0;
+    let s = setup(config);
+    let raw = WriteRequest { timeseries: vec![ex_series], ..Default::default() }.encode_to_vec();
+    let (status, msg) =
+        send(&s.distributor, post("/api/v1/push", snap::raw::Encoder::new().compress_vec(&raw).unwrap(), &[])).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{msg}");
+    assert_eq!(s.log.end_offsets().await.unwrap().iter().sum::<u64>(), 0);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &s.registry).unwrap();
+    assert!(text.contains(r#"distributor_samples_rejected_total{reason="exemplars_disabled"} 1"#), "{text}");
+}
+
+/// The out-of-order window applies to native histograms as to floats:
+/// histogram samples inside it are written in any order, those older than
+/// it (or too far ahead) are refused alone and counted; the series' float
+/// samples and its other histograms are written.
+#[tokio::test]
+async fn native_histograms_outside_the_window_are_refused_alone() {
+    use crate::proto::BucketSpan;
+    let config = DistributorConfig { out_of_order_window_ms: 3_600_000, max_future_ms: 600_000, ..Default::default() };
+    let s = setup(config);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let h = |timestamp: i64| Histogram {
+        count_int: Some(1),
+        sum: 0.5,
+        schema: 0,
+        positive_spans: vec![BucketSpan { offset: 0, length: 1 }],
+        positive_deltas: vec![1],
+        timestamp,
+        ..Default::default()
+    };
+    // In the window, out of order (the older after the newer): written.
+    let mut ok = series(&[("__name__", "lat"), ("job", "a")], &[]);
+    ok.histograms = vec![h(now - 1_000), h(now - 3_000_000)];
+    let (status, msg) = send(&s.distributor, post("/api/v1/push", body(vec![ok]), &[])).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{msg}");
+    // Too old and too new histograms are refused; the rest of the series is written.
+    let mut mixed = series(&[("__name__", "lat"), ("job", "b")], &[(now - 2_000, 1.0)]);
+    mixed.histograms = vec![h(now - 7_200_000), h(now - 500), h(now + 3_600_000)];
+    let (status, msg) = send(&s.distributor, post("/api/v1/push", body(vec![mixed]), &[])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{msg}");
+    assert!(msg.contains("sample too old for series lat{job=\"b\"}"), "{msg}");
+    assert!(msg.contains("2 histogram sample(s)") && msg.contains("wrote 1 sample(s) of 1 series"), "{msg}");
+
+    let mut written: Vec<(String, i64)> = Vec::new();
+    for (p, &end) in s.log.end_offsets().await.unwrap().iter().enumerate() {
+        let mut r = s.log.open_reader(p as u32, 0).unwrap();
+        while r.position() < end {
+            for rec in r.next_batch(100).await.unwrap() {
+                let mut scratch = Vec::new();
+                let view = RecordView::parse(&rec.payload, &mut scratch, p as u32, rec.offset).unwrap();
+                for series in view.histogram_series() {
+                    let series = series.unwrap();
+                    let job = series.labels().unwrap()[1].1.to_string();
+                    written.extend(series.samples().map(|x| (job.clone(), now - x.t)));
+                }
+            }
+        }
+    }
+    written.sort();
+    assert_eq!(written, [("a".to_string(), 1_000), ("a".into(), 3_000_000), ("b".into(), 500)]);
+    let text = metrics_text(&s.registry);
+    assert!(text.contains("distributor_samples_rejected_total{reason=\"too_old\"} 1"), "{text}");
+    assert!(text.contains("distributor_samples_rejected_total{reason=\"too_far_in_future\"} 1"), "{text}");
+}

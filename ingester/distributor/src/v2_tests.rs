@@ -9,7 +9,7 @@ use axum::http::{Request, StatusCode};
 use prometheus_client::registry::Registry;
 use prost::Message;
 use strata_common::TenantId;
-use strata_common::matcher::Matcher;
+use strata_common::record::{Annotations, RecordView};
 use strata_log::Log;
 use strata_log::embedded::{EmbeddedLog, EmbeddedLogConfig, FsyncPolicy};
 use tower::ServiceExt;
@@ -101,16 +101,43 @@ async fn v2_requests_are_written_with_metadata_exemplars_and_written_headers() {
     assert_eq!(written, ["3", "0", "1"]);
     assert!(log.end_offsets().await.unwrap().iter().sum::<u64>() > 0);
 
-    let tenant = TenantId::default_tenant();
-    let meta = d.metadata().query(&tenant, None, -1, 0);
-    assert_eq!(meta["http.server.duration"][0].kind, "counter");
-    assert_eq!(meta["http.server.duration"][0].help, "Requests served.");
-    assert_eq!(meta["http.server.duration"][0].unit, "seconds");
-    assert_eq!(meta["up"][0].kind, "gauge");
-    let ex = d.exemplars().query(&tenant, &[vec![Matcher::equal("service.name", "api")]], 0, 10_000);
-    assert_eq!(ex.len(), 1);
-    assert_eq!(ex[0].1[0].labels.get("trace_id"), Some("abc"));
-    assert_eq!((ex[0].1[0].t, ex[0].1[0].value), (1_500, 0.7));
+    // Metadata and exemplars are in the log records, for the ingesters.
+    let notes = annotations_in(&log).await;
+    let meta: std::collections::BTreeMap<_, _> = notes.metadata.iter().cloned().collect();
+    assert_eq!(notes.metadata.len(), 2, "one entry per family: {:?}", notes.metadata);
+    assert_eq!(meta["http.server.duration"].kind, "counter");
+    assert_eq!(meta["http.server.duration"].help, "Requests served.");
+    assert_eq!(meta["http.server.duration"].unit, "seconds");
+    assert_eq!(meta["up"].kind, "gauge");
+    assert_eq!(notes.exemplars.len(), 1);
+    let (series, ex) = &notes.exemplars[0];
+    assert_eq!(series.get("service.name"), Some("api"));
+    assert_eq!(ex[0].labels.get("trace_id"), Some("abc"));
+    assert_eq!((ex[0].t, ex[0].value), (1_500, 0.7));
+
+    // The same metadata again is not written again (senders repeat it).
+    let (status, _, body) = send(&d, V2, req.encode_to_vec()).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert_eq!(annotations_in(&log).await.metadata.len(), 2);
+    let _ = TenantId::default_tenant();
+}
+
+/// Every exemplar and metadata entry in the log's records.
+async fn annotations_in(log: &EmbeddedLog) -> Annotations {
+    let mut all = Annotations::default();
+    for (p, &end) in log.end_offsets().await.unwrap().iter().enumerate() {
+        let mut r = log.open_reader(p as u32, 0).unwrap();
+        while r.position() < end {
+            for rec in r.next_batch(100).await.unwrap() {
+                let mut scratch = Vec::new();
+                let view = RecordView::parse(&rec.payload, &mut scratch, p as u32, rec.offset).unwrap();
+                let a = view.annotations().unwrap();
+                all.exemplars.extend(a.exemplars);
+                all.metadata.extend(a.metadata);
+            }
+        }
+    }
+    all
 }
 
 #[tokio::test]

@@ -118,15 +118,25 @@ pub(crate) fn check_sample_times(
     min_t: i64,
     max_t: i64,
 ) -> Option<(u64, u64, PushError)> {
-    let too_old = samples.iter().filter(|s| s.t < min_t).count() as u64;
-    let too_new = samples.iter().filter(|s| s.t > max_t).count() as u64;
+    check_times(labels, samples.iter().map(|s| s.t), min_t, max_t)
+}
+
+/// [`check_sample_times`] over any samples' timestamps (native histograms too).
+pub(crate) fn check_times(
+    labels: &[(&str, &str)],
+    times: impl Iterator<Item = i64> + Clone,
+    min_t: i64,
+    max_t: i64,
+) -> Option<(u64, u64, PushError)> {
+    let too_old = times.clone().filter(|&t| t < min_t).count() as u64;
+    let too_new = times.clone().filter(|&t| t > max_t).count() as u64;
     if too_old > 0 {
-        let t = samples.iter().find(|s| s.t < min_t).map_or(0, |s| s.t);
+        let t = times.clone().find(|&t| t < min_t).unwrap_or(0);
         let e = PushError::SampleTooOld { series: format_series(labels), timestamp: t, min: min_t, count: too_old };
         return Some((too_old, too_new, e));
     }
     if too_new > 0 {
-        let t = samples.iter().find(|s| s.t > max_t).map_or(0, |s| s.t);
+        let t = times.clone().find(|&t| t > max_t).unwrap_or(0);
         return Some((0, too_new, PushError::SampleTooNew { series: format_series(labels), timestamp: t, max: max_t }));
     }
     None

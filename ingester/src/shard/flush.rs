@@ -15,6 +15,7 @@ use strata_storage::{FlushContext, ManifestStore, write_files};
 
 use super::context::{FlushEvent, ShardCtx};
 use super::state::FlushJob;
+use crate::annotations::AnnotationStore;
 use crate::error::{Error, Result};
 
 const RETRY_MIN: Duration = Duration::from_secs(1);
@@ -107,10 +108,11 @@ async fn run_job(ctx: &Rc<ShardCtx>, job: FlushJob) -> Result<()> {
     let started = Instant::now();
     let (tx, rx) = flume::bounded(1);
     let (manifest, log, thread_job) = (ctx.manifest.clone(), ctx.log.clone(), job.clone());
+    let annotations = ctx.state.borrow().annotations.clone();
     std::thread::Builder::new()
         .name(format!("strata-flush-{shard}"))
         .spawn(move || {
-            let _ = tx.send(write_and_commit(&manifest, &*log, &thread_job, shard));
+            let _ = tx.send(write_and_commit(&manifest, &*log, &annotations, &thread_job, shard));
         })
         .map_err(|e| Error::FlushThread { shard, reason: format!("cannot spawn the flush thread: {e}") })?;
     let result = match rx.recv_async().await {
@@ -143,14 +145,22 @@ async fn run_job(ctx: &Rc<ShardCtx>, job: FlushJob) -> Result<()> {
     }
 }
 
-/// Blocking: write the files, commit them with the new flushed offsets,
+/// Blocking: write the files, write the annotation snapshot (it must hold
+/// what the records below the new flushed offsets carried before the log
+/// may drop them), commit the files with the new flushed offsets,
 /// replicate the commit (object storage, if configured), then let the log
 /// drop what is now durable elsewhere. Returns the file count.
 ///
 /// A job whose commit succeeded but whose replication failed is retried
 /// from the replication: the local manifest's flushed offsets already cover
 /// its ranges, so its files are not written twice.
-fn write_and_commit(manifest: &ManifestStore, log: &dyn Log, job: &FlushJob, shard: usize) -> Result<usize> {
+fn write_and_commit(
+    manifest: &ManifestStore,
+    log: &dyn Log,
+    annotations: &AnnotationStore,
+    job: &FlushJob,
+    shard: usize,
+) -> Result<usize> {
     let storage_err = |e| Error::Flush { shard, source: Arc::new(e) };
     let flushed: Vec<(PartitionId, Offset)> = job.ranges.iter().map(|r| (r.partition, r.end)).collect();
     let current = manifest.current();
@@ -164,6 +174,10 @@ fn write_and_commit(manifest: &ManifestStore, log: &dyn Log, job: &FlushJob, sha
             None => Vec::new(),
         };
         count = files.len();
+        if let Err(e) = annotations.write_snapshot() {
+            manifest.remove_uncommitted(&files);
+            return Err(Error::FlushThread { shard, reason: format!("writing the annotation snapshot: {e}") });
+        }
         if let Err(e) = manifest.commit_flush(files.clone(), &flushed) {
             manifest.remove_uncommitted(&files);
             return Err(storage_err(e));

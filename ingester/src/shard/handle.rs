@@ -9,6 +9,7 @@ use futures::future::{BoxFuture, try_join_all};
 use glommio::{CpuSet, ExecutorJoinHandle, LocalExecutorBuilder, Placement};
 use parking_lot::Mutex;
 use prometheus_client::registry::Registry;
+use strata_common::head::annotations::{ExemplarSeries, ExemplarsRequest, MetadataMap, MetadataRequest};
 use strata_common::head::merge::{merge_label_responses, merge_responses};
 use strata_common::head::{
     HeadLabelsResponse, HeadReadResponse, HeadReader, LabelsRequest, PartitionProgress, SelectEstimate, SelectRequest,
@@ -19,6 +20,7 @@ use strata_storage::ManifestStore;
 use super::config::IngesterConfig;
 use super::metrics::{IngesterMetrics, PartitionMetrics};
 use super::worker::{Command, Reply, ShardSpec, run_shard};
+use crate::annotations::{self, AnnotationLimits, AnnotationStore, SnapshotMirror};
 use crate::error::{Error, Result};
 
 struct ShardHandle {
@@ -41,6 +43,7 @@ pub struct Ingester {
     /// `flushed_offset` gauges): progress is read without a round trip to
     /// the shards, which strong reads poll before every query.
     progress: Vec<(PartitionId, PartitionMetrics)>,
+    annotations: Arc<AnnotationStore>,
 }
 
 impl std::fmt::Debug for Ingester {
@@ -100,7 +103,25 @@ impl Ingester {
         owned: Vec<PartitionId>,
         registry: &mut Registry,
     ) -> Result<Ingester> {
+        Self::start_owning_with(config, log, manifest, owned, annotations::default_limits(), None, registry)
+    }
+
+    /// [`Ingester::start_owning`] with the tenants' exemplar and metadata
+    /// bounds (the distributor's per-tenant limits) and where its annotation
+    /// snapshots are copied (object storage). The annotation snapshot in
+    /// the manifest's directory is loaded before replay.
+    pub fn start_owning_with(
+        config: IngesterConfig,
+        log: Arc<dyn Log>,
+        manifest: Arc<ManifestStore>,
+        owned: Vec<PartitionId>,
+        limits: AnnotationLimits,
+        mirror: Option<SnapshotMirror>,
+        registry: &mut Registry,
+    ) -> Result<Ingester> {
         config.validate()?;
+        let annotations =
+            Arc::new(AnnotationStore::new(limits, Some(manifest.data_dir()), registry).with_mirror(mirror));
         let partitions = u32::try_from(owned.len()).unwrap_or(u32::MAX);
         let n = config.effective_shards(partitions);
         let metrics = IngesterMetrics::register(registry);
@@ -123,6 +144,7 @@ impl Ingester {
                 log: log.clone(),
                 manifest: manifest.clone(),
                 metrics: metrics.clone(),
+                annotations: annotations.clone(),
                 commands: cmd_rx,
                 ready: ready_tx,
             };
@@ -144,7 +166,7 @@ impl Ingester {
         let mut owned = owned;
         owned.sort_unstable();
         let progress = owned.iter().map(|&p| (p, metrics.partition(p))).collect();
-        let ingester = Ingester { shards, log, progress };
+        let ingester = Ingester { shards, log, progress, annotations };
         for (shard, rx) in ready.into_iter().enumerate() {
             match rx.recv() {
                 Ok(Ok(())) => {}
@@ -335,5 +357,13 @@ impl HeadReader for Ingester {
 
     fn progress(&self) -> BoxFuture<'_, strata_common::Result<Vec<PartitionProgress>>> {
         Box::pin(async move { self.partition_progress().await.map_err(Into::into) })
+    }
+
+    fn exemplars(&self, req: ExemplarsRequest) -> BoxFuture<'_, strata_common::Result<Vec<ExemplarSeries>>> {
+        Box::pin(async move { Ok(self.annotations.exemplars(&req)) })
+    }
+
+    fn metadata(&self, req: MetadataRequest) -> BoxFuture<'_, strata_common::Result<MetadataMap>> {
+        Box::pin(async move { Ok(self.annotations.metadata(&req)) })
     }
 }

@@ -18,6 +18,7 @@ use strata_storage::{FrozenMemtable, Memtable, PartitionRange};
 
 use super::active::ActiveSeries;
 use super::metrics::{PartitionMetrics, ShardMetrics};
+use crate::annotations::AnnotationStore;
 use strata_common::head::merge::merge_series;
 
 /// Most slices one read is split into.
@@ -60,6 +61,8 @@ pub(crate) struct ShardState {
     pub metrics: ShardMetrics,
     /// `strata_ingester_active_series{tenant}`, this shard's part.
     pub active_series: ActiveSeries,
+    /// Exemplars and metadata of the process (shared by its shards).
+    pub annotations: Arc<AnnotationStore>,
     tenants: HashMap<String, TenantId>,
     /// Changes whenever the memtables or the flushed offsets change shape
     /// (a freeze, a committed flush): a read split over several turns of
@@ -76,6 +79,7 @@ impl ShardState {
         partitions: BTreeMap<PartitionId, PartitionState>,
         metrics: ShardMetrics,
         active_series: ActiveSeries,
+        annotations: Arc<AnnotationStore>,
     ) -> Self {
         Self {
             shard,
@@ -84,6 +88,7 @@ impl ShardState {
             partitions,
             metrics,
             active_series,
+            annotations,
             tenants: HashMap::new(),
             epoch: 0,
             scratch: Vec::new(),
@@ -95,7 +100,7 @@ impl ShardState {
     /// appends its series to the active memtable and advances the consumed
     /// offset. Undecodable records are counted, logged and skipped.
     pub fn apply_batch(&mut self, partition: PartitionId, records: &[LogRecord]) {
-        let Self { shard, active, partitions, metrics, tenants, scratch, .. } = self;
+        let Self { shard, active, partitions, metrics, tenants, scratch, annotations, .. } = self;
         let Some(part) = partitions.get_mut(&partition) else {
             return;
         };
@@ -105,7 +110,7 @@ impl ShardState {
             if rec.offset < part.consumed {
                 continue; // already applied (a reader re-delivering after a reopen)
             }
-            match append_record(active, tenants, scratch, &rec.payload, partition, rec.offset) {
+            match append_record(active, annotations, tenants, scratch, &rec.payload, partition, rec.offset) {
                 Ok(n) => samples += n as u64,
                 Err(reason) => {
                     part.metrics.decode_failures.inc();
@@ -288,6 +293,7 @@ impl ShardState {
 /// was created), so only unknown label bytes are decoded and checked.
 fn append_record(
     active: &mut Memtable,
+    annotations: &AnnotationStore,
     tenants: &mut HashMap<String, TenantId>,
     scratch: &mut Vec<u8>,
     payload: &[u8],
@@ -306,6 +312,8 @@ fn append_record(
             t
         }
     };
+    // Exemplars and metadata (version 5) are decoded up front too.
+    let notes = view.annotations().map_err(str::to_string)?;
     let mut app = active.tenant_appender(&tenant);
     let mut series = Vec::with_capacity(view.series_count().min(4096) as usize);
     for s in view.series() {
@@ -347,6 +355,7 @@ fn append_record(
         };
         n += app.append_histograms(id, s.samples());
     }
+    annotations.apply(&tenant, notes);
     Ok(n)
 }
 

@@ -74,6 +74,8 @@ pub(crate) struct ShardSpec {
     pub log: Arc<dyn Log>,
     pub manifest: Arc<ManifestStore>,
     pub metrics: IngesterMetrics,
+    /// Exemplars and metadata of the process.
+    pub annotations: Arc<crate::annotations::AnnotationStore>,
     /// Set while the last flush failed (read by the handle for `/ready`).
     pub flush_failing: Arc<std::sync::atomic::AtomicBool>,
     pub commands: tokio::sync::mpsc::UnboundedReceiver<Command>,
@@ -84,7 +86,18 @@ pub(crate) struct ShardSpec {
 /// Runs one shard until it is told to stop or its command channel closes
 /// (the [`Ingester`](super::Ingester) was dropped).
 pub(crate) async fn run_shard(spec: ShardSpec) {
-    let ShardSpec { shard, partitions, config, log, manifest, metrics, flush_failing, mut commands, ready } = spec;
+    let ShardSpec {
+        shard,
+        partitions,
+        config,
+        log,
+        manifest,
+        metrics,
+        annotations,
+        flush_failing,
+        mut commands,
+        ready,
+    } = spec;
 
     // Replay starts at the manifest's flushed offset of each partition.
     let flushed = manifest.current().flushed_offsets.clone();
@@ -115,6 +128,7 @@ pub(crate) async fn run_shard(spec: ShardSpec) {
             states,
             metrics.shard(shard),
             ActiveSeries::new(config.active_series_idle(), metrics.active_series.clone()),
+            annotations,
         )),
         config,
         log,

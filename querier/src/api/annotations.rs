@@ -1,8 +1,12 @@
 //! `GET /api/v1/metadata` and `GET/POST /api/v1/query_exemplars`, in
-//! Prometheus's shapes, from the per-tenant stores the push endpoint fills
-//! (`strata_common::metadata`, `strata_common::exemplar`; in memory and
-//! bounded, see there). In cluster mode those stores live in the
-//! distributors, so a querier process answers them empty.
+//! Prometheus's shapes, from the ingesters (`HeadReader::exemplars` and
+//! `HeadReader::metadata`: in process for the all-in-one server, over the
+//! head protocol for a cluster querier, merged over every ingester). The
+//! ingesters keep them bounded per tenant, rebuilt from the log on replay
+//! and kept across flushes (`strata_ingester::annotations`). A strong read
+//! (the default) first waits until the ingesters consumed the log's end,
+//! like queries. A federated tenant (`a|b`) reads each of its tenants;
+//! exemplar series then carry `__tenant_id__`, metadata is merged.
 
 use std::fmt::Write;
 use std::sync::Arc;
@@ -15,10 +19,12 @@ use axum::response::Response;
 use promql_parser::parser::Expr;
 use promql_parser::util::{ExprVisitor, walk_expr};
 use strata_common::Matcher;
+use strata_common::head::annotations::{ExemplarsRequest, MetadataRequest, merge_exemplars, merge_metadata};
+use strata_common::tenant::TENANT_LABEL;
 
 use super::json::{write_labels, write_str, write_timestamp};
 use super::params::invalid_param;
-use super::{MAX_TIME, MIN_TIME, QuerierState, finish, query_param, request_params, tenant, time_param};
+use super::{MAX_TIME, MIN_TIME, QuerierState, consistency, finish, query_param, request_params, tenant, time_param};
 use crate::error::{Error, Result};
 
 /// `/api/v1/metadata?metric=&limit=&limit_per_metric=` (Prometheus's
@@ -29,7 +35,7 @@ pub(super) async fn metadata(
     RawQuery(q): RawQuery,
 ) -> Response {
     let started = Instant::now();
-    let result = (|| {
+    let result = async {
         let p = request_params(&headers, q, &Bytes::new())?;
         let tenant = tenant(&headers, &st.config)?;
         let int = |name: &str| -> Result<i64> {
@@ -39,11 +45,20 @@ pub(super) async fn metadata(
             }
         };
         let (limit, per_metric) = (int("limit")?, int("limit_per_metric")?);
-        let metric = p.get("metric").filter(|m| !m.is_empty());
-        let found = st.metadata.query(&tenant, metric, limit, per_metric);
+        let metric = p.get("metric").filter(|m| !m.is_empty()).map(str::to_string);
+        let mut answers = Vec::new();
+        if let Some(heads) = &st.heads {
+            st.source.prepare(&tenant, consistency(&headers, &st.config)?).await?;
+            for t in tenant.parts() {
+                let req = MetadataRequest { tenant: t, metric: metric.clone(), limit, limit_per_metric: per_metric };
+                answers.push(heads.metadata(req).await?);
+            }
+        }
+        let found = merge_metadata(answers, limit, per_metric);
         let data = serde_json::to_string(&found).map_err(|e| Error::Execution(e.to_string()))?;
         Ok(format!(r#"{{"status":"success","data":{data}}}"#))
-    })();
+    }
+    .await;
     finish(&st, "metadata", started, result)
 }
 
@@ -72,7 +87,7 @@ pub(super) async fn query_exemplars(
     body: Bytes,
 ) -> Response {
     let started = Instant::now();
-    let result = (|| {
+    let result = async {
         let p = request_params(&headers, q, &body)?;
         let tenant = tenant(&headers, &st.config)?;
         let start = time_param(&p, "start", Some(MIN_TIME))?;
@@ -83,7 +98,22 @@ pub(super) async fn query_exemplars(
         let expr = crate::engine::parse::parse(&query_param(&p)?, "query")?;
         let mut selectors = Selectors(Vec::new());
         walk_expr(&mut selectors, &expr)?;
-        let found = st.exemplars.query(&tenant, &selectors.0, start, end);
+        let mut answers = Vec::new();
+        if let Some(heads) = &st.heads {
+            st.source.prepare(&tenant, consistency(&headers, &st.config)?).await?;
+            for t in tenant.parts() {
+                let req = ExemplarsRequest { tenant: t.clone(), selectors: selectors.0.clone(), start, end };
+                let mut got = heads.exemplars(req).await?;
+                if tenant.is_federated() {
+                    // As federated queries do: each series names its tenant.
+                    for (labels, _) in &mut got {
+                        labels.set(TENANT_LABEL, t.as_str());
+                    }
+                }
+                answers.push(got);
+            }
+        }
+        let found = merge_exemplars(answers);
         let mut out = String::from(r#"{"status":"success","data":["#);
         for (i, (series, exemplars)) in found.iter().enumerate() {
             if i > 0 {
@@ -108,6 +138,7 @@ pub(super) async fn query_exemplars(
         }
         let _ = write!(out, "]}}");
         Ok(out)
-    })();
+    }
+    .await;
     finish(&st, "query_exemplars", started, result)
 }

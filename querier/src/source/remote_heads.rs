@@ -16,6 +16,10 @@ use std::time::Duration;
 use futures::future::{BoxFuture, try_join_all};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use strata_common::head::annotations::{
+    EXEMPLARS_PATH, ExemplarSeries, ExemplarsRequest, METADATA_PATH, MetadataMap, MetadataRequest, WireExemplarSeries,
+    WireExemplarsRequest, WireMetadata, exemplars_from_wire, merge_exemplars, merge_metadata, metadata_from_wire,
+};
 use strata_common::head::merge::{merge_label_responses, merge_responses};
 use strata_common::head::wire::{
     ESTIMATE_PATH, LABELS_PATH, PROGRESS_PATH, READ_PATH, WireLabelsRequest, WireReadRequest, decode_read_response,
@@ -223,6 +227,30 @@ impl HeadReader for RemoteHeads {
             let mut all: Vec<PartitionProgress> = answers.into_iter().flatten().collect();
             all.sort_unstable_by_key(|p| p.partition);
             Ok(all)
+        })
+    }
+
+    fn exemplars(&self, req: ExemplarsRequest) -> BoxFuture<'_, Result<Vec<ExemplarSeries>>> {
+        Box::pin(async move {
+            let wire = WireExemplarsRequest::from(&req);
+            let answers = try_join_all(self.ingesters.iter().map(|ing| async {
+                let answer: Vec<WireExemplarSeries> = self.call_json(ing, EXEMPLARS_PATH, Some(&wire)).await?;
+                exemplars_from_wire(answer)
+            }))
+            .await?;
+            Ok(merge_exemplars(answers))
+        })
+    }
+
+    fn metadata(&self, req: MetadataRequest) -> BoxFuture<'_, Result<MetadataMap>> {
+        Box::pin(async move {
+            let answers = try_join_all(self.ingesters.iter().map(|ing| async {
+                let answer: std::collections::BTreeMap<String, Vec<WireMetadata>> =
+                    self.call_json(ing, METADATA_PATH, Some(&req)).await?;
+                Ok::<_, Error>(metadata_from_wire(answer))
+            }))
+            .await?;
+            Ok(merge_metadata(answers, req.limit, req.limit_per_metric))
         })
     }
 }

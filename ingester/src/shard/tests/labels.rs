@@ -38,6 +38,11 @@ fn shard_state_unions_active_and_frozen_memtables() {
         partitions,
         metrics.shard(0),
         ActiveSeries::new(std::time::Duration::from_secs(60), metrics.active_series.clone()),
+        std::sync::Arc::new(crate::annotations::AnnotationStore::new(
+            crate::annotations::default_limits(),
+            None,
+            &mut Registry::default(),
+        )),
     );
     append(&mut state.active, "a", &[("__name__", "up"), ("job", "api")], 10);
     append(&mut state.active, "b", &[("__name__", "secret"), ("team", "b")], 10);
