@@ -1,12 +1,15 @@
 //! Bit-level writer/reader (MSB first) and LEB128 varints used by the chunk
 //! encoding and the file sections.
 
-/// Appends bits, most significant first, to a byte vector.
+/// Appends bits, most significant first, to a byte vector. Bits gather in
+/// a 64-bit accumulator that is stored eight bytes at a time.
 #[derive(Debug, Default)]
 pub struct BitWriter {
     buf: Vec<u8>,
-    /// Free bits left in the last byte of `buf` (0 = start a new byte).
-    free: u32,
+    /// The last `pending` bits written, not yet in `buf` (low bits).
+    acc: u64,
+    /// Bits in `acc`, always < 64.
+    pending: u32,
 }
 
 impl BitWriter {
@@ -23,25 +26,34 @@ impl BitWriter {
 
     /// Writes the low `n` bits of `v` (`n <= 64`).
     #[inline]
-    pub fn write_bits(&mut self, v: u64, mut n: u32) {
+    pub fn write_bits(&mut self, v: u64, n: u32) {
         debug_assert!(n <= 64);
-        while n > 0 {
-            if self.free == 0 {
-                self.buf.push(0);
-                self.free = 8;
-            }
-            let take = n.min(self.free);
-            // The `take` bits of `v` just below bit `n`.
-            let bits = ((v >> (n - take)) & ((1u64 << take) - 1)) as u8;
-            let last = self.buf.len() - 1; // non-empty: pushed above when free == 0
-            self.buf[last] |= bits << (self.free - take);
-            self.free -= take;
-            n -= take;
+        if n == 0 {
+            return;
         }
+        let v = if n == 64 { v } else { v & ((1u64 << n) - 1) };
+        let total = self.pending + n;
+        if total < 64 {
+            self.acc = (self.acc << n) | v;
+            self.pending = total;
+            return;
+        }
+        // Fill the accumulator to 64 bits and store it; keep the rest of `v`.
+        let rest = total - 64; // < 64, as pending < 64 and n <= 64
+        let head = v >> rest;
+        let full = if self.pending == 0 { head } else { (self.acc << (64 - self.pending)) | head };
+        self.buf.extend_from_slice(&full.to_be_bytes());
+        self.acc = if rest == 0 { 0 } else { v & ((1u64 << rest) - 1) };
+        self.pending = rest;
     }
 
     /// The written bytes, the last one zero-padded.
-    pub fn into_bytes(self) -> Vec<u8> {
+    pub fn into_bytes(mut self) -> Vec<u8> {
+        if self.pending > 0 {
+            let bytes = self.pending.div_ceil(8) as usize;
+            let aligned = self.acc << (bytes as u32 * 8 - self.pending);
+            self.buf.extend_from_slice(&aligned.to_be_bytes()[8 - bytes..]);
+        }
         self.buf
     }
 }
@@ -246,5 +258,32 @@ mod tests {
         assert_eq!(r.read_bits(3), Some(0b101));
         assert_eq!(r.read_bits(5), Some(0));
         assert_eq!(r.read_bit(), None);
+    }
+}
+
+#[cfg(test)]
+mod writer_tests {
+    use super::*;
+
+    /// The bit-at-a-time definition of the stream [`BitWriter`] writes.
+    fn reference(fields: &[(u64, u32)]) -> Vec<u8> {
+        let mut bits = Vec::new();
+        for &(v, n) in fields {
+            bits.extend((0..n).rev().map(|i| (v >> i) & 1 == 1));
+        }
+        bits.chunks(8).map(|c| c.iter().enumerate().fold(0u8, |b, (i, &bit)| b | (u8::from(bit) << (7 - i)))).collect()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn writes_the_same_bytes_as_one_bit_at_a_time(
+            fields in proptest::collection::vec((proptest::num::u64::ANY, 0u32..=64), 0..200),
+        ) {
+            let mut w = BitWriter::new();
+            for &(v, n) in &fields {
+                w.write_bits(v, n);
+            }
+            proptest::prop_assert_eq!(w.into_bytes(), reference(&fields));
+        }
     }
 }

@@ -264,6 +264,40 @@ fn tailing_readers_see_every_record_in_order_under_concurrent_appends() {
 }
 
 #[test]
+fn read_buffers_are_reused_only_when_no_record_holds_them() {
+    // Several 1 MiB read-ahead chunks in one segment. Every third batch is
+    // kept (its records hold slices of the chunk, so the next read must not
+    // reuse it); the others are dropped (the buffer is reused).
+    let dir = tempfile::tempdir().unwrap();
+    let log = EmbeddedLog::open(config(dir.path(), 1, 64 << 20)).unwrap();
+    let big = |i: u64| {
+        let mut v = format!("r{i}:").into_bytes();
+        v.extend(std::iter::repeat_n((i % 251) as u8, 20_000 + (i as usize * 37) % 5_000));
+        Bytes::from(v)
+    };
+    let n = 300u64;
+    for i in 0..n {
+        block_on(log.append(0, vec![big(i)])).unwrap();
+    }
+    let mut r = log.open_reader(0, 0).unwrap();
+    let mut kept = Vec::new();
+    let mut batches = 0;
+    while r.position() < n {
+        let batch = block_on(r.next_batch(13)).unwrap();
+        for rec in &batch {
+            assert_eq!(rec.payload, big(rec.offset), "record {}", rec.offset);
+        }
+        batches += 1;
+        if batches % 3 == 0 {
+            kept.push(batch);
+        }
+    }
+    for rec in kept.iter().flatten() {
+        assert_eq!(rec.payload, big(rec.offset), "kept record {} changed under a later read", rec.offset);
+    }
+}
+
+#[test]
 fn reader_wakes_on_append_and_reports_close() {
     let dir = tempfile::tempdir().unwrap();
     let log = EmbeddedLog::open(config(dir.path(), 1, 4096)).unwrap();
