@@ -156,8 +156,9 @@ impl GroupTable {
     pub fn add_many(&mut self, series: &[(&Labels, &[Sample])]) {
         debug_assert!(series.len() <= LANES);
         let lanes = series.len();
-        let clean = |s: &[Sample]| !s.is_empty() && !s.iter().fold(false, |any, x| any | is_stale_nan(x.v));
-        if self.min_max || lanes < 2 || !series.iter().all(|(_, s)| clean(s)) {
+        // Every series has a row (usually its first sample), so each makes a group.
+        let has_rows = |s: &[Sample]| s.iter().any(|x| !is_stale_nan(x.v));
+        if self.min_max || lanes < 2 || !series.iter().all(|(_, s)| has_rows(s)) {
             for (labels, samples) in series {
                 self.add(labels, samples);
             }
@@ -169,17 +170,23 @@ impl GroupTable {
             groups[i] = self.group_of(labels);
         }
         let groups = &groups[..lanes];
+        let sequential = |t: &mut Self| {
+            for (i, (_, samples)) in series.iter().enumerate() {
+                t.add_to(groups[i], samples);
+            }
+        };
         if (1..lanes).any(|i| groups[..i].contains(&groups[i])) {
             // Two series of one group: its sum must see them one after the other.
-            for (i, (_, samples)) in series.iter().enumerate() {
-                self.add_to(groups[i], samples);
-            }
-            return;
+            return sequential(self);
         }
         let mut sums = [0.0f64; LANES];
         for (i, &g) in groups.iter().enumerate() {
             sums[i] = self.states[g].sum;
         }
+        // Staleness markers are noted in the same pass (the additions, not
+        // these comparisons, bound the loop); a run holding one is summed
+        // again sequentially, skipping them (no state was changed yet).
+        let mut stale = false;
         let n = series.iter().map(|(_, s)| s.len()).min().unwrap_or(0);
         if lanes == LANES {
             let [a, b, c, d] = [series[0].1, series[1].1, series[2].1, series[3].1];
@@ -189,19 +196,25 @@ impl GroupTable {
                 sb += y.v;
                 sc += z.v;
                 sd += w.v;
+                stale |= is_stale_nan(x.v) | is_stale_nan(y.v) | is_stale_nan(z.v) | is_stale_nan(w.v);
             }
             sums = [sa, sb, sc, sd];
         } else {
             for k in 0..n {
                 for (sum, (_, s)) in sums.iter_mut().zip(series) {
                     *sum += s[k].v;
+                    stale |= is_stale_nan(s[k].v);
                 }
             }
+        }
+        if stale {
+            return sequential(self);
         }
         for (i, &g) in groups.iter().enumerate() {
             let st = &mut self.states[g];
             st.sum = sums[i];
             st.count += n as u64;
+            // The tails may hold markers: add_to skips them.
             self.add_to(g, &series[i].1[n..]);
         }
     }
