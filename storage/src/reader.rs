@@ -299,6 +299,56 @@ impl FileReader {
         Ok(())
     }
 
+    /// The label names (`name == None`) or the values of label `name` that
+    /// occur on the series `ids`, sorted and unique, borrowed from the
+    /// symbol table. Reads only the symbol references of each series entry
+    /// (no [`Labels`] or strings are built per series): the metadata APIs
+    /// and the SQL catalog's column list ask this of every series of a
+    /// metric.
+    pub fn label_strings_of(&self, ids: &[u32], name: Option<&str>) -> Result<Vec<&str>> {
+        let target = match name {
+            None => None,
+            Some(n) => match self.symbol_ref(n) {
+                Some(r) => Some(u64::from(r)),
+                None => return Ok(Vec::new()),
+            },
+        };
+        // Names: few, kept sorted and unique as they come. Values: pushed,
+        // then sorted once.
+        let mut refs: Vec<u64> = Vec::new();
+        for &id in ids {
+            let mut c = self.entry(id)?;
+            let n = c.uvarint_usize().ok_or_else(|| self.bad_entry(id))?;
+            let mut prev: Option<u64> = None;
+            for _ in 0..n {
+                let nm = c.uvarint().ok_or_else(|| self.bad_entry(id))?;
+                let value = c.uvarint().ok_or_else(|| self.bad_entry(id))?;
+                // Symbols are sorted and unique: name order is symbol-ref order.
+                if prev.is_some_and(|p| p >= nm) {
+                    return Err(Error::corrupt(&self.path, format!("series {id}: labels not sorted")));
+                }
+                prev = Some(nm);
+                self.symbol(nm, id)?;
+                self.symbol(value, id)?;
+                match target {
+                    None => {
+                        if let Err(at) = refs.binary_search(&nm) {
+                            refs.insert(at, nm);
+                        }
+                    }
+                    Some(t) if t == nm => refs.push(value),
+                    Some(_) => {}
+                }
+            }
+        }
+        if target.is_some() {
+            refs.sort_unstable();
+            refs.dedup();
+        }
+        // Every ref was checked in range above.
+        Ok(refs.into_iter().map(|r| &*self.symbols[r as usize]).collect())
+    }
+
     /// Whether the file may hold native histograms (formats v5 and v6).
     pub fn has_histograms(&self) -> bool {
         self.footer.version >= FORMAT_V5

@@ -255,13 +255,8 @@ impl Store {
                 }
                 continue;
             }
-            for id in selected_in_range(&reader, matchers, req.min_t, req.max_t)? {
-                let labels = reader.labels(id)?;
-                match name {
-                    None => out.extend(labels.into_vec().into_iter().map(|l| l.name)),
-                    Some(name) => out.extend(labels.get(name).map(str::to_string)),
-                }
-            }
+            let ids = selected_in_range(&reader, matchers, req.min_t, req.max_t)?;
+            out.extend(reader.label_strings_of(&ids, name)?.into_iter().map(str::to_string));
         }
         Ok(out.into_iter().collect())
     }

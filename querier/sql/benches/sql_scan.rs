@@ -15,8 +15,9 @@
 //! same aggregate over the Parquet file with the same thread count.
 //!
 //! Run: `cargo bench -p strata-sql --bench sql_scan` (env `HOSTS`, default
-//! 1000; `THREADS`, default all cores; `RUNS`, default 5; `ONLY_FULL` set:
-//! only the full scan, for profiling).
+//! 1000; `THREADS`, default all cores; `RUNS`, default 5; `ROUNDS`, default
+//! 1: rounds of the Strata full scan followed by DuckDB's, each with its
+//! time ratio; `ONLY_FULL` set: only the full scan, for profiling).
 
 #![allow(clippy::unwrap_used)]
 
@@ -143,6 +144,7 @@ fn main() {
     let hosts = env("HOSTS", 1000);
     let threads = env("THREADS", std::thread::available_parallelism().map_or(1, |n| n.get()));
     let runs = env("RUNS", 5).max(1);
+    let rounds = env("ROUNDS", 1).max(1);
     let dir = tempfile::tempdir().unwrap();
     let t = Instant::now();
     let ms = write_data(dir.path(), hosts);
@@ -209,12 +211,27 @@ fn main() {
          ts = []\n\
          for _ in range({runs}):\n    t = time.perf_counter(); con.execute(q).fetchall(); ts.append(time.perf_counter() - t)\n\
          m = statistics.median(ts)\n\
-         print(f'duckdb full scan: {{m*1000:.1f}} ms median of {runs}, {threads} threads: {{{samples}/m/{threads}:.3e}} samples/s/core')\n",
+         print(f'duckdb full scan: {{m*1000:.1f}} ms median of {runs}, {threads} threads: {{{samples}/m/{threads}:.3e}} samples/s/core')\n\
+         print(m)\n",
         p = parquet.display()
     );
-    match std::process::Command::new("python3").arg("-c").arg(&script).output() {
-        Ok(o) if o.status.success() => print!("{}", String::from_utf8_lossy(&o.stdout)),
-        Ok(o) => println!("duckdb: not measured ({})", String::from_utf8_lossy(&o.stderr).trim()),
-        Err(e) => println!("duckdb: not measured (python3: {e})"),
+    // Rounds of the Strata full scan then DuckDB's, so each ratio compares
+    // medians taken seconds apart (the machine is shared: its load moves).
+    for round in 1..=rounds {
+        let strata = median((0..runs).map(|_| run(full, Some(threads)).0).collect());
+        let per_core = samples / strata.as_secs_f64() / threads as f64;
+        println!("round {round}: strata full scan: {strata:?} median of {runs}: {per_core:.3e} samples/s/core");
+        match std::process::Command::new("python3").arg("-c").arg(&script).output() {
+            Ok(o) if o.status.success() => {
+                let out = String::from_utf8_lossy(&o.stdout);
+                let mut lines = out.lines();
+                println!("round {round}: {}", lines.next().unwrap_or(""));
+                if let Some(m) = lines.next().and_then(|l| l.trim().parse::<f64>().ok()) {
+                    println!("round {round}: strata / duckdb time = {:.2}", strata.as_secs_f64() / m);
+                }
+            }
+            Ok(o) => println!("duckdb: not measured ({})", String::from_utf8_lossy(&o.stderr).trim()),
+            Err(e) => println!("duckdb: not measured (python3: {e})"),
+        }
     }
 }

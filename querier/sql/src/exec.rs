@@ -11,7 +11,8 @@
 //!             ─▶ share p: loader.load_into(min_t, max_t)
 //!                ─▶ rows: BatchBuilder ─▶ channel(2)
 //!                ─▶ or, with a pushed aggregate (crate::aggregate):
-//!                   GroupTable (one lookup per series) ─▶ partial states
+//!                   GroupTable (one lookup per series, sums of 4 series
+//!                   interleaved) ─▶ partial states
 //! ```
 //! `EXPLAIN` shows the pushed matchers, range, projection (or aggregate)
 //! and limit; `EXPLAIN ANALYZE` adds the files opened and series and
@@ -33,9 +34,10 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, SendableRecordBatchStream,
 };
 use strata_common::select::SelectRequest;
+use strata_common::{Labels, Sample};
 use strata_querier::{SeriesSource, SourceSeries};
 
-use crate::aggregate::{GroupTable, ScanAggregate};
+use crate::aggregate::{GroupTable, LANES, ScanAggregate};
 use crate::batch::{BatchBuilder, ColumnKind};
 use crate::pushdown::{MAX_TIME, MIN_TIME};
 
@@ -224,15 +226,21 @@ impl ExecutionPlan for ScanExec {
             match aggregate {
                 Some(agg) => {
                     let mut groups = GroupTable::new(&agg);
-                    let mut buf = Vec::new();
-                    for mut s in series {
+                    // LANES series at a time: their sums run interleaved.
+                    let mut bufs: [Vec<Sample>; LANES] = Default::default();
+                    let mut series = series;
+                    for lanes in series.chunks_mut(LANES) {
                         if tx.is_closed() {
                             return Ok(()); // the stream was dropped (cancelled)
                         }
-                        m.series_read.add(1);
-                        s.loader.load_into(spec.req.min_t, spec.req.max_t, &mut buf).map_err(external)?;
-                        m.samples_read.add(buf.len());
-                        groups.add(&s.labels, &buf);
+                        for (s, buf) in lanes.iter_mut().zip(&mut bufs) {
+                            m.series_read.add(1);
+                            s.loader.load_into(spec.req.min_t, spec.req.max_t, buf).map_err(external)?;
+                            m.samples_read.add(buf.len());
+                        }
+                        let items: Vec<(&Labels, &[Sample])> =
+                            lanes.iter().zip(&bufs).map(|(s, b)| (&s.labels, b.as_slice())).collect();
+                        groups.add_many(&items);
                     }
                     let batch = groups.finish(&agg, schema)?;
                     m.output_rows.add(batch.num_rows());

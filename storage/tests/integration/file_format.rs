@@ -126,6 +126,18 @@ fn select_matches_brute_force() {
         let want: Vec<u32> =
             d.labels.iter().enumerate().filter(|(_, l)| matches_all(&ms, l)).map(|(i, _)| i as u32).collect();
         assert_eq!(got, want, "matchers {ms:?}");
+        // The names and values among the selected series, from the entries'
+        // symbol references, equal those of their decoded label sets.
+        let selected: Vec<&Labels> = want.iter().map(|&i| &d.labels[i as usize]).collect();
+        for name in [None, Some("job"), Some("env"), Some("instance"), Some("__name__"), Some("nope")] {
+            let mut expect: Vec<&str> = match name {
+                None => selected.iter().flat_map(|l| l.iter().map(|l| l.name.as_str())).collect(),
+                Some(n) => selected.iter().filter_map(|l| l.get(n)).collect(),
+            };
+            expect.sort_unstable();
+            expect.dedup();
+            assert_eq!(r.label_strings_of(&got, name).unwrap(), expect, "matchers {ms:?}, name {name:?}");
+        }
     }
     assert_eq!(r.select(&[Matcher::equal("job", "db")]).len(), 7);
 }
@@ -180,7 +192,9 @@ mod fuzz {
                 let _ = r.samples(s, i64::MIN, i64::MAX, &mut out);
             }
             let _ = r.label_names();
-            let _ = r.select(&[Matcher::equal("job", "db")]);
+            let ids: Vec<u32> = r.select(&[Matcher::equal("job", "db")]).iter().collect();
+            let _ = r.label_strings_of(&ids, None);
+            let _ = r.label_strings_of(&ids, Some("instance"));
         }
     }
 
