@@ -181,8 +181,11 @@ fn assert_tsdb_status_merges_the_ingesters(c: &Cluster) {
         let (before, merged, after) = (sum(), counts(&c.querier), sum());
         // A shard's flush can be under way between the three reads (its
         // series move from the active to the frozen memtable and out), so
-        // only a snapshot all three agree on counts; one must come.
-        if before == after && before.1 == 8 && merged == before {
+        // only a snapshot all three agree on counts; one must come. It need
+        // not hold all 8 probes: on a loaded machine the 300 ms flushes take
+        // some out before the slowest partition's consumer brings the rest
+        // (it failed so once, at (2, 2) (2, 2) (0, 0)).
+        if before == after && before.1 > 0 && merged == before {
             break;
         }
         assert!(
