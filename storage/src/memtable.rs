@@ -29,7 +29,6 @@ use strata_common::{HistSample, Labels, Sample, TenantId, Timestamp};
 
 pub use self::appender::{SeriesRef, TenantAppender};
 pub use self::stats::HeadStats;
-pub use self::tenant::ReadPart;
 use self::tenant::TenantHead;
 
 /// In-memory, single-threaded head of one shard.
@@ -109,12 +108,7 @@ impl Memtable {
 
     /// Matching series with samples in range, sorted by labels.
     pub fn read(&self, req: &SelectRequest) -> Vec<HeadSeries> {
-        self.read_part(req, ReadPart::WHOLE)
-    }
-
-    /// [`Memtable::read`] of the series in `part` only.
-    pub fn read_part(&self, req: &SelectRequest, part: ReadPart) -> Vec<HeadSeries> {
-        self.tenants.get(&req.tenant).map(|h| h.read(req, part)).unwrap_or_default()
+        self.tenants.get(&req.tenant).map(|h| h.read(req)).unwrap_or_default()
     }
 
     /// What [`Memtable::read`] of `req` would read (sampled past a few hundred series).
@@ -170,12 +164,7 @@ pub struct FrozenSeries<'a> {
 impl FrozenMemtable {
     /// Serves a head read of the frozen data (empty for an unknown tenant).
     pub fn read(&self, req: &SelectRequest) -> Vec<HeadSeries> {
-        self.read_part(req, ReadPart::WHOLE)
-    }
-
-    /// [`FrozenMemtable::read`] of the series in `part` only.
-    pub fn read_part(&self, req: &SelectRequest, part: ReadPart) -> Vec<HeadSeries> {
-        self.tenants.get(&req.tenant).map(|h| h.read(req, part)).unwrap_or_default()
+        self.tenants.get(&req.tenant).map(|h| h.read(req)).unwrap_or_default()
     }
 
     /// What [`FrozenMemtable::read`] of `req` would read.

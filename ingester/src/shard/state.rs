@@ -7,13 +7,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use strata_common::TenantId;
 use strata_common::head::{
     HeadLabelsResponse, HeadReadResponse, LabelsRequest, SelectEstimate, SelectRequest, union_sorted,
 };
 use strata_common::record::{RecordView, SeriesView};
+use strata_common::{TenantId, Timestamp};
 use strata_log::{LogRecord, Offset, PartitionId};
-use strata_storage::memtable::{ReadPart, SeriesRef};
+use strata_storage::memtable::SeriesRef;
 use strata_storage::{FrozenMemtable, Memtable, PartitionRange};
 
 use super::active::ActiveSeries;
@@ -21,7 +21,7 @@ use super::metrics::{PartitionMetrics, ShardMetrics};
 use crate::annotations::AnnotationStore;
 use strata_common::head::merge::merge_series;
 
-/// Most parts one read is split into.
+/// Most slices one read is split into.
 const MAX_READ_SLICES: u64 = 64;
 
 /// Tenant ids cached per shard before the cache is reset (bounds memory if
@@ -151,14 +151,9 @@ impl ShardState {
     /// Active + frozen memtables, merged; `base_offsets` are the flushed
     /// offsets the head starts at.
     pub fn read(&self, req: &SelectRequest) -> HeadReadResponse {
-        self.read_part(req, ReadPart::WHOLE)
-    }
-
-    /// [`Self::read`] of the series in `part` only.
-    pub fn read_part(&self, req: &SelectRequest, part: ReadPart) -> HeadReadResponse {
-        let mut series = self.active.read_part(req, part);
+        let mut series = self.active.read(req);
         if let Some(table) = self.frozen.as_ref().and_then(|f| f.table.as_ref()) {
-            series = merge_series(table.read_part(req, part), series);
+            series = merge_series(table.read(req), series);
         }
         HeadReadResponse { series, base_offsets: self.base_offsets() }
     }
@@ -168,20 +163,30 @@ impl ShardState {
         self.epoch
     }
 
-    /// How many parts ([`ReadPart`]) to read `req` in, one executor turn
-    /// each, when it would return more than `slice_samples` samples
+    /// The time slices to read `req` in, one executor turn each, when it
+    /// would copy more than `slice_samples` samples
     /// (`ingester.head_read_slice_samples`); `None` to read it at once. A
     /// shard serves one command at a time, so a heavy read in one piece
-    /// would hold every cheap read queued behind it. The parts split the
-    /// series, not the time range: the head's samples are compressed
-    /// blocks, and a time slice decoded every block it cut.
-    pub fn read_parts(&self, req: &SelectRequest, slice_samples: u64) -> Option<u32> {
+    /// would hold every cheap read queued behind it.
+    pub fn read_slices(&self, req: &SelectRequest, slice_samples: u64) -> Option<Vec<(Timestamp, Timestamp)>> {
         if !req.with_samples || slice_samples == 0 {
             return None;
         }
         let samples = self.estimate(req).samples;
-        let n = samples.div_ceil(slice_samples).min(MAX_READ_SLICES);
-        (n >= 2).then_some(n as u32)
+        let n = samples.div_ceil(slice_samples).min(MAX_READ_SLICES) as i64;
+        let span = req.max_t.checked_sub(req.min_t)?.checked_add(1)?;
+        if n < 2 || span < n {
+            return None;
+        }
+        let width = span / n;
+        let slices = (0..n)
+            .map(|i| {
+                let lo = req.min_t + i * width;
+                let hi = if i == n - 1 { req.max_t } else { lo + width - 1 };
+                (lo, hi)
+            })
+            .collect();
+        Some(slices)
     }
 
     /// Label names or values from the active and frozen memtables, as a

@@ -497,8 +497,8 @@ fn refuses_to_start_when_the_log_is_behind_the_manifest() {
 fn sliced_head_reads_never_double_count_while_size_flushes_run() {
     let (_dir, log, manifest) = setup(1 << 20);
     let store = Store::new(manifest.clone());
-    // Reads of more than 8 samples go in parts, and a tiny memtable limit
-    // makes flushes land between the parts of a read.
+    // Reads of more than 8 samples go in time slices, and a tiny memtable
+    // limit makes flushes land between the slices of a read.
     let config =
         IngesterConfig { memtable_max_bytes: 1024, max_batch_records: 4, head_read_slice_samples: 8, ..config(2) };
     let (ingester, _registry) = start(config, &log, &manifest);

@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use strata_common::Timestamp;
 use strata_common::head::merge::merge_series;
 use strata_common::head::{HeadLabelsResponse, HeadReadResponse, LabelsRequest, SelectEstimate, SelectRequest};
 use strata_log::{Log, Offset, PartitionId};
 use strata_storage::ManifestStore;
-use strata_storage::memtable::ReadPart;
 
 use super::active::ActiveSeries;
 use super::config::IngesterConfig;
@@ -151,15 +151,15 @@ pub(crate) async fn run_shard(spec: ShardSpec) {
     while let Some(cmd) = commands.recv().await {
         match cmd {
             Command::Read { req, reply } => {
-                let parts = ctx.state.borrow().read_parts(&req, ctx.config.head_read_slice_samples);
-                match parts {
+                let slices = ctx.state.borrow().read_slices(&req, ctx.config.head_read_slice_samples);
+                match slices {
                     None => {
                         let resp = ctx.state.borrow().read(&req);
                         let _ = reply.send(resp);
                     }
-                    Some(parts) => {
+                    Some(slices) => {
                         ctx.state.borrow().metrics.sliced_reads.inc();
-                        glommio::spawn_local(read_in_parts(ctx.clone(), req, parts, reply)).detach();
+                        glommio::spawn_local(read_in_slices(ctx.clone(), req, slices, reply)).detach();
                     }
                 }
             }
@@ -220,25 +220,30 @@ async fn tick_active_series(ctx: Rc<ShardCtx>) {
     }
 }
 
-/// A heavy head read, one part of its series per turn of the executor, so
-/// the commands that arrive meanwhile (cheap reads, estimates) are answered
-/// between parts instead of after the whole read. A read whose parts
+/// A heavy head read, one time slice per turn of the executor, so the
+/// commands that arrive meanwhile (cheap reads, estimates) are answered
+/// between slices instead of after the whole read. A read whose slices
 /// would straddle a freeze or a committed flush starts again (its base
 /// offsets would no longer describe what it read); after a few tries it
 /// reads in one go.
-async fn read_in_parts(ctx: Rc<ShardCtx>, req: SelectRequest, parts: u32, reply: Reply<HeadReadResponse>) {
+async fn read_in_slices(
+    ctx: Rc<ShardCtx>,
+    req: SelectRequest,
+    slices: Vec<(Timestamp, Timestamp)>,
+    reply: Reply<HeadReadResponse>,
+) {
     for _attempt in 0..3 {
         let epoch = ctx.state.borrow().epoch();
         let mut answer: Option<HeadReadResponse> = None;
-        for index in 0..parts {
-            if index > 0 {
+        for (i, &(min_t, max_t)) in slices.iter().enumerate() {
+            if i > 0 {
                 yield_to_other_tasks().await;
                 if ctx.state.borrow().epoch() != epoch {
                     answer = None;
                     break;
                 }
             }
-            let part = ctx.state.borrow().read_part(&req, ReadPart { index, of: parts });
+            let part = ctx.state.borrow().read(&SelectRequest { min_t, max_t, ..req.clone() });
             answer = Some(match answer {
                 None => part,
                 Some(so_far) => HeadReadResponse {

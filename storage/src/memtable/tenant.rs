@@ -19,29 +19,6 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::series::SeriesColumns;
 
-/// One of `of` disjoint parts of a head read's series, picked by a hash of
-/// the series' labels (so a series falls in the same part of the active and
-/// the frozen memtable). A heavy read served part by part decodes each of
-/// its blocks once, where time slices decoded every block they cut.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReadPart {
-    /// This part, `0..of`.
-    pub index: u32,
-    /// How many parts the read is split into (`1` = whole).
-    pub of: u32,
-}
-
-impl ReadPart {
-    /// Every series.
-    pub const WHOLE: ReadPart = ReadPart { index: 0, of: 1 };
-
-    /// Whether the series with canonical label bytes `key` is in this part.
-    #[inline]
-    pub fn holds(&self, key: &[u8]) -> bool {
-        self.of <= 1 || TenantHead::key_hash(key) % u64::from(self.of) == u64::from(self.index)
-    }
-}
-
 /// A series' float and histogram samples of one read.
 type SeriesData = (Vec<Sample>, Vec<HistSample>);
 use crate::index::{self, Postings};
@@ -170,16 +147,13 @@ impl TenantHead {
         })
     }
 
-    /// Matching series in `part` with data in range, sorted by labels.
-    pub fn read(&self, req: &SelectRequest, part: ReadPart) -> Vec<HeadSeries> {
+    /// Matching series with data in range, sorted by labels.
+    pub fn read(&self, req: &SelectRequest) -> Vec<HeadSeries> {
         let mut found: Vec<(u32, SeriesData)> = self
             .select(&req.matchers)
             .into_iter()
             .filter_map(|id| {
                 let s = &self.series[id as usize];
-                if !part.holds(&s.key) {
-                    return None;
-                }
                 if req.with_samples {
                     let samples = s.samples_in(req.min_t, req.max_t);
                     let hist = if s.hist.is_empty() { Vec::new() } else { s.hist_in(req.min_t, req.max_t) };
