@@ -2,13 +2,12 @@
 //!
 //! Single-threaded and owned by its shard. Per tenant it keeps a series
 //! lookup keyed by the canonical encoded label bytes (a fast hash picks the
-//! candidates, one `memcmp` confirms), per-series float samples compressed
-//! as they arrive (sealed 120-sample Gorilla blocks plus an open tail, see
-//! `column.rs`), and an inverted index (label name → value → roaring bitmap
-//! of series ids) that is updated when a series is created.
-//! [`TenantAppender`] finds an existing series straight from a log record's
-//! label bytes, without decoding them; appending to it allocates only when a
-//! tail grows or a block is sealed.
+//! candidates, one `memcmp` confirms), per-series timestamp/value columns,
+//! and an inverted index (label name → value → roaring bitmap of series ids)
+//! that is updated when a series is created. [`TenantAppender`] finds an
+//! existing series straight from a log record's label bytes, without
+//! decoding them; appending to it allocates nothing beyond amortised column
+//! growth.
 //!
 //! Out-of-order and duplicate timestamps are accepted; reads and
 //! [`Memtable::freeze`] sort them and keep, for equal timestamps, the sample
