@@ -15,7 +15,6 @@
 //! the same semantics, and is what [`write_files`](crate::write_files) flushes.
 
 mod appender;
-mod column;
 mod labels;
 mod series;
 mod stats;
@@ -126,7 +125,7 @@ impl Memtable {
             }
             for s in &mut head.series {
                 s.sort_dedup();
-                samples += (s.floats.len() + s.hist.len()) as u64;
+                samples += (s.ts.len() + s.hist.len()) as u64;
             }
             tenants.insert(tenant, head);
         }
@@ -186,41 +185,19 @@ impl FrozenMemtable {
         self.bytes
     }
 
-    /// Whether any series of `tenant` holds a sample.
-    pub fn has_samples(&self, tenant: &TenantId) -> bool {
-        self.tenants.get(tenant).is_some_and(|h| h.series.iter().any(|s| !s.is_empty()))
-    }
-
-    /// Whether any series of `tenant` holds native-histogram samples.
-    pub fn has_histograms(&self, tenant: &TenantId) -> bool {
-        self.tenants.get(tenant).is_some_and(|h| h.series.iter().any(|s| !s.hist.is_empty()))
-    }
-
-    /// Calls `f` with every series of `tenant` that has at least one
-    /// sample, sorted by labels, its float columns decoded into buffers
-    /// reused from one series to the next (the frozen table stays
-    /// compressed). Stops at `f`'s first error.
-    pub fn for_each_series<E>(
-        &self,
-        tenant: &TenantId,
-        mut f: impl FnMut(FrozenSeries<'_>) -> Result<(), E>,
-    ) -> Result<(), E> {
+    /// Every series of `tenant` with at least one sample, sorted by labels.
+    pub fn series(&self, tenant: &TenantId) -> Vec<FrozenSeries<'_>> {
         let Some(head) = self.tenants.get(tenant) else {
-            return Ok(());
+            return Vec::new();
         };
-        let mut order: Vec<&series::SeriesColumns> = head.series.iter().filter(|s| !s.is_empty()).collect();
-        order.sort_by(|a, b| a.labels.cmp(&b.labels));
-        let (mut samples, mut ts, mut vs) = (Vec::new(), Vec::new(), Vec::new());
-        for s in order {
-            samples.clear();
-            s.float_samples(&mut samples);
-            ts.clear();
-            vs.clear();
-            ts.extend(samples.iter().map(|s| s.t));
-            vs.extend(samples.iter().map(|s| s.v));
-            f(FrozenSeries { labels: &s.labels, timestamps: &ts, values: &vs, histograms: &s.hist })?;
-        }
-        Ok(())
+        let mut out: Vec<FrozenSeries<'_>> = head
+            .series
+            .iter()
+            .filter(|s| !s.is_empty())
+            .map(|s| FrozenSeries { labels: &s.labels, timestamps: &s.ts, values: &s.vs, histograms: &s.hist })
+            .collect();
+        out.sort_by(|a, b| a.labels.cmp(b.labels));
+        out
     }
 }
 
@@ -327,13 +304,10 @@ mod tests {
         let f = m.freeze();
         assert_eq!(f.sample_count(), 3);
         assert_eq!(f.read(&req("a", vec![], 0, 100))[0].samples, want);
-        let mut series = Vec::new();
-        f.for_each_series(&a, |s| {
-            series.push((s.timestamps.to_vec(), s.values.to_vec()));
-            Ok::<_, ()>(())
-        })
-        .unwrap();
-        assert_eq!(series, vec![(vec![5, 7, 10], vec![6.0, 4.0, 3.0])]);
+        let series = f.series(&a);
+        assert_eq!(series.len(), 1);
+        assert_eq!(series[0].timestamps, &[5, 7, 10]);
+        assert_eq!(series[0].values, &[6.0, 4.0, 3.0]);
         assert_eq!(f.tenants(), vec![a]);
     }
 
@@ -371,51 +345,6 @@ mod tests {
         let f = m.freeze();
         assert_eq!(f.approx_bytes(), est);
         assert_eq!(f.sample_count(), 100_000);
-    }
-
-    proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
-        /// Many sealed blocks, some out of order, with duplicates: every
-        /// range read, the frozen read and the flush input equal a map of
-        /// the last write per timestamp.
-        #[test]
-        fn compressed_columns_read_like_a_map_of_last_writes(
-            writes in proptest::collection::vec((0i64..2_000, proptest::num::f64::ANY), 1..1_500),
-            in_order in proptest::bool::ANY,
-            ranges in proptest::collection::vec((0i64..2_100, 0i64..400), 1..6),
-        ) {
-            let mut writes = writes;
-            if in_order {
-                writes.sort_by_key(|w| w.0);
-                writes.dedup_by_key(|w| w.0);
-            }
-            let a = t("a");
-            let mut m = Memtable::new();
-            let mut oracle = BTreeMap::new();
-            for batch in writes.chunks(37) {
-                m.append(&a, &[("__name__", "x")], batch.iter().map(|&(t, v)| Sample::new(t, v)));
-                oracle.extend(batch.iter().map(|&(t, v)| (t, v.to_bits())));
-            }
-            let bits = |v: &[Sample]| v.iter().map(|s| (s.t, s.v.to_bits())).collect::<Vec<_>>();
-            let want = |lo: i64, hi: i64| oracle.range(lo..=hi).map(|(&t, &v)| (t, v)).collect::<Vec<_>>();
-            for &(lo, len) in &ranges {
-                let got = m.read(&req("a", vec![], lo, lo + len));
-                proptest::prop_assert_eq!(got.first().map(|s| bits(&s.samples)).unwrap_or_default(), want(lo, lo + len));
-            }
-            let f = m.freeze();
-            proptest::prop_assert_eq!(f.sample_count(), oracle.len() as u64);
-            for &(lo, len) in &ranges {
-                let got = f.read(&req("a", vec![], lo, lo + len));
-                proptest::prop_assert_eq!(got.first().map(|s| bits(&s.samples)).unwrap_or_default(), want(lo, lo + len));
-            }
-            let mut flushed = Vec::new();
-            f.for_each_series(&a, |s| {
-                flushed.extend(s.timestamps.iter().zip(s.values).map(|(&t, v)| (t, v.to_bits())));
-                Ok::<_, ()>(())
-            })
-            .unwrap();
-            proptest::prop_assert_eq!(flushed, want(i64::MIN, i64::MAX));
-        }
     }
 
     #[test]

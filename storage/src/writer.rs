@@ -92,18 +92,15 @@ fn write_files_into(
     ctx: &FlushContext,
     metas: &mut Vec<FileMeta>,
 ) -> Result<()> {
-    for tenant in frozen.tenants().into_iter().filter(|t| frozen.has_samples(t)) {
+    for tenant in frozen.tenants() {
+        let series = frozen.series(&tenant);
+        if series.is_empty() {
+            continue;
+        }
         let id = store.allocate_file_id();
         let rel = relative_path(tenant.as_str(), id);
         let path = store.data_dir().join(&rel);
-        // Float-only files stay format v2; files with histograms are v5.
-        let mut out = DurableFile::create_for(&path, None, frozen.has_histograms(&tenant))?;
-        frozen.for_each_series(&tenant, |s| {
-            out.writer()
-                .add_series_with_histograms(s.labels, s.timestamps, s.values, s.histograms)
-                .map_err(Error::io(out.tmp_path()))
-        })?;
-        let stats = out.commit()?;
+        let stats = write_file(&path, &series)?;
         let meta = FileMeta {
             id,
             path: rel,

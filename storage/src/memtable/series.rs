@@ -1,13 +1,10 @@
-//! One series in the head: its labels, its float samples (compressed as
-//! they arrive, see [`FloatColumn`]) and its native-histogram samples.
+//! One series' columns in the head: timestamps and values, append-optimised.
 use strata_common::histogram::{HistSample, sort_dedup_hist};
 use strata_common::{Labels, Sample, Timestamp};
 
-use super::column::FloatColumn;
-
-/// One series. Samples are appended in arrival order; `sorted` stays true
-/// while every timestamp is greater than the previous one, which lets reads
-/// go by time range. Out-of-order or duplicate timestamps are kept
+/// Columns of one series. Samples are appended in arrival order; `sorted`
+/// stays true while every timestamp is greater than the previous one, which
+/// lets reads binary-search. Out-of-order or duplicate timestamps are kept
 /// and resolved at read/freeze time (sort, last written wins).
 #[derive(Debug)]
 pub(crate) struct SeriesColumns {
@@ -15,10 +12,9 @@ pub(crate) struct SeriesColumns {
     /// Canonical encoded labels ([`strata_common::record::encode_label_pairs`]):
     /// the memtable's lookup key.
     pub key: Box<[u8]>,
-    pub floats: FloatColumn,
+    pub ts: Vec<Timestamp>,
+    pub vs: Vec<f64>,
     pub sorted: bool,
-    /// The float timestamp appended last (`Timestamp::MIN` before the first).
-    last_t: Timestamp,
     /// Native-histogram samples in arrival order (sorted and deduplicated
     /// at read and freeze time); usually empty.
     pub hist: Vec<HistSample>,
@@ -31,25 +27,30 @@ impl SeriesColumns {
         Self {
             labels,
             key,
-            floats: FloatColumn::default(),
+            ts: Vec::new(),
+            vs: Vec::new(),
             sorted: true,
-            last_t: Timestamp::MIN,
             hist: Vec::new(),
             min_t: Timestamp::MAX,
             max_t: Timestamp::MIN,
         }
     }
 
-    /// Appends one sample; returns the growth of the heap bytes it holds.
+    /// Appends one sample; returns the growth of the columns' capacity in bytes.
     #[inline]
     pub fn push(&mut self, s: Sample) -> usize {
-        if s.t <= self.last_t && self.floats.len() > 0 {
+        if let Some(&last) = self.ts.last()
+            && s.t <= last
+        {
             self.sorted = false;
         }
-        self.last_t = s.t;
+        let before = self.ts.capacity();
+        self.ts.push(s.t);
+        self.vs.push(s.v);
         self.min_t = self.min_t.min(s.t);
         self.max_t = self.max_t.max(s.t);
-        self.floats.push(s.t, s.v)
+        // `vs` grows in lock-step with `ts` (same pushes, same growth policy).
+        (self.ts.capacity() - before) * (size_of::<Timestamp>() + size_of::<f64>())
     }
 
     /// Appends one histogram sample; returns the bytes it holds.
@@ -63,7 +64,7 @@ impl SeriesColumns {
 
     /// Whether the series holds any sample, float or histogram.
     pub fn is_empty(&self) -> bool {
-        self.floats.len() == 0 && self.hist.is_empty()
+        self.ts.is_empty() && self.hist.is_empty()
     }
 
     /// Histogram samples in `[min_t, max_t]`, sorted, unique timestamps.
@@ -79,21 +80,15 @@ impl SeriesColumns {
         if self.sorted {
             return;
         }
-        let mut samples = Vec::new();
-        self.floats.all(&mut samples);
+        let mut samples = self.samples_unsorted();
         strata_common::sample::sort_dedup_samples(&mut samples);
-        self.floats.rebuild_sorted(&samples);
+        self.ts = samples.iter().map(|s| s.t).collect();
+        self.vs = samples.iter().map(|s| s.v).collect();
         self.sorted = true;
     }
 
-    /// Every float sample, sorted, unique timestamps (last written wins).
-    pub fn float_samples(&self, out: &mut Vec<Sample>) {
-        if self.sorted {
-            self.floats.sorted_in(Timestamp::MIN, Timestamp::MAX, out);
-        } else {
-            self.floats.all(out);
-            strata_common::sample::sort_dedup_samples(out);
-        }
+    fn samples_unsorted(&self) -> Vec<Sample> {
+        self.ts.iter().zip(&self.vs).map(|(&t, &v)| Sample::new(t, v)).collect()
     }
 
     /// Whether at least one sample lies in `[min_t, max_t]`.
@@ -104,7 +99,12 @@ impl SeriesColumns {
         if self.hist.iter().any(|s| s.t >= min_t && s.t <= max_t) {
             return true;
         }
-        if self.sorted { self.floats.sorted_any_in(min_t, max_t) } else { self.floats.unsorted_any_in(min_t, max_t) }
+        if self.sorted {
+            let i = self.ts.partition_point(|&t| t < min_t);
+            self.ts.get(i).is_some_and(|&t| t <= max_t)
+        } else {
+            self.ts.iter().any(|&t| t >= min_t && t <= max_t)
+        }
     }
 
     /// About how many samples lie in `[min_t, max_t]`: exact while the
@@ -122,13 +122,15 @@ impl SeriesColumns {
     }
 
     fn float_count_in(&self, min_t: Timestamp, max_t: Timestamp) -> u64 {
-        if self.floats.len() == 0 {
+        if self.ts.is_empty() {
             return 0;
         }
         if self.sorted {
-            return self.floats.sorted_count_in(min_t, max_t);
+            let lo = self.ts.partition_point(|&t| t < min_t);
+            let hi = self.ts.partition_point(|&t| t <= max_t);
+            return hi.saturating_sub(lo) as u64;
         }
-        crate::estimate::overlap_share(self.floats.len() as u64, (self.min_t, self.max_t), (min_t, max_t))
+        crate::estimate::overlap_share(self.ts.len() as u64, (self.min_t, self.max_t), (min_t, max_t))
     }
 
     /// Samples in `[min_t, max_t]`, sorted, unique timestamps (last written wins).
@@ -136,13 +138,18 @@ impl SeriesColumns {
         if self.max_t < min_t || self.min_t > max_t {
             return Vec::new();
         }
-        let mut out = Vec::new();
         if self.sorted {
-            self.floats.sorted_in(min_t, max_t, &mut out);
-            return out;
+            let lo = self.ts.partition_point(|&t| t < min_t);
+            let hi = self.ts.partition_point(|&t| t <= max_t);
+            return self.ts[lo..hi].iter().zip(&self.vs[lo..hi]).map(|(&t, &v)| Sample::new(t, v)).collect();
         }
-        self.floats.all(&mut out);
-        out.retain(|s| s.t >= min_t && s.t <= max_t);
+        let mut out: Vec<Sample> = self
+            .ts
+            .iter()
+            .zip(&self.vs)
+            .filter(|(t, _)| **t >= min_t && **t <= max_t)
+            .map(|(&t, &v)| Sample::new(t, v))
+            .collect();
         strata_common::sample::sort_dedup_samples(&mut out);
         out
     }
