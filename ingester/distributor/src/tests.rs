@@ -78,26 +78,32 @@ async fn send(d: &Arc<Distributor>, req: Request<Body>) -> (StatusCode, String) 
 type Decoded = BTreeMap<Vec<(String, String)>, (PartitionId, String, Vec<(i64, u64)>)>;
 
 /// Every series in the log: labels → (partition, tenant, samples as (t, bits)).
-async fn read_back(log: &EmbeddedLog) -> (Decoded, u64) {
-    let ends = log.end_offsets().await.unwrap();
-    let mut out = Decoded::new();
-    let mut records = 0;
-    for (p, &end) in ends.iter().enumerate() {
+/// Every record in the log, with its partition, partition by partition.
+pub(crate) async fn log_records(log: &EmbeddedLog) -> Vec<(u32, strata_log::LogRecord)> {
+    let mut out = Vec::new();
+    for (p, &end) in log.end_offsets().await.unwrap().iter().enumerate() {
         let mut r = log.open_reader(p as u32, 0).unwrap();
         while r.position() < end {
-            for rec in r.next_batch(100).await.unwrap() {
-                records += 1;
-                let mut scratch = Vec::new();
-                let view = RecordView::parse(&rec.payload, &mut scratch, p as u32, rec.offset).unwrap();
-                for s in view.series() {
-                    let s = s.unwrap();
-                    let labels = s.labels().unwrap().iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
-                    let samples: Vec<_> = s.samples().map(|x| (x.t, x.v.to_bits())).collect();
-                    let entry = out.entry(labels).or_insert((p as u32, view.tenant.to_string(), Vec::new()));
-                    assert_eq!(entry.0, p as u32, "a series landed in two partitions");
-                    entry.2.extend(samples);
-                }
-            }
+            out.extend(r.next_batch(100).await.unwrap().into_iter().map(|rec| (p as u32, rec)));
+        }
+    }
+    out
+}
+
+async fn read_back(log: &EmbeddedLog) -> (Decoded, u64) {
+    let mut out = Decoded::new();
+    let mut records = 0;
+    for (p, rec) in log_records(log).await {
+        records += 1;
+        let mut scratch = Vec::new();
+        let view = RecordView::parse(&rec.payload, &mut scratch, p, rec.offset).unwrap();
+        for s in view.series() {
+            let s = s.unwrap();
+            let labels = s.labels().unwrap().iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+            let samples: Vec<_> = s.samples().map(|x| (x.t, x.v.to_bits())).collect();
+            let entry = out.entry(labels).or_insert((p, view.tenant.to_string(), Vec::new()));
+            assert_eq!(entry.0, p, "a series landed in two partitions");
+            entry.2.extend(samples);
         }
     }
     (out, records)
@@ -624,18 +630,13 @@ async fn native_histograms_are_written_with_the_float_samples() {
     let (floats, _) = read_back(&s.log).await;
     assert_eq!(floats.len(), 2, "both float series arrived");
     let mut hists = Vec::new();
-    for (p, &end) in s.log.end_offsets().await.unwrap().iter().enumerate() {
-        let mut r = s.log.open_reader(p as u32, 0).unwrap();
-        while r.position() < end {
-            for rec in r.next_batch(100).await.unwrap() {
-                let mut scratch = Vec::new();
-                let view = RecordView::parse(&rec.payload, &mut scratch, p as u32, rec.offset).unwrap();
-                for h in view.histogram_series() {
-                    let h = h.unwrap();
-                    assert_eq!(h.labels().unwrap(), vec![("__name__", "lat"), ("job", "a")]);
-                    hists.extend(h.samples());
-                }
-            }
+    for (p, rec) in log_records(&s.log).await {
+        let mut scratch = Vec::new();
+        let view = RecordView::parse(&rec.payload, &mut scratch, p, rec.offset).unwrap();
+        for h in view.histogram_series() {
+            let h = h.unwrap();
+            assert_eq!(h.labels().unwrap(), vec![("__name__", "lat"), ("job", "a")]);
+            hists.extend(h.samples());
         }
     }
     assert_eq!(hists.iter().map(|h| h.t).collect::<Vec<_>>(), vec![10, 20, 30]);
@@ -672,27 +673,22 @@ async fn exemplar_only_series_and_metadata_only_requests_reach_the_log() {
 
     let tenant = TenantId::default_tenant();
     let mut found = (None, None);
-    for (p, &end) in s.log.end_offsets().await.unwrap().iter().enumerate() {
-        let mut r = s.log.open_reader(p as u32, 0).unwrap();
-        while r.position() < end {
-            for rec in r.next_batch(100).await.unwrap() {
-                let mut scratch = Vec::new();
-                let view = RecordView::parse(&rec.payload, &mut scratch, p as u32, rec.offset).unwrap();
-                assert_eq!(view.series_count(), 0);
-                let a = view.annotations().unwrap();
-                if let Some((series, ex)) = a.exemplars.first() {
-                    assert_eq!(p as u32, partition_for(&tenant, labels.iter().copied(), PARTITIONS));
-                    assert_eq!(series.get("le"), Some("0.5"));
-                    assert_eq!((ex[0].t, ex[0].value, ex[0].labels.get("trace_id")), (1_000, 0.31, Some("4bf92f")));
-                    found.0 = Some(());
-                }
-                if !a.metadata.is_empty() {
-                    assert_eq!(a.metadata.len(), 1, "repeated entries of one request are written once");
-                    assert_eq!(p as u32, partition_for(&tenant, [("__name__", "rpc_seconds")], PARTITIONS));
-                    assert_eq!((a.metadata[0].1.kind, a.metadata[0].1.help.as_str()), ("counter", "RPC latency."));
-                    found.1 = Some(());
-                }
-            }
+    for (p, rec) in log_records(&s.log).await {
+        let mut scratch = Vec::new();
+        let view = RecordView::parse(&rec.payload, &mut scratch, p, rec.offset).unwrap();
+        assert_eq!(view.series_count(), 0);
+        let a = view.annotations().unwrap();
+        if let Some((series, ex)) = a.exemplars.first() {
+            assert_eq!(p, partition_for(&tenant, labels.iter().copied(), PARTITIONS));
+            assert_eq!(series.get("le"), Some("0.5"));
+            assert_eq!((ex[0].t, ex[0].value, ex[0].labels.get("trace_id")), (1_000, 0.31, Some("4bf92f")));
+            found.0 = Some(());
+        }
+        if !a.metadata.is_empty() {
+            assert_eq!(a.metadata.len(), 1, "repeated entries of one request are written once");
+            assert_eq!(p, partition_for(&tenant, [("__name__", "rpc_seconds")], PARTITIONS));
+            assert_eq!((a.metadata[0].1.kind, a.metadata[0].1.help.as_str()), ("counter", "RPC latency."));
+            found.1 = Some(());
         }
     }
     assert_eq!(found, (Some(()), Some(())));
@@ -744,18 +740,13 @@ async fn native_histograms_outside_the_window_are_refused_alone() {
     assert!(msg.contains("2 histogram sample(s)") && msg.contains("wrote 1 sample(s) of 1 series"), "{msg}");
 
     let mut written: Vec<(String, i64)> = Vec::new();
-    for (p, &end) in s.log.end_offsets().await.unwrap().iter().enumerate() {
-        let mut r = s.log.open_reader(p as u32, 0).unwrap();
-        while r.position() < end {
-            for rec in r.next_batch(100).await.unwrap() {
-                let mut scratch = Vec::new();
-                let view = RecordView::parse(&rec.payload, &mut scratch, p as u32, rec.offset).unwrap();
-                for series in view.histogram_series() {
-                    let series = series.unwrap();
-                    let job = series.labels().unwrap()[1].1.to_string();
-                    written.extend(series.samples().map(|x| (job.clone(), now - x.t)));
-                }
-            }
+    for (p, rec) in log_records(&s.log).await {
+        let mut scratch = Vec::new();
+        let view = RecordView::parse(&rec.payload, &mut scratch, p, rec.offset).unwrap();
+        for series in view.histogram_series() {
+            let series = series.unwrap();
+            let job = series.labels().unwrap()[1].1.to_string();
+            written.extend(series.samples().map(|x| (job.clone(), now - x.t)));
         }
     }
     written.sort();

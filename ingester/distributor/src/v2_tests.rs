@@ -125,17 +125,12 @@ async fn v2_requests_are_written_with_metadata_exemplars_and_written_headers() {
 /// Every exemplar and metadata entry in the log's records.
 async fn annotations_in(log: &EmbeddedLog) -> Annotations {
     let mut all = Annotations::default();
-    for (p, &end) in log.end_offsets().await.unwrap().iter().enumerate() {
-        let mut r = log.open_reader(p as u32, 0).unwrap();
-        while r.position() < end {
-            for rec in r.next_batch(100).await.unwrap() {
-                let mut scratch = Vec::new();
-                let view = RecordView::parse(&rec.payload, &mut scratch, p as u32, rec.offset).unwrap();
-                let a = view.annotations().unwrap();
-                all.exemplars.extend(a.exemplars);
-                all.metadata.extend(a.metadata);
-            }
-        }
+    for (p, rec) in super::tests::log_records(log).await {
+        let mut scratch = Vec::new();
+        let view = RecordView::parse(&rec.payload, &mut scratch, p, rec.offset).unwrap();
+        let a = view.annotations().unwrap();
+        all.exemplars.extend(a.exemplars);
+        all.metadata.extend(a.metadata);
     }
     all
 }
