@@ -26,7 +26,7 @@ use crate::histogram::HistSample;
 use crate::ids::{Offset, PartitionId};
 use crate::labels::Labels;
 use crate::sample::Sample;
-pub use crate::select::{LabelsRequest, SelectEstimate, SelectRequest};
+pub use crate::select::{LabelsRequest, SelectEstimate, SelectRequest, StepHint};
 
 /// One series from the head: labels and its samples in the range, sorted by
 /// time with unique timestamps.
@@ -49,6 +49,17 @@ pub struct HeadReadResponse {
     /// Per partition owned by the answering shards: the offset the head's data
     /// starts at. Files whose ranges end at or below it are safe to read.
     pub base_offsets: Vec<(PartitionId, Offset)>,
+}
+
+impl HeadReadResponse {
+    /// Drops the float samples no step of `steps` looks at (see
+    /// [`StepHint`]); series and histograms stay. A series left without
+    /// samples is still answered: its labels mean the same to the reader.
+    pub fn retain_steps(&mut self, steps: &StepHint) {
+        for s in &mut self.series {
+            steps.retain(&mut s.samples);
+        }
+    }
 }
 
 /// The label names or values of one or more shards.

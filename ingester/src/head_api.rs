@@ -3,7 +3,8 @@
 //! data this ingester has consumed but not flushed yet.
 //!
 //! - `POST /internal/v1/head/read`: JSON [`WireReadRequest`] → Arrow IPC
-//!   stream (`application/vnd.apache.arrow.stream`).
+//!   stream (`application/vnd.apache.arrow.stream`), sent batch by batch
+//!   as it is encoded.
 //! - `POST /internal/v1/head/labels`: JSON [`WireLabelsRequest`] → JSON
 //!   [`HeadLabelsResponse`](strata_common::head::HeadLabelsResponse).
 //! - `POST /internal/v1/head/estimate`: JSON [`WireReadRequest`] → JSON
@@ -32,6 +33,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -40,7 +42,9 @@ use axum::{Json, Router};
 use strata_common::head::HeadReader;
 pub use strata_common::head::annotations::{EXEMPLARS_PATH, METADATA_PATH};
 use strata_common::head::annotations::{MetadataRequest, WireExemplarsRequest, exemplars_to_wire};
-use strata_common::head::wire::{ARROW_STREAM_CONTENT_TYPE, WireLabelsRequest, WireReadRequest, encode_read_response};
+use strata_common::head::wire::{
+    ARROW_STREAM_CONTENT_TYPE, ReadStreamEncoder, WireLabelsRequest, WireReadRequest, encode_read_stream,
+};
 pub use strata_common::head::wire::{ESTIMATE_PATH, LABELS_PATH, PROGRESS_PATH, READ_PATH};
 use strata_common::{Error, ErrorKind};
 
@@ -107,20 +111,58 @@ fn error_response(e: &Error) -> Response {
     (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], e.to_string()).into_response()
 }
 
+/// Pieces of an answer in flight between the encoding thread and the
+/// connection: with batches of at most ~1 MB
+/// ([`SAMPLES_PER_BATCH`](strata_common::head::wire::SAMPLES_PER_BATCH)),
+/// a read holds a few megabytes of encoded bytes at most.
+const PIECES_IN_FLIGHT: usize = 4;
+
+/// Reads the heads, drops the samples no step of the request's step hint
+/// looks at (the selection window itself is applied by the heads), then
+/// streams the answer: the Arrow IPC stream is
+/// encoded batch by batch on a blocking thread and each batch is sent as
+/// it is ready (chunked), not buffered whole. The read keeps its slot until
+/// the last batch is handed to the connection. A querier that goes away
+/// (its query dropped) closes the connection: the next hand-over fails and
+/// the encoding stops. An error after the status line was sent (none is
+/// expected once the schema is out) aborts the body, which the querier
+/// sees as a failed read, never as a shorter answer.
 async fn read(State(st): State<HeadState>, Json(req): Json<WireReadRequest>) -> Response {
-    let encoded = async {
-        let _permit = st.limit.acquire().await?;
+    let steps = req.steps.filter(|s| s.is_valid() && req.with_samples);
+    let started = async {
+        let permit = st.limit.acquire().await?;
         let response = st.heads.read(req.into_request()?).await?;
-        // Encoding copies every sample: keep it off the async workers.
-        tokio::task::spawn_blocking(move || encode_read_response(&response))
-            .await
-            .unwrap_or_else(|e| Err(Error::HeadProtocol(format!("encoding task failed: {e}"))))
+        let encoder = ReadStreamEncoder::for_response(&response)?;
+        Ok::<_, Error>((permit, response, encoder))
     }
     .await;
-    match encoded {
-        Ok(body) => ([(header::CONTENT_TYPE, ARROW_STREAM_CONTENT_TYPE)], body).into_response(),
-        Err(e) => error_response(&e),
-    }
+    let (permit, mut response, encoder) = match started {
+        Ok(started) => started,
+        Err(e) => return error_response(&e),
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(PIECES_IN_FLIGHT);
+    // Encoding copies every sample: keep it off the async workers.
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        if let Some(steps) = &steps {
+            response.retain_steps(steps);
+        }
+        let mut gone = false;
+        let sent = encode_read_stream(&response, encoder, |piece| {
+            tx.blocking_send(Ok(bytes::Bytes::from(piece))).map_err(|_| {
+                gone = true;
+                Error::HeadProtocol("the querier closed the head read".into())
+            })
+        });
+        if let Err(e) = sent
+            && !gone
+        {
+            tracing::warn!(error = %e, "encoding a head answer failed mid-stream");
+            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+        }
+    });
+    let body = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|piece| (piece, rx)) });
+    ([(header::CONTENT_TYPE, ARROW_STREAM_CONTENT_TYPE)], Body::from_stream(body)).into_response()
 }
 
 async fn labels(State(st): State<HeadState>, Json(req): Json<WireLabelsRequest>) -> Response {

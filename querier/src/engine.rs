@@ -461,7 +461,8 @@ async fn fetch(source: &dyn SeriesSource, prepared: &Prepared) -> Result<Fetched
     let mut selected = HashMap::with_capacity(prepared.selections.len());
     let mut stats = SelectStats::default();
     for sel in &prepared.selections {
-        let select = SelectRequest::new(prepared.req.tenant.clone(), sel.matchers.clone(), sel.min_t, sel.max_t);
+        let select = SelectRequest::new(prepared.req.tenant.clone(), sel.matchers.clone(), sel.min_t, sel.max_t)
+            .with_steps(sel.steps);
         let (iter, s) = source.select_with_stats(&select).await?;
         stats.add(s);
         selected.insert(sel.key, iter);

@@ -212,7 +212,7 @@ mod tests {
     }
 
     fn req(tenant: &str, matchers: Vec<Matcher>, min_t: i64, max_t: i64) -> SelectRequest {
-        SelectRequest { tenant: t(tenant), matchers, min_t, max_t, with_samples: true }
+        SelectRequest { tenant: t(tenant), matchers, min_t, max_t, with_samples: true, steps: None }
     }
 
     fn samples(v: &[(i64, f64)]) -> Vec<Sample> {

@@ -33,6 +33,7 @@ fn request(tenant: &str) -> SelectRequest {
         min_t: 0,
         max_t: i64::MAX,
         with_samples: true,
+        steps: None,
     }
 }
 

@@ -11,21 +11,26 @@
 //!   of at most [`SERIES_PER_BATCH`] rows; the base offsets travel in the
 //!   schema metadata (`strata.base_offsets`, JSON `[[partition, offset], …]`)
 //!   so they are known before the first series.
+//!   The answer is written and read as a stream: [`ReadStreamEncoder`]
+//!   (with [`encode_read_stream`]) hands out each encoded batch as soon as
+//!   it is built, batches are cut at [`SAMPLES_PER_BATCH`] samples as well,
+//!   and [`ReadStreamDecoder`] turns each batch into series as its bytes
+//!   arrive, so neither side holds a whole encoded answer.
 //! - Label, estimate and progress answers are JSON (small).
 
-use std::io::Cursor;
 use std::sync::Arc;
 
-use arrow_array::builder::{BinaryBuilder, Float64Builder, Int64Builder, ListBuilder, StringBuilder};
+use arrow_array::builder::{BinaryBuilder, Int64Builder, ListBuilder, StringBuilder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
-use arrow_array::{ArrayRef, RecordBatch};
-use arrow_ipc::reader::StreamReader;
+use arrow_array::{ArrayRef, Float64Array, Int64Array, ListArray, RecordBatch};
+use arrow_buffer::{Buffer, OffsetBuffer, ScalarBuffer};
+use arrow_ipc::reader::StreamDecoder;
 use arrow_ipc::writer::StreamWriter;
 use arrow_schema::{DataType, Field, Schema};
 use serde::{Deserialize, Serialize};
 
-use super::{HeadReadResponse, HeadSeries, LabelsRequest, SelectRequest};
+use super::{HeadReadResponse, HeadSeries, LabelsRequest, SelectRequest, StepHint};
 use crate::error::{Error, Result};
 use crate::ids::{Offset, PartitionId};
 use crate::labels::{Label, Labels};
@@ -54,6 +59,9 @@ pub const HEAD_PROTOCOL_VERSION_2: &str = "2";
 pub const ARROW_STREAM_CONTENT_TYPE: &str = "application/vnd.apache.arrow.stream";
 /// At most this many series per record batch.
 pub const SERIES_PER_BATCH: usize = 1024;
+/// At most this many samples per record batch, unless one series alone has
+/// more (about a megabyte of timestamps and values): see [`batch_ranges`].
+pub const SAMPLES_PER_BATCH: usize = 65_536;
 
 const META_VERSION: &str = "strata.head_protocol";
 const META_BASE_OFFSETS: &str = "strata.base_offsets";
@@ -112,6 +120,10 @@ pub struct WireReadRequest {
     pub max_t: Timestamp,
     /// As [`SelectRequest::with_samples`].
     pub with_samples: bool,
+    /// As [`SelectRequest::steps`]; left out when `None` (an ingester that
+    /// does not know the field ignores it and sends every sample).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<StepHint>,
 }
 
 impl From<&SelectRequest> for WireReadRequest {
@@ -122,6 +134,7 @@ impl From<&SelectRequest> for WireReadRequest {
             min_t: r.min_t,
             max_t: r.max_t,
             with_samples: r.with_samples,
+            steps: r.steps,
         }
     }
 }
@@ -135,6 +148,7 @@ impl WireReadRequest {
             min_t: self.min_t,
             max_t: self.max_t,
             with_samples: self.with_samples,
+            steps: self.steps,
         })
     }
 }
@@ -207,8 +221,30 @@ fn arrow_err(e: arrow_schema::ArrowError) -> Error {
     Error::HeadProtocol(format!("head protocol (Arrow IPC): {e}"))
 }
 
+/// A list column whose item arrays are already built: `offsets[i]..offsets[i + 1]`
+/// are row `i`'s items.
+fn list_column(item: DataType, offsets: Vec<i32>, values: ArrayRef) -> Result<ArrayRef> {
+    let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
+    Ok(Arc::new(ListArray::try_new(item_field(item), offsets, values, None).map_err(arrow_err)?))
+}
+
+/// Offsets of `series`' lists of `len(series)` items each, as Arrow `i32`
+/// offsets (a batch holds far fewer than `i32::MAX` items: [`batch_ranges`]).
+fn list_offsets<'a>(series: &'a [HeadSeries], len: impl Fn(&'a HeadSeries) -> usize) -> Result<Vec<i32>> {
+    let mut offsets = Vec::with_capacity(series.len() + 1);
+    let mut at = 0usize;
+    offsets.push(0);
+    for s in series {
+        at += len(s);
+        offsets.push(i32::try_from(at).map_err(|_| Error::HeadProtocol("head batch too large".into()))?);
+    }
+    Ok(offsets)
+}
+
+/// One record batch of `series`. The sample columns are built as whole
+/// buffers (one pass per column, no per-value builder calls): they are
+/// nearly all of an answer's bytes.
 fn batch(schema: &Arc<Schema>, series: &[HeadSeries]) -> Result<RecordBatch> {
-    let samples: usize = series.iter().map(|s| s.samples.len()).sum();
     let label_count: usize = series.iter().map(|s| s.labels.len()).sum();
     let mut names =
         ListBuilder::with_capacity(StringBuilder::with_capacity(label_count, label_count * 8), series.len())
@@ -216,10 +252,6 @@ fn batch(schema: &Arc<Schema>, series: &[HeadSeries]) -> Result<RecordBatch> {
     let mut values =
         ListBuilder::with_capacity(StringBuilder::with_capacity(label_count, label_count * 16), series.len())
             .with_field(item_field(DataType::Utf8));
-    let mut ts = ListBuilder::with_capacity(Int64Builder::with_capacity(samples), series.len())
-        .with_field(item_field(DataType::Int64));
-    let mut vs = ListBuilder::with_capacity(Float64Builder::with_capacity(samples), series.len())
-        .with_field(item_field(DataType::Float64));
     for s in series {
         for l in s.labels.iter() {
             names.values().append_value(&l.name);
@@ -227,15 +259,17 @@ fn batch(schema: &Arc<Schema>, series: &[HeadSeries]) -> Result<RecordBatch> {
         }
         names.append(true);
         values.append(true);
-        for sample in &s.samples {
-            ts.values().append_value(sample.t);
-            vs.values().append_value(sample.v);
-        }
-        ts.append(true);
-        vs.append(true);
     }
-    let mut columns: Vec<ArrayRef> =
-        vec![Arc::new(names.finish()), Arc::new(values.finish()), Arc::new(ts.finish()), Arc::new(vs.finish())];
+    let offsets = list_offsets(series, |s| s.samples.len())?;
+    let samples = series.iter().flat_map(|s| &s.samples);
+    let ts: Vec<i64> = samples.clone().map(|x| x.t).collect();
+    let vs: Vec<f64> = samples.map(|x| x.v).collect();
+    let mut columns: Vec<ArrayRef> = vec![
+        Arc::new(names.finish()),
+        Arc::new(values.finish()),
+        list_column(DataType::Int64, offsets.clone(), Arc::new(Int64Array::new(ScalarBuffer::from(ts), None)))?,
+        list_column(DataType::Float64, offsets, Arc::new(Float64Array::new(ScalarBuffer::from(vs), None)))?,
+    ];
     if schema.fields().len() == 6 {
         let mut hts = ListBuilder::new(Int64Builder::new()).with_field(item_field(DataType::Int64));
         let mut hs = ListBuilder::new(BinaryBuilder::new()).with_field(item_field(DataType::Binary));
@@ -256,68 +290,227 @@ fn batch(schema: &Arc<Schema>, series: &[HeadSeries]) -> Result<RecordBatch> {
     RecordBatch::try_new(schema.clone(), columns).map_err(arrow_err)
 }
 
-/// Encodes a series-read answer as an Arrow IPC stream.
-pub fn encode_read_response(response: &HeadReadResponse) -> Result<Vec<u8>> {
-    let histograms = response.series.iter().any(|s| !s.histograms.is_empty());
-    let schema = Arc::new(schema(&response.base_offsets, histograms)?);
-    let mut writer = StreamWriter::try_new(Vec::new(), &schema).map_err(arrow_err)?;
-    for chunk in response.series.chunks(SERIES_PER_BATCH) {
-        writer.write(&batch(&schema, chunk)?).map_err(arrow_err)?;
+/// The rows of each record batch: at most [`SERIES_PER_BATCH`] series and,
+/// unless one series alone has more, at most [`SAMPLES_PER_BATCH`] samples
+/// (floats and histograms), so a batch is at most about a megabyte and
+/// the answer streams in pieces of bounded size.
+pub fn batch_ranges(series: &[HeadSeries]) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let (mut start, mut samples) = (0, 0usize);
+    for (i, s) in series.iter().enumerate() {
+        let n = s.samples.len() + s.histograms.len();
+        if i > start && (i - start == SERIES_PER_BATCH || samples + n > SAMPLES_PER_BATCH) {
+            out.push(start..i);
+            (start, samples) = (i, 0);
+        }
+        samples += n;
     }
-    writer.finish().map_err(arrow_err)?;
-    writer.into_inner().map_err(arrow_err)
+    if start < series.len() {
+        out.push(start..series.len());
+    }
+    out
+}
+
+/// Writes a series-read answer as an Arrow IPC stream, piece by piece: the
+/// schema message (with the base offsets) first, then each record batch as
+/// it is built, then the end-of-stream marker. Each piece goes to `emit`
+/// as soon as it is encoded, so an ingester sends a large answer while it
+/// still encodes it and never holds the whole encoding; an error from
+/// `emit` (the querier went away) stops the encoding.
+pub struct ReadStreamEncoder {
+    schema: Arc<Schema>,
+    writer: StreamWriter<Vec<u8>>,
+}
+
+impl std::fmt::Debug for ReadStreamEncoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadStreamEncoder").field("schema", &self.schema).finish_non_exhaustive()
+    }
+}
+
+impl ReadStreamEncoder {
+    /// An encoder for an answer with `base_offsets`; `histograms` when some
+    /// series has native histograms (version 2). The schema message is the
+    /// first piece [`Self::take`] returns.
+    pub fn new(base_offsets: &[(PartitionId, Offset)], histograms: bool) -> Result<Self> {
+        let schema = Arc::new(schema(base_offsets, histograms)?);
+        let writer = StreamWriter::try_new(Vec::new(), &schema).map_err(arrow_err)?;
+        Ok(Self { schema, writer })
+    }
+
+    /// An encoder for `response`'s base offsets and histogram presence.
+    pub fn for_response(response: &HeadReadResponse) -> Result<Self> {
+        Self::new(&response.base_offsets, response.series.iter().any(|s| !s.histograms.is_empty()))
+    }
+
+    /// Encodes one record batch of `series` (sorted, at most
+    /// [`SERIES_PER_BATCH`]).
+    pub fn write(&mut self, series: &[HeadSeries]) -> Result<()> {
+        let batch = batch(&self.schema, series)?;
+        self.writer.write(&batch).map_err(arrow_err)
+    }
+
+    /// Writes the end-of-stream marker.
+    pub fn finish(&mut self) -> Result<()> {
+        self.writer.finish().map_err(arrow_err)
+    }
+
+    /// The bytes encoded since the last call.
+    pub fn take(&mut self) -> Vec<u8> {
+        std::mem::take(self.writer.get_mut())
+    }
+}
+
+/// Encodes `response` with `encoder` (made by
+/// [`ReadStreamEncoder::for_response`]; its schema not yet taken or
+/// already sent), passing each encoded piece (schema, batches, end marker)
+/// to `emit` as soon as it is ready.
+pub fn encode_read_stream(
+    response: &HeadReadResponse,
+    mut encoder: ReadStreamEncoder,
+    mut emit: impl FnMut(Vec<u8>) -> Result<()>,
+) -> Result<()> {
+    let first = encoder.take();
+    if !first.is_empty() {
+        emit(first)?;
+    }
+    for range in batch_ranges(&response.series) {
+        encoder.write(&response.series[range])?;
+        emit(encoder.take())?;
+    }
+    encoder.finish()?;
+    emit(encoder.take())
+}
+
+/// Encodes a series-read answer as an Arrow IPC stream, in one buffer.
+pub fn encode_read_response(response: &HeadReadResponse) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    encode_read_stream(response, ReadStreamEncoder::for_response(response)?, |piece| {
+        out.extend_from_slice(&piece);
+        Ok(())
+    })?;
+    Ok(out)
 }
 
 /// Decodes an Arrow IPC stream written by [`encode_read_response`]; checks
 /// the protocol version and the column types.
 pub fn decode_read_response(body: &[u8]) -> Result<HeadReadResponse> {
-    let bad = |msg: String| Error::HeadProtocol(format!("head protocol: {msg}"));
-    let reader = StreamReader::try_new(Cursor::new(body), None).map_err(arrow_err)?;
-    let meta = reader.schema().metadata().clone();
-    let columns = match meta.get(META_VERSION).map(String::as_str) {
-        Some(HEAD_PROTOCOL_VERSION) => 4,
-        Some(HEAD_PROTOCOL_VERSION_2) => 6,
-        other => return Err(bad(format!("unsupported head protocol version {other:?}"))),
-    };
-    let base_offsets: Vec<(PartitionId, Offset)> = meta
-        .get(META_BASE_OFFSETS)
-        .map(|s| serde_json::from_str(s))
-        .transpose()
-        .map_err(|e| bad(format!("bad base offsets: {e}")))?
-        .ok_or_else(|| bad("missing base offsets".to_string()))?;
-    let mut series = Vec::new();
-    for batch in reader {
-        let batch = batch.map_err(arrow_err)?;
-        if batch.num_columns() != columns {
-            return Err(bad(format!("expected {columns} columns, got {}", batch.num_columns())));
-        }
-        let list =
-            |i: usize| batch.column(i).as_list_opt::<i32>().ok_or_else(|| bad(format!("column {i} is not a list")));
-        let (names, values, ts, vs) = (list(0)?, list(1)?, list(2)?, list(3)?);
-        let name_strings = names.values().as_string_opt::<i32>().ok_or_else(|| bad("label_names".into()))?;
-        let value_strings = values.values().as_string_opt::<i32>().ok_or_else(|| bad("label_values".into()))?;
-        let t_values = ts.values().as_primitive_opt::<Int64Type>().ok_or_else(|| bad("timestamps".into()))?;
-        let v_values = vs.values().as_primitive_opt::<Float64Type>().ok_or_else(|| bad("values".into()))?;
-        for row in 0..batch.num_rows() {
-            let (l0, l1) = (names.value_offsets()[row] as usize, names.value_offsets()[row + 1] as usize);
-            let (k0, k1) = (values.value_offsets()[row] as usize, values.value_offsets()[row + 1] as usize);
-            if l1 - l0 != k1 - k0 {
-                return Err(bad(format!("row {row}: {} label names but {} values", l1 - l0, k1 - k0)));
-            }
-            let labels = (0..l1 - l0)
-                .map(|i| Label::new(name_strings.value(l0 + i), value_strings.value(k0 + i)))
-                .collect::<Vec<_>>();
-            let (s0, s1) = (ts.value_offsets()[row] as usize, ts.value_offsets()[row + 1] as usize);
-            let (w0, w1) = (vs.value_offsets()[row] as usize, vs.value_offsets()[row + 1] as usize);
-            if s1 - s0 != w1 - w0 {
-                return Err(bad(format!("row {row}: {} timestamps but {} values", s1 - s0, w1 - w0)));
-            }
-            let samples = (0..s1 - s0).map(|i| Sample::new(t_values.value(s0 + i), v_values.value(w0 + i))).collect();
-            let histograms = if columns == 6 { decode_histograms(&batch, row)? } else { Vec::new() };
-            series.push(HeadSeries { labels: Labels::from_sorted(labels), samples, histograms });
-        }
+    let mut decoder = ReadStreamDecoder::new();
+    decoder.push(Buffer::from(body))?;
+    decoder.finish()
+}
+
+/// Decodes a series-read answer as its bytes arrive: [`Self::push`] each
+/// piece of the body (any split), then [`Self::finish`]. Each record
+/// batch becomes series as soon as its last byte is pushed, so the
+/// encoded answer is never held whole, only the decoded series.
+#[derive(Debug, Default)]
+pub struct ReadStreamDecoder {
+    decoder: StreamDecoder,
+    /// 4 or 6 once the schema is read and checked.
+    columns: Option<usize>,
+    base_offsets: Vec<(PartitionId, Offset)>,
+    series: Vec<HeadSeries>,
+}
+
+impl ReadStreamDecoder {
+    /// A decoder at the start of a stream.
+    pub fn new() -> Self {
+        Self::default()
     }
-    Ok(HeadReadResponse { series, base_offsets })
+
+    /// Decodes what `piece` completes.
+    pub fn push(&mut self, piece: impl Into<Buffer>) -> Result<()> {
+        let mut piece = piece.into();
+        while !piece.is_empty() {
+            let batch = self.decoder.decode(&mut piece).map_err(arrow_err)?;
+            if self.columns.is_none()
+                && let Some(schema) = self.decoder.schema()
+            {
+                self.read_schema(&schema)?;
+            }
+            if let Some(batch) = batch {
+                let columns = self.columns.ok_or_else(|| bad("a record batch before the schema".into()))?;
+                decode_batch(&batch, columns, &mut self.series)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Series decoded so far (sorted by labels, as sent).
+    pub fn decoded_series(&self) -> usize {
+        self.series.len()
+    }
+
+    /// The answer, once the whole body was pushed: an error if the stream
+    /// stopped before its end-of-stream marker (a truncated answer is never
+    /// taken for a complete one).
+    pub fn finish(mut self) -> Result<HeadReadResponse> {
+        self.decoder.finish().map_err(arrow_err)?;
+        if self.columns.is_none() {
+            return Err(bad("the answer ended before its schema".into()));
+        }
+        // `finish` accepts a stream cut between two messages; past the
+        // end-of-stream marker, though, the decoder refuses any byte.
+        if self.decoder.decode(&mut Buffer::from(&[0u8][..])).is_ok() {
+            return Err(bad("the answer ended without its end-of-stream marker (truncated)".into()));
+        }
+        Ok(HeadReadResponse { series: self.series, base_offsets: self.base_offsets })
+    }
+
+    fn read_schema(&mut self, schema: &Schema) -> Result<()> {
+        let meta = schema.metadata();
+        let columns = match meta.get(META_VERSION).map(String::as_str) {
+            Some(HEAD_PROTOCOL_VERSION) => 4,
+            Some(HEAD_PROTOCOL_VERSION_2) => 6,
+            other => return Err(bad(format!("unsupported head protocol version {other:?}"))),
+        };
+        self.base_offsets = meta
+            .get(META_BASE_OFFSETS)
+            .map(|s| serde_json::from_str(s))
+            .transpose()
+            .map_err(|e| bad(format!("bad base offsets: {e}")))?
+            .ok_or_else(|| bad("missing base offsets".to_string()))?;
+        self.columns = Some(columns);
+        Ok(())
+    }
+}
+
+fn bad(msg: String) -> Error {
+    Error::HeadProtocol(format!("head protocol: {msg}"))
+}
+
+/// Appends the series of one record batch (`columns` wide) to `series`.
+fn decode_batch(batch: &RecordBatch, columns: usize, series: &mut Vec<HeadSeries>) -> Result<()> {
+    if batch.num_columns() != columns {
+        return Err(bad(format!("expected {columns} columns, got {}", batch.num_columns())));
+    }
+    let list = |i: usize| batch.column(i).as_list_opt::<i32>().ok_or_else(|| bad(format!("column {i} is not a list")));
+    let (names, values, ts, vs) = (list(0)?, list(1)?, list(2)?, list(3)?);
+    let name_strings = names.values().as_string_opt::<i32>().ok_or_else(|| bad("label_names".into()))?;
+    let value_strings = values.values().as_string_opt::<i32>().ok_or_else(|| bad("label_values".into()))?;
+    let t_values = ts.values().as_primitive_opt::<Int64Type>().ok_or_else(|| bad("timestamps".into()))?.values();
+    let v_values = vs.values().as_primitive_opt::<Float64Type>().ok_or_else(|| bad("values".into()))?.values();
+    series.reserve(batch.num_rows());
+    for row in 0..batch.num_rows() {
+        let (l0, l1) = (names.value_offsets()[row] as usize, names.value_offsets()[row + 1] as usize);
+        let (k0, k1) = (values.value_offsets()[row] as usize, values.value_offsets()[row + 1] as usize);
+        if l1 - l0 != k1 - k0 {
+            return Err(bad(format!("row {row}: {} label names but {} values", l1 - l0, k1 - k0)));
+        }
+        let labels = (0..l1 - l0)
+            .map(|i| Label::new(name_strings.value(l0 + i), value_strings.value(k0 + i)))
+            .collect::<Vec<_>>();
+        let (s0, s1) = (ts.value_offsets()[row] as usize, ts.value_offsets()[row + 1] as usize);
+        let (w0, w1) = (vs.value_offsets()[row] as usize, vs.value_offsets()[row + 1] as usize);
+        if s1 - s0 != w1 - w0 {
+            return Err(bad(format!("row {row}: {} timestamps but {} values", s1 - s0, w1 - w0)));
+        }
+        let samples = t_values[s0..s1].iter().zip(&v_values[w0..w1]).map(|(&t, &v)| Sample::new(t, v)).collect();
+        let histograms = if columns == 6 { decode_histograms(batch, row)? } else { Vec::new() };
+        series.push(HeadSeries { labels: Labels::from_sorted(labels), samples, histograms });
+    }
+    Ok(())
 }
 
 /// The histograms of `row` in a version-2 batch (columns 4 and 5).
@@ -344,6 +537,10 @@ fn decode_histograms(batch: &RecordBatch, row: usize) -> Result<Vec<crate::histo
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use std::io::Cursor;
+
+    use arrow_ipc::reader::StreamReader;
+
     use super::*;
 
     fn series(name: &str, n: usize) -> HeadSeries {
@@ -403,6 +600,93 @@ mod tests {
         }
     }
 
+    fn bits(s: &[Sample]) -> Vec<(i64, u64)> {
+        s.iter().map(|x| (x.t, x.v.to_bits())).collect()
+    }
+
+    /// Large answers are cut into batches of bounded samples and decode the
+    /// same whichever way the bytes are split on the way.
+    #[test]
+    fn streamed_pieces_decode_whatever_their_split() {
+        let mut all: Vec<HeadSeries> = (0..300).map(|i| series(&format!("m{i:05}"), 700)).collect();
+        all.push(series("z_big", SAMPLES_PER_BATCH + 5));
+        let response = HeadReadResponse { series: all, base_offsets: vec![(0, 9)] };
+        let ranges = batch_ranges(&response.series);
+        assert!(ranges.len() > 3, "{ranges:?}");
+        for r in &ranges {
+            let n: usize = response.series[r.clone()].iter().map(|s| s.samples.len()).sum();
+            assert!(n <= SAMPLES_PER_BATCH || r.len() == 1, "{r:?}: {n} samples");
+            assert!(r.len() <= SERIES_PER_BATCH);
+        }
+        let mut pieces = Vec::new();
+        encode_read_stream(&response, ReadStreamEncoder::for_response(&response).unwrap(), |p| {
+            pieces.push(p);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(pieces.len(), ranges.len() + 2, "schema, one piece per batch, end marker");
+        let whole: Vec<u8> = pieces.concat();
+        assert_eq!(whole, encode_read_response(&response).unwrap());
+        for split in [1usize, 7, 4096, 1 << 20] {
+            let mut decoder = ReadStreamDecoder::new();
+            for chunk in whole.chunks(split) {
+                decoder.push(Buffer::from(chunk)).unwrap();
+            }
+            let back = decoder.finish().unwrap();
+            assert_eq!(back.base_offsets, response.base_offsets);
+            assert_eq!(back.series.len(), response.series.len());
+            for (a, b) in back.series.iter().zip(&response.series) {
+                assert_eq!((&a.labels, bits(&a.samples)), (&b.labels, bits(&b.samples)));
+            }
+        }
+        // The standard reader agrees (old queriers read streamed answers).
+        let rows: usize =
+            StreamReader::try_new(Cursor::new(&whole[..]), None).unwrap().map(|b| b.unwrap().num_rows()).sum();
+        assert_eq!(rows, response.series.len());
+    }
+
+    /// A stream cut anywhere, even between two messages, is an error, never
+    /// a shorter answer.
+    #[test]
+    fn truncated_streams_are_errors() {
+        let response = HeadReadResponse {
+            series: (0..3).map(|i| series(&format!("m{i}"), 40_000)).collect(),
+            base_offsets: vec![],
+        };
+        let mut pieces = Vec::new();
+        encode_read_stream(&response, ReadStreamEncoder::for_response(&response).unwrap(), |p| {
+            pieces.push(p);
+            Ok(())
+        })
+        .unwrap();
+        let whole = pieces.concat();
+        let boundary: usize = pieces[..pieces.len() - 1].iter().map(Vec::len).sum();
+        for cut in [0, 5, pieces[0].len(), pieces[0].len() + 100, boundary, whole.len() - 1] {
+            let mut decoder = ReadStreamDecoder::new();
+            decoder.push(Buffer::from(&whole[..cut])).unwrap();
+            let err = decoder.finish().unwrap_err();
+            assert!(matches!(err, Error::HeadProtocol(_)), "cut at {cut}: {err}");
+        }
+        assert!(decode_read_response(&whole).is_ok());
+    }
+
+    /// The encoding stops at the first piece the receiver refuses.
+    #[test]
+    fn a_refused_piece_stops_the_encoding() {
+        let response = HeadReadResponse {
+            series: (0..4).map(|i| series(&format!("m{i}"), 40_000)).collect(),
+            base_offsets: vec![],
+        };
+        let mut sent = 0;
+        let err = encode_read_stream(&response, ReadStreamEncoder::for_response(&response).unwrap(), |_| {
+            sent += 1;
+            if sent == 2 { Err(Error::HeadProtocol("gone".into())) } else { Ok(()) }
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("gone"));
+        assert_eq!(sent, 2);
+    }
+
     #[test]
     fn empty_answer_still_carries_base_offsets() {
         let response = HeadReadResponse { series: vec![], base_offsets: vec![(1, 2)] };
@@ -432,11 +716,17 @@ mod tests {
             min_t: -5,
             max_t: 10,
             with_samples: true,
+            steps: Some(StepHint { first: 0, last: 10, step: 5, range: 2, latest_only: true }),
         };
         let json = serde_json::to_vec(&WireReadRequest::from(&req)).unwrap();
         let back = serde_json::from_slice::<WireReadRequest>(&json).unwrap().into_request().unwrap();
         assert_eq!(back.tenant, req.tenant);
         assert_eq!((back.min_t, back.max_t, back.with_samples), (-5, 10, true));
+        assert_eq!(back.steps, req.steps);
+        // Without a hint the field is left out, as older queriers send it.
+        let plain = serde_json::to_string(&WireReadRequest::from(&req.clone().with_steps(None))).unwrap();
+        assert!(!plain.contains("steps"), "{plain}");
+        assert_eq!(serde_json::from_str::<WireReadRequest>(&plain).unwrap().steps, None);
         assert_eq!(back.matchers.len(), 2);
         assert!(back.matchers[1].matches("c") && !back.matchers[1].matches("a"));
         let bad = WireReadRequest {

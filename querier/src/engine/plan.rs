@@ -7,6 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr, VectorSelector};
 use strata_common::labels::METRIC_NAME;
+use strata_common::select::StepHint;
 use strata_common::{MatchOp, Matcher, Timestamp};
 
 use super::{aggregate, binary};
@@ -110,6 +111,9 @@ pub struct Selection {
     pub min_t: Timestamp,
     /// Last time of the window it reads.
     pub max_t: Timestamp,
+    /// The steps it is evaluated at, for sources to drop the samples no
+    /// step looks at (`None` inside subqueries: they are left whole).
+    pub steps: Option<StepHint>,
 }
 
 /// The storage matchers of a selector (the metric name becomes `__name__=`).
@@ -135,37 +139,61 @@ pub fn matchers_of(vs: &VectorSelector) -> Result<Vec<Matcher>> {
 
 /// Walks `expr`: fails on unsupported nodes, collects the selections.
 pub fn plan(expr: &Expr, grid: &Grid, out: &mut Vec<Selection>) -> Result<()> {
+    plan_in(expr, grid, out, true)
+}
+
+/// The step hint of a selector with `timing` looking back `range` on
+/// `grid` (`latest_only` for an instant selector).
+fn step_hint(timing: &Timing, grid: &Grid, range: Timestamp, latest_only: bool) -> StepHint {
+    StepHint {
+        first: timing.ref_t(grid.start),
+        last: timing.ref_t(grid.end),
+        step: grid.step.max(1),
+        range,
+        latest_only,
+    }
+}
+
+/// [`plan`]; `hints`: whether selections carry step hints (not under a
+/// subquery, whose inner steps are left to its evaluation).
+fn plan_in(expr: &Expr, grid: &Grid, out: &mut Vec<Selection>, hints: bool) -> Result<()> {
     match expr {
         Expr::Aggregate(a) => {
             aggregate::check(a)?;
             if let Some(p) = &a.param {
-                plan(p, grid, out)?;
+                plan_in(p, grid, out, hints)?;
             }
-            plan(&a.expr, grid, out)
+            plan_in(&a.expr, grid, out, hints)
         }
-        Expr::Unary(u) => plan(&u.expr, grid, out),
+        Expr::Unary(u) => plan_in(&u.expr, grid, out, hints),
         Expr::Binary(b) => {
             binary::check(b)?;
-            plan(&b.lhs, grid, out)?;
-            plan(&b.rhs, grid, out)
+            plan_in(&b.lhs, grid, out, hints)?;
+            plan_in(&b.rhs, grid, out, hints)
         }
-        Expr::Paren(p) => plan(&p.expr, grid, out),
-        Expr::Subquery(sq) => plan(&sq.expr, &subquery_grid(grid, sq), out),
+        Expr::Paren(p) => plan_in(&p.expr, grid, out, hints),
+        Expr::Subquery(sq) => plan_in(&sq.expr, &subquery_grid(grid, sq), out, false),
         Expr::NumberLiteral(_) | Expr::StringLiteral(_) => Ok(()),
         Expr::VectorSelector(vs) => {
-            let (min_t, max_t) = Timing::of(vs, grid).window(grid, grid.lookback);
-            out.push(Selection { key: vs as *const VectorSelector as usize, matchers: matchers_of(vs)?, min_t, max_t });
+            let timing = Timing::of(vs, grid);
+            let (min_t, max_t) = timing.window(grid, grid.lookback);
+            let steps = hints.then(|| step_hint(&timing, grid, grid.lookback, true));
+            let key = vs as *const VectorSelector as usize;
+            out.push(Selection { key, matchers: matchers_of(vs)?, min_t, max_t, steps });
             Ok(())
         }
         Expr::MatrixSelector(ms) => {
-            let (min_t, max_t) = Timing::of(&ms.vs, grid).window(grid, ms.range.as_millis() as Timestamp);
+            let timing = Timing::of(&ms.vs, grid);
+            let range = ms.range.as_millis() as Timestamp;
+            let (min_t, max_t) = timing.window(grid, range);
+            let steps = hints.then(|| step_hint(&timing, grid, range, false));
             let key = &ms.vs as *const VectorSelector as usize;
-            out.push(Selection { key, matchers: matchers_of(&ms.vs)?, min_t, max_t });
+            out.push(Selection { key, matchers: matchers_of(&ms.vs)?, min_t, max_t, steps });
             Ok(())
         }
         Expr::Call(call) => {
             functions::check(call)?;
-            call.args.args.iter().try_for_each(|a| plan(a, grid, out))
+            call.args.args.iter().try_for_each(|a| plan_in(a, grid, out, hints))
         }
         Expr::Extension(_) => Err(Error::Unsupported("extension expressions".into())),
     }

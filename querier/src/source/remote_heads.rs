@@ -22,7 +22,7 @@ use strata_common::head::annotations::{
 };
 use strata_common::head::merge::{merge_label_responses, merge_responses};
 use strata_common::head::wire::{
-    ESTIMATE_PATH, LABELS_PATH, PROGRESS_PATH, READ_PATH, WireLabelsRequest, WireReadRequest, decode_read_response,
+    ESTIMATE_PATH, LABELS_PATH, PROGRESS_PATH, READ_PATH, ReadStreamDecoder, WireLabelsRequest, WireReadRequest,
 };
 use strata_common::head::{
     HeadLabelsResponse, HeadReadResponse, HeadReader, LabelsRequest, PartitionProgress, SelectEstimate, SelectRequest,
@@ -102,12 +102,19 @@ impl RemoteHeads {
     /// Sends `req` to `ing`; returns the body of a 2xx (a 5xx or no answer
     /// is the ingester being unavailable, a 4xx a protocol error).
     async fn send(ing: &RemoteIngester, req: reqwest::RequestBuilder) -> Result<bytes::Bytes> {
+        let resp = Self::send_streaming(ing, req).await?;
+        resp.bytes().await.map_err(|e| Self::unavailable(ing, e))
+    }
+
+    /// Sends `req` to `ing`; returns a 2xx answer whose body is still to
+    /// be read, or the error of any other status (as [`Self::send`]).
+    async fn send_streaming(ing: &RemoteIngester, req: reqwest::RequestBuilder) -> Result<reqwest::Response> {
         let resp = req.send().await.map_err(|e| Self::unavailable(ing, e))?;
         let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| Self::unavailable(ing, e))?;
         if status.is_success() {
-            return Ok(bytes);
+            return Ok(resp);
         }
+        let bytes = resp.bytes().await.map_err(|e| Self::unavailable(ing, e))?;
         let message = String::from_utf8_lossy(&bytes).into_owned();
         if status.is_server_error() {
             Err(Self::unavailable(ing, format!("{status}: {message}")))
@@ -117,6 +124,24 @@ impl RemoteHeads {
                 ing.id, ing.url
             )))
         }
+    }
+
+    /// One ingester's series read, decoded batch by batch as the body
+    /// arrives (the encoded answer is never held whole). Dropping the
+    /// future (a cancelled query) closes the connection, and the ingester
+    /// stops encoding. A body that breaks off is the ingester being
+    /// unavailable; one that ends without the stream's end marker a
+    /// protocol error.
+    async fn read_one(&self, ing: &RemoteIngester, wire: &WireReadRequest) -> Result<HeadReadResponse> {
+        let req = self.client.post(format!("{}{READ_PATH}", ing.url)).json(wire);
+        let mut resp = Self::send_streaming(ing, req).await?;
+        let mut decoder = ReadStreamDecoder::new();
+        while let Some(piece) = resp.chunk().await.map_err(|e| Self::unavailable(ing, e))? {
+            decoder.push(piece)?;
+        }
+        let decoded = decoder.finish()?;
+        Self::check_partitions(ing, decoded.base_offsets.iter().map(|(p, _)| *p))?;
+        Ok(decoded)
     }
 
     async fn call_json<T: DeserializeOwned>(
@@ -169,20 +194,7 @@ impl HeadReader for RemoteHeads {
     fn read(&self, req: SelectRequest) -> BoxFuture<'_, Result<HeadReadResponse>> {
         Box::pin(async move {
             let wire = WireReadRequest::from(&req);
-            let answers = try_join_all(self.ingesters.iter().map(|ing| {
-                let wire = &wire;
-                async move {
-                    let body = self.call(ing, READ_PATH, Some(wire)).await?;
-                    let decoded = super::run_blocking(
-                        move || decode_read_response(&body),
-                        |e| Error::HeadProtocol(format!("decoding task failed: {e}")),
-                    )
-                    .await?;
-                    Self::check_partitions(ing, decoded.base_offsets.iter().map(|(p, _)| *p))?;
-                    Ok::<_, Error>(decoded)
-                }
-            }))
-            .await?;
+            let answers = try_join_all(self.ingesters.iter().map(|ing| self.read_one(ing, &wire))).await?;
             Ok(merge_responses(answers))
         })
     }

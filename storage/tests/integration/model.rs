@@ -75,7 +75,7 @@ proptest! {
         let base: BTreeMap<u32, u64> = [(0, 1)].into_iter().collect();
         for t in ["a", "b"] {
             let want = expected(&model, t, &ms, lo, hi);
-            let req = SelectRequest { tenant: tenant(t), matchers: ms.to_vec(), min_t: lo, max_t: hi, with_samples: true };
+            let req = SelectRequest { tenant: tenant(t), matchers: ms.to_vec(), min_t: lo, max_t: hi, with_samples: true, steps: None };
             let got: Vec<(Labels, Vec<Sample>)> = frozen.read(&req).into_iter().map(|s| (s.labels, s.samples)).collect();
             prop_assert_eq!(&got, &want);
             let got: Vec<(Labels, Vec<Sample>)> = store.select(&SelectRequest::new(tenant(t), ms.to_vec(), lo, hi), &base).unwrap().into_iter()
@@ -132,7 +132,7 @@ proptest! {
         }
         for t in ["a", "b"] {
             let want = expected(&model, t, &ms, lo, hi);
-            let mut req = SelectRequest { tenant: tenant(t), matchers: ms.to_vec(), min_t: lo, max_t: hi, with_samples: true };
+            let mut req = SelectRequest { tenant: tenant(t), matchers: ms.to_vec(), min_t: lo, max_t: hi, with_samples: true, steps: None };
             let got: Vec<(Labels, Vec<Sample>)> = mem.read(&req).into_iter().map(|s| (s.labels, s.samples)).collect();
             prop_assert_eq!(&got, &want);
             req.with_samples = false;
