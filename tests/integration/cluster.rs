@@ -490,6 +490,16 @@ fn cluster_head_pushdown_answers_like_the_files() {
         assert!(Instant::now() < deadline, "the ingesters did not flush their replayed heads");
         std::thread::sleep(Duration::from_millis(100));
     }
+    // The querier's pooled connections to the restarted ingesters are
+    // stale: a first read may fail (503) until it reconnects.
+    let warm = (0..20).any(|_| {
+        let r = client.get(format!("{}/api/v1/query", c.querier.base)).query(&[("query", "count(pd_test)")]).send();
+        r.is_ok_and(|r| r.status().is_success()) || {
+            std::thread::sleep(Duration::from_millis(200));
+            false
+        }
+    });
+    assert!(warm, "the querier does not reach the restarted ingesters");
     for (q, heads) in queries.iter().zip(&from_heads) {
         assert_eq!(&run(q), heads, "{q:?}: the heads' answer differs from the files'");
     }

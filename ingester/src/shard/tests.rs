@@ -105,7 +105,7 @@ fn everything(tenant: &str) -> SelectRequest {
 }
 
 fn between(tenant: &str, min_t: i64, max_t: i64) -> SelectRequest {
-    SelectRequest { tenant: TenantId::new(tenant).unwrap(), matchers: vec![], min_t, max_t, with_samples: true, steps: None }
+    SelectRequest::new(TenantId::new(tenant).unwrap(), vec![], min_t, max_t)
 }
 
 /// What a querier sees: the heads (asked first), then the files below the
