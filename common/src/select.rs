@@ -57,38 +57,45 @@ pub struct StepHint {
 }
 
 impl StepHint {
-    /// The smallest step reference at or after `t`, if there is one.
-    #[inline]
-    fn next_ref(&self, t: Timestamp) -> Option<Timestamp> {
-        if t <= self.first {
-            return Some(self.first);
-        }
-        let k = (t as i128 - self.first as i128 + self.step as i128 - 1) / self.step as i128;
-        let r = self.first as i128 + k * self.step as i128;
-        (r <= self.last as i128).then_some(r as Timestamp)
-    }
-
     /// Whether the hint is well formed (a source ignores one that is not).
     pub fn is_valid(&self) -> bool {
         self.step > 0 && self.range > 0 && self.first <= self.last
     }
 
     /// Keeps only the samples (sorted by time, unique timestamps) some step
-    /// looks at. A malformed hint keeps everything.
+    /// looks at. A malformed hint keeps everything. One pass, no division
+    /// per sample: the step reference moves forward with the samples.
     pub fn retain(&self, samples: &mut Vec<Sample>) {
         if !self.is_valid() || samples.is_empty() {
             return;
         }
         let mut keep = 0;
+        // The smallest step reference at or after the current sample.
+        let mut r = self.first;
         for i in 0..samples.len() {
+            // (`r <= last` holds: `first <= last`, and `r` only moves to a
+            // step at or before `last`.)
             let t = samples[i].t;
-            let kept = match self.next_ref(t) {
-                None => false,
-                // The sample is the latest at or before `r` unless the next
-                // one is too; it is in `r`'s window if within `range`.
-                Some(r) if self.latest_only => r - self.range < t && samples.get(i + 1).is_none_or(|next| next.t > r),
-                Some(r) => r - self.range < t,
-            };
+            if r < t {
+                // Usually the next step; past a gap, as many as it spans
+                // (in i128: no overflow at the edges of time).
+                let next = match t.checked_sub(r) {
+                    Some(gap) if gap <= self.step => r as i128 + self.step as i128,
+                    _ => {
+                        let (gap, step) = (t as i128 - r as i128, self.step as i128);
+                        r as i128 + (gap + step - 1) / step * step
+                    }
+                };
+                if next > self.last as i128 {
+                    break; // this sample and every later one are past the last step
+                }
+                r = next as Timestamp;
+            }
+            // With `latest_only`, the sample is the latest at or before `r`
+            // unless the next one is too; either way it counts only within
+            // `range` of `r`.
+            let kept = (r as i128 - self.range as i128) < t as i128
+                && (!self.latest_only || samples.get(i + 1).is_none_or(|next| next.t > r));
             if kept {
                 samples[keep] = samples[i];
                 keep += 1;
@@ -240,6 +247,11 @@ mod tests {
         hint.retain(&mut s);
         assert_eq!(s.len(), 59);
         assert!(s.iter().all(|x| x.t % 60_000 == 0));
+        // No overflow at the edges of time.
+        let mut edges = vec![Sample::new(i64::MIN, 0.0), Sample::new(0, 1.0), Sample::new(i64::MAX - 1, 2.0)];
+        StepHint { first: i64::MIN, last: i64::MAX - 1, step: i64::MAX, range: 2, latest_only: false }
+            .retain(&mut edges);
+        assert_eq!(edges.iter().map(|s| s.t).collect::<Vec<_>>(), vec![i64::MIN, i64::MAX - 1]);
         // A malformed hint keeps everything.
         let mut all: Vec<Sample> = (0..10).map(|i| Sample::new(i, 0.0)).collect();
         StepHint { step: 0, ..hint }.retain(&mut all);
