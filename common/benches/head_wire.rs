@@ -5,12 +5,15 @@
 //! 10 s (2,160 samples each, 2.16 M samples, random-walk floats).
 //!
 //! `cargo bench -p strata-common --bench head_wire`
+//!
+//! `step_hint_60s_then_encode` (clone, drop what a 60 s step grid of an
+//! instant selector does not look at, encode) is read against `clone_only`.
 
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use strata_common::head::wire::{decode_read_response, encode_read_response};
-use strata_common::head::{HeadReadResponse, HeadSeries};
+use strata_common::head::{HeadReadResponse, HeadSeries, StepHint};
 use strata_common::{Labels, Sample};
 
 const SERIES: usize = 1_000;
@@ -64,6 +67,23 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements((SERIES * SAMPLES) as u64));
     g.bench_function("encode", |b| b.iter(|| black_box(encode_read_response(&answer).expect("encode"))));
     g.bench_function("decode", |b| b.iter(|| black_box(decode_read_response(&encoded).expect("decode"))));
+    // `avg by (hostname) (cpu_usage_user)` at a 60 s step: the ingester keeps
+    // the latest sample per step (one in six) before encoding.
+    let steps = StepHint {
+        first: 1_700_000_000_000 + 300_000,
+        last: 1_700_000_000_000 + (SAMPLES as i64 - 1) * 10_000,
+        step: 60_000,
+        range: 300_000,
+        latest_only: true,
+    };
+    g.bench_function("step_hint_60s_then_encode", |b| {
+        b.iter(|| {
+            let mut a = answer.clone();
+            a.retain_steps(&steps);
+            black_box(encode_read_response(&a).expect("encode"))
+        })
+    });
+    g.bench_function("clone_only", |b| b.iter(|| black_box(answer.clone())));
     g.finish();
 }
 

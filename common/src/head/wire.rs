@@ -261,9 +261,12 @@ fn batch(schema: &Arc<Schema>, series: &[HeadSeries]) -> Result<RecordBatch> {
         values.append(true);
     }
     let offsets = list_offsets(series, |s| s.samples.len())?;
-    let samples = series.iter().flat_map(|s| &s.samples);
-    let ts: Vec<i64> = samples.clone().map(|x| x.t).collect();
-    let vs: Vec<f64> = samples.map(|x| x.v).collect();
+    let total = offsets.last().map_or(0, |&n| n as usize);
+    let (mut ts, mut vs) = (Vec::with_capacity(total), Vec::with_capacity(total));
+    for s in series {
+        ts.extend(s.samples.iter().map(|x| x.t));
+        vs.extend(s.samples.iter().map(|x| x.v));
+    }
     let mut columns: Vec<ArrayRef> = vec![
         Arc::new(names.finish()),
         Arc::new(values.finish()),
@@ -347,6 +350,8 @@ impl ReadStreamEncoder {
     /// [`SERIES_PER_BATCH`]).
     pub fn write(&mut self, series: &[HeadSeries]) -> Result<()> {
         let batch = batch(&self.schema, series)?;
+        // Room for the whole message up front: no regrowth while writing.
+        self.writer.get_mut().reserve(batch.get_array_memory_size() + 1024);
         self.writer.write(&batch).map_err(arrow_err)
     }
 
@@ -382,14 +387,15 @@ pub fn encode_read_stream(
     emit(encoder.take())
 }
 
-/// Encodes a series-read answer as an Arrow IPC stream, in one buffer.
+/// Encodes a series-read answer as an Arrow IPC stream, in one buffer
+/// (the same bytes [`encode_read_stream`] hands out in pieces).
 pub fn encode_read_response(response: &HeadReadResponse) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    encode_read_stream(response, ReadStreamEncoder::for_response(response)?, |piece| {
-        out.extend_from_slice(&piece);
-        Ok(())
-    })?;
-    Ok(out)
+    let mut encoder = ReadStreamEncoder::for_response(response)?;
+    for range in batch_ranges(&response.series) {
+        encoder.write(&response.series[range])?;
+    }
+    encoder.finish()?;
+    Ok(encoder.take())
 }
 
 /// Decodes an Arrow IPC stream written by [`encode_read_response`]; checks
