@@ -12,7 +12,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use strata_common::head::wire::{decode_read_response, encode_read_response};
+use strata_common::head::wire::{ReadStreamEncoder, decode_read_response, encode_read_response, encode_read_stream};
 use strata_common::head::{HeadReadResponse, HeadSeries, StepHint};
 use strata_common::{Labels, Sample};
 
@@ -66,6 +66,20 @@ fn bench(c: &mut Criterion) {
     g.sample_size(20);
     g.throughput(Throughput::Elements((SERIES * SAMPLES) as u64));
     g.bench_function("encode", |b| b.iter(|| black_box(encode_read_response(&answer).expect("encode"))));
+    // What an ingester does: each piece goes to the connection as it is
+    // encoded (here: dropped), no whole-answer buffer.
+    g.bench_function("encode_streamed", |b| {
+        b.iter(|| {
+            let encoder = ReadStreamEncoder::for_response(&answer).expect("encoder");
+            let mut bytes = 0;
+            encode_read_stream(&answer, encoder, |piece| {
+                bytes += piece.len();
+                Ok(())
+            })
+            .expect("encode");
+            black_box(bytes)
+        })
+    });
     g.bench_function("decode", |b| b.iter(|| black_box(decode_read_response(&encoded).expect("decode"))));
     // `avg by (hostname) (cpu_usage_user)` at a 60 s step: the ingester keeps
     // the latest sample per step (one in six) before encoding.

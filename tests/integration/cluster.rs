@@ -34,11 +34,8 @@ struct Cluster {
     urls: Vec<String>,
 }
 
-fn config(dir: &Path, broker: &TestBroker, ingester_urls: &[String], id: usize, extra: &str) -> String {
-    config_flushing(dir, broker, ingester_urls, id, extra, 300)
-}
-
-/// [`config`] with the ingesters flushing every `flush_ms`.
+/// The config file of process `id` (its `cluster.ingester_id`), the
+/// ingesters flushing every `flush_ms`; `extra` is appended.
 fn config_flushing(
     dir: &Path,
     broker: &TestBroker,
