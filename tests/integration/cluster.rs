@@ -474,7 +474,20 @@ fn cluster_head_pushdown_answers_like_the_files() {
             client.get(format!("{url}/internal/v1/head/progress")).send().unwrap().json().unwrap();
         progress.as_array().unwrap().iter().all(|p| p["flushed"] == p["consumed"])
     };
+    // Samples the querier loaded for `pd_test` at 60 s steps (the first query).
+    let loaded = || -> u64 {
+        let q = &queries[0];
+        let r = client
+            .get(format!("{}/api/v1/query_range", c.querier.base))
+            .header("Cache-Control", "no-store")
+            .query(&[("query", &q.0), ("start", &q.1), ("end", &q.2), ("step", &q.3), ("stats", &"all".into())])
+            .send()
+            .unwrap();
+        let body: serde_json::Value = r.json().unwrap();
+        body["data"]["stats"]["samples"]["totalQueryableSamples"].as_u64().unwrap()
+    };
     let from_heads: Vec<serde_json::Value> = queries.iter().map(run).collect();
+    let loaded_from_heads = loaded();
     assert!(c.urls.iter().any(|u| !flushed_all(u)), "the heads should hold the data");
 
     for (i, ing) in c.ingesters.iter_mut().enumerate() {
@@ -500,4 +513,11 @@ fn cluster_head_pushdown_answers_like_the_files() {
     for (q, heads) in queries.iter().zip(&from_heads) {
         assert_eq!(&run(q), heads, "{q:?}: the heads' answer differs from the files'");
     }
+    // The ingesters sent about one sample in six (the latest per 60 s step
+    // of 10 s samples); the files give the querier every sample in range.
+    let loaded_from_files = loaded();
+    assert!(
+        loaded_from_heads * 4 < loaded_from_files,
+        "step hint not applied: {loaded_from_heads} samples from the heads, {loaded_from_files} from the files"
+    );
 }
