@@ -129,6 +129,11 @@ struct Args {
     /// `--mode tsbs`: step of the range queries, seconds.
     #[arg(long, default_value_t = 60)]
     step: i64,
+    /// `--mode tsbs`: after the other measurements, push this many more
+    /// minutes into Strata (left in its heads) and time a live panel's
+    /// refresh (results cache on) against the uncached query; 0 skips it.
+    #[arg(long, default_value_t = 10)]
+    live_minutes: usize,
     /// `--mode tsbs` and `histograms`: after measuring, loop Strata's queries this long (for
     /// `perf record -p PID`; the PID is printed).
     #[arg(long, default_value_t = 0)]
@@ -263,6 +268,7 @@ fn main() -> Result<()> {
             step_s: args.step,
             flushed: args.flushed,
             profile_seconds: args.profile_seconds,
+            live_minutes: args.live_minutes,
         };
         let mut systems = tsbs_dashboard::start(&args.systems, &args.strata_bin, args.flushed)?;
         for s in &mut systems {

@@ -10,6 +10,9 @@
 //! shared machine hits them alike). Range queries span the whole data range
 //! at `--step` seconds; instant queries run at the data's end.
 //!
+//! A query is timed from its request to the last byte of its answer (the
+//! benchmark's own JSON parsing is not counted).
+//!
 //! Strata's timed runs send `Cache-Control: no-store` (its results cache
 //! bypassed, as VictoriaMetrics runs with `-search.disableCache`). Then,
 //! separately, each range query is run once without the header (filling the
@@ -82,6 +85,9 @@ pub struct Config {
     pub step_s: i64,
     pub flushed: bool,
     pub profile_seconds: u64,
+    /// Minutes of newer data pushed into Strata after the other
+    /// measurements, left in its ingesters' heads (0: no live measurement).
+    pub live_minutes: usize,
 }
 
 /// One system's medians, ms, per query (`None`: the query failed).
@@ -90,6 +96,10 @@ pub struct Measured {
     pub median_ms: Vec<Option<f64>>,
     /// Strata only: medians with the results cache on (after one filling run).
     pub cached_ms: Vec<Option<f64>>,
+    /// Strata only, with `--live-minutes`: per range query over the data
+    /// plus the live minutes (a head holds those), the uncached and the
+    /// refreshed (cached) medians.
+    pub live_ms: Vec<Option<(f64, f64)>>,
     /// First error per query.
     pub errors: BTreeMap<usize, String>,
     /// Per query: the last answer's `data` (compared against Prometheus).
@@ -146,8 +156,11 @@ fn run_one(
     }
     let resp = req.timeout(Duration::from_secs(300)).send()?;
     let status = resp.status();
-    let body: serde_json::Value = resp.json()?;
+    // Timed to the answer's last byte: the client's own JSON parsing (tens
+    // of milliseconds for a 72,000-point answer) is not the server's.
+    let bytes = resp.bytes()?;
     let ms = t.elapsed().as_secs_f64() * 1000.0;
+    let body: serde_json::Value = serde_json::from_slice(&bytes)?;
     if !status.is_success() || body["status"] != "success" {
         bail!("{status} {}", crate::mixed::short(&body.to_string()));
     }
@@ -183,6 +196,7 @@ pub fn run(
             kind: s.kind,
             median_ms: vec![None; QUERIES.len()],
             cached_ms: vec![None; QUERIES.len()],
+            live_ms: vec![None; QUERIES.len()],
             errors: BTreeMap::new(),
             answers: vec![None; QUERIES.len()],
             estimates: vec![None; QUERIES.len()],
@@ -232,6 +246,11 @@ pub fn run(
             out[k].cached_ms[i] = median(t);
         }
     }
+    if cfg.live_minutes > 0
+        && let Some(k) = systems.iter().position(|s| s.kind == Kind::Strata)
+    {
+        out[k].live_ms = live(&client, &systems[k], w, cfg, rt)?;
+    }
     if cfg.profile_seconds > 0
         && let Some(sys) = systems.iter().find(|s| s.kind == Kind::Strata)
     {
@@ -241,6 +260,39 @@ pub fn run(
         while Instant::now() < deadline {
             let _ = run_one(&client, sys, w, i % QUERIES.len(), cfg.step_s, true, false);
             i += 1;
+        }
+    }
+    Ok(out)
+}
+
+/// A live panel: pushes `cfg.live_minutes` more minutes of data into
+/// Strata (left in its heads: no flush is waited for), then times each
+/// range query over the whole data, uncached and refreshed (the same query
+/// again with the cache on, after one filling run).
+fn live(
+    client: &reqwest::blocking::Client,
+    sys: &System,
+    w: &Workload,
+    cfg: &Config,
+    rt: &tokio::runtime::Runtime,
+) -> Result<Vec<Option<(f64, f64)>>> {
+    let tail = Workload { start_ms: w.end_ms() + w.interval_ms, scrapes: cfg.live_minutes * 6, ..*w };
+    eprintln!("strata: live panel: pushing {} more minutes into the heads", cfg.live_minutes);
+    crate::mixed::load(sys, &tail, std::sync::Arc::new(tail.encode()), false, rt)?;
+    let span = Workload { scrapes: w.scrapes + tail.scrapes, ..*w };
+    let mut out = vec![None; QUERIES.len()];
+    for (i, _) in QUERIES.iter().enumerate().filter(|(_, q)| q.2) {
+        let times = |no_store: bool| -> Vec<f64> {
+            if !no_store {
+                // One filling run.
+                let _ = run_one(client, sys, &span, i, cfg.step_s, false, false);
+            }
+            (0..cfg.runs.max(1))
+                .filter_map(|_| run_one(client, sys, &span, i, cfg.step_s, no_store, false).ok().map(|r| r.0))
+                .collect()
+        };
+        if let (Some(u), Some(c)) = (median(times(true)), median(times(false))) {
+            out[i] = Some((u, c));
         }
     }
     Ok(out)
@@ -347,11 +399,30 @@ pub fn report(results: &[Measured], w: &Workload, cfg: &Config) {
         }
     }
     if let Some(s) = strata {
+        report_live(s, cfg);
         report_estimates(s);
     }
     for m in results {
         for (i, e) in &m.errors {
             println!("{} failed {}: {e}", m.kind.name(), QUERIES[*i].0);
+        }
+    }
+}
+
+/// Prints the live-panel table: a refresh's cost against the uncached
+/// query (the results-cache target: at most 5 %).
+fn report_live(s: &Measured, cfg: &Config) {
+    if s.live_ms.iter().all(Option::is_none) {
+        return;
+    }
+    println!(
+        "\nlive panel: the range queries over the data plus {} minutes held in the heads; median of {} runs",
+        cfg.live_minutes, cfg.runs
+    );
+    println!("| {:<26} | {:>12} | {:>12} | {:>10} |", "query", "uncached ms", "refresh ms", "refresh/un");
+    for (i, (name, _, _)) in QUERIES.iter().enumerate() {
+        if let Some((u, c)) = s.live_ms[i] {
+            println!("| {name:<26} | {u:>12.1} | {c:>12.1} | {:>9.1}% |", 100.0 * c / u);
         }
     }
 }

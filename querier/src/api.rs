@@ -45,7 +45,7 @@ use crate::engine::pool::EvalPool;
 use crate::engine::{Engine, EngineOptions, Prepared, QueryRequest};
 use crate::error::{Error, Result};
 use crate::metrics::{EndpointLabels, QuerierMetrics, RequestLabels};
-use crate::results_cache::ResultsCache;
+use crate::results_cache::{Lookup, ResultsCache};
 use crate::scheduler::{Admission, Lane, Permit, Scheduler};
 use crate::source::federated::Federated;
 use crate::source::storage::StorageSource;
@@ -305,8 +305,15 @@ fn query_request(st: &QuerierState, headers: &HeaderMap, p: &Params, range: bool
 }
 
 /// Parses and plans `req` within its tenant's limits, waits for the
-/// requested read consistency, and estimates its cost.
-async fn plan_query(st: &QuerierState, headers: &HeaderMap, req: QueryRequest) -> Result<(Prepared, CostNode)> {
+/// requested read consistency, and estimates its cost. With `cache`, the
+/// results cache is looked up first and only what it misses is estimated:
+/// a refreshed panel is admitted (and laned) by its uncached tail.
+async fn plan_query(
+    st: &QuerierState,
+    headers: &HeaderMap,
+    req: QueryRequest,
+    cache: bool,
+) -> Result<(Prepared, CostNode, Option<Lookup>)> {
     let tenant = req.tenant.clone();
     let mut prepared = st.engine.prepare(req)?;
     let limits = st.scheduler.limits(&tenant);
@@ -315,7 +322,18 @@ async fn plan_query(st: &QuerierState, headers: &HeaderMap, req: QueryRequest) -
     }
     prepared.set_max_series(limits.max_series_per_query);
     st.source.prepare(&tenant, consistency(headers, &st.config)?).await?;
-    let plan = st.engine.estimate(st.source.as_ref(), &prepared).await?;
+    let (plan, lookup) = if cache {
+        let lookup = st.results_cache.lookup(&st.engine, &st.source, prepared.request()).await?;
+        let mut runs = Vec::new();
+        for sub in lookup.misses() {
+            runs.push(st.engine.estimate(st.source.as_ref(), &st.engine.prepare(sub)?).await?);
+        }
+        let o = lookup.outcome();
+        let node = format!("results cache: {} of {} time splits cached", o.hits, o.hits + o.misses);
+        (CostNode::sequence(node, runs), Some(lookup))
+    } else {
+        (st.engine.estimate(st.source.as_ref(), &prepared).await?, None)
+    };
     if let Some((min, max)) = prepared.data_span()
         && limits.max_query_length_ms > 0
         && max.saturating_sub(min) > limits.max_query_length_ms as i64
@@ -323,7 +341,7 @@ async fn plan_query(st: &QuerierState, headers: &HeaderMap, req: QueryRequest) -
         st.scheduler.refused("query_length", st.scheduler.lane_of(plan.cost.cost()));
         return Err(Error::QueryTooLong { length_ms: max - min, limit_ms: limits.max_query_length_ms });
     }
-    Ok((prepared, plan))
+    Ok((prepared, plan, lookup))
 }
 
 /// Whether the tenant's limits change what a query reads or may fail it
@@ -343,20 +361,20 @@ async fn run_query(
     req: QueryRequest,
     started: Instant,
 ) -> Result<String> {
-    let (mut prepared, plan) = plan_query(st, headers, req).await?;
+    // `stats=all` reports the query's own figures: evaluated in one piece.
+    let use_cache = st.results_cache.cacheable(&req)
+        && !no_store(headers)
+        && !stats_param(p)
+        && !limits_apply_midway(st, &req.tenant);
+    let (mut prepared, plan, lookup) = plan_query(st, headers, req, use_cache).await?;
     let permit = st.scheduler.admit(prepared.tenant(), Admission { cost: plan.cost.cost() }).await?;
     let parallelism = st.scheduler.parallelism();
     prepared.set_parallelism(parallelism);
     let heavy = permit.lane() == Lane::Heavy;
-    // `stats=all` reports the query's own figures: evaluated in one piece.
-    let use_cache = st.results_cache.cacheable(prepared.request())
-        && !no_store(headers)
-        && !stats_param(p)
-        && !limits_apply_midway(st, prepared.tenant());
-    let (value, stats) = if use_cache {
-        let req = prepared.request().clone();
+    let (value, stats) = if let Some(lookup) = lookup {
         drop(prepared);
-        let (value, stats, _) = st.results_cache.run(&st.engine, &st.source, &req, parallelism, heavy).await?;
+        let (value, stats, _) =
+            st.results_cache.complete(&st.engine, &st.source, lookup, parallelism, heavy).await?;
         (value, stats)
     } else {
         let result = st.engine.run_with(st.source.clone(), prepared, heavy).await;
@@ -418,7 +436,7 @@ async fn query_cost(
             let p = request_params(&headers, q, &body)?;
             let req = query_request(&st, &headers, &p, p.get("step").is_some())?;
             let planned = Instant::now();
-            let (prepared, plan) = plan_query(&st, &headers, req).await?;
+            let (prepared, plan, _) = plan_query(&st, &headers, req, false).await?;
             let cost = plan.cost.cost();
             let answer = serde_json::json!({
                 "status": "success",

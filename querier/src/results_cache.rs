@@ -3,26 +3,33 @@
 //!
 //! ```text
 //!  query_range(tenant, query, start..end, step)
-//!    ─▶ splits: the steps grouped by `split_ms`-aligned windows
-//!    ─▶ per split: prepare the sub-query, ask the source for the version
-//!       of each selection over the split's data window
+//!    ─▶ units: the steps grouped by `split_ms`-aligned splits; a split whose
+//!       data a head still holds is cut into `tail_split_ms`-aligned pieces
+//!    ─▶ per unit: prepare the sub-query, ask the source for the version of
+//!       each selection over the unit's data window
 //!         version None (a head still holds data there) ─▶ evaluate, not kept
-//!         cached under (tenant, query, step, step phase, split) with the
-//!           same versions ─▶ hit
+//!         cached under (tenant, query, step, step phase, width, index) with
+//!           the same versions ─▶ hit
 //!         else ─▶ evaluate, keep (LRU, bounded bytes)
-//!    ─▶ series merged by labels across splits, in time order
+//!    ─▶ consecutive units to evaluate run as one query, cut apart after
+//!    ─▶ series merged by labels across units, in time order
 //! ```
 //!
-//! Why results never go stale: a split's entry is used only when every
-//! selection's [`SeriesSource::version`] over the split's whole data window
-//! (the split's steps widened by ranges, offsets and the lookback, as the
+//! [`ResultsCache::lookup`] finds the hits before the query is admitted, so
+//! the scheduler estimates and admits only the units left to evaluate: a
+//! refreshed panel costs (and queues like) its uncached tail.
+//!
+//! Why results never go stale: a unit's entry is used only when every
+//! selection's [`SeriesSource::version`] over the unit's whole data window
+//! (the unit's steps widened by ranges, offsets and the lookback, as the
 //! planner computes them) equals the one recorded with it. The storage
 //! source has no version while an ingester head holds a selected sample in
 //! the window (out-of-order samples land in a head first), and otherwise
 //! versions the window by the immutable files it reads, so a sample landing
-//! in a cached split later (in a head, then in a new file) changes the
+//! in a cached unit later (in a head, then in a new file) changes the
 //! version. Each step's value depends only on the data of its own window,
-//! so evaluating splits apart gives the same points as one evaluation.
+//! so evaluating units apart, or several in one run, gives the same points
+//! as one evaluation.
 //!
 //! Queries whose values depend on the query's own start or end (`@
 //! start()`, `@ end()`; any `@`, to be safe) are not cached. A request with
@@ -52,6 +59,11 @@ pub struct ResultsCacheConfig {
     /// Width of a split in milliseconds; splits are aligned to multiples of
     /// it (UTC). Default 2 h.
     pub split_ms: u64,
+    /// Width of the pieces a split is cut into when a head still holds data
+    /// in it (the newest split of a live panel): the pieces before the
+    /// head's data are cached on their own, so a refresh evaluates only the
+    /// newest pieces. Default 10 min; `split_ms` or more turns it off.
+    pub tail_split_ms: u64,
     /// Most bytes of results kept; the least recently used go first.
     /// Default 256 MiB.
     pub max_bytes: u64,
@@ -59,21 +71,23 @@ pub struct ResultsCacheConfig {
 
 impl Default for ResultsCacheConfig {
     fn default() -> Self {
-        Self { enabled: true, split_ms: 2 * 3600 * 1000, max_bytes: 256 << 20 }
+        Self { enabled: true, split_ms: 2 * 3600 * 1000, tail_split_ms: 10 * 60 * 1000, max_bytes: 256 << 20 }
     }
 }
 
 impl ResultsCacheConfig {
-    /// Checks the split width.
+    /// Checks the split widths.
     pub fn validate(&self) -> Result<()> {
-        if self.split_ms == 0 || self.split_ms > i64::MAX as u64 / 4 {
-            return Err(Error::InvalidConfig("results_cache.split_ms must be between 1 and 2^61".into()));
+        for (name, v) in [("split_ms", self.split_ms), ("tail_split_ms", self.tail_split_ms)] {
+            if v == 0 || v > i64::MAX as u64 / 4 {
+                return Err(Error::InvalidConfig(format!("results_cache.{name} must be between 1 and 2^61")));
+            }
         }
         Ok(())
     }
 }
 
-/// What identifies one split's result.
+/// What identifies one unit's result.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
     tenant: String,
@@ -81,14 +95,16 @@ struct Key {
     step: i64,
     /// `start mod step`: grids of another phase have other step times.
     phase: i64,
-    /// The split's index (`t div split_ms`).
-    split: i64,
+    /// The unit's width: `split_ms`, or `tail_split_ms` for a piece.
+    width: i64,
+    /// The unit's index (`t div width`).
+    index: i64,
 }
 
-/// One split's series as `(labels, float points, histogram points)`.
+/// One unit's series as `(labels, float points, histogram points)`.
 type Part = Arc<Vec<PartSeries>>;
 
-/// One series of a split.
+/// One series of a unit.
 type PartSeries = (Labels, Vec<(Timestamp, f64)>, Vec<(Timestamp, Arc<Histogram>)>);
 
 struct Entry {
@@ -108,10 +124,63 @@ struct Inner {
 /// How one request used the cache.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Outcome {
-    /// Splits answered from the cache.
+    /// Units answered from the cache.
     pub hits: u64,
-    /// Splits evaluated.
+    /// Units evaluated.
     pub misses: u64,
+}
+
+/// One unit of a looked-up query: a split, or a piece of one.
+struct Unit {
+    key: Key,
+    /// First and last step of the unit.
+    first: Timestamp,
+    last: Timestamp,
+    /// The versions of its selections; `None` when its data can change.
+    versions: Option<Vec<u64>>,
+    /// The cached answer, when the versions matched.
+    hit: Option<Part>,
+}
+
+/// A range query's units after [`ResultsCache::lookup`]: the hits, and the
+/// runs of units left to evaluate.
+pub struct Lookup {
+    req: QueryRequest,
+    units: Vec<Unit>,
+}
+
+impl Lookup {
+    /// The sub-queries left to evaluate: one per run of consecutive units
+    /// that missed, in time order (empty when every unit hit).
+    pub fn misses(&self) -> Vec<QueryRequest> {
+        self.miss_runs().map(|(i, j)| self.sub_request(i, j)).collect()
+    }
+
+    /// Units hit and missed.
+    pub fn outcome(&self) -> Outcome {
+        let hits = self.units.iter().filter(|u| u.hit.is_some()).count() as u64;
+        Outcome { hits, misses: self.units.len() as u64 - hits }
+    }
+
+    /// `(first, end)` unit indexes of every run of missed units.
+    fn miss_runs(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let mut i = 0;
+        std::iter::from_fn(move || {
+            while i < self.units.len() && self.units[i].hit.is_some() {
+                i += 1;
+            }
+            let start = i;
+            while i < self.units.len() && self.units[i].hit.is_none() {
+                i += 1;
+            }
+            (start < i).then_some((start, i))
+        })
+    }
+
+    /// The query over units `i..j`.
+    fn sub_request(&self, i: usize, j: usize) -> QueryRequest {
+        QueryRequest { start: self.units[i].first, end: self.units[j - 1].last, ..self.req.clone() }
+    }
 }
 
 /// The results cache (see the module docs).
@@ -135,6 +204,23 @@ fn part_bytes(part: &[PartSeries]) -> u64 {
         + 64
 }
 
+/// The steps `first, first + step, …, last` grouped into `width`-aligned
+/// windows: `(window index, first step, last step)`.
+fn windows(first: Timestamp, last: Timestamp, step: i64, width: i64) -> Vec<(i64, Timestamp, Timestamp)> {
+    let step = step.max(1);
+    let mut out = Vec::new();
+    let mut t = first;
+    while t <= last {
+        let index = t.div_euclid(width);
+        let window_end = (index + 1) * width - 1;
+        // The last step at or before the window's end (and the range's).
+        let end = t + (window_end.min(last) - t) / step * step;
+        out.push((index, t, end));
+        t = end + step;
+    }
+    out
+}
+
 impl ResultsCache {
     /// A cache with `config`.
     pub fn new(config: ResultsCacheConfig) -> Self {
@@ -146,7 +232,7 @@ impl ResultsCache {
         self.config.enabled
     }
 
-    /// Splits answered from the cache and splits evaluated, since start.
+    /// Units answered from the cache and units evaluated, since start.
     pub fn counts(&self) -> (u64, u64) {
         (self.hits.load(Ordering::Relaxed), self.misses.load(Ordering::Relaxed))
     }
@@ -160,24 +246,6 @@ impl ResultsCache {
     /// without `@` (whose values could depend on the query's own range).
     pub fn cacheable(&self, req: &QueryRequest) -> bool {
         self.config.enabled && !req.instant && !req.query.contains('@')
-    }
-
-    /// The step times of `req` grouped into `split_ms`-aligned splits:
-    /// `(split index, first step, last step)`.
-    fn splits(&self, req: &QueryRequest) -> Vec<(i64, Timestamp, Timestamp)> {
-        let split = self.config.split_ms as i64;
-        let step = req.step.max(1);
-        let mut out = Vec::new();
-        let mut t = req.start;
-        while t <= req.end {
-            let index = t.div_euclid(split);
-            let split_end = (index + 1) * split - 1;
-            // The last step at or before the split's end (and the query's).
-            let last = t + (split_end.min(req.end) - t) / step * step;
-            out.push((index, t, last));
-            t = last + step;
-        }
-        out
     }
 
     fn get(&self, key: &Key, versions: &[u64]) -> Option<Part> {
@@ -214,9 +282,105 @@ impl ResultsCache {
         }
     }
 
-    /// Runs the range query `req` split by split, reusing cached splits
-    /// whose data has not changed; `parallelism` and `background` as for
-    /// [`Engine::run_with`]. The statistics add up the evaluated splits.
+    /// The versions of every selection of `req` over `first..=last`, or
+    /// `None` when one of them can still change.
+    async fn versions(
+        engine: &Engine,
+        source: &Arc<dyn SeriesSource>,
+        req: &QueryRequest,
+        first: Timestamp,
+        last: Timestamp,
+    ) -> Result<Option<Vec<u64>>> {
+        let prepared = engine.prepare(QueryRequest { start: first, end: last, ..req.clone() })?;
+        let mut versions = Vec::new();
+        for sel in prepared.selections() {
+            match source.version(&sel).await? {
+                Some(v) => versions.push(v),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(versions))
+    }
+
+    /// The unit `width`/`index` over `first..=last`, with its cached answer
+    /// when its versions match.
+    fn unit(&self, req: &QueryRequest, width: i64, index: i64, first: Timestamp, last: Timestamp, versions: Option<Vec<u64>>) -> Unit {
+        let key = Key {
+            tenant: req.tenant.as_str().to_string(),
+            query: req.query.clone(),
+            step: req.step,
+            phase: req.start.rem_euclid(req.step.max(1)),
+            width,
+            index,
+        };
+        let hit = versions.as_deref().and_then(|v| self.get(&key, v));
+        Unit { key, first, last, versions, hit }
+    }
+
+    /// Cuts the range query `req` into units and finds the cached ones
+    /// (no sample is read: the versions come from the heads' postings and
+    /// the files' time ranges).
+    pub async fn lookup(&self, engine: &Engine, source: &Arc<dyn SeriesSource>, req: &QueryRequest) -> Result<Lookup> {
+        let (split, tail) = (self.config.split_ms as i64, self.config.tail_split_ms as i64);
+        let mut units = Vec::new();
+        for (index, first, last) in windows(req.start, req.end, req.step, split) {
+            let versions = Self::versions(engine, source, req, first, last).await?;
+            if versions.is_some() || tail >= split {
+                units.push(self.unit(req, split, index, first, last, versions));
+                continue;
+            }
+            // A head holds data in the split: cache its older pieces apart.
+            for (index, first, last) in windows(first, last, req.step, tail) {
+                let versions = Self::versions(engine, source, req, first, last).await?;
+                units.push(self.unit(req, tail, index, first, last, versions));
+            }
+        }
+        Ok(Lookup { req: req.clone(), units })
+    }
+
+    /// Evaluates the units `lookup` missed (each run of consecutive ones as
+    /// one query), keeps their answers, and merges every unit's series;
+    /// `parallelism` and `background` as for [`Engine::run_with`]. The
+    /// statistics add up the evaluated runs.
+    pub async fn complete(
+        &self,
+        engine: &Engine,
+        source: &Arc<dyn SeriesSource>,
+        mut lookup: Lookup,
+        parallelism: usize,
+        background: bool,
+    ) -> Result<(QueryValue, QueryStats, Outcome)> {
+        let outcome = lookup.outcome();
+        let mut stats = QueryStats::default();
+        let mut evaluated: Vec<Option<Part>> = vec![None; lookup.units.len()];
+        for (i, j) in lookup.miss_runs().collect::<Vec<_>>() {
+            let mut prepared = engine.prepare(lookup.sub_request(i, j))?;
+            prepared.set_parallelism(parallelism);
+            let (value, mut s) = engine.run_with(source.clone(), prepared, background).await?;
+            // A run that annotated something is not cached: a hit would
+            // lose its warnings.
+            let annotated = !s.annotations.is_empty();
+            stats.annotations.merge(std::mem::take(&mut s.annotations));
+            add_stats(&mut stats, &s);
+            let QueryValue::Matrix(series) = value else {
+                return Err(Error::Internal("a range query answered something else than a matrix".into()));
+            };
+            for (k, unit) in lookup.units.iter_mut().enumerate().take(j).skip(i) {
+                let part: Part = Arc::new(cut(&series, unit.first, unit.last));
+                if let Some(v) = unit.versions.take().filter(|_| !annotated) {
+                    self.put(unit.key.clone(), v, part.clone());
+                }
+                evaluated[k] = Some(part);
+            }
+        }
+        let parts: Vec<Part> =
+            lookup.units.into_iter().zip(evaluated).filter_map(|(u, e)| u.hit.or(e)).collect();
+        self.hits.fetch_add(outcome.hits, Ordering::Relaxed);
+        self.misses.fetch_add(outcome.misses, Ordering::Relaxed);
+        Ok((QueryValue::Matrix(merge(&parts)), stats, outcome))
+    }
+
+    /// [`Self::lookup`] then [`Self::complete`].
     pub async fn run(
         &self,
         engine: &Engine,
@@ -225,56 +389,8 @@ impl ResultsCache {
         parallelism: usize,
         background: bool,
     ) -> Result<(QueryValue, QueryStats, Outcome)> {
-        let mut parts: Vec<Part> = Vec::new();
-        let mut stats = QueryStats::default();
-        let mut outcome = Outcome::default();
-        for (split, first, last) in self.splits(req) {
-            let sub = QueryRequest { start: first, end: last, ..req.clone() };
-            let mut prepared = engine.prepare(sub)?;
-            prepared.set_parallelism(parallelism);
-            let mut versions = Some(Vec::new());
-            for sel in prepared.selections().collect::<Vec<_>>() {
-                match (source.version(&sel).await?, versions.as_mut()) {
-                    (Some(v), Some(vs)) => vs.push(v),
-                    _ => {
-                        versions = None;
-                        break;
-                    }
-                }
-            }
-            let key = Key {
-                tenant: req.tenant.as_str().to_string(),
-                query: req.query.clone(),
-                step: req.step,
-                phase: req.start.rem_euclid(req.step.max(1)),
-                split,
-            };
-            if let Some(part) = versions.as_deref().and_then(|v| self.get(&key, v)) {
-                outcome.hits += 1;
-                parts.push(part);
-                continue;
-            }
-            outcome.misses += 1;
-            let (value, mut s) = engine.run_with(source.clone(), prepared, background).await?;
-            // A split that annotated something is not cached: a hit would
-            // lose its warnings.
-            let annotated = !s.annotations.is_empty();
-            stats.annotations.merge(std::mem::take(&mut s.annotations));
-            add_stats(&mut stats, &s);
-            let part: Part = Arc::new(match value {
-                QueryValue::Matrix(series) => {
-                    series.into_iter().map(|s| (s.labels, s.points.to_vec(), s.hist)).collect()
-                }
-                _ => return Err(Error::Internal("a range query answered something else than a matrix".into())),
-            });
-            if let Some(v) = versions.filter(|_| !annotated) {
-                self.put(key, v, part.clone());
-            }
-            parts.push(part);
-        }
-        self.hits.fetch_add(outcome.hits, Ordering::Relaxed);
-        self.misses.fetch_add(outcome.misses, Ordering::Relaxed);
-        Ok((QueryValue::Matrix(merge(&parts)), stats, outcome))
+        let lookup = self.lookup(engine, source, req).await?;
+        self.complete(engine, source, lookup, parallelism, background).await
     }
 }
 
@@ -288,8 +404,22 @@ fn add_stats(total: &mut QueryStats, s: &QueryStats) {
     total.eval_nanos += s.eval_nanos;
 }
 
-/// The splits' series merged by labels (sorted, as the engine answers),
-/// points in time order (the splits are in time order).
+/// The points of `series` from `first` to `last` (series without any there
+/// are left out).
+fn cut(series: &[RangeSeries], first: Timestamp, last: Timestamp) -> Vec<PartSeries> {
+    let within = |t: Timestamp| t >= first && t <= last;
+    series
+        .iter()
+        .filter_map(|s| {
+            let points: Vec<(Timestamp, f64)> = s.points.iter().filter(|(t, _)| within(*t)).collect();
+            let hist: Vec<(Timestamp, Arc<Histogram>)> = s.hist.iter().filter(|(t, _)| within(*t)).cloned().collect();
+            (!points.is_empty() || !hist.is_empty()).then(|| (s.labels.clone(), points, hist))
+        })
+        .collect()
+}
+
+/// The units' series merged by labels (sorted, as the engine answers),
+/// points in time order (the units are in time order).
 fn merge(parts: &[Part]) -> Vec<RangeSeries> {
     type Merged = (Vec<(Timestamp, f64)>, Vec<(Timestamp, Arc<Histogram>)>);
     let mut by_labels: BTreeMap<&Labels, Merged> = BTreeMap::new();
@@ -351,10 +481,9 @@ mod tests {
     }
 
     #[test]
-    fn splits_cover_every_step_once_aligned_to_the_split_width() {
-        let cache = ResultsCache::new(ResultsCacheConfig { split_ms: 2 * HOUR as u64, ..Default::default() });
+    fn windows_cover_every_step_once_aligned_to_the_width() {
         let r = QueryRequest { step: 7 * 60_000, ..req("x", HOUR / 2, 6 * HOUR) };
-        let splits = cache.splits(&r);
+        let splits = windows(r.start, r.end, r.step, 2 * HOUR);
         let steps: Vec<i64> = splits
             .iter()
             .flat_map(|&(_, a, b)| (0..).map(move |k| a + k * r.step).take_while(move |t| *t <= b))
@@ -363,6 +492,8 @@ mod tests {
         assert_eq!(steps, want);
         assert_eq!(splits.iter().map(|s| s.0).collect::<Vec<_>>(), [0, 1, 2]);
         assert!(splits.iter().all(|&(i, a, b)| a.div_euclid(2 * HOUR) == i && b.div_euclid(2 * HOUR) == i));
+        // A step wider than the width leaves no window empty.
+        assert!(windows(0, HOUR, HOUR / 2, 60_000).iter().all(|&(_, a, b)| a <= b));
     }
 
     #[test]
@@ -395,6 +526,85 @@ mod tests {
         let direct = rt.block_on(engine.execute(src.as_ref(), r)).unwrap();
         assert_eq!(points(&late), points(&direct));
         assert!(points(&late).iter().any(|(_, p)| p.iter().any(|&(_, v)| f64::from_bits(v) == 1e9)));
+    }
+
+    /// A memory source whose data from `volatile_from` on can still change
+    /// (as a head's): no version for windows reaching it.
+    struct LiveTail {
+        inner: Arc<MemorySource>,
+        volatile_from: std::sync::atomic::AtomicI64,
+    }
+
+    impl SeriesSource for LiveTail {
+        fn select_with_stats<'a>(
+            &'a self,
+            req: &'a strata_common::select::SelectRequest,
+        ) -> futures::future::BoxFuture<'a, Result<(crate::source::SeriesIter, crate::source::SelectStats)>> {
+            self.inner.select_with_stats(req)
+        }
+        fn series_labels<'a>(
+            &'a self,
+            req: &'a strata_common::select::SelectRequest,
+        ) -> futures::future::BoxFuture<'a, Result<Vec<Labels>>> {
+            self.inner.series_labels(req)
+        }
+        fn estimate<'a>(
+            &'a self,
+            req: &'a strata_common::select::SelectRequest,
+        ) -> futures::future::BoxFuture<'a, Result<strata_common::select::SelectEstimate>> {
+            self.inner.estimate(req)
+        }
+        fn version<'a>(
+            &'a self,
+            req: &'a strata_common::select::SelectRequest,
+        ) -> futures::future::BoxFuture<'a, Result<Option<u64>>> {
+            if req.max_t >= self.volatile_from.load(Ordering::Relaxed) {
+                return Box::pin(async { Ok(None) });
+            }
+            self.inner.version(req)
+        }
+    }
+
+    #[test]
+    fn a_split_with_live_data_caches_its_older_pieces_and_evaluates_only_the_tail() {
+        let mem = source();
+        let live = Arc::new(LiveTail { inner: mem.clone(), volatile_from: (5 * HOUR + HOUR / 2).into() });
+        let src: Arc<dyn SeriesSource> = live.clone();
+        let engine = Engine::new(EngineOptions::default());
+        let cache = ResultsCache::new(ResultsCacheConfig::default());
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let q = "sum by (host) (rate(c_total[5m]))";
+        let r = req(q, 0, 6 * HOUR - 60_000);
+        let direct = rt.block_on(engine.execute(mem.as_ref(), r.clone())).unwrap();
+        // Splits 0 and 1 are whole; split 2 (4 h..6 h) is cut into 12
+        // pieces of 10 min, of which those reading 5 h 30 min on change.
+        let lookup = rt.block_on(cache.lookup(&engine, &src, &r)).unwrap();
+        assert_eq!(lookup.outcome(), Outcome { hits: 0, misses: 2 + 12 });
+        assert_eq!(lookup.misses().len(), 1, "consecutive misses run as one query");
+        let (first, _, _) = rt.block_on(cache.complete(&engine, &src, lookup, 2, false)).unwrap();
+        assert_eq!(points(&first), points(&direct));
+        // A refresh: only the pieces whose window (5 min rate range
+        // included) reaches the live data are evaluated again.
+        let lookup = rt.block_on(cache.lookup(&engine, &src, &r)).unwrap();
+        let misses = lookup.misses();
+        assert_eq!(lookup.outcome(), Outcome { hits: 2 + 9, misses: 3 });
+        assert_eq!((misses.len(), misses[0].start, misses[0].end), (1, 5 * HOUR + HOUR / 2, r.end));
+        let (again, _, _) = rt.block_on(cache.complete(&engine, &src, lookup, 2, false)).unwrap();
+        assert_eq!(points(&again), points(&direct));
+        // A late sample in the live tail is seen; once the tail is stable
+        // (flushed), every piece is cached.
+        let labels = Labels::from_pairs([("__name__", "c_total"), ("host", "h1")]).unwrap();
+        mem.append(&TenantId::default_tenant(), labels, &[Sample::new(5 * HOUR + 50 * 60_000 + 500, 1e12)]).unwrap();
+        let direct = rt.block_on(engine.execute(mem.as_ref(), r.clone())).unwrap();
+        let (late, _, o) = rt.block_on(cache.run(&engine, &src, &r, 1, false)).unwrap();
+        assert_eq!(o, Outcome { hits: 2 + 9, misses: 3 });
+        assert_eq!(points(&late), points(&direct));
+        live.volatile_from.store(i64::MAX, Ordering::Relaxed);
+        let (_, _, o) = rt.block_on(cache.run(&engine, &src, &r, 1, false)).unwrap();
+        assert_eq!(o, Outcome { hits: 2, misses: 1 }, "the stable split is a new whole unit");
+        let (stable, _, o) = rt.block_on(cache.run(&engine, &src, &r, 1, false)).unwrap();
+        assert_eq!(o, Outcome { hits: 3, misses: 0 });
+        assert_eq!(points(&stable), points(&direct));
     }
 
     #[test]

@@ -85,6 +85,18 @@ pub struct CostNode {
     pub children: Vec<CostNode>,
 }
 
+impl CostNode {
+    /// Runs of one query evaluated one after the other (the results
+    /// cache's misses): their work adds up; their output and peak memory
+    /// are those of the largest run.
+    pub fn sequence(node: String, runs: Vec<CostNode>) -> Self {
+        let mut cost = NodeCost::sum(&runs);
+        cost.series = runs.iter().map(|r| r.cost.series).max().unwrap_or(0);
+        cost.peak_memory_bytes = runs.iter().map(|r| r.cost.peak_memory_bytes).max().unwrap_or(0);
+        Self { node, cost, children: runs }
+    }
+}
+
 /// Estimates `expr` on `grid`, with each selector's estimate in `selected`
 /// (keyed like [`super::plan::Selection::key`]).
 pub fn estimate(expr: &Expr, grid: &Grid, selected: &HashMap<usize, SelectEstimate>) -> CostNode {
