@@ -296,19 +296,6 @@ async fn heavy_client(target: Target, offset: usize, deadline: Instant) -> Phase
     phase
 }
 
-/// Puts the calling thread under Linux's `SCHED_IDLE` policy (where it is
-/// refused, it keeps its priority). The heavy clients' threads run so: on
-/// this 2-core machine their reading and parsing of megabytes of JSON per
-/// answer would otherwise take the servers' CPU, which clients on other
-/// machines do not. It is the same for every system measured.
-fn idle_priority() {
-    // SAFETY: a plain system call on the calling thread; `param` outlives it.
-    unsafe {
-        let param = libc::sched_param { sched_priority: 0 };
-        libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
-    }
-}
-
 /// The heavy clients' runtime and their own target (so their own
 /// connection pool: connections live on the runtime that opened them).
 struct HeavyRuntime {
@@ -446,11 +433,7 @@ pub fn run(
     // before the idle baseline; its CPU seconds show what is left.
     std::thread::sleep(QUIET);
     let heavy_rt = HeavyRuntime {
-        rt: tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .on_thread_start(idle_priority)
-            .enable_all()
-            .build()?,
+        rt: tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?,
         target: Target::new(sys, w)?,
     };
     let run_phase = |name: &str, heavy: usize| {
