@@ -132,7 +132,7 @@ struct Args {
     /// `--mode tsbs`: after the other measurements, push this many more
     /// minutes into Strata (left in its heads) and time a live panel's
     /// refresh (results cache on) against the uncached query; 0 skips it.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 0)]
     live_minutes: usize,
     /// `--mode tsbs` and `histograms`: after measuring, loop Strata's queries this long (for
     /// `perf record -p PID`; the PID is printed).

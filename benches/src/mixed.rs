@@ -347,7 +347,9 @@ async fn phase(target: &Target, cheap: usize, heavy: usize, secs: u64, heavy_rt:
 /// Waits (up to 5 minutes) until the system answers every sample of two
 /// metrics over the whole range.
 async fn wait_queryable(target: &Target, w: &Workload) -> Result<()> {
-    let range_s = target.end_s - target.start_s + 60;
+    // The window holds the workload's samples and nothing older: a second
+    // workload pushed after another (`--live-minutes`) is counted alone.
+    let range_s = target.end_s - target.start_s + 1;
     let query = format!(
         "sum(count_over_time({{__name__=~\"cpu_usage_user|http_request_duration_seconds_count\"}}[{range_s}s]))"
     );
