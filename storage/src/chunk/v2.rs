@@ -365,6 +365,11 @@ pub(super) fn get_ints_with(
         _ => c.uvarint_usize().ok_or(t)?,
     };
     let bytes = c.bytes(len).ok_or(t)?;
+    if k == 0 {
+        // The block is consumed; no value is wanted (the delta modes below
+        // would push the first one).
+        return Ok(());
+    }
     let mut r = FastBitReader::new(bytes);
     let rest = k.saturating_sub(1);
     match mode {
