@@ -326,7 +326,7 @@ async fn plan_query(
         let lookup = st.results_cache.lookup(&st.engine, &st.source, prepared.request()).await?;
         let mut runs = Vec::new();
         for sub in lookup.misses() {
-            runs.push(st.engine.estimate(st.source.as_ref(), &st.engine.prepare(sub)?).await?);
+            runs.push(st.engine.estimate(st.source.as_ref(), sub).await?);
         }
         let o = lookup.outcome();
         let node = format!("results cache: {} of {} time splits cached", o.hits, o.hits + o.misses);
@@ -373,8 +373,7 @@ async fn run_query(
     let heavy = permit.lane() == Lane::Heavy;
     let (value, stats) = if let Some(lookup) = lookup {
         drop(prepared);
-        let (value, stats, _) =
-            st.results_cache.complete(&st.engine, &st.source, lookup, parallelism, heavy).await?;
+        let (value, stats, _) = st.results_cache.complete(&st.engine, &st.source, lookup, parallelism, heavy).await?;
         (value, stats)
     } else {
         let result = st.engine.run_with(st.source.clone(), prepared, heavy).await;

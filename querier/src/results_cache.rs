@@ -45,7 +45,7 @@ use serde::{Deserialize, Serialize};
 use strata_common::histogram::Histogram;
 use strata_common::{Labels, Timestamp};
 
-use crate::engine::{Engine, Points, QueryRequest, QueryStats, QueryValue, RangeSeries};
+use crate::engine::{Engine, Points, Prepared, QueryRequest, QueryStats, QueryValue, RangeSeries};
 use crate::error::{Error, Result};
 use crate::source::SeriesSource;
 
@@ -143,17 +143,20 @@ struct Unit {
 }
 
 /// A range query's units after [`ResultsCache::lookup`]: the hits, and the
-/// runs of units left to evaluate.
+/// runs of units left to evaluate, prepared.
 pub struct Lookup {
-    req: QueryRequest,
     units: Vec<Unit>,
+    /// `(first unit, end unit, the query over them)` of every run of
+    /// consecutive missed units, in time order.
+    runs: Vec<(usize, usize, Prepared)>,
 }
 
 impl Lookup {
-    /// The sub-queries left to evaluate: one per run of consecutive units
-    /// that missed, in time order (empty when every unit hit).
-    pub fn misses(&self) -> Vec<QueryRequest> {
-        self.miss_runs().map(|(i, j)| self.sub_request(i, j)).collect()
+    /// The prepared sub-queries left to evaluate: one per run of
+    /// consecutive units that missed, in time order (none when every unit
+    /// hit). The scheduler estimates these.
+    pub fn misses(&self) -> impl Iterator<Item = &Prepared> {
+        self.runs.iter().map(|(_, _, p)| p)
     }
 
     /// Units hit and missed.
@@ -161,26 +164,24 @@ impl Lookup {
         let hits = self.units.iter().filter(|u| u.hit.is_some()).count() as u64;
         Outcome { hits, misses: self.units.len() as u64 - hits }
     }
+}
 
-    /// `(first, end)` unit indexes of every run of missed units.
-    fn miss_runs(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
-        let mut i = 0;
-        std::iter::from_fn(move || {
-            while i < self.units.len() && self.units[i].hit.is_some() {
-                i += 1;
-            }
-            let start = i;
-            while i < self.units.len() && self.units[i].hit.is_none() {
-                i += 1;
-            }
-            (start < i).then_some((start, i))
-        })
+/// `(first, end)` indexes of every run of consecutive missed units.
+fn miss_runs(units: &[Unit]) -> Vec<(usize, usize)> {
+    let mut runs = Vec::new();
+    let mut i = 0;
+    while i < units.len() {
+        let start = i;
+        while i < units.len() && units[i].hit.is_none() {
+            i += 1;
+        }
+        if start < i {
+            runs.push((start, i));
+        } else {
+            i += 1;
+        }
     }
-
-    /// The query over units `i..j`.
-    fn sub_request(&self, i: usize, j: usize) -> QueryRequest {
-        QueryRequest { start: self.units[i].first, end: self.units[j - 1].last, ..self.req.clone() }
-    }
+    runs
 }
 
 /// The results cache (see the module docs).
@@ -304,7 +305,15 @@ impl ResultsCache {
 
     /// The unit `width`/`index` over `first..=last`, with its cached answer
     /// when its versions match.
-    fn unit(&self, req: &QueryRequest, width: i64, index: i64, first: Timestamp, last: Timestamp, versions: Option<Vec<u64>>) -> Unit {
+    fn unit(
+        &self,
+        req: &QueryRequest,
+        width: i64,
+        index: i64,
+        first: Timestamp,
+        last: Timestamp,
+        versions: Option<Vec<u64>>,
+    ) -> Unit {
         let key = Key {
             tenant: req.tenant.as_str().to_string(),
             query: req.query.clone(),
@@ -335,26 +344,34 @@ impl ResultsCache {
                 units.push(self.unit(req, tail, index, first, last, versions));
             }
         }
-        Ok(Lookup { req: req.clone(), units })
+        let runs = miss_runs(&units)
+            .into_iter()
+            .map(|(i, j)| {
+                let sub = QueryRequest { start: units[i].first, end: units[j - 1].last, ..req.clone() };
+                Ok((i, j, engine.prepare(sub)?))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Lookup { units, runs })
     }
 
     /// Evaluates the units `lookup` missed (each run of consecutive ones as
-    /// one query), keeps their answers, and merges every unit's series;
+    /// one query, as it was prepared), keeps their answers, and merges
+    /// every unit's series;
     /// `parallelism` and `background` as for [`Engine::run_with`]. The
     /// statistics add up the evaluated runs.
     pub async fn complete(
         &self,
         engine: &Engine,
         source: &Arc<dyn SeriesSource>,
-        mut lookup: Lookup,
+        lookup: Lookup,
         parallelism: usize,
         background: bool,
     ) -> Result<(QueryValue, QueryStats, Outcome)> {
         let outcome = lookup.outcome();
+        let Lookup { mut units, runs } = lookup;
         let mut stats = QueryStats::default();
-        let mut evaluated: Vec<Option<Part>> = vec![None; lookup.units.len()];
-        for (i, j) in lookup.miss_runs().collect::<Vec<_>>() {
-            let mut prepared = engine.prepare(lookup.sub_request(i, j))?;
+        let mut evaluated: Vec<Option<Part>> = vec![None; units.len()];
+        for (i, j, mut prepared) in runs {
             prepared.set_parallelism(parallelism);
             let (value, mut s) = engine.run_with(source.clone(), prepared, background).await?;
             // A run that annotated something is not cached: a hit would
@@ -365,16 +382,16 @@ impl ResultsCache {
             let QueryValue::Matrix(series) = value else {
                 return Err(Error::Internal("a range query answered something else than a matrix".into()));
             };
-            for (k, unit) in lookup.units.iter_mut().enumerate().take(j).skip(i) {
-                let part: Part = Arc::new(cut(&series, unit.first, unit.last));
+            let bounds: Vec<(Timestamp, Timestamp)> = units[i..j].iter().map(|u| (u.first, u.last)).collect();
+            for ((unit, slot), part) in units[i..j].iter_mut().zip(&mut evaluated[i..j]).zip(cut(&series, &bounds)) {
+                let part: Part = Arc::new(part);
                 if let Some(v) = unit.versions.take().filter(|_| !annotated) {
                     self.put(unit.key.clone(), v, part.clone());
                 }
-                evaluated[k] = Some(part);
+                *slot = Some(part);
             }
         }
-        let parts: Vec<Part> =
-            lookup.units.into_iter().zip(evaluated).filter_map(|(u, e)| u.hit.or(e)).collect();
+        let parts: Vec<Part> = units.into_iter().zip(evaluated).filter_map(|(u, e)| u.hit.or(e)).collect();
         self.hits.fetch_add(outcome.hits, Ordering::Relaxed);
         self.misses.fetch_add(outcome.misses, Ordering::Relaxed);
         Ok((QueryValue::Matrix(merge(&parts)), stats, outcome))
@@ -404,18 +421,36 @@ fn add_stats(total: &mut QueryStats, s: &QueryStats) {
     total.eval_nanos += s.eval_nanos;
 }
 
-/// The points of `series` from `first` to `last` (series without any there
-/// are left out).
-fn cut(series: &[RangeSeries], first: Timestamp, last: Timestamp) -> Vec<PartSeries> {
-    let within = |t: Timestamp| t >= first && t <= last;
-    series
-        .iter()
-        .filter_map(|s| {
-            let points: Vec<(Timestamp, f64)> = s.points.iter().filter(|(t, _)| within(*t)).collect();
-            let hist: Vec<(Timestamp, Arc<Histogram>)> = s.hist.iter().filter(|(t, _)| within(*t)).cloned().collect();
-            (!points.is_empty() || !hist.is_empty()).then(|| (s.labels.clone(), points, hist))
-        })
-        .collect()
+/// `series` cut at the units' `(first, last)` step `bounds` (in time
+/// order), one pass over each series: one part per unit, a series without
+/// points in a unit left out of its part.
+fn cut(series: &[RangeSeries], bounds: &[(Timestamp, Timestamp)]) -> Vec<Vec<PartSeries>> {
+    // The unit holding `t`, if any.
+    let unit_of = |t: Timestamp| {
+        let u = bounds.partition_point(|&(_, last)| last < t);
+        bounds.get(u).is_some_and(|&(first, _)| t >= first).then_some(u)
+    };
+    let mut parts = vec![Vec::new(); bounds.len()];
+    for s in series {
+        let mut points = vec![Vec::new(); bounds.len()];
+        let mut hist = vec![Vec::new(); bounds.len()];
+        for (t, v) in s.points.iter() {
+            if let Some(u) = unit_of(t) {
+                points[u].push((t, v));
+            }
+        }
+        for (t, h) in &s.hist {
+            if let Some(u) = unit_of(*t) {
+                hist[u].push((*t, h.clone()));
+            }
+        }
+        for ((part, p), h) in parts.iter_mut().zip(points).zip(hist) {
+            if !p.is_empty() || !h.is_empty() {
+                part.push((s.labels.clone(), p, h));
+            }
+        }
+    }
+    parts
 }
 
 /// The units' series merged by labels (sorted, as the engine answers),
@@ -580,13 +615,13 @@ mod tests {
         // pieces of 10 min, of which those reading 5 h 30 min on change.
         let lookup = rt.block_on(cache.lookup(&engine, &src, &r)).unwrap();
         assert_eq!(lookup.outcome(), Outcome { hits: 0, misses: 2 + 12 });
-        assert_eq!(lookup.misses().len(), 1, "consecutive misses run as one query");
+        assert_eq!(lookup.misses().count(), 1, "consecutive misses run as one query");
         let (first, _, _) = rt.block_on(cache.complete(&engine, &src, lookup, 2, false)).unwrap();
         assert_eq!(points(&first), points(&direct));
         // A refresh: only the pieces whose window (5 min rate range
         // included) reaches the live data are evaluated again.
         let lookup = rt.block_on(cache.lookup(&engine, &src, &r)).unwrap();
-        let misses = lookup.misses();
+        let misses: Vec<&QueryRequest> = lookup.misses().map(Prepared::request).collect();
         assert_eq!(lookup.outcome(), Outcome { hits: 2 + 9, misses: 3 });
         assert_eq!((misses.len(), misses[0].start, misses[0].end), (1, 5 * HOUR + HOUR / 2, r.end));
         let (again, _, _) = rt.block_on(cache.complete(&engine, &src, lookup, 2, false)).unwrap();
