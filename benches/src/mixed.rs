@@ -16,7 +16,8 @@
 //!    range (60 s steps), on threads of their own (a tokio runtime apart
 //!    from the cheap clients').
 //!
-//! Every cheap latency is recorded (queries started before the phase's end
+//! Strata's results cache is bypassed (`Cache-Control: no-store`) as
+//! VictoriaMetrics's is. Every cheap latency is recorded (queries started before the phase's end
 //! run to completion); heavy queries still running when the phase ends are
 //! abandoned and counted as `cut`. A query fails on a transport error or
 //! timeout, a non-2xx status, a non-`success` status or an empty result.
@@ -159,6 +160,10 @@ struct Target {
     base: String,
     /// `X-Read-Consistency` for Strata.
     consistency: Option<String>,
+    /// Strata's results cache is bypassed (`Cache-Control: no-store`), as
+    /// VictoriaMetrics's is by `-search.disableCache`: a cached heavy query
+    /// would cost next to nothing.
+    bypass_cache: bool,
     hosts: usize,
     /// Data range, Unix seconds.
     start_s: i64,
@@ -175,6 +180,7 @@ impl Target {
             client: reqwest::Client::builder().pool_max_idle_per_host(16).build()?,
             base: sys.base.clone(),
             consistency,
+            bypass_cache: matches!(sys.kind, Kind::Strata | Kind::StrataKafka),
             hosts: w.hosts,
             start_s: w.start_ms / 1000,
             end_s: w.end_ms() / 1000,
@@ -198,6 +204,9 @@ impl Target {
         };
         if let Some(c) = &self.consistency {
             req = req.header("X-Read-Consistency", c);
+        }
+        if self.bypass_cache {
+            req = req.header("Cache-Control", "no-store");
         }
         let resp = req.timeout(timeout).send().await.map_err(|e| format!("{e}"))?;
         let status = resp.status();

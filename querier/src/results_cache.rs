@@ -7,7 +7,8 @@
 //!       data a head still holds is cut into `tail_split_ms`-aligned pieces
 //!    ─▶ per unit: prepare the sub-query, ask the source for the version of
 //!       each selection over the unit's data window
-//!         version None (a head still holds data there) ─▶ evaluate, not kept
+//!         version None (a head still holds data there) ─▶ evaluate, not kept;
+//!           every later unit is then taken as live without asking
 //!         cached under (tenant, query, step, step phase, width, index) with
 //!           the same versions ─▶ hit
 //!         else ─▶ evaluate, keep (LRU, bounded bytes)
@@ -332,17 +333,26 @@ impl ResultsCache {
     pub async fn lookup(&self, engine: &Engine, source: &Arc<dyn SeriesSource>, req: &QueryRequest) -> Result<Lookup> {
         let (split, tail) = (self.config.split_ms as i64, self.config.tail_split_ms as i64);
         let mut units = Vec::new();
+        // Once a window is found live, every later unit is taken as live
+        // too, without asking: heads hold the newest data, so this is almost
+        // always true, and a live dashboard query costs two version checks
+        // instead of one per piece. (A late sample in an older window only
+        // keeps the units after it uncached until it is flushed.)
+        let mut live = false;
         for (index, first, last) in windows(req.start, req.end, req.step, split) {
-            let versions = Self::versions(engine, source, req, first, last).await?;
+            let versions = if live { None } else { Self::versions(engine, source, req, first, last).await? };
             if versions.is_some() || tail >= split {
+                live |= versions.is_none();
                 units.push(self.unit(req, split, index, first, last, versions));
                 continue;
             }
             // A head holds data in the split: cache its older pieces apart.
             for (index, first, last) in windows(first, last, req.step, tail) {
-                let versions = Self::versions(engine, source, req, first, last).await?;
+                let versions = if live { None } else { Self::versions(engine, source, req, first, last).await? };
+                live |= versions.is_none();
                 units.push(self.unit(req, tail, index, first, last, versions));
             }
+            live = true;
         }
         let runs = miss_runs(&units)
             .into_iter()
@@ -568,6 +578,8 @@ mod tests {
     struct LiveTail {
         inner: Arc<MemorySource>,
         volatile_from: std::sync::atomic::AtomicI64,
+        /// Calls of `version`, per selection.
+        version_calls: AtomicU64,
     }
 
     impl SeriesSource for LiveTail {
@@ -593,6 +605,7 @@ mod tests {
             &'a self,
             req: &'a strata_common::select::SelectRequest,
         ) -> futures::future::BoxFuture<'a, Result<Option<u64>>> {
+            self.version_calls.fetch_add(1, Ordering::Relaxed);
             if req.max_t >= self.volatile_from.load(Ordering::Relaxed) {
                 return Box::pin(async { Ok(None) });
             }
@@ -603,7 +616,11 @@ mod tests {
     #[test]
     fn a_split_with_live_data_caches_its_older_pieces_and_evaluates_only_the_tail() {
         let mem = source();
-        let live = Arc::new(LiveTail { inner: mem.clone(), volatile_from: (5 * HOUR + HOUR / 2).into() });
+        let live = Arc::new(LiveTail {
+            inner: mem.clone(),
+            volatile_from: (5 * HOUR + HOUR / 2).into(),
+            version_calls: AtomicU64::new(0),
+        });
         let src: Arc<dyn SeriesSource> = live.clone();
         let engine = Engine::new(EngineOptions::default());
         let cache = ResultsCache::new(ResultsCacheConfig::default());
@@ -620,9 +637,15 @@ mod tests {
         assert_eq!(points(&first), points(&direct));
         // A refresh: only the pieces whose window (5 min rate range
         // included) reaches the live data are evaluated again.
+        live.version_calls.store(0, Ordering::Relaxed);
         let lookup = rt.block_on(cache.lookup(&engine, &src, &r)).unwrap();
         let misses: Vec<&QueryRequest> = lookup.misses().map(Prepared::request).collect();
         assert_eq!(lookup.outcome(), Outcome { hits: 2 + 9, misses: 3 });
+        assert_eq!(
+            live.version_calls.load(Ordering::Relaxed),
+            3 + 10,
+            "3 splits and the pieces up to the first live one; the 2 after it are not asked"
+        );
         assert_eq!((misses.len(), misses[0].start, misses[0].end), (1, 5 * HOUR + HOUR / 2, r.end));
         let (again, _, _) = rt.block_on(cache.complete(&engine, &src, lookup, 2, false)).unwrap();
         assert_eq!(points(&again), points(&direct));

@@ -109,6 +109,20 @@ impl Memtable {
         self.tenants.get(&req.tenant).map(|h| h.read(req)).unwrap_or_default()
     }
 
+    /// The series [`Memtable::read`] of `req` returns, as ids in its order;
+    /// read them a few at a time with [`Memtable::read_ids`].
+    pub fn plan(&self, req: &SelectRequest) -> Vec<u32> {
+        self.tenants.get(&req.tenant).map(|h| h.plan(req)).unwrap_or_default()
+    }
+
+    /// The series `ids` of a [`Memtable::plan`] of `req`, as
+    /// [`Memtable::read`] returns them. Series are only ever added to a
+    /// memtable, so a plan stays valid while samples arrive (a series that
+    /// appears later is not in it).
+    pub fn read_ids(&self, req: &SelectRequest, ids: &[u32]) -> Vec<HeadSeries> {
+        self.tenants.get(&req.tenant).map(|h| h.read_ids(req, ids)).unwrap_or_default()
+    }
+
     /// What [`Memtable::read`] of `req` would read (sampled past a few hundred series).
     pub fn estimate(&self, req: &SelectRequest) -> SelectEstimate {
         self.tenants.get(&req.tenant).map(|h| h.estimate(req)).unwrap_or_default()
@@ -163,6 +177,16 @@ impl FrozenMemtable {
     /// Serves a head read of the frozen data (empty for an unknown tenant).
     pub fn read(&self, req: &SelectRequest) -> Vec<HeadSeries> {
         self.tenants.get(&req.tenant).map(|h| h.read(req)).unwrap_or_default()
+    }
+
+    /// As [`Memtable::plan`].
+    pub fn plan(&self, req: &SelectRequest) -> Vec<u32> {
+        self.tenants.get(&req.tenant).map(|h| h.plan(req)).unwrap_or_default()
+    }
+
+    /// As [`Memtable::read_ids`].
+    pub fn read_ids(&self, req: &SelectRequest, ids: &[u32]) -> Vec<HeadSeries> {
+        self.tenants.get(&req.tenant).map(|h| h.read_ids(req, ids)).unwrap_or_default()
     }
 
     /// What [`FrozenMemtable::read`] of `req` would read.

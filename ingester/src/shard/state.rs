@@ -7,11 +7,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use strata_common::TenantId;
 use strata_common::head::{
-    HeadLabelsResponse, HeadReadResponse, LabelsRequest, SelectEstimate, SelectRequest, union_sorted,
+    HeadLabelsResponse, HeadReadResponse, HeadSeries, LabelsRequest, SelectEstimate, SelectRequest, union_sorted,
 };
 use strata_common::record::{RecordView, SeriesView};
-use strata_common::{TenantId, Timestamp};
 use strata_log::{LogRecord, Offset, PartitionId};
 use strata_storage::memtable::SeriesRef;
 use strata_storage::{FrozenMemtable, Memtable, PartitionRange};
@@ -20,9 +20,6 @@ use super::active::ActiveSeries;
 use super::metrics::{PartitionMetrics, ShardMetrics};
 use crate::annotations::AnnotationStore;
 use strata_common::head::merge::merge_series;
-
-/// Most slices one read is split into.
-const MAX_READ_SLICES: u64 = 64;
 
 /// Tenant ids cached per shard before the cache is reset (bounds memory if
 /// a writer invents tenants).
@@ -45,6 +42,19 @@ pub(crate) struct PartitionState {
 pub(crate) struct FlushJob {
     pub table: Option<Arc<FrozenMemtable>>,
     pub ranges: Vec<PartitionRange>,
+}
+
+/// A head read too large for one turn of the shard ([`ShardState::plan_read`]):
+/// the series it returns, read `per_part` at a time.
+pub(crate) struct ReadPlan {
+    /// [`ShardState::epoch`] when planned: the ids are valid while it lasts.
+    pub epoch: u64,
+    /// Series ids in the frozen memtable, in label order.
+    pub frozen: Vec<u32>,
+    /// Series ids in the active memtable, in label order.
+    pub active: Vec<u32>,
+    /// Series copied per part.
+    pub per_part: usize,
 }
 
 struct OffsetWaiter {
@@ -163,30 +173,45 @@ impl ShardState {
         self.epoch
     }
 
-    /// The time slices to read `req` in, one executor turn each, when it
-    /// would copy more than `slice_samples` samples
+    /// How to read `req` in parts of about `part_samples` samples, one
+    /// part per turn of the executor, when it would copy more than that
     /// (`ingester.head_read_slice_samples`); `None` to read it at once. A
     /// shard serves one command at a time, so a heavy read in one piece
     /// would hold every cheap read queued behind it.
-    pub fn read_slices(&self, req: &SelectRequest, slice_samples: u64) -> Option<Vec<(Timestamp, Timestamp)>> {
-        if !req.with_samples || slice_samples == 0 {
+    pub fn plan_read(&self, req: &SelectRequest, part_samples: u64) -> Option<ReadPlan> {
+        if !req.with_samples || part_samples == 0 {
             return None;
         }
         let samples = self.estimate(req).samples;
-        let n = samples.div_ceil(slice_samples).min(MAX_READ_SLICES) as i64;
-        let span = req.max_t.checked_sub(req.min_t)?.checked_add(1)?;
-        if n < 2 || span < n {
+        if samples <= part_samples {
             return None;
         }
-        let width = span / n;
-        let slices = (0..n)
-            .map(|i| {
-                let lo = req.min_t + i * width;
-                let hi = if i == n - 1 { req.max_t } else { lo + width - 1 };
-                (lo, hi)
-            })
-            .collect();
-        Some(slices)
+        let frozen = self.frozen_table().map(|t| t.plan(req)).unwrap_or_default();
+        let active = self.active.plan(req);
+        let series = (frozen.len() + active.len()) as u64;
+        let per_part = (part_samples.saturating_mul(series) / samples).max(1) as usize;
+        Some(ReadPlan { epoch: self.epoch, frozen, active, per_part })
+    }
+
+    /// One part of a [`ReadPlan`]: its series `ids` of the frozen memtable
+    /// (`frozen`) or of the active one. Only valid while [`Self::epoch`]
+    /// is the plan's.
+    pub fn read_part(&self, req: &SelectRequest, frozen: bool, ids: &[u32]) -> Vec<HeadSeries> {
+        match (frozen, self.frozen_table()) {
+            (true, Some(table)) => table.read_ids(req, ids),
+            (true, None) => Vec::new(),
+            (false, _) => self.active.read_ids(req, ids),
+        }
+    }
+
+    /// The answer of a read made of parts (the frozen memtable's series,
+    /// then the active one's), with this state's base offsets.
+    pub fn join_parts(&self, frozen: Vec<HeadSeries>, active: Vec<HeadSeries>) -> HeadReadResponse {
+        HeadReadResponse { series: merge_series(frozen, active), base_offsets: self.base_offsets() }
+    }
+
+    fn frozen_table(&self) -> Option<&FrozenMemtable> {
+        self.frozen.as_ref().and_then(|f| f.table.as_deref())
     }
 
     /// Label names or values from the active and frozen memtables, as a

@@ -7,8 +7,6 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use strata_common::Timestamp;
-use strata_common::head::merge::merge_series;
 use strata_common::head::{HeadLabelsResponse, HeadReadResponse, LabelsRequest, SelectEstimate, SelectRequest};
 use strata_log::{Log, Offset, PartitionId};
 use strata_storage::ManifestStore;
@@ -19,7 +17,7 @@ use super::consume::{consume_partition, open_reader_at};
 use super::context::{FlushEvent, ShardCtx};
 use super::flush::run_flusher;
 use super::metrics::IngesterMetrics;
-use super::state::{PartitionState, ShardState};
+use super::state::{PartitionState, ReadPlan, ShardState};
 use crate::error::Result;
 
 /// The answer channel of a [`Command`].
@@ -151,15 +149,15 @@ pub(crate) async fn run_shard(spec: ShardSpec) {
     while let Some(cmd) = commands.recv().await {
         match cmd {
             Command::Read { req, reply } => {
-                let slices = ctx.state.borrow().read_slices(&req, ctx.config.head_read_slice_samples);
-                match slices {
+                let plan = ctx.state.borrow().plan_read(&req, ctx.config.head_read_slice_samples);
+                match plan {
                     None => {
                         let resp = ctx.state.borrow().read(&req);
                         let _ = reply.send(resp);
                     }
-                    Some(slices) => {
+                    Some(plan) => {
                         ctx.state.borrow().metrics.sliced_reads.inc();
-                        glommio::spawn_local(read_in_slices(ctx.clone(), req, slices, reply)).detach();
+                        glommio::spawn_local(read_in_parts(ctx.clone(), req, plan, reply)).detach();
                     }
                 }
             }
@@ -220,45 +218,44 @@ async fn tick_active_series(ctx: Rc<ShardCtx>) {
     }
 }
 
-/// A heavy head read, one time slice per turn of the executor, so the
+/// A heavy head read, a few series per turn of the executor, so the
 /// commands that arrive meanwhile (cheap reads, estimates) are answered
-/// between slices instead of after the whole read. A read whose slices
-/// would straddle a freeze or a committed flush starts again (its base
-/// offsets would no longer describe what it read); after a few tries it
-/// reads in one go.
-async fn read_in_slices(
-    ctx: Rc<ShardCtx>,
-    req: SelectRequest,
-    slices: Vec<(Timestamp, Timestamp)>,
-    reply: Reply<HeadReadResponse>,
-) {
+/// between the parts instead of after the whole read. The series are
+/// planned once; each part copies the samples of the next ones, and the
+/// parts are concatenated, since they hold disjoint series in label order.
+/// A read whose parts would straddle a freeze or a committed flush (its
+/// series ids and base offsets would no longer hold) is planned again;
+/// after a few tries it reads in one go.
+async fn read_in_parts(ctx: Rc<ShardCtx>, req: SelectRequest, plan: ReadPlan, reply: Reply<HeadReadResponse>) {
+    let mut plan = Some(plan);
     for _attempt in 0..3 {
-        let epoch = ctx.state.borrow().epoch();
-        let mut answer: Option<HeadReadResponse> = None;
-        for (i, &(min_t, max_t)) in slices.iter().enumerate() {
-            if i > 0 {
-                yield_to_other_tasks().await;
-                if ctx.state.borrow().epoch() != epoch {
-                    answer = None;
-                    break;
-                }
-            }
-            let part = ctx.state.borrow().read(&SelectRequest { min_t, max_t, ..req.clone() });
-            answer = Some(match answer {
-                None => part,
-                Some(so_far) => HeadReadResponse {
-                    series: merge_series(so_far.series, part.series),
-                    base_offsets: so_far.base_offsets,
-                },
-            });
-        }
-        if let Some(answer) = answer {
+        let Some(current) = plan.take() else { break };
+        if let Some(answer) = copy_parts(&ctx, &req, &current).await {
             let _ = reply.send(answer);
             return;
         }
+        plan = ctx.state.borrow().plan_read(&req, ctx.config.head_read_slice_samples);
     }
     let resp = ctx.state.borrow().read(&req);
     let _ = reply.send(resp);
+}
+
+/// Copies `plan`'s series one part per turn of the executor; `None` once
+/// the shard's memtables change shape (see [`ShardState::epoch`]).
+async fn copy_parts(ctx: &ShardCtx, req: &SelectRequest, plan: &ReadPlan) -> Option<HeadReadResponse> {
+    let mut frozen = Vec::with_capacity(plan.frozen.len());
+    let mut active = Vec::with_capacity(plan.active.len());
+    let parts = plan.frozen.chunks(plan.per_part).map(|ids| (true, ids));
+    for (is_frozen, ids) in parts.chain(plan.active.chunks(plan.per_part).map(|ids| (false, ids))) {
+        yield_to_other_tasks().await;
+        let state = ctx.state.borrow();
+        if state.epoch() != plan.epoch {
+            return None;
+        }
+        let part = state.read_part(req, is_frozen, ids);
+        if is_frozen { frozen.extend(part) } else { active.extend(part) }
+    }
+    Some(ctx.state.borrow().join_parts(frozen, active))
 }
 
 /// Lets every other ready task of the executor run once.

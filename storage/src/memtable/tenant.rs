@@ -14,13 +14,11 @@ use roaring::RoaringBitmap;
 use strata_common::head::{HeadSeries, SelectEstimate, SelectRequest};
 use strata_common::prehashed::PreHashedMap;
 use strata_common::record::encode_label_pairs;
-use strata_common::{HistSample, Label, Labels, Sample, Timestamp};
+use strata_common::{Label, Labels, Timestamp};
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::series::SeriesColumns;
 
-/// A series' float and histogram samples of one read.
-type SeriesData = (Vec<Sample>, Vec<HistSample>);
 use crate::index::{self, Postings};
 
 type HashIndex = PreHashedMap<IdList>;
@@ -149,27 +147,37 @@ impl TenantHead {
 
     /// Matching series with data in range, sorted by labels.
     pub fn read(&self, req: &SelectRequest) -> Vec<HeadSeries> {
-        let mut found: Vec<(u32, SeriesData)> = self
+        self.read_ids(req, &self.plan(req))
+    }
+
+    /// The ids of the series [`Self::read`] returns, in its order (by
+    /// labels), so a large read can copy them a few at a time with
+    /// [`Self::read_ids`]. Ids stay valid while the head lives (series are
+    /// only added).
+    pub fn plan(&self, req: &SelectRequest) -> Vec<u32> {
+        let mut found: Vec<(u32, ())> = self
             .select(&req.matchers)
             .into_iter()
-            .filter_map(|id| {
-                let s = &self.series[id as usize];
-                if req.with_samples {
-                    let samples = s.samples_in(req.min_t, req.max_t);
-                    let hist = if s.hist.is_empty() { Vec::new() } else { s.hist_in(req.min_t, req.max_t) };
-                    (!samples.is_empty() || !hist.is_empty()).then_some((id, (samples, hist)))
-                } else {
-                    s.has_samples_in(req.min_t, req.max_t).then(|| (id, Default::default()))
-                }
-            })
+            .filter(|&id| self.series[id as usize].has_samples_in(req.min_t, req.max_t))
+            .map(|id| (id, ()))
             .collect();
         self.sort_by_labels(&mut found);
-        found
-            .into_iter()
-            .map(|(id, (samples, histograms))| HeadSeries {
-                labels: self.series[id as usize].labels.clone(),
-                samples,
-                histograms,
+        found.into_iter().map(|(id, ())| id).collect()
+    }
+
+    /// The series `ids` (from [`Self::plan`] of the same `req`), in order,
+    /// with their samples in `req`'s range when `req.with_samples`.
+    pub fn read_ids(&self, req: &SelectRequest, ids: &[u32]) -> Vec<HeadSeries> {
+        ids.iter()
+            .filter_map(|&id| self.series.get(id as usize))
+            .map(|s| {
+                let (samples, histograms) = if req.with_samples {
+                    let hist = if s.hist.is_empty() { Vec::new() } else { s.hist_in(req.min_t, req.max_t) };
+                    (s.samples_in(req.min_t, req.max_t), hist)
+                } else {
+                    Default::default()
+                };
+                HeadSeries { labels: s.labels.clone(), samples, histograms }
             })
             .collect()
     }
