@@ -59,9 +59,9 @@ pub struct IngesterConfig {
     /// ingester's `active` module).
     pub active_series_idle_ms: u64,
     /// A head read that would copy more samples than this is served in
-    /// time slices of about this many samples, one per turn of the shard,
-    /// so cheaper reads are answered between the slices. `0` reads in one
-    /// piece.
+    /// parts of about this many samples (whole series), one per turn of the
+    /// shard, one such read at a time, so cheaper commands wait for at most
+    /// one part. `0` reads in one piece.
     pub head_read_slice_samples: u64,
 }
 
@@ -80,7 +80,7 @@ impl Default for IngesterConfig {
             max_concurrent_head_reads: 0,
             head_read_queue_timeout_ms: 10_000,
             active_series_idle_ms: 20 * 60 * 1000,
-            head_read_slice_samples: 250_000,
+            head_read_slice_samples: 50_000,
         }
     }
 }

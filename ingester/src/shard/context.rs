@@ -38,6 +38,10 @@ pub(crate) struct ShardCtx {
     pub nudged: Cell<bool>,
     /// Set while the last flush failed; cleared by the next that succeeds.
     pub flush_failing: Arc<std::sync::atomic::AtomicBool>,
+    /// One unit: heavy head reads copy their parts one read at a time, so
+    /// a cheap command waits for at most one part, not one per heavy read
+    /// in flight.
+    pub heavy_reads: glommio::sync::Semaphore,
 }
 
 impl ShardCtx {

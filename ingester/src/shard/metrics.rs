@@ -81,7 +81,7 @@ impl IngesterMetrics {
         r.register("samples_appended", "Samples appended to shard memtables", m.samples_appended.clone());
         r.register(
             "head_reads_sliced",
-            "Head reads served in time slices (ingester.head_read_slice_samples)",
+            "Head reads served in parts (ingester.head_read_slice_samples)",
             m.sliced_reads.clone(),
         );
         r.register("records_consumed", "Log records consumed, per partition", m.records_consumed.clone());

@@ -173,24 +173,24 @@ impl ShardState {
         self.epoch
     }
 
-    /// How to read `req` in parts of about `part_samples` samples, one
-    /// part per turn of the executor, when it would copy more than that
-    /// (`ingester.head_read_slice_samples`); `None` to read it at once. A
-    /// shard serves one command at a time, so a heavy read in one piece
-    /// would hold every cheap read queued behind it.
-    pub fn plan_read(&self, req: &SelectRequest, part_samples: u64) -> Option<ReadPlan> {
-        if !req.with_samples || part_samples == 0 {
-            return None;
-        }
-        let samples = self.estimate(req).samples;
-        if samples <= part_samples {
-            return None;
-        }
+    /// Whether `req` would copy more than `part_samples` samples
+    /// (`ingester.head_read_slice_samples`; `0` never splits), so it is
+    /// read in parts, one per turn of the executor: a shard serves one
+    /// command at a time, and a heavy read in one piece would hold every
+    /// cheap read queued behind it.
+    pub fn is_heavy_read(&self, req: &SelectRequest, part_samples: u64) -> bool {
+        req.with_samples && part_samples > 0 && self.estimate(req).samples > part_samples
+    }
+
+    /// The series `req` reads, to be copied in parts of about
+    /// `part_samples` samples.
+    pub fn plan_read(&self, req: &SelectRequest, part_samples: u64) -> ReadPlan {
+        let samples = self.estimate(req).samples.max(1);
         let frozen = self.frozen_table().map(|t| t.plan(req)).unwrap_or_default();
         let active = self.active.plan(req);
         let series = (frozen.len() + active.len()) as u64;
-        let per_part = (part_samples.saturating_mul(series) / samples).max(1) as usize;
-        Some(ReadPlan { epoch: self.epoch, frozen, active, per_part })
+        let per_part = (part_samples.max(1).saturating_mul(series) / samples).max(1) as usize;
+        ReadPlan { epoch: self.epoch, frozen, active, per_part }
     }
 
     /// One part of a [`ReadPlan`]: its series `ids` of the frozen memtable

@@ -134,6 +134,7 @@ pub(crate) async fn run_shard(spec: ShardSpec) {
         flush_events: flush_tx,
         nudged: Cell::new(false),
         flush_failing,
+        heavy_reads: glommio::sync::Semaphore::new(1),
     });
     // Closing `stop_tx` (by dropping it) stops every consumer.
     let (stop_tx, stop_rx) = flume::bounded::<()>(0);
@@ -149,16 +150,12 @@ pub(crate) async fn run_shard(spec: ShardSpec) {
     while let Some(cmd) = commands.recv().await {
         match cmd {
             Command::Read { req, reply } => {
-                let plan = ctx.state.borrow().plan_read(&req, ctx.config.head_read_slice_samples);
-                match plan {
-                    None => {
-                        let resp = ctx.state.borrow().read(&req);
-                        let _ = reply.send(resp);
-                    }
-                    Some(plan) => {
-                        ctx.state.borrow().metrics.sliced_reads.inc();
-                        glommio::spawn_local(read_in_parts(ctx.clone(), req, plan, reply)).detach();
-                    }
+                if ctx.state.borrow().is_heavy_read(&req, ctx.config.head_read_slice_samples) {
+                    ctx.state.borrow().metrics.sliced_reads.inc();
+                    glommio::spawn_local(read_in_parts(ctx.clone(), req, reply)).detach();
+                } else {
+                    let resp = ctx.state.borrow().read(&req);
+                    let _ = reply.send(resp);
                 }
             }
             Command::Labels { req, reply } => {
@@ -220,42 +217,57 @@ async fn tick_active_series(ctx: Rc<ShardCtx>) {
 
 /// A heavy head read, a few series per turn of the executor, so the
 /// commands that arrive meanwhile (cheap reads, estimates) are answered
-/// between the parts instead of after the whole read. The series are
-/// planned once; each part copies the samples of the next ones, and the
-/// parts are concatenated, since they hold disjoint series in label order.
-/// A read whose parts would straddle a freeze or a committed flush (its
-/// series ids and base offsets would no longer hold) is planned again;
-/// after a few tries it reads in one go.
-async fn read_in_parts(ctx: Rc<ShardCtx>, req: SelectRequest, plan: ReadPlan, reply: Reply<HeadReadResponse>) {
-    let mut plan = Some(plan);
+/// between the parts instead of after the whole read. Heavy reads take
+/// turns ([`ShardCtx::heavy_reads`]). The series are planned once; each
+/// part copies the samples of the next ones, and the parts are
+/// concatenated, since they hold disjoint series in label order. A read
+/// whose parts would straddle a freeze or a committed flush (its series
+/// ids and base offsets would no longer hold) is planned again; after a few
+/// tries it reads in one go. A read whose caller went away stops.
+async fn read_in_parts(ctx: Rc<ShardCtx>, req: SelectRequest, reply: Reply<HeadReadResponse>) {
+    let _turn = ctx.heavy_reads.acquire_permit(1).await;
     for _attempt in 0..3 {
-        let Some(current) = plan.take() else { break };
-        if let Some(answer) = copy_parts(&ctx, &req, &current).await {
-            let _ = reply.send(answer);
-            return;
+        let plan = ctx.state.borrow().plan_read(&req, ctx.config.head_read_slice_samples);
+        match copy_parts(&ctx, &req, &plan, &reply).await {
+            Copied::Answer(answer) => {
+                let _ = reply.send(answer);
+                return;
+            }
+            Copied::CallerGone => return,
+            Copied::Changed => {}
         }
-        plan = ctx.state.borrow().plan_read(&req, ctx.config.head_read_slice_samples);
     }
     let resp = ctx.state.borrow().read(&req);
     let _ = reply.send(resp);
 }
 
-/// Copies `plan`'s series one part per turn of the executor; `None` once
-/// the shard's memtables change shape (see [`ShardState::epoch`]).
-async fn copy_parts(ctx: &ShardCtx, req: &SelectRequest, plan: &ReadPlan) -> Option<HeadReadResponse> {
+/// How [`copy_parts`] ended.
+enum Copied {
+    Answer(HeadReadResponse),
+    /// The memtables changed shape (see [`ShardState::epoch`]).
+    Changed,
+    /// Nobody waits for the answer any more.
+    CallerGone,
+}
+
+/// Copies `plan`'s series one part per turn of the executor.
+async fn copy_parts(ctx: &ShardCtx, req: &SelectRequest, plan: &ReadPlan, reply: &Reply<HeadReadResponse>) -> Copied {
     let mut frozen = Vec::with_capacity(plan.frozen.len());
     let mut active = Vec::with_capacity(plan.active.len());
     let parts = plan.frozen.chunks(plan.per_part).map(|ids| (true, ids));
     for (is_frozen, ids) in parts.chain(plan.active.chunks(plan.per_part).map(|ids| (false, ids))) {
         yield_to_other_tasks().await;
+        if reply.is_closed() {
+            return Copied::CallerGone;
+        }
         let state = ctx.state.borrow();
         if state.epoch() != plan.epoch {
-            return None;
+            return Copied::Changed;
         }
         let part = state.read_part(req, is_frozen, ids);
         if is_frozen { frozen.extend(part) } else { active.extend(part) }
     }
-    Some(ctx.state.borrow().join_parts(frozen, active))
+    Copied::Answer(ctx.state.borrow().join_parts(frozen, active))
 }
 
 /// Lets every other ready task of the executor run once.
