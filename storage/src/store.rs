@@ -205,6 +205,12 @@ impl Store {
         merge_selected(&lists)
     }
 
+    /// Whether some file of `tenant` overlaps `[min_t, max_t]` (from the
+    /// manifest in memory: no file is opened).
+    pub fn overlaps(&self, tenant: &TenantId, min_t: Timestamp, max_t: Timestamp) -> bool {
+        overlapping(&self.manifest.pin(), tenant, min_t, max_t).next().is_some()
+    }
+
     /// What [`Store::select`] of `req` would read, from postings and chunk
     /// metadata only ([`crate::estimate`]): every file of the tenant
     /// overlapping the range counts (the heads' base offsets are not known

@@ -25,9 +25,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use strata_common::Labels;
 use strata_common::head::{LabelsRequest, SelectEstimate, SelectRequest};
 use strata_common::ids::{Offset, PartitionId};
+use strata_common::{Labels, TenantId, Timestamp};
 
 use crate::{ManifestStore, Result, Store, StoredSeries};
 
@@ -179,6 +179,12 @@ impl StoreSet {
         }
         ids.sort_unstable();
         Ok(ids)
+    }
+
+    /// Whether some member has a file of `tenant` overlapping `[min_t,
+    /// max_t]` ([`Store::overlaps`]; manifests as last loaded).
+    pub fn overlaps(&self, tenant: &TenantId, min_t: Timestamp, max_t: Timestamp) -> bool {
+        self.members.iter().any(|m| m.store.overlaps(tenant, min_t, max_t))
     }
 
     /// [`Store::estimate`] summed over every member (manifests as last
