@@ -322,8 +322,11 @@ async fn plan_query(
     }
     prepared.set_max_series(limits.max_series_per_query);
     st.source.prepare(&tenant, consistency(headers, &st.config)?).await?;
-    let (plan, lookup) = if cache {
-        let lookup = st.results_cache.lookup(&st.engine, &st.source, prepared.request()).await?;
+    let lookup = match cache {
+        true => st.results_cache.lookup(&st.engine, &st.source, prepared.request()).await?,
+        false => None,
+    };
+    let (plan, lookup) = if let Some(lookup) = lookup {
         let mut runs = Vec::new();
         for sub in lookup.misses() {
             runs.push(st.engine.estimate(st.source.as_ref(), sub).await?);

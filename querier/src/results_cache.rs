@@ -329,8 +329,15 @@ impl ResultsCache {
 
     /// Cuts the range query `req` into units and finds the cached ones
     /// (no sample is read: the versions come from the heads' postings and
-    /// the files' time ranges).
-    pub async fn lookup(&self, engine: &Engine, source: &Arc<dyn SeriesSource>, req: &QueryRequest) -> Result<Lookup> {
+    /// the files' time ranges). `None` when every unit is live (a
+    /// dashboard over the newest data only): nothing of it can be kept, so
+    /// it is better evaluated as it is, without cutting its answer.
+    pub async fn lookup(
+        &self,
+        engine: &Engine,
+        source: &Arc<dyn SeriesSource>,
+        req: &QueryRequest,
+    ) -> Result<Option<Lookup>> {
         let (split, tail) = (self.config.split_ms as i64, self.config.tail_split_ms as i64);
         let mut units = Vec::new();
         // Once a window is found live, every later unit is taken as live
@@ -354,6 +361,10 @@ impl ResultsCache {
             }
             live = true;
         }
+        if units.iter().all(|u| u.versions.is_none()) {
+            self.misses.fetch_add(units.len() as u64, Ordering::Relaxed);
+            return Ok(None);
+        }
         let runs = miss_runs(&units)
             .into_iter()
             .map(|(i, j)| {
@@ -361,7 +372,7 @@ impl ResultsCache {
                 Ok((i, j, engine.prepare(sub)?))
             })
             .collect::<Result<_>>()?;
-        Ok(Lookup { units, runs })
+        Ok(Some(Lookup { units, runs }))
     }
 
     /// Evaluates the units `lookup` missed (each run of consecutive ones as
@@ -407,7 +418,8 @@ impl ResultsCache {
         Ok((QueryValue::Matrix(merge(&parts)), stats, outcome))
     }
 
-    /// [`Self::lookup`] then [`Self::complete`].
+    /// [`Self::lookup`] then [`Self::complete`] (a query with nothing
+    /// cacheable is evaluated directly, and reports no units).
     pub async fn run(
         &self,
         engine: &Engine,
@@ -416,8 +428,15 @@ impl ResultsCache {
         parallelism: usize,
         background: bool,
     ) -> Result<(QueryValue, QueryStats, Outcome)> {
-        let lookup = self.lookup(engine, source, req).await?;
-        self.complete(engine, source, lookup, parallelism, background).await
+        match self.lookup(engine, source, req).await? {
+            Some(lookup) => self.complete(engine, source, lookup, parallelism, background).await,
+            None => {
+                let mut prepared = engine.prepare(req.clone())?;
+                prepared.set_parallelism(parallelism);
+                let (value, stats) = engine.run_with(source.clone(), prepared, background).await?;
+                Ok((value, stats, Outcome::default()))
+            }
+        }
     }
 }
 
@@ -630,7 +649,7 @@ mod tests {
         let direct = rt.block_on(engine.execute(mem.as_ref(), r.clone())).unwrap();
         // Splits 0 and 1 are whole; split 2 (4 h..6 h) is cut into 12
         // pieces of 10 min, of which those reading 5 h 30 min on change.
-        let lookup = rt.block_on(cache.lookup(&engine, &src, &r)).unwrap();
+        let lookup = rt.block_on(cache.lookup(&engine, &src, &r)).unwrap().unwrap();
         assert_eq!(lookup.outcome(), Outcome { hits: 0, misses: 2 + 12 });
         assert_eq!(lookup.misses().count(), 1, "consecutive misses run as one query");
         let (first, _, _) = rt.block_on(cache.complete(&engine, &src, lookup, 2, false)).unwrap();
@@ -638,7 +657,7 @@ mod tests {
         // A refresh: only the pieces whose window (5 min rate range
         // included) reaches the live data are evaluated again.
         live.version_calls.store(0, Ordering::Relaxed);
-        let lookup = rt.block_on(cache.lookup(&engine, &src, &r)).unwrap();
+        let lookup = rt.block_on(cache.lookup(&engine, &src, &r)).unwrap().unwrap();
         let misses: Vec<&QueryRequest> = lookup.misses().map(Prepared::request).collect();
         assert_eq!(lookup.outcome(), Outcome { hits: 2 + 9, misses: 3 });
         assert_eq!(
@@ -663,6 +682,16 @@ mod tests {
         let (stable, _, o) = rt.block_on(cache.run(&engine, &src, &r, 1, false)).unwrap();
         assert_eq!(o, Outcome { hits: 3, misses: 0 });
         assert_eq!(points(&stable), points(&direct));
+        // A panel over the live data only: nothing to keep, evaluated as is
+        // after two version checks (its split, then the split's first piece).
+        live.volatile_from.store(5 * HOUR, Ordering::Relaxed);
+        live.version_calls.store(0, Ordering::Relaxed);
+        let r = req(q, 5 * HOUR + HOUR / 2, 6 * HOUR - 60_000);
+        assert!(rt.block_on(cache.lookup(&engine, &src, &r)).unwrap().is_none());
+        assert_eq!(live.version_calls.load(Ordering::Relaxed), 2);
+        let (recent, _, o) = rt.block_on(cache.run(&engine, &src, &r, 1, false)).unwrap();
+        assert_eq!(o, Outcome::default());
+        assert_eq!(points(&recent), points(&rt.block_on(engine.execute(mem.as_ref(), r)).unwrap()));
     }
 
     #[test]
