@@ -226,6 +226,9 @@ async fn tick_active_series(ctx: Rc<ShardCtx>) {
 /// tries it reads in one go. A read whose caller went away stops.
 async fn read_in_parts(ctx: Rc<ShardCtx>, req: SelectRequest, reply: Reply<HeadReadResponse>) {
     let _turn = ctx.heavy_reads.acquire_permit(1).await;
+    if reply.is_closed() {
+        return; // gave up while waiting for its turn
+    }
     for _attempt in 0..3 {
         let plan = ctx.state.borrow().plan_read(&req, ctx.config.head_read_slice_samples);
         match copy_parts(&ctx, &req, &plan, &reply).await {
