@@ -322,10 +322,7 @@ async fn plan_query(
     }
     prepared.set_max_series(limits.max_series_per_query);
     st.source.prepare(&tenant, consistency(headers, &st.config)?).await?;
-    let lookup = match cache {
-        true => st.results_cache.lookup(&st.engine, &st.source, prepared.request()).await?,
-        false => None,
-    };
+    let lookup = if cache { st.results_cache.lookup(&st.engine, &st.source, prepared.request()).await? } else { None };
     let (plan, lookup) = if let Some(lookup) = lookup {
         let mut runs = Vec::new();
         for sub in lookup.misses() {

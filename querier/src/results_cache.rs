@@ -8,7 +8,8 @@
 //!    ─▶ per unit: prepare the sub-query, ask the source for the version of
 //!       each selection over the unit's data window
 //!         version None (a head still holds data there) ─▶ evaluate, not kept;
-//!           every later unit is then taken as live without asking
+//!           every later unit is then taken as live without asking (and
+//!           later splits are not cut into pieces)
 //!         cached under (tenant, query, step, step phase, width, index) with
 //!           the same versions ─▶ hit
 //!         else ─▶ evaluate, keep (LRU, bounded bytes)
@@ -343,13 +344,14 @@ impl ResultsCache {
         // Once a window is found live, every later unit is taken as live
         // too, without asking: heads hold the newest data, so this is almost
         // always true, and a live dashboard query costs two version checks
-        // instead of one per piece. (A late sample in an older window only
-        // keeps the units after it uncached until it is flushed.)
+        // instead of one per piece; a later split stays whole, as its
+        // pieces could not be kept either. (A late sample in an older window
+        // only keeps the units after it uncached until it is flushed.)
         let mut live = false;
         for (index, first, last) in windows(req.start, req.end, req.step, split) {
             let versions = if live { None } else { Self::versions(engine, source, req, first, last).await? };
-            if versions.is_some() || tail >= split {
-                live |= versions.is_none();
+            if live || versions.is_some() || tail >= split {
+                live = versions.is_none();
                 units.push(self.unit(req, split, index, first, last, versions));
                 continue;
             }
@@ -692,6 +694,13 @@ mod tests {
         let (recent, _, o) = rt.block_on(cache.run(&engine, &src, &r, 1, false)).unwrap();
         assert_eq!(o, Outcome::default());
         assert_eq!(points(&recent), points(&rt.block_on(engine.execute(mem.as_ref(), r)).unwrap()));
+        // Live from 3 h on: split 1 is cut into pieces, split 2 after it stays whole.
+        live.volatile_from.store(3 * HOUR, Ordering::Relaxed);
+        let r = req(q, 0, 6 * HOUR - 60_000);
+        let lookup = rt.block_on(cache.lookup(&engine, &src, &r)).unwrap().unwrap();
+        assert_eq!(lookup.outcome().hits + lookup.outcome().misses, 1 + 12 + 1);
+        let (whole, _, _) = rt.block_on(cache.complete(&engine, &src, lookup, 1, false)).unwrap();
+        assert_eq!(points(&whole), points(&rt.block_on(engine.execute(mem.as_ref(), r)).unwrap()));
     }
 
     #[test]

@@ -173,23 +173,25 @@ impl ShardState {
         self.epoch
     }
 
-    /// Whether `req` would copy more than `part_samples` samples
-    /// (`ingester.head_read_slice_samples`; `0` never splits), so it is
-    /// read in parts, one per turn of the executor: a shard serves one
-    /// command at a time, and a heavy read in one piece would hold every
-    /// cheap read queued behind it.
-    pub fn is_heavy_read(&self, req: &SelectRequest, part_samples: u64) -> bool {
-        req.with_samples && part_samples > 0 && self.estimate(req).samples > part_samples
+    /// The samples `req` would copy, when more than `part_samples`
+    /// (`ingester.head_read_slice_samples`; `0` never splits): such a read
+    /// is copied in parts, one per turn of the executor, since a shard
+    /// serves one command at a time, and a heavy read in one piece would
+    /// hold every cheap read queued behind it. `None` to read it at once.
+    pub fn heavy_read_samples(&self, req: &SelectRequest, part_samples: u64) -> Option<u64> {
+        if !req.with_samples || part_samples == 0 {
+            return None;
+        }
+        Some(self.estimate(req).samples).filter(|&n| n > part_samples)
     }
 
     /// The series `req` reads, to be copied in parts of about
-    /// `part_samples` samples.
-    pub fn plan_read(&self, req: &SelectRequest, part_samples: u64) -> ReadPlan {
-        let samples = self.estimate(req).samples.max(1);
+    /// `part_samples` samples (`samples`: the read's estimated size).
+    pub fn plan_read(&self, req: &SelectRequest, samples: u64, part_samples: u64) -> ReadPlan {
         let frozen = self.frozen_table().map(|t| t.plan(req)).unwrap_or_default();
         let active = self.active.plan(req);
         let series = (frozen.len() + active.len()) as u64;
-        let per_part = (part_samples.max(1).saturating_mul(series) / samples).max(1) as usize;
+        let per_part = (part_samples.max(1).saturating_mul(series) / samples.max(1)).max(1) as usize;
         ReadPlan { epoch: self.epoch, frozen, active, per_part }
     }
 

@@ -150,9 +150,10 @@ pub(crate) async fn run_shard(spec: ShardSpec) {
     while let Some(cmd) = commands.recv().await {
         match cmd {
             Command::Read { req, reply } => {
-                if ctx.state.borrow().is_heavy_read(&req, ctx.config.head_read_slice_samples) {
+                let heavy = ctx.state.borrow().heavy_read_samples(&req, ctx.config.head_read_slice_samples);
+                if let Some(samples) = heavy {
                     ctx.state.borrow().metrics.sliced_reads.inc();
-                    glommio::spawn_local(read_in_parts(ctx.clone(), req, reply)).detach();
+                    glommio::spawn_local(read_in_parts(ctx.clone(), req, samples, reply)).detach();
                 } else {
                     let resp = ctx.state.borrow().read(&req);
                     let _ = reply.send(resp);
@@ -224,13 +225,14 @@ async fn tick_active_series(ctx: Rc<ShardCtx>) {
 /// whose parts would straddle a freeze or a committed flush (its series
 /// ids and base offsets would no longer hold) is planned again; after a few
 /// tries it reads in one go. A read whose caller went away stops.
-async fn read_in_parts(ctx: Rc<ShardCtx>, req: SelectRequest, reply: Reply<HeadReadResponse>) {
+/// `samples` is its estimated size, which sets the series per part.
+async fn read_in_parts(ctx: Rc<ShardCtx>, req: SelectRequest, samples: u64, reply: Reply<HeadReadResponse>) {
     let _turn = ctx.heavy_reads.acquire_permit(1).await;
     if reply.is_closed() {
         return; // gave up while waiting for its turn
     }
     for _attempt in 0..3 {
-        let plan = ctx.state.borrow().plan_read(&req, ctx.config.head_read_slice_samples);
+        let plan = ctx.state.borrow().plan_read(&req, samples, ctx.config.head_read_slice_samples);
         match copy_parts(&ctx, &req, &plan, &reply).await {
             Copied::Answer(answer) => {
                 let _ = reply.send(answer);

@@ -155,14 +155,13 @@ impl TenantHead {
     /// [`Self::read_ids`]. Ids stay valid while the head lives (series are
     /// only added).
     pub fn plan(&self, req: &SelectRequest) -> Vec<u32> {
-        let mut found: Vec<(u32, ())> = self
+        let mut found: Vec<u32> = self
             .select(&req.matchers)
             .into_iter()
             .filter(|&id| self.series[id as usize].has_samples_in(req.min_t, req.max_t))
-            .map(|id| (id, ()))
             .collect();
         self.sort_by_labels(&mut found);
-        found.into_iter().map(|(id, ())| id).collect()
+        found
     }
 
     /// The series `ids` (from [`Self::plan`] of the same `req`), in order,
@@ -182,12 +181,12 @@ impl TenantHead {
             .collect()
     }
 
-    /// Sorts `(series id, _)` pairs by the series' labels: by the cached
+    /// Sorts series ids by the series' labels: by the cached
     /// ranks when they are built, or when `found` is a large enough share of
     /// the head to pay for building them (an `O(n log n)` sort of every
     /// series, reused by every read until a series is added); otherwise by
     /// comparing labels.
-    fn sort_by_labels<T>(&self, found: &mut [(u32, T)]) {
+    fn sort_by_labels(&self, found: &mut [u32]) {
         let labels = |id: u32| &self.series[id as usize].labels;
         let rank = match self.rank.get() {
             Some(rank) => rank,
@@ -201,11 +200,11 @@ impl TenantHead {
                 rank
             }),
             None => {
-                found.sort_unstable_by(|a, b| labels(a.0).cmp(labels(b.0)));
+                found.sort_unstable_by(|&a, &b| labels(a).cmp(labels(b)));
                 return;
             }
         };
-        found.sort_unstable_by_key(|&(id, _)| rank[id as usize]);
+        found.sort_unstable_by_key(|&id| rank[id as usize]);
     }
 
     /// Widens [`Self::bounds`] to cover `[min_t, max_t]`.
