@@ -94,7 +94,7 @@ pub mod writer;
 
 pub use error::{Error, Result};
 pub use manifest::{FileMeta, Manifest, ManifestSource, ManifestStore, PartitionRange, Replicator};
-pub use memtable::{FrozenMemtable, FrozenSeries, Memtable};
+pub use memtable::{FloatScratch, FrozenMemtable, FrozenSeries, Memtable};
 pub use reader::FileReader;
 pub use retire::Snapshot;
 pub use store::{FileCache, FileSource, Store, StoredSeries};

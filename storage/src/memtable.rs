@@ -16,6 +16,7 @@
 
 mod appender;
 mod labels;
+mod pages;
 mod series;
 mod stats;
 pub(crate) mod tenant;
@@ -139,7 +140,7 @@ impl Memtable {
             }
             for s in &mut head.series {
                 s.sort_dedup();
-                samples += (s.ts.len() + s.hist.len()) as u64;
+                samples += (s.floats.len() + s.hist.len()) as u64;
             }
             tenants.insert(tenant, head);
         }
@@ -160,17 +161,69 @@ impl std::fmt::Debug for FrozenMemtable {
     }
 }
 
-/// One series of a frozen memtable: labels and sorted, unique-time columns.
+/// One series of a frozen memtable: labels and sorted, unique-time samples.
 #[derive(Debug, Clone, Copy)]
 pub struct FrozenSeries<'a> {
     /// The series' labels.
     pub labels: &'a Labels,
-    /// Sample timestamps, strictly increasing.
-    pub timestamps: &'a [Timestamp],
-    /// Sample values, one per timestamp.
-    pub values: &'a [f64],
+    floats: Floats<'a>,
     /// Native-histogram samples, strictly increasing timestamps.
     pub histograms: &'a [HistSample],
+}
+
+/// Where a frozen series' float samples are.
+#[derive(Debug, Clone, Copy)]
+enum Floats<'a> {
+    /// Columns given by the caller.
+    Columns(&'a [Timestamp], &'a [f64]),
+    /// A head series' pages.
+    Pages(&'a [Vec<Sample>]),
+}
+
+/// Reusable buffers for [`FrozenSeries::floats`].
+#[derive(Debug, Default)]
+pub struct FloatScratch {
+    timestamps: Vec<Timestamp>,
+    values: Vec<f64>,
+}
+
+impl<'a> FrozenSeries<'a> {
+    /// A series of `labels` with float samples at strictly increasing
+    /// `timestamps` (one value each) and `histograms`.
+    pub fn new(
+        labels: &'a Labels,
+        timestamps: &'a [Timestamp],
+        values: &'a [f64],
+        histograms: &'a [HistSample],
+    ) -> Self {
+        debug_assert_eq!(timestamps.len(), values.len());
+        Self { labels, floats: Floats::Columns(timestamps, values), histograms }
+    }
+
+    /// Number of float samples.
+    pub fn float_count(&self) -> usize {
+        match self.floats {
+            Floats::Columns(ts, _) => ts.len(),
+            Floats::Pages(pages) => pages.iter().map(Vec::len).sum(),
+        }
+    }
+
+    /// The float samples as timestamp and value columns (gathered into
+    /// `scratch` when the series is held in pages).
+    pub fn floats<'s>(&'s self, scratch: &'s mut FloatScratch) -> (&'s [Timestamp], &'s [f64]) {
+        match self.floats {
+            Floats::Columns(ts, vs) => (ts, vs),
+            Floats::Pages(pages) => {
+                scratch.timestamps.clear();
+                scratch.values.clear();
+                for s in pages.iter().flatten() {
+                    scratch.timestamps.push(s.t);
+                    scratch.values.push(s.v);
+                }
+                (&scratch.timestamps, &scratch.values)
+            }
+        }
+    }
 }
 
 impl FrozenMemtable {
@@ -218,7 +271,7 @@ impl FrozenMemtable {
             .series
             .iter()
             .filter(|s| !s.is_empty())
-            .map(|s| FrozenSeries { labels: &s.labels, timestamps: &s.ts, values: &s.vs, histograms: &s.hist })
+            .map(|s| FrozenSeries { labels: &s.labels, floats: Floats::Pages(s.floats.pages()), histograms: &s.hist })
             .collect();
         out.sort_by(|a, b| a.labels.cmp(b.labels));
         out
@@ -330,9 +383,29 @@ mod tests {
         assert_eq!(f.read(&req("a", vec![], 0, 100))[0].samples, want);
         let series = f.series(&a);
         assert_eq!(series.len(), 1);
-        assert_eq!(series[0].timestamps, &[5, 7, 10]);
-        assert_eq!(series[0].values, &[6.0, 4.0, 3.0]);
+        let mut scratch = FloatScratch::default();
+        assert_eq!(series[0].floats(&mut scratch), (&[5, 7, 10][..], &[6.0, 4.0, 3.0][..]));
+        assert_eq!(series[0].float_count(), 3);
         assert_eq!(f.tenants(), vec![a]);
+    }
+
+    #[test]
+    fn a_long_in_order_series_freezes_from_its_pages() {
+        let mut m = Memtable::new();
+        let a = t("a");
+        let want: Vec<Sample> = (0..1000).map(|i| Sample::new(i * 10, i as f64 / 7.0)).collect();
+        for chunk in want.chunks(33) {
+            m.append(&a, &[("__name__", "x")], chunk.iter().copied());
+        }
+        assert_eq!(m.read(&req("a", vec![], 0, 10_000))[0].samples, want);
+        assert_eq!(m.read(&req("a", vec![], 1275, 1635))[0].samples, want[128..=163]);
+        let f = m.freeze();
+        let series = f.series(&a);
+        let mut scratch = FloatScratch::default();
+        let (ts, vs) = series[0].floats(&mut scratch);
+        assert_eq!(ts, want.iter().map(|s| s.t).collect::<Vec<_>>());
+        assert_eq!(vs, want.iter().map(|s| s.v).collect::<Vec<_>>());
+        assert_eq!(series[0].float_count(), 1000);
     }
 
     #[test]

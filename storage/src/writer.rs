@@ -31,7 +31,7 @@ use crate::format::{
     FILE_EXT, FOOTER_LEN, FORMAT_V2, FORMAT_V4, FORMAT_V5, FORMAT_V6, Footer, HEADER_LEN, MAGIC,
     MAX_COMPRESSED_SECTION_RAW, Section,
 };
-use crate::memtable::FrozenSeries;
+use crate::memtable::{FloatScratch, FrozenSeries};
 use crate::{Error, FileMeta, FrozenMemtable, ManifestStore, PartitionRange, Result};
 
 /// What a flush covers.
@@ -132,10 +132,10 @@ pub fn write_file(path: &Path, series: &[FrozenSeries<'_>]) -> Result<FileStats>
     // Float-only files stay format v2; files with histograms are v5.
     let histograms = series.iter().any(|s| !s.histograms.is_empty());
     let mut out = DurableFile::create_for(path, None, histograms)?;
+    let mut scratch = FloatScratch::default();
     for s in series {
-        out.writer()
-            .add_series_with_histograms(s.labels, s.timestamps, s.values, s.histograms)
-            .map_err(Error::io(out.tmp_path()))?;
+        let (ts, vs) = s.floats(&mut scratch);
+        out.writer().add_series_with_histograms(s.labels, ts, vs, s.histograms).map_err(Error::io(out.tmp_path()))?;
     }
     out.commit()
 }
@@ -497,12 +497,14 @@ impl<W: Write> FileWriter<W> {
 
 /// Encodes a whole file in memory (see `docs/format/v2.md`).
 pub fn encode_file(series: &[FrozenSeries<'_>]) -> (Vec<u8>, FileStats) {
-    let cap = HEADER_LEN + series.iter().map(|s| s.timestamps.len() * 2).sum::<usize>();
+    let cap = HEADER_LEN + series.iter().map(|s| s.float_count() * 2).sum::<usize>();
     // Writing into a Vec cannot fail.
     let encode = || -> std::io::Result<(Vec<u8>, FileStats)> {
         let mut w = FileWriter::new(Vec::with_capacity(cap))?;
+        let mut scratch = FloatScratch::default();
         for s in series {
-            w.add_series(s.labels, s.timestamps, s.values)?;
+            let (ts, vs) = s.floats(&mut scratch);
+            w.add_series(s.labels, ts, vs)?;
         }
         w.finish()
     };

@@ -1,8 +1,10 @@
-//! One series' columns in the head: timestamps and values, append-optimised.
+//! One series in the head: labels, float samples in pages, histograms.
 use strata_common::histogram::{HistSample, sort_dedup_hist};
 use strata_common::{Labels, Sample, Timestamp};
 
-/// Columns of one series. Samples are appended in arrival order; `sorted`
+use super::pages::SamplePages;
+
+/// One series. Samples are appended in arrival order; `sorted`
 /// stays true while every timestamp is greater than the previous one, which
 /// lets reads binary-search. Out-of-order or duplicate timestamps are kept
 /// and resolved at read/freeze time (sort, last written wins).
@@ -12,8 +14,8 @@ pub(crate) struct SeriesColumns {
     /// Canonical encoded labels ([`strata_common::record::encode_label_pairs`]):
     /// the memtable's lookup key.
     pub key: Box<[u8]>,
-    pub ts: Vec<Timestamp>,
-    pub vs: Vec<f64>,
+    /// Float samples in arrival order.
+    pub floats: SamplePages,
     pub sorted: bool,
     /// Native-histogram samples in arrival order (sorted and deduplicated
     /// at read and freeze time); usually empty.
@@ -27,8 +29,7 @@ impl SeriesColumns {
         Self {
             labels,
             key,
-            ts: Vec::new(),
-            vs: Vec::new(),
+            floats: SamplePages::default(),
             sorted: true,
             hist: Vec::new(),
             min_t: Timestamp::MAX,
@@ -36,21 +37,17 @@ impl SeriesColumns {
         }
     }
 
-    /// Appends one sample; returns the growth of the columns' capacity in bytes.
+    /// Appends one sample; returns the bytes allocated for it.
     #[inline]
     pub fn push(&mut self, s: Sample) -> usize {
-        if let Some(&last) = self.ts.last()
-            && s.t <= last
+        if let Some(last) = self.floats.last()
+            && s.t <= last.t
         {
             self.sorted = false;
         }
-        let before = self.ts.capacity();
-        self.ts.push(s.t);
-        self.vs.push(s.v);
         self.min_t = self.min_t.min(s.t);
         self.max_t = self.max_t.max(s.t);
-        // `vs` grows in lock-step with `ts` (same pushes, same growth policy).
-        (self.ts.capacity() - before) * (size_of::<Timestamp>() + size_of::<f64>())
+        self.floats.push(s)
     }
 
     /// Appends one histogram sample; returns the bytes it holds.
@@ -64,7 +61,7 @@ impl SeriesColumns {
 
     /// Whether the series holds any sample, float or histogram.
     pub fn is_empty(&self) -> bool {
-        self.ts.is_empty() && self.hist.is_empty()
+        self.floats.is_empty() && self.hist.is_empty()
     }
 
     /// Histogram samples in `[min_t, max_t]`, sorted, unique timestamps.
@@ -80,15 +77,10 @@ impl SeriesColumns {
         if self.sorted {
             return;
         }
-        let mut samples = self.samples_unsorted();
+        let mut samples: Vec<Sample> = self.floats.iter().copied().collect();
         strata_common::sample::sort_dedup_samples(&mut samples);
-        self.ts = samples.iter().map(|s| s.t).collect();
-        self.vs = samples.iter().map(|s| s.v).collect();
+        self.floats.replace(samples);
         self.sorted = true;
-    }
-
-    fn samples_unsorted(&self) -> Vec<Sample> {
-        self.ts.iter().zip(&self.vs).map(|(&t, &v)| Sample::new(t, v)).collect()
     }
 
     /// Whether at least one sample lies in `[min_t, max_t]`.
@@ -100,10 +92,9 @@ impl SeriesColumns {
             return true;
         }
         if self.sorted {
-            let i = self.ts.partition_point(|&t| t < min_t);
-            self.ts.get(i).is_some_and(|&t| t <= max_t)
+            self.floats.sorted_range(min_t, max_t).next().is_some()
         } else {
-            self.ts.iter().any(|&t| t >= min_t && t <= max_t)
+            self.floats.iter().any(|s| s.t >= min_t && s.t <= max_t)
         }
     }
 
@@ -122,15 +113,13 @@ impl SeriesColumns {
     }
 
     fn float_count_in(&self, min_t: Timestamp, max_t: Timestamp) -> u64 {
-        if self.ts.is_empty() {
+        if self.floats.is_empty() {
             return 0;
         }
         if self.sorted {
-            let lo = self.ts.partition_point(|&t| t < min_t);
-            let hi = self.ts.partition_point(|&t| t <= max_t);
-            return hi.saturating_sub(lo) as u64;
+            return self.floats.sorted_range(min_t, max_t).map(|run| run.len() as u64).sum();
         }
-        crate::estimate::overlap_share(self.ts.len() as u64, (self.min_t, self.max_t), (min_t, max_t))
+        crate::estimate::overlap_share(self.floats.len() as u64, (self.min_t, self.max_t), (min_t, max_t))
     }
 
     /// Samples in `[min_t, max_t]`, sorted, unique timestamps (last written wins).
@@ -139,17 +128,12 @@ impl SeriesColumns {
             return Vec::new();
         }
         if self.sorted {
-            let lo = self.ts.partition_point(|&t| t < min_t);
-            let hi = self.ts.partition_point(|&t| t <= max_t);
-            return self.ts[lo..hi].iter().zip(&self.vs[lo..hi]).map(|(&t, &v)| Sample::new(t, v)).collect();
+            let runs: Vec<&[Sample]> = self.floats.sorted_range(min_t, max_t).collect();
+            let mut out = Vec::with_capacity(runs.iter().map(|r| r.len()).sum());
+            runs.into_iter().for_each(|run| out.extend_from_slice(run));
+            return out;
         }
-        let mut out: Vec<Sample> = self
-            .ts
-            .iter()
-            .zip(&self.vs)
-            .filter(|(t, _)| **t >= min_t && **t <= max_t)
-            .map(|(&t, &v)| Sample::new(t, v))
-            .collect();
+        let mut out: Vec<Sample> = self.floats.iter().filter(|s| s.t >= min_t && s.t <= max_t).copied().collect();
         strata_common::sample::sort_dedup_samples(&mut out);
         out
     }

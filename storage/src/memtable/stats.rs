@@ -93,7 +93,7 @@ impl Memtable {
     pub fn add_stats(&self, tenant: &TenantId, stats: &mut HeadStats) {
         if let Some(head) = self.tenants.get(tenant) {
             for s in &head.series {
-                stats.add(&s.labels, s.ts.len() as u64);
+                stats.add(&s.labels, s.floats.len() as u64);
             }
             stats.add_bounds(head.bounds);
         }
@@ -106,7 +106,7 @@ impl FrozenMemtable {
     pub fn add_stats(&self, tenant: &TenantId, stats: &mut HeadStats) {
         if let Some(head) = self.tenants.get(tenant) {
             for s in &head.series {
-                stats.add(&s.labels, s.ts.len() as u64);
+                stats.add(&s.labels, s.floats.len() as u64);
             }
             stats.add_bounds(head.bounds);
         }

@@ -67,7 +67,7 @@ pub fn workload(hosts: usize, scrapes: usize) -> Vec<(Labels, Vec<i64>, Vec<f64>
 }
 
 fn frozen(w: &[(Labels, Vec<i64>, Vec<f64>)]) -> Vec<FrozenSeries<'_>> {
-    w.iter().map(|(l, t, v)| FrozenSeries { labels: l, timestamps: t, values: v, histograms: &[] }).collect()
+    w.iter().map(|(l, t, v)| FrozenSeries::new(l, t, v, &[])).collect()
 }
 
 #[test]

@@ -45,12 +45,8 @@ fn data() -> Data {
 }
 
 fn write(dir: &std::path::Path, d: &Data) -> std::path::PathBuf {
-    let series: Vec<FrozenSeries<'_>> = d
-        .labels
-        .iter()
-        .zip(d.ts.iter().zip(&d.vs))
-        .map(|(l, (t, v))| FrozenSeries { labels: l, timestamps: t, values: v, histograms: &[] })
-        .collect();
+    let series: Vec<FrozenSeries<'_>> =
+        d.labels.iter().zip(d.ts.iter().zip(&d.vs)).map(|(l, (t, v))| FrozenSeries::new(l, t, v, &[])).collect();
     let path = dir.join("files/t/1.strata");
     let stats = write_file(&path, &series).unwrap();
     assert_eq!(stats.series, d.labels.len() as u64);
