@@ -60,9 +60,8 @@ pub struct Measured {
     /// Strata: log record bytes appended by the push (what the log writes
     /// and fsyncs), from `strata_distributor_appended_bytes_total`.
     pub appended_bytes: Option<u64>,
-    /// Strata: samples replayed from the log after a SIGKILL, and the
-    /// seconds from the restart until `/ready`.
-    pub replay: Option<(u64, f64)>,
+    /// Strata: the replay of the log after a SIGKILL.
+    pub replay: Option<Replay>,
 }
 
 /// Runs `kinds` one after the other and prints the table.
@@ -125,11 +124,25 @@ pub fn run(
 /// SIGKILL, restart, and the time until `/ready` (which waits until every
 /// partition is consumed to its end): the samples the restarted process
 /// applied to its memtables, and that time.
-fn strata_replay(sys: &mut System) -> Result<(u64, f64)> {
-    let took = sys.replay()?.as_secs_f64();
+fn strata_replay(sys: &mut System) -> Result<Replay> {
+    let secs = sys.replay()?.as_secs_f64();
+    // The restarted process's CPU time until `/ready`: its start, the
+    // replay, and a few readiness polls.
+    let cpu_secs = sys.cpu_seconds()?;
     let samples = metric_sum(sys, "strata_ingester_samples_appended_total")? as u64;
-    eprintln!("strata: replayed {samples} samples in {took:.2} s after SIGKILL");
-    Ok((samples, took))
+    eprintln!("strata: replayed {samples} samples in {secs:.2} s ({cpu_secs:.2} CPU-s) after SIGKILL");
+    Ok(Replay { samples, secs, cpu_secs })
+}
+
+/// A replay of the log after SIGKILL.
+#[derive(Debug, Clone, Copy)]
+pub struct Replay {
+    /// Samples the restarted process applied to its memtables.
+    pub samples: u64,
+    /// Restart to `/ready`.
+    pub secs: f64,
+    /// CPU seconds (user + system) the restarted process used until `/ready`.
+    pub cpu_secs: f64,
 }
 
 /// The sum of every sample of `name` (any labels; an unlabelled metric's
@@ -215,13 +228,15 @@ pub fn report(results: &[Measured], w: &Workload) {
         if let Some(b) = m.appended_bytes {
             println!("{}: the log was written {b} bytes, {:.1} per sample", m.kind.name(), b as f64 / n);
         }
-        if let Some((samples, secs)) = m.replay {
+        if let Some(Replay { samples, secs, cpu_secs }) = m.replay {
             let rate = samples as f64 / secs;
             println!(
                 "{}: replay after SIGKILL: {samples} samples in {secs:.2} s (restart to /ready) = {rate:.0} samples/s, \
-                 {:.0} per core on {cores} cores (target >= 5,000,000 per core)",
+                 {:.0} per core on {cores} cores; {cpu_secs:.2} CPU-s = {:.0} samples per CPU-second \
+                 (target >= 5,000,000 per core)",
                 m.kind.name(),
-                rate / cores as f64
+                rate / cores as f64,
+                samples as f64 / cpu_secs
             );
         }
     }

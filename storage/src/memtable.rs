@@ -2,12 +2,12 @@
 //!
 //! Single-threaded and owned by its shard. Per tenant it keeps a series
 //! lookup keyed by the canonical encoded label bytes (a fast hash picks the
-//! candidates, one `memcmp` confirms), per-series timestamp/value columns,
+//! candidates, one `memcmp` confirms), per-series samples in pages (an open
+//! one taking appends, sealed ones in a compact exact form: `pages.rs`),
 //! and an inverted index (label name → value → roaring bitmap of series ids)
 //! that is updated when a series is created. [`TenantAppender`] finds an
 //! existing series straight from a log record's label bytes, without
-//! decoding them; appending to it allocates nothing beyond amortised column
-//! growth.
+//! decoding them; appending to it allocates only when a page fills.
 //!
 //! Out-of-order and duplicate timestamps are accepted; reads and
 //! [`Memtable::freeze`] sort them and keep, for equal timestamps, the sample
@@ -27,6 +27,7 @@ use strata_common::head::{HeadSeries, SelectEstimate, SelectRequest};
 use strata_common::{HistSample, Labels, Sample, TenantId, Timestamp};
 
 pub use self::appender::{SeriesRef, TenantAppender};
+use self::pages::SamplePages;
 pub use self::stats::HeadStats;
 use self::tenant::TenantHead;
 
@@ -177,7 +178,7 @@ enum Floats<'a> {
     /// Columns given by the caller.
     Columns(&'a [Timestamp], &'a [f64]),
     /// A head series' pages.
-    Pages(&'a [Vec<Sample>]),
+    Pages(&'a SamplePages),
 }
 
 /// Reusable buffers for [`FrozenSeries::floats`].
@@ -204,7 +205,7 @@ impl<'a> FrozenSeries<'a> {
     pub fn float_count(&self) -> usize {
         match self.floats {
             Floats::Columns(ts, _) => ts.len(),
-            Floats::Pages(pages) => pages.iter().map(Vec::len).sum(),
+            Floats::Pages(pages) => pages.len(),
         }
     }
 
@@ -214,12 +215,7 @@ impl<'a> FrozenSeries<'a> {
         match self.floats {
             Floats::Columns(ts, vs) => (ts, vs),
             Floats::Pages(pages) => {
-                scratch.timestamps.clear();
-                scratch.values.clear();
-                for s in pages.iter().flatten() {
-                    scratch.timestamps.push(s.t);
-                    scratch.values.push(s.v);
-                }
+                pages.columns_into(&mut scratch.timestamps, &mut scratch.values);
                 (&scratch.timestamps, &scratch.values)
             }
         }
@@ -271,7 +267,7 @@ impl FrozenMemtable {
             .series
             .iter()
             .filter(|s| !s.is_empty())
-            .map(|s| FrozenSeries { labels: &s.labels, floats: Floats::Pages(s.floats.pages()), histograms: &s.hist })
+            .map(|s| FrozenSeries { labels: &s.labels, floats: Floats::Pages(&s.floats), histograms: &s.hist })
             .collect();
         out.sort_by(|a, b| a.labels.cmp(b.labels));
         out

@@ -40,8 +40,8 @@ impl SeriesColumns {
     /// Appends one sample; returns the bytes allocated for it.
     #[inline]
     pub fn push(&mut self, s: Sample) -> usize {
-        if let Some(last) = self.floats.last()
-            && s.t <= last.t
+        if let Some(last) = self.floats.last_t()
+            && s.t <= last
         {
             self.sorted = false;
         }
@@ -77,7 +77,7 @@ impl SeriesColumns {
         if self.sorted {
             return;
         }
-        let mut samples: Vec<Sample> = self.floats.iter().copied().collect();
+        let mut samples = self.floats.all();
         strata_common::sample::sort_dedup_samples(&mut samples);
         self.floats.replace(samples);
         self.sorted = true;
@@ -92,9 +92,9 @@ impl SeriesColumns {
             return true;
         }
         if self.sorted {
-            self.floats.sorted_range(min_t, max_t).next().is_some()
+            self.floats.sorted_any(min_t, max_t)
         } else {
-            self.floats.iter().any(|s| s.t >= min_t && s.t <= max_t)
+            self.floats.all().iter().any(|s| s.t >= min_t && s.t <= max_t)
         }
     }
 
@@ -117,7 +117,7 @@ impl SeriesColumns {
             return 0;
         }
         if self.sorted {
-            return self.floats.sorted_range(min_t, max_t).map(|run| run.len() as u64).sum();
+            return self.floats.sorted_count(min_t, max_t) as u64;
         }
         crate::estimate::overlap_share(self.floats.len() as u64, (self.min_t, self.max_t), (min_t, max_t))
     }
@@ -128,12 +128,10 @@ impl SeriesColumns {
             return Vec::new();
         }
         if self.sorted {
-            let runs: Vec<&[Sample]> = self.floats.sorted_range(min_t, max_t).collect();
-            let mut out = Vec::with_capacity(runs.iter().map(|r| r.len()).sum());
-            runs.into_iter().for_each(|run| out.extend_from_slice(run));
-            return out;
+            return self.floats.sorted_range(min_t, max_t);
         }
-        let mut out: Vec<Sample> = self.floats.iter().filter(|s| s.t >= min_t && s.t <= max_t).copied().collect();
+        let mut out = self.floats.all();
+        out.retain(|s| s.t >= min_t && s.t <= max_t);
         strata_common::sample::sort_dedup_samples(&mut out);
         out
     }
