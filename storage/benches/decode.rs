@@ -10,6 +10,9 @@
 //!   chunks, int modes 5-8, zstd where smaller);
 //! - `decode/l0_cut`, `decode/v6_cut`: the same files read in windows of 1 h
 //!   (every chunk overlapping a window boundary is cut by `max_t`);
+//! - `head/all`, `head/cut`: a head read (`Memtable::read`) of every series
+//!   of the same data, whole or in windows of 1 h, from the head's pages
+//!   (sealed pages decode; samples/s/core);
 //! - `select/*`: `Store::select` over [`FILES`] level-0 files of [`HOSTS`]
 //!   hosts each (the same series in every file): one metric
 //!   (`cpu_usage_user`, 1 series per host) and a name regex
@@ -210,6 +213,49 @@ fn bench_decode(c: &mut Criterion) {
     g.finish();
 }
 
+/// A memtable of `hosts` hosts × `scrapes` scrapes.
+fn head(hosts: usize, scrapes: usize) -> Memtable {
+    let tenant = TenantId::new("bench").expect("valid tenant");
+    let mut mem = Memtable::new();
+    for h in 0..hosts {
+        for (labels, vs) in host(h, scrapes) {
+            let pairs: Vec<(&str, &str)> = labels.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+            mem.append(&tenant, &pairs, (0..scrapes).map(|s| Sample::new(T0 + s as i64 * 10_000, vs[s])));
+        }
+    }
+    mem
+}
+
+/// Reads every series of `mem` in windows of `window` ms; returns the sample count.
+#[inline(never)]
+fn measured_head_read(mem: &Memtable, window: i64) -> usize {
+    let tenant = TenantId::new("bench").expect("valid tenant");
+    let all = Matcher::new(MatchOp::RegexMatch, "__name__", ".+").expect("valid matcher");
+    let (first, last) = (T0, T0 + (SCRAPES as i64 - 1) * 10_000);
+    let mut n = 0;
+    let mut from = first;
+    while from <= last {
+        let req = SelectRequest::new(tenant.clone(), vec![all.clone()], from, from.saturating_add(window - 1).min(last));
+        n += mem.read(&req).iter().map(|s| s.samples.len()).sum::<usize>();
+        from = from.saturating_add(window);
+    }
+    n
+}
+
+fn bench_head(c: &mut Criterion) {
+    let mem = head(HOSTS, SCRAPES);
+    let samples = mem.sample_count();
+    eprintln!("head: {samples} samples, {:.2} bytes/sample (memtable estimate)", mem.approx_bytes() as f64 / samples as f64);
+    assert_eq!(measured_head_read(&mem, i64::MAX) as u64, samples);
+    assert_eq!(measured_head_read(&mem, 3_600_000) as u64, samples);
+    let mut g = c.benchmark_group("head");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(samples));
+    g.bench_function("all", |b| b.iter(|| black_box(measured_head_read(&mem, i64::MAX))));
+    g.bench_function("cut", |b| b.iter(|| black_box(measured_head_read(&mem, 3_600_000))));
+    g.finish();
+}
+
 /// [`scan`], as measured (callgrind: `--toggle-collect='*measured_scan*'`).
 #[inline(never)]
 fn measured_scan(reader: &FileReader, window: i64, out: &mut Vec<Sample>) -> usize {
@@ -252,5 +298,5 @@ fn bench_select(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_decode, bench_select);
+criterion_group!(benches, bench_decode, bench_head, bench_select);
 criterion_main!(benches);
