@@ -25,6 +25,10 @@
 //! (`*measured_select*` for `select/*`).
 use std::sync::Arc;
 
+/// The server's allocator: head reads allocate a vector per series.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_main};
 use strata_common::head::SelectRequest;
 use strata_common::{MatchOp, Matcher, Sample, TenantId};
@@ -235,7 +239,8 @@ fn measured_head_read(mem: &Memtable, window: i64) -> usize {
     let mut n = 0;
     let mut from = first;
     while from <= last {
-        let req = SelectRequest::new(tenant.clone(), vec![all.clone()], from, from.saturating_add(window - 1).min(last));
+        let req =
+            SelectRequest::new(tenant.clone(), vec![all.clone()], from, from.saturating_add(window - 1).min(last));
         n += mem.read(&req).iter().map(|s| s.samples.len()).sum::<usize>();
         from = from.saturating_add(window);
     }
@@ -245,7 +250,10 @@ fn measured_head_read(mem: &Memtable, window: i64) -> usize {
 fn bench_head(c: &mut Criterion) {
     let mem = head(HOSTS, SCRAPES);
     let samples = mem.sample_count();
-    eprintln!("head: {samples} samples, {:.2} bytes/sample (memtable estimate)", mem.approx_bytes() as f64 / samples as f64);
+    eprintln!(
+        "head: {samples} samples, {:.2} bytes/sample (memtable estimate)",
+        mem.approx_bytes() as f64 / samples as f64
+    );
     assert_eq!(measured_head_read(&mem, i64::MAX) as u64, samples);
     assert_eq!(measured_head_read(&mem, 3_600_000) as u64, samples);
     let mut g = c.benchmark_group("head");

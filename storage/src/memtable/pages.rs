@@ -267,26 +267,28 @@ impl Sealed {
 
     /// Appends samples `lo..hi` to `out`.
     fn decode(&self, lo: usize, hi: usize, out: &mut Vec<Sample>) {
-        // One loop per form, so each is a simple, vectorisable loop.
-        fn fill(out: &mut Vec<Sample>, lo: usize, hi: usize, t: impl Fn(usize) -> i64, v: impl Fn(usize) -> f64) {
-            out.extend((lo..hi).map(|i| Sample::new(t(i), v(i))));
-        }
         let base = self.base;
-        match (&self.times, &self.values) {
-            (Times::Regular { step, .. }, Values::Ints(v)) => {
-                fill(out, lo, hi, |i| base.wrapping_add((i as i64).wrapping_mul(*step)), |i| f64::from(v[i]))
+        match &self.times {
+            Times::Regular { step, .. } => {
+                let step = *step;
+                let ts = (lo as i64..hi as i64).map(|i| base.wrapping_add(i.wrapping_mul(step)));
+                self.values_into(ts, lo, hi, out);
             }
-            (Times::Regular { step, .. }, Values::Floats(v)) => {
-                fill(out, lo, hi, |i| base.wrapping_add((i as i64).wrapping_mul(*step)), |i| v[i])
+            Times::Offsets(o) => {
+                self.values_into(o[lo..hi].iter().map(|&d| base.wrapping_add(i64::from(d))), lo, hi, out)
             }
-            (Times::Offsets(o), Values::Ints(v)) => {
-                fill(out, lo, hi, |i| base.wrapping_add(i64::from(o[i])), |i| f64::from(v[i]))
-            }
-            (Times::Offsets(o), Values::Floats(v)) => {
-                fill(out, lo, hi, |i| base.wrapping_add(i64::from(o[i])), |i| v[i])
-            }
-            (Times::Raw(t), Values::Ints(v)) => fill(out, lo, hi, |i| t[i], |i| f64::from(v[i])),
-            (Times::Raw(t), Values::Floats(v)) => fill(out, lo, hi, |i| t[i], |i| v[i]),
+            Times::Raw(t) => self.values_into(t[lo..hi].iter().copied(), lo, hi, out),
+        }
+    }
+
+    /// Appends the samples of `ts` (timestamps `lo..hi`) with values `lo..hi`.
+    /// Slices and exact-size iterators, no indexing: each form is a simple
+    /// loop without bounds checks.
+    #[inline]
+    fn values_into(&self, ts: impl Iterator<Item = Timestamp>, lo: usize, hi: usize, out: &mut Vec<Sample>) {
+        match &self.values {
+            Values::Ints(v) => out.extend(ts.zip(&v[lo..hi]).map(|(t, &x)| Sample::new(t, f64::from(x)))),
+            Values::Floats(v) => out.extend(ts.zip(&v[lo..hi]).map(|(t, &x)| Sample::new(t, x))),
         }
     }
 }
