@@ -135,13 +135,24 @@ impl SamplePages {
         let first = self.sealed.partition_point(|p| p.max_t < min_t);
         let end = self.sealed.partition_point(|p| p.min_t <= max_t).max(first);
         let sealed = self.sealed[first..end].iter().map(move |p| {
-            let lo = lower_bound(p.len(), |i| p.t_at(i) < min_t);
-            (Run::Sealed(p), lo, lower_bound(p.len(), |i| p.t_at(i) <= max_t).max(lo))
+            // Pages inside the range (all but the first and last of a long
+            // read) need no search.
+            let lo = if p.min_t >= min_t { 0 } else { lower_bound(p.len(), |i| p.t_at(i) < min_t) };
+            let hi = if p.max_t <= max_t { p.len() } else { lower_bound(p.len(), |i| p.t_at(i) <= max_t) };
+            (Run::Sealed(p), lo, hi.max(lo))
         });
         let open = &self.open;
         let lo = open.partition_point(|s| s.t < min_t);
         let open_run = (Run::Open(open), lo, open.partition_point(|s| s.t <= max_t).max(lo));
         sealed.chain(std::iter::once(open_run)).filter(|(_, lo, hi)| lo < hi)
+    }
+
+    /// Whether any sample, in any order, lies in `[min_t, max_t]` (pages
+    /// outside the range are skipped by their bounds; nothing is decoded).
+    pub fn any_in(&self, min_t: Timestamp, max_t: Timestamp) -> bool {
+        let within = |t: Timestamp| t >= min_t && t <= max_t;
+        self.sealed.iter().any(|p| p.max_t >= min_t && p.min_t <= max_t && (0..p.len()).any(|i| within(p.t_at(i))))
+            || self.open.iter().any(|s| within(s.t))
     }
 
     /// For samples in increasing time order: how many lie in `[min_t, max_t]`.
@@ -390,6 +401,9 @@ mod tests {
             let p = pages_of(&samples);
             prop_assert_eq!(p.len(), samples.len());
             prop_assert_eq!(bits(&p.all()), bits(&samples));
+            for (min_t, max_t) in [(i64::MIN, i64::MAX), (-1_000, 1_000), (5_000_000, 6_000_000)] {
+                prop_assert_eq!(p.any_in(min_t, max_t), samples.iter().any(|s| s.t >= min_t && s.t <= max_t));
+            }
             let (mut ts, mut vs) = (Vec::new(), Vec::new());
             p.columns_into(&mut ts, &mut vs);
             prop_assert_eq!(ts, samples.iter().map(|s| s.t).collect::<Vec<_>>());

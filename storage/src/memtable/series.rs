@@ -91,11 +91,7 @@ impl SeriesColumns {
         if self.hist.iter().any(|s| s.t >= min_t && s.t <= max_t) {
             return true;
         }
-        if self.sorted {
-            self.floats.sorted_any(min_t, max_t)
-        } else {
-            self.floats.all().iter().any(|s| s.t >= min_t && s.t <= max_t)
-        }
+        if self.sorted { self.floats.sorted_any(min_t, max_t) } else { self.floats.any_in(min_t, max_t) }
     }
 
     /// About how many samples lie in `[min_t, max_t]`: exact while the
