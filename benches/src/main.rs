@@ -117,6 +117,12 @@ struct Args {
     /// `--mode mixed`: clients looping cheap single-host queries.
     #[arg(long, default_value_t = 2)]
     cheap_clients: usize,
+    /// `--mode mixed`: send cheap queries at this many per second in total,
+    /// open loop (each timed from its scheduled start, so a stalled load
+    /// generator or server counts against the system), instead of
+    /// `--cheap-clients` closed loops; 0 = closed loops.
+    #[arg(long, default_value_t = 0.0)]
+    cheap_rate: f64,
     /// `--mode mixed`: clients looping heavy aggregations in the mixed phase.
     #[arg(long, default_value_t = 4)]
     heavy_clients: usize,
@@ -346,6 +352,7 @@ fn mixed_mode(args: &Args, w: &Workload, lanes: Arc<Lanes>, rt: &tokio::runtime:
     let cfg = mixed::Config {
         seconds: args.mixed_seconds,
         cheap_clients: args.cheap_clients,
+        cheap_rate: args.cheap_rate,
         heavy_clients: args.heavy_clients,
         flushed: args.flushed,
     };

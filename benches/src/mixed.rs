@@ -11,6 +11,9 @@
 //!
 //! 1. **idle**: `--cheap-clients` (2) clients loop [`CHEAP`] queries for one
 //!    random host each (1 h ranges at 60 s steps, and one instant query);
+//!    or, with `--cheap-rate R`, the same queries started R times per second
+//!    open loop and timed from their scheduled start (how a dashboard's
+//!    refreshes arrive: they do not wait for each other);
 //! 2. **mixed**: the same cheap clients while `--heavy-clients` (4) clients
 //!    loop the [`HEAVY`] aggregations over every host and the whole data
 //!    range (60 s steps), on threads of their own (a tokio runtime apart
@@ -76,6 +79,8 @@ const QUIET: Duration = Duration::from_secs(5);
 pub struct Config {
     pub seconds: u64,
     pub cheap_clients: usize,
+    /// Cheap queries per second, open loop; 0 = `cheap_clients` closed loops.
+    pub cheap_rate: f64,
     pub heavy_clients: usize,
     /// Wait until Strata has flushed everything before the phases.
     pub flushed: bool,
@@ -257,28 +262,89 @@ pub fn short(s: &str) -> String {
     }
 }
 
+/// The cheap queries in order: [`CHEAP`] round-robin, a random host each.
+struct CheapQueries {
+    rng: u64,
+    i: usize,
+    hosts: u64,
+}
+
+impl CheapQueries {
+    fn new(seed: u64, hosts: usize) -> Self {
+        Self { rng: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1, i: seed as usize, hosts: hosts as u64 }
+    }
+
+    /// The next query and whether it is a range query.
+    fn next(&mut self) -> (String, bool) {
+        // xorshift64
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        let host = (self.rng % self.hosts).to_string();
+        let (_, template, range) = CHEAP[self.i % CHEAP.len()];
+        self.i += 1;
+        (template.replace("{h}", &host), range)
+    }
+}
+
+impl Target {
+    /// Runs one cheap query; its latency counts from `since`.
+    async fn cheap(&self, query: &str, range: bool, since: Instant) -> Result<f64, String> {
+        let range = range.then_some((self.end_s - CHEAP_RANGE_S, self.end_s));
+        self.run(query, range, CHEAP_TIMEOUT).await.map(|_| since.elapsed().as_secs_f64() * 1000.0)
+    }
+}
+
+impl Phase {
+    fn cheap_done(&mut self, query: &str, outcome: Result<f64, String>) {
+        match outcome {
+            Ok(ms) => self.cheap_ms.push(ms),
+            Err(e) => {
+                self.cheap_failed += 1;
+                self.cheap_first_error.get_or_insert_with(|| format!("{query}: {e}"));
+            }
+        }
+    }
+}
+
 /// A cheap client: loops [`CHEAP`] (round-robin, a random host each time)
 /// until `deadline`.
 async fn cheap_client(target: Target, seed: u64, deadline: Instant) -> Phase {
-    let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut queries = CheapQueries::new(seed, target.hosts);
     let mut phase = Phase::default();
-    let mut i = seed as usize;
     while Instant::now() < deadline {
-        // xorshift64
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        let host = (rng % target.hosts as u64).to_string();
-        let (_, template, range) = CHEAP[i % CHEAP.len()];
-        i += 1;
-        let query = template.replace("{h}", &host);
-        let range = range.then_some((target.end_s - CHEAP_RANGE_S, target.end_s));
-        match target.run(&query, range, CHEAP_TIMEOUT).await {
-            Ok(ms) => phase.cheap_ms.push(ms),
-            Err(e) => {
-                phase.cheap_failed += 1;
-                phase.cheap_first_error.get_or_insert_with(|| format!("{query}: {e}"));
-            }
+        let (query, range) = queries.next();
+        let outcome = target.cheap(&query, range, Instant::now()).await;
+        phase.cheap_done(&query, outcome);
+    }
+    phase
+}
+
+/// Open-loop cheap load: starts a [`CHEAP`] query every `1 / rate` seconds
+/// until `deadline`, whether or not earlier ones have answered, and times
+/// each from its scheduled start (no coordinated omission: a stall of the
+/// server or of this generator counts in every query it delays).
+async fn cheap_open_loop(target: Target, rate: f64, deadline: Instant) -> Phase {
+    let mut queries = CheapQueries::new(1, target.hosts);
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    let mut next = Instant::now();
+    let mut running = tokio::task::JoinSet::new();
+    while next < deadline {
+        tokio::time::sleep_until(next.into()).await;
+        let (query, range) = queries.next();
+        let target = target.clone();
+        let scheduled = next;
+        running.spawn(async move {
+            let outcome = target.cheap(&query, range, scheduled).await;
+            (query, outcome)
+        });
+        next += interval;
+    }
+    let mut phase = Phase::default();
+    while let Some(done) = running.join_next().await {
+        match done {
+            Ok((query, outcome)) => phase.cheap_done(&query, outcome),
+            Err(e) => phase.cheap_done("", Err(format!("client task: {e}"))),
         }
     }
     phase
@@ -318,12 +384,16 @@ struct HeavyRuntime {
 /// and parsing their answers (megabytes of JSON) on the cheap clients'
 /// workers held the cheap answers back in the load generator, which the
 /// cheap latencies then counted as the server's.
-async fn phase(target: &Target, cheap: usize, heavy: usize, secs: u64, heavy_rt: &HeavyRuntime) -> Phase {
+async fn phase(target: &Target, cfg: &Config, heavy: usize, heavy_rt: &HeavyRuntime) -> Phase {
     let started = Instant::now();
-    let deadline = started + Duration::from_secs(secs);
+    let deadline = started + Duration::from_secs(cfg.seconds);
     let mut tasks = Vec::new();
-    for c in 0..cheap {
-        tasks.push(tokio::spawn(cheap_client(target.clone(), c as u64 + 1, deadline)));
+    if cfg.cheap_rate > 0.0 {
+        tasks.push(tokio::spawn(cheap_open_loop(target.clone(), cfg.cheap_rate, deadline)));
+    } else {
+        for c in 0..cfg.cheap_clients {
+            tasks.push(tokio::spawn(cheap_client(target.clone(), c as u64 + 1, deadline)));
+        }
     }
     for c in 0..heavy {
         tasks.push(heavy_rt.rt.spawn(heavy_client(heavy_rt.target.clone(), c, deadline)));
@@ -450,7 +520,7 @@ pub fn run(
     let run_phase = |name: &str, heavy: usize| {
         eprintln!("{}: {name} phase, {} s", kind.name(), cfg.seconds);
         let cpu0 = sys.cpu_seconds().ok();
-        let mut p = rt.block_on(phase(&target, cfg.cheap_clients, heavy, cfg.seconds, &heavy_rt));
+        let mut p = rt.block_on(phase(&target, cfg, heavy, &heavy_rt));
         p.cpu_s = cpu0.zip(sys.cpu_seconds().ok()).map(|(a, b)| b - a);
         p
     };
@@ -462,13 +532,17 @@ pub fn run(
 /// Prints the per-system table, the ratios against Strata, heavy-query
 /// latencies and the first errors.
 pub fn report(results: &[Measured], w: &Workload, cfg: &Config) {
+    let cheap = if cfg.cheap_rate > 0.0 {
+        format!("cheap queries at {} per second (open loop)", cfg.cheap_rate)
+    } else {
+        format!("{} cheap clients", cfg.cheap_clients)
+    };
     println!(
-        "\nmixed workload: {} hosts x {} series x {} scrapes (10 s) = {} samples; {} cheap + {} heavy clients, {} s phases",
+        "\nmixed workload: {} hosts x {} series x {} scrapes (10 s) = {} samples; {cheap} + {} heavy clients, {} s phases",
         w.hosts,
         w.data.series_per_host(),
         w.scrapes,
         w.total_samples(),
-        cfg.cheap_clients,
         cfg.heavy_clients,
         cfg.seconds
     );
