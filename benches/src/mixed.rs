@@ -325,24 +325,32 @@ async fn cheap_client(target: Target, seed: u64, deadline: Instant) -> Phase {
 /// each from its scheduled start (no coordinated omission: a stall of the
 /// server or of this generator counts in every query it delays).
 async fn cheap_open_loop(target: Target, rate: f64, deadline: Instant) -> Phase {
-    let mut queries = CheapQueries::new(1, target.hosts);
-    let interval = Duration::from_secs_f64(1.0 / rate);
-    let mut next = Instant::now();
-    let mut running = tokio::task::JoinSet::new();
-    while next < deadline {
-        tokio::time::sleep_until(next.into()).await;
-        let (query, range) = queries.next();
-        let target = target.clone();
-        let scheduled = next;
-        running.spawn(async move {
-            let outcome = target.cheap(&query, range, scheduled).await;
-            (query, outcome)
-        });
-        next += interval;
-    }
+    // The ticker is a thread of its own that sleeps to each start time:
+    // tokio's timer wakes up to a millisecond late, which would count
+    // against every query.
+    let runtime = tokio::runtime::Handle::current();
+    let ticker = tokio::task::spawn_blocking(move || {
+        let mut queries = CheapQueries::new(1, target.hosts);
+        let interval = Duration::from_secs_f64(1.0 / rate);
+        let mut running = Vec::new();
+        let mut next = Instant::now();
+        while next < deadline {
+            std::thread::sleep(next.saturating_duration_since(Instant::now()));
+            let (query, range) = queries.next();
+            let target = target.clone();
+            let scheduled = next;
+            running.push(runtime.spawn(async move {
+                let outcome = target.cheap(&query, range, scheduled).await;
+                (query, outcome)
+            }));
+            next += interval;
+        }
+        running
+    });
     let mut phase = Phase::default();
-    while let Some(done) = running.join_next().await {
-        match done {
+    let running = ticker.await.unwrap_or_default();
+    for done in running {
+        match done.await {
             Ok((query, outcome)) => phase.cheap_done(&query, outcome),
             Err(e) => phase.cheap_done("", Err(format!("client task: {e}"))),
         }

@@ -63,6 +63,15 @@ pub struct IngesterConfig {
     /// shard, one such read at a time, so cheaper commands wait for at most
     /// one part. `0` reads in one piece.
     pub head_read_slice_samples: u64,
+    /// Longest a busy shard runs its tasks before it polls its I/O and
+    /// timers, in microseconds (glommio's preemption timer and the latency
+    /// of the shard's task queue). Commands from other threads preempt it
+    /// at once (see `handle::run_shard_latency_sensitive`).
+    pub preempt_interval_us: u64,
+    /// An idle shard wakes up this often, in microseconds, so a command
+    /// whose wake-up glommio lost waits at most this long (see
+    /// `worker::wake_regularly`).
+    pub wake_interval_us: u64,
 }
 
 impl Default for IngesterConfig {
@@ -81,6 +90,8 @@ impl Default for IngesterConfig {
             head_read_queue_timeout_ms: 10_000,
             active_series_idle_ms: 20 * 60 * 1000,
             head_read_slice_samples: 50_000,
+            preempt_interval_us: 250,
+            wake_interval_us: 2_000,
         }
     }
 }
@@ -118,7 +129,23 @@ impl IngesterConfig {
         if self.lag_poll_interval_ms == 0 {
             return bad("ingester.lag_poll_interval_ms must be > 0".to_string());
         }
+        if !(50..=100_000).contains(&self.preempt_interval_us) {
+            return bad(format!("ingester.preempt_interval_us = {} is not in 50..=100000", self.preempt_interval_us));
+        }
+        if !(100..=1_000_000).contains(&self.wake_interval_us) {
+            return bad(format!("ingester.wake_interval_us = {} is not in 100..=1000000", self.wake_interval_us));
+        }
         Ok(())
+    }
+
+    /// [`Self::wake_interval_us`] as a duration.
+    pub fn wake_interval(&self) -> Duration {
+        Duration::from_micros(self.wake_interval_us)
+    }
+
+    /// [`Self::preempt_interval_us`] as a duration.
+    pub fn preempt_interval(&self) -> Duration {
+        Duration::from_micros(self.preempt_interval_us)
     }
 
     /// The lag poll interval as a duration.

@@ -144,6 +144,7 @@ pub(crate) async fn run_shard(spec: ShardSpec) {
         .collect();
     let flusher = glommio::spawn_local(run_flusher(ctx.clone(), flush_rx));
     let active_series_ticks = glommio::spawn_local(tick_active_series(ctx.clone()));
+    let wake_ticks = glommio::spawn_local(wake_regularly(ctx.config.wake_interval()));
     let _ = ready.send(Ok(()));
 
     let mut shutdown_reply = None;
@@ -189,6 +190,7 @@ pub(crate) async fn run_shard(spec: ShardSpec) {
 
     // Dropping a glommio task cancels it.
     drop(active_series_ticks);
+    drop(wake_ticks);
     drop(stop_tx);
     drop(stop_rx);
     for c in consumers {
@@ -200,6 +202,19 @@ pub(crate) async fn run_shard(spec: ShardSpec) {
     tracing::info!(shard, "ingester shard stopped");
     if let Some(reply) = shutdown_reply {
         let _ = reply.send(());
+    }
+}
+
+/// Wakes the shard every `interval`, so a wake-up from another thread that
+/// glommio lost is seen within `interval`. glommio 0.9 sometimes leaves a
+/// shard asleep in `io_uring_enter` although query threads woke its
+/// command loop (its eventfd never fires: `perf sched` shows no wake-up of
+/// the shard thread for 970 ms while commands arrived every 20 ms, ended by
+/// the shard's next timer), which held every query reading the heads for up
+/// to a second, idle or not.
+async fn wake_regularly(interval: std::time::Duration) {
+    loop {
+        glommio::timer::sleep(interval).await;
     }
 }
 
