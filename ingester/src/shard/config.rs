@@ -68,9 +68,9 @@ pub struct IngesterConfig {
     /// of the shard's task queue). Commands from other threads preempt it
     /// at once (see `handle::run_shard_latency_sensitive`).
     pub preempt_interval_us: u64,
-    /// An idle shard wakes up this often, in microseconds, so a command
-    /// whose wake-up glommio lost waits at most this long (see
-    /// `worker::wake_regularly`).
+    /// While queries send it commands, a shard wakes up this often, in
+    /// microseconds, so a command whose wake-up glommio lost waits at most
+    /// this long (see `worker::wake_regularly`).
     pub wake_interval_us: u64,
 }
 

@@ -28,6 +28,9 @@ struct ShardHandle {
     /// Set while the shard's last flush failed (see [`Ingester::flush_failing`]).
     flush_failing: Arc<AtomicBool>,
     commands: tokio::sync::mpsc::UnboundedSender<Command>,
+    /// Set with every command sent: the shard then wakes up often (see
+    /// `worker::wake_regularly`).
+    asked: Arc<AtomicBool>,
     thread: Mutex<Option<ExecutorJoinHandle<()>>>,
 }
 
@@ -136,7 +139,9 @@ impl Ingester {
             let (cmd_tx, cmd_rx) = tokio::sync::mpsc::unbounded_channel();
             let (ready_tx, ready_rx) = flume::bounded(1);
             let flush_failing = Arc::new(AtomicBool::new(false));
+            let asked = Arc::new(AtomicBool::new(false));
             let spec = ShardSpec {
+                asked: asked.clone(),
                 flush_failing: flush_failing.clone(),
                 shard,
                 partitions: mine.clone(),
@@ -160,6 +165,7 @@ impl Ingester {
                 partitions: mine,
                 flush_failing,
                 commands: cmd_tx,
+                asked,
                 thread: Mutex::new(Some(thread)),
             });
             ready.push(ready_rx);
@@ -206,6 +212,7 @@ impl Ingester {
         for (i, s) in self.shards.iter().enumerate() {
             let (tx, rx) = tokio::sync::oneshot::channel();
             s.commands.send(make(tx)).map_err(|_| Error::ShardUnavailable(i))?;
+            s.asked.store(true, Ordering::Relaxed);
             pending.push(async move { rx.await.map_err(|_| Error::ShardUnavailable(i)) });
         }
         try_join_all(pending).await
