@@ -4,8 +4,7 @@
 //!
 //! ```text
 //!  selection (label order) ─▶ batch of up to BATCH series (main thread)
-//!      ─▶ split into `parallelism` contiguous chunks ─▶ this thread and
-//!         the worker pool at its priority (`pool::workers`):
+//!      ─▶ split into `parallelism` contiguous chunks ─▶ scoped threads:
 //!             per series: load into the thread's sample buffer ─▶ kernel ─▶ step values
 //!      ─▶ in selection order ─▶ queue ─▶ next_series() ─▶ aggregation, binary, ...
 //! ```
@@ -32,8 +31,8 @@ use super::eval::sample_bytes;
 use crate::error::Result;
 use crate::source::{SeriesIter, SourceSeries};
 
-/// Series per batch when running in parallel: large enough that handing
-/// chunks to workers is noise, small enough to bound what a batch holds.
+/// Series per batch when running in parallel: large enough that thread
+/// start-up (tens of µs) is noise, small enough to bound what a batch holds.
 pub const BATCH: usize = 64;
 
 /// The step grid as plain values, for worker threads.
@@ -144,24 +143,6 @@ fn run_chunk<K: SeriesKernel>(
     r
 }
 
-/// [`run_chunk`] on a worker thread: a panic becomes the chunk's error
-/// (the worker lives on).
-fn run_chunk_caught<K: SeriesKernel>(
-    kernel: &K,
-    series: &mut [SourceSeries],
-    values: &mut [Vec<Option<f64>>],
-    buf: &mut Vec<Sample>,
-) -> ChunkResult {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_chunk(kernel, series, values, buf))).unwrap_or_else(
-        |_| ChunkResult {
-            loaded: 0,
-            error: Some(crate::error::Error::Internal("a query worker thread panicked".into())),
-            hists: Vec::new(),
-            annotations: None,
-        },
-    )
-}
-
 /// A leaf operator's output stream: the selection's series through a
 /// kernel, evaluated a batch at a time on up to the query's parallelism
 /// threads (see the module docs).
@@ -242,20 +223,26 @@ impl<'a, K: SeriesKernel> Batched<'a, K> {
         let results: Vec<ChunkResult> = if threads == 1 {
             vec![run_chunk(kernel, &mut batch, &mut values, &mut self.bufs[0])]
         } else {
-            let mut results: Vec<Option<ChunkResult>> = (0..threads).map(|_| None).collect();
-            let mut parts = batch.chunks_mut(chunk).zip(values.chunks_mut(chunk)).zip(self.bufs.iter_mut());
-            let first = parts.next();
-            let (first_result, others) = results.split_first_mut().expect("at least one chunk");
-            super::pool::workers().in_place_scope(|scope| {
-                for (((s, v), buf), slot) in parts.zip(others) {
-                    scope.spawn(move |_| *slot = Some(run_chunk_caught(kernel, s, v, buf)));
-                }
+            std::thread::scope(|scope| {
+                let mut parts = batch.chunks_mut(chunk).zip(values.chunks_mut(chunk)).zip(self.bufs.iter_mut());
                 // The first chunk runs on this thread.
+                let first = parts.next();
+                let handles: Vec<_> =
+                    parts.map(|((s, v), buf)| scope.spawn(move || run_chunk(kernel, s, v, buf))).collect();
+                let mut results = Vec::with_capacity(threads);
                 if let Some(((s, v), buf)) = first {
-                    *first_result = Some(run_chunk(kernel, s, v, buf));
+                    results.push(run_chunk(kernel, s, v, buf));
                 }
-            });
-            results.into_iter().map(|r| r.expect("every chunk ran")).collect()
+                for h in handles {
+                    results.push(h.join().unwrap_or_else(|_| ChunkResult {
+                        loaded: 0,
+                        error: Some(crate::error::Error::Internal("a query worker thread panicked".into())),
+                        hists: Vec::new(),
+                        annotations: None,
+                    }));
+                }
+                results
+            })
         };
         // Histogram columns by index in the batch (chunks are contiguous).
         let mut hists: Vec<(usize, HistColumn)> = Vec::new();

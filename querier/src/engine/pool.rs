@@ -18,20 +18,9 @@
 //! waits (priority inversion). This is why the ingester shards' command and
 //! answer channels are lock-free and why a job's fetch is stopped by its
 //! caller leaving rather than by a tokio timer (see `Engine::run_with`).
-//!
-//! A query evaluated in parallel hands its series chunks to [`workers`]:
-//! long-lived threads at the caller's priority. They were scoped threads
-//! started per batch of series (700 a second under the mixed benchmark):
-//! starting and ending a thread maps and unmaps its stack under the
-//! process's memory-map lock, which a preempted `SCHED_IDLE` thread then
-//! held while every cheap query's page fault waited for it (cheap p99 17–53
-//! ms against 3 ms idle, with 5,698 short-lived threads in 8 s of `perf
-//! sched record`).
 
-use std::cell::Cell;
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
@@ -54,9 +43,6 @@ impl EvalPool {
     /// `threads` threads named `name-<i>` with `stack_bytes` of stack each,
     /// at nice value `nice`.
     pub fn with_stack(threads: usize, nice: i32, name: &str, stack_bytes: usize) -> Result<Self> {
-        if nice != 0 {
-            LOW_NICE.store(nice, Ordering::Relaxed);
-        }
         let (jobs, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..threads.max(1) {
@@ -123,44 +109,11 @@ pub fn cores() -> usize {
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
 }
 
-/// The nice value of low-priority threads where `SCHED_IDLE` is refused
-/// (the last one an [`EvalPool`] was built with).
-static LOW_NICE: AtomicI32 = AtomicI32::new(10);
-
-thread_local! {
-    /// Whether this thread lowered its priority ([`lower_priority`]).
-    static LOW_PRIORITY: Cell<bool> = const { Cell::new(false) };
-}
-
-/// The threads that evaluate series chunks in parallel for queries running
-/// on this thread: at the same priority, so a heavy query's chunks stay
-/// below every cheap query and a cheap query's are not held back. One pool
-/// per priority, `cores()` threads each, started on first use and kept.
-pub fn workers() -> &'static rayon::ThreadPool {
-    static NORMAL: OnceLock<rayon::ThreadPool> = OnceLock::new();
-    static LOW: OnceLock<rayon::ThreadPool> = OnceLock::new();
-    let low = LOW_PRIORITY.with(Cell::get);
-    let (pool, name) = if low { (&LOW, "strata-par-low") } else { (&NORMAL, "strata-par") };
-    pool.get_or_init(|| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(cores())
-            .thread_name(move |i| format!("{name}-{i}"))
-            .start_handler(move |_| {
-                if low {
-                    lower_priority(LOW_NICE.load(Ordering::Relaxed));
-                }
-            })
-            .build()
-            .expect("cannot start the parallel query workers")
-    })
-}
-
 /// Lowers the calling thread's CPU priority (Linux: per thread): the
 /// `SCHED_IDLE` policy, which the kernel preempts as soon as any normal
 /// thread wakes up, and failing that (a sandbox may refuse it) the nice
 /// value `nice`. Neither needs a privilege.
 fn lower_priority(nice: i32) {
-    LOW_PRIORITY.with(|low| low.set(true));
     // SAFETY: plain system calls on the calling thread; `param` outlives the call.
     let idle = unsafe {
         let param = libc::sched_param { sched_priority: 0 };
@@ -195,37 +148,5 @@ mod tests {
             .map(Result::unwrap)
             .collect();
         assert_eq!(results, (0..8).map(|i| i * 2).collect::<Vec<_>>());
-    }
-
-    /// The policies of the threads that run chunks for a caller on this
-    /// thread (every worker of its pool), and the workers' thread ids.
-    fn worker_policies() -> (Vec<i32>, Vec<i64>) {
-        let pool = workers();
-        let mut seen = vec![(0, 0); pool.current_num_threads()];
-        pool.scope(|scope| {
-            for slot in &mut seen {
-                // SAFETY: reads the worker's own policy and id.
-                scope.spawn(move |_| *slot = unsafe { (libc::sched_getscheduler(0), libc::syscall(libc::SYS_gettid)) });
-            }
-        });
-        seen.into_iter().unzip()
-    }
-
-    #[tokio::test]
-    async fn parallel_chunks_run_at_their_callers_priority_on_kept_threads() {
-        let (normal, _) = worker_policies();
-        assert!(normal.iter().all(|&p| p == libc::SCHED_OTHER), "{normal:?}");
-        let heavy = EvalPool::new(1, 10).unwrap();
-        let (low, _) = heavy.spawn(worker_policies).await.unwrap();
-        assert!(low.iter().all(|&p| p == libc::SCHED_IDLE), "{low:?}");
-        // Threads that exist now serve the next queries: none is started per batch.
-        let threads: std::collections::HashSet<i64> = std::fs::read_dir("/proc/self/task")
-            .unwrap()
-            .map(|t| t.unwrap().file_name().to_string_lossy().parse().unwrap())
-            .collect();
-        for _ in 0..10 {
-            let (_, ids) = heavy.spawn(worker_policies).await.unwrap();
-            assert!(ids.iter().all(|id| threads.contains(id)), "{ids:?} not in {threads:?}");
-        }
     }
 }
