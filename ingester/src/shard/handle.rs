@@ -377,12 +377,11 @@ impl HeadReader for Ingester {
 }
 
 /// Runs [`run_shard`] (and every task it spawns) in a task queue whose
-/// latency matters. glommio wakes a sleeping executor for a task woken from
-/// another thread (a query's command, an answer the shard awaits) only when
-/// the task's queue is latency-sensitive; otherwise the shard sees it at
-/// its next timer, which left cheap queries waiting up to a second under
-/// the mixed benchmark (`perf sched`: shard asleep 972 ms while commands
-/// were sent to it every 20 ms).
+/// latency matters: glommio then signals the shard's eventfd for every task
+/// woken from another thread (a query's command, an answer the shard
+/// awaits), which preempts a busy shard at once; in its default queue a
+/// busy shard saw such a wake-up only at its next preemption tick (100 ms by
+/// default). Wake-ups lost entirely are caught by `worker::wake_regularly`.
 async fn run_shard_latency_sensitive(spec: ShardSpec) {
     let latency = glommio::Latency::Matters(spec.config.preempt_interval());
     let queue = glommio::executor().create_task_queue(glommio::Shares::default(), latency, "strata-shard");
