@@ -58,19 +58,26 @@ impl Strata {
         self.wait_ready();
     }
 
-    /// Waits for `/ready` (log replay finished).
-    pub fn wait_ready(&self) {
+    /// Waits for `/ready` (log replay finished). On failure the panic says
+    /// what `/ready` last answered, whether the process exited, and (if `gdb`
+    /// is installed) where its threads were, so a CI log shows why.
+    fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(60);
-        let client = reqwest::blocking::Client::new();
+        let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+        let mut last = String::from("no answer yet");
         while Instant::now() < deadline {
-            if let Ok(r) = client.get(format!("{}/ready", self.base)).send()
-                && r.status().is_success()
-            {
-                return;
+            match client.get(format!("{}/ready", self.base)).send() {
+                Ok(r) if r.status().is_success() => return,
+                Ok(r) => last = format!("{}: {}", r.status(), r.text().unwrap_or_default()),
+                Err(e) => last = format!("{e}"),
+            }
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("strata exited with {status} before it was ready; /ready last said: {last}");
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("strata did not become ready within 60 s");
+        let stacks = self.child.as_ref().map(|c| thread_stacks(c.id())).unwrap_or_default();
+        panic!("strata did not become ready within 60 s; /ready last said: {last}\n{stacks}");
     }
 
     /// SIGKILL: no shutdown hooks, no flush.
@@ -178,4 +185,16 @@ pub fn vector(data: &Value) -> Vec<(String, String)> {
         .collect();
     out.sort();
     out
+}
+
+/// Every thread's backtrace of process `pid`, by `gdb` if it is installed
+/// (a diagnostic for a process that hangs; empty otherwise).
+fn thread_stacks(pid: u32) -> String {
+    Command::new("gdb")
+        .args(["-p", &pid.to_string(), "-batch", "-nx", "-ex", "thread apply all bt 30"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
 }
