@@ -68,10 +68,6 @@ pub struct IngesterConfig {
     /// of the shard's task queue). Commands from other threads preempt it
     /// at once (see `handle::run_shard_latency_sensitive`).
     pub preempt_interval_us: u64,
-    /// While queries send it commands, a shard wakes up this often, in
-    /// microseconds, so a command whose wake-up glommio lost waits at most
-    /// this long (see `worker::wake_regularly`).
-    pub wake_interval_us: u64,
 }
 
 impl Default for IngesterConfig {
@@ -91,7 +87,6 @@ impl Default for IngesterConfig {
             active_series_idle_ms: 20 * 60 * 1000,
             head_read_slice_samples: 50_000,
             preempt_interval_us: 250,
-            wake_interval_us: 2_000,
         }
     }
 }
@@ -132,15 +127,7 @@ impl IngesterConfig {
         if !(50..=100_000).contains(&self.preempt_interval_us) {
             return bad(format!("ingester.preempt_interval_us = {} is not in 50..=100000", self.preempt_interval_us));
         }
-        if !(100..=1_000_000).contains(&self.wake_interval_us) {
-            return bad(format!("ingester.wake_interval_us = {} is not in 100..=1000000", self.wake_interval_us));
-        }
         Ok(())
-    }
-
-    /// [`Self::wake_interval_us`] as a duration.
-    pub fn wake_interval(&self) -> Duration {
-        Duration::from_micros(self.wake_interval_us)
     }
 
     /// [`Self::preempt_interval_us`] as a duration.

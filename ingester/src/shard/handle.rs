@@ -28,9 +28,6 @@ struct ShardHandle {
     /// Set while the shard's last flush failed (see [`Ingester::flush_failing`]).
     flush_failing: Arc<AtomicBool>,
     commands: tokio::sync::mpsc::UnboundedSender<Command>,
-    /// Set with every command sent: the shard then wakes up often (see
-    /// `worker::wake_regularly`).
-    asked: Arc<AtomicBool>,
     thread: Mutex<Option<ExecutorJoinHandle<()>>>,
 }
 
@@ -139,9 +136,7 @@ impl Ingester {
             let (cmd_tx, cmd_rx) = tokio::sync::mpsc::unbounded_channel();
             let (ready_tx, ready_rx) = flume::bounded(1);
             let flush_failing = Arc::new(AtomicBool::new(false));
-            let asked = Arc::new(AtomicBool::new(false));
             let spec = ShardSpec {
-                asked: asked.clone(),
                 flush_failing: flush_failing.clone(),
                 shard,
                 partitions: mine.clone(),
@@ -165,7 +160,6 @@ impl Ingester {
                 partitions: mine,
                 flush_failing,
                 commands: cmd_tx,
-                asked,
                 thread: Mutex::new(Some(thread)),
             });
             ready.push(ready_rx);
@@ -212,7 +206,6 @@ impl Ingester {
         for (i, s) in self.shards.iter().enumerate() {
             let (tx, rx) = tokio::sync::oneshot::channel();
             s.commands.send(make(tx)).map_err(|_| Error::ShardUnavailable(i))?;
-            s.asked.store(true, Ordering::Relaxed);
             pending.push(async move { rx.await.map_err(|_| Error::ShardUnavailable(i)) });
         }
         try_join_all(pending).await
@@ -381,7 +374,8 @@ impl HeadReader for Ingester {
 /// woken from another thread (a query's command, an answer the shard
 /// awaits), which preempts a busy shard at once; in its default queue a
 /// busy shard saw such a wake-up only at its next preemption tick (100 ms by
-/// default). Wake-ups lost entirely are caught by `worker::wake_regularly`.
+/// default). (Stalls of up to a second first blamed on lost wake-ups were
+/// glommio parking with runnable tasks, fixed in `vendor/glommio`.)
 async fn run_shard_latency_sensitive(spec: ShardSpec) {
     let latency = glommio::Latency::Matters(spec.config.preempt_interval());
     let queue = glommio::executor().create_task_queue(glommio::Shares::default(), latency, "strata-shard");

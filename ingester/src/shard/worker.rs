@@ -77,8 +77,6 @@ pub(crate) struct ShardSpec {
     /// Set while the last flush failed (read by the handle for `/ready`).
     pub flush_failing: Arc<std::sync::atomic::AtomicBool>,
     pub commands: tokio::sync::mpsc::UnboundedReceiver<Command>,
-    /// Set by the handle with every command it sends.
-    pub asked: Arc<std::sync::atomic::AtomicBool>,
     /// Answered once the readers are open (or with the error that stopped it).
     pub ready: flume::Sender<Result<()>>,
 }
@@ -96,7 +94,6 @@ pub(crate) async fn run_shard(spec: ShardSpec) {
         annotations,
         flush_failing,
         mut commands,
-        asked,
         ready,
     } = spec;
 
@@ -147,7 +144,6 @@ pub(crate) async fn run_shard(spec: ShardSpec) {
         .collect();
     let flusher = glommio::spawn_local(run_flusher(ctx.clone(), flush_rx));
     let active_series_ticks = glommio::spawn_local(tick_active_series(ctx.clone()));
-    let wake_ticks = glommio::spawn_local(wake_regularly(asked, ctx.config.wake_interval()));
     let _ = ready.send(Ok(()));
 
     let mut shutdown_reply = None;
@@ -193,7 +189,6 @@ pub(crate) async fn run_shard(spec: ShardSpec) {
 
     // Dropping a glommio task cancels it.
     drop(active_series_ticks);
-    drop(wake_ticks);
     drop(stop_tx);
     drop(stop_rx);
     for c in consumers {
@@ -207,25 +202,6 @@ pub(crate) async fn run_shard(spec: ShardSpec) {
         let _ = reply.send(());
     }
 }
-
-/// While commands arrive (`asked` set since the last tick), wakes the shard
-/// every `interval`, so a wake-up from another thread that glommio lost is
-/// seen within `interval`; otherwise every [`IDLE_WAKE`]. glommio 0.9
-/// sometimes leaves a shard asleep in `io_uring_enter` although query
-/// threads woke its command loop (its eventfd never fires: `perf sched`
-/// shows no wake-up of the shard thread for 970 ms while commands arrived
-/// every 20 ms, ended by the shard's next timer), which held every query
-/// reading the heads for up to a second, idle or not. Waking every 2 ms
-/// costs about 5 % of a core, hence only while queries come.
-async fn wake_regularly(asked: Arc<std::sync::atomic::AtomicBool>, interval: std::time::Duration) {
-    loop {
-        let busy = asked.swap(false, std::sync::atomic::Ordering::Relaxed);
-        glommio::timer::sleep(if busy { interval } else { IDLE_WAKE }).await;
-    }
-}
-
-/// How often an idle shard wakes up (see [`wake_regularly`]).
-const IDLE_WAKE: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// How often a shard counts the series new in its memtable.
 const ACTIVE_SERIES_TICK: std::time::Duration = std::time::Duration::from_secs(10);

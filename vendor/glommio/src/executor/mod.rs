@@ -1327,7 +1327,7 @@ impl LocalExecutor {
     /// preempted before running any queue (the preempt timer fired between
     /// `poll_io` and here, e.g. while the thread was descheduled). `run` then
     /// parked with runnable queues and, with no I/O or timer pending, slept
-    /// in `io_uring_enter` for good. See `vendor/glommio/STRATA-PATCH.md`.
+    /// in `io_uring_enter` for good. See `vendor/glommio/FORK.md`.
     fn run_task_queues(&self) -> bool {
         let mut ran = false;
         loop {
