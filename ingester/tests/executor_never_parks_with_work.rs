@@ -21,6 +21,18 @@ use glommio::{Latency, LocalExecutorBuilder, Placement, Shares};
 const ROUNDS: u64 = 8_000;
 const BUSY_THREADS: usize = 3;
 
+/// The first CPU this process may run on (CPU 0 is not always allowed).
+fn first_allowed_cpu() -> usize {
+    // SAFETY: sched_getaffinity(0, …) fills a cpu_set_t we own.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return 0;
+        }
+        (0..libc::CPU_SETSIZE as usize).find(|&c| libc::CPU_ISSET(c, &set)).unwrap_or(0)
+    }
+}
+
 /// Pins the calling thread to `cpu`.
 fn pin_to(cpu: usize) {
     // SAFETY: a zeroed cpu_set_t is an empty set; sched_setaffinity(0, …)
@@ -34,12 +46,13 @@ fn pin_to(cpu: usize) {
 
 #[test]
 fn an_executor_preempted_while_descheduled_runs_its_tasks_instead_of_sleeping() {
+    let cpu = first_allowed_cpu();
     let stop = Arc::new(AtomicBool::new(false));
     let busy: Vec<_> = (0..BUSY_THREADS)
         .map(|_| {
             let stop = stop.clone();
             std::thread::spawn(move || {
-                pin_to(0);
+                pin_to(cpu);
                 while !stop.load(Ordering::Relaxed) {
                     std::hint::spin_loop();
                 }
@@ -48,7 +61,7 @@ fn an_executor_preempted_while_descheduled_runs_its_tasks_instead_of_sleeping() 
         .collect();
     let done = Arc::new(AtomicU64::new(0));
     let counter = done.clone();
-    let executor = LocalExecutorBuilder::new(Placement::Fixed(0))
+    let executor = LocalExecutorBuilder::new(Placement::Fixed(cpu))
         .preempt_timer(Duration::from_micros(50))
         .spawn(move || async move {
             let latency = Latency::Matters(Duration::from_micros(50));
