@@ -37,6 +37,8 @@
 //! memtables with `base_offsets` = its partitions' flushed offsets (the
 //! start of the frozen table while one exists), so a querier reading files
 //! below those offsets and heads above never counts a sample twice.
+//! A heavy read is copied in parts, each at idle CPU priority (`priority`):
+//! every command sent to a shard raises it again first.
 
 mod active;
 mod config;
@@ -45,6 +47,7 @@ mod context;
 mod flush;
 mod handle;
 pub(crate) mod metrics;
+mod priority;
 mod state;
 mod worker;
 

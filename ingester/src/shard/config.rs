@@ -63,6 +63,12 @@ pub struct IngesterConfig {
     /// shard, one such read at a time, so cheaper commands wait for at most
     /// one part. `0` reads in one piece.
     pub head_read_slice_samples: u64,
+    /// Copy the parts of such heavy reads at idle CPU priority
+    /// (`SCHED_IDLE`), raised again by every command sent to the shard, so
+    /// cheap queries never wait for a CPU slice behind a heavy copy. Needs
+    /// `CAP_SYS_NICE` (to leave `SCHED_IDLE`); without it the parts run at
+    /// normal priority.
+    pub idle_heavy_reads: bool,
     /// Longest a busy shard runs its tasks before it polls its I/O and
     /// timers, in microseconds (glommio's preemption timer and the latency
     /// of the shard's task queue). Commands from other threads preempt it
@@ -86,6 +92,7 @@ impl Default for IngesterConfig {
             head_read_queue_timeout_ms: 10_000,
             active_series_idle_ms: 20 * 60 * 1000,
             head_read_slice_samples: 50_000,
+            idle_heavy_reads: true,
             preempt_interval_us: 250,
         }
     }

@@ -42,6 +42,8 @@ pub(crate) struct ShardCtx {
     /// a cheap command waits for at most one part, not one per heavy read
     /// in flight.
     pub heavy_reads: glommio::sync::Semaphore,
+    /// Lowers the shard thread while it copies a heavy read's part.
+    pub priority: Arc<super::priority::ShardPriority>,
 }
 
 impl ShardCtx {

@@ -19,6 +19,7 @@ use strata_storage::ManifestStore;
 
 use super::config::IngesterConfig;
 use super::metrics::{IngesterMetrics, PartitionMetrics};
+use super::priority::ShardPriority;
 use super::worker::{Command, Reply, ShardSpec, run_shard};
 use crate::annotations::{self, AnnotationLimits, AnnotationStore, SnapshotMirror};
 use crate::error::{Error, Result};
@@ -28,7 +29,22 @@ struct ShardHandle {
     /// Set while the shard's last flush failed (see [`Ingester::flush_failing`]).
     flush_failing: Arc<AtomicBool>,
     commands: tokio::sync::mpsc::UnboundedSender<Command>,
+    /// Raised before each command (see [`ShardPriority`]).
+    priority: Arc<ShardPriority>,
     thread: Mutex<Option<ExecutorJoinHandle<()>>>,
+}
+
+impl ShardHandle {
+    /// Sends `cmd`, raising the shard first if a heavy read lowered it;
+    /// `false` if the shard has stopped.
+    fn send(&self, cmd: Command) -> bool {
+        self.priority.command_coming();
+        let sent = self.commands.send(cmd).is_ok();
+        if !sent {
+            self.priority.command_taken();
+        }
+        sent
+    }
 }
 
 /// The running shards. `Send + Sync`; share it in an `Arc`.
@@ -136,7 +152,9 @@ impl Ingester {
             let (cmd_tx, cmd_rx) = tokio::sync::mpsc::unbounded_channel();
             let (ready_tx, ready_rx) = flume::bounded(1);
             let flush_failing = Arc::new(AtomicBool::new(false));
+            let priority = Arc::new(ShardPriority::default());
             let spec = ShardSpec {
+                priority: priority.clone(),
                 flush_failing: flush_failing.clone(),
                 shard,
                 partitions: mine.clone(),
@@ -160,6 +178,7 @@ impl Ingester {
                 partitions: mine,
                 flush_failing,
                 commands: cmd_tx,
+                priority,
                 thread: Mutex::new(Some(thread)),
             });
             ready.push(ready_rx);
@@ -205,7 +224,9 @@ impl Ingester {
         let mut pending = Vec::with_capacity(self.shards.len());
         for (i, s) in self.shards.iter().enumerate() {
             let (tx, rx) = tokio::sync::oneshot::channel();
-            s.commands.send(make(tx)).map_err(|_| Error::ShardUnavailable(i))?;
+            if !s.send(make(tx)) {
+                return Err(Error::ShardUnavailable(i));
+            }
             pending.push(async move { rx.await.map_err(|_| Error::ShardUnavailable(i)) });
         }
         try_join_all(pending).await
@@ -308,7 +329,7 @@ impl Ingester {
         let mut pending = Vec::new();
         for s in &self.shards {
             let (tx, rx) = tokio::sync::oneshot::channel();
-            if s.commands.send(Command::Shutdown { reply: tx }).is_ok() {
+            if s.send(Command::Shutdown { reply: tx }) {
                 pending.push(rx);
             }
         }

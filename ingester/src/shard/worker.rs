@@ -77,6 +77,8 @@ pub(crate) struct ShardSpec {
     /// Set while the last flush failed (read by the handle for `/ready`).
     pub flush_failing: Arc<std::sync::atomic::AtomicBool>,
     pub commands: tokio::sync::mpsc::UnboundedReceiver<Command>,
+    /// The shard thread's CPU priority, shared with the command senders.
+    pub priority: Arc<super::priority::ShardPriority>,
     /// Answered once the readers are open (or with the error that stopped it).
     pub ready: flume::Sender<Result<()>>,
 }
@@ -94,8 +96,12 @@ pub(crate) async fn run_shard(spec: ShardSpec) {
         annotations,
         flush_failing,
         mut commands,
+        priority,
         ready,
     } = spec;
+    if config.idle_heavy_reads {
+        priority.enable_on_current_thread();
+    }
 
     // Replay starts at the manifest's flushed offset of each partition.
     let flushed = manifest.current().flushed_offsets.clone();
@@ -135,6 +141,7 @@ pub(crate) async fn run_shard(spec: ShardSpec) {
         nudged: Cell::new(false),
         flush_failing,
         heavy_reads: glommio::sync::Semaphore::new(1),
+        priority: priority.clone(),
     });
     // Closing `stop_tx` (by dropping it) stops every consumer.
     let (stop_tx, stop_rx) = flume::bounded::<()>(0);
@@ -148,6 +155,7 @@ pub(crate) async fn run_shard(spec: ShardSpec) {
 
     let mut shutdown_reply = None;
     while let Some(cmd) = commands.recv().await {
+        priority.command_taken();
         match cmd {
             Command::Read { req, reply } => {
                 let heavy = ctx.state.borrow().heavy_read_samples(&req, ctx.config.head_read_slice_samples);
@@ -255,25 +263,46 @@ enum Copied {
     CallerGone,
 }
 
-/// Copies `plan`'s series one part per turn of the executor.
+/// Copies `plan`'s series one part per turn of the executor. A part ends
+/// after `plan.per_part` series, or earlier, between two groups of
+/// [`SERIES_PER_CHECK`] series, once the executor wants to preempt (its
+/// preemption timer fired, or another thread woke one of its tasks, e.g. a
+/// cheap command): a command waits for a few series, not a whole part.
 async fn copy_parts(ctx: &ShardCtx, req: &SelectRequest, plan: &ReadPlan, reply: &Reply<HeadReadResponse>) -> Copied {
-    let mut frozen = Vec::with_capacity(plan.frozen.len());
-    let mut active = Vec::with_capacity(plan.active.len());
-    let parts = plan.frozen.chunks(plan.per_part).map(|ids| (true, ids));
-    for (is_frozen, ids) in parts.chain(plan.active.chunks(plan.per_part).map(|ids| (false, ids))) {
-        yield_to_other_tasks().await;
-        if reply.is_closed() {
-            return Copied::CallerGone;
+    let mut copied = [Vec::with_capacity(plan.frozen.len()), Vec::with_capacity(plan.active.len())];
+    for (is_frozen, ids) in [(true, &plan.frozen), (false, &plan.active)] {
+        let mut next = 0;
+        while next < ids.len() {
+            yield_to_other_tasks().await;
+            if reply.is_closed() {
+                return Copied::CallerGone;
+            }
+            let state = ctx.state.borrow();
+            if state.epoch() != plan.epoch {
+                return Copied::Changed;
+            }
+            let out = &mut copied[usize::from(!is_frozen)];
+            let end = (next + plan.per_part).min(ids.len());
+            next = ctx.priority.lowered(|| {
+                let mut at = next;
+                while at < end {
+                    let group = &ids[at..(at + SERIES_PER_CHECK).min(end)];
+                    out.extend(state.read_part(req, is_frozen, group));
+                    at += group.len();
+                    if glommio::executor().need_preempt() {
+                        break;
+                    }
+                }
+                at
+            });
         }
-        let state = ctx.state.borrow();
-        if state.epoch() != plan.epoch {
-            return Copied::Changed;
-        }
-        let part = state.read_part(req, is_frozen, ids);
-        if is_frozen { frozen.extend(part) } else { active.extend(part) }
     }
+    let [frozen, active] = copied;
     Copied::Answer(ctx.state.borrow().join_parts(frozen, active))
 }
+
+/// Series a heavy read copies between two checks for preemption.
+const SERIES_PER_CHECK: usize = 8;
 
 /// Lets every other ready task of the executor run once.
 async fn yield_to_other_tasks() {
