@@ -14,12 +14,13 @@
 //!  shard, one heavy part:  lowered ← true; (SCHED_OTHER, nice 0) → SCHED_IDLE
 //!                          commands queued? → raise itself
 //!                          copy the part
-//!                          lowered.swap(false) → (SCHED_OTHER, nice 0)
+//!                          lowered ← false; (SCHED_OTHER, nice 0)
 //!  sender, any command:    queued += 1; lowered.swap(false) → (SCHED_OTHER, nice -1); send
 //! ```
 //!
-//! Whichever side swaps `lowered` from true raises the thread, so a command
-//! never waits behind an idle-priority part. A sender raises the shard to
+//! A sender that swaps `lowered` from true raises the thread, and the shard
+//! raises itself after a part or when a command was announced while it
+//! lowered itself, so a command never waits behind an idle-priority part. A sender raises the shard to
 //! nice -1, not 0: the kernel checks for preemption when a queued task's
 //! priority changes, not when only its policy does, so the raised shard
 //! preempts an idle-priority thread on its CPU at once instead of at the
@@ -71,7 +72,7 @@ impl ShardPriority {
         self.queued.fetch_sub(1, Ordering::SeqCst);
     }
 
-    /// Runs `copy` (one part of a heavy read) at idle priority, unless
+    /// Runs `copy` (a piece of a heavy read: its plan, or one part) at idle priority, unless
     /// lowering is off or a command is already waiting.
     pub fn lowered<R>(&self, copy: impl FnOnce() -> R) -> R {
         let tid = self.tid.load(Ordering::Relaxed);
@@ -93,9 +94,9 @@ impl ShardPriority {
             return copy();
         }
         let out = copy();
-        if self.lowered.swap(false, Ordering::SeqCst) {
-            let _ = set(tid, Level::Normal);
-        }
+        // Also after a sender's raise: back to nice 0.
+        self.lowered.store(false, Ordering::SeqCst);
+        let _ = set(tid, Level::Normal);
         out
     }
 
