@@ -72,7 +72,7 @@ impl ShardPriority {
         self.queued.fetch_sub(1, Ordering::SeqCst);
     }
 
-    /// Runs `copy` (a piece of a heavy read: its plan, or one part) at idle priority, unless
+    /// Runs `copy` (one part of a heavy read) at idle priority, unless
     /// lowering is off or a command is already waiting.
     pub fn lowered<R>(&self, copy: impl FnOnce() -> R) -> R {
         let tid = self.tid.load(Ordering::Relaxed);

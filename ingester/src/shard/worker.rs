@@ -240,10 +240,7 @@ async fn read_in_parts(ctx: Rc<ShardCtx>, req: SelectRequest, samples: u64, repl
         return; // gave up while waiting for its turn
     }
     for _attempt in 0..3 {
-        // Selecting and sorting the series of a large read takes a while:
-        // at idle priority too.
-        let plan =
-            ctx.priority.lowered(|| ctx.state.borrow().plan_read(&req, samples, ctx.config.head_read_slice_samples));
+        let plan = ctx.state.borrow().plan_read(&req, samples, ctx.config.head_read_slice_samples);
         match copy_parts(&ctx, &req, &plan, &reply).await {
             Copied::Answer(answer) => {
                 let _ = reply.send(answer);
