@@ -456,7 +456,10 @@ fn cluster_head_pushdown_answers_like_the_files() {
         (String::from("pd_test"), format!("{end}"), format!("{end}"), "1".into()),
         (String::from("sum(rate(pd_test[5m]))"), format!("{at}"), format!("{at}"), "1".into()),
     ];
-    let client = reqwest::blocking::Client::new();
+    // Heavy queries run at idle CPU priority (querier and shards): beside
+    // busy neighbours the step-1 query takes tens of seconds. This test
+    // checks answers, not speed, so it waits longer than reqwest's 30 s.
+    let client = reqwest::blocking::Client::builder().timeout(std::time::Duration::from_secs(180)).build().unwrap();
     let run = |q: &(String, String, String, String)| -> serde_json::Value {
         let r = client
             .get(format!("{}/api/v1/query_range", c.querier.base))
