@@ -20,11 +20,12 @@
 //!
 //! A sender that swaps `lowered` from true raises the thread, and the shard
 //! raises itself after a part or when a command was announced while it
-//! lowered itself, so a command never waits behind an idle-priority part. A sender raises the shard to
-//! nice -1, not 0: the kernel checks for preemption when a queued task's
-//! priority changes, not when only its policy does, so the raised shard
-//! preempts an idle-priority thread on its CPU at once instead of at the
-//! next tick. The shard is back at nice 0 before it lowers itself again.
+//! lowered itself, so a command never waits behind an idle-priority part.
+//! A sender raises the shard to nice -1, not 0: the kernel checks for
+//! preemption when a queued task's priority changes, not when only its
+//! policy does, so the raised shard preempts an idle-priority thread on its
+//! CPU at once instead of at the next tick. The shard is back at nice 0
+//! after each part.
 //! Leaving `SCHED_IDLE` and a negative nice need `CAP_SYS_NICE` (or
 //! `RLIMIT_NICE`): the shard tries both once at start, and where either is
 //! refused, heavy parts run at normal priority as before
@@ -73,31 +74,28 @@ impl ShardPriority {
     }
 
     /// Runs `copy` (one part of a heavy read) at idle priority, unless
-    /// lowering is off or a command is already waiting.
+    /// lowering is off or a command is already waiting. The thread is at
+    /// nice 0 afterwards, also after a sender's raise.
     pub fn lowered<R>(&self, copy: impl FnOnce() -> R) -> R {
         let tid = self.tid.load(Ordering::Relaxed);
         if tid == 0 {
             return copy();
         }
-        if self.queued.load(Ordering::SeqCst) > 0 {
-            // Raised by a sender: back to nice 0 for the copy.
-            let _ = set(tid, Level::Normal);
-            return copy();
+        if self.queued.load(Ordering::SeqCst) == 0 {
+            self.lowered.store(true, Ordering::SeqCst);
+            // A command announced meanwhile may have raised the thread
+            // before this lowered it: then it copies at normal priority.
+            let idle = set(tid, Level::Normal).and_then(|()| set(tid, Level::Idle));
+            if idle.is_ok() && self.queued.load(Ordering::SeqCst) == 0 {
+                let out = copy();
+                self.lowered.store(false, Ordering::SeqCst);
+                let _ = set(tid, Level::Normal);
+                return out;
+            }
         }
-        self.lowered.store(true, Ordering::SeqCst);
-        // A command announced meanwhile may have raised the thread before
-        // this lowered it: raise it again whatever `lowered` says.
-        let lowered = set(tid, Level::Normal).and_then(|()| set(tid, Level::Idle));
-        if lowered.is_err() || self.queued.load(Ordering::SeqCst) > 0 {
-            self.lowered.store(false, Ordering::SeqCst);
-            let _ = set(tid, Level::Normal);
-            return copy();
-        }
-        let out = copy();
-        // Also after a sender's raise: back to nice 0.
         self.lowered.store(false, Ordering::SeqCst);
         let _ = set(tid, Level::Normal);
-        out
+        copy()
     }
 
     /// Raises the shard thread if it is lowered (from a sender's thread).
